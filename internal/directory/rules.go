@@ -1,0 +1,225 @@
+package directory
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Profile is the behaviour a client gets. IDaaS's is the default; a strict
+// RFC 7644 client can switch both switches off.
+type Profile struct {
+	// IDaaSFields applies IDaaS's field table: at most one email and one
+	// phone number, each of type "work", and phoneRegion.
+	IDaaSFields bool
+	// Idempotent treats a POST of an account that already exists (same
+	// externalId, else same userName) as an update of it, as IDaaS does,
+	// instead of answering 409.
+	Idempotent bool
+	// TargetOrgID is the organization accounts without an organizationId are
+	// placed in: the client's synchronization target.
+	TargetOrgID string
+}
+
+// IDaaSProfile is the default profile.
+func IDaaSProfile() Profile {
+	return Profile{IDaaSFields: true, Idempotent: true, TargetOrgID: RootOrgID}
+}
+
+// Length limits on identifiers and names.
+const (
+	MaxNameLen  = 256 // userName, displayName, group displayName, org name
+	MaxIDLen    = 256 // externalId
+	MaxEmailLen = 320
+)
+
+func checkText(field, v string, max int, required bool) error {
+	if v == "" {
+		if required {
+			return Errorf(ErrInvalid, field, "%s is required", field)
+		}
+		return nil
+	}
+	if !utf8.ValidString(v) {
+		return Errorf(ErrInvalid, field, "%s is not valid UTF-8", field)
+	}
+	if utf8.RuneCountInString(v) > max {
+		return Errorf(ErrInvalid, field, "%s is longer than %d characters", field, max)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return Errorf(ErrInvalid, field, "%s contains a control character", field)
+		}
+	}
+	if strings.TrimSpace(v) == "" {
+		return Errorf(ErrInvalid, field, "%s is blank", field)
+	}
+	return nil
+}
+
+// checkUser applies the field rules to u, filling in what the rules derive
+// (the "work" type IDaaS implies, phoneRegion). It does not touch the store.
+func checkUser(u *User, p Profile) error {
+	if err := checkText("userName", u.UserName, MaxNameLen, true); err != nil {
+		return err
+	}
+	if err := checkText("externalId", u.ExternalID, MaxIDLen, false); err != nil {
+		return err
+	}
+	if err := checkText("displayName", u.DisplayName, MaxNameLen, false); err != nil {
+		return err
+	}
+	if strings.Contains(u.ExternalID, "bulkId:") || strings.Contains(u.UserName, "bulkId:") {
+		return Errorf(ErrInvalid, "externalId", "an unresolved bulkId reference cannot be stored")
+	}
+	if u.Attrs == nil {
+		u.Attrs = Attrs{}
+	}
+	if err := checkEmails(u, p); err != nil {
+		return err
+	}
+	if err := checkPhones(u, p); err != nil {
+		return err
+	}
+	for _, name := range []string{"emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509Certificates"} {
+		if err := checkPrimary(u.Attrs, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkEmails(u *User, p Profile) error {
+	els := elements(u.Attrs, "emails")
+	if len(els) == 0 {
+		delete(u.Attrs, "emails")
+		return nil
+	}
+	if p.IDaaSFields && len(els) > 1 {
+		return Errorf(ErrInvalid, "emails", "only one email can be stored, of type \"work\" (got %d)", len(els))
+	}
+	for _, el := range els {
+		v, _ := el["value"].(string)
+		if v == "" {
+			return Errorf(ErrInvalid, "emails", "emails.value is required")
+		}
+		if len(v) > MaxEmailLen {
+			return Errorf(ErrInvalid, "emails", "email address is longer than %d characters", MaxEmailLen)
+		}
+		addr, err := mail.ParseAddress(v)
+		if err != nil || addr.Address != v || addr.Name != "" {
+			return Errorf(ErrInvalid, "emails", "%q is not an email address", v)
+		}
+		if p.IDaaSFields {
+			if err := requireWork(el, "emails"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkPhones(u *User, p Profile) error {
+	els := elements(u.Attrs, "phoneNumbers")
+	region, _ := u.Attrs["phoneRegion"].(string)
+	if len(els) == 0 {
+		delete(u.Attrs, "phoneNumbers")
+		if p.IDaaSFields && region != "" {
+			if _, err := ParsePhone("0000", region); err != nil {
+				return Errorf(ErrInvalid, "phoneRegion", "%s", err.Error())
+			}
+		}
+		return nil
+	}
+	if p.IDaaSFields && len(els) > 1 {
+		return Errorf(ErrInvalid, "phoneNumbers", "only one phone number can be stored, of type \"work\" (got %d)", len(els))
+	}
+	for _, el := range els {
+		v, _ := el["value"].(string)
+		if v == "" {
+			return Errorf(ErrInvalid, "phoneNumbers", "phoneNumbers.value is required")
+		}
+		if !p.IDaaSFields {
+			if err := checkText("phoneNumbers.value", v, 64, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := requireWork(el, "phoneNumbers"); err != nil {
+			return err
+		}
+		ph, err := ParsePhone(v, region)
+		if err != nil {
+			return Errorf(ErrInvalid, "phoneNumbers", "%s", err.Error())
+		}
+		u.Attrs["phoneRegion"] = ph.Region
+	}
+	return nil
+}
+
+// requireWork enforces IDaaS's "its type must be work", filling it in when
+// the client sent no type.
+func requireWork(el map[string]any, attr string) error {
+	t, _ := el["type"].(string)
+	switch {
+	case t == "":
+		el["type"] = "work"
+	case strings.EqualFold(t, "work"):
+		el["type"] = "work"
+	default:
+		return Errorf(ErrInvalid, attr, "%s must be of type \"work\" (got %q)", attr, t)
+	}
+	return nil
+}
+
+func checkPrimary(a Attrs, name string) error {
+	n := 0
+	for _, el := range elements(a, name) {
+		if p, _ := el["primary"].(bool); p {
+			n++
+		}
+	}
+	if n > 1 {
+		return Errorf(ErrInvalid, name, "at most one of %s may be primary", name)
+	}
+	return nil
+}
+
+func checkGroup(g *Group) error {
+	if err := checkText("displayName", g.DisplayName, MaxNameLen, true); err != nil {
+		return err
+	}
+	if err := checkText("externalId", g.ExternalID, MaxIDLen, false); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(g.Members))
+	out := g.Members[:0]
+	for _, m := range g.Members {
+		if m.ID == "" {
+			return Errorf(ErrInvalid, "members", "members.value is required")
+		}
+		if strings.HasPrefix(m.ID, "bulkId:") {
+			return Errorf(ErrInvalid, "members", "unresolved bulkId reference %q", m.ID)
+		}
+		if !seen[m.ID] {
+			seen[m.ID] = true
+			out = append(out, m)
+		}
+	}
+	g.Members = out
+	return nil
+}
+
+func checkOrg(o *Organization) error {
+	if err := checkText("name", o.Name, MaxNameLen, true); err != nil {
+		return err
+	}
+	return checkText("externalId", o.ExternalID, MaxIDLen, false)
+}
+
+// errPassword wraps a password policy failure.
+func errPassword(err error) error {
+	return &Error{Kind: ErrInvalid, Field: "password", Msg: fmt.Sprintf("password does not meet the password policy: %s", err.Error())}
+}

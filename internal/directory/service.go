@@ -1,0 +1,803 @@
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"time"
+)
+
+// PasswordHasher turns a cleartext password into a stored hash.
+type PasswordHasher interface {
+	Hash(ctx context.Context, password string) (string, error)
+}
+
+// Service applies the directory's rules to changes and records each change
+// with its audit entry in one transaction.
+type Service struct {
+	store  Store
+	hasher PasswordHasher
+	policy PasswordPolicy
+	now    func() time.Time
+	newID  func() string
+}
+
+// Options configures a Service.
+type Options struct {
+	Hasher PasswordHasher
+	Policy PasswordPolicy
+	Now    func() time.Time
+	NewID  func() string
+}
+
+// NewService returns a Service over store.
+func NewService(store Store, opt Options) *Service {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Service{store: store, hasher: opt.Hasher, policy: opt.Policy, now: opt.Now, newID: opt.NewID}
+}
+
+// maxRetries bounds optimistic-concurrency retries of one change.
+const maxRetries = 8
+
+// errRetry makes an update start over: the row changed between the read it
+// was computed from and the write.
+var errRetry = errors.New("retry")
+
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// ---- users
+
+// User returns a user.
+func (s *Service) User(ctx context.Context, id string, opt ReadOptions) (*User, error) {
+	return s.store.User(ctx, id, opt)
+}
+
+// Users returns a page of users.
+func (s *Service) Users(ctx context.Context, q Query) (*Page[*User], error) {
+	return s.store.Users(ctx, q)
+}
+
+// preparePassword checks and hashes u.Password, if set, and forgets the
+// cleartext. It runs outside any transaction: hashing is slow on purpose.
+func (s *Service) preparePassword(ctx context.Context, u *User) error {
+	if u.Password == "" {
+		return nil
+	}
+	return s.hashPassword(ctx, u, u.UserName)
+}
+
+func (s *Service) hashPassword(ctx context.Context, u *User, userName string) error {
+	if err := s.policy.Check(u.Password, userName); err != nil {
+		return errPassword(err)
+	}
+	h, err := s.hasher.Hash(ctx, u.Password)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	u.PasswordHash, u.Password = h, ""
+	return nil
+}
+
+// CreateUser creates u. Under an idempotent profile, an account that
+// already exists with u's externalId (else userName) is replaced instead, and
+// created is false.
+func (s *Service) CreateUser(ctx context.Context, actor Actor, p Profile, u *User) (out *User, created bool, err error) {
+	u = u.Clone()
+	if err := checkUser(u, p); err != nil {
+		return nil, false, err
+	}
+	if err := s.preparePassword(ctx, u); err != nil {
+		return nil, false, err
+	}
+	if u.OrgID == "" {
+		u.OrgID = p.TargetOrgID
+	}
+	if u.OrgID == "" {
+		u.OrgID = RootOrgID
+	}
+	for attempt := 0; ; attempt++ {
+		out, created, err = s.createUser(ctx, actor, p, u)
+		// Two idempotent creates of one new account can race on a database
+		// with concurrent writers: the loser sees a uniqueness conflict and,
+		// run again, finds the winner's row and updates it.
+		if err != nil && p.Idempotent && errors.Is(err, ErrConflict) && attempt < 2 {
+			continue
+		}
+		return out, created, err
+	}
+}
+
+func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *User) (*User, bool, error) {
+	var out *User
+	var created bool
+	err := s.store.Write(ctx, func(tx Tx) error {
+		u := in.Clone()
+		if err := s.requireOrg(ctx, tx, u.OrgID); err != nil {
+			return err
+		}
+		now := s.stamp()
+		if p.Idempotent {
+			cur, err := s.findUser(ctx, tx, u)
+			if err != nil {
+				return err
+			}
+			if cur != nil {
+				next := replaceUser(cur, u, now)
+				if err := tx.UpdateUser(ctx, next); err != nil {
+					return err
+				}
+				out, created = next, false
+				return tx.AppendAudit(ctx, s.audit(actor, "user.replace", cur, next, now))
+			}
+		}
+		u.ID = s.newID()
+		u.Created, u.Modified, u.Version = now, now, 1
+		u.Groups = nil
+		if err := tx.InsertUser(ctx, u); err != nil {
+			return err
+		}
+		out, created = u, true
+		return tx.AppendAudit(ctx, s.audit(actor, "user.create", nil, u, now))
+	})
+	return out, created, err
+}
+
+// findUser finds the existing account an idempotent create refers to: same
+// externalId, else same userName.
+func (s *Service) findUser(ctx context.Context, tx Tx, u *User) (*User, error) {
+	var id string
+	var err error
+	if u.ExternalID != "" {
+		if id, err = tx.UserIDByExternalID(ctx, u.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	if id == "" {
+		if id, err = tx.UserIDByUserName(ctx, u.UserName); err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+	}
+	if id == "" {
+		return nil, nil
+	}
+	return tx.UserForUpdate(ctx, id)
+}
+
+// replaceUser builds the replacement of cur by u (PUT semantics): u's
+// attributes, cur's identity, creation time and — when u sets none — password
+// and organization.
+func replaceUser(cur, u *User, now time.Time) *User {
+	next := u.Clone()
+	next.ID, next.Created = cur.ID, cur.Created
+	next.Modified, next.Version = now, cur.Version+1
+	if next.Password == "" {
+		next.PasswordHash = cur.PasswordHash
+	}
+	if next.OrgID == "" {
+		next.OrgID = cur.OrgID
+	}
+	next.Groups = nil
+	return next
+}
+
+func (s *Service) requireOrg(ctx context.Context, tx Tx, id string) error {
+	if _, err := tx.OrgForUpdate(ctx, id); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return Errorf(ErrInvalid, "organizationId", "organization %q does not exist", id)
+		}
+		return err
+	}
+	return nil
+}
+
+// ReplaceUser replaces user id with u (PUT). expect, if not nil, must accept
+// the current version (If-Match).
+func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id string, u *User, expect func(int64) bool) (*User, error) {
+	u = u.Clone()
+	if err := checkUser(u, p); err != nil {
+		return nil, err
+	}
+	if err := s.preparePassword(ctx, u); err != nil {
+		return nil, err
+	}
+	var out *User
+	err := s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.UserForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(cur.Version) {
+			return &Error{Kind: ErrPrecondition, Op: "replace user", Msg: "the user has changed since the version given in If-Match"}
+		}
+		if u.OrgID != "" && u.OrgID != cur.OrgID {
+			if err := s.requireOrg(ctx, tx, u.OrgID); err != nil {
+				return err
+			}
+		}
+		now := s.stamp()
+		next := replaceUser(cur, u, now)
+		if sameUser(cur, next) {
+			out = cur
+			return nil
+		}
+		if err := tx.UpdateUser(ctx, next); err != nil {
+			return err
+		}
+		out = next
+		return tx.AppendAudit(ctx, s.audit(actor, "user.replace", cur, next, now))
+	})
+	return out, err
+}
+
+// UpdateUser applies mutate to a copy of user id and stores the result
+// (PATCH). mutate runs inside the transaction, on the locked current state,
+// so concurrent updates never lose each other's changes; it must have no
+// effects beyond the user it is given, as it may run more than once. If
+// nothing changes, nothing is written.
+func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*User) error) (*User, error) {
+	hashes := map[string]string{} // new cleartext password → its hash
+	for attempt := 0; attempt < maxRetries; attempt++ {
+		var out *User
+		var pending, pendingUser string // a new password that must be hashed first, and its user name
+		err := s.store.Write(ctx, func(tx Tx) error {
+			cur, err := tx.UserForUpdate(ctx, id)
+			if err != nil {
+				return err
+			}
+			if expect != nil && !expect(cur.Version) {
+				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
+			}
+			next := cur.Clone()
+			next.Password = ""
+			if err := mutate(next); err != nil {
+				return err
+			}
+			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
+			if err := checkUser(next, p); err != nil {
+				return err
+			}
+			if next.Password != "" {
+				h, ok := hashes[next.Password]
+				if !ok {
+					// Hashing is slow on purpose: do it outside the
+					// transaction, then come back.
+					pending, pendingUser = next.Password, next.UserName
+					return errRetry
+				}
+				next.PasswordHash, next.Password = h, ""
+			}
+			if sameUser(cur, next) {
+				out = cur
+				return nil
+			}
+			if next.OrgID != cur.OrgID {
+				if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+					return err
+				}
+			}
+			now := s.stamp()
+			next.Modified, next.Version = now, cur.Version+1
+			if err := tx.UpdateUser(ctx, next); err != nil {
+				return err
+			}
+			out = next
+			return tx.AppendAudit(ctx, s.audit(actor, "user.update", cur, next, now))
+		})
+		if errors.Is(err, errRetry) && pending != "" {
+			u := &User{Password: pending}
+			if err := s.hashPassword(ctx, u, pendingUser); err != nil {
+				return nil, err
+			}
+			hashes[pending] = u.PasswordHash
+			continue
+		}
+		return out, err
+	}
+	return nil, &Error{Kind: ErrBusy, Op: "update user", Msg: "the user is being changed by others; try again"}
+}
+
+func sameUser(a, b *User) bool {
+	return a.UserName == b.UserName && a.ExternalID == b.ExternalID && a.DisplayName == b.DisplayName &&
+		a.Active == b.Active && a.OrgID == b.OrgID && a.PasswordHash == b.PasswordHash &&
+		equalAttrs(a.Attrs, b.Attrs)
+}
+
+func equalAttrs(a, b Attrs) bool {
+	if len(a) == 0 && len(b) == 0 {
+		return true
+	}
+	// Compare through JSON so that float64(1) and json.Number("1") agree.
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	return string(ja) == string(jb)
+}
+
+// DeleteUser deletes user id and its memberships.
+func (s *Service) DeleteUser(ctx context.Context, actor Actor, id string, expect func(int64) bool) error {
+	return s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.UserForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(cur.Version) {
+			return &Error{Kind: ErrPrecondition, Op: "delete user", Msg: "the user has changed since the version given in If-Match"}
+		}
+		groups, err := tx.DeleteUser(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.stamp()
+		if err := tx.TouchGroups(ctx, groups, now); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.audit(actor, "user.delete", cur, nil, now))
+	})
+}
+
+// ---- groups
+
+// Group returns a group.
+func (s *Service) Group(ctx context.Context, id string, opt ReadOptions) (*Group, error) {
+	return s.store.Group(ctx, id, opt)
+}
+
+// Groups returns a page of groups.
+func (s *Service) Groups(ctx context.Context, q Query) (*Page[*Group], error) {
+	return s.store.Groups(ctx, q)
+}
+
+// MemberOpKind is the kind of a membership change.
+type MemberOpKind int
+
+// Membership changes.
+const (
+	AddMembers     MemberOpKind = iota // add IDs (those already members are ignored)
+	RemoveMembers                      // remove IDs (those not members are ignored)
+	ReplaceMembers                     // make IDs the exact member list
+	RemoveMatching                     // remove the members Match selects
+)
+
+// MemberOp is one membership change. Changes are applied as deltas inside
+// the transaction, so concurrent changes to one group never lose members and
+// large groups are not rewritten.
+type MemberOp struct {
+	Kind  MemberOpKind
+	IDs   []string
+	Match func(Member) bool
+}
+
+// CreateGroup creates g with its members. Under an idempotent profile, a
+// group that exists with g's externalId (else displayName) is replaced
+// instead.
+func (s *Service) CreateGroup(ctx context.Context, actor Actor, p Profile, g *Group) (*Group, bool, error) {
+	g = g.Clone()
+	if err := checkGroup(g); err != nil {
+		return nil, false, err
+	}
+	if g.OrgID == "" {
+		g.OrgID = p.TargetOrgID
+	}
+	if g.OrgID == "" {
+		g.OrgID = RootOrgID
+	}
+	var out *Group
+	var created bool
+	var err error
+	for attempt := 0; ; attempt++ {
+		out, created, err = s.createGroup(ctx, actor, p, g)
+		if err != nil && p.Idempotent && errors.Is(err, ErrConflict) && attempt < 2 {
+			continue
+		}
+		return out, created, err
+	}
+}
+
+func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *Group) (*Group, bool, error) {
+	var out *Group
+	var created bool
+	err := s.store.Write(ctx, func(tx Tx) error {
+		g := in.Clone()
+		if err := s.requireOrg(ctx, tx, g.OrgID); err != nil {
+			return err
+		}
+		ids := memberIDs(g.Members)
+		if err := requireUsers(ctx, tx, ids); err != nil {
+			return err
+		}
+		now := s.stamp()
+		if p.Idempotent {
+			var id string
+			var err error
+			if g.ExternalID != "" {
+				if id, err = tx.GroupIDByExternalID(ctx, g.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+			if id == "" {
+				if id, err = tx.GroupIDByDisplayName(ctx, g.DisplayName); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+			if id != "" {
+				res, err := s.replaceGroupTx(ctx, tx, actor, id, g, []MemberOp{{Kind: ReplaceMembers, IDs: ids}}, nil, now)
+				out = res
+				return err
+			}
+		}
+		g.ID = s.newID()
+		g.Created, g.Modified, g.Version = now, now, 1
+		if err := tx.InsertGroup(ctx, g); err != nil {
+			return err
+		}
+		if err := tx.TouchUsers(ctx, ids, now); err != nil {
+			return err
+		}
+		out, created = g, true
+		return tx.AppendAudit(ctx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now))
+	})
+	return out, created, err
+}
+
+// ReplaceGroup replaces group id's attributes with g's (PUT). Its members
+// are replaced by g.Members when replaceMembers is set; a PUT without a
+// "members" attribute keeps them.
+func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, id string, g *Group, replaceMembers bool, expect func(int64) bool) (*Group, error) {
+	g = g.Clone()
+	if err := checkGroup(g); err != nil {
+		return nil, err
+	}
+	var ops []MemberOp
+	if replaceMembers {
+		ops = []MemberOp{{Kind: ReplaceMembers, IDs: memberIDs(g.Members)}}
+	}
+	var out *Group
+	err := s.store.Write(ctx, func(tx Tx) error {
+		var err error
+		out, err = s.replaceGroupTx(ctx, tx, actor, id, g, ops, expect, s.stamp())
+		return err
+	})
+	return out, err
+}
+
+func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, id string, g *Group, ops []MemberOp, expect func(int64) bool, now time.Time) (*Group, error) {
+	cur, err := tx.GroupForUpdate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if expect != nil && !expect(cur.Version) {
+		return nil, &Error{Kind: ErrPrecondition, Op: "replace group", Msg: "the group has changed since the version given in If-Match"}
+	}
+	next := g.Clone()
+	next.ID, next.Created, next.Version, next.Modified = cur.ID, cur.Created, cur.Version, cur.Modified
+	if next.OrgID == "" {
+		next.OrgID = cur.OrgID
+	} else if next.OrgID != cur.OrgID {
+		if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+			return nil, err
+		}
+	}
+	return s.applyGroup(ctx, tx, actor, "group.replace", cur, next, ops, now)
+}
+
+// applyGroup writes next's attributes and applies ops, inside tx, with cur
+// locked. It writes nothing when nothing changes.
+func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, action string, cur, next *Group, ops []MemberOp, now time.Time) (*Group, error) {
+	added, removed, err := applyMemberOps(ctx, tx, cur.ID, ops)
+	if err != nil {
+		return nil, err
+	}
+	attrsChanged := cur.DisplayName != next.DisplayName || cur.ExternalID != next.ExternalID ||
+		cur.OrgID != next.OrgID || !equalAttrs(cur.Attrs, next.Attrs)
+	if !attrsChanged && len(added) == 0 && len(removed) == 0 {
+		return cur, nil
+	}
+	next.Version, next.Modified = cur.Version+1, now
+	next.Members = nil
+	if err := tx.UpdateGroup(ctx, next); err != nil {
+		return nil, err
+	}
+	if err := tx.TouchUsers(ctx, append(slices.Clone(added), removed...), now); err != nil {
+		return nil, err
+	}
+	return next, tx.AppendAudit(ctx, s.auditGroup(actor, action, cur, next, added, removed, now))
+}
+
+func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp) (added, removed []string, err error) {
+	addedSet, removedSet := map[string]bool{}, map[string]bool{}
+	note := func(ids []string, add bool) {
+		for _, id := range ids {
+			if add {
+				if removedSet[id] {
+					delete(removedSet, id) // removed then re-added: no net change
+				} else {
+					addedSet[id] = true
+				}
+			} else {
+				if addedSet[id] {
+					delete(addedSet, id)
+				} else {
+					removedSet[id] = true
+				}
+			}
+		}
+	}
+	for _, op := range ops {
+		switch op.Kind {
+		case AddMembers:
+			if err := requireUsers(ctx, tx, op.IDs); err != nil {
+				return nil, nil, err
+			}
+			ids, err := tx.AddMembers(ctx, groupID, op.IDs)
+			if err != nil {
+				return nil, nil, err
+			}
+			note(ids, true)
+		case RemoveMembers:
+			ids, err := tx.RemoveMembers(ctx, groupID, op.IDs)
+			if err != nil {
+				return nil, nil, err
+			}
+			note(ids, false)
+		case ReplaceMembers, RemoveMatching:
+			cur, err := tx.Members(ctx, groupID)
+			if err != nil {
+				return nil, nil, err
+			}
+			want := map[string]bool{}
+			for _, id := range op.IDs {
+				want[id] = true
+			}
+			var drop []string
+			for _, m := range cur {
+				if (op.Kind == ReplaceMembers && !want[m.ID]) || (op.Kind == RemoveMatching && op.Match(m)) {
+					drop = append(drop, m.ID)
+				}
+			}
+			ids, err := tx.RemoveMembers(ctx, groupID, drop)
+			if err != nil {
+				return nil, nil, err
+			}
+			note(ids, false)
+			if op.Kind == ReplaceMembers {
+				if err := requireUsers(ctx, tx, op.IDs); err != nil {
+					return nil, nil, err
+				}
+				ids, err := tx.AddMembers(ctx, groupID, op.IDs)
+				if err != nil {
+					return nil, nil, err
+				}
+				note(ids, true)
+			}
+		}
+	}
+	return sortedKeys(addedSet), sortedKeys(removedSet), nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func requireUsers(ctx context.Context, tx Tx, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	missing, err := tx.MissingUsers(ctx, ids)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return Errorf(ErrInvalid, "members", "member %q is not a user (members must be existing users; nested groups are not supported)", missing[0])
+	}
+	return nil
+}
+
+func memberIDs(ms []Member) []string {
+	ids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// UpdateGroup applies mutate to a copy of group id's attributes and ops to
+// its membership, atomically (PATCH). Both run inside the transaction on the
+// locked group: membership changes are applied as deltas, so concurrent
+// changes never lose members and large groups are not rewritten.
+func (s *Service) UpdateGroup(ctx context.Context, actor Actor, id string, expect func(int64) bool, mutate func(*Group) error, ops []MemberOp) (*Group, error) {
+	var out *Group
+	err := s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.GroupForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(cur.Version) {
+			return &Error{Kind: ErrPrecondition, Op: "update group", Msg: "the group has changed since the version given in If-Match"}
+		}
+		next := cur.Clone()
+		if mutate != nil {
+			if err := mutate(next); err != nil {
+				return err
+			}
+		}
+		next.ID, next.Created, next.Version, next.Modified, next.Members = cur.ID, cur.Created, cur.Version, cur.Modified, nil
+		if err := checkGroup(next); err != nil {
+			return err
+		}
+		if next.OrgID != cur.OrgID {
+			if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+				return err
+			}
+		}
+		out, err = s.applyGroup(ctx, tx, actor, "group.update", cur, next, ops, s.stamp())
+		return err
+	})
+	return out, err
+}
+
+// DeleteGroup deletes group id.
+func (s *Service) DeleteGroup(ctx context.Context, actor Actor, id string, expect func(int64) bool) error {
+	return s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.GroupForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(cur.Version) {
+			return &Error{Kind: ErrPrecondition, Op: "delete group", Msg: "the group has changed since the version given in If-Match"}
+		}
+		members, err := tx.Members(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteGroup(ctx, id); err != nil {
+			return err
+		}
+		now := s.stamp()
+		ids := memberIDs(members)
+		if err := tx.TouchUsers(ctx, ids, now); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.auditGroup(actor, "group.delete", cur, nil, nil, ids, now))
+	})
+}
+
+// ---- organizations
+
+// Org returns an organization.
+func (s *Service) Org(ctx context.Context, id string) (*Organization, error) {
+	return s.store.Org(ctx, id)
+}
+
+// Orgs returns every organization.
+func (s *Service) Orgs(ctx context.Context) ([]*Organization, error) { return s.store.Orgs(ctx) }
+
+// CreateOrg creates o under o.ParentID (the root when empty).
+func (s *Service) CreateOrg(ctx context.Context, actor Actor, o *Organization) (*Organization, error) {
+	o = new(*o)
+	if err := checkOrg(o); err != nil {
+		return nil, err
+	}
+	if o.ParentID == "" {
+		o.ParentID = RootOrgID
+	}
+	err := s.store.Write(ctx, func(tx Tx) error {
+		if _, err := tx.OrgForUpdate(ctx, o.ParentID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return Errorf(ErrInvalid, "parent", "parent organization %q does not exist", o.ParentID)
+			}
+			return err
+		}
+		now := s.stamp()
+		if o.ID == "" {
+			o.ID = s.newID()
+		}
+		o.Created, o.Modified, o.Version = now, now, 1
+		if err := tx.InsertOrg(ctx, o); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.create", nil, o, now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// UpdateOrg applies mutate to organization id: rename, change its
+// externalId or move it under another parent.
+func (s *Service) UpdateOrg(ctx context.Context, actor Actor, id string, mutate func(*Organization) error) (*Organization, error) {
+	var out *Organization
+	err := s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.OrgForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		next := new(*cur)
+		if err := mutate(next); err != nil {
+			return err
+		}
+		next.ID, next.Created = cur.ID, cur.Created
+		if err := checkOrg(next); err != nil {
+			return err
+		}
+		if id == RootOrgID && next.ParentID != "" {
+			return Errorf(ErrInvalid, "parent", "the root organization cannot be moved")
+		}
+		if next.ParentID != cur.ParentID {
+			if err := s.checkMove(ctx, tx, id, next.ParentID); err != nil {
+				return err
+			}
+		}
+		if *next == *cur {
+			out = cur
+			return nil
+		}
+		now := s.stamp()
+		next.Modified, next.Version = now, cur.Version+1
+		if err := tx.UpdateOrg(ctx, next); err != nil {
+			return err
+		}
+		out = next
+		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.update", cur, next, now))
+	})
+	return out, err
+}
+
+// checkMove refuses a move that would put id under itself.
+func (s *Service) checkMove(ctx context.Context, tx Tx, id, parent string) error {
+	for p := parent; p != ""; {
+		if p == id {
+			return Errorf(ErrInvalid, "parent", "an organization cannot be moved under itself or its descendants")
+		}
+		o, err := tx.OrgForUpdate(ctx, p)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return Errorf(ErrInvalid, "parent", "parent organization %q does not exist", parent)
+			}
+			return err
+		}
+		p = o.ParentID
+	}
+	return nil
+}
+
+// DeleteOrg deletes an empty organization (no children, users or groups).
+func (s *Service) DeleteOrg(ctx context.Context, actor Actor, id string) error {
+	if id == RootOrgID {
+		return Errorf(ErrInvalid, "id", "the root organization cannot be deleted")
+	}
+	return s.store.Write(ctx, func(tx Tx) error {
+		cur, err := tx.OrgForUpdate(ctx, id)
+		if err != nil {
+			return err
+		}
+		inUse, err := tx.OrgInUse(ctx, id)
+		if err != nil {
+			return err
+		}
+		if inUse {
+			return Errorf(ErrConflict, "id", "organization %q still has sub-organizations, users or groups", id)
+		}
+		if err := tx.DeleteOrg(ctx, id); err != nil {
+			return err
+		}
+		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.delete", cur, nil, s.stamp()))
+	})
+}
+
+// Audit returns audit entries, newest first.
+func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
+	return s.store.Audit(ctx, q)
+}

@@ -1,0 +1,126 @@
+package directory
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+)
+
+// Store is what the Service needs from storage. Implementations live in
+// internal/store/…; internal/store/storetest holds the conformance suite they
+// all pass.
+type Store interface {
+	User(ctx context.Context, id string, opt ReadOptions) (*User, error)
+	Users(ctx context.Context, q Query) (*Page[*User], error)
+	Group(ctx context.Context, id string, opt ReadOptions) (*Group, error)
+	Groups(ctx context.Context, q Query) (*Page[*Group], error)
+	Org(ctx context.Context, id string) (*Organization, error)
+	Orgs(ctx context.Context) ([]*Organization, error)
+	Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+
+	// Write runs fn in one transaction and commits it if fn returns nil.
+	// fn may run more than once (when the database asks for a retry), so it
+	// must not have effects outside tx.
+	Write(ctx context.Context, fn func(Tx) error) error
+}
+
+// ReadOptions says which derived parts of a resource to load.
+type ReadOptions struct {
+	Groups  bool // User.Groups
+	Members bool // Group.Members
+}
+
+// Query selects a page of users or groups.
+type Query struct {
+	// Filter is a resolved filter tree, or nil for all.
+	Filter filter.Expr
+	// Sort is the attribute to sort by, or nil for the stable default order
+	// (creation order).
+	Sort *filter.Path
+	// Descending reverses the order.
+	Descending bool
+	// After continues a walk after the row with this key (keyset paging).
+	// When set, Offset is ignored.
+	After *Key
+	// Offset skips this many rows (index paging without a known position).
+	Offset int
+	// Limit is the page size; 0 returns no rows.
+	Limit int
+	// Count asks for the total number of matches.
+	Count bool
+	// OrgIDs restricts the query to these organizations (nil: no
+	// restriction).
+	OrgIDs []string
+	// Read says what to load with each item.
+	Read ReadOptions
+}
+
+// Key is the position of a row in a sorted walk: the value it sorts by and
+// its creation sequence number, which breaks ties.
+type Key struct {
+	// Null reports that the sort value is absent (nulls sort last when
+	// ascending).
+	Null bool
+	// Value is the sort value: string, float64, bool or time.Time.
+	Value any
+	Seq   int64
+}
+
+// Page is one page of a query's results.
+type Page[T any] struct {
+	Items []T
+	// Total is the number of matches, when Query.Count was set.
+	Total int
+	// Next is the key of the last item when more items follow it.
+	Next *Key
+}
+
+// Tx is a write transaction. Reads through Tx see the transaction's own
+// writes; the …ForUpdate reads lock the row until the transaction ends.
+type Tx interface {
+	UserForUpdate(ctx context.Context, id string) (*User, error)
+	UserIDByExternalID(ctx context.Context, externalID string) (string, error)
+	UserIDByUserName(ctx context.Context, userName string) (string, error)
+	InsertUser(ctx context.Context, u *User) error
+	UpdateUser(ctx context.Context, u *User) error
+	// DeleteUser deletes the user and its memberships, returning the ids of
+	// the groups it was a member of.
+	DeleteUser(ctx context.Context, id string) (groupIDs []string, err error)
+	// MissingUsers returns those of ids that are not users.
+	MissingUsers(ctx context.Context, ids []string) ([]string, error)
+	// TouchUsers bumps the version of users whose groups changed.
+	TouchUsers(ctx context.Context, ids []string, at time.Time) error
+
+	GroupForUpdate(ctx context.Context, id string) (*Group, error)
+	GroupIDByExternalID(ctx context.Context, externalID string) (string, error)
+	GroupIDByDisplayName(ctx context.Context, displayName string) (string, error)
+	InsertGroup(ctx context.Context, g *Group) error // with g.Members
+	UpdateGroup(ctx context.Context, g *Group) error // attributes only
+	DeleteGroup(ctx context.Context, id string) error
+	// Members lists the group's members in the order they were added.
+	Members(ctx context.Context, groupID string) ([]Member, error)
+	// AddMembers adds those of ids that are not members yet and returns them.
+	AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
+	// RemoveMembers removes those of ids that are members and returns them.
+	RemoveMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
+	// TouchGroups bumps the version of groups whose members changed.
+	TouchGroups(ctx context.Context, ids []string, at time.Time) error
+
+	OrgForUpdate(ctx context.Context, id string) (*Organization, error)
+	InsertOrg(ctx context.Context, o *Organization) error
+	UpdateOrg(ctx context.Context, o *Organization) error
+	DeleteOrg(ctx context.Context, id string) error
+	// OrgInUse reports whether an organization has children, users or
+	// groups.
+	OrgInUse(ctx context.Context, id string) (bool, error)
+
+	AppendAudit(ctx context.Context, e *AuditEntry) error
+}
+
+// AuditQuery selects audit entries, newest first.
+type AuditQuery struct {
+	ResourceID string // "" for all
+	BeforeSeq  int64  // 0 for the newest
+	Limit      int
+}

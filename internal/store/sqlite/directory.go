@@ -1,0 +1,537 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
+)
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+const userCols = `t.seq, t.id, t.org_id, t.user_name, t.external_id, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
+	var (
+		u                        directory.User
+		seq                      int64
+		ext, display, pwHash     sql.NullString
+		active                   int
+		attrs, created, modified string
+	)
+	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &active, &pwHash, &attrs, &created, &modified, &u.Version}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return nil, 0, err
+	}
+	u.ExternalID, u.DisplayName, u.PasswordHash, u.Active = ext.String, display.String, pwHash.String, active != 0
+	if err := decodeAttrs(attrs, &u.Attrs); err != nil {
+		return nil, 0, err
+	}
+	var err error
+	if u.Created, err = parseTime(created); err != nil {
+		return nil, 0, err
+	}
+	if u.Modified, err = parseTime(modified); err != nil {
+		return nil, 0, err
+	}
+	return &u, seq, nil
+}
+
+func decodeAttrs(s string, into *directory.Attrs) error {
+	if s == "" || s == "{}" {
+		*into = directory.Attrs{}
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("decode stored attributes: %w", err)
+	}
+	return nil
+}
+
+func encodeAttrs(a directory.Attrs) (string, error) {
+	if len(a) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("encode attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+func notFound(what, id string) error {
+	return &directory.Error{Kind: directory.ErrNotFound, Op: "get " + what, Msg: fmt.Sprintf("%s %q not found", what, id)}
+}
+
+// User returns a user.
+func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error) {
+	return getUser(ctx, s.rdb, id, opt)
+}
+
+func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
+	u, seq, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM users t WHERE t.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("User", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	if opt.Groups {
+		groups, err := userGroups(ctx, q, []int64{seq})
+		if err != nil {
+			return nil, err
+		}
+		u.Groups = groups[seq]
+	}
+	return u, nil
+}
+
+func userGroups(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.GroupRef, error) {
+	out := map[int64][]directory.GroupRef{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT gm.user_seq, g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
+		WHERE gm.user_seq IN (`+placeholders(len(seqs))+`) ORDER BY gm.user_seq, g.seq`, int64Args(seqs)...)
+	if err != nil {
+		return nil, fmt.Errorf("user groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var g directory.GroupRef
+		if err := rows.Scan(&seq, &g.ID, &g.DisplayName); err != nil {
+			return nil, err
+		}
+		out[seq] = append(out[seq], g)
+	}
+	return out, rows.Err()
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func int64Args(v []int64) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
+
+func stringArgs(v []string) []any {
+	out := make([]any, len(v))
+	for i, x := range v {
+		out[i] = x
+	}
+	return out
+}
+
+// listQuery assembles the SELECT and COUNT statements of a query on table
+// (alias t) with the given layout.
+type listQuery struct {
+	sel, count         string
+	selArgs, countArgs []any
+	sortKind           sqlfilter.Kind
+	sorted             bool
+}
+
+func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*listQuery, error) {
+	where := func(b *sqlfilter.Builder) ([]string, error) {
+		var conds []string
+		if q.OrgIDs != nil {
+			if len(q.OrgIDs) == 0 {
+				conds = append(conds, "1 = 0")
+			} else {
+				ph := make([]string, len(q.OrgIDs))
+				for i, id := range q.OrgIDs {
+					ph[i] = b.Arg(id)
+				}
+				conds = append(conds, "t.org_id IN ("+strings.Join(ph, ",")+")")
+			}
+		}
+		if q.Filter != nil {
+			w, err := b.Where(l, q.Filter)
+			if err != nil {
+				return nil, err
+			}
+			conds = append(conds, w)
+		}
+		return conds, nil
+	}
+	out := &listQuery{}
+	if q.Count {
+		b := &sqlfilter.Builder{D: dialect{}}
+		conds, err := where(b)
+		if err != nil {
+			return nil, err
+		}
+		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
+		out.countArgs = b.Args
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	var sortExpr string
+	if q.Sort != nil {
+		var err error
+		sortExpr, out.sortKind, err = b.SortExpr(l, q.Sort.Ref)
+		if err != nil {
+			return nil, err
+		}
+		out.sorted = sortExpr != ""
+	}
+	selCols := cols
+	if sortExpr != "" {
+		selCols += ", " + sortExpr
+	}
+	conds, err := where(b)
+	if err != nil {
+		return nil, err
+	}
+	if q.After != nil {
+		conds = append(conds, b.After(l, sortExpr, out.sortKind, q.Descending, q.After))
+	}
+	sel := "SELECT " + selCols + " FROM " + table + " t" + whereClause(conds) +
+		" ORDER BY " + b.OrderBy(l, sortExpr, out.sortKind, q.Descending)
+	sel += " LIMIT " + b.Arg(q.Limit+1)
+	if q.After == nil && q.Offset > 0 {
+		sel += " OFFSET " + b.Arg(q.Offset)
+	}
+	out.sel, out.selArgs = sel, b.Args
+	return out, nil
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func filterErr(err error) error {
+	var fe *sqlfilter.Error
+	if errors.As(err, &fe) {
+		return &directory.Error{Kind: directory.ErrInvalidFilter, Op: "filter", Field: "filter", Msg: fe.Msg}
+	}
+	return err
+}
+
+// keyOf builds the keyset position of a row.
+func keyOf(seq int64, sortVal any, sorted bool) *directory.Key {
+	k := &directory.Key{Seq: seq}
+	if sorted {
+		if sortVal == nil {
+			k.Null = true
+		} else {
+			k.Value = normalizeKeyValue(sortVal)
+		}
+	}
+	return k
+}
+
+func normalizeKeyValue(v any) any {
+	switch x := v.(type) {
+	case int64:
+		return float64(x)
+	case []byte:
+		return string(x)
+	}
+	return v
+}
+
+// Users lists users.
+func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
+	lq, err := buildList(userLayout(), "users", userCols, q)
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	page := &directory.Page[*directory.User]{}
+	if lq.count != "" {
+		if err := s.rdb.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+			return nil, fmt.Errorf("count users: %w", err)
+		}
+	}
+	if q.Limit <= 0 {
+		return page, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, lq.sel, lq.selArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var seqs []int64
+	var last *directory.Key
+	for rows.Next() {
+		var sortVal any
+		var extra []any
+		if lq.sorted {
+			extra = []any{&sortVal}
+		}
+		u, seq, err := scanUser(rows, extra...)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		if len(page.Items) == q.Limit {
+			page.Next = last
+			break
+		}
+		page.Items = append(page.Items, u)
+		seqs = append(seqs, seq)
+		last = keyOf(seq, sortVal, lq.sorted)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	rows.Close()
+	if q.Read.Groups {
+		groups, err := userGroups(ctx, s.rdb, seqs)
+		if err != nil {
+			return nil, err
+		}
+		for i, u := range page.Items {
+			u.Groups = groups[seqs[i]]
+		}
+	}
+	return page, nil
+}
+
+const groupCols = `t.seq, t.id, t.org_id, t.display_name, t.external_id, t.attrs, t.created, t.modified, t.version`
+
+func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
+	var (
+		g                        directory.Group
+		seq                      int64
+		ext                      sql.NullString
+		attrs, created, modified string
+	)
+	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &created, &modified, &g.Version}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return nil, 0, err
+	}
+	g.ExternalID = ext.String
+	if err := decodeAttrs(attrs, &g.Attrs); err != nil {
+		return nil, 0, err
+	}
+	var err error
+	if g.Created, err = parseTime(created); err != nil {
+		return nil, 0, err
+	}
+	if g.Modified, err = parseTime(modified); err != nil {
+		return nil, 0, err
+	}
+	return &g, seq, nil
+}
+
+// Group returns a group.
+func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error) {
+	return getGroup(ctx, s.rdb, id, opt)
+}
+
+func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, error) {
+	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups t WHERE t.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("Group", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get group: %w", err)
+	}
+	if opt.Members {
+		m, err := groupMembers(ctx, q, []int64{seq})
+		if err != nil {
+			return nil, err
+		}
+		g.Members = m[seq]
+	}
+	return g, nil
+}
+
+func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.Member, error) {
+	out := map[int64][]directory.Member{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := q.QueryContext(ctx, `SELECT gm.group_seq, u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm JOIN users u ON u.seq = gm.user_seq
+		WHERE gm.group_seq IN (`+placeholders(len(seqs))+`) ORDER BY gm.group_seq, gm.user_seq`, int64Args(seqs)...)
+	if err != nil {
+		return nil, fmt.Errorf("group members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var m directory.Member
+		if err := rows.Scan(&seq, &m.ID, &m.Display); err != nil {
+			return nil, err
+		}
+		out[seq] = append(out[seq], m)
+	}
+	return out, rows.Err()
+}
+
+// Groups lists groups.
+func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
+	lq, err := buildList(groupLayout(), "groups", groupCols, q)
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	page := &directory.Page[*directory.Group]{}
+	if lq.count != "" {
+		if err := s.rdb.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+			return nil, fmt.Errorf("count groups: %w", err)
+		}
+	}
+	if q.Limit <= 0 {
+		return page, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, lq.sel, lq.selArgs...)
+	if err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	defer rows.Close()
+	var seqs []int64
+	var last *directory.Key
+	for rows.Next() {
+		var sortVal any
+		var extra []any
+		if lq.sorted {
+			extra = []any{&sortVal}
+		}
+		g, seq, err := scanGroup(rows, extra...)
+		if err != nil {
+			return nil, fmt.Errorf("list groups: %w", err)
+		}
+		if len(page.Items) == q.Limit {
+			page.Next = last
+			break
+		}
+		page.Items = append(page.Items, g)
+		seqs = append(seqs, seq)
+		last = keyOf(seq, sortVal, lq.sorted)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list groups: %w", err)
+	}
+	rows.Close()
+	if q.Read.Members {
+		m, err := groupMembers(ctx, s.rdb, seqs)
+		if err != nil {
+			return nil, err
+		}
+		for i, g := range page.Items {
+			g.Members = m[seqs[i]]
+		}
+	}
+	return page, nil
+}
+
+func scanOrg(sc scanner) (*directory.Organization, error) {
+	var o directory.Organization
+	var parent, ext sql.NullString
+	var created, modified string
+	if err := sc.Scan(&o.ID, &parent, &o.Name, &ext, &created, &modified, &o.Version); err != nil {
+		return nil, err
+	}
+	o.ParentID, o.ExternalID = parent.String, ext.String
+	var err error
+	if o.Created, err = parseTime(created); err != nil {
+		return nil, err
+	}
+	if o.Modified, err = parseTime(modified); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+const orgCols = `id, parent_id, name, external_id, created, modified, version`
+
+// Org returns an organization.
+func (s *Store) Org(ctx context.Context, id string) (*directory.Organization, error) {
+	return getOrg(ctx, s.rdb, id)
+}
+
+func getOrg(ctx context.Context, q querier, id string) (*directory.Organization, error) {
+	o, err := scanOrg(q.QueryRowContext(ctx, `SELECT `+orgCols+` FROM orgs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("Organization", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get organization: %w", err)
+	}
+	return o, nil
+}
+
+// Orgs lists every organization.
+func (s *Store) Orgs(ctx context.Context) ([]*directory.Organization, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created, id`)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	defer rows.Close()
+	var out []*directory.Organization
+	for rows.Next() {
+		o, err := scanOrg(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Audit lists audit entries, newest first.
+func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory.AuditEntry, error) {
+	var conds []string
+	var args []any
+	if q.ResourceID != "" {
+		conds = append(conds, "resource_id = ?")
+		args = append(args, q.ResourceID)
+	}
+	if q.BeforeSeq > 0 {
+		conds = append(conds, "seq < ?")
+		args = append(args, q.BeforeSeq)
+	}
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	args = append(args, q.Limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
+		FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []*directory.AuditEntry
+	for rows.Next() {
+		var e directory.AuditEntry
+		var at string
+		var appID, appName, tokenID, reqID, before, after sql.NullString
+		if err := rows.Scan(&e.Seq, &at, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID, &before, &after); err != nil {
+			return nil, err
+		}
+		e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
+		if before.Valid {
+			e.Before = json.RawMessage(before.String)
+		}
+		if after.Valid {
+			e.After = json.RawMessage(after.String)
+		}
+		if e.Time, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,221 @@
+// Package sqlite is Gatehouse's embedded store: SQLite through the pure-Go
+// modernc.org/sqlite driver (so CGO_ENABLED=0 builds work), in WAL mode, with
+// one writer connection and a pool of read-only connections.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a SQLite database.
+type Store struct {
+	path string
+	rdb  *sql.DB // read-only pool
+	wdb  *sql.DB // the single writer
+}
+
+// Options tunes the store.
+type Options struct {
+	// ReadConns is the size of the read pool (default: 2 × GOMAXPROCS, at
+	// least 4).
+	ReadConns int
+	// Synchronous is the PRAGMA synchronous level for the writer: "FULL"
+	// (default: every acknowledged commit survives power loss) or "NORMAL"
+	// (survives a crash of Gatehouse, not of the machine).
+	Synchronous string
+}
+
+var registerFuncs sync.Once
+
+// registerLower installs gh_lower, Unicode lower-casing that agrees with
+// Go's strings.ToLower (SQLite's lower() only folds ASCII). The driver keeps
+// functions in a process-wide registry, hence the Once.
+func registerLower() {
+	registerFuncs.Do(func() {
+		sqlite.MustRegisterDeterministicScalarFunction("gh_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return strings.ToLower(v), nil
+			case []byte:
+				return strings.ToLower(string(v)), nil
+			}
+			return args[0], nil
+		})
+	})
+}
+
+// Open opens (creating if needed) the database at path and migrates it.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	registerLower()
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	if opt.Synchronous == "" {
+		opt.Synchronous = "FULL"
+	}
+	if opt.Synchronous != "FULL" && opt.Synchronous != "NORMAL" {
+		return nil, fmt.Errorf("sqlite: synchronous must be FULL or NORMAL, not %q", opt.Synchronous)
+	}
+	if opt.ReadConns <= 0 {
+		opt.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	wdsn := "file:" + url.PathEscape(path) + "?" + common +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + opt.Synchronous + ")&_txlock=immediate"
+	wdb, err := sql.Open("sqlite", wdsn)
+	if err != nil {
+		return nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	wdb.SetConnMaxIdleTime(0)
+	s := &Store{path: path, wdb: wdb}
+	if err := s.migrate(ctx); err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)"
+	rdb, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		wdb.Close()
+		return nil, err
+	}
+	rdb.SetMaxOpenConns(opt.ReadConns)
+	rdb.SetMaxIdleConns(opt.ReadConns)
+	rdb.SetConnMaxIdleTime(0)
+	rdb.SetConnMaxLifetime(0)
+	s.rdb = rdb
+	return s, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.rdb.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// Dialect names the store's SQL dialect.
+func (s *Store) Dialect() string { return "sqlite" }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := filepath.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migrate: bad migration name %q", base)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if err := s.applyMigration(ctx, v, string(body)); err != nil {
+			return fmt.Errorf("migrate %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version int, body string) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, fmtTime(time.Now())); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// timeLayout is fixed-width, so text order is time order.
+const timeLayout = "2006-01-02T15:04:05.000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("bad stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation, and on
+// which column ("users.user_name_lower"), using the driver's error code.
+func isUnique(err error) (string, bool) {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return "", false
+	}
+	if se.Code() != sqlite3.SQLITE_CONSTRAINT_UNIQUE && se.Code() != sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+		return "", false
+	}
+	// The message names the columns ("UNIQUE constraint failed:
+	// users.user_name_lower"); the code, not the text, decides the kind.
+	msg := se.Error()
+	if i := strings.LastIndex(msg, "failed: "); i >= 0 {
+		return strings.TrimSuffix(strings.Fields(msg[i+len("failed: "):])[0], ")"), true
+	}
+	return "", true
+}
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

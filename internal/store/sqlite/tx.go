@@ -1,0 +1,395 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// Write runs fn in a write transaction. SQLite has one writer: transactions
+// queue on the writer connection and begin IMMEDIATE, so they never fail
+// half-way for lack of the write lock.
+func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer sqlTx.Rollback()
+	if err := fn(&tx{tx: sqlTx}); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+type tx struct{ tx *sql.Tx }
+
+// conflict maps a uniqueness violation to a domain conflict naming the
+// attribute.
+func conflict(err error, op string) error {
+	col, ok := isUnique(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	field, msg := "", "a unique value is already taken"
+	switch col {
+	case "users.user_name_lower":
+		field, msg = "userName", "userName is already taken"
+	case "users.external_id", "groups.external_id", "orgs.external_id":
+		field, msg = "externalId", "externalId is already taken"
+	case "groups.display_name_lower":
+		field, msg = "displayName", "a group with this displayName already exists"
+	case "users.id", "groups.id", "orgs.id":
+		field, msg = "id", "id is already taken"
+	case "apps.name":
+		field, msg = "name", "an application with this name already exists"
+	}
+	return &directory.Error{Kind: directory.ErrConflict, Op: op, Field: field, Msg: msg}
+}
+
+func (t *tx) UserForUpdate(ctx context.Context, id string) (*directory.User, error) {
+	return getUser(ctx, t.tx, id, directory.ReadOptions{})
+}
+
+func (t *tx) lookupID(ctx context.Context, query, arg, what string) (string, error) {
+	var id string
+	err := t.tx.QueryRowContext(ctx, query, arg).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound(what, arg)
+	}
+	return id, err
+}
+
+func (t *tx) UserIDByExternalID(ctx context.Context, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM users WHERE external_id = ?`, externalID, "User")
+}
+
+func (t *tx) UserIDByUserName(ctx context.Context, userName string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = ?`, strings.ToLower(userName), "User")
+}
+
+func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
+	attrs, err := encodeAttrs(u.Attrs)
+	if err != nil {
+		return err
+	}
+	var seq int64
+	err = t.tx.QueryRowContext(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, external_id, display_name, display_name_lower, active, password_hash, attrs, created, modified, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Created), fmtTime(u.Modified), u.Version).Scan(&seq)
+	if err != nil {
+		return conflict(err, "create user")
+	}
+	return t.writeEmails(ctx, seq, u, false)
+}
+
+// writeEmails indexes the user's emails in user_emails.
+func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, replace bool) error {
+	if replace {
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_seq = ?`, seq); err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+	}
+	emails, _ := u.Attrs["emails"].([]any)
+	for i, el := range emails {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		if v == "" {
+			continue
+		}
+		typ, _ := m["type"].(string)
+		disp, _ := m["display"].(string)
+		primary, _ := m["primary"].(bool)
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO user_emails (user_seq, pos, value_lower, type_lower, display_lower, is_primary) VALUES (?, ?, ?, ?, ?, ?)`,
+			seq, i, strings.ToLower(v), nullStr(strings.ToLower(typ)), nullStr(strings.ToLower(disp)), boolInt(primary)); err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
+	attrs, err := encodeAttrs(u.Attrs)
+	if err != nil {
+		return err
+	}
+	var seq int64
+	err = t.tx.QueryRowContext(ctx, `UPDATE users SET org_id = ?, user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?, display_name_lower = ?,
+		active = ?, password_hash = ?, attrs = ?, modified = ?, version = ? WHERE id = ? RETURNING seq`,
+		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Modified), u.Version, u.ID).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("User", u.ID)
+	}
+	if err != nil {
+		return conflict(err, "update user")
+	}
+	return t.writeEmails(ctx, seq, u, true)
+}
+
+func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq WHERE u.id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	groups, err := collectStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, notFound("User", id)
+	}
+	return groups, nil
+}
+
+func collectStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) MissingUsers(ctx context.Context, ids []string) ([]string, error) {
+	found := map[string]bool{}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		rows, err := t.tx.QueryContext(ctx, `SELECT id FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, stringArgs(chunk)...)
+		if err != nil {
+			return nil, fmt.Errorf("check users: %w", err)
+		}
+		got, err := collectStrings(rows)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range got {
+			found[id] = true
+		}
+	}
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+func (t *tx) touch(ctx context.Context, table string, ids []string, at time.Time) error {
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		if _, err := t.tx.ExecContext(ctx, `UPDATE `+table+` SET version = version + 1 WHERE id IN (`+placeholders(len(chunk))+`)`, stringArgs(chunk)...); err != nil {
+			return fmt.Errorf("touch %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) TouchUsers(ctx context.Context, ids []string, at time.Time) error {
+	return t.touch(ctx, "users", ids, at)
+}
+
+func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for start := 0; start < len(ids); start += 500 {
+		chunk := ids[start:min(start+500, len(ids))]
+		args := append([]any{fmtTime(at)}, stringArgs(chunk)...)
+		if _, err := t.tx.ExecContext(ctx, `UPDATE groups SET version = version + 1, modified = ? WHERE id IN (`+placeholders(len(chunk))+`)`, args...); err != nil {
+			return fmt.Errorf("touch groups: %w", err)
+		}
+	}
+	return nil
+}
+
+func (t *tx) GroupForUpdate(ctx context.Context, id string) (*directory.Group, error) {
+	return getGroup(ctx, t.tx, id, directory.ReadOptions{})
+}
+
+func (t *tx) GroupIDByExternalID(ctx context.Context, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE external_id = ?`, externalID, "Group")
+}
+
+func (t *tx) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = ?`, strings.ToLower(displayName), "Group")
+}
+
+func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
+	attrs, err := encodeAttrs(g.Attrs)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, external_id, attrs, created, modified, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, fmtTime(g.Created), fmtTime(g.Modified), g.Version)
+	if err != nil {
+		return conflict(err, "create group")
+	}
+	_, err = t.AddMembers(ctx, g.ID, memberIDs(g.Members))
+	return err
+}
+
+func memberIDs(ms []directory.Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
+	attrs, err := encodeAttrs(g.Attrs)
+	if err != nil {
+		return err
+	}
+	res, err := t.tx.ExecContext(ctx, `UPDATE groups SET org_id = ?, display_name = ?, display_name_lower = ?, external_id = ?, attrs = ?, modified = ?, version = ? WHERE id = ?`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, fmtTime(g.Modified), g.Version, g.ID)
+	if err != nil {
+		return conflict(err, "update group")
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("Group", g.ID)
+	}
+	return nil
+}
+
+func (t *tx) DeleteGroup(ctx context.Context, id string) error {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM groups WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete group: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("Group", id)
+	}
+	return nil
+}
+
+func (t *tx) Members(ctx context.Context, groupID string) ([]directory.Member, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm
+		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = ? ORDER BY gm.user_seq`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.Member
+	for rows.Next() {
+		var m directory.Member
+		if err := rows.Scan(&m.ID, &m.Display); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error) {
+	var added []string
+	for _, id := range ids {
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO group_members (group_seq, user_seq)
+			SELECT g.seq, u.seq FROM groups g, users u WHERE g.id = ? AND u.id = ? ON CONFLICT DO NOTHING`, groupID, id)
+		if err != nil {
+			return nil, fmt.Errorf("add members: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			added = append(added, id)
+		}
+	}
+	return added, nil
+}
+
+func (t *tx) RemoveMembers(ctx context.Context, groupID string, ids []string) ([]string, error) {
+	var removed []string
+	for _, id := range ids {
+		res, err := t.tx.ExecContext(ctx, `DELETE FROM group_members WHERE group_seq = (SELECT seq FROM groups WHERE id = ?)
+			AND user_seq = (SELECT seq FROM users WHERE id = ?)`, groupID, id)
+		if err != nil {
+			return nil, fmt.Errorf("remove members: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			removed = append(removed, id)
+		}
+	}
+	return removed, nil
+}
+
+func (t *tx) OrgForUpdate(ctx context.Context, id string) (*directory.Organization, error) {
+	return getOrg(ctx, t.tx, id)
+}
+
+func (t *tx) InsertOrg(ctx context.Context, o *directory.Organization) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO orgs (id, parent_id, name, external_id, created, modified, version) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		o.ID, nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), fmtTime(o.Created), fmtTime(o.Modified), o.Version)
+	if err != nil {
+		return conflict(err, "create organization")
+	}
+	return nil
+}
+
+func (t *tx) UpdateOrg(ctx context.Context, o *directory.Organization) error {
+	res, err := t.tx.ExecContext(ctx, `UPDATE orgs SET parent_id = ?, name = ?, external_id = ?, modified = ?, version = ? WHERE id = ?`,
+		nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), fmtTime(o.Modified), o.Version, o.ID)
+	if err != nil {
+		return conflict(err, "update organization")
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("Organization", o.ID)
+	}
+	return nil
+}
+
+func (t *tx) DeleteOrg(ctx context.Context, id string) error {
+	res, err := t.tx.ExecContext(ctx, `DELETE FROM orgs WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete organization: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("Organization", id)
+	}
+	return nil
+}
+
+func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM orgs WHERE parent_id = ?) OR
+		EXISTS (SELECT 1 FROM users WHERE org_id = ?) OR
+		EXISTS (SELECT 1 FROM groups WHERE org_id = ?) OR
+		EXISTS (SELECT 1 FROM apps WHERE target_org_id = ?)`, id, id, id, id).Scan(&n)
+	return n != 0, err
+}
+
+func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
+	var before, after any
+	if e.Before != nil {
+		before = string(e.Before)
+	}
+	if e.After != nil {
+		after = string(e.After)
+	}
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO audit_log (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		fmtTime(e.Time), e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, before, after).Scan(&e.Seq)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
