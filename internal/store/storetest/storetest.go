@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -29,6 +30,7 @@ import (
 // Store is what the suite needs.
 type Store interface {
 	directory.Store
+	auth.Store
 }
 
 // NewStore returns an empty store; the suite calls it once per test.
@@ -154,6 +156,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Sorting", testSorting},
 		{"Orgs", testOrgs},
 		{"Audit", testAudit},
+		{"Apps", testApps},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
