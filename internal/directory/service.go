@@ -186,11 +186,12 @@ func replaceUser(cur, u *User, now time.Time) *User {
 }
 
 func (s *Service) requireOrg(ctx context.Context, tx Tx, id string) error {
-	if _, err := tx.OrgForUpdate(ctx, id); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Errorf(ErrInvalid, "organizationId", "organization %q does not exist", id)
-		}
+	ok, err := tx.OrgExists(ctx, id)
+	if err != nil {
 		return err
+	}
+	if !ok {
+		return Errorf(ErrInvalid, "organizationId", "organization %q does not exist", id)
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ type Tx interface {
 	InsertGroup(ctx context.Context, g *Group) error // with g.Members
 	UpdateGroup(ctx context.Context, g *Group) error // attributes only
 	DeleteGroup(ctx context.Context, id string) error
-	// Members lists the group's members in the order they were added.
+	// Members lists the group's members, in user creation order.
 	Members(ctx context.Context, groupID string) ([]Member, error)
 	// AddMembers adds those of ids that are not members yet and returns them.
 	AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
@@ -108,6 +108,10 @@ type Tx interface {
 	TouchGroups(ctx context.Context, ids []string, at time.Time) error
 
 	OrgForUpdate(ctx context.Context, id string) (*Organization, error)
+	// OrgExists checks that an organization exists and keeps it from being
+	// deleted until the transaction ends, without blocking other
+	// transactions that place resources in it.
+	OrgExists(ctx context.Context, id string) (bool, error)
 	InsertOrg(ctx context.Context, o *Organization) error
 	UpdateOrg(ctx context.Context, o *Organization) error
 	DeleteOrg(ctx context.Context, id string) error

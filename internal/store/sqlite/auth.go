@@ -33,7 +33,7 @@ func scanApp(sc scanner) (*auth.App, error) {
 
 // CreateApp stores a new application.
 func (s *Store) CreateApp(ctx context.Context, a *auth.App) error {
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.writeExec(ctx, `INSERT INTO apps (`+appCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Name, boolInt(a.Profile.IDaaSFields), boolInt(a.Profile.Idempotent), a.Profile.TargetOrgID, boolInt(a.Enabled), fmtTime(a.Created), fmtTime(a.Modified))
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
@@ -46,7 +46,7 @@ func (s *Store) CreateApp(ctx context.Context, a *auth.App) error {
 
 // UpdateApp stores an application's changed fields.
 func (s *Store) UpdateApp(ctx context.Context, a *auth.App) error {
-	res, err := s.wdb.ExecContext(ctx, `UPDATE apps SET name = ?, idaas_fields = ?, idempotent = ?, target_org_id = ?, enabled = ?, modified = ? WHERE id = ?`,
+	res, err := s.writeExec(ctx, `UPDATE apps SET name = ?, idaas_fields = ?, idempotent = ?, target_org_id = ?, enabled = ?, modified = ? WHERE id = ?`,
 		a.Name, boolInt(a.Profile.IDaaSFields), boolInt(a.Profile.Idempotent), a.Profile.TargetOrgID, boolInt(a.Enabled), fmtTime(a.Modified), a.ID)
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
@@ -62,7 +62,7 @@ func (s *Store) UpdateApp(ctx context.Context, a *auth.App) error {
 
 // DeleteApp deletes an application and its tokens.
 func (s *Store) DeleteApp(ctx context.Context, id string) error {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM apps WHERE id = ?`, id)
+	res, err := s.writeExec(ctx, `DELETE FROM apps WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete application: %w", err)
 	}
@@ -74,7 +74,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) error {
 
 // App returns an application by id.
 func (s *Store) App(ctx context.Context, id string) (*auth.App, error) {
-	a, err := scanApp(s.rdb.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = ?`, id))
+	a, err := scanApp(s.r.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Application", id)
 	}
@@ -83,7 +83,7 @@ func (s *Store) App(ctx context.Context, id string) (*auth.App, error) {
 
 // AppByName returns an application by name.
 func (s *Store) AppByName(ctx context.Context, name string) (*auth.App, error) {
-	a, err := scanApp(s.rdb.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
+	a, err := scanApp(s.r.QueryRowContext(ctx, `SELECT `+appCols+` FROM apps WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Application", name)
 	}
@@ -92,7 +92,7 @@ func (s *Store) AppByName(ctx context.Context, name string) (*auth.App, error) {
 
 // Apps lists applications by name.
 func (s *Store) Apps(ctx context.Context) ([]*auth.App, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+appCols+` FROM apps ORDER BY name`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+appCols+` FROM apps ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
@@ -137,7 +137,7 @@ func scanToken(sc scanner, extra ...any) (*auth.Token, error) {
 
 // CreateToken stores a token and the hash of its secret.
 func (s *Store) CreateToken(ctx context.Context, t *auth.Token, hash []byte) error {
-	_, err := s.wdb.ExecContext(ctx, `INSERT INTO app_tokens (id, app_id, hash, hint, enabled, created, expires, use_count) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+	_, err := s.writeExec(ctx, `INSERT INTO app_tokens (id, app_id, hash, hint, enabled, created, expires, use_count) VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
 		t.ID, t.AppID, hash, t.Hint, boolInt(t.Enabled), fmtTime(t.Created), fmtTime(t.Expires))
 	if isForeignKey(err) {
 		return notFound("Application", t.AppID)
@@ -150,7 +150,7 @@ func (s *Store) CreateToken(ctx context.Context, t *auth.Token, hash []byte) err
 
 // UpdateToken stores a token's enabled flag and expiry.
 func (s *Store) UpdateToken(ctx context.Context, t *auth.Token) error {
-	res, err := s.wdb.ExecContext(ctx, `UPDATE app_tokens SET enabled = ?, expires = ? WHERE id = ?`, boolInt(t.Enabled), fmtTime(t.Expires), t.ID)
+	res, err := s.writeExec(ctx, `UPDATE app_tokens SET enabled = ?, expires = ? WHERE id = ?`, boolInt(t.Enabled), fmtTime(t.Expires), t.ID)
 	if err != nil {
 		return fmt.Errorf("update token: %w", err)
 	}
@@ -162,7 +162,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *auth.Token) error {
 
 // DeleteToken deletes a token.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM app_tokens WHERE id = ?`, id)
+	res, err := s.writeExec(ctx, `DELETE FROM app_tokens WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete token: %w", err)
 	}
@@ -174,7 +174,7 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 
 // Tokens lists an application's tokens, oldest first.
 func (s *Store) Tokens(ctx context.Context, appID string) ([]*auth.Token, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenCols+` FROM app_tokens t WHERE t.app_id = ? ORDER BY t.created, t.id`, appID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tokenCols+` FROM app_tokens t WHERE t.app_id = ? ORDER BY t.created, t.id`, appID)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
@@ -195,7 +195,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*auth.Token, *aut
 	var a auth.App
 	var idaas, idem, enabled int
 	var created, modified string
-	t, err := scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+`, a.id, a.name, a.idaas_fields, a.idempotent, a.target_org_id, a.enabled, a.created, a.modified
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+`, a.id, a.name, a.idaas_fields, a.idempotent, a.target_org_id, a.enabled, a.created, a.modified
 		FROM app_tokens t JOIN apps a ON a.id = t.app_id WHERE t.hash = ?`, hash),
 		&a.ID, &a.Name, &idaas, &idem, &a.Profile.TargetOrgID, &enabled, &created, &modified)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -216,7 +216,7 @@ func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*auth.Token, *aut
 
 // RecordTokenUse adds n uses to a token.
 func (s *Store) RecordTokenUse(ctx context.Context, id string, at time.Time, n int64) error {
-	_, err := s.wdb.ExecContext(ctx, `UPDATE app_tokens SET use_count = use_count + ?, last_used = max(COALESCE(last_used, ''), ?) WHERE id = ?`, n, fmtTime(at), id)
+	_, err := s.writeExec(ctx, `UPDATE app_tokens SET use_count = use_count + ?, last_used = max(COALESCE(last_used, ''), ?) WHERE id = ?`, n, fmtTime(at), id)
 	if err != nil {
 		return fmt.Errorf("record token use: %w", err)
 	}

@@ -34,14 +34,20 @@ func (dialect) BoolLit(b bool) string {
 }
 
 func (dialect) JSONTimeCompare(doc string, keys []string, op, p string) string {
-	return "julianday(" + jsonExtract(doc, keys) + ") " + op + " julianday(" + p + ")"
+	return "gh_time(" + jsonExtract(doc, keys) + ") " + op + " gh_time(" + p + ")"
 }
 
+// JSONPresent follows filter.Match: null, "", [] and {} are absent.
 func (dialect) JSONPresent(doc string, keys []string) string {
 	if len(keys) == 0 {
-		return "(" + doc + " IS NOT NULL)"
+		return "(" + doc + " IS NOT NULL AND " + doc + " NOT IN ('', '[]', '{}'))"
 	}
-	return "(json_type(" + doc + ", '" + jsonPath(keys) + "') IS NOT NULL)"
+	p := "'" + jsonPath(keys) + "'"
+	typ := "json_type(" + doc + ", " + p + ")"
+	return "(" + typ + " IN ('true', 'false', 'integer', 'real')" +
+		" OR (" + typ + " = 'text' AND json_extract(" + doc + ", " + p + ") <> '')" +
+		" OR (" + typ + " = 'array' AND json_array_length(" + doc + ", " + p + ") > 0)" +
+		" OR (" + typ + " = 'object' AND json_extract(" + doc + ", " + p + ") <> '{}'))"
 }
 
 func (dialect) JSONEach(doc string, keys []string, alias string) (string, string) {

@@ -79,7 +79,7 @@ func notFound(what, id string) error {
 
 // User returns a user.
 func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error) {
-	return getUser(ctx, s.rdb, id, opt)
+	return getUser(ctx, s.r, id, opt)
 }
 
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
@@ -261,14 +261,14 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	}
 	page := &directory.Page[*directory.User]{}
 	if lq.count != "" {
-		if err := s.rdb.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+		if err := s.r.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count users: %w", err)
 		}
 	}
 	if q.Limit <= 0 {
 		return page, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, lq.sel, lq.selArgs...)
+	rows, err := s.r.QueryContext(ctx, lq.sel, lq.selArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -298,7 +298,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	}
 	rows.Close()
 	if q.Read.Groups {
-		groups, err := userGroups(ctx, s.rdb, seqs)
+		groups, err := userGroups(ctx, s.r, seqs)
 		if err != nil {
 			return nil, err
 		}
@@ -338,7 +338,7 @@ func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 
 // Group returns a group.
 func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error) {
-	return getGroup(ctx, s.rdb, id, opt)
+	return getGroup(ctx, s.r, id, opt)
 }
 
 func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, error) {
@@ -389,14 +389,14 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 	}
 	page := &directory.Page[*directory.Group]{}
 	if lq.count != "" {
-		if err := s.rdb.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+		if err := s.r.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count groups: %w", err)
 		}
 	}
 	if q.Limit <= 0 {
 		return page, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, lq.sel, lq.selArgs...)
+	rows, err := s.r.QueryContext(ctx, lq.sel, lq.selArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("list groups: %w", err)
 	}
@@ -426,7 +426,7 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 	}
 	rows.Close()
 	if q.Read.Members {
-		m, err := groupMembers(ctx, s.rdb, seqs)
+		m, err := groupMembers(ctx, s.r, seqs)
 		if err != nil {
 			return nil, err
 		}
@@ -459,7 +459,7 @@ const orgCols = `id, parent_id, name, external_id, created, modified, version`
 
 // Org returns an organization.
 func (s *Store) Org(ctx context.Context, id string) (*directory.Organization, error) {
-	return getOrg(ctx, s.rdb, id)
+	return getOrg(ctx, s.r, id)
 }
 
 func getOrg(ctx context.Context, q querier, id string) (*directory.Organization, error) {
@@ -475,7 +475,7 @@ func getOrg(ctx context.Context, q querier, id string) (*directory.Organization,
 
 // Orgs lists every organization.
 func (s *Store) Orgs(ctx context.Context) ([]*directory.Organization, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list organizations: %w", err)
 	}
@@ -507,7 +507,7 @@ func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory
 		q.Limit = 100
 	}
 	args = append(args, q.Limit)
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
 		FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)

@@ -33,6 +33,13 @@ type Store struct {
 	path string
 	rdb  *sql.DB // read-only pool
 	wdb  *sql.DB // the single writer
+	r    cachedDB
+	wc   *stmtCache
+	// writeMu admits one write transaction at a time. The writer pool has
+	// a second connection, used only to prepare statements that the
+	// transaction in progress then reuses (database/sql prepares them again
+	// on the transaction's connection and keeps them there).
+	writeMu sync.Mutex
 }
 
 // Options tunes the store.
@@ -48,11 +55,30 @@ type Options struct {
 
 var registerFuncs sync.Once
 
-// registerLower installs gh_lower, Unicode lower-casing that agrees with
-// Go's strings.ToLower (SQLite's lower() only folds ASCII). The driver keeps
-// functions in a process-wide registry, hence the Once.
+// registerFuncs installs two SQL functions. gh_lower is Unicode
+// lower-casing that agrees with Go's strings.ToLower (SQLite's lower() only
+// folds ASCII). gh_time reads an RFC 3339 dateTime as Unix nanoseconds, NULL
+// if it is not one (SQLite's julianday() rounds to milliseconds and accepts
+// other forms). The driver keeps functions in a process-wide registry, hence
+// the Once.
 func registerLower() {
 	registerFuncs.Do(func() {
+		sqlite.MustRegisterDeterministicScalarFunction("gh_time", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var s string
+			switch v := args[0].(type) {
+			case string:
+				s = v
+			case []byte:
+				s = string(v)
+			default:
+				return nil, nil
+			}
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return nil, nil
+			}
+			return t.UnixNano(), nil
+		})
 		sqlite.MustRegisterDeterministicScalarFunction("gh_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
 			case string:
@@ -89,8 +115,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
+	wdb.SetMaxOpenConns(2)
+	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	s := &Store{path: path, wdb: wdb}
@@ -98,7 +124,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)"
+	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=cache_size(-32000)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		wdb.Close()
@@ -109,11 +135,15 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	rdb.SetConnMaxIdleTime(0)
 	rdb.SetConnMaxLifetime(0)
 	s.rdb = rdb
+	s.r = cachedDB{newStmtCache(rdb)}
+	s.wc = newStmtCache(wdb)
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.r.c.close()
+	s.wc.close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
 

@@ -12,15 +12,17 @@ import (
 )
 
 // Write runs fn in a write transaction. SQLite has one writer: transactions
-// queue on the writer connection and begin IMMEDIATE, so they never fail
-// half-way for lack of the write lock.
+// queue on writeMu and begin IMMEDIATE, so they never fail half-way for lack
+// of the write lock.
 func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	sqlTx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer sqlTx.Rollback()
-	if err := fn(&tx{tx: sqlTx}); err != nil {
+	if err := fn(&tx{tx: cachedTx{tx: sqlTx, c: s.wc}}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
@@ -29,7 +31,15 @@ func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
 	return nil
 }
 
-type tx struct{ tx *sql.Tx }
+type tx struct{ tx cachedTx }
+
+// writeExec runs one write statement outside a transaction, in turn with
+// the transactions.
+func (s *Store) writeExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	return cachedDB{s.wc}.ExecContext(ctx, q, args...)
+}
 
 // conflict maps a uniqueness violation to a domain conflict naming the
 // attribute.
@@ -332,6 +342,12 @@ func (t *tx) RemoveMembers(ctx context.Context, groupID string, ids []string) ([
 
 func (t *tx) OrgForUpdate(ctx context.Context, id string) (*directory.Organization, error) {
 	return getOrg(ctx, t.tx, id)
+}
+
+func (t *tx) OrgExists(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE id = ?`, id).Scan(&n)
+	return n > 0, err
 }
 
 func (t *tx) InsertOrg(ctx context.Context, o *directory.Organization) error {

@@ -236,6 +236,7 @@ var userFilters = []string{
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:level pr`,
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:startDate gt "2025-06-01T00:00:00Z"`,
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:startDate le "2025-03-03T02:30:00+08:00"`,
+	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:startDate ge "2025-01-01T00:30:00.0004Z"`,
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:badge eq "gold"`,
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:badge eq "Gold"`,
 	`urn:ietf:params:scim:schemas:extension:customfield:2.0:User:skills eq "sql"`,
@@ -370,9 +371,16 @@ func walk(t *testing.T, e *env, q directory.Query, between func(page int)) []str
 			ids = append(ids, u.ID)
 		}
 		if p.Next == nil {
-			if len(p.Items) == q.Limit {
-				// A full last page must still say there is nothing more.
-				q.After = &directory.Key{Seq: 1 << 62}
+			if len(p.Items) == q.Limit && len(p.Items) > 0 {
+				// A full last page said there is nothing more: check that
+				// there is indeed nothing after its last row.
+				last, err := e.store.Users(e.ctx, directory.Query{Limit: 1, Filter: q.Filter, Sort: q.Sort, Descending: q.Descending, Offset: len(ids)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(last.Items) != 0 {
+					t.Fatalf("page claimed to be the last, but %s follows", last.Items[0].UserName)
+				}
 			}
 			return ids
 		}

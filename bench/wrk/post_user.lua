@@ -1,0 +1,20 @@
+package.path = package.path .. ";" .. os.getenv("WRKDIR") .. "/?.lua"
+local c = require("common")
+local counter = 0
+local threads = {}
+local tid = 0
+setup = function(thread)
+  tid = tid + 1
+  thread:set("tid", tid)
+  table.insert(threads, thread)
+end
+init = function(args) prefix = os.getenv("PREFIX") or tostring(os.time()) end
+request = function()
+  counter = counter + 1
+  local name = string.format("new-%s-%d-%d@example.com", prefix, tid, counter)
+  local body = '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"' .. name ..
+    '","displayName":"New Hire","name":{"givenName":"New","familyName":"Hire"},' ..
+    '"emails":[{"value":"' .. name .. '","type":"work","primary":true}],"active":true}'
+  return wrk.format("POST", "/scim/v2/Users", c.headers({["Content-Type"] = "application/scim+json"}), body)
+end
+done = c.done

@@ -1,0 +1,14 @@
+// Package gatehouse holds what the binary embeds from the repository's top
+// level: the documentation it serves and its version.
+package gatehouse
+
+import "embed"
+
+// Docs holds the documentation served at /docs/….
+//
+//go:embed docs/scim.md
+var Docs embed.FS
+
+// Version is the release; builds may override it with
+// -ldflags "-X github.com/gatehouse-id/gatehouse.Version=…".
+var Version = "0.1.0-dev"

@@ -1,0 +1,165 @@
+// Package cli is Gatehouse's command line: serve, and the administration
+// subcommands that work on the configured database directly.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/term"
+
+	gatehouse "github.com/gatehouse-id/gatehouse"
+	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
+)
+
+// env is what a command sees of the world.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// Main runs the command line and returns the exit status.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = e.serve(args[1:])
+	case "app":
+		err = e.app(args[1:])
+	case "token":
+		err = e.token(args[1:])
+	case "org":
+		err = e.org(args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "gatehouse", gatehouse.Version)
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+	default:
+		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "gatehouse: %s\n", errMessage(err))
+	return 1
+}
+
+// errMessage shows domain errors by their client-facing message.
+func errMessage(err error) string {
+	var de *directory.Error
+	if errors.As(err, &de) && de.Msg != "" {
+		return de.Msg
+	}
+	return err.Error()
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Gatehouse: a SCIM 2.0 identity hub.
+
+Usage:
+  gatehouse serve [flags]                    run the server (SQLite in ./gatehouse-data by default)
+  gatehouse app create|list|show|delete      manage applications (SCIM clients)
+  gatehouse token create|list                manage an application's bearer tokens
+  gatehouse org create|list|show|update|delete   manage the organization tree
+  gatehouse version
+
+Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
+GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL); list and show take --json.
+Run "gatehouse <command> -h" for a command's flags.
+`)
+}
+
+// newFlagSet returns a flag set that reports errors to the caller.
+func (e *env) newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
+}
+
+// parse parses flags, allowing them after positional arguments
+// ("gatehouse app create okta --mode rfc").
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// open loads the configuration and opens the database for an
+// administration command. Logs go to stderr at warning level.
+func (e *env) open(f config.Flags) (*app.App, error) {
+	cfg, err := config.Load(f, e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
+	return app.New(e.ctx, cfg, log)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// cliActor is the audit identity of an operator at the command line.
+func cliActor() directory.Actor {
+	return directory.Actor{Kind: "cli", RequestID: logging.NewRequestID()}
+}

@@ -1,0 +1,334 @@
+// Package config reads Gatehouse's settings from, in increasing order of
+// precedence, built-in defaults, an optional YAML file, GATEHOUSE_*
+// environment variables and command-line flags, and validates them,
+// reporting every problem at once.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	// Listen is the address to listen on.
+	Listen string `yaml:"listen"`
+	// DataDir holds the SQLite database (and nothing else yet).
+	DataDir string `yaml:"data_dir"`
+	// DatabaseURL selects the database: a SQLite path ("sqlite:PATH",
+	// "file:PATH" or a bare path) or a PostgreSQL URL ("postgres://…").
+	// Empty means SQLite at DataDir/gatehouse.db.
+	DatabaseURL string `yaml:"database_url"`
+	// BaseURL is the externally visible URL of the server
+	// ("https://gatehouse.example.com"), used in resource locations. Empty:
+	// derived from each request.
+	BaseURL string `yaml:"base_url"`
+	TLS     TLS    `yaml:"tls"`
+	Log     Log    `yaml:"log"`
+	SCIM    SCIM   `yaml:"scim"`
+	// PasswordPolicy applies to passwords set through provisioning.
+	PasswordPolicy PasswordPolicy `yaml:"password_policy"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// on SIGINT/SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// SQLiteSynchronous is PRAGMA synchronous for SQLite: FULL (default) or
+	// NORMAL.
+	SQLiteSynchronous string `yaml:"sqlite_synchronous"`
+}
+
+// TLS names a certificate and key; both or neither.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is "text" or "json"; empty picks text on a terminal, JSON
+	// otherwise.
+	Format string `yaml:"format"`
+	Level  string `yaml:"level"`
+}
+
+// SCIM configures the SCIM endpoint.
+type SCIM struct {
+	DefaultPageSize   int         `yaml:"default_page_size"`
+	MaxPageSize       int         `yaml:"max_page_size"`
+	MaxPayloadBytes   int64       `yaml:"max_payload_bytes"`
+	MaxBulkOperations int         `yaml:"max_bulk_operations"`
+	Extensions        []Extension `yaml:"extensions"`
+}
+
+// Extension declares a custom User extension namespace.
+type Extension struct {
+	Schema      string           `yaml:"schema"`
+	Name        string           `yaml:"name"`
+	Description string           `yaml:"description"`
+	Attributes  []ExtensionField `yaml:"attributes"`
+}
+
+// ExtensionField is one attribute of an extension.
+type ExtensionField struct {
+	Name        string `yaml:"name"`
+	Type        string `yaml:"type"`
+	MultiValued bool   `yaml:"multi_valued"`
+	CaseExact   bool   `yaml:"case_exact"`
+	Required    bool   `yaml:"required"`
+	Description string `yaml:"description"`
+}
+
+// PasswordPolicy mirrors directory.PasswordPolicy.
+type PasswordPolicy struct {
+	MinLength        int   `yaml:"min_length"`
+	MaxLength        int   `yaml:"max_length"`
+	MinClasses       int   `yaml:"min_classes"`
+	DisallowUserName *bool `yaml:"disallow_user_name"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the built-in defaults: zero configuration runs Gatehouse
+// on 127.0.0.1:8080 with SQLite under ./gatehouse-data.
+func Default() Config {
+	pp := directory.DefaultPasswordPolicy()
+	return Config{
+		Listen:          "127.0.0.1:8080",
+		DataDir:         "./gatehouse-data",
+		ShutdownTimeout: Duration(30 * time.Second),
+		Log:             Log{Level: "info"},
+		SCIM: SCIM{
+			DefaultPageSize: 100, MaxPageSize: 1000, MaxPayloadBytes: 1 << 20, MaxBulkOperations: 1000,
+		},
+		PasswordPolicy:    PasswordPolicy{MinLength: pp.MinLength, MaxLength: pp.MaxLength, MinClasses: pp.MinClasses},
+		SQLiteSynchronous: "FULL",
+	}
+}
+
+// Flags are the command-line settings shared by the subcommands that open
+// the database; serve adds its own.
+type Flags struct {
+	Config      string
+	DataDir     string
+	DatabaseURL string
+	// serve only
+	Listen    string
+	BaseURL   string
+	TLSCert   string
+	TLSKey    string
+	LogFormat string
+	LogLevel  string
+}
+
+// Register adds the database flags to fs; with serve, the server flags too.
+func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
+	fs.StringVar(&f.Config, "config", "", "configuration file (YAML); env GATEHOUSE_CONFIG")
+	fs.StringVar(&f.DataDir, "data-dir", "", "data directory (default ./gatehouse-data); env GATEHOUSE_DATA_DIR")
+	fs.StringVar(&f.DatabaseURL, "database-url", "", "SQLite path or postgres:// URL (default: SQLite in the data directory); env GATEHOUSE_DATABASE_URL")
+	if !serve {
+		return
+	}
+	fs.StringVar(&f.Listen, "listen", "", "listen address (default 127.0.0.1:8080); env GATEHOUSE_LISTEN")
+	fs.StringVar(&f.BaseURL, "base-url", "", "external URL of the server, e.g. https://gatehouse.example.com; env GATEHOUSE_BASE_URL")
+	fs.StringVar(&f.TLSCert, "tls-cert", "", "TLS certificate file (PEM); env GATEHOUSE_TLS_CERT")
+	fs.StringVar(&f.TLSKey, "tls-key", "", "TLS private key file (PEM); env GATEHOUSE_TLS_KEY")
+	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json); env GATEHOUSE_LOG_FORMAT")
+	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error (default info); env GATEHOUSE_LOG_LEVEL")
+}
+
+// Load builds the configuration: defaults, then the file, then the
+// environment, then the flags.
+func Load(f Flags, getenv func(string) string) (Config, error) {
+	c := Default()
+	path := first(f.Config, getenv("GATEHOUSE_CONFIG"))
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("read configuration: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return c, fmt.Errorf("configuration file %s: %w", path, err)
+		}
+	}
+	set := func(dst *string, env, flagVal string) {
+		if v := getenv(env); v != "" {
+			*dst = v
+		}
+		if flagVal != "" {
+			*dst = flagVal
+		}
+	}
+	set(&c.Listen, "GATEHOUSE_LISTEN", f.Listen)
+	set(&c.DataDir, "GATEHOUSE_DATA_DIR", f.DataDir)
+	set(&c.DatabaseURL, "GATEHOUSE_DATABASE_URL", f.DatabaseURL)
+	set(&c.BaseURL, "GATEHOUSE_BASE_URL", f.BaseURL)
+	set(&c.TLS.CertFile, "GATEHOUSE_TLS_CERT", f.TLSCert)
+	set(&c.TLS.KeyFile, "GATEHOUSE_TLS_KEY", f.TLSKey)
+	set(&c.Log.Format, "GATEHOUSE_LOG_FORMAT", f.LogFormat)
+	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
+	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
+	return c, c.Validate()
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Validate reports every problem in the configuration at once.
+func (c Config) Validate() error {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.DataDir == "" {
+		add("data_dir: must not be empty")
+	}
+	if _, _, err := c.Database(); err != nil {
+		add("database_url: %v", err)
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("base_url: %q must be an absolute http(s) URL", c.BaseURL)
+		}
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		add("tls: give both cert_file and key_file, or neither")
+	}
+	for _, f := range []string{c.TLS.CertFile, c.TLS.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				add("tls: %v", err)
+			}
+		}
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "", "text", "json":
+	default:
+		add("log.format: must be text or json, not %q", c.Log.Format)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		add("log.level: must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	if c.SCIM.MaxPageSize < 1 || c.SCIM.MaxPageSize > 10000 {
+		add("scim.max_page_size: must be between 1 and 10000")
+	}
+	if c.SCIM.DefaultPageSize < 1 || c.SCIM.DefaultPageSize > c.SCIM.MaxPageSize {
+		add("scim.default_page_size: must be between 1 and scim.max_page_size")
+	}
+	if c.SCIM.MaxPayloadBytes < 1024 || c.SCIM.MaxPayloadBytes > 64<<20 {
+		add("scim.max_payload_bytes: must be between 1 KiB and 64 MiB")
+	}
+	if c.SCIM.MaxBulkOperations < 1 || c.SCIM.MaxBulkOperations > 10000 {
+		add("scim.max_bulk_operations: must be between 1 and 10000")
+	}
+	if _, err := schema.NewRegistry(c.Extensions()); err != nil {
+		add("scim.extensions: %v", err)
+	}
+	if err := c.Policy().Validate(); err != nil {
+		add("%v", err)
+	}
+	if c.ShutdownTimeout < 0 {
+		add("shutdown_timeout: must not be negative")
+	}
+	switch strings.ToUpper(c.SQLiteSynchronous) {
+	case "FULL", "NORMAL":
+	default:
+		add("sqlite_synchronous: must be FULL or NORMAL")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+// Database returns the database kind ("sqlite" or "postgres") and its
+// location (file path or URL).
+func (c Config) Database() (kind, location string, err error) {
+	u := strings.TrimSpace(c.DatabaseURL)
+	switch {
+	case u == "":
+		return "sqlite", filepath.Join(c.DataDir, "gatehouse.db"), nil
+	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
+		if _, err := url.Parse(u); err != nil {
+			return "", "", fmt.Errorf("bad PostgreSQL URL: %v", err)
+		}
+		return "postgres", u, nil
+	case strings.HasPrefix(u, "sqlite://"):
+		return "sqlite", strings.TrimPrefix(u, "sqlite://"), nil
+	case strings.HasPrefix(u, "sqlite:"):
+		return "sqlite", strings.TrimPrefix(u, "sqlite:"), nil
+	case strings.HasPrefix(u, "file:"):
+		return "sqlite", strings.TrimPrefix(u, "file:"), nil
+	case strings.Contains(u, "://"):
+		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", redactURL(u))
+	}
+	return "sqlite", u, nil
+}
+
+// redactURL hides a password in a database URL.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Extensions converts the configured extensions.
+func (c Config) Extensions() []schema.ExtensionDef {
+	var out []schema.ExtensionDef
+	for _, e := range c.SCIM.Extensions {
+		d := schema.ExtensionDef{URN: e.Schema, Name: e.Name, Description: e.Description}
+		for _, a := range e.Attributes {
+			d.Attributes = append(d.Attributes, schema.ExtensionAttr{
+				Name: a.Name, Type: schema.Type(a.Type), MultiValued: a.MultiValued, CaseExact: a.CaseExact,
+				Required: a.Required, Description: a.Description,
+			})
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// Policy returns the password policy.
+func (c Config) Policy() directory.PasswordPolicy {
+	p := directory.PasswordPolicy{MinLength: c.PasswordPolicy.MinLength, MaxLength: c.PasswordPolicy.MaxLength, MinClasses: c.PasswordPolicy.MinClasses, DisallowUserName: true}
+	if c.PasswordPolicy.DisallowUserName != nil {
+		p.DisallowUserName = *c.PasswordPolicy.DisallowUserName
+	}
+	return p
+}

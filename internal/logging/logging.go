@@ -1,0 +1,184 @@
+// Package logging builds Gatehouse's structured logger and its HTTP access
+// log. Log records must never carry secrets or personal data: the logger
+// redacts attributes by name as a last line of defence, and callers log ids,
+// not names or addresses.
+package logging
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Options configures New.
+type Options struct {
+	// Format is "text" or "json".
+	Format string
+	Level  slog.Level
+}
+
+// New returns a logger writing to w.
+func New(w io.Writer, opt Options) (*slog.Logger, error) {
+	ho := &slog.HandlerOptions{Level: opt.Level, ReplaceAttr: redact}
+	switch strings.ToLower(opt.Format) {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, ho)), nil
+	}
+	return nil, fmt.Errorf("log format must be text or json, not %q", opt.Format)
+}
+
+// ParseLevel reads debug, info, warn or error.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if s == "" {
+		return slog.LevelInfo, nil
+	}
+	err := l.UnmarshalText([]byte(s))
+	return l, err
+}
+
+// sensitive lists attribute-name fragments whose values are never logged.
+var sensitive = []string{"password", "secret", "authorization", "cookie", "email", "username", "user_name", "phone", "bearer", "credential"}
+
+// redact is a slog ReplaceAttr: it replaces the value of any attribute whose
+// key names a secret or personal datum. "token" is redacted too, except for
+// token ids.
+func redact(_ []string, a slog.Attr) slog.Attr {
+	k := strings.ToLower(a.Key)
+	if k == "token" || strings.HasSuffix(k, "_token") || strings.HasPrefix(k, "token_value") {
+		return slog.String(a.Key, "[redacted]")
+	}
+	for _, s := range sensitive {
+		if strings.Contains(k, s) {
+			return slog.String(a.Key, "[redacted]")
+		}
+	}
+	return a
+}
+
+type ctxKey struct{}
+
+// reqInfo travels in the request context; handlers fill in who the caller
+// is, the access log reads it.
+type reqInfo struct {
+	id    string
+	appID string
+}
+
+// RequestID returns the request id from ctx, or "".
+func RequestID(ctx context.Context) string {
+	if ri, ok := ctx.Value(ctxKey{}).(*reqInfo); ok {
+		return ri.id
+	}
+	return ""
+}
+
+// SetCaller records the authenticated application for the access log.
+func SetCaller(ctx context.Context, appID string) {
+	if ri, ok := ctx.Value(ctxKey{}).(*reqInfo); ok {
+		ri.appID = appID
+	}
+}
+
+// WithRequestID returns a context carrying id (for work outside HTTP).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, ctxKey{}, &reqInfo{id: id})
+}
+
+// NewRequestID returns a random id.
+func NewRequestID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Middleware gives every request an id (kept from a well-formed
+// X-Request-Id header, else new), returns it in X-Request-Id, and writes one
+// access-log line per request: method, route pattern (not the raw path or
+// query, which may carry personal data), status, size, duration, client
+// address and calling application.
+func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = NewRequestID()
+		}
+		ri := &reqInfo{id: id}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		w.Header().Set("X-Request-Id", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "(unmatched)"
+		}
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		log.LogAttrs(r.Context(), level, "http request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", sw.status),
+			slog.Int64("bytes", sw.bytes),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.String("client", host),
+			slog.String("app_id", ri.appID),
+		)
+	})
+}

@@ -1,0 +1,72 @@
+package logging
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestRedaction(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := New(&buf, Options{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("x",
+		"password", "hunter2", "token", "gate_tk_secret", "client_secret", "s3", "Authorization", "Bearer abc",
+		"email", "ada@example.com", "userName", "ada", "phone_number", "+86-138",
+		slog.Group("user", "Email", "grace@example.com"),
+		"token_id", "tok-123", "app_id", "app-1")
+	out := buf.String()
+	for _, leak := range []string{"hunter2", "gate_tk_secret", "s3\"", "Bearer abc", "ada@example.com", "\"ada\"", "+86-138", "grace@example.com"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("log leaks %q: %s", leak, out)
+		}
+	}
+	for _, keep := range []string{"tok-123", "app-1"} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("log lost %q: %s", keep, out)
+		}
+	}
+}
+
+func TestMiddleware(t *testing.T) {
+	var buf bytes.Buffer
+	log, _ := New(&buf, Options{Format: "json"})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /Users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if RequestID(r.Context()) == "" {
+			t.Error("no request id in context")
+		}
+		SetCaller(r.Context(), "app-9")
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := Middleware(log, mux)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/Users/42?filter=userName%20eq%20%22ada@example.com%22", nil))
+	if rec.Header().Get("X-Request-Id") == "" {
+		t.Error("no X-Request-Id")
+	}
+	out := buf.String()
+	if !strings.Contains(out, `"route":"GET /Users/{id}"`) || !strings.Contains(out, `"status":418`) || !strings.Contains(out, `"app_id":"app-9"`) {
+		t.Errorf("access log: %s", out)
+	}
+	if strings.Contains(out, "ada@example.com") || strings.Contains(out, "/Users/42") {
+		t.Errorf("access log carries the path or query: %s", out)
+	}
+
+	// A well-formed incoming id is kept; a hostile one replaced.
+	for in, keep := range map[string]bool{"abc-123_X.y": true, "bad id\n": false, strings.Repeat("a", 65): false} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/Users/1", nil)
+		req.Header.Set("X-Request-Id", in)
+		h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("X-Request-Id"); (got == in) != keep {
+			t.Errorf("X-Request-Id %q → %q", in, got)
+		}
+	}
+}

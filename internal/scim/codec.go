@@ -1,0 +1,303 @@
+package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+// ContentType is the SCIM media type (RFC 7644 §8.1).
+const ContentType = "application/scim+json"
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"could not encode the response"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// readBody decodes a JSON object body of at most limit bytes. Numbers stay
+// json.Number so that nothing is lost to float64.
+//
+// On /Users/{id} and /Groups/{id}, the router also sends PUT and PATCH of
+// "/Users/.search" here: those are refused (405) before the body is read.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]any, error) {
+	if err := rejectSearchID(r.PathValue("id")); err != nil {
+		return nil, err
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt := strings.ToLower(strings.TrimSpace(strings.Split(ct, ";")[0]))
+		// application/json, application/scim+json and other +json types
+		// are JSON; clients that send nothing or text/plain are tolerated.
+		if !strings.HasSuffix(mt, "json") && mt != "text/plain" && mt != "application/octet-stream" {
+			return nil, errorf(http.StatusUnsupportedMediaType, "", "the request body must be JSON (application/scim+json or application/json), not "+mt)
+		}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body exceeds the maxPayloadSize (%d bytes)", limit))
+		}
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "could not read the request body")
+	}
+	return decodeObject(body)
+}
+
+func decodeObject(body []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "the request body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "the request body is not a JSON object: "+err.Error())
+	}
+	if m == nil {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "the request body is not a JSON object")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "unexpected data after the JSON object")
+	}
+	return m, nil
+}
+
+var dropReadOnly = schema.NormalizeOptions{DropReadOnly: true}
+
+// userFromDoc turns a normalized User document into the domain user.
+func userFromDoc(doc map[string]any) *directory.User {
+	u := &directory.User{Active: true, Attrs: directory.Attrs{}}
+	for k, v := range doc {
+		switch k {
+		case "userName":
+			u.UserName, _ = v.(string)
+		case "externalId":
+			u.ExternalID, _ = v.(string)
+		case "displayName":
+			u.DisplayName, _ = v.(string)
+		case "active":
+			u.Active, _ = v.(bool)
+		case "password":
+			u.Password, _ = v.(string)
+		case "id", "meta", "groups":
+		case schema.EnterpriseURN:
+			m, _ := v.(map[string]any)
+			ent := map[string]any{}
+			for ek, ev := range m {
+				if ek == "organizationId" {
+					u.OrgID, _ = ev.(string)
+					continue
+				}
+				ent[ek] = ev
+			}
+			if len(ent) > 0 {
+				u.Attrs[k] = ent
+			}
+		default:
+			u.Attrs[k] = v
+		}
+	}
+	return u
+}
+
+// groupFromDoc turns a normalized Group document into the domain group.
+// hasMembers reports whether the document carried a "members" attribute.
+func groupFromDoc(doc map[string]any) (g *directory.Group, hasMembers bool, err error) {
+	g = &directory.Group{Attrs: directory.Attrs{}}
+	for k, v := range doc {
+		switch k {
+		case "displayName":
+			g.DisplayName, _ = v.(string)
+		case "externalId":
+			g.ExternalID, _ = v.(string)
+		case "id", "meta":
+		case "members":
+			hasMembers = true
+			ids, err := memberIDs(v)
+			if err != nil {
+				return nil, false, err
+			}
+			for _, id := range ids {
+				g.Members = append(g.Members, directory.Member{ID: id})
+			}
+		default:
+			g.Attrs[k] = v
+		}
+	}
+	return g, hasMembers, nil
+}
+
+// memberIDs reads member values ([{"value": id, "type": "User"}]).
+func memberIDs(v any) ([]string, error) {
+	list, _ := v.([]any)
+	if v != nil && list == nil {
+		list = []any{v}
+	}
+	ids := make([]string, 0, len(list))
+	for _, el := range list {
+		m, ok := el.(map[string]any)
+		if !ok {
+			return nil, errorf(http.StatusBadRequest, "invalidValue", "members must be objects with a \"value\"")
+		}
+		var id, typ string
+		for k, x := range m {
+			switch strings.ToLower(k) {
+			case "value":
+				id, _ = x.(string)
+			case "type":
+				typ, _ = x.(string)
+			}
+		}
+		if id == "" {
+			return nil, errorf(http.StatusBadRequest, "invalidValue", "members.value is required")
+		}
+		if typ != "" && !strings.EqualFold(typ, "User") {
+			return nil, errorf(http.StatusBadRequest, "invalidValue", fmt.Sprintf("member %q has type %q: only users can be members (nested groups are not supported)", id, typ))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// ETag renders a version as a weak entity tag.
+func ETag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// etagMatcher turns an If-Match or If-None-Match header into a version
+// test; nil when the header is absent. Weak and strong forms compare equal.
+func etagMatcher(header string) func(int64) bool {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return nil
+	}
+	if header == "*" {
+		return func(int64) bool { return true }
+	}
+	var versions []int64
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		t = strings.Trim(t, `"`)
+		if v, err := strconv.ParseInt(t, 10, 64); err == nil {
+			versions = append(versions, v)
+		}
+	}
+	return func(v int64) bool {
+		for _, x := range versions {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// userDoc renders a user as its SCIM representation. With an empty base,
+// derived references (manager.$ref) are left out: that form is what PATCH
+// edits.
+func userDoc(u *directory.User, base string, withGroups bool) map[string]any {
+	doc := make(map[string]any, len(u.Attrs)+8)
+	for k, v := range u.Attrs {
+		doc[k] = v
+	}
+	doc["id"] = u.ID
+	doc["userName"] = u.UserName
+	doc["active"] = u.Active
+	if u.ExternalID != "" {
+		doc["externalId"] = u.ExternalID
+	}
+	if u.DisplayName != "" {
+		doc["displayName"] = u.DisplayName
+	}
+	ent := map[string]any{"organizationId": u.OrgID}
+	if m, ok := u.Attrs[schema.EnterpriseURN].(map[string]any); ok {
+		for k, v := range m {
+			ent[k] = v
+		}
+		if mgr, ok := m["manager"].(map[string]any); ok {
+			if id, ok := mgr["value"].(string); ok && id != "" && mgr["$ref"] == nil && base != "" {
+				withRef := map[string]any{"$ref": base + "/Users/" + id}
+				for k, v := range mgr {
+					withRef[k] = v
+				}
+				ent["manager"] = withRef
+			}
+		}
+	}
+	doc[schema.EnterpriseURN] = ent
+	if withGroups && len(u.Groups) > 0 {
+		groups := make([]any, len(u.Groups))
+		for i, g := range u.Groups {
+			groups[i] = map[string]any{"value": g.ID, "$ref": base + "/Groups/" + g.ID, "display": g.DisplayName, "type": "direct"}
+		}
+		doc["groups"] = groups
+	}
+	doc["meta"] = map[string]any{
+		"resourceType": "User",
+		"created":      fmtTime(u.Created),
+		"lastModified": fmtTime(u.Modified),
+		"location":     base + "/Users/" + u.ID,
+		"version":      ETag(u.Version),
+	}
+	return doc
+}
+
+// groupDoc renders a group.
+func groupDoc(g *directory.Group, base string, withMembers bool) map[string]any {
+	doc := make(map[string]any, len(g.Attrs)+6)
+	for k, v := range g.Attrs {
+		doc[k] = v
+	}
+	doc["id"] = g.ID
+	doc["displayName"] = g.DisplayName
+	if g.ExternalID != "" {
+		doc["externalId"] = g.ExternalID
+	}
+	if withMembers && len(g.Members) > 0 {
+		members := make([]any, len(g.Members))
+		for i, m := range g.Members {
+			members[i] = map[string]any{"value": m.ID, "$ref": base + "/Users/" + m.ID, "display": m.Display, "type": "User"}
+		}
+		doc["members"] = members
+	}
+	doc["meta"] = map[string]any{
+		"resourceType": "Group",
+		"created":      fmtTime(g.Created),
+		"lastModified": fmtTime(g.Modified),
+		"location":     base + "/Groups/" + g.ID,
+		"version":      ETag(g.Version),
+	}
+	return doc
+}
+
+// withSchemas sets "schemas": the core schema and every extension the
+// document has data for.
+func withSchemas(doc map[string]any, rt *schema.ResourceType) map[string]any {
+	s := []string{rt.Schema.ID}
+	for _, e := range rt.Extensions {
+		if _, ok := doc[e.Schema.ID]; ok {
+			s = append(s, e.Schema.ID)
+		}
+	}
+	doc["schemas"] = s
+	return doc
+}

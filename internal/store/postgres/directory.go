@@ -1,0 +1,552 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
+)
+
+var _ directory.Store = (*Store)(nil)
+
+// querier is what *pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// read runs fn on the pool or, when fn runs several statements, in a
+// read-only REPEATABLE READ transaction, so that they all see one snapshot
+// (a page agrees with its count, users with their groups).
+func (s *Store) read(ctx context.Context, several bool, fn func(querier) error) error {
+	if !several {
+		return fn(s.pool)
+	}
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(tx) })
+}
+
+const userCols = `t.seq, t.id, t.org_id, t.user_name, t.external_id, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+
+func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
+	var (
+		u                    directory.User
+		seq                  int64
+		ext, display, pwHash pgtype.Text
+		attrs                []byte
+	)
+	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &u.Active, &pwHash, &attrs, &u.Created, &u.Modified, &u.Version}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return nil, 0, err
+	}
+	u.ExternalID, u.DisplayName, u.PasswordHash = ext.String, display.String, pwHash.String
+	u.Created, u.Modified = u.Created.UTC(), u.Modified.UTC()
+	if err := decodeAttrs(attrs, &u.Attrs); err != nil {
+		return nil, 0, err
+	}
+	return &u, seq, nil
+}
+
+func decodeAttrs(b []byte, into *directory.Attrs) error {
+	if len(b) == 0 || string(b) == "{}" {
+		*into = directory.Attrs{}
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(into); err != nil {
+		return fmt.Errorf("decode stored attributes: %w", err)
+	}
+	return nil
+}
+
+// encodeAttrs returns the JSON text of a; pgx sends a string as is to a
+// jsonb parameter.
+func encodeAttrs(a directory.Attrs) (string, error) {
+	if len(a) == 0 {
+		return "{}", nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", fmt.Errorf("encode attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+func notFound(what, id string) error {
+	return &directory.Error{Kind: directory.ErrNotFound, Op: "get " + what, Msg: fmt.Sprintf("%s %q not found", what, id)}
+}
+
+// User returns a user.
+func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error) {
+	var u *directory.User
+	err := s.read(ctx, opt.Groups, func(q querier) error {
+		var err error
+		u, err = getUser(ctx, q, id, opt, false)
+		return err
+	})
+	return u, err
+}
+
+func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions, forUpdate bool) (*directory.User, error) {
+	if !storable(id) {
+		return nil, notFound("User", id)
+	}
+	query := `SELECT ` + userCols + ` FROM users t WHERE t.id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	u, seq, err := scanUser(q.QueryRow(ctx, query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("User", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	if opt.Groups {
+		groups, err := userGroups(ctx, q, []int64{seq})
+		if err != nil {
+			return nil, err
+		}
+		u.Groups = groups[seq]
+	}
+	return u, nil
+}
+
+func userGroups(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.GroupRef, error) {
+	out := map[int64][]directory.GroupRef{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT gm.user_seq, g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
+		WHERE gm.user_seq = ANY($1) ORDER BY gm.user_seq, g.seq`, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("user groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var g directory.GroupRef
+		if err := rows.Scan(&seq, &g.ID, &g.DisplayName); err != nil {
+			return nil, fmt.Errorf("user groups: %w", err)
+		}
+		out[seq] = append(out[seq], g)
+	}
+	return out, rows.Err()
+}
+
+// listQuery holds the SELECT and COUNT statements of a query on a table
+// (alias t) with the given layout.
+type listQuery struct {
+	sel, count         string
+	selArgs, countArgs []any
+	sorted             bool
+	limit              int
+}
+
+// statements counts the statements a list runs: the count, the page, and
+// the page's groups or members when loaded.
+func (lq *listQuery) statements(loadRelated bool) int {
+	n := 0
+	if lq.count != "" {
+		n++
+	}
+	if lq.limit > 0 {
+		n++
+		if loadRelated {
+			n++
+		}
+	}
+	return n
+}
+
+func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*listQuery, error) {
+	where := func(b *sqlfilter.Builder) ([]string, error) {
+		var conds []string
+		if q.OrgIDs != nil {
+			if len(q.OrgIDs) == 0 {
+				conds = append(conds, "false")
+			} else {
+				conds = append(conds, "t.org_id = ANY("+b.Arg(q.OrgIDs)+")")
+			}
+		}
+		if q.Filter != nil {
+			w, err := b.Where(l, q.Filter)
+			if err != nil {
+				return nil, err
+			}
+			conds = append(conds, w)
+		}
+		return conds, nil
+	}
+	out := &listQuery{limit: q.Limit}
+	if q.Count {
+		b := &sqlfilter.Builder{D: dialect{}}
+		conds, err := where(b)
+		if err != nil {
+			return nil, err
+		}
+		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
+		out.countArgs = b.Args
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	var sortExpr string
+	var sortKind sqlfilter.Kind
+	if q.Sort != nil {
+		var err error
+		sortExpr, sortKind, err = b.SortExpr(l, q.Sort.Ref)
+		if err != nil {
+			return nil, err
+		}
+		out.sorted = sortExpr != ""
+	}
+	selCols := cols
+	if sortExpr != "" {
+		selCols += ", " + sortExpr
+	}
+	conds, err := where(b)
+	if err != nil {
+		return nil, err
+	}
+	if q.After != nil {
+		conds = append(conds, b.After(l, sortExpr, sortKind, q.Descending, q.After))
+	}
+	sel := "SELECT " + selCols + " FROM " + table + " t" + whereClause(conds) +
+		" ORDER BY " + b.OrderBy(l, sortExpr, sortKind, q.Descending) +
+		" LIMIT " + b.Arg(q.Limit+1)
+	if q.After == nil && q.Offset > 0 {
+		sel += " OFFSET " + b.Arg(q.Offset)
+	}
+	out.sel, out.selArgs = sel, b.Args
+	return out, nil
+}
+
+func whereClause(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
+}
+
+func filterErr(err error) error {
+	var fe *sqlfilter.Error
+	if errors.As(err, &fe) {
+		return &directory.Error{Kind: directory.ErrInvalidFilter, Op: "filter", Field: "filter", Msg: fe.Msg}
+	}
+	if isBadText(err) {
+		return &directory.Error{Kind: directory.ErrInvalidFilter, Op: "filter", Field: "filter", Msg: "filter values must be valid UTF-8 without NUL characters", Err: err}
+	}
+	return err
+}
+
+// keyOf builds the keyset position of a row. pgx decodes the sort column
+// into string, float64 (float8), bool or time.Time, the types directory.Key
+// allows, and After sends them back as such.
+func keyOf(seq int64, sortVal any, sorted bool) *directory.Key {
+	k := &directory.Key{Seq: seq}
+	if sorted {
+		if sortVal == nil {
+			k.Null = true
+		} else {
+			if t, ok := sortVal.(time.Time); ok {
+				sortVal = t.UTC()
+			}
+			k.Value = sortVal
+		}
+	}
+	return k
+}
+
+// listPage runs a list query: the count, then up to Limit rows scanned by
+// scan, which is given the extra destination of the sort value.
+func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory.Query, what string,
+	scan func(sc scanner, extra ...any) (T, int64, error)) (*directory.Page[T], []int64, error) {
+	page := &directory.Page[T]{}
+	if lq.count != "" {
+		if err := db.QueryRow(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+			return nil, nil, fmt.Errorf("count %s: %w", what, err)
+		}
+	}
+	if q.Limit <= 0 {
+		return page, nil, nil
+	}
+	rows, err := db.Query(ctx, lq.sel, lq.selArgs...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	defer rows.Close()
+	var seqs []int64
+	var last *directory.Key
+	for rows.Next() {
+		var sortVal any
+		var extra []any
+		if lq.sorted {
+			extra = []any{&sortVal}
+		}
+		item, seq, err := scan(rows, extra...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		if len(page.Items) == q.Limit {
+			page.Next = last
+			break
+		}
+		page.Items = append(page.Items, item)
+		seqs = append(seqs, seq)
+		last = keyOf(seq, sortVal, lq.sorted)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return page, seqs, nil
+}
+
+// Users lists users.
+func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
+	lq, err := buildList(userLayout(), "users", userCols, q)
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	var page *directory.Page[*directory.User]
+	err = s.read(ctx, lq.statements(q.Read.Groups) > 1, func(db querier) error {
+		var seqs []int64
+		var err error
+		page, seqs, err = listPage(ctx, db, lq, q, "users", scanUser)
+		if err != nil || !q.Read.Groups || len(seqs) == 0 {
+			return err
+		}
+		groups, err := userGroups(ctx, db, seqs)
+		if err != nil {
+			return err
+		}
+		for i, u := range page.Items {
+			u.Groups = groups[seqs[i]]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	return page, nil
+}
+
+const groupCols = `t.seq, t.id, t.org_id, t.display_name, t.external_id, t.attrs, t.created, t.modified, t.version`
+
+func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
+	var (
+		g     directory.Group
+		seq   int64
+		ext   pgtype.Text
+		attrs []byte
+	)
+	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &g.Created, &g.Modified, &g.Version}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return nil, 0, err
+	}
+	g.ExternalID = ext.String
+	g.Created, g.Modified = g.Created.UTC(), g.Modified.UTC()
+	if err := decodeAttrs(attrs, &g.Attrs); err != nil {
+		return nil, 0, err
+	}
+	return &g, seq, nil
+}
+
+// Group returns a group.
+func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error) {
+	var g *directory.Group
+	err := s.read(ctx, opt.Members, func(q querier) error {
+		var err error
+		g, err = getGroup(ctx, q, id, opt, false)
+		return err
+	})
+	return g, err
+}
+
+func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions, forUpdate bool) (*directory.Group, error) {
+	if !storable(id) {
+		return nil, notFound("Group", id)
+	}
+	query := `SELECT ` + groupCols + ` FROM groups t WHERE t.id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	g, seq, err := scanGroup(q.QueryRow(ctx, query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("Group", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get group: %w", err)
+	}
+	if opt.Members {
+		m, err := groupMembers(ctx, q, []int64{seq})
+		if err != nil {
+			return nil, err
+		}
+		g.Members = m[seq]
+	}
+	return g, nil
+}
+
+func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.Member, error) {
+	out := map[int64][]directory.Member{}
+	if len(seqs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT gm.group_seq, u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm JOIN users u ON u.seq = gm.user_seq
+		WHERE gm.group_seq = ANY($1) ORDER BY gm.group_seq, gm.user_seq`, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("group members: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var m directory.Member
+		if err := rows.Scan(&seq, &m.ID, &m.Display); err != nil {
+			return nil, fmt.Errorf("group members: %w", err)
+		}
+		out[seq] = append(out[seq], m)
+	}
+	return out, rows.Err()
+}
+
+// Groups lists groups.
+func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
+	lq, err := buildList(groupLayout(), "groups", groupCols, q)
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	var page *directory.Page[*directory.Group]
+	err = s.read(ctx, lq.statements(q.Read.Members) > 1, func(db querier) error {
+		var seqs []int64
+		var err error
+		page, seqs, err = listPage(ctx, db, lq, q, "groups", scanGroup)
+		if err != nil || !q.Read.Members || len(seqs) == 0 {
+			return err
+		}
+		m, err := groupMembers(ctx, db, seqs)
+		if err != nil {
+			return err
+		}
+		for i, g := range page.Items {
+			g.Members = m[seqs[i]]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, filterErr(err)
+	}
+	return page, nil
+}
+
+const orgCols = `id, parent_id, name, external_id, created, modified, version`
+
+func scanOrg(sc scanner) (*directory.Organization, error) {
+	var o directory.Organization
+	var parent, ext pgtype.Text
+	if err := sc.Scan(&o.ID, &parent, &o.Name, &ext, &o.Created, &o.Modified, &o.Version); err != nil {
+		return nil, err
+	}
+	o.ParentID, o.ExternalID = parent.String, ext.String
+	o.Created, o.Modified = o.Created.UTC(), o.Modified.UTC()
+	return &o, nil
+}
+
+// Org returns an organization.
+func (s *Store) Org(ctx context.Context, id string) (*directory.Organization, error) {
+	return getOrg(ctx, s.pool, id, false)
+}
+
+func getOrg(ctx context.Context, q querier, id string, forUpdate bool) (*directory.Organization, error) {
+	if !storable(id) {
+		return nil, notFound("Organization", id)
+	}
+	query := `SELECT ` + orgCols + ` FROM orgs WHERE id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	o, err := scanOrg(q.QueryRow(ctx, query, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("Organization", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get organization: %w", err)
+	}
+	return o, nil
+}
+
+// Orgs lists every organization.
+func (s *Store) Orgs(ctx context.Context) ([]*directory.Organization, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+orgCols+` FROM orgs ORDER BY created, id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("list organizations: %w", err)
+	}
+	defer rows.Close()
+	var out []*directory.Organization
+	for rows.Next() {
+		o, err := scanOrg(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list organizations: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// Audit lists audit entries, newest first.
+func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory.AuditEntry, error) {
+	var conds []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if q.ResourceID != "" {
+		conds = append(conds, "resource_id = "+arg(q.ResourceID))
+	}
+	if q.BeforeSeq > 0 {
+		conds = append(conds, "seq < "+arg(q.BeforeSeq))
+	}
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
+		FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT `+arg(q.Limit), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []*directory.AuditEntry
+	for rows.Next() {
+		var e directory.AuditEntry
+		var appID, appName, tokenID, reqID pgtype.Text
+		var before, after []byte // json: NULL scans as nil
+		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID, &before, &after); err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		e.Time = e.Time.UTC()
+		e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
+		if before != nil {
+			e.Before = json.RawMessage(before)
+		}
+		if after != nil {
+			e.After = json.RawMessage(after)
+		}
+		out = append(out, &e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,326 @@
+// Package postgres is Gatehouse's PostgreSQL store, the twin of the SQLite
+// store: the same tables, columns and filter layouts, so that the two answer
+// every query alike (the storetest conformance suite holds both to the SCIM
+// filter reference evaluator). It speaks to the server through pgx and
+// pgxpool directly, not database/sql.
+//
+// Choices:
+//
+//   - Schema. Options.Schema names a schema the store creates if missing and
+//     uses exclusively: every pooled connection starts with search_path set
+//     to it, and the SQL names no schema. Several Gatehouse instances (or
+//     tests) can share one database this way.
+//   - Migrations are embedded, numbered, hand-written PostgreSQL, each applied
+//     in its own transaction and recorded in schema_migrations. Replicas that
+//     start together serialize on a transaction-scoped advisory lock whose key
+//     is derived from the schema name, so they wait for each other instead of
+//     racing to create the same tables.
+//   - Writes run at READ COMMITTED. The …ForUpdate reads are SELECT … FOR
+//     UPDATE, so concurrent read-modify-write changes of one row queue on its
+//     lock and each sees the previous one's result. A serialization failure or
+//     deadlock (SQLSTATE 40001, 40P01), or adding a member whom a concurrent
+//     transaction just deleted, reruns the whole transaction a few times
+//     before giving up with directory.ErrBusy. A unique violation (23505) is a
+//     directory.ErrConflict naming the attribute, found by constraint name; the
+//     directory.Service retries idempotent creates that lose a race that way.
+//   - Reads that take more than one statement (a page and its count, users and
+//     their groups) run in one REPEATABLE READ read-only transaction, so they
+//     see one snapshot.
+//   - Types: timestamptz for times (returned in UTC; PostgreSQL keeps
+//     microseconds, as directory.Service does), boolean for flags, jsonb for
+//     attributes (decoded with json.Decoder.UseNumber, like the SQLite store),
+//     json for audit snapshots (kept byte for byte), bytea for token hashes.
+//   - Text order. Ordered comparisons and sorts use COLLATE "C" (byte order,
+//     which is code point order), never the database locale: the lower-cased
+//     key columns are declared so, and the dialect adds it to other
+//     expressions. Case-insensitive comparisons of attributes inside the JSON
+//     document lower-case in SQL with lower(), which follows the database's
+//     LC_CTYPE; Open checks that the database is UTF-8 and that lower() folds
+//     non-ASCII letters, as Go's strings.ToLower does.
+//   - JSON attributes are read with the #> operator through small SQL
+//     functions the migration defines (gh_text, gh_number, gh_bool,
+//     gh_present, gh_elements, gh_timestamptz), which the planner inlines.
+//     They give filter.Match's semantics: a comparison only sees a value of
+//     the attribute's JSON type (a number stored where a string belongs does
+//     not equal its digits); numbers compare as float8, the evaluator's
+//     float64, so sort keys also round-trip exactly through directory.Key;
+//     presence ("pr") means some number, boolean or non-empty string at or
+//     under the path; a malformed dateTime matches nothing instead of failing
+//     the query.
+//
+// PostgreSQL 12 or later is required (jsonb_path_exists).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// Options tunes the store.
+type Options struct {
+	// Schema is the schema the store creates (if missing) and works in. Empty
+	// means the connection's default search_path.
+	Schema string
+	// MaxConns is the size of the connection pool (default: 4 × GOMAXPROCS).
+	MaxConns int32
+}
+
+// minServerVersion is PostgreSQL 12, the first with jsonb_path_exists.
+const minServerVersion = 120000
+
+// Open connects to the database at url (a postgres:// URL or key=value
+// connection string) and migrates it.
+func Open(ctx context.Context, url string, opt Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	cfg.MaxConns = opt.MaxConns
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = int32(4 * runtime.GOMAXPROCS(0))
+	}
+	if opt.Schema != "" {
+		// The schema may not exist yet: a search_path naming a missing
+		// schema is allowed, and migrate creates it.
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{opt.Schema}.Sanitize()
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := s.checkServer(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.migrate(ctx, opt.Schema); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkServer refuses servers whose SQL would give other answers than the
+// reference evaluator.
+func (s *Store) checkServer(ctx context.Context) error {
+	var version int
+	var encoding string
+	var folds bool
+	err := s.pool.QueryRow(ctx, `SELECT current_setting('server_version_num')::integer,
+		current_setting('server_encoding'), lower('ÀÉØИ') = 'àéøи'`).Scan(&version, &encoding, &folds)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	switch {
+	case version < minServerVersion:
+		return fmt.Errorf("postgres: server version %d is too old: Gatehouse needs PostgreSQL 12 or later", version)
+	case encoding != "UTF8":
+		return fmt.Errorf("postgres: the database encoding is %s: Gatehouse needs a UTF8 database", encoding)
+	case !folds:
+		return errors.New("postgres: lower() does not lower-case non-ASCII letters in this database: create it with a UTF-8 LC_CTYPE (e.g. C.UTF-8 or en_US.UTF-8)")
+	}
+	return nil
+}
+
+// Close closes the connection pool. It returns an error only to have the
+// SQLite store's signature.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.pool.Ping(ctx)
+}
+
+// Dialect names the store's SQL dialect.
+func (s *Store) Dialect() string { return "postgres" }
+
+type migration struct {
+	version int
+	name    string
+	body    string
+}
+
+func loadMigrations() ([]migration, error) {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	var out []migration
+	for _, name := range names {
+		base := path.Base(name)
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migrate: bad migration name %q", base)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: base, body: string(body)})
+	}
+	return out, nil
+}
+
+// migrationLock is the advisory lock key migrators of schema serialize on.
+func migrationLock(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("gatehouse migrate " + schema))
+	return int64(h.Sum64())
+}
+
+// migrate creates the schema and the schema_migrations table if needed,
+// then applies the migrations not applied yet, each in its own transaction.
+// Every transaction first takes the advisory lock, so concurrent migrators
+// take turns and each finds what the others did.
+func (s *Store) migrate(ctx context.Context, schema string) error {
+	ms, err := loadMigrations()
+	if err != nil {
+		return err
+	}
+	lock := migrationLock(schema)
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+			return err
+		}
+		if schema != "" {
+			// Look first: creating needs the CREATE privilege on the
+			// database, which a role given a schema of its own may lack.
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+				return err
+			}
+			if !exists {
+				if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{schema}.Sanitize()); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    integer PRIMARY KEY,
+			name       text NOT NULL,
+			applied_at timestamptz NOT NULL DEFAULT now()
+		)`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, m := range ms {
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lock); err != nil {
+				return err
+			}
+			var applied bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.version).Scan(&applied); err != nil {
+				return err
+			}
+			if applied {
+				return nil
+			}
+			// Without arguments pgx sends the body as one simple query,
+			// which may hold many statements.
+			if _, err := tx.Exec(ctx, m.body); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// SQLSTATE codes the store acts on.
+const (
+	codeUniqueViolation      = "23505"
+	codeForeignKeyViolation  = "23503"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+	codeBadCharacter         = "22021" // character_not_in_repertoire: NUL or invalid UTF-8 in text
+	codeBadUnicodeEscape     = "22P05" // untranslatable_character: \u0000 in jsonb
+)
+
+func pgError(err error) (*pgconn.PgError, bool) {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe, true
+	}
+	return nil, false
+}
+
+// isUnique reports whether err is a unique or primary key violation, and of
+// which constraint.
+func isUnique(err error) (string, bool) {
+	pe, ok := pgError(err)
+	if !ok || pe.Code != codeUniqueViolation {
+		return "", false
+	}
+	return pe.ConstraintName, true
+}
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool {
+	pe, ok := pgError(err)
+	return ok && pe.Code == codeForeignKeyViolation
+}
+
+// isBadText reports whether err is PostgreSQL refusing a text or jsonb value
+// it cannot hold: one with the NUL character, or not valid UTF-8. (SQLite
+// stores such values.)
+func isBadText(err error) bool {
+	pe, ok := pgError(err)
+	return ok && (pe.Code == codeBadCharacter || pe.Code == codeBadUnicodeEscape)
+}
+
+// storable reports whether PostgreSQL can hold s as text. A key that is not
+// storable is not in the database, and lookups answer so without asking:
+// the failed statement would abort the transaction they may run in.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// isRetryable reports whether the transaction that failed with err may
+// succeed if run again.
+func isRetryable(err error) bool {
+	if errors.Is(err, errConcurrentChange) {
+		return true
+	}
+	pe, ok := pgError(err)
+	return ok && (pe.Code == codeSerializationFailure || pe.Code == codeDeadlockDetected)
+}
+
+// nullStr maps "" to NULL.
+func nullStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

@@ -1,0 +1,479 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// errConcurrentChange marks a failure caused by a concurrent transaction
+// that running fn again resolves, as Write does.
+var errConcurrentChange = errors.New("changed by a concurrent transaction")
+
+// writeAttempts bounds how often Write runs a transaction that keeps failing
+// for a reason that retrying may cure (isRetryable).
+const writeAttempts = 5
+
+// Write runs fn in a READ COMMITTED transaction and commits it. When the
+// database aborts the transaction for a serialization failure or a deadlock,
+// or fn fails because of a concurrent change (errConcurrentChange), Write
+// rolls back and runs fn again, a few times, after a short random pause; fn
+// must therefore have no effects outside tx.
+func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil || !isRetryable(err) {
+			return err
+		}
+		if attempt == writeAttempts {
+			return &directory.Error{Kind: directory.ErrBusy, Op: "write", Msg: "the database is busy; try again", Err: err}
+		}
+		// Up to 2, 4, 8… ms, so that the transactions that collided do not
+		// collide again in step.
+		pause := time.Duration(rand.Int64N(int64(time.Millisecond) << attempt))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(directory.Tx) error) error {
+	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer pgTx.Rollback(ctx) //nolint:errcheck // a no-op after Commit; on failure the connection is closed
+	if err := fn(&tx{tx: pgTx}); err != nil {
+		return err
+	}
+	if err := pgTx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+type tx struct{ tx pgx.Tx }
+
+var _ directory.Tx = (*tx)(nil)
+
+// conflict maps a uniqueness violation to a domain conflict naming the
+// attribute, by the constraint's name (the migrations name them), as the
+// SQLite store does by column, and text PostgreSQL cannot store to an invalid
+// value; it wraps any other error with op.
+func conflict(err error, op string) error {
+	if isBadText(err) {
+		return &directory.Error{Kind: directory.ErrInvalid, Op: op, Msg: "text must be valid UTF-8 without NUL characters", Err: err}
+	}
+	constraint, ok := isUnique(err)
+	if !ok {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	field, msg := "", "a unique value is already taken"
+	switch constraint {
+	case "users_user_name_lower_key":
+		field, msg = "userName", "userName is already taken"
+	case "users_external_id_key", "groups_external_id_key", "orgs_external_id_key":
+		field, msg = "externalId", "externalId is already taken"
+	case "groups_display_name_lower_key":
+		field, msg = "displayName", "a group with this displayName already exists"
+	case "users_id_key", "groups_id_key", "orgs_pkey":
+		field, msg = "id", "id is already taken"
+	case "apps_name_key":
+		field, msg = "name", "an application with this name already exists"
+	}
+	return &directory.Error{Kind: directory.ErrConflict, Op: op, Field: field, Msg: msg}
+}
+
+func (t *tx) UserForUpdate(ctx context.Context, id string) (*directory.User, error) {
+	return getUser(ctx, t.tx, id, directory.ReadOptions{}, true)
+}
+
+func (t *tx) lookupID(ctx context.Context, query, arg, what string) (string, error) {
+	if !storable(arg) {
+		return "", notFound(what, arg)
+	}
+	var id string
+	err := t.tx.QueryRow(ctx, query, arg).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", notFound(what, arg)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w", strings.ToLower(what), err)
+	}
+	return id, nil
+}
+
+func (t *tx) UserIDByExternalID(ctx context.Context, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM users WHERE external_id = $1`, externalID, "User")
+}
+
+func (t *tx) UserIDByUserName(ctx context.Context, userName string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = $1`, strings.ToLower(userName), "User")
+}
+
+func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
+	attrs, err := encodeAttrs(u.Attrs)
+	if err != nil {
+		return err
+	}
+	var seq int64
+	err = t.tx.QueryRow(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, external_id, display_name, display_name_lower,
+			active, password_hash, attrs, created, modified, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
+		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version).Scan(&seq)
+	if err != nil {
+		return conflict(err, "create user")
+	}
+	return t.writeEmails(ctx, seq, u, false)
+}
+
+// writeEmails indexes the user's emails in user_emails, one statement for
+// all of them.
+func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, replace bool) error {
+	if replace {
+		if _, err := t.tx.Exec(ctx, `DELETE FROM user_emails WHERE user_seq = $1`, seq); err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+	}
+	emails, _ := u.Attrs["emails"].([]any)
+	var (
+		pos             []int32
+		values          []string
+		types, displays []*string
+		primaries       []bool
+	)
+	for i, el := range emails {
+		m, _ := el.(map[string]any)
+		v, _ := m["value"].(string)
+		if v == "" {
+			continue
+		}
+		typ, _ := m["type"].(string)
+		disp, _ := m["display"].(string)
+		primary, _ := m["primary"].(bool)
+		pos = append(pos, int32(i))
+		values = append(values, strings.ToLower(v))
+		types = append(types, nullStr(strings.ToLower(typ)))
+		displays = append(displays, nullStr(strings.ToLower(disp)))
+		primaries = append(primaries, primary)
+	}
+	if len(pos) == 0 {
+		return nil
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO user_emails (user_seq, pos, value_lower, type_lower, display_lower, is_primary)
+		SELECT $1, e.pos, e.value, e.type, e.display, e.is_primary
+		FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::boolean[]) AS e (pos, value, type, display, is_primary)`,
+		seq, pos, values, types, displays, primaries)
+	if err != nil {
+		return fmt.Errorf("index emails: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
+	attrs, err := encodeAttrs(u.Attrs)
+	if err != nil {
+		return err
+	}
+	var seq int64
+	err = t.tx.QueryRow(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, external_id = $4, display_name = $5,
+			display_name_lower = $6, active = $7, password_hash = $8, attrs = $9, modified = $10, version = $11
+		WHERE id = $12 RETURNING seq`,
+		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.ID).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return notFound("User", u.ID)
+	}
+	if err != nil {
+		return conflict(err, "update user")
+	}
+	return t.writeEmails(ctx, seq, u, true)
+}
+
+func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
+	rows, err := t.tx.Query(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq
+		WHERE u.id = $1 ORDER BY g.seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	tag, err := t.tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, notFound("User", id)
+	}
+	return groups, nil
+}
+
+func (t *tx) MissingUsers(ctx context.Context, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// Ids PostgreSQL cannot hold are not users (and would fail the query).
+	keys := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) })
+	rows, err := t.tx.Query(ctx, `SELECT id FROM users WHERE id = ANY($1)`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("check users: %w", err)
+	}
+	users, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("check users: %w", err)
+	}
+	found := make(map[string]bool, len(users))
+	for _, id := range users {
+		found[id] = true
+	}
+	var missing []string
+	for _, id := range ids {
+		if !found[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// TouchUsers bumps the users' versions (their lastModified stays: only their
+// group list changed, as in the SQLite store).
+func (t *tx) TouchUsers(ctx context.Context, ids []string, _ time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE users SET version = version + 1 WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("touch users: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := t.tx.Exec(ctx, `UPDATE groups SET version = version + 1, modified = $1 WHERE id = ANY($2)`, at, ids); err != nil {
+		return fmt.Errorf("touch groups: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) GroupForUpdate(ctx context.Context, id string) (*directory.Group, error) {
+	return getGroup(ctx, t.tx, id, directory.ReadOptions{}, true)
+}
+
+func (t *tx) GroupIDByExternalID(ctx context.Context, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE external_id = $1`, externalID, "Group")
+}
+
+func (t *tx) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = $1`, strings.ToLower(displayName), "Group")
+}
+
+func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
+	attrs, err := encodeAttrs(g.Attrs)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, external_id, attrs, created, modified, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, g.Created, g.Modified, g.Version)
+	if err != nil {
+		return conflict(err, "create group")
+	}
+	_, err = t.AddMembers(ctx, g.ID, memberIDs(g.Members))
+	return err
+}
+
+func memberIDs(ms []directory.Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
+	attrs, err := encodeAttrs(g.Attrs)
+	if err != nil {
+		return err
+	}
+	tag, err := t.tx.Exec(ctx, `UPDATE groups SET org_id = $1, display_name = $2, display_name_lower = $3, external_id = $4, attrs = $5,
+			modified = $6, version = $7
+		WHERE id = $8`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, g.Modified, g.Version, g.ID)
+	if err != nil {
+		return conflict(err, "update group")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Group", g.ID)
+	}
+	return nil
+}
+
+func (t *tx) DeleteGroup(ctx context.Context, id string) error {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM groups WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete group: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Group", id)
+	}
+	return nil
+}
+
+func (t *tx) Members(ctx context.Context, groupID string) ([]directory.Member, error) {
+	rows, err := t.tx.Query(ctx, `SELECT u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm
+		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = $1 ORDER BY gm.user_seq`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.Member
+	for rows.Next() {
+		var m directory.Member
+		if err := rows.Scan(&m.ID, &m.Display); err != nil {
+			return nil, fmt.Errorf("members: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// AddMembers adds, in one statement, those of ids that are users and not
+// members yet; ON CONFLICT DO NOTHING also covers a concurrent addition of
+// the same member, which it waits for.
+func (t *tx) AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := t.tx.Query(ctx, `WITH added AS (
+			INSERT INTO group_members (group_seq, user_seq)
+			SELECT g.seq, u.seq FROM groups g JOIN users u ON u.id = ANY($2) WHERE g.id = $1
+			ON CONFLICT DO NOTHING
+			RETURNING user_seq
+		)
+		SELECT u.id FROM added JOIN users u ON u.seq = added.user_seq ORDER BY u.seq`, groupID, ids)
+	var added []string
+	if err == nil {
+		added, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	if isForeignKey(err) {
+		// A user this statement saw was deleted by a transaction that
+		// committed while the insert waited for its row. Run fn again: its
+		// check for missing users will now report the user.
+		return nil, fmt.Errorf("add members: %w: %w", errConcurrentChange, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("add members: %w", err)
+	}
+	return added, nil
+}
+
+// RemoveMembers removes, in one statement, those of ids that are members.
+func (t *tx) RemoveMembers(ctx context.Context, groupID string, ids []string) ([]string, error) {
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) }) // not members
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := t.tx.Query(ctx, `DELETE FROM group_members gm USING groups g, users u
+		WHERE g.id = $1 AND u.id = ANY($2) AND gm.group_seq = g.seq AND gm.user_seq = u.seq
+		RETURNING u.id`, groupID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("remove members: %w", err)
+	}
+	removed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("remove members: %w", err)
+	}
+	return removed, nil
+}
+
+func (t *tx) OrgForUpdate(ctx context.Context, id string) (*directory.Organization, error) {
+	return getOrg(ctx, t.tx, id, true)
+}
+
+// OrgExists takes a KEY SHARE lock: it keeps the organization from being
+// deleted or re-keyed, yet lets concurrent creates in it proceed.
+func (t *tx) OrgExists(ctx context.Context, id string) (bool, error) {
+	if !storable(id) {
+		return false, nil
+	}
+	var n int
+	err := t.tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM orgs WHERE id = $1 FOR KEY SHARE) o`, id).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("check organization: %w", err)
+	}
+	return n > 0, nil
+}
+
+func (t *tx) InsertOrg(ctx context.Context, o *directory.Organization) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO orgs (id, parent_id, name, external_id, created, modified, version) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		o.ID, nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), o.Created, o.Modified, o.Version)
+	if err != nil {
+		return conflict(err, "create organization")
+	}
+	return nil
+}
+
+func (t *tx) UpdateOrg(ctx context.Context, o *directory.Organization) error {
+	tag, err := t.tx.Exec(ctx, `UPDATE orgs SET parent_id = $1, name = $2, external_id = $3, modified = $4, version = $5 WHERE id = $6`,
+		nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), o.Modified, o.Version, o.ID)
+	if err != nil {
+		return conflict(err, "update organization")
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Organization", o.ID)
+	}
+	return nil
+}
+
+func (t *tx) DeleteOrg(ctx context.Context, id string) error {
+	tag, err := t.tx.Exec(ctx, `DELETE FROM orgs WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("delete organization: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return notFound("Organization", id)
+	}
+	return nil
+}
+
+func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
+	var inUse bool
+	err := t.tx.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM orgs WHERE parent_id = $1) OR
+		EXISTS (SELECT 1 FROM users WHERE org_id = $1) OR
+		EXISTS (SELECT 1 FROM groups WHERE org_id = $1) OR
+		EXISTS (SELECT 1 FROM apps WHERE target_org_id = $1)`, id).Scan(&inUse)
+	if err != nil {
+		return false, fmt.Errorf("check organization use: %w", err)
+	}
+	return inUse, nil
+}
+
+func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
+	// pgx passes a json.RawMessage to a json parameter verbatim, and a nil
+	// one as NULL.
+	err := t.tx.QueryRow(ctx, `INSERT INTO audit_log (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+			action, resource_type, resource_id, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
+		e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, e.Before, e.After).Scan(&e.Seq)
+	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	return nil
+}
