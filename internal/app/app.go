@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/google/uuid"
@@ -139,6 +140,24 @@ func (a *App) Handler() http.Handler {
 	return logging.Middleware(a.Log, mux)
 }
 
+// serveDebug serves the profiler on the debug address.
+func (a *App) serveDebug(ctx context.Context) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", a.Config.DebugListen)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	a.Log.Warn("profiler listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting connections and waits up to the configured timeout for
 // in-flight requests to finish.
@@ -171,6 +190,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		stopUsage()
 		<-usageDone
 	}()
+
+	if a.Config.DebugListen != "" {
+		dbg, err := a.serveDebug(ctx)
+		if err != nil {
+			return err
+		}
+		defer dbg.Close()
+	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -10,11 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"text/tabwriter"
-
-	"golang.org/x/term"
 
 	gatehouse "github.com/gatehouse-id/gatehouse"
 	"github.com/gatehouse-id/gatehouse/internal/app"
@@ -137,11 +134,6 @@ func (e *env) open(f config.Flags) (*app.App, error) {
 	}
 	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
 	return app.New(e.ctx, cfg, log)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -26,10 +26,7 @@ func (e *env) serve(args []string) error {
 	}
 	format := cfg.Log.Format
 	if format == "" {
-		format = "json"
-		if isTerminal(e.stderr) {
-			format = "text"
-		}
+		format = "text" // JSON on request (--log-format json)
 	}
 	level, err := logging.ParseLevel(cfg.Log.Level)
 	if err != nil {

@@ -47,6 +47,9 @@ type Config struct {
 	// SQLiteSynchronous is PRAGMA synchronous for SQLite: FULL (default) or
 	// NORMAL.
 	SQLiteSynchronous string `yaml:"sqlite_synchronous"`
+	// DebugListen, when set, serves Go's profiler (/debug/pprof/) on this
+	// address. Keep it on loopback.
+	DebugListen string `yaml:"debug_listen"`
 }
 
 // TLS names a certificate and key; both or neither.
@@ -57,8 +60,7 @@ type TLS struct {
 
 // Log configures logging.
 type Log struct {
-	// Format is "text" or "json"; empty picks text on a terminal, JSON
-	// otherwise.
+	// Format is "text" (default) or "json".
 	Format string `yaml:"format"`
 	Level  string `yaml:"level"`
 }
@@ -155,7 +157,7 @@ func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.BaseURL, "base-url", "", "external URL of the server, e.g. https://gatehouse.example.com; env GATEHOUSE_BASE_URL")
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "TLS certificate file (PEM); env GATEHOUSE_TLS_CERT")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "TLS private key file (PEM); env GATEHOUSE_TLS_KEY")
-	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text or json (default: text on a terminal, else json); env GATEHOUSE_LOG_FORMAT")
+	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text (default) or json; env GATEHOUSE_LOG_FORMAT")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error (default info); env GATEHOUSE_LOG_LEVEL")
 }
 
@@ -192,6 +194,7 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set(&c.Log.Format, "GATEHOUSE_LOG_FORMAT", f.LogFormat)
 	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
 	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
+	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
 	return c, c.Validate()
 }
 
@@ -210,6 +213,11 @@ func (c Config) Validate() error {
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen: %q is not host:port", c.Listen)
+	}
+	if c.DebugListen != "" {
+		if _, _, err := net.SplitHostPort(c.DebugListen); err != nil {
+			add("debug_listen: %q is not host:port", c.DebugListen)
+		}
 	}
 	if c.DataDir == "" {
 		add("data_dir: must not be empty")

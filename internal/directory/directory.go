@@ -95,6 +95,20 @@ func (u *User) Email() string { return pickMulti(u.Attrs, "emails") }
 // Phone returns the user's phone number, chosen as Email chooses.
 func (u *User) Phone() string { return pickMulti(u.Attrs, "phoneNumbers") }
 
+// PhoneRegionDerived reports whether the stored phoneRegion says nothing
+// the phone number does not: the number carries its calling code, or the
+// region is the default. Such a region is recomputed when the number
+// changes, instead of contradicting the new number.
+func (u *User) PhoneRegionDerived() bool {
+	region, _ := u.Attrs["phoneRegion"].(string)
+	phone := u.Phone()
+	if phone == "" {
+		return false
+	}
+	ph, err := ParsePhone(phone, "")
+	return err == nil && (ph.International || region == DefaultPhoneRegion)
+}
+
 // Department returns the enterprise extension's department.
 func (u *User) Department() string {
 	return stringAt(u.Attrs, EnterpriseURN, "department")

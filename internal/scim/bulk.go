@@ -51,10 +51,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 	created := map[string]string{} // bulkId → id
 	failed := map[string]bool{}    // bulkIds whose operation failed
 	owner := map[string]int{}      // bulkId → operation index
+	dup := map[int]bool{}          // operations reusing another's bulkId
 	for _, op := range ops {
 		if op.bulkID != "" {
-			if _, dup := owner[op.bulkID]; dup {
-				entries[op.index] = errEntry(op, "", errorf(http.StatusBadRequest, "invalidValue", "bulkId "+op.bulkID+" is used by more than one operation"))
+			if _, taken := owner[op.bulkID]; taken {
+				dup[op.index] = true
 				failed[op.bulkID] = true
 				continue
 			}
@@ -71,7 +72,10 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 			if entries[op.index] != nil {
 				continue
 			}
-			refs := bulkRefs(op.path, op.data)
+			var refs []string
+			if !dup[op.index] {
+				refs = bulkRefs(op.path, op.data)
+			}
 			ready, broken := true, ""
 			for _, ref := range refs {
 				if _, ok := created[ref]; ok {
@@ -83,7 +87,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 				}
 				ready = false
 			}
-			if broken != "" {
+			if dup[op.index] {
+				// Failed where it stands, so that it counts towards
+				// failOnErrors in order.
+				entries[op.index] = errEntry(op, "", errorf(http.StatusBadRequest, "invalidValue", "bulkId "+op.bulkID+" is used by more than one operation"))
+			} else if broken != "" {
 				entries[op.index] = errEntry(op, base, errorf(http.StatusConflict, "", "bulkId:"+broken+" cannot be resolved: no successful operation in this request creates it"))
 			} else if !ready {
 				next = append(next, op)
@@ -245,10 +253,15 @@ func errEntry(op bulkOp, base string, err error) *bulkEntry {
 }
 
 func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op bulkOp, created map[string]string) *bulkEntry {
-	path := substitute(op.path, created).(string)
+	// "/Users/bulkId:qwerty": the reference is one segment of the path.
+	segs := strings.Split(op.path, "/")
+	for i, seg := range segs {
+		segs[i] = substitute(seg, created).(string)
+	}
+	path := strings.Join(segs, "/")
 	data := substitute(op.data, created)
 	op.path = path
-	segs := strings.Split(strings.Trim(path, "/"), "/")
+	segs = strings.Split(strings.Trim(path, "/"), "/")
 	var rt *schema.ResourceType
 	if len(segs) > 0 {
 		switch segs[0] {
@@ -259,7 +272,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		}
 	}
 	if rt == nil || len(segs) > 2 {
-		return errEntry(op, "", errorf(http.StatusNotFound, "invalidPath", "bulk path must be /Users, /Groups, /Users/{id} or /Groups/{id}, not "+path))
+		return errEntry(op, "", errorf(http.StatusNotFound, "", "bulk path must be /Users, /Groups, /Users/{id} or /Groups/{id}, not "+path))
 	}
 	c := call{ctx: r.Context(), base: base, actor: actor(r, p), profile: p.App.Profile, ifMatch: etagMatcher(op.version)}
 	body, _ := data.(map[string]any)

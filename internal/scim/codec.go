@@ -78,7 +78,39 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "unexpected data after the JSON object")
 	}
+	// Attribute names are case-insensitive (RFC 7643 §2.1): "userName" and
+	// "USERNAME" in one object name one attribute twice, and which value
+	// won would depend on map order.
+	if k := duplicateKey(m); k != "" {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", fmt.Sprintf("%q is given more than once (names are case-insensitive)", k))
+	}
 	return m, nil
+}
+
+// duplicateKey returns a key that some object in v has twice, ignoring
+// case, or "".
+func duplicateKey(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		seen := make(map[string]bool, len(x))
+		for k, el := range x {
+			lk := strings.ToLower(k)
+			if seen[lk] {
+				return k
+			}
+			seen[lk] = true
+			if d := duplicateKey(el); d != "" {
+				return d
+			}
+		}
+	case []any:
+		for _, el := range x {
+			if d := duplicateKey(el); d != "" {
+				return d
+			}
+		}
+	}
+	return ""
 }
 
 var dropReadOnly = schema.NormalizeOptions{DropReadOnly: true}
@@ -212,12 +244,17 @@ func etagMatcher(header string) func(int64) bool {
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // userDoc renders a user as its SCIM representation. With an empty base,
-// derived references (manager.$ref) are left out: that form is what PATCH
-// edits.
+// derived values (manager.$ref, a phoneRegion that follows from the number)
+// are left out: that form is what PATCH edits.
 func userDoc(u *directory.User, base string, withGroups bool) map[string]any {
 	doc := make(map[string]any, len(u.Attrs)+8)
 	for k, v := range u.Attrs {
 		doc[k] = v
+	}
+	if base == "" && u.PhoneRegionDerived() {
+		// The form PATCH edits holds what the client said: a region that
+		// follows from the number is recomputed from the new number.
+		delete(doc, "phoneRegion")
 	}
 	doc["id"] = u.ID
 	doc["userName"] = u.UserName

@@ -129,7 +129,9 @@ func attributeDoc(a *schema.Attribute) map[string]any {
 		"mutability":  a.Mutability,
 		"returned":    a.Returned,
 	}
-	if a.Type != schema.Complex && a.Type != schema.Boolean {
+	switch a.Type {
+	case schema.String, schema.Reference, schema.Binary:
+		// Case sensitivity only means something for text (RFC 7643 §2.3).
 		d["caseExact"] = a.CaseExact
 	}
 	if a.Type != schema.Complex && a.Type != schema.Boolean && a.Type != schema.DateTime {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -139,6 +140,16 @@ func dig(v any, path ...string) any {
 // Authorization) and decodes the response.
 func (h *harness) do(method, path string, body any, headers ...string) *response {
 	h.t.Helper()
+	out, err := h.request(method, path, body, headers...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// request is do without the testing.T: it returns what goes wrong, so that
+// goroutines can use it.
+func (h *harness) request(method, path string, body any, headers ...string) (*response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -149,7 +160,7 @@ func (h *harness) do(method, path string, body any, headers ...string) *response
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			h.t.Fatal(err)
+			return nil, err
 		}
 		rd = bytes.NewReader(j)
 	}
@@ -159,7 +170,7 @@ func (h *harness) do(method, path string, body any, headers ...string) *response
 	}
 	req, err := http.NewRequest(method, url, rd)
 	if err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+h.token)
 	if body != nil {
@@ -174,25 +185,25 @@ func (h *harness) do(method, path string, body any, headers ...string) *response
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		h.t.Fatal(err)
+		return nil, err
 	}
 	out := &response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
 	if len(raw) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
 		if err := dec.Decode(&out.Body); err != nil {
-			h.t.Fatalf("%s %s: response is not JSON (%v): %s", method, path, err, raw)
+			return nil, fmt.Errorf("%s %s: response is not JSON (%v): %s", method, path, err, raw)
 		}
 		if ct := resp.Header.Get("Content-Type"); ct != scim.ContentType {
-			h.t.Errorf("%s %s: Content-Type %q, want %q", method, path, ct, scim.ContentType)
+			return nil, fmt.Errorf("%s %s: Content-Type %q, want %q", method, path, ct, scim.ContentType)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // must checks the status of a response.

@@ -201,6 +201,10 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 		if err != nil {
 			return nil, badValue("sortBy: " + err.Error())
 		}
+		if ref.Leaf().Returned == schema.ReturnNever {
+			// As in filters: the order would tell what is never shown.
+			return nil, badValue("sortBy: " + ref.Leaf().Name + " cannot be sorted on")
+		}
 		pl.query.Sort = &filter.Path{Name: ref.Attr.Name, Ref: ref}
 		canon.WriteString(ref.String())
 	}

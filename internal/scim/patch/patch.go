@@ -303,6 +303,11 @@ func applyPath(doc map[string]any, rt *schema.ResourceType, op string, p Path, v
 	if err != nil {
 		return errf("invalidValue", "%v", err)
 	}
+	if v == nil && attr.Required {
+		// null, "" and [] unassign (RFC 7643 §2.5): for a required
+		// attribute that is a removal, refused as remove is.
+		return errf("mutability", "%s is required and cannot be unassigned", p.Ref.String())
+	}
 	switch {
 	case attr.MultiValued && op == "add":
 		cur, _ := c[name].([]any)
@@ -423,10 +428,12 @@ func applyFiltered(c map[string]any, p Path, op string, value any) error {
 		}
 		if v != nil && !containsEqual(list, v) {
 			list = append(list, v)
+			exclusivePrimary(list, []any{v})
 		}
 		setOrDelete(c, name, listOrNil(list))
 		return nil
 	}
+	var chosen []any
 	for _, i := range matched {
 		nm, ok1 := v.(map[string]any)
 		old, ok2 := list[i].(map[string]any)
@@ -434,10 +441,15 @@ func applyFiltered(c map[string]any, p Path, op string, value any) error {
 			for k, x := range nm {
 				old[k] = x
 			}
+			chosen = append(chosen, old)
 			continue
 		}
 		list[i] = v
+		chosen = append(chosen, v)
 	}
+	// Making a value primary unsets primary on the others (RFC 7644
+	// §3.5.2).
+	exclusivePrimary(list, chosen)
 	compactList(c, name)
 	return nil
 }

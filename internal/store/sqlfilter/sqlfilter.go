@@ -194,7 +194,7 @@ func (b *Builder) expr(l *Layout, e filter.Expr) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return "(NOT " + x + ")", nil
+			return "(NOT COALESCE(" + x + ", " + b.D.BoolLit(false) + "))", nil
 		}
 		return b.compare(l, n)
 	case *filter.ValuePath:
@@ -370,7 +370,7 @@ func (b *Builder) elemExpr(e filter.Expr, leaf func(*filter.Compare) (string, er
 			if err != nil {
 				return "", err
 			}
-			return "(NOT " + x + ")", nil
+			return "(NOT COALESCE(" + x + ", " + b.D.BoolLit(false) + "))", nil
 		}
 		return leaf(n)
 	}

@@ -13,11 +13,13 @@ import (
 // dialect is SQLite's part of filter compilation.
 type dialect struct{}
 
-func (dialect) Param(n int) string                        { return "?" + strconv.Itoa(n) }
-func (dialect) Lower(x string) string                     { return "gh_lower(" + x + ")" }
-func (dialect) Contains(x, p string) string               { return "instr(" + x + ", " + p + ") > 0" }
-func (dialect) HasPrefix(x, p string) string              { return "substr(" + x + ", 1, length(" + p + ")) = " + p }
-func (dialect) HasSuffix(x, p string) string              { return "substr(" + x + ", -length(" + p + ")) = " + p }
+func (dialect) Param(n int) string           { return "?" + strconv.Itoa(n) }
+func (dialect) Lower(x string) string        { return "gh_lower(" + x + ")" }
+func (dialect) Contains(x, p string) string  { return "instr(" + x + ", " + p + ") > 0" }
+func (dialect) HasPrefix(x, p string) string { return "substr(" + x + ", 1, length(" + p + ")) = " + p }
+func (dialect) HasSuffix(x, p string) string {
+	return "(length(" + x + ") >= length(" + p + ") AND substr(" + x + ", length(" + x + ") - length(" + p + ") + 1) = " + p + ")"
+}
 func (dialect) Collate(x string) string                   { return x } // BINARY collation: byte order
 func (dialect) TimeArg(t time.Time) any                   { return fmtTime(t) }
 func (dialect) JSONBool(doc string, keys []string) string { return jsonExtract(doc, keys) }
@@ -44,10 +46,10 @@ func (dialect) JSONPresent(doc string, keys []string) string {
 	}
 	p := "'" + jsonPath(keys) + "'"
 	typ := "json_type(" + doc + ", " + p + ")"
-	return "(" + typ + " IN ('true', 'false', 'integer', 'real')" +
+	return "COALESCE(" + typ + " IN ('true', 'false', 'integer', 'real')" +
 		" OR (" + typ + " = 'text' AND json_extract(" + doc + ", " + p + ") <> '')" +
 		" OR (" + typ + " = 'array' AND json_array_length(" + doc + ", " + p + ") > 0)" +
-		" OR (" + typ + " = 'object' AND json_extract(" + doc + ", " + p + ") <> '{}'))"
+		" OR (" + typ + " = 'object' AND json_extract(" + doc + ", " + p + ") <> '{}'), 0)"
 }
 
 func (dialect) JSONEach(doc string, keys []string, alias string) (string, string) {

@@ -82,20 +82,35 @@ func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) 
 	return getUser(ctx, s.r, id, opt)
 }
 
+// userGroupsCol aggregates a user's groups into one JSON value, so that a
+// user and its groups come back in one statement.
+const userGroupsCol = `(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq)
+	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq)`
+
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
-	u, seq, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM users t WHERE t.id = ?`, id))
+	query := `SELECT ` + userCols + ` FROM users t WHERE t.id = ?`
+	var groups sql.NullString
+	var extra []any
+	if opt.Groups {
+		query = `SELECT ` + userCols + `, ` + userGroupsCol + ` FROM users t WHERE t.id = ?`
+		extra = []any{&groups}
+	}
+	u, _, err := scanUser(q.QueryRowContext(ctx, query, id), extra...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("User", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get user: %w", err)
 	}
-	if opt.Groups {
-		groups, err := userGroups(ctx, q, []int64{seq})
-		if err != nil {
-			return nil, err
+	if opt.Groups && groups.String != "" && groups.String != "[]" {
+		var pairs [][2]string
+		if err := json.Unmarshal([]byte(groups.String), &pairs); err != nil {
+			return nil, fmt.Errorf("get user: decode groups: %w", err)
 		}
-		u.Groups = groups[seq]
+		u.Groups = make([]directory.GroupRef, len(pairs))
+		for i, p := range pairs {
+			u.Groups[i] = directory.GroupRef{ID: p[0], DisplayName: p[1]}
+		}
 	}
 	return u, nil
 }

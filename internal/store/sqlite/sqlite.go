@@ -35,11 +35,11 @@ type Store struct {
 	wdb  *sql.DB // the single writer
 	r    cachedDB
 	wc   *stmtCache
-	// writeMu admits one write transaction at a time. The writer pool has
-	// a second connection, used only to prepare statements that the
-	// transaction in progress then reuses (database/sql prepares them again
-	// on the transaction's connection and keeps them there).
-	writeMu sync.Mutex
+	// cm runs every write (commit.go). The writer pool has a second
+	// connection, used only to prepare statements that the transaction in
+	// progress then reuses (database/sql prepares them again on the
+	// transaction's connection and keeps them there).
+	cm *committer
 }
 
 // Options tunes the store.
@@ -137,11 +137,13 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	s.rdb = rdb
 	s.r = cachedDB{newStmtCache(rdb)}
 	s.wc = newStmtCache(wdb)
+	s.startCommitter()
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopCommitter()
 	s.r.c.close()
 	s.wc.close()
 	return errors.Join(s.rdb.Close(), s.wdb.Close())

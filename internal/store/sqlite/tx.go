@@ -11,35 +11,13 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
-// Write runs fn in a write transaction. SQLite has one writer: transactions
-// queue on writeMu and begin IMMEDIATE, so they never fail half-way for lack
-// of the write lock.
+// Write runs fn as one atomic write: committed if fn returns nil, without
+// effect otherwise. Writes go through the group committer (commit.go).
 func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	sqlTx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer sqlTx.Rollback()
-	if err := fn(&tx{tx: cachedTx{tx: sqlTx, c: s.wc}}); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
+	return s.submit(ctx, func(t *tx) error { return fn(t) })
 }
 
 type tx struct{ tx cachedTx }
-
-// writeExec runs one write statement outside a transaction, in turn with
-// the transactions.
-func (s *Store) writeExec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	return cachedDB{s.wc}.ExecContext(ctx, q, args...)
-}
 
 // conflict maps a uniqueness violation to a domain conflict naming the
 // attribute.

@@ -664,7 +664,7 @@ func testAudit(t *testing.T, ns NewStore) {
 
 // ---- filters, paging, sorting
 
-func registry(t *testing.T) *schema.Registry {
+func registry(t testing.TB) *schema.Registry {
 	r, err := schema.NewRegistry([]schema.ExtensionDef{{
 		URN: "urn:ietf:params:scim:schemas:extension:customfield:2.0:User",
 		Attributes: []schema.ExtensionAttr{

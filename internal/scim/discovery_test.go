@@ -1,0 +1,299 @@
+package scim_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+// customURN is the custom User extension the discovery tests configure.
+const customURN = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+
+func customExtension() schema.ExtensionDef {
+	return schema.ExtensionDef{
+		URN:         customURN,
+		Name:        "AcmeUser",
+		Description: "Acme's own user attributes",
+		Attributes: []schema.ExtensionAttr{
+			{Name: "badgeNumber", Type: schema.String, CaseExact: true, Description: "Badge printed on the access card"},
+			{Name: "clearance", Type: schema.Integer},
+			{Name: "remote", Type: schema.Boolean},
+			{Name: "hireDate", Type: schema.DateTime},
+			{Name: "skills", Type: schema.String, MultiValued: true},
+		},
+	}
+}
+
+// goldenHost replaces the test server's address in rendered documents.
+const goldenHost = "http://gatehouse.test"
+
+// golden compares got (a JSON document) with testdata/golden/name, or
+// rewrites the file with -update. Host parts of URLs are normalised and keys
+// sorted, so the files are stable.
+func golden(t *testing.T, h *harness, name string, raw []byte) {
+	t.Helper()
+	raw = bytes.ReplaceAll(raw, []byte(h.srv.URL), []byte(goldenHost))
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.Bytes()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -run %s -update to create it)", err, t.Name())
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs from the golden file (-want +got; -update rewrites it):\n%s", name, diff)
+	}
+}
+
+func TestDiscoveryGolden(t *testing.T) {
+	h := newHarness(t, withExtensions(customExtension()))
+	tests := []struct{ path, file string }{
+		{"/ServiceProviderConfig", "service_provider_config.json"},
+		{"/ResourceTypes", "resource_types.json"},
+		{"/ResourceTypes/User", "resource_type_user.json"},
+		{"/ResourceTypes/Group", "resource_type_group.json"},
+		{"/Schemas", "schemas.json"},
+		{"/Schemas/" + schema.UserURN, "schema_user.json"},
+		{"/Schemas/" + schema.GroupURN, "schema_group.json"},
+		{"/Schemas/" + schema.EnterpriseURN, "schema_enterprise_user.json"},
+		{"/Schemas/" + customURN, "schema_custom_extension.json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			// Discovery needs no authentication.
+			r := h.with(t).do("GET", tc.path, nil, "Authorization", "")
+			if r.Status != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", tc.path, r.Status, r.Raw)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != scim.ContentType {
+				t.Errorf("Content-Type %q", ct)
+			}
+			golden(t, h, tc.file, r.Raw)
+		})
+	}
+}
+
+func TestServiceProviderConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  scim.Config
+		want map[string]any // dotted path → value
+	}{
+		{"defaults", scim.Config{}, map[string]any{
+			"bulk.maxOperations":                 jsonInt(1000),
+			"bulk.maxPayloadSize":                jsonInt(1 << 20),
+			"filter.maxResults":                  jsonInt(1000),
+			"pagination.maxPageSize":             jsonInt(1000),
+			"pagination.defaultPageSize":         jsonInt(100),
+			"pagination.cursorTimeout":           jsonInt(3600),
+			"pagination.cursor":                  true,
+			"pagination.index":                   true,
+			"pagination.defaultPaginationMethod": "index",
+		}},
+		{"configured", scim.Config{MaxBulkOperations: 5, MaxPayloadSize: 4096, MaxPageSize: 20, DefaultPageSize: 50, DocumentationURL: "https://docs.example.com/scim"}, map[string]any{
+			"bulk.maxOperations":         jsonInt(5),
+			"bulk.maxPayloadSize":        jsonInt(4096),
+			"filter.maxResults":          jsonInt(20),
+			"pagination.maxPageSize":     jsonInt(20),
+			"pagination.defaultPageSize": jsonInt(20), // never above the maximum
+			"documentationUri":           "https://docs.example.com/scim",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, withConfig(tc.cfg))
+			r := h.with(t).must(h.with(t).do("GET", "/ServiceProviderConfig", nil, "Authorization", ""), http.StatusOK)
+			if s, _ := r.Body["schemas"].([]any); len(s) != 1 || s[0] != schema.SPConfigURN {
+				t.Errorf("schemas = %v", r.Body["schemas"])
+			}
+			for _, f := range []string{"patch", "bulk", "filter", "changePassword", "sort", "etag"} {
+				if dig(r.Body, f, "supported") != true {
+					t.Errorf("%s.supported = %v, want true", f, dig(r.Body, f, "supported"))
+				}
+			}
+			for path, want := range tc.want {
+				if got := dig(r.Body, strings.Split(path, ".")...); got != want {
+					t.Errorf("%s = %v (%T), want %v", path, got, got, want)
+				}
+			}
+			if r.str("documentationUri") == "" {
+				t.Error("documentationUri is empty")
+			}
+			schemes, _ := r.Body["authenticationSchemes"].([]any)
+			if len(schemes) == 0 {
+				t.Fatal("no authenticationSchemes")
+			}
+			for i := range schemes {
+				for _, f := range []string{"type", "name", "description"} {
+					if s, _ := dig(schemes[i], f).(string); s == "" {
+						t.Errorf("authenticationSchemes[%d].%s is empty", i, f)
+					}
+				}
+			}
+			if loc := r.str("meta", "location"); loc != h.base+"/ServiceProviderConfig" {
+				t.Errorf("meta.location = %q", loc)
+			}
+		})
+	}
+	// The limits advertised are the limits enforced.
+	h := newHarness(t, withConfig(scim.Config{MaxBulkOperations: 2}))
+	ops := []any{}
+	for i := range 3 {
+		ops = append(ops, map[string]any{"method": "POST", "path": "/Users", "bulkId": "u" + itoa(i), "data": map[string]any{"userName": "u" + itoa(i) + "@example.com"}})
+	}
+	r := h.do("POST", "/Bulk", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": ops})
+	checkError(t, r, http.StatusRequestEntityTooLarge, "")
+}
+
+// TestDiscoveryConsistency checks what a client derives from discovery:
+// resource types point at schemas that exist, schema documents are well
+// formed, lookups are case-insensitive, and what the server returns for a
+// user is what the schemas describe.
+func TestDiscoveryConsistency(t *testing.T) {
+	h := newHarness(t, withExtensions(customExtension()))
+	schemas := h.must(h.do("GET", "/Schemas", nil), http.StatusOK)
+	byID := map[string]map[string]any{}
+	for _, res := range schemas.Body["Resources"].([]any) {
+		m := res.(map[string]any)
+		byID[m["id"].(string)] = m
+	}
+	for _, id := range []string{schema.UserURN, schema.GroupURN, schema.EnterpriseURN, customURN} {
+		if byID[id] == nil {
+			t.Errorf("/Schemas lacks %s", id)
+		}
+	}
+	if schemas.Body["totalResults"] != jsonInt(len(byID)) {
+		t.Errorf("/Schemas totalResults %v, %d resources", schemas.Body["totalResults"], len(byID))
+	}
+	// Every attribute has the characteristics RFC 7643 §7 lists.
+	var checkAttrs func(where string, attrs []any)
+	checkAttrs = func(where string, attrs []any) {
+		for _, a := range attrs {
+			m := a.(map[string]any)
+			name, _ := m["name"].(string)
+			for _, k := range []string{"name", "type", "multiValued", "description", "required", "mutability", "returned"} {
+				if _, ok := m[k]; !ok {
+					t.Errorf("%s.%s lacks %q", where, name, k)
+				}
+			}
+			if subs, ok := m["subAttributes"].([]any); ok {
+				if m["type"] != "complex" {
+					t.Errorf("%s.%s has sub-attributes but type %v", where, name, m["type"])
+				}
+				checkAttrs(where+"."+name, subs)
+			}
+		}
+	}
+	for id, sc := range byID {
+		checkAttrs(id, sc["attributes"].([]any))
+		// /Schemas/{id} serves the same document, case-insensitively.
+		for _, p := range []string{id, strings.ToUpper(id)} {
+			one := h.must(h.do("GET", "/Schemas/"+p, nil), http.StatusOK)
+			if diff := cmp.Diff(sc, one.Body); diff != "" {
+				t.Errorf("/Schemas/%s differs from its /Schemas entry:\n%s", p, diff)
+			}
+		}
+		if loc, _ := dig(sc, "meta", "location").(string); loc != h.base+"/Schemas/"+id {
+			t.Errorf("%s meta.location = %q", id, loc)
+		}
+	}
+	rts := h.must(h.do("GET", "/ResourceTypes", nil), http.StatusOK)
+	for _, res := range rts.Body["Resources"].([]any) {
+		rt := res.(map[string]any)
+		if byID[rt["schema"].(string)] == nil {
+			t.Errorf("resource type %v: schema %v not in /Schemas", rt["id"], rt["schema"])
+		}
+		exts, _ := rt["schemaExtensions"].([]any)
+		for _, e := range exts {
+			if byID[dig(e, "schema").(string)] == nil {
+				t.Errorf("resource type %v: extension %v not in /Schemas", rt["id"], dig(e, "schema"))
+			}
+			if _, ok := dig(e, "required").(bool); !ok {
+				t.Errorf("resource type %v: extension %v without required", rt["id"], dig(e, "schema"))
+			}
+		}
+		one := h.must(h.do("GET", "/ResourceTypes/"+strings.ToLower(rt["id"].(string)), nil), http.StatusOK)
+		if diff := cmp.Diff(rt, one.Body); diff != "" {
+			t.Errorf("/ResourceTypes/%s differs from its list entry:\n%s", rt["id"], diff)
+		}
+	}
+	if n := len(rts.Body["Resources"].([]any)); n != 2 {
+		t.Errorf("%d resource types, want 2 (User, Group)", n)
+	}
+
+	// A user with every extension: its schemas list them, and each
+	// attribute it returns is described (common attributes aside).
+	r := h.must(h.do("POST", "/Users", map[string]any{
+		"schemas": []string{schema.UserURN, customURN}, "userName": "discover@example.com",
+		"name": map[string]any{"givenName": "Dee"}, "emails": []map[string]any{{"value": "discover@example.com"}},
+		schema.EnterpriseURN: map[string]any{"department": "Docs"},
+		customURN:            map[string]any{"badgeNumber": "B-7", "clearance": 3, "remote": "true", "hireDate": "2024-02-29T09:00:00Z", "skills": []string{"go", "sql"}},
+	}), http.StatusCreated)
+	want := map[string]any{"badgeNumber": "B-7", "clearance": json.Number("3"), "remote": true, "hireDate": "2024-02-29T09:00:00Z", "skills": []any{"go", "sql"}}
+	if diff := cmp.Diff(want, r.Body[customURN]); diff != "" {
+		t.Errorf("custom extension round trip (-want +got):\n%s", diff)
+	}
+	gotSchemas := map[string]bool{}
+	for _, s := range r.Body["schemas"].([]any) {
+		gotSchemas[s.(string)] = true
+	}
+	for _, s := range []string{schema.UserURN, schema.EnterpriseURN, customURN} {
+		if !gotSchemas[s] {
+			t.Errorf("schemas %v lacks %s", r.Body["schemas"], s)
+		}
+	}
+	described := func(sc map[string]any, name string) bool {
+		for _, a := range sc["attributes"].([]any) {
+			if a.(map[string]any)["name"] == name {
+				return true
+			}
+		}
+		return false
+	}
+	for k, v := range r.Body {
+		switch {
+		case k == "schemas" || k == "id" || k == "externalId" || k == "meta":
+		case byID[k] != nil:
+			for ek := range v.(map[string]any) {
+				if !described(byID[k], ek) {
+					t.Errorf("%s:%s is returned but not in its schema", k, ek)
+				}
+			}
+		case !described(byID[schema.UserURN], k):
+			t.Errorf("%s is returned but not in the User schema", k)
+		}
+	}
+	// A bad extension value is refused, naming the attribute.
+	checkError(t, h.do("POST", "/Users", map[string]any{"userName": "bad@example.com", customURN: map[string]any{"clearance": "high"}}), http.StatusBadRequest, "invalidValue")
+}
