@@ -11,6 +11,20 @@ function M.load(path)
   return list
 end
 
+-- prebuild formats one request per item (in a random order of items).
+function M.prebuild(items, fmt)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  local reqs = {}
+  for i = 1, #items do
+    reqs[i] = fmt(items[i])
+  end
+  return reqs
+end
+
+function M.urlencode(s)
+  return (s:gsub('[^%w%-%._~]', function(ch) return string.format("%%%02X", string.byte(ch)) end))
+end
+
 function M.headers(extra)
   local h = { ["Authorization"] = "Bearer " .. os.getenv("TOKEN"), ["Accept"] = "application/scim+json" }
   for k, v in pairs(extra or {}) do h[k] = v end

@@ -1,10 +1,12 @@
 package.path = package.path .. ";" .. os.getenv("WRKDIR") .. "/?.lua"
 local c = require("common")
-local names
-init = function(args) names = c.load(os.getenv("NAMES")); math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
-request = function()
+local reqs
+init = function(args)
+  local names = c.load(os.getenv("NAMES"))
   -- the seeded users' work email is their user name
-  local f = 'emails[value eq "' .. names[math.random(#names)] .. '"]'
-  return wrk.format("GET", "/scim/v2/Users?filter=" .. f:gsub('[^%w%-%._~]', function(ch) return string.format("%%%02X", string.byte(ch)) end), c.headers())
+  reqs = c.prebuild(names, function(n)
+    return wrk.format("GET", "/scim/v2/Users?filter=" .. c.urlencode('emails[value eq "' .. n .. '"]'), c.headers())
+  end)
 end
+request = function() return reqs[math.random(#reqs)] end
 done = c.done

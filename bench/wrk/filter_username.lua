@@ -1,9 +1,11 @@
 package.path = package.path .. ";" .. os.getenv("WRKDIR") .. "/?.lua"
 local c = require("common")
-local names
-init = function(args) names = c.load(os.getenv("NAMES")); math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
-request = function()
-  local f = 'userName eq "' .. names[math.random(#names)] .. '"'
-  return wrk.format("GET", "/scim/v2/Users?filter=" .. f:gsub('[^%w%-%._~]', function(ch) return string.format("%%%02X", string.byte(ch)) end), c.headers())
+local reqs
+init = function(args)
+  local names = c.load(os.getenv("NAMES"))
+  reqs = c.prebuild(names, function(n)
+    return wrk.format("GET", "/scim/v2/Users?filter=" .. c.urlencode('userName eq "' .. n .. '"'), c.headers())
+  end)
 end
+request = function() return reqs[math.random(#reqs)] end
 done = c.done

@@ -1,8 +1,11 @@
 package.path = package.path .. ";" .. os.getenv("WRKDIR") .. "/?.lua"
 local c = require("common")
-local ids
-init = function(args) ids = c.load(os.getenv("IDS")); math.randomseed(os.time() + math.floor(os.clock() * 1e6)) end
-request = function()
-  return wrk.format("GET", "/scim/v2/Users/" .. ids[math.random(#ids)], c.headers())
+-- Requests are formatted once, in init, so that the load generator spends
+-- its CPU sending them, not building them.
+local reqs
+init = function(args)
+  local ids = c.load(os.getenv("IDS"))
+  reqs = c.prebuild(ids, function(id) return wrk.format("GET", "/scim/v2/Users/" .. id, c.headers()) end)
 end
+request = function() return reqs[math.random(#reqs)] end
 done = c.done

@@ -1,12 +1,12 @@
 package.path = package.path .. ";" .. os.getenv("WRKDIR") .. "/?.lua"
 local c = require("common")
 local counter = 0
-local threads = {}
-local tid = 0
+-- setup runs in the main Lua state and numbers the threads; thread:set
+-- makes "tid" a global of each thread's own state.
+local nthreads = 0
 setup = function(thread)
-  tid = tid + 1
-  thread:set("tid", tid)
-  table.insert(threads, thread)
+  nthreads = nthreads + 1
+  thread:set("tid", nthreads)
 end
 init = function(args) prefix = os.getenv("PREFIX") or tostring(os.time()) end
 request = function()

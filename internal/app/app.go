@@ -48,8 +48,10 @@ type App struct {
 	SCIM      *scim.Server
 }
 
-// NewID returns a new resource id.
-func NewID() string { return uuid.NewString() }
+// NewID returns a new resource id: a UUIDv7 (RFC 9562), random but
+// time-ordered, so that new rows land at the end of the id indexes instead of
+// on random pages (cheaper inserts on both databases).
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // OpenStore opens the configured database.
 func OpenStore(ctx context.Context, cfg config.Config) (Store, error) {

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -32,7 +33,9 @@ func (e *env) serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(e.stderr, logging.Options{Format: format, Level: level})
+	logOut := logging.NewBufferedWriter(e.stderr, 100*time.Millisecond)
+	defer logOut.Close()
+	log, err := logging.New(logOut, logging.Options{Format: format, Level: level})
 	if err != nil {
 		return err
 	}
@@ -62,6 +65,7 @@ func (e *env) serve(args []string) error {
 		origin = scheme + "://" + ln.Addr().String()
 	}
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "database", kind, "tls", cfg.TLS.CertFile != "")
+	logOut.Flush()
 	e.welcome(ctx, a, origin, loc)
 	return a.Serve(ctx, ln)
 }

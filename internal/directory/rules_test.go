@@ -160,3 +160,27 @@ func TestCheckUserIDaaSFields(t *testing.T) {
 		}
 	}
 }
+
+func TestTotalFromPage(t *testing.T) {
+	tests := []struct {
+		q     Query
+		items int
+		more  bool
+		want  int
+		ok    bool
+	}{
+		{Query{Limit: 100}, 1, false, 1, true},
+		{Query{Limit: 100}, 0, false, 0, true},
+		{Query{Limit: 100}, 100, true, 0, false},
+		{Query{Limit: 10, Offset: 95}, 6, false, 101, true},
+		{Query{Limit: 10, Offset: 500}, 0, false, 0, false}, // past the end: unknown
+		{Query{Limit: 10, After: &Key{Seq: 5}}, 3, false, 0, false},
+		{Query{Limit: 0}, 0, false, 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := TotalFromPage(tc.q, tc.items, tc.more)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("TotalFromPage(%+v, %d, %v) = %d, %v; want %d, %v", tc.q, tc.items, tc.more, got, ok, tc.want, tc.ok)
+		}
+	}
+}

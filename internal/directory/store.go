@@ -67,6 +67,18 @@ type Key struct {
 	Seq   int64
 }
 
+// TotalFromPage returns the number of matches of q when the page read for it
+// already tells: a page with nothing after it, reached without keyset
+// continuation, that skipped only rows that exist. Stores then skip their
+// COUNT query, which for the selective filters clients send most (userName
+// eq …) would double the work.
+func TotalFromPage(q Query, items int, more bool) (int, bool) {
+	if more || q.After != nil || q.Limit <= 0 || (q.Offset > 0 && items == 0) {
+		return 0, false
+	}
+	return q.Offset + items, true
+}
+
 // Page is one page of a query's results.
 type Page[T any] struct {
 	Items []T

@@ -93,24 +93,47 @@ func notFound(what, id string) error {
 
 // User returns a user.
 func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error) {
-	var u *directory.User
-	err := s.read(ctx, opt.Groups, func(q querier) error {
-		var err error
-		u, err = getUser(ctx, q, id, opt, false)
-		return err
-	})
-	return u, err
+	return getUser(ctx, s.pool, id, opt, false)
+}
+
+// userGroupsCol aggregates a user's groups into one JSON value, so that a
+// user and its groups come back in one statement (one round trip, no
+// transaction).
+const userGroupsCol = `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq), '[]'::json)
+	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq)`
+
+// decodeGroups reads the userGroupsCol aggregate: [[id, name], …].
+func decodeGroups(b []byte) ([]directory.GroupRef, error) {
+	if len(b) == 0 || string(b) == "[]" {
+		return nil, nil
+	}
+	var pairs [][2]string
+	if err := json.Unmarshal(b, &pairs); err != nil {
+		return nil, fmt.Errorf("decode groups: %w", err)
+	}
+	out := make([]directory.GroupRef, len(pairs))
+	for i, p := range pairs {
+		out[i] = directory.GroupRef{ID: p[0], DisplayName: p[1]}
+	}
+	return out, nil
 }
 
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions, forUpdate bool) (*directory.User, error) {
 	if !storable(id) {
 		return nil, notFound("User", id)
 	}
-	query := `SELECT ` + userCols + ` FROM users t WHERE t.id = $1`
-	if forUpdate {
-		query += ` FOR UPDATE`
+	cols := userCols
+	var groups []byte
+	var extra []any
+	if opt.Groups {
+		cols += ", " + userGroupsCol
+		extra = []any{&groups}
 	}
-	u, seq, err := scanUser(q.QueryRow(ctx, query, id))
+	query := `SELECT ` + cols + ` FROM users t WHERE t.id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE OF t`
+	}
+	u, _, err := scanUser(q.QueryRow(ctx, query, id), extra...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("User", id)
 	}
@@ -118,35 +141,11 @@ func getUser(ctx context.Context, q querier, id string, opt directory.ReadOption
 		return nil, fmt.Errorf("get user: %w", err)
 	}
 	if opt.Groups {
-		groups, err := userGroups(ctx, q, []int64{seq})
-		if err != nil {
-			return nil, err
+		if u.Groups, err = decodeGroups(groups); err != nil {
+			return nil, fmt.Errorf("get user: %w", err)
 		}
-		u.Groups = groups[seq]
 	}
 	return u, nil
-}
-
-func userGroups(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.GroupRef, error) {
-	out := map[int64][]directory.GroupRef{}
-	if len(seqs) == 0 {
-		return out, nil
-	}
-	rows, err := q.Query(ctx, `SELECT gm.user_seq, g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
-		WHERE gm.user_seq = ANY($1) ORDER BY gm.user_seq, g.seq`, seqs)
-	if err != nil {
-		return nil, fmt.Errorf("user groups: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var g directory.GroupRef
-		if err := rows.Scan(&seq, &g.ID, &g.DisplayName); err != nil {
-			return nil, fmt.Errorf("user groups: %w", err)
-		}
-		out[seq] = append(out[seq], g)
-	}
-	return out, rows.Err()
 }
 
 // listQuery holds the SELECT and COUNT statements of a query on a table
@@ -276,12 +275,12 @@ func keyOf(seq int64, sortVal any, sorted bool) *directory.Key {
 func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory.Query, what string,
 	scan func(sc scanner, extra ...any) (T, int64, error)) (*directory.Page[T], []int64, error) {
 	page := &directory.Page[T]{}
-	if lq.count != "" {
-		if err := db.QueryRow(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
-			return nil, nil, fmt.Errorf("count %s: %w", what, err)
-		}
-	}
 	if q.Limit <= 0 {
+		if lq.count != "" {
+			if err := db.QueryRow(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+				return nil, nil, fmt.Errorf("count %s: %w", what, err)
+			}
+		}
 		return page, nil, nil
 	}
 	rows, err := db.Query(ctx, lq.sel, lq.selArgs...)
@@ -313,32 +312,40 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 	if err := rows.Err(); err != nil {
 		return nil, nil, fmt.Errorf("list %s: %w", what, err)
 	}
+	if lq.count != "" {
+		if n, ok := directory.TotalFromPage(q, len(page.Items), page.Next != nil); ok {
+			page.Total = n
+		} else if err := db.QueryRow(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+			return nil, nil, fmt.Errorf("count %s: %w", what, err)
+		}
+	}
 	return page, seqs, nil
 }
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	lq, err := buildList(userLayout(), "users", userCols, q)
+	cols, scan := userCols, scanUser
+	if q.Read.Groups {
+		// Each row brings its groups: one statement for the page.
+		cols = userCols + ", " + userGroupsCol
+		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
+			var groups []byte
+			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
+			if err != nil {
+				return nil, 0, err
+			}
+			u.Groups, err = decodeGroups(groups)
+			return u, seq, err
+		}
+	}
+	lq, err := buildList(userLayout(), "users", cols, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	var page *directory.Page[*directory.User]
-	err = s.read(ctx, lq.statements(q.Read.Groups) > 1, func(db querier) error {
-		var seqs []int64
-		var err error
-		page, seqs, err = listPage(ctx, db, lq, q, "users", scanUser)
-		if err != nil || !q.Read.Groups || len(seqs) == 0 {
-			return err
-		}
-		groups, err := userGroups(ctx, db, seqs)
-		if err != nil {
-			return err
-		}
-		for i, u := range page.Items {
-			u.Groups = groups[seqs[i]]
-		}
-		return nil
-	})
+	// The page usually answers the count too (directory.TotalFromPage), so
+	// a list is one statement; when a count follows, it may see a slightly
+	// later state than the page, as any total under concurrent writes may.
+	page, _, err := listPage(ctx, s.pool, lq, q, "users", scan)
 	if err != nil {
 		return nil, filterErr(err)
 	}

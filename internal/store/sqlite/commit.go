@@ -91,6 +91,7 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.runBatch(batch)
+		s.finishCheckpoint()
 	}
 }
 

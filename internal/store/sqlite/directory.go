@@ -102,39 +102,28 @@ func getUser(ctx context.Context, q querier, id string, opt directory.ReadOption
 	if err != nil {
 		return nil, fmt.Errorf("get user: %w", err)
 	}
-	if opt.Groups && groups.String != "" && groups.String != "[]" {
-		var pairs [][2]string
-		if err := json.Unmarshal([]byte(groups.String), &pairs); err != nil {
-			return nil, fmt.Errorf("get user: decode groups: %w", err)
-		}
-		u.Groups = make([]directory.GroupRef, len(pairs))
-		for i, p := range pairs {
-			u.Groups[i] = directory.GroupRef{ID: p[0], DisplayName: p[1]}
+	if opt.Groups {
+		if u.Groups, err = decodeGroups(groups.String); err != nil {
+			return nil, fmt.Errorf("get user: %w", err)
 		}
 	}
 	return u, nil
 }
 
-func userGroups(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.GroupRef, error) {
-	out := map[int64][]directory.GroupRef{}
-	if len(seqs) == 0 {
-		return out, nil
+// decodeGroups reads the userGroupsCol aggregate: [[id, name], …].
+func decodeGroups(s string) ([]directory.GroupRef, error) {
+	if s == "" || s == "[]" {
+		return nil, nil
 	}
-	rows, err := q.QueryContext(ctx, `SELECT gm.user_seq, g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
-		WHERE gm.user_seq IN (`+placeholders(len(seqs))+`) ORDER BY gm.user_seq, g.seq`, int64Args(seqs)...)
-	if err != nil {
-		return nil, fmt.Errorf("user groups: %w", err)
+	var pairs [][2]string
+	if err := json.Unmarshal([]byte(s), &pairs); err != nil {
+		return nil, fmt.Errorf("decode groups: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var seq int64
-		var g directory.GroupRef
-		if err := rows.Scan(&seq, &g.ID, &g.DisplayName); err != nil {
-			return nil, err
-		}
-		out[seq] = append(out[seq], g)
+	out := make([]directory.GroupRef, len(pairs))
+	for i, p := range pairs {
+		out[i] = directory.GroupRef{ID: p[0], DisplayName: p[1]}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func placeholders(n int) string {
@@ -268,60 +257,75 @@ func normalizeKeyValue(v any) any {
 	return v
 }
 
+// listPage runs a list query: the page (one row more than asked, to know
+// whether more follow), then, when asked and the page does not already
+// tell, the count.
+func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory.Query, what string,
+	scan func(sc scanner, extra ...any) (T, int64, error)) (*directory.Page[T], []int64, error) {
+	page := &directory.Page[T]{}
+	var seqs []int64
+	if q.Limit > 0 {
+		rows, err := db.QueryContext(ctx, lq.sel, lq.selArgs...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		defer rows.Close()
+		var last *directory.Key
+		for rows.Next() {
+			var sortVal any
+			var extra []any
+			if lq.sorted {
+				extra = []any{&sortVal}
+			}
+			item, seq, err := scan(rows, extra...)
+			if err != nil {
+				return nil, nil, fmt.Errorf("list %s: %w", what, err)
+			}
+			if len(page.Items) == q.Limit {
+				page.Next = last
+				break
+			}
+			page.Items = append(page.Items, item)
+			seqs = append(seqs, seq)
+			last = keyOf(seq, sortVal, lq.sorted)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, nil, fmt.Errorf("list %s: %w", what, err)
+		}
+		rows.Close()
+	}
+	if lq.count != "" {
+		if n, ok := directory.TotalFromPage(q, len(page.Items), page.Next != nil); ok {
+			page.Total = n
+		} else if err := db.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
+			return nil, nil, fmt.Errorf("count %s: %w", what, err)
+		}
+	}
+	return page, seqs, nil
+}
+
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	lq, err := buildList(userLayout(), "users", userCols, q)
+	cols, scan := userCols, scanUser
+	if q.Read.Groups {
+		// Each row brings its groups: one statement for the page.
+		cols = userCols + ", " + userGroupsCol
+		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
+			var groups sql.NullString
+			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
+			if err != nil {
+				return nil, 0, err
+			}
+			u.Groups, err = decodeGroups(groups.String)
+			return u, seq, err
+		}
+	}
+	lq, err := buildList(userLayout(), "users", cols, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page := &directory.Page[*directory.User]{}
-	if lq.count != "" {
-		if err := s.r.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
-			return nil, fmt.Errorf("count users: %w", err)
-		}
-	}
-	if q.Limit <= 0 {
-		return page, nil
-	}
-	rows, err := s.r.QueryContext(ctx, lq.sel, lq.selArgs...)
-	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var seqs []int64
-	var last *directory.Key
-	for rows.Next() {
-		var sortVal any
-		var extra []any
-		if lq.sorted {
-			extra = []any{&sortVal}
-		}
-		u, seq, err := scanUser(rows, extra...)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		if len(page.Items) == q.Limit {
-			page.Next = last
-			break
-		}
-		page.Items = append(page.Items, u)
-		seqs = append(seqs, seq)
-		last = keyOf(seq, sortVal, lq.sorted)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	rows.Close()
-	if q.Read.Groups {
-		groups, err := userGroups(ctx, s.r, seqs)
-		if err != nil {
-			return nil, err
-		}
-		for i, u := range page.Items {
-			u.Groups = groups[seqs[i]]
-		}
-	}
-	return page, nil
+	page, _, err := listPage(ctx, s.r, lq, q, "users", scan)
+	return page, err
 }
 
 const groupCols = `t.seq, t.id, t.org_id, t.display_name, t.external_id, t.attrs, t.created, t.modified, t.version`
@@ -402,44 +406,10 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page := &directory.Page[*directory.Group]{}
-	if lq.count != "" {
-		if err := s.r.QueryRowContext(ctx, lq.count, lq.countArgs...).Scan(&page.Total); err != nil {
-			return nil, fmt.Errorf("count groups: %w", err)
-		}
-	}
-	if q.Limit <= 0 {
-		return page, nil
-	}
-	rows, err := s.r.QueryContext(ctx, lq.sel, lq.selArgs...)
+	page, seqs, err := listPage(ctx, s.r, lq, q, "groups", scanGroup)
 	if err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	var seqs []int64
-	var last *directory.Key
-	for rows.Next() {
-		var sortVal any
-		var extra []any
-		if lq.sorted {
-			extra = []any{&sortVal}
-		}
-		g, seq, err := scanGroup(rows, extra...)
-		if err != nil {
-			return nil, fmt.Errorf("list groups: %w", err)
-		}
-		if len(page.Items) == q.Limit {
-			page.Next = last
-			break
-		}
-		page.Items = append(page.Items, g)
-		seqs = append(seqs, seq)
-		last = keyOf(seq, sortVal, lq.sorted)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list groups: %w", err)
-	}
-	rows.Close()
 	if q.Read.Members {
 		m, err := groupMembers(ctx, s.r, seqs)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -40,6 +41,11 @@ type Store struct {
 	// progress then reuses (database/sql prepares them again on the
 	// transaction's connection and keeps them there).
 	cm *committer
+
+	cdb            *sql.DB      // the checkpointer's connection
+	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
+	stopCheckpoint context.CancelFunc
+	checkpointDone chan struct{}
 }
 
 // Options tunes the store.
@@ -110,7 +116,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
 	wdsn := "file:" + url.PathEscape(path) + "?" + common +
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + opt.Synchronous + ")&_txlock=immediate"
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + opt.Synchronous + ")&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 	wdb, err := sql.Open("sqlite", wdsn)
 	if err != nil {
 		return nil, err
@@ -124,7 +130,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=cache_size(-32000)"
+	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=mmap_size(17179869184)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		wdb.Close()
@@ -137,16 +143,27 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	s.rdb = rdb
 	s.r = cachedDB{newStmtCache(rdb)}
 	s.wc = newStmtCache(wdb)
+	cdb, err := sql.Open("sqlite", "file:"+url.PathEscape(path)+"?"+common)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	cdb.SetMaxOpenConns(1)
+	s.cdb = cdb
 	s.startCommitter()
+	s.startCheckpointer(cdb)
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stopCommitter()
+	s.stopCheckpointer()
+	s.checkpoint(context.Background(), s.cdb) // leave a small log behind
 	s.r.c.close()
 	s.wc.close()
-	return errors.Join(s.rdb.Close(), s.wdb.Close())
+	return errors.Join(s.rdb.Close(), s.wdb.Close(), s.cdb.Close())
 }
 
 // Ping checks that the database answers.

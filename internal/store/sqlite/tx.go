@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,14 +80,16 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 	return t.writeEmails(ctx, seq, u, false)
 }
 
-// writeEmails indexes the user's emails in user_emails.
-func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, replace bool) error {
-	if replace {
-		if _, err := t.tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_seq = ?`, seq); err != nil {
-			return fmt.Errorf("index emails: %w", err)
-		}
-	}
+// emailRow is one row of user_emails.
+type emailRow struct {
+	pos                 int
+	value, typ, display string
+	primary             bool
+}
+
+func emailRows(u *directory.User) []emailRow {
 	emails, _ := u.Attrs["emails"].([]any)
+	var rows []emailRow
 	for i, el := range emails {
 		m, _ := el.(map[string]any)
 		v, _ := m["value"].(string)
@@ -96,8 +99,45 @@ func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, repl
 		typ, _ := m["type"].(string)
 		disp, _ := m["display"].(string)
 		primary, _ := m["primary"].(bool)
+		rows = append(rows, emailRow{i, strings.ToLower(v), strings.ToLower(typ), strings.ToLower(disp), primary})
+	}
+	return rows
+}
+
+// writeEmails indexes the user's emails in user_emails. On an update it
+// rewrites the rows only when they differ: fewer pages to write.
+func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, replace bool) error {
+	want := emailRows(u)
+	if replace {
+		rows, err := t.tx.QueryContext(ctx, `SELECT pos, value_lower, COALESCE(type_lower, ''), COALESCE(display_lower, ''), is_primary FROM user_emails WHERE user_seq = ? ORDER BY pos`, seq)
+		if err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+		var have []emailRow
+		for rows.Next() {
+			var r emailRow
+			var primary int
+			if err := rows.Scan(&r.pos, &r.value, &r.typ, &r.display, &primary); err != nil {
+				rows.Close()
+				return fmt.Errorf("index emails: %w", err)
+			}
+			r.primary = primary != 0
+			have = append(have, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+		if slices.Equal(have, want) {
+			return nil
+		}
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM user_emails WHERE user_seq = ?`, seq); err != nil {
+			return fmt.Errorf("index emails: %w", err)
+		}
+	}
+	for _, r := range want {
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO user_emails (user_seq, pos, value_lower, type_lower, display_lower, is_primary) VALUES (?, ?, ?, ?, ?, ?)`,
-			seq, i, strings.ToLower(v), nullStr(strings.ToLower(typ)), nullStr(strings.ToLower(disp)), boolInt(primary)); err != nil {
+			seq, r.pos, r.value, nullStr(r.typ), nullStr(r.display), boolInt(r.primary)); err != nil {
 			return fmt.Errorf("index emails: %w", err)
 		}
 	}

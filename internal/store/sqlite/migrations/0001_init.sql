@@ -30,9 +30,7 @@ CREATE TABLE users (
     version            INTEGER NOT NULL
 );
 CREATE INDEX users_org ON users (org_id, seq);
-CREATE INDEX users_display_name ON users (display_name_lower);
 CREATE INDEX users_modified ON users (modified);
-CREATE INDEX users_created ON users (created);
 
 -- One row per email, so that emails[value eq …] uses an index.
 CREATE TABLE user_emails (

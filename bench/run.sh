@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmarks of docs/benchmarks.md: seeds a database, starts Gatehouse on it,
+# and measures each scenario with wrk (closed loop, 2 threads, on the same
+# machine), three times, alongside a trivial net/http handler.
+#
+#   bench/run.sh sqlite 100000
+#   bench/run.sh postgres 1000000
+#
+# Environment: DURATION (seconds per run, default 10), CONNS (default "8 16"),
+# RUNS (default 3), SKIP_SEED=1 to reuse the last seeded database, SKIP_WALK=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kind=${1:?sqlite or postgres}
+users=${2:?number of users}
+duration=${DURATION:-10}
+conns=${CONNS:-"8 16"}
+runs=${RUNS:-3}
+out=bench/out/$kind-$users
+mkdir -p "$out"
+
+command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
+go build -o "$out/gatehouse" ./cmd/gatehouse
+go build -o "$out/baseline" ./bench/baseline
+go build -o "$out/walk" ./bench/walk
+go build -o "$out/seed" ./bench/seed
+
+case $kind in
+sqlite)
+  dburl=$(pwd)/$out/gatehouse.db
+  [ -n "${SKIP_SEED:-}" ] || rm -f "$dburl" "$dburl-wal" "$dburl-shm"
+  ;;
+postgres)
+  dburl="postgres://postgres@127.0.0.1:5432/gatehouse_bench?sslmode=disable"
+  if [ -z "${SKIP_SEED:-}" ]; then
+    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS gatehouse_bench" -c "CREATE DATABASE gatehouse_bench"
+  fi
+  ;;
+*) echo "kind must be sqlite or postgres"; exit 2 ;;
+esac
+
+if [ -z "${SKIP_SEED:-}" ]; then
+  echo "== seeding $users users into $kind"
+  "$out/seed" -database-url "$dburl" -users "$users" -out "$out"
+  [ "$kind" = postgres ] && psql -q -h 127.0.0.1 -U postgres -d gatehouse_bench -c "VACUUM ANALYZE"
+fi
+
+results=$out/results.jsonl
+: > "$results"
+machine=$(printf '%s, %s CPUs, %s' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$(free -g | awk '/Mem:/{print $2" GiB"}')")
+
+"$out/gatehouse" serve --database-url "$dburl" --listen 127.0.0.1:18080 --log-format json 2> "$out/server.log" &
+server=$!
+"$out/baseline" -listen 127.0.0.1:18081 &
+baseline=$!
+trap 'kill $server $baseline 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.1; done
+
+export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$(pwd)/$out/ids.txt NAMES=$(pwd)/$out/names.txt PREFIX=$$
+
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+ticks_per_s=$(getconf CLK_TCK)
+
+# measure NAME SCRIPT CONNS [PORT [PID]]: one wrk run, one JSON line.
+measure() {
+  local name=$1 script=$2 c=$3 port=${4:-18080} pid=${5:-$server}
+  local t0 line t1
+  t0=$(cpu_ticks "$pid")
+  line=$(wrk -t2 -c"$c" -d"${duration}s" -s "bench/wrk/$script" "http://127.0.0.1:$port" | tail -n 1)
+  t1=$(cpu_ticks "$pid")
+  python3 - "$name" "$c" "$line" "$t0" "$t1" "$ticks_per_s" "$kind" "$users" >> "$results" <<'EOF'
+import json, sys
+name, c, line, t0, t1, hz, kind, users = sys.argv[1:]
+r = json.loads(line)
+r.update(scenario=name, conns=int(c), db=kind, users=int(users))
+r["server_cpu_us_per_req"] = round((int(t1) - int(t0)) / int(hz) * 1e6 / max(r["requests"], 1), 1)
+print(json.dumps(r))
+EOF
+  tail -n 1 "$results"
+}
+
+echo "== warm-up"
+wrk -t2 -c16 -d5s -s bench/wrk/get_by_id.lua http://127.0.0.1:18080 >/dev/null
+wrk -t2 -c16 -d3s -s bench/wrk/baseline.lua http://127.0.0.1:18081 >/dev/null
+
+for c in $conns; do
+  for _ in $(seq 1 "$runs"); do
+    measure baseline baseline.lua "$c" 18081 "$baseline"
+    measure get_by_id get_by_id.lua "$c"
+    measure filter_username filter_username.lua "$c"
+    measure filter_email filter_email.lua "$c"
+  done
+done
+for _ in $(seq 1 "$runs"); do
+  measure post_user post_user.lua 16
+  measure patch_user patch_user.lua 16
+done
+
+if [ -z "${SKIP_WALK:-}" ]; then
+  echo "== walking every user, count=100"
+  for mode in index cursor; do
+    "$out/walk" -base http://127.0.0.1:18080/scim/v2 -count 100 -mode "$mode" -token-file "$out/token.txt" |
+      python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r.update(scenario="walk_"+r["mode"], db=sys.argv[1], users=int(sys.argv[2])); print(json.dumps(r))' "$kind" "$users" | tee -a "$results"
+  done
+fi
+
+rss=$(awk '/VmHWM/{print $2}' "/proc/$server/status")
+echo "{\"scenario\":\"peak_rss\",\"db\":\"$kind\",\"users\":$users,\"kib\":$rss}" | tee -a "$results"
+echo "{\"scenario\":\"machine\",\"machine\":\"$machine\",\"go\":\"$(go version | cut -d' ' -f3)\"}" >> "$results"
+kill -TERM $server
+wait $server 2>/dev/null || true
+python3 bench/summarize.py "$results"

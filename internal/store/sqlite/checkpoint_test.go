@@ -1,0 +1,106 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// TestCommitterFinishesCheckpoint: under a steady stream of writes the
+// background checkpoints always lag one batch behind, so the log would only
+// grow; once it is past restartFrames, the committer copies the rest between
+// two batches, which lets the next batch start the log over.
+func TestCommitterFinishesCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "wal.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.stopCheckpointer() // drive checkpoints by hand
+	write := func(from, n int) {
+		err := s.Write(ctx, func(tx directory.Tx) error {
+			now := time.Now()
+			for i := from; i < from+n; i++ {
+				u := &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}
+				if err := tx.InsertUser(ctx, u); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// checkpoint copies the log as a background tick would.
+	checkpoint := func() {
+		var busy, n, done int
+		if err := s.cdb.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &n, &done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// frames reads the log's length without touching it: mxFrame, at byte
+	// 16 of the WAL-index header in the -shm file (little-endian here).
+	frames := func() int {
+		b, err := os.ReadFile(s.path + "-shm")
+		if err != nil || len(b) < 20 {
+			t.Fatalf("read -shm: %v", err)
+		}
+		return int(binary.LittleEndian.Uint32(b[16:20]))
+	}
+	// lagging writes a batch that is still open while a background
+	// checkpoint runs, so that the checkpoint ends one batch behind, as
+	// under a steady stream of writes.
+	lagging := func(from int, beforeCommit func()) {
+		started, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error)
+		go func() {
+			done <- s.Write(ctx, func(tx directory.Tx) error {
+				now := time.Now()
+				for i := from; i < from+500; i++ {
+					if err := tx.InsertUser(ctx, &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}); err != nil {
+						return err
+					}
+				}
+				close(started)
+				<-release
+				return nil
+			})
+		}()
+		<-started
+		checkpoint() // while the batch is open
+		beforeCommit()
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Without the committer's help the log keeps growing.
+	write(0, 2000)
+	lagging(10000, func() {})
+	before := frames()
+	write(20000, 1)
+	if after := frames(); after <= before {
+		t.Fatalf("control: log went from %d to %d frames without help", before, after)
+	}
+
+	// With it: the committer finishes the checkpoint after the lagging
+	// batch, and the next write starts the log over.
+	lagging(30000, func() { s.walFrames.Store(restartFrames) })
+	before = frames()
+	write(40000, 1)
+	if after := frames(); after >= before/10 {
+		t.Errorf("log did not start over: %d frames, then %d", before, after)
+	}
+	if s.walFrames.Load() != 0 {
+		t.Errorf("walFrames = %d after a complete checkpoint", s.walFrames.Load())
+	}
+}
