@@ -7,7 +7,9 @@
 #   bench/run.sh postgres 1000000
 #
 # Environment: DURATION (seconds per run, default 10), CONNS (default "8 16"),
-# RUNS (default 3), SKIP_SEED=1 to reuse the last seeded database, SKIP_WALK=1.
+# RUNS (default 3), SKIP_SEED=1 to reuse the last seeded database, SKIP_WALK=1,
+# SKIP_WRITES=1 (no POST/PATCH runs), RESULTS (file name, default
+# results.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +47,7 @@ if [ -z "${SKIP_SEED:-}" ]; then
   [ "$kind" = postgres ] && psql -q -h 127.0.0.1 -U postgres -d gatehouse_bench -c "VACUUM ANALYZE"
 fi
 
-results=$out/results.jsonl
+results=$out/${RESULTS:-results.jsonl}
 : > "$results"
 machine=$(printf '%s, %s CPUs, %s' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$(free -g | awk '/Mem:/{print $2" GiB"}')")
 
@@ -91,16 +93,18 @@ for c in $conns; do
     measure filter_email filter_email.lua "$c"
   done
 done
-for _ in $(seq 1 "$runs"); do
-  measure post_user post_user.lua 16
-  measure patch_user patch_user.lua 16
-done
+if [ -z "${SKIP_WRITES:-}" ]; then
+  for _ in $(seq 1 "$runs"); do
+    measure post_user post_user.lua 16
+    measure patch_user patch_user.lua 16
+  done
+fi
 
 if [ -z "${SKIP_WALK:-}" ]; then
   echo "== walking every user, count=100"
   for mode in index cursor; do
     "$out/walk" -base http://127.0.0.1:18080/scim/v2 -count 100 -mode "$mode" -token-file "$out/token.txt" |
-      python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r.update(scenario="walk_"+r["mode"], db=sys.argv[1], users=int(sys.argv[2])); print(json.dumps(r))' "$kind" "$users" | tee -a "$results"
+      python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); r.update(scenario="walk_"+r["mode"], db=sys.argv[1], seeded=int(sys.argv[2])); print(json.dumps(r))' "$kind" "$users" | tee -a "$results"
   done
 fi
 

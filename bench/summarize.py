@@ -27,8 +27,9 @@ for (s, c), rs in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ba
 for r in extra:
     if r["scenario"].startswith("walk"):
         tenths = ", ".join(f"{t:.1f}" for t in r["seconds_per_tenth"])
-        print(f"\n{r['scenario']}: {r['users']:,} users in {r['pages']:,} pages, {r['seconds']:.1f} s "
-              f"({r['users_per_second']:,.0f} users/s); seconds per tenth of the walk: {tenths}")
+        # "total" is the walk's own count; "users" may hold the seeded count.
+        print(f"\n{r['scenario']}: {r['total']:,} users in {r['pages']:,} pages, {r['seconds']:.1f} s "
+              f"({r['total'] / r['seconds']:,.0f} users/s); seconds per tenth of the walk: {tenths}")
     elif r["scenario"] == "peak_rss":
         print(f"\npeak RSS of the server: {r['kib'] / 1024:.0f} MiB")
     elif r["scenario"] == "machine":

@@ -393,3 +393,48 @@ func orgTree(orgs []*directory.Organization) [][]string {
 	walk("", 0)
 	return rows
 }
+
+// ---- audit
+
+func (e *env) audit(args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		return usagef("audit needs a subcommand: list")
+	}
+	fs := e.newFlagSet("audit list")
+	var f config.Flags
+	f.Register(fs, false)
+	asJSON := fs.Bool("json", false, "print JSON")
+	resource := fs.String("resource", "", "only entries about this resource id")
+	limit := fs.Int("limit", 50, "how many entries, newest first")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("audit list: unexpected argument %q", pos[0])
+	}
+	a, err := e.open(f)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	entries, err := a.Directory.Audit(e.ctx, directory.AuditQuery{ResourceID: *resource, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if entries == nil {
+			entries = []*directory.AuditEntry{}
+		}
+		return printJSON(e.stdout, entries)
+	}
+	var rows [][]string
+	for _, en := range entries {
+		who := en.Actor.Kind
+		if en.Actor.AppName != "" {
+			who += ":" + en.Actor.AppName
+		}
+		rows = append(rows, []string{strconv.FormatInt(en.Seq, 10), en.Time.Format(time.DateTime), who, en.Action, en.ResourceType, en.ResourceID})
+	}
+	return table(e.stdout, []string{"SEQ", "TIME", "ACTOR", "ACTION", "TYPE", "RESOURCE"}, rows)
+}

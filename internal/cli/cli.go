@@ -46,6 +46,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.token(args[1:])
 	case "org":
 		err = e.org(args[1:])
+	case "audit":
+		err = e.audit(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", gatehouse.Version)
 	case "help", "-h", "-help", "--help":
@@ -93,6 +95,7 @@ Usage:
   gatehouse app create|list|show|delete      manage applications (SCIM clients)
   gatehouse token create|list                manage an application's bearer tokens
   gatehouse org create|list|show|update|delete   manage the organization tree
+  gatehouse audit list [--resource ID]       read the audit trail, newest first
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,

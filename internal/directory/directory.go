@@ -207,22 +207,22 @@ type Organization struct {
 // Actor is who makes a change: the application and credential behind a
 // request, or an operator using the CLI.
 type Actor struct {
-	Kind      string // "app", "cli", "system"
-	AppID     string
-	AppName   string
-	TokenID   string
-	RequestID string
+	Kind      string `json:"kind"` // "app", "cli", "system"
+	AppID     string `json:"appId,omitempty"`
+	AppName   string `json:"appName,omitempty"`
+	TokenID   string `json:"tokenId,omitempty"`
+	RequestID string `json:"requestId,omitempty"`
 }
 
 // AuditEntry records one change, written in the same transaction as the
 // change itself. Before and After are JSON snapshots with secrets removed.
 type AuditEntry struct {
-	Seq          int64
-	Time         time.Time
-	Actor        Actor
-	Action       string // e.g. "user.create", "group.members"
-	ResourceType string // "User", "Group", "Organization"
-	ResourceID   string
-	Before       json.RawMessage
-	After        json.RawMessage
+	Seq          int64           `json:"seq"`
+	Time         time.Time       `json:"time"`
+	Actor        Actor           `json:"actor"`
+	Action       string          `json:"action"` // e.g. "user.create", "group.update"
+	ResourceType string          `json:"resourceType"`
+	ResourceID   string          `json:"resourceId"`
+	Before       json.RawMessage `json:"before,omitempty"`
+	After        json.RawMessage `json:"after,omitempty"`
 }
