@@ -11,7 +11,7 @@ import (
 
 func compileUser(e filter.Expr) (string, []any, error) {
 	b := &sqlfilter.Builder{D: dialect{}}
-	sql, err := b.Where(userLayout(), e)
+	sql, err := b.Where(sqlfilter.UserLayout(), e)
 	return sql, b.Args, err
 }
 

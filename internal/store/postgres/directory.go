@@ -338,7 +338,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 			return u, seq, err
 		}
 	}
-	lq, err := buildList(userLayout(), "users", cols, q)
+	lq, err := buildList(s.userLayout, "users", cols, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
@@ -433,7 +433,7 @@ func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]dir
 
 // Groups lists groups.
 func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
-	lq, err := buildList(groupLayout(), "groups", groupCols, q)
+	lq, err := buildList(s.groupLayout, "groups", groupCols, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}

@@ -68,6 +68,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
 //go:embed migrations/*.sql
@@ -76,6 +78,8 @@ var migrations embed.FS
 // Store is a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
+	// Where attributes live, for the filter compiler; built once.
+	userLayout, groupLayout *sqlfilter.Layout
 }
 
 // Options tunes the store.
@@ -110,7 +114,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool}
+	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
 	if err := s.checkServer(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"modernc.org/sqlite"
+
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
@@ -41,6 +43,9 @@ type Store struct {
 	// progress then reuses (database/sql prepares them again on the
 	// transaction's connection and keeps them there).
 	cm *committer
+
+	// Where attributes live, for the filter compiler; built once.
+	userLayout, groupLayout *sqlfilter.Layout
 
 	cdb            *sql.DB      // the checkpointer's connection
 	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
@@ -125,7 +130,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{path: path, wdb: wdb}
+	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
 	if err := s.migrate(ctx); err != nil {
 		wdb.Close()
 		return nil, err

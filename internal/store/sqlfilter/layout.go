@@ -1,0 +1,88 @@
+package sqlfilter
+
+import (
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+// The layouts of the two stores' tables, which their migrations keep
+// alike: the same tables, columns and side tables in SQLite and PostgreSQL.
+// Paths are canonical schema.Ref strings.
+
+// UserLayout is where each User attribute lives.
+func UserLayout() *Layout {
+	core := schema.UserURN + ":"
+	return &Layout{
+		Doc: "t.attrs",
+		Seq: "t.seq",
+		Columns: map[string]Column{
+			core + "id":                                 {Expr: "t.id"},
+			core + "externalId":                         {Expr: "t.external_id"},
+			core + "userName":                           {Expr: "t.user_name_lower", Lowered: true},
+			core + "displayName":                        {Expr: "t.display_name_lower", Lowered: true},
+			core + "active":                             {Expr: "t.active", Kind: Bool},
+			core + "meta.created":                       {Expr: "t.created", Kind: Time},
+			core + "meta.lastModified":                  {Expr: "t.modified", Kind: Time},
+			directory.EnterpriseURN + ":organizationId": {Expr: "t.org_id"},
+		},
+		Constants: map[string]string{core + "meta.resourceType": "User"},
+		Unsupported: map[string]string{
+			core + "meta.location": "it is derived from id",
+			core + "meta.version":  "it is derived from the version number",
+			core + "meta":          "name a sub-attribute",
+		},
+		Sides: map[string]SideTable{
+			core + "emails": {
+				From: "user_emails e", Link: "e.user_seq = t.seq", LinkColumn: "e.user_seq", Key: "t.seq",
+				Subs: map[string]Column{
+					"value":   {Expr: "e.value_lower", Lowered: true},
+					"type":    {Expr: "e.type_lower", Lowered: true},
+					"display": {Expr: "e.display_lower", Lowered: true},
+					"primary": {Expr: "e.is_primary", Kind: Bool},
+				},
+				SortExpr: "(SELECT e2.value_lower FROM user_emails e2 WHERE e2.user_seq = t.seq ORDER BY e2.is_primary DESC, e2.pos LIMIT 1)",
+			},
+			core + "groups": {
+				From: "group_members gm JOIN groups g ON g.seq = gm.group_seq", Link: "gm.user_seq = t.seq", LinkColumn: "gm.user_seq", Key: "t.seq",
+				Subs: map[string]Column{
+					"value":   {Expr: "g.id"},
+					"display": {Expr: "g.display_name_lower", Lowered: true},
+				},
+				Constants: map[string]string{"type": "direct"},
+			},
+		},
+	}
+}
+
+// GroupLayout is where each Group attribute lives.
+func GroupLayout() *Layout {
+	core := schema.GroupURN + ":"
+	return &Layout{
+		Doc: "t.attrs",
+		Seq: "t.seq",
+		Columns: map[string]Column{
+			core + "id":                {Expr: "t.id"},
+			core + "externalId":        {Expr: "t.external_id"},
+			core + "displayName":       {Expr: "t.display_name_lower", Lowered: true},
+			core + "meta.created":      {Expr: "t.created", Kind: Time},
+			core + "meta.lastModified": {Expr: "t.modified", Kind: Time},
+		},
+		Constants: map[string]string{core + "meta.resourceType": "Group"},
+		Unsupported: map[string]string{
+			core + "meta.location": "it is derived from id",
+			core + "meta.version":  "it is derived from the version number",
+			core + "meta":          "name a sub-attribute",
+			core + "members.$ref":  "it is derived from the member's id",
+		},
+		Sides: map[string]SideTable{
+			core + "members": {
+				From: "group_members gm JOIN users u ON u.seq = gm.user_seq", Link: "gm.group_seq = t.seq", LinkColumn: "gm.group_seq", Key: "t.seq",
+				Subs: map[string]Column{
+					"value":   {Expr: "u.id"},
+					"display": {Expr: "COALESCE(u.display_name_lower, u.user_name_lower)", Lowered: true},
+				},
+				Constants: map[string]string{"type": "User"},
+			},
+		},
+	}
+}
