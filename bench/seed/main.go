@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -33,7 +34,7 @@ func main() {
 	cfg := config.Default()
 	cfg.DatabaseURL = *dbURL
 	cfg.SQLiteSynchronous = "NORMAL" // seeding only; the server under test uses its own setting
-	st, err := app.OpenStore(ctx, cfg)
+	st, err := app.OpenStore(ctx, cfg, slog.Default())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -91,11 +92,12 @@ func main() {
 		}
 	}
 	svc := auth.NewService(st, auth.Options{NewID: app.NewID})
-	appl, err := svc.CreateApp(ctx, fmt.Sprintf("bench-%d", time.Now().UnixNano()), directory.IDaaSProfile())
+	bench := directory.Actor{Kind: "cli", RequestID: "bench-seed"}
+	appl, err := svc.CreateApp(ctx, bench, auth.AppSpec{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Profile: directory.IDaaSProfile()})
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, secret, err := svc.CreateToken(ctx, appl.ID, 0)
+	_, secret, err := svc.CreateToken(ctx, bench, appl.ID, 0)
 	if err != nil {
 		log.Fatal(err)
 	}

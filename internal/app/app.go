@@ -14,15 +14,19 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	gatehouse "github.com/gatehouse-id/gatehouse"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
+	"github.com/gatehouse-id/gatehouse/internal/metrics"
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
@@ -46,6 +50,12 @@ type App struct {
 	Auth      *auth.Service
 	Schemas   *schema.Registry
 	SCIM      *scim.Server
+	Admin     *admin.Ops
+	AdminAPI  *admin.API
+	OAuth     *oauth.Handler
+	Metrics   *metrics.Metrics
+
+	proxies *proxies
 }
 
 // NewID returns a new resource id: a UUIDv7 (RFC 9562), random but
@@ -54,14 +64,14 @@ type App struct {
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // OpenStore opens the configured database.
-func OpenStore(ctx context.Context, cfg config.Config) (Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (Store, error) {
 	kind, loc, err := cfg.Database()
 	if err != nil {
 		return nil, err
 	}
 	switch kind {
 	case "postgres":
-		return postgres.Open(ctx, loc, postgres.Options{})
+		return postgres.Open(ctx, loc, postgres.Options{Logger: log})
 	default:
 		return sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
 	}
@@ -73,7 +83,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg)
+	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -81,10 +91,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Directory = directory.NewService(st, directory.Options{
 		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: NewID,
 	})
-	a.Auth = auth.NewService(st, auth.Options{NewID: NewID, Log: log})
+	a.Metrics = metrics.New()
+	var extURNs []string
+	for _, e := range cfg.SCIM.Extensions {
+		extURNs = append(extURNs, e.Schema)
+	}
+	a.Auth = auth.NewService(st, auth.Options{
+		NewID: NewID, Log: log, Extensions: extURNs, Issuer: strings.TrimSuffix(cfg.BaseURL, "/"),
+		AccessTokenLifetime: time.Duration(cfg.Auth.AccessTokenLifetime), KeyRotation: time.Duration(cfg.Auth.KeyRotation),
+		FailureLimit: cfg.Auth.FailureLimit, FailureWindow: time.Duration(cfg.Auth.FailureWindow),
+		OnFailure: a.Metrics.AuthFailure, OnIssue: a.Metrics.TokenIssued,
+	})
+	if a.proxies, err = newProxies(cfg.TrustedProxies); err != nil {
+		st.Close()
+		return nil, err
+	}
 	baseURL := ""
 	if cfg.BaseURL != "" {
-		baseURL = cfg.BaseURL + "/scim/v2"
+		baseURL = strings.TrimSuffix(cfg.BaseURL, "/") + "/scim/v2"
 	}
 	a.SCIM = scim.New(a.Directory, a.Auth, reg, scim.Config{
 		Prefix:            "/scim/v2",
@@ -93,8 +117,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxPageSize:       cfg.SCIM.MaxPageSize,
 		MaxPayloadSize:    cfg.SCIM.MaxPayloadBytes,
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
+		ClientAddr:        scim.RemoteHost,
 	}, log)
+	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
+	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
+	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost}, log)
 	return a, nil
+}
+
+// observe feeds a finished request to the metrics and to its
+// application's statistics.
+func (a *App) observe(ctx context.Context, rec *logging.Record) {
+	a.Metrics.Observe(ctx, rec)
+	if rec.AppID != "" {
+		detail := ""
+		if rec.Failure != "" {
+			detail = rec.Failure + " on " + rec.Route
+		}
+		a.Auth.Observe(rec.AppID, rec.Failure, detail)
+	}
 }
 
 // Close releases the database.
@@ -110,6 +151,11 @@ func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/scim/v2/", a.SCIM)
 	mux.Handle("/scim/v2", a.SCIM)
+	mux.Handle(admin.Prefix+"/", a.AdminAPI)
+	for _, p := range oauth.Patterns() {
+		mux.Handle(p, a.OAuth)
+	}
+	mux.HandleFunc("GET /metrics", a.serveMetrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -137,9 +183,29 @@ func (a *App) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = fmt.Fprintf(w, "Gatehouse %s\nSCIM 2.0: /scim/v2\nDocumentation: /docs/scim\n", gatehouse.Version)
+		_, _ = fmt.Fprintf(w, "Gatehouse %s\nSCIM 2.0: /scim/v2\nOAuth 2.0 token endpoint: %s (RAM style: %s)\nAdmin API: %s (OpenAPI: %s/openapi.json)\nDocumentation: /docs/scim\n",
+			gatehouse.Version, oauth.TokenPath, oauth.RAMTokenPath, admin.Prefix, admin.Prefix)
 	})
-	return logging.Middleware(a.Log, mux)
+	return a.proxies.wrap(logging.Middleware(a.Log, mux, a.observe))
+}
+
+// serveMetrics serves Prometheus metrics to a credential with the metrics
+// scope (or to anyone when metrics.public is set).
+func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if !a.Config.Metrics.Public {
+		p, err := a.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), scim.RemoteHost(r))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+			http.Error(w, "a bearer token with the metrics scope is required", http.StatusUnauthorized)
+			return
+		}
+		logging.SetCaller(r.Context(), p.App.ID)
+		if !p.Scopes.Has(auth.ScopeMetrics) {
+			http.Error(w, "the credential does not have the metrics scope", http.StatusForbidden)
+			return
+		}
+	}
+	a.Metrics.Handler().ServeHTTP(w, r)
 }
 
 // serveDebug serves the profiler on the debug address.
@@ -193,6 +259,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-usageDone
 	}()
 
+	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
+	auditDone := make(chan struct{})
+	go func() {
+		a.RunAuditMaintenance(auditCtx, time.Duration(a.Config.Audit.PruneInterval))
+		close(auditDone)
+	}()
+	defer func() {
+		stopAudit()
+		<-auditDone
+	}()
+
 	if a.Config.DebugListen != "" {
 		dbg, err := a.serveDebug(ctx)
 		if err != nil {
@@ -218,4 +295,39 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// RunAuditMaintenance deletes audit records past retention every interval
+// (and once at the start) until ctx ends. Each run logs the chain's head —
+// its last seq and hash — so that the log, shipped elsewhere, anchors the
+// chain: rewriting the whole chain in the database would not match the
+// heads logged before.
+func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
+	retention := time.Duration(a.Config.Audit.Retention)
+	run := func() {
+		actor := directory.Actor{Kind: "system", RequestID: "audit-retention"}
+		n, err := a.Directory.PruneAudit(ctx, actor, retention)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.Log.Error("audit retention", "err", err)
+			}
+			return
+		}
+		seq, hash, err := a.Store.AuditHead(ctx)
+		if err != nil {
+			return
+		}
+		a.Log.Info("audit chain head", "seq", seq, "hash", hash, "pruned", n, "retention", retention.String())
+	}
+	run()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			run()
+		}
+	}
 }

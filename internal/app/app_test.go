@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
@@ -31,8 +32,11 @@ type running struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
-	token  string
+	token  string // a SCIM client's bearer token
+	admin  string // the admin token
 }
+
+const adminToken = "5f1c0e6a7b2d4c8e9f3a1b6d0c7e2f4a8b9c3d5e6f7a1b2c"
 
 func start(t *testing.T, mutate func(*config.Config)) *running {
 	t.Helper()
@@ -68,11 +72,16 @@ func start(t *testing.T, mutate func(*config.Config)) *running {
 		<-r.done
 		a.Close()
 	})
-	appl, err := a.Auth.CreateApp(context.Background(), "e2e", directory.IDaaSProfile())
+	if _, created, err := a.Auth.Bootstrap(context.Background(), adminToken); err != nil || !created {
+		t.Fatalf("bootstrap: %v %v", created, err)
+	}
+	r.admin = adminToken
+	op := directory.Actor{Kind: "cli"}
+	appl, err := a.Auth.CreateApp(context.Background(), op, auth.AppSpec{Name: "e2e", Profile: directory.IDaaSProfile()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, r.token, err = a.Auth.CreateToken(context.Background(), appl.ID, 0)
+	_, r.token, err = a.Auth.CreateToken(context.Background(), op, appl.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

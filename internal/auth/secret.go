@@ -16,10 +16,12 @@ import (
 //
 //	gate_tk_<32 base62 characters of randomness><6 base62 characters of CRC32>
 const (
-	TokenPrefix  = "gate_tk_" // SCIM bearer tokens
-	randomChars  = 32         // ≈190 bits
-	checksumLen  = 6
-	base62Digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	TokenPrefix      = "gate_tk_"  // bearer tokens of SCIM clients and server applications
+	AdminTokenPrefix = "gate_adm_" // bearer tokens of admin applications
+	SecretPrefix     = "gate_cs_"  // OAuth 2.0 client secrets
+	randomChars      = 32          // ≈190 bits
+	checksumLen      = 6
+	base62Digits     = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 )
 
 // NewSecret returns a new secret with the given prefix.
@@ -69,6 +71,11 @@ func WellFormed(s, prefix string) bool {
 		}
 	}
 	return checksum([]byte(rest[:randomChars])) == rest[randomChars:]
+}
+
+// hasKnownPrefix reports whether s claims to be one of Gatehouse's secrets.
+func hasKnownPrefix(s string) bool {
+	return strings.HasPrefix(s, TokenPrefix) || strings.HasPrefix(s, AdminTokenPrefix) || strings.HasPrefix(s, SecretPrefix)
 }
 
 // HashSecret is what is stored of a secret. Secrets are long and random, so

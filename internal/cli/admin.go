@@ -8,369 +8,526 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
+// The administration commands work on the configured database directly,
+// through the same operations as the admin API (internal/admin), and print
+// the same JSON with --json.
+
+// sub is one subcommand: its flags, how many positional arguments it takes
+// and what it does.
+type sub struct {
+	args  []string // names of the positional arguments
+	flags func(fs *flag.FlagSet) func() error
+	run   func(c *cmd) error
+}
+
+// cmd is a subcommand being run.
+type cmd struct {
+	e      *env
+	a      *app.App
+	pos    []string
+	asJSON bool
+	set    map[string]bool // flags given
+}
+
+// group runs one of subs.
+func (e *env) group(name string, subs map[string]*sub, order []string, args []string) error {
+	if len(args) == 0 {
+		return usagef("%s needs a subcommand: %s", name, strings.Join(order, ", "))
+	}
+	sc, ok := subs[args[0]]
+	if !ok {
+		return usagef("unknown %s subcommand %q (one of: %s)", name, args[0], strings.Join(order, ", "))
+	}
+	fs := e.newFlagSet(name + " " + args[0])
+	var f config.Flags
+	f.Register(fs, false)
+	asJSON := fs.Bool("json", false, "print JSON (the admin API's shapes)")
+	check := func() error { return nil }
+	if sc.flags != nil {
+		if chk := sc.flags(fs); chk != nil {
+			check = chk
+		}
+	}
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) != len(sc.args) {
+		if len(sc.args) == 0 {
+			return usagef("%s %s takes no arguments", name, args[0])
+		}
+		return usagef("%s %s: give %s", name, args[0], strings.Join(sc.args, " and "))
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	a, err := e.open(f)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return sc.run(&cmd{e: e, a: a, pos: pos, asJSON: *asJSON, set: set})
+}
+
+func (c *cmd) print(v any, human func()) error {
+	if c.asJSON {
+		return printJSON(c.e.stdout, v)
+	}
+	human()
+	return nil
+}
+
+func (c *cmd) printf(format string, args ...any) { fmt.Fprintf(c.e.stdout, format, args...) }
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.DateTime)
+}
+
+func fmtOptTime(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return fmtTime(*t)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
 // ---- applications
 
-type appJSON struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Mode        string    `json:"mode"`
-	TargetOrgID string    `json:"targetOrganizationId"`
-	Enabled     bool      `json:"enabled"`
-	Created     time.Time `json:"created"`
-	Tokens      []tokJSON `json:"tokens,omitempty"`
+// appFlags are the settings shared by app create and app update.
+type appFlags struct {
+	kind, scopes, mode, targetOrg, syncOrgs, syncGroups, ext, name *string
 }
 
-type tokJSON struct {
-	ID       string     `json:"id"`
-	AppID    string     `json:"appId"`
-	Hint     string     `json:"hint"`
-	Enabled  bool       `json:"enabled"`
-	Created  time.Time  `json:"created"`
-	Expires  time.Time  `json:"expires"`
-	LastUsed *time.Time `json:"lastUsed,omitempty"`
-	UseCount int64      `json:"useCount"`
-	Token    string     `json:"token,omitempty"`
-}
-
-func modeOf(p directory.Profile) string {
-	if p.IDaaSFields && p.Idempotent {
-		return "idaas"
+func (f *appFlags) register(fs *flag.FlagSet, update bool) {
+	if update {
+		f.name = fs.String("name", "", "new name")
+	} else {
+		f.kind = fs.String("kind", "scim-client", "scim-client (pushes accounts), server-app (reads them) or admin")
 	}
-	return "rfc"
+	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics (default: by kind)")
+	f.mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
+	f.targetOrg = fs.String("target-org", directory.RootOrgID, "organization where accounts without organizationId land")
+	f.syncOrgs = fs.String("sync-orgs", "", "synchronization scope: organization ids (with everything below them) the application sees; empty: all")
+	f.syncGroups = fs.String("sync-groups", "", "synchronization scope: group ids (with their members) the application sees")
+	f.ext = fs.String("extension", "", "custom extension namespace (URN) the application speaks")
 }
 
-func appOut(a *auth.App) appJSON {
-	return appJSON{ID: a.ID, Name: a.Name, Mode: modeOf(a.Profile), TargetOrgID: a.Profile.TargetOrgID, Enabled: a.Enabled, Created: a.Created}
+func (f *appFlags) syncScope() *directory.SyncScope {
+	return &directory.SyncScope{OrgIDs: splitList(*f.syncOrgs), GroupIDs: splitList(*f.syncGroups)}
 }
 
-func tokOut(t *auth.Token) tokJSON {
-	j := tokJSON{ID: t.ID, AppID: t.AppID, Hint: t.Hint, Enabled: t.Enabled, Created: t.Created, Expires: t.Expires, UseCount: t.UseCount}
-	if !t.LastUsed.IsZero() {
-		lu := t.LastUsed
-		j.LastUsed = &lu
+func (c *cmd) showApp(x *admin.App) error {
+	return c.print(x, func() {
+		c.printf("Name:          %s\n", x.Name)
+		c.printf("ID (client_id): %s\n", x.ID)
+		c.printf("Kind:          %s\n", x.Kind)
+		c.printf("Scopes:        %s\n", strings.Join(x.Scopes, " "))
+		c.printf("Mode:          %s\n", x.Mode)
+		c.printf("Target org:    %s\n", x.TargetOrgID)
+		c.printf("Sync scope:    %s\n", scopeText(x.SyncScope))
+		if x.ExtensionURN != "" {
+			c.printf("Extension:     %s\n", x.ExtensionURN)
+		}
+		c.printf("Enabled:       %v\n", x.Enabled)
+		c.printf("Created:       %s\n", fmtTime(x.Created))
+		if x.Stats != nil {
+			st := x.Stats
+			c.printf("Requests:      %d (%d failed)\n", st.Requests, st.Failures)
+			if len(st.ByReason) > 0 {
+				reasons := make([]string, 0, len(st.ByReason))
+				for r := range st.ByReason {
+					reasons = append(reasons, r)
+				}
+				sort.Strings(reasons)
+				for _, r := range reasons {
+					c.printf("  %-24s %d\n", r, st.ByReason[r])
+				}
+			}
+			if st.LastError != "" {
+				c.printf("Last error:    %s (%s)\n", st.LastError, fmtOptTime(st.LastAt))
+			}
+		}
+		if len(x.Tokens) > 0 {
+			c.printf("\nBearer tokens:\n")
+			_ = table(c.e.stdout, tokenHeader, tokenRows(x.Tokens))
+		}
+		if len(x.Secrets) > 0 {
+			c.printf("\nClient secrets:\n")
+			_ = table(c.e.stdout, secretHeader, secretRows(x.Secrets))
+		}
+	})
+}
+
+func scopeText(s directory.SyncScope) string {
+	if s.All() {
+		return "everything"
 	}
-	return j
+	var parts []string
+	if len(s.OrgIDs) > 0 {
+		parts = append(parts, "organizations "+strings.Join(s.OrgIDs, ", "))
+	}
+	if len(s.GroupIDs) > 0 {
+		parts = append(parts, "groups "+strings.Join(s.GroupIDs, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (e *env) app(args []string) error {
-	if len(args) == 0 {
-		return usagef("app needs a subcommand: create, list, show or delete")
-	}
-	fs := e.newFlagSet("app " + args[0])
-	var f config.Flags
-	f.Register(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	var mode, targetOrg *string
-	if args[0] == "create" {
-		mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
-		targetOrg = fs.String("target-org", directory.RootOrgID, "organization where accounts without organizationId land")
-	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	need := func(n int, what string) error {
-		if len(pos) != n {
-			return usagef("app %s: %s", args[0], what)
-		}
-		return nil
-	}
-	switch args[0] {
-	case "create", "show", "delete":
-		if err := need(1, "give the application's name"); err != nil {
-			return err
-		}
-	case "list":
-		if err := need(0, "takes no arguments"); err != nil {
-			return err
-		}
-	default:
-		return usagef("unknown app subcommand %q", args[0])
-	}
-	a, err := e.open(f)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	ctx := e.ctx
-	switch args[0] {
-	case "create":
-		p := directory.IDaaSProfile()
-		switch *mode {
-		case "idaas":
-		case "rfc":
-			p.IDaaSFields, p.Idempotent = false, false
-		default:
-			return usagef("--mode must be idaas or rfc")
-		}
-		p.TargetOrgID = *targetOrg
-		created, err := a.Auth.CreateApp(ctx, pos[0], p)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(e.stdout, appOut(created))
-		}
-		fmt.Fprintf(e.stdout, "Created application %q (id %s, mode %s).\nNext: gatehouse token create --app %s\n", created.Name, created.ID, *mode, created.Name)
-		return nil
-	case "list":
-		apps, err := a.Auth.Apps(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			out := make([]appJSON, 0, len(apps))
-			for _, x := range apps {
-				out = append(out, appOut(x))
+	var cf, uf appFlags
+	setEnabled := func(enabled bool) *sub {
+		return &sub{args: []string{"the application's name or id"}, run: func(c *cmd) error {
+			x, err := c.a.Admin.UpdateApp(c.e.ctx, cliActor(), c.pos[0], admin.AppPatch{Enabled: &enabled})
+			if err != nil {
+				return err
 			}
-			return printJSON(e.stdout, out)
-		}
-		var rows [][]string
-		for _, x := range apps {
-			rows = append(rows, []string{x.Name, x.ID, modeOf(x.Profile), x.Profile.TargetOrgID, strconv.FormatBool(x.Enabled), x.Created.Format(time.DateTime)})
-		}
-		return table(e.stdout, []string{"NAME", "ID", "MODE", "TARGET ORG", "ENABLED", "CREATED"}, rows)
-	case "show":
-		x, err := a.Auth.FindApp(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		toks, err := a.Auth.Tokens(ctx, x.ID)
-		if err != nil {
-			return err
-		}
-		out := appOut(x)
-		for _, t := range toks {
-			out.Tokens = append(out.Tokens, tokOut(t))
-		}
-		if *asJSON {
-			return printJSON(e.stdout, out)
-		}
-		fmt.Fprintf(e.stdout, "Name:        %s\nID:          %s\nMode:        %s\nTarget org:  %s\nEnabled:     %v\nCreated:     %s\nTokens:      %d\n",
-			out.Name, out.ID, out.Mode, out.TargetOrgID, out.Enabled, out.Created.Format(time.RFC3339), len(toks))
-		return nil
-	case "delete":
-		x, err := a.Auth.FindApp(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		if err := a.Store.DeleteApp(ctx, x.ID); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "Deleted application %q and its tokens.\n", x.Name)
-		return nil
+			return c.print(x, func() {
+				c.printf("Application %q is now %s.\n", x.Name, map[bool]string{true: "enabled", false: "disabled"}[enabled])
+			})
+		}}
 	}
-	return nil
+	subs := map[string]*sub{
+		"create": {
+			args: []string{"the application's name"},
+			flags: func(fs *flag.FlagSet) func() error {
+				cf.register(fs, false)
+				return nil
+			},
+			run: func(c *cmd) error {
+				in := admin.AppInput{Name: c.pos[0], Kind: auth.Kind(*cf.kind), Mode: *cf.mode, TargetOrgID: *cf.targetOrg,
+					SyncScope: cf.syncScope(), ExtensionURN: *cf.ext}
+				if c.set["scopes"] {
+					in.Scopes = splitList(*cf.scopes)
+					if in.Scopes == nil {
+						in.Scopes = []string{}
+					}
+				}
+				x, err := c.a.Admin.CreateApp(c.e.ctx, cliActor(), in)
+				if err != nil {
+					return err
+				}
+				return c.print(x, func() {
+					c.printf("Created application %q (id %s, kind %s, mode %s, scopes %s).\n", x.Name, x.ID, x.Kind, x.Mode, strings.Join(x.Scopes, " "))
+					if x.Kind == "server-app" {
+						c.printf("Next: gatehouse secret create --app %s   (OAuth 2.0 client credentials; client_id %s)\n", x.Name, x.ID)
+					} else {
+						c.printf("Next: gatehouse token create --app %s\n", x.Name)
+					}
+				})
+			},
+		},
+		"list": {run: func(c *cmd) error {
+			apps, err := c.a.Admin.ListApps(c.e.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(apps, func() {
+				var rows [][]string
+				for _, x := range apps {
+					rows = append(rows, []string{x.Name, x.ID, string(x.Kind), x.Mode, strings.Join(x.Scopes, " "), scopeText(x.SyncScope), strconv.FormatBool(x.Enabled)})
+				}
+				_ = table(c.e.stdout, []string{"NAME", "ID", "KIND", "MODE", "SCOPES", "SYNC SCOPE", "ENABLED"}, rows)
+			})
+		}},
+		"show": {args: []string{"the application's name or id"}, run: func(c *cmd) error {
+			x, err := c.a.Admin.GetApp(c.e.ctx, c.pos[0])
+			if err != nil {
+				return err
+			}
+			return c.showApp(x)
+		}},
+		"update": {
+			args: []string{"the application's name or id"},
+			flags: func(fs *flag.FlagSet) func() error {
+				uf.register(fs, true)
+				return nil
+			},
+			run: func(c *cmd) error {
+				var p admin.AppPatch
+				if c.set["name"] {
+					p.Name = uf.name
+				}
+				if c.set["scopes"] {
+					sc := splitList(*uf.scopes)
+					if sc == nil {
+						sc = []string{}
+					}
+					p.Scopes = &sc
+				}
+				if c.set["mode"] {
+					p.Mode = uf.mode
+				}
+				if c.set["target-org"] {
+					p.TargetOrgID = uf.targetOrg
+				}
+				if c.set["sync-orgs"] || c.set["sync-groups"] {
+					cur, err := c.a.Admin.GetApp(c.e.ctx, c.pos[0])
+					if err != nil {
+						return err
+					}
+					sc := cur.SyncScope
+					if c.set["sync-orgs"] {
+						sc.OrgIDs = splitList(*uf.syncOrgs)
+					}
+					if c.set["sync-groups"] {
+						sc.GroupIDs = splitList(*uf.syncGroups)
+					}
+					p.SyncScope = &sc
+				}
+				if c.set["extension"] {
+					p.ExtensionURN = uf.ext
+				}
+				if p == (admin.AppPatch{}) {
+					return usagef("app update: give at least one of --name, --scopes, --mode, --target-org, --sync-orgs, --sync-groups, --extension")
+				}
+				x, err := c.a.Admin.UpdateApp(c.e.ctx, cliActor(), c.pos[0], p)
+				if err != nil {
+					return err
+				}
+				return c.showApp(x)
+			},
+		},
+		"enable":  setEnabled(true),
+		"disable": setEnabled(false),
+		"delete": {args: []string{"the application's name or id"}, run: func(c *cmd) error {
+			x, err := c.a.Admin.DeleteApp(c.e.ctx, cliActor(), c.pos[0])
+			if err != nil {
+				return err
+			}
+			return c.print(x, func() { c.printf("Deleted application %q with its tokens and secrets.\n", x.Name) })
+		}},
+	}
+	return e.group("app", subs, []string{"create", "list", "show", "update", "enable", "disable", "delete"}, args)
 }
 
-// ---- tokens
+// ---- bearer tokens and client secrets
 
-// parseValidity reads "90d", "1y", "36h" or a Go duration.
-func parseValidity(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return 0, nil
-	}
-	unit := s[len(s)-1]
-	if n, err := strconv.Atoi(s[:len(s)-1]); err == nil {
-		switch unit {
-		case 'd':
-			return time.Duration(n) * 24 * time.Hour, nil
-		case 'y':
-			return time.Duration(n) * 365 * 24 * time.Hour, nil
+var (
+	tokenHeader  = []string{"ID", "TOKEN", "ENABLED", "EXPIRES", "LAST USED", "USES"}
+	secretHeader = []string{"ID", "SECRET", "ENABLED", "CREATED", "LAST USED", "USES"}
+)
+
+func tokenRows(toks []admin.Token) [][]string {
+	var rows [][]string
+	for _, t := range toks {
+		exp := fmtTime(t.Expires)
+		if t.Expired {
+			exp += " (expired)"
 		}
+		rows = append(rows, []string{t.ID, t.Hint, strconv.FormatBool(t.Enabled), exp, fmtOptTime(t.LastUsed), strconv.FormatInt(t.UseCount, 10)})
 	}
-	return time.ParseDuration(s)
+	return rows
 }
 
-func (e *env) token(args []string) error {
-	if len(args) == 0 {
-		return usagef("token needs a subcommand: create or list")
+func secretRows(secs []admin.Secret) [][]string {
+	var rows [][]string
+	for _, s := range secs {
+		rows = append(rows, []string{s.ID, s.Hint, strconv.FormatBool(s.Enabled), fmtTime(s.Created), fmtOptTime(s.LastUsed), strconv.FormatInt(s.UseCount, 10)})
 	}
-	fs := e.newFlagSet("token " + args[0])
-	var f config.Flags
-	f.Register(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	appName := fs.String("app", "", "application name or id (required)")
-	var valid *string
-	if args[0] == "create" {
-		valid = fs.String("valid", "365d", "validity: from 1d to 3y (e.g. 90d, 1y)")
-	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("token %s: unexpected argument %q", args[0], pos[0])
-	}
-	if *appName == "" {
-		return usagef("token %s: --app is required", args[0])
-	}
-	switch args[0] {
-	case "create", "list":
-	default:
-		return usagef("unknown token subcommand %q", args[0])
-	}
-	a, err := e.open(f)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	x, err := a.Auth.FindApp(e.ctx, *appName)
-	if err != nil {
-		return err
-	}
-	switch args[0] {
-	case "create":
-		d, err := parseValidity(*valid)
-		if err != nil {
-			return usagef("--valid: %v", err)
-		}
-		t, secret, err := a.Auth.CreateToken(e.ctx, x.ID, d)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			out := tokOut(t)
-			out.Token = secret
-			return printJSON(e.stdout, out)
-		}
-		fmt.Fprintf(e.stdout, "Bearer token for %q (id %s, valid until %s):\n\n  %s\n\nCopy it now: it is not stored and cannot be shown again.\n",
-			x.Name, t.ID, t.Expires.Format(time.RFC3339), secret)
-		return nil
-	case "list":
-		toks, err := a.Auth.Tokens(e.ctx, x.ID)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			out := make([]tokJSON, 0, len(toks))
-			for _, t := range toks {
-				out = append(out, tokOut(t))
-			}
-			return printJSON(e.stdout, out)
-		}
-		var rows [][]string
-		for _, t := range toks {
-			last := "never"
-			if !t.LastUsed.IsZero() {
-				last = t.LastUsed.Format(time.DateTime)
-			}
-			rows = append(rows, []string{t.ID, t.Hint, strconv.FormatBool(t.Enabled), t.Expires.Format(time.DateTime), last, strconv.FormatInt(t.UseCount, 10)})
-		}
-		return table(e.stdout, []string{"ID", "TOKEN", "ENABLED", "EXPIRES", "LAST USED", "USES"}, rows)
-	}
-	return nil
+	return rows
 }
+
+// credentialCommands builds the subcommands of token and secret.
+func (e *env) credentials(name string, args []string) error {
+	var appRef, valid *string
+	appFlag := func(extra func(fs *flag.FlagSet)) func(fs *flag.FlagSet) func() error {
+		return func(fs *flag.FlagSet) func() error {
+			appRef = fs.String("app", "", "the application's name or id (required)")
+			if extra != nil {
+				extra(fs)
+			}
+			return func() error {
+				if *appRef == "" {
+					return usagef("%s: --app is required", name)
+				}
+				return nil
+			}
+		}
+	}
+	idArg := []string{"the " + name + "'s id"}
+	isToken := name == "token"
+	setEnabled := func(enabled bool) *sub {
+		return &sub{args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+			word := map[bool]string{true: "enabled", false: "disabled"}[enabled]
+			if isToken {
+				t, err := c.a.Admin.SetTokenEnabled(c.e.ctx, cliActor(), *appRef, c.pos[0], enabled)
+				if err != nil {
+					return err
+				}
+				return c.print(t, func() { c.printf("Token %s (%s) is now %s.\n", t.ID, t.Hint, word) })
+			}
+			s, err := c.a.Admin.SetSecretEnabled(c.e.ctx, cliActor(), *appRef, c.pos[0], enabled)
+			if err != nil {
+				return err
+			}
+			return c.print(s, func() { c.printf("Secret %s (%s) is now %s.\n", s.ID, s.Hint, word) })
+		}}
+	}
+	subs := map[string]*sub{
+		"create": {
+			flags: appFlag(func(fs *flag.FlagSet) {
+				if isToken {
+					valid = fs.String("valid", "365d", "validity: from 1d to 3y (e.g. 90d, 1y)")
+				}
+			}),
+			run: func(c *cmd) error {
+				if isToken {
+					t, err := c.a.Admin.CreateToken(c.e.ctx, cliActor(), *appRef, *valid)
+					if err != nil {
+						return err
+					}
+					return c.print(t, func() {
+						c.printf("Bearer token for %q (id %s, valid until %s):\n\n  %s\n\nCopy it now: it is not stored and cannot be shown again.\n",
+							*appRef, t.ID, t.Expires.UTC().Format(time.RFC3339), t.Value)
+					})
+				}
+				s, err := c.a.Admin.CreateSecret(c.e.ctx, cliActor(), *appRef)
+				if err != nil {
+					return err
+				}
+				return c.print(s, func() {
+					c.printf("Client secret for %q (id %s); client_id is %s:\n\n  %s\n\nCopy it now: it is not stored and cannot be shown again.\n",
+						*appRef, s.ID, s.AppID, s.Value)
+				})
+			},
+		},
+		"list": {flags: appFlag(nil), run: func(c *cmd) error {
+			if isToken {
+				toks, err := c.a.Admin.ListTokens(c.e.ctx, *appRef)
+				if err != nil {
+					return err
+				}
+				return c.print(toks, func() { _ = table(c.e.stdout, tokenHeader, tokenRows(toks)) })
+			}
+			secs, err := c.a.Admin.ListSecrets(c.e.ctx, *appRef)
+			if err != nil {
+				return err
+			}
+			return c.print(secs, func() { _ = table(c.e.stdout, secretHeader, secretRows(secs)) })
+		}},
+		"enable":  setEnabled(true),
+		"disable": setEnabled(false),
+		"delete": {args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+			var err error
+			if isToken {
+				err = c.a.Admin.DeleteToken(c.e.ctx, cliActor(), *appRef, c.pos[0])
+			} else {
+				err = c.a.Admin.DeleteSecret(c.e.ctx, cliActor(), *appRef, c.pos[0])
+			}
+			if err != nil {
+				return err
+			}
+			return c.print(map[string]string{"deleted": c.pos[0]}, func() { c.printf("Deleted %s %s.\n", name, c.pos[0]) })
+		}},
+	}
+	order := []string{"create", "list", "enable", "disable", "delete"}
+	if isToken {
+		subs["show"] = &sub{args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+			t, err := c.a.Admin.GetToken(c.e.ctx, *appRef, c.pos[0])
+			if err != nil {
+				return err
+			}
+			return c.print(t, func() { _ = table(c.e.stdout, tokenHeader, tokenRows([]admin.Token{*t})) })
+		}}
+		order = []string{"create", "list", "show", "enable", "disable", "delete"}
+	}
+	return e.group(name, subs, order, args)
+}
+
+func (e *env) token(args []string) error  { return e.credentials("token", args) }
+func (e *env) secret(args []string) error { return e.credentials("secret", args) }
 
 // ---- organizations
 
 func (e *env) org(args []string) error {
-	if len(args) == 0 {
-		return usagef("org needs a subcommand: create, list, show, update or delete")
-	}
-	sub := args[0]
-	fs := e.newFlagSet("org " + sub)
-	var f config.Flags
-	f.Register(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	var name, parent, ext *string
-	switch sub {
-	case "create", "update":
-		parent = fs.String("parent", "", "parent organization id (default: the root)")
-		ext = fs.String("external-id", "", "external id (e.g. the directory's OU GUID)")
-		if sub == "update" {
-			name = fs.String("name", "", "new name")
-		}
-	case "list", "show", "delete":
-	default:
-		return usagef("unknown org subcommand %q", sub)
-	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
-	}
-	switch {
-	case sub == "list" && len(pos) != 0:
-		return usagef("org list takes no arguments")
-	case sub == "create" && len(pos) != 1:
-		return usagef("org create: give the organization's name")
-	case (sub == "show" || sub == "update" || sub == "delete") && len(pos) != 1:
-		return usagef("org %s: give the organization's id", sub)
-	}
-	a, err := e.open(f)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	ctx := e.ctx
-	printOrg := func(o *directory.Organization) error {
-		if *asJSON {
-			return printJSON(e.stdout, o)
-		}
-		fmt.Fprintf(e.stdout, "ID:           %s\nName:         %s\nParent:       %s\nExternal ID:  %s\nVersion:      %d\n", o.ID, o.Name, o.ParentID, o.ExternalID, o.Version)
-		return nil
-	}
-	switch sub {
-	case "create":
-		o, err := a.Directory.CreateOrg(ctx, cliActor(), &directory.Organization{Name: pos[0], ParentID: *parent, ExternalID: *ext})
-		if err != nil {
-			return err
-		}
-		return printOrg(o)
-	case "show":
-		o, err := a.Directory.Org(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		return printOrg(o)
-	case "update":
-		set := map[string]bool{}
-		fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-		if len(set) == 0 {
-			return usagef("org update: give --name, --parent or --external-id")
-		}
-		o, err := a.Directory.UpdateOrg(ctx, cliActor(), pos[0], func(o *directory.Organization) error {
-			if set["name"] {
-				o.Name = *name
-			}
-			if set["parent"] {
-				o.ParentID = *parent
-			}
-			if set["external-id"] {
-				o.ExternalID = *ext
+	var parent, ext, name *string
+	orgFlags := func(update bool) func(fs *flag.FlagSet) func() error {
+		return func(fs *flag.FlagSet) func() error {
+			parent = fs.String("parent", "", "parent organization id (default: the root)")
+			ext = fs.String("external-id", "", "external id (e.g. the directory's OU GUID)")
+			if update {
+				name = fs.String("name", "", "new name")
 			}
 			return nil
+		}
+	}
+	printOrg := func(c *cmd, o *directory.Organization) error {
+		return c.print(o, func() {
+			c.printf("ID:           %s\nName:         %s\nParent:       %s\nExternal ID:  %s\nVersion:      %d\n", o.ID, o.Name, o.ParentID, o.ExternalID, o.Version)
 		})
-		if err != nil {
-			return err
-		}
-		return printOrg(o)
-	case "delete":
-		if err := a.Directory.DeleteOrg(ctx, cliActor(), pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "Deleted organization %s.\n", pos[0])
-		return nil
-	case "list":
-		orgs, err := a.Directory.Orgs(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
+	}
+	idArg := []string{"the organization's id"}
+	subs := map[string]*sub{
+		"create": {args: []string{"the organization's name"}, flags: orgFlags(false), run: func(c *cmd) error {
+			o, err := c.a.Admin.CreateOrg(c.e.ctx, cliActor(), admin.OrgInput{Name: c.pos[0], ParentID: *parent, ExternalID: *ext})
+			if err != nil {
+				return err
+			}
+			return printOrg(c, o)
+		}},
+		"show": {args: idArg, run: func(c *cmd) error {
+			o, err := c.a.Directory.Org(c.e.ctx, c.pos[0])
+			if err != nil {
+				return err
+			}
+			return printOrg(c, o)
+		}},
+		"update": {args: idArg, flags: orgFlags(true), run: func(c *cmd) error {
+			var p admin.OrgPatch
+			if c.set["name"] {
+				p.Name = name
+			}
+			if c.set["parent"] {
+				p.ParentID = parent
+			}
+			if c.set["external-id"] {
+				p.ExternalID = ext
+			}
+			if p == (admin.OrgPatch{}) {
+				return usagef("org update: give --name, --parent or --external-id")
+			}
+			o, err := c.a.Admin.UpdateOrg(c.e.ctx, cliActor(), c.pos[0], p)
+			if err != nil {
+				return err
+			}
+			return printOrg(c, o)
+		}},
+		"delete": {args: idArg, run: func(c *cmd) error {
+			if err := c.a.Directory.DeleteOrg(c.e.ctx, cliActor(), c.pos[0]); err != nil {
+				return err
+			}
+			return c.print(map[string]string{"deleted": c.pos[0]}, func() { c.printf("Deleted organization %s.\n", c.pos[0]) })
+		}},
+		"list": {run: func(c *cmd) error {
+			orgs, err := c.a.Directory.Orgs(c.e.ctx)
+			if err != nil {
+				return err
+			}
 			if orgs == nil {
 				orgs = []*directory.Organization{}
 			}
-			return printJSON(e.stdout, orgs)
-		}
-		return table(e.stdout, []string{"ID", "NAME", "EXTERNAL ID"}, orgTree(orgs))
+			return c.print(orgs, func() { _ = table(c.e.stdout, []string{"ID", "NAME", "EXTERNAL ID"}, orgTree(orgs)) })
+		}},
 	}
-	return nil
+	return e.group("org", subs, []string{"create", "list", "show", "update", "delete"}, args)
 }
 
 // orgTree lists organizations depth-first, names indented by depth.
@@ -397,44 +554,121 @@ func orgTree(orgs []*directory.Organization) [][]string {
 // ---- audit
 
 func (e *env) audit(args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return usagef("audit needs a subcommand: list")
+	var f admin.AuditFilter
+	var subject, olderThan *string
+	subs := map[string]*sub{
+		"list": {
+			flags: func(fs *flag.FlagSet) func() error {
+				fs.StringVar(&f.Actor, "actor", "", "only records by this actor: application name or id, cli or system")
+				subject = fs.String("subject", "", "only records about this resource id")
+				fs.StringVar(&f.Resource, "resource", "", "same as --subject")
+				fs.StringVar(&f.Action, "action", "", "only this action (user.create) or actions with this prefix (token.)")
+				fs.StringVar(&f.Since, "since", "", "only records at or after this time (RFC 3339 or a date)")
+				fs.StringVar(&f.Until, "until", "", "only records before this time (RFC 3339 or a date)")
+				fs.Int64Var(&f.Before, "before", 0, "only records with a smaller seq (to page back)")
+				fs.IntVar(&f.Limit, "limit", 50, "how many records, newest first (at most 1000)")
+				return nil
+			},
+			run: func(c *cmd) error {
+				if *subject != "" {
+					f.Resource = *subject
+				}
+				entries, next, err := c.a.Admin.Audit(c.e.ctx, f)
+				if err != nil {
+					return err
+				}
+				return c.print(entries, func() {
+					var rows [][]string
+					for _, en := range entries {
+						who := en.Actor.Kind
+						if en.Actor.AppName != "" {
+							who += ":" + en.Actor.AppName
+						}
+						rows = append(rows, []string{strconv.FormatInt(en.Seq, 10), fmtTime(en.Time), who, en.Action, en.ResourceType, en.ResourceID})
+					}
+					_ = table(c.e.stdout, []string{"SEQ", "TIME", "ACTOR", "ACTION", "TYPE", "SUBJECT"}, rows)
+					if next > 0 {
+						c.printf("(more: --before %d)\n", next)
+					}
+				})
+			},
+		},
+		"verify": {run: func(c *cmd) error {
+			rep, err := c.a.Directory.VerifyAudit(c.e.ctx)
+			if err != nil {
+				return err
+			}
+			if err := c.print(rep, func() {
+				if rep.OK {
+					c.printf("The audit log is intact: %d records (seq %d to %d), head %s.\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.HeadHash)
+					return
+				}
+				c.printf("The audit log was altered:\n")
+				for _, p := range rep.Problems {
+					c.printf("  record %d: %s\n", p.Seq, p.Reason)
+				}
+			}); err != nil {
+				return err
+			}
+			if !rep.OK {
+				return fmt.Errorf("audit verification failed: %d problem(s)", len(rep.Problems))
+			}
+			return nil
+		}},
+		"prune": {
+			flags: func(fs *flag.FlagSet) func() error {
+				olderThan = fs.String("older-than", "", "delete records older than this (default: the configured retention, 180d)")
+				return nil
+			},
+			run: func(c *cmd) error {
+				var d time.Duration
+				if *olderThan != "" {
+					var err error
+					if d, err = config.ParseDuration(*olderThan); err != nil {
+						return usagef("--older-than: %v", err)
+					}
+				}
+				n, err := c.a.Admin.PruneAudit(c.e.ctx, cliActor(), d)
+				if err != nil {
+					return err
+				}
+				return c.print(map[string]int64{"deleted": n}, func() { c.printf("Deleted %d audit records past retention.\n", n) })
+			},
+		},
 	}
-	fs := e.newFlagSet("audit list")
-	var f config.Flags
-	f.Register(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON")
-	resource := fs.String("resource", "", "only entries about this resource id")
-	limit := fs.Int("limit", 50, "how many entries, newest first")
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return err
+	return e.group("audit", subs, []string{"list", "verify", "prune"}, args)
+}
+
+// ---- signing keys
+
+func (e *env) keys(args []string) error {
+	subs := map[string]*sub{
+		"list": {run: func(c *cmd) error {
+			keys, err := c.a.Admin.Keys(c.e.ctx)
+			if err != nil {
+				return err
+			}
+			return c.print(keys, func() {
+				var rows [][]string
+				for _, k := range keys {
+					state := "signing"
+					if k.Retired != nil {
+						state = "retired " + fmtTime(*k.Retired)
+					}
+					rows = append(rows, []string{k.ID, k.Algorithm, fmtTime(k.Created), state})
+				}
+				_ = table(c.e.stdout, []string{"KID", "ALG", "CREATED", "STATE"}, rows)
+			})
+		}},
+		"rotate": {run: func(c *cmd) error {
+			k, err := c.a.Admin.RotateKey(c.e.ctx, cliActor())
+			if err != nil {
+				return err
+			}
+			return c.print(k, func() {
+				c.printf("New signing key %s; the previous keys verify the tokens they signed until those expire.\n", k.ID)
+			})
+		}},
 	}
-	if len(pos) > 0 {
-		return usagef("audit list: unexpected argument %q", pos[0])
-	}
-	a, err := e.open(f)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	entries, err := a.Directory.Audit(e.ctx, directory.AuditQuery{ResourceID: *resource, Limit: *limit})
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if entries == nil {
-			entries = []*directory.AuditEntry{}
-		}
-		return printJSON(e.stdout, entries)
-	}
-	var rows [][]string
-	for _, en := range entries {
-		who := en.Actor.Kind
-		if en.Actor.AppName != "" {
-			who += ":" + en.Actor.AppName
-		}
-		rows = append(rows, []string{strconv.FormatInt(en.Seq, 10), en.Time.Format(time.DateTime), who, en.Action, en.ResourceType, en.ResourceID})
-	}
-	return table(e.stdout, []string{"SEQ", "TIME", "ACTOR", "ACTION", "TYPE", "RESOURCE"}, rows)
+	return e.group("keys", subs, []string{"list", "rotate"}, args)
 }

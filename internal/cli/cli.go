@@ -44,6 +44,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.app(args[1:])
 	case "token":
 		err = e.token(args[1:])
+	case "secret":
+		err = e.secret(args[1:])
+	case "keys":
+		err = e.keys(args[1:])
 	case "org":
 		err = e.org(args[1:])
 	case "audit":
@@ -91,16 +95,21 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Gatehouse: a SCIM 2.0 identity hub.
 
 Usage:
-  gatehouse serve [flags]                    run the server (SQLite in ./gatehouse-data by default)
-  gatehouse app create|list|show|delete      manage applications (SCIM clients)
-  gatehouse token create|list                manage an application's bearer tokens
-  gatehouse org create|list|show|update|delete   manage the organization tree
-  gatehouse audit list [--resource ID]       read the audit trail, newest first
+  gatehouse serve [flags]                          run the server (SQLite in ./gatehouse-data by default)
+  gatehouse app create|list|show|update|enable|disable|delete
+                                                   manage applications: SCIM clients, server applications, admins
+  gatehouse token create|list|show|enable|disable|delete --app APP
+                                                   manage an application's bearer tokens (at most two)
+  gatehouse secret create|list|enable|disable|delete --app APP
+                                                   manage an application's OAuth 2.0 client secrets (at most two)
+  gatehouse org create|list|show|update|delete     manage the organization tree
+  gatehouse audit list|verify|prune                read, verify and prune the hash-chained audit log
+  gatehouse keys list|rotate                       the keys that sign OAuth access tokens
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
-GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL); list and show take --json.
-Run "gatehouse <command> -h" for a command's flags.
+GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL) and --json (the admin API's shapes).
+Run "gatehouse <command> <subcommand> -h" for a command's flags.
 `)
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os/signal"
@@ -64,29 +63,53 @@ func (e *env) serve(args []string) error {
 	if origin == "" {
 		origin = scheme + "://" + ln.Addr().String()
 	}
+	// On a new database, create the admin credential: from
+	// GATEHOUSE_ADMIN_TOKEN, or generated and printed once.
+	generated, created, err := a.Auth.Bootstrap(ctx, e.getenv("GATEHOUSE_ADMIN_TOKEN"))
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if created {
+		log.Info("created the admin application", "from_env", generated == "")
+	}
+	if cfg.TLS.CertFile == "" && !loopback(ln.Addr()) && len(cfg.TrustedProxies) == 0 {
+		log.Warn("serving plain HTTP on a non-loopback address: bearer tokens and client secrets cross the network in clear; configure tls or a TLS-terminating proxy (trusted_proxies)")
+	}
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "database", kind, "tls", cfg.TLS.CertFile != "")
 	logOut.Flush()
-	e.welcome(ctx, a, origin, loc)
+	e.welcome(origin, loc, generated, created)
 	return a.Serve(ctx, ln)
 }
 
-// welcome tells a newcomer what to do next, as long as no application
-// exists yet.
-func (e *env) welcome(ctx context.Context, a *app.App, origin, db string) {
-	apps, err := a.Auth.Apps(ctx)
-	if err != nil || len(apps) > 0 {
+func loopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// welcome tells a newcomer what to do next after the first start: the
+// admin token (printed here once, on stdout, never logged) and the first
+// steps.
+func (e *env) welcome(origin, db, adminToken string, created bool) {
+	if !created {
 		fmt.Fprintf(e.stderr, "Gatehouse is serving SCIM 2.0 at %s/scim/v2 (database: %s)\n", origin, db)
 		return
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGatehouse is running.\n\n")
 	fmt.Fprintf(&b, "  SCIM base URL:  %s/scim/v2\n", origin)
-	fmt.Fprintf(&b, "  Database:       %s\n", db)
-	fmt.Fprintf(&b, "  Documentation:  %s/docs/scim\n\n", origin)
-	fmt.Fprintf(&b, "No application can call it yet. In another terminal, create one and its bearer token\n")
-	fmt.Fprintf(&b, "(shown once; give the same --data-dir/--database-url as the server):\n\n")
+	fmt.Fprintf(&b, "  Token endpoint: %s/oauth2/token (RAM style: %s/v1/token)\n", origin, origin)
+	fmt.Fprintf(&b, "  Admin API:      %s/admin/v1 (OpenAPI: %s/admin/v1/openapi.json)\n", origin, origin)
+	fmt.Fprintf(&b, "  Database:       %s\n\n", db)
+	if adminToken != "" {
+		fmt.Fprintf(&b, "An admin application was created. Its token, shown this once and never again:\n\n")
+		fmt.Fprintf(&b, "  %s\n\n", adminToken)
+	} else {
+		fmt.Fprintf(&b, "An admin application was created with the token in GATEHOUSE_ADMIN_TOKEN.\n\n")
+	}
+	fmt.Fprintf(&b, "Create a SCIM client and its bearer token, from another terminal (same --data-dir/--database-url):\n\n")
 	fmt.Fprintf(&b, "  gatehouse app create my-idp\n")
 	fmt.Fprintf(&b, "  gatehouse token create --app my-idp\n\n")
-	fmt.Fprintf(&b, "then: curl -H \"Authorization: Bearer <token>\" %s/scim/v2/Users\n\n", origin)
-	fmt.Fprint(e.stderr, b.String())
+	fmt.Fprintf(&b, "or through the admin API:\n\n")
+	fmt.Fprintf(&b, "  curl -H \"Authorization: Bearer <admin token>\" -d '{\"name\":\"my-idp\"}' %s/admin/v1/apps\n\n", origin)
+	fmt.Fprint(e.stdout, b.String())
 }

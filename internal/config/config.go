@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,45 @@ type Config struct {
 	// DebugListen, when set, serves Go's profiler (/debug/pprof/) on this
 	// address. Keep it on loopback.
 	DebugListen string `yaml:"debug_listen"`
+	// TrustedProxies lists the addresses (CIDRs or IPs) of reverse proxies
+	// and load balancers in front of Gatehouse: for requests from them, the
+	// client address (for throttling and logs) is taken from
+	// X-Forwarded-For.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Auth           Auth     `yaml:"auth"`
+	Audit          Audit    `yaml:"audit"`
+	Metrics        Metrics  `yaml:"metrics"`
+}
+
+// Auth configures credentials.
+type Auth struct {
+	// AccessTokenLifetime is how long OAuth access tokens live (5m to 24h).
+	AccessTokenLifetime Duration `yaml:"access_token_lifetime"`
+	// KeyRotation is how long a signing key signs before the next takes
+	// over (1h to 365d).
+	KeyRotation Duration `yaml:"key_rotation"`
+	// FailureLimit failed authentications per client address or
+	// application within FailureWindow are allowed; further ones are
+	// answered 429 with Retry-After.
+	FailureLimit  int      `yaml:"failure_limit"`
+	FailureWindow Duration `yaml:"failure_window"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	// Retention is how long audit records are kept (at least 1d; MLPS 2.0
+	// asks for 180d, the default).
+	Retention Duration `yaml:"retention"`
+	// PruneInterval is how often records past retention are deleted.
+	PruneInterval Duration `yaml:"prune_interval"`
+}
+
+// Metrics configures /metrics.
+type Metrics struct {
+	// Public serves /metrics without a credential (for a scraper on a
+	// private network); otherwise it needs a bearer token with the
+	// "metrics" scope.
+	Public bool `yaml:"public"`
 }
 
 // TLS names a certificate and key; both or neither.
@@ -105,12 +145,25 @@ type Duration time.Duration
 
 // UnmarshalYAML reads a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration reads a Go duration ("90s", "36h") or a whole number of
+// days ("180d").
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		var days int
+		if _, err := fmt.Sscanf(n, "%d", &days); err == nil && fmt.Sprint(days) == n {
+			return time.Duration(days) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(s)
 }
 
 // Default returns the built-in defaults: zero configuration runs Gatehouse
@@ -127,6 +180,11 @@ func Default() Config {
 		},
 		PasswordPolicy:    PasswordPolicy{MinLength: pp.MinLength, MaxLength: pp.MaxLength, MinClasses: pp.MinClasses},
 		SQLiteSynchronous: "FULL",
+		Auth: Auth{
+			AccessTokenLifetime: Duration(time.Hour), KeyRotation: Duration(30 * 24 * time.Hour),
+			FailureLimit: 20, FailureWindow: Duration(time.Minute),
+		},
+		Audit: Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour)},
 	}
 }
 
@@ -195,6 +253,13 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
 	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
 	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
+	if v := getenv("GATEHOUSE_AUDIT_RETENTION"); v != "" {
+		d, err := ParseDuration(v)
+		if err != nil {
+			return c, fmt.Errorf("invalid configuration:\n  - GATEHOUSE_AUDIT_RETENTION: %v", err)
+		}
+		c.Audit.Retention = Duration(d)
+	}
 	return c, c.Validate()
 }
 
@@ -272,6 +337,24 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		add("shutdown_timeout: must not be negative")
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseCIDR(p); err != nil {
+			add("trusted_proxies: %v", err)
+		}
+	}
+	between := func(name string, d Duration, lo, hi time.Duration) {
+		if time.Duration(d) < lo || time.Duration(d) > hi {
+			add("%s: must be between %s and %s", name, lo, hi)
+		}
+	}
+	between("auth.access_token_lifetime", c.Auth.AccessTokenLifetime, 5*time.Minute, 24*time.Hour)
+	between("auth.key_rotation", c.Auth.KeyRotation, time.Hour, 365*24*time.Hour)
+	between("auth.failure_window", c.Auth.FailureWindow, time.Second, 24*time.Hour)
+	if c.Auth.FailureLimit < 1 || c.Auth.FailureLimit > 1000000 {
+		add("auth.failure_limit: must be between 1 and 1000000")
+	}
+	between("audit.retention", c.Audit.Retention, 24*time.Hour, 100*365*24*time.Hour)
+	between("audit.prune_interval", c.Audit.PruneInterval, time.Minute, 7*24*time.Hour)
 	switch strings.ToUpper(c.SQLiteSynchronous) {
 	case "FULL", "NORMAL":
 	default:
@@ -339,4 +422,16 @@ func (c Config) Policy() directory.PasswordPolicy {
 		p.DisallowUserName = *c.PasswordPolicy.DisallowUserName
 	}
 	return p
+}
+
+// ParseCIDR reads a CIDR ("10.0.0.0/8") or a single address.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }

@@ -225,4 +225,8 @@ type AuditEntry struct {
 	ResourceID   string          `json:"resourceId"`
 	Before       json.RawMessage `json:"before,omitempty"`
 	After        json.RawMessage `json:"after,omitempty"`
+	// PrevHash is the previous record's Hash ("" for the first); Hash
+	// covers this record and PrevHash (AuditHash). Stores set both.
+	PrevHash string `json:"prevHash"`
+	Hash     string `json:"hash"`
 }

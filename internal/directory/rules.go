@@ -3,10 +3,34 @@ package directory
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
+
+// SyncScope is the part of the directory an application may see and change
+// — IDaaS's provisioning scope: the users and groups of the organizations
+// Orgs names and of all their sub-organizations, the groups Groups names, and
+// those groups' members. Outside it, resources do not exist for the
+// application. The zero SyncScope is everything.
+type SyncScope struct {
+	OrgIDs   []string `json:"organizations,omitempty"`
+	GroupIDs []string `json:"groups,omitempty"`
+}
+
+// All reports whether the scope is the whole directory.
+func (s SyncScope) All() bool {
+	return len(s.GroupIDs) == 0 && (len(s.OrgIDs) == 0 || slices.Contains(s.OrgIDs, RootOrgID))
+}
+
+// restriction returns s as a query restriction: nil for the whole directory.
+func (s SyncScope) restriction() *SyncScope {
+	if s.All() {
+		return nil
+	}
+	return &s
+}
 
 // Profile is the behaviour a client gets. IDaaS's is the default; a strict
 // RFC 7644 client can switch both switches off.
@@ -21,6 +45,8 @@ type Profile struct {
 	// TargetOrgID is the organization accounts without an organizationId are
 	// placed in: the client's synchronization target.
 	TargetOrgID string
+	// Scope is what the client may see and change.
+	Scope SyncScope
 }
 
 // IDaaSProfile is the default profile.

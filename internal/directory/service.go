@@ -52,14 +52,74 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // ---- users
 
-// User returns a user.
-func (s *Service) User(ctx context.Context, id string, opt ReadOptions) (*User, error) {
+// User returns a user inside p's synchronization scope.
+func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
+	opt.Scope = p.Scope.restriction()
 	return s.store.User(ctx, id, opt)
 }
 
-// Users returns a page of users.
-func (s *Service) Users(ctx context.Context, q Query) (*Page[*User], error) {
+// Users returns a page of the users inside p's synchronization scope.
+func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
+	q.Scope = p.Scope.restriction()
+	q.Read.Scope = q.Scope
 	return s.store.Users(ctx, q)
+}
+
+// notFound is how a resource outside the caller's scope looks: absent.
+func notFound(kind, id string) error {
+	return &Error{Kind: ErrNotFound, Op: "get " + kind, Msg: fmt.Sprintf("%s %q not found", kind, id)}
+}
+
+// visibleUser fails with ErrNotFound when u is outside p's scope.
+func visibleUser(ctx context.Context, tx Tx, p Profile, u *User) error {
+	sc := p.Scope.restriction()
+	if sc == nil {
+		return nil
+	}
+	ok, err := tx.UserInScope(ctx, u.ID, sc)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound("User", u.ID)
+	}
+	return nil
+}
+
+// visibleGroup fails with ErrNotFound when g is outside p's scope.
+func visibleGroup(ctx context.Context, tx Tx, p Profile, g *Group) error {
+	sc := p.Scope.restriction()
+	if sc == nil || slices.Contains(sc.GroupIDs, g.ID) {
+		return nil
+	}
+	ok, err := tx.OrgInScope(ctx, g.OrgID, sc)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return notFound("Group", g.ID)
+	}
+	return nil
+}
+
+// requirePlacement checks that resources may be placed in organization id:
+// it exists and is inside p's scope.
+func (s *Service) requirePlacement(ctx context.Context, tx Tx, p Profile, id string) error {
+	if err := s.requireOrg(ctx, tx, id); err != nil {
+		return err
+	}
+	sc := p.Scope.restriction()
+	if sc == nil {
+		return nil
+	}
+	ok, err := tx.OrgInScope(ctx, id, sc)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return Errorf(ErrInvalid, "organizationId", "organization %q is outside the application's synchronization scope", id)
+	}
+	return nil
 }
 
 // preparePassword checks and hashes u.Password, if set, and forgets the
@@ -117,7 +177,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 	var created bool
 	err := s.store.Write(ctx, func(tx Tx) error {
 		u := in.Clone()
-		if err := s.requireOrg(ctx, tx, u.OrgID); err != nil {
+		if err := s.requirePlacement(ctx, tx, p, u.OrgID); err != nil {
 			return err
 		}
 		now := s.stamp()
@@ -127,6 +187,11 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 				return err
 			}
 			if cur != nil {
+				if visibleUser(ctx, tx, p, cur) != nil {
+					// It exists, outside the caller's scope: the caller may
+					// not see it, but the value stays taken.
+					return Errorf(ErrConflict, "userName", "userName or externalId is already taken")
+				}
 				next := replaceUser(cur, u, now)
 				if err := tx.UpdateUser(ctx, next); err != nil {
 					return err
@@ -212,11 +277,14 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 		if err != nil {
 			return err
 		}
+		if err := visibleUser(ctx, tx, p, cur); err != nil {
+			return err
+		}
 		if expect != nil && !expect(cur.Version) {
 			return &Error{Kind: ErrPrecondition, Op: "replace user", Msg: "the user has changed since the version given in If-Match"}
 		}
 		if u.OrgID != "" && u.OrgID != cur.OrgID {
-			if err := s.requireOrg(ctx, tx, u.OrgID); err != nil {
+			if err := s.requirePlacement(ctx, tx, p, u.OrgID); err != nil {
 				return err
 			}
 		}
@@ -250,6 +318,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if err != nil {
 				return err
 			}
+			if err := visibleUser(ctx, tx, p, cur); err != nil {
+				return err
+			}
 			if expect != nil && !expect(cur.Version) {
 				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
 			}
@@ -277,7 +348,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 				return nil
 			}
 			if next.OrgID != cur.OrgID {
-				if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+				if err := s.requirePlacement(ctx, tx, p, next.OrgID); err != nil {
 					return err
 				}
 			}
@@ -322,10 +393,13 @@ func equalAttrs(a, b Attrs) bool {
 }
 
 // DeleteUser deletes user id and its memberships.
-func (s *Service) DeleteUser(ctx context.Context, actor Actor, id string, expect func(int64) bool) error {
+func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.UserForUpdate(ctx, id)
 		if err != nil {
+			return err
+		}
+		if err := visibleUser(ctx, tx, p, cur); err != nil {
 			return err
 		}
 		if expect != nil && !expect(cur.Version) {
@@ -345,13 +419,16 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, id string, expect
 
 // ---- groups
 
-// Group returns a group.
-func (s *Service) Group(ctx context.Context, id string, opt ReadOptions) (*Group, error) {
+// Group returns a group inside p's scope, with its members inside it.
+func (s *Service) Group(ctx context.Context, p Profile, id string, opt ReadOptions) (*Group, error) {
+	opt.Scope = p.Scope.restriction()
 	return s.store.Group(ctx, id, opt)
 }
 
-// Groups returns a page of groups.
-func (s *Service) Groups(ctx context.Context, q Query) (*Page[*Group], error) {
+// Groups returns a page of the groups inside p's scope.
+func (s *Service) Groups(ctx context.Context, p Profile, q Query) (*Page[*Group], error) {
+	q.Scope = p.Scope.restriction()
+	q.Read.Scope = q.Scope
 	return s.store.Groups(ctx, q)
 }
 
@@ -406,11 +483,11 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 	var created bool
 	err := s.store.Write(ctx, func(tx Tx) error {
 		g := in.Clone()
-		if err := s.requireOrg(ctx, tx, g.OrgID); err != nil {
+		if err := s.requirePlacement(ctx, tx, p, g.OrgID); err != nil {
 			return err
 		}
 		ids := memberIDs(g.Members)
-		if err := requireUsers(ctx, tx, ids); err != nil {
+		if err := requireUsers(ctx, tx, ids, p.Scope.restriction()); err != nil {
 			return err
 		}
 		now := s.stamp()
@@ -428,7 +505,10 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 				}
 			}
 			if id != "" {
-				res, err := s.replaceGroupTx(ctx, tx, actor, id, g, []MemberOp{{Kind: ReplaceMembers, IDs: ids}}, nil, now)
+				res, err := s.replaceGroupTx(ctx, tx, actor, p, id, g, []MemberOp{{Kind: ReplaceMembers, IDs: ids}}, nil, now)
+				if errors.Is(err, ErrNotFound) {
+					return Errorf(ErrConflict, "displayName", "a group with this displayName or externalId already exists")
+				}
 				out = res
 				return err
 			}
@@ -450,7 +530,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 // ReplaceGroup replaces group id's attributes with g's (PUT). Its members
 // are replaced by g.Members when replaceMembers is set; a PUT without a
 // "members" attribute keeps them.
-func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, id string, g *Group, replaceMembers bool, expect func(int64) bool) (*Group, error) {
+func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id string, g *Group, replaceMembers bool, expect func(int64) bool) (*Group, error) {
 	g = g.Clone()
 	if err := checkGroup(g); err != nil {
 		return nil, err
@@ -462,15 +542,18 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, id string, g *G
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
 		var err error
-		out, err = s.replaceGroupTx(ctx, tx, actor, id, g, ops, expect, s.stamp())
+		out, err = s.replaceGroupTx(ctx, tx, actor, p, id, g, ops, expect, s.stamp())
 		return err
 	})
 	return out, err
 }
 
-func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, id string, g *Group, ops []MemberOp, expect func(int64) bool, now time.Time) (*Group, error) {
+func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Profile, id string, g *Group, ops []MemberOp, expect func(int64) bool, now time.Time) (*Group, error) {
 	cur, err := tx.GroupForUpdate(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := visibleGroup(ctx, tx, p, cur); err != nil {
 		return nil, err
 	}
 	if expect != nil && !expect(cur.Version) {
@@ -481,17 +564,17 @@ func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, id str
 	if next.OrgID == "" {
 		next.OrgID = cur.OrgID
 	} else if next.OrgID != cur.OrgID {
-		if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+		if err := s.requirePlacement(ctx, tx, p, next.OrgID); err != nil {
 			return nil, err
 		}
 	}
-	return s.applyGroup(ctx, tx, actor, "group.replace", cur, next, ops, now)
+	return s.applyGroup(ctx, tx, actor, p, "group.replace", cur, next, ops, now)
 }
 
 // applyGroup writes next's attributes and applies ops, inside tx, with cur
 // locked. It writes nothing when nothing changes.
-func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, action string, cur, next *Group, ops []MemberOp, now time.Time) (*Group, error) {
-	added, removed, err := applyMemberOps(ctx, tx, cur.ID, ops)
+func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile, action string, cur, next *Group, ops []MemberOp, now time.Time) (*Group, error) {
+	added, removed, err := applyMemberOps(ctx, tx, cur.ID, ops, p.Scope.restriction())
 	if err != nil {
 		return nil, err
 	}
@@ -511,7 +594,10 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, action str
 	return next, tx.AppendAudit(ctx, s.auditGroup(actor, action, cur, next, added, removed, now))
 }
 
-func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp) (added, removed []string, err error) {
+// applyMemberOps applies membership changes. Members outside scope do not
+// exist for the caller: it cannot add them, and removals and replacements
+// leave them alone.
+func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp, scope *SyncScope) (added, removed []string, err error) {
 	addedSet, removedSet := map[string]bool{}, map[string]bool{}
 	note := func(ids []string, add bool) {
 		for _, id := range ids {
@@ -533,7 +619,7 @@ func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp) 
 	for _, op := range ops {
 		switch op.Kind {
 		case AddMembers:
-			if err := requireUsers(ctx, tx, op.IDs); err != nil {
+			if err := requireUsers(ctx, tx, op.IDs, scope); err != nil {
 				return nil, nil, err
 			}
 			ids, err := tx.AddMembers(ctx, groupID, op.IDs)
@@ -542,13 +628,21 @@ func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp) 
 			}
 			note(ids, true)
 		case RemoveMembers:
-			ids, err := tx.RemoveMembers(ctx, groupID, op.IDs)
+			visible := op.IDs
+			if scope != nil {
+				hidden, err := tx.MissingUsers(ctx, op.IDs, scope)
+				if err != nil {
+					return nil, nil, err
+				}
+				visible = slices.DeleteFunc(slices.Clone(op.IDs), func(id string) bool { return slices.Contains(hidden, id) })
+			}
+			ids, err := tx.RemoveMembers(ctx, groupID, visible)
 			if err != nil {
 				return nil, nil, err
 			}
 			note(ids, false)
 		case ReplaceMembers, RemoveMatching:
-			cur, err := tx.Members(ctx, groupID)
+			cur, err := tx.Members(ctx, groupID, scope)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -568,7 +662,7 @@ func applyMemberOps(ctx context.Context, tx Tx, groupID string, ops []MemberOp) 
 			}
 			note(ids, false)
 			if op.Kind == ReplaceMembers {
-				if err := requireUsers(ctx, tx, op.IDs); err != nil {
+				if err := requireUsers(ctx, tx, op.IDs, scope); err != nil {
 					return nil, nil, err
 				}
 				ids, err := tx.AddMembers(ctx, groupID, op.IDs)
@@ -591,11 +685,11 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func requireUsers(ctx context.Context, tx Tx, ids []string) error {
+func requireUsers(ctx context.Context, tx Tx, ids []string, scope *SyncScope) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	missing, err := tx.MissingUsers(ctx, ids)
+	missing, err := tx.MissingUsers(ctx, ids, scope)
 	if err != nil {
 		return err
 	}
@@ -617,11 +711,14 @@ func memberIDs(ms []Member) []string {
 // its membership, atomically (PATCH). Both run inside the transaction on the
 // locked group: membership changes are applied as deltas, so concurrent
 // changes never lose members and large groups are not rewritten.
-func (s *Service) UpdateGroup(ctx context.Context, actor Actor, id string, expect func(int64) bool, mutate func(*Group) error, ops []MemberOp) (*Group, error) {
+func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*Group) error, ops []MemberOp) (*Group, error) {
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.GroupForUpdate(ctx, id)
 		if err != nil {
+			return err
+		}
+		if err := visibleGroup(ctx, tx, p, cur); err != nil {
 			return err
 		}
 		if expect != nil && !expect(cur.Version) {
@@ -638,27 +735,30 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, id string, expec
 			return err
 		}
 		if next.OrgID != cur.OrgID {
-			if err := s.requireOrg(ctx, tx, next.OrgID); err != nil {
+			if err := s.requirePlacement(ctx, tx, p, next.OrgID); err != nil {
 				return err
 			}
 		}
-		out, err = s.applyGroup(ctx, tx, actor, "group.update", cur, next, ops, s.stamp())
+		out, err = s.applyGroup(ctx, tx, actor, p, "group.update", cur, next, ops, s.stamp())
 		return err
 	})
 	return out, err
 }
 
 // DeleteGroup deletes group id.
-func (s *Service) DeleteGroup(ctx context.Context, actor Actor, id string, expect func(int64) bool) error {
+func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.GroupForUpdate(ctx, id)
 		if err != nil {
 			return err
 		}
+		if err := visibleGroup(ctx, tx, p, cur); err != nil {
+			return err
+		}
 		if expect != nil && !expect(cur.Version) {
 			return &Error{Kind: ErrPrecondition, Op: "delete group", Msg: "the group has changed since the version given in If-Match"}
 		}
-		members, err := tx.Members(ctx, id)
+		members, err := tx.Members(ctx, id, nil)
 		if err != nil {
 			return err
 		}
@@ -801,4 +901,18 @@ func (s *Service) DeleteOrg(ctx context.Context, actor Actor, id string) error {
 // Audit returns audit entries, newest first.
 func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
 	return s.store.Audit(ctx, q)
+}
+
+// VerifyAudit checks the audit chain.
+func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
+	return VerifyAudit(ctx, s.store)
+}
+
+// PruneAudit deletes audit records older than retention (at least one day).
+func (s *Service) PruneAudit(ctx context.Context, actor Actor, retention time.Duration) (int64, error) {
+	if retention < 24*time.Hour {
+		return 0, Errorf(ErrInvalid, "retention", "audit retention must be at least one day")
+	}
+	now := s.stamp()
+	return s.store.PruneAudit(ctx, now.Add(-retention), actor, now)
 }

@@ -18,6 +18,11 @@ type Store interface {
 	Org(ctx context.Context, id string) (*Organization, error)
 	Orgs(ctx context.Context) ([]*Organization, error)
 	Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+	AuditReader
+	// PruneAudit deletes the records older than before, in one transaction
+	// that also appends the audit.prune record saying where the chain now
+	// starts. It returns how many records it deleted.
+	PruneAudit(ctx context.Context, before time.Time, actor Actor, now time.Time) (int64, error)
 
 	// Write runs fn in one transaction and commits it if fn returns nil.
 	// fn may run more than once (when the database asks for a retry), so it
@@ -25,10 +30,14 @@ type Store interface {
 	Write(ctx context.Context, fn func(Tx) error) error
 }
 
-// ReadOptions says which derived parts of a resource to load.
+// ReadOptions says which derived parts of a resource to load, and what the
+// reader may see.
 type ReadOptions struct {
 	Groups  bool // User.Groups
 	Members bool // Group.Members
+	// Scope, when set, makes resources outside it not found, and leaves
+	// groups and members outside it out of User.Groups and Group.Members.
+	Scope *SyncScope
 }
 
 // Query selects a page of users or groups.
@@ -49,9 +58,8 @@ type Query struct {
 	Limit int
 	// Count asks for the total number of matches.
 	Count bool
-	// OrgIDs restricts the query to these organizations (nil: no
-	// restriction).
-	OrgIDs []string
+	// Scope restricts the query to a synchronization scope (nil: none).
+	Scope *SyncScope
 	// Read says what to load with each item.
 	Read ReadOptions
 }
@@ -99,8 +107,14 @@ type Tx interface {
 	// DeleteUser deletes the user and its memberships, returning the ids of
 	// the groups it was a member of.
 	DeleteUser(ctx context.Context, id string) (groupIDs []string, err error)
-	// MissingUsers returns those of ids that are not users.
-	MissingUsers(ctx context.Context, ids []string) ([]string, error)
+	// MissingUsers returns those of ids that are not users inside scope
+	// (nil: any user).
+	MissingUsers(ctx context.Context, ids []string, scope *SyncScope) ([]string, error)
+	// UserInScope reports whether user id is inside scope.
+	UserInScope(ctx context.Context, id string, scope *SyncScope) (bool, error)
+	// OrgInScope reports whether organization id is one of scope's
+	// organizations or below one.
+	OrgInScope(ctx context.Context, id string, scope *SyncScope) (bool, error)
 	// TouchUsers bumps the version of users whose groups changed.
 	TouchUsers(ctx context.Context, ids []string, at time.Time) error
 
@@ -110,8 +124,9 @@ type Tx interface {
 	InsertGroup(ctx context.Context, g *Group) error // with g.Members
 	UpdateGroup(ctx context.Context, g *Group) error // attributes only
 	DeleteGroup(ctx context.Context, id string) error
-	// Members lists the group's members, in user creation order.
-	Members(ctx context.Context, groupID string) ([]Member, error)
+	// Members lists the group's members inside scope (nil: all), in user
+	// creation order.
+	Members(ctx context.Context, groupID string, scope *SyncScope) ([]Member, error)
 	// AddMembers adds those of ids that are not members yet and returns them.
 	AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
 	// RemoveMembers removes those of ids that are members and returns them.
@@ -134,9 +149,13 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 }
 
-// AuditQuery selects audit entries, newest first.
+// AuditQuery selects audit entries, newest first. Empty fields select all.
 type AuditQuery struct {
-	ResourceID string // "" for all
-	BeforeSeq  int64  // 0 for the newest
+	ResourceID string    // the subject
+	Actor      string    // application id or name, or "cli" / "system"
+	Action     string    // an action ("user.create") or a prefix ending in "." ("user.")
+	Since      time.Time // inclusive
+	Until      time.Time // exclusive
+	BeforeSeq  int64     // 0 for the newest
 	Limit      int
 }

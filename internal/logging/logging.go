@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -72,8 +73,10 @@ type ctxKey struct{}
 // reqInfo travels in the request context; handlers fill in who the caller
 // is, the access log reads it.
 type reqInfo struct {
-	id    string
-	appID string
+	id      string
+	appID   string
+	failure string
+	detail  string
 }
 
 // RequestID returns the request id from ctx, or "".
@@ -90,6 +93,28 @@ func SetCaller(ctx context.Context, appID string) {
 		ri.appID = appID
 	}
 }
+
+// SetFailure records why a request failed ("400 invalidValue", "401
+// invalid_client") and a short description, for per-application statistics.
+// The description must not hold personal data or secrets.
+func SetFailure(ctx context.Context, reason string) {
+	if ri, ok := ctx.Value(ctxKey{}).(*reqInfo); ok {
+		ri.failure = reason
+	}
+}
+
+// Record describes a finished request, for observers (metrics, statistics).
+type Record struct {
+	Method   string
+	Route    string // the route pattern, "(unmatched)" if none
+	Status   int
+	Duration time.Duration
+	AppID    string // the authenticated application, if any
+	Failure  string // as given to SetFailure, or ""
+}
+
+// Observer is told about every finished request.
+type Observer func(ctx context.Context, rec *Record)
 
 // WithRequestID returns a context carrying id (for work outside HTTP).
 func WithRequestID(ctx context.Context, id string) context.Context {
@@ -145,7 +170,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // access-log line per request: method, route pattern (not the raw path or
 // query, which may carry personal data), status, size, duration, client
 // address and calling application.
-func Middleware(log *slog.Logger, next http.Handler) http.Handler {
+func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -168,6 +193,16 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 		if err != nil {
 			host = r.RemoteAddr
 		}
+		elapsed := time.Since(start)
+		if len(observers) > 0 {
+			rec := &Record{Method: r.Method, Route: route, Status: sw.status, Duration: elapsed, AppID: ri.appID, Failure: ri.failure}
+			if rec.Failure == "" && sw.status >= 400 {
+				rec.Failure = strconv.Itoa(sw.status)
+			}
+			for _, o := range observers {
+				o(r.Context(), rec)
+			}
+		}
 		level := slog.LevelInfo
 		if sw.status >= 500 {
 			level = slog.LevelError
@@ -178,7 +213,7 @@ func Middleware(log *slog.Logger, next http.Handler) http.Handler {
 			slog.String("route", route),
 			slog.Int("status", sw.status),
 			slog.Int64("bytes", sw.bytes),
-			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+			slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 			slog.String("client", host),
 			slog.String("app_id", ri.appID),
 		)

@@ -2,6 +2,7 @@ package scim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -287,6 +288,9 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		id = segs[1]
 	}
 	isUser := rt == s.reg.User
+	if scope := opScope(isUser, op.method); !p.Scopes.Has(scope) {
+		return errEntry(op, base, scopeError(scope))
+	}
 	switch {
 	case op.method == "POST" && id == "":
 		if isUser {
@@ -351,9 +355,24 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		s.writeError(w, r, badValue("cursor paging is offered on /Users/.search and /Groups/.search, not across resource types"))
 		return
 	}
+	// The search covers the resource types the credential may read.
+	canUsers, canGroups := p.Scopes.Has(auth.ScopeUsersRead), p.Scopes.Has(auth.ScopeGroupsRead)
+	if !canUsers && !canGroups {
+		s.writeError(w, r, scopeError(auth.ScopeUsersRead))
+		return
+	}
 	up, uerr := s.plan(s.reg.User, lr, p)
 	gp, gerr := s.plan(s.reg.Group, lr, p)
+	if !canUsers {
+		uerr = errNotSearched
+	}
+	if !canGroups {
+		gerr = errNotSearched
+	}
 	if uerr != nil && gerr != nil {
+		if uerr == errNotSearched {
+			uerr = gerr
+		}
 		s.writeError(w, r, uerr)
 		return
 	}
@@ -362,7 +381,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if uerr == nil {
 		q := up.query
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
-		page, err := s.dir.Users(ctx, q)
+		page, err := s.dir.Users(ctx, p.App.Profile, q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -372,7 +391,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if gerr == nil {
 		q := gp.query
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
-		page, err := s.dir.Groups(ctx, q)
+		page, err := s.dir.Groups(ctx, p.App.Profile, q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -393,7 +412,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Offset, q.Limit, q.Count, q.After = offset, min(count, uTotal-offset), false, nil
 		withGroups := up.proj.wants("groups", true)
 		q.Read.Groups = withGroups
-		page, err := s.dir.Users(ctx, q)
+		page, err := s.dir.Users(ctx, p.App.Profile, q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -407,7 +426,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Offset, q.Limit, q.Count, q.After = max(offset-uTotal, 0), count-len(res), false, nil
 		withMembers := gp.proj.wants("members", true)
 		q.Read.Members = withMembers
-		page, err := s.dir.Groups(ctx, q)
+		page, err := s.dir.Groups(ctx, p.App.Profile, q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -426,4 +445,20 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		"itemsPerPage": len(res),
 		"Resources":    res,
 	})
+}
+
+// errNotSearched marks a resource type a root search leaves out.
+var errNotSearched = errors.New("resource type not searched")
+
+// opScope is the scope a Bulk operation needs.
+func opScope(isUser bool, method string) string {
+	switch {
+	case isUser && method == http.MethodGet:
+		return auth.ScopeUsersRead
+	case isUser:
+		return auth.ScopeUsersWrite
+	case method == http.MethodGet:
+		return auth.ScopeGroupsRead
+	}
+	return auth.ScopeGroupsWrite
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/patch"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
@@ -107,5 +108,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, v := range se.Header {
 		w.Header()[k] = v
 	}
+	reason := strconv.Itoa(se.Status)
+	if se.ScimType != "" {
+		reason += " " + se.ScimType
+	}
+	logging.SetFailure(r.Context(), reason)
 	writeJSON(w, se.Status, se.body())
 }

@@ -90,27 +90,31 @@ func TestErrorsAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disabledTok, disabled, err := h.auth.CreateToken(ctx, h.appID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expiredTok, expired, err := h.auth.CreateToken(ctx, h.appID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Use both once, so that the service caches them as valid.
+	// Two more clients, each with a token that is then disabled or expires;
+	// both are used once first, so that the service remembers them as
+	// valid: the change must still take effect at the next request.
+	otherID, disabled := h.newClient(auth.AppSpec{Name: "disabled-client"})
+	expiringID, expired := h.newClient(auth.AppSpec{Name: "expiring-client"})
 	for _, tok := range []string{disabled, expired} {
 		h.must(h.do("GET", "/Users", nil, "Authorization", "Bearer "+tok), http.StatusOK)
 	}
-	disabledTok.Enabled = false
-	if err := h.store.UpdateToken(ctx, disabledTok); err != nil {
+	// The last enabled token cannot be disabled: add a second first.
+	toks, _ := h.auth.Tokens(ctx, otherID)
+	if _, _, err := h.auth.CreateToken(ctx, operator, otherID, 0); err != nil {
 		t.Fatal(err)
 	}
-	expiredTok.Expires = time.Now().Add(-time.Minute)
-	if err := h.store.UpdateToken(ctx, expiredTok); err != nil {
+	if _, err := h.auth.SetTokenEnabled(ctx, operator, otherID, toks[0].ID, false); err != nil {
 		t.Fatal(err)
 	}
-	h.auth.Forget()
+	// Expiry: the stored expiry moves into the past, as time would move it.
+	exp, _ := h.auth.Tokens(ctx, expiringID)
+	err = h.store.WriteAuth(ctx, func(tx auth.Tx) error {
+		exp[0].Expires = time.Now().Add(-time.Minute)
+		return tx.UpdateToken(ctx, exp[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name, header string

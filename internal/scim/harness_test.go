@@ -43,8 +43,10 @@ func (fastHasher) Hash(_ context.Context, pw string) (string, error) { return "t
 
 type options struct {
 	profile    *directory.Profile
+	scopes     auth.Scopes
 	extensions []schema.ExtensionDef
 	cfg        scim.Config
+	authOpt    auth.Options
 }
 
 func newHarness(t *testing.T, opts ...func(*options)) *harness {
@@ -64,7 +66,15 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 		t.Fatal(err)
 	}
 	dir := directory.NewService(st, directory.Options{Hasher: fastHasher{}, Policy: directory.DefaultPasswordPolicy(), NewID: uuid.NewString})
-	au := auth.NewService(st, auth.Options{NewID: uuid.NewString})
+	ao := o.authOpt
+	ao.NewID = uuid.NewString
+	if ao.FailureLimit == 0 {
+		ao.FailureLimit = 1000 // tests fail on purpose, often
+	}
+	for _, e := range o.extensions {
+		ao.Extensions = append(ao.Extensions, e.URN)
+	}
+	au := auth.NewService(st, ao)
 	log, _ := logging.New(io.Discard, logging.Options{Format: "text"})
 	o.cfg.Prefix = "/scim/v2"
 	s := scim.New(dir, au, reg, o.cfg, log)
@@ -77,11 +87,11 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	if o.profile != nil {
 		p = *o.profile
 	}
-	app, err := au.CreateApp(ctx, "test-client", p)
+	app, err := au.CreateApp(ctx, operator, auth.AppSpec{Name: "test-client", Profile: p, Scopes: o.scopes})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, secret, err := au.CreateToken(ctx, app.ID, 0)
+	_, secret, err := au.CreateToken(ctx, operator, app.ID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +99,31 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 }
 
 func withProfile(p directory.Profile) func(*options) { return func(o *options) { o.profile = &p } }
+
+// withScopes gives the harness's application these scopes.
+func withScopes(sc ...string) func(*options) { return func(o *options) { o.scopes = sc } }
+
+// withAuth sets the authentication service's options.
+func withAuth(opt auth.Options) func(*options) { return func(o *options) { o.authOpt = opt } }
+
+// operator is the audit identity of the test's own administration.
+var operator = directory.Actor{Kind: "cli"}
+
+// newClient creates another application with spec and returns its id and
+// bearer token.
+func (h *harness) newClient(spec auth.AppSpec) (string, string) {
+	h.t.Helper()
+	ctx := context.Background()
+	app, err := h.auth.CreateApp(ctx, operator, spec)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	_, tok, err := h.auth.CreateToken(ctx, operator, app.ID, 0)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return app.ID, tok
+}
 
 // withExtensions declares custom User extensions.
 func withExtensions(defs ...schema.ExtensionDef) func(*options) {

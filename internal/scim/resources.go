@@ -103,7 +103,7 @@ func (s *Server) reloadUser(c call, u *directory.User) (*directory.User, error) 
 	if !c.proj.wants("groups", true) {
 		return u, nil
 	}
-	return s.dir.User(c.ctx, u.ID, directory.ReadOptions{Groups: true})
+	return s.dir.User(c.ctx, c.profile, u.ID, directory.ReadOptions{Groups: true})
 }
 
 func (s *Server) doCreateUser(c call, body map[string]any) (*result, error) {
@@ -130,7 +130,7 @@ func (s *Server) doGetUser(c call, id, ifNoneMatch string) (*result, error) {
 	if err := rejectSearchID(id); err != nil {
 		return nil, err
 	}
-	u, err := s.dir.User(c.ctx, id, directory.ReadOptions{Groups: c.proj.wants("groups", true)})
+	u, err := s.dir.User(c.ctx, c.profile, id, directory.ReadOptions{Groups: c.proj.wants("groups", true)})
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (s *Server) doDeleteUser(c call, id string) (*result, error) {
 	if err := rejectSearchID(id); err != nil {
 		return nil, err
 	}
-	if err := s.dir.DeleteUser(c.ctx, c.actor, id, c.ifMatch); err != nil {
+	if err := s.dir.DeleteUser(c.ctx, c.actor, c.profile, id, c.ifMatch); err != nil {
 		return nil, err
 	}
 	return &result{status: http.StatusNoContent}, nil
@@ -262,7 +262,7 @@ func (s *Server) reloadGroup(c call, g *directory.Group) (*directory.Group, erro
 	if !c.proj.wants("members", true) {
 		return g, nil
 	}
-	return s.dir.Group(c.ctx, g.ID, directory.ReadOptions{Members: true})
+	return s.dir.Group(c.ctx, c.profile, g.ID, directory.ReadOptions{Members: true})
 }
 
 func (s *Server) doCreateGroup(c call, body map[string]any) (*result, error) {
@@ -288,7 +288,7 @@ func (s *Server) doGetGroup(c call, id, ifNoneMatch string) (*result, error) {
 	if err := rejectSearchID(id); err != nil {
 		return nil, err
 	}
-	g, err := s.dir.Group(c.ctx, id, directory.ReadOptions{Members: c.proj.wants("members", true)})
+	g, err := s.dir.Group(c.ctx, c.profile, id, directory.ReadOptions{Members: c.proj.wants("members", true)})
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +306,7 @@ func (s *Server) doReplaceGroup(c call, id string, body map[string]any) (*result
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.dir.ReplaceGroup(c.ctx, c.actor, id, g, hasMembers, c.ifMatch)
+	out, err := s.dir.ReplaceGroup(c.ctx, c.actor, c.profile, id, g, hasMembers, c.ifMatch)
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +448,7 @@ func (s *Server) doPatchGroup(c call, id string, body map[string]any) (*result, 
 			return nil
 		}
 	}
-	out, err := s.dir.UpdateGroup(c.ctx, c.actor, id, c.ifMatch, mutate, memberOps)
+	out, err := s.dir.UpdateGroup(c.ctx, c.actor, c.profile, id, c.ifMatch, mutate, memberOps)
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func (s *Server) doDeleteGroup(c call, id string) (*result, error) {
 	if err := rejectSearchID(id); err != nil {
 		return nil, err
 	}
-	if err := s.dir.DeleteGroup(c.ctx, c.actor, id, c.ifMatch); err != nil {
+	if err := s.dir.DeleteGroup(c.ctx, c.actor, c.profile, id, c.ifMatch); err != nil {
 		return nil, err
 	}
 	return &result{status: http.StatusNoContent}, nil
@@ -541,7 +541,7 @@ func (s *Server) runUsers(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	withGroups := pl.proj.wants("groups", true)
 	pl.query.Read.Groups = withGroups
-	page, err := s.dir.Users(r.Context(), pl.query)
+	page, err := s.dir.Users(r.Context(), p.App.Profile, pl.query)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -585,7 +585,7 @@ func (s *Server) runGroups(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	withMembers := pl.proj.wants("members", true)
 	pl.query.Read.Members = withMembers
-	page, err := s.dir.Groups(r.Context(), pl.query)
+	page, err := s.dir.Groups(r.Context(), p.App.Profile, pl.query)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

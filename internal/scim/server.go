@@ -6,8 +6,12 @@ package scim
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"math"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,24 +23,25 @@ import (
 
 // Directory is what the handlers need from the directory service.
 type Directory interface {
-	User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error)
-	Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error)
+	User(ctx context.Context, p directory.Profile, id string, opt directory.ReadOptions) (*directory.User, error)
+	Users(ctx context.Context, p directory.Profile, q directory.Query) (*directory.Page[*directory.User], error)
 	CreateUser(ctx context.Context, actor directory.Actor, p directory.Profile, u *directory.User) (*directory.User, bool, error)
 	ReplaceUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, u *directory.User, expect func(int64) bool) (*directory.User, error)
 	UpdateUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool, mutate func(*directory.User) error) (*directory.User, error)
-	DeleteUser(ctx context.Context, actor directory.Actor, id string, expect func(int64) bool) error
+	DeleteUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool) error
 
-	Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error)
-	Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error)
+	Group(ctx context.Context, p directory.Profile, id string, opt directory.ReadOptions) (*directory.Group, error)
+	Groups(ctx context.Context, p directory.Profile, q directory.Query) (*directory.Page[*directory.Group], error)
 	CreateGroup(ctx context.Context, actor directory.Actor, p directory.Profile, g *directory.Group) (*directory.Group, bool, error)
-	ReplaceGroup(ctx context.Context, actor directory.Actor, id string, g *directory.Group, replaceMembers bool, expect func(int64) bool) (*directory.Group, error)
-	UpdateGroup(ctx context.Context, actor directory.Actor, id string, expect func(int64) bool, mutate func(*directory.Group) error, ops []directory.MemberOp) (*directory.Group, error)
-	DeleteGroup(ctx context.Context, actor directory.Actor, id string, expect func(int64) bool) error
+	ReplaceGroup(ctx context.Context, actor directory.Actor, p directory.Profile, id string, g *directory.Group, replaceMembers bool, expect func(int64) bool) (*directory.Group, error)
+	UpdateGroup(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool, mutate func(*directory.Group) error, ops []directory.MemberOp) (*directory.Group, error)
+	DeleteGroup(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool) error
 }
 
-// Authenticator checks the Authorization header.
+// Authenticator checks the Authorization header of a request from client
+// (its address, for throttling failures).
 type Authenticator interface {
-	Authenticate(ctx context.Context, header string) (*auth.Principal, error)
+	Authenticate(ctx context.Context, header, client string) (*auth.Principal, error)
 }
 
 // Config holds the SCIM endpoint's settings.
@@ -61,6 +66,9 @@ type Config struct {
 	CursorTimeout time.Duration
 	// DocumentationURL is served as ServiceProviderConfig.documentationUri.
 	DocumentationURL string
+	// ClientAddr returns the address a request comes from (default: the
+	// host of RemoteAddr); behind a proxy, the address it forwarded.
+	ClientAddr func(*http.Request) string
 }
 
 // Defaults.
@@ -107,6 +115,9 @@ func New(dir Directory, authn Authenticator, reg *schema.Registry, cfg Config, l
 	if cfg.CursorTimeout <= 0 {
 		cfg.CursorTimeout = time.Hour
 	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = RemoteHost
+	}
 	if len(cfg.CursorKey) == 0 {
 		cfg.CursorKey = []byte(logging.NewRequestID() + logging.NewRequestID())
 	}
@@ -119,8 +130,10 @@ func (s *Server) routes() {
 	m := http.NewServeMux()
 	p := s.cfg.Prefix
 	open := func(pattern string, h http.HandlerFunc) { m.Handle(pattern, h) }
-	authed := func(pattern string, h func(http.ResponseWriter, *http.Request, *auth.Principal)) {
-		m.Handle(pattern, s.authenticate(h))
+	// Each route names the scope it needs ("" : checked per resource type
+	// by the handler).
+	authed := func(pattern, scope string, h func(http.ResponseWriter, *http.Request, *auth.Principal)) {
+		m.Handle(pattern, s.authenticate(scope, h))
 	}
 	open("GET "+p+"/ServiceProviderConfig", s.serviceProviderConfig)
 	open("GET "+p+"/ResourceTypes", s.resourceTypes)
@@ -128,28 +141,30 @@ func (s *Server) routes() {
 	open("GET "+p+"/Schemas", s.schemas)
 	open("GET "+p+"/Schemas/{id}", s.schema)
 
+	ur, uw := auth.ScopeUsersRead, auth.ScopeUsersWrite
 	for _, pre := range []string{p + "/Users", p + "/Users/{$}"} {
-		authed("GET "+pre, s.listUsers)
-		authed("POST "+pre, s.createUser)
+		authed("GET "+pre, ur, s.listUsers)
+		authed("POST "+pre, uw, s.createUser)
 	}
-	authed("POST "+p+"/Users/.search", s.searchUsers)
-	authed("GET "+p+"/Users/{id}", s.getUser)
-	authed("PUT "+p+"/Users/{id}", s.replaceUser)
-	authed("PATCH "+p+"/Users/{id}", s.patchUser)
-	authed("DELETE "+p+"/Users/{id}", s.deleteUser)
+	authed("POST "+p+"/Users/.search", ur, s.searchUsers)
+	authed("GET "+p+"/Users/{id}", ur, s.getUser)
+	authed("PUT "+p+"/Users/{id}", uw, s.replaceUser)
+	authed("PATCH "+p+"/Users/{id}", uw, s.patchUser)
+	authed("DELETE "+p+"/Users/{id}", uw, s.deleteUser)
 
+	gr, gw := auth.ScopeGroupsRead, auth.ScopeGroupsWrite
 	for _, pre := range []string{p + "/Groups", p + "/Groups/{$}"} {
-		authed("GET "+pre, s.listGroups)
-		authed("POST "+pre, s.createGroup)
+		authed("GET "+pre, gr, s.listGroups)
+		authed("POST "+pre, gw, s.createGroup)
 	}
-	authed("POST "+p+"/Groups/.search", s.searchGroups)
-	authed("GET "+p+"/Groups/{id}", s.getGroup)
-	authed("PUT "+p+"/Groups/{id}", s.replaceGroup)
-	authed("PATCH "+p+"/Groups/{id}", s.patchGroup)
-	authed("DELETE "+p+"/Groups/{id}", s.deleteGroup)
+	authed("POST "+p+"/Groups/.search", gr, s.searchGroups)
+	authed("GET "+p+"/Groups/{id}", gr, s.getGroup)
+	authed("PUT "+p+"/Groups/{id}", gw, s.replaceGroup)
+	authed("PATCH "+p+"/Groups/{id}", gw, s.patchGroup)
+	authed("DELETE "+p+"/Groups/{id}", gw, s.deleteGroup)
 
-	authed("POST "+p+"/.search", s.searchRoot)
-	authed("POST "+p+"/Bulk", s.bulk)
+	authed("POST "+p+"/.search", "", s.searchRoot)
+	authed("POST "+p+"/Bulk", "", s.bulk)
 	open(p+"/Me", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errorf(http.StatusNotImplemented, "", "/Me is not supported: Gatehouse's SCIM clients are applications, not users"))
 	})
@@ -192,29 +207,61 @@ func (h *headerRecorder) Header() http.Header         { return h.header }
 func (h *headerRecorder) Write(b []byte) (int, error) { return len(b), nil }
 func (h *headerRecorder) WriteHeader(code int)        { h.status = code }
 
-// authenticate requires a valid bearer token.
-func (s *Server) authenticate(h func(http.ResponseWriter, *http.Request, *auth.Principal)) http.Handler {
+// authenticate requires a valid credential with scope (when not "").
+// Failures answer as RFC 6750 §3 says: 401 with a WWW-Authenticate
+// challenge when the credential is absent or invalid, 403 naming the scope
+// when it is insufficient, and 429 with Retry-After when the client failed
+// too often.
+func (s *Server) authenticate(scope string, h func(http.ResponseWriter, *http.Request, *auth.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		header := r.Header.Get("Authorization")
-		p, err := s.auth.Authenticate(r.Context(), header)
+		p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
 		if err != nil {
-			challenge := `Bearer realm="gatehouse"`
-			if header != "" {
-				challenge += `, error="invalid_token"`
-			}
-			se := errorf(http.StatusUnauthorized, "", "a valid bearer token is required (Authorization: Bearer <token>)")
-			if err != auth.ErrUnauthenticated {
-				se = asError(err)
-			}
-			if se.Status == http.StatusUnauthorized {
-				se.Header = http.Header{"Www-Authenticate": {challenge}}
-			}
-			s.writeError(w, r, se)
+			s.writeError(w, r, authError(err, header != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)
+		if scope != "" && !p.Scopes.Has(scope) {
+			s.writeError(w, r, scopeError(scope))
+			return
+		}
 		h(w, r, p)
 	})
+}
+
+// authError maps an authentication failure to its SCIM error.
+func authError(err error, presented bool) *Error {
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &te):
+		secs := int(math.Ceil(te.RetryAfter.Seconds()))
+		return &Error{Status: http.StatusTooManyRequests, Detail: "too many failed authentications from this client; retry later",
+			Header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
+	case errors.Is(err, auth.ErrUnauthenticated):
+		challenge := `Bearer realm="gatehouse"`
+		detail := "a bearer token is required (Authorization: Bearer <token>)"
+		if presented {
+			challenge += `, error="invalid_token"`
+			detail = "the bearer token is invalid, expired or disabled"
+		}
+		return &Error{Status: http.StatusUnauthorized, Detail: detail, Header: http.Header{"Www-Authenticate": {challenge}}}
+	}
+	return asError(err)
+}
+
+// scopeError is the 403 for a credential without scope.
+func scopeError(scope string) *Error {
+	return &Error{Status: http.StatusForbidden, Detail: "the credential does not have the scope " + scope,
+		Header: http.Header{"Www-Authenticate": {`Bearer realm="gatehouse", error="insufficient_scope", scope="` + scope + `"`}}}
+}
+
+// RemoteHost is the host part of the request's RemoteAddr.
+func RemoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // base returns the URL resources are located under.

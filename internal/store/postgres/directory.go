@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -96,11 +97,17 @@ func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) 
 	return getUser(ctx, s.pool, id, opt, false)
 }
 
-// userGroupsCol aggregates a user's groups into one JSON value, so that a
-// user and its groups come back in one statement (one round trip, no
-// transaction).
-const userGroupsCol = `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq), '[]'::json)
-	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq)`
+// userGroupsCol aggregates a user's groups (those inside scope) into one
+// JSON value, so that a user and its groups come back in one statement (one
+// round trip, no transaction).
+func userGroupsCol(b *sqlfilter.Builder, scope *directory.SyncScope) string {
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeGroups("g", scope)
+	}
+	return `(SELECT COALESCE(json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq), '[]'::json)
+	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq` + cond + `)`
+}
 
 // decodeGroups reads the userGroupsCol aggregate: [[id, name], …].
 func decodeGroups(b []byte) ([]directory.GroupRef, error) {
@@ -122,18 +129,22 @@ func getUser(ctx context.Context, q querier, id string, opt directory.ReadOption
 	if !storable(id) {
 		return nil, notFound("User", id)
 	}
+	b := &sqlfilter.Builder{D: dialect{}}
 	cols := userCols
 	var groups []byte
 	var extra []any
 	if opt.Groups {
-		cols += ", " + userGroupsCol
+		cols += ", " + userGroupsCol(b, opt.Scope)
 		extra = []any{&groups}
 	}
-	query := `SELECT ` + cols + ` FROM users t WHERE t.id = $1`
+	query := `SELECT ` + cols + ` FROM users t WHERE t.id = ` + b.Arg(id)
+	if opt.Scope != nil {
+		query += ` AND ` + b.ScopeUsers("t", opt.Scope)
+	}
 	if forUpdate {
 		query += ` FOR UPDATE OF t`
 	}
-	u, _, err := scanUser(q.QueryRow(ctx, query, id), extra...)
+	u, _, err := scanUser(q.QueryRow(ctx, query, b.Args...), extra...)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("User", id)
 	}
@@ -173,15 +184,15 @@ func (lq *listQuery) statements(loadRelated bool) int {
 	return n
 }
 
-func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*listQuery, error) {
+// buildList builds a list query on table (alias t). cols renders the
+// selected columns and scope the synchronization-scope condition, both with
+// the statement's Builder.
+func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) string,
+	scope func(*sqlfilter.Builder) string, q directory.Query) (*listQuery, error) {
 	where := func(b *sqlfilter.Builder) ([]string, error) {
 		var conds []string
-		if q.OrgIDs != nil {
-			if len(q.OrgIDs) == 0 {
-				conds = append(conds, "false")
-			} else {
-				conds = append(conds, "t.org_id = ANY("+b.Arg(q.OrgIDs)+")")
-			}
+		if q.Scope != nil {
+			conds = append(conds, scope(b))
 		}
 		if q.Filter != nil {
 			w, err := b.Where(l, q.Filter)
@@ -213,7 +224,7 @@ func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*lis
 		}
 		out.sorted = sortExpr != ""
 	}
-	selCols := cols
+	selCols := cols(b)
 	if sortExpr != "" {
 		selCols += ", " + sortExpr
 	}
@@ -324,10 +335,11 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	cols, scan := userCols, scanUser
+	cols := func(*sqlfilter.Builder) string { return userCols }
+	scan := scanUser
 	if q.Read.Groups {
 		// Each row brings its groups: one statement for the page.
-		cols = userCols + ", " + userGroupsCol
+		cols = func(b *sqlfilter.Builder) string { return userCols + ", " + userGroupsCol(b, q.Read.Scope) }
 		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
 			var groups []byte
 			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
@@ -338,7 +350,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 			return u, seq, err
 		}
 	}
-	lq, err := buildList(s.userLayout, "users", cols, q)
+	lq, err := buildList(s.userLayout, "users", cols, func(b *sqlfilter.Builder) string { return b.ScopeUsers("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
@@ -388,11 +400,15 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 	if !storable(id) {
 		return nil, notFound("Group", id)
 	}
-	query := `SELECT ` + groupCols + ` FROM groups t WHERE t.id = $1`
-	if forUpdate {
-		query += ` FOR UPDATE`
+	b := &sqlfilter.Builder{D: dialect{}}
+	query := `SELECT ` + groupCols + ` FROM groups t WHERE t.id = ` + b.Arg(id)
+	if opt.Scope != nil {
+		query += ` AND ` + b.ScopeGroups("t", opt.Scope)
 	}
-	g, seq, err := scanGroup(q.QueryRow(ctx, query, id))
+	if forUpdate {
+		query += ` FOR UPDATE OF t`
+	}
+	g, seq, err := scanGroup(q.QueryRow(ctx, query, b.Args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("Group", id)
 	}
@@ -400,7 +416,7 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 		return nil, fmt.Errorf("get group: %w", err)
 	}
 	if opt.Members {
-		m, err := groupMembers(ctx, q, []int64{seq})
+		m, err := groupMembers(ctx, q, []int64{seq}, opt.Scope)
 		if err != nil {
 			return nil, err
 		}
@@ -409,13 +425,19 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 	return g, nil
 }
 
-func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.Member, error) {
+// groupMembers lists the members (inside scope) of the groups seqs.
+func groupMembers(ctx context.Context, q querier, seqs []int64, scope *directory.SyncScope) (map[int64][]directory.Member, error) {
 	out := map[int64][]directory.Member{}
 	if len(seqs) == 0 {
 		return out, nil
 	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeUsers("u", scope)
+	}
 	rows, err := q.Query(ctx, `SELECT gm.group_seq, u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm JOIN users u ON u.seq = gm.user_seq
-		WHERE gm.group_seq = ANY($1) ORDER BY gm.group_seq, gm.user_seq`, seqs)
+		WHERE gm.group_seq = ANY(`+b.Arg(seqs)+`)`+cond+` ORDER BY gm.group_seq, gm.user_seq`, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("group members: %w", err)
 	}
@@ -433,7 +455,8 @@ func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]dir
 
 // Groups lists groups.
 func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
-	lq, err := buildList(s.groupLayout, "groups", groupCols, q)
+	lq, err := buildList(s.groupLayout, "groups", func(*sqlfilter.Builder) string { return groupCols },
+		func(b *sqlfilter.Builder) string { return b.ScopeGroups("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
@@ -445,7 +468,7 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 		if err != nil || !q.Read.Members || len(seqs) == 0 {
 			return err
 		}
-		m, err := groupMembers(ctx, db, seqs)
+		m, err := groupMembers(ctx, db, seqs, q.Read.Scope)
 		if err != nil {
 			return err
 		}
@@ -514,8 +537,46 @@ func (s *Store) Orgs(ctx context.Context) ([]*directory.Organization, error) {
 	return out, rows.Err()
 }
 
+const auditCols = `seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after, prev_hash, hash`
+
+func scanAudit(sc scanner) (*directory.AuditEntry, error) {
+	var e directory.AuditEntry
+	var appID, appName, tokenID, reqID, before, after pgtype.Text
+	if err := sc.Scan(&e.Seq, &e.Time, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID,
+		&before, &after, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.Time = e.Time.UTC()
+	e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
+	if before.Valid {
+		e.Before = json.RawMessage(before.String)
+	}
+	if after.Valid {
+		e.After = json.RawMessage(after.String)
+	}
+	return &e, nil
+}
+
+func collectAudit(rows pgx.Rows) ([]*directory.AuditEntry, error) {
+	defer rows.Close()
+	var out []*directory.AuditEntry
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
 // Audit lists audit entries, newest first.
 func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory.AuditEntry, error) {
+	for _, key := range []string{q.ResourceID, q.Actor, q.Action} {
+		if !storable(key) {
+			return nil, nil // no record holds it
+		}
+	}
 	var conds []string
 	var args []any
 	arg := func(v any) string {
@@ -525,35 +586,114 @@ func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory
 	if q.ResourceID != "" {
 		conds = append(conds, "resource_id = "+arg(q.ResourceID))
 	}
+	if q.Actor != "" {
+		p := arg(q.Actor)
+		conds = append(conds, "(actor_app_id = "+p+" OR actor_app_name = "+p+" OR (actor_app_id IS NULL AND actor_kind = "+p+"))")
+	}
+	if q.Action != "" {
+		if strings.HasSuffix(q.Action, ".") {
+			conds = append(conds, "starts_with(action, "+arg(q.Action)+")")
+		} else {
+			conds = append(conds, "action = "+arg(q.Action))
+		}
+	}
+	if !q.Since.IsZero() {
+		conds = append(conds, "at >= "+arg(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, "at < "+arg(q.Until))
+	}
 	if q.BeforeSeq > 0 {
 		conds = append(conds, "seq < "+arg(q.BeforeSeq))
 	}
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
-		FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT `+arg(q.Limit), args...)
+	rows, err := s.pool.Query(ctx, `SELECT `+auditCols+` FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT `+arg(q.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []*directory.AuditEntry
-	for rows.Next() {
-		var e directory.AuditEntry
-		var appID, appName, tokenID, reqID pgtype.Text
-		var before, after []byte // json: NULL scans as nil
-		if err := rows.Scan(&e.Seq, &e.Time, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID, &before, &after); err != nil {
-			return nil, fmt.Errorf("list audit: %w", err)
-		}
-		e.Time = e.Time.UTC()
-		e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
-		if before != nil {
-			e.Before = json.RawMessage(before)
-		}
-		if after != nil {
-			e.After = json.RawMessage(after)
-		}
-		out = append(out, &e)
+	out, err := collectAudit(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// auditPage is how many records AuditChain reads per statement.
+const auditPage = 1000
+
+// AuditChain calls fn for every audit record in seq order, reading in
+// pages so that no statement holds a snapshot for long.
+func (s *Store) AuditChain(ctx context.Context, fn func(*directory.AuditEntry) error) error {
+	after := int64(math.MinInt64)
+	for {
+		rows, err := s.pool.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, after, auditPage)
+		if err != nil {
+			return fmt.Errorf("read audit chain: %w", err)
+		}
+		page, err := collectAudit(rows)
+		if err != nil {
+			return fmt.Errorf("read audit chain: %w", err)
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+			after = e.Seq
+		}
+		if len(page) < auditPage {
+			return nil
+		}
+	}
+}
+
+// AuditHead returns the seq and hash of the last record appended.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := s.pool.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// PruneAudit deletes the records older than before and appends the
+// audit.prune record that says where the chain now starts, in one
+// transaction. The delete runs before the append takes the chain's head, so
+// other writes wait for the head only while the prune commits.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, actor directory.Actor, now time.Time) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(t *tx) error {
+		n = 0
+		var through pgtype.Int8
+		if err := t.tx.QueryRow(ctx, `SELECT max(seq) FROM audit_log WHERE at < $1`, before).Scan(&through); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		if !through.Valid {
+			return nil
+		}
+		var anchor string
+		if err := t.tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, through.Int64).Scan(&anchor); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		// The flag lets the append-only trigger pass deletes, for this
+		// transaction and only around this statement.
+		if _, err := t.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'on', true)`); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		tag, err := t.tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, through.Int64)
+		if err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		if _, err := t.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'off', true)`); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		n = tag.RowsAffected()
+		return t.AppendAudit(ctx, &directory.AuditEntry{
+			Time: now, Actor: actor, Action: directory.PruneAction, ResourceType: "AuditLog", ResourceID: "audit",
+			After: directory.PruneAuditInfo(through.Int64, anchor, n),
+		})
+	})
+	return n, err
 }

@@ -29,7 +29,20 @@
 //   - Types: timestamptz for times (returned in UTC; PostgreSQL keeps
 //     microseconds, as directory.Service does), boolean for flags, jsonb for
 //     attributes (decoded with json.Decoder.UseNumber, like the SQLite store),
-//     json for audit snapshots (kept byte for byte), bytea for token hashes.
+//     text for audit snapshots (the hash chain covers their exact bytes, which
+//     json would keep too but jsonb would not), text[] for the ids of an
+//     application's synchronization scope, bytea for token and secret hashes.
+//   - The audit log is a hash chain (directory.AuditHash). The store assigns
+//     each record's seq from the audit_head row, which it locks FOR UPDATE:
+//     appends from every replica queue on that lock, since the chain needs a
+//     total order. A trigger refuses UPDATE and TRUNCATE, and DELETE except
+//     in the transaction of retention pruning (PruneAudit).
+//   - Credentials version. Every WriteAuth bumps cred_version and notifies
+//     channel gatehouse_credentials in its transaction. A goroutine holds a
+//     connection of its own that LISTENs on the channel and keeps the version
+//     in memory, so CredentialsVersion, which every authenticated request
+//     asks, costs no query; while that connection is down it reads the table
+//     instead (credwatch.go).
 //   - Text order. Ordered comparisons and sorts use COLLATE "C" (byte order,
 //     which is code point order), never the database locale: the lower-cased
 //     key columns are declared so, and the dialect adds it to other
@@ -58,6 +71,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"log/slog"
 	"path"
 	"runtime"
 	"sort"
@@ -80,6 +94,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	// Where attributes live, for the filter compiler; built once.
 	userLayout, groupLayout *sqlfilter.Layout
+	// creds keeps the credentials version (credwatch.go).
+	creds *credWatch
 }
 
 // Options tunes the store.
@@ -88,7 +104,11 @@ type Options struct {
 	// means the connection's default search_path.
 	Schema string
 	// MaxConns is the size of the connection pool (default: 4 × GOMAXPROCS).
+	// The credentials listener holds one more connection, outside the pool.
 	MaxConns int32
+	// Logger receives the credentials listener's connection problems (nil:
+	// they are not logged).
+	Logger *slog.Logger
 }
 
 // minServerVersion is PostgreSQL 12, the first with jsonb_path_exists.
@@ -123,6 +143,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.creds = startCredWatch(cfg.ConnConfig, opt.Logger)
 	return s, nil
 }
 
@@ -148,9 +169,10 @@ func (s *Store) checkServer(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool. It returns an error only to have the
-// SQLite store's signature.
+// Close stops the credentials listener and closes the connection pool. It
+// returns an error only to have the SQLite store's signature.
 func (s *Store) Close() error {
+	s.creds.stop()
 	s.pool.Close()
 	return nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
 // errConcurrentChange marks a failure caused by a concurrent transaction
@@ -22,12 +24,17 @@ var errConcurrentChange = errors.New("changed by a concurrent transaction")
 // for a reason that retrying may cure (isRetryable).
 const writeAttempts = 5
 
-// Write runs fn in a READ COMMITTED transaction and commits it. When the
+// Write runs fn in a READ COMMITTED transaction and commits it (write).
+func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	return s.write(ctx, func(t *tx) error { return fn(t) })
+}
+
+// write runs fn in a READ COMMITTED transaction and commits it. When the
 // database aborts the transaction for a serialization failure or a deadlock,
-// or fn fails because of a concurrent change (errConcurrentChange), Write
+// or fn fails because of a concurrent change (errConcurrentChange), write
 // rolls back and runs fn again, a few times, after a short random pause; fn
 // must therefore have no effects outside tx.
-func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.writeOnce(ctx, fn)
 		if err == nil || !isRetryable(err) {
@@ -47,7 +54,7 @@ func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(directory.Tx) error) error {
+func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) error {
 	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -86,7 +93,7 @@ func conflict(err error, op string) error {
 		field, msg = "externalId", "externalId is already taken"
 	case "groups_display_name_lower_key":
 		field, msg = "displayName", "a group with this displayName already exists"
-	case "users_id_key", "groups_id_key", "orgs_pkey":
+	case "users_id_key", "groups_id_key", "orgs_pkey", "apps_pkey":
 		field, msg = "id", "id is already taken"
 	case "apps_name_key":
 		field, msg = "name", "an application with this name already exists"
@@ -221,13 +228,18 @@ func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
 	return groups, nil
 }
 
-func (t *tx) MissingUsers(ctx context.Context, ids []string) ([]string, error) {
+func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	// Ids PostgreSQL cannot hold are not users (and would fail the query).
 	keys := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) })
-	rows, err := t.tx.Query(ctx, `SELECT id FROM users WHERE id = ANY($1)`, keys)
+	b := &sqlfilter.Builder{D: dialect{}}
+	query := `SELECT t.id FROM users t WHERE t.id = ANY(` + b.Arg(keys) + `)`
+	if scope != nil {
+		query += ` AND ` + b.ScopeUsers("t", scope)
+	}
+	rows, err := t.tx.Query(ctx, query, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("check users: %w", err)
 	}
@@ -334,9 +346,51 @@ func (t *tx) DeleteGroup(ctx context.Context, id string) error {
 	return nil
 }
 
-func (t *tx) Members(ctx context.Context, groupID string) ([]directory.Member, error) {
+// UserInScope reports whether user id is inside scope.
+func (t *tx) UserInScope(ctx context.Context, id string, scope *directory.SyncScope) (bool, error) {
+	if !storable(id) {
+		return false, nil
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	var in bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users t WHERE t.id = `+b.Arg(id)+` AND `+b.ScopeUsers("t", scope)+`)`,
+		b.Args...).Scan(&in)
+	if err != nil {
+		return false, fmt.Errorf("check user scope: %w", err)
+	}
+	return in, nil
+}
+
+// OrgInScope reports whether organization id is one of scope's
+// organizations or below one.
+func (t *tx) OrgInScope(ctx context.Context, id string, scope *directory.SyncScope) (bool, error) {
+	if !storable(id) {
+		return false, nil
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	p := b.Arg(id)
+	var in bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orgs WHERE id = `+p+` AND `+b.ScopeOrg(p, scope)+`)`, b.Args...).Scan(&in)
+	if err != nil {
+		return false, fmt.Errorf("check organization scope: %w", err)
+	}
+	return in, nil
+}
+
+// Members lists the group's members inside scope (nil: all), in user
+// creation order.
+func (t *tx) Members(ctx context.Context, groupID string, scope *directory.SyncScope) ([]directory.Member, error) {
+	if !storable(groupID) {
+		return nil, nil
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeUsers("u", scope)
+	}
 	rows, err := t.tx.Query(ctx, `SELECT u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm
-		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = $1 ORDER BY gm.user_seq`, groupID)
+		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = `+b.Arg(groupID)+cond+` ORDER BY gm.user_seq`,
+		b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("members: %w", err)
 	}
@@ -464,16 +518,40 @@ func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
 	return inUse, nil
 }
 
+// AppendAudit appends e to the hash chain: its seq follows the head's, its
+// hash covers it and the head's hash, and the head moves to it. The head's
+// row lock, held until the transaction ends, orders appends across
+// replicas; a transaction rolled back takes its records and the head move
+// with it, and the next append reuses the seq.
 func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
-	// pgx passes a json.RawMessage to a json parameter verbatim, and a nil
-	// one as NULL.
-	err := t.tx.QueryRow(ctx, `INSERT INTO audit_log (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
-			action, resource_type, resource_id, before, after)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING seq`,
-		e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
-		e.Action, e.ResourceType, e.ResourceID, e.Before, e.After).Scan(&e.Seq)
-	if err != nil {
+	var headSeq int64
+	var headHash string
+	if err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&headSeq, &headHash); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
+	e.Seq, e.Time, e.PrevHash = headSeq+1, e.Time.UTC().Truncate(time.Microsecond), headHash
+	e.Hash = directory.AuditHash(e.PrevHash, e)
+	// The record and the head move in one statement.
+	_, err := t.tx.Exec(ctx, `WITH rec AS (
+			INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+				action, resource_type, resource_id, before, after, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			RETURNING seq, hash
+		)
+		UPDATE audit_head h SET seq = rec.seq, hash = rec.hash FROM rec WHERE h.id = 1`,
+		e.Seq, e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After), e.PrevHash, e.Hash)
+	if err != nil {
+		return conflict(err, "append audit")
+	}
 	return nil
+}
+
+// snapshot is an audit snapshot as text, byte for byte (nil: NULL).
+func snapshot(b json.RawMessage) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }

@@ -135,7 +135,7 @@ func TestAddMemberOfUserBeingDeleted(t *testing.T) {
 	wg.Go(func() {
 		addErr = s.Write(ctx, func(tx directory.Tx) error {
 			runs++
-			missing, err := tx.MissingUsers(ctx, []string{"u1"})
+			missing, err := tx.MissingUsers(ctx, []string{"u1"}, nil)
 			if err != nil {
 				return err
 			}
@@ -203,7 +203,7 @@ func TestUnstorableText(t *testing.T) {
 		if removed, err := tx.RemoveMembers(ctx, "g", []string{"a\x00"}); err != nil || len(removed) != 0 {
 			t.Errorf("remove members: %v %v", removed, err)
 		}
-		missing, err := tx.MissingUsers(ctx, []string{"a\x00", "b"})
+		missing, err := tx.MissingUsers(ctx, []string{"a\x00", "b"}, nil)
 		if diff := cmp.Diff([]string{"a\x00", "b"}, missing); err != nil || diff != "" {
 			t.Errorf("missing users: %v (-want +got):\n%s", err, diff)
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
@@ -82,20 +83,31 @@ func (s *Store) User(ctx context.Context, id string, opt directory.ReadOptions) 
 	return getUser(ctx, s.r, id, opt)
 }
 
-// userGroupsCol aggregates a user's groups into one JSON value, so that a
-// user and its groups come back in one statement.
-const userGroupsCol = `(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq)
-	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq)`
+// userGroupsCol aggregates a user's groups (those inside scope) into one
+// JSON value, so that a user and its groups come back in one statement.
+func userGroupsCol(b *sqlfilter.Builder, scope *directory.SyncScope) string {
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeGroups("g", scope)
+	}
+	return `(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq)
+	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq` + cond + `)`
+}
 
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
-	query := `SELECT ` + userCols + ` FROM users t WHERE t.id = ?`
+	b := &sqlfilter.Builder{D: dialect{}}
+	cols := userCols
 	var groups sql.NullString
 	var extra []any
 	if opt.Groups {
-		query = `SELECT ` + userCols + `, ` + userGroupsCol + ` FROM users t WHERE t.id = ?`
+		cols += ", " + userGroupsCol(b, opt.Scope)
 		extra = []any{&groups}
 	}
-	u, _, err := scanUser(q.QueryRowContext(ctx, query, id), extra...)
+	where := "t.id = " + b.Arg(id)
+	if opt.Scope != nil {
+		where += " AND " + b.ScopeUsers("t", opt.Scope)
+	}
+	u, _, err := scanUser(q.QueryRowContext(ctx, `SELECT `+cols+` FROM users t WHERE `+where, b.Args...), extra...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("User", id)
 	}
@@ -155,19 +167,15 @@ type listQuery struct {
 	sorted             bool
 }
 
-func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*listQuery, error) {
+// buildList builds a list query on table (alias t). cols renders the
+// selected columns and scope the synchronization-scope condition, both with
+// the statement's Builder.
+func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) string,
+	scope func(*sqlfilter.Builder) string, q directory.Query) (*listQuery, error) {
 	where := func(b *sqlfilter.Builder) ([]string, error) {
 		var conds []string
-		if q.OrgIDs != nil {
-			if len(q.OrgIDs) == 0 {
-				conds = append(conds, "1 = 0")
-			} else {
-				ph := make([]string, len(q.OrgIDs))
-				for i, id := range q.OrgIDs {
-					ph[i] = b.Arg(id)
-				}
-				conds = append(conds, "t.org_id IN ("+strings.Join(ph, ",")+")")
-			}
+		if q.Scope != nil {
+			conds = append(conds, scope(b))
 		}
 		if q.Filter != nil {
 			w, err := b.Where(l, q.Filter)
@@ -198,7 +206,7 @@ func buildList(l *sqlfilter.Layout, table, cols string, q directory.Query) (*lis
 		}
 		out.sorted = sortExpr != ""
 	}
-	selCols := cols
+	selCols := cols(b)
 	if sortExpr != "" {
 		selCols += ", " + sortExpr
 	}
@@ -306,10 +314,11 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	cols, scan := userCols, scanUser
+	cols := func(*sqlfilter.Builder) string { return userCols }
+	scan := scanUser
 	if q.Read.Groups {
 		// Each row brings its groups: one statement for the page.
-		cols = userCols + ", " + userGroupsCol
+		cols = func(b *sqlfilter.Builder) string { return userCols + ", " + userGroupsCol(b, q.Read.Scope) }
 		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
 			var groups sql.NullString
 			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
@@ -320,7 +329,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 			return u, seq, err
 		}
 	}
-	lq, err := buildList(s.userLayout, "users", cols, q)
+	lq, err := buildList(s.userLayout, "users", cols, func(b *sqlfilter.Builder) string { return b.ScopeUsers("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
@@ -361,7 +370,12 @@ func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions)
 }
 
 func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, error) {
-	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups t WHERE t.id = ?`, id))
+	b := &sqlfilter.Builder{D: dialect{}}
+	where := "t.id = " + b.Arg(id)
+	if opt.Scope != nil {
+		where += " AND " + b.ScopeGroups("t", opt.Scope)
+	}
+	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups t WHERE `+where, b.Args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Group", id)
 	}
@@ -369,7 +383,7 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 		return nil, fmt.Errorf("get group: %w", err)
 	}
 	if opt.Members {
-		m, err := groupMembers(ctx, q, []int64{seq})
+		m, err := groupMembers(ctx, q, []int64{seq}, opt.Scope)
 		if err != nil {
 			return nil, err
 		}
@@ -378,13 +392,23 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 	return g, nil
 }
 
-func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]directory.Member, error) {
+// groupMembers lists the members (inside scope) of the groups seqs.
+func groupMembers(ctx context.Context, q querier, seqs []int64, scope *directory.SyncScope) (map[int64][]directory.Member, error) {
 	out := map[int64][]directory.Member{}
 	if len(seqs) == 0 {
 		return out, nil
 	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	ph := make([]string, len(seqs))
+	for i, seq := range seqs {
+		ph[i] = b.Arg(seq)
+	}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeUsers("u", scope)
+	}
 	rows, err := q.QueryContext(ctx, `SELECT gm.group_seq, u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm JOIN users u ON u.seq = gm.user_seq
-		WHERE gm.group_seq IN (`+placeholders(len(seqs))+`) ORDER BY gm.group_seq, gm.user_seq`, int64Args(seqs)...)
+		WHERE gm.group_seq IN (`+strings.Join(ph, ", ")+`)`+cond+` ORDER BY gm.group_seq, gm.user_seq`, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("group members: %w", err)
 	}
@@ -402,7 +426,8 @@ func groupMembers(ctx context.Context, q querier, seqs []int64) (map[int64][]dir
 
 // Groups lists groups.
 func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
-	lq, err := buildList(s.groupLayout, "groups", groupCols, q)
+	lq, err := buildList(s.groupLayout, "groups", func(*sqlfilter.Builder) string { return groupCols },
+		func(b *sqlfilter.Builder) string { return b.ScopeGroups("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)
 	}
@@ -411,7 +436,7 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 		return nil, err
 	}
 	if q.Read.Members {
-		m, err := groupMembers(ctx, s.r, seqs)
+		m, err := groupMembers(ctx, s.r, seqs, q.Read.Scope)
 		if err != nil {
 			return nil, err
 		}
@@ -476,6 +501,30 @@ func (s *Store) Orgs(ctx context.Context) ([]*directory.Organization, error) {
 	return out, rows.Err()
 }
 
+const auditCols = `seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after, prev_hash, hash`
+
+func scanAudit(sc scanner) (*directory.AuditEntry, error) {
+	var e directory.AuditEntry
+	var at string
+	var appID, appName, tokenID, reqID, before, after sql.NullString
+	if err := sc.Scan(&e.Seq, &at, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID,
+		&before, &after, &e.PrevHash, &e.Hash); err != nil {
+		return nil, err
+	}
+	e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
+	if before.Valid {
+		e.Before = json.RawMessage(before.String)
+	}
+	if after.Valid {
+		e.After = json.RawMessage(after.String)
+	}
+	var err error
+	if e.Time, err = parseTime(at); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
 // Audit lists audit entries, newest first.
 func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory.AuditEntry, error) {
 	var conds []string
@@ -483,6 +532,27 @@ func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory
 	if q.ResourceID != "" {
 		conds = append(conds, "resource_id = ?")
 		args = append(args, q.ResourceID)
+	}
+	if q.Actor != "" {
+		conds = append(conds, "(actor_app_id = ? OR actor_app_name = ? OR (actor_app_id IS NULL AND actor_kind = ?))")
+		args = append(args, q.Actor, q.Actor, q.Actor)
+	}
+	if q.Action != "" {
+		if strings.HasSuffix(q.Action, ".") {
+			conds = append(conds, "substr(action, 1, ?) = ?")
+			args = append(args, len(q.Action), q.Action)
+		} else {
+			conds = append(conds, "action = ?")
+			args = append(args, q.Action)
+		}
+	}
+	if !q.Since.IsZero() {
+		conds = append(conds, "at >= ?")
+		args = append(args, fmtTime(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds = append(conds, "at < ?")
+		args = append(args, fmtTime(q.Until))
 	}
 	if q.BeforeSeq > 0 {
 		conds = append(conds, "seq < ?")
@@ -492,31 +562,81 @@ func (s *Store) Audit(ctx context.Context, q directory.AuditQuery) ([]*directory
 		q.Limit = 100
 	}
 	args = append(args, q.Limit)
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after
-		FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT ?`, args...)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log`+whereClause(conds)+` ORDER BY seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
-	defer rows.Close()
-	var out []*directory.AuditEntry
-	for rows.Next() {
-		var e directory.AuditEntry
-		var at string
-		var appID, appName, tokenID, reqID, before, after sql.NullString
-		if err := rows.Scan(&e.Seq, &at, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType, &e.ResourceID, &before, &after); err != nil {
-			return nil, err
+	return collect(rows, scanAudit)
+}
+
+// AuditChain calls fn for every audit record in seq order, reading in
+// pages so that no read holds the database for long.
+func (s *Store) AuditChain(ctx context.Context, fn func(*directory.AuditEntry) error) error {
+	after := int64(-1 << 62)
+	for {
+		rows, err := s.r.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq > ? ORDER BY seq LIMIT 1000`, after)
+		if err != nil {
+			return fmt.Errorf("read audit chain: %w", err)
 		}
-		e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
-		if before.Valid {
-			e.Before = json.RawMessage(before.String)
+		page, err := collect(rows, scanAudit)
+		if err != nil {
+			return fmt.Errorf("read audit chain: %w", err)
 		}
-		if after.Valid {
-			e.After = json.RawMessage(after.String)
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+			after = e.Seq
 		}
-		if e.Time, err = parseTime(at); err != nil {
-			return nil, err
+		if len(page) < 1000 {
+			return nil
 		}
-		out = append(out, &e)
 	}
-	return out, rows.Err()
+}
+
+// AuditHead returns the seq and hash of the last record appended.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := s.r.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+// PruneAudit deletes the records older than before and appends the
+// audit.prune record that says where the chain now starts, in one write.
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, actor directory.Actor, now time.Time) (int64, error) {
+	var n int64
+	err := s.submit(ctx, func(t *tx) error {
+		n = 0
+		var through sql.NullInt64
+		if err := t.tx.QueryRowContext(ctx, `SELECT max(seq) FROM audit_log WHERE at < ?`, fmtTime(before)).Scan(&through); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		if !through.Valid {
+			return nil
+		}
+		var anchor string
+		if err := t.tx.QueryRowContext(ctx, `SELECT hash FROM audit_log WHERE seq = ?`, through.Int64).Scan(&anchor); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		// The guard row lets the delete trigger through, for this write only.
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO audit_prune_guard (pruning) VALUES (1)`); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		res, err := t.tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, through.Int64)
+		if err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM audit_prune_guard`); err != nil {
+			return fmt.Errorf("prune audit: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return t.AppendAudit(ctx, &directory.AuditEntry{
+			Time: now, Actor: actor, Action: directory.PruneAction, ResourceType: "AuditLog", ResourceID: "audit",
+			After: directory.PruneAuditInfo(through.Int64, anchor, n),
+		})
+	})
+	return n, err
 }

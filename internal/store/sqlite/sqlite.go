@@ -279,3 +279,6 @@ func isForeignKey(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
 // Write runs fn as one atomic write: committed if fn returns nil, without
@@ -195,11 +196,20 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 	return out, rows.Err()
 }
 
-func (t *tx) MissingUsers(ctx context.Context, ids []string) ([]string, error) {
+func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
 	found := map[string]bool{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
-		rows, err := t.tx.QueryContext(ctx, `SELECT id FROM users WHERE id IN (`+placeholders(len(chunk))+`)`, stringArgs(chunk)...)
+		b := &sqlfilter.Builder{D: dialect{}}
+		ph := make([]string, len(chunk))
+		for i, id := range chunk {
+			ph[i] = b.Arg(id)
+		}
+		cond := ""
+		if scope != nil {
+			cond = " AND " + b.ScopeUsers("t", scope)
+		}
+		rows, err := t.tx.QueryContext(ctx, `SELECT t.id FROM users t WHERE t.id IN (`+strings.Join(ph, ", ")+`)`+cond, b.Args...)
 		if err != nil {
 			return nil, fmt.Errorf("check users: %w", err)
 		}
@@ -310,9 +320,29 @@ func (t *tx) DeleteGroup(ctx context.Context, id string) error {
 	return nil
 }
 
-func (t *tx) Members(ctx context.Context, groupID string) ([]directory.Member, error) {
+func (t *tx) UserInScope(ctx context.Context, id string, scope *directory.SyncScope) (bool, error) {
+	b := &sqlfilter.Builder{D: dialect{}}
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM users t WHERE t.id = `+b.Arg(id)+` AND `+b.ScopeUsers("t", scope), b.Args...).Scan(&n)
+	return n > 0, err
+}
+
+func (t *tx) OrgInScope(ctx context.Context, id string, scope *directory.SyncScope) (bool, error) {
+	b := &sqlfilter.Builder{D: dialect{}}
+	var n int
+	p := b.Arg(id)
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE id = `+p+` AND `+b.ScopeOrg(p, scope), b.Args...).Scan(&n)
+	return n > 0, err
+}
+
+func (t *tx) Members(ctx context.Context, groupID string, scope *directory.SyncScope) ([]directory.Member, error) {
+	b := &sqlfilter.Builder{D: dialect{}}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeUsers("u", scope)
+	}
 	rows, err := t.tx.QueryContext(ctx, `SELECT u.id, COALESCE(u.display_name, u.user_name) FROM group_members gm
-		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = ? ORDER BY gm.user_seq`, groupID)
+		JOIN users u ON u.seq = gm.user_seq JOIN groups g ON g.seq = gm.group_seq WHERE g.id = `+b.Arg(groupID)+cond+` ORDER BY gm.user_seq`, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("members: %w", err)
 	}
@@ -410,7 +440,18 @@ func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
 	return n != 0, err
 }
 
+// AppendAudit appends e to the hash chain: its seq follows the head's, its
+// hash covers it and the head's hash, and the head moves to it. The single
+// writer orders appends; a write rolled back takes its records and the head
+// move with it.
 func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
+	var headSeq int64
+	var headHash string
+	if err := t.tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	e.Seq, e.Time, e.PrevHash = headSeq+1, e.Time.UTC().Truncate(time.Microsecond), headHash
+	e.Hash = directory.AuditHash(e.PrevHash, e)
 	var before, after any
 	if e.Before != nil {
 		before = string(e.Before)
@@ -418,11 +459,14 @@ func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
 	if e.After != nil {
 		after = string(e.After)
 	}
-	err := t.tx.QueryRowContext(ctx, `INSERT INTO audit_log (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		fmtTime(e.Time), e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
-		e.Action, e.ResourceType, e.ResourceID, before, after).Scan(&e.Seq)
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, fmtTime(e.Time), e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, before, after, e.PrevHash, e.Hash)
 	if err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil

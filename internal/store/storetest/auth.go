@@ -1,6 +1,11 @@
 package storetest
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -8,17 +13,82 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
+// Advance moves the clock forward by d.
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var cli = directory.Actor{Kind: "cli"}
+
+func (e *env) auth(opt auth.Options) *auth.Service {
+	if opt.Now == nil {
+		opt.Now = e.clock.Now
+	}
+	opt.NewID = newID
+	return auth.NewService(e.store, opt)
+}
+
+func mustApp(t *testing.T, svc *auth.Service, e *env, spec auth.AppSpec) *auth.App {
+	t.Helper()
+	a, err := svc.CreateApp(e.ctx, cli, spec)
+	if err != nil {
+		t.Fatalf("create app %q: %v", spec.Name, err)
+	}
+	return a
+}
+
+func mustToken(t *testing.T, svc *auth.Service, e *env, appID string) (*auth.Token, string) {
+	t.Helper()
+	tok, value, err := svc.CreateToken(e.ctx, cli, appID, 0)
+	if err != nil {
+		t.Fatalf("create token: %v", err)
+	}
+	return tok, value
+}
+
+func bearer(v string) string { return "Bearer " + v }
+
+func wantUnauthenticated(t *testing.T, svc *auth.Service, e *env, header, reason string) {
+	t.Helper()
+	_, err := svc.Authenticate(e.ctx, header, "192.0.2.1")
+	var fe *auth.FailureError
+	if !errors.As(err, &fe) {
+		t.Fatalf("authenticate: got %v, want a failure (%s)", err, reason)
+	}
+	if reason != "" && fe.Reason != reason {
+		t.Fatalf("authenticate: failure %q, want %q", fe.Reason, reason)
+	}
+}
+
 func testApps(t *testing.T, ns NewStore) {
 	e := setup(t, ns)
-	svc := auth.NewService(e.store, auth.Options{NewID: newID, Now: e.clock.Now})
-	app, err := svc.CreateApp(e.ctx, "okta", directory.IDaaSProfile())
-	if err != nil {
-		t.Fatal(err)
+	svc := e.auth(auth.Options{Extensions: []string{customURN}})
+	app := mustApp(t, svc, e, auth.AppSpec{Name: "okta", Profile: directory.IDaaSProfile()})
+	if app.Kind != auth.KindSCIMClient || !slices.Equal(app.Scopes, auth.Scopes{auth.ScopeSCIM}) || !app.Enabled {
+		t.Errorf("defaults: %+v", app)
 	}
-	_, err = svc.CreateApp(e.ctx, "okta", directory.IDaaSProfile())
+	_, err := svc.CreateApp(e.ctx, cli, auth.AppSpec{Name: "okta"})
 	wantKind(t, err, directory.ErrConflict)
-	_, err = svc.CreateApp(e.ctx, "bad-org", directory.Profile{TargetOrgID: "missing"})
-	wantKind(t, err, directory.ErrInvalid)
+	for name, spec := range map[string]auth.AppSpec{
+		"target org":      {Name: "x1", Profile: directory.Profile{TargetOrgID: "missing"}},
+		"scope org":       {Name: "x2", Profile: directory.Profile{Scope: directory.SyncScope{OrgIDs: []string{"missing"}}}},
+		"scope group":     {Name: "x3", Profile: directory.Profile{Scope: directory.SyncScope{GroupIDs: []string{"missing"}}}},
+		"kind":            {Name: "x4", Kind: "robot"},
+		"scope":           {Name: "x5", Scopes: auth.Scopes{"scim:everything"}},
+		"extension":       {Name: "x6", ExtensionURN: "urn:example:unknown"},
+		"empty name":      {Name: "  "},
+		"control in name": {Name: "a\nb"},
+	} {
+		if _, err := svc.CreateApp(e.ctx, cli, spec); !errors.Is(err, directory.ErrInvalid) {
+			t.Errorf("%s: got %v, want invalid", name, err)
+		}
+	}
+	reader := mustApp(t, svc, e, auth.AppSpec{Name: "ram-reader", Kind: auth.KindServerApp, ExtensionURN: customURN})
+	if !slices.Equal(reader.Scopes, auth.Scopes{auth.ScopeUsersRead, auth.ScopeGroupsRead}) || reader.ExtensionURN != customURN {
+		t.Errorf("server app defaults: %+v", reader)
+	}
 
 	got, err := svc.FindApp(e.ctx, "okta")
 	if err != nil || got.ID != app.ID || !got.Profile.IDaaSFields || !got.Profile.Idempotent || got.Profile.TargetOrgID != directory.RootOrgID {
@@ -27,67 +97,580 @@ func testApps(t *testing.T, ns NewStore) {
 	if got, err := svc.FindApp(e.ctx, app.ID); err != nil || got.Name != "okta" {
 		t.Fatalf("find by id: %v %+v", err, got)
 	}
-
-	tok, secret, err := svc.CreateToken(e.ctx, app.ID, 0)
+	eng, err := e.svc.CreateOrg(e.ctx, e.actor, &directory.Organization{Name: "Engineering", ParentID: directory.RootOrgID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !auth.WellFormed(secret, auth.TokenPrefix) || tok.Hint != secret[:len(auth.TokenPrefix)+4]+"…" {
-		t.Errorf("secret %q / hint %q", secret, tok.Hint)
+	grp := e.createGroup("auditors")
+	upd, err := svc.UpdateApp(e.ctx, cli, app.ID, func(a *auth.App) error {
+		a.Scopes = auth.Scopes{auth.ScopeUsersRead}
+		a.Profile.Scope = directory.SyncScope{OrgIDs: []string{eng.ID}, GroupIDs: []string{grp.ID}}
+		a.Profile.TargetOrgID = eng.ID
+		a.Enabled = false
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	p, err := svc.Authenticate(e.ctx, "Bearer "+secret)
-	if err != nil || p.App.ID != app.ID || p.Token.ID != tok.ID {
+	got, err = svc.FindApp(e.ctx, app.ID)
+	if err != nil || !slices.Equal(got.Scopes, upd.Scopes) || got.Enabled || got.Profile.TargetOrgID != eng.ID ||
+		!slices.Equal(got.Profile.Scope.OrgIDs, []string{eng.ID}) || !slices.Equal(got.Profile.Scope.GroupIDs, []string{grp.ID}) {
+		t.Fatalf("after update: %v %+v", err, got)
+	}
+	// The target organization of an application cannot be deleted.
+	wantKind(t, e.svc.DeleteOrg(e.ctx, e.actor, eng.ID), directory.ErrConflict)
+
+	apps, err := svc.Apps(e.ctx)
+	if err != nil || len(apps) != 2 || apps[0].Name != "okta" || apps[1].Name != "ram-reader" {
+		t.Fatalf("apps: %v %d", err, len(apps))
+	}
+	if err := svc.DeleteApp(e.ctx, cli, reader.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.FindApp(e.ctx, reader.ID)
+	wantKind(t, err, directory.ErrNotFound)
+	wantKind(t, svc.DeleteApp(e.ctx, cli, reader.ID), directory.ErrNotFound)
+
+	// Every change is audited, without secrets.
+	entries, err := e.store.Audit(e.ctx, directory.AuditQuery{Action: "app."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, en := range entries {
+		actions = append(actions, en.Action)
+	}
+	if want := []string{"app.delete", "app.disable", "app.create", "app.create"}; !slices.Equal(actions, want) {
+		t.Errorf("audit actions %v, want %v", actions, want)
+	}
+}
+
+func testTokens(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	svc := e.auth(auth.Options{})
+	app := mustApp(t, svc, e, auth.AppSpec{Name: "okta"})
+	tok, value := mustToken(t, svc, e, app.ID)
+	if !auth.WellFormed(value, auth.TokenPrefix) || tok.Hint != value[:len(auth.TokenPrefix)+4]+"…" {
+		t.Errorf("value %q / hint %q", value, tok.Hint)
+	}
+	if !tok.Expires.Equal(tok.Created.Add(auth.DefaultTokenValidity)) {
+		t.Errorf("default validity: %v → %v", tok.Created, tok.Expires)
+	}
+	p, err := svc.Authenticate(e.ctx, bearer(value), "192.0.2.1")
+	if err != nil || p.App.ID != app.ID || p.Token.ID != tok.ID || !p.Scopes.Has(auth.ScopeUsersWrite) {
 		t.Fatalf("authenticate: %v %+v", err, p)
 	}
-	if _, err := svc.Authenticate(e.ctx, "bearer "+secret); err != nil {
-		t.Errorf("scheme is case-insensitive: %v", err)
+	if _, err := svc.Authenticate(e.ctx, "bearer "+value, "192.0.2.1"); err != nil {
+		t.Errorf("the scheme is case-insensitive: %v", err)
 	}
-	for _, bad := range []string{"", "Bearer", "Basic " + secret, "Bearer " + secret + "x", "Bearer " + secret[:len(secret)-1] + "0"} {
-		if _, err := svc.Authenticate(e.ctx, bad); err == nil {
-			t.Errorf("authenticated %q", bad)
-		}
+	for _, bad := range []string{"", "Bearer", "Basic " + value, bearer(value + "x"), bearer(value[:len(value)-1] + "0"), bearer("a.b.c")} {
+		wantUnauthenticated(t, svc, e, bad, "")
 	}
-	// A well-formed secret that was never issued.
 	other, _ := auth.NewSecret(auth.TokenPrefix)
-	if _, err := svc.Authenticate(e.ctx, "Bearer "+other); err == nil {
-		t.Error("authenticated an unknown token")
+	wantUnauthenticated(t, svc, e, bearer(other), "token_unknown")
+
+	// Validity is between one day and three years.
+	for _, v := range []time.Duration{time.Hour, 4 * 365 * 24 * time.Hour} {
+		_, _, err := svc.CreateToken(e.ctx, cli, app.ID, v)
+		wantKind(t, err, directory.ErrInvalid)
 	}
+	// At most two tokens.
+	tok2, value2, err := svc.CreateToken(e.ctx, cli, app.ID, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = svc.CreateToken(e.ctx, cli, app.ID, 0)
+	wantKind(t, err, directory.ErrConflict)
+
+	// Use is counted.
 	if err := svc.FlushUsage(e.ctx); err != nil {
 		t.Fatal(err)
 	}
 	toks, err := svc.Tokens(e.ctx, app.ID)
-	if err != nil || len(toks) != 1 {
+	if err != nil || len(toks) != 2 || toks[0].ID != tok.ID {
 		t.Fatalf("tokens: %v %d", err, len(toks))
 	}
-	if toks[0].UseCount != 2 || toks[0].LastUsed.IsZero() {
-		t.Errorf("use count %d, last used %v", toks[0].UseCount, toks[0].LastUsed)
+	if toks[0].UseCount != 2 || toks[0].LastUsed.IsZero() || toks[1].UseCount != 0 {
+		t.Errorf("use count %d (last used %v), second token %d", toks[0].UseCount, toks[0].LastUsed, toks[1].UseCount)
 	}
-	// Disabled and expired tokens are refused.
-	toks[0].Enabled = false
-	if err := e.store.UpdateToken(e.ctx, toks[0]); err != nil {
+	st, err := svc.Stats(e.ctx, app.ID)
+	if err != nil || st.Failures != 0 {
+		t.Errorf("stats: %v %+v", err, st)
+	}
+
+	// A token must be disabled before it is deleted.
+	wantKind(t, svc.DeleteToken(e.ctx, cli, app.ID, tok.ID), directory.ErrConflict)
+	// Rotation: disable the first; a second process that had the first
+	// remembered refuses it at its next request.
+	other2 := e.auth(auth.Options{})
+	if _, err := other2.Authenticate(e.ctx, bearer(value), "192.0.2.2"); err != nil {
 		t.Fatal(err)
 	}
-	svc.Forget()
-	if _, err := svc.Authenticate(e.ctx, "Bearer "+secret); err == nil {
-		t.Error("disabled token accepted")
-	}
-	toks[0].Enabled, toks[0].Expires = true, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := e.store.UpdateToken(e.ctx, toks[0]); err != nil {
+	if _, err := svc.SetTokenEnabled(e.ctx, cli, app.ID, tok.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	svc.Forget()
-	if _, err := svc.Authenticate(e.ctx, "Bearer "+secret); err == nil {
-		t.Error("expired token accepted")
+	wantUnauthenticated(t, svc, e, bearer(value), "token_disabled")
+	eventually(t, func() bool {
+		_, err := other2.Authenticate(e.ctx, bearer(value), "192.0.2.2")
+		return errors.Is(err, auth.ErrUnauthenticated)
+	})
+	if _, err := svc.Authenticate(e.ctx, bearer(value2), "192.0.2.1"); err != nil {
+		t.Fatalf("second token: %v", err)
 	}
+	// The last enabled token cannot be disabled.
+	_, err = svc.SetTokenEnabled(e.ctx, cli, app.ID, tok2.ID, false)
+	wantKind(t, err, directory.ErrConflict)
+	if err := svc.DeleteToken(e.ctx, cli, app.ID, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthenticated(t, svc, e, bearer(value), "token_unknown")
+	wantKind(t, svc.DeleteToken(e.ctx, cli, app.ID, tok.ID), directory.ErrNotFound)
+
+	// Expiry is enforced, also for a remembered check.
+	e.clock.Advance(24 * time.Hour)
+	wantUnauthenticated(t, svc, e, bearer(value2), "token_expired")
+
+	// A disabled application is refused.
+	tok3, value3 := mustToken(t, svc, e, app.ID)
+	if _, err := svc.Authenticate(e.ctx, bearer(value3), "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.UpdateApp(e.ctx, cli, app.ID, func(a *auth.App) error { a.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthenticated(t, svc, e, bearer(value3), "app_disabled")
+	st, _ = svc.Stats(e.ctx, app.ID)
+	if st.Failures == 0 || st.ByReason["401 app_disabled"] != 1 || !strings.Contains(st.LastError, "app_disabled") {
+		t.Errorf("stats after failures: %+v", st)
+	}
+
 	// Deleting the application deletes its tokens.
-	if err := e.store.DeleteApp(e.ctx, app.ID); err != nil {
+	if err := svc.DeleteApp(e.ctx, cli, app.ID); err != nil {
 		t.Fatal(err)
 	}
 	if toks, _ := e.store.Tokens(e.ctx, app.ID); len(toks) != 0 {
 		t.Errorf("tokens survived their application: %d", len(toks))
 	}
-	_, err = e.store.App(e.ctx, app.ID)
+	wantUnauthenticated(t, svc, e, bearer(value3), "token_unknown")
+	_, _, err = svc.CreateToken(e.ctx, cli, app.ID, 0)
 	wantKind(t, err, directory.ErrNotFound)
-	_, _, err = svc.CreateToken(e.ctx, app.ID, 0)
+
+	// Audit records name the token, never its value or hash.
+	entries, _ := e.store.Audit(e.ctx, directory.AuditQuery{Action: "token.", Limit: 100})
+	if len(entries) < 5 {
+		t.Errorf("token audit entries: %d", len(entries))
+	}
+	for _, en := range entries {
+		for _, v := range []string{value, value2, value3} {
+			if strings.Contains(string(en.Before)+string(en.After), v[len(auth.TokenPrefix)+4:]) {
+				t.Errorf("audit record %d holds a token", en.Seq)
+			}
+		}
+	}
+	_ = tok3
+}
+
+// eventually polls cond until it holds (a change made by one process
+// reaches another through the database: at once with SQLite, after a
+// notification with PostgreSQL).
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func jwtClaims(t *testing.T, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testClientCredentials(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	svc := e.auth(auth.Options{Issuer: "https://gatehouse.example"})
+	app := mustApp(t, svc, e, auth.AppSpec{Name: "ram", Kind: auth.KindServerApp,
+		Scopes: auth.Scopes{auth.ScopeUsersRead, auth.ScopeUsersWrite, auth.ScopeGroupsRead}})
+	sec, value, err := svc.CreateSecret(e.ctx, cli, app.ID)
+	if err != nil || !auth.WellFormed(value, auth.SecretPrefix) {
+		t.Fatalf("create secret: %v %q", err, value)
+	}
+	sec2, value2, err := svc.CreateSecret(e.ctx, cli, app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = svc.CreateSecret(e.ctx, cli, app.ID)
+	wantKind(t, err, directory.ErrConflict)
+
+	iss, err := svc.Issue(e.ctx, app.ID, value, "192.0.2.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if iss.ExpiresIn != time.Hour || !slices.Equal(iss.Scopes, app.Scopes) {
+		t.Errorf("issued: %+v", iss)
+	}
+	c := jwtClaims(t, iss.AccessToken)
+	if c["client_id"] != app.ID || c["sub"] != app.ID || c["iss"] != "https://gatehouse.example" || c["scope"] != app.Scopes.String() {
+		t.Errorf("claims: %v", c)
+	}
+	p, err := svc.Authenticate(e.ctx, bearer(iss.AccessToken), "192.0.2.1")
+	if err != nil || p.App.ID != app.ID || p.SecretID != sec.ID || !p.Scopes.Has(auth.ScopeUsersWrite) {
+		t.Fatalf("authenticate with access token: %v %+v", err, p)
+	}
+	// Narrower scopes.
+	ro, err := svc.Issue(e.ctx, app.ID, value2, "192.0.2.1", auth.Scopes{auth.ScopeUsersRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = svc.Authenticate(e.ctx, bearer(ro.AccessToken), "192.0.2.1")
+	if err != nil || !p.Scopes.Has(auth.ScopeUsersRead) || p.Scopes.Has(auth.ScopeUsersWrite) || p.SecretID != sec2.ID {
+		t.Fatalf("read-only token: %v %+v", err, p)
+	}
+	// Scopes beyond the application's.
+	_, err = svc.Issue(e.ctx, app.ID, value, "192.0.2.1", auth.Scopes{auth.ScopeGroupsWrite})
+	if !errors.Is(err, auth.ErrInvalidScope) {
+		t.Errorf("scope beyond the application's: %v", err)
+	}
+	// Wrong credentials.
+	for _, c := range [][2]string{{app.ID, value + "x"}, {app.ID, ""}, {"nobody", value}, {app.ID, value[:len(value)-1]}} {
+		if _, err := svc.Issue(e.ctx, c[0], c[1], "192.0.2.1", nil); !errors.Is(err, auth.ErrInvalidClient) {
+			t.Errorf("issue(%q, %q): %v, want invalid_client", c[0], c[1], err)
+		}
+	}
+	// Disabling a secret ends it and the tokens obtained with it.
+	if _, err := svc.SetSecretEnabled(e.ctx, cli, app.ID, sec.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Issue(e.ctx, app.ID, value, "192.0.2.1", nil); !errors.Is(err, auth.ErrInvalidClient) {
+		t.Errorf("disabled secret: %v", err)
+	}
+	wantUnauthenticated(t, svc, e, bearer(iss.AccessToken), "secret_disabled")
+	if _, err := svc.Authenticate(e.ctx, bearer(ro.AccessToken), "192.0.2.1"); err != nil {
+		t.Errorf("token of the other secret: %v", err)
+	}
+	wantKind(t, svc.DeleteSecret(e.ctx, cli, app.ID, sec2.ID), directory.ErrConflict)
+	if err := svc.DeleteSecret(e.ctx, cli, app.ID, sec.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantUnauthenticated(t, svc, e, bearer(iss.AccessToken), "secret_deleted")
+
+	// Key rotation: tokens signed by the previous key stay valid; the new
+	// key signs from now on; both are published.
+	old := jwtHeaderKid(t, ro.AccessToken)
+	k, err := svc.RotateKeys(e.ctx, cli)
+	if err != nil || k.ID == old {
+		t.Fatalf("rotate: %v %+v", err, k)
+	}
+	if _, err := svc.Authenticate(e.ctx, bearer(ro.AccessToken), "192.0.2.1"); err != nil {
+		t.Errorf("token signed by the retired key: %v", err)
+	}
+	fresh, err := svc.Issue(e.ctx, app.ID, value2, "192.0.2.1", nil)
+	if err != nil || jwtHeaderKid(t, fresh.AccessToken) != k.ID {
+		t.Fatalf("issue after rotation: %v", err)
+	}
+	set, err := svc.JWKS(e.ctx)
+	if err != nil || len(set.Keys) != 2 || len(set.Key(old)) != 1 || len(set.Key(k.ID)) != 1 {
+		t.Fatalf("jwks: %v %+v", err, set)
+	}
+	for _, key := range set.Keys {
+		if !key.IsPublic() {
+			t.Error("JWKS publishes a private key")
+		}
+	}
+	// Another process verifies the tokens with the keys from the store.
+	other := e.auth(auth.Options{Issuer: "https://gatehouse.example"})
+	if _, err := other.Authenticate(e.ctx, bearer(fresh.AccessToken), "192.0.2.3"); err != nil {
+		t.Errorf("second process: %v", err)
+	}
+	// Expired access tokens are refused.
+	e.clock.Advance(time.Hour + time.Minute)
+	wantUnauthenticated(t, svc, e, bearer(fresh.AccessToken), "access_token_expired")
+	// A token from another issuer is refused.
+	foreign := e.auth(auth.Options{Issuer: "https://elsewhere.example"})
+	wantUnauthenticated(t, foreign, e, bearer(ro.AccessToken), "")
+}
+
+func jwtHeaderKid(t *testing.T, token string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Kid, Typ, Alg string
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Typ != "at+jwt" || h.Alg != "ES256" || h.Kid == "" {
+		t.Errorf("JWT header %+v", h)
+	}
+	return h.Kid
+}
+
+func testThrottle(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	svc := e.auth(auth.Options{FailureLimit: 3, FailureWindow: time.Minute})
+	app := mustApp(t, svc, e, auth.AppSpec{Name: "okta"})
+	_, value := mustToken(t, svc, e, app.ID)
+	bad, _ := auth.NewSecret(auth.TokenPrefix)
+	var throttled *auth.ThrottledError
+	for i := 0; i < 10 && throttled == nil; i++ {
+		_, err := svc.Authenticate(e.ctx, bearer(bad), "198.51.100.7")
+		errors.As(err, &throttled)
+	}
+	if throttled == nil || throttled.RetryAfter <= 0 {
+		t.Fatalf("no throttling after repeated failures: %+v", throttled)
+	}
+	// The correctly configured client at the same address gets in.
+	if _, err := svc.Authenticate(e.ctx, bearer(value), "198.51.100.7"); err != nil {
+		t.Errorf("valid token refused from a throttled address: %v", err)
+	}
+	// Other addresses are not affected.
+	wantUnauthenticated(t, svc, e, bearer(bad), "token_unknown")
+}
+
+func testSyncScope(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	eng, err := e.svc.CreateOrg(e.ctx, e.actor, &directory.Organization{Name: "Engineering", ParentID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	platform, err := e.svc.CreateOrg(e.ctx, e.actor, &directory.Organization{Name: "Platform", ParentID: eng.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sales, err := e.svc.CreateOrg(e.ctx, e.actor, &directory.Organization{Name: "Sales", ParentID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := e.createUser(strict, &directory.User{UserName: "alice", Active: true, OrgID: eng.ID})
+	bob := e.createUser(strict, &directory.User{UserName: "bob", Active: true, OrgID: platform.ID})
+	carol := e.createUser(strict, &directory.User{UserName: "carol", Active: true, OrgID: sales.ID})
+	dave := e.createUser(strict, &directory.User{UserName: "dave", Active: true, OrgID: sales.ID})
+	engGroup, _, err := e.svc.CreateGroup(e.ctx, e.actor, strict, &directory.Group{DisplayName: "eng-readers", OrgID: eng.ID,
+		Members: []directory.Member{{ID: alice.ID}, {ID: carol.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	salesGroup, _, err := e.svc.CreateGroup(e.ctx, e.actor, strict, &directory.Group{DisplayName: "sales-readers", OrgID: sales.ID,
+		Members: []directory.Member{{ID: dave.ID}, {ID: bob.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An application that sees Engineering (and below) and the group
+	// sales-readers (and its members).
+	p := strict
+	p.TargetOrgID = eng.ID
+	p.Scope = directory.SyncScope{OrgIDs: []string{eng.ID}}
+	users := func(p directory.Profile) []string {
+		t.Helper()
+		page, err := e.svc.Users(e.ctx, p, directory.Query{Limit: 100, Count: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, u := range page.Items {
+			names = append(names, u.UserName)
+		}
+		if page.Total != len(names) {
+			t.Errorf("total %d, items %d", page.Total, len(names))
+		}
+		return names
+	}
+	if got := users(p); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Errorf("org scope sees %v", got)
+	}
+	_, err = e.svc.User(e.ctx, p, carol.ID, directory.ReadOptions{})
 	wantKind(t, err, directory.ErrNotFound)
+	g, err := e.svc.Group(e.ctx, p, engGroup.ID, directory.ReadOptions{Members: true})
+	if err != nil || len(g.Members) != 1 || g.Members[0].ID != alice.ID {
+		t.Errorf("members outside the scope are left out: %v %+v", err, g)
+	}
+	_, err = e.svc.Group(e.ctx, p, salesGroup.ID, directory.ReadOptions{})
+	wantKind(t, err, directory.ErrNotFound)
+	u, err := e.svc.User(e.ctx, p, bob.ID, directory.ReadOptions{Groups: true})
+	if err != nil || len(u.Groups) != 0 {
+		t.Errorf("groups outside the scope are left out: %v %+v", err, u)
+	}
+	// Writes outside the scope fail as if the resource did not exist.
+	_, err = e.svc.UpdateUser(e.ctx, e.actor, p, carol.ID, nil, func(u *directory.User) error { u.Active = false; return nil })
+	wantKind(t, err, directory.ErrNotFound)
+	wantKind(t, e.svc.DeleteUser(e.ctx, e.actor, p, carol.ID, nil), directory.ErrNotFound)
+	wantKind(t, e.svc.DeleteGroup(e.ctx, e.actor, p, salesGroup.ID, nil), directory.ErrNotFound)
+	_, err = e.svc.UpdateGroup(e.ctx, e.actor, p, engGroup.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{dave.ID}}})
+	wantKind(t, err, directory.ErrInvalid)
+	// Moving a user out of the scope, or creating one outside it, is refused.
+	_, err = e.svc.UpdateUser(e.ctx, e.actor, p, alice.ID, nil, func(u *directory.User) error { u.OrgID = sales.ID; return nil })
+	wantKind(t, err, directory.ErrInvalid)
+	_, _, err = e.svc.CreateUser(e.ctx, e.actor, p, &directory.User{UserName: "erin", Active: true, OrgID: sales.ID})
+	wantKind(t, err, directory.ErrInvalid)
+	erin, _, err := e.svc.CreateUser(e.ctx, e.actor, p, &directory.User{UserName: "erin", Active: true})
+	if err != nil || erin.OrgID != eng.ID {
+		t.Fatalf("create in the target org: %v %+v", err, erin)
+	}
+	// Replacing the members of a group keeps the members the application
+	// cannot see.
+	if _, err := e.svc.UpdateGroup(e.ctx, e.actor, p, engGroup.ID, nil, nil, []directory.MemberOp{{Kind: directory.ReplaceMembers, IDs: []string{erin.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.memberIDs(engGroup.ID), sorted(carol.ID, erin.ID); !slices.Equal(got, want) {
+		t.Errorf("members after a scoped replace: %v, want %v", got, want)
+	}
+	// An idempotent create of an account outside the scope does not reach it.
+	ip := directory.IDaaSProfile()
+	ip.TargetOrgID, ip.Scope = eng.ID, p.Scope
+	_, _, err = e.svc.CreateUser(e.ctx, e.actor, ip, &directory.User{UserName: "carol", Active: true})
+	wantKind(t, err, directory.ErrConflict)
+
+	// Group scope: the group and its members.
+	gp := strict
+	gp.Scope = directory.SyncScope{GroupIDs: []string{salesGroup.ID}}
+	if got := users(gp); !slices.Equal(got, []string{"bob", "dave"}) {
+		t.Errorf("group scope sees %v", got)
+	}
+	page, err := e.svc.Groups(e.ctx, gp, directory.Query{Limit: 10, Count: true})
+	if err != nil || page.Total != 1 || page.Items[0].ID != salesGroup.ID {
+		t.Errorf("group scope groups: %v %+v", err, page)
+	}
+	// A filter cannot reach outside the scope either.
+	if got := users(directory.Profile{Scope: directory.SyncScope{OrgIDs: []string{sales.ID}}}); !slices.Equal(got, []string{"carol", "dave"}) {
+		t.Errorf("sales scope sees %v", got)
+	}
+	// The root organization in the scope is everything.
+	if got := users(directory.Profile{Scope: directory.SyncScope{OrgIDs: []string{directory.RootOrgID}}}); len(got) != 5 {
+		t.Errorf("root scope sees %v", got)
+	}
+}
+
+// Tamper runs statement directly on the store's database, as someone with
+// access to the database files could; with bypass, append-only triggers do
+// not stop it.
+type Tamper func(t *testing.T, s Store, bypass bool, statement string) error
+
+func testAuditChain(t *testing.T, ns NewStore, tamper Tamper) {
+	type step func(e *env) error
+	build := func(t *testing.T) *env {
+		e := setup(t, ns)
+		svc := e.auth(auth.Options{})
+		app := mustApp(t, svc, e, auth.AppSpec{Name: "okta"})
+		mustToken(t, svc, e, app.ID)
+		for _, name := range []string{"a", "b", "c"} {
+			e.createUser(strict, &directory.User{UserName: name, Active: true})
+		}
+		e.createGroup("g")
+		rep, err := e.svc.VerifyAudit(e.ctx)
+		if err != nil || !rep.OK || rep.Records != 6 || rep.FirstSeq != 1 || rep.LastSeq != 6 || rep.HeadHash == "" {
+			t.Fatalf("intact chain: %v %+v", err, rep)
+		}
+		return e
+	}
+	t.Run("AppendOnly", func(t *testing.T) {
+		e := build(t)
+		if tamper(t, e.store, false, `UPDATE audit_log SET action = 'user.read' WHERE seq = 3`) == nil {
+			t.Error("an audit record was updated")
+		}
+		if tamper(t, e.store, false, `DELETE FROM audit_log WHERE seq = 3`) == nil {
+			t.Error("an audit record was deleted")
+		}
+	})
+	cases := []struct {
+		name      string
+		statement string
+		seq       int64
+		reason    string
+	}{
+		{"Edited", `UPDATE audit_log SET resource_id = 'someone-else' WHERE seq = 3`, 3, "changed"},
+		{"EditedSnapshot", `UPDATE audit_log SET after = replace(after, '"active":true', '"active":false') WHERE seq = 4`, 4, "changed"},
+		{"Removed", `DELETE FROM audit_log WHERE seq = 4`, 5, "missing"},
+		{"Reordered", `UPDATE audit_log SET seq = 0 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 0`, 3, "does not follow"},
+		{"TruncatedEnd", `DELETE FROM audit_log WHERE seq = 6`, 6, "removed from the end"},
+		{"TruncatedStart", `DELETE FROM audit_log WHERE seq <= 2`, 3, "missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := build(t)
+			if err := tamper(t, e.store, true, tc.statement); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := e.svc.VerifyAudit(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK {
+				t.Fatalf("tampering not detected: %+v", rep)
+			}
+			found := false
+			for _, p := range rep.Problems {
+				if p.Seq == tc.seq && strings.Contains(p.Reason, tc.reason) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("problems %+v do not name record %d (%q)", rep.Problems, tc.seq, tc.reason)
+			}
+		})
+	}
+	t.Run("Prune", func(t *testing.T) {
+		e := build(t)
+		e.clock.Advance(200 * 24 * time.Hour)
+		e.createUser(strict, &directory.User{UserName: "late", Active: true})
+		n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, directory.AuditRetention)
+		if err != nil || n != 6 {
+			t.Fatalf("prune: %v %d", err, n)
+		}
+		rep, err := e.svc.VerifyAudit(e.ctx)
+		if err != nil || !rep.OK || rep.Records != 2 || rep.FirstSeq != 7 || rep.LastSeq != 8 {
+			t.Fatalf("after pruning: %v %+v", err, rep)
+		}
+		if n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, directory.AuditRetention); err != nil || n != 0 {
+			t.Fatalf("second prune: %v %d", err, n)
+		}
+		// Records cannot be removed behind the pruning's back.
+		if err := tamper(t, e.store, true, `DELETE FROM audit_log WHERE seq = 7`); err != nil {
+			t.Fatal(err)
+		}
+		if rep, _ := e.svc.VerifyAudit(e.ctx); rep.OK {
+			t.Errorf("removal after pruning not detected: %+v", rep)
+		}
+	})
+	t.Run("Filters", func(t *testing.T) {
+		e := build(t)
+		all, _ := e.store.Audit(e.ctx, directory.AuditQuery{})
+		mid := all[2].Time
+		for name, tc := range map[string]struct {
+			q    directory.AuditQuery
+			want int
+		}{
+			"actor cli":      {directory.AuditQuery{Actor: "cli"}, 2},
+			"actor app id":   {directory.AuditQuery{Actor: e.actor.AppID}, 4},
+			"actor app name": {directory.AuditQuery{Actor: e.actor.AppName}, 4},
+			"action":         {directory.AuditQuery{Action: "user.create"}, 3},
+			"action prefix":  {directory.AuditQuery{Action: "token."}, 1},
+			"since":          {directory.AuditQuery{Since: mid}, 3},
+			"until":          {directory.AuditQuery{Until: mid}, 3},
+			"limit":          {directory.AuditQuery{Limit: 2}, 2},
+			"before seq":     {directory.AuditQuery{BeforeSeq: 3}, 2},
+		} {
+			got, err := e.store.Audit(e.ctx, tc.q)
+			if err != nil || len(got) != tc.want {
+				t.Errorf("%s: %v %d, want %d", name, err, len(got), tc.want)
+			}
+		}
+	})
 }

@@ -436,11 +436,11 @@ func testPaging(t *testing.T, ns NewStore) {
 		t.Errorf("descending walk (-want +got):\n%s", diff)
 	}
 	// Organization scope.
-	p, err = e.store.Users(e.ctx, directory.Query{Limit: 10, Count: true, OrgIDs: []string{"elsewhere"}})
+	p, err = e.store.Users(e.ctx, directory.Query{Limit: 10, Count: true, Scope: &directory.SyncScope{OrgIDs: []string{"elsewhere"}}})
 	if err != nil || p.Total != 0 || len(p.Items) != 0 {
 		t.Errorf("scoped to an empty org: %v %d", err, p.Total)
 	}
-	p, err = e.store.Users(e.ctx, directory.Query{Limit: 10, Count: true, OrgIDs: []string{directory.RootOrgID}})
+	p, err = e.store.Users(e.ctx, directory.Query{Limit: 10, Count: true, Scope: &directory.SyncScope{OrgIDs: []string{directory.RootOrgID}}})
 	if err != nil || p.Total != 101 {
 		t.Errorf("scoped to root: %v %d", err, p.Total)
 	}
@@ -460,7 +460,7 @@ func testPagingUnderDeletes(t *testing.T, ns NewStore) {
 		for _, i := range []int{page * 10, 119 - page} {
 			if id := all[i].ID; !deleted[id] {
 				deleted[id] = true
-				if err := e.svc.DeleteUser(e.ctx, e.actor, id, nil); err != nil {
+				if err := e.svc.DeleteUser(e.ctx, e.actor, strict, id, nil); err != nil {
 					t.Fatal(err)
 				}
 			}

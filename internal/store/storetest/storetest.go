@@ -136,7 +136,7 @@ func wantKind(t *testing.T, err, kind error) {
 }
 
 // Run runs the whole suite.
-func Run(t *testing.T, newStore NewStore) {
+func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, NewStore)
@@ -157,6 +157,11 @@ func Run(t *testing.T, newStore NewStore) {
 		{"Orgs", testOrgs},
 		{"Audit", testAudit},
 		{"Apps", testApps},
+		{"Tokens", testTokens},
+		{"ClientCredentials", testClientCredentials},
+		{"Throttle", testThrottle},
+		{"SyncScope", testSyncScope},
+		{"AuditChain", func(t *testing.T, ns NewStore) { testAuditChain(t, ns, tamper) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
@@ -232,12 +237,12 @@ func testUserCRUD(t *testing.T, ns NewStore) {
 		t.Errorf("replace: %+v", rep)
 	}
 
-	if err := e.svc.DeleteUser(e.ctx, e.actor, u.ID, nil); err != nil {
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, u.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.store.User(e.ctx, u.ID, directory.ReadOptions{})
 	wantKind(t, err, directory.ErrNotFound)
-	wantKind(t, e.svc.DeleteUser(e.ctx, e.actor, u.ID, nil), directory.ErrNotFound)
+	wantKind(t, e.svc.DeleteUser(e.ctx, e.actor, strict, u.ID, nil), directory.ErrNotFound)
 	_, err = e.svc.ReplaceUser(e.ctx, e.actor, strict, "nope", &directory.User{UserName: "x"}, nil)
 	wantKind(t, err, directory.ErrNotFound)
 }
@@ -414,7 +419,7 @@ func testGroups(t *testing.T, ns NewStore) {
 	wantKind(t, err, directory.ErrConflict)
 
 	// Add (with an existing member again), remove, replace.
-	g2, err := e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{
+	g2, err := e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{
 		{Kind: directory.AddMembers, IDs: []string{ids[1], ids[2]}},
 		{Kind: directory.RemoveMembers, IDs: []string{ids[0], "not-a-member"}},
 	})
@@ -431,14 +436,14 @@ func testGroups(t *testing.T, ns NewStore) {
 	if len(u0.Groups) != 0 || u0.Version == v0 {
 		t.Errorf("removed member: groups=%v version=%d (was %d)", u0.Groups, u0.Version, v0)
 	}
-	_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.ReplaceMembers, IDs: []string{ids[3], ids[4]}}})
+	_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.ReplaceMembers, IDs: []string{ids[3], ids[4]}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(sorted(ids[3], ids[4]), e.memberIDs(g.ID)); diff != "" {
 		t.Errorf("after replace (-want +got):\n%s", diff)
 	}
-	_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.RemoveMatching, Match: func(m directory.Member) bool { return m.Display == "User 3" }}})
+	_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.RemoveMatching, Match: func(m directory.Member) bool { return m.Display == "User 3" }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,13 +451,13 @@ func testGroups(t *testing.T, ns NewStore) {
 		t.Errorf("after remove matching (-want +got):\n%s", diff)
 	}
 	// Rename via mutate.
-	ren, err := e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, func(g *directory.Group) error { g.DisplayName = "Eng"; return nil }, nil)
+	ren, err := e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, func(g *directory.Group) error { g.DisplayName = "Eng"; return nil }, nil)
 	if err != nil || ren.DisplayName != "Eng" {
 		t.Fatalf("rename: %v %+v", err, ren)
 	}
 	// Deleting a member user removes the membership and bumps the group.
 	before, _ := e.store.Group(e.ctx, g.ID, directory.ReadOptions{})
-	if err := e.svc.DeleteUser(e.ctx, e.actor, ids[4], nil); err != nil {
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, ids[4], nil); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := e.store.Group(e.ctx, g.ID, directory.ReadOptions{Members: true})
@@ -461,26 +466,26 @@ func testGroups(t *testing.T, ns NewStore) {
 	}
 	// Nested groups are refused.
 	other := e.createGroup("Other")
-	_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{other.ID}}})
+	_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{other.ID}}})
 	wantKind(t, err, directory.ErrInvalid)
 	// Replace via PUT keeping members when not asked to replace them.
-	_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{ids[0]}}})
+	_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{ids[0]}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.ReplaceGroup(e.ctx, e.actor, g.ID, &directory.Group{DisplayName: "Eng2"}, false, nil); err != nil {
+	if _, err := e.svc.ReplaceGroup(e.ctx, e.actor, strict, g.ID, &directory.Group{DisplayName: "Eng2"}, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(sorted(ids[0]), e.memberIDs(g.ID)); diff != "" {
 		t.Errorf("PUT without members changed them (-want +got):\n%s", diff)
 	}
-	if _, err := e.svc.ReplaceGroup(e.ctx, e.actor, g.ID, &directory.Group{DisplayName: "Eng2"}, true, nil); err != nil {
+	if _, err := e.svc.ReplaceGroup(e.ctx, e.actor, strict, g.ID, &directory.Group{DisplayName: "Eng2"}, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.memberIDs(g.ID); len(got) != 0 {
 		t.Errorf("PUT with empty members kept %v", got)
 	}
-	if err := e.svc.DeleteGroup(e.ctx, e.actor, g.ID, nil); err != nil {
+	if err := e.svc.DeleteGroup(e.ctx, e.actor, strict, g.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.store.Group(e.ctx, g.ID, directory.ReadOptions{})
@@ -509,10 +514,10 @@ func testConcurrentMembership(t *testing.T, ns NewStore) {
 			defer wg.Done()
 			var err error
 			if i%2 == 0 {
-				_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{id}}})
+				_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, nil, []directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{id}}})
 			} else {
 				// Mixed with attribute changes, which retry on conflict.
-				_, err = e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, func(g *directory.Group) error {
+				_, err = e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, func(g *directory.Group) error {
 					g.Attrs = directory.Attrs{}
 					g.ExternalID = "x" + id
 					return nil
@@ -538,7 +543,7 @@ func testFailedChanges(t *testing.T, ns NewStore) {
 
 	// A membership change naming a missing user changes nothing, not even
 	// the valid part before it.
-	_, err := e.svc.UpdateGroup(e.ctx, e.actor, g.ID, nil, func(g *directory.Group) error { g.DisplayName = "G2"; return nil }, []directory.MemberOp{
+	_, err := e.svc.UpdateGroup(e.ctx, e.actor, strict, g.ID, nil, func(g *directory.Group) error { g.DisplayName = "G2"; return nil }, []directory.MemberOp{
 		{Kind: directory.RemoveMembers, IDs: []string{u.ID}},
 		{Kind: directory.AddMembers, IDs: []string{"missing"}},
 	})
@@ -614,7 +619,7 @@ func testOrgs(t *testing.T, ns NewStore) {
 	if err != nil || moved.ParentID != directory.RootOrgID || moved.Version != 2 {
 		t.Fatalf("move: %v %+v", err, moved)
 	}
-	if err := e.svc.DeleteUser(e.ctx, e.actor, u2.ID, nil); err != nil {
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, u2.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.svc.DeleteOrg(e.ctx, e.actor, eng.ID); err != nil {
@@ -632,7 +637,7 @@ func testAudit(t *testing.T, ns NewStore) {
 	if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, u.ID, nil, func(u *directory.User) error { u.Active = false; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.DeleteUser(e.ctx, e.actor, u.ID, nil); err != nil {
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, u.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	entries, err := e.store.Audit(e.ctx, directory.AuditQuery{ResourceID: u.ID})

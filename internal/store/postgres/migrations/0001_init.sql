@@ -77,10 +77,14 @@ CREATE TABLE group_members (
 );
 CREATE INDEX group_members_user ON group_members (user_seq, group_seq);
 
--- Append-only audit trail, written in the transaction of each change.
--- before and after are json, not jsonb: the snapshots are kept byte for byte.
+-- Append-only, hash-chained audit trail, written in the transaction of each
+-- change: hash = SHA-256 over the record and prev_hash (the previous
+-- record's hash), computed by directory.AuditHash. The store assigns seq
+-- itself, from audit_head, whose row lock orders appends across replicas.
+-- before and after are text, not json or jsonb: the hash covers their exact
+-- bytes. at keeps microseconds, which is what the hash covers.
 CREATE TABLE audit_log (
-    seq            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    seq            bigint PRIMARY KEY,
     at             timestamptz NOT NULL,
     actor_kind     text NOT NULL,
     actor_app_id   text,
@@ -90,14 +94,34 @@ CREATE TABLE audit_log (
     action         text NOT NULL,
     resource_type  text NOT NULL,
     resource_id    text NOT NULL,
-    before         json,
-    after          json
+    before         text,
+    after          text,
+    prev_hash      text NOT NULL,
+    hash           text NOT NULL
 );
 CREATE INDEX audit_log_resource ON audit_log (resource_id, seq);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_actor ON audit_log (actor_app_id, seq);
 
+-- The last record's seq and hash, so that removing records from the end of
+-- the chain is noticed too.
+CREATE TABLE audit_head (
+    id   integer PRIMARY KEY CHECK (id = 1),
+    seq  bigint NOT NULL,
+    hash text NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');
+
+-- Records are never changed. They are deleted only by retention pruning,
+-- which sets gatehouse.audit_prune for its own transaction. (A guard against
+-- mistakes, not against the database's owner, who can drop the trigger: the
+-- hash chain is what shows such changes.)
 CREATE FUNCTION audit_log_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('gatehouse.audit_prune', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'audit_log is append-only';
 END
 $$;
@@ -106,13 +130,19 @@ CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
 
--- Applications (SCIM clients) and their bearer tokens.
+-- Applications: SCIM clients, server applications, administrators.
+-- scopes is space-separated, as OAuth writes it.
 CREATE TABLE apps (
     id            text PRIMARY KEY,
     name          text COLLATE "C" NOT NULL CONSTRAINT apps_name_key UNIQUE,
+    kind          text NOT NULL,
+    scopes        text NOT NULL,
     idaas_fields  boolean NOT NULL,
     idempotent    boolean NOT NULL,
     target_org_id text NOT NULL REFERENCES orgs (id),
+    sync_orgs     text[] NOT NULL,
+    sync_groups   text[] NOT NULL,
+    extension_urn text,
     enabled       boolean NOT NULL,
     created       timestamptz NOT NULL,
     modified      timestamptz NOT NULL
@@ -130,6 +160,48 @@ CREATE TABLE app_tokens (
     use_count bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX app_tokens_app ON app_tokens (app_id);
+
+-- OAuth 2.0 client secrets.
+CREATE TABLE app_secrets (
+    id        text PRIMARY KEY,
+    app_id    text NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    hash      bytea NOT NULL CONSTRAINT app_secrets_hash_key UNIQUE,
+    hint      text NOT NULL,
+    enabled   boolean NOT NULL,
+    created   timestamptz NOT NULL,
+    last_used timestamptz,
+    use_count bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX app_secrets_app ON app_secrets (app_id);
+
+-- Request statistics per application; by_reason maps a failure reason to
+-- its count.
+CREATE TABLE app_stats (
+    app_id     text PRIMARY KEY REFERENCES apps (id) ON DELETE CASCADE,
+    requests   bigint NOT NULL,
+    failures   bigint NOT NULL,
+    by_reason  jsonb NOT NULL,
+    last_error text,
+    last_at    timestamptz
+);
+
+-- Keys that sign OAuth access tokens.
+CREATE TABLE signing_keys (
+    id          text PRIMARY KEY,
+    alg         text NOT NULL,
+    private_pem text NOT NULL,
+    created     timestamptz NOT NULL,
+    retired     timestamptz
+);
+
+-- Bumped by every change to applications, credentials and keys, which also
+-- notifies channel gatehouse_credentials: processes check it before trusting
+-- a remembered credential.
+CREATE TABLE cred_version (
+    id      integer PRIMARY KEY CHECK (id = 1),
+    version bigint NOT NULL
+);
+INSERT INTO cred_version (id, version) VALUES (1, 1);
 
 -- Filter helpers. The filter dialect reads attributes in the jsonb documents
 -- through these, so that the SQL it writes stays short and means what

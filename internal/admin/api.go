@@ -1,0 +1,454 @@
+package admin
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
+)
+
+// OpenAPI is the API's OpenAPI 3.1 description, served at
+// /admin/v1/openapi.json.
+//
+//go:embed openapi.json
+var OpenAPI []byte
+
+// Prefix is where the API is served.
+const Prefix = "/admin/v1"
+
+// Authenticator checks the Authorization header of a request from client.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header, client string) (*auth.Principal, error)
+}
+
+// API serves /admin/v1.
+type API struct {
+	ops        *Ops
+	authn      Authenticator
+	log        *slog.Logger
+	clientAddr func(*http.Request) string
+	mux        *http.ServeMux
+	routes     []string
+}
+
+// NewAPI returns the admin API. clientAddr returns a request's client
+// address (for throttling failed authentication).
+func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string, log *slog.Logger) *API {
+	a := &API{ops: ops, authn: authn, log: log, clientAddr: clientAddr, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET "+Prefix+"/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(OpenAPI)
+	})
+	a.handle("GET /apps", a.listApps)
+	a.handle("POST /apps", a.createApp)
+	a.handle("GET /apps/{app}", a.getApp)
+	a.handle("PATCH /apps/{app}", a.updateApp)
+	a.handle("DELETE /apps/{app}", a.deleteApp)
+	a.handle("GET /apps/{app}/tokens", a.listTokens)
+	a.handle("POST /apps/{app}/tokens", a.createToken)
+	a.handle("GET /apps/{app}/tokens/{id}", a.getToken)
+	a.handle("PATCH /apps/{app}/tokens/{id}", a.updateToken)
+	a.handle("DELETE /apps/{app}/tokens/{id}", a.deleteToken)
+	a.handle("GET /apps/{app}/secrets", a.listSecrets)
+	a.handle("POST /apps/{app}/secrets", a.createSecret)
+	a.handle("PATCH /apps/{app}/secrets/{id}", a.updateSecret)
+	a.handle("DELETE /apps/{app}/secrets/{id}", a.deleteSecret)
+	a.handle("GET /orgs", a.listOrgs)
+	a.handle("POST /orgs", a.createOrg)
+	a.handle("GET /orgs/{id}", a.getOrg)
+	a.handle("PATCH /orgs/{id}", a.updateOrg)
+	a.handle("DELETE /orgs/{id}", a.deleteOrg)
+	a.handle("GET /audit", a.listAudit)
+	a.handle("POST /audit/verify", a.verifyAudit)
+	a.handle("GET /keys", a.listKeys)
+	a.handle("POST /keys/rotate", a.rotateKey)
+	return a
+}
+
+// Routes lists the authenticated routes ("GET /apps/{app}"), for the test
+// that keeps the OpenAPI document complete.
+func (a *API) Routes() []string { return a.routes }
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		// The router's own 404 and 405, as problem documents.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", rec.header.Get("Allow"))
+			writeProblem(w, r, &problem{Status: http.StatusMethodNotAllowed, Title: "Method not allowed", Detail: r.Method + " is not allowed here"})
+			return
+		}
+		writeProblem(w, r, &problem{Status: http.StatusNotFound, Title: "Not found", Detail: "no such admin endpoint: " + r.URL.Path})
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(code int)        { s.status = code }
+
+type handlerFunc func(r *http.Request, actor directory.Actor) (status int, body any, err error)
+
+// handle registers an authenticated route: a credential with the admin
+// scope is required.
+func (a *API) handle(pattern string, h handlerFunc) {
+	method, path, _ := strings.Cut(pattern, " ")
+	a.routes = append(a.routes, pattern)
+	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.authn.Authenticate(r.Context(), r.Header.Get("Authorization"), a.clientAddr(r))
+		if err != nil {
+			writeProblem(w, r, authProblem(err, r.Header.Get("Authorization") != ""))
+			return
+		}
+		logging.SetCaller(r.Context(), p.App.ID)
+		if !p.Scopes.Has(auth.ScopeAdmin) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="admin"`)
+			writeProblem(w, r, &problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: "the credential does not have the admin scope"})
+			return
+		}
+		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
+		if err != nil {
+			pr := asProblem(err)
+			if pr.Status >= 500 {
+				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
+			}
+			writeProblem(w, r, pr)
+			return
+		}
+		if body == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, body)
+	})
+}
+
+// ---- problems (RFC 9457)
+
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Field  string `json:"field,omitempty"`
+	header http.Header
+}
+
+func (p *problem) Error() string { return strconv.Itoa(p.Status) + " " + p.Title + ": " + p.Detail }
+
+func authProblem(err error, presented bool) *problem {
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		secs := int(math.Ceil(te.RetryAfter.Seconds()))
+		return &problem{Status: http.StatusTooManyRequests, Title: "Too many requests", Detail: "too many failed authentications; retry later",
+			header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
+	}
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		challenge := `Bearer realm="gatehouse"`
+		detail := "an admin bearer token is required (Authorization: Bearer <token>)"
+		if presented {
+			challenge += `, error="invalid_token"`
+			detail = "the bearer token is invalid, expired or disabled"
+		}
+		return &problem{Status: http.StatusUnauthorized, Title: "Unauthorized", Detail: detail, header: http.Header{"Www-Authenticate": {challenge}}}
+	}
+	return asProblem(err)
+}
+
+func asProblem(err error) *problem {
+	var pr *problem
+	if errors.As(err, &pr) {
+		return pr
+	}
+	msg, field := directory.Message(err), directory.Field(err)
+	switch {
+	case errors.Is(err, directory.ErrNotFound):
+		return &problem{Status: http.StatusNotFound, Title: "Not found", Detail: msg, Field: field}
+	case errors.Is(err, directory.ErrConflict):
+		return &problem{Status: http.StatusConflict, Title: "Conflict", Detail: msg, Field: field}
+	case errors.Is(err, directory.ErrInvalid), errors.Is(err, directory.ErrMutability):
+		return &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: msg, Field: field}
+	case errors.Is(err, directory.ErrBusy):
+		return &problem{Status: http.StatusServiceUnavailable, Title: "Busy", Detail: msg, header: http.Header{"Retry-After": {"1"}}}
+	}
+	return &problem{Status: http.StatusInternalServerError, Title: "Internal error", Detail: "internal error; the server log has details (request id in X-Request-Id)"}
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, p *problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	for k, v := range p.header {
+		w.Header()[k] = v
+	}
+	logging.SetFailure(r.Context(), strconv.Itoa(p.Status))
+	b, _ := json.Marshal(p)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	// Responses may carry a new credential (shown once): never cache.
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// decode reads a JSON body into v, refusing unknown fields and trailing
+// data.
+func decode(r *http.Request, v any) error {
+	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(mt, "application/json") && !strings.HasPrefix(mt, "application/merge-patch+json") {
+		return &problem{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "send application/json"}
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "a JSON body is required"}
+		}
+		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the body is not valid JSON for this request: " + err.Error()}
+	}
+	if dec.More() {
+		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "unexpected data after the JSON body"}
+	}
+	return nil
+}
+
+type list[T any] struct {
+	Items []T `json:"items"`
+}
+
+// ---- applications
+
+func (a *API) listApps(r *http.Request, _ directory.Actor) (int, any, error) {
+	apps, err := a.ops.ListApps(r.Context())
+	return http.StatusOK, list[*App]{apps}, err
+}
+
+func (a *API) createApp(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in AppInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	app, err := a.ops.CreateApp(r.Context(), actor, in)
+	return http.StatusCreated, app, err
+}
+
+func (a *API) getApp(r *http.Request, _ directory.Actor) (int, any, error) {
+	app, err := a.ops.GetApp(r.Context(), r.PathValue("app"))
+	return http.StatusOK, app, err
+}
+
+func (a *API) updateApp(r *http.Request, actor directory.Actor) (int, any, error) {
+	var p AppPatch
+	if err := decode(r, &p); err != nil {
+		return 0, nil, err
+	}
+	app, err := a.ops.UpdateApp(r.Context(), actor, r.PathValue("app"), p)
+	return http.StatusOK, app, err
+}
+
+func (a *API) deleteApp(r *http.Request, actor directory.Actor) (int, any, error) {
+	_, err := a.ops.DeleteApp(r.Context(), actor, r.PathValue("app"))
+	return http.StatusNoContent, nil, err
+}
+
+// ---- tokens
+
+type tokenInput struct {
+	// Validity: "90d", "1y", "36h" (default one year).
+	Validity string `json:"validity,omitempty"`
+}
+
+type enabledInput struct {
+	Enabled *bool `json:"enabled"`
+}
+
+func (e enabledInput) value() (bool, error) {
+	if e.Enabled == nil {
+		return false, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: `give {"enabled": true} or {"enabled": false}`, Field: "enabled"}
+	}
+	return *e.Enabled, nil
+}
+
+func (a *API) listTokens(r *http.Request, _ directory.Actor) (int, any, error) {
+	toks, err := a.ops.ListTokens(r.Context(), r.PathValue("app"))
+	return http.StatusOK, list[Token]{toks}, err
+}
+
+func (a *API) createToken(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in tokenInput
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+	}
+	t, err := a.ops.CreateToken(r.Context(), actor, r.PathValue("app"), in.Validity)
+	return http.StatusCreated, t, err
+}
+
+func (a *API) getToken(r *http.Request, _ directory.Actor) (int, any, error) {
+	t, err := a.ops.GetToken(r.Context(), r.PathValue("app"), r.PathValue("id"))
+	return http.StatusOK, t, err
+}
+
+func (a *API) updateToken(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in enabledInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	enabled, err := in.value()
+	if err != nil {
+		return 0, nil, err
+	}
+	t, err := a.ops.SetTokenEnabled(r.Context(), actor, r.PathValue("app"), r.PathValue("id"), enabled)
+	return http.StatusOK, t, err
+}
+
+func (a *API) deleteToken(r *http.Request, actor directory.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, a.ops.DeleteToken(r.Context(), actor, r.PathValue("app"), r.PathValue("id"))
+}
+
+// ---- secrets
+
+func (a *API) listSecrets(r *http.Request, _ directory.Actor) (int, any, error) {
+	secs, err := a.ops.ListSecrets(r.Context(), r.PathValue("app"))
+	return http.StatusOK, list[Secret]{secs}, err
+}
+
+func (a *API) createSecret(r *http.Request, actor directory.Actor) (int, any, error) {
+	s, err := a.ops.CreateSecret(r.Context(), actor, r.PathValue("app"))
+	return http.StatusCreated, s, err
+}
+
+func (a *API) updateSecret(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in enabledInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	enabled, err := in.value()
+	if err != nil {
+		return 0, nil, err
+	}
+	s, err := a.ops.SetSecretEnabled(r.Context(), actor, r.PathValue("app"), r.PathValue("id"), enabled)
+	return http.StatusOK, s, err
+}
+
+func (a *API) deleteSecret(r *http.Request, actor directory.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, a.ops.DeleteSecret(r.Context(), actor, r.PathValue("app"), r.PathValue("id"))
+}
+
+// ---- organizations
+
+func (a *API) listOrgs(r *http.Request, _ directory.Actor) (int, any, error) {
+	orgs, err := a.ops.Dir.Orgs(r.Context())
+	if orgs == nil {
+		orgs = []*directory.Organization{}
+	}
+	return http.StatusOK, list[*directory.Organization]{orgs}, err
+}
+
+func (a *API) createOrg(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in OrgInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	o, err := a.ops.CreateOrg(r.Context(), actor, in)
+	return http.StatusCreated, o, err
+}
+
+func (a *API) getOrg(r *http.Request, _ directory.Actor) (int, any, error) {
+	o, err := a.ops.Dir.Org(r.Context(), r.PathValue("id"))
+	return http.StatusOK, o, err
+}
+
+func (a *API) updateOrg(r *http.Request, actor directory.Actor) (int, any, error) {
+	var p OrgPatch
+	if err := decode(r, &p); err != nil {
+		return 0, nil, err
+	}
+	o, err := a.ops.UpdateOrg(r.Context(), actor, r.PathValue("id"), p)
+	return http.StatusOK, o, err
+}
+
+func (a *API) deleteOrg(r *http.Request, actor directory.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, a.ops.Dir.DeleteOrg(r.Context(), actor, r.PathValue("id"))
+}
+
+// ---- audit
+
+type auditPage struct {
+	Items []*directory.AuditEntry `json:"items"`
+	// Next is the "before" value that continues the listing (absent at
+	// the end).
+	Next int64 `json:"next,omitempty"`
+}
+
+func (a *API) listAudit(r *http.Request, _ directory.Actor) (int, any, error) {
+	q := r.URL.Query()
+	f := AuditFilter{Actor: q.Get("actor"), Resource: q.Get("resource"), Action: q.Get("action"), Since: q.Get("since"), Until: q.Get("until")}
+	for _, p := range []struct {
+		name string
+		dst  any
+	}{{"before", &f.Before}, {"limit", &f.Limit}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, nil, &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: p.name + " must be a non-negative integer", Field: p.name}
+		}
+		switch d := p.dst.(type) {
+		case *int64:
+			*d = n
+		case *int:
+			*d = int(min(n, math.MaxInt32))
+		}
+	}
+	entries, next, err := a.ops.Audit(r.Context(), f)
+	return http.StatusOK, auditPage{Items: entries, Next: next}, err
+}
+
+func (a *API) verifyAudit(r *http.Request, _ directory.Actor) (int, any, error) {
+	rep, err := a.ops.Dir.VerifyAudit(r.Context())
+	return http.StatusOK, rep, err
+}
+
+// ---- keys
+
+func (a *API) listKeys(r *http.Request, _ directory.Actor) (int, any, error) {
+	keys, err := a.ops.Keys(r.Context())
+	return http.StatusOK, list[Key]{keys}, err
+}
+
+func (a *API) rotateKey(r *http.Request, actor directory.Actor) (int, any, error) {
+	k, err := a.ops.RotateKey(r.Context(), actor)
+	return http.StatusCreated, k, err
+}
