@@ -8,8 +8,9 @@
 #
 # Environment: DURATION (seconds per run, default 10), CONNS (default "8 16"),
 # RUNS (default 3), SKIP_SEED=1 to reuse the last seeded database, SKIP_WALK=1,
-# SKIP_WRITES=1 (no POST/PATCH runs), RESULTS (file name, default
-# results.jsonl).
+# SKIP_WRITES=1 (no POST/PATCH runs), SKIP_AUTH=1 (no token endpoint and
+# authentication-cost runs), ONLY_AUTH=1 (those only), RESULTS (file name,
+# default results.jsonl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,7 +52,8 @@ results=$out/${RESULTS:-results.jsonl}
 : > "$results"
 machine=$(printf '%s, %s CPUs, %s' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" "$(nproc)" "$(free -g | awk '/Mem:/{print $2" GiB"}')")
 
-"$out/gatehouse" serve --database-url "$dburl" --listen 127.0.0.1:18080 --log-format json 2> "$out/server.log" &
+GATEHOUSE_DEBUG_LISTEN=127.0.0.1:18082 \
+  "$out/gatehouse" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen 127.0.0.1:18080 --log-format json 2> "$out/server.log" > "$out/server.out" &
 server=$!
 "$out/baseline" -listen 127.0.0.1:18081 &
 baseline=$!
@@ -59,6 +61,7 @@ trap 'kill $server $baseline 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/readyz >/dev/null && break; sleep 0.1; done
 
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$(pwd)/$out/ids.txt NAMES=$(pwd)/$out/names.txt PREFIX=$$
+export BASIC="Basic $(tr -d '\n' < "$out/client.txt" | base64 -w0)"
 
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 ticks_per_s=$(getconf CLK_TCK)
@@ -85,6 +88,7 @@ echo "== warm-up"
 wrk -t2 -c16 -d5s -s bench/wrk/get_by_id.lua http://127.0.0.1:18080 >/dev/null
 wrk -t2 -c16 -d3s -s bench/wrk/baseline.lua http://127.0.0.1:18081 >/dev/null
 
+if [ -n "${ONLY_AUTH:-}" ]; then conns=""; SKIP_WRITES=1; SKIP_WALK=1; fi
 for c in $conns; do
   for _ in $(seq 1 "$runs"); do
     measure baseline baseline.lua "$c" 18081 "$baseline"
@@ -98,6 +102,26 @@ if [ -z "${SKIP_WRITES:-}" ]; then
     measure post_user post_user.lua 16
     measure patch_user patch_user.lua 16
   done
+fi
+
+if [ -z "${SKIP_AUTH:-}" ]; then
+  echo "== token endpoint and the cost of authentication"
+  export ACCESS_TOKEN=$(curl -sf -H "Authorization: $BASIC" -d grant_type=client_credentials http://127.0.0.1:18080/oauth2/token |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+  for _ in $(seq 1 "$runs"); do
+    measure oauth_token oauth_token.lua 16
+    measure get_by_id_jwt get_by_id_jwt.lua 16
+  done
+  # One GET run with a CPU profile of the server taken during it: the share
+  # of the request-handling CPU time spent authenticating.
+  wrk -t2 -c16 -d"$((duration + 4))s" -s bench/wrk/get_by_id.lua http://127.0.0.1:18080 > "$out/profiled_get.txt" &
+  wrkpid=$!
+  sleep 2
+  curl -sf -o "$out/get.pprof" "http://127.0.0.1:18082/debug/pprof/profile?seconds=$duration"
+  wait $wrkpid
+  go tool pprof -top -cum "$out/get.pprof" 2>/dev/null > "$out/get.pprof.txt"
+  python3 bench/authshare.py "$out/get.pprof.txt" "$kind" "$users" >> "$results"
+  tail -n 1 "$results"
 fi
 
 if [ -z "${SKIP_WALK:-}" ]; then

@@ -30,6 +30,9 @@ for r in extra:
         # "total" is the walk's own count; "users" may hold the seeded count.
         print(f"\n{r['scenario']}: {r['total']:,} users in {r['pages']:,} pages, {r['seconds']:.1f} s "
               f"({r['total'] / r['seconds']:,.0f} users/s); seconds per tenth of the walk: {tenths}")
+    elif r["scenario"] == "auth_share":
+        print(f"\nauthentication in a profiled GET run: {r['authenticate_cpu_s']:.2f} s of {r['handler_cpu_s']:.2f} s "
+              f"of request-handling CPU = {r['share_pct']}%")
     elif r["scenario"] == "peak_rss":
         print(f"\npeak RSS of the server: {r['kib'] / 1024:.0f} MiB")
     elif r["scenario"] == "machine":

@@ -26,7 +26,7 @@ func main() {
 		dbURL = flag.String("database-url", "", "database (SQLite path or postgres:// URL)")
 		n     = flag.Int("users", 100000, "number of users")
 		batch = flag.Int("batch", 5000, "users per transaction")
-		out   = flag.String("out", "bench/out", "directory for ids.txt, names.txt and token.txt")
+		out   = flag.String("out", "bench/out", "directory for ids.txt, names.txt, token.txt and client.txt")
 		keep  = flag.Int("keep", 20000, "how many ids and names to write for the load scripts (random sample by stride)")
 	)
 	flag.Parse()
@@ -102,6 +102,19 @@ func main() {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(*out, "token.txt"), []byte(secret+"\n"), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	// A server application with a client secret, for the token endpoint
+	// benchmark (client.txt holds "client_id:secret").
+	srv, err := svc.CreateApp(ctx, bench, auth.AppSpec{Name: fmt.Sprintf("bench-oauth-%d", time.Now().UnixNano()), Kind: auth.KindServerApp})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, cs, err := svc.CreateSecret(ctx, bench, srv.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*out, "client.txt"), []byte(srv.ID+":"+cs+"\n"), 0o600); err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("seeded %d users in %s", *n, time.Since(start).Round(time.Millisecond))

@@ -220,6 +220,9 @@ type Tx interface {
 	DeleteSigningKey(ctx context.Context, id string) error
 	OrgExists(ctx context.Context, id string) (bool, error)
 	GroupExists(ctx context.Context, id string) (bool, error)
+	// OrgInScope reports whether organization id is one of scope's
+	// organizations or below one.
+	OrgInScope(ctx context.Context, id string, scope *directory.SyncScope) (bool, error)
 	AppendAudit(ctx context.Context, e *directory.AuditEntry) error
 }
 

@@ -201,6 +201,20 @@ func (s *Service) checkApp(ctx context.Context, tx Tx, a *App) error {
 			return directory.Errorf(directory.ErrInvalid, "scope", "group %q does not exist", id)
 		}
 	}
+	// As in IDaaS, the target organization must lie inside the
+	// synchronization scope's organizations: accounts created without an
+	// organization land there, and must stay visible to the application
+	// that created them. (A scope of groups alone places no accounts.)
+	if !p.Scope.All() && len(p.Scope.OrgIDs) > 0 {
+		sc := p.Scope
+		ok, err := tx.OrgInScope(ctx, p.TargetOrgID, &sc)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return directory.Errorf(directory.ErrInvalid, "targetOrg", "the target organization %q is outside the application's synchronization scope", p.TargetOrgID)
+		}
+	}
 	return nil
 }
 

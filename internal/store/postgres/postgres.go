@@ -281,6 +281,16 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 			return fmt.Errorf("migrate %s: %w", m.name, err)
 		}
 	}
+	// Databases made by development builds before 0.1.0 have an older
+	// version of migration 1 (without the audit chain): refuse them
+	// plainly rather than fail on the first write.
+	var current bool
+	if err := s.pool.QueryRow(ctx, `SELECT to_regclass('audit_head') IS NOT NULL`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if !current {
+		return errors.New("this database was created by a development build of Gatehouse older than its schema (no audit_head table); create a new database")
+	}
 	return nil
 }
 

@@ -274,13 +274,38 @@ func (s *Store) AppStats(ctx context.Context, appID string) (*auth.Stats, error)
 	return st, nil
 }
 
+// credVersionTTL is how long a read of the credentials version is reused.
+// Another process's change (the CLI disabling a token) is seen at most this
+// late; this process's own changes at once. Under load it turns a query per
+// request into one per millisecond.
+const credVersionTTL = time.Millisecond
+
+type credStamp struct {
+	version int64
+	at      time.Time // monotonic
+}
+
 // CredentialsVersion reads the credentials version, which every auth write
 // (from any process) bumps.
 func (s *Store) CredentialsVersion(ctx context.Context) (int64, error) {
+	c := s.cred.Load()
+	if c != nil && time.Since(c.at) < credVersionTTL {
+		return c.version, nil
+	}
+	// One caller reads; the others meanwhile keep the value it replaces
+	// (at most a read's duration older), instead of all reading at once.
+	if c != nil && !s.credReading.CompareAndSwap(false, true) {
+		return c.version, nil
+	}
+	if c != nil {
+		defer s.credReading.Store(false)
+	}
+	at := time.Now()
 	var v int64
 	if err := s.r.QueryRowContext(ctx, `SELECT version FROM cred_version WHERE id = 1`).Scan(&v); err != nil {
 		return 0, fmt.Errorf("credentials version: %w", err)
 	}
+	s.cred.Store(&credStamp{version: v, at: at})
 	return v, nil
 }
 
@@ -289,13 +314,15 @@ func (s *Store) CredentialsVersion(ctx context.Context) (int64, error) {
 // WriteAuth runs fn as one atomic write that also bumps the credentials
 // version, so that every process drops what it remembered.
 func (s *Store) WriteAuth(ctx context.Context, fn func(auth.Tx) error) error {
-	return s.submit(ctx, func(t *tx) error {
+	err := s.submit(ctx, func(t *tx) error {
 		if err := fn(t); err != nil {
 			return err
 		}
 		_, err := t.tx.ExecContext(ctx, `UPDATE cred_version SET version = version + 1 WHERE id = 1`)
 		return err
 	})
+	s.cred.Store(nil) // read it again: this process sees its own change at once
+	return err
 }
 
 // RecordUse adds use counts and request statistics. It does not bump the

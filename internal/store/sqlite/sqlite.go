@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 
 	"modernc.org/sqlite"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -43,6 +45,10 @@ type Store struct {
 	// progress then reuses (database/sql prepares them again on the
 	// transaction's connection and keeps them there).
 	cm *committer
+
+	// cred is the last credentials version read (auth.go).
+	cred        atomic.Pointer[credStamp]
+	credReading atomic.Bool
 
 	// Where attributes live, for the filter compiler; built once.
 	userLayout, groupLayout *sqlfilter.Layout
@@ -89,6 +95,39 @@ func registerLower() {
 				return nil, nil
 			}
 			return t.UnixNano(), nil
+		})
+		// gh_audit_hash is directory.AuditHash over an audit row's columns,
+		// so that an append is one statement (tx.go).
+		sqlite.MustRegisterDeterministicScalarFunction("gh_audit_hash", 13, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			str := func(v driver.Value) string {
+				switch x := v.(type) {
+				case string:
+					return x
+				case []byte:
+					return string(x)
+				}
+				return ""
+			}
+			raw := func(v driver.Value) json.RawMessage {
+				if v == nil {
+					return nil
+				}
+				return json.RawMessage(str(v))
+			}
+			seq, ok := args[0].(int64)
+			if !ok {
+				return nil, fmt.Errorf("gh_audit_hash: seq is %T", args[0])
+			}
+			at, err := time.Parse(time.RFC3339Nano, str(args[1]))
+			if err != nil {
+				return nil, fmt.Errorf("gh_audit_hash: %w", err)
+			}
+			e := &directory.AuditEntry{
+				Seq: seq, Time: at,
+				Actor:  directory.Actor{Kind: str(args[2]), AppID: str(args[3]), AppName: str(args[4]), TokenID: str(args[5]), RequestID: str(args[6])},
+				Action: str(args[7]), ResourceType: str(args[8]), ResourceID: str(args[9]), Before: raw(args[10]), After: raw(args[11]),
+			}
+			return directory.AuditHash(str(args[12]), e), nil
 		})
 		sqlite.MustRegisterDeterministicScalarFunction("gh_lower", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
@@ -202,6 +241,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := s.applyMigration(ctx, v, string(body)); err != nil {
 			return fmt.Errorf("migrate %s: %w", base, err)
 		}
+	}
+	// Databases made by development builds before 0.1.0 have an older
+	// version of migration 1 (without the audit chain): refuse them
+	// plainly rather than fail on the first write.
+	var n int
+	if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_log_head'`).Scan(&n); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s was created by a development build of Gatehouse older than its schema (no audit chain); move it away and start again", s.path)
 	}
 	return nil
 }

@@ -440,18 +440,13 @@ func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
 	return n != 0, err
 }
 
-// AppendAudit appends e to the hash chain: its seq follows the head's, its
-// hash covers it and the head's hash, and the head moves to it. The single
-// writer orders appends; a write rolled back takes its records and the head
-// move with it.
+// AppendAudit appends e to the hash chain in one statement: its seq
+// follows the head's, its hash (gh_audit_hash, which is
+// directory.AuditHash) covers it and the head's hash, and a trigger moves
+// the head to it. The writer lock orders appends, also across processes; a
+// write rolled back takes its records and the head move with it.
 func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
-	var headSeq int64
-	var headHash string
-	if err := t.tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	e.Seq, e.Time, e.PrevHash = headSeq+1, e.Time.UTC().Truncate(time.Microsecond), headHash
-	e.Hash = directory.AuditHash(e.PrevHash, e)
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	var before, after any
 	if e.Before != nil {
 		before = string(e.Before)
@@ -459,14 +454,15 @@ func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
 	if e.After != nil {
 		after = string(e.After)
 	}
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.Seq, fmtTime(e.Time), e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
-		e.Action, e.ResourceType, e.ResourceID, before, after, e.PrevHash, e.Hash)
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+			action, resource_type, resource_id, before, after, prev_hash, hash)
+		SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, h.hash,
+			gh_audit_hash(h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, h.hash)
+		FROM audit_head h WHERE h.id = 1
+		RETURNING seq, prev_hash, hash`,
+		fmtTime(e.Time), e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, before, after).Scan(&e.Seq, &e.PrevHash, &e.Hash)
 	if err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, e.Seq, e.Hash); err != nil {
 		return fmt.Errorf("append audit: %w", err)
 	}
 	return nil

@@ -117,6 +117,12 @@ func testApps(t *testing.T, ns NewStore) {
 		!slices.Equal(got.Profile.Scope.OrgIDs, []string{eng.ID}) || !slices.Equal(got.Profile.Scope.GroupIDs, []string{grp.ID}) {
 		t.Fatalf("after update: %v %+v", err, got)
 	}
+	// The target organization must lie inside the synchronization scope.
+	_, err = svc.UpdateApp(e.ctx, cli, app.ID, func(a *auth.App) error {
+		a.Profile.TargetOrgID = directory.RootOrgID
+		return nil
+	})
+	wantKind(t, err, directory.ErrInvalid)
 	// The target organization of an application cannot be deleted.
 	wantKind(t, e.svc.DeleteOrg(e.ctx, e.actor, eng.ID), directory.ErrConflict)
 
