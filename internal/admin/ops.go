@@ -21,6 +21,8 @@ type Ops struct {
 	Dir  *directory.Service
 	// Retention is the audit retention PruneAudit applies by default.
 	Retention time.Duration
+	// Events administers the event pipeline (nil: none).
+	Events *EventOps
 }
 
 // ---- views

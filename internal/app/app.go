@@ -14,7 +14,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +26,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
@@ -31,6 +34,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
+	"github.com/gatehouse-id/gatehouse/internal/targets"
 )
 
 // Store is everything the services need from the database.
@@ -54,8 +58,30 @@ type App struct {
 	AdminAPI  *admin.API
 	OAuth     *oauth.Handler
 	Metrics   *metrics.Metrics
+	// Events is the event pipeline (nil when the store has none).
+	Events      *events.Pipeline
+	EventStore  events.Store
+	EventEnv    events.Env
+	eventsMu    sync.Mutex
+	eventsFile  *events.File // the rules file in force
+	eventsReady bool
 
 	proxies *proxies
+}
+
+// pokingStore tells the event pipeline about every committed write, so
+// that this process's changes are dispatched at once.
+type pokingStore struct {
+	directory.Store
+	poke func()
+}
+
+func (p pokingStore) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	err := p.Store.Write(ctx, fn)
+	if err == nil {
+		p.poke()
+	}
+	return err
 }
 
 // NewID returns a new resource id: a UUIDv7 (RFC 9562), random but
@@ -88,7 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	a := &App{Config: cfg, Log: log, Store: st, Schemas: reg}
-	a.Directory = directory.NewService(st, directory.Options{
+	a.Directory = directory.NewService(pokingStore{Store: st, poke: a.pokeEvents}, directory.Options{
 		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: NewID,
 	})
 	a.Metrics = metrics.New()
@@ -122,7 +148,89 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost}, log)
+	if err := a.setupEvents(ctx, baseURL); err != nil {
+		st.Close()
+		return nil, err
+	}
 	return a, nil
+}
+
+func (a *App) pokeEvents() {
+	if a.Events != nil {
+		a.Events.Poke()
+	}
+}
+
+// setupEvents builds the event pipeline: the document builder, the
+// targets and rules of the rules file, delivery.
+func (a *App) setupEvents(ctx context.Context, scimBase string) error {
+	es, ok := a.Store.(events.Store)
+	if !ok {
+		return nil
+	}
+	cfg := a.Config.Events
+	a.EventStore = es
+	tpl := targets.DefaultTemplates()
+	if cfg.TemplatesDir != "" {
+		var err error
+		if tpl, err = targets.LoadTemplates(cfg.TemplatesDir); err != nil {
+			return fmt.Errorf("email templates: %w", err)
+		}
+	}
+	var egress targets.Egress
+	for _, s := range cfg.EgressAllow {
+		p, err := config.ParseCIDR(s)
+		if err != nil {
+			return err
+		}
+		egress.Allow = append(egress.Allow, p)
+	}
+	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version}
+	pcfg, file, err := a.loadRules()
+	if err != nil {
+		return err
+	}
+	a.eventsFile = file
+	builder := &events.Builder{Source: cfg.Source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
+	a.Events = events.New(es, builder, pcfg, events.Options{
+		Log: a.Log, Observer: a.Metrics, NewID: NewID, PollInterval: time.Duration(cfg.PollInterval), Retention: time.Duration(cfg.Retention),
+	})
+	a.Metrics.Backlog(es.Backlog)
+	a.Admin.Events = &admin.EventOps{Store: es, Pipeline: a.Events, Rules: a.RulesFile, Reload: a.ReloadRules}
+	return nil
+}
+
+// loadRules reads the rules file (an empty configuration without one).
+func (a *App) loadRules() (*events.Config, *events.File, error) {
+	if a.Config.Events.RulesFile == "" {
+		return &events.Config{Routes: map[string][]events.Route{}, Targets: map[string]*events.Target{}}, &events.File{}, nil
+	}
+	return events.LoadFile(a.Config.Events.RulesFile, a.EventEnv)
+}
+
+// ReloadRules reads the rules file again and, if it is valid, puts it in
+// force; an invalid file leaves the running configuration alone.
+func (a *App) ReloadRules() error {
+	if a.Events == nil {
+		return errors.New("the event pipeline is not available on this database")
+	}
+	cfg, file, err := a.loadRules()
+	if err != nil {
+		return err
+	}
+	a.eventsMu.Lock()
+	a.eventsFile = file
+	a.eventsMu.Unlock()
+	a.Events.Reload(cfg)
+	a.Log.Info("rules reloaded", "rules", len(file.Rules), "targets", len(file.Targets))
+	return nil
+}
+
+// RulesFile returns the rules file in force.
+func (a *App) RulesFile() *events.File {
+	a.eventsMu.Lock()
+	defer a.eventsMu.Unlock()
+	return a.eventsFile
 }
 
 // observe feeds a finished request to the metrics and to its
@@ -156,6 +264,9 @@ func (a *App) Handler() http.Handler {
 		mux.Handle(p, a.OAuth)
 	}
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
+	if a.EventStore != nil {
+		mux.Handle("/events", &events.Receiver{Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log})
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -259,6 +370,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-usageDone
 	}()
 
+	if a.Events != nil && !a.Config.Events.Disabled {
+		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+		evDone := make(chan struct{})
+		go func() {
+			a.Events.Run(evCtx)
+			close(evDone)
+		}()
+		// Stopped after the HTTP server (deferred first, runs last):
+		// in-flight attempts finish and are recorded.
+		defer func() {
+			stopEvents()
+			<-evDone
+		}()
+	}
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})
 	go func() {

@@ -44,11 +44,13 @@ const (
 	ScopeAdmin = "admin"
 	// ScopeMetrics allows reading /metrics.
 	ScopeMetrics = "metrics"
+	// ScopeEventsWrite allows sending events to POST /events.
+	ScopeEventsWrite = "events:write"
 )
 
 // KnownScopes lists every scope, in a stable order.
 func KnownScopes() []string {
-	return []string{ScopeSCIM, ScopeUsersRead, ScopeUsersWrite, ScopeGroupsRead, ScopeGroupsWrite, ScopeAdmin, ScopeMetrics}
+	return []string{ScopeSCIM, ScopeUsersRead, ScopeUsersWrite, ScopeGroupsRead, ScopeGroupsWrite, ScopeAdmin, ScopeMetrics, ScopeEventsWrite}
 }
 
 // Scopes is a set of scopes.

@@ -48,6 +48,14 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.secret(args[1:])
 	case "keys":
 		err = e.keys(args[1:])
+	case "rules":
+		err = e.rules(args[1:])
+	case "events":
+		err = e.eventsCmd(args[1:])
+	case "deliveries":
+		err = e.deliveries(args[1:])
+	case "targets":
+		err = e.targetsCmd(args[1:])
 	case "org":
 		err = e.org(args[1:])
 	case "audit":
@@ -63,6 +71,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	}
 	if err == nil {
 		return 0
+	}
+	var xe exitError
+	if errors.As(err, &xe) {
+		return xe.code
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
@@ -105,6 +117,10 @@ Usage:
   gatehouse org create|list|show|update|delete     manage the organization tree
   gatehouse audit list|verify|prune                read, verify and prune the hash-chained audit log
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
+  gatehouse rules list|check|test                  the event rules (test: --pattern P.json --event E.json)
+  gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
+  gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
+  gatehouse targets list|enable|disable            the event targets, their queues and state
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -78,6 +79,22 @@ func (e *env) serve(args []string) error {
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "database", kind, "tls", cfg.TLS.CertFile != "")
 	logOut.Flush()
 	e.welcome(origin, loc, generated, created)
+	// SIGHUP reloads the rules file; a bad file leaves the running rules.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := a.ReloadRules(); err != nil {
+					log.Error("reload rules", "err", err)
+				}
+			}
+		}
+	}()
 	return a.Serve(ctx, ln)
 }
 

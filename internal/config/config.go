@@ -59,6 +59,30 @@ type Config struct {
 	Auth           Auth     `yaml:"auth"`
 	Audit          Audit    `yaml:"audit"`
 	Metrics        Metrics  `yaml:"metrics"`
+	Events         Events   `yaml:"events"`
+}
+
+// Events configures the event pipeline.
+type Events struct {
+	// Source is the CloudEvents source of Gatehouse's own events (the
+	// seeds' rules expect "com.alibabacloud.idaas").
+	Source string `yaml:"source"`
+	// RulesFile holds the targets and rules (YAML; reloaded on SIGHUP).
+	RulesFile string `yaml:"rules_file"`
+	// TemplatesDir overrides the built-in email templates.
+	TemplatesDir string `yaml:"templates_dir"`
+	// Retention is how long finished deliveries and dispatched events are
+	// kept.
+	Retention Duration `yaml:"retention"`
+	// PollInterval bounds how late a change made by another process is
+	// dispatched.
+	PollInterval Duration `yaml:"poll_interval"`
+	// EgressAllow lists the private ranges targets may reach (loopback
+	// and private networks are refused by default; cloud metadata always).
+	EgressAllow []string `yaml:"egress_allow"`
+	// Disabled turns the pipeline off in this process (events are still
+	// written, and delivered by another replica).
+	Disabled bool `yaml:"disabled"`
 }
 
 // Auth configures credentials.
@@ -184,7 +208,8 @@ func Default() Config {
 			AccessTokenLifetime: Duration(time.Hour), KeyRotation: Duration(30 * 24 * time.Hour),
 			FailureLimit: 20, FailureWindow: Duration(time.Minute),
 		},
-		Audit: Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour)},
+		Audit:  Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour)},
+		Events: Events{Source: "gatehouse", Retention: Duration(7 * 24 * time.Hour), PollInterval: Duration(250 * time.Millisecond)},
 	}
 }
 
@@ -253,6 +278,8 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
 	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
 	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
+	set(&c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "")
+	set(&c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "")
 	if v := getenv("GATEHOUSE_AUDIT_RETENTION"); v != "" {
 		d, err := ParseDuration(v)
 		if err != nil {
@@ -355,6 +382,23 @@ func (c Config) Validate() error {
 	}
 	between("audit.retention", c.Audit.Retention, 24*time.Hour, 100*365*24*time.Hour)
 	between("audit.prune_interval", c.Audit.PruneInterval, time.Minute, 7*24*time.Hour)
+	for _, p := range c.Events.EgressAllow {
+		if _, err := ParseCIDR(p); err != nil {
+			add("events.egress_allow: %v", err)
+		}
+	}
+	if c.Events.Source == "" {
+		add("events.source: must not be empty (a URI-reference, e.g. com.alibabacloud.idaas)")
+	} else if _, err := url.Parse(c.Events.Source); err != nil {
+		add("events.source: %q is not a URI-reference", c.Events.Source)
+	}
+	between("events.retention", c.Events.Retention, time.Hour, 3650*24*time.Hour)
+	between("events.poll_interval", c.Events.PollInterval, 10*time.Millisecond, time.Minute)
+	if c.Events.RulesFile != "" {
+		if _, err := os.Stat(c.Events.RulesFile); err != nil {
+			add("events.rules_file: %v", err)
+		}
+	}
 	switch strings.ToUpper(c.SQLiteSynchronous) {
 	case "FULL", "NORMAL":
 	default:

@@ -8,27 +8,33 @@ import (
 // Audit snapshots are the resource's state with secrets removed: a password
 // appears only as whether one is set.
 
-type userSnapshot struct {
-	ID          string `json:"id"`
-	UserName    string `json:"userName"`
-	ExternalID  string `json:"externalId,omitempty"`
-	DisplayName string `json:"displayName,omitempty"`
-	Active      bool   `json:"active"`
-	OrgID       string `json:"organizationId"`
-	PasswordSet bool   `json:"passwordSet"`
-	Attrs       Attrs  `json:"attributes,omitempty"`
-	Version     int64  `json:"version"`
+// UserSnapshot is how the audit log (and the event outbox) records a user.
+type UserSnapshot struct {
+	ID          string    `json:"id"`
+	UserName    string    `json:"userName"`
+	ExternalID  string    `json:"externalId,omitempty"`
+	DisplayName string    `json:"displayName,omitempty"`
+	Active      bool      `json:"active"`
+	OrgID       string    `json:"organizationId"`
+	PasswordSet bool      `json:"passwordSet"`
+	Attrs       Attrs     `json:"attributes,omitempty"`
+	Version     int64     `json:"version"`
+	Created     time.Time `json:"created"`
+	Modified    time.Time `json:"lastModified"`
 }
 
-type groupSnapshot struct {
-	ID             string   `json:"id"`
-	DisplayName    string   `json:"displayName"`
-	ExternalID     string   `json:"externalId,omitempty"`
-	OrgID          string   `json:"organizationId"`
-	Attrs          Attrs    `json:"attributes,omitempty"`
-	Version        int64    `json:"version"`
-	MembersAdded   []string `json:"membersAdded,omitempty"`
-	MembersRemoved []string `json:"membersRemoved,omitempty"`
+// GroupSnapshot is how the audit log (and the event outbox) records a group.
+type GroupSnapshot struct {
+	ID             string    `json:"id"`
+	DisplayName    string    `json:"displayName"`
+	ExternalID     string    `json:"externalId,omitempty"`
+	OrgID          string    `json:"organizationId"`
+	Attrs          Attrs     `json:"attributes,omitempty"`
+	Version        int64     `json:"version"`
+	Created        time.Time `json:"created"`
+	Modified       time.Time `json:"lastModified"`
+	MembersAdded   []string  `json:"membersAdded,omitempty"`
+	MembersRemoved []string  `json:"membersRemoved,omitempty"`
 }
 
 func marshalSnapshot(v any) json.RawMessage {
@@ -45,9 +51,10 @@ func userSnap(u *User) json.RawMessage {
 	if u == nil {
 		return nil
 	}
-	return marshalSnapshot(userSnapshot{
+	return marshalSnapshot(UserSnapshot{
 		ID: u.ID, UserName: u.UserName, ExternalID: u.ExternalID, DisplayName: u.DisplayName,
 		Active: u.Active, OrgID: u.OrgID, PasswordSet: u.PasswordHash != "", Attrs: u.Attrs, Version: u.Version,
+		Created: u.Created, Modified: u.Modified,
 	})
 }
 
@@ -65,9 +72,9 @@ func groupSnap(g *Group, added, removed []string) json.RawMessage {
 	if g == nil {
 		return nil
 	}
-	return marshalSnapshot(groupSnapshot{
+	return marshalSnapshot(GroupSnapshot{
 		ID: g.ID, DisplayName: g.DisplayName, ExternalID: g.ExternalID, OrgID: g.OrgID, Attrs: g.Attrs,
-		Version: g.Version, MembersAdded: added, MembersRemoved: removed,
+		Version: g.Version, Created: g.Created, Modified: g.Modified, MembersAdded: added, MembersRemoved: removed,
 	})
 }
 

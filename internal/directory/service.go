@@ -197,7 +197,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 					return err
 				}
 				out, created = next, false
-				return tx.AppendAudit(ctx, s.audit(actor, "user.replace", cur, next, now))
+				return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 			}
 		}
 		u.ID = s.newID()
@@ -207,7 +207,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 			return err
 		}
 		out, created = u, true
-		return tx.AppendAudit(ctx, s.audit(actor, "user.create", nil, u, now))
+		return s.recordUser(ctx, tx, s.audit(actor, "user.create", nil, u, now), nil, u)
 	})
 	return out, created, err
 }
@@ -298,7 +298,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			return err
 		}
 		out = next
-		return tx.AppendAudit(ctx, s.audit(actor, "user.replace", cur, next, now))
+		return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 	})
 	return out, err
 }
@@ -358,7 +358,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 				return err
 			}
 			out = next
-			return tx.AppendAudit(ctx, s.audit(actor, "user.update", cur, next, now))
+			return s.recordUser(ctx, tx, s.audit(actor, "user.update", cur, next, now), cur, next)
 		})
 		if errors.Is(err, errRetry) && pending != "" {
 			u := &User{Password: pending}
@@ -413,7 +413,7 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 		if err := tx.TouchGroups(ctx, groups, now); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, s.audit(actor, "user.delete", cur, nil, now))
+		return s.recordUser(ctx, tx, s.audit(actor, "user.delete", cur, nil, now), cur, nil)
 	})
 }
 
@@ -522,7 +522,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 			return err
 		}
 		out, created = g, true
-		return tx.AppendAudit(ctx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now))
+		return s.recordGroup(ctx, tx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now), nil, g, ids, nil)
 	})
 	return out, created, err
 }
@@ -591,7 +591,7 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 	if err := tx.TouchUsers(ctx, append(slices.Clone(added), removed...), now); err != nil {
 		return nil, err
 	}
-	return next, tx.AppendAudit(ctx, s.auditGroup(actor, action, cur, next, added, removed, now))
+	return next, s.recordGroup(ctx, tx, s.auditGroup(actor, action, cur, next, added, removed, now), cur, next, added, removed)
 }
 
 // applyMemberOps applies membership changes. Members outside scope do not
@@ -770,7 +770,7 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id st
 		if err := tx.TouchUsers(ctx, ids, now); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, s.auditGroup(actor, "group.delete", cur, nil, nil, ids, now))
+		return s.recordGroup(ctx, tx, s.auditGroup(actor, "group.delete", cur, nil, nil, ids, now), cur, nil, nil, ids)
 	})
 }
 
@@ -808,7 +808,7 @@ func (s *Service) CreateOrg(ctx context.Context, actor Actor, o *Organization) (
 		if err := tx.InsertOrg(ctx, o); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.create", nil, o, now))
+		return s.recordOrg(ctx, tx, s.auditOrg(actor, "org.create", nil, o, now), nil, o)
 	})
 	if err != nil {
 		return nil, err
@@ -851,7 +851,7 @@ func (s *Service) UpdateOrg(ctx context.Context, actor Actor, id string, mutate 
 			return err
 		}
 		out = next
-		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.update", cur, next, now))
+		return s.recordOrg(ctx, tx, s.auditOrg(actor, "org.update", cur, next, now), cur, next)
 	})
 	return out, err
 }
@@ -894,7 +894,7 @@ func (s *Service) DeleteOrg(ctx context.Context, actor Actor, id string) error {
 		if err := tx.DeleteOrg(ctx, id); err != nil {
 			return err
 		}
-		return tx.AppendAudit(ctx, s.auditOrg(actor, "org.delete", cur, nil, s.stamp()))
+		return s.recordOrg(ctx, tx, s.auditOrg(actor, "org.delete", cur, nil, s.stamp()), cur, nil)
 	})
 }
 

@@ -147,6 +147,10 @@ type Tx interface {
 	OrgInUse(ctx context.Context, id string) (bool, error)
 
 	AppendAudit(ctx context.Context, e *AuditEntry) error
+	// AppendEvents writes events to the outbox, setting their Seq. Called
+	// after AppendAudit in the same transaction: sequence numbers then
+	// follow commit order.
+	AppendEvents(ctx context.Context, evs []*EventRecord) error
 }
 
 // AuditQuery selects audit entries, newest first. Empty fields select all.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -24,6 +25,12 @@ type Metrics struct {
 	appRequests  *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	issued       prometheus.Counter
+
+	eventsDispatched prometheus.Counter
+	deliveriesQueued prometheus.Counter
+	attempts         *prometheus.CounterVec
+	attemptDuration  *prometheus.HistogramVec
+	endToEnd         *prometheus.HistogramVec
 }
 
 // New registers the collectors in a registry of their own.
@@ -45,7 +52,25 @@ func New() *Metrics {
 	m.issued = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_oauth_tokens_issued_total", Help: "OAuth 2.0 access tokens issued.",
 	})
+	m.eventsDispatched = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_events_dispatched_total", Help: "Events matched against the rules (Gatehouse's own and received ones).",
+	})
+	m.deliveriesQueued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_deliveries_queued_total", Help: "Deliveries created by matching rules.",
+	})
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_delivery_attempts_total", Help: "Delivery attempts by target and outcome (delivered, retry, permanent, disable).",
+	}, []string{"target", "outcome"})
+	m.attemptDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gatehouse_delivery_attempt_duration_seconds", Help: "How long delivery attempts took, by target.",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"target"})
+	m.endToEnd = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "gatehouse_delivery_latency_seconds", Help: "From the event to its delivery, by target.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400},
+	}, []string{"target"})
 	m.reg.MustRegister(m.requests, m.duration, m.appRequests, m.authFailures, m.issued,
+		m.eventsDispatched, m.deliveriesQueued, m.attempts, m.attemptDuration, m.endToEnd,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,4 +97,49 @@ func (m *Metrics) TokenIssued() { m.issued.Inc() }
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Dispatched counts events matched and deliveries created (events.Observer).
+func (m *Metrics) Dispatched(events, deliveries int) {
+	m.eventsDispatched.Add(float64(events))
+	m.deliveriesQueued.Add(float64(deliveries))
+}
+
+// Attempted counts a delivery attempt (events.Observer).
+func (m *Metrics) Attempted(target, outcome string, latency time.Duration) {
+	m.attempts.WithLabelValues(target, outcome).Inc()
+	m.attemptDuration.WithLabelValues(target).Observe(latency.Seconds())
+}
+
+// Delivered records the time from an event to its delivery (events.Observer).
+func (m *Metrics) Delivered(target string, endToEnd time.Duration) {
+	m.endToEnd.WithLabelValues(target).Observe(endToEnd.Seconds())
+}
+
+// Backlog registers a gauge of deliveries by target and state, read from
+// fn at each scrape (the retry depth).
+func (m *Metrics) Backlog(fn func(context.Context) (map[string]map[string]int64, error)) {
+	m.reg.MustRegister(&backlog{fn: fn, desc: prometheus.NewDesc("gatehouse_deliveries",
+		"Deliveries in the queue by target and state (pending, running, delivered, dead).", []string{"target", "state"}, nil)})
+}
+
+type backlog struct {
+	fn   func(context.Context) (map[string]map[string]int64, error)
+	desc *prometheus.Desc
+}
+
+func (b *backlog) Describe(ch chan<- *prometheus.Desc) { ch <- b.desc }
+
+func (b *backlog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := b.fn(ctx)
+	if err != nil {
+		return
+	}
+	for target, states := range counts {
+		for state, n := range states {
+			ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, float64(n), target, state)
+		}
+	}
 }

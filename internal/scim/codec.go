@@ -338,3 +338,14 @@ func withSchemas(doc map[string]any, rt *schema.ResourceType) map[string]any {
 	doc["schemas"] = s
 	return doc
 }
+
+// UserResource renders u as the SCIM document clients get, with its
+// groups, for uses outside HTTP (event documents).
+func UserResource(u *directory.User, base string, reg *schema.Registry) map[string]any {
+	return withSchemas(userDoc(u, base, true), reg.User)
+}
+
+// GroupResource renders g (without members) as a SCIM document.
+func GroupResource(g *directory.Group, base string, reg *schema.Registry) map[string]any {
+	return withSchemas(groupDoc(g, base, false), reg.Group)
+}

@@ -555,3 +555,56 @@ func snapshot(b json.RawMessage) *string {
 	s := string(b)
 	return &s
 }
+
+// AppendEvents writes a change's events to the outbox. It runs after
+// AppendAudit in the same transaction, under the audit head's row lock, so
+// the sequence numbers it takes follow commit order. A change with many
+// events (a group's members) takes their numbers in one statement and
+// inserts them in another, in the order of evs.
+func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) error {
+	const cols = `seq, id, source, type, subject, time, actor, resource_type, resource_id, data`
+	switch len(evs) {
+	case 0:
+		return nil
+	case 1:
+		e := evs[0]
+		actor, _ := json.Marshal(e.Actor) // strings only: cannot fail
+		err := t.tx.QueryRow(ctx, `INSERT INTO events (`+cols+`)
+			VALUES (nextval('events_seq'), $1, '', $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+			e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor), e.ResourceType, e.ResourceID, string(e.Data)).Scan(&e.Seq)
+		if err != nil {
+			return fmt.Errorf("append event: %w", err)
+		}
+		return nil
+	}
+	rows, err := t.tx.Query(ctx, `SELECT nextval('events_seq') FROM generate_series(1, $1)`, len(evs))
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	slices.Sort(seqs)
+	n := len(evs)
+	ids, types, subjects, actors, resTypes, resIDs, data := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]time.Time, n)
+	for i, e := range evs {
+		actor, _ := json.Marshal(e.Actor)
+		ids[i], types[i], subjects[i], times[i], actors[i] = e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor)
+		resTypes[i], resIDs[i], data[i] = e.ResourceType, e.ResourceID, string(e.Data)
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO events (`+cols+`)
+		SELECT e.seq, e.id, '', e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[])
+			AS e (seq, id, type, subject, time, actor, resource_type, resource_id, data)`,
+		seqs, ids, types, subjects, times, actors, resTypes, resIDs, data)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	for i, e := range evs {
+		e.Seq = seqs[i]
+	}
+	return nil
+}

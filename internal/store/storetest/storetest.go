@@ -162,6 +162,10 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Throttle", testThrottle},
 		{"SyncScope", testSyncScope},
 		{"AuditChain", func(t *testing.T, ns NewStore) { testAuditChain(t, ns, tamper) }},
+		{"Outbox", testOutbox},
+		{"OutboxConcurrent", testOutboxConcurrent},
+		{"Deliveries", testDeliveries},
+		{"ExternalEvents", testExternalEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })

@@ -1,0 +1,295 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+// Builder turns outbox records into the documents rules see:
+//
+//	{"specversion": "1.0", "id": …, "source": …, "type": "User.Created",
+//	 "subject": "users/<id>", "time": …, "datacontenttype": "application/json",
+//	 "detail-type": "User.Created", "detail": {…}}
+//
+// The CloudEvents attributes, plus EventBridge's "detail-type" and "detail".
+// A user's detail holds the SCIM resource ("user") and flat fields for
+// rules and templates: id, externalId, userName, displayName, active,
+// email, department, dept (the department as a lower-case slug,
+// "Tour Operations" → "tour-operations"), title, employeeNumber,
+// organization (the name), organizationId, groups (display names), locale,
+// preferredLanguage; an update adds "changed" and "previous" (the flat
+// fields before). Group events carry the group's fields and, for
+// membership events, "member" (the user's flat fields).
+type Builder struct {
+	Source  string // the CloudEvents source of Gatehouse's own events
+	BaseURL string // of the SCIM endpoint, for resources' meta.location
+	Schemas *schema.Registry
+	Dir     directory.Store
+}
+
+// Document is the rule-facing form of an event.
+type Document struct {
+	SpecVersion     string         `json:"specversion"`
+	ID              string         `json:"id"`
+	Source          string         `json:"source"`
+	Type            string         `json:"type"`
+	Subject         string         `json:"subject,omitempty"`
+	Time            time.Time      `json:"time"`
+	DataContentType string         `json:"datacontenttype"`
+	DetailType      string         `json:"detail-type"`
+	Detail          map[string]any `json:"detail"`
+}
+
+// orgNames caches organization names for one batch.
+type orgNames map[string]string
+
+func (b *Builder) orgs(ctx context.Context) (orgNames, error) {
+	orgs, err := b.Dir.Orgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := orgNames{}
+	for _, o := range orgs {
+		m[o.ID] = o.Name
+	}
+	return m, nil
+}
+
+// Build returns the document of rec. Received events keep the document
+// they came with.
+func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs orgNames) (json.RawMessage, error) {
+	if rec.Actor.Kind == "external" {
+		return rec.Data, nil
+	}
+	var data directory.EventData
+	if err := json.Unmarshal(rec.Data, &data); err != nil {
+		return nil, fmt.Errorf("event %s: %w", rec.ID, err)
+	}
+	detail := map[string]any{}
+	var err error
+	switch rec.ResourceType {
+	case "User":
+		detail, err = b.userDetail(ctx, rec, &data, orgs)
+	case "Group":
+		detail, err = b.groupDetail(ctx, rec, &data, orgs)
+	case "Organization":
+		detail, err = orgDetail(&data, orgs)
+	default:
+		err = fmt.Errorf("unknown resource type %q", rec.ResourceType)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", rec.ID, err)
+	}
+	if len(data.Changed) > 0 {
+		detail["changed"] = data.Changed
+	}
+	doc := Document{
+		SpecVersion: "1.0", ID: rec.ID, Source: b.Source, Type: rec.Type, Subject: rec.Subject, Time: rec.Time.UTC(),
+		DataContentType: "application/json", DetailType: rec.Type, Detail: detail,
+	}
+	return json.Marshal(doc)
+}
+
+func snapshotUser(raw json.RawMessage) (*directory.User, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var s directory.UserSnapshot
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return &directory.User{ID: s.ID, UserName: s.UserName, ExternalID: s.ExternalID, DisplayName: s.DisplayName, Active: s.Active,
+		OrgID: s.OrgID, Attrs: s.Attrs, Version: s.Version, Created: s.Created, Modified: s.Modified}, nil
+}
+
+func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, data *directory.EventData, orgs orgNames) (map[string]any, error) {
+	before, err := snapshotUser(data.Before)
+	if err != nil {
+		return nil, err
+	}
+	after, err := snapshotUser(data.After)
+	if err != nil {
+		return nil, err
+	}
+	u := after
+	if u == nil {
+		u = before
+	}
+	if u == nil {
+		return nil, errors.New("user event without a user")
+	}
+	if after != nil {
+		// The user's groups now (the outbox records the user, not its
+		// memberships); a deleted user has none.
+		cur, err := b.Dir.User(ctx, u.ID, directory.ReadOptions{Groups: true})
+		switch {
+		case err == nil:
+			u.Groups = cur.Groups
+		case !errors.Is(err, directory.ErrNotFound):
+			return nil, err
+		}
+	}
+	d := FlatUser(u, orgs)
+	d["user"] = scim.UserResource(u, b.BaseURL, b.Schemas)
+	if before != nil && after != nil {
+		prev := FlatUser(before, orgs)
+		delete(prev, "groups")
+		d["previous"] = prev
+	}
+	return d, nil
+}
+
+// FlatUser returns the flat fields of a user's detail.
+func FlatUser(u *directory.User, orgs map[string]string) map[string]any {
+	groups := make([]string, 0, len(u.Groups))
+	for _, g := range u.Groups {
+		groups = append(groups, g.DisplayName)
+	}
+	d := map[string]any{
+		"id": u.ID, "userName": u.UserName, "active": u.Active, "organizationId": u.OrgID,
+		"organization": orgs[u.OrgID], "groups": groups,
+	}
+	set := func(k string, v any) {
+		if s, ok := v.(string); ok && s != "" {
+			d[k] = s
+		}
+	}
+	set("externalId", u.ExternalID)
+	set("displayName", u.DisplayName)
+	set("email", primaryEmail(u.Attrs["emails"]))
+	set("locale", u.Attrs["locale"])
+	set("preferredLanguage", u.Attrs["preferredLanguage"])
+	set("title", u.Attrs["title"])
+	if name, ok := u.Attrs["name"].(map[string]any); ok {
+		set("givenName", name["givenName"])
+		set("familyName", name["familyName"])
+	}
+	if ent, ok := u.Attrs[schema.EnterpriseURN].(map[string]any); ok {
+		set("department", ent["department"])
+		set("employeeNumber", ent["employeeNumber"])
+		if dep, ok := ent["department"].(string); ok && dep != "" {
+			d["dept"] = Slug(dep)
+		}
+	}
+	return d
+}
+
+// primaryEmail is the primary email's value, else the first's.
+func primaryEmail(v any) string {
+	list, _ := v.([]any)
+	first := ""
+	for _, e := range list {
+		m, _ := e.(map[string]any)
+		val, _ := m["value"].(string)
+		if val == "" {
+			continue
+		}
+		if p, _ := m["primary"].(bool); p {
+			return val
+		}
+		if first == "" {
+			first = val
+		}
+	}
+	return first
+}
+
+// Slug lower-cases s and turns runs of anything but letters and digits
+// into single hyphens: "Tour Operations" → "tour-operations". Letters of
+// any script are kept ("研发部" stays "研发部").
+func Slug(s string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range strings.ToLower(s) {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if hyphen && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			hyphen = false
+			b.WriteRune(r)
+		} else {
+			hyphen = true
+		}
+	}
+	return b.String()
+}
+
+func snapshotGroup(raw json.RawMessage) (*directory.Group, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var s directory.GroupSnapshot
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, err
+	}
+	return &directory.Group{ID: s.ID, DisplayName: s.DisplayName, ExternalID: s.ExternalID, OrgID: s.OrgID, Attrs: s.Attrs,
+		Version: s.Version, Created: s.Created, Modified: s.Modified}, nil
+}
+
+func (b *Builder) groupDetail(ctx context.Context, rec *directory.EventRecord, data *directory.EventData, orgs orgNames) (map[string]any, error) {
+	before, err := snapshotGroup(data.Before)
+	if err != nil {
+		return nil, err
+	}
+	after, err := snapshotGroup(data.After)
+	if err != nil {
+		return nil, err
+	}
+	g := after
+	if g == nil {
+		g = before
+	}
+	if g == nil {
+		return nil, errors.New("group event without a group")
+	}
+	d := map[string]any{"id": g.ID, "displayName": g.DisplayName, "organizationId": g.OrgID, "organization": orgs[g.OrgID],
+		"group": scim.GroupResource(g, b.BaseURL, b.Schemas)}
+	if g.ExternalID != "" {
+		d["externalId"] = g.ExternalID
+	}
+	if before != nil && after != nil && before.DisplayName != after.DisplayName {
+		d["previous"] = map[string]any{"displayName": before.DisplayName}
+	}
+	if data.Member != "" {
+		member := map[string]any{"id": data.Member}
+		u, err := b.Dir.User(ctx, data.Member, directory.ReadOptions{})
+		switch {
+		case err == nil:
+			member = FlatUser(u, orgs)
+			delete(member, "groups")
+		case !errors.Is(err, directory.ErrNotFound):
+			return nil, err
+		}
+		d["member"] = member
+	}
+	return d, nil
+}
+
+func orgDetail(data *directory.EventData, orgs orgNames) (map[string]any, error) {
+	raw := data.After
+	if raw == nil {
+		raw = data.Before
+	}
+	var o directory.Organization
+	if err := json.Unmarshal(raw, &o); err != nil {
+		return nil, err
+	}
+	d := map[string]any{"id": o.ID, "name": o.Name, "organization": o.Name}
+	if o.ParentID != "" {
+		d["parentId"] = o.ParentID
+		d["parent"] = orgs[o.ParentID]
+	}
+	if o.ExternalID != "" {
+		d["externalId"] = o.ExternalID
+	}
+	return d, nil
+}

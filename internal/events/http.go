@@ -1,0 +1,115 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
+)
+
+// Authenticator checks a request's credential.
+type Authenticator interface {
+	Authenticate(ctx context.Context, header, client string) (*auth.Principal, error)
+}
+
+// Receiver serves POST /events: events from outside (Alibaba Cloud
+// EventBridge as an HTTP target, IDaaS change callbacks, any CloudEvents
+// producer), for a credential with the events:write scope.
+type Receiver struct {
+	Store      Store
+	Auth       Authenticator
+	ClientAddr func(*http.Request) string
+	Poke       func()
+	Log        *slog.Logger
+	Now        func() time.Time
+}
+
+type ingestReply struct {
+	Accepted   int      `json:"accepted"`
+	Duplicates int      `json:"duplicates"`
+	IDs        []string `json:"ids"`
+}
+
+func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, r, http.StatusMethodNotAllowed, "POST events here")
+		return
+	}
+	p, err := rc.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), rc.ClientAddr(r))
+	if err != nil {
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(te.RetryAfter.Seconds())))))
+			writeError(w, r, http.StatusTooManyRequests, "too many failed authentications; retry later")
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		writeError(w, r, http.StatusUnauthorized, "a bearer token with the events:write scope is required")
+		return
+	}
+	logging.SetCaller(r.Context(), p.App.ID)
+	if !p.Scopes.Has(auth.ScopeEventsWrite) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse", error="insufficient_scope", scope="events:write"`)
+		writeError(w, r, http.StatusForbidden, "the credential does not have the events:write scope")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIngestBody))
+	if err != nil {
+		writeError(w, r, http.StatusRequestEntityTooLarge, "the body is larger than 2 MiB")
+		return
+	}
+	now := time.Now().UTC()
+	if rc.Now != nil {
+		now = rc.Now().UTC()
+	}
+	evs, err := ParseRequest(r, body, now)
+	if err != nil {
+		var ie *IngestError
+		if errors.As(err, &ie) {
+			writeError(w, r, ie.Status, ie.Msg)
+			return
+		}
+		writeError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	fresh, err := rc.Store.AppendExternal(r.Context(), evs, p.Actor(logging.RequestID(r.Context())))
+	if err != nil {
+		rc.Log.ErrorContext(r.Context(), "store received events", "err", err)
+		writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
+		return
+	}
+	rep := ingestReply{IDs: make([]string, 0, len(evs))}
+	for i, e := range evs {
+		rep.IDs = append(rep.IDs, e.ID)
+		if fresh[i] {
+			rep.Accepted++
+		} else {
+			rep.Duplicates++
+		}
+	}
+	if rep.Accepted > 0 && rc.Poke != nil {
+		rc.Poke()
+	}
+	// Stored durably: 202, the events are delivered asynchronously.
+	b, _ := json.Marshal(rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	logging.SetFailure(r.Context(), strconv.Itoa(status))
+	b, _ := json.Marshal(map[string]any{"status": status, "error": http.StatusText(status), "detail": msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,344 @@
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Events from outside: POST /events takes CloudEvents 1.0 in structured
+// mode (application/cloudevents+json), binary mode (ce-* headers, the body
+// is the data) and batch mode (application/cloudevents-batch+json), and
+// plain application/json holding a CloudEvent, an EventBridge-style event
+// ({"source", "detail-type", "detail", …}), an IDaaS change callback
+// ({"eventType": "urn:alibaba:idaas:app:event:ud:user:create", …}) or an
+// array of those. Every event becomes a document of the same shape as
+// Gatehouse's own: CloudEvents attributes plus "detail-type" and "detail".
+
+// Limits.
+const (
+	MaxEventSize  = 64 << 10 // CloudEvents: intermediaries forward events up to 64 KiB
+	MaxBatch      = 100
+	MaxIngestBody = 2 << 20
+)
+
+// IDaaSSource is the source given to IDaaS change callbacks.
+const IDaaSSource = "com.alibabacloud.idaas"
+
+// idaasTypes maps IDaaS callback event types to Gatehouse's.
+var idaasTypes = map[string]string{
+	"ud:user:create":                "User.Created",
+	"ud:user:delete":                "User.Deleted",
+	"ud:user:update_info":           "User.Updated",
+	"ud:user:update_password":       "User.Updated",
+	"ud:user:update_primary_ou":     "User.Updated",
+	"ud:user:disable":               "User.Disabled",
+	"ud:user:enable":                "User.Enabled",
+	"ud:user:lock":                  "User.Disabled",
+	"ud:user:unlock":                "User.Enabled",
+	"ud:organizational_unit:create": "Organization.Created",
+	"ud:organizational_unit:delete": "Organization.Deleted",
+	"ud:organizational_unit:update": "Organization.Updated",
+	"ud:group:create":               "Group.Created",
+	"ud:group:delete":               "Group.Deleted",
+	"ud:group:update":               "Group.Updated",
+	"ud:group:add_member":           "Group.MemberAdded",
+	"ud:group:remove_member":        "Group.MemberRemoved",
+	"common:test":                   "Test",
+}
+
+// IngestError is a refused request: the status and why.
+type IngestError struct {
+	Status int
+	Msg    string
+}
+
+func (e *IngestError) Error() string { return e.Msg }
+
+func bad(format string, args ...any) error {
+	return &IngestError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ParseRequest reads the events of a POST /events request. now stamps
+// events that carry no time.
+func ParseRequest(r *http.Request, body []byte, now time.Time) ([]*External, error) {
+	ct := r.Header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(ct)
+	if r.Header.Get("Ce-Specversion") != "" {
+		e, err := binaryEvent(r.Header, mt, body, now)
+		if err != nil {
+			return nil, err
+		}
+		return []*External{e}, nil
+	}
+	switch mt {
+	case "application/cloudevents+json", "application/cloudevents-batch+json", "application/json", "":
+	default:
+		return nil, &IngestError{Status: http.StatusUnsupportedMediaType, Msg: "send application/cloudevents+json, application/cloudevents-batch+json, application/json, or a binary-mode CloudEvent (ce-* headers)"}
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, bad("the body is empty")
+	}
+	var items []json.RawMessage
+	if trimmed[0] == '[' {
+		if mt == "application/cloudevents+json" {
+			return nil, bad("application/cloudevents+json holds one event; send a batch as application/cloudevents-batch+json")
+		}
+		if err := json.Unmarshal(trimmed, &items); err != nil {
+			return nil, bad("the body is not a JSON array of events: %v", err)
+		}
+		if len(items) == 0 {
+			return nil, bad("the batch is empty")
+		}
+	} else {
+		if mt == "application/cloudevents-batch+json" {
+			return nil, bad("application/cloudevents-batch+json must be a JSON array")
+		}
+		items = []json.RawMessage{trimmed}
+	}
+	if len(items) > MaxBatch {
+		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("at most %d events per request", MaxBatch)}
+	}
+	out := make([]*External, 0, len(items))
+	for i, raw := range items {
+		e, err := structuredEvent(raw, now)
+		if err != nil {
+			if len(items) > 1 {
+				return nil, bad("event %d: %v", i, err)
+			}
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func structuredEvent(raw json.RawMessage, now time.Time) (*External, error) {
+	if len(raw) > MaxEventSize {
+		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, bad("not a JSON object: %v", err)
+	}
+	switch {
+	case m["specversion"] != nil:
+		return cloudEvent(m, now)
+	case m["detail-type"] != nil:
+		return eventBridgeEvent(m, now)
+	case isIDaaS(m):
+		return idaasEvent(m, now)
+	}
+	return nil, bad(`not an event: expected a CloudEvent ("specversion"), an EventBridge event ("detail-type") or an IDaaS callback ("eventType")`)
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return now, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, bad("time %q is not an RFC 3339 timestamp", s)
+	}
+	return t.UTC(), nil
+}
+
+// cloudEvent checks a structured CloudEvent.
+func cloudEvent(m map[string]any, now time.Time) (*External, error) {
+	if v := str(m, "specversion"); v != "1.0" {
+		return nil, bad(`specversion must be "1.0", not %q`, v)
+	}
+	for _, k := range []string{"id", "source", "type"} {
+		if str(m, k) == "" {
+			return nil, bad("the CloudEvents attribute %q is required (a non-empty string)", k)
+		}
+	}
+	if _, err := url.Parse(str(m, "source")); err != nil {
+		return nil, bad("source is not a URI-reference")
+	}
+	for k := range m {
+		if !validAttribute(k) {
+			return nil, bad("attribute name %q is not a valid CloudEvents attribute (lower-case letters and digits)", k)
+		}
+	}
+	t, err := parseTime(str(m, "time"), now)
+	if err != nil {
+		return nil, err
+	}
+	data := m["data"]
+	if b64, ok := m["data_base64"].(string); ok && data == nil {
+		data = b64
+	}
+	return normalized(m, str(m, "id"), str(m, "source"), str(m, "type"), str(m, "subject"), t, data)
+}
+
+// validAttribute: CloudEvents attribute names are lower-case letters and
+// digits (data_base64 is the JSON format's member for binary data).
+func validAttribute(k string) bool {
+	return k == "data_base64" || (k != "" && allLowerAlnum(k))
+}
+
+func allLowerAlnum(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// eventBridgeEvent reads {"id", "source", "detail-type", "detail", "time",
+// "subject"?}.
+func eventBridgeEvent(m map[string]any, now time.Time) (*External, error) {
+	typ := str(m, "detail-type")
+	if typ == "" || str(m, "source") == "" {
+		return nil, bad(`an EventBridge-style event needs "source" and "detail-type"`)
+	}
+	id := str(m, "id")
+	if id == "" {
+		return nil, bad(`an EventBridge-style event needs an "id" (it makes delivery idempotent)`)
+	}
+	t, err := parseTime(str(m, "time"), now)
+	if err != nil {
+		return nil, err
+	}
+	return normalized(nil, id, str(m, "source"), typ, str(m, "subject"), t, m["detail"])
+}
+
+func isIDaaS(m map[string]any) bool {
+	return strings.HasPrefix(str(m, "eventType"), "urn:alibaba:idaas:")
+}
+
+// idaasEvent maps an IDaaS change callback: eventType, and the record in
+// eventData (or data).
+func idaasEvent(m map[string]any, now time.Time) (*External, error) {
+	urn := str(m, "eventType")
+	key := strings.TrimPrefix(urn, "urn:alibaba:idaas:app:event:")
+	typ, ok := idaasTypes[key]
+	if !ok {
+		typ = urn
+	}
+	id := str(m, "eventId")
+	if id == "" {
+		id = str(m, "id")
+	}
+	if id == "" {
+		return nil, bad(`an IDaaS callback needs an "eventId"`)
+	}
+	data := m["eventData"]
+	if data == nil {
+		data = m["data"]
+	}
+	t := now
+	if ts, ok := m["timestamp"].(json.Number); ok {
+		if ms, err := ts.Int64(); err == nil && ms > 0 {
+			if ms > 1e12 {
+				t = time.UnixMilli(ms).UTC()
+			} else {
+				t = time.Unix(ms, 0).UTC()
+			}
+		}
+	}
+	return normalized(nil, id, IDaaSSource, typ, "", t, data)
+}
+
+// normalized builds the document rules see. attrs are a CloudEvent's own
+// attributes (extensions included), kept.
+func normalized(attrs map[string]any, id, source, typ, subject string, t time.Time, data any) (*External, error) {
+	doc := map[string]any{}
+	for k, v := range attrs {
+		if k != "data" && k != "data_base64" {
+			doc[k] = v
+		}
+	}
+	doc["specversion"] = "1.0"
+	doc["id"], doc["source"], doc["type"] = id, source, typ
+	doc["time"] = t.Format(time.RFC3339Nano)
+	if subject != "" {
+		doc["subject"] = subject
+	}
+	if doc["datacontenttype"] == nil {
+		doc["datacontenttype"] = "application/json"
+	}
+	doc["detail-type"] = typ
+	if data == nil {
+		data = map[string]any{}
+	}
+	doc["detail"] = data
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, bad("cannot encode the event: %v", err)
+	}
+	if len(b) > MaxEventSize {
+		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+	}
+	return &External{ID: id, Source: source, Type: typ, Subject: subject, Time: t, Doc: b}, nil
+}
+
+// binaryEvent reads a binary-mode CloudEvent: attributes in ce-* headers,
+// the body is the data.
+func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*External, error) {
+	if len(body) > MaxEventSize {
+		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+	}
+	attrs := map[string]any{}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "ce-") || len(vs) == 0 {
+			continue
+		}
+		name := lk[3:]
+		if !allLowerAlnum(name) {
+			return nil, bad("header %s is not a valid CloudEvents attribute", k)
+		}
+		v, err := url.PathUnescape(vs[0])
+		if err != nil {
+			v = vs[0]
+		}
+		attrs[name] = v
+	}
+	if mt != "" {
+		attrs["datacontenttype"] = mt
+	}
+	m := attrs
+	var data any
+	if len(bytes.TrimSpace(body)) > 0 {
+		if mt == "" || mt == "application/json" || strings.HasSuffix(mt, "+json") {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.UseNumber()
+			if err := dec.Decode(&data); err != nil {
+				return nil, bad("the body is not JSON (datacontenttype %s): %v", mt, err)
+			}
+		} else {
+			data = string(body)
+		}
+	}
+	m["data"] = data
+	if v := str(m, "specversion"); v != "1.0" {
+		return nil, bad(`ce-specversion must be "1.0", not %q`, v)
+	}
+	for _, k := range []string{"id", "source", "type"} {
+		if str(m, k) == "" {
+			return nil, bad("the header ce-%s is required", k)
+		}
+	}
+	t, err := parseTime(str(m, "time"), now)
+	if err != nil {
+		return nil, err
+	}
+	return normalized(m, str(m, "id"), str(m, "source"), str(m, "type"), str(m, "subject"), t, data)
+}

@@ -1,0 +1,680 @@
+package events
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// ErrCursorMoved: another dispatcher dispatched the same events first.
+var ErrCursorMoved = errors.New("events: dispatch cursor moved")
+
+// Outcome kinds of an attempt.
+const (
+	OutcomeDelivered = "delivered"
+	OutcomeRetry     = "retry"
+	OutcomePermanent = "permanent"
+	OutcomeDisable   = "disable"
+)
+
+// Result is what a sender reports of one attempt.
+type Result struct {
+	Outcome    string
+	RetryAfter time.Duration
+	Status     int
+	Latency    time.Duration
+	Response   string
+	Err        error
+}
+
+// Sender delivers to one target.
+type Sender interface {
+	Kind() string
+	Send(ctx context.Context, d *Delivery) Result
+}
+
+// BatchSender delivers several deliveries in one call (EventBridge's
+// PutEvents); results are in the order of ds.
+type BatchSender interface {
+	SendBatch(ctx context.Context, ds []*Delivery) []Result
+}
+
+// Matcher finds the rules a document matches.
+type Matcher interface {
+	Match(doc []byte) ([]string, error)
+}
+
+// Transformer turns a document into a target's payload.
+type Transformer interface {
+	Apply(doc []byte) ([]byte, error)
+}
+
+// Route sends what a rule matched to a target, transformed.
+type Route struct {
+	Target    string
+	Transform Transformer // nil: the whole document
+}
+
+// Policy is how deliveries to a target are made.
+type Policy struct {
+	// Schedule is the wait before each retry: attempt n+1 waits
+	// Schedule[n-1] (times 1 ± Jitter). Attempts beyond len(Schedule)+1
+	// are not made: the delivery is dead.
+	Schedule    []time.Duration
+	Jitter      float64
+	Concurrency int           // attempts in flight at once
+	Rate        float64       // attempts per second (0: unlimited)
+	Ordered     bool          // per subject, in event order
+	Timeout     time.Duration // per attempt
+	// The circuit breaker opens after BreakerFailures consecutive failed
+	// attempts and stays open for BreakerCooldown (doubling while failures
+	// continue, up to 10 minutes), then lets one attempt through.
+	BreakerFailures int
+	BreakerCooldown time.Duration
+}
+
+// DefaultSchedule is Standard Webhooks' example schedule: 5 s, 5 min,
+// 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (ten attempts over ≈ 3 days).
+func DefaultSchedule() []time.Duration {
+	return []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 5 * time.Hour,
+		10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
+}
+
+// DefaultPolicy is the policy of a target that names none.
+func DefaultPolicy() Policy {
+	return Policy{Schedule: DefaultSchedule(), Jitter: 0.2, Concurrency: 4, Timeout: 10 * time.Second,
+		BreakerFailures: 10, BreakerCooldown: 30 * time.Second}
+}
+
+// Target is a configured target.
+type Target struct {
+	Name   string
+	Sender Sender
+	Policy Policy
+}
+
+// Config is what the pipeline runs: compiled rules, their routes and the
+// targets. It is replaced as a whole on reload.
+type Config struct {
+	Matcher Matcher
+	Routes  map[string][]Route // by rule name
+	Targets map[string]*Target
+}
+
+// Observer is told what the pipeline does (metrics).
+type Observer interface {
+	Dispatched(events, deliveries int)
+	Attempted(target, outcome string, latency time.Duration)
+	Delivered(target string, endToEnd time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Dispatched(int, int)                     {}
+func (nopObserver) Attempted(string, string, time.Duration) {}
+func (nopObserver) Delivered(string, time.Duration)         {}
+
+// Options configure a Pipeline.
+type Options struct {
+	Log      *slog.Logger
+	Observer Observer
+	NewID    func() string
+	// PollInterval bounds how long a change made by another process (the
+	// CLI, another replica) waits for dispatch (default 250 ms); changes
+	// made in this process are dispatched at once (Poke).
+	PollInterval time.Duration
+	// Retention is how long finished deliveries and dispatched events are
+	// kept (default 7 days).
+	Retention time.Duration
+	// Dispatch turns dispatching off (a replica that only delivers).
+	NoDispatch bool
+}
+
+// Pipeline dispatches events and delivers them.
+type Pipeline struct {
+	store   Store
+	builder *Builder
+	opt     Options
+	log     *slog.Logger
+	obs     Observer
+
+	cfg  atomic.Pointer[Config]
+	poke chan struct{}
+
+	mu      sync.Mutex
+	workers map[string]*worker
+	ctx     context.Context
+	wg      sync.WaitGroup
+}
+
+// New returns a pipeline; Run starts it.
+func New(store Store, b *Builder, cfg *Config, opt Options) *Pipeline {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Observer == nil {
+		opt.Observer = nopObserver{}
+	}
+	if opt.PollInterval == 0 {
+		opt.PollInterval = 250 * time.Millisecond
+	}
+	if opt.Retention == 0 {
+		opt.Retention = 7 * 24 * time.Hour
+	}
+	p := &Pipeline{store: store, builder: b, opt: opt, log: opt.Log, obs: opt.Observer, poke: make(chan struct{}, 1), workers: map[string]*worker{}}
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	p.cfg.Store(cfg)
+	return p
+}
+
+// Poke wakes the dispatcher: something was written to the outbox.
+func (p *Pipeline) Poke() {
+	select {
+	case p.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Config returns the configuration in force.
+func (p *Pipeline) Config() *Config { return p.cfg.Load() }
+
+// Reload replaces the configuration: new targets get workers, removed
+// ones stop (their pending deliveries stay queued until a target of that
+// name comes back).
+func (p *Pipeline) Reload(cfg *Config) {
+	p.cfg.Store(cfg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx == nil {
+		return
+	}
+	p.syncWorkers()
+	p.Poke()
+}
+
+// Run dispatches and delivers until ctx ends.
+func (p *Pipeline) Run(ctx context.Context) {
+	p.mu.Lock()
+	p.ctx = ctx
+	p.syncWorkers()
+	p.mu.Unlock()
+	if _, err := p.store.Recover(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		p.log.Error("recover deliveries", "err", err)
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.maintain(ctx)
+	}()
+	if !p.opt.NoDispatch {
+		p.dispatchLoop(ctx)
+	} else {
+		<-ctx.Done()
+	}
+	p.wg.Wait()
+}
+
+// syncWorkers starts workers for new targets and stops removed ones.
+// Called with p.mu held.
+func (p *Pipeline) syncWorkers() {
+	cfg := p.cfg.Load()
+	for name, w := range p.workers {
+		if t, ok := cfg.Targets[name]; !ok || t != w.target {
+			w.stop()
+			delete(p.workers, name)
+		}
+	}
+	for name, t := range cfg.Targets {
+		if _, ok := p.workers[name]; ok {
+			continue
+		}
+		w := newWorker(p, t)
+		p.workers[name] = w
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			w.run(p.ctx)
+		}()
+	}
+}
+
+// Wake tells target's worker that deliveries may be due.
+func (p *Pipeline) Wake(target string) { p.wake(target) }
+
+func (p *Pipeline) wake(target string) {
+	p.mu.Lock()
+	w := p.workers[target]
+	p.mu.Unlock()
+	if w != nil {
+		w.wake()
+	}
+}
+
+// Render returns the document of an outbox record, as rules see it.
+func (p *Pipeline) Render(ctx context.Context, rec *directory.EventRecord) (json.RawMessage, error) {
+	orgs, err := p.builder.orgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return p.builder.Build(ctx, rec, orgs)
+}
+
+// ---- dispatch
+
+func (p *Pipeline) dispatchLoop(ctx context.Context) {
+	t := time.NewTicker(p.opt.PollInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := p.DispatchOnce(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				if !errors.Is(err, ErrCursorMoved) {
+					p.log.Error("dispatch events", "err", err)
+				}
+				break
+			}
+			if n == 0 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.poke:
+		case <-t.C:
+		}
+	}
+}
+
+const dispatchBatch = 500
+
+// DispatchOnce dispatches the next batch of events and returns how many
+// it took.
+func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
+	from, err := p.store.DispatchCursor(ctx)
+	if err != nil {
+		return 0, err
+	}
+	recs, err := p.store.EventsAfter(ctx, from, dispatchBatch)
+	if err != nil || len(recs) == 0 {
+		return 0, err
+	}
+	cfg := p.cfg.Load()
+	orgs, err := p.builder.orgs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UTC()
+	var docs []*EventDoc
+	var ds []*Delivery
+	woken := map[string]bool{}
+	for _, rec := range recs {
+		doc, err := p.builder.Build(ctx, rec, orgs)
+		if err != nil {
+			// A record that cannot be built is kept (the document says
+			// why) rather than blocking the events after it.
+			p.log.Error("build event document", "event_id", rec.ID, "err", err)
+			doc, _ = json.Marshal(map[string]any{"id": rec.ID, "type": rec.Type, "error": err.Error()})
+		}
+		docs = append(docs, &EventDoc{Seq: rec.Seq, ID: rec.ID, Doc: doc})
+		if cfg.Matcher == nil {
+			continue
+		}
+		rules, err := cfg.Matcher.Match(doc)
+		if err != nil {
+			p.log.Error("match event", "event_id", rec.ID, "err", err)
+			continue
+		}
+		for _, rule := range rules {
+			for i, rt := range cfg.Routes[rule] {
+				d := &Delivery{
+					ID: deliveryID(rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,
+					Rule: rule, Target: rt.Target, Subject: rec.Subject, State: StatePending, NextAt: now, Created: now,
+				}
+				payload := []byte(doc)
+				if rt.Transform != nil {
+					if payload, err = rt.Transform.Apply(doc); err != nil {
+						// Kept as a dead delivery with the reason, not dropped.
+						d.State, d.LastError, payload = StateDead, "transform: "+err.Error(), []byte("null")
+					}
+				}
+				d.Payload = payload
+				ds = append(ds, d)
+				woken[rt.Target] = true
+			}
+		}
+	}
+	if err := p.store.Dispatch(ctx, from, recs[len(recs)-1].Seq, docs, ds); err != nil {
+		return 0, err
+	}
+	p.obs.Dispatched(len(recs), len(ds))
+	for t := range woken {
+		p.wake(t)
+	}
+	return len(recs), nil
+}
+
+// deliveryID is deterministic: dispatching the same event again (after a
+// crash between building and committing) yields the same ids.
+func deliveryID(eventID, rule string, i int, target string) string {
+	return "dlv_" + shortHash(eventID+"\x00"+rule+"\x00"+target+"\x00"+strconv.Itoa(i))
+}
+
+// ---- maintenance
+
+func (p *Pipeline) maintain(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	pruneEvery := time.Hour
+	lastPrune := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := p.store.Recover(ctx, time.Now()); err != nil {
+			if ctx.Err() == nil {
+				p.log.Error("recover deliveries", "err", err)
+			}
+		} else if n > 0 {
+			p.log.Warn("deliveries whose attempt outlived its lease were requeued", "count", n)
+		}
+		if time.Since(lastPrune) > pruneEvery {
+			lastPrune = time.Now()
+			if n, err := p.store.Prune(ctx, time.Now().Add(-p.opt.Retention)); err != nil {
+				if ctx.Err() == nil {
+					p.log.Error("prune deliveries", "err", err)
+				}
+			} else if n > 0 {
+				p.log.Info("pruned finished deliveries", "count", n)
+			}
+		}
+	}
+}
+
+// ---- delivery
+
+type worker struct {
+	p       *Pipeline
+	target  *Target
+	limiter *rate.Limiter
+	wakeCh  chan struct{}
+	cancel  context.CancelFunc
+	stopped chan struct{}
+
+	failures int           // consecutive failed attempts
+	cooldown time.Duration // current breaker cooldown
+}
+
+func newWorker(p *Pipeline, t *Target) *worker {
+	w := &worker{p: p, target: t, wakeCh: make(chan struct{}, 1), stopped: make(chan struct{})}
+	if t.Policy.Rate > 0 {
+		w.limiter = rate.NewLimiter(rate.Limit(t.Policy.Rate), max(1, int(t.Policy.Rate)))
+	}
+	return w
+}
+
+func (w *worker) wake() {
+	select {
+	case w.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) stop() {
+	if w.cancel != nil {
+		w.cancel()
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	ctx, w.cancel = context.WithCancel(ctx)
+	defer close(w.stopped)
+	pol := w.target.Policy
+	lease := pol.Timeout*2 + 30*time.Second
+	for ctx.Err() == nil {
+		if disabled, err := w.disabled(ctx); err != nil || disabled {
+			w.sleep(ctx, 5*time.Second)
+			continue
+		}
+		limit := max(1, pol.Concurrency) * 2
+		if w.cooldown > 0 {
+			limit = 1 // half-open: one attempt tells whether the target is back
+		}
+		ds, err := w.p.store.Claim(ctx, w.target.Name, time.Now().UTC(), limit, lease, pol.Ordered)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.p.log.Error("claim deliveries", "target", w.target.Name, "err", err)
+			}
+			w.sleep(ctx, time.Second)
+			continue
+		}
+		if len(ds) == 0 {
+			w.idle(ctx)
+			continue
+		}
+		results := w.attempt(ctx, ds)
+		w.complete(ctx, ds, results)
+		if w.cooldown > 0 && w.failures > 0 {
+			w.sleep(ctx, w.cooldown)
+		}
+	}
+}
+
+func (w *worker) disabled(ctx context.Context) (bool, error) {
+	dis, err := w.p.store.TargetsDisabled(ctx)
+	if err != nil {
+		return false, err
+	}
+	_, ok := dis[w.target.Name]
+	return ok, nil
+}
+
+// idle waits for new deliveries or the next due one (at most 1 s, so that
+// deliveries queued by another replica are picked up).
+func (w *worker) idle(ctx context.Context) {
+	wait := time.Second
+	if next, err := w.p.store.NextDue(ctx, w.target.Name); err == nil && !next.IsZero() {
+		wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+	}
+	w.sleep(ctx, wait)
+}
+
+func (w *worker) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.wakeCh:
+	case <-t.C:
+	}
+}
+
+func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
+	pol := w.target.Policy
+	results := make([]Result, len(ds))
+	if bs, ok := w.target.Sender.(BatchSender); ok {
+		if w.limiter != nil {
+			_ = w.limiter.Wait(ctx)
+		}
+		actx, cancel := context.WithTimeout(ctx, pol.Timeout)
+		start := time.Now()
+		rs := bs.SendBatch(actx, ds)
+		cancel()
+		for i := range results {
+			if i < len(rs) {
+				results[i] = rs[i]
+			} else {
+				results[i] = Result{Outcome: OutcomeRetry, Err: errors.New("no result for this entry")}
+			}
+			if results[i].Latency == 0 {
+				results[i].Latency = time.Since(start)
+			}
+		}
+		return results
+	}
+	sem := make(chan struct{}, max(1, pol.Concurrency))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		if w.limiter != nil {
+			if err := w.limiter.Wait(ctx); err != nil {
+				results[i] = Result{Outcome: OutcomeRetry, Err: err}
+				continue
+			}
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			actx, cancel := context.WithTimeout(ctx, pol.Timeout)
+			defer cancel()
+			start := time.Now()
+			r := w.target.Sender.Send(actx, d)
+			if r.Latency == 0 {
+				r.Latency = time.Since(start)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result) {
+	pol := w.target.Policy
+	now := time.Now().UTC()
+	cs := make([]*Completion, len(ds))
+	disable := ""
+	for i, d := range ds {
+		r := results[i]
+		if r.Outcome == "" {
+			r.Outcome = OutcomeRetry
+		}
+		a := Attempt{DeliveryID: d.ID, N: d.Attempts, At: now.Add(-r.Latency), Outcome: r.Outcome, Status: r.Status, Latency: r.Latency,
+			Response: truncate(r.Response, 1024)}
+		if r.Err != nil {
+			a.Error = truncate(r.Err.Error(), 1024)
+		}
+		c := &Completion{Attempt: a}
+		switch r.Outcome {
+		case OutcomeDelivered:
+			c.State = StateDelivered
+			w.p.obs.Delivered(w.target.Name, now.Sub(d.EventTime))
+		case OutcomePermanent:
+			c.State = StateDead
+		case OutcomeDisable:
+			// The endpoint asked to be disabled (410): keep the delivery
+			// for when an operator enables the target again.
+			c.State, c.NextAt = StatePending, now
+			disable = "the endpoint answered " + statusText(r.Status)
+		default:
+			if d.Attempts > len(pol.Schedule) {
+				c.State = StateDead
+			} else {
+				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.Attempts, r.RetryAfter))
+			}
+		}
+		w.p.obs.Attempted(w.target.Name, r.Outcome, r.Latency)
+		cs[i] = c
+	}
+	// Record the attempts even if the pipeline is stopping.
+	if err := w.p.store.Complete(context.WithoutCancel(ctx), cs, now); err != nil {
+		w.p.log.Error("record delivery attempts", "target", w.target.Name, "err", err)
+	}
+	if disable != "" {
+		if err := w.p.store.SetTargetDisabled(context.WithoutCancel(ctx), w.target.Name, disable, true); err != nil {
+			w.p.log.Error("disable target", "target", w.target.Name, "err", err)
+		}
+		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
+	}
+	w.breaker(results)
+}
+
+// breaker counts consecutive failures (retryable outcomes) and opens
+// after BreakerFailures of them.
+func (w *worker) breaker(results []Result) {
+	pol := w.target.Policy
+	failed := false
+	for _, r := range results {
+		switch r.Outcome {
+		case OutcomeDelivered, OutcomePermanent:
+			w.failures, w.cooldown = 0, 0
+		default:
+			w.failures++
+			failed = true
+		}
+	}
+	if !failed || pol.BreakerFailures <= 0 || w.failures < pol.BreakerFailures {
+		return
+	}
+	switch {
+	case w.cooldown == 0:
+		w.cooldown = pol.BreakerCooldown
+		w.p.log.Warn("circuit breaker open", "target", w.target.Name, "failures", w.failures, "cooldown", w.cooldown.String())
+	case w.cooldown < 10*time.Minute:
+		w.cooldown = min(w.cooldown*2, 10*time.Minute)
+	}
+}
+
+// backoff is the wait before attempt n+1: the schedule's, with jitter,
+// and at least what the target asked for.
+func backoff(pol Policy, n int, retryAfter time.Duration) time.Duration {
+	d := time.Second
+	if len(pol.Schedule) > 0 {
+		d = pol.Schedule[min(n, len(pol.Schedule))-1]
+	}
+	if pol.Jitter > 0 {
+		d = time.Duration(float64(d) * (1 + pol.Jitter*(2*rand.Float64()-1)))
+	}
+	return max(d, retryAfter)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func statusText(code int) string {
+	if code == 0 {
+		return "no status"
+	}
+	return "HTTP " + strconv.Itoa(code)
+}
+
+// shortHash is a stable 128-bit hex digest.
+func shortHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+// TargetNames lists the configured targets by name.
+func (c *Config) TargetNames() []string {
+	names := make([]string, 0, len(c.Targets))
+	for n := range c.Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

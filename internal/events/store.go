@@ -1,0 +1,136 @@
+// Package events is Gatehouse's event pipeline: the lifecycle events every
+// change writes to the outbox (internal/directory), events received from
+// outside, the documents rules see, the dispatcher that matches them against
+// the rules and queues deliveries, and the engine that delivers them to
+// targets reliably — at least once, with retries, per-target isolation,
+// dead letters and replay.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// Delivery states.
+const (
+	StatePending   = "pending"   // waiting for its next attempt (NextAt)
+	StateRunning   = "running"   // an attempt is in progress (until LeaseUntil)
+	StateDelivered = "delivered" // the target accepted it
+	StateDead      = "dead"      // permanent failure or attempts exhausted
+)
+
+// Delivery is one event on its way to one target through one rule.
+type Delivery struct {
+	ID         string          `json:"id"`
+	EventSeq   int64           `json:"eventSeq"`
+	EventID    string          `json:"eventId"`
+	EventType  string          `json:"eventType"`
+	EventTime  time.Time       `json:"eventTime"`
+	Rule       string          `json:"rule"`
+	Target     string          `json:"target"`
+	Subject    string          `json:"subject"`
+	Payload    json.RawMessage `json:"payload"`
+	State      string          `json:"state"`
+	Attempts   int             `json:"attempts"`
+	NextAt     time.Time       `json:"nextAt"`
+	LeaseUntil time.Time       `json:"-"`
+	Created    time.Time       `json:"created"`
+	Updated    time.Time       `json:"updated"`
+	LastStatus int             `json:"lastStatus,omitempty"`
+	LastError  string          `json:"lastError,omitempty"`
+	// Event is the event document (loaded when a delivery is claimed).
+	Event json.RawMessage `json:"-"`
+}
+
+// Attempt is one try of a delivery.
+type Attempt struct {
+	DeliveryID string        `json:"deliveryId"`
+	N          int           `json:"n"`
+	At         time.Time     `json:"at"`
+	Outcome    string        `json:"outcome"` // delivered, retry, permanent, disable
+	Status     int           `json:"status,omitempty"`
+	Latency    time.Duration `json:"latencyNs"`
+	Response   string        `json:"response,omitempty"`
+	Error      string        `json:"error,omitempty"`
+}
+
+// Completion records an attempt and the delivery's next state.
+type Completion struct {
+	Attempt Attempt
+	State   string    // StatePending (retry), StateDelivered or StateDead
+	NextAt  time.Time // for StatePending
+}
+
+// EventDoc is the document of an event, as rules see it and as deliveries
+// carry it.
+type EventDoc struct {
+	Seq int64
+	ID  string
+	Doc json.RawMessage
+}
+
+// External is an event received from outside (POST /events).
+type External struct {
+	ID      string // the CloudEvents id
+	Source  string
+	Type    string
+	Subject string
+	Time    time.Time
+	Doc     json.RawMessage // the normalised document
+}
+
+// DeliveryQuery selects deliveries, newest first.
+type DeliveryQuery struct {
+	Target, Rule, State, EventID string
+	BeforeSeq                    int64 // deliveries of events before this seq (paging)
+	Limit                        int
+}
+
+// Store is what the pipeline needs from the database.
+type Store interface {
+	// EventsAfter returns outbox records with Seq > after, in order.
+	EventsAfter(ctx context.Context, after int64, limit int) ([]*directory.EventRecord, error)
+	// AppendExternal stores received events (with an audit record of the
+	// receipt), skipping those whose (source, id) is already stored; it
+	// reports which were new.
+	AppendExternal(ctx context.Context, evs []*External, actor directory.Actor) ([]bool, error)
+	// DispatchCursor is the seq of the last event dispatched.
+	DispatchCursor(ctx context.Context) (int64, error)
+	// Dispatch stores event documents and their deliveries and moves the
+	// cursor from `from` to `to`, in one transaction; it fails with
+	// ErrCursorMoved if another dispatcher moved the cursor first.
+	Dispatch(ctx context.Context, from, to int64, docs []*EventDoc, ds []*Delivery) error
+
+	// Claim marks up to limit due deliveries of target as running until
+	// now+lease and returns them with their event documents. With ordered,
+	// a delivery waits while an earlier one for the same subject is not
+	// finished.
+	Claim(ctx context.Context, target string, now time.Time, limit int, lease time.Duration, ordered bool) ([]*Delivery, error)
+	// Complete records attempts and the new states, in one transaction.
+	Complete(ctx context.Context, cs []*Completion, now time.Time) error
+	// NextDue is the earliest NextAt of target's pending deliveries (zero
+	// if none).
+	NextDue(ctx context.Context, target string) (time.Time, error)
+	// Recover returns running deliveries whose lease expired to pending.
+	Recover(ctx context.Context, now time.Time) (int64, error)
+
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]*Delivery, error)
+	Delivery(ctx context.Context, id string) (*Delivery, error)
+	Attempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
+	EventDocument(ctx context.Context, seq int64) (json.RawMessage, error)
+	// Replay makes the selected deliveries pending again, due now, with
+	// their attempt count reset; it returns how many.
+	Replay(ctx context.Context, ids []string, q *DeliveryQuery, now time.Time) (int64, error)
+	// Prune deletes finished deliveries (and their attempts and event
+	// documents) and dispatched events older than before.
+	Prune(ctx context.Context, before time.Time) (int64, error)
+	// Backlog counts deliveries by target and state.
+	Backlog(ctx context.Context) (map[string]map[string]int64, error)
+
+	// TargetDisabled reports targets disabled (by a 410 or an operator).
+	TargetsDisabled(ctx context.Context) (map[string]string, error)
+	SetTargetDisabled(ctx context.Context, target, reason string, disabled bool) error
+}

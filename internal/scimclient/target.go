@@ -1,0 +1,560 @@
+package scimclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The SCIM event target: it keeps a downstream's account (and group
+// memberships) in step with Gatehouse's user lifecycle events. The delivery
+// contract mirrors the event engine's (internal/targets) field for field so
+// that the engine can adapt it without this package importing it.
+
+// Outcome is what became of a delivery attempt.
+type Outcome int
+
+// Outcomes.
+const (
+	// Delivered: done (including "nothing to do").
+	Delivered Outcome = iota
+	// Retry: may succeed later; RetryAfter says when, if the server did.
+	Retry
+	// Permanent: will not succeed as it is (a 4xx, a payload the target
+	// cannot use); Err and Response say why.
+	Permanent
+	// Disable: the target cannot work at all (its credentials are
+	// refused); stop delivering to it until someone fixes it.
+	Disable
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Delivered:
+		return "delivered"
+	case Retry:
+		return "retry"
+	case Permanent:
+		return "permanent"
+	case Disable:
+		return "disable"
+	}
+	return fmt.Sprintf("Outcome(%d)", int(o))
+}
+
+// Delivery is one event for the target. Payload is the rule's transformed
+// JSON: the user as the downstream should have it (SCIM attributes, plus an
+// optional "groups" list of group display names). Event is the whole
+// event document; its detail.id is Gatehouse's user id.
+type Delivery struct {
+	ID, EventID, EventType, Subject string
+	Time                            time.Time
+	Payload, Event                  json.RawMessage
+	Attempt                         int
+}
+
+// Result is the outcome of one attempt.
+type Result struct {
+	Outcome    Outcome
+	RetryAfter time.Duration
+	Status     int
+	Latency    time.Duration
+	Response   string
+	Err        error
+}
+
+// Event types the target acts on; others are acknowledged.
+const (
+	EventUserCreated  = "User.Created"
+	EventUserUpdated  = "User.Updated"
+	EventUserEnabled  = "User.Enabled"
+	EventUserDisabled = "User.Disabled"
+	EventUserDeleted  = "User.Deleted"
+)
+
+// TargetOptions configure a Target.
+type TargetOptions struct {
+	// CreateGroups creates a group named in the payload that does not exist
+	// downstream (otherwise such a delivery fails permanently).
+	CreateGroups bool
+	// ManageGroups removes the user from downstream groups that the
+	// payload's "groups" does not list and whose display name matches
+	// ManagedGroupPattern (a path.Match pattern compared case-insensitively,
+	// such as "*-readers"; empty means every group). It applies only when
+	// the payload has a "groups" key: an empty list removes the user from
+	// every managed group, no key leaves memberships alone.
+	ManageGroups        bool
+	ManagedGroupPattern string
+	// OnDelete is what User.Deleted does: "delete" (the default) or
+	// "deactivate".
+	OnDelete string
+	// OnDisable is what User.Disabled does: "deactivate" (the default),
+	// "delete" (for downstreams without an active state, such as RAM) or
+	// "ignore".
+	OnDisable string
+	// Now is the clock for latencies (default time.Now).
+	Now func() time.Time
+}
+
+// Target delivers user lifecycle events to a SCIM downstream.
+type Target struct {
+	c    *Client
+	opts TargetOptions
+}
+
+// NewTarget returns a target that delivers through client.
+func NewTarget(client *Client, opts TargetOptions) *Target {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Target{c: client, opts: opts}
+}
+
+// errPayload is a delivery the target cannot use.
+type errPayload struct{ msg string }
+
+func (e *errPayload) Error() string { return "scim target: " + e.msg }
+
+func payloadErr(format string, args ...any) error {
+	return &errPayload{msg: fmt.Sprintf(format, args...)}
+}
+
+// delivery is the state of one Deliver call.
+type delivery struct {
+	*Target
+	ctx    context.Context
+	gid    string         // Gatehouse's user id
+	extID  string         // the downstream externalId
+	doc    map[string]any // the payload without "groups"
+	groups []string       // the payload's groups
+	// hasGroups: the payload had a "groups" key.
+	hasGroups bool
+	status    int
+	notes     []string
+}
+
+func (d *delivery) note(format string, args ...any) {
+	d.notes = append(d.notes, fmt.Sprintf(format, args...))
+}
+
+// Deliver applies one event to the downstream. It is idempotent:
+// delivering an event again leaves the downstream as the first delivery
+// did.
+func (t *Target) Deliver(ctx context.Context, dl *Delivery) Result {
+	start := t.opts.Now()
+	d := &delivery{Target: t, ctx: ctx}
+	err := d.run(dl)
+	res := Result{Status: d.status}
+	switch {
+	case err == nil:
+		res.Outcome = Delivered
+		res.Response = strings.Join(d.notes, "; ")
+	default:
+		res.Outcome, res.RetryAfter = classify(err)
+		res.Err = err
+		var e *Error
+		if errors.As(err, &e) && e.Status != 0 {
+			res.Status = e.Status
+		}
+		res.Response = err.Error()
+		if len(d.notes) > 0 {
+			res.Response = strings.Join(d.notes, "; ") + "; then: " + res.Response
+		}
+	}
+	if len(res.Response) > 2000 {
+		res.Response = res.Response[:2000] + "…"
+	}
+	res.Latency = t.opts.Now().Sub(start)
+	return res
+}
+
+// classify maps an error to an outcome.
+func classify(err error) (Outcome, time.Duration) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return Retry, 0
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		switch {
+		case e.Retryable:
+			return Retry, e.RetryAfter
+		case e.Status == http.StatusUnauthorized || e.auth:
+			// The credentials are refused even after a fresh token.
+			return Disable, 0
+		}
+		return Permanent, 0
+	}
+	return Permanent, 0
+}
+
+func (d *delivery) run(dl *Delivery) error {
+	switch dl.EventType {
+	case EventUserCreated, EventUserUpdated, EventUserEnabled, EventUserDisabled, EventUserDeleted:
+	default:
+		d.note("event type %s: nothing to do", dl.EventType)
+		return nil
+	}
+	if err := d.parse(dl); err != nil {
+		return err
+	}
+	switch dl.EventType {
+	case EventUserDisabled:
+		return d.disable()
+	case EventUserDeleted:
+		return d.remove()
+	case EventUserEnabled:
+		if _, _, ok := lookup(d.doc, "active"); !ok && d.c.profile.Active {
+			d.doc["active"] = true
+		}
+	}
+	return d.upsert()
+}
+
+// parse reads the delivery: Gatehouse's user id from the event, the
+// desired user and groups from the payload.
+func (d *delivery) parse(dl *Delivery) error {
+	var ev struct {
+		Subject string         `json:"subject"`
+		Detail  map[string]any `json:"detail"`
+		Data    map[string]any `json:"data"`
+	}
+	if len(bytes.TrimSpace(dl.Event)) > 0 {
+		if err := json.Unmarshal(dl.Event, &ev); err != nil {
+			return payloadErr("the event is not a JSON object")
+		}
+	}
+	detail := ev.Detail
+	if detail == nil {
+		detail = ev.Data
+	}
+	d.gid = str(detail, "id")
+	if d.gid == "" {
+		for _, s := range []string{ev.Subject, dl.Subject} {
+			if id, ok := strings.CutPrefix(s, "users/"); ok && id != "" {
+				d.gid = id
+				break
+			}
+		}
+	}
+	d.doc = map[string]any{}
+	if p := bytes.TrimSpace(dl.Payload); len(p) > 0 && !bytes.Equal(p, []byte("null")) {
+		doc, err := decodeDoc(p)
+		if err != nil || doc == nil {
+			return payloadErr("the payload is not a JSON object")
+		}
+		if _, _, ok := lookup(doc, "specversion"); ok {
+			return payloadErr("the payload is a whole event: give the rule a transform that builds the user's SCIM attributes")
+		}
+		d.doc = doc
+	}
+	if k, v, ok := lookup(d.doc, "groups"); ok {
+		delete(d.doc, k)
+		d.hasGroups = true
+		list, isList := v.([]any)
+		if v != nil && !isList {
+			return payloadErr(`"groups" must be a list of group names`)
+		}
+		for _, el := range list {
+			name := ""
+			switch x := el.(type) {
+			case string:
+				name = x
+			case map[string]any:
+				name = str(x, "display")
+			}
+			name = strings.TrimSpace(name)
+			if name == "" {
+				return payloadErr(`"groups" must be a list of group names`)
+			}
+			if !slices.ContainsFunc(d.groups, func(g string) bool { return strings.EqualFold(g, name) }) {
+				d.groups = append(d.groups, name)
+			}
+		}
+	}
+	d.extID = str(d.doc, "externalId")
+	if d.extID == "" {
+		d.extID = d.gid
+	}
+	if d.extID == "" {
+		return payloadErr("neither the event (detail.id, subject) nor the payload (externalId) identifies the user")
+	}
+	if d.c.profile.allowsUserAttr("externalId") {
+		if k, _, ok := lookup(d.doc, "externalId"); ok {
+			delete(d.doc, k)
+		}
+		d.doc["externalId"] = d.extID
+	}
+	if d.userName() == "" {
+		if un := str(detail, "userName"); un != "" && (dl.EventType == EventUserDeleted || dl.EventType == EventUserDisabled) {
+			// To find the account by name if it has no externalId.
+			d.doc["userName"] = un
+		}
+	}
+	return nil
+}
+
+func (d *delivery) userName() string { return str(d.doc, "userName") }
+
+// find looks the downstream user up: by externalId, then by userName. With
+// adopt false (disable, delete), an account found by name that carries
+// another externalId is not this user's and is left alone.
+func (d *delivery) find(adopt bool) (map[string]any, error) {
+	u, err := d.c.FindUser(d.ctx, Eq("externalId", d.extID))
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return u, err
+	}
+	name := d.userName()
+	if name == "" {
+		return nil, nil
+	}
+	u, err = d.c.FindUser(d.ctx, Eq("userName", d.c.UserName(name)))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ext := str(u, "externalId"); !adopt && ext != "" && ext != d.extID {
+		d.note("an account named like the user belongs to externalId %s: left alone", ext)
+		return nil, nil
+	}
+	return u, nil
+}
+
+// upsert creates or updates the user, then its groups.
+func (d *delivery) upsert() error {
+	if d.userName() == "" {
+		return payloadErr(`the payload has no "userName"`)
+	}
+	u, err := d.find(true)
+	if err != nil {
+		return err
+	}
+	created := false
+	if u == nil {
+		u, err = d.c.CreateUser(d.ctx, d.doc)
+		switch {
+		case err == nil:
+			created = true
+			d.status = http.StatusCreated
+			d.note("created user %s", ID(u))
+		case IsConflict(err):
+			// Created meanwhile, or named like an account we could not
+			// find: find it again and update it.
+			if u, err = d.find(true); err != nil {
+				return err
+			}
+			if u == nil {
+				return fmt.Errorf("the create conflicts with an account that cannot be found by externalId or userName: %w", ErrConflict)
+			}
+		default:
+			return err
+		}
+	}
+	if !created {
+		id := ID(u)
+		next, changed, err := d.c.updateUser(d.ctx, id, u, d.doc)
+		if err != nil {
+			return err
+		}
+		d.status = http.StatusOK
+		if changed {
+			d.note("updated user %s", id)
+		} else {
+			d.note("user %s up to date", id)
+		}
+		if next != nil {
+			u = next
+		}
+	}
+	return d.syncGroups(u, created)
+}
+
+// membership is a group the user is in downstream.
+type membership struct{ id, name string }
+
+// memberships lists the groups user u is in: from its "groups" attribute,
+// else by asking for the groups that have it as a member.
+func (d *delivery) memberships(u map[string]any, created bool) ([]membership, error) {
+	if created {
+		return nil, nil
+	}
+	_, v, ok := lookup(u, "groups")
+	if !ok {
+		full, err := d.c.GetUser(d.ctx, ID(u))
+		if err != nil {
+			return nil, err
+		}
+		_, v, ok = lookup(full, "groups")
+	}
+	if ok {
+		list, _ := v.([]any)
+		var out []membership
+		for _, el := range list {
+			m, _ := el.(map[string]any)
+			if id := str(m, "value"); id != "" {
+				out = append(out, membership{id: id, name: str(m, "display")})
+			}
+		}
+		return out, nil
+	}
+	var out []membership
+	err := d.c.ListGroups(d.ctx, Eq("members.value", ID(u)), func(p *Page) error {
+		for _, g := range p.Resources {
+			out = append(out, membership{id: ID(g), name: str(g, "displayName")})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (d *delivery) syncGroups(u map[string]any, created bool) error {
+	if !d.hasGroups || (len(d.groups) == 0 && !d.opts.ManageGroups) {
+		return nil
+	}
+	if !d.c.profile.Groups {
+		if len(d.groups) > 0 {
+			d.note("groups not synchronised: profile %s has no groups", d.c.profile.Name)
+		}
+		return nil
+	}
+	uid := ID(u)
+	have, err := d.memberships(u, created)
+	if err != nil {
+		return err
+	}
+	for _, name := range d.groups {
+		if slices.ContainsFunc(have, func(m membership) bool { return strings.EqualFold(m.name, name) }) {
+			continue
+		}
+		g, err := d.c.FindGroup(d.ctx, Eq("displayName", name))
+		switch {
+		case err == nil:
+			if slices.ContainsFunc(have, func(m membership) bool { return m.id == ID(g) }) {
+				continue
+			}
+			if err := d.c.AddMember(d.ctx, ID(g), uid); err != nil {
+				return err
+			}
+			d.note("added to group %s", name)
+		case errors.Is(err, ErrNotFound) && d.opts.CreateGroups:
+			doc := map[string]any{"displayName": name, "members": []any{map[string]any{"value": uid}}}
+			_, err := d.c.CreateGroup(d.ctx, doc)
+			if IsConflict(err) {
+				// Created meanwhile: join it.
+				if g, err = d.c.FindGroup(d.ctx, Eq("displayName", name)); err == nil {
+					err = d.c.AddMember(d.ctx, ID(g), uid)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			d.note("added to new group %s", name)
+		case errors.Is(err, ErrNotFound):
+			return payloadErr("group %q does not exist downstream (CreateGroups is off)", name)
+		default:
+			return err
+		}
+	}
+	if !d.opts.ManageGroups {
+		return nil
+	}
+	pattern := strings.ToLower(d.opts.ManagedGroupPattern)
+	if pattern == "" {
+		pattern = "*"
+	}
+	for _, m := range have {
+		name := m.name
+		if name == "" {
+			g, err := d.c.GetGroup(d.ctx, m.id)
+			if IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			name = str(g, "displayName")
+		}
+		if slices.ContainsFunc(d.groups, func(g string) bool { return strings.EqualFold(g, name) }) {
+			continue
+		}
+		ok, err := path.Match(pattern, strings.ToLower(name))
+		if err != nil {
+			return payloadErr("ManagedGroupPattern %q: %v", d.opts.ManagedGroupPattern, err)
+		}
+		if !ok {
+			continue
+		}
+		if err := d.c.RemoveMember(d.ctx, m.id, uid); err != nil && !IsNotFound(err) {
+			return err
+		}
+		d.note("removed from group %s", name)
+	}
+	return nil
+}
+
+// disable carries out User.Disabled.
+func (d *delivery) disable() error {
+	action := d.opts.OnDisable
+	if action == "" {
+		action = "deactivate"
+	}
+	if action == "ignore" {
+		d.note("User.Disabled ignored (OnDisable)")
+		return nil
+	}
+	return d.retire(action)
+}
+
+// remove carries out User.Deleted.
+func (d *delivery) remove() error {
+	action := d.opts.OnDelete
+	if action == "" {
+		action = "delete"
+	}
+	return d.retire(action)
+}
+
+// retire deactivates or deletes the user.
+func (d *delivery) retire(action string) error {
+	u, err := d.find(false)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		d.note("no such user downstream: nothing to %s", action)
+		return nil
+	}
+	id := ID(u)
+	switch action {
+	case "delete":
+		if err := d.c.DeleteUser(d.ctx, id); err != nil {
+			return err
+		}
+		d.status = http.StatusNoContent
+		d.note("deleted user %s", id)
+	case "deactivate":
+		if !d.c.profile.Active {
+			return payloadErr("profile %s cannot deactivate users: set OnDisable/OnDelete to \"delete\"", d.c.profile.Name)
+		}
+		d.status = http.StatusOK
+		if _, v, ok := lookup(u, "active"); ok && !truthy(v) && v != nil {
+			d.note("user %s already inactive", id)
+			return nil
+		}
+		if err := d.c.DeactivateUser(d.ctx, id); err != nil {
+			return err
+		}
+		d.note("deactivated user %s", id)
+	default:
+		return payloadErr("unknown action %q (OnDelete: delete, deactivate; OnDisable: deactivate, delete, ignore)", action)
+	}
+	return nil
+}

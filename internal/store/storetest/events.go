@@ -1,0 +1,330 @@
+package storetest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
+)
+
+// EventStore is a store with the event pipeline's tables.
+type EventStore interface {
+	Store
+	events.Store
+}
+
+func asEvents(t *testing.T, s Store) events.Store {
+	t.Helper()
+	es, ok := s.(events.Store)
+	if !ok {
+		t.Skip("the store has no event pipeline")
+	}
+	return es
+}
+
+// testOutbox: every change writes its events in its transaction, in commit
+// order; failed changes write none.
+func testOutbox(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	u := e.createUser(strict, &directory.User{UserName: "ada", Active: true,
+		Attrs: directory.Attrs{directory.EnterpriseURN: map[string]any{"department": "Engineering"}}})
+	g := e.createGroup("eng", u.ID)
+	if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, u.ID, nil, func(u *directory.User) error { u.DisplayName = "Ada L."; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, u.ID, nil, func(u *directory.User) error { u.Active = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// A failed change writes no event.
+	_, _, err := e.svc.CreateUser(e.ctx, e.actor, strict, &directory.User{UserName: "ADA", Active: true})
+	wantKind(t, err, directory.ErrConflict)
+	if err := e.svc.DeleteGroup(e.ctx, e.actor, strict, g.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, u.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := es.EventsAfter(e.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	var last int64
+	for _, r := range recs {
+		types = append(types, r.Type)
+		if r.Seq <= last {
+			t.Errorf("seq %d after %d", r.Seq, last)
+		}
+		last = r.Seq
+		if r.ID == "" || r.Time.IsZero() || r.Actor != e.actor {
+			t.Errorf("record %+v", r)
+		}
+	}
+	want := []string{"User.Created", "Group.Created", "Group.MemberAdded", "User.Updated", "User.Disabled",
+		"Group.Deleted", "Group.MemberRemoved", "User.Deleted"}
+	if !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
+	}
+	var d directory.EventData
+	if err := json.Unmarshal(recs[3].Data, &d); err != nil || !slices.Equal(d.Changed, []string{"displayName"}) || d.Before == nil || d.After == nil {
+		t.Errorf("update data: %v %s", err, recs[3].Data)
+	}
+	if err := json.Unmarshal(recs[2].Data, &d); err != nil || d.Member != u.ID || recs[2].Subject != "groups/"+g.ID {
+		t.Errorf("member data: %v %s", err, recs[2].Data)
+	}
+	// Paging.
+	page, err := es.EventsAfter(e.ctx, recs[2].Seq, 2)
+	if err != nil || len(page) != 2 || page[0].Seq != recs[3].Seq {
+		t.Errorf("page after %d: %v %d", recs[2].Seq, err, len(page))
+	}
+}
+
+// testOutboxConcurrent: events of concurrent writers come out in commit
+// order, each exactly once (the dispatcher's "seq > cursor" reads must
+// never skip an event committed late).
+func testOutboxConcurrent(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	const n = 40
+	var wg sync.WaitGroup
+	seen := map[int64]bool{}
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var cursor int64
+	var reader sync.WaitGroup
+	reader.Add(1)
+	go func() {
+		// A reader that advances a cursor while writers commit.
+		defer reader.Done()
+		for {
+			// Whether the writers were done before this read: only a read
+			// that started after the last commit may end the loop.
+			var done bool
+			select {
+			case <-stop:
+				done = true
+			default:
+			}
+			recs, err := es.EventsAfter(e.ctx, cursor, 7)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			for _, r := range recs {
+				if seen[r.Seq] {
+					t.Errorf("event %d read twice", r.Seq)
+				}
+				seen[r.Seq] = true
+				cursor = r.Seq
+			}
+			mu.Unlock()
+			if done && len(recs) == 0 {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := e.svc.CreateUser(e.ctx, e.actor, strict, &directory.User{UserName: fmt.Sprintf("u%d", i), Active: true}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	reader.Wait()
+	if len(seen) != n {
+		t.Errorf("read %d events, want %d (an event committed late was skipped)", len(seen), n)
+	}
+}
+
+// testDeliveries drives the delivery tables: dispatch, claim (ordered and
+// not), complete, replay, recover, prune.
+func testDeliveries(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	a := e.createUser(strict, &directory.User{UserName: "a", Active: true})
+	b := e.createUser(strict, &directory.User{UserName: "b", Active: true})
+	if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, a.ID, nil, func(u *directory.User) error { u.DisplayName = "A"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := es.EventsAfter(e.ctx, 0, 10)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("events: %v %d", err, len(recs))
+	}
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var docs []*events.EventDoc
+	var ds []*events.Delivery
+	for i, r := range recs {
+		docs = append(docs, &events.EventDoc{Seq: r.Seq, ID: r.ID, Doc: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+		for _, target := range []string{"hook", "mail"} {
+			ds = append(ds, &events.Delivery{ID: fmt.Sprintf("d%d-%s", i, target), EventSeq: r.Seq, EventID: r.ID, EventType: r.Type,
+				EventTime: r.Time, Rule: "r", Target: target, Subject: r.Subject, Payload: json.RawMessage(`{"p":1}`),
+				State: events.StatePending, NextAt: now, Created: now})
+		}
+	}
+	if err := es.Dispatch(e.ctx, 0, recs[2].Seq, docs, ds); err != nil {
+		t.Fatal(err)
+	}
+	if err := es.Dispatch(e.ctx, 0, recs[2].Seq, nil, nil); !errors.Is(err, events.ErrCursorMoved) {
+		t.Errorf("second dispatch from the same cursor: %v", err)
+	}
+	if c, _ := es.DispatchCursor(e.ctx); c != recs[2].Seq {
+		t.Errorf("cursor %d", c)
+	}
+	// Ordered: a's second event waits for its first.
+	got, err := es.Claim(e.ctx, "hook", now, 10, time.Minute, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(ds []*events.Delivery) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	if !slices.Equal(ids(got), []string{"d0-hook", "d1-hook"}) {
+		t.Fatalf("ordered claim: %v", ids(got))
+	}
+	if got[0].Attempts != 1 || got[0].State != events.StateRunning || string(got[0].Event) != `{"n":0}` || string(got[0].Payload) != `{"p":1}` {
+		t.Errorf("claimed %+v %s", got[0], got[0].Event)
+	}
+	// Nothing more is due for hook until the first finishes.
+	if more, _ := es.Claim(e.ctx, "hook", now, 10, time.Minute, true); len(more) != 0 {
+		t.Errorf("claimed again: %v", ids(more))
+	}
+	// Unordered: all three of mail at once.
+	if got, _ := es.Claim(e.ctx, "mail", now, 10, time.Minute, false); len(got) != 3 {
+		t.Errorf("unordered claim: %v", ids(got))
+	}
+	// d0 delivered, d1 retried later.
+	err = es.Complete(e.ctx, []*events.Completion{
+		{Attempt: events.Attempt{DeliveryID: "d0-hook", N: 1, At: now, Outcome: events.OutcomeDelivered, Status: 200, Latency: 3 * time.Millisecond, Response: "ok"}, State: events.StateDelivered},
+		{Attempt: events.Attempt{DeliveryID: "d1-hook", N: 1, At: now, Outcome: events.OutcomeRetry, Status: 503, Error: "unavailable"}, State: events.StatePending, NextAt: now.Add(time.Hour)},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = es.Claim(e.ctx, "hook", now, 10, time.Minute, true)
+	if !slices.Equal(ids(got), []string{"d2-hook"}) {
+		t.Errorf("after completion: %v", ids(got))
+	}
+	if next, err := es.NextDue(e.ctx, "hook"); err != nil || !next.Equal(now.Add(time.Hour)) {
+		t.Errorf("next due %v %v", next, err)
+	}
+	att, err := es.Attempts(e.ctx, "d1-hook")
+	if err != nil || len(att) != 1 || att[0].Status != 503 || att[0].Error != "unavailable" || att[0].Outcome != events.OutcomeRetry {
+		t.Errorf("attempts %v %+v", err, att)
+	}
+	d, err := es.Delivery(e.ctx, "d1-hook")
+	if err != nil || d.State != events.StatePending || d.LastStatus != 503 || d.Attempts != 1 {
+		t.Errorf("delivery %v %+v", err, d)
+	}
+	// Recover: expired leases go back to pending.
+	n, err := es.Recover(e.ctx, now.Add(2*time.Minute))
+	if err != nil || n != 4 { // d2-hook and the three mail deliveries
+		t.Errorf("recover %v %d", err, n)
+	}
+	// Dead, then replayed.
+	if err := es.Complete(e.ctx, []*events.Completion{{Attempt: events.Attempt{DeliveryID: "d2-hook", N: 1, At: now, Outcome: events.OutcomePermanent, Status: 400}, State: events.StateDead}}, now); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := es.Deliveries(e.ctx, events.DeliveryQuery{State: events.StateDead})
+	if err != nil || len(dead) != 1 || dead[0].ID != "d2-hook" {
+		t.Errorf("dead: %v %v", err, ids(dead))
+	}
+	if n, err := es.Replay(e.ctx, nil, &events.DeliveryQuery{State: events.StateDead, Target: "hook"}, now); err != nil || n != 1 {
+		t.Errorf("replay: %v %d", err, n)
+	}
+	if d, _ := es.Delivery(e.ctx, "d2-hook"); d.State != events.StatePending || d.Attempts != 0 {
+		t.Errorf("replayed: %+v", d)
+	}
+	if n, err := es.Replay(e.ctx, []string{"d0-hook"}, nil, now); err != nil || n != 1 {
+		t.Errorf("replay by id: %v %d", err, n)
+	}
+	back, _ := es.Backlog(e.ctx)
+	if back["hook"][events.StatePending] != 3 || back["mail"][events.StatePending] != 3 {
+		t.Errorf("backlog %v", back)
+	}
+	// Disabled targets.
+	if err := es.SetTargetDisabled(e.ctx, "hook", "HTTP 410", true); err != nil {
+		t.Fatal(err)
+	}
+	if dis, _ := es.TargetsDisabled(e.ctx); dis["hook"] != "HTTP 410" {
+		t.Errorf("disabled %v", dis)
+	}
+	if err := es.SetTargetDisabled(e.ctx, "hook", "", false); err != nil {
+		t.Fatal(err)
+	}
+	if dis, _ := es.TargetsDisabled(e.ctx); len(dis) != 0 {
+		t.Errorf("still disabled %v", dis)
+	}
+	// Prune: finished deliveries older than the horizon go, with their
+	// attempts; pending ones and their events stay.
+	all, _ := es.Claim(e.ctx, "hook", now.Add(2*time.Hour), 10, time.Minute, false)
+	var cs []*events.Completion
+	for _, d := range all {
+		cs = append(cs, &events.Completion{Attempt: events.Attempt{DeliveryID: d.ID, N: d.Attempts, At: now, Outcome: events.OutcomeDelivered}, State: events.StateDelivered})
+	}
+	if err := es.Complete(e.ctx, cs, now); err != nil {
+		t.Fatal(err)
+	}
+	n, err = es.Prune(e.ctx, now.Add(time.Second))
+	if err != nil || n != 3 {
+		t.Errorf("prune: %v %d", err, n)
+	}
+	if att, _ := es.Attempts(e.ctx, "d1-hook"); len(att) != 0 {
+		t.Errorf("attempts survived: %d", len(att))
+	}
+	if left, _ := es.Deliveries(e.ctx, events.DeliveryQuery{}); len(left) != 3 {
+		t.Errorf("left %v", ids(left))
+	}
+	if _, err := es.EventDocument(e.ctx, recs[0].Seq); err != nil {
+		t.Errorf("document of an event with pending deliveries: %v", err)
+	}
+	_ = b
+}
+
+// testExternalEvents: received events are stored once per (source, id),
+// with an audit record, in the same sequence as Gatehouse's own.
+func testExternalEvents(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	e.createUser(strict, &directory.User{UserName: "first", Active: true})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	evs := []*events.External{
+		{ID: "x1", Source: "urn:idaas", Type: "User.Created", Subject: "u/1", Time: now, Doc: json.RawMessage(`{"id":"x1"}`)},
+		{ID: "x2", Source: "urn:idaas", Type: "User.Created", Subject: "u/2", Time: now, Doc: json.RawMessage(`{"id":"x2"}`)},
+	}
+	actor := directory.Actor{Kind: "app", AppID: "idaas"}
+	fresh, err := es.AppendExternal(e.ctx, evs, actor)
+	if err != nil || !slices.Equal(fresh, []bool{true, true}) {
+		t.Fatalf("append: %v %v", err, fresh)
+	}
+	fresh, err = es.AppendExternal(e.ctx, []*events.External{evs[1], {ID: "x1", Source: "urn:other", Type: "T", Time: now, Doc: json.RawMessage(`{}`)}}, actor)
+	if err != nil || !slices.Equal(fresh, []bool{false, true}) {
+		t.Fatalf("append again: %v %v", err, fresh)
+	}
+	recs, _ := es.EventsAfter(e.ctx, 0, 10)
+	if len(recs) != 4 || recs[1].ID != "x1" || recs[1].Actor.Kind != "external" || recs[1].Actor.AppName != "urn:idaas" || string(recs[1].Data) != `{"id":"x1"}` {
+		t.Fatalf("records: %d %+v", len(recs), recs)
+	}
+	entries, _ := e.store.Audit(e.ctx, directory.AuditQuery{Action: "event.receive"})
+	if len(entries) != 2 {
+		t.Errorf("audit records of receipts: %d", len(entries))
+	}
+	if rep, err := e.svc.VerifyAudit(e.ctx); err != nil || !rep.OK {
+		t.Errorf("audit chain after receipts: %v %+v", err, rep)
+	}
+}

@@ -1,0 +1,86 @@
+// Package targets holds the clients that deliver events of Gatehouse's event
+// pipeline to external systems: signed webhooks (Standard Webhooks 1.0),
+// email through Resend or SMTP, and Alibaba Cloud EventBridge. Each
+// classifies every outcome of an attempt for the delivery engine
+// (internal/events) as a Result: Delivered, Retry (after RetryAfter when the
+// answer said when), Permanent (retrying cannot help) or Disable (the
+// endpoint asked to be disabled).
+//
+// Common to every target: a cancelled or expired context of the caller is
+// Retry with Err = ctx.Err(); other network errors and timeouts are Retry;
+// a connection refused by the Egress policy is Permanent; a payload the
+// target cannot send (not JSON, no recipient, unknown template…) is
+// Permanent before anything is sent. Result.Response is an excerpt of the
+// answer of at most 1 KiB with the target's secrets replaced by
+// "[redacted]"; error texts name endpoints without their path or query,
+// which may hold tokens. Retry-After and rate-limit delays are capped at 7
+// days.
+//
+// # Webhook
+//
+// POST of the payload (application/json) with webhook-id (the event id, the
+// same on every attempt), webhook-timestamp (this attempt) and
+// webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>" per
+// secret). Redirects are never followed.
+//
+//	2xx                        Delivered
+//	410 Gone                   Disable
+//	408, 425, 429, 5xx         Retry, honouring Retry-After (seconds or HTTP-date)
+//	3xx                        Permanent: "update the endpoint URL"
+//	other 4xx                  Permanent
+//	timeout, reset, refused    Retry
+//	egress policy refusal      Permanent
+//
+// Standard Webhooks calls 3xx a "failure" and gives the remedy: "it's
+// recommended to update the webhook URL instead" of following redirects.
+// A redirect does not go away by waiting, as a 404 does not, so 3xx is
+// Permanent like the other client errors; the engine can replay the dead
+// deliveries once the URL is fixed.
+//
+// # Resend
+//
+//	2xx                                       Delivered (Response is the email id)
+//	429 rate_limit_exceeded, daily_quota_…    Retry after retry-after, else ratelimit-reset
+//	409 concurrent_idempotent_requests        Retry (the first attempt is still in progress)
+//	5xx                                       Retry, honouring Retry-After
+//	409 invalid_idempotent_request            Permanent (this event's email was already sent with other content)
+//	400, 401, 403, 404, 422 …                 Permanent, with Resend's name and message
+//	timeout, reset, refused                   Retry
+//
+// Resend's documentation: retry 429 and 5xx only. The Idempotency-Key,
+// EventID ":" TargetID ":" a digest of the template and recipients, makes a
+// retry after a lost answer return the first email's id instead of sending
+// again (for 24 hours). A client-side limiter (5 requests/s by default)
+// keeps the target under Resend's team limit, and ratelimit-remaining: 0
+// pauses it until ratelimit-reset.
+//
+// # SMTP
+//
+//	250 after DATA                           Delivered (Status 250, Response the server's reply)
+//	4xx reply (421, 450, 451, 452, 454 …)    Retry
+//	5xx reply (550, 553, 554, 535 …)         Permanent
+//	connection refused, reset, timeout       Retry
+//	certificate that does not verify,        Permanent
+//	no usable AUTH mechanism
+//
+// Replies are read from go-mail v0.8.1's typed errors: *mail.SendError
+// (ErrorCode, IsTemp; Reason tells the phase) for MAIL, RCPT and DATA, and
+// *textproto.Error for the greeting, EHLO, STARTTLS and AUTH. When several
+// recipients are refused go-mail reports the last refusal's code.
+//
+// # EventBridge
+//
+// One PutEvents call carries up to 16 deliveries (256 KiB); each delivery
+// gets its own entry's result:
+//
+//	entry without ErrorCode                    Delivered
+//	entry ErrorCode TooManyRequests, Throttl…,  Retry
+//	  InternalError, ServiceUnavailable …
+//	other entry ErrorCode                      Permanent
+//	no entry for it, FailedEntryCount 0        Delivered
+//	no entry for it, FailedEntryCount > 0      Retry
+//	429, 5xx for the whole call                Retry (every delivery of the call)
+//	403 SignatureDoesNotMatch, 400 … for it    Permanent (every delivery of the call)
+//	200 with an unreadable answer              Retry (consumers deduplicate by id)
+//	id, type or size over EventBridge's limits Permanent, without sending it
+package targets

@@ -1,0 +1,300 @@
+package targets
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	mail "github.com/wneessen/go-mail"
+	mailsmtp "github.com/wneessen/go-mail/smtp"
+)
+
+// SMTP TLS modes.
+const (
+	SMTPStartTLS         = "starttls"          // STARTTLS, required (default)
+	SMTPStartTLSOptional = "starttls-optional" // STARTTLS when offered; no credentials allowed
+	SMTPImplicitTLS      = "tls"               // TLS from the first byte (port 465)
+	SMTPNoTLS            = "none"              // plain text: tests and local relays only; no credentials allowed
+)
+
+// SMTPConfig configures delivery through an SMTP server.
+type SMTPConfig struct {
+	Host string
+	Port int // default 587 (starttls), 465 (tls) or 25 (none, starttls-optional)
+	// TLS is one of "starttls" (default), "starttls-optional", "tls" or
+	// "none". Credentials are only sent over TLS: with Username set, TLS
+	// must be "starttls" or "tls".
+	TLS                string
+	Username, Password string // AUTH (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN or LOGIN) when Username is set
+	From               string // default sender; a payload's "from" wins
+	HeloName           string // default: this host's name
+	Templates          *Templates
+	Timeout            time.Duration // per connection and command; default 30 s
+	// TLSConfig is the client TLS configuration (a private CA, say);
+	// ServerName defaults to Host.
+	TLSConfig *tls.Config
+	// Locale is the locale used when neither the payload nor the event
+	// names one (default "en").
+	Locale string
+	// TargetID is this target's part of the deterministic Message-ID.
+	// Default: a digest of Host, Port and From.
+	TargetID string
+	Now      func() time.Time
+}
+
+// SMTP sends templated emails through an SMTP server (with go-mail).
+//
+// SMTP has no idempotency: a message the server accepted but whose answer
+// was lost is sent again on retry. Every attempt carries the same
+// Message-ID (derived from the event id and the target), so mail systems
+// and readers can recognise the duplicate.
+type SMTP struct {
+	cfg      SMTPConfig
+	tlsCfg   *tls.Config
+	tpl      *Templates
+	targetID string
+	now      func() time.Time
+}
+
+// NewSMTP checks cfg and returns the target.
+func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
+	var errs []error
+	if cfg.Host == "" {
+		errs = append(errs, errors.New("smtp: no host"))
+	}
+	if cfg.TLS == "" {
+		cfg.TLS = SMTPStartTLS
+	}
+	switch cfg.TLS {
+	case SMTPStartTLS, SMTPImplicitTLS:
+	case SMTPStartTLSOptional, SMTPNoTLS:
+		if cfg.Username != "" {
+			errs = append(errs, fmt.Errorf("smtp: TLS %q with a Username: credentials are only sent over TLS; use %q or %q", cfg.TLS, SMTPStartTLS, SMTPImplicitTLS))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("smtp: TLS %q: want starttls, starttls-optional, tls or none", cfg.TLS))
+	}
+	if cfg.Port == 0 {
+		switch cfg.TLS {
+		case SMTPStartTLS:
+			cfg.Port = mail.DefaultPortTLS
+		case SMTPImplicitTLS:
+			cfg.Port = mail.DefaultPortSSL
+		default:
+			cfg.Port = mail.DefaultPort
+		}
+	}
+	if cfg.Port < 1 || cfg.Port > 65535 {
+		errs = append(errs, fmt.Errorf("smtp: port %d out of range", cfg.Port))
+	}
+	if cfg.From != "" {
+		if _, err := parseMailbox(cfg.From); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: From: %w", err))
+		}
+	}
+	if strings.ContainsAny(cfg.HeloName, " \r\n") {
+		errs = append(errs, errors.New("smtp: invalid HeloName"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.Locale == "" {
+		cfg.Locale = "en"
+	}
+	s := &SMTP{cfg: cfg, tpl: cfg.Templates, now: nowFunc(cfg.Now),
+		targetID: targetIDFor(cfg.TargetID, "smtp", cfg.Host, fmt.Sprint(cfg.Port), cfg.From)}
+	if s.tpl == nil {
+		s.tpl = DefaultTemplates()
+	}
+	if cfg.TLSConfig != nil {
+		s.tlsCfg = cfg.TLSConfig.Clone()
+	} else {
+		s.tlsCfg = &tls.Config{}
+	}
+	if s.tlsCfg.ServerName == "" {
+		s.tlsCfg.ServerName = cfg.Host
+	}
+	if s.tlsCfg.MinVersion == 0 {
+		s.tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	return s, nil
+}
+
+// Kind implements Target.
+func (s *SMTP) Kind() string { return "smtp" }
+
+// Deliver renders the payload's template and sends it as a multipart
+// (text and HTML) message. See the package documentation for how replies
+// are classified.
+func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
+	e, err := composeEmail(d, s.tpl, s.cfg.From, s.cfg.Locale)
+	if err != nil {
+		return Result{Outcome: Permanent, Err: fmt.Errorf("smtp: %w", err)}
+	}
+	start := s.now()
+	msg, err := s.message(d, e, start)
+	if err != nil {
+		return Result{Outcome: Permanent, Err: fmt.Errorf("smtp: %w", err)}
+	}
+
+	// The connection is closed when ctx is cancelled, so that a
+	// cancellation interrupts a command waiting for its reply.
+	var stop func() bool
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	dialer := &net.Dialer{Timeout: s.cfg.Timeout}
+	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dialer.DialContext(dctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.TLS == SMTPImplicitTLS {
+			tc := tls.Client(conn, s.tlsCfg)
+			if err := tc.HandshakeContext(dctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			conn = tc
+		}
+		stop = context.AfterFunc(ctx, func() { conn.Close() })
+		return conn, nil
+	}
+	c, err := mail.NewClient(s.cfg.Host, s.clientOptions(dial)...)
+	if err != nil {
+		return Result{Outcome: Permanent, Err: fmt.Errorf("smtp: %w", err)}
+	}
+	what := fmt.Sprintf("smtp %s:%d", s.cfg.Host, s.cfg.Port)
+	sc, err := c.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return s.failure(ctx, err, what, start)
+	}
+	err = c.SendWithSMTPClient(sc, msg)
+	if err != nil {
+		_ = sc.Close()
+		return s.failure(ctx, err, what, start)
+	}
+	_ = c.CloseWithSMTPClient(sc) // QUIT; the message is already accepted
+	return Result{Outcome: Delivered, Status: 250, Latency: s.now().Sub(start), Response: excerpt([]byte(msg.ServerResponse()))}
+}
+
+func (s *SMTP) clientOptions(dial mail.DialContextFunc) []mail.Option {
+	opts := []mail.Option{
+		mail.WithPort(s.cfg.Port),
+		mail.WithTimeout(s.cfg.Timeout),
+		mail.WithTLSConfig(s.tlsCfg),
+		mail.WithDialContextFunc(dial),
+	}
+	switch s.cfg.TLS {
+	case SMTPStartTLS:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
+	case SMTPStartTLSOptional:
+		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
+	default: // "none", and "tls", whose TLS the dialer does
+		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+	}
+	if s.cfg.HeloName != "" {
+		opts = append(opts, mail.WithHELO(s.cfg.HeloName))
+	}
+	if s.cfg.Username != "" {
+		// go-mail's PLAIN and LOGIN refuse to run without TLS, and
+		// NewSMTP only allows credentials with starttls (mandatory) or
+		// implicit TLS.
+		opts = append(opts, mail.WithUsername(s.cfg.Username), mail.WithPassword(s.cfg.Password),
+			mail.WithOpportunisticSMTPAuth(mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthPlain, mail.SMTPAuthLogin))
+	}
+	return opts
+}
+
+func (s *SMTP) message(d *Delivery, e *email, now time.Time) (*mail.Msg, error) {
+	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
+	if err := m.From(e.From); err != nil {
+		return nil, err
+	}
+	if err := m.To(e.To...); err != nil {
+		return nil, err
+	}
+	m.Subject(e.Subject)
+	m.SetMessageIDWithValue(messageID(d.EventID, s.targetID, e))
+	m.SetDateWithValue(now)
+	m.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated") // RFC 3834: no auto-replies
+	switch {
+	case e.Text != "" && e.HTML != "":
+		m.SetBodyString(mail.TypeTextPlain, e.Text)
+		m.AddAlternativeString(mail.TypeTextHTML, e.HTML)
+	case e.Text != "":
+		m.SetBodyString(mail.TypeTextPlain, e.Text)
+	default:
+		m.SetBodyString(mail.TypeTextHTML, e.HTML)
+	}
+	return m, nil
+}
+
+// failure classifies an error of the SMTP session.
+func (s *SMTP) failure(ctx context.Context, err error, what string, start time.Time) Result {
+	r := Result{Latency: s.now().Sub(start)}
+	if cerr := ctx.Err(); cerr != nil {
+		r.Outcome, r.Err = Retry, cerr
+		return r
+	}
+	r.Outcome, r.Status = classifySMTP(err)
+	r.Err = fmt.Errorf("%s: %w", what, err)
+	return r
+}
+
+// classifySMTP maps an SMTP session error to an outcome and the reply code:
+// 4xx replies Retry, 5xx replies Permanent; without a reply, errors in the
+// message or the configuration (no usable AUTH mechanism, credentials over
+// plain text, a certificate that does not verify) are Permanent, and the
+// rest (connection refused, reset or timed out) Retry.
+func classifySMTP(err error) (Outcome, int) {
+	var se *mail.SendError
+	if errors.As(err, &se) {
+		if code := se.ErrorCode(); code >= 400 && code < 600 {
+			return replyOutcome(code), code
+		}
+		switch se.Reason {
+		case mail.ErrGetSender, mail.ErrGetRcpts, mail.ErrNoUnencoded:
+			return Permanent, 0
+		}
+		return Retry, 0
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) && te.Code >= 400 && te.Code < 600 {
+		return replyOutcome(te.Code), te.Code
+	}
+	var (
+		unknownAuthority x509.UnknownAuthorityError
+		hostnameErr      x509.HostnameError
+		invalidCert      x509.CertificateInvalidError
+		verifyErr        *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidCert),
+		errors.As(err, &verifyErr),
+		errors.Is(err, mailsmtp.ErrUnencrypted), errors.Is(err, mailsmtp.ErrWrongHostname),
+		errors.Is(err, mail.ErrNoSupportedAuthDiscovered), errors.Is(err, mail.ErrPlainAuthNotSupported),
+		errors.Is(err, mail.ErrLoginAuthNotSupported), errors.Is(err, mail.ErrSCRAMSHA1AuthNotSupported),
+		errors.Is(err, mail.ErrSCRAMSHA256AuthNotSupported):
+		return Permanent, 0
+	}
+	return Retry, 0
+}
+
+func replyOutcome(code int) Outcome {
+	if code >= 500 {
+		return Permanent
+	}
+	return Retry
+}
