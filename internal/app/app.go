@@ -370,6 +370,27 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-usageDone
 	}()
 
+	if kind, loc, _ := a.Config.Database(); kind != "postgres" {
+		unlock, err := lockServe(loc + ".serve-lock")
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		// No other server uses this database: deliveries left running
+		// belong to a process that died mid-attempt. Attempt them again now
+		// rather than when their lease runs out.
+		if rq, ok := a.Store.(interface {
+			RequeueInterrupted(context.Context, time.Time) (int64, error)
+		}); ok && a.Events != nil && !a.Config.Events.Disabled {
+			n, err := rq.RequeueInterrupted(ctx, time.Now().UTC())
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				a.Log.Warn("deliveries interrupted by the previous stop are attempted again", "count", n)
+			}
+		}
+	}
 	if a.Events != nil && !a.Config.Events.Disabled {
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})

@@ -232,3 +232,25 @@ rules:
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestOneServerPerSQLiteDatabase: a second server on the same SQLite
+// database is refused (it would deliver the first one's running
+// deliveries again), and the lock dies with its process.
+func TestOneServerPerSQLiteDatabase(t *testing.T) {
+	data := t.TempDir()
+	first := startServer(t, data, freeAddr(t))
+	second := exec.Command(binary, "serve", "--data-dir", data, "--listen", freeAddr(t))
+	second.Env = append(os.Environ(), "GATEHOUSE_ADMIN_TOKEN="+adminToken)
+	out, err := second.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second server started on the same database:\n%s", out)
+	}
+	if !strings.Contains(string(out), "another gatehouse server is running on this database") {
+		t.Errorf("the refusal does not say why:\n%s", out)
+	}
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.cmd.Wait()
+	startServer(t, data, freeAddr(t)) // the killed server's lock is gone
+}

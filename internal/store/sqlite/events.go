@@ -250,6 +250,19 @@ func (s *Store) Recover(ctx context.Context, now time.Time) (int64, error) {
 	return res.RowsAffected()
 }
 
+// RequeueInterrupted returns every running delivery to pending, whatever
+// its lease: for a server starting on a database no other server uses
+// (SQLite, under the serve lock), a running delivery is one whose attempt
+// the previous process did not live to record.
+func (s *Store) RequeueInterrupted(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.writeExec(ctx, `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = ?, next_at = ?
+		WHERE state = 'running'`, fmtTime(now), fmtTime(now))
+	if err != nil {
+		return 0, fmt.Errorf("requeue interrupted deliveries: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 func deliveryWhere(q *events.DeliveryQuery) (string, []any) {
 	var conds []string
 	var args []any
