@@ -4,11 +4,12 @@
 //   - latency: SCIM POSTs at a fixed rate (open loop), and for each the time
 //     from the 201 to the signed webhook that carries its User.Created
 //     event, received by a local endpoint that verifies the signature;
+//
 //   - throughput: a backlog of N events written while the pipeline was off,
 //     then the rate at which a restarted server delivers them.
 //
-//	go build -o /tmp/gatehouse ./cmd/gatehouse
-//	go run ./bench/events -gatehouse /tmp/gatehouse -rates 100,1000 -duration 20s -backlog 50000
+//     go build -o /tmp/gatehouse ./cmd/gatehouse
+//     go run ./bench/events -gatehouse /tmp/gatehouse -rates 100,1000 -duration 20s -backlog 50000
 package main
 
 import (
@@ -482,4 +483,3 @@ func (b *bench) throughput(token string, n int) (map[string]any, error) {
 		"server_peak_rss_mib":           srv.peakRSS() >> 20,
 	}, nil
 }
-
