@@ -280,6 +280,14 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
 	set(&c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "")
 	set(&c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "")
+	if v := getenv("GATEHOUSE_EVENTS_EGRESS_ALLOW"); v != "" {
+		c.Events.EgressAllow = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.Events.EgressAllow = append(c.Events.EgressAllow, p)
+			}
+		}
+	}
 	if v := getenv("GATEHOUSE_AUDIT_RETENTION"); v != "" {
 		d, err := ParseDuration(v)
 		if err != nil {

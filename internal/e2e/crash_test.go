@@ -47,8 +47,28 @@ const adminToken = "e2e0admin0token0with0enough0characters0123456789"
 type server struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *syncBuffer
 }
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (s *server) logText() string { return s.logs.String() }
 
 func freeAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,12 +85,12 @@ func startServer(t *testing.T, dataDir, addr string, env ...string) *server {
 	t.Helper()
 	cmd := exec.Command(binary, "serve", "--data-dir", dataDir, "--listen", addr, "--log-format", "json")
 	cmd.Env = append(os.Environ(), append([]string{"GATEHOUSE_ADMIN_TOKEN=" + adminToken}, env...)...)
-	var logs bytes.Buffer
-	cmd.Stderr, cmd.Stdout = &logs, io.Discard
+	logs := &syncBuffer{}
+	cmd.Stderr, cmd.Stdout = logs, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, url: "http://" + addr, logs: &logs}
+	s := &server{cmd: cmd, url: "http://" + addr, logs: logs}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -253,4 +273,94 @@ func TestOneServerPerSQLiteDatabase(t *testing.T) {
 	}
 	_ = first.cmd.Wait()
 	startServer(t, data, freeAddr(t)) // the killed server's lock is gone
+}
+
+// TestRulesReloadOnSIGHUP: the rules file is read again on SIGHUP; a file
+// with a problem is refused (with its line) and the rules in force stay.
+func TestRulesReloadOnSIGHUP(t *testing.T) {
+	type hit struct{ path, user string }
+	hits := make(chan hit, 16)
+	secret := targets.NewWebhookSecret()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var doc struct {
+			Detail struct {
+				UserName string `json:"userName"`
+			} `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &doc)
+		hits <- hit{r.URL.Path, doc.Detail.UserName}
+	}))
+	defer hook.Close()
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "rules.yaml")
+	writeRules := func(path string) {
+		t.Helper()
+		rules := fmt.Sprintf(`
+targets:
+  hook:
+    webhook: {url: %q, secrets: [%q]}
+rules:
+  - name: created
+    pattern: {"detail-type": ["User.Created"]}
+    targets: [{target: hook}]
+`, hook.URL+path, secret)
+		if err := os.WriteFile(rulesPath, []byte(rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRules("/first")
+	cfg := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(cfg, []byte("events:\n  rules_file: "+rulesPath+"\n  egress_allow: [127.0.0.0/8]\n"), 0o600)
+	srv := startServer(t, filepath.Join(dir, "data"), freeAddr(t), "GATEHOUSE_CONFIG="+cfg)
+	request("POST", srv.url+"/admin/v1/apps", adminToken, `{"name":"writer"}`)
+	_, tok, _ := request("POST", srv.url+"/admin/v1/apps/writer/tokens", adminToken, "")
+	token, _ := tok["token"].(string)
+	create := func(name string) {
+		t.Helper()
+		if status, body, err := request("POST", srv.url+"/scim/v2/Users", token, `{"userName":"`+name+`"}`); err != nil || status != 201 {
+			t.Fatalf("create %s: %d %v %v", name, status, body, err)
+		}
+	}
+	expect := func(want hit) {
+		t.Helper()
+		select {
+		case got := <-hits:
+			if got != want {
+				t.Fatalf("webhook got %+v, want %+v", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no webhook for %+v", want)
+		}
+	}
+	create("a@example.com")
+	expect(hit{"/first", "a@example.com"})
+
+	writeRules("/second")
+	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// The reload is logged; wait for it before the next create.
+	waitLog(t, srv, `"rules reloaded"`)
+	create("b@example.com")
+	expect(hit{"/second", "b@example.com"})
+
+	os.WriteFile(rulesPath, []byte("rules:\n  - name: broken\n    pattern: {\"detail-type\": \"User.Created\"}\n    targets: [{target: nowhere}]\n"), 0o600)
+	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, srv, `line 3`)
+	create("c@example.com")
+	expect(hit{"/second", "c@example.com"})
+}
+
+func waitLog(t *testing.T, s *server, substr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.logText(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never logged %s:\n%s", substr, s.logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
