@@ -166,6 +166,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"OutboxConcurrent", testOutboxConcurrent},
 		{"Deliveries", testDeliveries},
 		{"ExternalEvents", testExternalEvents},
+		{"Links", testLinks},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
