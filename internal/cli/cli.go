@@ -56,6 +56,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.deliveries(args[1:])
 	case "targets":
 		err = e.targetsCmd(args[1:])
+	case "sync":
+		err = e.syncCmd(args[1:])
+	case "push":
+		err = e.pushCmd(args[1:])
 	case "org":
 		err = e.org(args[1:])
 	case "audit":
