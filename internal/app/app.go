@@ -5,7 +5,9 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +92,14 @@ func (p pokingStore) Write(ctx context.Context, fn func(directory.Tx) error) err
 // on random pages (cheaper inserts on both databases).
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
 
+// RAMID returns an id in the form of a RAM user's: 16 digits.
+func RAMID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	n := binary.BigEndian.Uint64(b[:])%9_000_000_000_000_000 + 1_000_000_000_000_000
+	return strconv.FormatUint(n, 10)
+}
+
 // OpenStore opens the configured database.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (Store, error) {
 	kind, loc, err := cfg.Database()
@@ -114,8 +125,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	a := &App{Config: cfg, Log: log, Store: st, Schemas: reg}
+	newUserID := NewID
+	if cfg.Profile == "ram" {
+		newUserID = RAMID
+	}
 	a.Directory = directory.NewService(pokingStore{Store: st, poke: a.pokeEvents}, directory.Options{
-		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: NewID,
+		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: newUserID,
 	})
 	a.Metrics = metrics.New()
 	var extURNs []string
@@ -136,7 +151,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	if cfg.BaseURL != "" {
 		baseURL = strings.TrimSuffix(cfg.BaseURL, "/") + "/scim/v2"
 	}
-	a.SCIM = scim.New(a.Directory, a.Auth, reg, scim.Config{
+	scimCfg := scim.Config{
 		Prefix:            "/scim/v2",
 		BaseURL:           baseURL,
 		DefaultPageSize:   cfg.SCIM.DefaultPageSize,
@@ -144,9 +159,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxPayloadSize:    cfg.SCIM.MaxPayloadBytes,
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
 		ClientAddr:        scim.RemoteHost,
-	}, log)
+	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
+	if cfg.Profile == "ram" {
+		scimCfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+		a.SCIM = scim.NewRAM(a.Directory, a.Auth, reg, scimCfg, log)
+		a.AdminAPI.RAMRoutes()
+	} else {
+		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
+	}
 	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost}, log)
 	if err := a.setupEvents(ctx, baseURL); err != nil {
 		st.Close()
@@ -257,8 +279,16 @@ func (a *App) Close() error {
 // Handler is the whole HTTP interface.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/scim/v2/", a.SCIM)
-	mux.Handle("/scim/v2", a.SCIM)
+	if a.Config.Profile == "ram" {
+		// RAM's paths are at the root.
+		for _, p := range []string{"/Users", "/Groups", "/Schemas", "/ResourceTypes", "/ServiceProviderConfig", "/Bulk", "/Me", "/.search"} {
+			mux.Handle(p, a.SCIM)
+			mux.Handle(p+"/", a.SCIM)
+		}
+	} else {
+		mux.Handle("/scim/v2/", a.SCIM)
+		mux.Handle("/scim/v2", a.SCIM)
+	}
 	mux.Handle(admin.Prefix+"/", a.AdminAPI)
 	for _, p := range oauth.Patterns() {
 		mux.Handle(p, a.OAuth)

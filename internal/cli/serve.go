@@ -78,7 +78,11 @@ func (e *env) serve(args []string) error {
 	}
 	log.Info("gatehouse listening", "addr", ln.Addr().String(), "database", kind, "tls", cfg.TLS.CertFile != "")
 	logOut.Flush()
-	e.welcome(origin, loc, generated, created)
+	scimBase := origin + "/scim/v2"
+	if a.Config.Profile == "ram" {
+		scimBase = origin // RAM's paths are at the root
+	}
+	e.welcome(scimBase, origin, loc, generated, created)
 	// SIGHUP reloads the rules file; a bad file leaves the running rules.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -109,14 +113,14 @@ func loopback(a net.Addr) bool {
 // welcome tells a newcomer what to do next after the first start: the
 // admin token (printed here once, on stdout, never logged) and the first
 // steps.
-func (e *env) welcome(origin, db, adminToken string, created bool) {
+func (e *env) welcome(scimBase, origin, db, adminToken string, created bool) {
 	if !created {
-		fmt.Fprintf(e.stderr, "Gatehouse is serving SCIM 2.0 at %s/scim/v2 (database: %s)\n", origin, db)
+		fmt.Fprintf(e.stderr, "Gatehouse is serving SCIM 2.0 at %s (database: %s)\n", scimBase, db)
 		return
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nGatehouse is running.\n\n")
-	fmt.Fprintf(&b, "  SCIM base URL:  %s/scim/v2\n", origin)
+	fmt.Fprintf(&b, "  SCIM base URL:  %s\n", scimBase)
 	fmt.Fprintf(&b, "  Token endpoint: %s/oauth2/token (RAM style: %s/v1/token)\n", origin, origin)
 	fmt.Fprintf(&b, "  Admin API:      %s/admin/v1 (OpenAPI: %s/admin/v1/openapi.json)\n", origin, origin)
 	fmt.Fprintf(&b, "  Database:       %s\n\n", db)

@@ -51,6 +51,9 @@ type Config struct {
 	// DebugListen, when set, serves Go's profiler (/debug/pprof/) on this
 	// address. Keep it on loopback.
 	DebugListen string `yaml:"debug_listen"`
+	// Profile is what the server plays: "" (the identity hub) or "ram", a
+	// strict stand-in for Alibaba Cloud RAM's SCIM endpoint.
+	Profile string `yaml:"profile"`
 	// TrustedProxies lists the addresses (CIDRs or IPs) of reverse proxies
 	// and load balancers in front of Gatehouse: for requests from them, the
 	// client address (for throttling and logs) is taken from
@@ -226,6 +229,7 @@ type Flags struct {
 	TLSKey    string
 	LogFormat string
 	LogLevel  string
+	Profile   string
 }
 
 // Register adds the database flags to fs; with serve, the server flags too.
@@ -241,6 +245,7 @@ func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.TLSCert, "tls-cert", "", "TLS certificate file (PEM); env GATEHOUSE_TLS_CERT")
 	fs.StringVar(&f.TLSKey, "tls-key", "", "TLS private key file (PEM); env GATEHOUSE_TLS_KEY")
 	fs.StringVar(&f.LogFormat, "log-format", "", "log format: text (default) or json; env GATEHOUSE_LOG_FORMAT")
+	fs.StringVar(&f.Profile, "profile", "", "what to serve: the hub (default) or ram, a stand-in for Alibaba Cloud RAM's SCIM endpoint; env GATEHOUSE_PROFILE")
 	fs.StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error (default info); env GATEHOUSE_LOG_LEVEL")
 }
 
@@ -278,6 +283,7 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
 	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
 	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
+	set(&c.Profile, "GATEHOUSE_PROFILE", f.Profile)
 	set(&c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "")
 	set(&c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "")
 	if v := getenv("GATEHOUSE_EVENTS_EGRESS_ALLOW"); v != "" {
@@ -321,6 +327,11 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		add("data_dir: must not be empty")
+	}
+	switch c.Profile {
+	case "", "hub", "ram":
+	default:
+		add("profile: %q is not a profile (hub, ram)", c.Profile)
 	}
 	if _, _, err := c.Database(); err != nil {
 		add("database_url: %v", err)
