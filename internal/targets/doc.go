@@ -50,9 +50,11 @@
 // Resend's documentation: retry 429 and 5xx only. The Idempotency-Key,
 // EventID ":" TargetID ":" a digest of the template and recipients, makes a
 // retry after a lost answer return the first email's id instead of sending
-// again (for 24 hours). A client-side limiter (5 requests/s by default)
-// keeps the target under Resend's team limit, and ratelimit-remaining: 0
-// pauses it until ratelimit-reset.
+// again (for 24 hours); an event or target id that is not visible ASCII is
+// replaced by its digest, and a key over Resend's 256 characters by
+// "sha256:" and a digest. A client-side limiter (5 requests/s by default)
+// keeps the target under Resend's team limit, and ratelimit-remaining: 0,
+// or a 429, pauses the whole target until retry-after, else ratelimit-reset.
 //
 // # SMTP
 //
@@ -61,12 +63,33 @@
 //	5xx reply (550, 553, 554, 535 …)         Permanent
 //	connection refused, reset, timeout       Retry
 //	certificate that does not verify,        Permanent
-//	no usable AUTH mechanism
+//	  no STARTTLS where TLS is "starttls",
+//	  no AUTH mechanism Gatehouse uses
 //
 // Replies are read from go-mail v0.8.1's typed errors: *mail.SendError
 // (ErrorCode, IsTemp; Reason tells the phase) for MAIL, RCPT and DATA, and
 // *textproto.Error for the greeting, EHLO, STARTTLS and AUTH. When several
 // recipients are refused go-mail reports the last refusal's code.
+//
+// Credentials are only sent over TLS: a Username is refused with TLS
+// "none" or "starttls-optional" (there is no option to allow it), and with
+// "starttls" a server that does not offer STARTTLS is refused before AUTH.
+// AUTH uses SCRAM-SHA-256, SCRAM-SHA-1, PLAIN or LOGIN, the first the server
+// offers. A private CA (an on-premises relay) is trusted through
+// SMTPConfig.CAFile (PEM) or TLSConfig.RootCAs. Each attempt carries the same Message-ID,
+// <event id "." digest of target, template and recipients "@" sender's
+// domain>.
+//
+// # Email templates
+//
+// Both email targets render named templates (see Templates): a subject, a
+// text and an HTML part per locale; welcome_new_hire is built in, in "en"
+// and "zh", and an operator's directory overrides it file by file. A
+// payload naming a template that does not exist is Permanent
+// (ErrTemplateNotFound). A variable the event does not have, or that is
+// JSON null, renders as nothing in every part and is false in
+// if/with/or; values are HTML-escaped in the HTML part only. A subject that
+// renders empty is Permanent.
 //
 // # EventBridge
 //

@@ -21,9 +21,11 @@ import (
 // 192.168.0.0/16, fc00::/7, the deprecated site-local fec0::/10), shared
 // address space (100.64.0.0/10, where Alibaba Cloud's metadata service
 // 100.100.100.200 lives), link-local (169.254.0.0/16, fe80::/10), multicast,
-// broadcast and reserved (240.0.0.0/4) addresses. IPv4-mapped IPv6 addresses
-// and NAT64 addresses (64:ff9b::/96) are judged by the IPv4 address they
-// carry.
+// broadcast and reserved (240.0.0.0/4) addresses. IPv6 addresses that carry
+// an IPv4 address — IPv4-mapped (::ffff:0:0/96), the deprecated
+// IPv4-compatible (::/96, which a host's automatic sit0 tunnel sends over
+// IPv4), NAT64 (64:ff9b::/96) and 6to4 (2002::/16) — are judged by the IPv4
+// address too.
 //
 // An address inside an Allow prefix is permitted, whatever its range, except
 // the cloud metadata endpoints — 169.254.169.254, 100.100.100.200 and AWS's
@@ -54,7 +56,9 @@ var (
 		netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
 		netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 	}
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+	nat64      = netip.MustParsePrefix("64:ff9b::/96")
+	ipv4Compat = netip.MustParsePrefix("::/96")
+	sixToFour  = netip.MustParsePrefix("2002::/16")
 )
 
 // refusedRanges are the ranges refused unless allow-listed, with the reason
@@ -85,9 +89,14 @@ var refusedRanges = []struct {
 func (e Egress) Check(addr netip.Addr) error {
 	addr = addr.Unmap().WithZone("")
 	candidates := []netip.Addr{addr}
-	if addr.Is6() && nat64.Contains(addr) {
+	if addr.Is6() {
 		b := addr.As16()
-		candidates = append(candidates, netip.AddrFrom4([4]byte(b[12:])))
+		switch {
+		case nat64.Contains(addr), ipv4Compat.Contains(addr):
+			candidates = append(candidates, netip.AddrFrom4([4]byte(b[12:])))
+		case sixToFour.Contains(addr):
+			candidates = append(candidates, netip.AddrFrom4([4]byte(b[2:6])))
+		}
 	}
 	for _, a := range candidates {
 		for _, m := range metadataAddrs {

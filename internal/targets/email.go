@@ -187,6 +187,18 @@ func safeEventID(id string) string {
 	return "h" + hex.EncodeToString(sum[:16])
 }
 
+// headerSafe is s when it is made of visible ASCII characters, else "h"
+// and a digest of it.
+func headerSafe(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			sum := sha256.Sum256([]byte(s))
+			return "h" + hex.EncodeToString(sum[:16])
+		}
+	}
+	return s
+}
+
 // targetIDFor is the configured target id, or a digest of what identifies
 // the target's configuration.
 func targetIDFor(configured string, parts ...string) string {
@@ -203,8 +215,10 @@ func targetIDFor(configured string, parts ...string) string {
 
 // idempotencyKey is EventID ":" target id ":" email digest, or, when that
 // would exceed Resend's 256 characters, "sha256:" and the hex digest of it.
+// An event or target id that is not visible ASCII (a line break cannot be
+// sent in a header; other bytes are not portable) is replaced by a digest.
 func idempotencyKey(eventID, targetID string, e *email) string {
-	k := eventID + ":" + targetID + ":" + emailDigest(targetID, e)
+	k := headerSafe(eventID) + ":" + headerSafe(targetID) + ":" + emailDigest(targetID, e)
 	if len(k) > 256 {
 		sum := sha256.Sum256([]byte(k))
 		return "sha256:" + hex.EncodeToString(sum[:])

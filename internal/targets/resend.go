@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -60,9 +59,14 @@ func NewResend(cfg ResendConfig) (*Resend, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = "https://api.resend.com"
 	}
-	u, err := url.Parse(strings.TrimSuffix(cfg.BaseURL, "/") + "/emails")
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	u, err := url.Parse(cfg.BaseURL)
+	switch {
+	case err == nil && u.User != nil:
+		errs = append(errs, errors.New("resend: base URL: credentials in the URL are not allowed"))
+	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
 		errs = append(errs, fmt.Errorf("resend: base URL %q: want an http(s) URL", cfg.BaseURL))
+	default:
+		u = u.JoinPath("emails")
 	}
 	if cfg.APIKey == "" {
 		errs = append(errs, errors.New("resend: no API key"))
@@ -238,7 +242,11 @@ func (r *Resend) observe(resp *http.Response, now time.Time) {
 		pause, _ = parseSeconds(resp.Header.Get("Ratelimit-Reset"))
 	}
 	if resp.StatusCode == http.StatusTooManyRequests {
-		pause = max(pause, parseRetryAfter(resp.Header.Get("Retry-After"), now))
+		wait := parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		if wait == 0 {
+			wait, _ = parseSeconds(resp.Header.Get("Ratelimit-Reset"))
+		}
+		pause = max(pause, wait)
 	}
 	if pause <= 0 {
 		return

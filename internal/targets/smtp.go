@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,6 +41,9 @@ type SMTPConfig struct {
 	// TLSConfig is the client TLS configuration (a private CA, say);
 	// ServerName defaults to Host.
 	TLSConfig *tls.Config
+	// CAFile is a PEM file of CA certificates to trust besides the
+	// system's (or TLSConfig.RootCAs): an on-premises relay's private CA.
+	CAFile string
 	// Locale is the locale used when neither the payload nor the event
 	// names one (default "en").
 	Locale string
@@ -101,6 +106,17 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if strings.ContainsAny(cfg.HeloName, " \r\n") {
 		errs = append(errs, errors.New("smtp: invalid HeloName"))
 	}
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		var base *x509.CertPool
+		if cfg.TLSConfig != nil {
+			base = cfg.TLSConfig.RootCAs
+		}
+		var err error
+		if roots, err = caPool(cfg.CAFile, base); err != nil {
+			errs = append(errs, fmt.Errorf("smtp: CAFile: %w", err))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -120,6 +136,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	} else {
 		s.tlsCfg = &tls.Config{}
 	}
+	if roots != nil {
+		s.tlsCfg.RootCAs = roots
+	}
 	if s.tlsCfg.ServerName == "" {
 		s.tlsCfg.ServerName = cfg.Host
 	}
@@ -127,6 +146,28 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		s.tlsCfg.MinVersion = tls.VersionTLS12
 	}
 	return s, nil
+}
+
+// caPool is base (or the system's pool) with the certificates of a PEM
+// file added.
+func caPool(file string, base *x509.CertPool) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var pool *x509.CertPool
+	switch {
+	case base != nil:
+		pool = base.Clone()
+	default:
+		if pool, err = x509.SystemCertPool(); err != nil {
+			pool = x509.NewCertPool()
+		}
+	}
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Kind implements Target.
@@ -180,6 +221,10 @@ func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
 	if err != nil {
 		return s.failure(ctx, err, what, start)
 	}
+	if err := s.secure(sc); err != nil {
+		_ = sc.Close()
+		return s.failure(ctx, err, what, start)
+	}
 	err = c.SendWithSMTPClient(sc, msg)
 	if err != nil {
 		_ = sc.Close()
@@ -189,32 +234,78 @@ func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
 	return Result{Outcome: Delivered, Status: 250, Latency: s.now().Sub(start), Response: excerpt([]byte(msg.ServerResponse()))}
 }
 
+// clientOptions configures go-mail to connect and greet only: STARTTLS and
+// AUTH are done by secure, so that a server that lacks them is told apart
+// (go-mail reports it with untyped errors).
 func (s *SMTP) clientOptions(dial mail.DialContextFunc) []mail.Option {
 	opts := []mail.Option{
 		mail.WithPort(s.cfg.Port),
 		mail.WithTimeout(s.cfg.Timeout),
 		mail.WithTLSConfig(s.tlsCfg),
 		mail.WithDialContextFunc(dial),
-	}
-	switch s.cfg.TLS {
-	case SMTPStartTLS:
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
-	case SMTPStartTLSOptional:
-		opts = append(opts, mail.WithTLSPolicy(mail.TLSOpportunistic))
-	default: // "none", and "tls", whose TLS the dialer does
-		opts = append(opts, mail.WithTLSPolicy(mail.NoTLS))
+		mail.WithTLSPolicy(mail.NoTLS), // the dialer does implicit TLS, secure STARTTLS
 	}
 	if s.cfg.HeloName != "" {
 		opts = append(opts, mail.WithHELO(s.cfg.HeloName))
 	}
-	if s.cfg.Username != "" {
-		// go-mail's PLAIN and LOGIN refuse to run without TLS, and
-		// NewSMTP only allows credentials with starttls (mandatory) or
-		// implicit TLS.
-		opts = append(opts, mail.WithUsername(s.cfg.Username), mail.WithPassword(s.cfg.Password),
-			mail.WithOpportunisticSMTPAuth(mail.SMTPAuthSCRAMSHA256, mail.SMTPAuthSCRAMSHA1, mail.SMTPAuthPlain, mail.SMTPAuthLogin))
-	}
 	return opts
+}
+
+var (
+	errSMTPNoStartTLS = errors.New(`the server does not offer STARTTLS, which TLS "starttls" requires`)
+	errSMTPNoAuth     = errors.New("the server offers no AUTH mechanism Gatehouse uses (SCRAM-SHA-256, SCRAM-SHA-1, PLAIN, LOGIN)")
+)
+
+// smtpAuthMechanisms are the AUTH mechanisms used, in order of preference.
+var smtpAuthMechanisms = []string{"SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN", "LOGIN"}
+
+// secure starts TLS on a greeted connection when the mode asks for it and
+// authenticates when credentials are configured. Credentials are sent only
+// over TLS: NewSMTP allows a Username only with "starttls" (where a server
+// without STARTTLS is refused here, before AUTH) or "tls", and go-mail's
+// PLAIN and LOGIN refuse a connection that is not TLS.
+func (s *SMTP) secure(sc *mailsmtp.Client) error {
+	switch s.cfg.TLS {
+	case SMTPStartTLS, SMTPStartTLSOptional:
+		if ok, _ := sc.Extension("STARTTLS"); !ok {
+			if s.cfg.TLS == SMTPStartTLS {
+				return errSMTPNoStartTLS
+			}
+			break
+		}
+		if err := sc.StartTLS(s.tlsCfg); err != nil {
+			return err
+		}
+	}
+	if s.cfg.Username == "" {
+		return nil
+	}
+	ok, offered := sc.Extension("AUTH")
+	if !ok {
+		return errSMTPNoAuth
+	}
+	mechs := strings.Fields(strings.ToUpper(offered))
+	for _, m := range smtpAuthMechanisms {
+		if !slices.Contains(mechs, m) {
+			continue
+		}
+		var a mailsmtp.Auth
+		switch m {
+		case "SCRAM-SHA-256":
+			a = mailsmtp.ScramSHA256Auth(s.cfg.Username, s.cfg.Password)
+		case "SCRAM-SHA-1":
+			a = mailsmtp.ScramSHA1Auth(s.cfg.Username, s.cfg.Password)
+		case "PLAIN":
+			a = mailsmtp.PlainAuth("", s.cfg.Username, s.cfg.Password, s.cfg.Host, false)
+		case "LOGIN":
+			a = mailsmtp.LoginAuth(s.cfg.Username, s.cfg.Password, s.cfg.Host, false)
+		}
+		if err := sc.Auth(a); err != nil {
+			return fmt.Errorf("AUTH %s: %w", m, err)
+		}
+		return nil
+	}
+	return errSMTPNoAuth
 }
 
 func (s *SMTP) message(d *Delivery, e *email, now time.Time) (*mail.Msg, error) {
@@ -255,9 +346,10 @@ func (s *SMTP) failure(ctx context.Context, err error, what string, start time.T
 
 // classifySMTP maps an SMTP session error to an outcome and the reply code:
 // 4xx replies Retry, 5xx replies Permanent; without a reply, errors in the
-// message or the configuration (no usable AUTH mechanism, credentials over
-// plain text, a certificate that does not verify) are Permanent, and the
-// rest (connection refused, reset or timed out) Retry.
+// message or the configuration (no STARTTLS where it is required, no usable
+// AUTH mechanism, credentials over plain text, a certificate that does not
+// verify) are Permanent, and the rest (connection refused, reset or timed
+// out) Retry.
 func classifySMTP(err error) (Outcome, int) {
 	var se *mail.SendError
 	if errors.As(err, &se) {
@@ -284,6 +376,7 @@ func classifySMTP(err error) (Outcome, int) {
 	case errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidCert),
 		errors.As(err, &verifyErr),
 		errors.Is(err, mailsmtp.ErrUnencrypted), errors.Is(err, mailsmtp.ErrWrongHostname),
+		errors.Is(err, errSMTPNoStartTLS), errors.Is(err, errSMTPNoAuth),
 		errors.Is(err, mail.ErrNoSupportedAuthDiscovered), errors.Is(err, mail.ErrPlainAuthNotSupported),
 		errors.Is(err, mail.ErrLoginAuthNotSupported), errors.Is(err, mail.ErrSCRAMSHA1AuthNotSupported),
 		errors.Is(err, mail.ErrSCRAMSHA256AuthNotSupported):

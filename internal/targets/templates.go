@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	texttemplate "text/template"
+	"text/template/parse"
 )
 
 // Email templates.
@@ -34,9 +35,12 @@ import (
 //
 // Templates see the variables as a map: the top-level fields of the event's
 // "detail" (userName, email, displayName, department, organization, …)
-// overlaid by the payload's "variables". A missing variable is false in
-// if/with/or, so write {{or .displayName .userName}} or {{with .department}}…
-// rather than printing a field that may be absent.
+// overlaid by the payload's "variables". A missing variable (or a JSON
+// null) prints as nothing in every part — subject, text and HTML alike —
+// and is false in if/with/or, so {{or .displayName .userName}} and
+// {{with .department}}…{{end}} choose what to print when a field may be
+// absent. (text/template alone would print "<no value>" in the subject and
+// the text part; parseText makes it print nothing, as html/template does.)
 
 //go:embed templates/*
 var defaultTemplateFS embed.FS
@@ -161,9 +165,9 @@ func parseTemplates(src map[string]string) (*Templates, error) {
 		}
 		switch part {
 		case "subject":
-			et.subject, err = texttemplate.New(f).Option("missingkey=default").Parse(src[f])
+			et.subject, err = parseText(f, src[f])
 		case "txt":
-			et.text, err = texttemplate.New(f).Option("missingkey=default").Parse(src[f])
+			et.text, err = parseText(f, src[f])
 		case "html":
 			et.html, err = htmltemplate.New(f).Option("missingkey=default").Parse(src[f])
 		}
@@ -185,6 +189,64 @@ func parseTemplates(src map[string]string) (*Templates, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// missingFunc is the function appended to every printing action of the text
+// templates: it turns a missing value into "" (html/template already prints
+// nothing for it).
+const missingFunc = "gatehouseMissingIsEmpty"
+
+func missingIsEmpty(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
+}
+
+// parseText parses a subject or text part so that a missing variable
+// prints as "", as in the HTML part.
+func parseText(name, src string) (*texttemplate.Template, error) {
+	t, err := texttemplate.New(name).Option("missingkey=default").
+		Funcs(texttemplate.FuncMap{missingFunc: missingIsEmpty}).Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			emptyForMissing(tt.Tree, tt.Tree.Root)
+		}
+	}
+	return t, nil
+}
+
+// emptyForMissing appends missingFunc to the pipeline of every action that
+// prints (not to {{$x := …}}, which only assigns).
+func emptyForMissing(tree *parse.Tree, n parse.Node) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			emptyForMissing(tree, c)
+		}
+	case *parse.ActionNode:
+		if len(n.Pipe.Decl) == 0 {
+			n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
+				NodeType: parse.NodeCommand, Pos: n.Pos,
+				Args: []parse.Node{parse.NewIdentifier(missingFunc).SetTree(tree).SetPos(n.Pos)},
+			})
+		}
+	case *parse.IfNode:
+		emptyForMissing(tree, n.List)
+		emptyForMissing(tree, n.ElseList)
+	case *parse.RangeNode:
+		emptyForMissing(tree, n.List)
+		emptyForMissing(tree, n.ElseList)
+	case *parse.WithNode:
+		emptyForMissing(tree, n.List)
+		emptyForMissing(tree, n.ElseList)
+	}
 }
 
 // Locales lists the locales of a template, sorted.

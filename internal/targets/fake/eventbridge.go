@@ -19,9 +19,10 @@ import (
 // (POST /openapi/putEvents), as the official SDK
 // (aliyun/alibabacloud-eventbridge-sdk) calls it:
 //
-//   - the request must carry date, x-acs-signature-nonce,
-//     x-acs-signature-method: HMAC-SHA1, x-acs-signature-version: 1.0 and
-//     x-eventbridge-version, and
+//   - the request must carry host, date (an HTTP date), a fresh
+//     x-acs-signature-nonce (a nonce seen before is 403 SignatureNonceUsed),
+//     x-acs-signature-method: HMAC-SHA1, x-acs-signature-version: 1.0,
+//     x-eventbridge-version: 2015-06-06, and
 //     "authorization: acs:<AccessKeyID>:<signature>", which the fake
 //     recomputes from the request it received: base64(HMAC-SHA1(secret,
 //     METHOD\nContent-MD5\nContent-Type\nDate\n + sorted x-acs-* headers
@@ -29,8 +30,9 @@ import (
 //     SignatureDoesNotMatch otherwise. A Content-MD5, when sent, must match
 //     the body. With SecurityToken set, x-acs-security-token must equal it
 //     (403 SecurityTokenInvalid);
-//   - the body is a JSON array of 1 to 16 CloudEvents (at most 256 KiB),
-//     else 400 InvalidArgument; each entry needs specversion 1.0, id (1 to
+//   - the content type is application/cloudevents-batch+json (400
+//     InvalidArgument otherwise) and the body a JSON array of 1 to 16
+//     CloudEvents (at most 256 KiB), else 400 InvalidArgument; each entry needs specversion 1.0, id (1 to
 //     128 letters, digits and hyphens), source (≤ 128), type (≤ 64), time
 //     (with milliseconds) and aliyuneventbusname, and an entry that lacks
 //     them fails alone with ErrorCode InvalidArgument;
@@ -38,6 +40,9 @@ import (
 //     "FailedEntryCount", "EntryList": [{"EventId", "TraceId"} or
 //     {"EventId", "ErrorCode", "ErrorMessage"}]}, in request order; errors
 //     are {"code", "message", "requestId"}.
+//
+// FailEntry makes chosen entries fail while the rest of their batch
+// succeeds; FailNext and ThrottleNext make whole requests fail.
 type EventBridge struct {
 	AccessKeyID     string
 	AccessKeySecret string
@@ -47,9 +52,16 @@ type EventBridge struct {
 	mu        sync.Mutex
 	events    []Event
 	failEntry map[string][]entryFailure
-	throttle  int
+	failNext  []requestFailure
+	nonces    map[string]bool
+	batches   [][]string
 	requests  int
 	seq       int
+}
+
+type requestFailure struct {
+	status        int
+	code, message string
 }
 
 // Event is an event the fake accepted.
@@ -63,6 +75,8 @@ type Event struct {
 	DataContentType string          `json:"datacontenttype"`
 	Data            json.RawMessage `json:"data"`
 	EventBus        string          `json:"aliyuneventbusname"`
+	// Raw is the entry as it was sent.
+	Raw json.RawMessage `json:"-"`
 }
 
 type entryFailure struct{ code, message string }
@@ -86,12 +100,35 @@ func (f *EventBridge) FailEntry(eventID, code, message string, times int) {
 	}
 }
 
-// ThrottleNext makes the next n requests fail as a whole with 429
+// ThrottleNext makes the next n authentic requests fail as a whole with 429
 // TooManyRequests.
 func (f *EventBridge) ThrottleNext(n int) {
+	for range n {
+		f.FailNext(1, http.StatusTooManyRequests, "TooManyRequests", "The request is denied by flow limiter for too many requests.")
+	}
+}
+
+// FailNext makes the next n authentic requests fail as a whole with the
+// given status and error code (500 InternalError, 503
+// ServiceUnavailable…), without accepting any of their events.
+func (f *EventBridge) FailNext(n, status int, code, message string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.throttle += n
+	for range n {
+		f.failNext = append(f.failNext, requestFailure{status, code, message})
+	}
+}
+
+// Batches returns the event ids of each authentic request received, in
+// order.
+func (f *EventBridge) Batches() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([][]string, len(f.batches))
+	for i, b := range f.batches {
+		out[i] = append([]string(nil), b...)
+	}
+	return out
 }
 
 // Events returns the events accepted so far, in order.
@@ -138,17 +175,18 @@ func (f *EventBridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, 400, "InvalidArgument", "The request body cannot be read.")
 		return
 	}
-	if code, msg := f.verify(r, body); code != "" {
-		f.fail(w, 403, code, msg)
+	if status, code, msg := f.verify(r, body); code != "" {
+		f.fail(w, status, code, msg)
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents-batch+json") {
 		f.fail(w, 400, "InvalidArgument", "Content-Type must be application/cloudevents-batch+json.")
 		return
 	}
-	if f.throttle > 0 {
-		f.throttle--
-		f.fail(w, 429, "TooManyRequests", "The request is denied by flow limiter for too many requests.")
+	if len(f.failNext) > 0 {
+		fl := f.failNext[0]
+		f.failNext = f.failNext[1:]
+		f.fail(w, fl.status, fl.code, fl.message)
 		return
 	}
 	if len(body) > 256<<10 {
@@ -164,6 +202,7 @@ func (f *EventBridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, 400, "InvalidArgument", fmt.Sprintf("A batch holds 1 to 16 events; got %d.", len(entries)))
 		return
 	}
+	ids := make([]string, len(entries))
 	type entryResult struct {
 		EventID      string `json:"EventId"`
 		TraceID      string `json:"TraceId,omitempty"`
@@ -181,6 +220,8 @@ func (f *EventBridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem = checkEvent(&ev, len(raw))
 		}
 		results[i].EventID = ev.ID
+		ids[i] = ev.ID
+		ev.Raw = append(json.RawMessage(nil), raw...)
 		if problem == "" {
 			if fl := f.failEntry[ev.ID]; len(fl) > 0 {
 				f.failEntry[ev.ID] = fl[1:]
@@ -196,6 +237,7 @@ func (f *EventBridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		results[i].ErrorCode, results[i].ErrorMessage = "InvalidArgument", problem
 		failed++
 	}
+	f.batches = append(f.batches, ids)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"RequestId": f.requestID(), "ResourceOwnerAccountId": f.AccountID,
@@ -227,32 +269,42 @@ func checkEvent(ev *Event, size int) string {
 	return ""
 }
 
-// verify recomputes the request's signature. It returns an error code and
-// message, or "" when the request is authentic.
-func (f *EventBridge) verify(r *http.Request, body []byte) (string, string) {
+// verify checks the request's headers and recomputes its signature. It
+// returns the status, error code and message of the refusal, or a code ""
+// when the request is authentic.
+func (f *EventBridge) verify(r *http.Request, body []byte) (int, string, string) {
 	h := r.Header
+	if r.Host == "" {
+		return 400, "MissingHost", "The host header is required."
+	}
 	for _, name := range []string{"Date", "x-acs-signature-nonce", "x-eventbridge-version"} {
 		if h.Get(name) == "" {
-			return "SignatureDoesNotMatch", "Missing header " + name + "."
+			return 403, "SignatureDoesNotMatch", "Missing header " + name + "."
 		}
 	}
+	if _, err := http.ParseTime(h.Get("Date")); err != nil {
+		return 400, "InvalidDate", "The date header is not an HTTP date."
+	}
+	if h.Get("x-eventbridge-version") != "2015-06-06" {
+		return 400, "InvalidVersion", "Unsupported x-eventbridge-version."
+	}
 	if h.Get("x-acs-signature-method") != "HMAC-SHA1" || h.Get("x-acs-signature-version") != "1.0" {
-		return "SignatureDoesNotMatch", "Unsupported signature method or version."
+		return 403, "SignatureDoesNotMatch", "Unsupported signature method or version."
 	}
 	if md := h.Get("Content-MD5"); md != "" {
 		sum := md5.Sum(body)
 		if md != base64.StdEncoding.EncodeToString(sum[:]) {
-			return "SignatureDoesNotMatch", "Content-MD5 does not match the body."
+			return 403, "SignatureDoesNotMatch", "Content-MD5 does not match the body."
 		}
 	}
 	rest, ok := strings.CutPrefix(h.Get("Authorization"), "acs:")
 	id, sig, ok2 := strings.Cut(rest, ":")
 	if !ok || !ok2 || id != f.AccessKeyID {
-		return "InvalidAccessKeyId", "The access Id you provided is not exist."
+		return 403, "InvalidAccessKeyId", "The access Id you provided is not exist."
 	}
 	if f.SecurityToken != "" || h.Get("x-acs-security-token") != "" {
 		if h.Get("x-acs-security-token") != f.SecurityToken || h.Get("x-acs-accesskey-id") != f.AccessKeyID {
-			return "SecurityTokenInvalid", "The Security token that your provide is invalid."
+			return 403, "SecurityTokenInvalid", "The Security token that your provide is invalid."
 		}
 	}
 
@@ -291,9 +343,17 @@ func (f *EventBridge) verify(r *http.Request, body []byte) (string, string) {
 	mac.Write([]byte(sts.String()))
 	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
 	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+		return 403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method."
 	}
-	return "", ""
+	nonce := h.Get("x-acs-signature-nonce")
+	if f.nonces[nonce] {
+		return 403, "SignatureNonceUsed", "The request signature nonce has been used."
+	}
+	if f.nonces == nil {
+		f.nonces = map[string]bool{}
+	}
+	f.nonces[nonce] = true
+	return 0, "", ""
 }
 
 func readAll(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {

@@ -33,9 +33,13 @@ import (
 //   - an Idempotency-Key (1 to 256 characters, else 400
 //     invalid_idempotency_key) is remembered for 24 hours once an email is
 //     sent: the same key with the same body answers the same id without
-//     sending again, with a different body 409 invalid_idempotent_request;
-//   - from, to (1 to 50 addresses), subject and html or text are required:
-//     422 validation_error.
+//     sending again, with a different body 409 invalid_idempotent_request,
+//     and while the first request with the key is still being processed
+//     409 concurrent_idempotent_requests (HoldNext keeps one in progress);
+//   - from, to, subject and html or text are required (422
+//     missing_required_field); "to" is a string or an array of 1 to 50
+//     addresses and addresses must be "a@b.example" or "Name <a@b.example>"
+//     (422 validation_error).
 //
 // Errors are {"statusCode": …, "name": …, "message": …}.
 type Resend struct {
@@ -46,11 +50,26 @@ type Resend struct {
 	mu          sync.Mutex
 	emails      []Email
 	keys        map[string]*idempotent
+	inFlight    map[string]bool // idempotency keys of requests being processed
 	windowStart time.Time
 	windowCount int
 	failNext    []int // statuses to answer before processing
 	dropNext    int   // answers to replace by 503 after sending
-	requests    int
+	holds       []*hold
+	log         []Answer
+}
+
+// Answer is one request the fake received and the status it answered.
+type Answer struct {
+	Time           time.Time
+	Status         int
+	Name           string // the error's name ("" on success)
+	IdempotencyKey string
+}
+
+type hold struct {
+	entered chan struct{}
+	release chan struct{}
 }
 
 // Email is an email the fake accepted (sent).
@@ -64,6 +83,7 @@ type Email struct {
 	Headers        map[string]string
 	IdempotencyKey string
 	UserAgent      string
+	RequestHeader  http.Header // the HTTP request's headers
 	Received       time.Time
 }
 
@@ -98,6 +118,27 @@ func (f *Resend) DropNextAnswers(n int) {
 	f.dropNext += n
 }
 
+// HoldNext makes the next request that would send an email stop, with its
+// Idempotency-Key in progress, until release is called: meanwhile a request
+// with the same key is answered 409 concurrent_idempotent_requests.
+// entered is closed once the held request has stopped.
+func (f *Resend) HoldNext() (entered <-chan struct{}, release func()) {
+	h := &hold{entered: make(chan struct{}), release: make(chan struct{})}
+	f.mu.Lock()
+	f.holds = append(f.holds, h)
+	f.mu.Unlock()
+	var once sync.Once
+	return h.entered, func() { once.Do(func() { close(h.release) }) }
+}
+
+// Log returns every request received so far with the status answered, in
+// order.
+func (f *Resend) Log() []Answer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Answer(nil), f.log...)
+}
+
 // Emails returns the emails sent so far, in order.
 func (f *Resend) Emails() []Email {
 	f.mu.Lock()
@@ -111,7 +152,7 @@ func (f *Resend) Emails() []Email {
 func (f *Resend) Requests() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.requests
+	return len(f.log)
 }
 
 func (f *Resend) now() time.Time {
@@ -127,10 +168,17 @@ type resendError struct {
 	Message    string `json:"message"`
 }
 
-func writeResendError(w http.ResponseWriter, status int, name, msg string) {
+// answer writes an answer and logs it. f.mu must be held.
+func (f *Resend) answer(w http.ResponseWriter, status int, key string, body any, name string) {
+	f.log = append(f.log, Answer{Time: f.now(), Status: status, Name: name, IdempotencyKey: key})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(resendError{StatusCode: status, Name: name, Message: msg})
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// fail writes Resend's error body. f.mu must be held.
+func (f *Resend) fail(w http.ResponseWriter, status int, key, name, msg string) {
+	f.answer(w, status, key, resendError{StatusCode: status, Name: name, Message: msg}, name)
 }
 
 // resendErrorFor is the error Resend answers with a given status.
@@ -158,34 +206,36 @@ func resendErrorFor(status int) (name, msg string) {
 func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests++
 	now := f.now()
+	ik := r.Header.Get("Idempotency-Key")
 
 	if r.Header.Get("User-Agent") == "" {
+		// Resend's edge, not its API: no JSON error body.
+		f.log = append(f.log, Answer{Time: now, Status: http.StatusForbidden, Name: "1010", IdempotencyKey: ik})
 		w.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = w.Write([]byte("error code: 1010"))
 		return
 	}
 	if r.URL.Path != "/emails" {
-		writeResendError(w, 404, "not_found", "The requested endpoint does not exist.")
+		f.fail(w, 404, ik, "not_found", "The requested endpoint does not exist.")
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeResendError(w, 405, "method_not_allowed", "Method is not allowed for the requested path.")
+		f.fail(w, 405, ik, "method_not_allowed", "Method is not allowed for the requested path.")
 		return
 	}
 	auth := r.Header.Get("Authorization")
 	key, ok := strings.CutPrefix(auth, "Bearer ")
 	switch {
 	case auth == "" || !ok || key == "":
-		writeResendError(w, 401, "missing_api_key", "Missing API key in the authorization header.")
+		f.fail(w, 401, ik, "missing_api_key", "Missing API key in the authorization header.")
 		return
 	case key != f.APIKey:
-		writeResendError(w, 403, "invalid_api_key", "API key is invalid.")
+		f.fail(w, 403, ik, "invalid_api_key", "API key is invalid.")
 		return
 	}
-	if !f.admit(w, now) {
+	if !f.admit(w, now, ik) {
 		return
 	}
 	if len(f.failNext) > 0 {
@@ -195,29 +245,32 @@ func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "1")
 		}
 		name, msg := resendErrorFor(status)
-		writeResendError(w, status, name, msg)
+		f.fail(w, status, ik, name, msg)
 		return
 	}
 
 	var body bytes.Buffer
 	if _, err := body.ReadFrom(http.MaxBytesReader(w, r.Body, 40<<20)); err != nil {
-		writeResendError(w, 422, "validation_error", "The request body could not be read.")
+		f.fail(w, 422, ik, "validation_error", "The request body could not be read.")
 		return
 	}
-	idemKey, hasKey := r.Header["Idempotency-Key"]
-	var ik string
+	_, hasKey := r.Header["Idempotency-Key"]
 	if hasKey {
-		ik = idemKey[0]
 		if len(ik) < 1 || len(ik) > 256 {
-			writeResendError(w, 400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
+			f.fail(w, 400, ik, "invalid_idempotency_key", "The key must be between 1-256 chars.")
+			return
+		}
+		if f.inFlight[ik] {
+			name, msg := resendErrorFor(409)
+			f.fail(w, 409, ik, name, msg)
 			return
 		}
 		if rec := f.keys[ik]; rec != nil && now.Before(rec.expires) {
 			if rec.bodyHash != sha256.Sum256(body.Bytes()) {
-				writeResendError(w, 409, "invalid_idempotent_request", "Same idempotency key used with a different request payload.")
+				f.fail(w, 409, ik, "invalid_idempotent_request", "Same idempotency key used with a different request payload.")
 				return
 			}
-			f.answerID(w, rec.id)
+			f.answer(w, http.StatusOK, ik, map[string]string{"id": rec.id}, "")
 			return
 		}
 	}
@@ -231,32 +284,50 @@ func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Headers map[string]string `json:"headers"`
 	}
 	if err := json.Unmarshal(body.Bytes(), &req); err != nil {
-		writeResendError(w, 422, "validation_error", "Invalid JSON: "+err.Error())
+		f.fail(w, 422, ik, "validation_error", "Invalid JSON: "+err.Error())
 		return
 	}
-	to, toProblem := parseTo(req.To)
+	to, toName, toProblem := parseTo(req.To)
 	switch {
 	case req.From == "":
-		writeResendError(w, 422, "validation_error", "Missing `from` field.")
+		f.fail(w, 422, ik, "missing_required_field", "Missing `from` field.")
 		return
 	case toProblem != "":
-		writeResendError(w, 422, "validation_error", toProblem)
+		f.fail(w, 422, ik, toName, toProblem)
 		return
 	case req.Subject == "":
-		writeResendError(w, 422, "validation_error", "Missing `subject` field.")
+		f.fail(w, 422, ik, "missing_required_field", "Missing `subject` field.")
 		return
 	case req.HTML == "" && req.Text == "":
-		writeResendError(w, 422, "validation_error", "Missing `html` or `text` field.")
+		f.fail(w, 422, ik, "missing_required_field", "Missing `html` or `text` field.")
 		return
 	}
 	if _, err := mail.ParseAddress(req.From); err != nil {
-		writeResendError(w, 422, "validation_error", "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")
+		f.fail(w, 422, ik, "validation_error", "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")
 		return
+	}
+
+	if len(f.holds) > 0 {
+		h := f.holds[0]
+		f.holds = f.holds[1:]
+		if hasKey {
+			if f.inFlight == nil {
+				f.inFlight = map[string]bool{}
+			}
+			f.inFlight[ik] = true
+		}
+		f.mu.Unlock()
+		close(h.entered)
+		<-h.release
+		f.mu.Lock()
+		delete(f.inFlight, ik)
+		now = f.now()
 	}
 	id := newUUID()
 	f.emails = append(f.emails, Email{
 		ID: id, From: req.From, To: to, Subject: req.Subject, HTML: req.HTML, Text: req.Text,
-		Headers: req.Headers, IdempotencyKey: ik, UserAgent: r.Header.Get("User-Agent"), Received: now,
+		Headers: req.Headers, IdempotencyKey: ik, UserAgent: r.Header.Get("User-Agent"),
+		RequestHeader: r.Header.Clone(), Received: now,
 	})
 	if hasKey {
 		if f.keys == nil {
@@ -267,21 +338,15 @@ func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.dropNext > 0 {
 		f.dropNext--
 		name, msg := resendErrorFor(503)
-		writeResendError(w, 503, name, msg)
+		f.fail(w, 503, ik, name, msg)
 		return
 	}
-	f.answerID(w, id)
-}
-
-func (f *Resend) answerID(w http.ResponseWriter, id string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]string{"id": id})
+	f.answer(w, http.StatusOK, ik, map[string]string{"id": id}, "")
 }
 
 // admit applies the rate limit, sets the ratelimit-* headers and answers
 // 429 when the window is used up.
-func (f *Resend) admit(w http.ResponseWriter, now time.Time) bool {
+func (f *Resend) admit(w http.ResponseWriter, now time.Time, ik string) bool {
 	limit := f.RateLimit
 	if limit == 0 {
 		limit = 5
@@ -301,37 +366,36 @@ func (f *Resend) admit(w http.ResponseWriter, now time.Time) bool {
 	h.Set("Ratelimit-Reset", strconv.Itoa(resetSec))
 	if f.windowCount > limit {
 		h.Set("Retry-After", strconv.Itoa(resetSec))
-		writeResendError(w, 429, "rate_limit_exceeded", "Too many requests. You can only make "+strconv.Itoa(limit)+" requests per second.")
+		f.fail(w, 429, ik, "rate_limit_exceeded", "Too many requests. You can only make "+strconv.Itoa(limit)+" requests per second.")
 		return false
 	}
 	return true
 }
 
 // parseTo reads "to": a string or an array of 1 to 50 addresses. It
-// returns the validation message when "to" is not acceptable.
-func parseTo(raw json.RawMessage) ([]string, string) {
-	var to []string
+// returns the error's name and message when "to" is not acceptable.
+func parseTo(raw json.RawMessage) (to []string, name, problem string) {
 	var one string
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, "Missing `to` field."
+		return nil, "missing_required_field", "Missing `to` field."
 	}
 	if err := json.Unmarshal(raw, &one); err == nil {
 		to = []string{one}
 	} else if err := json.Unmarshal(raw, &to); err != nil {
-		return nil, "Invalid `to` field: a string or an array of strings."
+		return nil, "validation_error", "Invalid `to` field: a string or an array of strings."
 	}
-	if len(to) == 0 {
-		return nil, "Missing `to` field."
+	if len(to) == 0 || (len(to) == 1 && to[0] == "") {
+		return nil, "missing_required_field", "Missing `to` field."
 	}
 	if len(to) > 50 {
-		return nil, "Invalid `to` field. The maximum number of recipients is 50."
+		return nil, "validation_error", "Invalid `to` field. The maximum number of recipients is 50."
 	}
 	for _, a := range to {
 		if _, err := mail.ParseAddress(a); err != nil {
-			return nil, "Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."
+			return nil, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format."
 		}
 	}
-	return to, ""
+	return to, "", ""
 }
 
 func newUUID() string {
