@@ -126,10 +126,30 @@ func payloadErr(format string, args ...any) error {
 	return &errPayload{msg: fmt.Sprintf(format, args...)}
 }
 
+// Hint is what a caller already knows of the downstream account, so that
+// a delivery can skip lookups (the push knows the ids of accounts it
+// pushed before, and which accounts a listing did not show).
+type Hint struct {
+	// RemoteID is the account's downstream id, if known.
+	RemoteID string
+	// Absent: the account is known not to exist downstream.
+	Absent bool
+}
+
+// Applied says what a delivery did downstream, and to which account.
+type Applied struct {
+	RemoteID string
+	// Action is "created", "updated", "unchanged", "deactivated",
+	// "deleted" or "none" (nothing found to act on, or nothing to do).
+	Action string
+}
+
 // delivery is the state of one Deliver call.
 type delivery struct {
 	*Target
-	ctx    context.Context
+	hint    Hint
+	applied Applied
+	ctx     context.Context
 	gid    string         // Gatehouse's user id
 	extID  string         // the downstream externalId
 	doc    map[string]any // the payload without "groups"
@@ -148,8 +168,15 @@ func (d *delivery) note(format string, args ...any) {
 // delivering an event again leaves the downstream as the first delivery
 // did.
 func (t *Target) Deliver(ctx context.Context, dl *Delivery) Result {
+	_, res := t.Apply(ctx, dl, Hint{})
+	return res
+}
+
+// Apply is Deliver with what the caller knows of the account, reporting
+// what it did to which account.
+func (t *Target) Apply(ctx context.Context, dl *Delivery, hint Hint) (Applied, Result) {
 	start := t.opts.Now()
-	d := &delivery{Target: t, ctx: ctx}
+	d := &delivery{Target: t, ctx: ctx, hint: hint, applied: Applied{Action: "none"}}
 	err := d.run(dl)
 	res := Result{Status: d.status}
 	switch {
@@ -172,7 +199,7 @@ func (t *Target) Deliver(ctx context.Context, dl *Delivery) Result {
 		res.Response = res.Response[:2000] + "…"
 	}
 	res.Latency = t.opts.Now().Sub(start)
-	return res
+	return d.applied, res
 }
 
 // classify maps an error to an outcome.
@@ -306,6 +333,21 @@ func (d *delivery) userName() string { return str(d.doc, "userName") }
 // adopt false (disable, delete), an account found by name that carries
 // another externalId is not this user's and is left alone.
 func (d *delivery) find(adopt bool) (map[string]any, error) {
+	if d.hint.Absent {
+		d.hint.Absent = false // once: a conflict on create looks again
+		return nil, nil
+	}
+	if id := d.hint.RemoteID; id != "" {
+		d.hint.RemoteID = ""
+		u, err := d.c.GetUser(d.ctx, id)
+		if err == nil && (str(u, "externalId") == d.extID || !d.c.profile.allowsUserAttr("externalId")) {
+			return u, nil
+		}
+		if err != nil && !IsNotFound(err) {
+			return nil, err
+		}
+		// Gone, or now another account: look it up as if unknown.
+	}
 	u, err := d.c.FindUser(d.ctx, Eq("externalId", d.extID))
 	if err == nil || !errors.Is(err, ErrNotFound) {
 		return u, err
@@ -344,6 +386,7 @@ func (d *delivery) upsert() error {
 		case err == nil:
 			created = true
 			d.status = http.StatusCreated
+			d.applied = Applied{RemoteID: ID(u), Action: "created"}
 			d.note("created user %s", ID(u))
 		case IsConflict(err):
 			// Created meanwhile, or named like an account we could not
@@ -366,8 +409,10 @@ func (d *delivery) upsert() error {
 		}
 		d.status = http.StatusOK
 		if changed {
+			d.applied = Applied{RemoteID: id, Action: "updated"}
 			d.note("updated user %s", id)
 		} else {
+			d.applied = Applied{RemoteID: id, Action: "unchanged"}
 			d.note("user %s up to date", id)
 		}
 		if next != nil {
@@ -375,6 +420,14 @@ func (d *delivery) upsert() error {
 		}
 	}
 	return d.syncGroups(u, created)
+}
+
+// membershipChanged: a group membership changed, so an account that was
+// up to date was updated after all.
+func (d *delivery) membershipChanged() {
+	if d.applied.Action == "unchanged" {
+		d.applied.Action = "updated"
+	}
 }
 
 // membership is a group the user is in downstream.
@@ -443,6 +496,7 @@ func (d *delivery) syncGroups(u map[string]any, created bool) error {
 			if err := d.c.AddMember(d.ctx, ID(g), uid); err != nil {
 				return err
 			}
+			d.membershipChanged()
 			d.note("added to group %s", name)
 		case errors.Is(err, ErrNotFound) && d.opts.CreateGroups:
 			doc := map[string]any{"displayName": name, "members": []any{map[string]any{"value": uid}}}
@@ -456,6 +510,7 @@ func (d *delivery) syncGroups(u map[string]any, created bool) error {
 			if err != nil {
 				return err
 			}
+			d.membershipChanged()
 			d.note("added to new group %s", name)
 		case errors.Is(err, ErrNotFound):
 			return payloadErr("group %q does not exist downstream (CreateGroups is off)", name)
@@ -495,6 +550,7 @@ func (d *delivery) syncGroups(u map[string]any, created bool) error {
 		if err := d.c.RemoveMember(d.ctx, m.id, uid); err != nil && !IsNotFound(err) {
 			return err
 		}
+		d.membershipChanged()
 		d.note("removed from group %s", name)
 	}
 	return nil
@@ -539,12 +595,14 @@ func (d *delivery) retire(action string) error {
 			return err
 		}
 		d.status = http.StatusNoContent
+		d.applied = Applied{RemoteID: id, Action: "deleted"}
 		d.note("deleted user %s", id)
 	case "deactivate":
 		if !d.c.profile.Active {
 			return payloadErr("profile %s cannot deactivate users: set OnDisable/OnDelete to \"delete\"", d.c.profile.Name)
 		}
 		d.status = http.StatusOK
+		d.applied = Applied{RemoteID: id, Action: "unchanged"}
 		if _, v, ok := lookup(u, "active"); ok && !truthy(v) && v != nil {
 			d.note("user %s already inactive", id)
 			return nil
@@ -552,6 +610,7 @@ func (d *delivery) retire(action string) error {
 		if err := d.c.DeactivateUser(d.ctx, id); err != nil {
 			return err
 		}
+		d.applied.Action = "deactivated"
 		d.note("deactivated user %s", id)
 	default:
 		return payloadErr("unknown action %q (OnDelete: delete, deactivate; OnDisable: deactivate, delete, ignore)", action)
