@@ -150,10 +150,10 @@ type delivery struct {
 	hint    Hint
 	applied Applied
 	ctx     context.Context
-	gid    string         // Gatehouse's user id
-	extID  string         // the downstream externalId
-	doc    map[string]any // the payload without "groups"
-	groups []string       // the payload's groups
+	gid     string         // Gatehouse's user id
+	extID   string         // the downstream externalId
+	doc     map[string]any // the payload without "groups"
+	groups  []string       // the payload's groups
 	// hasGroups: the payload had a "groups" key.
 	hasGroups bool
 	status    int
