@@ -2,12 +2,19 @@ package events
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
+	"net/url"
 	"os"
+	"path"
+	"reflect"
 	"regexp"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +104,7 @@ type SMTPSpec struct {
 	Host     string `yaml:"host"`
 	Port     int    `yaml:"port"`
 	TLS      string `yaml:"tls"`
+	CAFile   string `yaml:"ca_file"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
 	From     string `yaml:"from"`
@@ -153,7 +161,9 @@ type Env struct {
 	UserAgent string
 }
 
-// ConfigError is a refused rules file: every problem, each with its line.
+// ConfigError is a refused rules file: every problem, each with its line
+// and the path of the field at fault ("line 12: rules[0].targets[0].target:
+// no target named …").
 type ConfigError struct {
 	File     string
 	Problems []string
@@ -172,212 +182,671 @@ func LoadFile(path string, env Env) (*Config, *File, error) {
 	return Parse(path, b, env)
 }
 
-// Parse checks a rules file's text and builds its configuration.
+// Parse checks a rules file's text and builds its configuration. A file
+// with any problem is refused as a whole: the error is a *ConfigError that
+// lists every problem at once (unknown keys, values of the wrong type,
+// missing or bad settings, bad patterns and payloads, unknown targets,
+// duplicate rules), each with its line and the field at fault. Messages
+// never repeat a setting's value, so that no secret is printed.
 func Parse(name string, src []byte, env Env) (*Config, *File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
-		return nil, nil, &ConfigError{File: name, Problems: []string{err.Error()}}
+		return nil, nil, &ConfigError{File: name, Problems: []string{yamlSyntaxProblem(err)}}
 	}
-	if len(root.Content) == 0 {
-		return &Config{Routes: map[string][]Route{}, Targets: map[string]*Target{}}, &File{}, nil
+	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		return emptyConfig(), &File{}, nil
 	}
+	doc := root.Content[0]
+	c := &checker{root: doc}
+	c.shape(doc, reflect.TypeFor[File](), nil)
 	var f File
-	dec := root.Content[0]
-	if err := strictDecode(dec, &f); err != nil {
-		return nil, nil, &ConfigError{File: name, Problems: []string{err.Error()}}
+	// What Decode refuses the shape check has reported, with the field's
+	// path; decode what can be, to check the rest. Anything else it
+	// refuses (excessive aliasing) refuses the file.
+	if err := doc.Decode(&f); err != nil {
+		var te *yaml.TypeError
+		switch {
+		case !errors.As(err, &te):
+			return nil, nil, &ConfigError{File: name, Problems: append(c.messages(), strings.TrimPrefix(err.Error(), "yaml: "))}
+		case len(c.problems) == 0:
+			return nil, nil, &ConfigError{File: name, Problems: te.Errors}
+		}
 	}
-	cfg, problems := Build(&f, env, lines(dec))
-	if len(problems) > 0 {
-		return nil, nil, &ConfigError{File: name, Problems: problems}
+	cfg := c.build(&f, env)
+	if len(c.problems) > 0 {
+		return nil, nil, &ConfigError{File: name, Problems: c.messages()}
 	}
 	return cfg, &f, nil
 }
 
-// strictDecode decodes refusing unknown keys.
-func strictDecode(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+// Build turns a rules file given as a value into a configuration,
+// collecting every problem (without lines: there is no source).
+func Build(f *File, env Env) (*Config, []string) {
+	c := &checker{}
+	cfg := c.build(f, env)
+	if len(c.problems) > 0 {
+		return nil, c.messages()
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
-}
-
-// lineIndex finds the line of a path ("rules[2].pattern", "targets.hook").
-type lineIndex func(path string) int
-
-func lines(root *yaml.Node) lineIndex {
-	return func(path string) int {
-		n := root
-		for _, part := range splitPath(path) {
-			if n == nil {
-				return 0
-			}
-			switch n.Kind {
-			case yaml.MappingNode:
-				var next *yaml.Node
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == part {
-						next = n.Content[i+1]
-						break
-					}
-				}
-				n = next
-			case yaml.SequenceNode:
-				var idx int
-				if _, err := fmt.Sscanf(part, "%d", &idx); err != nil || idx >= len(n.Content) {
-					return 0
-				}
-				n = n.Content[idx]
-			default:
-				return n.Line
-			}
-		}
-		if n == nil {
-			return 0
-		}
-		return n.Line
-	}
-}
-
-func splitPath(p string) []string {
-	p = strings.ReplaceAll(p, "[", ".")
-	p = strings.ReplaceAll(p, "]", "")
-	return strings.Split(p, ".")
-}
-
-var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// Build turns a parsed file into a configuration, collecting every
-// problem. lineOf, when set, adds the line of each problem.
-func Build(f *File, env Env, lineOf lineIndex) (*Config, []string) {
-	if env.Getenv == nil {
-		env.Getenv = os.Getenv
-	}
-	var problems []string
-	at := func(path, format string, args ...any) {
-		msg := path + ": " + fmt.Sprintf(format, args...)
-		if lineOf != nil {
-			if l := lineOf(path); l > 0 {
-				msg = fmt.Sprintf("line %d: %s", l, msg)
-			}
-		}
-		problems = append(problems, msg)
-	}
-	expand := func(path, s string) string {
-		return envRef.ReplaceAllStringFunc(s, func(m string) string {
-			name := envRef.FindStringSubmatch(m)[1]
-			v := env.Getenv(name)
-			if v == "" {
-				at(path, "the environment variable %s is not set", name)
-			}
-			return v
-		})
-	}
-	cfg := &Config{Routes: map[string][]Route{}, Targets: map[string]*Target{}}
-	names := make([]string, 0, len(f.Targets))
-	for n := range f.Targets {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		spec := f.Targets[name]
-		path := "targets." + name
-		if !validName(name) {
-			at(path, "a target name has 1 to 64 letters, digits, '-', '_' or '.'")
-			continue
-		}
-		pol, err := spec.Policy.policy()
-		if err != nil {
-			at(path+".policy", "%v", err)
-			continue
-		}
-		sender, err := buildSender(name, spec, env, func(s string) string { return expand(path, s) }, pol)
-		if err != nil {
-			at(path, "%v", err)
-			continue
-		}
-		cfg.Targets[name] = &Target{Name: name, Sender: sender, Policy: pol}
-	}
-	patterns := map[string]*rules.Pattern{}
-	for i, r := range f.Rules {
-		path := fmt.Sprintf("rules[%d]", i)
-		if !validName(r.Name) {
-			at(path+".name", "a rule needs a name of 1 to 64 letters, digits, '-', '_' or '.'")
-			continue
-		}
-		if _, dup := patterns[r.Name]; dup {
-			at(path+".name", "rule %q is defined twice", r.Name)
-			continue
-		}
-		p, routes, errs := CompileRule(&r, f.Targets)
-		for _, e := range errs {
-			at(path+e.path, "%s", e.msg)
-		}
-		if len(errs) > 0 || r.Disabled {
-			continue
-		}
-		patterns[r.Name] = p
-		cfg.Routes[r.Name] = routes
-	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	m, err := rules.Compile(patterns)
-	if err != nil {
-		return nil, []string{err.Error()}
-	}
-	cfg.Matcher = m
 	return cfg, nil
 }
 
-type ruleProblem struct{ path, msg string }
+func emptyConfig() *Config {
+	return &Config{Routes: map[string][]Route{}, Targets: map[string]*Target{}}
+}
 
-// CompileRule checks one rule: its pattern and its routes (targets must
-// be among known, when known is not nil).
-func CompileRule(r *RuleSpec, known map[string]TargetSpec) (*rules.Pattern, []Route, []ruleProblem) {
-	var errs []ruleProblem
-	src, err := json.Marshal(jsonable(r.Pattern))
-	var p *rules.Pattern
-	switch {
-	case r.Pattern == nil:
-		errs = append(errs, ruleProblem{".pattern", "a rule needs a pattern"})
-	case err != nil:
-		errs = append(errs, ruleProblem{".pattern", err.Error()})
-	default:
-		if s, ok := r.Pattern.(string); ok {
-			src = []byte(s) // a pattern written as a JSON string
-		}
-		if p, err = rules.ParsePattern(src); err != nil {
-			var pe *rules.PatternError
-			if errors.As(err, &pe) {
-				errs = append(errs, ruleProblem{".pattern", "at " + pe.Path + ": " + pe.Msg})
-			} else {
-				errs = append(errs, ruleProblem{".pattern", err.Error()})
-			}
-		}
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlSyntaxProblem rewords a YAML parser error in the problems' form.
+// The parser names the line where the construct it could not finish
+// starts, or the one before: the problem is there or after.
+func yamlSyntaxProblem(err error) string {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return "line " + m[1] + ": not valid YAML at or after this line: " + m[2]
 	}
-	if len(r.Targets) == 0 {
-		errs = append(errs, ruleProblem{".targets", "a rule needs at least one target"})
-	}
-	var routes []Route
-	for j, rt := range r.Targets {
-		path := fmt.Sprintf(".targets[%d]", j)
-		if known != nil {
-			if _, ok := known[rt.Target]; !ok {
-				errs = append(errs, ruleProblem{path + ".target", fmt.Sprintf("no target named %q", rt.Target)})
+	return "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")
+}
+
+// ---- where a problem is
+
+// fieldPath locates a value in the rules file: mapping keys (string) and
+// list indexes (int), as in targets.hook.webhook.url or
+// rules[0].pattern.detail.email.
+type fieldPath []any
+
+func (p fieldPath) key(k string) fieldPath     { return append(p[:len(p):len(p)], k) }
+func (p fieldPath) index(i int) fieldPath      { return append(p[:len(p):len(p)], i) }
+func (p fieldPath) with(q fieldPath) fieldPath { return append(p[:len(p):len(p)], q...) }
+
+func (p fieldPath) String() string {
+	var b strings.Builder
+	for _, s := range p {
+		switch s := s.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", s)
+		case string:
+			if s == "" || strings.ContainsAny(s, ".[]\"' \t\r\n") {
+				fmt.Fprintf(&b, "[%q]", s)
 				continue
 			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(s)
 		}
-		tr, err := rt.transformer()
-		if err != nil {
-			errs = append(errs, ruleProblem{path, err.Error()})
+	}
+	return b.String()
+}
+
+// within reports whether p is q or inside it.
+func (p fieldPath) within(q fieldPath) bool {
+	if len(p) < len(q) {
+		return false
+	}
+	for i := range q {
+		if p[i] != q[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// splitPatternPath reads a rules.PatternError path (detail.email[0],
+// $or[1].source, detail["a.b"]).
+func splitPatternPath(s string) fieldPath {
+	var p fieldPath
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case '.':
+			i++
+		case '[':
+			if i+1 < len(s) && s[i+1] == '"' {
+				dec := json.NewDecoder(strings.NewReader(s[i+1:]))
+				var k string
+				if dec.Decode(&k) != nil {
+					return p
+				}
+				p = append(p, k)
+				i += 1 + int(dec.InputOffset()) + 1 // the string and "]"
+				continue
+			}
+			j := strings.IndexByte(s[i:], ']')
+			n, err := strconv.Atoi(s[i+1 : i+max(j, 1)])
+			if j < 0 || err != nil {
+				return p
+			}
+			p = append(p, n)
+			i += j + 1
+		default:
+			j := i
+			for j < len(s) && s[j] != '.' && s[j] != '[' {
+				j++
+			}
+			p = append(p, s[i:j])
+			i = j
+		}
+	}
+	return p
+}
+
+type problem struct {
+	line int // 0: unknown
+	path fieldPath
+	msg  string
+}
+
+// checker collects the problems of a rules file.
+type checker struct {
+	root     *yaml.Node // the document (nil: no source, no lines)
+	problems []problem
+	shaped   []fieldPath // where the shape check found problems
+}
+
+// at reports a problem with the value at p, on p's line. A problem that
+// follows from one the shape check reported (a value of the wrong type
+// reads as missing) is not reported again.
+func (c *checker) at(p fieldPath, format string, args ...any) {
+	c.atLine(c.lineOf(p), p, format, args...)
+}
+
+func (c *checker) atLine(line int, p fieldPath, format string, args ...any) {
+	for _, s := range c.shaped {
+		if p.within(s) || (s.within(p) && len(s) == len(p)+1) {
+			return
+		}
+	}
+	c.problems = append(c.problems, problem{line: line, path: p, msg: fmt.Sprintf(format, args...)})
+}
+
+// messages are the problems in the order of the file.
+func (c *checker) messages() []string {
+	ps := slices.Clone(c.problems)
+	slices.SortStableFunc(ps, func(a, b problem) int {
+		switch {
+		case a.line == b.line:
+			return 0
+		case a.line == 0:
+			return 1
+		case b.line == 0:
+			return -1
+		}
+		return a.line - b.line
+	})
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		msg := p.msg
+		if len(p.path) > 0 {
+			msg = p.path.String() + ": " + msg
+		}
+		if p.line > 0 {
+			msg = "line " + strconv.Itoa(p.line) + ": " + msg
+		}
+		out[i] = msg
+	}
+	return out
+}
+
+func deref(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	n = deref(n)
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+// node finds the value at p and the line that names it (the key's line
+// for a mapping value); for a path that goes further than the file, the
+// deepest value there is.
+func (c *checker) node(p fieldPath) (n *yaml.Node, line int, found bool) {
+	n = c.root
+	if n == nil {
+		return nil, 0, false
+	}
+	line = n.Line
+	for _, seg := range p {
+		n = deref(n)
+		var next *yaml.Node
+		switch s := seg.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == s {
+						next, line = n.Content[i+1], n.Content[i].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && s < len(n.Content) {
+				next = n.Content[s]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return n, line, false
+		}
+		n = next
+	}
+	return n, line, true
+}
+
+func (c *checker) lineOf(p fieldPath) int {
+	_, line, _ := c.node(p)
+	return line
+}
+
+// ---- the shape of the file: keys and types
+
+func (c *checker) shapeProblem(n *yaml.Node, p fieldPath, format string, args ...any) {
+	c.shaped = append(c.shaped, p)
+	c.problems = append(c.problems, problem{line: n.Line, path: p, msg: fmt.Sprintf(format, args...)})
+}
+
+// shape checks that n can be decoded into a t: known keys, each once,
+// values of the right kinds. Messages name the key, never the value.
+func (c *checker) shape(n *yaml.Node, t reflect.Type, p fieldPath) {
+	n = deref(n)
+	if isNull(n) {
+		return // an empty value is the zero value
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		c.shape(n, t.Elem(), p)
+	case reflect.Interface:
+		c.uniqueKeys(n, p)
+	case reflect.Struct:
+		keys := yamlKeys(t)
+		if n.Kind != yaml.MappingNode {
+			c.shapeProblem(n, p, "want a mapping (of %s), not %s", strings.Join(keys, ", "), kindName(n))
+			return
+		}
+		c.eachKey(n, p, func(k, v *yaml.Node, kp fieldPath) {
+			f, ok := yamlField(t, k.Value)
+			if !ok {
+				where := "the file"
+				if len(p) > 0 {
+					where = p.String()
+				}
+				c.shapeProblem(k, kp, "unknown key %q%s; %s takes %s", k.Value, suggest(k.Value, keys), where, strings.Join(keys, ", "))
+				return
+			}
+			c.shape(v, f.Type, kp)
+		})
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			c.shapeProblem(n, p, "want a mapping, not %s", kindName(n))
+			return
+		}
+		c.eachKey(n, p, func(_, v *yaml.Node, kp fieldPath) { c.shape(v, t.Elem(), kp) })
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			c.shapeProblem(n, p, "want a list, not %s", kindName(n))
+			return
+		}
+		for i, e := range n.Content {
+			c.shape(e, t.Elem(), p.index(i))
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			c.shapeProblem(n, p, "want %s, not %s", scalarWant(t), kindName(n))
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			c.shapeProblem(n, p, "want %s", scalarWant(t))
+		}
+	}
+}
+
+// eachKey calls fn for each key of mapping n (merged ones included),
+// reporting keys given twice.
+// A key given twice is dropped from n once reported (the first stays), so
+// that decoding, which refuses the whole mapping, checks the rest.
+func (c *checker) eachKey(n *yaml.Node, p fieldPath, fn func(k, v *yaml.Node, kp fieldPath)) {
+	seen := map[string]int{}
+	var walk func(n *yaml.Node, top bool)
+	walk = func(n *yaml.Node, top bool) {
+		kept := n.Content[:0:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				for _, m := range mergeSources(v) {
+					walk(m, false)
+				}
+				kept = append(kept, k, v)
+				continue
+			}
+			kp := p.key(k.Value)
+			if first, dup := seen[k.Value]; dup {
+				c.shapeProblem(k, kp, "%q is given twice (first on line %d)", k.Value, first)
+				continue
+			}
+			seen[k.Value] = k.Line
+			kept = append(kept, k, v)
+			fn(k, v, kp)
+		}
+		if top {
+			n.Content = kept
+		}
+	}
+	walk(n, true)
+}
+
+func mergeSources(v *yaml.Node) []*yaml.Node {
+	v = deref(v)
+	switch v.Kind {
+	case yaml.MappingNode:
+		return []*yaml.Node{v}
+	case yaml.SequenceNode:
+		var out []*yaml.Node
+		for _, e := range v.Content {
+			if e = deref(e); e.Kind == yaml.MappingNode {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// uniqueKeys checks a free-form value (a pattern, a payload): no key twice.
+// An alias is not followed: its anchor is checked where it is, and
+// following aliases of aliases can take exponential time.
+func (c *checker) uniqueKeys(n *yaml.Node, p fieldPath) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		c.eachKey(n, p, func(_, v *yaml.Node, kp fieldPath) { c.uniqueKeys(v, kp) })
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			c.uniqueKeys(e, p.index(i))
+		}
+	}
+}
+
+// yamlKeys lists the keys a struct takes, in its order.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+func yamlField(t reflect.Type, key string) (reflect.StructField, bool) {
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k == key && k != "-" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	return "a single value"
+}
+
+func scalarWant(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "text"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a " + t.Kind().String()
+}
+
+// suggest is " (did you mean "x"?)" for the known key closest to k, when
+// one is close.
+func suggest(k string, known []string) string {
+	best, bestD := "", 3
+	for _, c := range known {
+		if d := editDistance(strings.ToLower(k), c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// ---- what the file means
+
+var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// build checks a decoded file and builds its configuration (nil when
+// there are problems).
+func (c *checker) build(f *File, env Env) *Config {
+	if env.Getenv == nil {
+		env.Getenv = os.Getenv
+	}
+	cfg := emptyConfig()
+	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
+		if t := c.target(name, f.Targets[name], env); t != nil {
+			cfg.Targets[name] = t
+		}
+	}
+	patterns := map[string]*rules.Pattern{}
+	first := map[string]int{} // rule name → index of its first definition
+	for i := range f.Rules {
+		r := &f.Rules[i]
+		p := fieldPath{"rules", i}
+		named := false
+		switch j, dup := first[r.Name]; {
+		case !validName(r.Name):
+			c.at(p.key("name"), "a rule needs a name of 1 to 64 letters, digits, '-', '_' or '.'")
+		case dup:
+			where := fmt.Sprintf("rules[%d]", j)
+			if l := c.lineOf(fieldPath{"rules", j, "name"}); l > 0 {
+				where += fmt.Sprintf(", line %d", l)
+			}
+			c.at(p.key("name"), "rule %q is defined twice (first as %s); rule names are unique", r.Name, where)
+		default:
+			first[r.Name] = i
+			named = true
+		}
+		pat, routes, ok := c.rule(p, r, f.Targets)
+		if !ok || !named || r.Disabled {
+			continue
+		}
+		patterns[r.Name] = pat
+		cfg.Routes[r.Name] = routes
+	}
+	if len(c.problems) > 0 {
+		return nil
+	}
+	m, err := rules.Compile(patterns)
+	if err != nil {
+		c.at(fieldPath{"rules"}, "%v", err)
+		return nil
+	}
+	cfg.Matcher = m
+	return cfg
+}
+
+// rule checks one rule: its pattern and its routes.
+func (c *checker) rule(p fieldPath, r *RuleSpec, known map[string]TargetSpec) (*rules.Pattern, []Route, bool) {
+	n := len(c.problems)
+	pat := c.pattern(p.key("pattern"), r.Pattern)
+	if len(r.Targets) == 0 {
+		c.at(p.key("targets"), "a rule needs at least one target")
+	}
+	var routes []Route
+	for j := range r.Targets {
+		rt := &r.Targets[j]
+		rp := p.key("targets").index(j)
+		if rt.Target == "" {
+			c.at(rp.key("target"), "a route needs a target: the name of one of the file's targets")
+			continue
+		}
+		if _, ok := known[rt.Target]; !ok {
+			c.at(rp.key("target"), "no target named %q%s", rt.Target, knownTargets(rt.Target, known))
+			continue
+		}
+		tr, ok := c.transformer(rp, rt)
+		if !ok {
 			continue
 		}
 		routes = append(routes, Route{Target: rt.Target, Transform: tr})
 	}
-	return p, routes, errs
+	return pat, routes, len(c.problems) == n
+}
+
+func knownTargets(name string, known map[string]TargetSpec) string {
+	if len(known) == 0 {
+		return " (the file defines no targets)"
+	}
+	names := slices.Sorted(maps.Keys(known))
+	return suggest(name, names) + "; the file defines " + strings.Join(names, ", ")
+}
+
+// pattern checks a rule's pattern, written as YAML or as JSON text. A
+// problem is reported at the pattern's field that has it
+// (rules[0].pattern.detail.email[0].prefix), on that field's line.
+func (c *checker) pattern(p fieldPath, v any) *rules.Pattern {
+	if v == nil {
+		c.at(p, `a rule needs a pattern, such as {"detail-type": ["User.Created"]}`)
+		return nil
+	}
+	text, isText := v.(string)
+	src := []byte(text)
+	if !isText {
+		b, err := json.Marshal(jsonable(v))
+		if err != nil {
+			c.at(p, "the pattern cannot be read as JSON: %v", err)
+			return nil
+		}
+		src = b
+	}
+	pat, err := rules.ParsePattern(src)
+	if err == nil {
+		return pat
+	}
+	var pe *rules.PatternError
+	if !errors.As(err, &pe) {
+		c.at(p, "%v", err)
+		return nil
+	}
+	if !isText {
+		c.at(p.with(splitPatternPath(pe.Path)), "%s", pe.Msg)
+		return nil
+	}
+	// JSON text: the problem's line within it, counted from the pattern's.
+	line := 0
+	if n, l, ok := c.node(p); ok {
+		line = l + pe.Line - 1
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+			line = l + pe.Line // the text starts on the line after "|"
+		}
+	}
+	at := pe.Path
+	if at == "" {
+		at = "(top level)"
+	}
+	c.atLine(line, p, "at %s: %s", at, pe.Msg)
+	return nil
+}
+
+// transformer checks a route's payload or transform.
+func (c *checker) transformer(p fieldPath, rt *RouteSpec) (Transformer, bool) {
+	switch {
+	case rt.Payload != nil && rt.Transform != nil:
+		c.at(p, "give payload or transform, not both")
+		return nil, false
+	case rt.Payload != nil:
+		tr, err := templateTransformer(rt.Payload, nil)
+		if err != nil {
+			c.at(p.key("payload"), "%v", err)
+			return nil, false
+		}
+		return tr, true
+	case rt.Transform == nil:
+		return nil, true // the whole event
+	}
+	t := rt.Transform
+	tp := p.key("transform")
+	var kinds []string
+	if t.Path != "" {
+		kinds = append(kinds, "path")
+	}
+	if t.Constant != nil {
+		kinds = append(kinds, "constant")
+	}
+	if t.Template != nil {
+		kinds = append(kinds, "template")
+	}
+	switch {
+	case len(kinds) == 0:
+		c.at(tp, "a transform is one of path, constant or template (with vars)")
+		return nil, false
+	case len(kinds) > 1:
+		c.at(tp, "a transform is one of path, constant or template, not %s", strings.Join(kinds, " and "))
+		return nil, false
+	case t.Vars != nil && t.Template == nil:
+		c.at(tp.key("vars"), "vars go with a template")
+		return nil, false
+	}
+	var tr Transformer
+	var err error
+	field := kinds[0]
+	switch field {
+	case "path":
+		var x *rules.Transformer
+		if x, err = rules.NewTransformer(rules.TransformSpec{Kind: "path", Path: t.Path}); err == nil {
+			tr = x
+		}
+	case "constant":
+		var v string
+		if v, err = textOrJSON(t.Constant); err == nil {
+			var x *rules.Transformer
+			if x, err = rules.NewTransformer(rules.TransformSpec{Kind: "constant", Value: v}); err == nil {
+				tr = x
+			}
+		}
+	default:
+		tr, err = templateTransformer(t.Template, t.Vars)
+	}
+	if err != nil {
+		c.at(tp.key(field), "%v", err)
+		return nil, false
+	}
+	return tr, true
 }
 
 // jsonable converts what YAML decoded (map[string]any with any keys) to
@@ -406,45 +875,16 @@ func jsonable(v any) any {
 	return v
 }
 
-func (rt *RouteSpec) transformer() (Transformer, error) {
-	if rt.Payload != nil && rt.Transform != nil {
-		return nil, errors.New("give payload or transform, not both")
-	}
-	if rt.Payload != nil {
-		return templateTransformer(rt.Payload, nil)
-	}
-	if rt.Transform == nil {
-		return nil, nil // the whole event
-	}
-	t := rt.Transform
-	n := 0
-	for _, set := range []bool{t.Path != "", t.Constant != nil, t.Template != nil} {
-		if set {
-			n++
-		}
-	}
-	if n != 1 {
-		return nil, errors.New("a transform is one of path, constant or template")
-	}
-	switch {
-	case t.Path != "":
-		return rules.NewTransformer(rules.TransformSpec{Kind: "path", Path: t.Path})
-	case t.Constant != nil:
-		v, err := textOrJSON(t.Constant)
-		if err != nil {
-			return nil, err
-		}
-		return rules.NewTransformer(rules.TransformSpec{Kind: "constant", Value: v})
-	}
-	return templateTransformer(t.Template, t.Vars)
-}
-
 func templateTransformer(tpl any, vars map[string]string) (Transformer, error) {
 	text, err := textOrJSON(tpl)
 	if err != nil {
 		return nil, err
 	}
-	return rules.NewTransformer(rules.TransformSpec{Kind: "template", Template: text, Vars: vars})
+	t, err := rules.NewTransformer(rules.TransformSpec{Kind: "template", Template: text, Vars: vars})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // textOrJSON: a string stays as written; a YAML mapping or list becomes
@@ -461,129 +901,338 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 func validName(s string) bool { return nameRE.MatchString(s) }
 
-func (p PolicySpec) policy() (Policy, error) {
+// ---- targets
+
+// target checks and builds one target.
+func (c *checker) target(name string, spec TargetSpec, env Env) *Target {
+	p := fieldPath{"targets", name}
+	if !validName(name) {
+		c.at(p, "a target name has 1 to 64 letters, digits, '-', '_' or '.'")
+		return nil
+	}
+	n := len(c.problems)
+	pol := c.policy(p.key("policy"), spec.Policy)
+	sender := c.sender(p, name, spec, env, pol)
+	if len(c.problems) != n || sender == nil {
+		return nil
+	}
+	return &Target{Name: name, Sender: sender, Policy: pol}
+}
+
+// policy checks a target's delivery policy, reporting every bad value.
+func (c *checker) policy(p fieldPath, s PolicySpec) Policy {
 	pol := DefaultPolicy()
-	if len(p.Schedule) > 0 {
+	if len(s.Schedule) > 0 {
 		pol.Schedule = nil
-		for _, s := range p.Schedule {
-			d, err := time.ParseDuration(s)
+		for i, v := range s.Schedule {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
 			if err != nil || d <= 0 {
-				return pol, fmt.Errorf("schedule: %q is not a positive duration", s)
+				c.at(p.key("schedule").index(i), "want a positive duration, such as 5s, 5m or 2h")
+				continue
 			}
 			pol.Schedule = append(pol.Schedule, d)
 		}
 	}
-	if p.Jitter != nil {
-		if *p.Jitter < 0 || *p.Jitter > 1 {
-			return pol, errors.New("jitter must be between 0 and 1")
+	if s.Jitter != nil {
+		if j := *s.Jitter; j >= 0 && j <= 1 {
+			pol.Jitter = j
+		} else {
+			c.at(p.key("jitter"), "want a number from 0 to 1 (each wait is multiplied by a random factor in 1 ± jitter)")
 		}
-		pol.Jitter = *p.Jitter
 	}
-	if p.Concurrency < 0 || p.Concurrency > 256 {
-		return pol, errors.New("concurrency must be between 1 and 256")
+	switch {
+	case s.Concurrency < 0 || s.Concurrency > 256:
+		c.at(p.key("concurrency"), "want 1 to 256 attempts in flight at once")
+	case s.Concurrency > 0:
+		pol.Concurrency = s.Concurrency
 	}
-	if p.Concurrency > 0 {
-		pol.Concurrency = p.Concurrency
+	if s.Rate >= 0 && !math.IsInf(s.Rate, 0) {
+		pol.Rate = s.Rate
+	} else {
+		c.at(p.key("rate"), "want attempts per second, a positive number (leave it out for no limit)")
 	}
-	if p.Rate < 0 {
-		return pol, errors.New("rate must not be negative")
+	if s.Ordered != nil {
+		pol.Ordered = *s.Ordered
 	}
-	pol.Rate = p.Rate
-	if p.Ordered != nil {
-		pol.Ordered = *p.Ordered
-	}
-	if p.Timeout != "" {
-		d, err := time.ParseDuration(p.Timeout)
+	if s.Timeout != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(s.Timeout))
 		if err != nil || d <= 0 || d > 5*time.Minute {
-			return pol, errors.New("timeout must be a duration up to 5m")
+			c.at(p.key("timeout"), "want a duration up to 5m, such as 10s")
+		} else {
+			pol.Timeout = d
 		}
-		pol.Timeout = d
 	}
-	if p.BreakerFailures < 0 {
-		return pol, errors.New("breaker_failures must not be negative")
+	switch {
+	case s.BreakerFailures < 0:
+		c.at(p.key("breaker_failures"), "want a positive whole number of consecutive failed attempts")
+	case s.BreakerFailures > 0:
+		pol.BreakerFailures = s.BreakerFailures
 	}
-	if p.BreakerFailures > 0 {
-		pol.BreakerFailures = p.BreakerFailures
-	}
-	if p.BreakerCooldown != "" {
-		d, err := time.ParseDuration(p.BreakerCooldown)
+	if s.BreakerCooldown != "" {
+		d, err := time.ParseDuration(strings.TrimSpace(s.BreakerCooldown))
 		if err != nil || d <= 0 {
-			return pol, errors.New("breaker_cooldown must be a positive duration")
+			c.at(p.key("breaker_cooldown"), "want a positive duration, such as 30s")
+		} else {
+			pol.BreakerCooldown = d
 		}
-		pol.BreakerCooldown = d
 	}
-	return pol, nil
+	return pol
 }
 
-// buildSender makes the target of spec.
-func buildSender(name string, spec TargetSpec, env Env, expand func(string) string, pol Policy) (Sender, error) {
-	kinds := 0
-	for _, set := range []bool{spec.Webhook != nil, spec.Resend != nil, spec.SMTP != nil, spec.SCIM != nil, spec.EventBridge != nil} {
-		if set {
-			kinds++
+// expand replaces ${env:NAME} references in a setting. A variable that is
+// not set (or empty) is a problem naming it; ok is false then.
+func (c *checker) expand(env Env, p fieldPath, s string) (v string, ok bool) {
+	ok = true
+	if rest := envRef.ReplaceAllString(s, ""); strings.Contains(rest, "${env:") {
+		c.at(p, "a ${env:NAME} reference needs a NAME of letters, digits and '_' and a closing '}'")
+		ok = false
+	}
+	v = envRef.ReplaceAllStringFunc(s, func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		val := env.Getenv(name)
+		if val == "" {
+			c.at(p, "the environment variable %s is not set", name)
+			ok = false
+		}
+		return val
+	})
+	return v, ok
+}
+
+// settings reads one target's settings.
+type settings struct {
+	c   *checker
+	env Env
+	at  fieldPath // the target kind's mapping: targets.hook.webhook
+}
+
+// get expands the setting key; when required is not "" and the setting is
+// empty (not for want of a variable, reported already), it is the problem.
+func (s *settings) get(key, raw, required string) string {
+	v, ok := s.c.expand(s.env, s.at.key(key), raw)
+	if ok && required != "" && strings.TrimSpace(v) == "" {
+		s.c.at(s.at.key(key), "%s", required)
+	}
+	return v
+}
+
+// url checks an http(s) URL setting, without repeating it (it may hold a
+// token).
+func (s *settings) url(key, v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(strings.TrimSpace(v))
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		s.c.at(s.at.key(key), "want an absolute http:// or https:// URL")
+	case u.User != nil:
+		s.c.at(s.at.key(key), "credentials in the URL are not allowed")
+	}
+}
+
+func (s *settings) rate(key string, v float64) {
+	if !(v >= 0) || math.IsInf(v, 0) {
+		s.c.at(s.at.key(key), "want requests per second, a positive number (leave it out for the default)")
+	}
+}
+
+func (s *settings) oneOf(key, v string, allowed ...string) {
+	if v != "" && !slices.Contains(allowed, v) {
+		s.c.at(s.at.key(key), "want %s, not %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+// constructed reports what a target's constructor refused, one problem
+// per error.
+func (s *settings) constructed(err error) {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		s.c.at(s.at, "%v", e)
+	}
+}
+
+// validWebhookSecret is what targets.NewWebhook accepts: "whsec_" (which
+// may be left out) and the base64 of a 24- to 64-byte key.
+func validWebhookSecret(s string) bool {
+	raw := strings.TrimPrefix(strings.TrimSpace(s), "whsec_")
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		key, err = base64.RawStdEncoding.DecodeString(raw)
+	}
+	return err == nil && len(key) >= 24 && len(key) <= 64
+}
+
+// sender checks a target's settings and builds its sender. Settings are
+// checked here, with their paths, before the target's constructor (which
+// checks them again) sees them.
+func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol Policy) Sender {
+	var kinds []string
+	for _, k := range []struct {
+		name string
+		set  bool
+	}{{"webhook", spec.Webhook != nil}, {"resend", spec.Resend != nil}, {"smtp", spec.SMTP != nil}, {"scim", spec.SCIM != nil},
+		{"eventbridge", spec.EventBridge != nil}} {
+		if k.set {
+			kinds = append(kinds, k.name)
 		}
 	}
-	if kinds != 1 {
-		return nil, errors.New("a target is exactly one of webhook, resend, smtp, scim or eventbridge")
+	switch len(kinds) {
+	case 0:
+		c.at(p, "a target needs a kind: webhook, resend, smtp, scim or eventbridge")
+		return nil
+	case 1:
+	default:
+		c.at(p, "a target has exactly one kind; this one has %s", strings.Join(kinds, " and "))
+		return nil
 	}
+	s := &settings{c: c, env: env, at: p.key(kinds[0])}
+	n := len(c.problems)
+	ok := func() bool { return len(c.problems) == n }
 	client := env.Egress.Client(pol.Timeout)
 	switch {
 	case spec.Webhook != nil:
 		w := spec.Webhook
+		u := s.get("url", w.URL, "the webhook needs a url (http:// or https://)")
+		s.url("url", u)
+		switch {
+		case len(w.Secrets) == 0:
+			c.at(s.at.key("secrets"), "the webhook needs secrets: one Standard Webhooks secret (whsec_…), or two while rotating")
+		case len(w.Secrets) > 2:
+			c.at(s.at.key("secrets"), "at most two secrets (the current one and the next, while rotating)")
+		}
 		secrets := make([]string, len(w.Secrets))
-		for i, s := range w.Secrets {
-			secrets[i] = expand(s)
+		for i, raw := range w.Secrets {
+			sp := s.at.key("secrets").index(i)
+			v, vok := c.expand(env, sp, raw)
+			if vok && !validWebhookSecret(v) {
+				c.at(sp, "not a Standard Webhooks secret: want whsec_ and the base64 of a 24- to 64-byte key")
+			}
+			secrets[i] = v
 		}
 		headers := map[string]string{}
-		for k, v := range w.Headers {
-			headers[k] = expand(v)
+		for k, raw := range w.Headers {
+			headers[k], _ = c.expand(env, s.at.key("headers").key(k), raw)
 		}
-		t, err := targets.NewWebhook(targets.WebhookConfig{URL: expand(w.URL), Secrets: secrets, Headers: headers, Timeout: pol.Timeout, Client: client})
+		if !ok() {
+			return nil
+		}
+		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, Timeout: pol.Timeout, Client: client})
 		if err != nil {
-			return nil, err
+			s.constructed(err)
+			return nil
 		}
-		return targetSender{t}, nil
+		return targetSender{t}
 	case spec.Resend != nil:
 		r := spec.Resend
-		t, err := targets.NewResend(targets.ResendConfig{BaseURL: expand(r.BaseURL), APIKey: expand(r.APIKey), From: expand(r.From),
-			Templates: env.Templates, Client: client, UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit})
-		if err != nil {
-			return nil, err
+		base := s.get("base_url", r.BaseURL, "")
+		s.url("base_url", base)
+		key := s.get("api_key", r.APIKey, `Resend needs an api_key; keep it out of the file with "${env:RESEND_API_KEY}"`)
+		from := s.get("from", r.From, `Resend needs a from address, such as "Onboarding <onboarding@example.com>"`)
+		s.rate("rate_limit", r.RateLimit)
+		if !ok() {
+			return nil
 		}
-		return targetSender{t}, nil
+		t, err := targets.NewResend(targets.ResendConfig{BaseURL: base, APIKey: key, From: from, Templates: env.Templates, Client: client,
+			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit})
+		if err != nil {
+			s.constructed(err)
+			return nil
+		}
+		return targetSender{t}
 	case spec.SMTP != nil:
-		s := spec.SMTP
-		t, err := targets.NewSMTP(targets.SMTPConfig{Host: expand(s.Host), Port: s.Port, TLS: s.TLS, Username: expand(s.Username),
-			Password: expand(s.Password), From: expand(s.From), HeloName: s.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: s.Locale,
-			TargetID: name})
-		if err != nil {
-			return nil, err
+		m := spec.SMTP
+		host := s.get("host", m.Host, "SMTP needs a host")
+		user := s.get("username", m.Username, "")
+		pass := s.get("password", m.Password, "")
+		from := s.get("from", m.From, `SMTP needs a from address, such as "Onboarding <onboarding@example.com>"`)
+		if m.Port < 0 || m.Port > 65535 {
+			c.at(s.at.key("port"), "want a port number from 1 to 65535")
 		}
-		return targetSender{t}, nil
+		s.oneOf("tls", m.TLS, targets.SMTPStartTLS, targets.SMTPImplicitTLS, targets.SMTPStartTLSOptional, targets.SMTPNoTLS)
+		if pass != "" && user == "" {
+			c.at(s.at.key("username"), "a password needs a username")
+		}
+		if !ok() {
+			return nil
+		}
+		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
+			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name})
+		if err != nil {
+			s.constructed(err)
+			return nil
+		}
+		return targetSender{t}
 	case spec.EventBridge != nil:
 		e := spec.EventBridge
-		t, err := targets.NewEventBridge(targets.EventBridgeConfig{Endpoint: expand(e.Endpoint), AccessKeyID: expand(e.AccessKeyID),
-			AccessKeySecret: expand(e.AccessKeySecret), SecurityToken: expand(e.SecurityToken), EventBus: expand(e.EventBus),
-			Source: e.Source, Client: client})
-		if err != nil {
-			return nil, err
+		ep := s.get("endpoint", e.Endpoint, "EventBridge needs an endpoint, https://<AccountID>.eventbridge.<region>.aliyuncs.com")
+		id := s.get("access_key_id", e.AccessKeyID, "EventBridge needs an access_key_id")
+		secret := s.get("access_key_secret", e.AccessKeySecret, `EventBridge needs an access_key_secret; keep it out of the file with "${env:NAME}"`)
+		token := s.get("security_token", e.SecurityToken, "")
+		bus := s.get("event_bus", e.EventBus, "EventBridge needs an event_bus: the bus events are put on")
+		if !ok() {
+			return nil
 		}
-		return batchSender{targetSender{t}, t}, nil
+		t, err := targets.NewEventBridge(targets.EventBridgeConfig{Endpoint: ep, AccessKeyID: id, AccessKeySecret: secret, SecurityToken: token,
+			EventBus: bus, Source: e.Source, Client: client})
+		if err != nil {
+			s.constructed(err)
+			return nil
+		}
+		return batchSender{targetSender{t}, t}
 	}
-	s := spec.SCIM
-	auth := scimclient.Auth{BearerToken: expand(s.Token), TokenURL: expand(s.TokenURL), ClientID: expand(s.ClientID),
-		ClientSecret: expand(s.ClientSecret), TokenStyle: s.TokenStyle, Scope: s.Scope}
-	c, err := scimclient.New(scimclient.Config{BaseURL: expand(s.BaseURL), Auth: auth, Profile: s.Profile, RateLimit: s.RateLimit,
+	sc := spec.SCIM
+	base := s.get("base_url", sc.BaseURL, "the SCIM target needs a base_url (http:// or https://)")
+	s.url("base_url", base)
+	token := s.get("token", sc.Token, "")
+	tokenURL := s.get("token_url", sc.TokenURL, "")
+	s.url("token_url", tokenURL)
+	clientID := s.get("client_id", sc.ClientID, "")
+	clientSecret := s.get("client_secret", sc.ClientSecret, "")
+	oauth := sc.TokenURL != "" || sc.ClientID != "" || sc.ClientSecret != ""
+	switch {
+	case sc.Token == "" && !oauth:
+		c.at(s.at, "the SCIM target needs credentials: token, or token_url with client_id and client_secret")
+	case sc.Token != "" && oauth:
+		c.at(s.at.key("token"), "give token, or token_url with client_id and client_secret, not both")
+	case oauth:
+		if sc.TokenURL == "" {
+			c.at(s.at.key("token_url"), "client_id and client_secret need a token_url")
+		}
+		if sc.ClientID == "" {
+			c.at(s.at.key("client_id"), "token_url needs a client_id")
+		}
+		if sc.ClientSecret == "" {
+			c.at(s.at.key("client_secret"), "token_url needs a client_secret")
+		}
+	}
+	s.oneOf("on_delete", sc.OnDelete, "delete", "deactivate")
+	s.oneOf("on_disable", sc.OnDisable, "deactivate", "delete", "ignore")
+	if _, err := path.Match(strings.ToLower(sc.ManagedGroup), ""); err != nil {
+		c.at(s.at.key("managed_groups"), "not a group name pattern (* and ? match, [a-z] a range): %v", err)
+	}
+	s.rate("rate_limit", sc.RateLimit)
+	if !ok() {
+		return nil
+	}
+	auth := scimclient.Auth{BearerToken: token, TokenURL: tokenURL, ClientID: clientID, ClientSecret: clientSecret, TokenStyle: sc.TokenStyle, Scope: sc.Scope}
+	cl, err := scimclient.New(scimclient.Config{BaseURL: base, Auth: auth, Profile: sc.Profile, RateLimit: sc.RateLimit,
 		Timeout: pol.Timeout, HTTPClient: client, UserAgent: env.UserAgent, MaxRetryWait: 2 * time.Second})
 	if err != nil {
-		return nil, err
+		s.constructed(err)
+		return nil
 	}
 	create := true
-	if s.CreateGroups != nil {
-		create = *s.CreateGroups
+	if sc.CreateGroups != nil {
+		create = *sc.CreateGroups
 	}
-	return scimSender{scimclient.NewTarget(c, scimclient.TargetOptions{CreateGroups: create, ManageGroups: s.ManageGroups,
-		ManagedGroupPattern: s.ManagedGroup, OnDelete: s.OnDelete, OnDisable: s.OnDisable})}, nil
+	return scimSender{scimclient.NewTarget(cl, scimclient.TargetOptions{CreateGroups: create, ManageGroups: sc.ManageGroups,
+		ManagedGroupPattern: sc.ManagedGroup, OnDelete: sc.OnDelete, OnDisable: sc.OnDisable})}
 }
 
 // targetSender adapts a targets.Target.

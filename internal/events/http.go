@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -44,16 +45,36 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusMethodNotAllowed, "POST events here")
 		return
 	}
-	p, err := rc.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), rc.ClientAddr(r))
+	log := rc.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	client := ""
+	if rc.ClientAddr != nil {
+		client = rc.ClientAddr(r)
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		client = host
+	}
+	header := r.Header.Get("Authorization")
+	p, err := rc.Auth.Authenticate(r.Context(), header, client)
 	if err != nil {
 		var te *auth.ThrottledError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te):
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(te.RetryAfter.Seconds())))))
 			writeError(w, r, http.StatusTooManyRequests, "too many failed authentications; retry later")
-			return
+		case errors.Is(err, auth.ErrUnauthenticated):
+			challenge := `Bearer realm="gatehouse"`
+			if header != "" {
+				challenge += `, error="invalid_token"` // RFC 6750, section 3.1
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeError(w, r, http.StatusUnauthorized, "a bearer token with the events:write scope is required")
+		default:
+			// The check itself failed (the database): not the caller's fault.
+			log.ErrorContext(r.Context(), "authenticate", "err", err)
+			writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
-		writeError(w, r, http.StatusUnauthorized, "a bearer token with the events:write scope is required")
 		return
 	}
 	logging.SetCaller(r.Context(), p.App.ID)
@@ -64,7 +85,12 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxIngestBody))
 	if err != nil {
-		writeError(w, r, http.StatusRequestEntityTooLarge, "the body is larger than 2 MiB")
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, r, http.StatusRequestEntityTooLarge, "the body is larger than 2 MiB")
+		} else {
+			writeError(w, r, http.StatusBadRequest, "the body could not be read")
+		}
 		return
 	}
 	now := time.Now().UTC()
@@ -83,7 +109,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := rc.Store.AppendExternal(r.Context(), evs, p.Actor(logging.RequestID(r.Context())))
 	if err != nil {
-		rc.Log.ErrorContext(r.Context(), "store received events", "err", err)
+		log.ErrorContext(r.Context(), "store received events", "err", err)
 		writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
 		return
 	}

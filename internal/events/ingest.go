@@ -3,7 +3,9 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -47,9 +49,16 @@ var idaasTypes = map[string]string{
 	"ud:group:create":               "Group.Created",
 	"ud:group:delete":               "Group.Deleted",
 	"ud:group:update":               "Group.Updated",
-	"ud:group:add_member":           "Group.MemberAdded",
-	"ud:group:remove_member":        "Group.MemberRemoved",
+	"ud:group:add_user":             "Group.MemberAdded",
+	"ud:group:remove_user":          "Group.MemberRemoved",
 	"common:test":                   "Test",
+
+	// An organizational unit moved under another parent.
+	"ud:organizational_unit:update_parent_organizational_unit": "Organization.Updated",
+	// Accepted too: the membership names Gatehouse used before it followed
+	// IDaaS's documented add_user and remove_user.
+	"ud:group:add_member":    "Group.MemberAdded",
+	"ud:group:remove_member": "Group.MemberRemoved",
 }
 
 // IngestError is a refused request: the status and why.
@@ -64,12 +73,28 @@ func bad(format string, args ...any) error {
 	return &IngestError{Status: http.StatusBadRequest, Msg: fmt.Sprintf(format, args...)}
 }
 
+func tooLarge() error {
+	return &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+}
+
+// maxDocSize bounds the normalised document of an event: an event of up
+// to MaxEventSize bytes must be taken, and normalising adds a few
+// attributes ("detail-type" repeats "type").
+const maxDocSize = 2 * MaxEventSize
+
 // ParseRequest reads the events of a POST /events request. now stamps
-// events that carry no time.
+// events that carry no time. A request is taken or refused as a whole: an
+// *IngestError says why (400, 413 or 415).
 func ParseRequest(r *http.Request, body []byte, now time.Time) ([]*External, error) {
 	ct := r.Header.Get("Content-Type")
-	mt, _, _ := mime.ParseMediaType(ct)
-	if r.Header.Get("Ce-Specversion") != "" {
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct != "" && mt == "" {
+		return nil, &IngestError{Status: http.StatusUnsupportedMediaType, Msg: fmt.Sprintf("the Content-Type is not a media type: %v", err)}
+	}
+	structured := mt == "application/cloudevents+json" || mt == "application/cloudevents-batch+json"
+	// The cloudevents media types mean structured mode even with ce-*
+	// headers (CloudEvents HTTP binding, section 3).
+	if !structured && r.Header.Get("Ce-Specversion") != "" {
 		e, err := binaryEvent(r.Header, mt, body, now)
 		if err != nil {
 			return nil, err
@@ -109,8 +134,11 @@ func ParseRequest(r *http.Request, body []byte, now time.Time) ([]*External, err
 	for i, raw := range items {
 		e, err := structuredEvent(raw, now)
 		if err != nil {
-			if len(items) > 1 {
-				return nil, bad("event %d: %v", i, err)
+			var ie *IngestError
+			if len(items) > 1 && errors.As(err, &ie) {
+				// The whole request is refused, with the status of the
+				// event that has the problem.
+				return nil, &IngestError{Status: ie.Status, Msg: fmt.Sprintf("event %d: %s", i, ie.Msg)}
 			}
 			return nil, err
 		}
@@ -121,13 +149,16 @@ func ParseRequest(r *http.Request, body []byte, now time.Time) ([]*External, err
 
 func structuredEvent(raw json.RawMessage, now time.Time) (*External, error) {
 	if len(raw) > MaxEventSize {
-		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+		return nil, tooLarge()
 	}
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&m); err != nil {
 		return nil, bad("not a JSON object: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("not a JSON object: more after the event's closing brace")
 	}
 	switch {
 	case m["specversion"] != nil:
@@ -169,9 +200,21 @@ func cloudEvent(m map[string]any, now time.Time) (*External, error) {
 	if _, err := url.Parse(str(m, "source")); err != nil {
 		return nil, bad("source is not a URI-reference")
 	}
-	for k := range m {
+	for k, v := range m {
 		if !validAttribute(k) {
 			return nil, bad("attribute name %q is not a valid CloudEvents attribute (lower-case letters and digits)", k)
+		}
+		switch v.(type) {
+		case string, json.Number, bool, nil:
+		default:
+			if k != "data" {
+				return nil, bad("attribute %q: a CloudEvents attribute is a string, a number or a boolean", k)
+			}
+		}
+	}
+	if v, ok := m["time"]; ok && v != nil {
+		if _, isString := v.(string); !isString {
+			return nil, bad("time is not an RFC 3339 timestamp")
 		}
 	}
 	t, err := parseTime(str(m, "time"), now)
@@ -179,7 +222,10 @@ func cloudEvent(m map[string]any, now time.Time) (*External, error) {
 		return nil, err
 	}
 	data := m["data"]
-	if b64, ok := m["data_base64"].(string); ok && data == nil {
+	if b64, ok := m["data_base64"]; ok && b64 != nil {
+		if data != nil {
+			return nil, bad("an event has data or data_base64, not both")
+		}
 		data = b64
 	}
 	return normalized(m, str(m, "id"), str(m, "source"), str(m, "type"), str(m, "subject"), t, data)
@@ -279,12 +325,15 @@ func normalized(attrs map[string]any, id, source, typ, subject string, t time.Ti
 		data = map[string]any{}
 	}
 	doc["detail"] = data
-	b, err := json.Marshal(doc)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<" stays one byte, not six
+	if err := enc.Encode(doc); err != nil {
 		return nil, bad("cannot encode the event: %v", err)
 	}
-	if len(b) > MaxEventSize {
-		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(b) > maxDocSize {
+		return nil, tooLarge()
 	}
 	return &External{ID: id, Source: source, Type: typ, Subject: subject, Time: t, Doc: b}, nil
 }
@@ -293,7 +342,7 @@ func normalized(attrs map[string]any, id, source, typ, subject string, t time.Ti
 // the body is the data.
 func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*External, error) {
 	if len(body) > MaxEventSize {
-		return nil, &IngestError{Status: http.StatusRequestEntityTooLarge, Msg: fmt.Sprintf("an event is larger than %d bytes", MaxEventSize)}
+		return nil, tooLarge()
 	}
 	attrs := map[string]any{}
 	for k, vs := range h {

@@ -141,6 +141,12 @@ type Options struct {
 	Retention time.Duration
 	// Dispatch turns dispatching off (a replica that only delivers).
 	NoDispatch bool
+	// Now is the clock (default time.Now): the times written to the store
+	// and compared with its times. Waits use the runtime's timers.
+	Now func() time.Time
+	// Rand is the jitter's source, uniform in [0, 1) (default
+	// math/rand/v2.Float64).
+	Rand func() float64
 }
 
 // Pipeline dispatches events and delivers them.
@@ -174,6 +180,12 @@ func New(store Store, b *Builder, cfg *Config, opt Options) *Pipeline {
 	if opt.Retention == 0 {
 		opt.Retention = 7 * 24 * time.Hour
 	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Rand == nil {
+		opt.Rand = rand.Float64
+	}
 	p := &Pipeline{store: store, builder: b, opt: opt, log: opt.Log, obs: opt.Observer, poke: make(chan struct{}, 1), workers: map[string]*worker{}}
 	if cfg == nil {
 		cfg = &Config{}
@@ -181,6 +193,8 @@ func New(store Store, b *Builder, cfg *Config, opt Options) *Pipeline {
 	p.cfg.Store(cfg)
 	return p
 }
+
+func (p *Pipeline) now() time.Time { return p.opt.Now().UTC() }
 
 // Poke wakes the dispatcher: something was written to the outbox.
 func (p *Pipeline) Poke() {
@@ -213,7 +227,7 @@ func (p *Pipeline) Run(ctx context.Context) {
 	p.ctx = ctx
 	p.syncWorkers()
 	p.mu.Unlock()
-	if _, err := p.store.Recover(ctx, time.Now()); err != nil && ctx.Err() == nil {
+	if _, err := p.store.Recover(ctx, p.now()); err != nil && ctx.Err() == nil {
 		p.log.Error("recover deliveries", "err", err)
 	}
 	p.wg.Add(1)
@@ -244,11 +258,15 @@ func (p *Pipeline) syncWorkers() {
 			continue
 		}
 		w := newWorker(p, t)
+		// The context is made here, not in the goroutine, so that a stop
+		// that comes before the goroutine runs still stops it.
+		ctx, cancel := context.WithCancel(p.ctx)
+		w.cancel = cancel
 		p.workers[name] = w
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			w.run(p.ctx)
+			w.run(ctx)
 		}()
 	}
 }
@@ -322,9 +340,10 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now().UTC()
+	now := p.now()
 	var docs []*EventDoc
 	var ds []*Delivery
+	var failed []*Completion // deliveries whose payload could not be built
 	woken := map[string]bool{}
 	for _, rec := range recs {
 		doc, err := p.builder.Build(ctx, rec, orgs)
@@ -346,14 +365,20 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 		for _, rule := range rules {
 			for i, rt := range cfg.Routes[rule] {
 				d := &Delivery{
-					ID: deliveryID(rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,
+					ID: deliveryID(rec.Seq, rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,
 					Rule: rule, Target: rt.Target, Subject: rec.Subject, State: StatePending, NextAt: now, Created: now,
 				}
 				payload := []byte(doc)
 				if rt.Transform != nil {
 					if payload, err = rt.Transform.Apply(doc); err != nil {
-						// Kept as a dead delivery with the reason, not dropped.
-						d.State, d.LastError, payload = StateDead, "transform: "+err.Error(), []byte("null")
+						// Kept as a dead delivery with the reason, not
+						// dropped. It is queued never due, then completed
+						// as dead: stores queue every delivery as pending.
+						reason := "transform: " + err.Error()
+						d.State, d.LastError, payload = StateDead, reason, []byte("null")
+						d.NextAt = never
+						failed = append(failed, &Completion{State: StateDead,
+							Attempt: Attempt{DeliveryID: d.ID, At: now, Outcome: OutcomePermanent, Error: truncate(reason, 1024)}})
 					}
 				}
 				d.Payload = payload
@@ -365,6 +390,11 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	if err := p.store.Dispatch(ctx, from, recs[len(recs)-1].Seq, docs, ds); err != nil {
 		return 0, err
 	}
+	if len(failed) > 0 {
+		if err := p.store.Complete(context.WithoutCancel(ctx), failed, now); err != nil {
+			p.log.Error("record deliveries whose payload could not be built", "err", err)
+		}
+	}
 	p.obs.Dispatched(len(recs), len(ds))
 	for t := range woken {
 		p.wake(t)
@@ -372,10 +402,15 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
+// never is the NextAt of a delivery that is not to be attempted.
+var never = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // deliveryID is deterministic: dispatching the same event again (after a
-// crash between building and committing) yields the same ids.
-func deliveryID(eventID, rule string, i int, target string) string {
-	return "dlv_" + shortHash(eventID+"\x00"+rule+"\x00"+target+"\x00"+strconv.Itoa(i))
+// crash between building and committing) yields the same ids. The seq is
+// part of it: event ids are unique per source only, and two received
+// events may share one.
+func deliveryID(seq int64, eventID, rule string, i int, target string) string {
+	return "dlv_" + shortHash(strconv.FormatInt(seq, 10)+"\x00"+eventID+"\x00"+rule+"\x00"+target+"\x00"+strconv.Itoa(i))
 }
 
 // ---- maintenance
@@ -391,16 +426,16 @@ func (p *Pipeline) maintain(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n, err := p.store.Recover(ctx, time.Now()); err != nil {
+		if n, err := p.store.Recover(ctx, p.now()); err != nil {
 			if ctx.Err() == nil {
 				p.log.Error("recover deliveries", "err", err)
 			}
 		} else if n > 0 {
 			p.log.Warn("deliveries whose attempt outlived its lease were requeued", "count", n)
 		}
-		if time.Since(lastPrune) > pruneEvery {
-			lastPrune = time.Now()
-			if n, err := p.store.Prune(ctx, time.Now().Add(-p.opt.Retention)); err != nil {
+		if now := p.now(); now.Sub(lastPrune) > pruneEvery {
+			lastPrune = now
+			if n, err := p.store.Prune(ctx, now.Add(-p.opt.Retention)); err != nil {
 				if ctx.Err() == nil {
 					p.log.Error("prune deliveries", "err", err)
 				}
@@ -421,8 +456,9 @@ type worker struct {
 	cancel  context.CancelFunc
 	stopped chan struct{}
 
-	failures int           // consecutive failed attempts
-	cooldown time.Duration // current breaker cooldown
+	failures  int           // consecutive failed attempts
+	cooldown  time.Duration // current breaker cooldown (0: closed)
+	openUntil time.Time     // while the breaker is open, no attempt before this
 }
 
 func newWorker(p *Pipeline, t *Target) *worker {
@@ -447,20 +483,30 @@ func (w *worker) stop() {
 }
 
 func (w *worker) run(ctx context.Context) {
-	ctx, w.cancel = context.WithCancel(ctx)
 	defer close(w.stopped)
 	pol := w.target.Policy
 	lease := pol.Timeout*2 + 30*time.Second
 	for ctx.Err() == nil {
+		if wait := w.openUntil.Sub(w.p.now()); wait > 0 {
+			// The breaker is open: nothing, new deliveries included, goes
+			// before the cooldown ends.
+			pause(ctx, wait)
+			continue
+		}
 		if disabled, err := w.disabled(ctx); err != nil || disabled {
 			w.sleep(ctx, 5*time.Second)
 			continue
 		}
 		limit := max(1, pol.Concurrency) * 2
-		if w.cooldown > 0 {
+		switch {
+		case w.cooldown > 0:
 			limit = 1 // half-open: one attempt tells whether the target is back
+		case pol.BreakerFailures > 0:
+			// No more attempts than it takes to open the breaker.
+			limit = min(limit, max(1, pol.BreakerFailures-w.failures))
 		}
-		ds, err := w.p.store.Claim(ctx, w.target.Name, time.Now().UTC(), limit, lease, pol.Ordered)
+		now := w.p.now()
+		ds, err := w.p.store.Claim(ctx, w.target.Name, now, limit, lease, pol.Ordered)
 		if err != nil {
 			if ctx.Err() == nil {
 				w.p.log.Error("claim deliveries", "target", w.target.Name, "err", err)
@@ -469,14 +515,21 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if len(ds) == 0 {
-			w.idle(ctx)
+			w.idle(ctx, now)
 			continue
 		}
 		results := w.attempt(ctx, ds)
 		w.complete(ctx, ds, results)
-		if w.cooldown > 0 && w.failures > 0 {
-			w.sleep(ctx, w.cooldown)
-		}
+	}
+}
+
+// pause waits d or until ctx ends; wakes do not end it.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
@@ -490,11 +543,14 @@ func (w *worker) disabled(ctx context.Context) (bool, error) {
 }
 
 // idle waits for new deliveries or the next due one (at most 1 s, so that
-// deliveries queued by another replica are picked up).
-func (w *worker) idle(ctx context.Context) {
+// deliveries queued by another replica are picked up). claimed is when the
+// claim that found nothing ran: a delivery due by then that it did not
+// take waits behind an earlier one of its subject (ordered) and is not a
+// reason to come back sooner.
+func (w *worker) idle(ctx context.Context, claimed time.Time) {
 	wait := time.Second
-	if next, err := w.p.store.NextDue(ctx, w.target.Name); err == nil && !next.IsZero() {
-		wait = min(wait, max(time.Until(next), 5*time.Millisecond))
+	if next, err := w.p.store.NextDue(ctx, w.target.Name); err == nil && next.After(claimed) {
+		wait = min(wait, max(next.Sub(w.p.now()), time.Millisecond))
 	}
 	w.sleep(ctx, wait)
 }
@@ -562,7 +618,7 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 
 func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result) {
 	pol := w.target.Policy
-	now := time.Now().UTC()
+	now := w.p.now()
 	cs := make([]*Completion, len(ds))
 	disable := ""
 	for i, d := range ds {
@@ -591,7 +647,7 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 			if d.Attempts > len(pol.Schedule) {
 				c.State = StateDead
 			} else {
-				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.Attempts, r.RetryAfter))
+				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.Attempts, r.RetryAfter, w.p.opt.Rand))
 			}
 		}
 		w.p.obs.Attempted(w.target.Name, r.Outcome, r.Latency)
@@ -607,18 +663,19 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		}
 		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
 	}
-	w.breaker(results)
+	w.breaker(results, now)
 }
 
 // breaker counts consecutive failures (retryable outcomes) and opens
-// after BreakerFailures of them.
-func (w *worker) breaker(results []Result) {
+// after BreakerFailures of them: then one attempt goes through per
+// cooldown, the cooldown doubling (up to 10 minutes) while they fail.
+func (w *worker) breaker(results []Result, now time.Time) {
 	pol := w.target.Policy
 	failed := false
 	for _, r := range results {
 		switch r.Outcome {
 		case OutcomeDelivered, OutcomePermanent:
-			w.failures, w.cooldown = 0, 0
+			w.failures, w.cooldown, w.openUntil = 0, 0, time.Time{}
 		default:
 			w.failures++
 			failed = true
@@ -634,17 +691,20 @@ func (w *worker) breaker(results []Result) {
 	case w.cooldown < 10*time.Minute:
 		w.cooldown = min(w.cooldown*2, 10*time.Minute)
 	}
+	w.openUntil = now.Add(w.cooldown)
 }
 
-// backoff is the wait before attempt n+1: the schedule's, with jitter,
-// and at least what the target asked for.
-func backoff(pol Policy, n int, retryAfter time.Duration) time.Duration {
+// backoff is the wait before attempt n+1 after attempt n failed: the
+// schedule's (its last wait once n goes past it), times a factor in
+// 1 ± Jitter drawn from rnd (uniform in [0, 1)), and at least what the
+// target asked for with Retry-After.
+func backoff(pol Policy, n int, retryAfter time.Duration, rnd func() float64) time.Duration {
 	d := time.Second
 	if len(pol.Schedule) > 0 {
-		d = pol.Schedule[min(n, len(pol.Schedule))-1]
+		d = pol.Schedule[min(max(n, 1), len(pol.Schedule))-1]
 	}
 	if pol.Jitter > 0 {
-		d = time.Duration(float64(d) * (1 + pol.Jitter*(2*rand.Float64()-1)))
+		d = time.Duration(float64(d) * (1 + pol.Jitter*(2*rnd()-1)))
 	}
 	return max(d, retryAfter)
 }

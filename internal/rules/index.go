@@ -5,12 +5,11 @@ import (
 	"math"
 	"net/netip"
 	"slices"
-	"sort"
 )
 
 // leafIndex finds, for one value at one field, the anchor conditions it
 // satisfies without trying them one by one: hash maps for exact values,
-// maps per length for prefixes and suffixes, a sorted list for numeric
+// maps per length for prefixes and suffixes, an interval tree for numeric
 // ranges. Only the few operators that cannot be indexed (contains, CIDR,
 // anything-but, unanchored wildcards) are tried in turn.
 type leafIndex struct {
@@ -30,7 +29,8 @@ type leafIndex struct {
 	wcSuf  lenIndex   // → wcs index, by the text after the last star
 	wcScan []int32    // wcs that start and end with a star
 
-	ranges   []condRange // sorted by lower bound
+	ranges   []condRange // collected by add, indexed by finish into rtree
+	rtree    rangeTree
 	contains []condAtom
 	cidrs    []condAtom
 	buts     []condAtom
@@ -179,15 +179,138 @@ func (ix *leafIndex) add(a *atom, id int32) {
 	}
 }
 
-// finish sorts what add collected.
+// finish builds the structures that need every atom.
 func (ix *leafIndex) finish() {
-	lower := func(r numRange) float64 {
-		if r.hasLo {
-			return r.lo
-		}
-		return math.Inf(-1)
+	ix.rtree = buildRangeTree(ix.ranges)
+	ix.ranges = nil
+}
+
+// rangeTree is a centred interval tree of numeric ranges: a lookup costs
+// O(log n + the ranges found), however many ranges there are.
+type rangeTree struct {
+	nodes []rangeNode
+}
+
+// rangeNode holds the ranges whose closure contains center; those wholly
+// below it are under left, those wholly above under right.
+type rangeNode struct {
+	center      float64
+	byLo        []condRange // lower bound ascending
+	byHi        []condRange // upper bound descending
+	left, right int32       // node index, or -1
+}
+
+func rangeLo(r numRange) float64 {
+	if r.hasLo {
+		return r.lo
 	}
-	sort.SliceStable(ix.ranges, func(i, j int) bool { return lower(ix.ranges[i].r) < lower(ix.ranges[j].r) })
+	return math.Inf(-1)
+}
+
+func rangeHi(r numRange) float64 {
+	if r.hasHi {
+		return r.hi
+	}
+	return math.Inf(1)
+}
+
+func buildRangeTree(ranges []condRange) rangeTree {
+	var t rangeTree
+	t.build(ranges)
+	return t
+}
+
+// build adds the nodes for ranges and returns the index of their root. The
+// centre is the median finite endpoint, which belongs to some range, so
+// every level keeps at least one range and the recursion ends.
+func (t *rangeTree) build(ranges []condRange) int32 {
+	if len(ranges) == 0 {
+		return -1
+	}
+	var ends []float64
+	for _, cr := range ranges {
+		if cr.r.hasLo {
+			ends = append(ends, cr.r.lo)
+		}
+		if cr.r.hasHi {
+			ends = append(ends, cr.r.hi)
+		}
+	}
+	slices.Sort(ends)
+	center := ends[len(ends)/2]
+	var left, right, here []condRange
+	for _, cr := range ranges {
+		switch {
+		case rangeHi(cr.r) < center:
+			left = append(left, cr)
+		case rangeLo(cr.r) > center:
+			right = append(right, cr)
+		default:
+			here = append(here, cr)
+		}
+	}
+	byLo := slices.Clone(here)
+	slices.SortStableFunc(byLo, func(a, b condRange) int { return cmpFloat(rangeLo(a.r), rangeLo(b.r)) })
+	byHi := here
+	slices.SortStableFunc(byHi, func(a, b condRange) int { return cmpFloat(rangeHi(b.r), rangeHi(a.r)) })
+	id := int32(len(t.nodes))
+	t.nodes = append(t.nodes, rangeNode{center: center, byLo: byLo, byHi: byHi})
+	l := t.build(left)
+	r := t.build(right)
+	t.nodes[id].left, t.nodes[id].right = l, r
+	return id
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// appendHolding appends the conditions of the ranges that hold x.
+func (t *rangeTree) appendHolding(dst []int32, x float64) []int32 {
+	if len(t.nodes) == 0 || math.IsNaN(x) {
+		return dst
+	}
+	for n := int32(0); n >= 0; {
+		nd := &t.nodes[n]
+		switch {
+		case x < nd.center:
+			// Every range here reaches up to the centre, above x: it
+			// holds x if it starts low enough.
+			for _, cr := range nd.byLo {
+				if rangeLo(cr.r) > x {
+					break
+				}
+				if cr.r.contains(x) {
+					dst = append(dst, cr.cond)
+				}
+			}
+			n = nd.left
+		case x > nd.center:
+			for _, cr := range nd.byHi {
+				if rangeHi(cr.r) < x {
+					break
+				}
+				if cr.r.contains(x) {
+					dst = append(dst, cr.cond)
+				}
+			}
+			n = nd.right
+		default:
+			for _, cr := range nd.byLo {
+				if cr.r.contains(x) {
+					dst = append(dst, cr.cond)
+				}
+			}
+			n = -1
+		}
+	}
+	return dst
 }
 
 // appendMatches appends the conditions the value satisfies (possibly with
@@ -231,14 +354,7 @@ func (ix *leafIndex) appendMatches(dst []int32, v value, fold *[]byte) []int32 {
 		if ix.nums != nil {
 			dst = append(dst, ix.nums[v.num]...)
 		}
-		for _, cr := range ix.ranges {
-			if cr.r.hasLo && cr.r.lo > v.num {
-				break // sorted by lower bound: no later range can hold v
-			}
-			if cr.r.contains(v.num) {
-				dst = append(dst, cr.cond)
-			}
-		}
+		dst = ix.rtree.appendHolding(dst, v.num)
 	case vTrue:
 		dst = append(dst, ix.lits[0]...)
 	case vFalse:

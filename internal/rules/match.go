@@ -54,7 +54,9 @@ type scratch struct {
 	hits    []int32
 	cands   []int32
 	matched []int32
-	next    []int32 // per value: the next value of the same node
+	next    []int32  // per value: the next value of the same node
+	acArena []acCond // consistent's working memory
+	acCands []int32
 
 	epoch     uint32
 	objSerial uint32
@@ -119,6 +121,9 @@ func (s *scratch) release() {
 	}
 	if cap(s.trails) > keep {
 		s.trails = nil
+	}
+	if cap(s.acCands) > keep || cap(s.acArena) > keep {
+		s.acCands, s.acArena = nil, nil
 	}
 }
 
@@ -266,9 +271,11 @@ func (s *scratch) condMatches(cd *cond, vi int32) bool {
 
 // acCond is a condition of a branch being checked for array consistency,
 // with its candidate values: the values that satisfy it, or, for a field
-// that must be absent, the values that would contradict that.
+// that must be absent, the values that would contradict that. arr is the
+// array its candidates pass through next (set by solve).
 type acCond struct {
 	absent bool
+	arr    int32
 	cands  []int32
 }
 
@@ -281,26 +288,32 @@ func (s *scratch) trail(vi int32) []trailEnt {
 // values from different elements of one array: one value per positive
 // condition, all pairwise consistent, and for each absent field no value
 // consistent with those chosen.
+//
+// Its working memory lives in the scratch (acArena, acCands) so that a
+// match allocates nothing: slices handed down the recursion of solve stay
+// valid when the arenas grow, since they keep pointing to the old arrays,
+// which nothing writes any more.
 func (s *scratch) consistent(b *branch) bool {
-	conds := make([]acCond, 0, len(b.pos)+len(b.abs))
+	s.acCands = s.acCands[:0]
+	s.acArena = s.acArena[:0]
 	for _, c := range b.pos {
 		cd := &s.m.conds[c]
-		var cands []int32
+		start := len(s.acCands)
 		for i := s.head(cd.node.id); i >= 0; i = s.next[i] {
 			if s.condMatches(cd, i) {
-				cands = append(cands, i)
+				s.acCands = append(s.acCands, i)
 			}
 		}
-		conds = append(conds, acCond{cands: cands})
+		s.acArena = append(s.acArena, acCond{cands: s.acCands[start:len(s.acCands):len(s.acCands)]})
 	}
 	for _, n := range b.abs {
-		var cands []int32
+		start := len(s.acCands)
 		for i := s.head(n); i >= 0; i = s.next[i] {
-			cands = append(cands, i)
+			s.acCands = append(s.acCands, i)
 		}
-		conds = append(conds, acCond{absent: true, cands: cands})
+		s.acArena = append(s.acArena, acCond{absent: true, cands: s.acCands[start:len(s.acCands):len(s.acCands)]})
 	}
-	return s.solve(0, conds)
+	return s.solve(0, s.acArena[:len(s.acArena):len(s.acArena)])
 }
 
 // solve decides a set of conditions whose candidates all lie in the same
@@ -312,12 +325,14 @@ func (s *scratch) consistent(b *branch) bool {
 // unless they are only absent fields, which then must have no value there
 // at all.
 func (s *scratch) solve(d int, conds []acCond) bool {
-	type group struct {
-		arr    int32
-		conds  []acCond
-		hasPos bool
-	}
-	var groups []group
+	mark := len(s.acArena)
+	ok := s.solveAt(d, conds)
+	s.acArena = s.acArena[:mark]
+	return ok
+}
+
+func (s *scratch) solveAt(d int, conds []acCond) bool {
+	mark := len(s.acArena)
 	for _, c := range conds {
 		if len(c.cands) == 0 {
 			if !c.absent {
@@ -338,41 +353,45 @@ func (s *scratch) solve(d int, conds []acCond) bool {
 			}
 			continue
 		}
-		arr := s.trail(c.cands[0])[d].arr
-		gi := slices.IndexFunc(groups, func(g group) bool { return g.arr == arr })
-		if gi < 0 {
-			groups = append(groups, group{arr: arr})
-			gi = len(groups) - 1
-		}
-		groups[gi].conds = append(groups[gi].conds, c)
-		groups[gi].hasPos = groups[gi].hasPos || !c.absent
+		c.arr = s.trail(c.cands[0])[d].arr
+		s.acArena = append(s.acArena, c)
 	}
-	for _, g := range groups {
-		if !g.hasPos {
-			return false
+	// The conditions that go deeper, grouped by the array they go into.
+	deeper := s.acArena[mark:len(s.acArena):len(s.acArena)]
+	slices.SortStableFunc(deeper, func(a, b acCond) int { return int(a.arr) - int(b.arr) })
+	idxAt := func(vi int32) int32 { return s.trail(vi)[d].idx }
+	for gs := 0; gs < len(deeper); {
+		ge := gs + 1
+		for ge < len(deeper) && deeper[ge].arr == deeper[gs].arr {
+			ge++
 		}
-		idxAt := func(vi int32) int32 { return s.trail(vi)[d].idx }
+		g := deeper[gs:ge]
+		gs = ge
 		pivot := -1
-		for j, c := range g.conds {
+		for j, c := range g {
 			slices.SortFunc(c.cands, func(a, b int32) int { return int(idxAt(a)) - int(idxAt(b)) })
 			if pivot < 0 && !c.absent {
 				pivot = j
 			}
 		}
+		if pivot < 0 {
+			return false // only absent fields, and they have values in this array
+		}
 		found := false
-		sub := make([]acCond, len(g.conds))
-		pc := g.conds[pivot].cands
+		subMark := len(s.acArena)
+		pc := g[pivot].cands
 		for k := 0; k < len(pc) && !found; {
 			idx := idxAt(pc[k])
-			for j, c := range g.conds {
+			s.acArena = s.acArena[:subMark]
+			for _, c := range g {
 				lo, _ := slices.BinarySearchFunc(c.cands, idx, func(vi, t int32) int { return int(idxAt(vi)) - int(t) })
 				hi := lo
 				for hi < len(c.cands) && idxAt(c.cands[hi]) == idx {
 					hi++
 				}
-				sub[j] = acCond{absent: c.absent, cands: c.cands[lo:hi]}
+				s.acArena = append(s.acArena, acCond{absent: c.absent, cands: c.cands[lo:hi:hi]})
 			}
-			found = s.solve(d+1, sub)
+			found = s.solve(d+1, s.acArena[subMark:len(s.acArena):len(s.acArena)])
 			for k < len(pc) && idxAt(pc[k]) == idx {
 				k++
 			}

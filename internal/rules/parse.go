@@ -190,10 +190,14 @@ func (ps *patternParser) object(v *jval, path string, depth int) (*object, error
 				return nil, err
 			}
 			f.leaf = leaf
-		case isOperatorName(m.key) && path != "":
+		case isOperatorName(m.key):
+			field := "field"
+			if k, ok := lastKey(path); ok {
+				field = k
+			}
 			return nil, ps.errAt(m.val.off, fpath,
-				"a field's value must be an array of values or an object of fields, not %s; operators go inside the value array of a leaf field: write %s: [{%q: …}]",
-				m.val.kind, string(appendJSONString(nil, lastKey(path))), m.key)
+				"a field's value must be an array of values or an object of fields, not %s; operators go inside the value array of a leaf field: write {%s: [{%q: …}]}",
+				m.val.kind, string(appendJSONString(nil, field)), m.key)
 		default:
 			return nil, ps.errAt(m.val.off, fpath,
 				`a field's value must be an array of values to match (e.g. ["x"]) or an object of nested fields, not %s`, m.val.kind)
@@ -203,12 +207,16 @@ func (ps *patternParser) object(v *jval, path string, depth int) (*object, error
 	return o, nil
 }
 
-// lastKey is the last key of a path, for hints.
-func lastKey(path string) string {
-	if i := strings.LastIndexAny(path, ".]"); i >= 0 && path[i] == '.' {
-		return path[i+1:]
+// lastKey is the last field name of a path, for hints; false when the path
+// is empty or ends in an index ($or[1]) or a bracketed key.
+func lastKey(path string) (string, bool) {
+	if path == "" || strings.HasSuffix(path, "]") {
+		return "", false
 	}
-	return path
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:], true
+	}
+	return path, true
 }
 
 func (ps *patternParser) or(v *jval, path string, depth int) ([]*object, error) {
@@ -269,7 +277,15 @@ func (ps *patternParser) leaf(v *jval, path string) ([]*atom, error) {
 // single returns the only member of an operator object.
 func (ps *patternParser) single(v *jval, path, what string) (jmember, error) {
 	if len(v.members) != 1 {
-		return jmember{}, ps.errAt(v.off, path, "%s must have exactly one key, this one has %d", what, len(v.members))
+		hint := ""
+		if len(v.members) > 1 && isOperatorName(v.members[0].key) && isOperatorName(v.members[1].key) {
+			// Alibaba Cloud's documentation shows {"prefix": …, "suffix": …}.
+			hint = fmt.Sprintf(`; give each operator its own object, [{%q: …}, {%q: …}], which match if either holds`, v.members[0].key, v.members[1].key)
+			if v.members[0].key == kwPrefix && v.members[1].key == kwSuffix || v.members[0].key == kwSuffix && v.members[1].key == kwPrefix {
+				hint += `; to require a prefix and a suffix together, use {"wildcard": "prefix*suffix"}`
+			}
+		}
+		return jmember{}, ps.errAt(v.off, path, "%s must have exactly one key, this one has %d%s", what, len(v.members), hint)
 	}
 	return v.members[0], nil
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -30,13 +32,18 @@ type TransformSpec struct {
 	Path string
 	// Value is the constant: JSON, or text, which is sent as a JSON string.
 	Value string
-	// Template is JSON with placeholders, or text. Placeholders:
+	// Template is JSON with placeholders, or text (sent as a JSON string).
+	// Placeholders:
 	//   ${name}  a variable of Vars, or else a path from the event's root
 	//            ("${detail.email}", "${$.detail.email}");
-	//   {{name}} a field of the event's detail ("{{email}}", "{{dept}}").
+	//   {{name}} a field of the event's detail ("{{email}}", "{{dept}}"),
+	//            or a path from the root ("{{$.source}}").
+	// Inside a JSON string a placeholder puts in its value's text, escaped;
+	// outside strings, its value's JSON. docs/rules.md has the details.
 	Template string
 	// Vars maps a variable name to a JSONPath ("$.detail.email"), or to a
-	// constant: a value that does not start with "$" is itself the value.
+	// constant: a value that does not start with "$" is itself the value
+	// (outside quotes, as JSON when it is JSON, like Value).
 	Vars map[string]string
 }
 
@@ -65,6 +72,8 @@ type Transformer struct {
 type tplPart struct {
 	lit      string
 	src      string   // the placeholder as written; "" for literal text
+	off      int      // its byte offset in the template
+	name     string   // the variable it names, if it names one
 	path     jsonPath // where its value is, when it is not a constant
 	constant *string  // a variable bound to a constant
 	inString bool     // inside a JSON string literal of a JSON template
@@ -83,9 +92,12 @@ func NewTransformer(spec TransformSpec) (*Transformer, error) {
 		if utf8.RuneCountInString(spec.Value) > MaxTransformChars {
 			return nil, fmt.Errorf("the constant is longer than %d characters", MaxTransformChars)
 		}
+		if !utf8.ValidString(spec.Value) {
+			return nil, errors.New("the constant is not valid UTF-8")
+		}
 		v := []byte(spec.Value)
 		if !json.Valid(v) {
-			v, _ = json.Marshal(spec.Value)
+			v, _ = marshalJSON(spec.Value)
 		} else {
 			var buf bytes.Buffer
 			_ = json.Compact(&buf, v)
@@ -102,26 +114,33 @@ func newTemplate(tpl string, vars map[string]string) (*Transformer, error) {
 	if utf8.RuneCountInString(tpl) > MaxTransformChars {
 		return nil, fmt.Errorf("the template is longer than %d characters", MaxTransformChars)
 	}
+	if !utf8.ValidString(tpl) {
+		return nil, errors.New("the template is not valid UTF-8")
+	}
 	if len(vars) > MaxTransformVars {
 		return nil, fmt.Errorf("a template may have at most %d variables, this one has %d", MaxTransformVars, len(vars))
 	}
 	bound := map[string]tplPart{}
-	for name, def := range vars {
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		def := vars[name]
 		if !validVarName(name) {
 			return nil, fmt.Errorf("variable name %q: use letters, digits, '_' and '-'", name)
 		}
 		if utf8.RuneCountInString(def) > MaxTransformChars {
 			return nil, fmt.Errorf("variable %q is longer than %d characters", name, MaxTransformChars)
 		}
+		if !utf8.ValidString(def) {
+			return nil, fmt.Errorf("variable %q is not valid UTF-8", name)
+		}
 		if strings.HasPrefix(def, "$") {
 			p, err := parseJSONPath(def)
 			if err != nil {
 				return nil, fmt.Errorf("variable %q: path %q: %w", name, def, err)
 			}
-			bound[name] = tplPart{path: p}
+			bound[name] = tplPart{name: name, path: p}
 		} else {
 			c := def
-			bound[name] = tplPart{constant: &c}
+			bound[name] = tplPart{name: name, constant: &c}
 		}
 	}
 
@@ -131,31 +150,71 @@ func newTemplate(tpl string, vars map[string]string) (*Transformer, error) {
 	}
 	t := &Transformer{kind: "template", parts: parts}
 	trimmed := strings.TrimSpace(tpl)
-	if probe := t.probe(); json.Valid(probe) && trimmed != "" {
-		t.json = true
-	} else if strings.HasPrefix(trimmed, "{") {
-		var v any
-		err := json.Unmarshal(probe, &v)
-		return nil, fmt.Errorf("the template starts with '{' but is not JSON: %v", err)
+	looksJSON := strings.HasPrefix(trimmed, "{")
+	probe, starts := t.probe()
+	t.json = trimmed != "" && json.Valid(probe)
+	if t.json || looksJSON {
+		for i, p := range t.parts {
+			if p.src != "" && !p.inString && isKeyPosition(t.parts, i) {
+				return nil, fmt.Errorf("%s: a placeholder outside quotes cannot be an object key (write \"%s\" to use its text as the key)", p.src, p.src)
+			}
+		}
+	}
+	if !t.json && looksJSON {
+		return nil, t.notJSON(tpl, probe, starts)
 	}
 	if !t.json {
 		// Text: no placeholder is inside a JSON string.
 		for i := range t.parts {
 			t.parts[i].inString = false
 		}
-	} else {
-		for i, p := range t.parts {
-			if p.src != "" && !p.inString && isKeyPosition(t.parts, i) {
-				return nil, fmt.Errorf("%s: a placeholder outside quotes cannot be an object key", p.src)
-			}
+	}
+	used := map[string]bool{}
+	for _, p := range t.parts {
+		if p.name != "" {
+			used[p.name] = true
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(vars)) {
-		if !strings.Contains(tpl, "${"+name+"}") {
-			return nil, fmt.Errorf("variable %q is not used in the template", name)
+		if !used[name] {
+			return nil, fmt.Errorf("variable %q is not used in the template (write ${%s})", name, name)
 		}
 	}
 	return t, nil
+}
+
+// notJSON explains why a template that starts with '{' is not JSON, at the
+// place in the template where the JSON breaks.
+func (t *Transformer) notJSON(tpl string, probe []byte, starts []int) error {
+	var v any
+	err := json.Unmarshal(probe, &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return fmt.Errorf("the template starts with '{' but is not JSON: %v", err)
+	}
+	if se.Error() == "unexpected end of JSON input" {
+		return fmt.Errorf("the template starts with '{' but is not JSON: it ends early (%v)", err)
+	}
+	off := max(int(se.Offset)-1, 0)
+	// The part of the template whose stand-in holds the offset.
+	i := max(sort.SearchInts(starts, off+1)-1, 0)
+	p := t.parts[i]
+	if p.src != "" && p.inString {
+		return fmt.Errorf("the template starts with '{' but is not JSON: %s (line %d, column %d) breaks the string it is in: a backslash before it starts an escape",
+			p.src, lineOf(tpl, p.off), columnOf(tpl, p.off))
+	}
+	if p.src != "" {
+		return fmt.Errorf("the template starts with '{' but is not JSON: %s (line %d, column %d) cannot stand there: a placeholder outside quotes is a whole JSON value, between ':', ',', '[' and the like",
+			p.src, lineOf(tpl, p.off), columnOf(tpl, p.off))
+	}
+	toff := p.off + off - starts[i]
+	return fmt.Errorf("the template starts with '{' but is not JSON: line %d, column %d: %v", lineOf(tpl, toff), columnOf(tpl, toff), err)
+}
+
+func lineOf(s string, off int) int { return 1 + strings.Count(s[:off], "\n") }
+
+func columnOf(s string, off int) int {
+	return 1 + utf8.RuneCountInString(s[strings.LastIndexByte(s[:off], '\n')+1:off])
 }
 
 // isKeyPosition reports whether parts[i], a placeholder outside quotes, is
@@ -189,10 +248,11 @@ func validVarName(s string) bool {
 func splitTemplate(tpl string, vars map[string]tplPart) ([]tplPart, error) {
 	var parts []tplPart
 	var lit strings.Builder
+	litStart := 0
 	inString, escaped := false, false
 	flush := func() {
 		if lit.Len() > 0 {
-			parts = append(parts, tplPart{lit: lit.String()})
+			parts = append(parts, tplPart{lit: lit.String(), off: litStart})
 			lit.Reset()
 		}
 	}
@@ -217,9 +277,11 @@ func splitTemplate(tpl string, vars map[string]tplPart) ([]tplPart, error) {
 				return nil, err
 			}
 			part.inString = inString
+			part.off = i
 			flush()
 			parts = append(parts, part)
 			i += len(src)
+			litStart = i
 			continue
 		}
 		switch {
@@ -264,24 +326,29 @@ func placeholder(open, name, src string, vars map[string]tplPart) (tplPart, erro
 	return tplPart{src: src, path: p}, nil
 }
 
-// probe renders the template with stand-in values, to tell JSON from text.
-func (t *Transformer) probe() []byte {
-	var b []byte
+// probe renders the template with stand-in values, to tell JSON from text:
+// "x" inside strings, and outside them the string "x", which is valid JSON
+// only where any JSON value would be (a number would also fit after a '-' or
+// before an 'e'). starts[i] is where part i begins in the result.
+func (t *Transformer) probe() (b []byte, starts []int) {
 	for _, p := range t.parts {
+		starts = append(starts, len(b))
 		switch {
 		case p.src == "":
 			b = append(b, p.lit...)
 		case p.inString:
 			b = append(b, 'x')
 		default:
-			b = append(b, '0')
+			b = append(b, `"x"`...)
 		}
 	}
-	return b
+	return b, starts
 }
 
 // Apply builds the payload for the event doc (a JSON document). The result
-// is always valid JSON.
+// is always valid JSON; the error, when there is one, is a *MissingError
+// (the event lacks a field a placeholder names) or says that doc is not
+// JSON.
 func (t *Transformer) Apply(doc []byte) ([]byte, error) {
 	if t.kind == "constant" {
 		return t.constant, nil
@@ -292,14 +359,16 @@ func (t *Transformer) Apply(doc []byte) ([]byte, error) {
 	if err := dec.Decode(&ev); err != nil {
 		return nil, fmt.Errorf("the event is not JSON: %w", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("the event is not JSON: data after the document")
+	}
 	if t.kind == "path" {
 		v, ok := t.path.lookup(ev)
 		if !ok {
 			return nil, &MissingError{Placeholder: t.path.src, Path: t.path.src}
 		}
-		return json.Marshal(v)
+		return marshalJSON(v)
 	}
-	var b []byte
 	if !t.json {
 		var text strings.Builder
 		for _, p := range t.parts {
@@ -313,8 +382,9 @@ func (t *Transformer) Apply(doc []byte) ([]byte, error) {
 			}
 			text.WriteString(textOf(v))
 		}
-		return json.Marshal(text.String())
+		return marshalJSON(text.String())
 	}
+	var b []byte
 	for _, p := range t.parts {
 		if p.src == "" {
 			b = append(b, p.lit...)
@@ -325,11 +395,19 @@ func (t *Transformer) Apply(doc []byte) ([]byte, error) {
 			return nil, err
 		}
 		if p.inString {
-			q, _ := json.Marshal(textOf(v))
+			q, _ := marshalJSON(textOf(v))
 			b = append(b, q[1:len(q)-1]...)
 			continue
 		}
-		enc, err := json.Marshal(v)
+		if p.constant != nil {
+			// A constant outside quotes is JSON when it is JSON (true, 42,
+			// {"a": 1}), else text, as for the "constant" kind.
+			if c := []byte(*p.constant); json.Valid(c) {
+				b = append(b, c...)
+				continue
+			}
+		}
+		enc, err := marshalJSON(v)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.src, err)
 		}
@@ -338,10 +416,24 @@ func (t *Transformer) Apply(doc []byte) ([]byte, error) {
 	var out bytes.Buffer
 	if err := json.Compact(&out, b); err != nil {
 		// Not reachable for a template that passed NewTransformer: every
-		// substitution is a JSON value or an escaped string's inside.
+		// substitution is a JSON value where a JSON value may stand, or an
+		// escaped string's inside.
 		return nil, fmt.Errorf("the payload is not JSON: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// marshalJSON is json.Marshal without HTML escaping: "R&D <team>" stays as
+// it is rather than becoming "R\u0026D \u003cteam\u003e" (both are valid
+// JSON for the same text, but the first is what people expect to read).
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 func (p *tplPart) value(ev any) (any, error) {
@@ -369,7 +461,7 @@ func textOf(v any) string {
 	case nil:
 		return ""
 	}
-	b, _ := json.Marshal(v)
+	b, _ := marshalJSON(v)
 	return string(b)
 }
 
