@@ -415,8 +415,10 @@ func deliveryID(seq int64, eventID, rule string, i int, target string) string {
 
 // ---- maintenance
 
+// maintain requeues deliveries whose attempt outlived its lease (a replica
+// died mid-attempt) every few seconds, and prunes hourly.
 func (p *Pipeline) maintain(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	pruneEvery := time.Hour
 	lastPrune := time.Time{}
@@ -485,7 +487,9 @@ func (w *worker) stop() {
 func (w *worker) run(ctx context.Context) {
 	defer close(w.stopped)
 	pol := w.target.Policy
-	lease := pol.Timeout*2 + 30*time.Second
+	// An attempt ends within its timeout; the margin covers recording it.
+	// A delivery whose lease ran out is taken by another worker.
+	lease := pol.Timeout + 15*time.Second
 	for ctx.Err() == nil {
 		if wait := w.openUntil.Sub(w.p.now()); wait > 0 {
 			// The breaker is open: nothing, new deliveries included, goes
