@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -97,8 +98,12 @@ func (o *Ops) Replay(ctx context.Context, actor directory.Actor, req ReplayReque
 		return 0, err
 	}
 	var n int64
+	now := time.Now().UTC()
+	after, _ := json.Marshal(req)
+	audit := &directory.AuditEntry{Time: now, Actor: actor, Action: "deliveries.replay", ResourceType: "Delivery",
+		ResourceID: strings.Join(req.IDs, ","), After: after}
 	if len(req.IDs) > 0 {
-		n, err = ev.Store.Replay(ctx, req.IDs, nil, time.Now().UTC())
+		n, err = ev.Store.Replay(ctx, req.IDs, nil, now, audit)
 	} else {
 		if req.State == "" {
 			req.State = events.StateDead
@@ -108,7 +113,9 @@ func (o *Ops) Replay(ctx context.Context, actor directory.Actor, req ReplayReque
 		default:
 			return 0, invalid("state", "state must be dead, delivered or pending")
 		}
-		n, err = ev.Store.Replay(ctx, nil, &events.DeliveryQuery{Target: req.Target, Rule: req.Rule, State: req.State, EventID: req.Event}, time.Now().UTC())
+		after, _ = json.Marshal(req)
+		audit.After, audit.ResourceID = after, req.Target
+		n, err = ev.Store.Replay(ctx, nil, &events.DeliveryQuery{Target: req.Target, Rule: req.Rule, State: req.State, EventID: req.Event}, now, audit)
 	}
 	if err == nil && n > 0 && ev.Pipeline != nil {
 		ev.Pipeline.Poke()
@@ -187,7 +194,13 @@ func (o *Ops) SetTargetEnabled(ctx context.Context, actor directory.Actor, name 
 	if actor.AppName != "" {
 		reason += " " + actor.AppName
 	}
-	if err := ev.Store.SetTargetDisabled(ctx, name, reason, !enabled); err != nil {
+	action, after := "target.enable", []byte(nil)
+	if !enabled {
+		action = "target.disable"
+		after, _ = json.Marshal(map[string]string{"reason": reason})
+	}
+	audit := &directory.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: action, ResourceType: "Target", ResourceID: name, After: after}
+	if err := ev.Store.SetTargetDisabled(ctx, name, reason, !enabled, audit); err != nil {
 		return err
 	}
 	if enabled && ev.Pipeline != nil {

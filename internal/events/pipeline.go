@@ -662,7 +662,10 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		w.p.log.Error("record delivery attempts", "target", w.target.Name, "err", err)
 	}
 	if disable != "" {
-		if err := w.p.store.SetTargetDisabled(context.WithoutCancel(ctx), w.target.Name, disable, true); err != nil {
+		after, _ := json.Marshal(map[string]string{"reason": disable})
+		audit := &directory.AuditEntry{Time: now, Actor: directory.Actor{Kind: "system", AppName: "events"}, Action: "target.disable",
+			ResourceType: "Target", ResourceID: w.target.Name, After: after}
+		if err := w.p.store.SetTargetDisabled(context.WithoutCancel(ctx), w.target.Name, disable, true, audit); err != nil {
 			w.p.log.Error("disable target", "target", w.target.Name, "err", err)
 		}
 		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)

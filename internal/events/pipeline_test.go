@@ -469,7 +469,7 @@ func TestDisable(t *testing.T) {
 				t.Errorf("while disabled (-want +got):\n%s", diff)
 			}
 			// Enabled again (gatehouse targets enable): everything goes.
-			if err := h.st.SetTargetDisabled(h.ctx, "hook", "", false); err != nil {
+			if err := h.st.SetTargetDisabled(h.ctx, "hook", "", false, nil); err != nil {
 				t.Fatal(err)
 			}
 			h.p.Wake("hook")

@@ -122,8 +122,9 @@ type Store interface {
 	Attempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
 	EventDocument(ctx context.Context, seq int64) (json.RawMessage, error)
 	// Replay makes the selected deliveries pending again, due now, with
-	// their attempt count reset; it returns how many.
-	Replay(ctx context.Context, ids []string, q *DeliveryQuery, now time.Time) (int64, error)
+	// their attempt count reset; it returns how many. audit, when not nil,
+	// is appended to the audit log in the same transaction.
+	Replay(ctx context.Context, ids []string, q *DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error)
 	// Prune deletes finished deliveries (and their attempts and event
 	// documents) and dispatched events older than before.
 	Prune(ctx context.Context, before time.Time) (int64, error)
@@ -132,5 +133,7 @@ type Store interface {
 
 	// TargetDisabled reports targets disabled (by a 410 or an operator).
 	TargetsDisabled(ctx context.Context) (map[string]string, error)
-	SetTargetDisabled(ctx context.Context, target, reason string, disabled bool) error
+	// SetTargetDisabled disables or enables a target; audit, when not nil,
+	// is appended to the audit log in the same transaction.
+	SetTargetDisabled(ctx context.Context, target, reason string, disabled bool, audit *directory.AuditEntry) error
 }

@@ -501,25 +501,40 @@ func (s *Store) EventDocument(ctx context.Context, seq int64) (json.RawMessage, 
 // Replay makes deliveries pending again, due now, with no attempts counted.
 // A running delivery is left alone: its worker will complete it (a replay
 // that waits for a claim's lock sees the delivery running).
-func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time) (int64, error) {
+func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error) {
 	const set = `UPDATE deliveries d SET state = 'pending', attempts = 0, next_at = $1, lease_until = NULL, updated = $1
 		WHERE d.state <> 'running'`
 	args := []any{now.UTC()}
+	var query string
 	switch {
 	case len(ids) > 0:
 		keys := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) }) // no delivery has them
 		if len(keys) == 0 {
 			return 0, nil
 		}
-		return s.writeExec(ctx, "replay", set+` AND d.id = ANY($2)`, append(args, keys)...)
+		query, args = set+` AND d.id = ANY($2)`, append(args, keys)
 	case q != nil:
 		conds, qargs, ok := deliveryWhere(q, args)
 		if !ok {
 			return 0, nil
 		}
-		return s.writeExec(ctx, "replay", set+strings.Join(append([]string{""}, conds...), " AND "), qargs...)
+		query, args = set+strings.Join(append([]string{""}, conds...), " AND "), qargs
+	default:
+		return 0, nil
 	}
-	return 0, nil
+	var n int64
+	err := s.write(ctx, func(t *tx) error {
+		tag, err := t.tx.Exec(ctx, query, args...)
+		if err != nil {
+			return conflict(err, "replay")
+		}
+		n = tag.RowsAffected()
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Prune deletes finished deliveries (their attempts go with them, ON DELETE
@@ -595,14 +610,25 @@ func (s *Store) TargetsDisabled(ctx context.Context) (map[string]string, error) 
 }
 
 // SetTargetDisabled disables or re-enables a target.
-func (s *Store) SetTargetDisabled(ctx context.Context, target, reason string, disabled bool) error {
-	var err error
-	switch {
-	case disabled:
-		_, err = s.writeExec(ctx, "disable target", `INSERT INTO targets_disabled (target, reason, since) VALUES ($1, $2, $3)
-			ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, since = excluded.since`, target, reason, time.Now().UTC())
-	case storable(target): // else no row holds it
-		_, err = s.writeExec(ctx, "enable target", `DELETE FROM targets_disabled WHERE target = $1`, target)
+func (s *Store) SetTargetDisabled(ctx context.Context, target, reason string, disabled bool, audit *directory.AuditEntry) error {
+	if !disabled && !storable(target) && audit == nil {
+		return nil // no row holds it
 	}
-	return err
+	return s.write(ctx, func(t *tx) error {
+		var err error
+		switch {
+		case disabled:
+			_, err = t.tx.Exec(ctx, `INSERT INTO targets_disabled (target, reason, since) VALUES ($1, $2, $3)
+				ON CONFLICT (target) DO UPDATE SET reason = excluded.reason, since = excluded.since`, target, reason, time.Now().UTC())
+		case storable(target):
+			_, err = t.tx.Exec(ctx, `DELETE FROM targets_disabled WHERE target = $1`, target)
+		}
+		if err != nil {
+			return conflict(err, "set target disabled")
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
+		return nil
+	})
 }

@@ -396,10 +396,10 @@ func TestDeliveryTimes(t *testing.T) {
 	if _, err := s.Claim(ctx, "hook", later, 10, time.Minute, false); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Replay(ctx, []string{"hook-0001", "hook-0002", "nul\x00"}, nil, later); err != nil || n != 1 {
+	if n, err := s.Replay(ctx, []string{"hook-0001", "hook-0002", "nul\x00"}, nil, later, nil); err != nil || n != 1 {
 		t.Errorf("replay: %d %v, want 1 (hook-0001 runs)", n, err)
 	}
-	if n, err := s.Replay(ctx, nil, &events.DeliveryQuery{Target: "hook"}, later); err != nil || n != 1 {
+	if n, err := s.Replay(ctx, nil, &events.DeliveryQuery{Target: "hook"}, later, nil); err != nil || n != 1 {
 		t.Errorf("replay by query: %d %v, want 1", n, err)
 	}
 }

@@ -335,7 +335,7 @@ func (s *Store) EventDocument(ctx context.Context, seq int64) (json.RawMessage, 
 }
 
 // Replay makes deliveries pending again.
-func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time) (int64, error) {
+func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error) {
 	var n int64
 	err := s.submit(ctx, func(t *tx) error {
 		set := `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL, updated = ?`
@@ -362,6 +362,9 @@ func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuer
 			return fmt.Errorf("replay: %w", err)
 		}
 		n, _ = res.RowsAffected()
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
 		return nil
 	})
 	return n, err
@@ -435,12 +438,20 @@ func (s *Store) TargetsDisabled(ctx context.Context) (map[string]string, error) 
 }
 
 // SetTargetDisabled disables or re-enables a target.
-func (s *Store) SetTargetDisabled(ctx context.Context, target, reason string, disabled bool) error {
-	var err error
-	if disabled {
-		_, err = s.writeExec(ctx, `INSERT OR REPLACE INTO targets_disabled (target, reason, since) VALUES (?, ?, ?)`, target, reason, fmtTime(time.Now()))
-	} else {
-		_, err = s.writeExec(ctx, `DELETE FROM targets_disabled WHERE target = ?`, target)
-	}
-	return err
+func (s *Store) SetTargetDisabled(ctx context.Context, target, reason string, disabled bool, audit *directory.AuditEntry) error {
+	return s.submit(ctx, func(t *tx) error {
+		var err error
+		if disabled {
+			_, err = t.tx.ExecContext(ctx, `INSERT OR REPLACE INTO targets_disabled (target, reason, since) VALUES (?, ?, ?)`, target, reason, fmtTime(time.Now()))
+		} else {
+			_, err = t.tx.ExecContext(ctx, `DELETE FROM targets_disabled WHERE target = ?`, target)
+		}
+		if err != nil {
+			return fmt.Errorf("set target disabled: %w", err)
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
+		return nil
+	})
 }

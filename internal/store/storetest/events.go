@@ -244,27 +244,35 @@ func testDeliveries(t *testing.T, ns NewStore) {
 	if err != nil || len(dead) != 1 || dead[0].ID != "d2-hook" {
 		t.Errorf("dead: %v %v", err, ids(dead))
 	}
-	if n, err := es.Replay(e.ctx, nil, &events.DeliveryQuery{State: events.StateDead, Target: "hook"}, now); err != nil || n != 1 {
+	if n, err := es.Replay(e.ctx, nil, &events.DeliveryQuery{State: events.StateDead, Target: "hook"}, now, nil); err != nil || n != 1 {
 		t.Errorf("replay: %v %d", err, n)
 	}
 	if d, _ := es.Delivery(e.ctx, "d2-hook"); d.State != events.StatePending || d.Attempts != 0 {
 		t.Errorf("replayed: %+v", d)
 	}
-	if n, err := es.Replay(e.ctx, []string{"d0-hook"}, nil, now); err != nil || n != 1 {
+	replayAudit := &directory.AuditEntry{Time: now, Actor: e.actor, Action: "deliveries.replay", ResourceType: "Delivery", ResourceID: "d0-hook"}
+	if n, err := es.Replay(e.ctx, []string{"d0-hook"}, nil, now, replayAudit); err != nil || n != 1 {
 		t.Errorf("replay by id: %v %d", err, n)
+	}
+	if got, err := e.store.Audit(e.ctx, directory.AuditQuery{Action: "deliveries.replay"}); err != nil || len(got) != 1 || got[0].ResourceID != "d0-hook" {
+		t.Errorf("the replay's audit record: %v %+v", err, got)
 	}
 	back, _ := es.Backlog(e.ctx)
 	if back["hook"][events.StatePending] != 3 || back["mail"][events.StatePending] != 3 {
 		t.Errorf("backlog %v", back)
 	}
 	// Disabled targets.
-	if err := es.SetTargetDisabled(e.ctx, "hook", "HTTP 410", true); err != nil {
+	if err := es.SetTargetDisabled(e.ctx, "hook", "HTTP 410", true, &directory.AuditEntry{Time: now, Actor: e.actor,
+		Action: "target.disable", ResourceType: "Target", ResourceID: "hook"}); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := e.store.Audit(e.ctx, directory.AuditQuery{Action: "target."}); err != nil || len(got) != 1 || got[0].ResourceID != "hook" {
+		t.Errorf("the disable's audit record: %v %+v", err, got)
 	}
 	if dis, _ := es.TargetsDisabled(e.ctx); dis["hook"] != "HTTP 410" {
 		t.Errorf("disabled %v", dis)
 	}
-	if err := es.SetTargetDisabled(e.ctx, "hook", "", false); err != nil {
+	if err := es.SetTargetDisabled(e.ctx, "hook", "", false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if dis, _ := es.TargetsDisabled(e.ctx); len(dis) != 0 {
