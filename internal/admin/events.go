@@ -23,6 +23,10 @@ type EventOps struct {
 	// Rules returns the rules file in force; Reload reads it again.
 	Rules  func() *events.File
 	Reload func() error
+	// RuleStore keeps the rules made through the admin API (nil: none);
+	// Check says whether a set of them is valid with the rules file.
+	RuleStore events.RuleStore
+	Check     func(api []events.RuleSpec) error
 }
 
 var errNoPipeline = directory.Errorf(directory.ErrInvalid, "", "the event pipeline is not available on this database")
@@ -209,8 +213,12 @@ func (o *Ops) SetTargetEnabled(ctx context.Context, actor directory.Actor, name 
 	return nil
 }
 
-// RuleView is a rule of the rules file.
-type RuleView = events.RuleSpec
+// RuleView is a rule in force, with where it is defined: "file" (the
+// rules file) or "api" (made through the admin API or the CLI).
+type RuleView struct {
+	events.RuleSpec
+	Origin string `json:"origin"`
+}
 
 // ListRules returns the rules in force.
 func (o *Ops) ListRules() ([]RuleView, error) {
@@ -219,10 +227,129 @@ func (o *Ops) ListRules() ([]RuleView, error) {
 		return nil, err
 	}
 	f := ev.Rules()
-	out := make([]RuleView, 0, len(f.Rules))
-	out = append(out, f.Rules...)
+	out := make([]RuleView, 0, len(f.Rules)+len(f.API))
+	for _, r := range f.Rules {
+		out = append(out, RuleView{RuleSpec: r, Origin: "file"})
+	}
+	for _, r := range f.API {
+		out = append(out, RuleView{RuleSpec: r, Origin: "api"})
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// Rule returns one rule in force.
+func (o *Ops) Rule(name string) (*RuleView, error) {
+	rs, err := o.ListRules()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.Name == name {
+			return &r, nil
+		}
+	}
+	return nil, directory.Errorf(directory.ErrNotFound, "rule", "no rule named %q", name)
+}
+
+// apiRuleOps checks that rules can be managed here and that name is not
+// the rules file's.
+func (o *Ops) apiRuleOps(name string) (*EventOps, error) {
+	ev, err := o.events()
+	if err != nil {
+		return nil, err
+	}
+	if ev.RuleStore == nil || ev.Check == nil {
+		return nil, errNoPipeline
+	}
+	for _, r := range ev.Rules().Rules {
+		if r.Name == name {
+			return nil, directory.Errorf(directory.ErrConflict, "name",
+				"rule %q is defined in the rules file: change it there (the file is configuration as code)", name)
+		}
+	}
+	return ev, nil
+}
+
+// PutRule creates or replaces a rule made through the admin API. The rule
+// is checked with the rules file's targets and the other API rules: a bad
+// one is refused with every problem and the field at fault. It reports
+// whether the rule is new.
+func (o *Ops) PutRule(ctx context.Context, actor directory.Actor, r events.RuleSpec) (bool, error) {
+	ev, err := o.apiRuleOps(r.Name)
+	if err != nil {
+		return false, err
+	}
+	stored, _, err := ev.RuleStore.APIRules(ctx)
+	if err != nil {
+		return false, err
+	}
+	var before []byte
+	candidate := []events.RuleSpec{r}
+	for _, s := range stored {
+		if s.Rule.Name == r.Name {
+			before, _ = json.Marshal(s.Rule)
+			continue
+		}
+		candidate = append(candidate, s.Rule)
+	}
+	if err := ev.Check(candidate); err != nil {
+		var ce *events.ConfigError
+		if errors.As(err, &ce) {
+			return false, directory.Errorf(directory.ErrInvalid, "rule", "the rule is refused:\n  - %s", strings.Join(ce.Problems, "\n  - "))
+		}
+		return false, directory.Errorf(directory.ErrInvalid, "rule", "%v", err)
+	}
+	after, _ := json.Marshal(r)
+	action := "rule.create"
+	if before != nil {
+		action = "rule.update"
+	}
+	now := time.Now().UTC()
+	created, err := ev.RuleStore.PutRule(ctx, r, now, &directory.AuditEntry{Time: now, Actor: actor, Action: action,
+		ResourceType: "Rule", ResourceID: r.Name, Before: before, After: after})
+	if err != nil {
+		return false, err
+	}
+	o.reloadAfterRuleChange(ev)
+	return created, nil
+}
+
+// DeleteRule deletes a rule made through the admin API.
+func (o *Ops) DeleteRule(ctx context.Context, actor directory.Actor, name string) error {
+	ev, err := o.apiRuleOps(name)
+	if err != nil {
+		return err
+	}
+	stored, _, err := ev.RuleStore.APIRules(ctx)
+	if err != nil {
+		return err
+	}
+	var before []byte
+	for _, s := range stored {
+		if s.Rule.Name == name {
+			before, _ = json.Marshal(s.Rule)
+		}
+	}
+	if before == nil {
+		return directory.Errorf(directory.ErrNotFound, "rule", "no rule named %q was made through the admin API", name)
+	}
+	if err := ev.RuleStore.DeleteRule(ctx, name, &directory.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: "rule.delete",
+		ResourceType: "Rule", ResourceID: name, Before: before}); err != nil {
+		return err
+	}
+	o.reloadAfterRuleChange(ev)
+	return nil
+}
+
+// reloadAfterRuleChange puts a changed rule in force in this process at
+// once (servers elsewhere notice the rules' version within seconds). The
+// change is stored: a reload that fails here (the rules file was edited
+// meanwhile) leaves the rules in force to the next reload.
+func (o *Ops) reloadAfterRuleChange(ev *EventOps) {
+	if ev.Pipeline != nil && ev.Reload != nil {
+		_ = ev.Reload()
+	}
 }
 
 // ReloadRules reads the rules file again.
@@ -269,6 +396,9 @@ func (a *API) eventRoutes() {
 	a.handle("POST /targets/{name}/enable", a.enableTarget)
 	a.handle("POST /targets/{name}/disable", a.disableTarget)
 	a.handle("GET /rules", a.listRules)
+	a.handle("GET /rules/{name}", a.getRule)
+	a.handle("PUT /rules/{name}", a.putRule)
+	a.handle("DELETE /rules/{name}", a.deleteRule)
 	a.handle("POST /rules/reload", a.reloadRules)
 	a.handle("POST /rules/test", a.testRule)
 }
@@ -333,6 +463,36 @@ func (a *API) disableTarget(r *http.Request, actor directory.Actor) (int, any, e
 func (a *API) listRules(r *http.Request, _ directory.Actor) (int, any, error) {
 	rs, err := a.ops.ListRules()
 	return http.StatusOK, list[RuleView]{rs}, err
+}
+
+func (a *API) getRule(r *http.Request, _ directory.Actor) (int, any, error) {
+	rule, err := a.ops.Rule(r.PathValue("name"))
+	return http.StatusOK, rule, err
+}
+
+func (a *API) putRule(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in events.RuleSpec
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	name := r.PathValue("name")
+	if in.Name != "" && in.Name != name {
+		return 0, nil, invalid("name", "the body names rule %q, the path %q", in.Name, name)
+	}
+	in.Name = name
+	created, err := a.ops.PutRule(r.Context(), actor, in)
+	if err != nil {
+		return 0, nil, err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return status, RuleView{RuleSpec: in, Origin: "api"}, nil
+}
+
+func (a *API) deleteRule(r *http.Request, actor directory.Actor) (int, any, error) {
+	return http.StatusNoContent, nil, a.ops.DeleteRule(r.Context(), actor, r.PathValue("name"))
 }
 
 func (a *API) reloadRules(r *http.Request, _ directory.Actor) (int, any, error) {

@@ -66,7 +66,8 @@ type App struct {
 	EventStore  events.Store
 	EventEnv    events.Env
 	eventsMu    sync.Mutex
-	eventsFile  *events.File // the rules file in force
+	eventsFile  *events.File // the rules file in force, with the admin API's rules
+	rulesSeen   int64        // the stored rules' version in force (under eventsMu)
 	eventsReady bool
 
 	proxies *proxies
@@ -208,44 +209,108 @@ func (a *App) setupEvents(ctx context.Context, scimBase string) error {
 		egress.Allow = append(egress.Allow, p)
 	}
 	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version}
-	pcfg, file, err := a.loadRules()
+	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err
 	}
-	a.eventsFile = file
+	pcfg, file, err := a.loadRules(api)
+	if err != nil {
+		return err
+	}
+	a.eventsFile, a.rulesSeen = file, version
 	builder := &events.Builder{Source: cfg.Source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
 	a.Events = events.New(es, builder, pcfg, events.Options{
 		Log: a.Log, Observer: a.Metrics, NewID: NewID, PollInterval: time.Duration(cfg.PollInterval), Retention: time.Duration(cfg.Retention),
 	})
 	a.Metrics.Backlog(es.Backlog)
-	a.Admin.Events = &admin.EventOps{Store: es, Pipeline: a.Events, Rules: a.RulesFile, Reload: a.ReloadRules}
+	ops := &admin.EventOps{Store: es, Pipeline: a.Events, Rules: a.RulesFile, Reload: a.ReloadRules,
+		Check: func(api []events.RuleSpec) error { _, _, err := a.loadRules(api); return err }}
+	if rs, ok := a.Store.(events.RuleStore); ok {
+		ops.RuleStore = rs
+	}
+	a.Admin.Events = ops
 	return nil
 }
 
-// loadRules reads the rules file (an empty configuration without one).
-func (a *App) loadRules() (*events.Config, *events.File, error) {
-	if a.Config.Events.RulesFile == "" {
-		return &events.Config{Routes: map[string][]events.Route{}, Targets: map[string]*events.Target{}}, &events.File{}, nil
+// apiRules returns the rules made through the admin API and their version.
+func (a *App) apiRules(ctx context.Context) ([]events.RuleSpec, int64, error) {
+	rs, ok := a.Store.(events.RuleStore)
+	if !ok {
+		return nil, 0, nil
 	}
-	return events.LoadFile(a.Config.Events.RulesFile, a.EventEnv)
+	stored, version, err := rs.APIRules(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	specs := make([]events.RuleSpec, len(stored))
+	for i, s := range stored {
+		specs[i] = s.Rule
+	}
+	return specs, version, nil
 }
 
-// ReloadRules reads the rules file again and, if it is valid, puts it in
-// force; an invalid file leaves the running configuration alone.
+// loadRules reads the rules file (none: no targets) and adds the admin
+// API's rules.
+func (a *App) loadRules(api []events.RuleSpec) (*events.Config, *events.File, error) {
+	return events.LoadWithAPI(a.Config.Events.RulesFile, a.EventEnv, api)
+}
+
+// ReloadRules reads the rules file and the admin API's rules again and, if
+// they are valid, puts them in force; otherwise the running configuration
+// stays.
 func (a *App) ReloadRules() error {
 	if a.Events == nil {
 		return errors.New("the event pipeline is not available on this database")
 	}
-	cfg, file, err := a.loadRules()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err
 	}
 	a.eventsMu.Lock()
+	defer a.eventsMu.Unlock()
+	// Whatever the outcome, this version has been looked at: the watcher
+	// does not retry a bad set until it changes again.
+	a.rulesSeen = version
+	cfg, file, err := a.loadRules(api)
+	if err != nil {
+		return err
+	}
 	a.eventsFile = file
-	a.eventsMu.Unlock()
 	a.Events.Reload(cfg)
-	a.Log.Info("rules reloaded", "rules", len(file.Rules), "targets", len(file.Targets))
+	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
 	return nil
+}
+
+// watchRules reloads when the admin API's rules change, in this process or
+// another (the CLI, another replica), checking every interval.
+func (a *App) watchRules(ctx context.Context, every time.Duration) {
+	rs, ok := a.Store.(events.RuleStore)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := rs.RulesVersion(ctx)
+		if err != nil {
+			continue
+		}
+		a.eventsMu.Lock()
+		changed := v != a.rulesSeen
+		a.eventsMu.Unlock()
+		if changed {
+			if err := a.ReloadRules(); err != nil {
+				a.Log.Error("reload rules: the rules in force stay", "err", err)
+			}
+		}
+	}
 }
 
 // RulesFile returns the rules file in force.
@@ -428,6 +493,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.Events.Run(evCtx)
 			close(evDone)
 		}()
+		go a.watchRules(evCtx, 2*time.Second)
 		// Stopped after the HTTP server (deferred first, runs last):
 		// in-flight attempts finish and are recorded.
 		defer func() {

@@ -498,3 +498,64 @@ rules:
 	}
 	_ = context.Background
 }
+
+// TestAPIRules: rules made through the admin API route to the rules file's
+// targets, are checked like the file's (a bad one is refused with the
+// field at fault and changes nothing), cannot shadow the file's, are
+// audited, and stop routing when deleted.
+func TestAPIRules(t *testing.T) {
+	h := newHook(t)
+	r := startWithRules(t, fmt.Sprintf(`
+targets:
+  hook:
+    webhook: {url: %q, secrets: [%q]}
+rules:
+  - name: from-file
+    pattern: {"detail-type": ["Group.Created"]}
+    targets: [{target: hook}]
+`, h.srv.URL, h.secret), nil)
+	// Nothing routes users yet.
+	createUser(t, r, `{"userName":"first@example.com"}`)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.received()); n != 0 {
+		t.Fatalf("%d deliveries before any user rule", n)
+	}
+
+	bad := adminCall(t, r, "PUT", "/rules/welcome", `{"pattern":{"detail-type":"User.Created"},"targets":[{"target":"nowhere"}]}`)
+	if bad.status != 400 || !strings.Contains(bad.str("detail"), `api_rules.welcome.pattern.detail-type`) ||
+		!strings.Contains(bad.str("detail"), `no target named "nowhere"`) {
+		t.Errorf("bad rule: %d %s", bad.status, bad.raw)
+	}
+	if res := adminCall(t, r, "PUT", "/rules/from-file", `{"pattern":{"source":["x"]},"targets":[{"target":"hook"}]}`); res.status != 409 {
+		t.Errorf("shadowing a file rule: %d %s", res.status, res.raw)
+	}
+	res := adminCall(t, r, "PUT", "/rules/welcome", `{"pattern":{"detail-type":["User.Created"]},
+		"targets":[{"target":"hook","payload":{"hello":"${detail.userName}"}}]}`)
+	if res.status != 201 || res.str("origin") != "api" {
+		t.Fatalf("put rule: %d %s", res.status, res.raw)
+	}
+	list := adminCall(t, r, "GET", "/rules", "")
+	if items, _ := list.body["items"].([]any); len(items) != 2 {
+		t.Errorf("rules: %s", list.raw)
+	}
+	createUser(t, r, `{"userName":"second@example.com"}`)
+	waitFor(t, "the API rule's delivery", func() bool { return len(h.received()) == 1 })
+	if got := h.received()[0].doc["hello"]; got != "second@example.com" {
+		t.Errorf("payload: %s", h.received()[0].body)
+	}
+	audit := adminCall(t, r, "GET", "/audit?action=rule.", "")
+	if !strings.Contains(string(audit.raw), `"rule.create"`) {
+		t.Errorf("audit: %s", audit.raw)
+	}
+	if res := adminCall(t, r, "DELETE", "/rules/welcome", ""); res.status != 204 {
+		t.Fatalf("delete: %d %s", res.status, res.raw)
+	}
+	if res := adminCall(t, r, "DELETE", "/rules/from-file", ""); res.status != 409 {
+		t.Errorf("deleting a file rule: %d %s", res.status, res.raw)
+	}
+	createUser(t, r, `{"userName":"third@example.com"}`)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.received()); n != 1 {
+		t.Errorf("%d deliveries after the rule was deleted, want 1", n)
+	}
+}

@@ -121,7 +121,7 @@ Usage:
   gatehouse org create|list|show|update|delete     manage the organization tree
   gatehouse audit list|verify|prune                read, verify and prune the hash-chained audit log
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
-  gatehouse rules list|check|test                  the event rules (test: --pattern P.json --event E.json)
+  gatehouse rules list|show|put|delete|check|test  the event rules (put --file RULE.yaml; test --pattern P --event E)
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
   gatehouse targets list|enable|disable            the event targets, their queues and state

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -47,9 +51,56 @@ func (e *env) rules(args []string) error {
 					if r.Disabled {
 						state = "off"
 					}
-					rows = append(rows, []string{r.Name, state, strings.Join(ts, ", "), string(pat)})
+					rows = append(rows, []string{r.Name, r.Origin, state, strings.Join(ts, ", "), string(pat)})
 				}
-				_ = table(c.e.stdout, []string{"RULE", "STATE", "TARGETS", "PATTERN"}, rows)
+				_ = table(c.e.stdout, []string{"RULE", "ORIGIN", "STATE", "TARGETS", "PATTERN"}, rows)
+			})
+		}},
+		"show": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+			r, err := c.a.Admin.Rule(c.pos[0])
+			if err != nil {
+				return err
+			}
+			return c.print(r, func() { _ = printJSON(c.e.stdout, r) })
+		}},
+		"put": {
+			flags: func(fs *flag.FlagSet) func() error {
+				file = fs.String("file", "", "the rule: YAML or JSON (name, pattern, targets, …), - for standard input")
+				return nil
+			},
+			run: func(c *cmd) error {
+				if *file == "" {
+					return usagef("rules put: give --file RULE.yaml")
+				}
+				src, err := readInput(c.e, *file)
+				if err != nil {
+					return usagef("rules put: %v", err)
+				}
+				var r events.RuleSpec
+				dec := yaml.NewDecoder(bytes.NewReader(src))
+				dec.KnownFields(true)
+				if err := dec.Decode(&r); err != nil {
+					return usagef("rules put: %s: %v", *file, err)
+				}
+				created, err := c.a.Admin.PutRule(c.e.ctx, cliActor(), r)
+				if err != nil {
+					return err
+				}
+				verb := "replaced"
+				if created {
+					verb = "created"
+				}
+				return c.print(map[string]any{"name": r.Name, "created": created}, func() {
+					c.printf("Rule %s %s; servers put it in force within seconds.\n", r.Name, verb)
+				})
+			},
+		},
+		"delete": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+			if err := c.a.Admin.DeleteRule(c.e.ctx, cliActor(), c.pos[0]); err != nil {
+				return err
+			}
+			return c.print(map[string]any{"name": c.pos[0], "deleted": true}, func() {
+				c.printf("Rule %s deleted.\n", c.pos[0])
 			})
 		}},
 		"check": {
@@ -75,7 +126,15 @@ func (e *env) rules(args []string) error {
 			},
 		},
 	}
-	return e.group("rules", subs, []string{"list", "check", "test"}, args)
+	return e.group("rules", subs, []string{"list", "show", "put", "delete", "check", "test"}, args)
+}
+
+// readInput reads a file, or standard input for "-".
+func readInput(e *env, name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(io.LimitReader(e.stdin, 1<<20))
+	}
+	return os.ReadFile(name)
 }
 
 // rulesTest is `gatehouse rules test --pattern P.json --event E.json`: the
@@ -98,19 +157,7 @@ func (e *env) rulesTest(args []string) error {
 		if strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
 			return []byte(t), nil
 		}
-		if v == "-" {
-			var b strings.Builder
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := e.stdin.Read(buf)
-				b.Write(buf[:n])
-				if err != nil {
-					break
-				}
-			}
-			return []byte(b.String()), nil
-		}
-		b, err := os.ReadFile(v)
+		b, err := readInput(e, v)
 		if err != nil {
 			return nil, usagef("rules test: %s: %v", what, err)
 		}

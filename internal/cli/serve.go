@@ -95,9 +95,6 @@ func (e *env) serve(args []string) error {
 			case <-hup:
 				if err := a.ReloadRules(); err != nil {
 					log.Error("reload rules: the rules in force stay", "err", err)
-				} else {
-					f := a.RulesFile()
-					log.Info("rules reloaded", "rules", len(f.Rules), "targets", len(f.Targets))
 				}
 			}
 		}

@@ -42,6 +42,9 @@ import (
 type File struct {
 	Targets map[string]TargetSpec `yaml:"targets"`
 	Rules   []RuleSpec            `yaml:"rules"`
+	// API holds the rules made through the admin API (stored in the
+	// database, not in the file); they route to the file's targets.
+	API []RuleSpec `yaml:"-"`
 }
 
 // RuleSpec is one rule.
@@ -189,11 +192,37 @@ func LoadFile(path string, env Env) (*Config, *File, error) {
 // duplicate rules), each with its line and the field at fault. Messages
 // never repeat a setting's value, so that no secret is printed.
 func Parse(name string, src []byte, env Env) (*Config, *File, error) {
+	return parse(name, src, env, nil)
+}
+
+// LoadWithAPI builds the configuration of the rules file at path (none
+// when path is "") together with the rules made through the admin API,
+// which may use the file's targets. Problems in either refuse the whole.
+func LoadWithAPI(path string, env Env, api []RuleSpec) (*Config, *File, error) {
+	if path == "" {
+		f := &File{API: api}
+		cfg, problems := Build(f, env)
+		if len(problems) > 0 {
+			return nil, nil, &ConfigError{File: "(admin API rules)", Problems: problems}
+		}
+		return cfg, f, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read rules file: %w", err)
+	}
+	return parse(path, b, env, api)
+}
+
+func parse(name string, src []byte, env Env, api []RuleSpec) (*Config, *File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(src, &root); err != nil {
 		return nil, nil, &ConfigError{File: name, Problems: []string{yamlSyntaxProblem(err)}}
 	}
 	if len(root.Content) == 0 || isNull(root.Content[0]) {
+		if len(api) > 0 {
+			return LoadWithAPI("", env, api)
+		}
 		return emptyConfig(), &File{}, nil
 	}
 	doc := root.Content[0]
@@ -212,6 +241,7 @@ func Parse(name string, src []byte, env Env) (*Config, *File, error) {
 			return nil, nil, &ConfigError{File: name, Problems: te.Errors}
 		}
 	}
+	f.API = api
 	cfg := c.build(&f, env)
 	if len(c.problems) > 0 {
 		return nil, nil, &ConfigError{File: name, Problems: c.messages()}
@@ -679,6 +709,25 @@ func (c *checker) build(f *File, env Env) *Config {
 			c.at(p.key("name"), "rule %q is defined twice (first as %s); rule names are unique", r.Name, where)
 		default:
 			first[r.Name] = i
+			named = true
+		}
+		pat, routes, ok := c.rule(p, r, f.Targets)
+		if !ok || !named || r.Disabled {
+			continue
+		}
+		patterns[r.Name] = pat
+		cfg.Routes[r.Name] = routes
+	}
+	for i := range f.API {
+		r := &f.API[i]
+		p := fieldPath{"api_rules", r.Name}
+		named := false
+		switch j, dup := first[r.Name]; {
+		case !validName(r.Name):
+			c.at(p.key("name"), "a rule needs a name of 1 to 64 letters, digits, '-', '_' or '.'")
+		case dup:
+			c.at(p.key("name"), "rule %q is defined in the rules file too (rules[%d]); rule names are unique", r.Name, j)
+		default:
 			named = true
 		}
 		pat, routes, ok := c.rule(p, r, f.Targets)

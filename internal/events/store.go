@@ -137,3 +137,23 @@ type Store interface {
 	// is appended to the audit log in the same transaction.
 	SetTargetDisabled(ctx context.Context, target, reason string, disabled bool, audit *directory.AuditEntry) error
 }
+
+// StoredRule is a rule made through the admin API.
+type StoredRule struct {
+	Rule    RuleSpec
+	Created time.Time
+	Updated time.Time
+}
+
+// RuleStore keeps the rules made through the admin API.
+type RuleStore interface {
+	// APIRules returns the stored rules, by name, and the rules version.
+	APIRules(ctx context.Context) ([]StoredRule, int64, error)
+	// RulesVersion moves with every change to the stored rules.
+	RulesVersion(ctx context.Context) (int64, error)
+	// PutRule creates or replaces a rule (by name), appending audit in the
+	// same transaction; it reports whether the rule is new.
+	PutRule(ctx context.Context, r RuleSpec, now time.Time, audit *directory.AuditEntry) (bool, error)
+	// DeleteRule removes a rule (directory.ErrNotFound if there is none).
+	DeleteRule(ctx context.Context, name string, audit *directory.AuditEntry) error
+}

@@ -167,6 +167,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Deliveries", testDeliveries},
 		{"ExternalEvents", testExternalEvents},
 		{"Links", testLinks},
+		{"APIRules", testAPIRules},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
