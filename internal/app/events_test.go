@@ -228,6 +228,14 @@ rules:
 	if len(log) != 1 || log[0].(map[string]any)["status"] != float64(200) {
 		t.Errorf("attempt log: %s", res.raw)
 	}
+	// The metrics count the match, the attempt and the delivery.
+	m := call(t, "GET", r.url+"/metrics", "", bearer(r.admin)...)
+	for _, want := range []string{`gatehouse_rule_matches_total{rule="created"} 1`, `gatehouse_delivery_attempts_total{outcome="delivered",target="hook"} 1`,
+		`gatehouse_delivery_latency_seconds_count{target="hook"} 1`, `gatehouse_events_dispatched_total 2`} {
+		if !strings.Contains(string(m.raw), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // TestEventsScenario runs the seeds' rules verbatim: a user created over
@@ -496,6 +504,9 @@ rules:
 	if items, _ := aud.body["items"].([]any); len(items) != 5 {
 		t.Errorf("audit of receipts: %s", aud.raw)
 	}
+	if m := call(t, "GET", r.url+"/metrics", "", bearer(r.admin)...); !strings.Contains(string(m.raw), `gatehouse_events_received_total{kind="new"} 6`) { // five requests, one a batch of two
+		t.Errorf("metrics do not count the received events:\n%s", grepLines(string(m.raw), "gatehouse_events_received"))
+	}
 	_ = context.Background
 }
 
@@ -558,4 +569,14 @@ rules:
 	if n := len(h.received()); n != 1 {
 		t.Errorf("%d deliveries after the rule was deleted, want 1", n)
 	}
+}
+
+func grepLines(s, substr string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -29,6 +29,9 @@ type Receiver struct {
 	Auth       Authenticator
 	ClientAddr func(*http.Request) string
 	Poke       func()
+	// Received, when set, is told how many events each request brought
+	// (new ones and duplicates).
+	Received func(accepted, duplicates int)
 	Log        *slog.Logger
 	Now        func() time.Time
 }
@@ -124,6 +127,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rep.Accepted > 0 && rc.Poke != nil {
 		rc.Poke()
+	}
+	if rc.Received != nil {
+		rc.Received(rep.Accepted, rep.Duplicates)
 	}
 	// Stored durably: 202, the events are delivered asynchronously.
 	b, _ := json.Marshal(rep)

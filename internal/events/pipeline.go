@@ -117,6 +117,7 @@ type Config struct {
 // Observer is told what the pipeline does (metrics).
 type Observer interface {
 	Dispatched(events, deliveries int)
+	Matched(rule string)
 	Attempted(target, outcome string, latency time.Duration)
 	Delivered(target string, endToEnd time.Duration)
 }
@@ -124,6 +125,7 @@ type Observer interface {
 type nopObserver struct{}
 
 func (nopObserver) Dispatched(int, int)                     {}
+func (nopObserver) Matched(string)                          {}
 func (nopObserver) Attempted(string, string, time.Duration) {}
 func (nopObserver) Delivered(string, time.Duration)         {}
 
@@ -363,6 +365,7 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 			continue
 		}
 		for _, rule := range rules {
+			p.obs.Matched(rule)
 			for i, rt := range cfg.Routes[rule] {
 				d := &Delivery{
 					ID: deliveryID(rec.Seq, rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,

@@ -27,6 +27,8 @@ type Metrics struct {
 	issued       prometheus.Counter
 
 	eventsDispatched prometheus.Counter
+	eventsReceived   *prometheus.CounterVec
+	ruleMatches      *prometheus.CounterVec
 	deliveriesQueued prometheus.Counter
 	attempts         *prometheus.CounterVec
 	attemptDuration  *prometheus.HistogramVec
@@ -55,6 +57,12 @@ func New() *Metrics {
 	m.eventsDispatched = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_events_dispatched_total", Help: "Events matched against the rules (Gatehouse's own and received ones).",
 	})
+	m.eventsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_events_received_total", Help: "Events received on POST /events, new and duplicate (already received).",
+	}, []string{"kind"})
+	m.ruleMatches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_rule_matches_total", Help: "Events each rule matched.",
+	}, []string{"rule"})
 	m.deliveriesQueued = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_deliveries_queued_total", Help: "Deliveries created by matching rules.",
 	})
@@ -70,7 +78,7 @@ func New() *Metrics {
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400},
 	}, []string{"target"})
 	m.reg.MustRegister(m.requests, m.duration, m.appRequests, m.authFailures, m.issued,
-		m.eventsDispatched, m.deliveriesQueued, m.attempts, m.attemptDuration, m.endToEnd,
+		m.eventsDispatched, m.eventsReceived, m.ruleMatches, m.deliveriesQueued, m.attempts, m.attemptDuration, m.endToEnd,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -103,6 +111,15 @@ func (m *Metrics) Handler() http.Handler {
 func (m *Metrics) Dispatched(events, deliveries int) {
 	m.eventsDispatched.Add(float64(events))
 	m.deliveriesQueued.Add(float64(deliveries))
+}
+
+// Matched counts an event a rule matched (events.Observer).
+func (m *Metrics) Matched(rule string) { m.ruleMatches.WithLabelValues(rule).Inc() }
+
+// Received counts events received from outside.
+func (m *Metrics) Received(accepted, duplicates int) {
+	m.eventsReceived.WithLabelValues("new").Add(float64(accepted))
+	m.eventsReceived.WithLabelValues("duplicate").Add(float64(duplicates))
 }
 
 // Attempted counts a delivery attempt (events.Observer).
