@@ -32,8 +32,8 @@ type Receiver struct {
 	// Received, when set, is told how many events each request brought
 	// (new ones and duplicates).
 	Received func(accepted, duplicates int)
-	Log        *slog.Logger
-	Now        func() time.Time
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
 type ingestReply struct {
