@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -49,19 +50,35 @@ type Document struct {
 	Detail          map[string]any `json:"detail"`
 }
 
-// orgNames caches organization names for one batch.
-type orgNames map[string]string
+// orgNames caches the organization tree for one batch: names and parents
+// by id.
+type orgNames struct{ names, parents map[string]string }
 
 func (b *Builder) orgs(ctx context.Context) (orgNames, error) {
 	orgs, err := b.Dir.Orgs(ctx)
 	if err != nil {
-		return nil, err
+		return orgNames{}, err
 	}
-	m := orgNames{}
+	m := orgNames{names: make(map[string]string, len(orgs)), parents: make(map[string]string, len(orgs))}
 	for _, o := range orgs {
-		m[o.ID] = o.Name
+		m.names[o.ID], m.parents[o.ID] = o.Name, o.ParentID
 	}
 	return m, nil
+}
+
+// name is an organization's name ("" if unknown).
+func (o orgNames) name(id string) string { return o.names[id] }
+
+// path lists the ids and the names of the organizations from the root down
+// to id, so that a pattern can match an organization's whole subtree.
+func (o orgNames) path(id string) (ids, names []string) {
+	for cur, n := id, 0; cur != "" && n < 64; cur, n = o.parents[cur], n+1 {
+		ids = append(ids, cur)
+		names = append(names, o.names[cur])
+	}
+	slices.Reverse(ids)
+	slices.Reverse(names)
+	return ids, names
 }
 
 // Build returns the document of rec. Received events keep the document
@@ -138,10 +155,10 @@ func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, da
 			return nil, err
 		}
 	}
-	d := FlatUser(u, orgs)
+	d := flatUser(u, orgs)
 	d["user"] = scim.UserResource(u, b.BaseURL, b.Schemas)
 	if before != nil && after != nil {
-		prev := FlatUser(before, orgs)
+		prev := flatUser(before, orgs)
 		delete(prev, "groups")
 		d["previous"] = prev
 	}
@@ -149,14 +166,14 @@ func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, da
 }
 
 // FlatUser returns the flat fields of a user's detail.
-func FlatUser(u *directory.User, orgs map[string]string) map[string]any {
-	groups := make([]string, 0, len(u.Groups))
+func flatUser(u *directory.User, orgs orgNames) map[string]any {
+	groups, groupIDs := make([]string, 0, len(u.Groups)), make([]string, 0, len(u.Groups))
 	for _, g := range u.Groups {
-		groups = append(groups, g.DisplayName)
+		groups, groupIDs = append(groups, g.DisplayName), append(groupIDs, g.ID)
 	}
 	d := map[string]any{
 		"id": u.ID, "userName": u.UserName, "active": u.Active, "organizationId": u.OrgID,
-		"organization": orgs[u.OrgID], "groups": groups,
+		"organization": orgs.name(u.OrgID), "groups": groups, "groupIds": groupIDs,
 	}
 	set := func(k string, v any) {
 		if s, ok := v.(string); ok && s != "" {
@@ -180,7 +197,30 @@ func FlatUser(u *directory.User, orgs map[string]string) map[string]any {
 			d["dept"] = Slug(dep)
 		}
 	}
+	d["account"] = Account(u.UserName)
+	d["orgPath"], d["orgPathNames"] = orgs.path(u.OrgID)
 	return d
+}
+
+// Account is a user name as a cloud account name: the part before "@",
+// lower-cased, with characters other than letters, digits, '.', '-' and
+// '_' replaced by '-', at most 64 characters ("Ada.Lovelace@example.com" →
+// "ada.lovelace"): what a RAM user name may hold.
+func Account(userName string) string {
+	local, _, _ := strings.Cut(userName, "@")
+	var b strings.Builder
+	for _, r := range strings.ToLower(local) {
+		if b.Len() >= 64 {
+			break
+		}
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+	}
+	return b.String()
 }
 
 // primaryEmail is the primary email's value, else the first's.
@@ -251,7 +291,7 @@ func (b *Builder) groupDetail(ctx context.Context, rec *directory.EventRecord, d
 	if g == nil {
 		return nil, errors.New("group event without a group")
 	}
-	d := map[string]any{"id": g.ID, "displayName": g.DisplayName, "organizationId": g.OrgID, "organization": orgs[g.OrgID],
+	d := map[string]any{"id": g.ID, "displayName": g.DisplayName, "organizationId": g.OrgID, "organization": orgs.name(g.OrgID),
 		"group": scim.GroupResource(g, b.BaseURL, b.Schemas)}
 	if g.ExternalID != "" {
 		d["externalId"] = g.ExternalID
@@ -264,7 +304,7 @@ func (b *Builder) groupDetail(ctx context.Context, rec *directory.EventRecord, d
 		u, err := b.Dir.User(ctx, data.Member, directory.ReadOptions{})
 		switch {
 		case err == nil:
-			member = FlatUser(u, orgs)
+			member = flatUser(u, orgs)
 			delete(member, "groups")
 		case !errors.Is(err, directory.ErrNotFound):
 			return nil, err
@@ -286,7 +326,7 @@ func orgDetail(data *directory.EventData, orgs orgNames) (map[string]any, error)
 	d := map[string]any{"id": o.ID, "name": o.Name, "organization": o.Name}
 	if o.ParentID != "" {
 		d["parentId"] = o.ParentID
-		d["parent"] = orgs[o.ParentID]
+		d["parent"] = orgs.name(o.ParentID)
 	}
 	if o.ExternalID != "" {
 		d["externalId"] = o.ExternalID

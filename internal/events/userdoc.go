@@ -28,7 +28,7 @@ func (b *Builder) UserDocuments(ctx context.Context) (*UserDocuments, error) {
 // UserDocument renders u (read with its groups) as the document of a
 // User.Updated event about it, without "changed" and "previous".
 func (d *UserDocuments) UserDocument(_ context.Context, u *directory.User) (json.RawMessage, error) {
-	detail := FlatUser(u, d.orgs)
+	detail := flatUser(u, d.orgs)
 	detail["user"] = scim.UserResource(u, d.b.BaseURL, d.b.Schemas)
 	return json.Marshal(Document{
 		SpecVersion: "1.0", ID: "push-" + u.ID, Source: d.b.Source, Type: "User.Updated", Subject: "users/" + u.ID,

@@ -76,6 +76,7 @@ type tplPart struct {
 	name     string   // the variable it names, if it names one
 	path     jsonPath // where its value is, when it is not a constant
 	constant *string  // a variable bound to a constant
+	def      *string  // the default after ":-", used when the field is missing
 	inString bool     // inside a JSON string literal of a JSON template
 }
 
@@ -300,6 +301,17 @@ func splitTemplate(tpl string, vars map[string]tplPart) ([]tplPart, error) {
 }
 
 func placeholder(open, name, src string, vars map[string]tplPart) (tplPart, error) {
+	// ${detail.title:-none}: a default for a missing field, as in a shell.
+	var def *string
+	if k, d, ok := strings.Cut(name, ":-"); ok {
+		name, def = strings.TrimSpace(k), &d
+	}
+	part, err := placeholderAt(open, name, src, vars)
+	part.def = def
+	return part, err
+}
+
+func placeholderAt(open, name, src string, vars map[string]tplPart) (tplPart, error) {
 	if name == "" {
 		return tplPart{}, fmt.Errorf("%s: an empty placeholder", src)
 	}
@@ -441,10 +453,29 @@ func (p *tplPart) value(ev any) (any, error) {
 		return *p.constant, nil
 	}
 	v, ok := p.path.lookup(ev)
+	if !ok && p.def != nil {
+		return defaultValue(*p.def, p.inString), nil
+	}
 	if !ok {
 		return nil, &MissingError{Placeholder: p.src, Path: p.path.src}
 	}
 	return v, nil
+}
+
+// defaultValue is a placeholder's default: text inside a string; outside
+// one, the JSON it spells ("true", "0", "[]", "null"), else that text as a
+// string.
+func defaultValue(def string, inString bool) any {
+	if inString {
+		return def
+	}
+	dec := json.NewDecoder(strings.NewReader(def))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err == nil && !dec.More() && strings.TrimSpace(def) != "" {
+		return v
+	}
+	return def
 }
 
 // textOf is a value's text inside a string: strings as they are, numbers

@@ -59,6 +59,20 @@ var transformCases = []struct {
 	{name: "seed resend email", spec: TransformSpec{Kind: "template", Template: `{"from": "onboarding@example.com", "to": ["{{email}}"], "subject": "Welcome"}`},
 		want: `{"from":"onboarding@example.com","to":["ada@example.com"],"subject":"Welcome"}`},
 
+	// ---- defaults for missing fields: ${path:-default} ----
+	{name: "default inside a string", spec: TransformSpec{Kind: "template", Template: `{"title": "${detail.title:-Engineer}"}`},
+		want: `{"title":"Engineer"}`},
+	{name: "empty default inside a string", spec: TransformSpec{Kind: "template", Template: `{"nick": "{{nick:-}}"}`}, want: `{"nick":""}`},
+	{name: "default not used when present", spec: TransformSpec{Kind: "template", Template: `{"to": "${detail.email:-nobody@example.com}"}`},
+		want: `{"to":"ada@example.com"}`},
+	{name: "JSON default outside quotes", spec: TransformSpec{Kind: "template", Template: `{"on": ${detail.enabled:-true}, "n": ${detail.n:-0}, "g": ${detail.gs:-[]}}`},
+		want: `{"on":true,"n":0,"g":[]}`},
+	{name: "text default outside quotes is a string", spec: TransformSpec{Kind: "template", Template: `{"region": ${detail.region:-cn-hangzhou}}`},
+		want: `{"region":"cn-hangzhou"}`},
+	{name: "null is not missing: no default", spec: TransformSpec{Kind: "template", Template: `{"m": ${detail.manager:-"none"}}`}, want: `{"m":null}`},
+	{name: "default of a variable's path", spec: TransformSpec{Kind: "template", Template: `{"p": "${ph:-none}"}`, Vars: map[string]string{"ph": "$.detail.phone"}},
+		want: `{"p":"none"}`},
+
 	// ---- kind "path" ----
 	{name: "path to a string", spec: TransformSpec{Kind: "path", Path: "$.detail.email"}, want: `"ada@example.com"`},
 	{name: "path to an object", spec: TransformSpec{Kind: "path", Path: "$.detail.user"},
