@@ -495,6 +495,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			close(evDone)
 		}()
 		go a.watchRules(evCtx, 2*time.Second)
+		go a.runPushes(evCtx)
 		// Stopped after the HTTP server (deferred first, runs last):
 		// in-flight attempts finish and are recorded.
 		defer func() {

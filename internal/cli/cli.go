@@ -125,6 +125,7 @@ Usage:
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
   gatehouse targets list|enable|disable            the event targets, their queues and state
+  gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,

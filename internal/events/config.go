@@ -131,6 +131,54 @@ type SCIMSpec struct {
 	ManagedGroup string  `yaml:"managed_groups"`
 	OnDelete     string  `yaml:"on_delete"`
 	OnDisable    string  `yaml:"on_disable"`
+	// Push makes the target one that `gatehouse push` brings level with
+	// the accounts in a scope (IDaaS's One-click Push).
+	Push *PushSpec `yaml:"push"`
+}
+
+// PushSpec configures the push of a SCIM target.
+type PushSpec struct {
+	// Organizations (ids or names; with their subtrees) and Groups (ids or
+	// display names) are the scope; neither: the whole directory.
+	Organizations []string `yaml:"organizations"`
+	Groups        []string `yaml:"groups"`
+	// Mapping builds the downstream account from the account's event
+	// document (a template, as a rule's payload); default: by profile.
+	Mapping any `yaml:"mapping"`
+	// OnLeave is what happens downstream to an account that left the scope
+	// or was deleted: deactivate (default; delete where the target has no
+	// inactive state), delete, or keep.
+	OnLeave string `yaml:"on_leave"`
+	// Prune also retires downstream accounts no account in scope matches.
+	Prune bool `yaml:"prune"`
+	// Concurrency bounds the requests in flight (default 8).
+	Concurrency int `yaml:"concurrency"`
+	// Follow (default true) routes the lifecycle events of accounts in
+	// scope to the target with the mapping, so that changes arrive within
+	// seconds after the first push (a rule named "push:<target>").
+	Follow *bool `yaml:"follow"`
+	// Interval, when set, makes the server push on that schedule (such as
+	// 1h): accounts that left the scope are retired at the next push.
+	Interval string `yaml:"interval"`
+}
+
+// PushTarget is a SCIM target that can be pushed.
+type PushTarget struct {
+	Client   *scimclient.Client
+	Target   *scimclient.Target
+	Mapping  Transformer
+	Spec     PushSpec
+	Interval time.Duration
+}
+
+// DefaultPushMapping is the mapping of a push without one, by profile: RAM
+// keeps four attributes and user names without "@".
+func DefaultPushMapping(profile string) string {
+	if strings.EqualFold(profile, "ram") {
+		return `{"userName": "{{account}}", "displayName": "${detail.displayName:-}"}`
+	}
+	return `{"userName": "${detail.userName}", "displayName": ${detail.displayName:-null}, "active": ${detail.active}, ` +
+		`"emails": ${detail.user.emails:-[]}, "name": ${detail.user.name:-null}}`
 }
 
 // EventBridgeSpec configures Alibaba Cloud EventBridge.
@@ -370,6 +418,7 @@ type checker struct {
 	root     *yaml.Node // the document (nil: no source, no lines)
 	problems []problem
 	shaped   []fieldPath // where the shape check found problems
+	pushes   map[string]*PushTarget
 }
 
 // at reports a problem with the value at p, on p's line. A problem that
@@ -737,6 +786,21 @@ func (c *checker) build(f *File, env Env) *Config {
 		patterns[r.Name] = pat
 		cfg.Routes[r.Name] = routes
 	}
+	// Pushes that follow their scope route events by an implicit rule.
+	for _, name := range slices.Sorted(maps.Keys(cfg.Targets)) {
+		pt := cfg.Targets[name].Push
+		if pt == nil || (pt.Spec.Follow != nil && !*pt.Spec.Follow) {
+			continue
+		}
+		pat, err := rules.ParsePattern([]byte(followRule(pt)))
+		if err != nil {
+			c.at(fieldPath{"targets", name, "scim", "push"}, "the scope cannot be followed: %v", err)
+			continue
+		}
+		rule := "push:" + name
+		patterns[rule] = pat
+		cfg.Routes[rule] = []Route{{Target: name, Transform: pt.Mapping}}
+	}
 	if len(c.problems) > 0 {
 		return nil
 	}
@@ -965,7 +1029,7 @@ func (c *checker) target(name string, spec TargetSpec, env Env) *Target {
 	if len(c.problems) != n || sender == nil {
 		return nil
 	}
-	return &Target{Name: name, Sender: sender, Policy: pol}
+	return &Target{Name: name, Sender: sender, Policy: pol, Push: c.pushes[name]}
 }
 
 // policy checks a target's delivery policy, reporting every bad value.
@@ -1280,8 +1344,87 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 	if sc.CreateGroups != nil {
 		create = *sc.CreateGroups
 	}
-	return scimSender{scimclient.NewTarget(cl, scimclient.TargetOptions{CreateGroups: create, ManageGroups: sc.ManageGroups,
-		ManagedGroupPattern: sc.ManagedGroup, OnDelete: sc.OnDelete, OnDisable: sc.OnDisable})}
+	onDisable := sc.OnDisable
+	if onDisable == "" && !cl.Profile().Active {
+		onDisable = "delete" // no inactive state downstream (RAM)
+	}
+	tgt := scimclient.NewTarget(cl, scimclient.TargetOptions{CreateGroups: create, ManageGroups: sc.ManageGroups,
+		ManagedGroupPattern: sc.ManagedGroup, OnDelete: sc.OnDelete, OnDisable: onDisable})
+	if sc.Push != nil {
+		if pt := c.push(s.at.key("push"), sc, cl, tgt); pt != nil {
+			if c.pushes == nil {
+				c.pushes = map[string]*PushTarget{}
+			}
+			c.pushes[name] = pt
+		}
+	}
+	return scimSender{tgt}
+}
+
+// push checks a SCIM target's push settings.
+func (c *checker) push(p fieldPath, sc *SCIMSpec, cl *scimclient.Client, tgt *scimclient.Target) *PushTarget {
+	ps := *sc.Push
+	n := len(c.problems)
+	switch ps.OnLeave {
+	case "", "deactivate", "delete", "keep":
+	default:
+		c.at(p.key("on_leave"), "want deactivate, delete or keep")
+	}
+	if ps.Concurrency < 0 || ps.Concurrency > 64 {
+		c.at(p.key("concurrency"), "want 1 to 64 requests in flight")
+	}
+	var interval time.Duration
+	if ps.Interval != "" {
+		d, err := time.ParseDuration(ps.Interval)
+		if err != nil || d < time.Minute {
+			c.at(p.key("interval"), "want a duration of at least 1m, such as 1h")
+		}
+		interval = d
+	}
+	for i, v := range append(slices.Clone(ps.Organizations), ps.Groups...) {
+		if strings.TrimSpace(v) == "" {
+			key := "organizations"
+			if i >= len(ps.Organizations) {
+				key, i = "groups", i-len(ps.Organizations)
+			}
+			c.at(p.key(key).index(i), "an id or a name, not empty")
+		}
+	}
+	mapping := ps.Mapping
+	if mapping == nil {
+		mapping = DefaultPushMapping(sc.Profile)
+	}
+	tr, ok := c.transformer(p, &RouteSpec{Target: "push", Payload: mapping})
+	if !ok || len(c.problems) != n {
+		return nil
+	}
+	return &PushTarget{Client: cl, Target: tgt, Mapping: tr, Spec: ps, Interval: interval}
+}
+
+// followRule is the implicit rule of a push that follows its scope: the
+// lifecycle events of the accounts in scope, mapped as the push maps them.
+func followRule(pt *PushTarget) string {
+	pattern := map[string]any{"detail-type": []any{"User.Created", "User.Updated", "User.Enabled", "User.Disabled", "User.Deleted"}}
+	var alts []any
+	add := func(field string, vals []string) {
+		if len(vals) > 0 {
+			list := make([]any, len(vals))
+			for i, v := range vals {
+				list[i] = v
+			}
+			alts = append(alts, map[string]any{"detail": map[string]any{field: list}})
+		}
+	}
+	// Ids and names both: a value given is one or the other.
+	add("orgPath", pt.Spec.Organizations)
+	add("orgPathNames", pt.Spec.Organizations)
+	add("groupIds", pt.Spec.Groups)
+	add("groups", pt.Spec.Groups)
+	if len(alts) > 0 {
+		pattern["$or"] = alts
+	}
+	b, _ := json.Marshal(pattern)
+	return string(b)
 }
 
 // targetSender adapts a targets.Target.

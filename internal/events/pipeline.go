@@ -104,6 +104,8 @@ type Target struct {
 	Name   string
 	Sender Sender
 	Policy Policy
+	// Push is set for a SCIM target with a push (config.go's PushSpec).
+	Push *PushTarget
 }
 
 // Config is what the pipeline runs: compiled rules, their routes and the
@@ -205,6 +207,9 @@ func (p *Pipeline) Poke() {
 	default:
 	}
 }
+
+// Builder returns the builder of the documents rules see.
+func (p *Pipeline) Builder() *Builder { return p.builder }
 
 // Config returns the configuration in force.
 func (p *Pipeline) Config() *Config { return p.cfg.Load() }

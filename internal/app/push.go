@@ -1,0 +1,139 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+)
+
+// PushTargets names the targets that can be pushed.
+func (a *App) PushTargets() []string {
+	if a.Events == nil {
+		return nil
+	}
+	var out []string
+	for name, t := range a.Events.Config().Targets {
+		if t.Push != nil {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Pusher builds the push of target name, its scope resolved.
+func (a *App) Pusher(ctx context.Context, name string) (*provision.Pusher, error) {
+	if a.Events == nil {
+		return nil, fmt.Errorf("%w: the event pipeline is not available on this database", provision.ErrNoTarget)
+	}
+	t := a.Events.Config().Targets[name]
+	if t == nil || t.Push == nil {
+		known := a.PushTargets()
+		if len(known) == 0 {
+			return nil, fmt.Errorf("%w %q: the rules file has no SCIM target with a push section", provision.ErrNoTarget, name)
+		}
+		return nil, fmt.Errorf("%w %q (push targets: %v)", provision.ErrNoTarget, name, known)
+	}
+	links, ok := a.Store.(provision.LinkStore)
+	if !ok {
+		return nil, fmt.Errorf("the database keeps no push links")
+	}
+	scope, err := a.resolveScope(ctx, t.Push.Spec)
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", name, err)
+	}
+	docs, err := a.Events.Builder().UserDocuments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &provision.Pusher{
+		Name: name, Dir: a.Directory, Docs: docs, Map: t.Push.Mapping, Target: t.Push.Target, Client: t.Push.Client,
+		Links: links, Scope: scope, OnLeave: t.Push.Spec.OnLeave, Prune: t.Push.Spec.Prune, Concurrency: t.Push.Spec.Concurrency,
+	}, nil
+}
+
+// resolveScope turns a push's organizations and groups (ids or names) into
+// ids. A name that matches nothing is an error: a typo must not widen or
+// empty the scope silently.
+func (a *App) resolveScope(ctx context.Context, ps events.PushSpec) (directory.SyncScope, error) {
+	var sc directory.SyncScope
+	if len(ps.Organizations) > 0 {
+		orgs, err := a.Store.Orgs(ctx)
+		if err != nil {
+			return sc, err
+		}
+		for _, want := range ps.Organizations {
+			n := len(sc.OrgIDs)
+			for _, o := range orgs {
+				if o.ID == want || o.Name == want {
+					sc.OrgIDs = append(sc.OrgIDs, o.ID)
+				}
+			}
+			if len(sc.OrgIDs) == n {
+				return sc, fmt.Errorf("no organization has the id or name %q", want)
+			}
+		}
+	}
+	for _, want := range ps.Groups {
+		e, err := filter.Parse("id eq " + strconv.Quote(want) + " or displayName eq " + strconv.Quote(want))
+		if err == nil {
+			err = filter.Resolve(e, a.Schemas.Group)
+		}
+		if err != nil {
+			return sc, err
+		}
+		page, err := a.Store.Groups(ctx, directory.Query{Filter: e, Limit: 10})
+		if err != nil {
+			return sc, err
+		}
+		if len(page.Items) == 0 {
+			return sc, fmt.Errorf("no group has the id or name %q", want)
+		}
+		for _, g := range page.Items {
+			sc.GroupIDs = append(sc.GroupIDs, g.ID)
+		}
+	}
+	return sc, nil
+}
+
+// runPushes pushes each target with an interval on its schedule, until ctx
+// ends. A push that fails is logged and tried at the next interval.
+func (a *App) runPushes(ctx context.Context) {
+	if a.Events == nil {
+		return
+	}
+	for name, t := range a.Events.Config().Targets {
+		if t.Push == nil || t.Push.Interval <= 0 {
+			continue
+		}
+		go func() {
+			tick := time.NewTicker(t.Push.Interval)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				p, err := a.Pusher(ctx, name)
+				if err == nil {
+					var sum *provision.Summary
+					sum, err = p.Run(ctx, provision.PushOptions{})
+					if sum != nil {
+						a.Log.Info("scheduled push", "target", name, "in_scope", sum.InScope, "actions", sum.Actions, "errors", sum.Errors, "duration", sum.Duration)
+					}
+				}
+				if err != nil && ctx.Err() == nil {
+					a.Log.Error("scheduled push", "target", name, "err", err)
+				}
+			}
+		}()
+	}
+}
