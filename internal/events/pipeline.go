@@ -469,6 +469,9 @@ type worker struct {
 	failures  int           // consecutive failed attempts
 	cooldown  time.Duration // current breaker cooldown (0: closed)
 	openUntil time.Time     // while the breaker is open, no attempt before this
+
+	recording sync.WaitGroup // a batch's results being written (record)
+	pending   bool           // record started, flush not since (the loop's own)
 }
 
 func newWorker(p *Pipeline, t *Target) *worker {
@@ -509,7 +512,9 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, 5*time.Second)
 			continue
 		}
-		limit := max(1, pol.Concurrency) * 2
+		// Enough for the next batch to go out while this one's results are
+		// recorded (in the background, below).
+		limit := max(1, pol.Concurrency) * 4
 		switch {
 		case w.cooldown > 0:
 			limit = 1 // half-open: one attempt tells whether the target is back
@@ -527,12 +532,39 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if len(ds) == 0 {
+			if w.pending {
+				// The results being written may make deliveries due (an
+				// ordered subject's next): claim again once they are.
+				w.flush()
+				continue
+			}
 			w.idle(ctx, now)
 			continue
 		}
 		results := w.attempt(ctx, ds)
 		w.complete(ctx, ds, results)
 	}
+	w.flush()
+}
+
+// record writes a batch's results in the background, so that the next
+// batch is claimed and sent meanwhile (the two writes then share a commit).
+// One batch is recorded at a time, in order; the deliveries stay running
+// (leased) until their results are written, so nothing else takes them.
+func (w *worker) record(fn func()) {
+	w.recording.Wait()
+	w.pending = true
+	w.recording.Add(1)
+	go func() {
+		defer w.recording.Done()
+		fn()
+	}()
+}
+
+// flush waits for the results being recorded.
+func (w *worker) flush() {
+	w.recording.Wait()
+	w.pending = false
 }
 
 // pause waits d or until ctx ends; wakes do not end it.
@@ -666,14 +698,22 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		cs[i] = c
 	}
 	// Record the attempts even if the pipeline is stopping.
-	if err := w.p.store.Complete(context.WithoutCancel(ctx), cs, now); err != nil {
-		w.p.log.Error("record delivery attempts", "target", w.target.Name, "err", err)
+	rctx := context.WithoutCancel(ctx)
+	record := func() {
+		if err := w.p.store.Complete(rctx, cs, now); err != nil {
+			w.p.log.Error("record delivery attempts", "target", w.target.Name, "err", err)
+		}
 	}
-	if disable != "" {
+	if disable == "" {
+		w.record(record)
+	} else {
+		// Disabling stops the worker's next claims: done before them.
+		w.flush()
+		record()
 		after, _ := json.Marshal(map[string]string{"reason": disable})
 		audit := &directory.AuditEntry{Time: now, Actor: directory.Actor{Kind: "system", AppName: "events"}, Action: "target.disable",
 			ResourceType: "Target", ResourceID: w.target.Name, After: after}
-		if err := w.p.store.SetTargetDisabled(context.WithoutCancel(ctx), w.target.Name, disable, true, audit); err != nil {
+		if err := w.p.store.SetTargetDisabled(rctx, w.target.Name, disable, true, audit); err != nil {
 			w.p.log.Error("disable target", "target", w.target.Name, "err", err)
 		}
 		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
