@@ -59,8 +59,16 @@ type EventData struct {
 	Member  string          `json:"member,omitempty"`  // the user added or removed
 }
 
+// eventRecord is an event of the change audited by e, with its before and
+// after.
 func (s *Service) eventRecord(typ, kind, id string, e *AuditEntry, d EventData) *EventRecord {
 	d.Before, d.After = e.Before, e.After
+	return s.eventRecordOf(typ, kind, id, e, d)
+}
+
+// eventRecordOf is an event of the change audited by e, with the snapshots
+// in d.
+func (s *Service) eventRecordOf(typ, kind, id string, e *AuditEntry, d EventData) *EventRecord {
 	data, _ := json.Marshal(d) // raw JSON and strings: cannot fail
 	sub := map[string]string{"User": "users/", "Group": "groups/", "Organization": "organizations/"}[kind] + id
 	return &EventRecord{ID: s.newID(), Type: typ, Subject: sub, Time: e.Time, Actor: e.Actor, ResourceType: kind, ResourceID: id, Data: data}
@@ -167,11 +175,22 @@ func (s *Service) groupEvents(e *AuditEntry, before, after *Group, added, remove
 			out = append(out, s.eventRecord(GroupUpdated, "Group", id, e, EventData{Changed: changed}))
 		}
 	}
+	if len(added)+len(removed) == 0 {
+		return out
+	}
+	// A membership event carries the group without the change's member
+	// lists: each names its member, and n events each holding the n
+	// members would grow as n².
+	slim := EventData{Before: groupSnap(before, nil, nil), After: groupSnap(after, nil, nil)}
 	for _, m := range slices.Compact(slices.Sorted(slices.Values(added))) {
-		out = append(out, s.eventRecord(GroupMemberAdded, "Group", id, e, EventData{Member: m}))
+		d := slim
+		d.Member = m
+		out = append(out, s.eventRecordOf(GroupMemberAdded, "Group", id, e, d))
 	}
 	for _, m := range slices.Compact(slices.Sorted(slices.Values(removed))) {
-		out = append(out, s.eventRecord(GroupMemberRemoved, "Group", id, e, EventData{Member: m}))
+		d := slim
+		d.Member = m
+		out = append(out, s.eventRecordOf(GroupMemberRemoved, "Group", id, e, d))
 	}
 	return out
 }

@@ -336,3 +336,47 @@ func testExternalEvents(t *testing.T, ns NewStore) {
 		t.Errorf("audit chain after receipts: %v %+v", err, rep)
 	}
 }
+
+// testMembershipEvents: a group change with many members writes one event
+// per member, each naming its member and holding the group without the
+// change's member lists (which would make n events of size n).
+func testMembershipEvents(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	const n = 300
+	var members []string
+	for i := range n {
+		members = append(members, e.createUser(strict, &directory.User{UserName: fmt.Sprintf("m%03d", i), Active: true}).ID)
+	}
+	recs, err := es.EventsAfter(e.ctx, 0, 10*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := recs[len(recs)-1].Seq
+	g := e.createGroup("big", members...)
+	recs, err = es.EventsAfter(e.ctx, after, 10*n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := map[string]bool{}
+	for _, r := range recs {
+		if r.Type != directory.GroupMemberAdded {
+			continue
+		}
+		var d directory.EventData
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		added[d.Member] = true
+		if len(r.Data) > 2048 {
+			t.Fatalf("a membership event of a %d-member change holds %d bytes", n, len(r.Data))
+		}
+		var snap directory.GroupSnapshot
+		if err := json.Unmarshal(d.After, &snap); err != nil || snap.ID != g.ID || len(snap.MembersAdded) != 0 {
+			t.Fatalf("event data %s: %v", r.Data, err)
+		}
+	}
+	if len(added) != n {
+		t.Errorf("%d MemberAdded events, want %d", len(added), n)
+	}
+}

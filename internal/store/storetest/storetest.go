@@ -168,6 +168,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"ExternalEvents", testExternalEvents},
 		{"Links", testLinks},
 		{"APIRules", testAPIRules},
+		{"MembershipEvents", testMembershipEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
