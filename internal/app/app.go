@@ -33,6 +33,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
+	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
@@ -502,6 +504,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			stopEvents()
 			<-evDone
 		}()
+	}
+	if len(a.Config.LDAP) > 0 {
+		if links, ok := a.Store.(provision.LinkStore); ok {
+			syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+			syncDone := make(chan struct{})
+			go func() {
+				ldapsync.Schedule(syncCtx, a.Config.LDAP, ldapsync.Deps{Dir: a.Directory, Links: links, Getenv: os.Getenv}, a.Log)
+				close(syncDone)
+			}()
+			defer func() {
+				stopSync()
+				<-syncDone
+			}()
+		}
 	}
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})

@@ -126,6 +126,7 @@ Usage:
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
   gatehouse targets list|enable|disable            the event targets, their queues and state
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
+  gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,

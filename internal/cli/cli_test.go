@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
+	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync/slapdtest"
 )
 
 // The scripts run the gatehouse command as a process of its own (the test
@@ -39,10 +41,20 @@ func TestScripts(t *testing.T) {
 			ln.Close()
 			e.Setenv("ADDR", addr)
 			e.Setenv("BASE", "http://"+addr)
+			// A second one, for scripts with two servers.
+			ln2, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			addr2 := ln2.Addr().String()
+			ln2.Close()
+			e.Setenv("ADDR2", addr2)
+			e.Setenv("BASE2", "http://"+addr2)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"getjson": getJSON,
+			"slapd":   slapdCmd,
 		},
 	})
 }
@@ -75,4 +87,44 @@ func getJSON(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s is absent", args[1])
 	}
 	ts.Setenv(args[0], fmt.Sprint(v))
+}
+
+// slapdCmd runs an OpenLDAP server for a script (ldapsync/slapdtest).
+//
+//	slapd ensure                      put slapd on PATH, for [exec:slapd]; fail if it is
+//	                                  missing and GATEHOUSE_TEST_REQUIRE_SLAPD=1
+//	slapd start LDIF [TEMPLATE OUT]   start one loaded with LDIF, stopped at the end;
+//	                                  set LDAP_URL, LDAPS_URL, LDAP_CA, LDAP_BIND_DN,
+//	                                  LDAP_PW, LDAP_ADMIN_DN, LDAP_ADMIN_PW, and write
+//	                                  OUT from TEMPLATE with those expanded
+func slapdCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: slapd ensure | slapd start LDIF [TEMPLATE OUT]")
+	}
+	switch {
+	case args[0] == "ensure" && len(args) == 1:
+		bin, _, err := slapdtest.Find()
+		if err != nil {
+			if os.Getenv(slapdtest.RequireEnv) == "1" {
+				ts.Fatalf("%v, and %s=1", err, slapdtest.RequireEnv)
+			}
+			return
+		}
+		ts.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+ts.Getenv("PATH"))
+	case args[0] == "start" && (len(args) == 2 || len(args) == 4):
+		srv, err := slapdtest.Start(ts.MkAbs("slapd"), slapdtest.Options{LDIF: ts.ReadFile(args[1]), Limits: "size=unlimited"})
+		ts.Check(err)
+		ts.Defer(srv.Stop)
+		vars := map[string]string{"LDAP_URL": srv.LDAPURL, "LDAPS_URL": srv.LDAPSURL, "LDAP_CA": srv.CAFile, "LDAP_BIND_DN": srv.SvcDN,
+			"LDAP_PW": srv.SvcPW, "LDAP_ADMIN_DN": srv.AdminDN, "LDAP_ADMIN_PW": srv.AdminPW}
+		for k, v := range vars {
+			ts.Setenv(k, v)
+		}
+		if len(args) == 4 {
+			out := os.Expand(ts.ReadFile(args[2]), func(k string) string { return vars[k] })
+			ts.Check(os.WriteFile(ts.MkAbs(args[3]), []byte(out), 0o600))
+		}
+	default:
+		ts.Fatalf("usage: slapd ensure | slapd start LDIF [TEMPLATE OUT]")
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
@@ -63,6 +64,9 @@ type Config struct {
 	Audit          Audit    `yaml:"audit"`
 	Metrics        Metrics  `yaml:"metrics"`
 	Events         Events   `yaml:"events"`
+	// LDAP lists the directories to synchronise from (`gatehouse sync
+	// ldap`, and `serve` for those with an interval); docs/ldap.md.
+	LDAP []ldapsync.Config `yaml:"ldap"`
 }
 
 // Events configures the event pipeline.
@@ -422,6 +426,16 @@ func (c Config) Validate() error {
 	case "FULL", "NORMAL":
 	default:
 		add("sqlite_synchronous: must be FULL or NORMAL")
+	}
+	ldapNames := map[string]bool{}
+	for i, l := range c.LDAP {
+		for _, p := range l.Problems() {
+			add("ldap[%d]: %s", i, p)
+		}
+		if ldapNames[l.Name] {
+			add("ldap[%d]: name: %q is used twice", i, l.Name)
+		}
+		ldapNames[l.Name] = true
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
