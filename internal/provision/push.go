@@ -151,7 +151,14 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 			linked[l.LocalID] = l
 		}
 	}
-	remote := p.listRemote(ctx)
+	// What the target has, for matching accounts not linked yet (and for
+	// Prune). When every account in scope is linked, the listing would only
+	// cost time and memory.
+	remote := &remoteIndex{}
+	prof := directory.Profile{TargetOrgID: directory.RootOrgID, Scope: p.Scope}
+	if count, err := p.Dir.Users(ctx, prof, directory.Query{Count: true}); err != nil || p.Prune || count.Total > len(linked) {
+		remote = p.listRemote(ctx)
+	}
 
 	conc := p.Concurrency
 	if conc <= 0 {
@@ -173,7 +180,7 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 	report := func(it Item) {
 		mu.Lock()
 		sum.add(it)
-		if it.RemoteID != "" {
+		if it.RemoteID != "" && p.Prune {
 			touched[it.RemoteID] = true
 		}
 		mu.Unlock()
@@ -219,7 +226,6 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 
 	// Walk the accounts in scope.
 	q := directory.Query{Limit: 500, Read: directory.ReadOptions{Groups: true}}
-	prof := directory.Profile{TargetOrgID: directory.RootOrgID, Scope: p.Scope}
 	var walkErr error
 walk:
 	for {
