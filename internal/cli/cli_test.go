@@ -41,15 +41,17 @@ func TestScripts(t *testing.T) {
 			ln.Close()
 			e.Setenv("ADDR", addr)
 			e.Setenv("BASE", "http://"+addr)
-			// A second one, for scripts with two servers.
-			ln2, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return err
+			// More, for scripts with several servers.
+			for _, n := range []string{"2", "3"} {
+				ln, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					return err
+				}
+				a := ln.Addr().String()
+				ln.Close()
+				e.Setenv("ADDR"+n, a)
+				e.Setenv("BASE"+n, "http://"+a)
 			}
-			addr2 := ln2.Addr().String()
-			ln2.Close()
-			e.Setenv("ADDR2", addr2)
-			e.Setenv("BASE2", "http://"+addr2)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
