@@ -9,6 +9,12 @@ import "embed"
 //go:embed docs/scim.md
 var Docs embed.FS
 
+// OnboardingRules is examples/onboarding/rules.yaml: the seeds' rules,
+// which gatehouse demo runs.
+//
+//go:embed examples/onboarding/rules.yaml
+var OnboardingRules []byte
+
 // Version is the release; builds may override it with
 // -ldflags "-X github.com/gatehouse-id/gatehouse.Version=…".
 var Version = "0.1.0-dev"

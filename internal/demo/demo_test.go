@@ -1,0 +1,112 @@
+package demo_test
+
+import (
+	"context"
+	"net/mail"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/demo"
+)
+
+// TestOnboarding is issue 6's end-to-end test: a new hire sent to the hub
+// over SCIM ends up, without a human step, with the welcome email received
+// by the SMTP server (right recipient, rendered template), an account in
+// the RAM stand-in and one in the GitBook stand-in in the right group;
+// moving department moves the group; disabling deactivates downstream.
+// Three Gatehouse servers and an SMTP server, talking HTTP and SMTP on
+// loopback, with the rules of examples/onboarding/rules.yaml.
+func TestOnboarding(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env, err := demo.Start(ctx, demo.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+
+	h := demo.Hire{GivenName: "Ada", FamilyName: "Lovelace", Email: "Ada.Lovelace@example.com", Department: "Tour Operations"}
+	id, created, err := env.Create(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := env.WaitEffects(ctx, h, created)
+	if err != nil {
+		t.Fatalf("the new hire's effects: %v", err)
+	}
+	t.Logf("email +%s, RAM +%s, GitBook +%s", fx.Email.Sub(created), fx.RAM.Sub(created), fx.GitBook.Sub(created))
+
+	// The welcome email: to the hire, the welcome_new_hire template
+	// rendered with the hire's name, HTML and text.
+	if len(fx.Mail.To) != 1 || !strings.EqualFold(fx.Mail.To[0], h.Email) {
+		t.Errorf("email to %v", fx.Mail.To)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(fx.Mail.Data))
+	if err != nil {
+		t.Fatalf("the email does not parse: %v", err)
+	}
+	if subj := msg.Header.Get("Subject"); !strings.Contains(subj, "Ada Lovelace") {
+		t.Errorf("subject %q does not name the hire", subj)
+	}
+	for _, want := range []string{"text/plain", "text/html", "Ada Lovelace"} {
+		if !strings.Contains(fx.Mail.Data, want) {
+			t.Errorf("the email lacks %q", want)
+		}
+	}
+	if strings.Contains(fx.Mail.Data, "{{") || strings.Contains(fx.Mail.Data, "<no value>") {
+		t.Errorf("the template was not fully rendered:\n%s", fx.Mail.Data)
+	}
+
+	// RAM: the account under its RAM user name, four attributes.
+	ram, err := env.RAMUser(ctx, "ada.lovelace")
+	if err != nil || ram == nil {
+		t.Fatalf("RAM user: %v %v", ram, err)
+	}
+	if ram["externalId"] != id || ram["displayName"] != "Ada Lovelace" {
+		t.Errorf("RAM user %v", ram)
+	}
+	// GitBook: the account, active, in tour-operations-readers.
+	gb, err := env.GitBookUser(ctx, "ada.lovelace@example.com")
+	if err != nil || gb == nil {
+		t.Fatalf("GitBook user: %v %v", gb, err)
+	}
+	if gb["active"] != true || !slices.Equal(demo.GroupsOf(gb), []string{"tour-operations-readers"}) {
+		t.Errorf("GitBook user %v", gb)
+	}
+
+	// A department move moves the GitBook group.
+	if err := env.Move(ctx, id, "Platform"); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Wait(ctx, func() (bool, error) {
+		u, err := env.GitBookUser(ctx, "ada.lovelace@example.com")
+		return u != nil && slices.Equal(demo.GroupsOf(u), []string{"platform-readers"}), err
+	}); err != nil {
+		gb, _ = env.GitBookUser(ctx, "ada.lovelace@example.com")
+		t.Fatalf("after the move: %v (GitBook user %v)", err, gb)
+	}
+
+	// Disabling deactivates in GitBook and removes the RAM user (RAM has no
+	// inactive state).
+	if err := env.Disable(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Wait(ctx, func() (bool, error) {
+		u, err := env.GitBookUser(ctx, "ada.lovelace@example.com")
+		return u != nil && u["active"] == false, err
+	}); err != nil {
+		t.Fatalf("GitBook after the disable: %v", err)
+	}
+	if err := demo.Wait(ctx, func() (bool, error) {
+		u, err := env.RAMUser(ctx, "ada.lovelace")
+		return u == nil, err
+	}); err != nil {
+		t.Fatalf("RAM after the disable: %v", err)
+	}
+	// One welcome email, not one per change.
+	if n := len(env.Mail.Messages()); n != 1 {
+		t.Errorf("%d emails, want 1", n)
+	}
+}
