@@ -99,7 +99,11 @@ func Start(ctx context.Context, opt Options) (env *Env, err error) {
 	}
 
 	// The RAM stand-in, with an OAuth application that has /acs/scim.
-	if e.RAM, err = e.serve(ctx, log, func(c *config.Config) { c.Profile = "ram"; c.DataDir = filepath.Join(e.dir, "ram"); c.SQLiteSynchronous = sync }); err != nil {
+	if e.RAM, err = e.serve(ctx, log, func(c *config.Config) {
+		c.Profile = "ram"
+		c.DataDir = filepath.Join(e.dir, "ram")
+		c.SQLiteSynchronous = sync
+	}); err != nil {
 		return nil, fmt.Errorf("RAM stand-in: %w", err)
 	}
 	ramApp, err := e.RAM.App.Auth.CreateApp(ctx, operator, auth.AppSpec{Name: "idaas-push", Kind: auth.KindServerApp,
@@ -543,4 +547,3 @@ func (s *session) Data(r io.Reader) error {
 	s.m.mu.Unlock()
 	return nil
 }
-
