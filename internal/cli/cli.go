@@ -56,6 +56,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.deliveries(args[1:])
 	case "targets":
 		err = e.targetsCmd(args[1:])
+	case "demo":
+		err = e.demoCmd(args[1:])
 	case "sync":
 		err = e.syncCmd(args[1:])
 	case "push":
@@ -127,6 +129,7 @@ Usage:
   gatehouse targets list|enable|disable            the event targets, their queues and state
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
+  gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,

@@ -151,6 +151,13 @@ func Start(ctx context.Context, opt Options) (env *Env, err error) {
 	}); err != nil {
 		return nil, fmt.Errorf("hub: %w", err)
 	}
+	// The company: the welcome email names it.
+	if _, err := e.Hub.App.Directory.UpdateOrg(ctx, operator, directory.RootOrgID, func(o *directory.Organization) error {
+		o.Name = "Example Corp"
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	hr, err := e.Hub.App.Auth.CreateApp(ctx, operator, auth.AppSpec{Name: "hr", Profile: directory.IDaaSProfile()})
 	if err != nil {
 		return nil, err
@@ -546,4 +553,87 @@ func (s *session) Data(r io.Reader) error {
 	s.m.msgs = append(s.m.msgs, Mail{From: s.from, To: s.to, Data: string(b), Received: time.Now()})
 	s.m.mu.Unlock()
 	return nil
+}
+
+// listAll reads every user of a SCIM endpoint (base: ".../Users"), 100 per
+// page.
+func (e *Env) listAll(ctx context.Context, base, token string) ([]map[string]any, error) {
+	var out []map[string]any
+	for start := 1; ; start += 100 {
+		doc, err := e.call(ctx, http.MethodGet, fmt.Sprintf("%s?startIndex=%d&count=100", base, start), token, nil)
+		if err != nil {
+			return nil, err
+		}
+		list, _ := doc["Resources"].([]any)
+		for _, r := range list {
+			if m, ok := r.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		total, _ := doc["totalResults"].(float64)
+		if len(list) == 0 || len(out) >= int(total) {
+			return out, nil
+		}
+	}
+}
+
+// CollectEffects waits until every hire has its three effects and reads
+// when each was done from the three systems' own records, reading each
+// system in bulk (polling each hire would load the machine it measures).
+func (e *Env) CollectEffects(ctx context.Context, hires []Hire, created []time.Time) ([]*Effects, error) {
+	n := len(hires)
+	byName := map[string]int{}
+	out := make([]*Effects, n)
+	for i, h := range hires {
+		byName[strings.ToLower(h.Email)] = i
+		byName[h.Account()] = i
+		out[i] = &Effects{Created: created[i]}
+	}
+	pending := n * 3
+	err := Wait(ctx, func() (bool, error) {
+		for _, m := range e.Mail.Messages() {
+			for _, to := range m.To {
+				if i, ok := byName[strings.ToLower(to)]; ok && out[i].Email.IsZero() {
+					out[i].Email, out[i].Mail = m.Received, m
+					pending--
+				}
+			}
+		}
+		tok, err := e.ramToken(ctx)
+		if err != nil {
+			return false, err
+		}
+		ram, err := e.listAll(ctx, e.RAM.URL+"/Users", tok)
+		if err != nil {
+			return false, err
+		}
+		for _, u := range ram {
+			name, _ := u["userName"].(string)
+			if i, ok := byName[name]; ok && out[i].RAM.IsZero() {
+				out[i].RAM, out[i].RAMID = metaTime(u, "created"), u["id"].(string)
+				pending--
+			}
+		}
+		gb, err := e.listAll(ctx, e.GitBook.URL+"/scim/v2/Users", e.GitBookToken)
+		if err != nil {
+			return false, err
+		}
+		for _, u := range gb {
+			name, _ := u["userName"].(string)
+			if i, ok := byName[name]; ok && out[i].GitBook.IsZero() && slices.Contains(GroupsOf(u), hires[i].ReadersGroup()) {
+				out[i].GitBook, out[i].GitBookID = metaTime(u, "lastModified"), u["id"].(string)
+				pending--
+			}
+		}
+		if pending == 0 {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		return false, nil
+	})
+	return out, err
 }

@@ -1,0 +1,207 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"mime"
+	"net/mail"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/demo"
+)
+
+// demoCmd is `gatehouse demo`: the onboarding scenario on this machine.
+// With one hire (the default) it tells what happens, step by step, with
+// each step's latency; with --hires N it measures N new hires sent at
+// --rate per second and prints the latency distribution.
+func (e *env) demoCmd(args []string) error {
+	fs := e.newFlagSet("demo")
+	hires := fs.Int("hires", 1, "new hires to send (more than one: measure, and print the latencies)")
+	rate := fs.Float64("rate", 100, "with --hires: new hires per second (open loop)")
+	durable := fs.Bool("durable", false, "fsync every commit (synchronous=FULL, the servers' default); the demo uses NORMAL")
+	asJSON := fs.Bool("json", false, "with --hires: print the measurement as JSON")
+	keep := fs.String("dir", "", "keep the databases and the rules file in this directory (default: a temporary one, removed)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 || *hires < 1 || *rate <= 0 {
+		return usagef("demo takes --hires N (≥ 1), --rate R (> 0), --durable, --json, --dir DIR")
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Minute)
+	defer cancel()
+	w := e.stdout
+	fmt.Fprintln(w, "Starting the onboarding scenario on loopback: the hub, a RAM stand-in, a GitBook stand-in, an SMTP server…")
+	env, err := demo.Start(ctx, demo.Options{Dir: *keep, Durable: *durable})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	fmt.Fprintf(w, "  hub (Gatehouse, SCIM at /scim/v2)  %s\n", env.Hub.URL)
+	fmt.Fprintf(w, "  Alibaba Cloud RAM (stand-in)       %s   (gatehouse serve --profile ram)\n", env.RAM.URL)
+	fmt.Fprintf(w, "  GitBook SCIM (stand-in)            %s/scim/v2\n", env.GitBook.URL)
+	fmt.Fprintf(w, "  SMTP server                        %s:%d\n", env.Mail.Host, env.Mail.Port)
+	fmt.Fprintf(w, "  rules                              examples/onboarding/rules.yaml\n\n")
+	if *hires > 1 {
+		return e.demoMeasure(ctx, env, *hires, *rate, *asJSON)
+	}
+	return e.demoTour(ctx, env)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%7.1f ms", float64(d.Microseconds())/1000) }
+
+// demoTour follows one new hire.
+func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
+	w := e.stdout
+	h := demo.Hire{GivenName: "Ada", FamilyName: "Lovelace", Email: "ada.lovelace@example.com", Department: "Engineering"}
+	fmt.Fprintf(w, "1. HR creates %s %s <%s>, department %s, over SCIM (POST /scim/v2/Users).\n", h.GivenName, h.FamilyName, h.Email, h.Department)
+	id, created, err := env.Create(ctx, h)
+	if err != nil {
+		return err
+	}
+	fx, err := env.WaitEffects(ctx, h, created)
+	if err != nil {
+		return err
+	}
+	subject := ""
+	if msg, err := mail.ReadMessage(strings.NewReader(fx.Mail.Data)); err == nil {
+		subject = msg.Header.Get("Subject")
+		if dec, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
+			subject = dec
+		}
+	}
+	type step struct {
+		at   time.Time
+		text string
+	}
+	steps := []step{
+		{fx.Email, fmt.Sprintf("welcome email received by the SMTP server for %s: %q", strings.Join(fx.Mail.To, ", "), subject)},
+		{fx.RAM, fmt.Sprintf("RAM: account %s (RAM id %s) created over SCIM with OAuth client credentials", h.Account(), fx.RAMID)},
+		{fx.GitBook, fmt.Sprintf("GitBook: account %s, active, in group %s", h.Email, h.ReadersGroup())},
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].at.Before(steps[j].at) })
+	for _, s := range steps {
+		fmt.Fprintf(w, "   +%s  %s\n", ms(s.at.Sub(created)), s.text)
+	}
+	fmt.Fprintf(w, "   all three done %s after the account was created.\n\n", strings.TrimSpace(ms(fx.Done().Sub(created))))
+
+	fmt.Fprintf(w, "2. HR moves her to Platform (PATCH department).\n")
+	start := time.Now()
+	if err := env.Move(ctx, id, "Platform"); err != nil {
+		return err
+	}
+	if err := demo.Wait(ctx, func() (bool, error) {
+		u, err := env.GitBookUser(ctx, h.Email)
+		return u != nil && slices.Equal(demo.GroupsOf(u), []string{"platform-readers"}), err
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   +%s  GitBook: moved from %s to platform-readers\n\n", ms(time.Since(start)), h.ReadersGroup())
+
+	fmt.Fprintf(w, "3. She leaves: HR deactivates her (PATCH active=false, as Okta does).\n")
+	start = time.Now()
+	if err := env.Disable(ctx, id); err != nil {
+		return err
+	}
+	var gbDone, ramDone time.Duration
+	if err := demo.Wait(ctx, func() (bool, error) {
+		if gbDone == 0 {
+			u, err := env.GitBookUser(ctx, h.Email)
+			if err != nil {
+				return false, err
+			}
+			if u != nil && u["active"] == false {
+				gbDone = time.Since(start)
+			}
+		}
+		if ramDone == 0 {
+			u, err := env.RAMUser(ctx, h.Account())
+			if err != nil {
+				return false, err
+			}
+			if u == nil {
+				ramDone = time.Since(start)
+			}
+		}
+		return gbDone > 0 && ramDone > 0, nil
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   +%s  GitBook: account deactivated\n", ms(gbDone))
+	fmt.Fprintf(w, "   +%s  RAM: user removed (RAM has no inactive state)\n", ms(ramDone))
+	return nil
+}
+
+// demoMeasure sends n hires at rate per second and reports the latency
+// from the account's creation at the hub to its three effects.
+func (e *env) demoMeasure(ctx context.Context, env *demo.Env, n int, rate float64, asJSON bool) error {
+	w := e.stdout
+	fmt.Fprintf(w, "Sending %d new hires at %.0f/s…\n", n, rate)
+	depts := []string{"Engineering", "Sales", "Tour Operations", "Finance", "Platform"}
+	hires := make([]demo.Hire, n)
+	created := make([]time.Time, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	interval := time.Duration(float64(time.Second) / rate)
+	start := time.Now()
+	for i := range n {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		hires[i] = demo.Hire{GivenName: "New", FamilyName: fmt.Sprintf("Hire %d", i), Email: fmt.Sprintf("hire%05d@example.com", i),
+			Department: depts[i%len(depts)]}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, created[i], errs[i] = env.Create(ctx, hires[i])
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	fxs, err := env.CollectEffects(ctx, hires, created)
+	if err != nil {
+		return err
+	}
+	var total, email, ram, gitbook []time.Duration
+	for _, fx := range fxs {
+		total = append(total, fx.Done().Sub(fx.Created))
+		email = append(email, fx.Email.Sub(fx.Created))
+		ram = append(ram, fx.RAM.Sub(fx.Created))
+		gitbook = append(gitbook, fx.GitBook.Sub(fx.Created))
+	}
+	report := map[string]any{"hires": n, "rate": rate, "all_three_ms": quantilesMS(total), "email_ms": quantilesMS(email),
+		"ram_ms": quantilesMS(ram), "gitbook_ms": quantilesMS(gitbook), "seconds": time.Since(start).Seconds()}
+	if asJSON {
+		return printJSON(w, report)
+	}
+	fmt.Fprintf(w, "\nFrom the account's creation at the hub to the effect, over %d new hires:\n\n", n)
+	rows := [][]string{}
+	for _, r := range []struct {
+		name string
+		q    map[string]float64
+	}{{"welcome email received", quantilesMS(email)}, {"RAM account created", quantilesMS(ram)},
+		{"GitBook account in its group", quantilesMS(gitbook)}, {"all three done", quantilesMS(total)}} {
+		rows = append(rows, []string{r.name, fmt.Sprintf("%.1f", r.q["p50"]), fmt.Sprintf("%.1f", r.q["p99"]), fmt.Sprintf("%.1f", r.q["max"])})
+	}
+	return table(w, []string{"EFFECT", "P50 MS", "P99 MS", "MAX MS"}, rows)
+}
+
+func quantilesMS(ds []time.Duration) map[string]float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		if len(s) == 0 {
+			return 0
+		}
+		i := min(len(s)-1, int(math.Ceil(p*float64(len(s))))-1)
+		return math.Round(float64(s[max(i, 0)].Microseconds())/100) / 10
+	}
+	return map[string]float64{"p50": q(0.50), "p90": q(0.90), "p99": q(0.99), "max": q(1)}
+}
