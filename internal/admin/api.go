@@ -73,6 +73,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.handle("GET /keys", a.listKeys)
 	a.handle("POST /keys/rotate", a.rotateKey)
 	a.eventRoutes()
+	a.journeyRoutes()
 	return a
 }
 

@@ -62,6 +62,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.syncCmd(args[1:])
 	case "push":
 		err = e.pushCmd(args[1:])
+	case "journey":
+		err = e.journey(args[1:])
 	case "org":
 		err = e.org(args[1:])
 	case "audit":
@@ -127,6 +129,7 @@ Usage:
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
   gatehouse targets list|enable|disable            the event targets, their queues and state
+  gatehouse journey USER                           what happened to one person: origin, changes, events, deliveries
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step

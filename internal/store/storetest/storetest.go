@@ -169,6 +169,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Links", testLinks},
 		{"APIRules", testAPIRules},
 		{"MembershipEvents", testMembershipEvents},
+		{"Journey", testJourney},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
