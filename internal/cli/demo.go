@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"mime"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/demo"
 )
 
@@ -133,7 +135,33 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 		return err
 	}
 	fmt.Fprintf(w, "   +%s  GitBook: account deactivated\n", ms(gbDone))
-	fmt.Fprintf(w, "   +%s  RAM: user removed (RAM has no inactive state)\n", ms(ramDone))
+	fmt.Fprintf(w, "   +%s  RAM: user removed (RAM has no inactive state)\n\n", ms(ramDone))
+
+	// Deliveries are recorded just after they are made: wait for the
+	// journey to hold the disable's.
+	var j *admin.Journey
+	_ = demo.Wait(ctx, func() (bool, error) {
+		var err error
+		if j, err = env.Hub.App.Admin.Journey(ctx, id); err != nil {
+			return false, err
+		}
+		for _, s := range j.Steps {
+			if s.Event != nil && s.Event.Type == "User.Disabled" {
+				for _, d := range s.Event.Deliveries {
+					if d.State != "delivered" {
+						return false, nil
+					}
+				}
+				return len(s.Event.Deliveries) > 0, nil
+			}
+		}
+		return false, nil
+	})
+	fmt.Fprintf(w, "4. Her journey, as an auditor or her manager sees it (gatehouse journey %s):\n\n", h.Email)
+	if j == nil {
+		return errors.New("no journey")
+	}
+	printJourney(w, j)
 	return nil
 }
 

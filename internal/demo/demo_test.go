@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/demo"
 )
 
@@ -108,5 +109,65 @@ func TestOnboarding(t *testing.T) {
 	// One welcome email, not one per change.
 	if n := len(env.Mail.Messages()); n != 1 {
 		t.Errorf("%d emails, want 1", n)
+	}
+
+	// The journey shows all of it: where the account came from, each event,
+	// each rule and target, each attempt, the ids the targets gave, the
+	// email sent.
+	var j *admin.Journey
+	if err := demo.Wait(ctx, func() (bool, error) {
+		var err error
+		if j, err = env.Hub.App.Admin.Journey(ctx, id); err != nil {
+			return false, err
+		}
+		done := 0
+		for _, s := range j.Steps {
+			if s.Event == nil || s.Event.Type != "User.Disabled" {
+				continue
+			}
+			for _, d := range s.Event.Deliveries {
+				if d.State == "delivered" {
+					done++
+				}
+			}
+		}
+		return done == 2, nil
+	}); err != nil {
+		t.Fatalf("the journey never showed the disable delivered: %v", err)
+	}
+	if j.Origin == nil || !strings.Contains(j.Origin.Via, "application hr") {
+		t.Errorf("origin %+v", j.Origin)
+	}
+	type seen struct{ event, rule, target, state, downstream, emailTo string }
+	var got []seen
+	for _, s := range j.Steps {
+		if s.Event == nil {
+			continue
+		}
+		for _, d := range s.Event.Deliveries {
+			g := seen{event: s.Event.Type, rule: d.Rule, target: d.Target, state: d.State, downstream: d.DownstreamID}
+			if d.Email != nil {
+				g.emailTo = strings.Join(d.Email.To, ",")
+			}
+			if len(d.Attempts) == 0 || d.Why.Reason == "" {
+				t.Errorf("%s → %s: no attempts or no reason: %+v", s.Event.Type, d.Target, d)
+			}
+			got = append(got, g)
+		}
+	}
+	for _, want := range []seen{
+		{"User.Created", "welcome", "welcome-email", "delivered", "", strings.ToLower(h.Email)},
+		{"User.Created", "gitbook-access", "gitbook", "delivered", fx.GitBookID, ""},
+		{"User.Created", "push:ram", "ram", "delivered", fx.RAMID, ""},
+		{"User.Updated", "gitbook-access", "gitbook", "delivered", fx.GitBookID, ""},
+		{"User.Disabled", "gitbook-access", "gitbook", "delivered", fx.GitBookID, ""},
+		{"User.Disabled", "push:ram", "ram", "delivered", fx.RAMID, ""},
+	} {
+		if !slices.ContainsFunc(got, func(g seen) bool {
+			return g.event == want.event && g.rule == want.rule && g.target == want.target && g.state == want.state &&
+				g.downstream == want.downstream && strings.EqualFold(g.emailTo, want.emailTo)
+		}) {
+			t.Errorf("the journey lacks %+v; it has %+v", want, got)
+		}
 	}
 }
