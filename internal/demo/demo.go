@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
 // Options configure an environment.
@@ -217,29 +218,11 @@ type Hire struct {
 
 // Account is the RAM user name a hire gets: the email's local part.
 func (h Hire) Account() string {
-	local, _, _ := strings.Cut(strings.ToLower(h.Email), "@")
-	return local
+	return events.Account(h.Email)
 }
 
 // ReadersGroup is the GitBook group of the hire's department.
-func (h Hire) ReadersGroup() string { return slugOf(h.Department) + "-readers" }
-
-func slugOf(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127 {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			b.WriteRune(r)
-			dash = false
-		} else {
-			dash = true
-		}
-	}
-	return b.String()
-}
+func (h Hire) ReadersGroup() string { return events.Slug(h.Department) + "-readers" }
 
 // scim sends a SCIM request to the hub as its upstream client.
 func (e *Env) scim(ctx context.Context, method, path string, body any) (map[string]any, error) {
