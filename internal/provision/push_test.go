@@ -392,6 +392,8 @@ func TestPushFlakyTargetResumes(t *testing.T) {
 			io.WriteString(w, `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],"patch":{"supported":false},"filter":{"supported":true,"maxResults":100},"bulk":{"supported":false},"sort":{"supported":false},"etag":{"supported":false},"changePassword":{"supported":false}}`)
 			return
 		}
+		// Two of every seven requests fail, whichever request they are:
+		// with 25 retries a request fails for good with odds of (2/7)^26.
 		switch n.Add(1) % 7 {
 		case 3:
 			w.Header().Set("Retry-After", "0")
@@ -405,7 +407,7 @@ func TestPushFlakyTargetResumes(t *testing.T) {
 	}))
 	defer flaky.Close()
 	pe := newPusher(t, hub, "flaky", scimclient.Config{BaseURL: flaky.URL + "/scim/v2", Auth: scimclient.Auth{BearerToken: target.token},
-		MaxRetries: 6, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
+		MaxRetries: 25, Backoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond},
 		`{"userName": "${detail.userName}", "displayName": "${detail.displayName}", "active": true}`, directory.SyncScope{}, scimclient.TargetOptions{})
 
 	// Cut the first push short after 20 accounts.
@@ -419,7 +421,11 @@ func TestPushFlakyTargetResumes(t *testing.T) {
 	if err == nil {
 		t.Fatal("the cut push reported success")
 	}
-	sum := run(t, pe.pusher, provision.PushOptions{})
+	sum := run(t, pe.pusher, provision.PushOptions{Progress: func(it provision.Item) {
+		if it.Action == "error" {
+			t.Logf("resumed push: %s: %s", it.UserName, it.Error)
+		}
+	}})
 	if sum.Actions["create"]+sum.Actions["update"] >= 60 || sum.Actions["unchanged"] < 15 || sum.Errors > 0 {
 		t.Errorf("the resumed push redid the work or failed: %+v", sum.Actions)
 	}
