@@ -403,13 +403,9 @@ func GroupsOf(u map[string]any) []string {
 	return out
 }
 
-var ramTokenMu sync.Mutex
-
 // ramToken asks the RAM stand-in for an access token exactly as
 // ram-scim-oauth.txt does.
 func (e *Env) ramToken(ctx context.Context) (string, error) {
-	ramTokenMu.Lock()
-	defer ramTokenMu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		e.RAM.URL+"/v1/token?grant_type=client_credentials&client_id="+url.QueryEscape(e.RAMClientID), nil)
 	if err != nil {

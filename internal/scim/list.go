@@ -168,6 +168,10 @@ type listPlan struct {
 	// knownTotal is the total carried by a cursor or remembered with a
 	// position, used when the query does not count.
 	knownTotal int
+	// pageSizeAsItemsPerPage reports the page size as itemsPerPage, as
+	// RAM's example does, instead of the resources returned (the RAM
+	// profile).
+	pageSizeAsItemsPerPage bool
 }
 
 // plan validates a list request against the resource type.
@@ -271,6 +275,9 @@ func (s *Server) respondList(w http.ResponseWriter, pl *listPlan, resources []an
 		"totalResults": total,
 		"itemsPerPage": len(resources),
 		"Resources":    resources,
+	}
+	if pl.pageSizeAsItemsPerPage {
+		resp["itemsPerPage"] = pl.count
 	}
 	if pl.cursorMode {
 		if next != nil {

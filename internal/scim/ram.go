@@ -312,20 +312,8 @@ func (s *Server) ramList(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	for i, u := range page.Items {
 		res[i] = ramDoc(u, base)
 	}
-	total := page.Total
-	if !pl.query.Count {
-		total = pl.knownTotal
-	}
-	if page.Next != nil {
-		s.positions.put(pl.fp, pl.startIndex+len(res), position{key: *page.Next, total: total})
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"schemas":      []string{schema.ListResponseURN},
-		"totalResults": total,
-		"startIndex":   pl.startIndex,
-		"itemsPerPage": pl.count, // as RAM's example: the page size
-		"Resources":    res,
-	})
+	pl.pageSizeAsItemsPerPage = true
+	s.respondList(w, pl, res, page.Total, page.Next)
 }
 
 // ramUserSchema is the User schema as RAM has it: four attributes.
