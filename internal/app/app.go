@@ -607,9 +607,8 @@ func (a *App) checkpointPublisher() (*checkpoint.Publisher, error) {
 
 // RunAuditMaintenance deletes audit records past retention every interval
 // (and once at the start) until ctx ends. Each run logs the chain's head —
-// its last seq and hash — so that the log, shipped elsewhere, anchors the
-// chain: rewriting the whole chain in the database would not match the
-// heads logged before.
+// its last seq and hash. (The anchor verification compares the chain with
+// is the signed checkpoints: checkpointPublisher.)
 func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 	retention := time.Duration(a.Config.Audit.Retention)
 	run := func() {
