@@ -619,7 +619,7 @@ func (o *Ops) VerifyAudit(ctx context.Context, in VerifyInput) (*directory.Audit
 	if rep.Checkpoints == nil {
 		rep.Checkpoints = &directory.CheckpointSummary{}
 	}
-	rep.Checkpoints.Sources = r.Sources
+	rep.Checkpoints.Sources = append([]string{}, r.Sources...)
 	rep.Checkpoints.Rejected = r.Bad
 	if r.Bad > 0 {
 		rep.OK = false
