@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"database/sql"
 	"encoding/json"
 	"log/slog"
@@ -32,10 +33,12 @@ func TestAuditCheckpoints(t *testing.T) {
 		c.Audit.CheckpointInterval = config.Duration(time.Second)
 	})
 	ctx := context.Background()
-	key, err := checkpoint.LoadKey(keyFile)
-	if err != nil {
-		t.Fatalf("the server did not create its key: %v", err)
-	}
+	var key ed25519.PrivateKey
+	waitFor(t, "the server to create its key", func() bool {
+		k, err := checkpoint.LoadKey(keyFile)
+		key = k
+		return err == nil
+	})
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v %v", fi, err)
 	}
