@@ -439,7 +439,13 @@ func (a *API) listAudit(r *http.Request, _ directory.Actor) (int, any, error) {
 }
 
 func (a *API) verifyAudit(r *http.Request, _ directory.Actor) (int, any, error) {
-	rep, err := a.ops.Dir.VerifyAudit(r.Context())
+	var in VerifyInput
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+	}
+	rep, err := a.ops.VerifyAudit(r.Context(), in)
 	return http.StatusOK, rep, err
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
 // TestOpenAPIMatchesRoutes: the document in the repository describes
@@ -91,7 +92,9 @@ func TestViewsMatchSchemas(t *testing.T) {
 	for name, v := range map[string]any{
 		"App": admin.App{}, "Token": admin.Token{}, "Secret": admin.Secret{}, "Stats": admin.Stats{},
 		"Key": admin.Key{}, "AppInput": admin.AppInput{}, "AppPatch": admin.AppPatch{},
-		"OrgInput": admin.OrgInput{}, "OrgPatch": admin.OrgPatch{},
+		"OrgInput": admin.OrgInput{}, "OrgPatch": admin.OrgPatch{}, "VerifyInput": admin.VerifyInput{},
+		"AuditReport": directory.AuditReport{}, "AuditCheckpoint": directory.AuditCheckpoint{},
+		"CheckpointSummary": directory.CheckpointSummary{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

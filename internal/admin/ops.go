@@ -7,11 +7,16 @@ package admin
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
@@ -21,6 +26,8 @@ type Ops struct {
 	Dir  *directory.Service
 	// Retention is the audit retention PruneAudit applies by default.
 	Retention time.Duration
+	// Checkpoints are where VerifyAudit finds checkpoints and its keys.
+	Checkpoints Checkpoints
 	// Events administers the event pipeline (nil: none).
 	Events *EventOps
 }
@@ -548,6 +555,110 @@ func (o *Ops) Audit(ctx context.Context, f AuditFilter) ([]*directory.AuditEntry
 		next = entries[len(entries)-1].Seq
 	}
 	return entries, next, nil
+}
+
+// Checkpoints says where verification finds audit checkpoints and the keys
+// it trusts by default.
+type Checkpoints struct {
+	// File is the checkpoint file serve appends to; read when it exists.
+	File string
+	// KeyFile is the signing key; its public half is trusted when it
+	// exists.
+	KeyFile string
+	// PublicKeys are further trusted keys ("ed25519:…").
+	PublicKeys []string
+}
+
+// VerifyInput says what to compare the audit chain with, besides the
+// configured checkpoint file.
+type VerifyInput struct {
+	// Checkpoints are texts holding checkpoints (lines of a checkpoint
+	// file or of a server log).
+	Checkpoints []string `json:"checkpoints,omitempty"`
+	// Files are more files to read checkpoints from (command line only).
+	Files []string `json:"-"`
+	// PublicKeys, when given, are the only keys trusted, instead of the
+	// configured ones (command line only: pins the key).
+	PublicKeys []string `json:"-"`
+}
+
+// maxInputCheckpoints bounds the texts one verification request carries.
+const maxInputCheckpoints = 10000
+
+// VerifyAudit verifies the audit chain and compares it with the
+// checkpoints of the configured file and of in, checking their signatures
+// with the trusted keys.
+func (o *Ops) VerifyAudit(ctx context.Context, in VerifyInput) (*directory.AuditReport, error) {
+	if len(in.Checkpoints) > maxInputCheckpoints {
+		return nil, invalid("checkpoints", "at most %d checkpoints per request", maxInputCheckpoints)
+	}
+	keys, err := o.checkpointKeys(in.PublicKeys)
+	if err != nil {
+		return nil, err
+	}
+	r := checkpoint.NewReader(keys...)
+	if f := o.Checkpoints.File; f != "" {
+		if err := r.ReadFile(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	for _, f := range in.Files {
+		if err := r.ReadFile(f); err != nil {
+			return nil, err
+		}
+	}
+	for i, text := range in.Checkpoints {
+		if err := r.Read(strings.NewReader(text), fmt.Sprintf("request checkpoints[%d]", i)); err != nil {
+			return nil, invalid("checkpoints", "checkpoints[%d]: %v", i, err)
+		}
+	}
+	rep, err := o.Dir.VerifyAudit(ctx, r.Checkpoints...)
+	if err != nil {
+		return nil, err
+	}
+	if rep.Checkpoints == nil {
+		rep.Checkpoints = &directory.CheckpointSummary{}
+	}
+	rep.Checkpoints.Sources = append([]string{}, r.Sources...)
+	rep.Checkpoints.Rejected = r.Bad
+	if r.Bad > 0 {
+		rep.OK = false
+		rep.Problems = append(r.Problems, rep.Problems...)
+	}
+	return rep, nil
+}
+
+// checkpointKeys returns the keys verification trusts: pinned when given,
+// else the configured ones.
+func (o *Ops) checkpointKeys(pinned []string) ([]ed25519.PublicKey, error) {
+	var keys []ed25519.PublicKey
+	if len(pinned) > 0 {
+		for _, s := range pinned {
+			k, err := checkpoint.ParsePublicKey(s)
+			if err != nil {
+				return nil, invalid("publicKey", "%v", err)
+			}
+			keys = append(keys, k)
+		}
+		return keys, nil
+	}
+	if o.Checkpoints.KeyFile != "" {
+		k, err := checkpoint.LoadKey(o.Checkpoints.KeyFile)
+		switch {
+		case err == nil:
+			keys = append(keys, k.Public().(ed25519.PublicKey))
+		case !errors.Is(err, os.ErrNotExist):
+			return nil, err
+		}
+	}
+	for _, s := range o.Checkpoints.PublicKeys {
+		k, err := checkpoint.ParsePublicKey(s)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }
 
 // PruneAudit deletes records older than retention (the configured one

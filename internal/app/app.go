@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/binary"
@@ -27,6 +28,7 @@ import (
 	gatehouse "github.com/gatehouse-id/gatehouse"
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -163,7 +165,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
 		ClientAddr:        scim.RemoteHost,
 	}
-	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
+	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention),
+		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	if cfg.Profile == "ram" {
 		scimCfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
@@ -489,6 +492,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	}
+	// Checkpoints stop after everything that writes the audit log (deferred
+	// before them, so run after them): the last one anchors the final head.
+	cp, err := a.checkpointPublisher()
+	if err != nil {
+		return err
+	}
+	if cp != nil {
+		cpCtx, stopCP := context.WithCancel(context.WithoutCancel(ctx))
+		cpDone := make(chan struct{})
+		go func() {
+			cp.Run(cpCtx, time.Duration(a.Config.Audit.CheckpointInterval))
+			close(cpDone)
+		}()
+		defer func() {
+			stopCP()
+			<-cpDone
+		}()
+	}
 	if a.Events != nil && !a.Config.Events.Disabled {
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})
@@ -557,11 +578,37 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// checkpointPublisher returns what signs and publishes checkpoints of the
+// audit chain's head, or nil when checkpoints are off. The key is created
+// on first use. A configured key, or any existing key file, that cannot be
+// used stops the server; a default key that cannot be created (a read-only
+// data directory) only turns checkpoints off, with a warning.
+func (a *App) checkpointPublisher() (*checkpoint.Publisher, error) {
+	if a.Config.Audit.CheckpointInterval == 0 {
+		a.Log.Warn("audit checkpoints are off (audit.checkpoint_interval is 0): removing the last audit records and moving the head back would go unnoticed")
+		return nil, nil
+	}
+	path := a.Config.CheckpointKeyFile()
+	key, created, err := checkpoint.LoadOrCreateKey(path)
+	if err != nil {
+		if _, statErr := os.Stat(path); a.Config.Audit.CheckpointKeyFile != "" || statErr == nil {
+			return nil, err // a configured key, or a key file that is there but unusable
+		}
+		a.Log.Warn("audit checkpoints are off: the default key cannot be used (set audit.checkpoint_key_file)", "path", path, "err", err)
+		return nil, nil
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	if created {
+		a.Log.Warn("created the audit checkpoint key: keep it apart from the database, and its public key with the auditors",
+			"path", path, "key_id", checkpoint.KeyID(pub), "public_key", checkpoint.FormatPublicKey(pub))
+	}
+	return &checkpoint.Publisher{Key: key, File: a.Config.CheckpointFile(), Log: a.Log, Head: a.Store.AuditHead}, nil
+}
+
 // RunAuditMaintenance deletes audit records past retention every interval
 // (and once at the start) until ctx ends. Each run logs the chain's head —
-// its last seq and hash — so that the log, shipped elsewhere, anchors the
-// chain: rewriting the whole chain in the database would not match the
-// heads logged before.
+// its last seq and hash. (The anchor verification compares the chain with
+// is the signed checkpoints: checkpointPublisher.)
 func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 	retention := time.Duration(a.Config.Audit.Retention)
 	run := func() {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/ed25519"
 	"flag"
 	"fmt"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -555,7 +557,7 @@ func orgTree(orgs []*directory.Organization) [][]string {
 
 func (e *env) audit(args []string) error {
 	var f admin.AuditFilter
-	var subject, olderThan *string
+	var subject, olderThan, checkpoints, publicKeys *string
 	subs := map[string]*sub{
 		"list": {
 			flags: func(fs *flag.FlagSet) func() error {
@@ -593,27 +595,57 @@ func (e *env) audit(args []string) error {
 				})
 			},
 		},
-		"verify": {run: func(c *cmd) error {
-			rep, err := c.a.Directory.VerifyAudit(c.e.ctx)
+		"verify": {
+			flags: func(fs *flag.FlagSet) func() error {
+				checkpoints = fs.String("checkpoints", "", "more files to read checkpoints from, comma-separated: copies kept elsewhere, server logs (the configured checkpoint file is always read)")
+				publicKeys = fs.String("public-key", "", "trust only these checkpoint keys (ed25519:…, comma-separated) instead of the configured ones")
+				return nil
+			},
+			run: func(c *cmd) error {
+				rep, err := c.a.Admin.VerifyAudit(c.e.ctx, admin.VerifyInput{Files: splitList(*checkpoints), PublicKeys: splitList(*publicKeys)})
+				if err != nil {
+					return err
+				}
+				if err := c.print(rep, func() { printVerify(c, rep, time.Now()) }); err != nil {
+					return err
+				}
+				if !rep.OK {
+					return fmt.Errorf("audit verification failed: %d problem(s)", len(rep.Problems))
+				}
+				return nil
+			},
+		},
+		"checkpoint": {run: func(c *cmd) error {
+			p, _, err := c.checkpointPublisher()
 			if err != nil {
 				return err
 			}
-			if err := c.print(rep, func() {
-				if rep.OK {
-					c.printf("The audit log is intact: %d records (seq %d to %d), head %s.\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.HeadHash)
-					return
-				}
-				c.printf("The audit log was altered:\n")
-				for _, p := range rep.Problems {
-					c.printf("  record %d: %s\n", p.Seq, p.Reason)
-				}
-			}); err != nil {
+			cp, err := p.Publish(c.e.ctx)
+			if err != nil {
 				return err
 			}
-			if !rep.OK {
-				return fmt.Errorf("audit verification failed: %d problem(s)", len(rep.Problems))
+			return c.print(map[string]string{"checkpoint": cp, "file": p.File}, func() {
+				if cp == "" {
+					c.printf("The audit log is empty: there is nothing to sign.\n")
+					return
+				}
+				c.printf("%s\n(appended to %s)\n", cp, p.File)
+			})
+		}},
+		"key": {run: func(c *cmd) error {
+			p, created, err := c.checkpointPublisher()
+			if err != nil {
+				return err
 			}
-			return nil
+			pub := p.Key.Public().(ed25519.PublicKey)
+			out := map[string]any{"keyFile": c.a.Config.CheckpointKeyFile(), "keyId": checkpoint.KeyID(pub),
+				"publicKey": checkpoint.FormatPublicKey(pub), "created": created}
+			return c.print(out, func() {
+				if created {
+					c.printf("Created %s.\n", out["keyFile"])
+				}
+				c.printf("Key file:   %s\nKey id:     %s\nPublic key: %s\n", out["keyFile"], out["keyId"], out["publicKey"])
+			})
 		}},
 		"prune": {
 			flags: func(fs *flag.FlagSet) func() error {
@@ -636,7 +668,58 @@ func (e *env) audit(args []string) error {
 			},
 		},
 	}
-	return e.group("audit", subs, []string{"list", "verify", "prune"}, args)
+	return e.group("audit", subs, []string{"list", "verify", "checkpoint", "key", "prune"}, args)
+}
+
+// checkpointPublisher loads the configured checkpoint key (creating it when
+// there is none) and returns a publisher to the configured file.
+func (c *cmd) checkpointPublisher() (*checkpoint.Publisher, bool, error) {
+	key, created, err := checkpoint.LoadOrCreateKey(c.a.Config.CheckpointKeyFile())
+	if err != nil {
+		return nil, false, err
+	}
+	return &checkpoint.Publisher{Key: key, File: c.a.Config.CheckpointFile(), Log: c.a.Log, Head: c.a.Store.AuditHead}, created, nil
+}
+
+// printVerify says what verification found and what it compared.
+func printVerify(c *cmd, rep *directory.AuditReport, now time.Time) {
+	if rep.OK {
+		c.printf("The audit log is intact: %d records (seq %d to %d), head %s.\n", rep.Records, rep.FirstSeq, rep.LastSeq, rep.HeadHash)
+	} else {
+		c.printf("The audit log was altered:\n")
+		for _, p := range rep.Problems {
+			c.printf("  record %d: %s\n", p.Seq, p.Reason)
+		}
+	}
+	cs := rep.Checkpoints
+	if cs == nil {
+		return
+	}
+	from := strings.Join(cs.Sources, ", ")
+	if cs.Read == 0 {
+		if from == "" {
+			from = "there is no checkpoint file yet (serve writes one; `gatehouse audit checkpoint` too)"
+		} else {
+			from = "none with a valid signature in " + from
+		}
+		c.printf("No checkpoint was compared: %s.\nOnly the chain's own consistency was checked: records removed from the end with the head moved back would not be noticed.\n", from)
+		return
+	}
+	c.printf("Compared with %d checkpoint(s) from %s: %d matched, %d pruned by retention", cs.Read, from, cs.Matched, cs.Pruned)
+	if cs.Rejected > 0 {
+		c.printf(", %d rejected", cs.Rejected)
+	}
+	c.printf(".\n")
+	if l := cs.Latest; l != nil {
+		c.printf("Latest checkpoint: record %d, hash %s, signed %s (%s ago) by key %s.\n",
+			l.Seq, l.Hash, l.Time.UTC().Format(time.DateTime), now.Sub(l.Time).Round(time.Second), l.KeyID)
+		if cs.Unanchored == 0 {
+			c.printf("No record came after it: the whole chain is anchored.\n")
+		} else {
+			c.printf("%d record(s) came after it: until the next checkpoint only the chain protects them, "+
+				"and removing them with the head moved back would not be noticed.\n", cs.Unanchored)
+		}
+	}
 }
 
 // ---- signing keys

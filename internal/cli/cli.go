@@ -123,7 +123,8 @@ Usage:
   gatehouse secret create|list|enable|disable|delete --app APP
                                                    manage an application's OAuth 2.0 client secrets (at most two)
   gatehouse org create|list|show|update|delete     manage the organization tree
-  gatehouse audit list|verify|prune                read, verify and prune the hash-chained audit log
+  gatehouse audit list|verify|checkpoint|key|prune read, verify (against signed checkpoints), checkpoint and prune
+                                                   the hash-chained audit log
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
   gatehouse rules list|show|put|delete|check|test  the event rules (put --file RULE.yaml; test --pattern P --event E)
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them

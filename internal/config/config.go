@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
@@ -113,6 +114,20 @@ type Audit struct {
 	Retention Duration `yaml:"retention"`
 	// PruneInterval is how often records past retention are deleted.
 	PruneInterval Duration `yaml:"prune_interval"`
+	// CheckpointKeyFile is the Ed25519 private key (PEM, PKCS #8) that
+	// signs checkpoints of the chain's head. Default: audit-checkpoint.key
+	// in DataDir; serve creates the file if it is missing. Keep it where
+	// those who can write the database cannot read it.
+	CheckpointKeyFile string `yaml:"checkpoint_key_file"`
+	// CheckpointFile is where serve appends checkpoints (they also go to
+	// the log). Default: audit-checkpoints.log in DataDir.
+	CheckpointFile string `yaml:"checkpoint_file"`
+	// CheckpointInterval is how often serve signs the head when it has
+	// moved (and at start and stop); 0 turns checkpoints off.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// CheckpointPublicKeys are further keys ("ed25519:…") whose
+	// checkpoints verification trusts: earlier keys, other replicas' keys.
+	CheckpointPublicKeys []string `yaml:"checkpoint_public_keys"`
 }
 
 // Metrics configures /metrics.
@@ -215,7 +230,8 @@ func Default() Config {
 			AccessTokenLifetime: Duration(time.Hour), KeyRotation: Duration(30 * 24 * time.Hour),
 			FailureLimit: 20, FailureWindow: Duration(time.Minute),
 		},
-		Audit:  Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour)},
+		Audit: Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour),
+			CheckpointInterval: Duration(time.Minute)},
 		Events: Events{Source: "gatehouse", Retention: Duration(7 * 24 * time.Hour), PollInterval: Duration(250 * time.Millisecond)},
 	}
 }
@@ -298,12 +314,19 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 			}
 		}
 	}
-	if v := getenv("GATEHOUSE_AUDIT_RETENTION"); v != "" {
-		d, err := ParseDuration(v)
-		if err != nil {
-			return c, fmt.Errorf("invalid configuration:\n  - GATEHOUSE_AUDIT_RETENTION: %v", err)
+	set(&c.Audit.CheckpointKeyFile, "GATEHOUSE_AUDIT_CHECKPOINT_KEY_FILE", "")
+	set(&c.Audit.CheckpointFile, "GATEHOUSE_AUDIT_CHECKPOINT_FILE", "")
+	for _, d := range []struct {
+		env string
+		dst *Duration
+	}{{"GATEHOUSE_AUDIT_RETENTION", &c.Audit.Retention}, {"GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL", &c.Audit.CheckpointInterval}} {
+		if v := getenv(d.env); v != "" {
+			p, err := ParseDuration(v)
+			if err != nil {
+				return c, fmt.Errorf("invalid configuration:\n  - %s: %v", d.env, err)
+			}
+			*d.dst = Duration(p)
 		}
-		c.Audit.Retention = Duration(d)
 	}
 	return c, c.Validate()
 }
@@ -405,6 +428,14 @@ func (c Config) Validate() error {
 	}
 	between("audit.retention", c.Audit.Retention, 24*time.Hour, 100*365*24*time.Hour)
 	between("audit.prune_interval", c.Audit.PruneInterval, time.Minute, 7*24*time.Hour)
+	if c.Audit.CheckpointInterval != 0 {
+		between("audit.checkpoint_interval", c.Audit.CheckpointInterval, time.Second, 24*time.Hour)
+	}
+	for _, k := range c.Audit.CheckpointPublicKeys {
+		if _, err := checkpoint.ParsePublicKey(k); err != nil {
+			add("audit.checkpoint_public_keys: %v", err)
+		}
+	}
 	for _, p := range c.Events.EgressAllow {
 		if _, err := ParseCIDR(p); err != nil {
 			add("events.egress_allow: %v", err)
@@ -465,6 +496,16 @@ func (c Config) Database() (kind, location string, err error) {
 		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", redactURL(u))
 	}
 	return "sqlite", u, nil
+}
+
+// CheckpointKeyFile is the key that signs audit checkpoints.
+func (c Config) CheckpointKeyFile() string {
+	return first(c.Audit.CheckpointKeyFile, filepath.Join(c.DataDir, "audit-checkpoint.key"))
+}
+
+// CheckpointFile is the file audit checkpoints are appended to.
+func (c Config) CheckpointFile() string {
+	return first(c.Audit.CheckpointFile, filepath.Join(c.DataDir, "audit-checkpoints.log"))
 }
 
 // redactURL hides a password in a database URL.

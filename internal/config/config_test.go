@@ -116,3 +116,52 @@ func TestDatabaseURLs(t *testing.T) {
 		t.Errorf("unsupported scheme: %v (and the password must not be shown)", err)
 	}
 }
+
+// TestAuditCheckpointSettings: the checkpoint key and file default to the
+// data directory; the environment overrides the file; 0 turns checkpoints
+// off; bad intervals and public keys are reported.
+func TestAuditCheckpointSettings(t *testing.T) {
+	c, err := Load(Flags{DataDir: "/var/lib/gatehouse"}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CheckpointKeyFile() != "/var/lib/gatehouse/audit-checkpoint.key" || c.CheckpointFile() != "/var/lib/gatehouse/audit-checkpoints.log" ||
+		time.Duration(c.Audit.CheckpointInterval) != time.Minute {
+		t.Errorf("defaults: %q %q %v", c.CheckpointKeyFile(), c.CheckpointFile(), c.Audit.CheckpointInterval)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(file, []byte(`
+audit:
+  checkpoint_key_file: /file/key
+  checkpoint_file: /file/checkpoints.log
+  checkpoint_interval: 0
+  checkpoint_public_keys: ["ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="]
+`), 0o600)
+	c, err = Load(Flags{Config: file}, env(map[string]string{"GATEHOUSE_AUDIT_CHECKPOINT_KEY_FILE": "/env/key"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.CheckpointKeyFile() != "/env/key" || c.CheckpointFile() != "/file/checkpoints.log" || c.Audit.CheckpointInterval != 0 ||
+		len(c.Audit.CheckpointPublicKeys) != 1 {
+		t.Errorf("from file and env: %q %q %v %v", c.CheckpointKeyFile(), c.CheckpointFile(), c.Audit.CheckpointInterval, c.Audit.CheckpointPublicKeys)
+	}
+	c, err = Load(Flags{}, env(map[string]string{"GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL": "5s", "GATEHOUSE_AUDIT_CHECKPOINT_FILE": "/env/cp.log"}))
+	if err != nil || time.Duration(c.Audit.CheckpointInterval) != 5*time.Second || c.CheckpointFile() != "/env/cp.log" {
+		t.Errorf("from env: %v %v %q", err, c.Audit.CheckpointInterval, c.CheckpointFile())
+	}
+	if _, err := Load(Flags{}, env(map[string]string{"GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL": "soon"})); err == nil {
+		t.Error("a bad interval in the environment was accepted")
+	}
+	os.WriteFile(file, []byte(`
+audit:
+  checkpoint_interval: 500ms
+  checkpoint_public_keys: ["ssh-ed25519 AAAA"]
+`), 0o600)
+	_, err = Load(Flags{Config: file}, env(nil))
+	for _, want := range []string{"audit.checkpoint_interval", "audit.checkpoint_public_keys"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+}

@@ -15,6 +15,12 @@ import (
 // records from the end leaves the chain shorter than its head, which the
 // store keeps apart. Retention pruning removes the oldest records in one
 // audited step that records where the chain now starts.
+//
+// Whoever can write the database can also move the head back, or rewrite
+// the chain and the head consistently. Checkpoints are what the database
+// cannot vouch for itself: signed statements, kept outside it, that record
+// Seq had hash Hash at a time (internal/checkpoint signs and reads them).
+// Verification compares the chain with every checkpoint it is given.
 
 // AuditTimeLayout is how times enter the hash: UTC, microseconds, which both
 // stores keep exactly.
@@ -60,6 +66,46 @@ type AuditReport struct {
 	HeadHash string         `json:"headHash"`
 	OK       bool           `json:"ok"`
 	Problems []AuditProblem `json:"problems,omitempty"`
+	// Checkpoints says what the chain was compared with outside the
+	// database (nil: nothing).
+	Checkpoints *CheckpointSummary `json:"checkpoints,omitempty"`
+}
+
+// AuditCheckpoint is a signed statement, kept outside the database, that
+// the chain's record Seq had hash Hash at Time. Only checkpoints whose
+// signature was checked reach verification.
+type AuditCheckpoint struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	Time time.Time `json:"time"`
+	// KeyID names the key that signed it.
+	KeyID string `json:"keyId"`
+	// Source is where it was read ("FILE:LINE").
+	Source string `json:"source"`
+}
+
+// CheckpointSummary is what verification compared the chain with.
+type CheckpointSummary struct {
+	// Read is how many distinct checkpoints with a valid signature were
+	// compared.
+	Read int `json:"read"`
+	// Matched is how many of them name a record that is in the chain with
+	// the hash they anchor.
+	Matched int `json:"matched"`
+	// Pruned is how many name a record that retention pruning removed
+	// since: consistent, but no longer comparable.
+	Pruned int `json:"pruned"`
+	// Latest is the checkpoint of the highest seq (the most recent of
+	// those), nil when none was read.
+	Latest *AuditCheckpoint `json:"latest,omitempty"`
+	// Unanchored is how many records come after Latest: no checkpoint
+	// covers them yet, only the chain itself does.
+	Unanchored int64 `json:"unanchored"`
+	// Rejected is how many checkpoints were refused before comparison:
+	// malformed, forged, or signed by a key that is not trusted.
+	Rejected int `json:"rejected"`
+	// Sources names what checkpoints were read from.
+	Sources []string `json:"sources"`
 }
 
 // PruneAction is the action of the record retention pruning appends; its
@@ -74,15 +120,19 @@ type pruneInfo struct {
 
 // VerifyAudit walks the whole chain and reports every record that was
 // edited, removed or moved, and whether records are missing from the end.
-// It reports at most 100 problems.
-func VerifyAudit(ctx context.Context, r AuditReader) (*AuditReport, error) {
+// It compares the chain with each checkpoint: the record a checkpoint names
+// must be in the chain with the hash it anchors, or have been removed by
+// retention pruning. It reports at most 100 problems.
+func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpoint) (*AuditReport, error) {
 	// Retention pruning records where the chain starts afterwards.
 	anchors := map[int64]string{} // first remaining seq → expected prev hash
+	var prunes []pruneInfo
 	err := r.AuditChain(ctx, func(e *AuditEntry) error {
 		if e.Action == PruneAction {
 			var pi pruneInfo
 			if json.Unmarshal(e.After, &pi) == nil {
 				anchors[pi.ThroughSeq+1] = pi.Anchor
+				prunes = append(prunes, pi)
 			}
 		}
 		return nil
@@ -97,11 +147,20 @@ func VerifyAudit(ctx context.Context, r AuditReader) (*AuditReport, error) {
 			rep.Problems = append(rep.Problems, AuditProblem{Seq: seq, Reason: fmt.Sprintf(format, args...)})
 		}
 	}
+	bySeq := map[int64][]int{} // seq → indexes of its checkpoints
+	for i, c := range checkpoints {
+		bySeq[c.Seq] = append(bySeq[c.Seq], i)
+	}
+	seen := make([]string, len(checkpoints)) // the hash found at each checkpoint's seq
+	found := make([]bool, len(checkpoints))
 	var prevSeq int64
 	prevHash := ""
 	first := true
 	err = r.AuditChain(ctx, func(e *AuditEntry) error {
 		rep.Records++
+		for _, i := range bySeq[e.Seq] {
+			seen[i], found[i] = e.Hash, true
+		}
 		if first {
 			rep.FirstSeq = e.Seq
 			want, pruned := anchors[e.Seq]
@@ -144,7 +203,74 @@ func VerifyAudit(ctx context.Context, r AuditReader) (*AuditReport, error) {
 			problem(rep.LastSeq, "the chain's head (record %d) does not match its last record", headSeq)
 		}
 	}
+	if len(checkpoints) > 0 {
+		rep.Checkpoints = compareCheckpoints(rep, checkpoints, found, seen, prunes, problem)
+	}
 	return rep, nil
+}
+
+// compareCheckpoints checks each checkpoint against what the walk found at
+// its seq.
+func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo,
+	problem func(seq int64, format string, args ...any)) *CheckpointSummary {
+	sum := &CheckpointSummary{Read: len(cps)}
+	latest := 0
+	for i := range cps {
+		c := &cps[i]
+		if l := &cps[latest]; c.Seq > l.Seq || c.Seq == l.Seq && c.Time.After(l.Time) {
+			latest = i
+		}
+		signed := fmt.Sprintf("the checkpoint signed %s (%s)", c.Time.UTC().Format(time.RFC3339), c.Source)
+		switch {
+		case found[i] && seen[i] == c.Hash:
+			sum.Matched++
+		case found[i]:
+			problem(c.Seq, "does not match %s: it anchors hash %s, the record has %s; the chain was rewritten",
+				signed, short(c.Hash), short(seen[i]))
+		case c.Seq > rep.LastSeq && rep.Records == 0:
+			problem(c.Seq, "is missing: %s anchors the chain up to record %d, but the chain is empty", signed, c.Seq)
+		case c.Seq > rep.LastSeq:
+			removed := fmt.Sprintf("records %d to %d were", rep.LastSeq+1, c.Seq)
+			if c.Seq == rep.LastSeq+1 {
+				removed = fmt.Sprintf("record %d was", c.Seq)
+			}
+			problem(c.Seq, "is missing: %s anchors the chain up to record %d, but it ends at record %d; %s removed "+
+				"and the head moved back (or the database was restored from an older backup)", signed, c.Seq, rep.LastSeq, removed)
+		default:
+			// Before the chain's first record, or in a gap: only retention
+			// pruning may have removed it.
+			var through *pruneInfo
+			for j := range prunes {
+				if prunes[j].ThroughSeq >= c.Seq && (through == nil || prunes[j].ThroughSeq < through.ThroughSeq) {
+					through = &prunes[j]
+				}
+			}
+			switch {
+			case c.Seq > rep.FirstSeq || through == nil:
+				problem(c.Seq, "is missing: %s anchors it, and no retention pruning removed it", signed)
+			case through.ThroughSeq == c.Seq && through.Anchor != c.Hash:
+				problem(c.Seq, "was pruned with hash %s, but %s anchors hash %s; the chain was rewritten",
+					short(through.Anchor), signed, short(c.Hash))
+			default:
+				sum.Pruned++
+			}
+		}
+	}
+	l := cps[latest]
+	sum.Latest = &l
+	sum.Unanchored = max(0, rep.LastSeq-l.Seq)
+	return sum
+}
+
+// short abbreviates a hash for messages.
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	if h == "" {
+		return "(none)"
+	}
+	return h
 }
 
 // PruneAuditInfo builds the After snapshot of a prune record.

@@ -903,9 +903,10 @@ func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error
 	return s.store.Audit(ctx, q)
 }
 
-// VerifyAudit checks the audit chain.
-func (s *Service) VerifyAudit(ctx context.Context) (*AuditReport, error) {
-	return VerifyAudit(ctx, s.store)
+// VerifyAudit checks the audit chain, and compares it with checkpoints
+// whose signatures the caller has checked.
+func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...AuditCheckpoint) (*AuditReport, error) {
+	return VerifyAudit(ctx, s.store, checkpoints...)
 }
 
 // PruneAudit deletes audit records older than retention (at least one day).

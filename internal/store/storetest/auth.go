@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
@@ -660,6 +663,7 @@ func testAuditChain(t *testing.T, ns NewStore, tamper Tamper) {
 			t.Errorf("removal after pruning not detected: %+v", rep)
 		}
 	})
+	t.Run("Checkpoints", func(t *testing.T) { testAuditCheckpoints(t, build, tamper) })
 	t.Run("Filters", func(t *testing.T) {
 		e := build(t)
 		all, _ := e.store.Audit(e.ctx, directory.AuditQuery{})
@@ -684,4 +688,155 @@ func testAuditChain(t *testing.T, ns NewStore, tamper Tamper) {
 			}
 		}
 	})
+}
+
+// testAuditCheckpoints: the chain compared with signed checkpoints of its
+// head, kept outside the database, shows what the chain alone cannot —
+// the last records removed and the head moved back, the chain rewritten
+// consistently — and stays compatible with retention pruning.
+func testAuditCheckpoints(t *testing.T, build func(t *testing.T) *env, tamper Tamper) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := key.Public().(ed25519.PublicKey)
+	// anchor signs the head now, as the server does, and reads the
+	// checkpoint back as verification does.
+	anchor := func(t *testing.T, e *env) directory.AuditCheckpoint {
+		t.Helper()
+		seq, hash, err := e.store.AuditHead(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := checkpoint.NewReader(pub)
+		if err := r.Read(strings.NewReader(checkpoint.Sign(key, seq, hash, e.clock.Now())), "test"); err != nil || len(r.Checkpoints) != 1 {
+			t.Fatalf("checkpoint of %d: %v %+v", seq, err, r.Problems)
+		}
+		return r.Checkpoints[0]
+	}
+	verify := func(t *testing.T, e *env, cps ...directory.AuditCheckpoint) *directory.AuditReport {
+		t.Helper()
+		rep, err := e.svc.VerifyAudit(e.ctx, cps...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	// names reports whether a problem names record seq with reason.
+	names := func(rep *directory.AuditReport, seq int64, reason string) bool {
+		for _, p := range rep.Problems {
+			if p.Seq == seq && strings.Contains(p.Reason, reason) {
+				return true
+			}
+		}
+		return false
+	}
+	// Removing records 5 and 6 and moving the head back to 4: as the
+	// database's owner (triggers bypassed), and as the application's own
+	// role, which may delete during retention pruning.
+	truncations := map[string]struct {
+		bypass bool
+		stmt   func(dialect string) string
+	}{
+		"TruncatedEndHeadMovedBack": {true, func(string) string {
+			return `DELETE FROM audit_log WHERE seq > 4; UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4) WHERE id = 1`
+		}},
+		"TruncatedAsTheApplication": {false, func(dialect string) string {
+			if dialect == "postgres" {
+				return `SELECT set_config('gatehouse.audit_prune', 'on', false); DELETE FROM audit_log WHERE seq > 4; ` +
+					`UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4) WHERE id = 1`
+			}
+			return `INSERT INTO audit_prune_guard (pruning) VALUES (1); DELETE FROM audit_log WHERE seq > 4; DELETE FROM audit_prune_guard; ` +
+				`UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_log WHERE seq = 4) WHERE id = 1`
+		}},
+	}
+	for name, tc := range truncations {
+		t.Run(name, func(t *testing.T) {
+			e := build(t)
+			cp := anchor(t, e)
+			if rep := verify(t, e, cp); !rep.OK || rep.Checkpoints.Matched != 1 || rep.Checkpoints.Unanchored != 0 {
+				t.Fatalf("before tampering: %+v %+v", rep, rep.Checkpoints)
+			}
+			if err := tamper(t, e.store, tc.bypass, tc.stmt(storeDialect(e.store))); err != nil {
+				t.Fatal(err)
+			}
+			rep := verify(t, e, cp)
+			if rep.OK || rep.LastSeq != 4 || !names(rep, 6, "records 5 to 6 were removed and the head moved back") {
+				t.Errorf("truncation below the checkpoint not detected: %+v", rep)
+			}
+			// Records appended since do not hide it: record 6 is another.
+			e.createUser(strict, &directory.User{UserName: "x", Active: true})
+			e.createUser(strict, &directory.User{UserName: "y", Active: true})
+			rep = verify(t, e, cp)
+			if rep.OK || rep.LastSeq != 6 || !names(rep, 6, "does not match the checkpoint") {
+				t.Errorf("rewritten chain not detected: %+v", rep)
+			}
+		})
+	}
+	t.Run("RecentRecordsAndLaterCheckpoints", func(t *testing.T) {
+		e := build(t)
+		early := anchor(t, e)
+		e.createUser(strict, &directory.User{UserName: "late", Active: true})
+		rep := verify(t, e, early)
+		if !rep.OK || rep.Checkpoints.Latest.Seq != 6 || rep.Checkpoints.Unanchored != 1 {
+			t.Errorf("a record after the checkpoint: %+v %+v", rep, rep.Checkpoints)
+		}
+		later := anchor(t, e)
+		rep = verify(t, e, early, later)
+		if !rep.OK || rep.Checkpoints.Read != 2 || rep.Checkpoints.Matched != 2 || rep.Checkpoints.Latest.Seq != 7 || rep.Checkpoints.Unanchored != 0 {
+			t.Errorf("two checkpoints: %+v %+v", rep, rep.Checkpoints)
+		}
+		// A checkpoint that anchors another hash for a record that is there.
+		other := early
+		other.Hash = strings.Repeat("0", 64)
+		if rep := verify(t, e, other); rep.OK || !names(rep, 6, "does not match") {
+			t.Errorf("mismatching checkpoint: %+v", rep)
+		}
+	})
+	t.Run("Pruned", func(t *testing.T) {
+		e := build(t)
+		atSix := anchor(t, e)
+		atThree := atSix
+		all, err := e.store.Audit(e.ctx, directory.AuditQuery{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range all {
+			if r.Seq == 3 {
+				atThree.Seq, atThree.Hash = 3, r.Hash
+			}
+		}
+		e.clock.Advance(200 * 24 * time.Hour)
+		e.createUser(strict, &directory.User{UserName: "late", Active: true})
+		if n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, directory.AuditRetention); err != nil || n != 6 {
+			t.Fatalf("prune: %v %d", err, n)
+		}
+		afterPrune := anchor(t, e)
+		rep := verify(t, e, atThree, atSix, afterPrune)
+		if !rep.OK || rep.Checkpoints.Pruned != 2 || rep.Checkpoints.Matched != 1 || rep.Checkpoints.Latest.Seq != 8 {
+			t.Errorf("checkpoints below and above the prune point: %+v %+v", rep, rep.Checkpoints)
+		}
+		// The pruning recorded record 6's hash: a checkpoint of 6 with
+		// another hash does not pass as pruned.
+		wrong := atSix
+		wrong.Hash = strings.Repeat("0", 64)
+		if rep := verify(t, e, wrong); rep.OK || !names(rep, 6, "was pruned with hash") {
+			t.Errorf("checkpoint contradicting the pruning: %+v", rep)
+		}
+		// Records removed behind the pruning's back are not pruned ones.
+		if err := tamper(t, e.store, true, `DELETE FROM audit_log WHERE seq = 7`); err != nil {
+			t.Fatal(err)
+		}
+		if rep := verify(t, e, afterPrune); rep.OK {
+			t.Errorf("removal after pruning not detected: %+v", rep)
+		}
+	})
+}
+
+// storeDialect names the store's database ("" when it does not say).
+func storeDialect(s Store) string {
+	if d, ok := s.(interface{ Dialect() string }); ok {
+		return d.Dialect()
+	}
+	return ""
 }
