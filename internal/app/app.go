@@ -362,7 +362,7 @@ func (a *App) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
 	if a.EventStore != nil {
-		mux.Handle("/events", &events.Receiver{Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
+		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
