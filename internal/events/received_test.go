@@ -68,6 +68,9 @@ rules:
   - name: own-only
     pattern: {"received": {"app": [{"exists": false}]}, "detail-type": ["User.Created"]}
     targets: [{target: hook}]
+  - name: any-received
+    pattern: {"received": {"app": [{"exists": true}]}}
+    targets: [{target: hook}]
 `
 	cfg, f, err := Parse("rules.yaml", []byte(src), envOf(nil))
 	if err != nil {
@@ -95,10 +98,10 @@ rules:
 		want []string
 	}{
 		{"the hub's own", own, []string{"everything", "own-only", "push:ram", "seeds"}},
-		{"received from another application", received("partner", lifecycle), nil},
-		{"received from the named application", received("idaas-callbacks", lifecycle), []string{"from-idaas-app"}},
-		{"received, a forged mark replaced", received("partner", forged), nil},
-		{"received, null document", received("idaas-callbacks", `null`), nil},
+		{"received from another application", received("partner", lifecycle), []string{"any-received"}},
+		{"received from the named application", received("idaas-callbacks", lifecycle), []string{"any-received", "from-idaas-app"}},
+		{"received, a forged mark replaced", received("partner", forged), []string{"any-received"}},
+		{"received, null document", received("idaas-callbacks", `null`), []string{"any-received"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
