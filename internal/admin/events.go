@@ -379,10 +379,13 @@ func TestPattern(pattern, event []byte) (*TestResult, error) {
 	if err != nil {
 		return nil, directory.Errorf(directory.ErrInvalid, "pattern", "%v", err)
 	}
+	if err := events.CheckRulePattern(p); err != nil {
+		return nil, directory.Errorf(directory.ErrInvalid, "pattern", "%v", err)
+	}
 	if !json.Valid(event) {
 		return nil, directory.Errorf(directory.ErrInvalid, "event", "the event is not valid JSON")
 	}
-	ok, why := rules.Explain(p, event)
+	ok, why := events.ExplainRule(p, event)
 	return &TestResult{Match: ok, Reason: why}, nil
 }
 

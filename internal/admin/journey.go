@@ -117,13 +117,17 @@ type JourneyAudit struct {
 // JourneyEvent is an event about the account and what the pipeline did
 // with it.
 type JourneyEvent struct {
-	Seq     int64           `json:"seq"`
-	ID      string          `json:"id"`
-	Type    string          `json:"type"`
-	Subject string          `json:"subject"`
-	Actor   directory.Actor `json:"actor"`
-	// Source is a received event's source.
-	Source string `json:"source,omitempty"`
+	Seq     int64  `json:"seq"`
+	ID      string `json:"id"`
+	Type    string `json:"type"`
+	Subject string `json:"subject"`
+	// Actor made the change; for a received event, the application
+	// whose credential posted it.
+	Actor directory.Actor `json:"actor"`
+	// Received: the event was received on POST /events, not made by
+	// Gatehouse; Source is the source it claims.
+	Received bool   `json:"received,omitempty"`
+	Source   string `json:"source,omitempty"`
 	// Group is the group of a membership event.
 	Group   *JourneyGroup `json:"group,omitempty"`
 	Changed []string      `json:"changed,omitempty"`
@@ -372,11 +376,19 @@ func oldestUserRecord(newestFirst []*directory.AuditEntry) *directory.AuditEntry
 }
 
 // journeyOrigin is the record of the creation: its audit record, else the
-// User.Created event, else (pruned) the earliest record left.
+// User.Created event, else (pruned) the earliest record left. Received
+// events are never records of the account: whatever they say, they are
+// what an application posted.
 func (o *Ops) journeyOrigin(ctx context.Context, oldest *directory.AuditEntry, recs []*directory.EventRecord) *JourneyOrigin {
-	var created *directory.EventRecord
+	var created, first *directory.EventRecord
 	for _, r := range recs {
-		if r.Type == directory.UserCreated && strings.HasPrefix(r.Subject, "users/") && r.Actor.Kind != "external" {
+		if r.Source != "" {
+			continue
+		}
+		if first == nil {
+			first = r
+		}
+		if r.Type == directory.UserCreated && strings.HasPrefix(r.Subject, "users/") {
 			created = r
 			break
 		}
@@ -389,8 +401,8 @@ func (o *Ops) journeyOrigin(ctx context.Context, oldest *directory.AuditEntry, r
 		og = &JourneyOrigin{Time: created.Time, Action: created.Type, Actor: created.Actor, From: "event"}
 	case oldest != nil:
 		og = &JourneyOrigin{Time: oldest.Time, Action: oldest.Action, Actor: oldest.Actor, From: "audit", Pruned: true}
-	case len(recs) > 0:
-		og = &JourneyOrigin{Time: recs[0].Time, Action: recs[0].Type, Actor: recs[0].Actor, From: "event", Pruned: true}
+	case first != nil:
+		og = &JourneyOrigin{Time: first.Time, Action: first.Type, Actor: first.Actor, From: "event", Pruned: true}
 	default:
 		return nil
 	}
@@ -423,8 +435,6 @@ func actorText(a directory.Actor) string {
 			return "Gatehouse (" + name + ")"
 		}
 		return "Gatehouse"
-	case "external":
-		return "source " + name
 	}
 	return cmpOr(a.Kind, "unknown")
 }
@@ -583,8 +593,8 @@ func (o *Ops) eventSteps(ctx context.Context, ev *EventOps, js JourneyStore, rec
 	out := make([]JourneyStep, 0, len(recs))
 	for _, r := range recs {
 		e := &JourneyEvent{Seq: r.Seq, ID: r.ID, Type: r.Type, Subject: r.Subject, Actor: r.Actor, Deliveries: []JourneyDelivery{}}
-		if r.Actor.Kind == "external" {
-			e.Source = r.Actor.AppName
+		if r.Source != "" {
+			e.Received, e.Source = true, r.Source
 		} else {
 			var data directory.EventData
 			if json.Unmarshal(r.Data, &data) == nil {
@@ -631,8 +641,8 @@ func eventSummary(e *JourneyEvent) string {
 		s += " from group " + cmpOr(e.Group.DisplayName, e.Group.ID)
 	case e.Group != nil:
 		s += " to group " + cmpOr(e.Group.DisplayName, e.Group.ID)
-	case e.Source != "":
-		s += " from " + e.Source
+	case e.Received:
+		s += " received from " + actorText(e.Actor) + " (source " + e.Source + ")"
 	case len(e.Changed) > 0:
 		s += ": " + strings.Join(e.Changed, ", ")
 	}
@@ -759,7 +769,7 @@ func (x *journeyRun) explainOnce(rule string, doc json.RawMessage) JourneyWhy {
 		w.Reason = "the rule's pattern cannot be used: " + x.bad[rule]
 		return w
 	}
-	match, why := rules.Explain(p, doc)
+	match, why := events.ExplainRule(p, doc)
 	w.Matches, w.Reason = &match, why
 	if !match {
 		w.Reason = "the rule has changed since: it no longer matches: " + why

@@ -8,9 +8,11 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
 )
@@ -152,6 +154,9 @@ func TestJourneyWhy(t *testing.T) {
 			Reason: `the rule has changed since: it no longer matches: detail-type: "User.Created" is not one of ["User.Updated"]`}},
 		{"disabled now", "off", doc, JourneyWhy{Origin: "file", Matches: &yes, Reason: `(the rule is disabled now) detail-type: "User.Created" matches "User.Created"`}},
 		{"gone", "removed", doc, JourneyWhy{Reason: `rule "removed" no longer exists`}},
+		{"received, the rule does not name received events", "welcome",
+			json.RawMessage(`{"detail-type":"User.Created","received":{"app":"bus","appId":"a1"}}`), JourneyWhy{Origin: "file", Matches: &no,
+				Reason: `the rule has changed since: it no longer matches: received: the event was received on POST /events (from application "bus"); a pattern that does not name "received" matches only Gatehouse's own events`}},
 		{"document pruned", "welcome", nil, JourneyWhy{Origin: "file", Reason: "the event's document was pruned: the match cannot be explained"}},
 		{"push in scope", "push:ram", doc, JourneyWhy{Origin: "push", Matches: &yes,
 			Reason: "the push of target ram follows the lifecycle events of the accounts in its scope (organizations eng); the account was in scope"}},
@@ -233,4 +238,32 @@ func fieldNames(v any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestJourneyOrigin: the origin is the account's first record; a received
+// event never is, whatever it claims.
+func TestJourneyOrigin(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	app := directory.Actor{Kind: "app", AppID: "a1", AppName: "okta"}
+	bus := directory.Actor{Kind: "app", AppID: "a2", AppName: "bus"}
+	created := &directory.EventRecord{Seq: 2, Type: directory.UserCreated, Subject: "users/u1", Time: t0.Add(time.Second), Actor: app}
+	updated := &directory.EventRecord{Seq: 3, Type: directory.UserUpdated, Subject: "users/u1", Time: t0.Add(2 * time.Second), Actor: app}
+	forged := &directory.EventRecord{Seq: 1, Type: directory.UserCreated, Subject: "users/u1", Time: t0, Actor: bus, Source: "gatehouse"}
+	tests := []struct {
+		name string
+		recs []*directory.EventRecord
+		want *JourneyOrigin
+	}{
+		{"the hub's own User.Created", []*directory.EventRecord{forged, created, updated},
+			&JourneyOrigin{Time: created.Time, Action: directory.UserCreated, Actor: app, Via: "application okta", From: "event"}},
+		{"pruned: the earliest own record", []*directory.EventRecord{forged, updated},
+			&JourneyOrigin{Time: updated.Time, Action: directory.UserUpdated, Actor: app, Via: "application okta", From: "event", Pruned: true}},
+		{"only received events", []*directory.EventRecord{forged}, nil},
+	}
+	for _, tt := range tests {
+		got := (&Ops{}).journeyOrigin(context.Background(), nil, tt.recs)
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
 }

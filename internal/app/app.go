@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -143,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		extURNs = append(extURNs, e.Schema)
 	}
 	a.Auth = auth.NewService(st, auth.Options{
-		NewID: NewID, Log: log, Extensions: extURNs, Issuer: strings.TrimSuffix(cfg.BaseURL, "/"),
+		NewID: NewID, Log: log, Extensions: extURNs, Issuer: Issuer(cfg, cfg.Listen),
 		AccessTokenLifetime: time.Duration(cfg.Auth.AccessTokenLifetime), KeyRotation: time.Duration(cfg.Auth.KeyRotation),
 		FailureLimit: cfg.Auth.FailureLimit, FailureWindow: time.Duration(cfg.Auth.FailureWindow),
 		OnFailure: a.Metrics.AuthFailure, OnIssue: a.Metrics.TokenIssued,
@@ -175,7 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	} else {
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
-	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost}, log)
+	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost}, log)
 	if err := a.setupEvents(ctx, baseURL); err != nil {
 		st.Close()
 		return nil, err
@@ -365,7 +366,7 @@ func (a *App) Handler() http.Handler {
 	}
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
 	if a.EventStore != nil {
-		mux.Handle("/events", &events.Receiver{Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
+		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -438,10 +439,39 @@ func (a *App) serveDebug(ctx context.Context) (*http.Server, error) {
 	return srv, nil
 }
 
+// Issuer is the issuer of OAuth access tokens and of the RFC 8414
+// metadata: base_url when it is set; otherwise the URL of the address the
+// server listens on, listen (http, or https with tls), with "localhost"
+// for an unspecified host (":8080", "0.0.0.0:8080", "[::]:8080"). It is
+// never taken from a request's Host header, which the client chooses.
+func Issuer(cfg config.Config, listen string) string {
+	if cfg.BaseURL != "" {
+		return strings.TrimSuffix(cfg.BaseURL, "/")
+	}
+	scheme := "http"
+	if cfg.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return scheme + "://" + listen
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || err == nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting connections and waits up to the configured timeout for
 // in-flight requests to finish.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.Config.BaseURL == "" {
+		// The address as bound (a port of 0 is now a port).
+		a.Auth.SetIssuer(Issuer(a.Config, ln.Addr().String()))
+		a.Log.Info("no base_url: OAuth access tokens name the listen address as their issuer; set base_url to the URL clients and resource servers use",
+			"issuer", a.Auth.Issuer())
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -428,7 +428,7 @@ rules:
 
 // TestEventsReceive: POST /events takes CloudEvents in all three modes,
 // EventBridge-style events and IDaaS callbacks, once per (source, id), and
-// routes them like Gatehouse's own.
+// routes them by the rules that name received events.
 func TestEventsReceive(t *testing.T) {
 	h := newHook(t)
 	r := startWithRules(t, fmt.Sprintf(`
@@ -437,10 +437,10 @@ targets:
     webhook: {url: %q, secrets: [%q]}
 rules:
   - name: idaas
-    pattern: {"source": ["com.alibabacloud.idaas"], "detail-type": ["User.Created"]}
+    pattern: {"received": {"app": ["bus"]}, "source": ["com.alibabacloud.idaas"], "detail-type": ["User.Created"]}
     targets:
       - target: hook
-        payload: {"to": "${detail.email}"}
+        payload: {"to": "${detail.email}", "by": "${received.app}"}
 `, h.srv.URL, h.secret), nil)
 	// A client with events:write.
 	res := adminCall(t, r, "POST", "/apps", `{"name":"bus","kind":"server-app","scopes":["events:write"]}`)
@@ -493,6 +493,9 @@ rules:
 	var tos []string
 	for _, req := range h.received() {
 		tos = append(tos, string(bytes.TrimSpace(req.body)))
+		if req.doc["by"] != "bus" {
+			t.Errorf("a received event is not marked as posted by bus: %s", req.body)
+		}
 	}
 	for _, want := range []string{"one@", "two@", "three@", "four@", "five@"} {
 		if !strings.Contains(strings.Join(tos, " "), want) {

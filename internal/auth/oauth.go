@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,11 +59,31 @@ type Issued struct {
 	ExpiresIn   time.Duration
 }
 
-func (s *Service) issuer() string {
-	if s.opt.Issuer != "" {
-		return s.opt.Issuer
+// Issuer is the "iss" of the access tokens the service issues and
+// accepts, and the issuer its RFC 8414 metadata names.
+func (s *Service) Issuer() string {
+	if iss := s.iss.Load(); iss != nil {
+		return *iss
 	}
 	return "urn:gatehouse"
+}
+
+// SetIssuer changes the issuer: for a server that learns its address when
+// it starts listening. Access tokens that name another issuer are refused
+// from then on.
+func (s *Service) SetIssuer(iss string) {
+	s.iss.Store(&iss)
+	s.mu.Lock()
+	clear(s.cache)
+	s.mu.Unlock()
+}
+
+// accessTokenType reports whether a JWT's typ header says it is an access
+// token (RFC 9068 §4: "at+jwt", or "application/at+jwt"; media types
+// compare case-insensitively).
+func accessTokenType(h jose.Header) bool {
+	typ, ok := h.ExtraHeaders[jose.HeaderType].(string)
+	return ok && (strings.EqualFold(typ, "at+jwt") || strings.EqualFold(typ, "application/at+jwt"))
 }
 
 // Issue checks an application's client secret and issues an access token
@@ -126,7 +147,7 @@ func (s *Service) Issue(ctx context.Context, clientID, secret, client string, re
 	now := s.now()
 	claims := tokenClaims{
 		Claims: jwt.Claims{
-			Issuer:    s.issuer(),
+			Issuer:    s.Issuer(),
 			Subject:   app.ID,
 			Audience:  jwt.Audience{audience},
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -158,6 +179,11 @@ func (s *Service) verifyAccessToken(ctx context.Context, raw string, now time.Ti
 	if err != nil || len(tok.Headers) != 1 {
 		return nil, &FailureError{Reason: "access_token_malformed"}
 	}
+	// RFC 9068 §4: a JWT of another type (an ID token, a logout token …)
+	// signed with the same keys is not an access token.
+	if !accessTokenType(tok.Headers[0]) {
+		return nil, &FailureError{Reason: "access_token_wrong_type"}
+	}
 	key, err := s.keys.byID(ctx, tok.Headers[0].KeyID)
 	if err != nil {
 		return nil, err
@@ -169,7 +195,11 @@ func (s *Service) verifyAccessToken(ctx context.Context, raw string, now time.Ti
 	if err := tok.Claims(&key.priv.PublicKey, &claims); err != nil {
 		return nil, &FailureError{Reason: "access_token_bad_signature"}
 	}
-	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: s.issuer(), AnyAudience: jwt.Audience{audience}, Time: now}, 0); err != nil {
+	// RFC 9068 §2.2: exp is required (go-jose checks it only when present).
+	if claims.Expiry == nil {
+		return nil, &FailureError{Reason: "access_token_no_expiry", AppID: claims.Subject}
+	}
+	if err := claims.ValidateWithLeeway(jwt.Expected{Issuer: s.Issuer(), AnyAudience: jwt.Audience{audience}, Time: now}, 0); err != nil {
 		reason := "access_token_invalid"
 		if errors.Is(err, jwt.ErrExpired) {
 			reason = "access_token_expired"

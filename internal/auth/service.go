@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -28,6 +29,8 @@ type Service struct {
 	mu    sync.RWMutex
 	cache map[[32]byte]cached
 
+	iss atomic.Pointer[string] // the issuer of access tokens
+
 	usageMu sync.Mutex
 	usage   *Usage
 }
@@ -40,7 +43,9 @@ type Options struct {
 	// Extensions lists the custom extension URNs configured, which an
 	// application's ExtensionURN must be one of.
 	Extensions []string
-	// Issuer is the "iss" of access tokens (the server's external URL).
+	// Issuer is the "iss" of access tokens and the issuer of the RFC 8414
+	// metadata: the server's external URL (default "urn:gatehouse";
+	// SetIssuer changes it).
 	Issuer string
 	// AccessTokenLifetime is how long OAuth access tokens live (default
 	// 3600 s; 5 min to 24 h).
@@ -117,6 +122,9 @@ func NewService(store Store, opt Options) *Service {
 	}
 	s.keys = newKeyring(s)
 	s.throttle = newThrottle(opt.FailureLimit, opt.FailureWindow, opt.Now)
+	if opt.Issuer != "" {
+		s.SetIssuer(opt.Issuer)
+	}
 	return s
 }
 

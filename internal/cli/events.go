@@ -247,7 +247,11 @@ func (c *cmd) tail(after int64, limit int, follow bool) error {
 			if c.asJSON {
 				fmt.Fprintln(c.e.stdout, string(doc))
 			} else {
-				c.printf("%-6d %s  %-20s %-40s %s\n", r.Seq, r.Time.UTC().Format(time.DateTime), r.Type, r.Subject, actorText(r.Actor))
+				by := actorText(r.Actor)
+				if r.Source != "" {
+					by = "received from " + by + " (source " + r.Source + ")"
+				}
+				c.printf("%-6d %s  %-20s %-40s %s\n", r.Seq, r.Time.UTC().Format(time.DateTime), r.Type, r.Subject, by)
 			}
 			after = r.Seq
 		}

@@ -36,8 +36,9 @@ type Config struct {
 	// Empty means SQLite at DataDir/gatehouse.db.
 	DatabaseURL string `yaml:"database_url"`
 	// BaseURL is the externally visible URL of the server
-	// ("https://gatehouse.example.com"), used in resource locations. Empty:
-	// derived from each request.
+	// ("https://gatehouse.example.com"), used in resource locations (empty:
+	// derived from each request) and as the issuer of OAuth access tokens
+	// (empty: the listen address; app.Issuer).
 	BaseURL string `yaml:"base_url"`
 	TLS     TLS    `yaml:"tls"`
 	Log     Log    `yaml:"log"`

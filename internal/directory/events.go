@@ -40,12 +40,17 @@ func EventTypes() []string {
 
 // EventRecord is one event as the change writes it.
 type EventRecord struct {
-	Seq          int64 // assigned by the store, in commit order
-	ID           string
-	Type         string
-	Subject      string // "users/<id>", "groups/<id>", "organizations/<id>"
-	Time         time.Time
-	Actor        Actor
+	Seq     int64 // assigned by the store, in commit order
+	ID      string
+	Type    string
+	Subject string // "users/<id>", "groups/<id>", "organizations/<id>"
+	Time    time.Time
+	// Actor made the change; for a received event, the application that
+	// posted it.
+	Actor Actor
+	// Source is a received event's CloudEvents source (POST /events);
+	// empty for Gatehouse's own events.
+	Source       string
 	ResourceType string
 	ResourceID   string
 	Data         json.RawMessage // EventData

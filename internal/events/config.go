@@ -804,6 +804,18 @@ func (c *checker) build(f *File, env Env) *Config {
 	if len(c.problems) > 0 {
 		return nil
 	}
+	// Rules that do not name received events match only Gatehouse's own.
+	for name, pat := range patterns {
+		guarded, err := RulePattern(pat)
+		if err != nil {
+			c.at(fieldPath{"rules"}, "rule %q: %v", name, err)
+			continue
+		}
+		patterns[name] = guarded
+	}
+	if len(c.problems) > 0 {
+		return nil
+	}
 	m, err := rules.Compile(patterns)
 	if err != nil {
 		c.at(fieldPath{"rules"}, "%v", err)
@@ -869,6 +881,10 @@ func (c *checker) pattern(p fieldPath, v any) *rules.Pattern {
 	}
 	pat, err := rules.ParsePattern(src)
 	if err == nil {
+		if err := CheckRulePattern(pat); err != nil {
+			c.at(p, "%v", err)
+			return nil
+		}
 		return pat
 	}
 	var pe *rules.PatternError

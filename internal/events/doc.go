@@ -82,10 +82,11 @@ func (o orgNames) path(id string) (ids, names []string) {
 }
 
 // Build returns the document of rec. Received events keep the document
-// they came with.
+// they came with, marked as received (ReceivedField) by the application
+// that posted them.
 func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs orgNames) (json.RawMessage, error) {
-	if rec.Actor.Kind == "external" {
-		return rec.Data, nil
+	if rec.Source != "" {
+		return receivedDocument(rec)
 	}
 	var data directory.EventData
 	if err := json.Unmarshal(rec.Data, &data); err != nil {

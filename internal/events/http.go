@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -25,6 +26,10 @@ type Authenticator interface {
 // EventBridge as an HTTP target, IDaaS change callbacks, any CloudEvents
 // producer), for a credential with the events:write scope.
 type Receiver struct {
+	// Source is the CloudEvents source of Gatehouse's own events
+	// (Builder.Source): a received event that claims it, in any spelling
+	// (SameSource), is refused.
+	Source     string
 	Store      Store
 	Auth       Authenticator
 	ClientAddr func(*http.Request) string
@@ -109,6 +114,19 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeError(w, r, http.StatusBadRequest, err.Error())
 		return
+	}
+	for i, e := range evs {
+		if SameSource(e.Source, rc.Source) {
+			msg := fmt.Sprintf("source %q is this hub's own (events.source %q): events received over HTTP cannot pass for Gatehouse's own; give the sender's own source", e.Source, rc.Source)
+			if e.Source == IDaaSSource {
+				msg = fmt.Sprintf("IDaaS callbacks are given the source %q, which is this hub's own (events.source): events received over HTTP cannot pass for Gatehouse's own; set events.source to another value to receive IDaaS callbacks", IDaaSSource)
+			}
+			if len(evs) > 1 {
+				msg = fmt.Sprintf("event %d: %s", i, msg)
+			}
+			writeError(w, r, http.StatusBadRequest, msg)
+			return
+		}
 	}
 	fresh, err := rc.Store.AppendExternal(r.Context(), evs, p.Actor(logging.RequestID(r.Context())))
 	if err != nil {

@@ -305,6 +305,9 @@ func idaasEvent(m map[string]any, now time.Time) (*External, error) {
 // normalized builds the document rules see. attrs are a CloudEvent's own
 // attributes (extensions included), kept.
 func normalized(attrs map[string]any, id, source, typ, subject string, t time.Time, data any) (*External, error) {
+	if _, ok := attrs[ReceivedField]; ok {
+		return nil, bad("the attribute %q is Gatehouse's own: it names the application that posted a received event", ReceivedField)
+	}
 	doc := map[string]any{}
 	for k, v := range attrs {
 		if k != "data" && k != "data_base64" {

@@ -190,6 +190,19 @@ var ingestTests = []ingestTest{
 				"detail": map[string]any{"email": "ada@example.com"}})}},
 	},
 	{
+		name: "binary, a received attribute of its own",
+		header: map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test",
+			"Ce-Type": "User.Created", "Ce-Received": "admin"},
+		body:       `{}`,
+		wantStatus: 400, wantMsg: `the attribute "received" is Gatehouse's own`,
+	},
+	{
+		name:       "structured, a received attribute of its own",
+		header:     map[string]string{"Content-Type": "application/cloudevents+json"},
+		body:       ce("e1", `"received": "admin"`),
+		wantStatus: 400, wantMsg: `the attribute "received" is Gatehouse's own`,
+	},
+	{
 		name:   "binary, text data",
 		header: map[string]string{"Content-Type": "text/plain", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "com.example.thing"},
 		body:   "hello",
@@ -504,6 +517,9 @@ func FuzzParseRequest(f *testing.F) {
 			if _, ok := d["detail"]; !ok {
 				t.Fatalf("document without detail: %s", e.Doc)
 			}
+			if _, ok := d[ReceivedField]; ok {
+				t.Fatalf("a sender wrote the receipt: %s", e.Doc)
+			}
 		}
 	})
 }
@@ -580,7 +596,8 @@ func TestReceiver(t *testing.T) {
 		ctype   string
 		body    string
 		fail    error
-		prepare bool // the event is already stored
+		prepare bool   // the event is already stored
+		source  string // the hub's own (default urn:hub)
 		want    reply
 	}{
 		{
@@ -648,6 +665,27 @@ func TestReceiver(t *testing.T) {
 			want: reply{Status: 413, Body: errorBody(413, "the body is larger than 2 MiB")},
 		},
 		{
+			name: "the hub's own source", token: "writer", ctype: "application/cloudevents+json",
+			body: `{"specversion": "1.0", "id": "e1", "source": "urn:hub", "type": "User.Created"}`,
+			want: reply{Status: 400, Body: errorBody(400, `source "urn:hub" is this hub's own (events.source "urn:hub"): events received over HTTP cannot pass for Gatehouse's own; give the sender's own source`)},
+		},
+		{
+			name: "the hub's own source, spelt otherwise, in a batch", token: "writer", ctype: "application/cloudevents-batch+json",
+			body: "[" + event + `, {"id": "e2", "source": " URN:%48ub/", "detail-type": "User.Created"}]`,
+			want: reply{Status: 400, Body: errorBody(400, `event 1: source " URN:%48ub/" is this hub's own (events.source "urn:hub"): events received over HTTP cannot pass for Gatehouse's own; give the sender's own source`)},
+		},
+		{
+			name: "an IDaaS callback when the hub's source is IDaaS's", token: "writer", ctype: "application/json", source: IDaaSSource,
+			body: `{"eventId": "i1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventData": {"a": 1}}`,
+			want: reply{Status: 400, Body: errorBody(400, `IDaaS callbacks are given the source "com.alibabacloud.idaas", which is this hub's own (events.source): events received over HTTP cannot pass for Gatehouse's own; set events.source to another value to receive IDaaS callbacks`)},
+		},
+		{
+			name: "an IDaaS callback", token: "writer", ctype: "application/json",
+			body: `{"eventId": "i1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventData": {"a": 1}}`,
+			want: reply{Status: 202, Header: map[string]string{"Content-Type": "application/json"},
+				Body: map[string]any{"accepted": float64(1), "duplicates": float64(0), "ids": []any{"i1"}}, Stored: 1, Pokes: 1, Appends: 1},
+		},
+		{
 			name: "the store fails", token: "writer", ctype: "application/json", body: event, fail: errors.New("disk full"),
 			want: reply{Status: 500, Body: errorBody(500, "internal error (request id in X-Request-Id)"), Appends: 1},
 		},
@@ -666,7 +704,11 @@ func TestReceiver(t *testing.T) {
 			}
 			st.fail = tt.fail
 			pokes := 0
-			rc := &Receiver{Store: st, Auth: fakeAuth{}, Poke: func() { pokes++ }, Now: func() time.Time { return ingestNow }}
+			source := tt.source
+			if source == "" {
+				source = "urn:hub"
+			}
+			rc := &Receiver{Source: source, Store: st, Auth: fakeAuth{}, Poke: func() { pokes++ }, Now: func() time.Time { return ingestNow }}
 			method := tt.method
 			if method == "" {
 				method = "POST"

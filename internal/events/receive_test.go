@@ -58,7 +58,7 @@ func TestReceiverStore(t *testing.T) {
 		}
 	}
 	recs, err = st.EventsAfter(ctx, 0, 10)
-	if err != nil || len(recs) != 1 || recs[0].ID != "e1" || recs[0].Actor.Kind != "external" {
+	if err != nil || len(recs) != 1 || recs[0].ID != "e1" || recs[0].Source != "urn:test" || recs[0].Actor.Kind != "app" || recs[0].Actor.AppName != "idaas" {
 		t.Fatalf("stored: %v %+v", err, recs)
 	}
 	if entries, _ := st.Audit(ctx, directory.AuditQuery{Action: "event.receive"}); len(entries) != 1 {

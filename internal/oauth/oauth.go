@@ -28,13 +28,13 @@ import (
 type Issuer interface {
 	Issue(ctx context.Context, clientID, secret, client string, requested auth.Scopes) (*auth.Issued, error)
 	JWKS(ctx context.Context) (*jose.JSONWebKeySet, error)
+	// Issuer is the "iss" of the access tokens: the metadata's issuer,
+	// and the base of its endpoints' URLs.
+	Issuer() string
 }
 
 // Config configures the endpoints.
 type Config struct {
-	// BaseURL is the server's external URL, the issuer in the metadata
-	// (derived from the request when empty).
-	BaseURL string
 	// ClientAddr returns the address a request comes from.
 	ClientAddr func(*http.Request) string
 }
@@ -326,23 +326,15 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
-func (h *Handler) base(r *http.Request) string {
-	if h.cfg.BaseURL != "" {
-		return strings.TrimSuffix(h.cfg.BaseURL, "/")
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host
-}
-
-// metadata serves RFC 8414 authorization server metadata.
+// metadata serves RFC 8414 authorization server metadata. The issuer is
+// the one the access tokens name, never taken from the request (a Host
+// header cannot change it); the endpoints are under it.
 func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
-	base := h.base(r)
+	issuer := h.iss.Issuer()
+	base := strings.TrimSuffix(issuer, "/")
 	scopes := auth.KnownScopes()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"issuer":                                base,
+		"issuer":                                issuer,
 		"token_endpoint":                        base + TokenPath,
 		"jwks_uri":                              base + JWKSPath,
 		"grant_types_supported":                 []string{"client_credentials"},

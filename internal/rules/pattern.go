@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -329,3 +330,53 @@ func (r numRange) String() string { return string(r.appendJSON(nil)) }
 func formatNumber(f float64) string { return string(appendJSONNumber(nil, f)) }
 
 var _ fmt.Stringer = (*Pattern)(nil)
+
+// Names reports whether the pattern has a condition on the top-level
+// field name: direct, as one of its own fields; inOr, inside an alternative
+// of a top-level "$or" (at any depth of "$or" within "$or").
+func (p *Pattern) Names(name string) (direct, inOr bool) {
+	if p == nil || p.root == nil {
+		return false, false
+	}
+	for _, f := range p.root.fields {
+		switch {
+		case f.isOr():
+			inOr = inOr || orNames(f.ors, name)
+		case f.name == name:
+			direct = true
+		}
+	}
+	return direct, inOr
+}
+
+func orNames(alts []*object, name string) bool {
+	for _, o := range alts {
+		for _, f := range o.fields {
+			if f.isOr() && orNames(f.ors, name) || !f.isOr() && f.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// And returns a pattern that matches the events both p and q match: the
+// fields of both at the top level. They may not share a top-level field
+// (a "$or" included).
+func (p *Pattern) And(q *Pattern) (*Pattern, error) {
+	if p == nil || p.root == nil || q == nil || q.root == nil {
+		return nil, errors.New("rules: And of an empty pattern")
+	}
+	fields := slices.Clone(p.root.fields)
+	for _, f := range q.root.fields {
+		if slices.ContainsFunc(fields, func(g *field) bool { return g.name == f.name }) {
+			return nil, fmt.Errorf("rules: both patterns have the top-level field %q", f.name)
+		}
+		fields = append(fields, f)
+	}
+	root := &object{fields: fields}
+	if root.alternatives() > MaxAlternatives {
+		return nil, fmt.Errorf("rules: the combined pattern expands to more than %d alternatives", MaxAlternatives)
+	}
+	return &Pattern{root: root}, nil
+}

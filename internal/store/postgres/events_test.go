@@ -325,7 +325,7 @@ func TestAppendExternalConcurrent(t *testing.T) {
 		t.Error("events out of seq order")
 	}
 	for _, r := range recs {
-		if r.Actor.Kind != "external" || r.Actor.AppName != "urn:idaas" || !r.Time.Equal(now) || string(r.Data) != `{"id":"`+r.ID+`"}` {
+		if r.Source != "urn:idaas" || r.Actor.AppID != "idaas" || !r.Time.Equal(now) || string(r.Data) != `{"id":"`+r.ID+`"}` {
 			t.Errorf("record %+v", r)
 		}
 	}

@@ -43,11 +43,8 @@ func scanEventRecord(sc scanner) (*directory.EventRecord, error) {
 		return nil, fmt.Errorf("event %d: bad actor: %w", e.Seq, err)
 	}
 	e.Data = json.RawMessage(data)
-	if source != "" {
-		// A received event: its source travels in the actor's place of
-		// the change (EventRecord has no source of its own).
-		e.Actor.Kind, e.Actor.AppName = "external", source
-	}
+	// A received event: the actor is the application that posted it.
+	e.Source = source
 	return &e, nil
 }
 

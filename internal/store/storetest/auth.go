@@ -3,13 +3,17 @@ package storetest
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
@@ -839,4 +843,97 @@ func storeDialect(s Store) string {
 		return d.Dialect()
 	}
 	return ""
+}
+
+// testAccessTokenForm: RFC 9068 §4 — an access token is a JWT of type
+// at+jwt (or application/at+jwt) with an exp; one without exp, or of
+// another type, is refused even when the service's own key signed it
+// (ID tokens and other JWTs will be signed with the same keys).
+func testAccessTokenForm(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	svc := e.auth(auth.Options{Issuer: "https://gatehouse.example"})
+	app := mustApp(t, svc, e, auth.AppSpec{Name: "ram", Kind: auth.KindServerApp, Scopes: auth.Scopes{auth.ScopeUsersRead}})
+	sec, value, err := svc.CreateSecret(e.ctx, cli, app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Issue(e.ctx, app.ID, value, "192.0.2.1", nil); err != nil { // makes the signing key
+		t.Fatal(err)
+	}
+	keys, err := svc.SigningKeys(e.ctx)
+	if err != nil || len(keys) == 0 {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(keys[0].PrivatePEM)
+	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.Now()
+	sign := func(typ any, change func(map[string]any)) string {
+		t.Helper()
+		claims := map[string]any{"iss": "https://gatehouse.example", "sub": app.ID, "aud": "gatehouse", "client_id": app.ID,
+			"iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "j1",
+			"scope": "scim:users:read", "sid": sec.ID}
+		change(claims)
+		opts := &jose.SignerOptions{}
+		if typ != nil {
+			opts = opts.WithHeader(jose.HeaderType, typ)
+		}
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: keys[0].ID}}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(claims)
+		obj, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := obj.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	keep := func(map[string]any) {}
+	for _, tc := range []struct {
+		name   string
+		token  string
+		reason string // "" : accepted
+	}{
+		{"at+jwt", sign("at+jwt", keep), ""},
+		{"application/at+jwt", sign("application/at+jwt", keep), ""},
+		{"AT+JWT", sign("AT+JWT", keep), ""},
+		{"no exp", sign("at+jwt", func(c map[string]any) { delete(c, "exp") }), "access_token_no_expiry"},
+		{"exp null", sign("at+jwt", func(c map[string]any) { c["exp"] = nil }), "access_token_no_expiry"},
+		{"typ JWT", sign("JWT", keep), "access_token_wrong_type"},
+		{"no typ", sign(nil, keep), "access_token_wrong_type"},
+		{"typ not a string", sign(true, keep), "access_token_wrong_type"},
+		{"typ of a logout token", sign("logout+jwt", keep), "access_token_wrong_type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.reason == "" {
+				if _, err := svc.Authenticate(e.ctx, bearer(tc.token), "192.0.2.1"); err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			wantUnauthenticated(t, svc, e, bearer(tc.token), tc.reason)
+		})
+	}
+	// The issuer changed (a server that learned its address): tokens that
+	// name the former one are refused, even after a successful check.
+	tok := sign("at+jwt", keep)
+	if _, err := svc.Authenticate(e.ctx, bearer(tok), "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	svc.SetIssuer("http://127.0.0.1:8080")
+	wantUnauthenticated(t, svc, e, bearer(tok), "access_token_invalid")
+	fresh, err := svc.Issue(e.ctx, app.ID, value, "192.0.2.1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := jwtClaims(t, fresh.AccessToken); c["iss"] != "http://127.0.0.1:8080" || svc.Issuer() != "http://127.0.0.1:8080" {
+		t.Errorf("issuer after SetIssuer: token %v, service %q", c["iss"], svc.Issuer())
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 )
@@ -315,7 +317,7 @@ func testExternalEvents(t *testing.T, ns NewStore) {
 		{ID: "x1", Source: "urn:idaas", Type: "User.Created", Subject: "u/1", Time: now, Doc: json.RawMessage(`{"id":"x1"}`)},
 		{ID: "x2", Source: "urn:idaas", Type: "User.Created", Subject: "u/2", Time: now, Doc: json.RawMessage(`{"id":"x2"}`)},
 	}
-	actor := directory.Actor{Kind: "app", AppID: "idaas"}
+	actor := directory.Actor{Kind: "app", AppID: "app-1", AppName: "idaas", RequestID: "r1"}
 	fresh, err := es.AppendExternal(e.ctx, evs, actor)
 	if err != nil || !slices.Equal(fresh, []bool{true, true}) {
 		t.Fatalf("append: %v %v", err, fresh)
@@ -325,8 +327,16 @@ func testExternalEvents(t *testing.T, ns NewStore) {
 		t.Fatalf("append again: %v %v", err, fresh)
 	}
 	recs, _ := es.EventsAfter(e.ctx, 0, 10)
-	if len(recs) != 4 || recs[1].ID != "x1" || recs[1].Actor.Kind != "external" || recs[1].Actor.AppName != "urn:idaas" || string(recs[1].Data) != `{"id":"x1"}` {
+	if len(recs) != 4 || recs[1].ID != "x1" || recs[1].Source != "urn:idaas" || string(recs[1].Data) != `{"id":"x1"}` {
 		t.Fatalf("records: %d %+v", len(recs), recs)
+	}
+	// A received event's actor is the application that posted it; the
+	// hub's own have no source.
+	if diff := cmp.Diff(actor, recs[1].Actor); diff != "" {
+		t.Errorf("received event's actor (-want +got):\n%s", diff)
+	}
+	if recs[0].Source != "" {
+		t.Errorf("the hub's own event has source %q", recs[0].Source)
 	}
 	entries, _ := e.store.Audit(e.ctx, directory.AuditQuery{Action: "event.receive"})
 	if len(entries) != 2 {

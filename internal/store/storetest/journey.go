@@ -78,7 +78,7 @@ func testJourney(t *testing.T, ns NewStore) {
 	if diff := cmp.Diff(want, kinds(all)); diff != "" {
 		t.Fatalf("ada's events (-want +got):\n%s", diff)
 	}
-	if all[2].Actor.Kind != "external" || all[2].Actor.AppName != "urn:idaas" {
+	if all[2].Source != "urn:idaas" || all[2].Actor.Kind != "app" || all[2].Actor.AppID != "idaas" {
 		t.Errorf("the received event's actor: %+v", all[2].Actor)
 	}
 	var d directory.EventData

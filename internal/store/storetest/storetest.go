@@ -159,6 +159,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Apps", testApps},
 		{"Tokens", testTokens},
 		{"ClientCredentials", testClientCredentials},
+		{"AccessTokenForm", testAccessTokenForm},
 		{"Throttle", testThrottle},
 		{"SyncScope", testSyncScope},
 		{"AuditChain", func(t *testing.T, ns NewStore) { testAuditChain(t, ns, tamper) }},
