@@ -1,20 +1,26 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
+	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
 
 // OpenAPI is the API's OpenAPI 3.1 description, served at
@@ -223,12 +229,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // decode reads a JSON body into v, refusing unknown fields and trailing
-// data.
+// data, and what encoding/json would silently alter: invalid UTF-8 and
+// unpaired surrogates (decoded as U+FFFD), \u0000, a member given twice
+// (the last one would win), and two names of one object that differ only
+// in case but both match one field (encoding/json matches field names
+// case-insensitively: {"name": "a", "NAME": "b"} would set Name to "b").
+// Inside free-form values (rule patterns, payloads) names are
+// case-sensitive: there only exact duplicates are refused.
 func decode(r *http.Request, v any) error {
 	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(mt, "application/json") && !strings.HasPrefix(mt, "application/merge-patch+json") {
 		return &problem{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "send application/json"}
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the body could not be read"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -239,7 +255,92 @@ func decode(r *http.Request, v any) error {
 	if dec.More() {
 		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "unexpected data after the JSON body"}
 	}
+	if err := strictjson.Check(body, strictjson.Options{}); err != nil {
+		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the body is refused: " + err.Error()}
+	}
+	var raw any
+	if err := json.Unmarshal(body, &raw); err == nil {
+		if a, b, field := sameField(raw, reflect.TypeOf(v)); field != "" {
+			return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Field: field,
+				Detail: fmt.Sprintf("the body is refused: %q and %q both name the field %q (names are matched ignoring case)", a, b, field)}
+		}
+	}
 	return nil
+}
+
+// sameField finds two names of one object in v that encoding/json would
+// both decode into the same field of a struct of type t (or of the structs
+// t holds), and returns them and the field's JSON name.
+func sameField(v any, t reflect.Type) (first, second, field string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", "", ""
+		}
+		fields := jsonFields(t)
+		given := map[int]string{} // field → the name it was given as
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			i := slices.IndexFunc(fields, func(f jsonField) bool { return strings.EqualFold(f.name, k) })
+			if i < 0 {
+				continue // unknown: DisallowUnknownFields has refused it
+			}
+			if prev, ok := given[i]; ok {
+				return prev, k, fields[i].name
+			}
+			given[i] = k
+			if a, b, f := sameField(m[k], fields[i].typ); f != "" {
+				return a, b, f
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		l, _ := v.([]any)
+		for _, el := range l {
+			if a, b, f := sameField(el, t.Elem()); f != "" {
+				return a, b, f
+			}
+		}
+	}
+	return "", "", ""
+}
+
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFields lists the fields encoding/json decodes into a struct of type
+// t, with the fields of embedded structs.
+func jsonFields(t reflect.Type) []jsonField {
+	var out []jsonField
+	for f := range t.Fields() {
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				out = append(out, jsonFields(ft)...)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, jsonField{name, f.Type})
+	}
+	return out
 }
 
 type list[T any] struct {

@@ -42,6 +42,19 @@ func (p PasswordPolicy) Validate() error {
 	return nil
 }
 
+// Describe states the policy in words, for clients (the SCIM schema of
+// "password").
+func (p PasswordPolicy) Describe() string {
+	s := fmt.Sprintf("%d to %d characters, without control characters", p.MinLength, p.MaxLength)
+	if p.MinClasses > 0 {
+		s += fmt.Sprintf("; at least %d of: lower-case letters, upper-case letters, digits, other characters", p.MinClasses)
+	}
+	if p.DisallowUserName {
+		s += "; not containing the user name (for an email-style user name, its local part) when that has 3 characters or more, ignoring case"
+	}
+	return s
+}
+
 // Check reports the first rule pw breaks, in words meant for the client. It
 // never includes the password in the message.
 func (p PasswordPolicy) Check(pw, userName string) error {

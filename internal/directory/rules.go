@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // SyncScope is the part of the directory an application may see and change
@@ -83,6 +85,77 @@ func checkText(field, v string, max int, required bool) error {
 		return Errorf(ErrInvalid, field, "%s is blank", field)
 	}
 	return nil
+}
+
+// Names that identify — a user's userName, a group's displayName — must
+// not pass for others: one that differs from another only by characters
+// nobody sees, or by how a character is composed, would be a look-alike
+// account ("ada" and "ada" followed by U+200B are two accounts). A new
+// name therefore must not hold (besides what checkText refuses):
+//
+//   - format and other default-ignorable characters (Unicode category Cf
+//     and Default_Ignorable_Code_Point: zero-width space, joiners, word
+//     joiner, BOM, soft hyphen, bidirectional embeddings, overrides,
+//     isolates and marks, variation selectors, Hangul fillers, tags), nor
+//     noncharacters or private-use characters — RFC 8264 disallows all of
+//     them in every PRECIS string class;
+//   - white space at either end, nor, in a userName, white space other
+//     than U+0020 (no-break, ideographic, line separator…);
+//
+// and it must be in Unicode Normalization Form C, as RFC 8265 requires of
+// user names ("é" as U+00E9, not "e" followed by U+0301). Gatehouse
+// refuses such a name rather than altering it. It does not apply the rest
+// of RFC 8265 (case mapping: names keep their case and are compared
+// case-insensitively; width mapping and the IdentifierClass, which would
+// refuse spaces and non-ASCII punctuation that directories do hold), nor
+// does it catch look-alikes across scripts (Latin "a", Cyrillic "а").
+//
+// The rules apply to names being given: a name stored before they existed
+// keeps working until it is changed.
+
+// checkNewName applies the look-alike rules to next, a name replacing cur
+// ("" when there was none).
+func checkNewName(field, cur, next string, innerSpaces bool) error {
+	if next == cur {
+		return nil
+	}
+	if next != strings.TrimSpace(next) {
+		return Errorf(ErrInvalid, field, "%s begins or ends with white space", field)
+	}
+	for _, r := range next {
+		switch {
+		case unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r):
+			return Errorf(ErrInvalid, field, "%s contains the invisible character U+%04X (zero-width, joiner, bidirectional or other formatting characters are not allowed)", field, r)
+		case unicode.Is(unicode.Noncharacter_Code_Point, r) || unicode.Is(unicode.Co, r):
+			return Errorf(ErrInvalid, field, "%s contains U+%04X, a private-use character or noncharacter", field, r)
+		case !innerSpaces && r != ' ' && unicode.IsSpace(r):
+			return Errorf(ErrInvalid, field, "%s contains the white space U+%04X: only U+0020 is allowed", field, r)
+		}
+	}
+	if !norm.NFC.IsNormalString(next) {
+		return Errorf(ErrInvalid, field, "%s is not in Unicode Normalization Form C (NFC): compose its characters (\"é\" as U+00E9, not \"e\" and U+0301)", field)
+	}
+	return nil
+}
+
+// checkUserName applies the look-alike rules to a user's new userName.
+func checkUserName(cur *User, next *User) error {
+	old := ""
+	if cur != nil {
+		old = cur.UserName
+	}
+	return checkNewName("userName", old, next.UserName, false)
+}
+
+// checkGroupName applies the look-alike rules to a group's new
+// displayName. Group names may hold other white space inside (an
+// ideographic space between two Chinese words).
+func checkGroupName(cur *Group, next *Group) error {
+	old := ""
+	if cur != nil {
+		old = cur.DisplayName
+	}
+	return checkNewName("displayName", old, next.DisplayName, true)
 }
 
 // checkUser applies the field rules to u, filling in what the rules derive

@@ -184,3 +184,83 @@ func TestTotalFromPage(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckNewName: names that identify refuse what would make a
+// look-alike, and keep every name people really have.
+func TestCheckNewName(t *testing.T) {
+	tests := []struct {
+		name      string
+		in        string
+		userErr   string // "": accepted as a userName
+		groupErr  string // "": accepted as a group's displayName
+		sameAsOld bool   // the stored name is in, unchanged
+	}{
+		{name: "email", in: "ada.lovelace+scim@example.com"},
+		{name: "Chinese", in: "张三"},
+		{name: "Chinese email", in: "张三@例子.中国"},
+		{name: "accented, composed", in: "José Müller"},
+		{name: "apostrophe and hyphen", in: "o'brien-smith"},
+		{name: "Japanese", in: "やまだ.たろう"},
+		{name: "Arabic", in: "محمد"},
+		{name: "Devanagari with a virama", in: "क्षत्रिय"},
+		{name: "full-width letters (kept, distinct)", in: "ａｄａ"},
+		{name: "emoji", in: "ada 🚀"},
+		{name: "AD name with a space", in: "Ada Lovelace"},
+		{name: "DOMAIN\\user", in: `CORP\ada`},
+
+		{name: "zero-width space", in: "ada\u200b@example.com", userErr: "U+200B", groupErr: "U+200B"},
+		{name: "zero-width non-joiner", in: "a\u200cda", userErr: "U+200C", groupErr: "U+200C"},
+		{name: "zero-width joiner", in: "a\u200dda", userErr: "U+200D", groupErr: "U+200D"},
+		{name: "word joiner", in: "a\u2060da", userErr: "U+2060", groupErr: "U+2060"},
+		{name: "byte order mark", in: "\ufeffada", userErr: "U+FEFF", groupErr: "U+FEFF"},
+		{name: "right-to-left override", in: "ada\u202egpj.exe", userErr: "U+202E", groupErr: "U+202E"},
+		{name: "left-to-right embedding", in: "\u202aada", userErr: "U+202A", groupErr: "U+202A"},
+		{name: "pop directional formatting", in: "ada\u202c", userErr: "U+202C", groupErr: "U+202C"},
+		{name: "first strong isolate", in: "ada\u2068x\u2069", userErr: "U+2068", groupErr: "U+2068"},
+		{name: "left-to-right mark", in: "ada\u200e", userErr: "U+200E", groupErr: "U+200E"},
+		{name: "right-to-left mark", in: "ada\u200f", userErr: "U+200F", groupErr: "U+200F"},
+		{name: "Arabic letter mark", in: "ada\u061c", userErr: "U+061C", groupErr: "U+061C"},
+		{name: "soft hyphen", in: "ad\u00ada", userErr: "U+00AD", groupErr: "U+00AD"},
+		{name: "combining grapheme joiner", in: "ad\u034fa", userErr: "U+034F", groupErr: "U+034F"},
+		{name: "variation selector", in: "ada\ufe0f", userErr: "U+FE0F", groupErr: "U+FE0F"},
+		{name: "Hangul filler", in: "ada\u3164", userErr: "U+3164", groupErr: "U+3164"},
+		{name: "tag character", in: "ada\U000e0041", userErr: "U+E0041", groupErr: "U+E0041"},
+		{name: "Mongolian vowel separator", in: "ada\u180e", userErr: "U+180E", groupErr: "U+180E"},
+		{name: "private use", in: "ada\ue000", userErr: "private-use", groupErr: "private-use"},
+		{name: "noncharacter", in: "ada\ufdd0", userErr: "noncharacter", groupErr: "noncharacter"},
+		{name: "leading space", in: " ada", userErr: "begins or ends", groupErr: "begins or ends"},
+		{name: "trailing space", in: "ada ", userErr: "begins or ends", groupErr: "begins or ends"},
+		{name: "trailing ideographic space", in: "张三\u3000", userErr: "begins or ends", groupErr: "begins or ends"},
+		{name: "no-break space", in: "Ada\u00a0Lovelace", userErr: "U+00A0"},
+		{name: "ideographic space", in: "研发部\u3000北京", userErr: "U+3000"},
+		{name: "line separator", in: "ada\u2028x", userErr: "U+2028"},
+		{name: "decomposed (NFD)", in: "Jose\u0301", userErr: "Normalization Form C", groupErr: "Normalization Form C"},
+		{name: "decomposed Hangul", in: "\u1100\u1161", userErr: "Normalization Form C", groupErr: "Normalization Form C"},
+
+		// A name stored before the rules existed keeps working.
+		{name: "unchanged old name", in: "ada\u200b@example.com", sameAsOld: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var curUser *User
+			var curGroup *Group
+			if tc.sameAsOld {
+				curUser, curGroup = &User{UserName: tc.in}, &Group{DisplayName: tc.in}
+			}
+			for _, c := range []struct {
+				what, want string
+				err        error
+			}{
+				{"userName", tc.userErr, checkUserName(curUser, &User{UserName: tc.in})},
+				{"group displayName", tc.groupErr, checkGroupName(curGroup, &Group{DisplayName: tc.in})},
+			} {
+				switch {
+				case c.want == "" && c.err != nil:
+					t.Errorf("%s %q refused: %v", c.what, tc.in, c.err)
+				case c.want != "" && (c.err == nil || !errors.Is(c.err, ErrInvalid) || !strings.Contains(c.err.Error(), c.want)):
+					t.Errorf("%s %q: error %v, want ErrInvalid containing %q", c.what, tc.in, c.err, c.want)
+				}
+			}
+		})
+	}
+}

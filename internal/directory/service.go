@@ -193,12 +193,18 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 					return Errorf(ErrConflict, "userName", "userName or externalId is already taken")
 				}
 				next := replaceUser(cur, u, now)
+				if err := checkUserName(cur, next); err != nil {
+					return err
+				}
 				if err := tx.UpdateUser(ctx, next); err != nil {
 					return err
 				}
 				out, created = next, false
 				return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 			}
+		}
+		if err := checkUserName(nil, u); err != nil {
+			return err
 		}
 		u.ID = s.newID()
 		u.Created, u.Modified, u.Version = now, now, 1
@@ -290,6 +296,9 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 		}
 		now := s.stamp()
 		next := replaceUser(cur, u, now)
+		if err := checkUserName(cur, next); err != nil {
+			return err
+		}
 		if sameUser(cur, next) {
 			out = cur
 			return nil
@@ -331,6 +340,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
 			if err := checkUser(next, p); err != nil {
+				return err
+			}
+			if err := checkUserName(cur, next); err != nil {
 				return err
 			}
 			if next.Password != "" {
@@ -513,6 +525,9 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 				return err
 			}
 		}
+		if err := checkGroupName(nil, g); err != nil {
+			return err
+		}
 		g.ID = s.newID()
 		g.Created, g.Modified, g.Version = now, now, 1
 		if err := tx.InsertGroup(ctx, g); err != nil {
@@ -574,6 +589,9 @@ func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Prof
 // applyGroup writes next's attributes and applies ops, inside tx, with cur
 // locked. It writes nothing when nothing changes.
 func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile, action string, cur, next *Group, ops []MemberOp, now time.Time) (*Group, error) {
+	if err := checkGroupName(cur, next); err != nil {
+		return nil, err
+	}
 	added, removed, err := applyMemberOps(ctx, tx, cur.ID, ops, p.Scope.restriction())
 	if err != nil {
 		return nil, err

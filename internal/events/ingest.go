@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
 
 // Events from outside: POST /events takes CloudEvents 1.0 in structured
@@ -143,6 +146,12 @@ func ParseRequest(r *http.Request, body []byte, now time.Time) ([]*External, err
 			return nil, err
 		}
 		out = append(out, e)
+	}
+	// encoding/json has decoded invalid UTF-8 and unpaired surrogates as
+	// U+FFFD and kept the last of two members with one name ("id" twice:
+	// which event is it?): refuse such a body.
+	if err := strictjson.Check(trimmed, strictjson.Options{}); err != nil {
+		return nil, bad("the body is refused: %v", err)
 	}
 	return out, nil
 }
@@ -361,6 +370,9 @@ func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*Externa
 		if err != nil {
 			v = vs[0]
 		}
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return nil, bad("header %s is not UTF-8 text (without NUL)", k)
+		}
 		attrs[name] = v
 	}
 	if mt != "" {
@@ -375,7 +387,15 @@ func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*Externa
 			if err := dec.Decode(&data); err != nil {
 				return nil, bad("the body is not JSON (datacontenttype %s): %v", mt, err)
 			}
+			if err := strictjson.Check(body, strictjson.Options{}); err != nil {
+				return nil, bad("the body is refused: %v", err)
+			}
 		} else {
+			// The data becomes a JSON string: bytes that are not UTF-8
+			// would turn into U+FFFD, and NUL cannot be stored.
+			if !utf8.Valid(body) || bytes.IndexByte(body, 0) >= 0 {
+				return nil, bad("the body is not UTF-8 text without NUL (datacontenttype %s): send binary data base64-encoded, as data_base64 in structured mode", mt)
+			}
 			data = string(body)
 		}
 	}

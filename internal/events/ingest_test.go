@@ -179,6 +179,51 @@ var ingestTests = []ingestTest{
 		body:       "[" + ce("e1", "") + ",]",
 		wantStatus: 400, wantMsg: "not a JSON array of events",
 	},
+	// What encoding/json would alter is refused: invalid UTF-8 and
+	// unpaired surrogates (U+FFFD), a member given twice (the last one),
+	// NUL (PostgreSQL cannot store it).
+	{
+		name:       "invalid UTF-8 in the data",
+		header:     map[string]string{"Content-Type": "application/cloudevents+json"},
+		body:       ce("e1", "\"data\": {\"email\": \"ada\xff@example.com\"}"),
+		wantStatus: 400, wantMsg: "not valid UTF-8",
+	},
+	{
+		name:       "unpaired surrogate in an attribute",
+		header:     map[string]string{"Content-Type": "application/cloudevents+json"},
+		body:       ce("e1", `"subject": "users/\ud800"`),
+		wantStatus: 400, wantMsg: "unpaired UTF-16 surrogate",
+	},
+	{
+		name:       "NUL in the data",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       ce("e1", `"data": "a\u0000b"`),
+		wantStatus: 400, wantMsg: "NUL",
+	},
+	{
+		name:       "id given twice",
+		header:     map[string]string{"Content-Type": "application/cloudevents+json"},
+		body:       ce("e1", `"id": "e2"`),
+		wantStatus: 400, wantMsg: `the name "id" appears twice`,
+	},
+	{
+		name:       "a name twice in the data of a batch's second event",
+		header:     map[string]string{"Content-Type": "application/cloudevents-batch+json"},
+		body:       "[" + ce("e1", "") + ", " + ce("e2", `"data": {"email": "a@example.com", "email": "b@example.com"}`) + "]",
+		wantStatus: 400, wantMsg: `the name "email" appears twice`,
+	},
+	{
+		name:       "an IDaaS callback with eventType twice",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "i1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventType": "urn:alibaba:idaas:app:event:ud:user:delete"}`,
+		wantStatus: 400, wantMsg: `the name "eventType" appears twice`,
+	},
+	{
+		name:   "names that differ in case are different names",
+		header: map[string]string{"Content-Type": "application/cloudevents+json"},
+		body:   ce("e1", `"data": {"Email": "a@example.com", "email": "b@example.com"}`),
+		want:   []got{ceGot("e1", map[string]any{"detail": map[string]any{"Email": "a@example.com", "email": "b@example.com"}})},
+	},
 	// Binary mode.
 	{
 		name: "binary",
@@ -238,6 +283,46 @@ var ingestTests = []ingestTest{
 		header:     map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
 		body:       "{nope",
 		wantStatus: 400, wantMsg: "the body is not JSON",
+	},
+	{
+		name:       "binary, JSON data with a name twice",
+		header:     map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		body:       `{"email": "a@example.com", "email": "b@example.com"}`,
+		wantStatus: 400, wantMsg: `the name "email" appears twice`,
+	},
+	{
+		name:       "binary, JSON data with an unpaired surrogate",
+		header:     map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		body:       `{"email": "\udfffa@example.com"}`,
+		wantStatus: 400, wantMsg: "unpaired UTF-16 surrogate",
+	},
+	{
+		name:       "binary, JSON data and more",
+		header:     map[string]string{"Content-Type": "application/json", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		body:       `{"email": "a@example.com"} {"email": "b@example.com"}`,
+		wantStatus: 400, wantMsg: "unexpected data after the JSON value",
+	},
+	{
+		name:       "binary, text data that is not UTF-8",
+		header:     map[string]string{"Content-Type": "text/plain", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		body:       "caf\xe9",
+		wantStatus: 400, wantMsg: "not UTF-8 text",
+	},
+	{
+		name:       "binary, text data with NUL",
+		header:     map[string]string{"Content-Type": "text/plain", "Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		body:       "a\x00b",
+		wantStatus: 400, wantMsg: "not UTF-8 text",
+	},
+	{
+		name:       "binary, an attribute that decodes to bytes that are not UTF-8",
+		header:     map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:test", "Ce-Type": "t", "Ce-Subject": "users/%FF"},
+		wantStatus: 400, wantMsg: "Ce-Subject is not UTF-8 text",
+	},
+	{
+		name:       "binary, an attribute that decodes to NUL",
+		header:     map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "b1%00", "Ce-Source": "urn:test", "Ce-Type": "t"},
+		wantStatus: 400, wantMsg: "Ce-Id is not UTF-8 text",
 	},
 	{
 		name:       "binary, too large",

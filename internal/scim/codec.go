@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
 
 // ContentType is the SCIM media type (RFC 7644 §8.1).
@@ -78,39 +79,15 @@ func decodeObject(body []byte) (map[string]any, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "unexpected data after the JSON object")
 	}
-	// Attribute names are case-insensitive (RFC 7643 §2.1): "userName" and
-	// "USERNAME" in one object name one attribute twice, and which value
-	// won would depend on map order.
-	if k := duplicateKey(m); k != "" {
-		return nil, errorf(http.StatusBadRequest, "invalidSyntax", fmt.Sprintf("%q is given more than once (names are case-insensitive)", k))
+	// encoding/json has turned invalid UTF-8 and unpaired surrogates into
+	// U+FFFD and kept the last of two members of one name: refuse such a
+	// body instead. Attribute names are case-insensitive (RFC 7643 §2.1):
+	// "userName" and "USERNAME" in one object name one attribute twice,
+	// and which value won would depend on map order.
+	if err := strictjson.Check(body, strictjson.Options{FoldNames: true}); err != nil {
+		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "the request body is refused: "+err.Error())
 	}
 	return m, nil
-}
-
-// duplicateKey returns a key that some object in v has twice, ignoring
-// case, or "".
-func duplicateKey(v any) string {
-	switch x := v.(type) {
-	case map[string]any:
-		seen := make(map[string]bool, len(x))
-		for k, el := range x {
-			lk := strings.ToLower(k)
-			if seen[lk] {
-				return k
-			}
-			seen[lk] = true
-			if d := duplicateKey(el); d != "" {
-				return d
-			}
-		}
-	case []any:
-		for _, el := range x {
-			if d := duplicateKey(el); d != "" {
-				return d
-			}
-		}
-	}
-	return ""
 }
 
 var dropReadOnly = schema.NormalizeOptions{DropReadOnly: true}

@@ -1,14 +1,21 @@
 package scim
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
 // Discovery endpoints (RFC 7644 §4) need no authentication, as in IDaaS:
-// clients read them to learn what the server supports.
+// clients read them to learn what the server supports. /Schemas states what
+// each attribute must satisfy, which depends on the application's mode: it
+// describes the caller's mode when a bearer token comes with the request,
+// else the default (idaas) mode.
 
 func (s *Server) docsURL(r *http.Request) string {
 	if s.cfg.DocumentationURL != "" {
@@ -119,12 +126,85 @@ func (s *Server) resourceType(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, errorf(http.StatusNotFound, "", "no resource type "+id))
 }
 
-func attributeDoc(a *schema.Attribute) map[string]any {
+// constraint is what Gatehouse enforces on an attribute beyond its RFC
+// 7643 characteristics, for one application mode: a note appended to the
+// attribute's description, and the canonical values that are the only
+// ones accepted, when they are.
+type constraint struct {
+	note string
+	only []string
+}
+
+// constraints lists, by attribute path ("urn:…:User:emails.type"), what the
+// directory's rules (internal/directory/rules.go, phone.go, password.go)
+// enforce for profile p. Keep it in step with them: /Schemas is where
+// clients learn the rules.
+func (s *Server) constraints(p directory.Profile) map[string]constraint {
+	u, e, g := schema.UserURN+":", schema.EnterpriseURN+":", schema.GroupURN+":"
+	text := fmt.Sprintf("at most %d characters, without control characters, not blank", directory.MaxNameLen)
+	lookAlike := "must not hold invisible characters (Unicode format and other default-ignorable characters: zero-width space and joiners, " +
+		"word joiner, BOM, soft hyphen, bidirectional embeddings, overrides, isolates and marks, variation selectors…), " +
+		"noncharacters or private-use characters, nor white space at either end"
+	nfc := "and must be in Unicode Normalization Form C (NFC). Names stored before these rules keep working until they change."
+	c := map[string]constraint{
+		u + "userName": {note: "Gatehouse: " + text + "; unique ignoring case: a taken one is 409 uniqueness. A new userName " + lookAlike +
+			" or other than U+0020, " + nfc},
+		u + "displayName": {note: "Gatehouse: " + text + "."},
+		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case). " +
+			"A POST or PUT without it means true. A PATCH cannot remove it or set it to null (400 mutability)."},
+		u + "password": {note: "Gatehouse's password policy: " + s.cfg.PasswordPolicy.Describe() + "."},
+		u + "emails":   {note: "Gatehouse: at most one primary."},
+		u + "emails.value": {note: fmt.Sprintf("Gatehouse: required in each email; an email address (an RFC 5322 addr-spec such as ada@example.com, "+
+			"without a display name or angle brackets), at most %d bytes.", directory.MaxEmailLen)},
+		u + "phoneNumbers":       {note: "Gatehouse: at most one primary."},
+		u + "phoneNumbers.value": {note: "Gatehouse: required in each phone number; at most 64 characters, without control characters, not blank."},
+		u + "phoneRegion":        {note: "Gatehouse (rfc mode): not checked, kept as given."},
+		e + "organizationId": {note: "Gatehouse: the id of an existing organization inside the application's synchronization scope " +
+			"(400 invalidValue otherwise). Without it, a POST places the account in the application's synchronization target organization " +
+			"and a PUT keeps the current one. A PATCH cannot remove it (400 mutability)."},
+		g + "displayName": {note: "Gatehouse: " + text + "; a taken name is 409 uniqueness. A new name " + lookAlike + ", " + nfc},
+		g + "members": {note: "Gatehouse: each value is the id of an existing user the application can see: " +
+			"nested groups are not supported (400 invalidValue)."},
+	}
+	for _, name := range []string{"ims", "photos", "addresses", "entitlements", "roles", "x509Certificates"} {
+		c[u+name] = constraint{note: "Gatehouse: at most one primary."}
+	}
+	if p.IDaaSFields {
+		c[u+"emails"] = constraint{note: "Gatehouse (idaas mode): at most one email, of type \"work\" (a missing type becomes \"work\"; " +
+			"another type or a second email is 400 invalidValue)."}
+		c[u+"emails.type"] = constraint{note: "Gatehouse (idaas mode): only \"work\".", only: []string{"work"}}
+		c[u+"phoneNumbers"] = constraint{note: "Gatehouse (idaas mode): at most one phone number, of type \"work\" (a missing type becomes \"work\"; " +
+			"another type or a second number is 400 invalidValue)."}
+		c[u+"phoneNumbers.type"] = constraint{note: "Gatehouse (idaas mode): only \"work\".", only: []string{"work"}}
+		c[u+"phoneNumbers.value"] = constraint{note: "Gatehouse (idaas mode): required in each phone number; digits, which spaces, hyphens, dots and parentheses may separate; " +
+			"a number that includes its calling code starts with \"+\" (+86-13800138000, +86 138 0013 8000, +8613800138000), " +
+			"one without \"+\" carries none. At least 3 digits after the calling code, at most 15 with it."}
+		c[u+"phoneRegion"] = constraint{note: fmt.Sprintf("Gatehouse (idaas mode): 1 to 3 digits (a leading \"+\" is dropped). "+
+			"If absent, the calling code the number carries, else %q. If present and different from the number's calling code: 400 invalidValue. "+
+			"A region that follows from the number (or is the default) is recomputed when a PATCH changes the number.", directory.DefaultPhoneRegion)}
+	}
+	if p.Idempotent {
+		c[u+"userName"] = constraint{note: c[u+"userName"].note + " In idaas mode a POST whose externalId, else userName, " +
+			"names an existing account updates that account (200) instead of answering 409."}
+		c[g+"displayName"] = constraint{note: c[g+"displayName"].note + " In idaas mode a POST whose externalId, else displayName, " +
+			"names an existing group replaces that group, members included (200), instead of answering 409."}
+	}
+	return c
+}
+
+func attributeDoc(a *schema.Attribute, path string, cons map[string]constraint) map[string]any {
+	desc, canonical := a.Description, a.CanonicalValues
+	if c, ok := cons[path]; ok {
+		desc += " " + c.note
+		if c.only != nil {
+			canonical = c.only
+		}
+	}
 	d := map[string]any{
 		"name":        a.Name,
 		"type":        string(a.Type),
 		"multiValued": a.MultiValued,
-		"description": a.Description,
+		"description": desc,
 		"required":    a.Required,
 		"mutability":  a.Mutability,
 		"returned":    a.Returned,
@@ -141,8 +221,8 @@ func attributeDoc(a *schema.Attribute) map[string]any {
 		}
 		d["uniqueness"] = u
 	}
-	if len(a.CanonicalValues) > 0 {
-		d["canonicalValues"] = a.CanonicalValues
+	if len(canonical) > 0 {
+		d["canonicalValues"] = canonical
 	}
 	if len(a.ReferenceTypes) > 0 {
 		d["referenceTypes"] = a.ReferenceTypes
@@ -150,23 +230,23 @@ func attributeDoc(a *schema.Attribute) map[string]any {
 	if len(a.SubAttributes) > 0 {
 		subs := make([]any, len(a.SubAttributes))
 		for i, sub := range a.SubAttributes {
-			subs[i] = attributeDoc(sub)
+			subs[i] = attributeDoc(sub, path+"."+sub.Name, cons)
 		}
 		d["subAttributes"] = subs
 	}
 	return d
 }
 
-func schemaDoc(sc *schema.Schema, base string) map[string]any {
+func schemaDoc(sc *schema.Schema, base string, p directory.Profile, cons map[string]constraint) map[string]any {
 	attrs := make([]any, len(sc.Attributes))
 	for i, a := range sc.Attributes {
-		attrs[i] = attributeDoc(a)
+		attrs[i] = attributeDoc(a, sc.ID+":"+a.Name, cons)
 	}
 	return map[string]any{
 		"schemas":     []string{schema.SchemaURN},
 		"id":          sc.ID,
 		"name":        sc.Name,
-		"description": sc.Description,
+		"description": sc.Description + " (as Gatehouse enforces it for applications in " + auth.Mode(p) + " mode)",
 		"attributes":  attrs,
 		"meta": map[string]any{
 			"resourceType": "Schema",
@@ -175,11 +255,35 @@ func schemaDoc(sc *schema.Schema, base string) map[string]any {
 	}
 }
 
+// schemaProfile returns the profile /Schemas describes: the calling
+// application's when the request carries a credential, else the default
+// mode's (idaas). A credential that does not authenticate is refused (401):
+// a client must not take another mode's rules for its own.
+func (s *Server) schemaProfile(w http.ResponseWriter, r *http.Request) (directory.Profile, bool) {
+	// The answer depends on the credential: caches must keep them apart.
+	w.Header().Add("Vary", "Authorization")
+	header := r.Header.Get("Authorization")
+	if header == "" {
+		return directory.IDaaSProfile(), true
+	}
+	p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
+	if err != nil {
+		s.writeError(w, r, authError(err, true))
+		return directory.Profile{}, false
+	}
+	logging.SetCaller(r.Context(), p.App.ID)
+	return p.App.Profile, true
+}
+
 func (s *Server) schemas(w http.ResponseWriter, r *http.Request) {
-	base := s.base(r)
+	p, ok := s.schemaProfile(w, r)
+	if !ok {
+		return
+	}
+	base, cons := s.base(r), s.constraints(p)
 	var items []any
 	for _, sc := range s.reg.Schemas() {
-		items = append(items, schemaDoc(sc, base))
+		items = append(items, schemaDoc(sc, base, p, cons))
 	}
 	writeJSON(w, http.StatusOK, listOf(items))
 }
@@ -188,7 +292,11 @@ func (s *Server) schema(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	for _, sc := range s.reg.Schemas() {
 		if strings.EqualFold(sc.ID, id) {
-			writeJSON(w, http.StatusOK, schemaDoc(sc, s.base(r)))
+			p, ok := s.schemaProfile(w, r)
+			if !ok {
+				return
+			}
+			writeJSON(w, http.StatusOK, schemaDoc(sc, s.base(r), p, s.constraints(p)))
 			return
 		}
 	}

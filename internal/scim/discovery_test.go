@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -89,6 +91,8 @@ func TestDiscoveryGolden(t *testing.T) {
 		{"/Schemas/" + schema.EnterpriseURN, "schema_enterprise_user.json"},
 		{"/Schemas/" + customURN, "schema_custom_extension.json"},
 	}
+	// An application in rfc mode sees the schemas of its mode.
+	_, rfc := h.newClient(auth.AppSpec{Name: "rfc-client", Profile: rfcProfile()})
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			// Discovery needs no authentication.
@@ -101,6 +105,130 @@ func TestDiscoveryGolden(t *testing.T) {
 			}
 			golden(t, h, tc.file, r.Raw)
 		})
+	}
+	for _, tc := range []struct{ path, file string }{
+		{"/Schemas/" + schema.UserURN, "schema_user_rfc.json"},
+		{"/Schemas/" + schema.GroupURN, "schema_group_rfc.json"},
+		{"/Schemas/" + schema.EnterpriseURN, "schema_enterprise_user_rfc.json"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			r := h.with(t).must(h.with(t).do("GET", tc.path, nil, "Authorization", "Bearer "+rfc), http.StatusOK)
+			golden(t, h, tc.file, r.Raw)
+		})
+	}
+}
+
+// TestSchemasPerMode: /Schemas describes the caller's mode; without a
+// credential the default (idaas) mode; with a bad one, nothing (401). The
+// canonical values it says are the only ones accepted are the only ones
+// accepted, and the others are refused.
+func TestSchemasPerMode(t *testing.T) {
+	h := newHarness(t) // its own client is in idaas mode
+	_, rfc := h.newClient(auth.AppSpec{Name: "rfc-client", Profile: rfcProfile(), Scopes: auth.Scopes{auth.ScopeUsersRead, auth.ScopeUsersWrite}})
+	get := func(auth string) *response {
+		t.Helper()
+		r := h.must(h.do("GET", "/Schemas/"+schema.UserURN, nil, "Authorization", auth), http.StatusOK)
+		if v := r.Header.Values("Vary"); !slices.Contains(v, "Authorization") {
+			t.Errorf("Vary = %v, want Authorization", v)
+		}
+		return r
+	}
+	anonymous, idaas, strict := get(""), get("Bearer "+h.token), get("Bearer "+rfc)
+	if diff := cmp.Diff(anonymous.Body, idaas.Body); diff != "" {
+		t.Errorf("without a credential, /Schemas is not the idaas mode's (-anonymous +idaas):\n%s", diff)
+	}
+	if cmp.Equal(idaas.Body, strict.Body) {
+		t.Error("/Schemas is the same in idaas and rfc mode")
+	}
+	for _, bad := range []string{"Bearer gate_tk_nope", "Basic Zm9vOmJhcg=="} {
+		r := h.do("GET", "/Schemas", nil, "Authorization", bad)
+		checkError(t, r, http.StatusUnauthorized, "")
+		if r.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("%s: 401 without WWW-Authenticate", bad)
+		}
+	}
+
+	// attr finds an attribute (or sub-attribute) of a schema document.
+	attr := func(doc map[string]any, path ...string) map[string]any {
+		var cur map[string]any
+		list, _ := doc["attributes"].([]any)
+		for _, name := range path {
+			cur = nil
+			for _, a := range list {
+				if m := a.(map[string]any); m["name"] == name {
+					cur = m
+				}
+			}
+			if cur == nil {
+				t.Fatalf("no attribute %v", path)
+			}
+			list, _ = cur["subAttributes"].([]any)
+		}
+		return cur
+	}
+	canonical := func(doc map[string]any, path ...string) []string {
+		var out []string
+		for _, v := range attr(doc, path...)["canonicalValues"].([]any) {
+			out = append(out, v.(string))
+		}
+		return out
+	}
+	for _, name := range []string{"emails", "phoneNumbers"} {
+		if diff := cmp.Diff([]string{"work"}, canonical(idaas.Body, name, "type")); diff != "" {
+			t.Errorf("idaas %s.type canonicalValues (-want +got):\n%s", name, diff)
+		}
+	}
+	// Each type the RFC lists: accepted in rfc mode; in idaas mode only if
+	// the idaas schema lists it.
+	values := map[string]string{"emails": "m@example.com", "phoneNumbers": "+86 138 0013 8000"}
+	for i, name := range []string{"emails", "phoneNumbers"} {
+		allowed := canonical(idaas.Body, name, "type")
+		for j, typ := range canonical(strict.Body, name, "type") {
+			body := map[string]any{"userName": "u" + itoa(i) + "-" + itoa(j) + "@example.com", name: []any{map[string]any{"value": values[name], "type": typ}}}
+			r := h.do("POST", "/Users", body, "Authorization", "Bearer "+rfc)
+			if r.Status != http.StatusCreated {
+				t.Errorf("rfc mode, %s of type %q: %d %s", name, typ, r.Status, r.Raw)
+			}
+			body["userName"] = "idaas-" + body["userName"].(string)
+			r = h.do("POST", "/Users", body)
+			if ok := slices.Contains(allowed, typ); ok != (r.Status == http.StatusCreated) {
+				t.Errorf("idaas mode, %s of type %q (described: %v): %d %s", name, typ, ok, r.Status, r.Raw)
+			}
+		}
+	}
+	// What each mode's descriptions say about the rules that differ.
+	docs := map[string]*response{"idaas": idaas, "rfc": strict}
+	for _, tc := range []struct {
+		mode string
+		path []string
+		want string
+	}{
+		{"idaas", []string{"emails"}, "at most one email"},
+		{"rfc", []string{"emails"}, "at most one primary"},
+		{"idaas", []string{"phoneNumbers", "value"}, "calling code"},
+		{"rfc", []string{"phoneNumbers", "value"}, "at most 64 characters"},
+		{"idaas", []string{"phoneRegion"}, `else "86"`},
+		{"rfc", []string{"phoneRegion"}, "not checked"},
+		{"idaas", []string{"userName"}, "updates that account (200)"},
+		{"rfc", []string{"userName"}, "409 uniqueness"},
+		{"idaas", []string{"userName"}, "Normalization Form C"},
+		{"rfc", []string{"active"}, "cannot remove it or set it to null"},
+		{"idaas", []string{"password"}, "8 to 128 characters"},
+	} {
+		if d, _ := attr(docs[tc.mode].Body, tc.path...)["description"].(string); !strings.Contains(d, tc.want) {
+			t.Errorf("%s mode: %v description %q does not say %q", tc.mode, tc.path, d, tc.want)
+		}
+	}
+	if d := attr(strict.Body, "userName")["description"].(string); strings.Contains(d, "updates that account") {
+		t.Errorf("rfc userName description speaks of idaas updates: %q", d)
+	}
+	ent := h.must(h.do("GET", "/Schemas/"+schema.EnterpriseURN, nil, "Authorization", ""), http.StatusOK)
+	if d := attr(ent.Body, "organizationId")["description"].(string); !strings.Contains(d, "existing organization") || !strings.Contains(d, "cannot remove it") {
+		t.Errorf("organizationId description %q", d)
+	}
+	grp := h.must(h.do("GET", "/Schemas/"+schema.GroupURN, nil, "Authorization", ""), http.StatusOK)
+	if d := attr(grp.Body, "displayName")["description"].(string); !strings.Contains(d, "replaces that group") {
+		t.Errorf("group displayName description %q", d)
 	}
 }
 

@@ -330,6 +330,9 @@ func TestErrorsValues(t *testing.T) {
 		{"unknown organizationId", "POST", "/Users", user(map[string]any{ent: map[string]any{"organizationId": "no-such-org"}}), "invalidValue", "organizationId"},
 		{"unknown organizationId PATCH", "PATCH", "/Users/" + uid, patchBody(`{"op":"replace","path":"` + ent + `:organizationId","value":"no-such-org"}`), "invalidValue", "organizationId"},
 		{"missing userName", "POST", "/Users", map[string]any{"displayName": "x"}, "invalidValue", "userName"},
+		{"userName twice, once by URN", "POST", "/Users", user(map[string]any{schema.UserURN + ":userName": "other@example.com"}), "invalidValue", "userName"},
+		{"department twice, once by URN", "PUT", "/Users/" + uid, user(map[string]any{ent: map[string]any{"department": "A"}, ent + ":department": "B"}), "invalidValue", "department"},
+		{"path-less PATCH of name and name.givenName", "PATCH", "/Users/" + uid, patchBody(`{"op":"replace","value":{"name":{"givenName":"A"},"name.givenName":"B"}}`), "invalidValue", "name"},
 		{"userName not a string", "POST", "/Users", map[string]any{"userName": map[string]any{"a": 1}}, "invalidValue", "userName"},
 		{"name not an object", "POST", "/Users", user(map[string]any{"name": "Alice"}), "invalidValue", "name"},
 		{"list for single value", "POST", "/Users", user(map[string]any{"displayName": []string{"a", "b"}}), "invalidValue", "displayName"},
@@ -552,5 +555,77 @@ func TestBadInputChangesNothing(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestBodiesNotAltered: a body that encoding/json would decode into
+// something other than what was sent — invalid UTF-8 or an unpaired
+// surrogate (both become U+FFFD), a member given twice (the last one wins),
+// \u0000 (which PostgreSQL cannot store) — is 400 invalidSyntax on every
+// endpoint that takes a body, and changes nothing. Each body is otherwise
+// valid: without the defect it succeeds.
+func TestBodiesNotAltered(t *testing.T) {
+	h := newHarness(t)
+	uid := h.createUser(map[string]any{"userName": "kept@example.com", "displayName": "Kept"})
+	gid := h.createGroup("kept group")
+	// In body, X stands for a string value; in dup, D for members of one
+	// object (both named after an attribute that matters there).
+	targets := []struct{ method, path, body, dup string }{
+		{"POST", "/Users", `{"userName":"new@example.com","displayName":"X"}`, `{"userName":"new@example.com",D}`},
+		{"PUT", "/Users/" + uid, `{"userName":"kept@example.com","displayName":"X"}`, `{"userName":"kept@example.com","name":{D}}`},
+		{"PATCH", "/Users/" + uid, patchBody(`{"op":"replace","path":"displayName","value":"X"}`), patchBody(`{"op":"replace","path":"displayName",D}`)},
+		{"POST", "/Groups", `{"displayName":"X"}`, `{D}`},
+		{"PUT", "/Groups/" + gid, `{"displayName":"X"}`, `{D}`},
+		{"PATCH", "/Groups/" + gid, patchBody(`{"op":"replace","path":"displayName","value":"X"}`), patchBody(`{"op":"replace","value":{D}}`)},
+		{"POST", "/Users/.search", `{"filter":"displayName eq \"X\""}`, `{D}`},
+		{"POST", "/Groups/.search", `{"filter":"displayName eq \"X\""}`, `{D}`},
+		{"POST", "/.search", `{"filter":"displayName eq \"X\""}`, `{D}`},
+		{"POST", "/Bulk", `{"schemas":["` + bulkRequestURN + `"],"Operations":[{"method":"POST","path":"/Users","bulkId":"b","data":{"userName":"bulk@example.com","displayName":"X"}}]}`,
+			`{"schemas":["` + bulkRequestURN + `"],"Operations":[{"method":"POST","path":"/Users","bulkId":"b","data":{"userName":"bulk@example.com",D}}]}`},
+	}
+	defects := []struct{ name, value string }{
+		{"invalid UTF-8", "Ad\xffa"},
+		{"truncated UTF-8", "Ad\xe4\xb8a"},
+		{"lone high surrogate", `Ad\ud800a`},
+		{"lone low surrogate", `Ad\udc00a`},
+		{"NUL", `Ad\u0000a`},
+	}
+	dups := []struct{ name, members string }{
+		{"displayName twice", `"displayName":"first","displayName":"second"`},
+		{"displayName twice, once escaped", `"displayName":"first","display\u004eame":"second"`},
+		{"givenName twice", `"givenName":"first","givenName":"second"`},
+		{"filter twice", `"filter":"userName pr","filter":"displayName pr"`},
+		{"value twice", `"value":"first","value":"second"`},
+	}
+	before := h.snapshot()
+	for _, tg := range targets {
+		for _, d := range defects {
+			t.Run(tg.method+" "+tg.path+" "+d.name, func(t *testing.T) {
+				r := h.with(t).do(tg.method, tg.path, strings.Replace(tg.body, "X", d.value, 1))
+				checkError(t, r, http.StatusBadRequest, "invalidSyntax")
+			})
+		}
+		for _, d := range dups {
+			t.Run(tg.method+" "+tg.path+" "+d.name, func(t *testing.T) {
+				r := h.with(t).do(tg.method, tg.path, strings.Replace(tg.dup, "D", d.members, 1))
+				checkError(t, r, http.StatusBadRequest, "invalidSyntax")
+			})
+		}
+	}
+	if diff := snapshotDiff(before, h.snapshot()); diff != "" {
+		t.Errorf("refused bodies changed the directory (-before +after):\n%s", diff)
+	}
+	// Without the defect, the same bodies succeed: the refusals are about
+	// the defect alone.
+	for i, tg := range targets {
+		r := h.do(tg.method, tg.path, strings.Replace(tg.body, "X", "Ada "+itoa(i), 1))
+		if r.Status >= 300 {
+			t.Errorf("%s %s without a defect: %d %s", tg.method, tg.path, r.Status, r.Raw)
+		}
+	}
+	// Valid characters stay exactly as they were sent, U+FFFD included.
+	r := h.must(h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"replace","path":"displayName","value":"张三 \ud83d\ude00 \ufffd"}`)), http.StatusOK)
+	if got := r.str("displayName"); got != "张三 😀 \uFFFD" {
+		t.Errorf("displayName = %q", got)
 	}
 }

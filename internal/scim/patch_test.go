@@ -198,3 +198,48 @@ func checkPaths(t *testing.T, doc map[string]any, want map[string]any) {
 		}
 	}
 }
+
+// TestPatchNeverEnables: no PATCH that removes "active" or sets it to null
+// enables a disabled account (a POST or PUT without "active" means active,
+// but a PATCH only changes what it names). Each form is 400 mutability and
+// changes nothing; an explicit true still enables.
+func TestPatchNeverEnables(t *testing.T) {
+	h := newHarness(t)
+	uid := h.createUser(map[string]any{"userName": "disabled@example.com", "active": false})
+	before := h.snapshot()
+	for _, tc := range []struct{ name, op string }{
+		{"remove", `{"op":"remove","path":"active"}`},
+		{"Entra capitalised remove", `{"op":"Remove","path":"active"}`},
+		{"remove by URN path", `{"op":"remove","path":"` + schema.UserURN + `:active"}`},
+		{"remove with a value", `{"op":"remove","path":"active","value":false}`},
+		{"replace with null", `{"op":"replace","path":"active","value":null}`},
+		{"add null", `{"op":"add","path":"active","value":null}`},
+		{"path-less replace with null", `{"op":"replace","value":{"active":null}}`},
+		{"path-less replace with a URN key and null", `{"op":"replace","value":{"` + schema.UserURN + `:active":null}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := h.with(t)
+			r := h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"replace","path":"displayName","value":"Changed"}`, tc.op))
+			checkError(t, r, http.StatusBadRequest, "mutability")
+			if d := r.str("detail"); !strings.Contains(d, "active") {
+				t.Errorf("detail %q does not name active", d)
+			}
+			if diff := snapshotDiff(before, h.snapshot()); diff != "" {
+				t.Errorf("the directory changed (-before +after):\n%s", diff)
+			}
+		})
+	}
+	// In a Bulk request the operation fails alone.
+	r := h.must(h.do("POST", "/Bulk", bulkBody(0, map[string]any{"method": "PATCH", "path": "/Users/" + uid,
+		"data": map[string]any{"schemas": []string{patchURN}, "Operations": []any{map[string]any{"op": "remove", "path": "active"}}}})), http.StatusOK)
+	if diff := cmp.Diff([]bulkResult{{Method: "PATCH", Status: "400", Location: true, ScimType: "mutability"}}, bulkResults(t, r)); diff != "" {
+		t.Errorf("bulk (-want +got):\n%s", diff)
+	}
+	if diff := snapshotDiff(before, h.snapshot()); diff != "" {
+		t.Errorf("the directory changed (-before +after):\n%s", diff)
+	}
+	r = h.must(h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"replace","path":"active","value":true}`)), http.StatusOK)
+	if r.Body["active"] != true {
+		t.Errorf("replace with true: active = %v", r.Body["active"])
+	}
+}

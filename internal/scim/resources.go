@@ -172,6 +172,13 @@ func (s *Server) doPatchUser(c call, id string, body map[string]any) (*result, e
 		if err := patch.Apply(doc, rt, ops); err != nil {
 			return err
 		}
+		if _, ok := doc["active"]; !ok {
+			// userDoc always holds "active". Without it the account would
+			// read as active (what a POST or PUT without "active" means):
+			// a PATCH that removes it or sets it to null must not enable
+			// anyone.
+			return &patch.Error{Type: "mutability", Msg: "active cannot be removed or set to null: replace it with true or false"}
+		}
 		norm, err := rt.NormalizeResource(doc, dropReadOnly)
 		if err != nil {
 			return err

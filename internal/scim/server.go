@@ -69,6 +69,9 @@ type Config struct {
 	// ClientAddr returns the address a request comes from (default: the
 	// host of RemoteAddr); behind a proxy, the address it forwarded.
 	ClientAddr func(*http.Request) string
+	// PasswordPolicy is the directory's, which /Schemas states (default:
+	// directory.DefaultPasswordPolicy).
+	PasswordPolicy directory.PasswordPolicy
 }
 
 // Defaults.
@@ -117,6 +120,9 @@ func New(dir Directory, authn Authenticator, reg *schema.Registry, cfg Config, l
 	}
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = RemoteHost
+	}
+	if cfg.PasswordPolicy == (directory.PasswordPolicy{}) {
+		cfg.PasswordPolicy = directory.DefaultPasswordPolicy()
 	}
 	if len(cfg.CursorKey) == 0 {
 		cfg.CursorKey = []byte(logging.NewRequestID() + logging.NewRequestID())

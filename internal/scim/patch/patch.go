@@ -9,7 +9,9 @@ package patch
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
@@ -184,7 +186,8 @@ func applyOne(doc map[string]any, rt *schema.ResourceType, op Op) error {
 		if !ok {
 			return errf("invalidValue", "without a path, the value must be an object of attributes")
 		}
-		for k, v := range m {
+		var given pathSet
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			if strings.EqualFold(k, "schemas") {
 				continue
 			}
@@ -198,7 +201,10 @@ func applyOne(doc map[string]any, rt *schema.ResourceType, op Op) error {
 			if p.Ref.Sub != nil && p.Ref.Sub.Mutability == schema.ReadOnly {
 				continue
 			}
-			if err := applyPath(doc, rt, op.Op, p, v, true); err != nil {
+			if prev := given.add(k, p, m[k]); prev != "" {
+				return errf("invalidValue", "%q and %q set the same attribute: which one would win is undefined", prev, k)
+			}
+			if err := applyPath(doc, rt, op.Op, p, m[k], true); err != nil {
 				return err
 			}
 		}
@@ -209,6 +215,87 @@ func applyOne(doc map[string]any, rt *schema.ResourceType, op Op) error {
 		return err
 	}
 	return applyPath(doc, rt, op.Op, p, op.Value, op.HasValue)
+}
+
+// pathSet holds the paths of one path-less value, to find two keys that
+// set the same thing ("name" and "name.givenName", "displayName" and
+// "urn:…:User:displayName", "urn:…:enterprise:2.0:User" with a
+// "department" and "urn:…:enterprise:2.0:User:department"). Filtered paths
+// overlap when they have the same filter or one has none: Entra's
+// {"emails[type eq \"work\"].value": …, "emails[type eq \"home\"].value": …}
+// sets two different elements.
+type pathSet map[*schema.Attribute]*attrPaths
+
+// attrPaths holds the keys given for one attribute, by filter and
+// sub-attribute ("" for none).
+type attrPaths struct {
+	plain    map[string]string            // sub → key, without a filter
+	filtered map[string]map[string]string // filter → sub → key
+	anyF     map[string]string            // sub → key, with any filter
+}
+
+// add records the path p, given as key k with value v, and returns an
+// earlier key that overlaps it, or "".
+func (ps *pathSet) add(k string, p Path, v any) string {
+	if *ps == nil {
+		*ps = pathSet{}
+	}
+	if p.Ref.Attr == nil {
+		// A whole extension: it sets the attributes its value names.
+		m, _ := v.(map[string]any)
+		for ek := range m {
+			if a := p.Schema.Attr(ek); a != nil && a.Mutability != schema.ReadOnly {
+				if prev := ps.add(k, Path{Ref: schema.Ref{Schema: p.Schema, Attr: a}}, nil); prev != "" {
+					return prev
+				}
+			}
+		}
+		return ""
+	}
+	a := (*ps)[p.Ref.Attr]
+	if a == nil {
+		a = &attrPaths{plain: map[string]string{}, filtered: map[string]map[string]string{}, anyF: map[string]string{}}
+		(*ps)[p.Ref.Attr] = a
+	}
+	sub := ""
+	if p.Ref.Sub != nil {
+		sub = p.Ref.Sub.Name
+	}
+	if prev := overlap(a.plain, sub); prev != "" {
+		return prev
+	}
+	if p.Filter == nil {
+		if prev := overlap(a.anyF, sub); prev != "" {
+			return prev
+		}
+		a.plain[sub] = k
+		return ""
+	}
+	f := p.Filter.String()
+	if prev := overlap(a.filtered[f], sub); prev != "" {
+		return prev
+	}
+	if a.filtered[f] == nil {
+		a.filtered[f] = map[string]string{}
+	}
+	a.filtered[f][sub] = k
+	a.anyF[sub] = k
+	return ""
+}
+
+// overlap returns a key of set that sets sub, the whole attribute or (for
+// sub "") anything.
+func overlap(set map[string]string, sub string) string {
+	if sub == "" {
+		for _, k := range set {
+			return k
+		}
+		return ""
+	}
+	if k, ok := set[""]; ok {
+		return k
+	}
+	return set[sub]
 }
 
 // container returns the object holding the attributes of schema s: doc for

@@ -348,6 +348,22 @@ func TestApplyUser(t *testing.T) {
 		{name: "path-less unknown attributes ignored", ops: `[{"op":"replace","value":{"shoeSize":42,"urn:example:x:1.0:User:y":"z","displayName":"Al"}}]`, want: `{"displayName":"Al"}`},
 		{name: "path-less filtered key", ops: `[{"op":"replace","value":{"emails[type eq \"work\"].value":"al@example.com"}}]`,
 			want: `{"emails":[{"value":"al@example.com","type":"work","primary":true}]}`},
+		{name: "path-less keys for different elements", base: `{"emails":[{"value":"a@example.com","type":"work"},{"value":"b@example.com","type":"home"}]}`,
+			ops:  `[{"op":"replace","value":{"emails[type eq \"work\"].value":"w@example.com","emails[type eq \"home\"].value":"h@example.com"}}]`,
+			want: `{"emails":[{"value":"w@example.com","type":"work"},{"value":"h@example.com","type":"home"}]}`},
+		{name: "path-less keys for different sub-attributes", ops: `[{"op":"replace","value":{"name.givenName":"Grace","name.familyName":"Hopper","emails[type eq \"work\"].display":"W","emails[type eq \"work\"].value":"g@example.com"}}]`,
+			want: `{"name":{"givenName":"Grace","familyName":"Hopper"},"emails":[{"value":"g@example.com","type":"work","primary":true,"display":"W"}]}`},
+		// Two keys that set the same thing: which one won depended on map
+		// order.
+		{name: "path-less attribute and its sub-attribute", ops: `[{"op":"replace","value":{"name":{"givenName":"A"},"name.givenName":"B"}}]`, err: "invalidValue"},
+		{name: "path-less name and URN name", ops: `[{"op":"replace","value":{"displayName":"A","` + schema.UserURN + `:displayName":"B"}}]`, err: "invalidValue"},
+		{name: "path-less extension and its attribute", ops: `[{"op":"replace","value":{"` + ent + `":{"department":"A"},"` + ent + `:department":"B"}}]`, err: "invalidValue"},
+		{name: "path-less extension and another of its attributes", ops: `[{"op":"replace","value":{"` + ent + `":{"department":"A"},"` + ent + `:division":"B"}}]`,
+			want: `{"` + ent + `":{"organizationId":"root","department":"A","division":"B"}}`},
+		{name: "path-less same filter twice", ops: `[{"op":"replace","value":{"emails[type eq \"work\"].value":"a@example.com","emails[TYPE eq \"work\"].value":"b@example.com"}}]`, err: "invalidValue"},
+		{name: "path-less filtered and unfiltered", ops: `[{"op":"replace","value":{"emails":[{"value":"a@example.com"}],"emails[type eq \"work\"].value":"b@example.com"}}]`, err: "invalidValue"},
+		{name: "path-less element and its sub-attribute", ops: `[{"op":"replace","value":{"emails[type eq \"work\"]":{"value":"a@example.com"},"emails[type eq \"work\"].value":"b@example.com"}}]`, err: "invalidValue"},
+		{name: "path-less sub-attribute of every element and of one", ops: `[{"op":"replace","value":{"emails.display":"A","emails[type eq \"work\"].display":"B"}}]`, err: "invalidValue"},
 		{name: "path-less not an object", ops: `[{"op":"replace","value":"x"}]`, err: "invalidValue"},
 		{name: "path-less bad value", ops: `[{"op":"replace","value":{"active":"perhaps"}}]`, err: "invalidValue"},
 

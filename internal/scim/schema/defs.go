@@ -90,7 +90,7 @@ func CoreUser() *Schema {
 	password := str("password", "The User's cleartext password. Write-only: stored as an argon2id hash and never returned.")
 	password.Mutability, password.Returned = WriteOnly, ReturnNever
 
-	phoneRegion := str("phoneRegion", "IDaaS: the calling code of the phone number's region, without '+'. Defaults to the code carried by the number, else \"86\".")
+	phoneRegion := str("phoneRegion", "IDaaS: the calling code of the phone number's region, without '+'.")
 
 	emails := multiValued("emails", "Email addresses for the user.", "Email addresses for the user.", String, "work", "home", "other")
 	phones := multiValued("phoneNumbers", "Phone numbers for the User.", "Phone number of the User.", String, "work", "home", "mobile", "fax", "pager", "other")
@@ -157,7 +157,7 @@ func EnterpriseUser() *Schema {
 	mgrValue.CaseExact = true
 	mgrDisplay := str("displayName", "The displayName of the User's manager.")
 	mgrDisplay.Mutability = ReadOnly
-	orgID := str("organizationId", "IDaaS: the id of the organization the account belongs to. Without it, the account is placed in the application's synchronization target organization.")
+	orgID := str("organizationId", "IDaaS: the id of the organization the account belongs to.")
 	orgID.CaseExact = true
 	return &Schema{
 		ID:          EnterpriseURN,

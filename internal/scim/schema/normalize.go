@@ -169,9 +169,21 @@ func normalizeSingle(a *Attribute, v any, path string, opt NormalizeOptions) (an
 // objects are matched by URN, and unknown attributes and schema URIs are
 // ignored. The result holds core attributes at the top level and extension
 // attributes in an object under the extension URN. "schemas" is dropped: the
-// server computes it.
+// server computes it. An attribute given twice under different names
+// ("userName" and "urn:…:User:userName", or "department" in the extension
+// object and as "urn:…:User:department") is refused: which one won would
+// depend on map order.
 func (rt *ResourceType) NormalizeResource(raw map[string]any, opt NormalizeOptions) (map[string]any, error) {
 	out := map[string]any{}
+	given := map[*Attribute]string{} // attribute → the name it was given as
+	once := func(a *Attribute, name string) error {
+		if prev, ok := given[a]; ok {
+			first, second := min(prev, name), max(prev, name) // stable message
+			return &ValueError{Path: a.Name, Msg: "is given twice: as " + first + " and as " + second}
+		}
+		given[a] = name
+		return nil
+	}
 	for k, v := range raw {
 		if strings.EqualFold(k, "schemas") {
 			continue
@@ -189,6 +201,9 @@ func (rt *ResourceType) NormalizeResource(raw map[string]any, opt NormalizeOptio
 				if a == nil {
 					continue
 				}
+				if err := once(a, strconv.Quote(ek)+" in the "+k+" object"); err != nil {
+					return nil, err
+				}
 				if err := rt.put(out, ext, a, ev, k+":"+a.Name, opt); err != nil {
 					return nil, err
 				}
@@ -201,6 +216,9 @@ func (rt *ResourceType) NormalizeResource(raw map[string]any, opt NormalizeOptio
 		ref, err := rt.Resolve(k)
 		if err != nil || ref.Sub != nil {
 			continue // unknown attribute or schema: ignored
+		}
+		if err := once(ref.Attr, strconv.Quote(k)); err != nil {
+			return nil, err
 		}
 		if err := rt.put(out, ref.Schema, ref.Attr, v, ref.Short(rt), opt); err != nil {
 			return nil, err
