@@ -223,3 +223,30 @@ func TestDisabledRule(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstNamingValue: of a multi-valued attribute, the value in the
+// entry's RDN wins (a modrdn that kept the old RDN leaves it first).
+func TestFirstNamingValue(t *testing.T) {
+	m := mapper{c: Config{Profile: "openldap"}.Resolve()}
+	tests := []struct {
+		dn    string
+		field string
+		vals  map[string][]string
+		want  string
+	}{
+		{"cn=new,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"old", "new"}}, "new"},
+		{"CN=New Name,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"old", "new name"}}, "new name"},
+		{`cn=Doe\, John,ou=g,dc=x`, FieldGroupName, map[string][]string{"cn": {"old", "Doe, John"}}, "Doe, John"},
+		{"cn=研发部+ou=x,dc=x", FieldGroupName, map[string][]string{"cn": {"旧名", "研发部"}}, "研发部"},
+		{"uid=g1,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+		{"cn=gone,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+		{"ou=new,dc=x", FieldOrgName, map[string][]string{"ou": {"Old", "New"}}, "New"},
+		{"uid=ada2,ou=p,dc=x", FieldUserName, map[string][]string{"uid": {"ada", "ada2"}}, "ada2"},
+		{"not a dn", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+	}
+	for _, tt := range tests {
+		if got := m.first(ldap.NewEntry(tt.dn, tt.vals), tt.field); got != tt.want {
+			t.Errorf("%s %v: got %q, want %q", tt.dn, tt.vals, got, tt.want)
+		}
+	}
+}

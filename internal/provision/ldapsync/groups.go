@@ -22,7 +22,6 @@ type groupEntry struct {
 // brings each in; it returns the ids of the groups present.
 func (r *run) syncGroups(ctx context.Context) (map[string]bool, error) {
 	c := r.s.cfg
-	memberAttr := c.Attributes[FieldMember][0]
 	attrs := dedupFold(append(append([]string{c.IDAttribute}, c.Attributes[FieldGroupName]...), c.Attributes[FieldMember]...))
 	var groups []*groupEntry
 	byDN := map[string]*groupEntry{}
@@ -46,9 +45,16 @@ func (r *run) syncGroups(ctx context.Context) (map[string]bool, error) {
 				if g.name == "" {
 					g.name = rdnValue(e.DN)
 				}
-				vals, err := fullValues(ctx, r.ls, e, memberAttr)
-				if err != nil {
-					return err
+				// The first member attribute the entry has wins (member
+				// for groupOfNames, uniqueMember for groupOfUniqueNames).
+				var vals []string
+				for _, a := range c.Attributes[FieldMember] {
+					if vals, err = fullValues(ctx, r.ls, e, a); err != nil {
+						return err
+					}
+					if len(vals) > 0 {
+						break
+					}
 				}
 				for _, v := range vals {
 					if n, ok := normDN(memberDN(v)); ok {
