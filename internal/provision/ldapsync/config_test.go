@@ -50,8 +50,10 @@ func TestProblems(t *testing.T) {
 			[]string{`user_filter: "(objectClass=user" is not an LDAP filter: LDAP Result Code 201 "Filter Compile Error": ldap: unexpected end of filter`}},
 		{"numbers", func(c *Config) {
 			c.PageSize, c.Workers, c.MaxDeletions, c.Interval = 20000, 100, -2, Duration(time.Second)
+			c.MaxMembershipRemovals = -5
 		},
-			[]string{"page_size: must be between 1 and 10000", "workers: must be between 1 and 64", "max_deletions: must be -1 (no limit) or more", "interval: must be at least 1m"}},
+			[]string{"page_size: must be between 1 and 10000", "workers: must be between 1 and 64", "max_deletions: must be -1 (no limit) or more",
+				"max_membership_removals: must be -1 (no limit) or more", "interval: must be at least 1m"}},
 		{"choices", func(c *Config) { c.OUs, c.Groups, c.OnDelete = "flat", "nested", "purge" },
 			[]string{`ous: must be one of tree, ignore, not "flat"`, `groups: must be one of flatten, direct, off, not "nested"`, `on_delete: must be one of disable, delete, not "purge"`}},
 		{"mapping", func(c *Config) {
@@ -129,7 +131,7 @@ func TestDefaultsResolve(t *testing.T) {
 		Name: "corp", Profile: "ad", URL: "ldaps://dc1.corp.example", BindDN: "CN=svc,DC=corp,DC=example", BindPasswordEnv: "PW",
 		BaseDNs: []string{"OU=Staff,DC=corp,DC=example"}, UserFilter: "(&(objectClass=user)(!(objectClass=computer)))",
 		GroupFilter: "(objectClass=group)", OUFilter: "(objectClass=organizationalUnit)", PageSize: 500, Timeout: Duration(2 * time.Minute),
-		Workers: 8, Organization: "root", OUs: "tree", Groups: "flatten", OnDelete: "disable", MaxDeletions: 500,
+		Workers: 8, Organization: "root", OUs: "tree", Groups: "flatten", OnDelete: "disable", MaxDeletions: 500, MaxMembershipRemovals: 1000,
 		FullInterval: Duration(24 * time.Hour), IDAttribute: "objectGUID", ChangeAttribute: "uSNChanged",
 		Disabled: &DisabledRule{Attribute: "userAccountControl", Bit: 2},
 	}

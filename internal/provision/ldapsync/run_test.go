@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,28 +285,46 @@ func TestSafety(t *testing.T) {
 	cfg.MaxDeletions = 3
 	env := map[string]string{"LDAP_PW": s.SvcPW}
 	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
 	adm := s.AdminT(t)
 	for _, uid := range []string{"emea-0001", "emea-0002", "emea-0003", "emea-0000"} {
 		if err := adm.Del(ldap.NewDelRequest("uid="+uid+","+ouDN(s.Suffix, "Sales", "EMEA"), nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sum, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{})
-	if !errors.Is(err, ldapsync.ErrTooManyDeletions) {
-		t.Fatalf("got %v", err)
+	for _, dry := range []bool{true, false} {
+		sum, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{DryRun: dry})
+		if !errors.Is(err, ldapsync.ErrTooManyDeletions) {
+			t.Fatalf("dry run %v: got %v", dry, err)
+		}
+		if sum.Users.Disabled != 0 || len(g.users(t, "active eq false")) != 0 {
+			t.Errorf("accounts were disabled: %+v", sum.Users)
+		}
 	}
-	if sum.Users.Disabled != 0 || len(g.users(t, "active eq false")) != 0 {
-		t.Errorf("accounts were disabled: %+v", sum.Users)
+	// The guard covers memberships: the gone accounts are still in their
+	// groups (emea, and sales and all-staff through it).
+	if counts, _ := g.newEvents(t); len(counts) != 0 {
+		t.Errorf("a refused run wrote events: %v", counts)
+	}
+	if n := len(g.group(t, "emea").Members); n != 4 {
+		t.Errorf("emea has %d members after a refused run, want 4", n)
+	}
+	if n := len(g.group(t, "all-staff").Members); n != 21 {
+		t.Errorf("all-staff has %d members after a refused run, want 21", n)
 	}
 	cfg.MaxDeletions = -1
 	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.Users.Disabled != 4 {
 		t.Errorf("users: %+v", sum.Users)
 	}
+	counts, _ := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.UserDisabled: 4, directory.GroupMemberRemoved: 12}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
 
 	// More entries than slapd's default size limit (500) for anyone but
 	// the rootdn: the listing fails, and the run with it.
 	big := slapdtest.StartT(t, slapdtest.Options{LDIF: openldapData("dc=example,dc=com", 110)})
-	_, err = g.syncer(t, openldapConfig(big), map[string]string{"LDAP_PW": big.SvcPW}).Run(context.Background(), ldapsync.Options{})
+	_, err := g.syncer(t, openldapConfig(big), map[string]string{"LDAP_PW": big.SvcPW}).Run(context.Background(), ldapsync.Options{})
 	if err == nil || !strings.Contains(err.Error(), "Size Limit Exceeded") {
 		t.Errorf("got %v", err)
 	}
@@ -366,4 +386,74 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMembershipGuard: a run that would remove more memberships than
+// max_membership_removals removes none (it still adds), fails, and fails
+// again until the limit allows it.
+func TestMembershipGuard(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	cfg.MaxMembershipRemovals = 5
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
+	adm := s.AdminT(t)
+	// emea keeps one of its four members: three leave emea, sales and
+	// all-staff (9 removals); loop-a gains one (through loop-b).
+	emea0 := "uid=emea-0000," + ouDN(s.Suffix, "Sales", "EMEA")
+	for dn, f := range map[string]func(*ldap.ModifyRequest){
+		"cn=emea,ou=Groups," + s.Suffix:   func(r *ldap.ModifyRequest) { r.Replace("member", []string{emea0}) },
+		"cn=loop-b,ou=Groups," + s.Suffix: func(r *ldap.ModifyRequest) { r.Add("member", []string{emea0}) },
+	} {
+		req := ldap.NewModifyRequest(dn, nil)
+		f(req)
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		var plan []string
+		_, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Kind == "Group" {
+				plan = append(plan, fmt.Sprintf("%s %s +%d -%d", c.Op, c.Name, c.Added, c.Removed))
+			}
+		}})
+		want := "too many deletions: 9 group memberships would be removed, more than max_membership_removals (5)"
+		if !errors.Is(err, ldapsync.ErrTooManyDeletions) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("run %d: got %v, want %q", i, err, want)
+		}
+		wantPlan := []string{"update loop-a +1 -0", "update loop-b +1 -0"}
+		if i == 1 {
+			wantPlan = nil // added already
+		}
+		slices.Sort(plan)
+		if diff := cmp.Diff(wantPlan, plan); diff != "" {
+			t.Errorf("run %d: group changes (-want +got):\n%s", i, diff)
+		}
+		counts, _ := g.newEvents(t)
+		wantEvents := map[string]int{directory.GroupMemberAdded: 2}
+		if i == 1 {
+			wantEvents = map[string]int{}
+		}
+		if diff := cmp.Diff(wantEvents, counts); diff != "" {
+			t.Errorf("run %d: events (-want +got):\n%s", i, diff)
+		}
+		if n := len(g.group(t, "emea").Members); n != 4 {
+			t.Errorf("run %d: emea has %d members, want 4 (nothing removed)", i, n)
+		}
+	}
+	cfg.MaxMembershipRemovals = -1
+	sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.Groups.Updated != 3 {
+		t.Errorf("groups: %+v", sum.Groups)
+	}
+	counts, _ := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.GroupMemberRemoved: 9}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if n := len(g.group(t, "emea").Members); n != 1 {
+		t.Errorf("emea has %d members, want 1", n)
+	}
 }

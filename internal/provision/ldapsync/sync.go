@@ -159,8 +159,9 @@ type Summary struct {
 // MaxReportedErrors bounds Summary.Errors.
 const MaxReportedErrors = 1000
 
-// ErrTooManyDeletions reports a run that found more objects gone than
-// max_deletions allows: it deleted nothing.
+// ErrTooManyDeletions reports a run that would have removed more than
+// max_deletions or max_membership_removals allow (or every account): it
+// removed nothing.
 var ErrTooManyDeletions = errors.New("too many deletions")
 
 // link is a remembered object.
@@ -260,16 +261,33 @@ func (s *Syncer) run(ctx context.Context, ls searcher, opt Options, sum *Summary
 	if err := r.resolveManagers(ctx); err != nil {
 		return fail(err)
 	}
+	// Everything a run would remove is known before any of it is: the
+	// guard stops all of it, memberships included.
+	var groups *groupPlan
 	groupIDs := map[string]bool{}
+	removals := 0
 	if s.cfg.Groups != "off" {
-		if groupIDs, err = r.syncGroups(ctx); err != nil {
+		if groups, err = r.readGroups(ctx); err != nil {
+			return fail(err)
+		}
+		groupIDs = groups.present
+		if removals, err = r.removals(ctx, groups); err != nil {
+			return fail(err)
+		}
+	}
+	gs := r.gone(groupIDs)
+	delErr := r.guard(gs, removals)
+	if groups != nil {
+		if err := r.writeGroups(ctx, groups, delErr != nil); err != nil {
 			return fail(err)
 		}
 	}
 	if err := r.flush(ctx); err != nil {
 		return fail(err)
 	}
-	delErr := r.deletions(ctx, groupIDs)
+	if delErr == nil {
+		delErr = r.deletions(ctx, gs)
+	}
 	if err := r.flush(ctx); err != nil {
 		return fail(err)
 	}
