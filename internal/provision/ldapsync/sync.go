@@ -82,6 +82,11 @@ type Options struct {
 	// Progress, if set, hears about the run's progress and each change.
 	// Calls are serialised.
 	Progress func(Progress)
+	// Relink lists user names whose account, synchronised from an entry
+	// that has gone, the entry now carrying the name may take over even
+	// though nothing shows it is the same person (no employeeNumber to
+	// compare, or a different one). The operator says it is.
+	Relink []string
 }
 
 // Progress is a report from a running sync.
@@ -97,8 +102,10 @@ type Progress struct {
 // Change is one object's change, or its failure.
 type Change struct {
 	// Op is create, update, adopt (an existing Gatehouse object is linked
-	// to the entry and updated), move, disable, enable, delete, keep (a gone
-	// organization that still holds objects) or error.
+	// to the entry and updated), relink (an account whose entry has gone is
+	// linked to the new entry with its user name — a re-hire — and updated),
+	// move, disable, enable, delete, keep (a gone organization that still
+	// holds objects) or error.
 	Op       string   `json:"op"`
 	Kind     string   `json:"kind"` // User, Group, Organization
 	DN       string   `json:"dn,omitempty"`
@@ -362,12 +369,17 @@ func (r *run) linkedTo(kind, local string) string {
 	return r.byLocal[kind][local]
 }
 
-// setLink remembers a link (and queues it to be written).
+// setLink remembers a link (and queues it to be written). Like the store,
+// it keeps one link per Gatehouse object: one that held local for another
+// entry (a re-hire's departed entry) is forgotten.
 func (r *run) setLink(kind, local, remote, hash string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old := r.links[kind][remote]; old != nil && old.local != local {
 		delete(r.byLocal[kind], old.local)
+	}
+	if prev, ok := r.byLocal[kind][local]; ok && prev != remote {
+		delete(r.links[kind], prev)
 	}
 	r.links[kind][remote] = &link{local: local, hash: hash}
 	r.byLocal[kind][local] = remote
@@ -465,7 +477,7 @@ func (r *run) count(cs *Counts, op string) {
 	switch op {
 	case "create":
 		cs.Created++
-	case "update", "adopt":
+	case "update", "adopt", "relink":
 		cs.Updated++
 	case "move":
 		cs.Moved++

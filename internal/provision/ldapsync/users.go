@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -201,12 +202,16 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 		}
 		// Deleted in Gatehouse: the directory still has it.
 	}
-	cur, err := r.findUser(ctx, w)
+	cur, relink, err := r.findUser(ctx, w)
 	if err != nil {
 		return nil, "", err
 	}
 	if cur != nil {
-		ch, err := r.updateUser(ctx, dn, cur.ID, w, "adopt")
+		op := "adopt"
+		if relink {
+			op = "relink"
+		}
+		ch, err := r.updateUser(ctx, dn, cur.ID, w, op)
 		if err != nil {
 			return nil, "", err
 		}
@@ -232,17 +237,19 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 
 // findUser finds the account an unlinked entry should take over: the one
 // with its externalId, else with its userName. An account linked to
-// another entry of this directory is not taken over.
-func (r *run) findUser(ctx context.Context, w *wantUser) (*directory.User, error) {
+// another entry of this directory is taken over only if that entry has
+// gone (relink is then true) and the two are the same person: the same
+// employeeNumber, or the operator says so (Options.Relink). An account
+// whose entry is still there is never taken over.
+func (r *run) findUser(ctx context.Context, w *wantUser) (pick *directory.User, relink bool, err error) {
 	expr, err := r.s.parseFilter(r.s.reg.User, "externalId eq "+quote(w.ExternalID)+" or userName eq "+quote(w.UserName))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	page, err := r.s.dir.Users(ctx, directory.Profile{}, directory.Query{Filter: expr, Limit: 2})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var pick *directory.User
 	for _, u := range page.Items {
 		if u.ExternalID == w.ExternalID {
 			pick = u
@@ -253,17 +260,43 @@ func (r *run) findUser(ctx context.Context, w *wantUser) (*directory.User, error
 		pick = page.Items[0]
 	}
 	if pick == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	if other := r.linkedTo("User", pick.ID); other != "" && other != w.ExternalID {
-		who := other
-		if dn := r.idToDN[other]; dn != "" {
-			who = dn
-		}
-		return nil, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
-			Msg: fmt.Sprintf("userName %q is taken by the account synchronised from %s", w.UserName, who)}
+	other := r.linkedTo("User", pick.ID)
+	if other == "" || other == w.ExternalID {
+		return pick, false, nil
 	}
-	return pick, nil
+	if odn, present := r.idToDN[other]; present {
+		return nil, false, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
+			Msg: fmt.Sprintf("userName %q is taken by the account synchronised from %s", w.UserName, odn)}
+	}
+	// The account's entry has gone: a re-hire, or the name given to
+	// someone else.
+	if reason := r.samePerson(pick, w); reason != "" && !slices.Contains(r.opt.Relink, w.UserName) {
+		return nil, false, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
+			Msg: fmt.Sprintf("userName %q belongs to account %s, whose entry has gone (entry id %s); %s, so this entry may be another person. "+
+				"If it is the same person, run: gatehouse sync ldap %s --relink %s (it takes the account over). "+
+				"If not, free the name first: delete account %s, or change its userName, in Gatehouse",
+				w.UserName, pick.ID, other, reason, r.s.cfg.Name, w.UserName, pick.ID)}
+	}
+	return pick, true, nil
+}
+
+// samePerson tells whether entry w may take over account u, whose entry
+// has gone: "" when both carry the same employeeNumber, else why not.
+func (r *run) samePerson(u *directory.User, w *wantUser) string {
+	if !r.s.m.managed(FieldEmployeeNumber) {
+		return "no employeeNumber is synchronised to compare"
+	}
+	ent, _ := u.Attrs[directory.EnterpriseURN].(map[string]any)
+	had, _ := ent["employeeNumber"].(string)
+	switch {
+	case had == "" || w.EmployeeNumber == "":
+		return "there is no employeeNumber to compare"
+	case !strings.EqualFold(strings.TrimSpace(had), strings.TrimSpace(w.EmployeeNumber)):
+		return "its employeeNumber differs"
+	}
+	return ""
 }
 
 // updateUser writes w's fields onto account id; op is "update" or
@@ -292,7 +325,7 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 		}
 	}
 	switch {
-	case op == "adopt":
+	case op == "adopt", op == "relink":
 	case before.Active && !after.Active:
 		op = "disable"
 	case !before.Active && after.Active:
