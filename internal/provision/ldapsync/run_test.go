@@ -457,3 +457,102 @@ func TestMembershipGuard(t *testing.T) {
 		t.Errorf("emea has %d members, want 1", n)
 	}
 }
+
+// TestDryRunManagers: a dry run predicts the changes the real run makes —
+// here accounts given a manager who is new in the same run, which the run
+// can only set once it has created the manager. Each account is written
+// once (no manager removed and set again) and reported once, with its
+// manager.
+func TestDryRunManagers(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	adm := s.AdminT(t)
+	modify := func(dn string, f func(*ldap.ModifyRequest)) {
+		t.Helper()
+		req := ldap.NewModifyRequest(dn, nil)
+		f(req)
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emea, apac := ouDN(s.Suffix, "Sales", "EMEA"), ouDN(s.Suffix, "Sales", "APAC")
+	// APAC's staff start without a manager; EMEA's have their lead.
+	for i := 1; i <= 3; i++ {
+		modify(fmt.Sprintf("uid=apac-%04d,%s", i, apac), func(r *ldap.ModifyRequest) { r.Delete("manager", nil) })
+	}
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
+
+	// New leads (new entries, created after the staff: read after them),
+	// and the staff moved under them.
+	ceo := "uid=ceo," + ouDN(s.Suffix)
+	for _, lead := range []struct{ uid, ou string }{{"lead-emea", emea}, {"lead-apac", apac}} {
+		add := ldap.NewAddRequest("uid="+lead.uid+","+lead.ou, nil)
+		add.Attribute("objectClass", []string{"inetOrgPerson"})
+		add.Attribute("uid", []string{lead.uid})
+		add.Attribute("cn", []string{lead.uid})
+		add.Attribute("sn", []string{lead.uid})
+		add.Attribute("manager", []string{ceo})
+		if err := adm.Add(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		modify(fmt.Sprintf("uid=emea-%04d,%s", i, emea), func(r *ldap.ModifyRequest) { r.Replace("manager", []string{"uid=lead-emea," + emea}) })
+		modify(fmt.Sprintf("uid=apac-%04d,%s", i, apac), func(r *ldap.ModifyRequest) { r.Replace("manager", []string{"uid=lead-apac," + apac}) })
+	}
+
+	changes := func(dry bool) []string {
+		t.Helper()
+		var out []string
+		sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{DryRun: dry, Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Kind == "User" {
+				out = append(out, c.Op+" "+c.Name+" "+strings.Join(c.Changed, ","))
+			}
+		}})
+		if sum.ErrorCount != 0 {
+			t.Fatalf("errors: %v", sum.Errors)
+		}
+		if sum.Users.Created != 2 || sum.Users.Updated != 6 {
+			t.Errorf("dry run %v: users %+v", dry, sum.Users)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{"create lead-apac ", "create lead-emea ",
+		"update apac-0001 manager", "update apac-0002 manager", "update apac-0003 manager",
+		"update emea-0001 manager", "update emea-0002 manager", "update emea-0003 manager"}
+	if diff := cmp.Diff(want, changes(true)); diff != "" {
+		t.Errorf("the dry run's plan (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, changes(false)); diff != "" {
+		t.Errorf("the run's changes (-want +got):\n%s", diff)
+	}
+	// What was written: one event per account, the manager set once.
+	counts, recs := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.UserCreated: 2, directory.UserUpdated: 6}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, r := range recs {
+		if r.Type == directory.UserUpdated {
+			if diff := cmp.Diff([]string{directory.EnterpriseURN + ":manager"}, changed(t, r)); diff != "" {
+				t.Errorf("%s changed (-want +got):\n%s", r.Subject, diff)
+			}
+		}
+	}
+	for _, team := range []string{"emea", "apac"} {
+		lead := g.user(t, "lead-"+team)
+		for i := 1; i <= 3; i++ {
+			u := g.user(t, fmt.Sprintf("%s-%04d", team, i))
+			if got := u.Attrs[directory.EnterpriseURN].(map[string]any)["manager"]; !cmp.Equal(got, map[string]any{"value": lead.ID}) {
+				t.Errorf("%s's manager = %v, want %s", u.UserName, got, lead.ID)
+			}
+		}
+	}
+	// Nothing left to do.
+	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.Users.Updated+sum.Users.Created != 0 {
+		t.Errorf("users: %+v", sum.Users)
+	}
+}

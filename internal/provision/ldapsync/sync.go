@@ -174,6 +174,8 @@ var ErrTooManyDeletions = errors.New("too many deletions")
 // link is a remembered object.
 type link struct {
 	local, hash string
+	// fresh: made (or pointed at another Gatehouse object) by this run.
+	fresh bool
 }
 
 // goneHash marks the link of an account disabled because its entry went:
@@ -206,7 +208,11 @@ type run struct {
 	dnToID map[string]string
 	idToDN map[string]string
 
-	deferred []*wantUser // accounts whose manager was created after them
+	// Accounts whose manager is new in this run: created without it and
+	// given it afterwards (deferred), or existing ones written once,
+	// after the accounts they need (postponed).
+	deferred  []*wantUser
+	postponed []postponedUser
 }
 
 // Run synchronises once.
@@ -375,13 +381,18 @@ func (r *run) linkedTo(kind, local string) string {
 func (r *run) setLink(kind, local, remote, hash string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old := r.links[kind][remote]; old != nil && old.local != local {
-		delete(r.byLocal[kind], old.local)
+	fresh := true
+	if old := r.links[kind][remote]; old != nil {
+		if old.local != local {
+			delete(r.byLocal[kind], old.local)
+		} else {
+			fresh = old.fresh
+		}
 	}
 	if prev, ok := r.byLocal[kind][local]; ok && prev != remote {
 		delete(r.links[kind], prev)
 	}
-	r.links[kind][remote] = &link{local: local, hash: hash}
+	r.links[kind][remote] = &link{local: local, hash: hash, fresh: fresh}
 	r.byLocal[kind][local] = remote
 	if !r.opt.DryRun {
 		r.pending = append(r.pending, provision.Link{Kind: kind, LocalID: local, RemoteID: remote, Hash: hash, Updated: r.s.now()})

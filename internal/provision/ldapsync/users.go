@@ -146,35 +146,41 @@ func (r *run) user(ctx context.Context, e *ldap.Entry, dedup bool, seen *sync.Ma
 	r.mu.Lock()
 	r.sum.Read++
 	r.mu.Unlock()
-	failed := func(err error) {
-		r.count(&r.sum.Users, "error")
-		r.mu.Lock()
-		r.retry = append(r.retry, id)
-		r.mu.Unlock()
-		r.tick(failure("User", e.DN, id, err))
-	}
 	w, err := m.user(e, id)
 	if err != nil {
-		failed(err)
+		r.userFailed(e.DN, id, err)
 		return
 	}
 	w.OrgID = r.orgFor(dn)
-	later := false
+	// A manager linked before this run is set now. One new in this run
+	// (created or taken over by another worker, or later) is set once it
+	// is there — whichever worker gets there first, so that the dry run
+	// and the run report the same: an existing account is then written
+	// once, after the accounts (postponed); a new one is created, and
+	// given its manager then if it is not there yet (deferred).
+	pending := ""
 	if m.managed(FieldManager) && w.ManagerDN != "" {
 		if mid, ok := r.dnToID[w.ManagerDN]; ok && mid != id {
-			if l := r.linkOf("User", mid); l != nil {
+			if l := r.linkOf("User", mid); l != nil && !l.fresh {
 				w.ManagerID = l.local
 			} else {
-				later = true // created by another worker, or later in the run
+				pending = mid
 			}
 		}
 	}
-	ch, local, err := r.writeUser(ctx, e.DN, w)
-	if err != nil {
-		failed(err)
+	ch, local, err := r.writeUser(ctx, e.DN, w, pending)
+	switch {
+	case errors.Is(err, errPostponed):
+		r.mu.Lock()
+		r.postponed = append(r.postponed, postponedUser{w: w, dn: e.DN})
+		r.mu.Unlock()
+		r.tick(nil)
+		return
+	case err != nil:
+		r.userFailed(e.DN, id, err)
 		return
 	}
-	if later && local != "" {
+	if pending != "" && w.ManagerID == "" && local != "" {
 		r.mu.Lock()
 		r.deferred = append(r.deferred, w)
 		r.mu.Unlock()
@@ -182,11 +188,36 @@ func (r *run) user(ctx context.Context, e *ldap.Entry, dedup bool, seen *sync.Ma
 	r.tick(ch)
 }
 
+// userFailed reports an account that failed; the next run reads it again.
+func (r *run) userFailed(dn, id string, err error) {
+	r.count(&r.sum.Users, "error")
+	r.mu.Lock()
+	r.retry = append(r.retry, id)
+	r.mu.Unlock()
+	r.tick(failure("User", dn, id, err))
+}
+
+// postponedUser is an existing account whose manager is new in this run.
+type postponedUser struct {
+	w  *wantUser
+	dn string
+}
+
+// errPostponed: the account is written after the others.
+var errPostponed = errors.New("postponed")
+
 // writeUser makes Gatehouse hold w, unless the link says it does already.
-// It returns the change to report (nil: none) and the account's id.
-func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, string, error) {
+// It returns the change to report (nil: none) and the account's id. With
+// pendingManager (the remote id of w's manager, new in this run), an
+// existing account is not written (errPostponed), and a new one is
+// created with its manager if the manager is there already (w.ManagerID
+// is then set), else without.
+func (r *run) writeUser(ctx context.Context, dn string, w *wantUser, pendingManager string) (*Change, string, error) {
 	h := w.hash()
 	l := r.linkOf("User", w.ExternalID)
+	if pendingManager != "" && l != nil && !strings.HasPrefix(l.local, newPrefix) {
+		return nil, "", errPostponed
+	}
 	if l != nil && l.hash == h {
 		r.count(&r.sum.Users, "unchanged")
 		return nil, l.local, nil
@@ -206,6 +237,9 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 	if err != nil {
 		return nil, "", err
 	}
+	if cur != nil && pendingManager != "" {
+		return nil, "", errPostponed
+	}
 	if cur != nil {
 		op := "adopt"
 		if relink {
@@ -217,6 +251,12 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 		}
 		r.setLink("User", cur.ID, w.ExternalID, h)
 		return ch, cur.ID, nil
+	}
+	if pendingManager != "" {
+		if ml := r.linkOf("User", pendingManager); ml != nil {
+			w.ManagerID = ml.local
+			h = w.hash()
+		}
 	}
 	ch := &Change{Op: "create", Kind: "User", DN: dn, RemoteID: w.ExternalID, Name: w.UserName}
 	u := &directory.User{}
@@ -342,13 +382,15 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 	return &Change{Op: op, Kind: "User", DN: dn, RemoteID: w.ExternalID, ID: id, Name: w.UserName, Changed: changed}, nil
 }
 
-// resolveManagers sets the manager of the accounts written before their
-// manager existed.
+// resolveManagers sets the managers that are new in this run: of the
+// accounts created before their manager (silently: part of the creation),
+// and of the existing accounts postponed for it (written now, and reported
+// like any update).
 func (r *run) resolveManagers(ctx context.Context) error {
-	if len(r.deferred) == 0 {
+	if len(r.deferred)+len(r.postponed) == 0 {
 		return nil
 	}
-	r.startPhase("managers", len(r.deferred))
+	r.startPhase("managers", len(r.deferred)+len(r.postponed))
 	for _, w := range r.deferred {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -372,11 +414,7 @@ func (r *run) resolveManagers(ctx context.Context) error {
 				return nil
 			})
 			if err != nil {
-				r.count(&r.sum.Users, "error")
-				r.mu.Lock()
-				r.retry = append(r.retry, w.ExternalID)
-				r.mu.Unlock()
-				r.tick(failure("User", dn, w.ExternalID, err))
+				r.userFailed(dn, w.ExternalID, err)
 				continue
 			}
 		}
@@ -384,5 +422,32 @@ func (r *run) resolveManagers(ctx context.Context) error {
 		r.tick(nil)
 	}
 	r.deferred = nil
+	// In one order, whatever the workers did: a dry run reports the same.
+	slices.SortFunc(r.postponed, func(a, b postponedUser) int { return strings.Compare(a.w.ExternalID, b.w.ExternalID) })
+	for _, p := range r.postponed {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := p.w
+		if ml := r.linkOf("User", r.dnToID[w.ManagerDN]); ml != nil {
+			w.ManagerID = ml.local
+		} else {
+			// The manager failed: none for now, and this account is read
+			// again next run, when the manager may be there.
+			r.mu.Lock()
+			r.retry = append(r.retry, w.ExternalID)
+			r.mu.Unlock()
+		}
+		ch, _, err := r.writeUser(ctx, p.dn, w, "")
+		if err != nil {
+			r.userFailed(p.dn, w.ExternalID, err)
+			continue
+		}
+		r.tick(ch)
+		if err := r.flushSome(ctx); err != nil {
+			return err
+		}
+	}
+	r.postponed = nil
 	return r.flush(ctx)
 }
