@@ -556,3 +556,53 @@ func TestDryRunManagers(t *testing.T) {
 		t.Errorf("users: %+v", sum.Users)
 	}
 }
+
+// TestManagerFailed: an account whose new manager fails is written
+// without a manager and read again by the next run, which gives it the
+// manager once the manager's entry is fixed.
+func TestManagerFailed(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	adm := s.AdminT(t)
+	emea := ouDN(s.Suffix, "Sales", "EMEA")
+	lead := "uid=lead-x," + emea
+	add := ldap.NewAddRequest(lead, nil)
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	for _, a := range [][2]string{{"uid", "lead-x"}, {"cn", "Lead X"}, {"sn", "X"}, {"mail", "not an address"}} {
+		add.Attribute(a[0], []string{a[1]})
+	}
+	if err := adm.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	modify := func(dn, attr, v string) {
+		t.Helper()
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Replace(attr, []string{v})
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	modify("uid=emea-0001,"+emea, "manager", lead)
+	sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.ErrorCount != 1 || sum.Errors[0].DN != lead || sum.Users.Updated != 1 {
+		t.Fatalf("users %+v, errors %v", sum.Users, sum.Errors)
+	}
+	ent := g.user(t, "emea-0001").Attrs[directory.EnterpriseURN].(map[string]any)
+	if m, ok := ent["manager"]; ok {
+		t.Errorf("emea-0001's manager = %v, want none (the new one failed)", m)
+	}
+	// Fixed: the next run creates the lead and, emea-0001 being read
+	// again, gives it its manager.
+	modify(lead, "mail", "lead-x@example.com")
+	sum = run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.ErrorCount != 0 || sum.Users.Created != 1 || sum.Users.Updated != 1 {
+		t.Fatalf("users %+v, errors %v", sum.Users, sum.Errors)
+	}
+	ent = g.user(t, "emea-0001").Attrs[directory.EnterpriseURN].(map[string]any)
+	if want := (map[string]any{"value": g.user(t, "lead-x").ID}); !cmp.Equal(ent["manager"], want) {
+		t.Errorf("emea-0001's manager = %v, want %v", ent["manager"], want)
+	}
+}

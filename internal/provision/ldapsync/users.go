@@ -429,19 +429,21 @@ func (r *run) resolveManagers(ctx context.Context) error {
 			return err
 		}
 		w := p.w
-		if ml := r.linkOf("User", r.dnToID[w.ManagerDN]); ml != nil {
+		ml := r.linkOf("User", r.dnToID[w.ManagerDN])
+		if ml != nil {
 			w.ManagerID = ml.local
-		} else {
-			// The manager failed: none for now, and this account is read
-			// again next run, when the manager may be there.
-			r.mu.Lock()
-			r.retry = append(r.retry, w.ExternalID)
-			r.mu.Unlock()
 		}
 		ch, _, err := r.writeUser(ctx, p.dn, w, "")
 		if err != nil {
 			r.userFailed(p.dn, w.ExternalID, err)
 			continue
+		}
+		if ml == nil {
+			// The manager failed: none for now, and this account is read
+			// again next run, when the manager may be there.
+			r.mu.Lock()
+			r.retry = append(r.retry, w.ExternalID)
+			r.mu.Unlock()
 		}
 		r.tick(ch)
 		if err := r.flushSome(ctx); err != nil {
