@@ -154,10 +154,11 @@ func (r *run) user(ctx context.Context, e *ldap.Entry, dedup bool, seen *sync.Ma
 	w.OrgID = r.orgFor(dn)
 	// A manager linked before this run is set now. One new in this run
 	// (created or taken over by another worker, or later) is set once it
-	// is there — whichever worker gets there first, so that the dry run
-	// and the run report the same: an existing account is then written
-	// once, after the accounts (postponed); a new one is created, and
-	// given its manager then if it is not there yet (deferred).
+	// is there, in a way that does not depend on which worker got there
+	// first, so that the dry run and the run report the same: an
+	// existing account is written once, after the accounts (postponed); a
+	// new one is created, and given its manager afterwards if it is not
+	// there yet (deferred).
 	pending := ""
 	if m.managed(FieldManager) && w.ManagerDN != "" {
 		if mid, ok := r.dnToID[w.ManagerDN]; ok && mid != id {
@@ -313,14 +314,19 @@ func (r *run) findUser(ctx context.Context, w *wantUser) (pick *directory.User, 
 	// The account's entry has gone: a re-hire, or the name given to
 	// someone else.
 	if reason := r.samePerson(pick, w); reason != "" && !slices.Contains(r.opt.Relink, w.UserName) {
-		return nil, false, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
+		return nil, false, fmt.Errorf("%w: %w", errDeparted, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
 			Msg: fmt.Sprintf("userName %q belongs to account %s, whose entry has gone (entry id %s); %s, so this entry may be another person. "+
 				"If it is the same person, run: gatehouse sync ldap %s --relink %s (it takes the account over). "+
 				"If not, free the name first: delete account %s, or change its userName, in Gatehouse",
-				w.UserName, pick.ID, other, reason, r.s.cfg.Name, w.UserName, pick.ID)}
+				w.UserName, pick.ID, other, reason, r.s.cfg.Name, w.UserName, pick.ID)})
 	}
 	return pick, true, nil
 }
+
+// errDeparted marks an entry refused because its user name belongs to
+// the account of an entry that has gone, and nothing shows they are the
+// same person.
+var errDeparted = errors.New("the user name of a departed account")
 
 // samePerson tells whether entry w may take over account u, whose entry
 // has gone: "" when both carry the same employeeNumber, else why not.
