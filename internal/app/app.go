@@ -120,8 +120,23 @@ func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (Store,
 	}
 }
 
-// New opens the store and builds the services.
+// Options change how NewWith builds the application.
+type Options struct {
+	// WithoutSecrets builds the event targets without requiring the rules
+	// file's ${env:NAME} variables, for what delivers nothing
+	// (administration commands): a target whose variables are unset is
+	// listed, but cannot deliver or be pushed (events.Env.WithoutSecrets).
+	WithoutSecrets bool
+}
+
+// New opens the store and builds the services; every target must be able
+// to deliver.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	return NewWith(ctx, cfg, log, Options{})
+}
+
+// NewWith opens the store and builds the services, as opt says.
+func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*App, error) {
 	reg, err := schema.NewRegistry(cfg.Extensions())
 	if err != nil {
 		return nil, err
@@ -178,7 +193,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
 	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost}, log)
-	if err := a.setupEvents(ctx, baseURL); err != nil {
+	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -193,7 +208,7 @@ func (a *App) pokeEvents() {
 
 // setupEvents builds the event pipeline: the document builder, the
 // targets and rules of the rules file, delivery.
-func (a *App) setupEvents(ctx context.Context, scimBase string) error {
+func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) error {
 	es, ok := a.Store.(events.Store)
 	if !ok {
 		return nil
@@ -215,7 +230,8 @@ func (a *App) setupEvents(ctx context.Context, scimBase string) error {
 		}
 		egress.Allow = append(egress.Allow, p)
 	}
-	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version}
+	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
+		WithoutSecrets: opt.WithoutSecrets}
 	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err

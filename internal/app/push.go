@@ -41,6 +41,9 @@ func (a *App) Pusher(ctx context.Context, name string) (*provision.Pusher, error
 		}
 		return nil, fmt.Errorf("%w %q (push targets: %v)", provision.ErrNoTarget, name, known)
 	}
+	if err := t.Unavailable(); err != nil {
+		return nil, fmt.Errorf("push %s: %w", name, err)
+	}
 	links, ok := a.Store.(provision.LinkStore)
 	if !ok {
 		return nil, fmt.Errorf("the database keeps no push links")

@@ -167,14 +167,16 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // open loads the configuration and opens the database for an
-// administration command. Logs go to stderr at warning level.
+// administration command. Logs go to stderr at warning level. The rules
+// file's targets are built without their secrets: a command that sends
+// (push) checks its own target (App.Pusher).
 func (e *env) open(f config.Flags) (*app.App, error) {
 	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return nil, err
 	}
 	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
-	return app.New(e.ctx, cfg, log)
+	return app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true})
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -116,7 +116,10 @@ func (e *env) rules(args []string) error {
 				if path == "" {
 					return usagef("rules check: give --file or configure events.rules_file")
 				}
-				_, f, err := events.LoadFile(path, c.a.EventEnv)
+				// A check is for the server: every variable must be set.
+				env := c.a.EventEnv
+				env.WithoutSecrets = false
+				_, f, err := events.LoadFile(path, env)
 				if err != nil {
 					return err
 				}

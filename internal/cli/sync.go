@@ -19,7 +19,7 @@ import (
 // syncCmd is `gatehouse sync ldap …`: accounts in from a directory.
 func (e *env) syncCmd(args []string) error {
 	if len(args) == 0 || args[0] != "ldap" {
-		return usagef("sync needs a source: ldap (gatehouse sync ldap [NAME…] [--dry-run] [--full] [--json])")
+		return usagef("sync needs a source: ldap (gatehouse sync ldap [NAME…] [--dry-run] [--full] [--json] [--relink USERNAME…])")
 	}
 	fs := e.newFlagSet("sync ldap")
 	var f config.Flags
@@ -28,6 +28,14 @@ func (e *env) syncCmd(args []string) error {
 	full := fs.Bool("full", false, "read every entry, not only those changed since the last run")
 	asJSON := fs.Bool("json", false, "print JSON lines (one per change or failure, then the summary), as when the output is not a terminal")
 	verbose := fs.Bool("v", false, "on a terminal, print every change (a dry run always does)")
+	var relink []string
+	fs.Func("relink", "`USERNAME`: the entry with this user name is the same person as the account it names, whose entry has gone (a re-hire without a matching employeeNumber); it takes the account over. Repeatable", func(v string) error {
+		if v = strings.TrimSpace(v); v == "" {
+			return errors.New("give a user name")
+		}
+		relink = append(relink, v)
+		return nil
+	})
 	names, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -75,7 +83,7 @@ func (e *env) syncCmd(args []string) error {
 		if err != nil {
 			return err
 		}
-		sum, err := s.Run(e.ctx, ldapsync.Options{DryRun: *dry, Full: *full, Progress: out.progress})
+		sum, err := s.Run(e.ctx, ldapsync.Options{DryRun: *dry, Full: *full, Progress: out.progress, Relink: relink})
 		if err == nil || sum.Listed > 0 || !out.human {
 			out.summary(sum)
 		}

@@ -210,6 +210,11 @@ type Env struct {
 	Egress    targets.Egress
 	Templates *targets.Templates
 	UserAgent string
+	// WithoutSecrets builds the configuration for what delivers nothing
+	// (administration commands): a ${env:NAME} whose variable is unset is
+	// no problem. A target that uses one is kept — its name, kind, policy
+	// and push scope — but cannot deliver (Target.Unavailable).
+	WithoutSecrets bool
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -419,6 +424,7 @@ type checker struct {
 	problems []problem
 	shaped   []fieldPath // where the shape check found problems
 	pushes   map[string]*PushTarget
+	missing  []string // the unset variables of the target being built (Env.WithoutSecrets)
 }
 
 // at reports a problem with the value at p, on p's line. A problem that
@@ -1040,12 +1046,42 @@ func (c *checker) target(name string, spec TargetSpec, env Env) *Target {
 		return nil
 	}
 	n := len(c.problems)
+	c.missing = nil
 	pol := c.policy(p.key("policy"), spec.Policy)
 	sender := c.sender(p, name, spec, env, pol)
 	if len(c.problems) != n || sender == nil {
 		return nil
 	}
-	return &Target{Name: name, Sender: sender, Policy: pol, Push: c.pushes[name]}
+	return &Target{Name: name, Sender: sender, Policy: pol, Push: c.pushes[name], Missing: c.missing}
+}
+
+// unavailable is the sender of a target whose variables are unset (nil
+// when none is).
+func (c *checker) unavailable(kind string) Sender {
+	if len(c.missing) == 0 {
+		return nil
+	}
+	return unavailableSender{kind: kind, err: missingError(c.missing)}
+}
+
+func missingError(names []string) error {
+	if len(names) == 1 {
+		return fmt.Errorf("the environment variable %s is not set", names[0])
+	}
+	return fmt.Errorf("the environment variables %s are not set", strings.Join(names, ", "))
+}
+
+// unavailableSender stands for a target built without its secrets: it
+// delivers nothing (the delivery stays pending).
+type unavailableSender struct {
+	kind string
+	err  error
+}
+
+func (u unavailableSender) Kind() string { return u.kind }
+
+func (u unavailableSender) Send(context.Context, *Delivery) Result {
+	return Result{Outcome: OutcomeRetry, Err: u.err}
 }
 
 // policy checks a target's delivery policy, reporting every bad value.
@@ -1119,7 +1155,14 @@ func (c *checker) expand(env Env, p fieldPath, s string) (v string, ok bool) {
 	v = envRef.ReplaceAllStringFunc(s, func(m string) string {
 		name := envRef.FindStringSubmatch(m)[1]
 		val := env.Getenv(name)
-		if val == "" {
+		switch {
+		case val != "":
+		case env.WithoutSecrets:
+			if !slices.Contains(c.missing, name) {
+				c.missing = append(c.missing, name)
+			}
+			ok = false
+		default:
 			c.at(p, "the environment variable %s is not set", name)
 			ok = false
 		}
@@ -1139,7 +1182,12 @@ type settings struct {
 // empty (not for want of a variable, reported already), it is the problem.
 func (s *settings) get(key, raw, required string) string {
 	v, ok := s.c.expand(s.env, s.at.key(key), raw)
-	if ok && required != "" && strings.TrimSpace(v) == "" {
+	if !ok {
+		// Reported already, or a variable unset (Env.WithoutSecrets): a
+		// part of the value is not a value to check.
+		return ""
+	}
+	if required != "" && strings.TrimSpace(v) == "" {
 		s.c.at(s.at.key(key), "%s", required)
 	}
 	return v
@@ -1251,6 +1299,9 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		if !ok() {
 			return nil
 		}
+		if u := c.unavailable("webhook"); u != nil {
+			return u
+		}
 		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, Timeout: pol.Timeout, Client: client})
 		if err != nil {
 			s.constructed(err)
@@ -1266,6 +1317,9 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		s.rate("rate_limit", r.RateLimit)
 		if !ok() {
 			return nil
+		}
+		if u := c.unavailable("resend"); u != nil {
+			return u
 		}
 		t, err := targets.NewResend(targets.ResendConfig{BaseURL: base, APIKey: key, From: from, Templates: env.Templates, Client: client,
 			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit})
@@ -1284,11 +1338,14 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			c.at(s.at.key("port"), "want a port number from 1 to 65535")
 		}
 		s.oneOf("tls", m.TLS, targets.SMTPStartTLS, targets.SMTPImplicitTLS, targets.SMTPStartTLSOptional, targets.SMTPNoTLS)
-		if pass != "" && user == "" {
+		if pass != "" && m.Username == "" {
 			c.at(s.at.key("username"), "a password needs a username")
 		}
 		if !ok() {
 			return nil
+		}
+		if u := c.unavailable("smtp"); u != nil {
+			return u
 		}
 		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
 			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name})
@@ -1306,6 +1363,9 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		bus := s.get("event_bus", e.EventBus, "EventBridge needs an event_bus: the bus events are put on")
 		if !ok() {
 			return nil
+		}
+		if u := c.unavailable("eventbridge"); u != nil {
+			return u
 		}
 		t, err := targets.NewEventBridge(targets.EventBridgeConfig{Endpoint: ep, AccessKeyID: id, AccessKeySecret: secret, SecurityToken: token,
 			EventBus: bus, Source: e.Source, Client: client})
@@ -1348,6 +1408,19 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 	s.rate("rate_limit", sc.RateLimit)
 	if !ok() {
 		return nil
+	}
+	if u := c.unavailable("scim"); u != nil {
+		// The push's scope is still shown (journey); pushing needs the
+		// client (App.Pusher refuses an unavailable target).
+		if sc.Push != nil {
+			if pt := c.push(s.at.key("push"), sc, nil, nil); pt != nil {
+				if c.pushes == nil {
+					c.pushes = map[string]*PushTarget{}
+				}
+				c.pushes[name] = pt
+			}
+		}
+		return u
 	}
 	auth := scimclient.Auth{BearerToken: token, TokenURL: tokenURL, ClientID: clientID, ClientSecret: clientSecret, TokenStyle: sc.TokenStyle, Scope: sc.Scope}
 	cl, err := scimclient.New(scimclient.Config{BaseURL: base, Auth: auth, Profile: sc.Profile, RateLimit: sc.RateLimit,

@@ -684,3 +684,106 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestWithoutSecrets: built for what delivers nothing, a file whose
+// variables are unset is taken: its targets are listed (kind, policy, push
+// scope) but refuse to deliver, saying which variables are missing. Other
+// problems are still problems; with every variable set, nothing is
+// missing.
+func TestWithoutSecrets(t *testing.T) {
+	src := `targets:
+  hook:
+    webhook: {url: "${env:HOOK_URL}/in", secrets: ["${env:HOOK_SECRET}"], headers: {Authorization: "Bearer ${env:HOOK_TOKEN}"}}
+  mail:
+    resend: {api_key: "${env:RESEND_API_KEY}", from: "Onboarding <onboarding@example.com>"}
+  smtp:
+    smtp: {host: mail.example.com, from: "a@example.com", username: "${env:SMTP_USER}", password: "${env:SMTP_PASSWORD}"}
+  eb:
+    eventbridge: {endpoint: https://1.eventbridge.cn-hangzhou.aliyuncs.com, access_key_id: id, access_key_secret: "${env:EB}", event_bus: gatehouse}
+  ram:
+    scim:
+      base_url: https://ram.example.com/scim/v2
+      token_url: https://ram.example.com/v1/token
+      client_id: c
+      client_secret: "${env:CS}"
+      profile: ram
+      push: {organizations: [Engineering]}
+    policy: {concurrency: 3}
+  plain:
+    webhook: {url: "https://hooks.example.com/in", secrets: ["` + testSecret + `"]}
+rules:
+  - name: welcome
+    pattern: {"detail-type": ["User.Created"]}
+    targets: [{target: mail}, {target: hook}, {target: plain}]
+`
+	offline := Env{Getenv: func(string) string { return "" }, WithoutSecrets: true}
+	cfg, _, err := Parse("rules.yaml", []byte(src), offline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for name, tg := range cfg.Targets {
+		why := ""
+		if err := tg.Unavailable(); err != nil {
+			why = err.Error()
+			if r := tg.Sender.Send(context.Background(), &Delivery{ID: "d1"}); r.Outcome != OutcomeRetry || r.Err == nil || r.Err.Error() != why {
+				t.Errorf("%s: Send = %+v, want a retry saying %q", name, r, why)
+			}
+		}
+		got[name] = tg.Sender.Kind() + ": " + why
+	}
+	want := map[string]string{
+		"hook":  "webhook: the environment variables HOOK_URL, HOOK_SECRET, HOOK_TOKEN are not set",
+		"mail":  "resend: the environment variable RESEND_API_KEY is not set",
+		"smtp":  "smtp: the environment variables SMTP_USER, SMTP_PASSWORD are not set",
+		"eb":    "eventbridge: the environment variable EB is not set",
+		"ram":   "scim: the environment variable CS is not set",
+		"plain": "webhook: ",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("targets (-want +got):\n%s", diff)
+	}
+	ram := cfg.Targets["ram"]
+	if ram.Push == nil || !cmp.Equal(ram.Push.Spec.Organizations, []string{"Engineering"}) || ram.Policy.Concurrency != 3 {
+		t.Errorf("ram: push %+v, policy %+v", ram.Push, ram.Policy)
+	}
+	if len(cfg.Routes["welcome"]) != 3 {
+		t.Errorf("routes: %+v", cfg.Routes)
+	}
+
+	// Other problems are still reported, and only they.
+	bad := strings.Replace(src, `from: "Onboarding <onboarding@example.com>"`, `from: ""`, 1)
+	if diff := cmp.Diff([]string{`line 5: targets.mail.resend.from: Resend needs a from address, such as "Onboarding <onboarding@example.com>"`},
+		problemsOf(t, bad, offline)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	// Without WithoutSecrets, the variables are required.
+	strict := problemsOf(t, src, Env{Getenv: func(string) string { return "" }})
+	for _, p := range strict {
+		if !strings.HasSuffix(p, " is not set") {
+			t.Errorf("problem %q", p)
+		}
+	}
+	if len(strict) != 8 {
+		t.Errorf("%d problems, want one per unset variable (8): %q", len(strict), strict)
+	}
+	// All set: nothing is missing.
+	all := Env{Getenv: func(k string) string {
+		switch k {
+		case "HOOK_URL":
+			return "https://hooks.example.com"
+		case "HOOK_SECRET":
+			return testSecret
+		}
+		return "v"
+	}, WithoutSecrets: true}
+	cfg, _, err = Parse("rules.yaml", []byte(src), all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tg := range cfg.Targets {
+		if tg.Unavailable() != nil || (name == "ram" && tg.Push.Client == nil) {
+			t.Errorf("%s: %v, push %+v", name, tg.Unavailable(), tg.Push)
+		}
+	}
+}

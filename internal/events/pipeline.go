@@ -106,6 +106,18 @@ type Target struct {
 	Policy Policy
 	// Push is set for a SCIM target with a push (config.go's PushSpec).
 	Push *PushTarget
+	// Missing names the environment variables the target needs that were
+	// unset, when it was built with Env.WithoutSecrets: it cannot deliver
+	// (its Sender refuses) and its Push has no client.
+	Missing []string
+}
+
+// Unavailable says why the target cannot deliver (nil when it can).
+func (t *Target) Unavailable() error {
+	if len(t.Missing) == 0 {
+		return nil
+	}
+	return missingError(t.Missing)
 }
 
 // Config is what the pipeline runs: compiled rules, their routes and the

@@ -77,6 +77,10 @@ type Config struct {
 	// this (default 500; -1 for no limit): an emptied search base or a
 	// broken filter looks like everyone leaving.
 	MaxDeletions int `yaml:"max_deletions"`
+	// MaxMembershipRemovals stops a run from removing more memberships
+	// (an account from a group) than this (default 1,000; -1 for no
+	// limit). A run stopped by either limit removes nothing.
+	MaxMembershipRemovals int `yaml:"max_membership_removals"`
 	// Interval, when set, makes `gatehouse serve` run the sync this often.
 	Interval Duration `yaml:"interval"`
 	// FullInterval forces a full run (every entry read again) when the last
@@ -239,9 +243,11 @@ const (
 	DefaultPageSize     = 500
 	DefaultWorkers      = 8
 	DefaultMaxDeletions = 500
-	DefaultTimeout      = 2 * time.Minute
-	DefaultFullInterval = 24 * time.Hour
-	DefaultOverlap      = 5 * time.Minute
+	// DefaultMaxMembershipRemovals is max_membership_removals' default.
+	DefaultMaxMembershipRemovals = 1000
+	DefaultTimeout               = 2 * time.Minute
+	DefaultFullInterval          = 24 * time.Hour
+	DefaultOverlap               = 5 * time.Minute
 )
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -275,6 +281,9 @@ func (c Config) Resolve() Config {
 	}
 	if c.MaxDeletions == 0 {
 		c.MaxDeletions = DefaultMaxDeletions
+	}
+	if c.MaxMembershipRemovals == 0 {
+		c.MaxMembershipRemovals = DefaultMaxMembershipRemovals
 	}
 	if c.Timeout == 0 {
 		c.Timeout = Duration(DefaultTimeout)
@@ -388,6 +397,9 @@ func (c Config) Problems() []string {
 	}
 	if c.MaxDeletions < -1 {
 		add("max_deletions: must be -1 (no limit) or more")
+	}
+	if c.MaxMembershipRemovals < -1 {
+		add("max_membership_removals: must be -1 (no limit) or more")
 	}
 	if c.Timeout < 0 {
 		add("timeout: must not be negative")

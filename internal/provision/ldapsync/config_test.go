@@ -50,8 +50,10 @@ func TestProblems(t *testing.T) {
 			[]string{`user_filter: "(objectClass=user" is not an LDAP filter: LDAP Result Code 201 "Filter Compile Error": ldap: unexpected end of filter`}},
 		{"numbers", func(c *Config) {
 			c.PageSize, c.Workers, c.MaxDeletions, c.Interval = 20000, 100, -2, Duration(time.Second)
+			c.MaxMembershipRemovals = -5
 		},
-			[]string{"page_size: must be between 1 and 10000", "workers: must be between 1 and 64", "max_deletions: must be -1 (no limit) or more", "interval: must be at least 1m"}},
+			[]string{"page_size: must be between 1 and 10000", "workers: must be between 1 and 64", "max_deletions: must be -1 (no limit) or more",
+				"max_membership_removals: must be -1 (no limit) or more", "interval: must be at least 1m"}},
 		{"choices", func(c *Config) { c.OUs, c.Groups, c.OnDelete = "flat", "nested", "purge" },
 			[]string{`ous: must be one of tree, ignore, not "flat"`, `groups: must be one of flatten, direct, off, not "nested"`, `on_delete: must be one of disable, delete, not "purge"`}},
 		{"mapping", func(c *Config) {
@@ -129,7 +131,7 @@ func TestDefaultsResolve(t *testing.T) {
 		Name: "corp", Profile: "ad", URL: "ldaps://dc1.corp.example", BindDN: "CN=svc,DC=corp,DC=example", BindPasswordEnv: "PW",
 		BaseDNs: []string{"OU=Staff,DC=corp,DC=example"}, UserFilter: "(&(objectClass=user)(!(objectClass=computer)))",
 		GroupFilter: "(objectClass=group)", OUFilter: "(objectClass=organizationalUnit)", PageSize: 500, Timeout: Duration(2 * time.Minute),
-		Workers: 8, Organization: "root", OUs: "tree", Groups: "flatten", OnDelete: "disable", MaxDeletions: 500,
+		Workers: 8, Organization: "root", OUs: "tree", Groups: "flatten", OnDelete: "disable", MaxDeletions: 500, MaxMembershipRemovals: 1000,
 		FullInterval: Duration(24 * time.Hour), IDAttribute: "objectGUID", ChangeAttribute: "uSNChanged",
 		Disabled: &DisabledRule{Attribute: "userAccountControl", Bit: 2},
 	}
@@ -220,6 +222,33 @@ func TestDisabledRule(t *testing.T) {
 		m := mapper{c: c.Resolve()}
 		if got := m.disabled(ldap.NewEntry("cn=x", tt.attrs)); got != tt.want {
 			t.Errorf("%+v on %v: %v", tt.rule, tt.attrs, got)
+		}
+	}
+}
+
+// TestFirstNamingValue: of a multi-valued attribute, the value in the
+// entry's RDN wins (a modrdn that kept the old RDN leaves it first).
+func TestFirstNamingValue(t *testing.T) {
+	m := mapper{c: Config{Profile: "openldap"}.Resolve()}
+	tests := []struct {
+		dn    string
+		field string
+		vals  map[string][]string
+		want  string
+	}{
+		{"cn=new,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"old", "new"}}, "new"},
+		{"CN=New Name,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"old", "new name"}}, "new name"},
+		{`cn=Doe\, John,ou=g,dc=x`, FieldGroupName, map[string][]string{"cn": {"old", "Doe, John"}}, "Doe, John"},
+		{"cn=研发部+ou=x,dc=x", FieldGroupName, map[string][]string{"cn": {"旧名", "研发部"}}, "研发部"},
+		{"uid=g1,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+		{"cn=gone,ou=g,dc=x", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+		{"ou=new,dc=x", FieldOrgName, map[string][]string{"ou": {"Old", "New"}}, "New"},
+		{"uid=ada2,ou=p,dc=x", FieldUserName, map[string][]string{"uid": {"ada", "ada2"}}, "ada2"},
+		{"not a dn", FieldGroupName, map[string][]string{"cn": {"first", "second"}}, "first"},
+	}
+	for _, tt := range tests {
+		if got := m.first(ldap.NewEntry(tt.dn, tt.vals), tt.field); got != tt.want {
+			t.Errorf("%s %v: got %q, want %q", tt.dn, tt.vals, got, tt.want)
 		}
 	}
 }

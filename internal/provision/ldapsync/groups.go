@@ -18,11 +18,18 @@ type groupEntry struct {
 	members             []string // normalised DNs
 }
 
-// syncGroups reads every group (nested groups need the whole graph) and
-// brings each in; it returns the ids of the groups present.
-func (r *run) syncGroups(ctx context.Context) (map[string]bool, error) {
+// groupPlan is every group read from the directory and what Gatehouse
+// should hold for it.
+type groupPlan struct {
+	groups  []*groupEntry
+	wants   []*wantGroup
+	present map[string]bool // the groups' ids
+}
+
+// readGroups reads every group (nested groups need the whole graph) and
+// works out each one's members.
+func (r *run) readGroups(ctx context.Context) (*groupPlan, error) {
 	c := r.s.cfg
-	memberAttr := c.Attributes[FieldMember][0]
 	attrs := dedupFold(append(append([]string{c.IDAttribute}, c.Attributes[FieldGroupName]...), c.Attributes[FieldMember]...))
 	var groups []*groupEntry
 	byDN := map[string]*groupEntry{}
@@ -46,9 +53,16 @@ func (r *run) syncGroups(ctx context.Context) (map[string]bool, error) {
 				if g.name == "" {
 					g.name = rdnValue(e.DN)
 				}
-				vals, err := fullValues(ctx, r.ls, e, memberAttr)
-				if err != nil {
-					return err
+				// The first member attribute the entry has wins (member
+				// for groupOfNames, uniqueMember for groupOfUniqueNames).
+				var vals []string
+				for _, a := range c.Attributes[FieldMember] {
+					if vals, err = fullValues(ctx, r.ls, e, a); err != nil {
+						return err
+					}
+					if len(vals) > 0 {
+						break
+					}
 				}
 				for _, v := range vals {
 					if n, ok := normDN(memberDN(v)); ok {
@@ -64,26 +78,58 @@ func (r *run) syncGroups(ctx context.Context) (map[string]bool, error) {
 			return nil, err
 		}
 	}
-	r.startPhase("groups", len(groups))
-	present := make(map[string]bool, len(groups))
-	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		present[g.id] = true
+	p := &groupPlan{groups: groups, wants: make([]*wantGroup, len(groups)), present: make(map[string]bool, len(groups))}
+	for i, g := range groups {
+		p.present[g.id] = true
 		members, unresolved := r.members(g, byDN)
-		r.mu.Lock()
 		r.sum.UnresolvedMembers += unresolved
-		r.mu.Unlock()
-		want := &wantGroup{ExternalID: g.id, DisplayName: g.name, OrgID: r.orgFor(g.dn), Members: members}
-		ch, err := r.group(ctx, g, want)
+		p.wants[i] = &wantGroup{ExternalID: g.id, DisplayName: g.name, OrgID: r.orgFor(g.dn), Members: members}
+	}
+	for _, g := range groups {
+		g.members = nil // resolved: the DNs are no longer needed
+	}
+	return p, nil
+}
+
+// removals counts the memberships that writing p would remove (before any
+// is written, for the guard). A group whose diff fails is left to
+// writeGroups, which reports it.
+func (r *run) removals(ctx context.Context, p *groupPlan) (int, error) {
+	n := 0
+	for i, g := range p.groups {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		d, err := r.diffGroup(ctx, g, p.wants[i])
+		var de *directory.Error
+		switch {
+		case errors.As(err, &de):
+			continue
+		case err != nil:
+			return 0, err
+		}
+		n += len(d.remove)
+	}
+	return n, nil
+}
+
+// writeGroups brings every group of p in. With keepMembers (a guard
+// stopped the run) no member is removed: the groups that would lose some
+// are written without their removals and left for the next run.
+func (r *run) writeGroups(ctx context.Context, p *groupPlan, keepMembers bool) error {
+	r.startPhase("groups", len(p.groups))
+	for i, g := range p.groups {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ch, err := r.group(ctx, g, p.wants[i], keepMembers)
 		if err != nil {
 			r.count(&r.sum.Groups, "error")
 			ch = failure("Group", g.rawDN, g.id, err)
 		}
 		r.tick(ch)
 	}
-	return present, nil
+	return nil
 }
 
 // members returns the Gatehouse ids of g's members, sorted: the accounts
@@ -126,33 +172,89 @@ func (r *run) members(g *groupEntry, byDN map[string]*groupEntry) (ids []string,
 	return ids, unresolved
 }
 
-// group makes Gatehouse hold want; it returns the change to report (nil:
-// none).
-func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup) (*Change, error) {
-	h := want.hash()
+// groupDiff is what bringing one group in takes.
+type groupDiff struct {
+	hash        string
+	same        bool             // the link says Gatehouse holds it already
+	cur         *directory.Group // nil: it is created
+	op          string           // update or adopt
+	changed     []string         // displayName, externalId, organizationId
+	add, remove []string
+}
+
+// diffGroup compares want with what Gatehouse holds. It writes nothing.
+func (r *run) diffGroup(ctx context.Context, g *groupEntry, want *wantGroup) (*groupDiff, error) {
+	d := &groupDiff{hash: want.hash(), op: "update"}
 	l := r.linkOf("Group", g.id)
-	if l != nil && l.hash == h {
-		r.count(&r.sum.Groups, "unchanged")
-		return nil, nil
+	if l != nil && l.hash == d.hash {
+		d.same = true
+		return d, nil
 	}
-	var cur *directory.Group
-	op := "update"
 	if l != nil && !strings.HasPrefix(l.local, newPrefix) {
-		var err error
-		cur, err = r.s.dir.Group(ctx, directory.Profile{}, l.local, directory.ReadOptions{Members: true})
+		cur, err := r.s.dir.Group(ctx, directory.Profile{}, l.local, directory.ReadOptions{Members: true})
 		if err != nil && !errors.Is(err, directory.ErrNotFound) {
 			return nil, err
 		}
+		d.cur = cur
 	}
-	if cur == nil {
-		var err error
-		if cur, err = r.findGroup(ctx, want); err != nil {
+	if d.cur == nil {
+		cur, err := r.findGroup(ctx, want)
+		if err != nil {
 			return nil, err
 		}
-		op = "adopt"
+		d.cur, d.op = cur, "adopt"
+	}
+	if d.cur == nil {
+		d.add = want.Members
+		return d, nil
+	}
+	cur := d.cur
+	if cur.DisplayName != want.DisplayName {
+		d.changed = append(d.changed, "displayName")
+	}
+	if cur.ExternalID != want.ExternalID {
+		d.changed = append(d.changed, "externalId")
+	}
+	if cur.OrgID != want.OrgID {
+		d.changed = append(d.changed, "organizationId")
+	}
+	have := map[string]bool{}
+	for _, m := range cur.Members {
+		have[m.ID] = true
+	}
+	for _, id := range want.Members {
+		if !have[id] {
+			d.add = append(d.add, id)
+		}
+		delete(have, id)
+	}
+	for _, m := range cur.Members {
+		if have[m.ID] {
+			d.remove = append(d.remove, m.ID)
+		}
+	}
+	return d, nil
+}
+
+// group makes Gatehouse hold want — without removing members when
+// keepMembers is set; it returns the change to report (nil: none).
+func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup, keepMembers bool) (*Change, error) {
+	d, err := r.diffGroup(ctx, g, want)
+	if err != nil {
+		return nil, err
+	}
+	if d.same {
+		r.count(&r.sum.Groups, "unchanged")
+		return nil, nil
+	}
+	h := d.hash
+	if keepMembers && len(d.remove) > 0 {
+		// Not what want says: linked without the hash, the group is
+		// looked at again by the next run.
+		d.remove, h = nil, ""
 	}
 	ch := &Change{Kind: "Group", DN: g.rawDN, RemoteID: g.id, Name: want.DisplayName}
-	if cur == nil {
+	if d.cur == nil {
 		ch.Op, ch.Added = "create", len(want.Members)
 		local := newPrefix + g.id
 		if !r.opt.DryRun {
@@ -178,33 +280,10 @@ func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup) (*Chang
 		r.count(&r.sum.Groups, "create")
 		return ch, nil
 	}
+	cur, op := d.cur, d.op
 	ch.ID = cur.ID
-	if cur.DisplayName != want.DisplayName {
-		ch.Changed = append(ch.Changed, "displayName")
-	}
-	if cur.ExternalID != want.ExternalID {
-		ch.Changed = append(ch.Changed, "externalId")
-	}
-	if cur.OrgID != want.OrgID {
-		ch.Changed = append(ch.Changed, "organizationId")
-	}
-	have := map[string]bool{}
-	for _, m := range cur.Members {
-		have[m.ID] = true
-	}
-	var add, remove []string
-	for _, id := range want.Members {
-		if !have[id] {
-			add = append(add, id)
-		}
-		delete(have, id)
-	}
-	for _, m := range cur.Members {
-		if have[m.ID] {
-			remove = append(remove, m.ID)
-		}
-	}
-	ch.Added, ch.Removed = len(add), len(remove)
+	ch.Changed = d.changed
+	ch.Added, ch.Removed = len(d.add), len(d.remove)
 	if ch.Added > 0 || ch.Removed > 0 {
 		ch.Changed = append(ch.Changed, "members")
 	}
@@ -223,7 +302,7 @@ func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup) (*Chang
 			return nil
 		}, nil)
 		if err == nil {
-			err = r.changeMembers(ctx, cur.ID, add, remove)
+			err = r.changeMembers(ctx, cur.ID, d.add, d.remove)
 		}
 		if err != nil {
 			return nil, err
@@ -293,45 +372,72 @@ func (r *run) findGroup(ctx context.Context, want *wantGroup) (*directory.Group,
 // gone is a linked object whose entry has gone.
 type gone struct{ remote, local string }
 
-// deletions removes what has gone from the directory: accounts (disabled or
-// deleted, per on_delete), groups, and organizations that are empty.
-func (r *run) deletions(ctx context.Context, groupIDs map[string]bool) error {
+// goneSet is what has gone from the directory: linked objects whose
+// entries were not found.
+type goneSet struct{ users, groups, orgs []gone }
+
+// gone lists the linked objects whose entries have gone: accounts not
+// listed (not those disabled for it already, unless on_delete is delete),
+// groups not among groupIDs, organizations of OUs not read.
+func (r *run) gone(groupIDs map[string]bool) goneSet {
 	c := r.s.cfg
-	var users, groups, orgs []gone
+	var gs goneSet
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for remote, l := range r.links["User"] {
 		if _, ok := r.idToDN[remote]; !ok && (c.OnDelete == "delete" || l.hash != goneHash) {
-			users = append(users, gone{remote, l.local})
+			gs.users = append(gs.users, gone{remote, l.local})
 		}
 	}
 	if c.Groups != "off" {
 		for remote, l := range r.links["Group"] {
 			if !groupIDs[remote] {
-				groups = append(groups, gone{remote, l.local})
+				gs.groups = append(gs.groups, gone{remote, l.local})
 			}
 		}
 	}
 	if c.OUs == "tree" {
 		for remote, l := range r.links["Organization"] {
 			if !r.presentOrgs[remote] {
-				orgs = append(orgs, gone{remote, l.local})
+				gs.orgs = append(gs.orgs, gone{remote, l.local})
 			}
 		}
 	}
-	r.mu.Unlock()
-	if len(users)+len(groups)+len(orgs) == 0 {
+	return gs
+}
+
+// guard refuses a run that would remove too much — more accounts and
+// groups than max_deletions, every account, or more memberships than
+// max_membership_removals: such a run removes nothing (no account
+// disabled or deleted, no group deleted, no member removed). A broken
+// search base or filter looks like everyone leaving.
+func (r *run) guard(gs goneSet, removals int) error {
+	c := r.s.cfg
+	var why []string
+	if r.sum.Listed == 0 && len(gs.users) > 0 {
+		why = append(why, fmt.Sprintf("the directory lists no account under the base DNs, and %d are linked", len(gs.users)))
+	}
+	if n := len(gs.users) + len(gs.groups); c.MaxDeletions >= 0 && n > c.MaxDeletions {
+		why = append(why, fmt.Sprintf("%d accounts and groups are gone from the directory, more than max_deletions (%d)", n, c.MaxDeletions))
+	}
+	if c.MaxMembershipRemovals >= 0 && removals > c.MaxMembershipRemovals {
+		why = append(why, fmt.Sprintf("%d group memberships would be removed, more than max_membership_removals (%d)", removals, c.MaxMembershipRemovals))
+	}
+	if len(why) == 0 {
 		return nil
 	}
-	refuse := func(why string) error {
-		err := fmt.Errorf("%w: %s; nothing was deleted or disabled", ErrTooManyDeletions, why)
-		r.note(&Change{Op: "error", Kind: "Run", Error: err.Error(), err: err})
-		return err
-	}
-	if r.sum.Listed == 0 && len(users) > 0 {
-		return refuse(fmt.Sprintf("the directory lists no account under the base DNs, and %d are linked", len(users)))
-	}
-	if n := len(users) + len(groups); c.MaxDeletions >= 0 && n > c.MaxDeletions {
-		return refuse(fmt.Sprintf("%d accounts and groups are gone from the directory, more than max_deletions (%d)", n, c.MaxDeletions))
+	err := fmt.Errorf("%w: %s; nothing was deleted, disabled or removed from a group", ErrTooManyDeletions, strings.Join(why, "; "))
+	r.note(&Change{Op: "error", Kind: "Run", Error: err.Error(), err: err})
+	return err
+}
+
+// deletions removes what has gone from the directory: accounts (disabled or
+// deleted, per on_delete), groups, and organizations that are empty.
+func (r *run) deletions(ctx context.Context, gs goneSet) error {
+	c := r.s.cfg
+	users, groups, orgs := gs.users, gs.groups, gs.orgs
+	if len(users)+len(groups)+len(orgs) == 0 {
+		return nil
 	}
 	r.startPhase("deletions", len(users)+len(groups)+len(orgs))
 	slices.SortFunc(users, func(a, b gone) int { return strings.Compare(a.remote, b.remote) })

@@ -49,13 +49,41 @@ func (m mapper) idFilter(id string) (string, error) {
 	return "(" + m.c.IDAttribute + "=" + ldap.EscapeFilter(id) + ")", nil
 }
 
-// first returns the first non-blank value of field's attributes.
+// first returns the value of field: from the first of its attributes
+// that has a non-blank value, the value that names the entry if it is one
+// of them (a modrdn that keeps the old RDN leaves the old name first:
+// cn: [old, new]), else the first.
 func (m mapper) first(e *ldap.Entry, field string) string {
 	for _, a := range m.c.Attributes[field] {
-		for _, v := range e.GetEqualFoldAttributeValues(a) {
+		vals := e.GetEqualFoldAttributeValues(a)
+		if len(vals) > 1 {
+			if n := namingValue(e.DN, a); n != "" {
+				for _, v := range vals {
+					if v = strings.TrimSpace(v); strings.EqualFold(v, n) {
+						return v
+					}
+				}
+			}
+		}
+		for _, v := range vals {
 			if v = strings.TrimSpace(v); v != "" {
 				return v
 			}
+		}
+	}
+	return ""
+}
+
+// namingValue returns the value of attribute attr in dn's RDN ("" when
+// the RDN has none, or dn does not parse).
+func namingValue(dn, attr string) string {
+	d, err := ldap.ParseDN(dn)
+	if err != nil || len(d.RDNs) == 0 {
+		return ""
+	}
+	for _, a := range d.RDNs[0].Attributes {
+		if strings.EqualFold(a.Type, attr) {
+			return strings.TrimSpace(a.Value)
 		}
 	}
 	return ""

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,28 +285,46 @@ func TestSafety(t *testing.T) {
 	cfg.MaxDeletions = 3
 	env := map[string]string{"LDAP_PW": s.SvcPW}
 	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
 	adm := s.AdminT(t)
 	for _, uid := range []string{"emea-0001", "emea-0002", "emea-0003", "emea-0000"} {
 		if err := adm.Del(ldap.NewDelRequest("uid="+uid+","+ouDN(s.Suffix, "Sales", "EMEA"), nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sum, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{})
-	if !errors.Is(err, ldapsync.ErrTooManyDeletions) {
-		t.Fatalf("got %v", err)
+	for _, dry := range []bool{true, false} {
+		sum, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{DryRun: dry})
+		if !errors.Is(err, ldapsync.ErrTooManyDeletions) {
+			t.Fatalf("dry run %v: got %v", dry, err)
+		}
+		if sum.Users.Disabled != 0 || len(g.users(t, "active eq false")) != 0 {
+			t.Errorf("accounts were disabled: %+v", sum.Users)
+		}
 	}
-	if sum.Users.Disabled != 0 || len(g.users(t, "active eq false")) != 0 {
-		t.Errorf("accounts were disabled: %+v", sum.Users)
+	// The guard covers memberships: the gone accounts are still in their
+	// groups (emea, and sales and all-staff through it).
+	if counts, _ := g.newEvents(t); len(counts) != 0 {
+		t.Errorf("a refused run wrote events: %v", counts)
+	}
+	if n := len(g.group(t, "emea").Members); n != 4 {
+		t.Errorf("emea has %d members after a refused run, want 4", n)
+	}
+	if n := len(g.group(t, "all-staff").Members); n != 21 {
+		t.Errorf("all-staff has %d members after a refused run, want 21", n)
 	}
 	cfg.MaxDeletions = -1
 	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.Users.Disabled != 4 {
 		t.Errorf("users: %+v", sum.Users)
 	}
+	counts, _ := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.UserDisabled: 4, directory.GroupMemberRemoved: 12}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
 
 	// More entries than slapd's default size limit (500) for anyone but
 	// the rootdn: the listing fails, and the run with it.
 	big := slapdtest.StartT(t, slapdtest.Options{LDIF: openldapData("dc=example,dc=com", 110)})
-	_, err = g.syncer(t, openldapConfig(big), map[string]string{"LDAP_PW": big.SvcPW}).Run(context.Background(), ldapsync.Options{})
+	_, err := g.syncer(t, openldapConfig(big), map[string]string{"LDAP_PW": big.SvcPW}).Run(context.Background(), ldapsync.Options{})
 	if err == nil || !strings.Contains(err.Error(), "Size Limit Exceeded") {
 		t.Errorf("got %v", err)
 	}
@@ -366,4 +386,223 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestMembershipGuard: a run that would remove more memberships than
+// max_membership_removals removes none (it still adds), fails, and fails
+// again until the limit allows it.
+func TestMembershipGuard(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	cfg.MaxMembershipRemovals = 5
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
+	adm := s.AdminT(t)
+	// emea keeps one of its four members: three leave emea, sales and
+	// all-staff (9 removals); loop-a gains one (through loop-b).
+	emea0 := "uid=emea-0000," + ouDN(s.Suffix, "Sales", "EMEA")
+	for dn, f := range map[string]func(*ldap.ModifyRequest){
+		"cn=emea,ou=Groups," + s.Suffix:   func(r *ldap.ModifyRequest) { r.Replace("member", []string{emea0}) },
+		"cn=loop-b,ou=Groups," + s.Suffix: func(r *ldap.ModifyRequest) { r.Add("member", []string{emea0}) },
+	} {
+		req := ldap.NewModifyRequest(dn, nil)
+		f(req)
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		var plan []string
+		_, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Kind == "Group" {
+				plan = append(plan, fmt.Sprintf("%s %s +%d -%d", c.Op, c.Name, c.Added, c.Removed))
+			}
+		}})
+		want := "too many deletions: 9 group memberships would be removed, more than max_membership_removals (5)"
+		if !errors.Is(err, ldapsync.ErrTooManyDeletions) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("run %d: got %v, want %q", i, err, want)
+		}
+		wantPlan := []string{"update loop-a +1 -0", "update loop-b +1 -0"}
+		if i == 1 {
+			wantPlan = nil // added already
+		}
+		slices.Sort(plan)
+		if diff := cmp.Diff(wantPlan, plan); diff != "" {
+			t.Errorf("run %d: group changes (-want +got):\n%s", i, diff)
+		}
+		counts, _ := g.newEvents(t)
+		wantEvents := map[string]int{directory.GroupMemberAdded: 2}
+		if i == 1 {
+			wantEvents = map[string]int{}
+		}
+		if diff := cmp.Diff(wantEvents, counts); diff != "" {
+			t.Errorf("run %d: events (-want +got):\n%s", i, diff)
+		}
+		if n := len(g.group(t, "emea").Members); n != 4 {
+			t.Errorf("run %d: emea has %d members, want 4 (nothing removed)", i, n)
+		}
+	}
+	cfg.MaxMembershipRemovals = -1
+	sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.Groups.Updated != 3 {
+		t.Errorf("groups: %+v", sum.Groups)
+	}
+	counts, _ := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.GroupMemberRemoved: 9}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if n := len(g.group(t, "emea").Members); n != 1 {
+		t.Errorf("emea has %d members, want 1", n)
+	}
+}
+
+// TestDryRunManagers: a dry run predicts the changes the real run makes —
+// here accounts given a manager who is new in the same run, which the run
+// can only set once it has created the manager. Each account is written
+// once (no manager removed and set again) and reported once, with its
+// manager.
+func TestDryRunManagers(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	adm := s.AdminT(t)
+	modify := func(dn string, f func(*ldap.ModifyRequest)) {
+		t.Helper()
+		req := ldap.NewModifyRequest(dn, nil)
+		f(req)
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emea, apac := ouDN(s.Suffix, "Sales", "EMEA"), ouDN(s.Suffix, "Sales", "APAC")
+	// APAC's staff start without a manager; EMEA's have their lead.
+	for i := 1; i <= 3; i++ {
+		modify(fmt.Sprintf("uid=apac-%04d,%s", i, apac), func(r *ldap.ModifyRequest) { r.Delete("manager", nil) })
+	}
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
+
+	// New leads (new entries, created after the staff: read after them),
+	// and the staff moved under them.
+	ceo := "uid=ceo," + ouDN(s.Suffix)
+	for _, lead := range []struct{ uid, ou string }{{"lead-emea", emea}, {"lead-apac", apac}} {
+		add := ldap.NewAddRequest("uid="+lead.uid+","+lead.ou, nil)
+		add.Attribute("objectClass", []string{"inetOrgPerson"})
+		add.Attribute("uid", []string{lead.uid})
+		add.Attribute("cn", []string{lead.uid})
+		add.Attribute("sn", []string{lead.uid})
+		add.Attribute("manager", []string{ceo})
+		if err := adm.Add(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 3; i++ {
+		modify(fmt.Sprintf("uid=emea-%04d,%s", i, emea), func(r *ldap.ModifyRequest) { r.Replace("manager", []string{"uid=lead-emea," + emea}) })
+		modify(fmt.Sprintf("uid=apac-%04d,%s", i, apac), func(r *ldap.ModifyRequest) { r.Replace("manager", []string{"uid=lead-apac," + apac}) })
+	}
+
+	changes := func(dry bool) []string {
+		t.Helper()
+		var out []string
+		sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{DryRun: dry, Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Kind == "User" {
+				out = append(out, c.Op+" "+c.Name+" "+strings.Join(c.Changed, ","))
+			}
+		}})
+		if sum.ErrorCount != 0 {
+			t.Fatalf("errors: %v", sum.Errors)
+		}
+		if sum.Users.Created != 2 || sum.Users.Updated != 6 {
+			t.Errorf("dry run %v: users %+v", dry, sum.Users)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{"create lead-apac ", "create lead-emea ",
+		"update apac-0001 manager", "update apac-0002 manager", "update apac-0003 manager",
+		"update emea-0001 manager", "update emea-0002 manager", "update emea-0003 manager"}
+	if diff := cmp.Diff(want, changes(true)); diff != "" {
+		t.Errorf("the dry run's plan (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, changes(false)); diff != "" {
+		t.Errorf("the run's changes (-want +got):\n%s", diff)
+	}
+	// What was written: one event per account, the manager set once.
+	counts, recs := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.UserCreated: 2, directory.UserUpdated: 6}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, r := range recs {
+		if r.Type == directory.UserUpdated {
+			if diff := cmp.Diff([]string{directory.EnterpriseURN + ":manager"}, changed(t, r)); diff != "" {
+				t.Errorf("%s changed (-want +got):\n%s", r.Subject, diff)
+			}
+		}
+	}
+	for _, team := range []string{"emea", "apac"} {
+		lead := g.user(t, "lead-"+team)
+		for i := 1; i <= 3; i++ {
+			u := g.user(t, fmt.Sprintf("%s-%04d", team, i))
+			if got := u.Attrs[directory.EnterpriseURN].(map[string]any)["manager"]; !cmp.Equal(got, map[string]any{"value": lead.ID}) {
+				t.Errorf("%s's manager = %v, want %s", u.UserName, got, lead.ID)
+			}
+		}
+	}
+	// Nothing left to do.
+	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.Users.Updated+sum.Users.Created != 0 {
+		t.Errorf("users: %+v", sum.Users)
+	}
+}
+
+// TestManagerFailed: an account whose new manager fails is written
+// without a manager and read again by the next run, which gives it the
+// manager once the manager's entry is fixed.
+func TestManagerFailed(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	adm := s.AdminT(t)
+	emea := ouDN(s.Suffix, "Sales", "EMEA")
+	lead := "uid=lead-x," + emea
+	add := ldap.NewAddRequest(lead, nil)
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	for _, a := range [][2]string{{"uid", "lead-x"}, {"cn", "Lead X"}, {"sn", "X"}, {"mail", "not an address"}} {
+		add.Attribute(a[0], []string{a[1]})
+	}
+	if err := adm.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	modify := func(dn, attr, v string) {
+		t.Helper()
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Replace(attr, []string{v})
+		if err := adm.Modify(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	modify("uid=emea-0001,"+emea, "manager", lead)
+	sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.ErrorCount != 1 || sum.Errors[0].DN != lead || sum.Users.Updated != 1 {
+		t.Fatalf("users %+v, errors %v", sum.Users, sum.Errors)
+	}
+	ent := g.user(t, "emea-0001").Attrs[directory.EnterpriseURN].(map[string]any)
+	if m, ok := ent["manager"]; ok {
+		t.Errorf("emea-0001's manager = %v, want none (the new one failed)", m)
+	}
+	// Fixed: the next run creates the lead and, emea-0001 being read
+	// again, gives it its manager.
+	modify(lead, "mail", "lead-x@example.com")
+	sum = run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	if sum.ErrorCount != 0 || sum.Users.Created != 1 || sum.Users.Updated != 1 {
+		t.Fatalf("users %+v, errors %v", sum.Users, sum.Errors)
+	}
+	ent = g.user(t, "emea-0001").Attrs[directory.EnterpriseURN].(map[string]any)
+	if want := (map[string]any{"value": g.user(t, "lead-x").ID}); !cmp.Equal(ent["manager"], want) {
+		t.Errorf("emea-0001's manager = %v, want %v", ent["manager"], want)
+	}
 }

@@ -79,6 +79,9 @@ func errorKind(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case errors.Is(err, errDeparted):
+		// The message names the person; the log says where to read it.
+		return "the user name of a departed account: gatehouse sync ldap --dry-run shows what to run"
 	case errors.Is(err, directory.ErrConflict):
 		return "conflict"
 	case errors.Is(err, directory.ErrInvalid):

@@ -82,6 +82,11 @@ type Options struct {
 	// Progress, if set, hears about the run's progress and each change.
 	// Calls are serialised.
 	Progress func(Progress)
+	// Relink lists user names whose account, synchronised from an entry
+	// that has gone, the entry now carrying the name may take over even
+	// though nothing shows it is the same person (no employeeNumber to
+	// compare, or a different one). The operator says it is.
+	Relink []string
 }
 
 // Progress is a report from a running sync.
@@ -97,8 +102,10 @@ type Progress struct {
 // Change is one object's change, or its failure.
 type Change struct {
 	// Op is create, update, adopt (an existing Gatehouse object is linked
-	// to the entry and updated), move, disable, enable, delete, keep (a gone
-	// organization that still holds objects) or error.
+	// to the entry and updated), relink (an account whose entry has gone is
+	// linked to the new entry with its user name — a re-hire — and updated),
+	// move, disable, enable, delete, keep (a gone organization that still
+	// holds objects) or error.
 	Op       string   `json:"op"`
 	Kind     string   `json:"kind"` // User, Group, Organization
 	DN       string   `json:"dn,omitempty"`
@@ -159,13 +166,16 @@ type Summary struct {
 // MaxReportedErrors bounds Summary.Errors.
 const MaxReportedErrors = 1000
 
-// ErrTooManyDeletions reports a run that found more objects gone than
-// max_deletions allows: it deleted nothing.
+// ErrTooManyDeletions reports a run that would have removed more than
+// max_deletions or max_membership_removals allow (or every account): it
+// removed nothing.
 var ErrTooManyDeletions = errors.New("too many deletions")
 
 // link is a remembered object.
 type link struct {
 	local, hash string
+	// fresh: made (or pointed at another Gatehouse object) by this run.
+	fresh bool
 }
 
 // goneHash marks the link of an account disabled because its entry went:
@@ -198,7 +208,11 @@ type run struct {
 	dnToID map[string]string
 	idToDN map[string]string
 
-	deferred []*wantUser // accounts whose manager was created after them
+	// Accounts whose manager is new in this run: created without it and
+	// given it afterwards (deferred), or existing ones written once,
+	// after the accounts they need (postponed).
+	deferred  []*wantUser
+	postponed []postponedUser
 }
 
 // Run synchronises once.
@@ -260,16 +274,33 @@ func (s *Syncer) run(ctx context.Context, ls searcher, opt Options, sum *Summary
 	if err := r.resolveManagers(ctx); err != nil {
 		return fail(err)
 	}
+	// Everything a run would remove is known before any of it is: the
+	// guard stops all of it, memberships included.
+	var groups *groupPlan
 	groupIDs := map[string]bool{}
+	removals := 0
 	if s.cfg.Groups != "off" {
-		if groupIDs, err = r.syncGroups(ctx); err != nil {
+		if groups, err = r.readGroups(ctx); err != nil {
+			return fail(err)
+		}
+		groupIDs = groups.present
+		if removals, err = r.removals(ctx, groups); err != nil {
+			return fail(err)
+		}
+	}
+	gs := r.gone(groupIDs)
+	delErr := r.guard(gs, removals)
+	if groups != nil {
+		if err := r.writeGroups(ctx, groups, delErr != nil); err != nil {
 			return fail(err)
 		}
 	}
 	if err := r.flush(ctx); err != nil {
 		return fail(err)
 	}
-	delErr := r.deletions(ctx, groupIDs)
+	if delErr == nil {
+		delErr = r.deletions(ctx, gs)
+	}
 	if err := r.flush(ctx); err != nil {
 		return fail(err)
 	}
@@ -344,14 +375,24 @@ func (r *run) linkedTo(kind, local string) string {
 	return r.byLocal[kind][local]
 }
 
-// setLink remembers a link (and queues it to be written).
+// setLink remembers a link (and queues it to be written). Like the store,
+// it keeps one link per Gatehouse object: one that held local for another
+// entry (a re-hire's departed entry) is forgotten.
 func (r *run) setLink(kind, local, remote, hash string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if old := r.links[kind][remote]; old != nil && old.local != local {
-		delete(r.byLocal[kind], old.local)
+	fresh := true
+	if old := r.links[kind][remote]; old != nil {
+		if old.local != local {
+			delete(r.byLocal[kind], old.local)
+		} else {
+			fresh = old.fresh
+		}
 	}
-	r.links[kind][remote] = &link{local: local, hash: hash}
+	if prev, ok := r.byLocal[kind][local]; ok && prev != remote {
+		delete(r.links[kind], prev)
+	}
+	r.links[kind][remote] = &link{local: local, hash: hash, fresh: fresh}
 	r.byLocal[kind][local] = remote
 	if !r.opt.DryRun {
 		r.pending = append(r.pending, provision.Link{Kind: kind, LocalID: local, RemoteID: remote, Hash: hash, Updated: r.s.now()})
@@ -447,7 +488,7 @@ func (r *run) count(cs *Counts, op string) {
 	switch op {
 	case "create":
 		cs.Created++
-	case "update", "adopt":
+	case "update", "adopt", "relink":
 		cs.Updated++
 	case "move":
 		cs.Moved++

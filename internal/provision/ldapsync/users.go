@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,35 +146,42 @@ func (r *run) user(ctx context.Context, e *ldap.Entry, dedup bool, seen *sync.Ma
 	r.mu.Lock()
 	r.sum.Read++
 	r.mu.Unlock()
-	failed := func(err error) {
-		r.count(&r.sum.Users, "error")
-		r.mu.Lock()
-		r.retry = append(r.retry, id)
-		r.mu.Unlock()
-		r.tick(failure("User", e.DN, id, err))
-	}
 	w, err := m.user(e, id)
 	if err != nil {
-		failed(err)
+		r.userFailed(e.DN, id, err)
 		return
 	}
 	w.OrgID = r.orgFor(dn)
-	later := false
+	// A manager linked before this run is set now. One new in this run
+	// (created or taken over by another worker, or later) is set once it
+	// is there, in a way that does not depend on which worker got there
+	// first, so that the dry run and the run report the same: an
+	// existing account is written once, after the accounts (postponed); a
+	// new one is created, and given its manager afterwards if it is not
+	// there yet (deferred).
+	pending := ""
 	if m.managed(FieldManager) && w.ManagerDN != "" {
 		if mid, ok := r.dnToID[w.ManagerDN]; ok && mid != id {
-			if l := r.linkOf("User", mid); l != nil {
+			if l := r.linkOf("User", mid); l != nil && !l.fresh {
 				w.ManagerID = l.local
 			} else {
-				later = true // created by another worker, or later in the run
+				pending = mid
 			}
 		}
 	}
-	ch, local, err := r.writeUser(ctx, e.DN, w)
-	if err != nil {
-		failed(err)
+	ch, local, err := r.writeUser(ctx, e.DN, w, pending)
+	switch {
+	case errors.Is(err, errPostponed):
+		r.mu.Lock()
+		r.postponed = append(r.postponed, postponedUser{w: w, dn: e.DN})
+		r.mu.Unlock()
+		r.tick(nil)
+		return
+	case err != nil:
+		r.userFailed(e.DN, id, err)
 		return
 	}
-	if later && local != "" {
+	if pending != "" && w.ManagerID == "" && local != "" {
 		r.mu.Lock()
 		r.deferred = append(r.deferred, w)
 		r.mu.Unlock()
@@ -181,11 +189,36 @@ func (r *run) user(ctx context.Context, e *ldap.Entry, dedup bool, seen *sync.Ma
 	r.tick(ch)
 }
 
+// userFailed reports an account that failed; the next run reads it again.
+func (r *run) userFailed(dn, id string, err error) {
+	r.count(&r.sum.Users, "error")
+	r.mu.Lock()
+	r.retry = append(r.retry, id)
+	r.mu.Unlock()
+	r.tick(failure("User", dn, id, err))
+}
+
+// postponedUser is an existing account whose manager is new in this run.
+type postponedUser struct {
+	w  *wantUser
+	dn string
+}
+
+// errPostponed: the account is written after the others.
+var errPostponed = errors.New("postponed")
+
 // writeUser makes Gatehouse hold w, unless the link says it does already.
-// It returns the change to report (nil: none) and the account's id.
-func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, string, error) {
+// It returns the change to report (nil: none) and the account's id. With
+// pendingManager (the remote id of w's manager, new in this run), an
+// existing account is not written (errPostponed), and a new one is
+// created with its manager if the manager is there already (w.ManagerID
+// is then set), else without.
+func (r *run) writeUser(ctx context.Context, dn string, w *wantUser, pendingManager string) (*Change, string, error) {
 	h := w.hash()
 	l := r.linkOf("User", w.ExternalID)
+	if pendingManager != "" && l != nil && !strings.HasPrefix(l.local, newPrefix) {
+		return nil, "", errPostponed
+	}
 	if l != nil && l.hash == h {
 		r.count(&r.sum.Users, "unchanged")
 		return nil, l.local, nil
@@ -201,17 +234,30 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 		}
 		// Deleted in Gatehouse: the directory still has it.
 	}
-	cur, err := r.findUser(ctx, w)
+	cur, relink, err := r.findUser(ctx, w)
 	if err != nil {
 		return nil, "", err
 	}
+	if cur != nil && pendingManager != "" {
+		return nil, "", errPostponed
+	}
 	if cur != nil {
-		ch, err := r.updateUser(ctx, dn, cur.ID, w, "adopt")
+		op := "adopt"
+		if relink {
+			op = "relink"
+		}
+		ch, err := r.updateUser(ctx, dn, cur.ID, w, op)
 		if err != nil {
 			return nil, "", err
 		}
 		r.setLink("User", cur.ID, w.ExternalID, h)
 		return ch, cur.ID, nil
+	}
+	if pendingManager != "" {
+		if ml := r.linkOf("User", pendingManager); ml != nil {
+			w.ManagerID = ml.local
+			h = w.hash()
+		}
 	}
 	ch := &Change{Op: "create", Kind: "User", DN: dn, RemoteID: w.ExternalID, Name: w.UserName}
 	u := &directory.User{}
@@ -232,17 +278,19 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser) (*Change, s
 
 // findUser finds the account an unlinked entry should take over: the one
 // with its externalId, else with its userName. An account linked to
-// another entry of this directory is not taken over.
-func (r *run) findUser(ctx context.Context, w *wantUser) (*directory.User, error) {
+// another entry of this directory is taken over only if that entry has
+// gone (relink is then true) and the two are the same person: the same
+// employeeNumber, or the operator says so (Options.Relink). An account
+// whose entry is still there is never taken over.
+func (r *run) findUser(ctx context.Context, w *wantUser) (pick *directory.User, relink bool, err error) {
 	expr, err := r.s.parseFilter(r.s.reg.User, "externalId eq "+quote(w.ExternalID)+" or userName eq "+quote(w.UserName))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	page, err := r.s.dir.Users(ctx, directory.Profile{}, directory.Query{Filter: expr, Limit: 2})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var pick *directory.User
 	for _, u := range page.Items {
 		if u.ExternalID == w.ExternalID {
 			pick = u
@@ -253,17 +301,48 @@ func (r *run) findUser(ctx context.Context, w *wantUser) (*directory.User, error
 		pick = page.Items[0]
 	}
 	if pick == nil {
-		return nil, nil
+		return nil, false, nil
 	}
-	if other := r.linkedTo("User", pick.ID); other != "" && other != w.ExternalID {
-		who := other
-		if dn := r.idToDN[other]; dn != "" {
-			who = dn
-		}
-		return nil, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
-			Msg: fmt.Sprintf("userName %q is taken by the account synchronised from %s", w.UserName, who)}
+	other := r.linkedTo("User", pick.ID)
+	if other == "" || other == w.ExternalID {
+		return pick, false, nil
 	}
-	return pick, nil
+	if odn, present := r.idToDN[other]; present {
+		return nil, false, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
+			Msg: fmt.Sprintf("userName %q is taken by the account synchronised from %s", w.UserName, odn)}
+	}
+	// The account's entry has gone: a re-hire, or the name given to
+	// someone else.
+	if reason := r.samePerson(pick, w); reason != "" && !slices.Contains(r.opt.Relink, w.UserName) {
+		return nil, false, fmt.Errorf("%w: %w", errDeparted, &directory.Error{Kind: directory.ErrConflict, Field: "userName",
+			Msg: fmt.Sprintf("userName %q belongs to account %s, whose entry has gone (entry id %s); %s, so this entry may be another person. "+
+				"If it is the same person, run: gatehouse sync ldap %s --relink %s (it takes the account over). "+
+				"If not, free the name first: delete account %s, or change its userName, in Gatehouse",
+				w.UserName, pick.ID, other, reason, r.s.cfg.Name, w.UserName, pick.ID)})
+	}
+	return pick, true, nil
+}
+
+// errDeparted marks an entry refused because its user name belongs to
+// the account of an entry that has gone, and nothing shows they are the
+// same person.
+var errDeparted = errors.New("the user name of a departed account")
+
+// samePerson tells whether entry w may take over account u, whose entry
+// has gone: "" when both carry the same employeeNumber, else why not.
+func (r *run) samePerson(u *directory.User, w *wantUser) string {
+	if !r.s.m.managed(FieldEmployeeNumber) {
+		return "no employeeNumber is synchronised to compare"
+	}
+	ent, _ := u.Attrs[directory.EnterpriseURN].(map[string]any)
+	had, _ := ent["employeeNumber"].(string)
+	switch {
+	case had == "" || w.EmployeeNumber == "":
+		return "there is no employeeNumber to compare"
+	case !strings.EqualFold(strings.TrimSpace(had), strings.TrimSpace(w.EmployeeNumber)):
+		return "its employeeNumber differs"
+	}
+	return ""
 }
 
 // updateUser writes w's fields onto account id; op is "update" or
@@ -292,7 +371,7 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 		}
 	}
 	switch {
-	case op == "adopt":
+	case op == "adopt", op == "relink":
 	case before.Active && !after.Active:
 		op = "disable"
 	case !before.Active && after.Active:
@@ -309,13 +388,15 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 	return &Change{Op: op, Kind: "User", DN: dn, RemoteID: w.ExternalID, ID: id, Name: w.UserName, Changed: changed}, nil
 }
 
-// resolveManagers sets the manager of the accounts written before their
-// manager existed.
+// resolveManagers sets the managers that are new in this run: of the
+// accounts created before their manager (silently: part of the creation),
+// and of the existing accounts postponed for it (written now, and reported
+// like any update).
 func (r *run) resolveManagers(ctx context.Context) error {
-	if len(r.deferred) == 0 {
+	if len(r.deferred)+len(r.postponed) == 0 {
 		return nil
 	}
-	r.startPhase("managers", len(r.deferred))
+	r.startPhase("managers", len(r.deferred)+len(r.postponed))
 	for _, w := range r.deferred {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -339,11 +420,7 @@ func (r *run) resolveManagers(ctx context.Context) error {
 				return nil
 			})
 			if err != nil {
-				r.count(&r.sum.Users, "error")
-				r.mu.Lock()
-				r.retry = append(r.retry, w.ExternalID)
-				r.mu.Unlock()
-				r.tick(failure("User", dn, w.ExternalID, err))
+				r.userFailed(dn, w.ExternalID, err)
 				continue
 			}
 		}
@@ -351,5 +428,34 @@ func (r *run) resolveManagers(ctx context.Context) error {
 		r.tick(nil)
 	}
 	r.deferred = nil
+	// In one order, whatever the workers did: a dry run reports the same.
+	slices.SortFunc(r.postponed, func(a, b postponedUser) int { return strings.Compare(a.w.ExternalID, b.w.ExternalID) })
+	for _, p := range r.postponed {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		w := p.w
+		ml := r.linkOf("User", r.dnToID[w.ManagerDN])
+		if ml != nil {
+			w.ManagerID = ml.local
+		}
+		ch, _, err := r.writeUser(ctx, p.dn, w, "")
+		if err != nil {
+			r.userFailed(p.dn, w.ExternalID, err)
+			continue
+		}
+		if ml == nil {
+			// The manager failed: none for now, and this account is read
+			// again next run, when the manager may be there.
+			r.mu.Lock()
+			r.retry = append(r.retry, w.ExternalID)
+			r.mu.Unlock()
+		}
+		r.tick(ch)
+		if err := r.flushSome(ctx); err != nil {
+			return err
+		}
+	}
+	r.postponed = nil
 	return r.flush(ctx)
 }

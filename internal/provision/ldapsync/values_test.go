@@ -3,6 +3,7 @@ package ldapsync
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
 var guidTests = []struct {
@@ -352,6 +355,27 @@ func TestNeedsFull(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.st(ok).needsFull("f", "dc1", now, 24*time.Hour); got != tt.want {
 			t.Errorf("%s: %v", tt.name, got)
+		}
+	}
+}
+
+// TestErrorKind: the log's reason names the kind of a failure, never its
+// message (which quotes values).
+func TestErrorKind(t *testing.T) {
+	conflict := &directory.Error{Kind: directory.ErrConflict, Field: "userName", Msg: `userName "ada" is taken`}
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{conflict, "conflict"},
+		{fmt.Errorf("%w: %w", errDeparted, conflict), "the user name of a departed account: gatehouse sync ldap --dry-run shows what to run"},
+		{&directory.Error{Kind: directory.ErrInvalid, Msg: `"x" is not an email address`}, "invalid value"},
+		{errors.New("boom"), "error"},
+	}
+	for _, tt := range tests {
+		if got := errorKind(tt.err); got != tt.want {
+			t.Errorf("errorKind(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
 }
