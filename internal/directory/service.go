@@ -745,7 +745,10 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 	return out, err
 }
 
-// DeleteGroup deletes group id.
+// DeleteGroup deletes group id. A caller with a synchronization scope
+// cannot delete a group that still has members outside its scope: replacing
+// or removing members leaves those members alone, and so must a deletion
+// (ErrInUse until they are gone).
 func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.GroupForUpdate(ctx, id)
@@ -761,6 +764,16 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id st
 		members, err := tx.Members(ctx, id, nil)
 		if err != nil {
 			return err
+		}
+		if sc := p.Scope.restriction(); sc != nil && len(members) > 0 {
+			hidden, err := tx.MissingUsers(ctx, memberIDs(members), sc)
+			if err != nil {
+				return err
+			}
+			if len(hidden) > 0 {
+				return &Error{Kind: ErrInUse, Op: "delete group", Field: "members",
+					Msg: "the group has members outside the application's synchronization scope; it can be deleted once they have left it"}
+			}
 		}
 		if err := tx.DeleteGroup(ctx, id); err != nil {
 			return err

@@ -543,6 +543,18 @@ func testSyncScope(t *testing.T, ns NewStore) {
 	if got, want := e.memberIDs(engGroup.ID), sorted(carol.ID, erin.ID); !slices.Equal(got, want) {
 		t.Errorf("members after a scoped replace: %v, want %v", got, want)
 	}
+	// So does deleting the group: refused while members it cannot see
+	// remain, changing nothing; allowed once they have left.
+	wantKind(t, e.svc.DeleteGroup(e.ctx, e.actor, p, engGroup.ID, nil), directory.ErrInUse)
+	if got, want := e.memberIDs(engGroup.ID), sorted(carol.ID, erin.ID); !slices.Equal(got, want) {
+		t.Errorf("members after a refused scoped delete: %v, want %v", got, want)
+	}
+	if _, err := e.svc.UpdateGroup(e.ctx, e.actor, strict, engGroup.ID, nil, nil, []directory.MemberOp{{Kind: directory.RemoveMembers, IDs: []string{carol.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteGroup(e.ctx, e.actor, p, engGroup.ID, nil); err != nil {
+		t.Errorf("scoped delete of a group without hidden members: %v", err)
+	}
 	// An idempotent create of an account outside the scope does not reach it.
 	ip := directory.IDaaSProfile()
 	ip.TargetOrgID, ip.Scope = eng.ID, p.Scope
