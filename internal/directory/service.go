@@ -52,17 +52,47 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // ---- users
 
-// User returns a user inside p's synchronization scope.
+// User returns a user inside p's synchronization scope, as p sees it.
 func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
 	opt.Scope = p.Scope.restriction()
-	return s.store.User(ctx, id, opt)
+	u, err := s.store.User(ctx, id, opt)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := scopedUsers(ctx, s.store.MissingUsers, opt.Scope, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
-// Users returns a page of the users inside p's synchronization scope.
+// Users returns a page of the users inside p's synchronization scope, as p
+// sees them.
 func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
 	q.Scope = p.Scope.restriction()
 	q.Read.Scope = q.Scope
-	return s.store.Users(ctx, q)
+	page, err := s.store.Users(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := scopedUsers(ctx, s.store.MissingUsers, q.Scope, page.Items...); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// viewUser returns what p sees of u (u itself, or a copy without a manager
+// p cannot see) and the manager left out.
+func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error) {
+	sc := p.Scope.restriction()
+	if sc == nil || managerID(u) == "" {
+		return u, nil, nil
+	}
+	v := u.Clone()
+	hidden, err := scopedUsers(ctx, tx.MissingUsers, sc, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, hidden[v], nil
 }
 
 // notFound is how a resource outside the caller's scope looks: absent.
@@ -192,11 +222,19 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 					// not see it, but the value stays taken.
 					return Errorf(ErrConflict, "userName", "userName or externalId is already taken")
 				}
+				_, mgr, err := viewUser(ctx, tx, p, cur)
+				if err != nil {
+					return err
+				}
 				next := replaceUser(cur, u, now)
+				restoreManager(next, mgr)
 				if err := tx.UpdateUser(ctx, next); err != nil {
 					return err
 				}
-				out, created = next, false
+				if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+					return err
+				}
+				created = false
 				return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 			}
 		}
@@ -206,7 +244,11 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		if err := tx.InsertUser(ctx, u); err != nil {
 			return err
 		}
-		out, created = u, true
+		var err error
+		if out, _, err = viewUser(ctx, tx, p, u); err != nil {
+			return err
+		}
+		created = true
 		return s.recordUser(ctx, tx, s.audit(actor, "user.create", nil, u, now), nil, u)
 	})
 	return out, created, err
@@ -289,15 +331,22 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			}
 		}
 		now := s.stamp()
+		view, mgr, err := viewUser(ctx, tx, p, cur)
+		if err != nil {
+			return err
+		}
 		next := replaceUser(cur, u, now)
+		restoreManager(next, mgr)
 		if sameUser(cur, next) {
-			out = cur
+			out = view
 			return nil
 		}
 		if err := tx.UpdateUser(ctx, next); err != nil {
 			return err
 		}
-		out = next
+		if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+			return err
+		}
 		return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 	})
 	return out, err
@@ -324,11 +373,18 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if expect != nil && !expect(cur.Version) {
 				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
 			}
-			next := cur.Clone()
+			// mutate sees what the caller sees; a manager it cannot see
+			// stays unless it sets another.
+			view, mgr, err := viewUser(ctx, tx, p, cur)
+			if err != nil {
+				return err
+			}
+			next := view.Clone()
 			next.Password = ""
 			if err := mutate(next); err != nil {
 				return err
 			}
+			restoreManager(next, mgr)
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
 			if err := checkUser(next, p); err != nil {
 				return err
@@ -344,7 +400,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 				next.PasswordHash, next.Password = h, ""
 			}
 			if sameUser(cur, next) {
-				out = cur
+				out = view
 				return nil
 			}
 			if next.OrgID != cur.OrgID {
@@ -357,7 +413,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if err := tx.UpdateUser(ctx, next); err != nil {
 				return err
 			}
-			out = next
+			if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+				return err
+			}
 			return s.recordUser(ctx, tx, s.audit(actor, "user.update", cur, next, now), cur, next)
 		})
 		if errors.Is(err, errRetry) && pending != "" {

@@ -18,6 +18,9 @@ type Store interface {
 	Org(ctx context.Context, id string) (*Organization, error)
 	Orgs(ctx context.Context) ([]*Organization, error)
 	Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+	// MissingUsers returns those of ids that are not users inside scope
+	// (nil: any user).
+	MissingUsers(ctx context.Context, ids []string, scope *SyncScope) ([]string, error)
 	AuditReader
 	// PruneAudit deletes the records older than before, in one transaction
 	// that also appends the audit.prune record saying where the chain now
@@ -37,6 +40,7 @@ type ReadOptions struct {
 	Members bool // Group.Members
 	// Scope, when set, makes resources outside it not found, and leaves
 	// groups and members outside it out of User.Groups and Group.Members.
+	// (The Service also leaves out managers outside it.)
 	Scope *SyncScope
 }
 

@@ -205,7 +205,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 	}
 	out := &listQuery{limit: q.Limit}
 	if q.Count {
-		b := &sqlfilter.Builder{D: dialect{}}
+		b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope}
 		conds, err := where(b)
 		if err != nil {
 			return nil, err
@@ -213,7 +213,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
 		out.countArgs = b.Args
 	}
-	b := &sqlfilter.Builder{D: dialect{}}
+	b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope}
 	var sortExpr string
 	var sortKind sqlfilter.Kind
 	if q.Sort != nil {

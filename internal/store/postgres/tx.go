@@ -229,6 +229,16 @@ func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
 }
 
 func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, t.tx, ids, scope)
+}
+
+// MissingUsers returns those of ids that are not users inside scope (nil:
+// any user).
+func (s *Store) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, s.pool, ids, scope)
+}
+
+func missingUsers(ctx context.Context, q querier, ids []string, scope *directory.SyncScope) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -239,7 +249,7 @@ func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.Sy
 	if scope != nil {
 		query += ` AND ` + b.ScopeUsers("t", scope)
 	}
-	rows, err := t.tx.Query(ctx, query, b.Args...)
+	rows, err := q.Query(ctx, query, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("check users: %w", err)
 	}

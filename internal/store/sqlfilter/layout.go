@@ -49,6 +49,18 @@ func UserLayout() *Layout {
 					"display": {Expr: "g.display_name_lower", Lowered: true},
 				},
 				Constants: map[string]string{"type": "direct"},
+				Visible:   func(b *Builder) string { return b.scoped(func() string { return b.ScopeGroups("g", b.Scope) }) },
+			},
+		},
+		Guards: map[string]func(*Builder) string{
+			// A manager outside the scope is not shown, so it is not there
+			// to match or sort on either.
+			directory.EnterpriseURN + ":manager": func(b *Builder) string {
+				return b.scoped(func() string {
+					keys := []string{directory.EnterpriseURN, "manager", "value"}
+					return "EXISTS (SELECT 1 FROM users mgr WHERE mgr.id = " + b.D.JSONText("t.attrs", keys) +
+						" AND " + b.ScopeUsers("mgr", b.Scope) + ")"
+				})
 			},
 		},
 	}
@@ -82,7 +94,16 @@ func GroupLayout() *Layout {
 					"display": {Expr: "COALESCE(u.display_name_lower, u.user_name_lower)", Lowered: true},
 				},
 				Constants: map[string]string{"type": "User"},
+				Visible:   func(b *Builder) string { return b.scoped(func() string { return b.ScopeUsers("u", b.Scope) }) },
 			},
 		},
 	}
+}
+
+// scoped returns cond() when the reader has a synchronization scope, else "".
+func (b *Builder) scoped(cond func() string) string {
+	if b.Scope == nil {
+		return ""
+	}
+	return cond()
 }

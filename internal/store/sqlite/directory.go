@@ -188,7 +188,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 	}
 	out := &listQuery{}
 	if q.Count {
-		b := &sqlfilter.Builder{D: dialect{}}
+		b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope}
 		conds, err := where(b)
 		if err != nil {
 			return nil, err
@@ -196,7 +196,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
 		out.countArgs = b.Args
 	}
-	b := &sqlfilter.Builder{D: dialect{}}
+	b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope}
 	var sortExpr string
 	if q.Sort != nil {
 		var err error

@@ -197,6 +197,16 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 }
 
 func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, t.tx, ids, scope)
+}
+
+// MissingUsers returns those of ids that are not users inside scope (nil:
+// any user).
+func (s *Store) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, s.r, ids, scope)
+}
+
+func missingUsers(ctx context.Context, q querier, ids []string, scope *directory.SyncScope) ([]string, error) {
 	found := map[string]bool{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
@@ -209,7 +219,7 @@ func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.Sy
 		if scope != nil {
 			cond = " AND " + b.ScopeUsers("t", scope)
 		}
-		rows, err := t.tx.QueryContext(ctx, `SELECT t.id FROM users t WHERE t.id IN (`+strings.Join(ph, ", ")+`)`+cond, b.Args...)
+		rows, err := q.QueryContext(ctx, `SELECT t.id FROM users t WHERE t.id IN (`+strings.Join(ph, ", ")+`)`+cond, b.Args...)
 		if err != nil {
 			return nil, fmt.Errorf("check users: %w", err)
 		}
