@@ -54,7 +54,7 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // User returns a user inside p's synchronization scope, as p sees it.
 func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
-	opt.Scope = p.Scope.restriction()
+	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
 	u, err := s.store.User(ctx, id, opt)
 	if err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOption
 // sees them.
 func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
 	q.Scope = p.Scope.restriction()
-	q.Read.Scope = q.Scope
+	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
 	page, err := s.store.Users(ctx, q)
 	if err != nil {
 		return nil, err
@@ -212,7 +212,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		}
 		now := s.stamp()
 		if p.Idempotent {
-			cur, err := s.findUser(ctx, tx, u)
+			cur, err := s.findUser(ctx, tx, p.Domain, u)
 			if err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 				}
 				next := replaceUser(cur, u, now)
 				restoreManager(next, mgr)
-				if err := tx.UpdateUser(ctx, next); err != nil {
+				if err := writeUser(ctx, tx, p, cur, next); err != nil {
 					return err
 				}
 				if out, _, err = viewUser(ctx, tx, p, next); err != nil {
@@ -241,7 +241,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		u.ID = s.newID()
 		u.Created, u.Modified, u.Version = now, now, 1
 		u.Groups = nil
-		if err := tx.InsertUser(ctx, u); err != nil {
+		if err := insertUser(ctx, tx, p, u); err != nil {
 			return err
 		}
 		var err error
@@ -255,12 +255,12 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 }
 
 // findUser finds the existing account an idempotent create refers to: same
-// externalId, else same userName.
-func (s *Service) findUser(ctx context.Context, tx Tx, u *User) (*User, error) {
+// externalId in the caller's domain, else same userName.
+func (s *Service) findUser(ctx context.Context, tx Tx, domain string, u *User) (*User, error) {
 	var id string
 	var err error
 	if u.ExternalID != "" {
-		if id, err = tx.UserIDByExternalID(ctx, u.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+		if id, err = tx.UserIDByExternalID(ctx, domain, u.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
 	}
@@ -272,7 +272,29 @@ func (s *Service) findUser(ctx context.Context, tx Tx, u *User) (*User, error) {
 	if id == "" {
 		return nil, nil
 	}
-	return tx.UserForUpdate(ctx, id)
+	return tx.UserForUpdate(ctx, id, domain)
+}
+
+// insertUser stores a new user with its externalId in p's domain.
+func insertUser(ctx context.Context, tx Tx, p Profile, u *User) error {
+	if err := tx.InsertUser(ctx, u); err != nil {
+		return err
+	}
+	if u.ExternalID == "" {
+		return nil
+	}
+	return tx.SetUserExternalID(ctx, u.ID, p.Domain, u.ExternalID)
+}
+
+// writeUser stores next over cur, with its externalId in p's domain.
+func writeUser(ctx context.Context, tx Tx, p Profile, cur, next *User) error {
+	if err := tx.UpdateUser(ctx, next); err != nil {
+		return err
+	}
+	if cur.ExternalID == next.ExternalID {
+		return nil
+	}
+	return tx.SetUserExternalID(ctx, next.ID, p.Domain, next.ExternalID)
 }
 
 // replaceUser builds the replacement of cur by u (PUT semantics): u's
@@ -315,7 +337,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 	}
 	var out *User
 	err := s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.UserForUpdate(ctx, id)
+		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -341,7 +363,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			out = view
 			return nil
 		}
-		if err := tx.UpdateUser(ctx, next); err != nil {
+		if err := writeUser(ctx, tx, p, cur, next); err != nil {
 			return err
 		}
 		if out, _, err = viewUser(ctx, tx, p, next); err != nil {
@@ -363,7 +385,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 		var out *User
 		var pending, pendingUser string // a new password that must be hashed first, and its user name
 		err := s.store.Write(ctx, func(tx Tx) error {
-			cur, err := tx.UserForUpdate(ctx, id)
+			cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 			if err != nil {
 				return err
 			}
@@ -410,7 +432,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			now := s.stamp()
 			next.Modified, next.Version = now, cur.Version+1
-			if err := tx.UpdateUser(ctx, next); err != nil {
+			if err := writeUser(ctx, tx, p, cur, next); err != nil {
 				return err
 			}
 			if out, _, err = viewUser(ctx, tx, p, next); err != nil {
@@ -453,7 +475,7 @@ func equalAttrs(a, b Attrs) bool {
 // DeleteUser deletes user id and its memberships.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.UserForUpdate(ctx, id)
+		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -479,14 +501,14 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 
 // Group returns a group inside p's scope, with its members inside it.
 func (s *Service) Group(ctx context.Context, p Profile, id string, opt ReadOptions) (*Group, error) {
-	opt.Scope = p.Scope.restriction()
+	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
 	return s.store.Group(ctx, id, opt)
 }
 
 // Groups returns a page of the groups inside p's scope.
 func (s *Service) Groups(ctx context.Context, p Profile, q Query) (*Page[*Group], error) {
 	q.Scope = p.Scope.restriction()
-	q.Read.Scope = q.Scope
+	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
 	return s.store.Groups(ctx, q)
 }
 
@@ -515,7 +537,7 @@ type MemberOp struct {
 // instead.
 func (s *Service) CreateGroup(ctx context.Context, actor Actor, p Profile, g *Group) (*Group, bool, error) {
 	g = g.Clone()
-	if err := checkGroup(g); err != nil {
+	if err := checkGroup(g, p); err != nil {
 		return nil, false, err
 	}
 	if g.OrgID == "" {
@@ -553,7 +575,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 			var id string
 			var err error
 			if g.ExternalID != "" {
-				if id, err = tx.GroupIDByExternalID(ctx, g.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+				if id, err = tx.GroupIDByExternalID(ctx, p.Domain, g.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
 			}
@@ -576,6 +598,11 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
+		if g.ExternalID != "" {
+			if err := tx.SetGroupExternalID(ctx, g.ID, p.Domain, g.ExternalID); err != nil {
+				return err
+			}
+		}
 		if err := tx.TouchUsers(ctx, ids, now); err != nil {
 			return err
 		}
@@ -590,7 +617,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 // "members" attribute keeps them.
 func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id string, g *Group, replaceMembers bool, expect func(int64) bool) (*Group, error) {
 	g = g.Clone()
-	if err := checkGroup(g); err != nil {
+	if err := checkGroup(g, p); err != nil {
 		return nil, err
 	}
 	var ops []MemberOp
@@ -607,7 +634,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id s
 }
 
 func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Profile, id string, g *Group, ops []MemberOp, expect func(int64) bool, now time.Time) (*Group, error) {
-	cur, err := tx.GroupForUpdate(ctx, id)
+	cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 	if err != nil {
 		return nil, err
 	}
@@ -645,6 +672,11 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 	next.Members = nil
 	if err := tx.UpdateGroup(ctx, next); err != nil {
 		return nil, err
+	}
+	if cur.ExternalID != next.ExternalID {
+		if err := tx.SetGroupExternalID(ctx, next.ID, p.Domain, next.ExternalID); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.TouchUsers(ctx, append(slices.Clone(added), removed...), now); err != nil {
 		return nil, err
@@ -772,7 +804,7 @@ func memberIDs(ms []Member) []string {
 func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*Group) error, ops []MemberOp) (*Group, error) {
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.GroupForUpdate(ctx, id)
+		cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -789,7 +821,7 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 			}
 		}
 		next.ID, next.Created, next.Version, next.Modified, next.Members = cur.ID, cur.Created, cur.Version, cur.Modified, nil
-		if err := checkGroup(next); err != nil {
+		if err := checkGroup(next, p); err != nil {
 			return err
 		}
 		if next.OrgID != cur.OrgID {
@@ -809,7 +841,7 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 // (ErrInUse until they are gone).
 func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.GroupForUpdate(ctx, id)
+		cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}

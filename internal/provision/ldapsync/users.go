@@ -238,7 +238,7 @@ func (r *run) findUser(ctx context.Context, w *wantUser) (*directory.User, error
 	if err != nil {
 		return nil, err
 	}
-	page, err := r.s.dir.Users(ctx, directory.Profile{}, directory.Query{Filter: expr, Limit: 2})
+	page, err := r.s.dir.Users(ctx, r.s.profile(), directory.Query{Filter: expr, Limit: 2})
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +273,7 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 	var changed []string
 	var before, after *directory.User
 	if r.opt.DryRun {
-		cur, err := r.s.dir.User(ctx, directory.Profile{}, id, directory.ReadOptions{})
+		cur, err := r.s.dir.User(ctx, r.s.profile(), id, directory.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}

@@ -56,9 +56,10 @@ type SideTable struct {
 	// may see it (the groups or members inside its synchronization scope),
 	// or "" for every row. Every condition on the side table includes it.
 	Visible func(b *Builder) string
-	// SortExpr is the expression sorting by the attribute uses: its primary
-	// or first element's value, as a correlated subquery.
-	SortExpr string
+	// SortExpr returns the expression sorting by the attribute uses (its
+	// primary or first element's value, as a correlated subquery), or nil
+	// when the attribute cannot be sorted on.
+	SortExpr func(b *Builder) string
 }
 
 // Layout describes where a resource type's attributes live.
@@ -143,6 +144,9 @@ type Builder struct {
 	// lies outside it — groups, members, managers — matches no comparison
 	// and sorts as absent, as it is absent from what the reader sees.
 	Scope *directory.SyncScope
+	// Domain is the reader's provisioning domain: externalId is its value
+	// there ("" has none).
+	Domain string
 	// aliasN numbers the aliases of nested subqueries.
 	aliasN int
 }
@@ -538,9 +542,10 @@ func (b *Builder) jsonCompare(doc string, keys []string, op filter.Op, attr *sch
 
 // ---- sorting and keyset positions
 
-// SortExpr returns the expression a sort on ref orders by, and its kind. The
-// expression has no arguments, so it may be written more than once. An empty
-// expression means the default order.
+// SortExpr returns the expression a sort on ref orders by, and its kind. Its
+// arguments, if any, are b's numbered placeholders, so it may be written
+// more than once in b's statement. An empty expression means the default
+// order.
 func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 	if err := b.unsupported(l, ref); err != nil {
 		return "", Text, err
@@ -557,10 +562,10 @@ func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 		return x, c.Kind, nil
 	}
 	if side, ok := l.Sides[topKey(ref)]; ok {
-		if side.SortExpr == "" || (ref.Sub != nil && ref.Sub.Name != "value") {
+		if side.SortExpr == nil || (ref.Sub != nil && ref.Sub.Name != "value") {
 			return "", Text, &Error{Msg: fmt.Sprintf("cannot sort on %s", ref.String())}
 		}
-		return side.SortExpr, Text, nil
+		return side.SortExpr(b), Text, nil
 	}
 	if leaf.Type == schema.Complex {
 		if v := leaf.Sub("value"); v != nil {

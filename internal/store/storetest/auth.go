@@ -560,7 +560,7 @@ func testSyncScope(t *testing.T, ns NewStore) {
 		t.Errorf("scoped delete of a group without hidden members: %v", err)
 	}
 	// An idempotent create of an account outside the scope does not reach it.
-	ip := directory.IDaaSProfile()
+	ip := idaas
 	ip.TargetOrgID, ip.Scope = eng.ID, p.Scope
 	_, _, err = e.svc.CreateUser(e.ctx, e.actor, ip, &directory.User{UserName: "carol", Active: true})
 	wantKind(t, err, directory.ErrConflict)
