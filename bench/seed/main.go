@@ -53,6 +53,15 @@ func main() {
 	}
 	defer names.Close()
 
+	// The application first: the users' externalIds are in its
+	// provisioning domain (its id), as if it had pushed them.
+	svc := auth.NewService(st, auth.Options{NewID: app.NewID})
+	bench := directory.Actor{Kind: "cli", RequestID: "bench-seed"}
+	appl, err := svc.CreateApp(ctx, bench, auth.AppSpec{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Profile: directory.IDaaSProfile()})
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	depts := []string{"Engineering", "Sales", "Finance", "Legal", "Support", "Marketing", "Operations", "Research"}
 	stride := max(*n / *keep, 1)
 	start := time.Now()
@@ -63,7 +72,7 @@ func main() {
 			for i := lo; i < hi; i++ {
 				name := fmt.Sprintf("user%07d@example.com", i)
 				u := &directory.User{
-					ID: app.NewID(), UserName: name, ExternalID: fmt.Sprintf("ext-%07d", i),
+					ID: app.NewID(), UserName: name,
 					DisplayName: fmt.Sprintf("User %d", i), Active: true, OrgID: directory.RootOrgID,
 					Attrs: directory.Attrs{
 						"name":   map[string]any{"givenName": "User", "familyName": fmt.Sprintf("Number%07d", i)},
@@ -75,6 +84,9 @@ func main() {
 					Created: now, Modified: now, Version: 1,
 				}
 				if err := tx.InsertUser(ctx, u); err != nil {
+					return err
+				}
+				if err := tx.SetUserExternalID(ctx, u.ID, appl.ID, fmt.Sprintf("ext-%07d", i)); err != nil {
 					return err
 				}
 				if i%stride == 0 {
@@ -90,12 +102,6 @@ func main() {
 		if hi%100000 == 0 || hi == *n {
 			log.Printf("%d users, %.0f/s", hi, float64(hi)/time.Since(start).Seconds())
 		}
-	}
-	svc := auth.NewService(st, auth.Options{NewID: app.NewID})
-	bench := directory.Actor{Kind: "cli", RequestID: "bench-seed"}
-	appl, err := svc.CreateApp(ctx, bench, auth.AppSpec{Name: fmt.Sprintf("bench-%d", time.Now().UnixNano()), Profile: directory.IDaaSProfile()})
-	if err != nil {
-		log.Fatal(err)
 	}
 	_, secret, err := svc.CreateToken(ctx, bench, appl.ID, 0)
 	if err != nil {

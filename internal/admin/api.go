@@ -190,7 +190,7 @@ func asProblem(err error) *problem {
 	switch {
 	case errors.Is(err, directory.ErrNotFound):
 		return &problem{Status: http.StatusNotFound, Title: "Not found", Detail: msg, Field: field}
-	case errors.Is(err, directory.ErrConflict):
+	case errors.Is(err, directory.ErrConflict), errors.Is(err, directory.ErrInUse):
 		return &problem{Status: http.StatusConflict, Title: "Conflict", Detail: msg, Field: field}
 	case errors.Is(err, directory.ErrInvalid), errors.Is(err, directory.ErrMutability):
 		return &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: msg, Field: field}

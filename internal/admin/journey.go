@@ -35,6 +35,9 @@ type JourneyStore interface {
 	// UserIDByUserName returns the id of the user with userName, compared
 	// as the directory compares it (case-insensitively).
 	UserIDByUserName(ctx context.Context, userName string) (string, error)
+	// UserExternalIDs returns the user's externalIds by provisioning
+	// domain.
+	UserExternalIDs(ctx context.Context, userID string) (map[string]string, error)
 	// UserEvents returns up to limit events about the user, newest first,
 	// before beforeSeq when it is positive: those whose subject is
 	// users/<id>, and the membership events (Group.MemberAdded,
@@ -75,10 +78,24 @@ type JourneyUser struct {
 	ID          string `json:"id"`
 	UserName    string `json:"userName"`
 	DisplayName string `json:"displayName,omitempty"`
-	ExternalID  string `json:"externalId,omitempty"`
-	OrgID       string `json:"organizationId,omitempty"`
+	// ExternalIDs are the ids the applications and connectors that set one
+	// know the account by, one per provisioning domain (a deleted account:
+	// the one its last snapshot holds).
+	ExternalIDs []JourneyExternalID `json:"externalIds,omitempty"`
+	OrgID       string              `json:"organizationId,omitempty"`
 	// State is active, inactive or deleted.
 	State string `json:"state"`
+}
+
+// JourneyExternalID is an account's externalId in one provisioning domain.
+type JourneyExternalID struct {
+	// Domain is an application's id, a connector's scope ("ldap:corp"), or
+	// "unattributed" (a value from before externalIds were per domain whose
+	// origin could not be told).
+	Domain string `json:"domain"`
+	// Application is the name of the application whose id Domain is.
+	Application string `json:"application,omitempty"`
+	Value       string `json:"value"`
 }
 
 // JourneyOrigin is the record of the account's creation.
@@ -221,6 +238,8 @@ func (o *Ops) Journey(ctx context.Context, user string) (*Journey, error) {
 	}
 	if acct.State == "deleted" {
 		fillDeleted(&acct, audit)
+	} else if acct.ExternalIDs, err = o.externalIDs(ctx, js, acct.ID); err != nil {
+		return nil, err
 	}
 	recs, err := js.UserEvents(ctx, acct.ID, 0, journeyMaxEvents)
 	if err != nil {
@@ -294,7 +313,7 @@ func (o *Ops) journeyUser(ctx context.Context, js JourneyStore, ref string) (Jou
 		if !u.Active {
 			state = "inactive"
 		}
-		return JourneyUser{ID: u.ID, UserName: u.UserName, DisplayName: u.DisplayName, ExternalID: u.ExternalID, OrgID: u.OrgID, State: state}, nil
+		return JourneyUser{ID: u.ID, UserName: u.UserName, DisplayName: u.DisplayName, OrgID: u.OrgID, State: state}, nil
 	}
 	if !errors.Is(err, directory.ErrNotFound) {
 		return JourneyUser{}, err
@@ -332,17 +351,50 @@ func (o *Ops) journeyUser(ctx context.Context, js JourneyStore, ref string) (Jou
 	return JourneyUser{}, directory.Errorf(directory.ErrNotFound, "user", "no user %q: no account has that id or userName, and no deleted one had", ref)
 }
 
-// fillDeleted names a deleted account from its most recent snapshot.
+// fillDeleted names a deleted account from its most recent snapshot, whose
+// externalId is the one the record's actor knew it by.
 func fillDeleted(u *JourneyUser, audit []*directory.AuditEntry) {
 	for _, e := range audit { // newest first
 		for _, raw := range []json.RawMessage{e.After, e.Before} {
 			var snap directory.UserSnapshot
 			if e.ResourceType == "User" && json.Unmarshal(raw, &snap) == nil && snap.UserName != "" {
-				u.UserName, u.DisplayName, u.ExternalID, u.OrgID = snap.UserName, snap.DisplayName, snap.ExternalID, snap.OrgID
+				u.UserName, u.DisplayName, u.OrgID = snap.UserName, snap.DisplayName, snap.OrgID
+				if snap.ExternalID != "" {
+					var app string
+					if e.Actor.Kind == "app" {
+						app = e.Actor.AppName
+					}
+					u.ExternalIDs = []JourneyExternalID{{Domain: e.Actor.Domain(), Application: app, Value: snap.ExternalID}}
+				}
 				return
 			}
 		}
 	}
+}
+
+// externalIDs lists a current account's externalIds, naming the
+// applications whose domains they are in.
+func (o *Ops) externalIDs(ctx context.Context, js JourneyStore, id string) ([]JourneyExternalID, error) {
+	byDomain, err := js.UserExternalIDs(ctx, id)
+	if err != nil || len(byDomain) == 0 {
+		return nil, err
+	}
+	names := map[string]string{}
+	if o.Auth != nil {
+		apps, err := o.Auth.Apps(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range apps {
+			names[a.ID] = a.Name
+		}
+	}
+	out := make([]JourneyExternalID, 0, len(byDomain))
+	for d, v := range byDomain {
+		out = append(out, JourneyExternalID{Domain: d, Application: names[d], Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })
+	return out, nil
 }
 
 // userAudit returns the account's most recent audit records (newest

@@ -50,7 +50,7 @@ rules:
         payload: {"userName": "{{email}}", "displayName": "${detail.displayName:-}", "active": true}
 `, h.srv.URL, h.secret, host, port, downstream.url+"/scim/v2", downstream.token), nil)
 
-	u := createUser(t, r, `{"userName":"ada@example.com","emails":[{"value":"ada@example.com","type":"work"}]}`)
+	u := createUser(t, r, `{"userName":"ada@example.com","externalId":"E-ADA","emails":[{"value":"ada@example.com","type":"work"}]}`)
 	id := u["id"].(string)
 	res := call(t, "PATCH", r.url+"/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
 		"Operations":[{"op":"replace","path":"displayName","value":"Ada Lovelace"}]}`, append(bearer(r.token), "Content-Type", "application/scim+json")...)
@@ -90,12 +90,15 @@ rules:
 		return n == 4
 	})
 
-	if diff := cmp.Diff(admin.JourneyUser{ID: id, UserName: "ada@example.com", DisplayName: "Ada Lovelace", OrgID: "root", State: "active"}, j.User); diff != "" {
-		t.Errorf("user (-want +got):\n%s", diff)
-	}
-	if og := j.Origin; og == nil || og.Action != "user.create" || og.Actor.Kind != "app" || og.Actor.AppName != "e2e" ||
+	og := j.Origin
+	if og == nil || og.Action != "user.create" || og.Actor.Kind != "app" || og.Actor.AppName != "e2e" ||
 		og.Via != "application e2e (scim-client)" || og.From != "audit" || og.Pruned {
-		t.Errorf("origin: %+v", og)
+		t.Fatalf("origin: %+v", og)
+	}
+	// The externalId is the one the application that set it knows her by.
+	extIDs := []admin.JourneyExternalID{{Domain: og.Actor.AppID, Application: "e2e", Value: "E-ADA"}}
+	if diff := cmp.Diff(admin.JourneyUser{ID: id, UserName: "ada@example.com", DisplayName: "Ada Lovelace", ExternalIDs: extIDs, OrgID: "root", State: "active"}, j.User); diff != "" {
+		t.Errorf("user (-want +got):\n%s", diff)
 	}
 
 	// The steps, in order.
@@ -226,7 +229,8 @@ rules:
 			last := d.Steps[len(d.Steps)-1]
 			return last.Event != nil && last.Event.Document != "pending"
 		})
-		if d.User.ID != id || d.User.State != "deleted" || d.User.UserName != "ada@example.com" || d.Origin == nil || d.Origin.Action != "user.create" {
+		if d.User.ID != id || d.User.State != "deleted" || d.User.UserName != "ada@example.com" || d.Origin == nil || d.Origin.Action != "user.create" ||
+			!cmp.Equal(d.User.ExternalIDs, extIDs) {
 			t.Errorf("deleted, by %s: %+v origin %+v", ref, d.User, d.Origin)
 		}
 		last := d.Steps[len(d.Steps)-1]

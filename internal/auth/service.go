@@ -83,6 +83,15 @@ type Principal struct {
 	Expires time.Time
 }
 
+// Profile is the directory profile of the principal's calls: the
+// application's, in the application's provisioning domain (its id), where
+// the externalIds it sets live.
+func (p *Principal) Profile() directory.Profile {
+	pr := p.App.Profile
+	pr.Domain = p.App.ID
+	return pr
+}
+
 // CredentialID names the credential for audit records.
 func (p *Principal) CredentialID() string {
 	if p.Token != nil {

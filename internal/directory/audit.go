@@ -6,7 +6,9 @@ import (
 )
 
 // Audit snapshots are the resource's state with secrets removed: a password
-// appears only as whether one is set.
+// appears only as whether one is set. A user's or group's externalId is the
+// one in the provisioning domain of the change (its actor's; none for the
+// command line).
 
 // UserSnapshot is how the audit log (and the event outbox) records a user.
 type UserSnapshot struct {

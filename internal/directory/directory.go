@@ -51,7 +51,9 @@ func cloneValue(v any) any {
 
 // User is an account.
 type User struct {
-	ID          string
+	ID string
+	// ExternalID is the account's externalId in the provisioning domain of
+	// the read or write (Profile.Domain, ReadOptions.Domain).
 	ExternalID  string
 	UserName    string
 	DisplayName string
@@ -164,7 +166,9 @@ func pickMulti(a Attrs, name string) string {
 
 // Group is a set of users.
 type Group struct {
-	ID          string
+	ID string
+	// ExternalID is the group's externalId in the provisioning domain of
+	// the read or write, as for users.
 	ExternalID  string
 	DisplayName string
 	OrgID       string
@@ -212,6 +216,19 @@ type Actor struct {
 	AppName   string `json:"appName,omitempty"`
 	TokenID   string `json:"tokenId,omitempty"`
 	RequestID string `json:"requestId,omitempty"`
+}
+
+// Domain is the provisioning domain of the actor's changes: an
+// application's id, a connector's scope ("ldap:corp"); "" for the command
+// line and Gatehouse itself, which set no externalId.
+func (a Actor) Domain() string {
+	switch a.Kind {
+	case "app":
+		return a.AppID
+	case "connector":
+		return a.AppName
+	}
+	return ""
 }
 
 // AuditEntry records one change, written in the same transaction as the

@@ -10,6 +10,7 @@ import (
 var (
 	ErrNotFound      = errors.New("not found")
 	ErrConflict      = errors.New("conflict")            // a unique value is taken
+	ErrInUse         = errors.New("in use")              // the change would drop what the caller cannot see
 	ErrInvalid       = errors.New("invalid value")       // a value breaks a rule
 	ErrMutability    = errors.New("mutability")          // a read-only or immutable value was changed
 	ErrPrecondition  = errors.New("precondition failed") // If-Match did not match
@@ -62,6 +63,8 @@ func Message(err error) string {
 		return "resource not found"
 	case errors.Is(err, ErrConflict):
 		return "a unique value is already taken"
+	case errors.Is(err, ErrInUse):
+		return "the resource is in use"
 	case errors.Is(err, ErrPrecondition):
 		return "the resource has changed (version mismatch)"
 	}

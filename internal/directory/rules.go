@@ -49,6 +49,13 @@ type Profile struct {
 	TargetOrgID string
 	// Scope is what the client may see and change.
 	Scope SyncScope
+	// Domain is the client's provisioning domain (RFC 7643 §3.1): the
+	// namespace of the externalIds it reads, writes, filters and sorts on,
+	// and that idempotent creates match. An application's domain is its
+	// id, a connector's its scope (Actor.Domain); each sees only its own
+	// values. With no domain, users and groups show no externalId and
+	// setting one is refused.
+	Domain string
 }
 
 // IDaaSProfile is the default profile.
@@ -138,6 +145,18 @@ func checkNewName(field, cur, next string, innerSpaces bool) error {
 	return nil
 }
 
+// checkExternalID checks a user's or group's externalId: a value in p's
+// provisioning domain, which it must have.
+func checkExternalID(v string, p Profile) error {
+	if err := checkText("externalId", v, MaxIDLen, false); err != nil {
+		return err
+	}
+	if v != "" && p.Domain == "" {
+		return Errorf(ErrInvalid, "externalId", "externalId is an application's or connector's identifier for the resource; this change is made by neither, so it cannot set one")
+	}
+	return nil
+}
+
 // checkUserName applies the look-alike rules to a user's new userName.
 func checkUserName(cur *User, next *User) error {
 	old := ""
@@ -164,7 +183,7 @@ func checkUser(u *User, p Profile) error {
 	if err := checkText("userName", u.UserName, MaxNameLen, true); err != nil {
 		return err
 	}
-	if err := checkText("externalId", u.ExternalID, MaxIDLen, false); err != nil {
+	if err := checkExternalID(u.ExternalID, p); err != nil {
 		return err
 	}
 	if err := checkText("displayName", u.DisplayName, MaxNameLen, false); err != nil {
@@ -286,11 +305,11 @@ func checkPrimary(a Attrs, name string) error {
 	return nil
 }
 
-func checkGroup(g *Group) error {
+func checkGroup(g *Group, p Profile) error {
 	if err := checkText("displayName", g.DisplayName, MaxNameLen, true); err != nil {
 		return err
 	}
-	if err := checkText("externalId", g.ExternalID, MaxIDLen, false); err != nil {
+	if err := checkExternalID(g.ExternalID, p); err != nil {
 		return err
 	}
 	seen := make(map[string]bool, len(g.Members))

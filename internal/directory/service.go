@@ -52,17 +52,47 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 
 // ---- users
 
-// User returns a user inside p's synchronization scope.
+// User returns a user inside p's synchronization scope, as p sees it.
 func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
-	opt.Scope = p.Scope.restriction()
-	return s.store.User(ctx, id, opt)
+	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
+	u, err := s.store.User(ctx, id, opt)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := scopedUsers(ctx, s.store.MissingUsers, opt.Scope, u); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
-// Users returns a page of the users inside p's synchronization scope.
+// Users returns a page of the users inside p's synchronization scope, as p
+// sees them.
 func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
 	q.Scope = p.Scope.restriction()
-	q.Read.Scope = q.Scope
-	return s.store.Users(ctx, q)
+	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
+	page, err := s.store.Users(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := scopedUsers(ctx, s.store.MissingUsers, q.Scope, page.Items...); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// viewUser returns what p sees of u (u itself, or a copy without a manager
+// p cannot see) and the manager left out.
+func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error) {
+	sc := p.Scope.restriction()
+	if sc == nil || managerID(u) == "" {
+		return u, nil, nil
+	}
+	v := u.Clone()
+	hidden, err := scopedUsers(ctx, tx.MissingUsers, sc, v)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, hidden[v], nil
 }
 
 // notFound is how a resource outside the caller's scope looks: absent.
@@ -182,7 +212,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		}
 		now := s.stamp()
 		if p.Idempotent {
-			cur, err := s.findUser(ctx, tx, u)
+			cur, err := s.findUser(ctx, tx, p.Domain, u)
 			if err != nil {
 				return err
 			}
@@ -192,14 +222,22 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 					// not see it, but the value stays taken.
 					return Errorf(ErrConflict, "userName", "userName or externalId is already taken")
 				}
+				_, mgr, err := viewUser(ctx, tx, p, cur)
+				if err != nil {
+					return err
+				}
 				next := replaceUser(cur, u, now)
+				restoreManager(next, mgr)
 				if err := checkUserName(cur, next); err != nil {
 					return err
 				}
-				if err := tx.UpdateUser(ctx, next); err != nil {
+				if err := writeUser(ctx, tx, p, cur, next); err != nil {
 					return err
 				}
-				out, created = next, false
+				if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+					return err
+				}
+				created = false
 				return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 			}
 		}
@@ -209,22 +247,26 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		u.ID = s.newID()
 		u.Created, u.Modified, u.Version = now, now, 1
 		u.Groups = nil
-		if err := tx.InsertUser(ctx, u); err != nil {
+		if err := insertUser(ctx, tx, p, u); err != nil {
 			return err
 		}
-		out, created = u, true
+		var err error
+		if out, _, err = viewUser(ctx, tx, p, u); err != nil {
+			return err
+		}
+		created = true
 		return s.recordUser(ctx, tx, s.audit(actor, "user.create", nil, u, now), nil, u)
 	})
 	return out, created, err
 }
 
 // findUser finds the existing account an idempotent create refers to: same
-// externalId, else same userName.
-func (s *Service) findUser(ctx context.Context, tx Tx, u *User) (*User, error) {
+// externalId in the caller's domain, else same userName.
+func (s *Service) findUser(ctx context.Context, tx Tx, domain string, u *User) (*User, error) {
 	var id string
 	var err error
 	if u.ExternalID != "" {
-		if id, err = tx.UserIDByExternalID(ctx, u.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+		if id, err = tx.UserIDByExternalID(ctx, domain, u.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
 	}
@@ -236,7 +278,29 @@ func (s *Service) findUser(ctx context.Context, tx Tx, u *User) (*User, error) {
 	if id == "" {
 		return nil, nil
 	}
-	return tx.UserForUpdate(ctx, id)
+	return tx.UserForUpdate(ctx, id, domain)
+}
+
+// insertUser stores a new user with its externalId in p's domain.
+func insertUser(ctx context.Context, tx Tx, p Profile, u *User) error {
+	if err := tx.InsertUser(ctx, u); err != nil {
+		return err
+	}
+	if u.ExternalID == "" {
+		return nil
+	}
+	return tx.SetUserExternalID(ctx, u.ID, p.Domain, u.ExternalID)
+}
+
+// writeUser stores next over cur, with its externalId in p's domain.
+func writeUser(ctx context.Context, tx Tx, p Profile, cur, next *User) error {
+	if err := tx.UpdateUser(ctx, next); err != nil {
+		return err
+	}
+	if cur.ExternalID == next.ExternalID {
+		return nil
+	}
+	return tx.SetUserExternalID(ctx, next.ID, p.Domain, next.ExternalID)
 }
 
 // replaceUser builds the replacement of cur by u (PUT semantics): u's
@@ -279,7 +343,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 	}
 	var out *User
 	err := s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.UserForUpdate(ctx, id)
+		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -295,18 +359,25 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			}
 		}
 		now := s.stamp()
+		view, mgr, err := viewUser(ctx, tx, p, cur)
+		if err != nil {
+			return err
+		}
 		next := replaceUser(cur, u, now)
+		restoreManager(next, mgr)
 		if err := checkUserName(cur, next); err != nil {
 			return err
 		}
 		if sameUser(cur, next) {
-			out = cur
+			out = view
 			return nil
 		}
-		if err := tx.UpdateUser(ctx, next); err != nil {
+		if err := writeUser(ctx, tx, p, cur, next); err != nil {
 			return err
 		}
-		out = next
+		if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+			return err
+		}
 		return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
 	})
 	return out, err
@@ -323,7 +394,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 		var out *User
 		var pending, pendingUser string // a new password that must be hashed first, and its user name
 		err := s.store.Write(ctx, func(tx Tx) error {
-			cur, err := tx.UserForUpdate(ctx, id)
+			cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 			if err != nil {
 				return err
 			}
@@ -333,11 +404,18 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if expect != nil && !expect(cur.Version) {
 				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
 			}
-			next := cur.Clone()
+			// mutate sees what the caller sees; a manager it cannot see
+			// stays unless it sets another.
+			view, mgr, err := viewUser(ctx, tx, p, cur)
+			if err != nil {
+				return err
+			}
+			next := view.Clone()
 			next.Password = ""
 			if err := mutate(next); err != nil {
 				return err
 			}
+			restoreManager(next, mgr)
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
 			if err := checkUser(next, p); err != nil {
 				return err
@@ -356,7 +434,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 				next.PasswordHash, next.Password = h, ""
 			}
 			if sameUser(cur, next) {
-				out = cur
+				out = view
 				return nil
 			}
 			if next.OrgID != cur.OrgID {
@@ -366,10 +444,12 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			now := s.stamp()
 			next.Modified, next.Version = now, cur.Version+1
-			if err := tx.UpdateUser(ctx, next); err != nil {
+			if err := writeUser(ctx, tx, p, cur, next); err != nil {
 				return err
 			}
-			out = next
+			if out, _, err = viewUser(ctx, tx, p, next); err != nil {
+				return err
+			}
 			return s.recordUser(ctx, tx, s.audit(actor, "user.update", cur, next, now), cur, next)
 		})
 		if errors.Is(err, errRetry) && pending != "" {
@@ -407,7 +487,7 @@ func equalAttrs(a, b Attrs) bool {
 // DeleteUser deletes user id and its memberships.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.UserForUpdate(ctx, id)
+		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -433,14 +513,14 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 
 // Group returns a group inside p's scope, with its members inside it.
 func (s *Service) Group(ctx context.Context, p Profile, id string, opt ReadOptions) (*Group, error) {
-	opt.Scope = p.Scope.restriction()
+	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
 	return s.store.Group(ctx, id, opt)
 }
 
 // Groups returns a page of the groups inside p's scope.
 func (s *Service) Groups(ctx context.Context, p Profile, q Query) (*Page[*Group], error) {
 	q.Scope = p.Scope.restriction()
-	q.Read.Scope = q.Scope
+	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
 	return s.store.Groups(ctx, q)
 }
 
@@ -469,7 +549,7 @@ type MemberOp struct {
 // instead.
 func (s *Service) CreateGroup(ctx context.Context, actor Actor, p Profile, g *Group) (*Group, bool, error) {
 	g = g.Clone()
-	if err := checkGroup(g); err != nil {
+	if err := checkGroup(g, p); err != nil {
 		return nil, false, err
 	}
 	if g.OrgID == "" {
@@ -507,7 +587,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 			var id string
 			var err error
 			if g.ExternalID != "" {
-				if id, err = tx.GroupIDByExternalID(ctx, g.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
+				if id, err = tx.GroupIDByExternalID(ctx, p.Domain, g.ExternalID); err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
 			}
@@ -533,6 +613,11 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
+		if g.ExternalID != "" {
+			if err := tx.SetGroupExternalID(ctx, g.ID, p.Domain, g.ExternalID); err != nil {
+				return err
+			}
+		}
 		if err := tx.TouchUsers(ctx, ids, now); err != nil {
 			return err
 		}
@@ -547,7 +632,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 // "members" attribute keeps them.
 func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id string, g *Group, replaceMembers bool, expect func(int64) bool) (*Group, error) {
 	g = g.Clone()
-	if err := checkGroup(g); err != nil {
+	if err := checkGroup(g, p); err != nil {
 		return nil, err
 	}
 	var ops []MemberOp
@@ -564,7 +649,7 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id s
 }
 
 func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Profile, id string, g *Group, ops []MemberOp, expect func(int64) bool, now time.Time) (*Group, error) {
-	cur, err := tx.GroupForUpdate(ctx, id)
+	cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 	if err != nil {
 		return nil, err
 	}
@@ -605,6 +690,11 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 	next.Members = nil
 	if err := tx.UpdateGroup(ctx, next); err != nil {
 		return nil, err
+	}
+	if cur.ExternalID != next.ExternalID {
+		if err := tx.SetGroupExternalID(ctx, next.ID, p.Domain, next.ExternalID); err != nil {
+			return nil, err
+		}
 	}
 	if err := tx.TouchUsers(ctx, append(slices.Clone(added), removed...), now); err != nil {
 		return nil, err
@@ -732,7 +822,7 @@ func memberIDs(ms []Member) []string {
 func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*Group) error, ops []MemberOp) (*Group, error) {
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.GroupForUpdate(ctx, id)
+		cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -749,7 +839,7 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 			}
 		}
 		next.ID, next.Created, next.Version, next.Modified, next.Members = cur.ID, cur.Created, cur.Version, cur.Modified, nil
-		if err := checkGroup(next); err != nil {
+		if err := checkGroup(next, p); err != nil {
 			return err
 		}
 		if next.OrgID != cur.OrgID {
@@ -763,10 +853,13 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 	return out, err
 }
 
-// DeleteGroup deletes group id.
+// DeleteGroup deletes group id. A caller with a synchronization scope
+// cannot delete a group that still has members outside its scope: replacing
+// or removing members leaves those members alone, and so must a deletion
+// (ErrInUse until they are gone).
 func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
-		cur, err := tx.GroupForUpdate(ctx, id)
+		cur, err := tx.GroupForUpdate(ctx, id, p.Domain)
 		if err != nil {
 			return err
 		}
@@ -779,6 +872,16 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id st
 		members, err := tx.Members(ctx, id, nil)
 		if err != nil {
 			return err
+		}
+		if sc := p.Scope.restriction(); sc != nil && len(members) > 0 {
+			hidden, err := tx.MissingUsers(ctx, memberIDs(members), sc)
+			if err != nil {
+				return err
+			}
+			if len(hidden) > 0 {
+				return &Error{Kind: ErrInUse, Op: "delete group", Field: "members",
+					Msg: "the group has members outside the application's synchronization scope; it can be deleted once they have left it"}
+			}
 		}
 		if err := tx.DeleteGroup(ctx, id); err != nil {
 			return err

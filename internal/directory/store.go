@@ -18,6 +18,9 @@ type Store interface {
 	Org(ctx context.Context, id string) (*Organization, error)
 	Orgs(ctx context.Context) ([]*Organization, error)
 	Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error)
+	// MissingUsers returns those of ids that are not users inside scope
+	// (nil: any user).
+	MissingUsers(ctx context.Context, ids []string, scope *SyncScope) ([]string, error)
 	AuditReader
 	// PruneAudit deletes the records older than before, in one transaction
 	// that also appends the audit.prune record saying where the chain now
@@ -37,7 +40,12 @@ type ReadOptions struct {
 	Members bool // Group.Members
 	// Scope, when set, makes resources outside it not found, and leaves
 	// groups and members outside it out of User.Groups and Group.Members.
+	// (The Service also leaves out managers outside it.)
 	Scope *SyncScope
+	// Domain is the provisioning domain whose externalId is read into
+	// User.ExternalID and Group.ExternalID, and that filters and sorts on
+	// externalId use ("": none).
+	Domain string
 }
 
 // Query selects a page of users or groups.
@@ -99,11 +107,19 @@ type Page[T any] struct {
 // Tx is a write transaction. Reads through Tx see the transaction's own
 // writes; the …ForUpdate reads lock the row until the transaction ends.
 type Tx interface {
-	UserForUpdate(ctx context.Context, id string) (*User, error)
-	UserIDByExternalID(ctx context.Context, externalID string) (string, error)
+	// UserForUpdate locks and returns the user, with its externalId in
+	// domain.
+	UserForUpdate(ctx context.Context, id, domain string) (*User, error)
+	UserIDByExternalID(ctx context.Context, domain, externalID string) (string, error)
 	UserIDByUserName(ctx context.Context, userName string) (string, error)
+	// InsertUser and UpdateUser write the user's attributes; its externalId
+	// is written by SetUserExternalID.
 	InsertUser(ctx context.Context, u *User) error
 	UpdateUser(ctx context.Context, u *User) error
+	// SetUserExternalID sets the user's externalId in domain, or removes it
+	// when externalID is "". A value another user has in domain is an
+	// ErrConflict.
+	SetUserExternalID(ctx context.Context, id, domain, externalID string) error
 	// DeleteUser deletes the user and its memberships, returning the ids of
 	// the groups it was a member of.
 	DeleteUser(ctx context.Context, id string) (groupIDs []string, err error)
@@ -118,11 +134,15 @@ type Tx interface {
 	// TouchUsers bumps the version of users whose groups changed.
 	TouchUsers(ctx context.Context, ids []string, at time.Time) error
 
-	GroupForUpdate(ctx context.Context, id string) (*Group, error)
-	GroupIDByExternalID(ctx context.Context, externalID string) (string, error)
+	// GroupForUpdate locks and returns the group, with its externalId in
+	// domain.
+	GroupForUpdate(ctx context.Context, id, domain string) (*Group, error)
+	GroupIDByExternalID(ctx context.Context, domain, externalID string) (string, error)
 	GroupIDByDisplayName(ctx context.Context, displayName string) (string, error)
-	InsertGroup(ctx context.Context, g *Group) error // with g.Members
-	UpdateGroup(ctx context.Context, g *Group) error // attributes only
+	InsertGroup(ctx context.Context, g *Group) error // with g.Members, without the externalId
+	UpdateGroup(ctx context.Context, g *Group) error // attributes only, without the externalId
+	// SetGroupExternalID is SetUserExternalID for groups.
+	SetGroupExternalID(ctx context.Context, id, domain, externalID string) error
 	DeleteGroup(ctx context.Context, id string) error
 	// Members lists the group's members inside scope (nil: all), in user
 	// creation order.

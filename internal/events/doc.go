@@ -23,7 +23,8 @@ import (
 //
 // The CloudEvents attributes, plus EventBridge's "detail-type" and "detail".
 // A user's detail holds the SCIM resource ("user") and flat fields for
-// rules and templates: id, externalId, userName, displayName, active,
+// rules and templates: id, externalId (the one the application or
+// connector that made the change knows the user by), userName, displayName, active,
 // email, department, dept (the department as a lower-case slug,
 // "Tour Operations" → "tour-operations"), title, employeeNumber,
 // organization (the name), organizationId, groups (display names), locale,
@@ -302,7 +303,9 @@ func (b *Builder) groupDetail(ctx context.Context, rec *directory.EventRecord, d
 	}
 	if data.Member != "" {
 		member := map[string]any{"id": data.Member}
-		u, err := b.Dir.User(ctx, data.Member, directory.ReadOptions{})
+		// The member's externalId is the one the change's actor knows
+		// it by, as the group's is.
+		u, err := b.Dir.User(ctx, data.Member, directory.ReadOptions{Domain: rec.Actor.Domain()})
 		switch {
 		case err == nil:
 			member = flatUser(u, orgs)

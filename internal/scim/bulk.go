@@ -275,7 +275,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 	if rt == nil || len(segs) > 2 {
 		return errEntry(op, "", errorf(http.StatusNotFound, "", "bulk path must be /Users, /Groups, /Users/{id} or /Groups/{id}, not "+path))
 	}
-	c := call{ctx: r.Context(), base: base, actor: actor(r, p), profile: p.App.Profile, ifMatch: etagMatcher(op.version)}
+	c := call{ctx: r.Context(), base: base, actor: actor(r, p), profile: p.Profile(), ifMatch: etagMatcher(op.version)}
 	body, _ := data.(map[string]any)
 	needBody := op.method == "POST" || op.method == "PUT" || op.method == "PATCH"
 	if needBody && body == nil {
@@ -381,7 +381,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if uerr == nil {
 		q := up.query
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
-		page, err := s.dir.Users(ctx, p.App.Profile, q)
+		page, err := s.dir.Users(ctx, p.Profile(), q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -391,7 +391,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 	if gerr == nil {
 		q := gp.query
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
-		page, err := s.dir.Groups(ctx, p.App.Profile, q)
+		page, err := s.dir.Groups(ctx, p.Profile(), q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -412,7 +412,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Offset, q.Limit, q.Count, q.After = offset, min(count, uTotal-offset), false, nil
 		withGroups := up.proj.wants("groups", true)
 		q.Read.Groups = withGroups
-		page, err := s.dir.Users(ctx, p.App.Profile, q)
+		page, err := s.dir.Users(ctx, p.Profile(), q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -426,7 +426,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Offset, q.Limit, q.Count, q.After = max(offset-uTotal, 0), count-len(res), false, nil
 		withMembers := gp.proj.wants("members", true)
 		q.Read.Members = withMembers
-		page, err := s.dir.Groups(ctx, p.App.Profile, q)
+		page, err := s.dir.Groups(ctx, p.Profile(), q)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

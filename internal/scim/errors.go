@@ -85,6 +85,8 @@ func asError(err error) *Error {
 		return &Error{Status: http.StatusNotFound, Detail: msg}
 	case errors.Is(err, directory.ErrConflict):
 		return &Error{Status: http.StatusConflict, ScimType: "uniqueness", Detail: msg}
+	case errors.Is(err, directory.ErrInUse):
+		return &Error{Status: http.StatusConflict, Detail: msg}
 	case errors.Is(err, directory.ErrInvalidFilter):
 		return &Error{Status: http.StatusBadRequest, ScimType: "invalidFilter", Detail: msg}
 	case errors.Is(err, directory.ErrMutability):

@@ -35,8 +35,9 @@ import (
 //   - DELETE removes the user (204), and is refused (409,
 //     DeleteConflict.User.AccessKey, RAM's API error code) while the user
 //     has access keys, which the stand-in's admin API adds and removes;
-//   - a create that collides with an existing userName or externalId is
-//     409 uniqueness: the stand-in never treats a POST as an update.
+//   - a create that collides with an existing userName, or with an
+//     externalId the calling application has given another user, is 409
+//     uniqueness: the stand-in never treats a POST as an update.
 //
 // Tokens come from the RAM-style token endpoint (/v1/token) for
 // applications with the /acs/scim scope, as on RAM.
@@ -86,7 +87,7 @@ func (s *Server) ramRoutes() {
 
 // ramProfile is the caller's profile without IDaaS's idempotent creation.
 func ramProfile(p *auth.Principal) directory.Profile {
-	pr := p.App.Profile
+	pr := p.Profile()
 	pr.Idempotent = false
 	pr.IDaaSFields = false
 	return pr

@@ -46,7 +46,7 @@ func (s *Server) newCall(r *http.Request, p *auth.Principal, rt *schema.Resource
 		ctx:     r.Context(),
 		base:    s.base(r),
 		actor:   actor(r, p),
-		profile: p.App.Profile,
+		profile: p.Profile(),
 		proj:    parseProjection(rt, attrs, excl),
 		ifMatch: etagMatcher(r.Header.Get("If-Match")),
 	}
@@ -548,7 +548,7 @@ func (s *Server) runUsers(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	withGroups := pl.proj.wants("groups", true)
 	pl.query.Read.Groups = withGroups
-	page, err := s.dir.Users(r.Context(), p.App.Profile, pl.query)
+	page, err := s.dir.Users(r.Context(), p.Profile(), pl.query)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -592,7 +592,7 @@ func (s *Server) runGroups(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	withMembers := pl.proj.wants("members", true)
 	pl.query.Read.Members = withMembers
-	page, err := s.dir.Groups(r.Context(), p.App.Profile, pl.query)
+	page, err := s.dir.Groups(r.Context(), p.Profile(), pl.query)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

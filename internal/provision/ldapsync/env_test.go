@@ -27,6 +27,9 @@ type gatehouse struct {
 	dir     *directory.Service
 	reg     *schema.Registry
 	lastSeq int64 // events seen by newEvents
+	// as is the profile the helpers read with: the last connector's
+	// provisioning domain, whose externalIds they show.
+	as directory.Profile
 }
 
 func newGatehouse(t testing.TB) *gatehouse {
@@ -51,6 +54,7 @@ func (g *gatehouse) syncer(t testing.TB, c ldapsync.Config, env map[string]strin
 	if err != nil {
 		t.Fatal(err)
 	}
+	g.as = directory.Profile{Domain: c.Scope()}
 	return s
 }
 
@@ -87,7 +91,7 @@ func (g *gatehouse) users(t testing.TB, f string) []*directory.User {
 		}
 		q.Filter = e
 	}
-	p, err := g.dir.Users(g.ctx, directory.Profile{}, q)
+	p, err := g.dir.Users(g.ctx, g.as, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +107,14 @@ func (g *gatehouse) group(t testing.TB, name string) *directory.Group {
 	if err := filter.Resolve(e, g.reg.Group); err != nil {
 		t.Fatal(err)
 	}
-	p, err := g.dir.Groups(g.ctx, directory.Profile{}, directory.Query{Filter: e, Limit: 2})
+	p, err := g.dir.Groups(g.ctx, g.as, directory.Query{Filter: e, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Items) == 0 {
 		return nil
 	}
-	gr, err := g.dir.Group(g.ctx, directory.Profile{}, p.Items[0].ID, directory.ReadOptions{Members: true})
+	gr, err := g.dir.Group(g.ctx, g.as, p.Items[0].ID, directory.ReadOptions{Members: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +192,7 @@ func memberNames(t testing.TB, g *gatehouse, gr *directory.Group) []string {
 	t.Helper()
 	var out []string
 	for _, m := range gr.Members {
-		u, err := g.dir.User(g.ctx, directory.Profile{}, m.ID, directory.ReadOptions{})
+		u, err := g.dir.User(g.ctx, g.as, m.ID, directory.ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -191,7 +191,7 @@ func (r *run) diffGroup(ctx context.Context, g *groupEntry, want *wantGroup) (*g
 		return d, nil
 	}
 	if l != nil && !strings.HasPrefix(l.local, newPrefix) {
-		cur, err := r.s.dir.Group(ctx, directory.Profile{}, l.local, directory.ReadOptions{Members: true})
+		cur, err := r.s.dir.Group(ctx, r.s.profile(), l.local, directory.ReadOptions{Members: true})
 		if err != nil && !errors.Is(err, directory.ErrNotFound) {
 			return nil, err
 		}
@@ -345,7 +345,7 @@ func (r *run) findGroup(ctx context.Context, want *wantGroup) (*directory.Group,
 	if err != nil {
 		return nil, err
 	}
-	page, err := r.s.dir.Groups(ctx, directory.Profile{}, directory.Query{Filter: expr, Limit: 2})
+	page, err := r.s.dir.Groups(ctx, r.s.profile(), directory.Query{Filter: expr, Limit: 2})
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +366,7 @@ func (r *run) findGroup(ctx context.Context, want *wantGroup) (*directory.Group,
 		return nil, &directory.Error{Kind: directory.ErrConflict, Field: "displayName",
 			Msg: fmt.Sprintf("a group named %q is synchronised from another directory group already", want.DisplayName)}
 	}
-	return r.s.dir.Group(ctx, directory.Profile{}, pick.ID, directory.ReadOptions{Members: true})
+	return r.s.dir.Group(ctx, r.s.profile(), pick.ID, directory.ReadOptions{Members: true})
 }
 
 // gone is a linked object whose entry has gone.
@@ -447,7 +447,7 @@ func (r *run) deletions(ctx context.Context, gs goneSet) error {
 			return err
 		}
 		ch := &Change{Kind: "User", RemoteID: u.remote, ID: u.local}
-		if cur, err := r.s.dir.User(ctx, directory.Profile{}, u.local, directory.ReadOptions{}); err == nil {
+		if cur, err := r.s.dir.User(ctx, r.s.profile(), u.local, directory.ReadOptions{}); err == nil {
 			ch.Name = cur.UserName
 		}
 		var err error

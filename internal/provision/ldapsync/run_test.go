@@ -241,7 +241,7 @@ func TestRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := res.Entries[0].GetAttributeValue("entryUUID")
-	if _, _, err := g.dir.CreateUser(g.ctx, op, directory.Profile{}, &directory.User{UserName: "old-name", ExternalID: id, Active: true}); err != nil {
+	if _, _, err := g.dir.CreateUser(g.ctx, op, directory.Profile{Domain: cfg.Scope()}, &directory.User{UserName: "old-name", ExternalID: id, Active: true}); err != nil {
 		t.Fatal(err)
 	}
 	taken, _, err := g.dir.CreateUser(g.ctx, op, directory.Profile{}, &directory.User{UserName: "support-0002", Active: true})

@@ -505,8 +505,11 @@ func (r *run) count(cs *Counts, op string) {
 	}
 }
 
+// profile is the connector's directory profile. Its provisioning domain is
+// its scope ("ldap:corp"): the externalIds it sets (the entries' ids) are
+// its own, apart from those of applications and other connectors.
 func (s *Syncer) profile() directory.Profile {
-	return directory.Profile{IDaaSFields: true, TargetOrgID: s.cfg.Organization}
+	return directory.Profile{IDaaSFields: true, TargetOrgID: s.cfg.Organization, Domain: s.cfg.Scope()}
 }
 
 // query runs a SCIM filter over users or groups.

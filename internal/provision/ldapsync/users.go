@@ -287,7 +287,7 @@ func (r *run) findUser(ctx context.Context, w *wantUser) (pick *directory.User, 
 	if err != nil {
 		return nil, false, err
 	}
-	page, err := r.s.dir.Users(ctx, directory.Profile{}, directory.Query{Filter: expr, Limit: 2})
+	page, err := r.s.dir.Users(ctx, r.s.profile(), directory.Query{Filter: expr, Limit: 2})
 	if err != nil {
 		return nil, false, err
 	}
@@ -352,7 +352,7 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 	var changed []string
 	var before, after *directory.User
 	if r.opt.DryRun {
-		cur, err := r.s.dir.User(ctx, directory.Profile{}, id, directory.ReadOptions{})
+		cur, err := r.s.dir.User(ctx, r.s.profile(), id, directory.ReadOptions{})
 		if err != nil {
 			return nil, err
 		}

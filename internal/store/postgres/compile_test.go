@@ -10,7 +10,7 @@ import (
 )
 
 func compileUser(e filter.Expr) (string, []any, error) {
-	b := &sqlfilter.Builder{D: dialect{}}
+	b := &sqlfilter.Builder{D: dialect{}, Domain: "app-1"}
 	sql, err := b.Where(sqlfilter.UserLayout(), e)
 	return sql, b.Args, err
 }

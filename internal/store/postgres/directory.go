@@ -41,7 +41,20 @@ func (s *Store) read(ctx context.Context, several bool, fn func(querier) error) 
 		func(tx pgx.Tx) error { return fn(tx) })
 }
 
-const userCols = `t.seq, t.id, t.org_id, t.user_name, t.external_id, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+// userCols are the columns scanUser reads, with the externalId of domain.
+func userCols(b *sqlfilter.Builder, domain string) string {
+	return `t.seq, t.id, t.org_id, t.user_name, ` + externalIDCol(b, "user_external_ids", "user_seq", domain) +
+		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+}
+
+// externalIDCol selects the row's externalId in domain, from table keyed by
+// column key (NULL without a domain).
+func externalIDCol(b *sqlfilter.Builder, table, key, domain string) string {
+	if domain == "" {
+		return "NULL::text"
+	}
+	return `(SELECT x.external_id FROM ` + table + ` x WHERE x.` + key + ` = t.seq AND x.domain = ` + b.Arg(domain) + `)`
+}
 
 func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
 	var (
@@ -130,7 +143,7 @@ func getUser(ctx context.Context, q querier, id string, opt directory.ReadOption
 		return nil, notFound("User", id)
 	}
 	b := &sqlfilter.Builder{D: dialect{}}
-	cols := userCols
+	cols := userCols(b, opt.Domain)
 	var groups []byte
 	var extra []any
 	if opt.Groups {
@@ -205,7 +218,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 	}
 	out := &listQuery{limit: q.Limit}
 	if q.Count {
-		b := &sqlfilter.Builder{D: dialect{}}
+		b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope, Domain: q.Read.Domain}
 		conds, err := where(b)
 		if err != nil {
 			return nil, err
@@ -213,7 +226,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
 		out.countArgs = b.Args
 	}
-	b := &sqlfilter.Builder{D: dialect{}}
+	b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope, Domain: q.Read.Domain}
 	var sortExpr string
 	var sortKind sqlfilter.Kind
 	if q.Sort != nil {
@@ -335,11 +348,13 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	cols := func(*sqlfilter.Builder) string { return userCols }
+	cols := func(b *sqlfilter.Builder) string { return userCols(b, q.Read.Domain) }
 	scan := scanUser
 	if q.Read.Groups {
 		// Each row brings its groups: one statement for the page.
-		cols = func(b *sqlfilter.Builder) string { return userCols + ", " + userGroupsCol(b, q.Read.Scope) }
+		cols = func(b *sqlfilter.Builder) string {
+			return userCols(b, q.Read.Domain) + ", " + userGroupsCol(b, q.Read.Scope)
+		}
 		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
 			var groups []byte
 			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
@@ -364,7 +379,11 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	return page, nil
 }
 
-const groupCols = `t.seq, t.id, t.org_id, t.display_name, t.external_id, t.attrs, t.created, t.modified, t.version`
+// groupCols are the columns scanGroup reads, with the externalId of domain.
+func groupCols(b *sqlfilter.Builder, domain string) string {
+	return `t.seq, t.id, t.org_id, t.display_name, ` + externalIDCol(b, "group_external_ids", "group_seq", domain) +
+		`, t.attrs, t.created, t.modified, t.version`
+}
 
 func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 	var (
@@ -401,7 +420,7 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 		return nil, notFound("Group", id)
 	}
 	b := &sqlfilter.Builder{D: dialect{}}
-	query := `SELECT ` + groupCols + ` FROM groups t WHERE t.id = ` + b.Arg(id)
+	query := `SELECT ` + groupCols(b, opt.Domain) + ` FROM groups t WHERE t.id = ` + b.Arg(id)
 	if opt.Scope != nil {
 		query += ` AND ` + b.ScopeGroups("t", opt.Scope)
 	}
@@ -455,7 +474,7 @@ func groupMembers(ctx context.Context, q querier, seqs []int64, scope *directory
 
 // Groups lists groups.
 func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
-	lq, err := buildList(s.groupLayout, "groups", func(*sqlfilter.Builder) string { return groupCols },
+	lq, err := buildList(s.groupLayout, "groups", func(b *sqlfilter.Builder) string { return groupCols(b, q.Read.Domain) },
 		func(b *sqlfilter.Builder) string { return b.ScopeGroups("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)

@@ -38,6 +38,27 @@ func (s *Store) UserIDByUserName(ctx context.Context, userName string) (string, 
 	return id, nil
 }
 
+// UserExternalIDs returns the user's externalIds by provisioning domain.
+func (s *Store) UserExternalIDs(ctx context.Context, userID string) (map[string]string, error) {
+	out := map[string]string{}
+	if !storable(userID) {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT x.domain, x.external_id FROM user_external_ids x JOIN users u ON u.seq = x.user_seq WHERE u.id = $1`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("user externalIds: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, v string
+		if err := rows.Scan(&d, &v); err != nil {
+			return nil, fmt.Errorf("user externalIds: %w", err)
+		}
+		out[d] = v
+	}
+	return out, rows.Err()
+}
+
 // UserEvents returns up to limit events about a user, newest first, before
 // beforeSeq when it is positive: those whose subject is users/<id>, and
 // Gatehouse's membership events whose data names the user as member. The

@@ -89,7 +89,7 @@ func conflict(err error, op string) error {
 	switch constraint {
 	case "users_user_name_lower_key":
 		field, msg = "userName", "userName is already taken"
-	case "users_external_id_key", "groups_external_id_key", "orgs_external_id_key":
+	case "user_external_ids_value_key", "group_external_ids_value_key", "orgs_external_id_key":
 		field, msg = "externalId", "externalId is already taken"
 	case "groups_display_name_lower_key":
 		field, msg = "displayName", "a group with this displayName already exists"
@@ -101,18 +101,24 @@ func conflict(err error, op string) error {
 	return &directory.Error{Kind: directory.ErrConflict, Op: op, Field: field, Msg: msg}
 }
 
-func (t *tx) UserForUpdate(ctx context.Context, id string) (*directory.User, error) {
-	return getUser(ctx, t.tx, id, directory.ReadOptions{}, true)
+func (t *tx) UserForUpdate(ctx context.Context, id, domain string) (*directory.User, error) {
+	return getUser(ctx, t.tx, id, directory.ReadOptions{Domain: domain}, true)
 }
 
-func (t *tx) lookupID(ctx context.Context, query, arg, what string) (string, error) {
-	if !storable(arg) {
-		return "", notFound(what, arg)
+// lookupID runs query, which selects an id by args, the last of which is
+// the value looked for.
+func (t *tx) lookupID(ctx context.Context, query, what string, args ...string) (string, error) {
+	vals := make([]any, len(args))
+	for i, a := range args {
+		if !storable(a) {
+			return "", notFound(what, args[len(args)-1])
+		}
+		vals[i] = a
 	}
 	var id string
-	err := t.tx.QueryRow(ctx, query, arg).Scan(&id)
+	err := t.tx.QueryRow(ctx, query, vals...).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", notFound(what, arg)
+		return "", notFound(what, args[len(args)-1])
 	}
 	if err != nil {
 		return "", fmt.Errorf("find %s: %w", strings.ToLower(what), err)
@@ -120,12 +126,35 @@ func (t *tx) lookupID(ctx context.Context, query, arg, what string) (string, err
 	return id, nil
 }
 
-func (t *tx) UserIDByExternalID(ctx context.Context, externalID string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM users WHERE external_id = $1`, externalID, "User")
+func (t *tx) UserIDByExternalID(ctx context.Context, domain, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT u.id FROM user_external_ids x JOIN users u ON u.seq = x.user_seq WHERE x.domain = $1 AND x.external_id = $2`,
+		"User", domain, externalID)
 }
 
 func (t *tx) UserIDByUserName(ctx context.Context, userName string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = $1`, strings.ToLower(userName), "User")
+	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = $1`, "User", strings.ToLower(userName))
+}
+
+// setExternalID sets or (with "") removes the externalId in domain of the
+// row id of table (users or groups), kept in side (keyed by key).
+func (t *tx) setExternalID(ctx context.Context, table, side, key, id, domain, externalID, op string) error {
+	if externalID == "" {
+		_, err := t.tx.Exec(ctx, `DELETE FROM `+side+` WHERE `+key+` = (SELECT seq FROM `+table+` WHERE id = $1) AND domain = $2`, id, domain)
+		if err != nil {
+			return conflict(err, op)
+		}
+		return nil
+	}
+	_, err := t.tx.Exec(ctx, `INSERT INTO `+side+` (`+key+`, domain, external_id) SELECT seq, $1, $2 FROM `+table+` WHERE id = $3
+		ON CONFLICT (`+key+`, domain) DO UPDATE SET external_id = EXCLUDED.external_id`, domain, externalID, id)
+	if err != nil {
+		return conflict(err, op)
+	}
+	return nil
+}
+
+func (t *tx) SetUserExternalID(ctx context.Context, id, domain, externalID string) error {
+	return t.setExternalID(ctx, "users", "user_external_ids", "user_seq", id, domain, externalID, "set user externalId")
 }
 
 func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
@@ -134,10 +163,10 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 		return err
 	}
 	var seq int64
-	err = t.tx.QueryRow(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, external_id, display_name, display_name_lower,
+	err = t.tx.QueryRow(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower,
 			active, password_hash, attrs, created, modified, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
-		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
+		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
 		u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version).Scan(&seq)
 	if err != nil {
 		return conflict(err, "create user")
@@ -194,10 +223,10 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 		return err
 	}
 	var seq int64
-	err = t.tx.QueryRow(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, external_id = $4, display_name = $5,
-			display_name_lower = $6, active = $7, password_hash = $8, attrs = $9, modified = $10, version = $11
-		WHERE id = $12 RETURNING seq`,
-		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+	err = t.tx.QueryRow(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, display_name = $4,
+			display_name_lower = $5, active = $6, password_hash = $7, attrs = $8, modified = $9, version = $10
+		WHERE id = $11 RETURNING seq`,
+		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
 		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.ID).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notFound("User", u.ID)
@@ -229,6 +258,16 @@ func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
 }
 
 func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, t.tx, ids, scope)
+}
+
+// MissingUsers returns those of ids that are not users inside scope (nil:
+// any user).
+func (s *Store) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, s.pool, ids, scope)
+}
+
+func missingUsers(ctx context.Context, q querier, ids []string, scope *directory.SyncScope) ([]string, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -239,7 +278,7 @@ func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.Sy
 	if scope != nil {
 		query += ` AND ` + b.ScopeUsers("t", scope)
 	}
-	rows, err := t.tx.Query(ctx, query, b.Args...)
+	rows, err := q.Query(ctx, query, b.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("check users: %w", err)
 	}
@@ -282,16 +321,21 @@ func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error 
 	return nil
 }
 
-func (t *tx) GroupForUpdate(ctx context.Context, id string) (*directory.Group, error) {
-	return getGroup(ctx, t.tx, id, directory.ReadOptions{}, true)
+func (t *tx) GroupForUpdate(ctx context.Context, id, domain string) (*directory.Group, error) {
+	return getGroup(ctx, t.tx, id, directory.ReadOptions{Domain: domain}, true)
 }
 
-func (t *tx) GroupIDByExternalID(ctx context.Context, externalID string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM groups WHERE external_id = $1`, externalID, "Group")
+func (t *tx) GroupIDByExternalID(ctx context.Context, domain, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT g.id FROM group_external_ids x JOIN groups g ON g.seq = x.group_seq WHERE x.domain = $1 AND x.external_id = $2`,
+		"Group", domain, externalID)
 }
 
 func (t *tx) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = $1`, strings.ToLower(displayName), "Group")
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = $1`, "Group", strings.ToLower(displayName))
+}
+
+func (t *tx) SetGroupExternalID(ctx context.Context, id, domain, externalID string) error {
+	return t.setExternalID(ctx, "groups", "group_external_ids", "group_seq", id, domain, externalID, "set group externalId")
 }
 
 func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
@@ -299,9 +343,9 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, external_id, attrs, created, modified, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, g.Created, g.Modified, g.Version)
+	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Created, g.Modified, g.Version)
 	if err != nil {
 		return conflict(err, "create group")
 	}
@@ -322,10 +366,10 @@ func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	tag, err := t.tx.Exec(ctx, `UPDATE groups SET org_id = $1, display_name = $2, display_name_lower = $3, external_id = $4, attrs = $5,
-			modified = $6, version = $7
-		WHERE id = $8`,
-		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, g.Modified, g.Version, g.ID)
+	tag, err := t.tx.Exec(ctx, `UPDATE groups SET org_id = $1, display_name = $2, display_name_lower = $3, attrs = $4,
+			modified = $5, version = $6
+		WHERE id = $7`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Modified, g.Version, g.ID)
 	if err != nil {
 		return conflict(err, "update group")
 	}

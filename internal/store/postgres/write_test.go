@@ -80,14 +80,14 @@ func TestWriteRetriesDeadlock(t *testing.T) {
 		ctx := context.Background()
 		return s.Write(ctx, func(tx directory.Tx) error {
 			runs[i]++
-			if _, err := tx.UserForUpdate(ctx, first); err != nil {
+			if _, err := tx.UserForUpdate(ctx, first, ""); err != nil {
 				return err
 			}
 			if runs[i] == 1 {
 				holding.Done()
 				holding.Wait()
 			}
-			_, err := tx.UserForUpdate(ctx, second)
+			_, err := tx.UserForUpdate(ctx, second, "")
 			return err
 		})
 	}

@@ -52,9 +52,14 @@ type SideTable struct {
 	Subs map[string]Column
 	// Constants are sub-attributes with one fixed value (e.g. type "direct").
 	Constants map[string]string
-	// SortExpr is the expression sorting by the attribute uses: its primary
-	// or first element's value, as a correlated subquery.
-	SortExpr string
+	// Visible, if set, returns the condition on a side row that the reader
+	// may see it (the groups or members inside its synchronization scope),
+	// or "" for every row. Every condition on the side table includes it.
+	Visible func(b *Builder) string
+	// SortExpr returns the expression sorting by the attribute uses (its
+	// primary or first element's value, as a correlated subquery), or nil
+	// when the attribute cannot be sorted on.
+	SortExpr func(b *Builder) string
 }
 
 // Layout describes where a resource type's attributes live.
@@ -74,6 +79,12 @@ type Layout struct {
 	// Unsupported lists paths that cannot be filtered or sorted on, with
 	// the reason.
 	Unsupported map[string]string
+	// Guards maps canonical top-level attribute paths of the JSON document
+	// to the condition that the value is visible to the reader (a
+	// reference to a resource inside its synchronization scope), or "" when
+	// every value is. Comparisons and sorts treat a value that fails its
+	// guard as absent.
+	Guards map[string]func(b *Builder) string
 }
 
 // Dialect supplies the SQL that differs between databases.
@@ -129,6 +140,13 @@ func CheckKeys(keys []string) {
 type Builder struct {
 	D    Dialect
 	Args []any
+	// Scope is the reader's synchronization scope (nil: everything). What
+	// lies outside it — groups, members, managers — matches no comparison
+	// and sorts as absent, as it is absent from what the reader sees.
+	Scope *directory.SyncScope
+	// Domain is the reader's provisioning domain: externalId is its value
+	// there ("" has none).
+	Domain string
 	// aliasN numbers the aliases of nested subqueries.
 	aliasN int
 }
@@ -222,7 +240,25 @@ func (b *Builder) unsupported(l *Layout, r schema.Ref) error {
 	return nil
 }
 
+// guarded adds the guard of r's attribute, if any, to cond.
+func (b *Builder) guarded(l *Layout, r schema.Ref, cond string) string {
+	if g, ok := l.Guards[topKey(r)]; ok {
+		if x := g(b); x != "" {
+			return "(" + cond + " AND " + x + ")"
+		}
+	}
+	return cond
+}
+
 func (b *Builder) compare(l *Layout, n *filter.Compare) (string, error) {
+	cond, err := b.compareRaw(l, n)
+	if err != nil {
+		return "", err
+	}
+	return b.guarded(l, n.Path.Ref, cond), nil
+}
+
+func (b *Builder) compareRaw(l *Layout, n *filter.Compare) (string, error) {
 	r := n.Path.Ref
 	if err := b.unsupported(l, r); err != nil {
 		return "", err
@@ -235,7 +271,11 @@ func (b *Builder) compare(l *Layout, n *filter.Compare) (string, error) {
 	}
 	if side, ok := l.Sides[topKey(r)]; ok {
 		if n.Op == filter.Pr && r.Sub == nil {
-			return "EXISTS (SELECT 1 FROM " + side.From + " WHERE " + side.Link + ")", nil
+			cond := side.Link
+			if v := b.visible(side); v != "" {
+				cond += " AND " + v
+			}
+			return "EXISTS (SELECT 1 FROM " + side.From + " WHERE " + cond + ")", nil
 		}
 		cond, err := b.sideCompare(side, n)
 		if err != nil {
@@ -267,8 +307,20 @@ func (b *Builder) compare(l *Layout, n *filter.Compare) (string, error) {
 	return b.jsonCompare(l.Doc, keys, n.Op, r.Leaf(), n.Value), nil
 }
 
-// sideExists wraps a condition on a side table's rows.
+// visible is the condition that a side row is visible to the reader, or "".
+func (b *Builder) visible(side SideTable) string {
+	if side.Visible == nil {
+		return ""
+	}
+	return side.Visible(b)
+}
+
+// sideExists wraps a condition on a side table's rows (those the reader may
+// see).
 func (b *Builder) sideExists(side SideTable, cond string) string {
+	if v := b.visible(side); v != "" {
+		cond = "(" + cond + " AND " + v + ")"
+	}
 	if side.Key != "" {
 		return side.Key + " IN (SELECT " + side.LinkColumn + " FROM " + side.From + " WHERE " + cond + ")"
 	}
@@ -295,6 +347,14 @@ func (b *Builder) sideCompare(side SideTable, n *filter.Compare) (string, error)
 // valuePath compiles attr[filter]: some element satisfies the whole inner
 // filter.
 func (b *Builder) valuePath(l *Layout, n *filter.ValuePath) (string, error) {
+	cond, err := b.valuePathRaw(l, n)
+	if err != nil {
+		return "", err
+	}
+	return b.guarded(l, n.Path.Ref, cond), nil
+}
+
+func (b *Builder) valuePathRaw(l *Layout, n *filter.ValuePath) (string, error) {
 	r := n.Path.Ref
 	if err := b.unsupported(l, r); err != nil {
 		return "", err
@@ -482,9 +542,10 @@ func (b *Builder) jsonCompare(doc string, keys []string, op filter.Op, attr *sch
 
 // ---- sorting and keyset positions
 
-// SortExpr returns the expression a sort on ref orders by, and its kind. The
-// expression has no arguments, so it may be written more than once. An empty
-// expression means the default order.
+// SortExpr returns the expression a sort on ref orders by, and its kind. Its
+// arguments, if any, are b's numbered placeholders, so it may be written
+// more than once in b's statement. An empty expression means the default
+// order.
 func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 	if err := b.unsupported(l, ref); err != nil {
 		return "", Text, err
@@ -501,10 +562,10 @@ func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 		return x, c.Kind, nil
 	}
 	if side, ok := l.Sides[topKey(ref)]; ok {
-		if side.SortExpr == "" || (ref.Sub != nil && ref.Sub.Name != "value") {
+		if side.SortExpr == nil || (ref.Sub != nil && ref.Sub.Name != "value") {
 			return "", Text, &Error{Msg: fmt.Sprintf("cannot sort on %s", ref.String())}
 		}
-		return side.SortExpr, Text, nil
+		return side.SortExpr(b), Text, nil
 	}
 	if leaf.Type == schema.Complex {
 		if v := leaf.Sub("value"); v != nil {
@@ -524,15 +585,26 @@ func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 	CheckKeys(keys)
 	switch leaf.Type {
 	case schema.Boolean:
-		return b.D.JSONBool(l.Doc, keys), Bool, nil
+		return b.sortGuarded(l, ref, b.D.JSONBool(l.Doc, keys)), Bool, nil
 	case schema.Integer, schema.Decimal:
-		return b.D.JSONNumber(l.Doc, keys), Number, nil
+		return b.sortGuarded(l, ref, b.D.JSONNumber(l.Doc, keys)), Number, nil
 	}
 	x := b.D.JSONText(l.Doc, keys)
 	if !leaf.CaseExact && leaf.Type == schema.String {
 		x = b.D.Lower(x)
 	}
-	return x, Text, nil
+	return b.sortGuarded(l, ref, x), Text, nil
+}
+
+// sortGuarded makes a sort expression absent (NULL) where the value fails
+// its guard.
+func (b *Builder) sortGuarded(l *Layout, ref schema.Ref, x string) string {
+	if g, ok := l.Guards[topKey(ref)]; ok {
+		if cond := g(b); cond != "" {
+			return "(CASE WHEN " + cond + " THEN " + x + " END)"
+		}
+	}
+	return x
 }
 
 // OrderBy returns the ORDER BY list for sorting by expr (empty for the

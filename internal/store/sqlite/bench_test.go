@@ -41,6 +41,9 @@ func seeded(b *testing.B, n int) (*sqlite.Store, []string) {
 				if err := tx.InsertUser(ctx, u); err != nil {
 					return err
 				}
+				if err := tx.SetUserExternalID(ctx, u.ID, benchDomain, fmt.Sprintf("ext-%07d", i)); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
@@ -51,12 +54,15 @@ func seeded(b *testing.B, n int) (*sqlite.Store, []string) {
 	return st, ids
 }
 
+// benchDomain is the provisioning domain of the benchmarks' externalIds.
+const benchDomain = "bench-app"
+
 func BenchmarkGetUser(b *testing.B) {
 	st, ids := seeded(b, 10000)
 	ctx := context.Background()
 	i := 0
 	for b.Loop() {
-		if _, err := st.User(ctx, ids[i%len(ids)], directory.ReadOptions{Groups: true}); err != nil {
+		if _, err := st.User(ctx, ids[i%len(ids)], directory.ReadOptions{Groups: true, Domain: benchDomain}); err != nil {
 			b.Fatal(err)
 		}
 		i += 7919
@@ -76,7 +82,7 @@ func benchFilter(b *testing.B, f func(i int) string) {
 		if err := filter.Resolve(e, reg.User); err != nil {
 			b.Fatal(err)
 		}
-		p, err := st.Users(ctx, directory.Query{Filter: e, Limit: 100, Count: true})
+		p, err := st.Users(ctx, directory.Query{Filter: e, Limit: 100, Count: true, Read: directory.ReadOptions{Domain: benchDomain}})
 		if err != nil || len(p.Items) != 1 {
 			b.Fatalf("%v %d", err, len(p.Items))
 		}
@@ -86,6 +92,10 @@ func benchFilter(b *testing.B, f func(i int) string) {
 
 func BenchmarkFilterUserName(b *testing.B) {
 	benchFilter(b, func(i int) string { return fmt.Sprintf(`userName eq "USER%07d@example.com"`, i) })
+}
+
+func BenchmarkFilterExternalID(b *testing.B) {
+	benchFilter(b, func(i int) string { return fmt.Sprintf(`externalId eq "ext-%07d"`, i) })
 }
 
 func BenchmarkFilterEmail(b *testing.B) {

@@ -20,7 +20,20 @@ type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 }
 
-const userCols = `t.seq, t.id, t.org_id, t.user_name, t.external_id, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+// userCols are the columns scanUser reads, with the externalId of domain.
+func userCols(b *sqlfilter.Builder, domain string) string {
+	return `t.seq, t.id, t.org_id, t.user_name, ` + externalIDCol(b, "user_external_ids", "user_seq", domain) +
+		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+}
+
+// externalIDCol selects the row's externalId in domain, from table keyed by
+// column key (NULL without a domain).
+func externalIDCol(b *sqlfilter.Builder, table, key, domain string) string {
+	if domain == "" {
+		return "NULL"
+	}
+	return `(SELECT x.external_id FROM ` + table + ` x WHERE x.` + key + ` = t.seq AND x.domain = ` + b.Arg(domain) + `)`
+}
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -96,7 +109,7 @@ func userGroupsCol(b *sqlfilter.Builder, scope *directory.SyncScope) string {
 
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
 	b := &sqlfilter.Builder{D: dialect{}}
-	cols := userCols
+	cols := userCols(b, opt.Domain)
 	var groups sql.NullString
 	var extra []any
 	if opt.Groups {
@@ -188,7 +201,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 	}
 	out := &listQuery{}
 	if q.Count {
-		b := &sqlfilter.Builder{D: dialect{}}
+		b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope, Domain: q.Read.Domain}
 		conds, err := where(b)
 		if err != nil {
 			return nil, err
@@ -196,7 +209,7 @@ func buildList(l *sqlfilter.Layout, table string, cols func(*sqlfilter.Builder) 
 		out.count = "SELECT count(*) FROM " + table + " t" + whereClause(conds)
 		out.countArgs = b.Args
 	}
-	b := &sqlfilter.Builder{D: dialect{}}
+	b := &sqlfilter.Builder{D: dialect{}, Scope: q.Scope, Domain: q.Read.Domain}
 	var sortExpr string
 	if q.Sort != nil {
 		var err error
@@ -314,11 +327,13 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	cols := func(*sqlfilter.Builder) string { return userCols }
+	cols := func(b *sqlfilter.Builder) string { return userCols(b, q.Read.Domain) }
 	scan := scanUser
 	if q.Read.Groups {
 		// Each row brings its groups: one statement for the page.
-		cols = func(b *sqlfilter.Builder) string { return userCols + ", " + userGroupsCol(b, q.Read.Scope) }
+		cols = func(b *sqlfilter.Builder) string {
+			return userCols(b, q.Read.Domain) + ", " + userGroupsCol(b, q.Read.Scope)
+		}
 		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
 			var groups sql.NullString
 			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)
@@ -337,7 +352,11 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	return page, err
 }
 
-const groupCols = `t.seq, t.id, t.org_id, t.display_name, t.external_id, t.attrs, t.created, t.modified, t.version`
+// groupCols are the columns scanGroup reads, with the externalId of domain.
+func groupCols(b *sqlfilter.Builder, domain string) string {
+	return `t.seq, t.id, t.org_id, t.display_name, ` + externalIDCol(b, "group_external_ids", "group_seq", domain) +
+		`, t.attrs, t.created, t.modified, t.version`
+}
 
 func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 	var (
@@ -375,7 +394,7 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 	if opt.Scope != nil {
 		where += " AND " + b.ScopeGroups("t", opt.Scope)
 	}
-	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols+` FROM groups t WHERE `+where, b.Args...))
+	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols(b, opt.Domain)+` FROM groups t WHERE `+where, b.Args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("Group", id)
 	}
@@ -426,7 +445,7 @@ func groupMembers(ctx context.Context, q querier, seqs []int64, scope *directory
 
 // Groups lists groups.
 func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[*directory.Group], error) {
-	lq, err := buildList(s.groupLayout, "groups", func(*sqlfilter.Builder) string { return groupCols },
+	lq, err := buildList(s.groupLayout, "groups", func(b *sqlfilter.Builder) string { return groupCols(b, q.Read.Domain) },
 		func(b *sqlfilter.Builder) string { return b.ScopeGroups("t", q.Scope) }, q)
 	if err != nil {
 		return nil, filterErr(err)

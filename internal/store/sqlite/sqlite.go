@@ -291,7 +291,8 @@ func parseTime(s string) (time.Time, error) {
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation, and on
-// which column ("users.user_name_lower"), using the driver's error code.
+// which column ("users.user_name_lower"; the first of several, as in
+// "user_external_ids.domain"), using the driver's error code.
 func isUnique(err error) (string, bool) {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
@@ -304,7 +305,7 @@ func isUnique(err error) (string, bool) {
 	// users.user_name_lower"); the code, not the text, decides the kind.
 	msg := se.Error()
 	if i := strings.LastIndex(msg, "failed: "); i >= 0 {
-		return strings.TrimSuffix(strings.Fields(msg[i+len("failed: "):])[0], ")"), true
+		return strings.TrimRight(strings.Fields(msg[i+len("failed: "):])[0], ",)"), true
 	}
 	return "", true
 }

@@ -32,7 +32,7 @@ func conflict(err error, op string) error {
 	switch col {
 	case "users.user_name_lower":
 		field, msg = "userName", "userName is already taken"
-	case "users.external_id", "groups.external_id", "orgs.external_id":
+	case "user_external_ids.domain", "group_external_ids.domain", "orgs.external_id":
 		field, msg = "externalId", "externalId is already taken"
 	case "groups.display_name_lower":
 		field, msg = "displayName", "a group with this displayName already exists"
@@ -44,25 +44,49 @@ func conflict(err error, op string) error {
 	return &directory.Error{Kind: directory.ErrConflict, Op: op, Field: field, Msg: msg}
 }
 
-func (t *tx) UserForUpdate(ctx context.Context, id string) (*directory.User, error) {
-	return getUser(ctx, t.tx, id, directory.ReadOptions{})
+func (t *tx) UserForUpdate(ctx context.Context, id, domain string) (*directory.User, error) {
+	return getUser(ctx, t.tx, id, directory.ReadOptions{Domain: domain})
 }
 
-func (t *tx) lookupID(ctx context.Context, query, arg, what string) (string, error) {
+// lookupID runs query, which selects an id by the last of args.
+func (t *tx) lookupID(ctx context.Context, query, what string, args ...string) (string, error) {
 	var id string
-	err := t.tx.QueryRowContext(ctx, query, arg).Scan(&id)
+	err := t.tx.QueryRowContext(ctx, query, stringArgs(args)...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", notFound(what, arg)
+		return "", notFound(what, args[len(args)-1])
 	}
 	return id, err
 }
 
-func (t *tx) UserIDByExternalID(ctx context.Context, externalID string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM users WHERE external_id = ?`, externalID, "User")
+func (t *tx) UserIDByExternalID(ctx context.Context, domain, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT u.id FROM user_external_ids x JOIN users u ON u.seq = x.user_seq WHERE x.domain = ? AND x.external_id = ?`,
+		"User", domain, externalID)
 }
 
 func (t *tx) UserIDByUserName(ctx context.Context, userName string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = ?`, strings.ToLower(userName), "User")
+	return t.lookupID(ctx, `SELECT id FROM users WHERE user_name_lower = ?`, "User", strings.ToLower(userName))
+}
+
+// setExternalID sets or (with "") removes the externalId in domain of the
+// row id of table (users or groups), kept in side (keyed by key).
+func (t *tx) setExternalID(ctx context.Context, table, side, key, id, domain, externalID, op string) error {
+	if externalID == "" {
+		_, err := t.tx.ExecContext(ctx, `DELETE FROM `+side+` WHERE `+key+` = (SELECT seq FROM `+table+` WHERE id = ?) AND domain = ?`, id, domain)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		return nil
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO `+side+` (`+key+`, domain, external_id) SELECT seq, ?, ? FROM `+table+` WHERE id = ?
+		ON CONFLICT (`+key+`, domain) DO UPDATE SET external_id = excluded.external_id`, domain, externalID, id)
+	if err != nil {
+		return conflict(err, op)
+	}
+	return nil
+}
+
+func (t *tx) SetUserExternalID(ctx context.Context, id, domain, externalID string) error {
+	return t.setExternalID(ctx, "users", "user_external_ids", "user_seq", id, domain, externalID, "set user externalId")
 }
 
 func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
@@ -71,9 +95,9 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 		return err
 	}
 	var seq int64
-	err = t.tx.QueryRowContext(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, external_id, display_name, display_name_lower, active, password_hash, attrs, created, modified, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+	err = t.tx.QueryRowContext(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower, active, password_hash, attrs, created, modified, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
 		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Created), fmtTime(u.Modified), u.Version).Scan(&seq)
 	if err != nil {
 		return conflict(err, "create user")
@@ -151,9 +175,9 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 		return err
 	}
 	var seq int64
-	err = t.tx.QueryRowContext(ctx, `UPDATE users SET org_id = ?, user_name = ?, user_name_lower = ?, external_id = ?, display_name = ?, display_name_lower = ?,
+	err = t.tx.QueryRowContext(ctx, `UPDATE users SET org_id = ?, user_name = ?, user_name_lower = ?, display_name = ?, display_name_lower = ?,
 		active = ?, password_hash = ?, attrs = ?, modified = ?, version = ? WHERE id = ? RETURNING seq`,
-		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.ExternalID), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
 		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Modified), u.Version, u.ID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("User", u.ID)
@@ -197,6 +221,16 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 }
 
 func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, t.tx, ids, scope)
+}
+
+// MissingUsers returns those of ids that are not users inside scope (nil:
+// any user).
+func (s *Store) MissingUsers(ctx context.Context, ids []string, scope *directory.SyncScope) ([]string, error) {
+	return missingUsers(ctx, s.r, ids, scope)
+}
+
+func missingUsers(ctx context.Context, q querier, ids []string, scope *directory.SyncScope) ([]string, error) {
 	found := map[string]bool{}
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
@@ -209,7 +243,7 @@ func (t *tx) MissingUsers(ctx context.Context, ids []string, scope *directory.Sy
 		if scope != nil {
 			cond = " AND " + b.ScopeUsers("t", scope)
 		}
-		rows, err := t.tx.QueryContext(ctx, `SELECT t.id FROM users t WHERE t.id IN (`+strings.Join(ph, ", ")+`)`+cond, b.Args...)
+		rows, err := q.QueryContext(ctx, `SELECT t.id FROM users t WHERE t.id IN (`+strings.Join(ph, ", ")+`)`+cond, b.Args...)
 		if err != nil {
 			return nil, fmt.Errorf("check users: %w", err)
 		}
@@ -258,16 +292,21 @@ func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error 
 	return nil
 }
 
-func (t *tx) GroupForUpdate(ctx context.Context, id string) (*directory.Group, error) {
-	return getGroup(ctx, t.tx, id, directory.ReadOptions{})
+func (t *tx) GroupForUpdate(ctx context.Context, id, domain string) (*directory.Group, error) {
+	return getGroup(ctx, t.tx, id, directory.ReadOptions{Domain: domain})
 }
 
-func (t *tx) GroupIDByExternalID(ctx context.Context, externalID string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM groups WHERE external_id = ?`, externalID, "Group")
+func (t *tx) GroupIDByExternalID(ctx context.Context, domain, externalID string) (string, error) {
+	return t.lookupID(ctx, `SELECT g.id FROM group_external_ids x JOIN groups g ON g.seq = x.group_seq WHERE x.domain = ? AND x.external_id = ?`,
+		"Group", domain, externalID)
 }
 
 func (t *tx) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
-	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = ?`, strings.ToLower(displayName), "Group")
+	return t.lookupID(ctx, `SELECT id FROM groups WHERE display_name_lower = ?`, "Group", strings.ToLower(displayName))
+}
+
+func (t *tx) SetGroupExternalID(ctx context.Context, id, domain, externalID string) error {
+	return t.setExternalID(ctx, "groups", "group_external_ids", "group_seq", id, domain, externalID, "set group externalId")
 }
 
 func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
@@ -275,9 +314,9 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, external_id, attrs, created, modified, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, fmtTime(g.Created), fmtTime(g.Modified), g.Version)
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Created), fmtTime(g.Modified), g.Version)
 	if err != nil {
 		return conflict(err, "create group")
 	}
@@ -298,8 +337,8 @@ func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.tx.ExecContext(ctx, `UPDATE groups SET org_id = ?, display_name = ?, display_name_lower = ?, external_id = ?, attrs = ?, modified = ?, version = ? WHERE id = ?`,
-		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), nullStr(g.ExternalID), attrs, fmtTime(g.Modified), g.Version, g.ID)
+	res, err := t.tx.ExecContext(ctx, `UPDATE groups SET org_id = ?, display_name = ?, display_name_lower = ?, attrs = ?, modified = ?, version = ? WHERE id = ?`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Modified), g.Version, g.ID)
 	if err != nil {
 		return conflict(err, "update group")
 	}

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 )
 
 // Advance moves the clock forward by d.
@@ -526,6 +528,7 @@ func testSyncScope(t *testing.T, ns NewStore) {
 	if err != nil || len(u.Groups) != 0 {
 		t.Errorf("groups outside the scope are left out: %v %+v", err, u)
 	}
+	testScopedFilters(t, e, p, scopedFixture{alice: alice, bob: bob, carol: carol, engGroup: engGroup, salesGroup: salesGroup})
 	// Writes outside the scope fail as if the resource did not exist.
 	_, err = e.svc.UpdateUser(e.ctx, e.actor, p, carol.ID, nil, func(u *directory.User) error { u.Active = false; return nil })
 	wantKind(t, err, directory.ErrNotFound)
@@ -550,8 +553,20 @@ func testSyncScope(t *testing.T, ns NewStore) {
 	if got, want := e.memberIDs(engGroup.ID), sorted(carol.ID, erin.ID); !slices.Equal(got, want) {
 		t.Errorf("members after a scoped replace: %v, want %v", got, want)
 	}
+	// So does deleting the group: refused while members it cannot see
+	// remain, changing nothing; allowed once they have left.
+	wantKind(t, e.svc.DeleteGroup(e.ctx, e.actor, p, engGroup.ID, nil), directory.ErrInUse)
+	if got, want := e.memberIDs(engGroup.ID), sorted(carol.ID, erin.ID); !slices.Equal(got, want) {
+		t.Errorf("members after a refused scoped delete: %v, want %v", got, want)
+	}
+	if _, err := e.svc.UpdateGroup(e.ctx, e.actor, strict, engGroup.ID, nil, nil, []directory.MemberOp{{Kind: directory.RemoveMembers, IDs: []string{carol.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.DeleteGroup(e.ctx, e.actor, p, engGroup.ID, nil); err != nil {
+		t.Errorf("scoped delete of a group without hidden members: %v", err)
+	}
 	// An idempotent create of an account outside the scope does not reach it.
-	ip := directory.IDaaSProfile()
+	ip := idaas
 	ip.TargetOrgID, ip.Scope = eng.ID, p.Scope
 	_, _, err = e.svc.CreateUser(e.ctx, e.actor, ip, &directory.User{UserName: "carol", Active: true})
 	wantKind(t, err, directory.ErrConflict)
@@ -935,5 +950,103 @@ func testAccessTokenForm(t *testing.T, ns NewStore) {
 	}
 	if c := jwtClaims(t, fresh.AccessToken); c["iss"] != "http://127.0.0.1:8080" || svc.Issuer() != "http://127.0.0.1:8080" {
 		t.Errorf("issuer after SetIssuer: token %v, service %q", c["iss"], svc.Issuer())
+	}
+}
+
+type scopedFixture struct {
+	alice, bob, carol    *directory.User
+	engGroup, salesGroup *directory.Group
+}
+
+// testScopedFilters: filters and sort keys of a scoped reader see only what
+// it can see. p sees Engineering (alice, bob, eng-readers); bob is a member
+// of sales-readers and carol of eng-readers, both hidden from p.
+func testScopedFilters(t *testing.T, e *env, p directory.Profile, f scopedFixture) {
+	t.Helper()
+	reg := registry(t)
+	ent := directory.EnterpriseURN
+	// alice's manager is carol (hidden), bob's is alice.
+	for _, m := range [][2]*directory.User{{f.alice, f.carol}, {f.bob, f.alice}} {
+		mgr := m[1].ID
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, m[0].ID, nil, func(u *directory.User) error {
+			u.Attrs[ent] = map[string]any{"manager": map[string]any{"value": mgr}}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(users []*directory.User) []string {
+		var out []string
+		for _, u := range users {
+			out = append(out, u.UserName)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		filter, sort string
+		desc         bool
+		want         []string
+	}{
+		{filter: `groups.display eq "sales-readers"`},
+		{filter: `groups.value eq "` + f.salesGroup.ID + `"`},
+		{filter: `groups pr`, want: []string{"alice"}},
+		{filter: `groups.type eq "direct"`, want: []string{"alice"}},
+		{filter: `not (groups pr)`, want: []string{"bob"}},
+		{filter: ent + `:manager.value eq "` + f.carol.ID + `"`},
+		{filter: ent + `:manager pr`, want: []string{"bob"}},
+		{filter: ent + `:manager[value pr]`, want: []string{"bob"}},
+		{sort: ent + `:manager.value`, want: []string{"bob", "alice"}},
+		{sort: ent + `:manager.value`, desc: true, want: []string{"alice", "bob"}},
+	} {
+		q := directory.Query{Limit: 10, Count: true, Descending: tc.desc}
+		if tc.filter != "" {
+			expr, err := filter.Parse(tc.filter)
+			if err == nil {
+				err = filter.Resolve(expr, reg.User)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Filter = expr
+		}
+		if tc.sort != "" {
+			ref, err := reg.User.ResolveLoose(tc.sort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Sort = &filter.Path{Name: ref.Attr.Name, Ref: ref}
+		}
+		page, err := e.svc.Users(e.ctx, p, q)
+		if err != nil {
+			t.Fatalf("%s%s: %v", tc.filter, tc.sort, err)
+		}
+		if diff := cmp.Diff(tc.want, names(page.Items)); diff != "" || page.Total != len(tc.want) {
+			t.Errorf("scoped users %s%s (desc %v), total %d (-want +got):\n%s", tc.filter, tc.sort, tc.desc, page.Total, diff)
+		}
+	}
+	for _, fl := range []string{`members.display eq "carol"`, `members.value eq "` + f.carol.ID + `"`, `members[display sw "car"]`} {
+		expr, err := filter.Parse(fl)
+		if err == nil {
+			err = filter.Resolve(expr, reg.Group)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := e.svc.Groups(e.ctx, p, directory.Query{Filter: expr, Limit: 10, Count: true})
+		if err != nil || len(page.Items) != 0 || page.Total != 0 {
+			t.Errorf("scoped groups %s: %v %d %d", fl, err, len(page.Items), page.Total)
+		}
+	}
+	// What the reader is shown agrees: no hidden manager.
+	u, err := e.svc.User(e.ctx, p, f.alice.ID, directory.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := u.Attrs[ent]; ok {
+		t.Errorf("alice's hidden manager is shown: %v", u.Attrs[ent])
+	}
+	u, err = e.svc.User(e.ctx, strict, f.alice.ID, directory.ReadOptions{})
+	if err != nil || u.Attrs[ent] == nil {
+		t.Errorf("alice's manager is gone for an unscoped reader: %v %v", err, u)
 	}
 }

@@ -163,7 +163,7 @@ func seed(t *testing.T, e *env) []*directory.User {
 	// Reload with groups and stored forms.
 	out := make([]*directory.User, len(users))
 	for i, u := range users {
-		got, err := e.store.User(e.ctx, u.ID, directory.ReadOptions{Groups: true})
+		got, err := e.store.User(e.ctx, u.ID, directory.ReadOptions{Groups: true, Domain: testDomain})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +278,7 @@ func testFilters(t *testing.T, ns NewStore) {
 					want = append(want, u.ID)
 				}
 			}
-			page, err := e.store.Users(e.ctx, directory.Query{Filter: expr, Limit: 1000, Count: true})
+			page, err := e.store.Users(e.ctx, directory.Query{Filter: expr, Limit: 1000, Count: true, Read: directory.ReadOptions{Domain: testDomain}})
 			if err != nil {
 				t.Fatalf("store: %v", err)
 			}
@@ -297,10 +297,10 @@ func testFilters(t *testing.T, ns NewStore) {
 		})
 	}
 	// Tests that must not be vacuous.
-	for _, f := range []string{`userName eq "ALPHA.00@EXAMPLE.COM"`, `emails[type eq "work"].value eq "u5@example.com"`, `name.givenName eq "ÉMILE"`} {
+	for _, f := range []string{`userName eq "ALPHA.00@EXAMPLE.COM"`, `emails[type eq "work"].value eq "u5@example.com"`, `name.givenName eq "ÉMILE"`, `externalId eq "EXT-001"`} {
 		expr, _ := filter.Parse(f)
 		_ = filter.Resolve(expr, reg.User)
-		p, _ := e.store.Users(e.ctx, directory.Query{Filter: expr, Limit: 10})
+		p, _ := e.store.Users(e.ctx, directory.Query{Filter: expr, Limit: 10, Read: directory.ReadOptions{Domain: testDomain}})
 		if len(p.Items) == 0 {
 			t.Errorf("%s matched nothing", f)
 		}
@@ -379,7 +379,7 @@ func walk(t *testing.T, e *env, q directory.Query, between func(page int)) []str
 			if len(p.Items) == q.Limit && len(p.Items) > 0 {
 				// A full last page said there is nothing more: check that
 				// there is indeed nothing after its last row.
-				last, err := e.store.Users(e.ctx, directory.Query{Limit: 1, Filter: q.Filter, Sort: q.Sort, Descending: q.Descending, Offset: len(ids)})
+				last, err := e.store.Users(e.ctx, directory.Query{Limit: 1, Filter: q.Filter, Sort: q.Sort, Descending: q.Descending, Offset: len(ids), Read: q.Read})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -552,7 +552,7 @@ func testSorting(t *testing.T, ns NewStore) {
 				for _, u := range want {
 					wantIDs = append(wantIDs, u.ID)
 				}
-				got := walk(t, e, directory.Query{Sort: sortBy(tc.path), Descending: desc, Limit: 9}, nil)
+				got := walk(t, e, directory.Query{Sort: sortBy(tc.path), Descending: desc, Limit: 9, Read: directory.ReadOptions{Domain: testDomain}}, nil)
 				if diff := cmp.Diff(wantIDs, got); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
 				}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
@@ -81,7 +82,16 @@ func setup(t *testing.T, newStore NewStore) *env {
 	}
 }
 
-var strict = directory.Profile{TargetOrgID: directory.RootOrgID}
+// testDomain is the provisioning domain of the suite's changes: its actor's
+// application id.
+const testDomain = "app-1"
+
+// strict and idaas are the RFC and IDaaS profiles of the suite's
+// application.
+var (
+	strict = directory.Profile{TargetOrgID: directory.RootOrgID, Domain: testDomain}
+	idaas  = func() directory.Profile { p := directory.IDaaSProfile(); p.Domain = testDomain; return p }()
+)
 
 func (e *env) createUser(p directory.Profile, u *directory.User) *directory.User {
 	e.t.Helper()
@@ -144,6 +154,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"UserCRUD", testUserCRUD},
 		{"UserUniqueness", testUserUniqueness},
 		{"IdempotentCreate", testIdempotentCreate},
+		{"ExternalIDDomains", testExternalIDDomains},
 		{"ConcurrentCreateStrict", testConcurrentCreateStrict},
 		{"ConcurrentCreateIdempotent", testConcurrentCreateIdempotent},
 		{"ConcurrentUpdate", testConcurrentUpdate},
@@ -189,7 +200,7 @@ func testUserCRUD(t *testing.T, ns NewStore) {
 			directory.EnterpriseURN: map[string]any{"department": "Tour Operations"},
 		},
 	}
-	u := e.createUser(directory.IDaaSProfile(), in)
+	u := e.createUser(idaas, in)
 	if u.ID == "" || u.Version != 1 || u.Created.IsZero() || !u.Created.Equal(u.Modified) {
 		t.Fatalf("created user: id=%q version=%d created=%v modified=%v", u.ID, u.Version, u.Created, u.Modified)
 	}
@@ -199,7 +210,7 @@ func testUserCRUD(t *testing.T, ns NewStore) {
 	if u.OrgID != directory.RootOrgID {
 		t.Errorf("org = %q, want root", u.OrgID)
 	}
-	got, err := e.store.User(e.ctx, u.ID, directory.ReadOptions{Groups: true})
+	got, err := e.store.User(e.ctx, u.ID, directory.ReadOptions{Groups: true, Domain: testDomain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +225,7 @@ func testUserCRUD(t *testing.T, ns NewStore) {
 	}
 
 	// Update through mutate.
-	upd, err := e.svc.UpdateUser(e.ctx, e.actor, directory.IDaaSProfile(), u.ID, nil, func(u *directory.User) error {
+	upd, err := e.svc.UpdateUser(e.ctx, e.actor, idaas, u.ID, nil, func(u *directory.User) error {
 		u.Active = false
 		u.DisplayName = "Babs"
 		return nil
@@ -229,16 +240,16 @@ func testUserCRUD(t *testing.T, ns NewStore) {
 		t.Errorf("update lost the password hash")
 	}
 	// A no-op update writes nothing.
-	same, err := e.svc.UpdateUser(e.ctx, e.actor, directory.IDaaSProfile(), u.ID, nil, func(*directory.User) error { return nil })
+	same, err := e.svc.UpdateUser(e.ctx, e.actor, idaas, u.ID, nil, func(*directory.User) error { return nil })
 	if err != nil || same.Version != 2 {
 		t.Fatalf("no-op update: version=%d err=%v", same.Version, err)
 	}
 	// If-Match.
-	_, err = e.svc.UpdateUser(e.ctx, e.actor, directory.IDaaSProfile(), u.ID, func(v int64) bool { return v == 1 }, func(u *directory.User) error { u.Active = true; return nil })
+	_, err = e.svc.UpdateUser(e.ctx, e.actor, idaas, u.ID, func(v int64) bool { return v == 1 }, func(u *directory.User) error { u.Active = true; return nil })
 	wantKind(t, err, directory.ErrPrecondition)
 
 	// Replace.
-	rep, err := e.svc.ReplaceUser(e.ctx, e.actor, directory.IDaaSProfile(), u.ID, &directory.User{UserName: "bjensen@example.com", Active: true}, func(v int64) bool { return v == 2 })
+	rep, err := e.svc.ReplaceUser(e.ctx, e.actor, idaas, u.ID, &directory.User{UserName: "bjensen@example.com", Active: true}, func(v int64) bool { return v == 2 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +305,7 @@ func testUserUniqueness(t *testing.T, ns NewStore) {
 
 func testIdempotentCreate(t *testing.T, ns NewStore) {
 	e := setup(t, ns)
-	p := directory.IDaaSProfile()
+	p := idaas
 	first, created, err := e.svc.CreateUser(e.ctx, e.actor, p, &directory.User{UserName: "carol", ExternalID: "C-1", DisplayName: "Carol", Active: true})
 	if err != nil || !created {
 		t.Fatalf("first create: created=%v err=%v", created, err)
@@ -314,6 +325,164 @@ func testIdempotentCreate(t *testing.T, ns NewStore) {
 	}
 	if n := e.countUsers(); n != 1 {
 		t.Errorf("users = %d, want 1", n)
+	}
+}
+
+// testExternalIDDomains: externalId is per provisioning domain (RFC 7643
+// §3.1). Two clients may use one value for different resources; each reads,
+// filters, sorts and matches idempotent creates on its own values only;
+// within a domain a value stays unique.
+func testExternalIDDomains(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	reg := registry(t)
+	pa, pb := idaas, idaas
+	pb.Domain = "app-2"
+	actorB := directory.Actor{Kind: "app", AppID: "app-2", AppName: "other"}
+	alice, _, err := e.svc.CreateUser(e.ctx, e.actor, pa, &directory.User{UserName: "alice", ExternalID: "X1", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B's idempotent create with A's value is a new account.
+	bob, created, err := e.svc.CreateUser(e.ctx, actorB, pb, &directory.User{UserName: "bob", ExternalID: "X1", Active: true})
+	if err != nil || !created || bob.ID == alice.ID {
+		t.Fatalf("B's create with A's externalId: created=%v err=%v %+v", created, err, bob)
+	}
+	read := func(domain, id string) string {
+		t.Helper()
+		u, err := e.store.User(e.ctx, id, directory.ReadOptions{Domain: domain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.UserName + "=" + u.ExternalID
+	}
+	if got := []string{read(testDomain, alice.ID), read("app-2", alice.ID), read(testDomain, bob.ID), read("app-2", bob.ID), read("", alice.ID)}; !slices.Equal(got,
+		[]string{"alice=X1", "alice=", "bob=", "bob=X1", "alice="}) {
+		t.Errorf("externalIds as each domain reads them: %v", got)
+	}
+	// Within a domain, a value is unique; a strict create gets a conflict.
+	sb := strict
+	sb.Domain = "app-2"
+	_, _, err = e.svc.CreateUser(e.ctx, actorB, sb, &directory.User{UserName: "carol", ExternalID: "X1", Active: true})
+	wantKind(t, err, directory.ErrConflict)
+	if directory.Field(err) != "externalId" {
+		t.Errorf("conflict field = %q, want externalId", directory.Field(err))
+	}
+	_, err = e.svc.UpdateUser(e.ctx, e.actor, pa, bob.ID, nil, func(u *directory.User) error { u.ExternalID = "X1"; return nil })
+	wantKind(t, err, directory.ErrConflict)
+	// B gives alice a value of its own; A's stays.
+	if _, err := e.svc.UpdateUser(e.ctx, actorB, pb, alice.ID, nil, func(u *directory.User) error { u.ExternalID = "B-ALICE"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(testDomain, alice.ID) + " " + read("app-2", alice.ID); got != "alice=X1 alice=B-ALICE" {
+		t.Errorf("after B's update: %s", got)
+	}
+	// Filters and sorts use the reader's domain.
+	query := func(domain, f, sort string) []string {
+		t.Helper()
+		q := directory.Query{Limit: 10, Count: true, Read: directory.ReadOptions{Domain: domain}}
+		if f != "" {
+			expr, err := filter.Parse(f)
+			if err == nil {
+				err = filter.Resolve(expr, reg.User)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Filter = expr
+		}
+		if sort != "" {
+			ref, err := reg.User.ResolveLoose(sort)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.Sort = &filter.Path{Name: ref.Attr.Name, Ref: ref}
+		}
+		page, err := e.store.Users(e.ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, u := range page.Items {
+			out = append(out, u.UserName)
+		}
+		if page.Total != len(out) {
+			t.Errorf("%s %s: total %d, %d items", domain, f, page.Total, len(out))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		domain, filter, sort string
+		want                 []string
+	}{
+		{testDomain, `externalId eq "X1"`, "", []string{"alice"}},
+		{"app-2", `externalId eq "X1"`, "", []string{"bob"}},
+		{"app-2", `externalId eq "B-ALICE"`, "", []string{"alice"}},
+		{testDomain, `externalId eq "B-ALICE"`, "", nil},
+		{"", `externalId pr`, "", nil},
+		{testDomain, `externalId pr`, "", []string{"alice"}},
+		{testDomain, `not (externalId pr)`, "", []string{"bob"}},
+		{"app-2", `externalId sw "B" or externalId eq "X1"`, "", []string{"alice", "bob"}},
+		{"app-2", "", "externalId", []string{"alice", "bob"}},
+		{testDomain, "", "externalId", []string{"alice", "bob"}},
+		{"app-3", "", "externalId", []string{"alice", "bob"}},
+	} {
+		if got := query(tc.domain, tc.filter, tc.sort); !slices.Equal(got, tc.want) {
+			t.Errorf("domain %q filter %q sort %q: %v, want %v", tc.domain, tc.filter, tc.sort, got, tc.want)
+		}
+	}
+	// B's repeated create matches B's own bob, by B's value.
+	again, created, err := e.svc.CreateUser(e.ctx, actorB, pb, &directory.User{UserName: "bob2", ExternalID: "X1", Active: true})
+	if err != nil || created || again.ID != bob.ID {
+		t.Errorf("B's repeated create: created=%v err=%v %+v", created, err, again)
+	}
+	// Removing a value removes the caller's only.
+	if _, err := e.svc.ReplaceUser(e.ctx, actorB, pb, alice.ID, &directory.User{UserName: "alice", Active: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(testDomain, alice.ID) + " " + read("app-2", alice.ID); got != "alice=X1 alice=" {
+		t.Errorf("after B's replace without externalId: %s", got)
+	}
+	// No domain, no externalId: refused, nothing changes.
+	_, _, err = e.svc.CreateUser(e.ctx, directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
+		&directory.User{UserName: "erin", ExternalID: "E", Active: true})
+	wantKind(t, err, directory.ErrInvalid)
+
+	// Groups alike.
+	g1, _, err := e.svc.CreateGroup(e.ctx, e.actor, pa, &directory.Group{DisplayName: "eng", ExternalID: "G1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, created, err := e.svc.CreateGroup(e.ctx, actorB, pb, &directory.Group{DisplayName: "ops", ExternalID: "G1"})
+	if err != nil || !created || g2.ID == g1.ID {
+		t.Fatalf("B's group create with A's externalId: created=%v err=%v %+v", created, err, g2)
+	}
+	for _, tc := range []struct {
+		domain, id, want string
+	}{{testDomain, g1.ID, "eng=G1"}, {"app-2", g1.ID, "eng="}, {"app-2", g2.ID, "ops=G1"}, {testDomain, g2.ID, "ops="}} {
+		g, err := e.store.Group(e.ctx, tc.id, directory.ReadOptions{Domain: tc.domain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := g.DisplayName + "=" + g.ExternalID; got != tc.want {
+			t.Errorf("group as %s reads it: %s, want %s", tc.domain, got, tc.want)
+		}
+	}
+	expr, _ := filter.Parse(`externalId eq "G1"`)
+	if err := filter.Resolve(expr, reg.Group); err != nil {
+		t.Fatal(err)
+	}
+	page, err := e.store.Groups(e.ctx, directory.Query{Filter: expr, Limit: 10, Read: directory.ReadOptions{Domain: "app-2"}})
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != g2.ID {
+		t.Errorf("B's groups with G1: %v %+v", err, page)
+	}
+	_, _, err = e.svc.CreateGroup(e.ctx, actorB, sb, &directory.Group{DisplayName: "ops2", ExternalID: "G1"})
+	wantKind(t, err, directory.ErrConflict)
+	// A deleted resource takes its values with it.
+	if err := e.svc.DeleteUser(e.ctx, e.actor, pa, alice.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.svc.CreateUser(e.ctx, e.actor, strict, &directory.User{UserName: "alice2", ExternalID: "X1", Active: true}); err != nil {
+		t.Errorf("a deleted user's externalId is still taken: %v", err)
 	}
 }
 
@@ -354,7 +523,7 @@ func testConcurrentCreateIdempotent(t *testing.T, ns NewStore) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, c, err := e.svc.CreateUser(e.ctx, e.actor, directory.IDaaSProfile(), &directory.User{UserName: "race@example.com", ExternalID: "R", Active: true})
+			_, c, err := e.svc.CreateUser(e.ctx, e.actor, idaas, &directory.User{UserName: "race@example.com", ExternalID: "R", Active: true})
 			if err != nil {
 				t.Errorf("unexpected error: %v", err)
 				return
@@ -562,7 +731,7 @@ func testFailedChanges(t *testing.T, ns NewStore) {
 		t.Errorf("failed group change left traces: %+v", got)
 	}
 	// A user change breaking a rule.
-	_, err = e.svc.UpdateUser(e.ctx, e.actor, directory.IDaaSProfile(), u.ID, nil, func(u *directory.User) error {
+	_, err = e.svc.UpdateUser(e.ctx, e.actor, idaas, u.ID, nil, func(u *directory.User) error {
 		u.DisplayName = "changed"
 		u.Attrs["emails"] = []any{map[string]any{"value": "not an email"}}
 		return nil
@@ -605,7 +774,7 @@ func testOrgs(t *testing.T, ns NewStore) {
 	_, err = e.svc.UpdateOrg(e.ctx, e.actor, eng.ID, func(o *directory.Organization) error { o.ParentID = platform.ID; return nil })
 	wantKind(t, err, directory.ErrInvalid)
 	// Users land in the target org of the profile, or the one they name.
-	p := directory.IDaaSProfile()
+	p := idaas
 	p.TargetOrgID = platform.ID
 	u := e.createUser(p, &directory.User{UserName: "erin", Active: true})
 	if u.OrgID != platform.ID {

@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/store/storetest"
+)
+
+// TestMigrateExternalIDs: a database written with the schema of migration
+// 0005 (hub-wide externalIds) opens with each externalId in the domain that
+// set it.
+func TestMigrateExternalIDs(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			registerLower()
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			migrateTo(t, db, 5)
+			for _, stmt := range storetest.LegacyExternalIDs(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}, single) {
+				if _, err := db.Exec(stmt); err != nil {
+					t.Fatalf("%v: %s", err, stmt)
+				}
+			}
+			db.Close()
+			s, err := Open(context.Background(), path, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			storetest.CheckMigratedExternalIDs(t, s, single)
+			// The hub-wide columns are emptied (SQLite cannot drop them).
+			var n int
+			if err := s.rdb.QueryRow(`SELECT (SELECT count(*) FROM users WHERE external_id IS NOT NULL) + (SELECT count(*) FROM groups WHERE external_id IS NOT NULL)`).Scan(&n); err != nil || n != 0 {
+				t.Errorf("hub-wide externalIds left: %v %d", err, n)
+			}
+		})
+	}
+}
+
+// migrateTo applies the migrations up to version last, as Open would have.
+func migrateTo(t *testing.T, db *sql.DB, last int) {
+	t.Helper()
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		v, _ := strconv.Atoi(strings.SplitN(filepath.Base(name), "_", 2)[0])
+		if v > last {
+			break
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, '2026-01-01T00:00:00.000000Z')`, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// The externalId migration (0006) moves each hub-wide externalId into the
+// provisioning domain that set it. Each store's test writes the directory
+// below with the schema of migration 0005, in its own dialect
+// (LegacyExternalIDs), opens it (which migrates it) and checks the result
+// (CheckMigratedExternalIDs).
+
+// LegacySQL is what the legacy rows write differently in each dialect.
+type LegacySQL struct {
+	True, False string // boolean literals
+	EmptyList   string // an empty sync_orgs / sync_groups value
+}
+
+// legacyRow is one resource of the legacy directory: its externalId, the
+// audit records that set it, and the domain the migration gives it.
+type legacyRow struct {
+	kind, id, name, ext string
+	audit               []legacyAudit
+	link                string // an LDAP connector's link with ext as the entry's id
+	want                string // the domain; "" when the only SCIM client wins
+}
+
+type legacyAudit struct {
+	actorKind, appID, appName, action, before, after string // before/after: externalIds ("-": no snapshot)
+}
+
+const (
+	legacyOkta  = "app-okta"
+	legacyEntra = "app-entra"
+)
+
+var legacyRows = []legacyRow{
+	// Set by the application that created it.
+	{kind: "User", id: "u-okta", name: "okta", ext: "X1", want: legacyOkta,
+		audit: []legacyAudit{{"app", legacyOkta, "okta", "user.create", "-", "X1"}}},
+	// Created by okta with another value; entra set the current one.
+	{kind: "User", id: "u-entra", name: "entra", ext: "E1", want: legacyEntra,
+		audit: []legacyAudit{{"app", legacyOkta, "okta", "user.create", "-", "OLD"}, {"app", legacyEntra, "entra", "user.update", "OLD", "E1"}}},
+	// Set by entra; a later replace by okta kept it: still entra's.
+	{kind: "User", id: "u-kept", name: "kept", ext: "S1", want: legacyEntra,
+		audit: []legacyAudit{{"app", legacyEntra, "entra", "user.create", "-", "S1"}, {"app", legacyOkta, "okta", "user.replace", "S1", "S1"},
+			{"cli", "", "", "user.update", "S1", "S1"}}},
+	// Set by an LDAP connector.
+	{kind: "User", id: "u-ldap", name: "ldap", ext: "guid-1", want: "ldap:corp",
+		audit: []legacyAudit{{"connector", "", "ldap:corp", "user.create", "-", "guid-1"}}},
+	// Its audit records pruned; the connector's link names it.
+	{kind: "User", id: "u-link", name: "link", ext: "guid-2", link: "ldap:corp", want: "ldap:corp"},
+	// Nothing tells: the only SCIM client's, or unattributed.
+	{kind: "User", id: "u-orphan", name: "orphan", ext: "Z9"},
+	{kind: "Group", id: "g-okta", name: "eng", ext: "G1", want: legacyOkta,
+		audit: []legacyAudit{{"app", legacyOkta, "okta", "group.create", "-", "G1"}}},
+	{kind: "Group", id: "g-orphan", name: "ops", ext: "G9"},
+}
+
+// LegacyExternalIDs returns the statements that write, with the schema of
+// migration 0005, the directory CheckMigratedExternalIDs checks. With
+// single, okta is the only application of kind scim-client.
+func LegacyExternalIDs(d LegacySQL, single bool) []string {
+	const at = "2026-01-02T03:04:05.000000Z"
+	var out []string
+	entraKind := "scim-client"
+	if single {
+		entraKind = "server-app"
+	}
+	for _, a := range [][3]string{{legacyOkta, "okta", "scim-client"}, {legacyEntra, "entra", entraKind}, {"app-admin", "admin", "admin"}} {
+		out = append(out, fmt.Sprintf(`INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups, extension_urn, enabled, created, modified)
+			VALUES ('%s', '%s', '%s', '', %s, %s, 'root', '%s', '%s', NULL, %s, '%s', '%s')`, a[0], a[1], a[2], d.True, d.True, d.EmptyList, d.EmptyList, d.True, at, at))
+	}
+	seq := 0
+	for _, r := range legacyRows {
+		if r.kind == "User" {
+			out = append(out, fmt.Sprintf(`INSERT INTO users (id, org_id, user_name, user_name_lower, external_id, active, attrs, created, modified, version)
+				VALUES ('%s', 'root', '%s', '%s', '%s', %s, '{}', '%s', '%s', 1)`, r.id, r.name, r.name, r.ext, d.True, at, at))
+		} else {
+			out = append(out, fmt.Sprintf(`INSERT INTO groups (id, org_id, display_name, display_name_lower, external_id, attrs, created, modified, version)
+				VALUES ('%s', 'root', '%s', '%s', '%s', '{}', '%s', '%s', 1)`, r.id, r.name, r.name, r.ext, at, at))
+		}
+		snap := func(ext string) string {
+			if ext == "-" {
+				return "NULL"
+			}
+			return fmt.Sprintf(`'{"id":"%s","userName":"%s","externalId":"%s","active":true}'`, r.id, r.name, ext)
+		}
+		for _, a := range r.audit {
+			seq++
+			null := func(s string) string {
+				if s == "" {
+					return "NULL"
+				}
+				return "'" + s + "'"
+			}
+			out = append(out, fmt.Sprintf(`INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, action, resource_type, resource_id, before, after, prev_hash, hash)
+				VALUES (%d, '%s', '%s', %s, %s, '%s', '%s', '%s', %s, %s, '', 'h%d')`,
+				seq, at, a.actorKind, null(a.appID), null(a.appName), a.action, r.kind, r.id, snap(a.before), snap(a.after), seq))
+		}
+		if r.link != "" {
+			out = append(out, fmt.Sprintf(`INSERT INTO sync_links (scope, kind, local_id, remote_id, hash, updated) VALUES ('%s', '%s', '%s', '%s', '', '%s')`,
+				r.link, r.kind, r.id, r.ext, at))
+		}
+	}
+	// The audit chain's head (SQLite's trigger moves it; PostgreSQL's store
+	// does).
+	out = append(out, fmt.Sprintf(`UPDATE audit_head SET seq = %d, hash = 'h%d' WHERE id = 1`, seq, seq))
+	// A user without an externalId, and an organization's, which stays.
+	out = append(out, fmt.Sprintf(`INSERT INTO users (id, org_id, user_name, user_name_lower, active, attrs, created, modified, version)
+		VALUES ('u-none', 'root', 'none', 'none', %s, '{}', '%s', '%s', 1)`, d.True, at, at),
+		fmt.Sprintf(`INSERT INTO orgs (id, parent_id, name, external_id, created, modified, version) VALUES ('o-eng', 'root', 'Engineering', 'OU=Eng', '%s', '%s', 1)`, at, at))
+	return out
+}
+
+// CheckMigratedExternalIDs checks s, opened on the directory of
+// LegacyExternalIDs: every externalId is in the domain that set it, read
+// only there, and matched there by idempotent creates.
+func CheckMigratedExternalIDs(t *testing.T, s Store, single bool) {
+	t.Helper()
+	ctx := context.Background()
+	domains := []string{legacyOkta, legacyEntra, "ldap:corp", "unattributed", ""}
+	for _, r := range legacyRows {
+		want := r.want
+		if want == "" {
+			want = "unattributed"
+			if single {
+				want = legacyOkta
+			}
+		}
+		got := map[string]string{}
+		for _, d := range domains {
+			var ext string
+			if r.kind == "User" {
+				u, err := s.User(ctx, r.id, directory.ReadOptions{Domain: d})
+				if err != nil {
+					t.Fatalf("%s: %v", r.id, err)
+				}
+				ext = u.ExternalID
+			} else {
+				g, err := s.Group(ctx, r.id, directory.ReadOptions{Domain: d})
+				if err != nil {
+					t.Fatalf("%s: %v", r.id, err)
+				}
+				ext = g.ExternalID
+			}
+			if ext != "" {
+				got[d] = ext
+			}
+		}
+		if diff := cmp.Diff(map[string]string{want: r.ext}, got); diff != "" {
+			t.Errorf("%s %s: externalIds by domain (-want +got):\n%s", r.kind, r.id, diff)
+		}
+	}
+	u, err := s.User(ctx, "u-none", directory.ReadOptions{Domain: legacyOkta})
+	if err != nil || u.ExternalID != "" {
+		t.Errorf("u-none: %v %+v", err, u)
+	}
+	o, err := s.Org(ctx, "o-eng")
+	if err != nil || o.ExternalID != "OU=Eng" {
+		t.Errorf("the organization's externalId: %v %+v", err, o)
+	}
+	// The migrated values work: entra's idempotent create with its value
+	// finds its account; okta's with entra's value makes a new one.
+	svc := directory.NewService(s, directory.Options{Now: (&clock{t: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)}).Now, NewID: newID})
+	entra := directory.IDaaSProfile()
+	entra.Domain = legacyEntra
+	got, created, err := svc.CreateUser(ctx, directory.Actor{Kind: "app", AppID: legacyEntra}, entra, &directory.User{UserName: "entra2", ExternalID: "E1", Active: true})
+	if err != nil || created || got.ID != "u-entra" {
+		t.Errorf("entra's create with E1: created=%v err=%v %+v", created, err, got)
+	}
+	okta := directory.IDaaSProfile()
+	okta.Domain = legacyOkta
+	got, created, err = svc.CreateUser(ctx, directory.Actor{Kind: "app", AppID: legacyOkta}, okta, &directory.User{UserName: "okta-e1", ExternalID: "E1", Active: true})
+	if err != nil || !created {
+		t.Errorf("okta's create with entra's E1: created=%v err=%v %+v", created, err, got)
+	}
+	// The journey lists every domain's value.
+	if js, ok := s.(interface {
+		UserExternalIDs(ctx context.Context, id string) (map[string]string, error)
+	}); ok {
+		ids, err := js.UserExternalIDs(ctx, "u-entra")
+		want := map[string]string{legacyEntra: "E1"}
+		if err != nil || !maps.Equal(ids, want) {
+			t.Errorf("u-entra's externalIds: %v %v", err, ids)
+		}
+	} else {
+		t.Errorf("%T has no UserExternalIDs", s)
+	}
+}
