@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
@@ -207,7 +208,7 @@ type PolicySpec struct {
 // (for ${env:NAME}), the egress policy and the email templates.
 type Env struct {
 	Getenv    func(string) string
-	Egress    targets.Egress
+	Egress    egress.Policy
 	Templates *targets.Templates
 	UserAgent string
 }

@@ -8,7 +8,7 @@
 //
 // Common to every target: a cancelled or expired context of the caller is
 // Retry with Err = ctx.Err(); other network errors and timeouts are Retry;
-// a connection refused by the Egress policy is Permanent; a payload the
+// a connection refused by the egress policy (internal/egress) is Permanent; a payload the
 // target cannot send (not JSON, no recipient, unknown template…) is
 // Permanent before anything is sent. Result.Response is an excerpt of the
 // answer of at most 1 KiB with the target's secrets replaced by

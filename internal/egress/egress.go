@@ -1,4 +1,7 @@
-package targets
+// Package egress is the policy for Gatehouse's outbound connections: the
+// dialer and HTTP client that every target, the SCIM client and its token
+// requests connect through.
+package egress
 
 import (
 	"context"
@@ -11,7 +14,7 @@ import (
 	"time"
 )
 
-// Egress is the policy for outbound connections to addresses that users
+// Policy is the egress policy for outbound connections to addresses that users
 // (not operators) choose, such as webhook URLs: it keeps a webhook from
 // reaching the cloud metadata service or the private network it runs in
 // (server-side request forgery).
@@ -35,18 +38,18 @@ import (
 // The policy is applied by the dialer's Control hook to the address actually
 // being connected to, after DNS resolution, so a name that resolves (or is
 // rebound) to a refused address is refused too.
-type Egress struct {
+type Policy struct {
 	Allow []netip.Prefix
 }
 
-// EgressError reports a connection the egress policy refused. Targets
+// Error reports a connection the egress policy refused. Targets
 // classify it as Permanent.
-type EgressError struct {
+type Error struct {
 	Addr   netip.Addr
 	Reason string
 }
 
-func (e *EgressError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("egress policy refused a connection to %s (%s)", e.Addr, e.Reason)
 }
 
@@ -85,8 +88,8 @@ var refusedRanges = []struct {
 }
 
 // Check reports whether the policy permits connecting to addr; the error is
-// an *EgressError.
-func (e Egress) Check(addr netip.Addr) error {
+// an *Error.
+func (e Policy) Check(addr netip.Addr) error {
 	addr = addr.Unmap().WithZone("")
 	candidates := []netip.Addr{addr}
 	if addr.Is6() {
@@ -101,7 +104,7 @@ func (e Egress) Check(addr netip.Addr) error {
 	for _, a := range candidates {
 		for _, m := range metadataAddrs {
 			if a == m {
-				return &EgressError{Addr: addr, Reason: "cloud metadata service; always refused"}
+				return &Error{Addr: addr, Reason: "cloud metadata service; always refused"}
 			}
 		}
 	}
@@ -113,7 +116,7 @@ func (e Egress) Check(addr netip.Addr) error {
 	for _, a := range candidates {
 		for _, r := range refusedRanges {
 			if r.p.Contains(a) {
-				return &EgressError{Addr: addr, Reason: r.reason + "; allow-list it to permit"}
+				return &Error{Addr: addr, Reason: r.reason + "; allow-list it to permit"}
 			}
 		}
 	}
@@ -122,17 +125,17 @@ func (e Egress) Check(addr netip.Addr) error {
 
 // control is a net.Dialer ControlContext hook: address is the resolved
 // "ip:port" about to be connected to.
-func (e Egress) control(_ context.Context, network, address string, _ syscall.RawConn) error {
+func (e Policy) control(_ context.Context, network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		// Not an IP address (a Unix socket?): nothing this policy allows.
-		return &EgressError{Reason: fmt.Sprintf("unexpected %s address %q", network, address)}
+		return &Error{Reason: fmt.Sprintf("unexpected %s address %q", network, address)}
 	}
 	return e.Check(ap.Addr())
 }
 
 // Dialer returns a dialer that applies the policy to every connection.
-func (e Egress) Dialer() *net.Dialer {
+func (e Policy) Dialer() *net.Dialer {
 	return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, ControlContext: e.control}
 }
 
@@ -141,7 +144,7 @@ func (e Egress) Dialer() *net.Dialer {
 // the policy would see only the proxy's address), does not follow redirects
 // (the redirect answer is returned as it is) and gives up on a request after
 // timeout (0: no limit besides the request's context).
-func (e Egress) Client(timeout time.Duration) *http.Client {
+func (e Policy) Client(timeout time.Duration) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           e.Dialer().DialContext,
