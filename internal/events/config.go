@@ -1276,7 +1276,7 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return nil
 		}
 		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
-			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name})
+			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name, Egress: env.Egress})
 		if err != nil {
 			s.constructed(err)
 			return nil

@@ -72,3 +72,76 @@ func TestEgressWebhookRefusals(t *testing.T) {
 		})
 	}
 }
+
+// Every target's default policy is egress.Policy{}: without a client or a
+// policy of its own, it refuses loopback.
+func TestEgressDefaults(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	addr := l.Addr().(*net.TCPAddr)
+	base := "http://" + addr.String()
+	smtp, err := NewSMTP(SMTPConfig{Host: "[::ffff:127.0.0.1]", Port: addr.Port, TLS: SMTPNoTLS, From: "hr@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resend, err := NewResend(ResendConfig{BaseURL: base, APIKey: resendKey, From: "hr@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := NewEventBridge(EventBridgeConfig{Endpoint: base, AccessKeyID: "id", AccessKeySecret: "s3cr3t", EventBus: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := NewWebhook(WebhookConfig{URL: base + "/hook", Secrets: []string{NewWebhookSecret()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range []struct {
+		Target
+		d *Delivery
+	}{{smtp, emailDelivery("evt-1")}, {resend, emailDelivery("evt-1")}, {eb, ebDelivery("evt-1")}, {hook, testDelivery()}} {
+		r := tg.Deliver(context.Background(), tg.d)
+		if r.Outcome != Permanent || !errors.As(r.Err, new(*egress.Error)) || !strings.Contains(r.Err.Error(), "loopback address") {
+			t.Errorf("%s: %v (%v), want refused by the egress policy", tg.Kind(), r.Outcome, r.Err)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d connections reached the listener", n)
+	}
+}
+
+// An SMTP host is a name or an address (an IPv6 address with or without
+// brackets), never go-mail's "unix://" socket path.
+func TestSMTPHost(t *testing.T) {
+	for _, tt := range []struct{ host, want, err string }{
+		{"mail.example.com", "mail.example.com", ""},
+		{"192.0.2.1", "192.0.2.1", ""},
+		{"2001:db8::25", "2001:db8::25", ""},
+		{"[2001:db8::25]", "2001:db8::25", ""},
+		{"unix:///var/run/docker.sock", "", "want a host name or an IP address"},
+		{"mail.example.com:25", "", "want a host name or an IP address"},
+		{"mail example", "", "want a host name or an IP address"},
+	} {
+		s, err := NewSMTP(SMTPConfig{Host: tt.host})
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: %v, want %q", tt.host, err, tt.err)
+		case tt.err == "" && (err != nil || s.cfg.Host != tt.want):
+			t.Errorf("%q: %v, want host %q", tt.host, err, tt.want)
+		}
+	}
+}
