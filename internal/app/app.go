@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
@@ -222,15 +223,15 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 			return fmt.Errorf("email templates: %w", err)
 		}
 	}
-	var egress targets.Egress
+	var policy egress.Policy
 	for _, s := range cfg.EgressAllow {
 		p, err := config.ParseCIDR(s)
 		if err != nil {
 			return err
 		}
-		egress.Allow = append(egress.Allow, p)
+		policy.Allow = append(policy.Allow, p)
 	}
-	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
+	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
 		WithoutSecrets: opt.WithoutSecrets}
 	api, version, err := a.apiRules(ctx)
 	if err != nil {

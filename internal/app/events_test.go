@@ -426,6 +426,61 @@ rules:
 	waitFor(t, "the waiting deliveries", func() bool { return len(h.received()) == 2 })
 }
 
+// TestEventsEgressRefused: without an allow-list, targets on loopback — a
+// real SMTP server, a real downstream SCIM service and its token endpoint,
+// a webhook — are refused by the egress policy: each delivery is dead after
+// one attempt whose error names the policy, and nothing reaches them.
+func TestEventsEgressRefused(t *testing.T) {
+	mb := newMailbox(t)
+	h := newHook(t)
+	downstream := start(t, nil)
+	host, port, _ := net.SplitHostPort(mb.addr)
+	r := startWithRules(t, fmt.Sprintf(`
+targets:
+  mail:
+    smtp: {host: %q, port: %s, tls: none, from: "Onboarding <onboarding@example.com>"}
+  scim:
+    scim: {base_url: %q, token: %q}
+  ram:
+    scim: {base_url: %q, profile: ram, token_url: %q, client_id: id, client_secret: s3cr3t}
+  hook:
+    webhook: {url: %q, secrets: [%q]}
+rules:
+  - name: all
+    pattern: {"detail-type": ["User.Created"]}
+    targets:
+      - {target: mail, payload: {"to": "${detail.email}", "template": "welcome_new_hire"}}
+      - {target: scim, payload: {"userName": "{{email}}"}}
+      - {target: ram, payload: {"userName": "{{account}}"}}
+      - {target: hook}
+`, host, port, downstream.url+"/scim/v2", downstream.token, downstream.url, downstream.url+"/v1/token", h.srv.URL, h.secret),
+		func(c *config.Config) { c.Events.EgressAllow = nil })
+	createUser(t, r, `{"userName":"ada@example.com","emails":[{"value":"ada@example.com","type":"work"}]}`)
+	var items []any
+	waitFor(t, "four dead deliveries", func() bool {
+		res := adminCall(t, r, "GET", "/deliveries?state=dead", "")
+		items, _ = res.body["items"].([]any)
+		return len(items) == 4
+	})
+	for _, it := range items {
+		d := it.(map[string]any)
+		if d["attempts"] != float64(1) || !strings.Contains(fmt.Sprint(d["lastError"]), "egress policy refused a connection to 127.0.0.1 (loopback address") ||
+			strings.Contains(fmt.Sprint(d["lastError"]), "s3cr3t") {
+			t.Errorf("delivery to %v: %v attempts, error %q", d["target"], d["attempts"], d["lastError"])
+		}
+	}
+	if res := adminCall(t, r, "GET", "/deliveries?state=pending", ""); len(res.body["items"].([]any)) != 0 {
+		t.Errorf("pending deliveries: %s", res.raw)
+	}
+	if len(mb.messages()) != 0 || h.n.Load() != 0 {
+		t.Errorf("%d emails, %d webhook calls reached loopback", len(mb.messages()), h.n.Load())
+	}
+	res := call(t, "GET", downstream.url+"/scim/v2/Users", "", bearer(downstream.token)...)
+	if res.body["totalResults"] != float64(0) {
+		t.Errorf("the downstream has users: %s", res.raw)
+	}
+}
+
 // TestEventsReceive: POST /events takes CloudEvents in all three modes,
 // EventBridge-style events and IDaaS callbacks, once per (source, id), and
 // routes them by the rules that name received events.

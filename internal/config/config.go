@@ -86,8 +86,10 @@ type Events struct {
 	// PollInterval bounds how late a change made by another process is
 	// dispatched.
 	PollInterval Duration `yaml:"poll_interval"`
-	// EgressAllow lists the private ranges targets may reach (loopback
-	// and private networks are refused by default; cloud metadata always).
+	// EgressAllow lists the ranges every target (and the push) may reach
+	// although the egress policy refuses them: loopback, private networks,
+	// special-purpose blocks and this host's addresses are refused by
+	// default; cloud metadata addresses always (docs/events.md).
 	EgressAllow []string `yaml:"egress_allow"`
 	// Disabled turns the pipeline off in this process (events are still
 	// written, and delivered by another replica).

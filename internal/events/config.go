@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
@@ -207,7 +208,7 @@ type PolicySpec struct {
 // (for ${env:NAME}), the egress policy and the email templates.
 type Env struct {
 	Getenv    func(string) string
-	Egress    targets.Egress
+	Egress    egress.Policy
 	Templates *targets.Templates
 	UserAgent string
 	// WithoutSecrets builds the configuration for what delivers nothing
@@ -1348,7 +1349,7 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
-			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name})
+			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name, Egress: env.Egress})
 		if err != nil {
 			s.constructed(err)
 			return nil

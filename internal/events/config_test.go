@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
 )
@@ -553,7 +554,7 @@ rules:
 `
 	env := envOf(map[string]string{"HOOK_URL": srv.URL, "HOOK_SECRET": testSecret, "HOOK_TOKEN": "tok", "RESEND_API_KEY": "re_x",
 		"SMTP_PASSWORD": "pw", "CS": "secret", "EB": "secret"})
-	env.Egress = targets.Egress{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	env.Egress = egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	// "defaults" is not a key of the file.
 	if probs := problemsOf(t, src, env); len(probs) != 1 || !strings.Contains(probs[0], `unknown key "defaults"`) {
 		t.Fatalf("problems %q", probs)

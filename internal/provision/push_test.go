@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
@@ -141,6 +143,8 @@ type pushEnv struct {
 
 func newPusher(t *testing.T, hub *server, name string, cfg scimclient.Config, mapping string, scope directory.SyncScope, topts scimclient.TargetOptions) *pushEnv {
 	t.Helper()
+	// The downstreams listen on loopback, which the default policy refuses.
+	cfg.HTTPClient = egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(0)
 	c, err := scimclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // Token request styles.
@@ -205,7 +207,9 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 	path := u.Path
 	resp, err := ts.httpc.Do(hr)
 	if err != nil {
-		return "", 0, &Error{Method: http.MethodPost, Path: path, Retryable: true, Err: transportCause(err)}
+		e := transportError(err)
+		e.Method, e.Path = http.MethodPost, path
+		return "", 0, e
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -254,6 +258,13 @@ func parseExpiresIn(raw json.RawMessage) time.Duration {
 		return 0
 	}
 	return time.Duration(f * float64(time.Second))
+}
+
+// transportError is the Error of a request that got no answer: Retryable,
+// unless the egress policy refused the connection (that fails the same way
+// until the configuration changes).
+func transportError(err error) *Error {
+	return &Error{Retryable: !egress.IsRefusal(err), Err: transportCause(err)}
 }
 
 // transportCause strips the URL from a transport error: it may carry a

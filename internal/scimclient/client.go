@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // ContentType is the SCIM media type (RFC 7644 §8.1).
@@ -92,8 +94,11 @@ type Config struct {
 	// maximum).
 	PageSize int
 
-	// HTTPClient sends the requests (default: a new http.Client). The
-	// event pipeline passes one that enforces its egress policy.
+	// HTTPClient sends the requests, token requests included (default:
+	// egress.Policy{}.Client, which refuses private, loopback and metadata
+	// addresses). The event pipeline passes one that enforces its egress
+	// policy. A connection the policy refuses fails at once, not
+	// Retryable.
 	HTTPClient *http.Client
 	// UserAgent is sent with every request.
 	UserAgent string
@@ -187,7 +192,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, base: base, profile: prof, httpc: cfg.HTTPClient, log: cfg.Logger, now: cfg.Now}
 	if c.httpc == nil {
-		c.httpc = &http.Client{}
+		c.httpc = egress.Policy{}.Client(0)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -386,7 +391,7 @@ func (c *Client) attempt(ctx context.Context, r request, u *url.URL, payload []b
 		if ctx.Err() != nil {
 			return nil, tok, ctx.Err()
 		}
-		return nil, tok, &Error{Retryable: true, Err: transportCause(err)}
+		return nil, tok, transportError(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))

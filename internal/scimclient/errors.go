@@ -43,7 +43,8 @@ type Error struct {
 	// bodies Detail is a short excerpt of the body.
 	ScimType, Detail string
 	// Retryable reports whether the same request may succeed later (429,
-	// 5xx except 501 and 505, 408, transport failures).
+	// 5xx except 501 and 505, 408, transport failures other than a
+	// connection the egress policy refused).
 	Retryable bool
 	// RetryAfter is the server's Retry-After, when it sent one.
 	RetryAfter time.Duration

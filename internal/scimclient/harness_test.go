@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,9 +18,14 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 )
+
+// loopback is the egress policy of the tests, whose servers listen on
+// 127.0.0.1 (which the default policy refuses).
+var loopback = egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 
 // gatehouse is a real Gatehouse, serving on 127.0.0.1, as the downstream.
 type gatehouse struct {
@@ -96,7 +102,7 @@ func startGatehouse(t *testing.T) *gatehouse {
 // client returns a client of g's SCIM endpoint with its bearer token.
 func (g *gatehouse) client(t *testing.T, mutate func(*scimclient.Config)) *scimclient.Client {
 	t.Helper()
-	cfg := scimclient.Config{BaseURL: g.scimURL(), Auth: scimclient.Auth{BearerToken: g.token}}
+	cfg := scimclient.Config{BaseURL: g.scimURL(), Auth: scimclient.Auth{BearerToken: g.token}, HTTPClient: loopback.Client(0)}
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 )
 
@@ -279,4 +280,46 @@ func contextCancelled(t *testing.T) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	return ctx, cancel
+}
+
+// TestTargetEgressRefusal: a SCIM server or token endpoint the egress
+// policy refuses (the default client's policy refuses loopback) is a
+// permanent failure at once, not retried in the client or later, and
+// never reached.
+func TestTargetEgressRefusal(t *testing.T) {
+	g := startGatehouse(t)
+	p := newProxy(t, g.url)
+	d := event(scimclient.EventUserCreated, "gh-1", map[string]any{"userName": "x@example.com"})
+	for _, tt := range []struct {
+		name string
+		auth func(*scimclient.Config)
+	}{
+		{"SCIM server", func(cfg *scimclient.Config) {}},
+		{"token endpoint", func(cfg *scimclient.Config) {
+			cfg.Auth = scimclient.Auth{TokenURL: p.URL + "/v1/token", ClientID: g.clientID, ClientSecret: g.secret}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p.reset()
+			c := g.client(t, func(cfg *scimclient.Config) {
+				cfg.BaseURL = p.URL + "/scim/v2"
+				cfg.HTTPClient = nil // the default: egress.Policy{}
+				cfg.Backoff = time.Millisecond
+				tt.auth(cfg)
+			})
+			res := deliver(t, scimclient.NewTarget(c, scimclient.TargetOptions{}), d, scimclient.Permanent)
+			if !egress.IsRefusal(res.Err) || !strings.Contains(res.Response, "egress policy refused a connection to 127.0.0.1 (loopback address") {
+				t.Errorf("result %+v, want the egress policy's refusal", res)
+			}
+			if retry, _ := scimclient.IsRetryable(res.Err); retry {
+				t.Errorf("%v is retryable", res.Err)
+			}
+			if n := len(p.log()); n != 0 {
+				t.Errorf("%d requests reached the server", n)
+			}
+			if strings.Contains(res.Response, g.secret) {
+				t.Errorf("the secret shows: %q", res.Response)
+			}
+		})
+	}
 }

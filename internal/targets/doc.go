@@ -8,7 +8,9 @@
 //
 // Common to every target: a cancelled or expired context of the caller is
 // Retry with Err = ctx.Err(); other network errors and timeouts are Retry;
-// a connection refused by the Egress policy is Permanent; a payload the
+// every connection goes through the egress policy (internal/egress; the
+// zero policy when the caller gives none), and one it refuses is
+// Permanent; a payload the
 // target cannot send (not JSON, no recipient, unknown template…) is
 // Permanent before anything is sent. Result.Response is an excerpt of the
 // answer of at most 1 KiB with the target's secrets replaced by
@@ -64,7 +66,12 @@
 //	connection refused, reset, timeout       Retry
 //	certificate that does not verify,        Permanent
 //	  no STARTTLS where TLS is "starttls",
-//	  no AUTH mechanism Gatehouse uses
+//	  no AUTH mechanism Gatehouse uses,
+//	  egress policy refusal
+//
+// The connection goes to Host and Port (an IPv6 address with or without
+// brackets) over TCP through SMTPConfig.Egress; a Host that is neither a
+// name nor an address (go-mail's "unix://" sockets) is refused by NewSMTP.
 //
 // Replies are read from go-mail v0.8.1's typed errors: *mail.SendError
 // (ErrorCode, IsTemp; Reason tells the phase) for MAIL, RCPT and DATA, and

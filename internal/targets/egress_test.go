@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 func prefixes(ps ...string) []netip.Prefix {
@@ -20,104 +22,60 @@ func prefixes(ps ...string) []netip.Prefix {
 	return out
 }
 
-func TestEgressCheck(t *testing.T) {
-	const metadata = "cloud metadata service; always refused"
+// Through a target: refusals are Permanent and name the policy.
+func TestEgressWebhookRefusals(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+
 	tests := []struct {
-		addr   string
-		allow  []string
-		reason string // "" = permitted
+		name   string
+		url    string
+		client *http.Client // nil: the webhook's default, egress.Policy{}
+		want   Outcome
+		errHas string
 	}{
-		// Cloud metadata endpoints: refused even when allow-listed.
-		{"169.254.169.254", nil, metadata},
-		{"169.254.169.254", []string{"169.254.0.0/16"}, metadata},
-		{"169.254.169.254", []string{"0.0.0.0/0"}, metadata},
-		{"100.100.100.200", nil, metadata},
-		{"100.100.100.200", []string{"100.64.0.0/10"}, metadata},
-		{"100.100.100.200", []string{"100.100.100.200/32"}, metadata},
-		{"fd00:ec2::254", []string{"fc00::/7"}, metadata},
-		{"::ffff:169.254.169.254", []string{"::/0"}, metadata},
-		{"::ffff:100.100.100.200", nil, metadata},
-		{"64:ff9b::a9fe:a9fe", nil, metadata}, // NAT64 of 169.254.169.254
-		{"64:ff9b::6464:64c8", []string{"64:ff9b::/96"}, metadata},
-		{"::a9fe:a9fe", nil, metadata},                         // IPv4-compatible 169.254.169.254
-		{"2002:a9fe:a9fe::1", []string{"2002::/16"}, metadata}, // 6to4 of 169.254.169.254
-		{"::a00:1", nil, "private address"},
-		{"2002:c0a8:101::1", nil, "private address"}, // 6to4 of 192.168.1.1
-		{"2002:808:808::1", nil, ""},
-
-		{"127.0.0.1", nil, "loopback address"},
-		{"127.255.255.254", nil, "loopback address"},
-		{"::1", nil, "loopback address"},
-		{"10.1.2.3", nil, "private address"},
-		{"172.16.0.1", nil, "private address"},
-		{"172.31.255.255", nil, "private address"},
-		{"192.168.1.1", nil, "private address"},
-		{"::ffff:10.0.0.1", nil, "private address"},
-		{"64:ff9b::a00:1", nil, "private address"}, // NAT64 of 10.0.0.1
-		{"100.64.0.1", nil, "shared (carrier-grade NAT) address"},
-		{"100.127.255.255", nil, "shared (carrier-grade NAT) address"},
-		{"fc00::1", nil, "private (unique local) address"},
-		{"fd12:3456::1", nil, "private (unique local) address"},
-		{"169.254.1.1", nil, "link-local address"},
-		{"fe80::1", nil, "link-local address"},
-		{"fe80::1%eth0", nil, "link-local address"},
-		{"fec0::1", nil, "site-local address"},
-		{"0.0.0.0", nil, "unspecified"},
-		{"0.1.2.3", nil, "unspecified"},
-		{"::", nil, "unspecified address"},
-		{"224.0.0.1", nil, "multicast address"},
-		{"ff02::1", nil, "multicast address"},
-		{"255.255.255.255", nil, "reserved or broadcast address"},
-		{"240.0.0.1", nil, "reserved or broadcast address"},
-
-		// Public addresses, and the ranges' neighbours.
-		{"8.8.8.8", nil, ""},
-		{"2001:4860:4860::8888", nil, ""},
-		{"172.32.0.1", nil, ""},
-		{"172.15.255.255", nil, ""},
-		{"100.128.0.1", nil, ""},
-		{"100.63.255.255", nil, ""},
-		{"169.255.0.1", nil, ""},
-		{"11.0.0.1", nil, ""},
-		{"::ffff:8.8.8.8", nil, ""},
-		{"64:ff9b::808:808", nil, ""},
-
-		// The allow-list opens private ranges, and only those listed.
-		{"127.0.0.1", []string{"127.0.0.1/32"}, ""},
-		{"10.1.2.3", []string{"10.0.0.0/8"}, ""},
-		{"192.168.1.1", []string{"10.0.0.0/8"}, "private address"},
-		{"100.64.0.1", []string{"100.64.0.0/10"}, ""},
-		{"169.254.1.1", []string{"169.254.0.0/16"}, ""},
-		{"fd12::1", []string{"fd12::/16"}, ""},
-		{"fd13::1", []string{"fd12::/16"}, "private (unique local) address"},
-		{"::ffff:10.0.0.1", []string{"10.0.0.0/8"}, ""},
+		{"localhost", "http://localhost:" + port + "/hook?token=s3cr3t", nil, Permanent, "loopback address"},
+		{"127.0.0.1", "http://127.0.0.1:" + port + "/hook", nil, Permanent, "loopback address"},
+		{"metadata", "http://169.254.169.254/latest/meta-data/iam/", nil, Permanent, "cloud metadata"},
+		{"metadata, allow-listed", "http://169.254.169.254/latest/meta-data/", egress.Policy{Allow: prefixes("169.254.0.0/16")}.Client(0), Permanent, "cloud metadata"},
+		{"Alibaba metadata", "http://100.100.100.200/latest/meta-data/", egress.Policy{Allow: prefixes("100.64.0.0/10")}.Client(0), Permanent, "cloud metadata"},
+		{"mapped metadata", "http://[::ffff:169.254.169.254]/", nil, Permanent, "cloud metadata"},
+		{"private", "http://10.0.0.1/", nil, Permanent, "private address"},
+		{"allow-listed loopback", "http://localhost:" + port + "/hook", egress.Policy{Allow: prefixes("127.0.0.0/8", "::1/128")}.Client(0), Delivered, ""},
 	}
 	for _, tt := range tests {
-		err := Egress{Allow: prefixes(tt.allow...)}.Check(netip.MustParseAddr(tt.addr))
-		if tt.reason == "" {
+		t.Run(tt.name, func(t *testing.T) {
+			before := hits.Load()
+			w, err := NewWebhook(WebhookConfig{URL: tt.url, Secrets: []string{NewWebhookSecret()}, Client: tt.client})
 			if err != nil {
-				t.Errorf("%s (allow %v): %v, want permitted", tt.addr, tt.allow, err)
+				t.Fatal(err)
 			}
-			continue
-		}
-		var ee *EgressError
-		if !errors.As(err, &ee) {
-			t.Errorf("%s (allow %v): %v, want an *EgressError", tt.addr, tt.allow, err)
-			continue
-		}
-		msg := err.Error()
-		if !strings.Contains(msg, tt.reason) || !strings.HasPrefix(msg, "egress policy refused a connection to ") {
-			t.Errorf("%s (allow %v): %q, want the policy and %q", tt.addr, tt.allow, msg, tt.reason)
-		}
-		if tt.reason != metadata && !strings.Contains(msg, "allow-list it to permit") {
-			t.Errorf("%s: %q does not say how to permit it", tt.addr, msg)
-		}
+			r := w.Deliver(context.Background(), testDelivery())
+			if r.Outcome != tt.want {
+				t.Fatalf("got %v (%v), want %v", r.Outcome, r.Err, tt.want)
+			}
+			if tt.want == Delivered {
+				return
+			}
+			var ee *egress.Error
+			if !errors.As(r.Err, &ee) || !strings.Contains(r.Err.Error(), "egress policy") || !strings.Contains(r.Err.Error(), tt.errHas) {
+				t.Errorf("Err = %v, want the egress policy and %q", r.Err, tt.errHas)
+			}
+			if strings.Contains(r.Err.Error(), "s3cr3t") || strings.Contains(r.Err.Error(), "meta-data") {
+				t.Errorf("Err = %v shows the URL's path or query", r.Err)
+			}
+			if hits.Load() != before {
+				t.Errorf("the request reached the server")
+			}
+		})
 	}
 }
 
-// The policy applies to the address being connected to, after DNS: a name
-// that resolves to a refused address is refused, before any connection.
-func TestEgressDialer(t *testing.T) {
+// Every target's default policy is egress.Policy{}: without a client or a
+// policy of its own, it refuses loopback.
+func TestEgressDefaults(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -134,79 +92,56 @@ func TestEgressDialer(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-
-	for _, host := range []string{"localhost", "127.0.0.1", "[::ffff:127.0.0.1]"} {
-		_, err := Egress{}.Dialer().DialContext(context.Background(), "tcp", host+":"+port)
-		var ee *EgressError
-		if !errors.As(err, &ee) || !ee.Addr.IsLoopback() || !strings.Contains(err.Error(), "loopback address") {
-			t.Errorf("dial %s: %v, want refused as loopback", host, err)
+	addr := l.Addr().(*net.TCPAddr)
+	base := "http://" + addr.String()
+	smtp, err := NewSMTP(SMTPConfig{Host: "[::ffff:127.0.0.1]", Port: addr.Port, TLS: SMTPNoTLS, From: "hr@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resend, err := NewResend(ResendConfig{BaseURL: base, APIKey: resendKey, From: "hr@acme.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := NewEventBridge(EventBridgeConfig{Endpoint: base, AccessKeyID: "id", AccessKeySecret: "s3cr3t", EventBus: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := NewWebhook(WebhookConfig{URL: base + "/hook", Secrets: []string{NewWebhookSecret()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range []struct {
+		Target
+		d *Delivery
+	}{{smtp, emailDelivery("evt-1")}, {resend, emailDelivery("evt-1")}, {eb, ebDelivery("evt-1")}, {hook, testDelivery()}} {
+		r := tg.Deliver(context.Background(), tg.d)
+		if r.Outcome != Permanent || !errors.As(r.Err, new(*egress.Error)) || !strings.Contains(r.Err.Error(), "loopback address") {
+			t.Errorf("%s: %v (%v), want refused by the egress policy", tg.Kind(), r.Outcome, r.Err)
 		}
 	}
 	if n := accepted.Load(); n != 0 {
 		t.Errorf("%d connections reached the listener", n)
 	}
-
-	allowed := Egress{Allow: prefixes("127.0.0.0/8", "::1/128")}
-	c, err := allowed.Dialer().DialContext(context.Background(), "tcp", "localhost:"+port)
-	if err != nil {
-		t.Fatalf("allow-listed: %v", err)
-	}
-	c.Close()
-
-	// Not an IP address at all.
-	if err := (Egress{}).control(context.Background(), "unix", "/run/docker.sock", nil); err == nil {
-		t.Error("a Unix socket is permitted")
-	}
 }
 
-// Through a target: refusals are Permanent and name the policy.
-func TestEgressWebhookRefusals(t *testing.T) {
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
-	defer srv.Close()
-	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
-
-	tests := []struct {
-		name   string
-		url    string
-		client *http.Client // nil: the webhook's default, Egress{}
-		want   Outcome
-		errHas string
-	}{
-		{"localhost", "http://localhost:" + port + "/hook?token=s3cr3t", nil, Permanent, "loopback address"},
-		{"127.0.0.1", "http://127.0.0.1:" + port + "/hook", nil, Permanent, "loopback address"},
-		{"metadata", "http://169.254.169.254/latest/meta-data/iam/", nil, Permanent, "cloud metadata"},
-		{"metadata, allow-listed", "http://169.254.169.254/latest/meta-data/", Egress{Allow: prefixes("169.254.0.0/16")}.Client(0), Permanent, "cloud metadata"},
-		{"Alibaba metadata", "http://100.100.100.200/latest/meta-data/", Egress{Allow: prefixes("100.64.0.0/10")}.Client(0), Permanent, "cloud metadata"},
-		{"mapped metadata", "http://[::ffff:169.254.169.254]/", nil, Permanent, "cloud metadata"},
-		{"private", "http://10.0.0.1/", nil, Permanent, "private address"},
-		{"allow-listed loopback", "http://localhost:" + port + "/hook", Egress{Allow: prefixes("127.0.0.0/8", "::1/128")}.Client(0), Delivered, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := hits.Load()
-			w, err := NewWebhook(WebhookConfig{URL: tt.url, Secrets: []string{NewWebhookSecret()}, Client: tt.client})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := w.Deliver(context.Background(), testDelivery())
-			if r.Outcome != tt.want {
-				t.Fatalf("got %v (%v), want %v", r.Outcome, r.Err, tt.want)
-			}
-			if tt.want == Delivered {
-				return
-			}
-			var ee *EgressError
-			if !errors.As(r.Err, &ee) || !strings.Contains(r.Err.Error(), "egress policy") || !strings.Contains(r.Err.Error(), tt.errHas) {
-				t.Errorf("Err = %v, want the egress policy and %q", r.Err, tt.errHas)
-			}
-			if strings.Contains(r.Err.Error(), "s3cr3t") || strings.Contains(r.Err.Error(), "meta-data") {
-				t.Errorf("Err = %v shows the URL's path or query", r.Err)
-			}
-			if hits.Load() != before {
-				t.Errorf("the request reached the server")
-			}
-		})
+// An SMTP host is a name or an address (an IPv6 address with or without
+// brackets), never go-mail's "unix://" socket path.
+func TestSMTPHost(t *testing.T) {
+	for _, tt := range []struct{ host, want, err string }{
+		{"mail.example.com", "mail.example.com", ""},
+		{"192.0.2.1", "192.0.2.1", ""},
+		{"2001:db8::25", "2001:db8::25", ""},
+		{"[2001:db8::25]", "2001:db8::25", ""},
+		{"unix:///var/run/docker.sock", "", "want a host name or an IP address"},
+		{"mail.example.com:25", "", "want a host name or an IP address"},
+		{"mail example", "", "want a host name or an IP address"},
+	} {
+		s, err := NewSMTP(SMTPConfig{Host: tt.host})
+		switch {
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)):
+			t.Errorf("%q: %v, want %q", tt.host, err, tt.err)
+		case tt.err == "" && (err != nil || s.cfg.Host != tt.want):
+			t.Errorf("%q: %v, want host %q", tt.host, err, tt.want)
+		}
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // EventBridge limits (PutEvents, Alibaba Cloud documentation): at most 16
@@ -41,7 +43,9 @@ type EventBridgeConfig struct {
 	SecurityToken   string // STS token, with a temporary AccessKeyID and secret
 	EventBus        string // the aliyuneventbusname extension
 	Source          string // the CloudEvents source (default "gatehouse")
-	Client          *http.Client
+	// Client sends the requests (default: egress.Policy{}.Client with a
+	// 30 s timeout, which refuses private, loopback and metadata addresses).
+	Client *http.Client
 	// MaxBatch is the most events per PutEvents call (default and maximum
 	// 16).
 	MaxBatch int
@@ -97,7 +101,7 @@ func NewEventBridge(cfg EventBridgeConfig) (*EventBridge, error) {
 	}
 	e := &EventBridge{endpoint: u.JoinPath("/openapi/putEvents"), cfg: cfg, client: cfg.Client, now: nowFunc(cfg.Now)}
 	if e.client == nil {
-		e.client = &http.Client{Timeout: 30 * time.Second}
+		e.client = egress.Policy{}.Client(30 * time.Second)
 	}
 	return e, nil
 }

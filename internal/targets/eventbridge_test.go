@@ -43,7 +43,8 @@ func ebDeliveries(ids ...string) []*Delivery {
 
 func newEventBridgeTarget(t *testing.T, endpoint string, mutate func(*EventBridgeConfig)) *EventBridge {
 	t.Helper()
-	cfg := EventBridgeConfig{Endpoint: endpoint, AccessKeyID: ebTestKeyID, AccessKeySecret: ebTestSecret, EventBus: ebTestBus}
+	cfg := EventBridgeConfig{Endpoint: endpoint, AccessKeyID: ebTestKeyID, AccessKeySecret: ebTestSecret, EventBus: ebTestBus,
+		Client: loopback.Client(30 * time.Second)}
 	if mutate != nil {
 		mutate(&cfg)
 	}

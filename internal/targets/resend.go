@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // ResendConfig configures delivery through Resend's email API.
@@ -20,7 +22,7 @@ type ResendConfig struct {
 	APIKey    string // "re_…"
 	From      string // default sender, e.g. "Acme HR <hr@acme.example>"; a payload's "from" wins
 	Templates *Templates
-	Client    *http.Client // default: a client with a 30 s timeout
+	Client    *http.Client // default: egress.Policy{}.Client with a 30 s timeout (refuses private, loopback and metadata addresses)
 	UserAgent string       // Resend refuses requests without one; default "gatehouse"
 	// Locale is the locale used when neither the payload nor the event
 	// names one (default "en").
@@ -88,7 +90,7 @@ func NewResend(cfg ResendConfig) (*Resend, error) {
 		r.tpl = DefaultTemplates()
 	}
 	if r.client == nil {
-		r.client = &http.Client{Timeout: 30 * time.Second}
+		r.client = egress.Policy{}.Client(30 * time.Second)
 	}
 	if r.userAgent == "" {
 		r.userAgent = "gatehouse"

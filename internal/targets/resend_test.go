@@ -35,7 +35,7 @@ func emailDelivery(eventID string) *Delivery {
 
 func newResendTarget(t *testing.T, baseURL string, mutate func(*ResendConfig)) *Resend {
 	t.Helper()
-	cfg := ResendConfig{BaseURL: baseURL, APIKey: resendKey, From: "Acme HR <hr@acme.example>", RateLimit: -1}
+	cfg := ResendConfig{BaseURL: baseURL, APIKey: resendKey, From: "Acme HR <hr@acme.example>", RateLimit: -1, Client: loopback.Client(30 * time.Second)}
 	if mutate != nil {
 		mutate(&cfg)
 	}

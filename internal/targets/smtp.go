@@ -7,14 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
 	mailsmtp "github.com/wneessen/go-mail/smtp"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // SMTP TLS modes.
@@ -50,7 +54,10 @@ type SMTPConfig struct {
 	// TargetID is this target's part of the deterministic Message-ID.
 	// Default: a digest of Host, Port and From.
 	TargetID string
-	Now      func() time.Time
+	// Egress is the policy every connection goes through (the zero
+	// policy refuses private, loopback and metadata addresses).
+	Egress egress.Policy
+	Now    func() time.Time
 }
 
 // SMTP sends templated emails through an SMTP server (with go-mail).
@@ -70,8 +77,16 @@ type SMTP struct {
 // NewSMTP checks cfg and returns the target.
 func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	var errs []error
-	if cfg.Host == "" {
+	// An IPv6 address may come in brackets. A host is a name or an
+	// address: go-mail would take "unix://…" for a Unix socket.
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(cfg.Host, "["), "]")); err == nil {
+		cfg.Host = a.String()
+	}
+	switch _, err := netip.ParseAddr(cfg.Host); {
+	case cfg.Host == "":
 		errs = append(errs, errors.New("smtp: no host"))
+	case err != nil && strings.ContainsAny(cfg.Host, "/:[]% \t\r\n"):
+		errs = append(errs, fmt.Errorf("smtp: host %q: want a host name or an IP address", cfg.Host))
 	}
 	if cfg.TLS == "" {
 		cfg.TLS = SMTPStartTLS
@@ -195,9 +210,14 @@ func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
 			stop()
 		}
 	}()
-	dialer := &net.Dialer{Timeout: s.cfg.Timeout}
-	dial := func(dctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dialer.DialContext(dctx, network, addr)
+	// go-mail's address is "host:port", which is wrong for an IPv6
+	// address, and its network "unix" for a host "unix://…": the
+	// connection goes to the configured host and port over TCP, through
+	// the egress policy.
+	dialer := s.cfg.Egress.Dialer(s.cfg.Timeout)
+	addr := net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+	dial := func(dctx context.Context, _, _ string) (net.Conn, error) {
+		conn, err := dialer.DialContext(dctx, "tcp", addr)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +236,7 @@ func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
 	if err != nil {
 		return Result{Outcome: Permanent, Err: fmt.Errorf("smtp: %w", err)}
 	}
-	what := fmt.Sprintf("smtp %s:%d", s.cfg.Host, s.cfg.Port)
+	what := "smtp " + addr
 	sc, err := c.DialToSMTPClientWithContext(ctx)
 	if err != nil {
 		return s.failure(ctx, err, what, start)
@@ -348,9 +368,12 @@ func (s *SMTP) failure(ctx context.Context, err error, what string, start time.T
 // 4xx replies Retry, 5xx replies Permanent; without a reply, errors in the
 // message or the configuration (no STARTTLS where it is required, no usable
 // AUTH mechanism, credentials over plain text, a certificate that does not
-// verify) are Permanent, and the rest (connection refused, reset or timed
-// out) Retry.
+// verify, a connection the egress policy refuses) are Permanent, and the
+// rest (connection refused, reset or timed out) Retry.
 func classifySMTP(err error) (Outcome, int) {
+	if egress.IsRefusal(err) {
+		return Permanent, 0
+	}
 	var se *mail.SendError
 	if errors.As(err, &se) {
 		if code := se.ErrorCode(); code >= 400 && code < 600 {

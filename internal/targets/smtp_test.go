@@ -215,7 +215,7 @@ func (s *authMailSession) Auth(mech string) (sasl.Server, error) {
 func newSMTPTarget(t *testing.T, ms *mailServer, mode string, mutate func(*SMTPConfig)) *SMTP {
 	t.Helper()
 	cfg := SMTPConfig{Host: "127.0.0.1", Port: ms.port, TLS: mode, From: "Acme HR <hr@acme.example>",
-		HeloName: "gatehouse.test", Timeout: 5 * time.Second, TargetID: "smtp-test"}
+		HeloName: "gatehouse.test", Timeout: 5 * time.Second, TargetID: "smtp-test", Egress: loopback}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -601,7 +601,7 @@ func TestSMTPNetworkFailures(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	s, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: port, TLS: SMTPNoTLS, From: "hr@acme.example", Timeout: 2 * time.Second})
+	s, err := NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: port, TLS: SMTPNoTLS, From: "hr@acme.example", Timeout: 2 * time.Second, Egress: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -636,7 +636,7 @@ func TestSMTPNetworkFailures(t *testing.T) {
 			c.Close()
 		}
 	}()
-	s, err = NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, TLS: SMTPNoTLS, From: "hr@acme.example"})
+	s, err = NewSMTP(SMTPConfig{Host: "127.0.0.1", Port: silent.Addr().(*net.TCPAddr).Port, TLS: SMTPNoTLS, From: "hr@acme.example", Egress: loopback})
 	if err != nil {
 		t.Fatal(err)
 	}

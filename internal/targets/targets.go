@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // Delivery is one event on its way to one target.
@@ -162,7 +164,7 @@ func transportError(parent context.Context, err error, what string, timeout time
 	if cerr := parent.Err(); cerr != nil {
 		return Result{Outcome: Retry, Err: cerr}
 	}
-	var ee *EgressError
+	var ee *egress.Error
 	if errors.As(err, &ee) {
 		return Result{Outcome: Permanent, Err: fmt.Errorf("%s: %w", what, ee)}
 	}

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
 // WebhookConfig configures a Standard Webhooks 1.0 endpoint.
@@ -32,7 +34,7 @@ type WebhookConfig struct {
 	// Timeout bounds one attempt (default 30 s; Standard Webhooks
 	// recommends 15–30 s).
 	Timeout time.Duration
-	// Client sends the requests (default: Egress{}.Client, which refuses
+	// Client sends the requests (default: egress.Policy{}.Client, which refuses
 	// private and metadata addresses). Redirects are never followed, even
 	// if the client's CheckRedirect would.
 	Client *http.Client
@@ -106,7 +108,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		w.timeout = 30 * time.Second
 	}
 	if w.client == nil {
-		w.client = Egress{}.Client(0)
+		w.client = egress.Policy{}.Client(0)
 	} else {
 		c := *w.client
 		c.CheckRedirect = noRedirects
@@ -305,3 +307,5 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
+
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

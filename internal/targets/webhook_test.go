@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 )
 
-var loopback = Egress{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+var loopback = egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 
 // The test vector of the Standard Webhooks specification.
 func TestWebhookSignatureVector(t *testing.T) {
