@@ -523,8 +523,8 @@ func snapshotChanges(before, after json.RawMessage) []string {
 	var out []string
 	for k := range union(a, b) {
 		switch k {
-		case "id", "version", "created", "lastModified":
-			continue
+		case "id", "version", "created", "lastModified", "droppedValues", "retypedValues":
+			continue // bookkeeping, and notes of what a change's values lost
 		case "attributes":
 			var ba, aa map[string]json.RawMessage
 			_ = json.Unmarshal(b[k], &ba)

@@ -99,6 +99,9 @@ func TestSnapshotChanges(t *testing.T) {
 			[]string{ext + ":department"}},
 		{"same, spaced differently", `{"attributes":{"emails":[{"value":"a","primary":true}]}}`, `{"attributes":{"emails":[ {"primary":true, "value":"a"} ]}}`, nil},
 		{"not JSON", `{`, `{}`, nil},
+		{"notes of dropped values are not changes", `{"userName":"a","attributes":{"phoneNumbers":[{"value":"1","type":"work"}]}}`,
+			`{"userName":"a","attributes":{"phoneNumbers":[{"value":"2","type":"work"}]},"droppedValues":[{"attribute":"phoneNumbers","index":1,"type":"fax"}],"retypedValues":[{"attribute":"phoneNumbers","index":0,"type":"mobile"}]}`,
+			[]string{"phoneNumbers"}},
 	} {
 		got := snapshotChanges(raw(tt.before), raw(tt.after))
 		if diff := cmp.Diff(tt.want, got); diff != "" {

@@ -41,6 +41,7 @@ type App struct {
 	Kind         auth.Kind           `json:"kind"`
 	Scopes       []string            `json:"scopes"`
 	Mode         string              `json:"mode"`
+	ExtraValues  string              `json:"extraValues,omitempty"`
 	TargetOrgID  string              `json:"targetOrganizationId"`
 	SyncScope    directory.SyncScope `json:"syncScope"`
 	ExtensionURN string              `json:"extension,omitempty"`
@@ -110,8 +111,9 @@ func appView(a *auth.App) *App {
 		scopes = []string{}
 	}
 	return &App{
-		ID: a.ID, Name: a.Name, Kind: a.Kind, Scopes: scopes, Mode: auth.Mode(a.Profile), TargetOrgID: a.Profile.TargetOrgID,
-		SyncScope: a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled, Created: a.Created, Modified: a.Modified,
+		ID: a.ID, Name: a.Name, Kind: a.Kind, Scopes: scopes, Mode: auth.Mode(a.Profile), ExtraValues: auth.ExtraValues(a.Profile),
+		TargetOrgID: a.Profile.TargetOrgID,
+		SyncScope:   a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled, Created: a.Created, Modified: a.Modified,
 	}
 }
 
@@ -135,12 +137,14 @@ func statsView(s *auth.Stats) *Stats {
 // ---- inputs
 
 // AppInput creates an application. Empty fields take their defaults: kind
-// scim-client, the kind's scopes, mode idaas, the root organization.
+// scim-client, the kind's scopes, mode idaas, extra values refused, the
+// root organization.
 type AppInput struct {
 	Name         string               `json:"name"`
 	Kind         auth.Kind            `json:"kind,omitempty"`
 	Scopes       []string             `json:"scopes,omitempty"`
 	Mode         string               `json:"mode,omitempty"`
+	ExtraValues  string               `json:"extraValues,omitempty"`
 	TargetOrgID  string               `json:"targetOrganizationId,omitempty"`
 	SyncScope    *directory.SyncScope `json:"syncScope,omitempty"`
 	ExtensionURN string               `json:"extension,omitempty"`
@@ -151,6 +155,7 @@ type AppPatch struct {
 	Name         *string              `json:"name,omitempty"`
 	Scopes       *[]string            `json:"scopes,omitempty"`
 	Mode         *string              `json:"mode,omitempty"`
+	ExtraValues  *string              `json:"extraValues,omitempty"`
 	TargetOrgID  *string              `json:"targetOrganizationId,omitempty"`
 	SyncScope    *directory.SyncScope `json:"syncScope,omitempty"`
 	ExtensionURN *string              `json:"extension,omitempty"`
@@ -169,6 +174,20 @@ func applyMode(p *directory.Profile, mode string) error {
 		p.IDaaSFields, p.Idempotent = false, false
 	default:
 		return invalid("mode", "mode must be idaas or rfc, not %q", mode)
+	}
+	return nil
+}
+
+// applyExtraValues sets what an idaas-mode application does with extra
+// emails and phone numbers: "refuse" ("" too) or "drop".
+func applyExtraValues(p *directory.Profile, v string) error {
+	switch v {
+	case "", "refuse":
+		p.DropExtraValues = false
+	case "drop":
+		p.DropExtraValues = true
+	default:
+		return invalid("extraValues", "extraValues must be refuse or drop, not %q", v)
 	}
 	return nil
 }
@@ -220,6 +239,9 @@ func (o *Ops) CreateApp(ctx context.Context, actor directory.Actor, in AppInput)
 		spec.Scopes = sc
 	}
 	if err := applyMode(&spec.Profile, in.Mode); err != nil {
+		return nil, err
+	}
+	if err := applyExtraValues(&spec.Profile, in.ExtraValues); err != nil {
 		return nil, err
 	}
 	spec.Profile.TargetOrgID = in.TargetOrgID
@@ -291,6 +313,11 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 		}
 		if p.Mode != nil {
 			if err := applyMode(&a.Profile, *p.Mode); err != nil {
+				return err
+			}
+		}
+		if p.ExtraValues != nil {
+			if err := applyExtraValues(&a.Profile, *p.ExtraValues); err != nil {
 				return err
 			}
 		}

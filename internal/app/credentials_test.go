@@ -476,3 +476,43 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("public metrics: %d", res.status)
 	}
 }
+
+// TestAdminAPIExtraValues: the extra-values option of an application in
+// idaas mode, set and changed through the admin API, decides whether the
+// running server refuses or drops an IdP's extra phone numbers.
+func TestAdminAPIExtraValues(t *testing.T) {
+	r := start(t, nil)
+	res := adminCall(t, r, "POST", "/apps", `{"name":"entra","extraValues":"drop"}`)
+	if res.status != 201 || res.str("mode") != "idaas" || res.str("extraValues") != "drop" {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	for _, bad := range []string{`{"name":"x","mode":"rfc","extraValues":"drop"}`, `{"name":"x","extraValues":"keep"}`} {
+		if res := adminCall(t, r, "POST", "/apps", bad); res.status != 400 || res.str("field") != "extraValues" {
+			t.Errorf("%s: %d %s", bad, res.status, res.raw)
+		}
+	}
+	if res := adminCall(t, r, "PATCH", "/apps/entra", `{"mode":"rfc"}`); res.status != 400 || res.str("field") != "extraValues" {
+		t.Errorf("rfc mode while dropping: %d %s", res.status, res.raw)
+	}
+	tok := adminCall(t, r, "POST", "/apps/entra/tokens", `{}`)
+	if tok.status != 201 {
+		t.Fatalf("token: %d %s", tok.status, tok.raw)
+	}
+	create := func(userName string) *reply {
+		return call(t, "POST", r.url+"/scim/v2/Users", `{"userName":"`+userName+`","phoneNumbers":[
+			{"type":"work","value":"+1 425 555 0100"},{"type":"mobile","value":"+1 425 555 0101"},{"type":"fax","value":"+1 425 555 0102"}]}`,
+			append(bearer(tok.str("token")), "Content-Type", "application/scim+json")...)
+	}
+	if res := create("dropped@example.com"); res.status != 201 || strings.Contains(string(res.raw), "0101") || !strings.Contains(string(res.raw), "+1 425 555 0100") {
+		t.Errorf("dropping: %d %s", res.status, res.raw)
+	}
+	if res := adminCall(t, r, "PATCH", "/apps/entra", `{"extraValues":"refuse"}`); res.status != 200 || res.str("extraValues") != "refuse" {
+		t.Fatalf("refuse: %d %s", res.status, res.raw)
+	}
+	if res := create("refused@example.com"); res.status != 400 || !strings.Contains(res.str("detail"), `phoneNumbers[type eq "mobile"].value`) {
+		t.Errorf("refusing: %d %s", res.status, res.raw)
+	}
+	if res := adminCall(t, r, "PATCH", "/apps/entra", `{"mode":"rfc"}`); res.status != 200 || res.str("mode") != "rfc" || res.body["extraValues"] != nil {
+		t.Errorf("rfc mode: %d %s", res.status, res.raw)
+	}
+}

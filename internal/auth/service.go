@@ -188,6 +188,10 @@ func (s *Service) checkApp(ctx context.Context, tx Tx, a *App) error {
 		return directory.Errorf(directory.ErrInvalid, "extension", "extension namespace %q is not configured (scim.extensions)", a.ExtensionURN)
 	}
 	p := &a.Profile
+	if p.DropExtraValues && !p.IDaaSFields {
+		return directory.Errorf(directory.ErrInvalid, "extraValues", "extra values can be dropped only in idaas mode "+
+			"(rfc mode stores every email and phone number): set extraValues to refuse, or the mode to idaas")
+	}
 	if p.TargetOrgID == "" {
 		p.TargetOrgID = directory.RootOrgID
 	}
@@ -627,6 +631,7 @@ type appSnapshot struct {
 	Kind         Kind                `json:"kind"`
 	Scopes       Scopes              `json:"scopes"`
 	Mode         string              `json:"mode"`
+	ExtraValues  string              `json:"extraValues,omitempty"`
 	TargetOrgID  string              `json:"targetOrganizationId"`
 	SyncScope    directory.SyncScope `json:"syncScope"`
 	ExtensionURN string              `json:"extension,omitempty"`
@@ -635,8 +640,8 @@ type appSnapshot struct {
 
 func appView(a *App) any {
 	return appSnapshot{
-		Name: a.Name, Kind: a.Kind, Scopes: a.Scopes, Mode: Mode(a.Profile), TargetOrgID: a.Profile.TargetOrgID,
-		SyncScope: a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled,
+		Name: a.Name, Kind: a.Kind, Scopes: a.Scopes, Mode: Mode(a.Profile), ExtraValues: ExtraValues(a.Profile),
+		TargetOrgID: a.Profile.TargetOrgID, SyncScope: a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled,
 	}
 }
 
@@ -662,4 +667,18 @@ func Mode(p directory.Profile) string {
 		return "idaas"
 	}
 	return "rfc"
+}
+
+// ExtraValues names what an application in idaas mode does with a second
+// email or phone number, or one not of type "work": "refuse" (IDaaS's
+// rule) or "drop" (keep one, drop the rest). "" in rfc mode, which keeps
+// them all.
+func ExtraValues(p directory.Profile) string {
+	switch {
+	case !p.IDaaSFields:
+		return ""
+	case p.DropExtraValues:
+		return "drop"
+	}
+	return "refuse"
 }

@@ -116,7 +116,7 @@ func splitList(s string) []string {
 
 // appFlags are the settings shared by app create and app update.
 type appFlags struct {
-	kind, scopes, mode, targetOrg, syncOrgs, syncGroups, ext, name *string
+	kind, scopes, mode, extraValues, targetOrg, syncOrgs, syncGroups, ext, name *string
 }
 
 func (f *appFlags) register(fs *flag.FlagSet, update bool) {
@@ -127,6 +127,8 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	}
 	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics (default: by kind)")
 	f.mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
+	f.extraValues = fs.String("extra-values", "refuse", "idaas mode: a second email or phone number, or one not of type work, is refused "+
+		"(refuse: 400 naming the IdP mapping to change) or dropped (drop: the work value, else one without a type, else the primary, else the first, is kept as work; the audit record notes the rest)")
 	f.targetOrg = fs.String("target-org", directory.RootOrgID, "organization where accounts without organizationId land")
 	f.syncOrgs = fs.String("sync-orgs", "", "synchronization scope: organization ids (with everything below them) the application sees; empty: all")
 	f.syncGroups = fs.String("sync-groups", "", "synchronization scope: group ids (with their members) the application sees")
@@ -144,6 +146,9 @@ func (c *cmd) showApp(x *admin.App) error {
 		c.printf("Kind:          %s\n", x.Kind)
 		c.printf("Scopes:        %s\n", strings.Join(x.Scopes, " "))
 		c.printf("Mode:          %s\n", x.Mode)
+		if x.ExtraValues != "" {
+			c.printf("Extra values:  %s\n", x.ExtraValues)
+		}
 		c.printf("Target org:    %s\n", x.TargetOrgID)
 		c.printf("Sync scope:    %s\n", scopeText(x.SyncScope))
 		if x.ExtensionURN != "" {
@@ -214,7 +219,7 @@ func (e *env) app(args []string) error {
 				return nil
 			},
 			run: func(c *cmd) error {
-				in := admin.AppInput{Name: c.pos[0], Kind: auth.Kind(*cf.kind), Mode: *cf.mode, TargetOrgID: *cf.targetOrg,
+				in := admin.AppInput{Name: c.pos[0], Kind: auth.Kind(*cf.kind), Mode: *cf.mode, ExtraValues: *cf.extraValues, TargetOrgID: *cf.targetOrg,
 					SyncScope: cf.syncScope(), ExtensionURN: *cf.ext}
 				if c.set["scopes"] {
 					in.Scopes = splitList(*cf.scopes)
@@ -227,7 +232,11 @@ func (e *env) app(args []string) error {
 					return err
 				}
 				return c.print(x, func() {
-					c.printf("Created application %q (id %s, kind %s, mode %s, scopes %s).\n", x.Name, x.ID, x.Kind, x.Mode, strings.Join(x.Scopes, " "))
+					mode := x.Mode
+					if x.ExtraValues == "drop" {
+						mode += " (extra values dropped)"
+					}
+					c.printf("Created application %q (id %s, kind %s, mode %s, scopes %s).\n", x.Name, x.ID, x.Kind, mode, strings.Join(x.Scopes, " "))
 					if x.Kind == "server-app" {
 						c.printf("Next: gatehouse secret create --app %s   (OAuth 2.0 client credentials; client_id %s)\n", x.Name, x.ID)
 					} else {
@@ -277,6 +286,9 @@ func (e *env) app(args []string) error {
 				if c.set["mode"] {
 					p.Mode = uf.mode
 				}
+				if c.set["extra-values"] {
+					p.ExtraValues = uf.extraValues
+				}
 				if c.set["target-org"] {
 					p.TargetOrgID = uf.targetOrg
 				}
@@ -298,7 +310,7 @@ func (e *env) app(args []string) error {
 					p.ExtensionURN = uf.ext
 				}
 				if p == (admin.AppPatch{}) {
-					return usagef("app update: give at least one of --name, --scopes, --mode, --target-org, --sync-orgs, --sync-groups, --extension")
+					return usagef("app update: give at least one of --name, --scopes, --mode, --extra-values, --target-org, --sync-orgs, --sync-groups, --extension")
 				}
 				x, err := c.a.Admin.UpdateApp(c.e.ctx, cliActor(), c.pos[0], p)
 				if err != nil {

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +164,57 @@ audit:
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s: %v", want, err)
 		}
+	}
+}
+
+// TestOnboardingExample loads examples/onboarding/gatehouse.yaml as shipped,
+// and again with its commented directory uncommented: both must be valid
+// configurations, and the directory must read the base DN the example
+// names (docs/ldap.md: in a YAML flow list the commas of a DN split it).
+func TestOnboardingExample(t *testing.T) {
+	t.Chdir("../..") // the example names its rules file from the repository's top
+	const file = "examples/onboarding/gatehouse.yaml"
+	noEnv := env(nil)
+	c, err := Load(Flags{Config: file}, noEnv)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	if c.Events.RulesFile != "examples/onboarding/rules.yaml" || len(c.LDAP) != 0 {
+		t.Errorf("as shipped: rules_file %q, %d directories", c.Events.RulesFile, len(c.LDAP))
+	}
+
+	// The commented block starts at "# ldap:" and runs to the end of the
+	// file's comments; uncommenting strips "# ".
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "# ldap:" {
+			in = true
+		}
+		if in && strings.HasPrefix(line, "#") {
+			line = strings.TrimPrefix(strings.TrimPrefix(line, "#"), " ")
+		} else if in && strings.TrimSpace(line) != "" {
+			in = false
+		}
+		out = append(out, line)
+	}
+	uncommented := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	if err := os.WriteFile(uncommented, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(Flags{Config: uncommented}, noEnv)
+	if err != nil {
+		t.Fatalf("%s with its directory uncommented: %v", file, err)
+	}
+	if len(c.LDAP) != 1 {
+		t.Fatalf("directories = %d, want the example's one", len(c.LDAP))
+	}
+	want := []string{"OU=Staff,DC=corp,DC=example,DC=com"}
+	if got := c.LDAP[0].BaseDNs; !slices.Equal(got, want) {
+		t.Errorf("base_dns = %q, want %q", got, want)
 	}
 }

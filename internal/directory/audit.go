@@ -23,6 +23,12 @@ type UserSnapshot struct {
 	Version     int64     `json:"version"`
 	Created     time.Time `json:"created"`
 	Modified    time.Time `json:"lastModified"`
+	// DroppedValues and RetypedValues, in the after snapshot of a change,
+	// name the emails and phone numbers the application's extra-values
+	// option dropped, and the one it kept as "work" though sent with
+	// another type (by position and type, without the values).
+	DroppedValues []ValueNote `json:"droppedValues,omitempty"`
+	RetypedValues []ValueNote `json:"retypedValues,omitempty"`
 }
 
 // GroupSnapshot is how the audit log (and the event outbox) records a group.
@@ -56,7 +62,7 @@ func userSnap(u *User) json.RawMessage {
 	return marshalSnapshot(UserSnapshot{
 		ID: u.ID, UserName: u.UserName, ExternalID: u.ExternalID, DisplayName: u.DisplayName,
 		Active: u.Active, OrgID: u.OrgID, PasswordSet: u.PasswordHash != "", Attrs: u.Attrs, Version: u.Version,
-		Created: u.Created, Modified: u.Modified,
+		Created: u.Created, Modified: u.Modified, DroppedValues: u.Dropped, RetypedValues: u.Retyped,
 	})
 }
 

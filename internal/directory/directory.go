@@ -71,6 +71,14 @@ type User struct {
 	// in on reads that ask for it.
 	Groups []GroupRef
 
+	// Dropped and Retyped are what the rules did to the values of a change
+	// under Profile.DropExtraValues: the emails and phone numbers they
+	// dropped, and the one they kept under the type "work" though it came
+	// with another. Set by the rules, recorded in the change's audit
+	// record; never stored with the user.
+	Dropped []ValueNote
+	Retyped []ValueNote
+
 	Created  time.Time
 	Modified time.Time
 	Version  int64
@@ -87,6 +95,8 @@ func (u *User) Clone() *User {
 	c := *u
 	c.Attrs = u.Attrs.Clone()
 	c.Groups = append([]GroupRef(nil), u.Groups...)
+	c.Dropped = append([]ValueNote(nil), u.Dropped...)
+	c.Retyped = append([]ValueNote(nil), u.Retyped...)
 	return &c
 }
 

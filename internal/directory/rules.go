@@ -40,6 +40,14 @@ type Profile struct {
 	// IDaaSFields applies IDaaS's field table: at most one email and one
 	// phone number, each of type "work", and phoneRegion.
 	IDaaSFields bool
+	// DropExtraValues, with IDaaSFields, keeps one email and one phone
+	// number of several instead of refusing the change: the first of type
+	// "work", else the first without a type, else the primary one, else
+	// the first, stored as "work"; the others are dropped unchecked, and
+	// the user notes which (User.Dropped, User.Retyped) for the audit
+	// record. For IdPs whose default mappings send mobile and fax numbers
+	// (Entra ID, Okta).
+	DropExtraValues bool
 	// Idempotent treats a POST of an account that already exists (same
 	// externalId, else same userName) as an update of it, as IDaaS does,
 	// instead of answering 409.
@@ -195,6 +203,7 @@ func checkUser(u *User, p Profile) error {
 	if u.Attrs == nil {
 		u.Attrs = Attrs{}
 	}
+	u.Dropped, u.Retyped = nil, nil
 	if err := checkEmails(u, p); err != nil {
 		return err
 	}
@@ -215,8 +224,11 @@ func checkEmails(u *User, p Profile) error {
 		delete(u.Attrs, "emails")
 		return nil
 	}
-	if p.IDaaSFields && len(els) > 1 {
-		return Errorf(ErrInvalid, "emails", "only one email can be stored, of type \"work\" (got %d)", len(els))
+	if p.IDaaSFields {
+		var err error
+		if els, err = oneValue(u, p, "emails", "email", els); err != nil {
+			return err
+		}
 	}
 	for _, el := range els {
 		v, _ := el["value"].(string)
@@ -251,8 +263,11 @@ func checkPhones(u *User, p Profile) error {
 		}
 		return nil
 	}
-	if p.IDaaSFields && len(els) > 1 {
-		return Errorf(ErrInvalid, "phoneNumbers", "only one phone number can be stored, of type \"work\" (got %d)", len(els))
+	if p.IDaaSFields {
+		var err error
+		if els, err = oneValue(u, p, "phoneNumbers", "phone number", els); err != nil {
+			return err
+		}
 	}
 	for _, el := range els {
 		v, _ := el["value"].(string)
@@ -281,15 +296,144 @@ func checkPhones(u *User, p Profile) error {
 // the client sent no type.
 func requireWork(el map[string]any, attr string) error {
 	t, _ := el["type"].(string)
-	switch {
-	case t == "":
-		el["type"] = "work"
-	case strings.EqualFold(t, "work"):
-		el["type"] = "work"
-	default:
-		return Errorf(ErrInvalid, attr, "%s must be of type \"work\" (got %q)", attr, t)
+	if !isWork(t) {
+		return Errorf(ErrInvalid, attr, "%s must be of type \"work\" (got %q). In the identity provider's attribute mappings for "+
+			"this application, map this value to %s instead of %s; or set the application's extra-values option to drop, "+
+			"which stores it as the work value", attr, t, mappingName(attr, "work"), mappingName(attr, t))
 	}
+	el["type"] = "work"
 	return nil
+}
+
+// isWork reports whether a value's type is IDaaS's one type: "work", in
+// any case, or none (which IDaaS reads as "work").
+func isWork(typ string) bool { return typ == "" || strings.EqualFold(typ, "work") }
+
+// ValueNote names a value of a multi-valued attribute that the
+// DropExtraValues option dropped, or kept under another type: by its
+// position among the values of the change (the request's, after a PATCH's
+// operations) and the type it had — never by the value itself, which
+// Gatehouse did not keep and the audit log therefore does not hold.
+type ValueNote struct {
+	Attribute string `json:"attribute"`
+	Index     int    `json:"index"`
+	Type      string `json:"type,omitempty"`
+}
+
+// oneValue applies IDaaS's "one value" rule to a user's emails or phone
+// numbers (attr; what names one value in messages): with several, it
+// refuses the change, or — under DropExtraValues — keeps the value
+// keptValue picks as the one "work" value and notes what it did on u. It
+// returns the values left.
+func oneValue(u *User, p Profile, attr, what string, els []map[string]any) ([]map[string]any, error) {
+	keep := keptValue(els)
+	if !p.DropExtraValues {
+		if len(els) > 1 {
+			return nil, Errorf(ErrInvalid, attr, "only one %s can be stored, of type \"work\" (got %d, of types %s). %s", what, len(els),
+				typeList(els), extraValuesHint(attr, els, keep))
+		}
+		return els, nil
+	}
+	for i, el := range els {
+		t, _ := el["type"].(string)
+		switch {
+		case i != keep:
+			u.Dropped = append(u.Dropped, ValueNote{Attribute: attr, Index: i, Type: t})
+		case !isWork(t):
+			u.Retyped = append(u.Retyped, ValueNote{Attribute: attr, Index: i, Type: t})
+			el["type"] = "work"
+		}
+	}
+	if len(els) > 1 {
+		u.Attrs[attr] = []any{els[keep]}
+	}
+	return els[keep : keep+1], nil
+}
+
+// keptValue is the index of the value IDaaS's one value would be: the
+// first of type "work", else the first without a type, else the first
+// primary one, else the first.
+func keptValue(els []map[string]any) int {
+	for _, ok := range []func(map[string]any) bool{
+		func(el map[string]any) bool { t, _ := el["type"].(string); return strings.EqualFold(t, "work") },
+		func(el map[string]any) bool { t, _ := el["type"].(string); return t == "" },
+		func(el map[string]any) bool { p, _ := el["primary"].(bool); return p },
+	} {
+		if i := slices.IndexFunc(els, ok); i >= 0 {
+			return i
+		}
+	}
+	return 0
+}
+
+// mappingName is how IdPs name the attribute mapping that sends values of
+// type typ: Entra ID's target attribute (Okta writes the same filter as
+// phoneNumbers^[type=='mobile'].value).
+func mappingName(attr, typ string) string {
+	return fmt.Sprintf("%s[type eq %q].value", attr, typ)
+}
+
+// maxNamed bounds how many types a message names: a request may carry
+// thousands of values.
+const maxNamed = 8
+
+func typeList(els []map[string]any) string {
+	var ts []string
+	for _, el := range els[:min(len(els), maxNamed)] {
+		t, _ := el["type"].(string)
+		ts = append(ts, fmt.Sprintf("%q", t))
+	}
+	if len(els) > maxNamed {
+		ts = append(ts, "…")
+	}
+	return strings.Join(ts, ", ")
+}
+
+// extraValuesHint tells what to change in the IdP so that one value, of
+// type "work", remains — or which application option drops the others.
+func extraValuesHint(attr string, els []map[string]any, keep int) string {
+	kt, _ := els[keep]["type"].(string)
+	if strings.EqualFold(kt, "work") {
+		kt = "work"
+	}
+	var todo, remove []string
+	typeless := false // a value without a type is to go
+	if !isWork(kt) {
+		todo = append(todo, "map the value to keep to "+mappingName(attr, "work")+" instead of "+mappingName(attr, kt))
+	}
+	same := false
+	for i, el := range els {
+		t, _ := el["type"].(string)
+		switch {
+		case i == keep:
+		case strings.EqualFold(t, kt):
+			same = true
+		case t == "":
+			typeless = true
+		case len(remove) == maxNamed:
+			remove[maxNamed-1] = "the other types' mappings"
+		case !slices.Contains(remove, mappingName(attr, t)):
+			remove = append(remove, mappingName(attr, t))
+		}
+	}
+	switch {
+	case same && kt == "":
+		todo = append(todo, "send only one "+attr+" value without a type")
+	case same:
+		todo = append(todo, "map only one value to "+mappingName(attr, kt))
+	}
+	switch len(remove) {
+	case 0:
+	case 1:
+		todo = append(todo, "remove the mapping to "+remove[0])
+	default:
+		todo = append(todo, "remove the mappings to "+strings.Join(remove[:len(remove)-1], ", ")+" and "+remove[len(remove)-1])
+	}
+	if typeless {
+		todo = append(todo, "remove the mapping that sends "+attr+" without a type")
+	}
+	return "In the identity provider's attribute mappings for this application, keep only " + mappingName(attr, "work") + ": " +
+		strings.Join(todo, ", and ") + "; or set the application's extra-values option to drop, which keeps one value and drops the others"
 }
 
 func checkPrimary(a Attrs, name string) error {

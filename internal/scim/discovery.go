@@ -179,6 +179,15 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 		c[u+"phoneNumbers.value"] = constraint{note: "Gatehouse (idaas mode): required in each phone number; digits, which spaces, hyphens, dots and parentheses may separate; " +
 			"a number that includes its calling code starts with \"+\" (+86-13800138000, +86 138 0013 8000, +8613800138000), " +
 			"one without \"+\" carries none. At least 3 digits after the calling code, at most 15 with it."}
+		if p.DropExtraValues {
+			for _, a := range []struct{ name, what string }{{"emails", "email"}, {"phoneNumbers", "phone number"}} {
+				c[u+a.name] = constraint{note: fmt.Sprintf("Gatehouse (idaas mode, extra values dropped): one %s is stored, of type \"work\". "+
+					"Of several, the first of type \"work\" is kept, else the first without a type, else the primary one, else the first; "+
+					"its type becomes \"work\" and the others are dropped unchecked, which the audit record notes (by position and type).", a.what)}
+				c[u+a.name+".type"] = constraint{note: "Gatehouse (idaas mode, extra values dropped): any type is accepted; " +
+					"the one value stored is of type \"work\"."}
+			}
+		}
 		c[u+"phoneRegion"] = constraint{note: fmt.Sprintf("Gatehouse (idaas mode): 1 to 3 digits (a leading \"+\" is dropped). "+
 			"If absent, the calling code the number carries, else %q. If present and different from the number's calling code: 400 invalidValue. "+
 			"A region that follows from the number (or is the default) is recomputed when a PATCH changes the number.", directory.DefaultPhoneRegion)}
@@ -246,13 +255,21 @@ func schemaDoc(sc *schema.Schema, base string, p directory.Profile, cons map[str
 		"schemas":     []string{schema.SchemaURN},
 		"id":          sc.ID,
 		"name":        sc.Name,
-		"description": sc.Description + " (as Gatehouse enforces it for applications in " + auth.Mode(p) + " mode)",
+		"description": sc.Description + " (as Gatehouse enforces it for applications in " + modeName(p) + ")",
 		"attributes":  attrs,
 		"meta": map[string]any{
 			"resourceType": "Schema",
 			"location":     base + "/Schemas/" + sc.ID,
 		},
 	}
+}
+
+// modeName names the rules an application follows, for /Schemas.
+func modeName(p directory.Profile) string {
+	if auth.ExtraValues(p) == "drop" {
+		return auth.Mode(p) + " mode, with extra emails and phone numbers dropped"
+	}
+	return auth.Mode(p) + " mode"
 }
 
 // schemaProfile returns the profile /Schemas describes: the calling

@@ -106,13 +106,16 @@ func TestDiscoveryGolden(t *testing.T) {
 			golden(t, h, tc.file, r.Raw)
 		})
 	}
-	for _, tc := range []struct{ path, file string }{
-		{"/Schemas/" + schema.UserURN, "schema_user_rfc.json"},
-		{"/Schemas/" + schema.GroupURN, "schema_group_rfc.json"},
-		{"/Schemas/" + schema.EnterpriseURN, "schema_enterprise_user_rfc.json"},
+	// One in idaas mode that drops extra values sees that.
+	_, drop := h.newClient(auth.AppSpec{Name: "dropping-client", Profile: dropProfile()})
+	for _, tc := range []struct{ path, file, token string }{
+		{"/Schemas/" + schema.UserURN, "schema_user_rfc.json", rfc},
+		{"/Schemas/" + schema.GroupURN, "schema_group_rfc.json", rfc},
+		{"/Schemas/" + schema.EnterpriseURN, "schema_enterprise_user_rfc.json", rfc},
+		{"/Schemas/" + schema.UserURN, "schema_user_drop.json", drop},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			r := h.with(t).must(h.with(t).do("GET", tc.path, nil, "Authorization", "Bearer "+rfc), http.StatusOK)
+			r := h.with(t).must(h.with(t).do("GET", tc.path, nil, "Authorization", "Bearer "+tc.token), http.StatusOK)
 			golden(t, h, tc.file, r.Raw)
 		})
 	}
@@ -125,6 +128,7 @@ func TestDiscoveryGolden(t *testing.T) {
 func TestSchemasPerMode(t *testing.T) {
 	h := newHarness(t) // its own client is in idaas mode
 	_, rfc := h.newClient(auth.AppSpec{Name: "rfc-client", Profile: rfcProfile(), Scopes: auth.Scopes{auth.ScopeUsersRead, auth.ScopeUsersWrite}})
+	_, drop := h.newClient(auth.AppSpec{Name: "dropping-client", Profile: dropProfile(), Scopes: auth.Scopes{auth.ScopeUsersRead, auth.ScopeUsersWrite}})
 	get := func(auth string) *response {
 		t.Helper()
 		r := h.must(h.do("GET", "/Schemas/"+schema.UserURN, nil, "Authorization", auth), http.StatusOK)
@@ -133,12 +137,15 @@ func TestSchemasPerMode(t *testing.T) {
 		}
 		return r
 	}
-	anonymous, idaas, strict := get(""), get("Bearer "+h.token), get("Bearer "+rfc)
+	anonymous, idaas, strict, dropping := get(""), get("Bearer "+h.token), get("Bearer "+rfc), get("Bearer "+drop)
 	if diff := cmp.Diff(anonymous.Body, idaas.Body); diff != "" {
 		t.Errorf("without a credential, /Schemas is not the idaas mode's (-anonymous +idaas):\n%s", diff)
 	}
 	if cmp.Equal(idaas.Body, strict.Body) {
 		t.Error("/Schemas is the same in idaas and rfc mode")
+	}
+	if cmp.Equal(idaas.Body, dropping.Body) {
+		t.Error("/Schemas is the same in idaas mode whether extra values are refused or dropped")
 	}
 	for _, bad := range []string{"Bearer gate_tk_nope", "Basic Zm9vOmJhcg=="} {
 		r := h.do("GET", "/Schemas", nil, "Authorization", bad)
@@ -179,10 +186,14 @@ func TestSchemasPerMode(t *testing.T) {
 		}
 	}
 	// Each type the RFC lists: accepted in rfc mode; in idaas mode only if
-	// the idaas schema lists it.
+	// the idaas schema lists it; with extra values dropped, only if that
+	// schema lists it (all of them), and stored as "work".
 	values := map[string]string{"emails": "m@example.com", "phoneNumbers": "+86 138 0013 8000"}
 	for i, name := range []string{"emails", "phoneNumbers"} {
-		allowed := canonical(idaas.Body, name, "type")
+		allowed, allowedDrop := canonical(idaas.Body, name, "type"), canonical(dropping.Body, name, "type")
+		if diff := cmp.Diff(canonical(strict.Body, name, "type"), allowedDrop); diff != "" {
+			t.Errorf("%s.type canonicalValues with extra values dropped are not the RFC's (-rfc +drop):\n%s", name, diff)
+		}
 		for j, typ := range canonical(strict.Body, name, "type") {
 			body := map[string]any{"userName": "u" + itoa(i) + "-" + itoa(j) + "@example.com", name: []any{map[string]any{"value": values[name], "type": typ}}}
 			r := h.do("POST", "/Users", body, "Authorization", "Bearer "+rfc)
@@ -194,10 +205,15 @@ func TestSchemasPerMode(t *testing.T) {
 			if ok := slices.Contains(allowed, typ); ok != (r.Status == http.StatusCreated) {
 				t.Errorf("idaas mode, %s of type %q (described: %v): %d %s", name, typ, ok, r.Status, r.Raw)
 			}
+			body["userName"] = "drop-" + body["userName"].(string)
+			r = h.do("POST", "/Users", body, "Authorization", "Bearer "+drop)
+			if ok := slices.Contains(allowedDrop, typ); ok != (r.Status == http.StatusCreated) || ok && r.str(name, "0", "type") != "work" {
+				t.Errorf("idaas mode dropping extra values, %s of type %q (described: %v): %d %s", name, typ, ok, r.Status, r.Raw)
+			}
 		}
 	}
 	// What each mode's descriptions say about the rules that differ.
-	docs := map[string]*response{"idaas": idaas, "rfc": strict}
+	docs := map[string]*response{"idaas": idaas, "rfc": strict, "drop": dropping}
 	for _, tc := range []struct {
 		mode string
 		path []string
@@ -214,6 +230,12 @@ func TestSchemasPerMode(t *testing.T) {
 		{"idaas", []string{"userName"}, "Normalization Form C"},
 		{"rfc", []string{"active"}, "cannot remove it or set it to null"},
 		{"idaas", []string{"password"}, "8 to 128 characters"},
+		{"idaas", []string{"phoneNumbers"}, "another type or a second number is 400 invalidValue"},
+		{"drop", []string{"phoneNumbers"}, "the others are dropped unchecked, which the audit record notes"},
+		{"drop", []string{"emails"}, "its type becomes \"work\""},
+		{"drop", []string{"phoneNumbers", "type"}, "any type is accepted"},
+		{"drop", []string{"phoneNumbers", "value"}, "calling code"},
+		{"drop", []string{"userName"}, "updates that account (200)"},
 	} {
 		if d, _ := attr(docs[tc.mode].Body, tc.path...)["description"].(string); !strings.Contains(d, tc.want) {
 			t.Errorf("%s mode: %v description %q does not say %q", tc.mode, tc.path, d, tc.want)

@@ -136,6 +136,13 @@ func withConfig(cfg scim.Config) func(*options) { return func(o *options) { o.cf
 
 func rfcProfile() directory.Profile { return directory.Profile{TargetOrgID: directory.RootOrgID} }
 
+// dropProfile is idaas mode with the extra-values option on.
+func dropProfile() directory.Profile {
+	p := directory.IDaaSProfile()
+	p.DropExtraValues = true
+	return p
+}
+
 // response is a decoded HTTP response.
 type response struct {
 	Status int

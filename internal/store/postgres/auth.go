@@ -22,7 +22,7 @@ var (
 	_ auth.Tx    = (*tx)(nil)
 )
 
-const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified`
+const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values`
 
 // appDest collects the columns of appCols; finish converts them.
 type appDest struct {
@@ -33,7 +33,7 @@ type appDest struct {
 
 func (d *appDest) dest() []any {
 	return []any{&d.a.ID, &d.a.Name, &d.kind, &d.scopes, &d.a.Profile.IDaaSFields, &d.a.Profile.Idempotent, &d.a.Profile.TargetOrgID,
-		&d.a.Profile.Scope.OrgIDs, &d.a.Profile.Scope.GroupIDs, &d.ext, &d.a.Enabled, &d.a.Created, &d.a.Modified}
+		&d.a.Profile.Scope.OrgIDs, &d.a.Profile.Scope.GroupIDs, &d.ext, &d.a.Enabled, &d.a.Created, &d.a.Modified, &d.a.Profile.DropExtraValues}
 }
 
 func (d *appDest) finish() *auth.App {
@@ -66,7 +66,7 @@ func ids(v []string) []string {
 // every column but id and created.
 func appArgs(a *auth.App) []any {
 	return []any{a.Name, string(a.Kind), a.Scopes.String(), a.Profile.IDaaSFields, a.Profile.Idempotent, a.Profile.TargetOrgID,
-		ids(a.Profile.Scope.OrgIDs), ids(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN), a.Enabled, a.Modified}
+		ids(a.Profile.Scope.OrgIDs), ids(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN), a.Enabled, a.Modified, a.Profile.DropExtraValues}
 }
 
 func badTargetOrg(a *auth.App) error {
@@ -452,8 +452,8 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 	args := append([]any{a.ID}, appArgs(a)...)
 	args = append(args, a.Created)
 	_, err := t.tx.Exec(ctx, `INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups,
-			extension_urn, enabled, modified, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, args...)
+			extension_urn, enabled, modified, drop_extra_values, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
 	if isForeignKey(err) {
 		return badTargetOrg(a)
 	}
@@ -465,8 +465,8 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 
 func (t *tx) UpdateApp(ctx context.Context, a *auth.App) error {
 	tag, err := t.tx.Exec(ctx, `UPDATE apps SET name = $1, kind = $2, scopes = $3, idaas_fields = $4, idempotent = $5, target_org_id = $6,
-			sync_orgs = $7, sync_groups = $8, extension_urn = $9, enabled = $10, modified = $11
-		WHERE id = $12`, append(appArgs(a), a.ID)...)
+			sync_orgs = $7, sync_groups = $8, extension_urn = $9, enabled = $10, modified = $11, drop_extra_values = $12
+		WHERE id = $13`, append(appArgs(a), a.ID)...)
 	if isForeignKey(err) {
 		return badTargetOrg(a)
 	}

@@ -18,13 +18,14 @@ var (
 	_ auth.Tx    = (*tx)(nil)
 )
 
-const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified`
+const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values`
 
 // appDest collects the columns of appCols; finish converts them.
 type appDest struct {
 	a                    auth.App
 	kind, scopes         string
 	idaas, idem, enabled int
+	dropExtra            int
 	syncOrgs, syncGroups string
 	ext                  sql.NullString
 	created, modified    string
@@ -32,7 +33,7 @@ type appDest struct {
 
 func (d *appDest) dest() []any {
 	return []any{&d.a.ID, &d.a.Name, &d.kind, &d.scopes, &d.idaas, &d.idem, &d.a.Profile.TargetOrgID,
-		&d.syncOrgs, &d.syncGroups, &d.ext, &d.enabled, &d.created, &d.modified}
+		&d.syncOrgs, &d.syncGroups, &d.ext, &d.enabled, &d.created, &d.modified, &d.dropExtra}
 }
 
 func (d *appDest) finish() (*auth.App, error) {
@@ -40,6 +41,7 @@ func (d *appDest) finish() (*auth.App, error) {
 	a.Kind = auth.Kind(d.kind)
 	a.Scopes = auth.Scopes(strings.Fields(d.scopes))
 	a.Profile.IDaaSFields, a.Profile.Idempotent, a.Enabled = d.idaas != 0, d.idem != 0, d.enabled != 0
+	a.Profile.DropExtraValues = d.dropExtra != 0
 	a.ExtensionURN = d.ext.String
 	if err := json.Unmarshal([]byte(d.syncOrgs), &a.Profile.Scope.OrgIDs); err != nil {
 		return nil, fmt.Errorf("application %s: bad sync_orgs: %w", a.ID, err)
@@ -77,7 +79,7 @@ func jsonIDs(ids []string) string {
 func appArgs(a *auth.App) []any {
 	return []any{a.Name, string(a.Kind), a.Scopes.String(), boolInt(a.Profile.IDaaSFields), boolInt(a.Profile.Idempotent),
 		a.Profile.TargetOrgID, jsonIDs(a.Profile.Scope.OrgIDs), jsonIDs(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN),
-		boolInt(a.Enabled), fmtTime(a.Modified)}
+		boolInt(a.Enabled), fmtTime(a.Modified), boolInt(a.Profile.DropExtraValues)}
 }
 
 // ---- reads
@@ -390,8 +392,9 @@ func (t *tx) addStats(ctx context.Context, appID string, add *auth.Stats) error 
 func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 	args := append([]any{a.ID}, appArgs(a)...)
 	args = append(args, fmtTime(a.Created))
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups, extension_urn, enabled, modified, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups, extension_urn, enabled, modified,
+			drop_extra_values, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
 	}
@@ -403,7 +406,7 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 
 func (t *tx) UpdateApp(ctx context.Context, a *auth.App) error {
 	res, err := t.tx.ExecContext(ctx, `UPDATE apps SET name = ?, kind = ?, scopes = ?, idaas_fields = ?, idempotent = ?, target_org_id = ?,
-		sync_orgs = ?, sync_groups = ?, extension_urn = ?, enabled = ?, modified = ? WHERE id = ?`, append(appArgs(a), a.ID)...)
+		sync_orgs = ?, sync_groups = ?, extension_urn = ?, enabled = ?, modified = ?, drop_extra_values = ? WHERE id = ?`, append(appArgs(a), a.ID)...)
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
 	}

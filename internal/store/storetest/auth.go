@@ -89,6 +89,7 @@ func testApps(t *testing.T, ns NewStore) {
 		"extension":       {Name: "x6", ExtensionURN: "urn:example:unknown"},
 		"empty name":      {Name: "  "},
 		"control in name": {Name: "a\nb"},
+		"drop in rfc":     {Name: "x7", Profile: directory.Profile{DropExtraValues: true}},
 	} {
 		if _, err := svc.CreateApp(e.ctx, cli, spec); !errors.Is(err, directory.ErrInvalid) {
 			t.Errorf("%s: got %v, want invalid", name, err)
@@ -100,7 +101,8 @@ func testApps(t *testing.T, ns NewStore) {
 	}
 
 	got, err := svc.FindApp(e.ctx, "okta")
-	if err != nil || got.ID != app.ID || !got.Profile.IDaaSFields || !got.Profile.Idempotent || got.Profile.TargetOrgID != directory.RootOrgID {
+	if err != nil || got.ID != app.ID || !got.Profile.IDaaSFields || !got.Profile.Idempotent || got.Profile.TargetOrgID != directory.RootOrgID ||
+		got.Profile.DropExtraValues {
 		t.Fatalf("find by name: %v %+v", err, got)
 	}
 	if got, err := svc.FindApp(e.ctx, app.ID); err != nil || got.Name != "okta" {
@@ -157,6 +159,23 @@ func testApps(t *testing.T, ns NewStore) {
 	}
 	if want := []string{"app.delete", "app.disable", "app.create", "app.create"}; !slices.Equal(actions, want) {
 		t.Errorf("audit actions %v, want %v", actions, want)
+	}
+
+	// The extra-values option is stored, read back and changed.
+	dropping := directory.IDaaSProfile()
+	dropping.DropExtraValues = true
+	entra := mustApp(t, svc, e, auth.AppSpec{Name: "entra", Profile: dropping})
+	if got, err := svc.FindApp(e.ctx, "entra"); err != nil || !got.Profile.DropExtraValues {
+		t.Fatalf("entra: %v %+v", err, got)
+	}
+	if _, err := svc.UpdateApp(e.ctx, cli, entra.ID, func(a *auth.App) error { a.Profile.DropExtraValues = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := svc.FindApp(e.ctx, entra.ID); err != nil || got.Profile.DropExtraValues {
+		t.Fatalf("entra after update: %v %+v", err, got)
+	}
+	if err := svc.DeleteApp(e.ctx, cli, entra.ID); err != nil {
+		t.Fatal(err)
 	}
 }
 

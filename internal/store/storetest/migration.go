@@ -127,6 +127,17 @@ func LegacyExternalIDs(d LegacySQL, single bool) []string {
 func CheckMigratedExternalIDs(t *testing.T, s Store, single bool) {
 	t.Helper()
 	ctx := context.Background()
+	// Applications written before the extra-values option (0016) keep
+	// IDaaS's rule: extra values refused.
+	apps, err := s.Apps(ctx)
+	if err != nil || len(apps) != 3 {
+		t.Fatalf("migrated applications: %v %d", err, len(apps))
+	}
+	for _, a := range apps {
+		if !a.Profile.IDaaSFields || !a.Profile.Idempotent || a.Profile.DropExtraValues {
+			t.Errorf("migrated application %s: %+v", a.Name, a.Profile)
+		}
+	}
 	domains := []string{legacyOkta, legacyEntra, "ldap:corp", "unattributed", ""}
 	for _, r := range legacyRows {
 		want := r.want
