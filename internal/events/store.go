@@ -103,6 +103,11 @@ type Store interface {
 	// cursor from `from` to `to`, in one transaction; it fails with
 	// ErrCursorMoved if another dispatcher moved the cursor first.
 	Dispatch(ctx context.Context, from, to int64, docs []*EventDoc, ds []*Delivery) error
+	// StartRules records the start of each rule of names that has none:
+	// the seq of the last event written so far (once, after an upgrade,
+	// the dispatch cursor instead), after which the rule routes events.
+	// It returns the start of each of names.
+	StartRules(ctx context.Context, names []string, now time.Time) (map[string]int64, error)
 
 	// Claim marks up to limit due deliveries of target as running until
 	// now+lease and returns them with their event documents. With ordered,

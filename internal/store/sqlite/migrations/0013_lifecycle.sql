@@ -1,0 +1,19 @@
+-- Lifecycle (issue 11): rules apply to events from the moment they come
+-- into force.
+
+-- Each rule's start: the seq of the last event written before the rule
+-- first came into force on a server (events.Pipeline). The rule matches
+-- only the events after it. since is when it came into force.
+CREATE TABLE rule_starts (
+    name  TEXT PRIMARY KEY,
+    seq   INTEGER NOT NULL,
+    since TEXT NOT NULL
+);
+
+-- A database whose pipeline has dispatched events before this upgrade:
+-- the rules in force at the first start after it are taken to have been in
+-- force before, and start at the dispatch cursor (the events written while
+-- the server was stopped for the upgrade still reach them). The first
+-- start consumes it; NULL: new rules start at the head of the outbox.
+ALTER TABLE event_cursor ADD COLUMN rules_from INTEGER;
+UPDATE event_cursor SET rules_from = seq WHERE seq > 0;
