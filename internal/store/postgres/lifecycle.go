@@ -8,7 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-// Lifecycle (migration 0013): when each rule came into force.
+// Lifecycle (migration 0013): when each rule came into force, and which
+// accounts have been active.
 
 // StartRules records the start of each rule of names that has none and
 // returns each one's start. It holds the audit head's lock, which every
@@ -48,4 +49,14 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// MarkActivated records the first activation of user id; false: it had
+// been active before.
+func (t *tx) MarkActivated(ctx context.Context, id string, at time.Time) (bool, error) {
+	tag, err := t.tx.Exec(ctx, `INSERT INTO user_activations (user_id, at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING`, id, at.UTC())
+	if err != nil {
+		return false, fmt.Errorf("mark activated: %w", err)
+	}
+	return tag.RowsAffected() > 0, nil
 }

@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// Lifecycle (migration 0013): when each rule came into force.
+// Lifecycle (migration 0013): when each rule came into force, and which
+// accounts have been active.
 
 // StartRules records the start of each rule of names that has none and
 // returns each one's start.
@@ -42,4 +43,15 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// MarkActivated records the first activation of user id; false: it had
+// been active before.
+func (t *tx) MarkActivated(ctx context.Context, id string, at time.Time) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO user_activations (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`, id, fmtTime(at))
+	if err != nil {
+		return false, fmt.Errorf("mark activated: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"sync"
 	"testing"
 
@@ -80,5 +81,110 @@ func testRuleStarts(t *testing.T, ns NewStore, tamper Tamper) {
 	}
 	if diff := cmp.Diff(map[string]int64{"e": head()}, start("e")); diff != "" {
 		t.Errorf("the next start after an upgrade (-want +got):\n%s", diff)
+	}
+}
+
+// testFirstActivation: the event that makes an account active for the
+// first time says so — its User.Created, or the User.Enabled of an
+// account created disabled — and no other.
+func testFirstActivation(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	setActive := func(id string, active bool) {
+		t.Helper()
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, id, nil, func(u *directory.User) error { u.Active = active; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ada := e.createUser(strict, &directory.User{UserName: "ada", Active: true})
+	setActive(ada.ID, false)
+	setActive(ada.ID, true)
+	grace := e.createUser(strict, &directory.User{UserName: "grace", Active: false})
+	if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, grace.ID, nil, func(u *directory.User) error { u.DisplayName = "Grace"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	setActive(grace.ID, true)
+	setActive(grace.ID, false)
+	setActive(grace.ID, true)
+	// A deleted account takes its record with it.
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, grace.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := es.EventsAfter(e.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := map[string]string{"users/" + ada.ID: "ada", "users/" + grace.ID: "grace"}
+	var got []string
+	for _, r := range recs {
+		var d directory.EventData
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		s := name[r.Subject] + " " + r.Type
+		if d.FirstActivation {
+			s += " first"
+		}
+		got = append(got, s)
+	}
+	want := []string{"ada User.Created first", "ada User.Disabled", "ada User.Enabled",
+		"grace User.Created", "grace User.Updated", "grace User.Enabled first", "grace User.Disabled", "grace User.Enabled", "grace User.Deleted"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// MigrationLifecycle checks migration 0013 on a database made before it.
+// s is a store with the schema of today; revert undoes migration 0013 in
+// its dialect; reopen opens the database again, which migrates it. The
+// accounts that existed count as activated (their User.Created was routed
+// before), and a pipeline that had dispatched keeps its backlog for the
+// rules of the first start.
+func MigrationLifecycle(t *testing.T, s Store, reopen func() Store, tamper Tamper, revert string) {
+	t.Helper()
+	e := setup(t, func(*testing.T) Store { return s })
+	active := e.createUser(strict, &directory.User{UserName: "active", Active: true})
+	waiting := e.createUser(strict, &directory.User{UserName: "starts-later", Active: false})
+	if err := tamper(t, s, false, revert+`; UPDATE event_cursor SET seq = 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	s.(interface{ Close() error }).Close()
+
+	e = setup(t, func(*testing.T) Store { return reopen() })
+	es := asEvents(t, e.store)
+	for _, id := range []string{active.ID, waiting.ID} {
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, id, nil, func(u *directory.User) error { u.Active = false; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, id, nil, func(u *directory.User) error { u.Active = true; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs, err := es.EventsAfter(e.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		var d directory.EventData
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.FirstActivation && r.Type == directory.UserEnabled {
+			t.Errorf("%s of an account that existed before the upgrade is its first activation", r.Type)
+		}
+	}
+	got, err := es.StartRules(e.ctx, []string{"welcome"}, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["welcome"] != 1 {
+		t.Errorf("the first start after the upgrade: %v, want the cursor (1)", got)
+	}
+	got, err = es.StartRules(e.ctx, []string{"later"}, e.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head := recs[len(recs)-1].Seq; got["later"] != head {
+		t.Errorf("a rule after the first start: %v, want the head (%d)", got, head)
 	}
 }
