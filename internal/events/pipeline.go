@@ -472,27 +472,10 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 				continue
 			}
 			p.obs.Matched(rule)
-			for i, rt := range cfg.Routes[rule] {
-				d := &Delivery{
-					ID: deliveryID(rec.Seq, rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,
-					Rule: rule, Target: rt.Target, Subject: rec.Subject, State: StatePending, NextAt: now, Created: now,
-				}
-				payload := []byte(doc)
-				if rt.Transform != nil {
-					if payload, err = rt.Transform.Apply(doc); err != nil {
-						// Kept as a dead delivery with the reason, not
-						// dropped. It is queued never due, then completed
-						// as dead: stores queue every delivery as pending.
-						reason := "transform: " + err.Error()
-						d.State, d.LastError, payload = StateDead, reason, []byte("null")
-						d.NextAt = never
-						failed = append(failed, &Completion{State: StateDead,
-							Attempt: Attempt{DeliveryID: d.ID, At: now, Outcome: OutcomePermanent, Error: truncate(reason, 1024)}})
-					}
-				}
-				d.Payload = payload
-				ds = append(ds, d)
-				woken[rt.Target] = true
+			rds, rfailed := route(cfg, rule, rec.Seq, rec.ID, rec.Type, rec.Subject, rec.Time, doc, now)
+			ds, failed = append(ds, rds...), append(failed, rfailed...)
+			for _, d := range rds {
+				woken[d.Target] = true
 			}
 		}
 	}
@@ -513,6 +496,36 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 		p.wake(t)
 	}
 	return len(recs), nil
+}
+
+// route makes the deliveries of an event by one rule, one per route, and
+// the completions of those whose payload could not be built.
+func route(cfg *Config, rule string, seq int64, id, typ, subject string, at time.Time, doc []byte, now time.Time) ([]*Delivery, []*Completion) {
+	var ds []*Delivery
+	var failed []*Completion
+	for i, rt := range cfg.Routes[rule] {
+		d := &Delivery{
+			ID: deliveryID(seq, id, rule, i, rt.Target), EventSeq: seq, EventID: id, EventType: typ, EventTime: at,
+			Rule: rule, Target: rt.Target, Subject: subject, State: StatePending, NextAt: now, Created: now,
+		}
+		payload := doc
+		if rt.Transform != nil {
+			var err error
+			if payload, err = rt.Transform.Apply(doc); err != nil {
+				// Kept as a dead delivery with the reason, not dropped. It
+				// is queued never due, then completed as dead: stores
+				// queue every delivery as pending.
+				reason := "transform: " + err.Error()
+				d.State, d.LastError, payload = StateDead, reason, []byte("null")
+				d.NextAt = never
+				failed = append(failed, &Completion{State: StateDead,
+					Attempt: Attempt{DeliveryID: d.ID, At: now, Outcome: OutcomePermanent, Error: truncate(reason, 1024)}})
+			}
+		}
+		d.Payload = payload
+		ds = append(ds, d)
+	}
+	return ds, failed
 }
 
 // never is the NextAt of a delivery that is not to be attempted.

@@ -2,12 +2,16 @@ package storetest
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
 // testRuleStarts: a rule's start is the last event written when it first
@@ -186,5 +190,83 @@ func MigrationLifecycle(t *testing.T, s Store, reopen func() Store, tamper Tampe
 	}
 	if head := recs[len(recs)-1].Seq; got["later"] != head {
 		t.Errorf("a rule after the first start: %v, want the head (%d)", got, head)
+	}
+}
+
+// testBackfillStore: past events are the dispatched ones with their
+// documents; Enqueue queues only deliveries not stored yet, tells which,
+// and writes nothing on a dry run.
+func testBackfillStore(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	e.createUser(strict, &directory.User{UserName: "a", Active: true})
+	e.createUser(strict, &directory.User{UserName: "b", Active: true})
+	recs, err := es.EventsAfter(e.ctx, 0, 10)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("events: %v %d", err, len(recs))
+	}
+	var docs []*events.EventDoc
+	for i, r := range recs {
+		docs = append(docs, &events.EventDoc{Seq: r.Seq, ID: r.ID, Doc: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))})
+	}
+	if err := es.Dispatch(e.ctx, 0, recs[1].Seq, docs, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.createUser(strict, &directory.User{UserName: "c", Active: true}) // not dispatched
+	past, err := es.PastEvents(e.ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range past {
+		got = append(got, fmt.Sprintf("%d %s %s %s %s", p.Seq, p.ID, p.Type, p.Subject, p.Doc))
+		if !p.Time.Equal(recs[0].Time) && !p.Time.Equal(recs[1].Time) {
+			t.Errorf("time %v", p.Time)
+		}
+	}
+	var want []string
+	for i, r := range recs {
+		want = append(want, fmt.Sprintf("%d %s %s %s {\"n\":%d}", r.Seq, r.ID, r.Type, r.Subject, i))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("past events (-want +got):\n%s", diff)
+	}
+	if rest, err := es.PastEvents(e.ctx, recs[0].Seq, 10); err != nil || len(rest) != 1 {
+		t.Errorf("after the first: %v %d", err, len(rest))
+	}
+
+	now := e.clock.Now()
+	d := func(id string) *events.Delivery {
+		return &events.Delivery{ID: id, EventSeq: recs[0].Seq, EventID: recs[0].ID, EventType: recs[0].Type, EventTime: recs[0].Time,
+			Rule: "r", Target: "hook", Subject: recs[0].Subject, Payload: json.RawMessage(`{"p":1}`), State: events.StatePending,
+			NextAt: now, Created: now}
+	}
+	enqueue := func(dry bool, audit *directory.AuditEntry, ds ...*events.Delivery) []bool {
+		t.Helper()
+		fresh, err := es.Enqueue(e.ctx, ds, dry, audit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if diff := cmp.Diff([]bool{true}, enqueue(true, nil, d("b1"))); diff != "" {
+		t.Errorf("dry run: %s", diff)
+	}
+	if _, err := es.Delivery(e.ctx, "b1"); !errors.Is(err, directory.ErrNotFound) {
+		t.Fatalf("a dry run queued: %v", err)
+	}
+	if diff := cmp.Diff([]bool{true, false}, enqueue(false, nil, d("b1"), d("b1"))); diff != "" {
+		t.Errorf("enqueue: %s", diff)
+	}
+	if diff := cmp.Diff([]bool{false, true}, enqueue(true, nil, d("b1"), d("b2"))); diff != "" {
+		t.Errorf("dry run after: %s", diff)
+	}
+	enqueue(false, &directory.AuditEntry{Time: now, Actor: e.actor, Action: "events.backfill", ResourceType: "Rule", ResourceID: "r"})
+	if entries, err := e.store.Audit(e.ctx, directory.AuditQuery{Action: "events.backfill"}); err != nil || len(entries) != 1 {
+		t.Errorf("audit: %v %d", err, len(entries))
+	}
+	claimed, err := es.Claim(e.ctx, "hook", now, 10, time.Minute, false)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != "b1" || string(claimed[0].Event) != `{"n":0}` {
+		t.Errorf("claim: %v %+v", err, claimed)
 	}
 }

@@ -173,6 +173,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Journey", testJourney},
 		{"RuleStarts", func(t *testing.T, ns NewStore) { testRuleStarts(t, ns, tamper) }},
 		{"FirstActivation", testFirstActivation},
+		{"BackfillStore", testBackfillStore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
