@@ -130,6 +130,27 @@ func (o *Ops) Replay(ctx context.Context, actor directory.Actor, req ReplayReque
 	return n, err
 }
 
+// Backfill routes past events by one rule, as if it had been in force
+// when they were dispatched (events.Pipeline.Backfill); with DryRun it
+// only says what it would queue.
+func (o *Ops) Backfill(ctx context.Context, actor directory.Actor, req events.BackfillRequest) (*events.BackfillReport, error) {
+	ev, err := o.events()
+	if err != nil {
+		return nil, err
+	}
+	if ev.Pipeline == nil {
+		return nil, errNoPipeline
+	}
+	switch {
+	case req.Rule == "":
+		return nil, invalid("rule", "name the rule whose past events to route")
+	case !req.Since.IsZero() && !req.Until.IsZero() && !req.Until.After(req.Since):
+		return nil, invalid("until", "until must be after since")
+	}
+	audit := &directory.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: "events.backfill", ResourceType: "Rule", ResourceID: req.Rule}
+	return ev.Pipeline.Backfill(ctx, req, audit)
+}
+
 // TargetView is a target as administrators see it.
 type TargetView struct {
 	Name     string           `json:"name"`
@@ -395,6 +416,7 @@ func (a *API) eventRoutes() {
 	a.handle("GET /deliveries", a.listDeliveries)
 	a.handle("GET /deliveries/{id}", a.getDelivery)
 	a.handle("POST /deliveries/replay", a.replay)
+	a.handle("POST /events/backfill", a.backfill)
 	a.handle("GET /targets", a.listTargets)
 	a.handle("POST /targets/{name}/enable", a.enableTarget)
 	a.handle("POST /targets/{name}/disable", a.disableTarget)
@@ -448,6 +470,15 @@ func (a *API) replay(r *http.Request, actor directory.Actor) (int, any, error) {
 	}
 	n, err := a.ops.Replay(r.Context(), actor, req)
 	return http.StatusOK, replayReply{n}, err
+}
+
+func (a *API) backfill(r *http.Request, actor directory.Actor) (int, any, error) {
+	var req events.BackfillRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	rep, err := a.ops.Backfill(r.Context(), actor, req)
+	return http.StatusOK, rep, err
 }
 
 func (a *API) listTargets(r *http.Request, _ directory.Actor) (int, any, error) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
 // TestOpenAPIMatchesRoutes: the document in the repository describes
@@ -95,6 +96,7 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"OrgInput": admin.OrgInput{}, "OrgPatch": admin.OrgPatch{}, "VerifyInput": admin.VerifyInput{},
 		"AuditReport": directory.AuditReport{}, "AuditCheckpoint": directory.AuditCheckpoint{},
 		"CheckpointSummary": directory.CheckpointSummary{},
+		"BackfillRequest":   events.BackfillRequest{}, "BackfillReport": events.BackfillReport{}, "BackfillItem": events.BackfillItem{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

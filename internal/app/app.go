@@ -301,8 +301,10 @@ func (a *App) ReloadRules() error {
 	if err != nil {
 		return err
 	}
+	if err := a.Events.Reload(ctx, cfg); err != nil {
+		return err
+	}
 	a.eventsFile = file
-	a.Events.Reload(cfg)
 	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
 	return nil
 }
@@ -559,6 +561,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	if a.Events != nil && !a.Config.Events.Disabled {
+		// The rules come into force before the first request: an event
+		// written from now on is routed by them, none before.
+		if err := a.Events.Activate(ctx); err != nil {
+			return err
+		}
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})
 		go func() {

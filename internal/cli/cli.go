@@ -128,6 +128,8 @@ Usage:
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
   gatehouse rules list|show|put|delete|check|test  the event rules (put --file RULE.yaml; test --pattern P --event E)
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
+  gatehouse events backfill --rule R [--dry-run]   route past events by a rule (rules see only events after they
+                                                   came into force)
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
   gatehouse targets list|enable|disable            the event targets, their queues and state
   gatehouse journey USER                           what happened to one person: origin, changes, events, deliveries

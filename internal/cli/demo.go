@@ -157,11 +157,57 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 		}
 		return false, nil
 	})
-	fmt.Fprintf(w, "4. Her journey, as an auditor or her manager sees it (gatehouse journey %s):\n\n", h.Email)
+	if err := e.demoStartDate(ctx, env); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "6. Ada's journey, as an auditor or her manager sees it (gatehouse journey %s):\n\n", h.Email)
 	if j == nil {
 		return errors.New("no journey")
 	}
 	printJourney(w, j)
+	return nil
+}
+
+// demoStartDate follows a hire whose account is created disabled and
+// enabled on the start date.
+func (e *env) demoStartDate(ctx context.Context, env *demo.Env) error {
+	w := e.stdout
+	h := demo.Hire{GivenName: "Grace", FamilyName: "Hopper", Email: "grace.hopper@example.com", Department: "Engineering", StartsLater: true}
+	fmt.Fprintf(w, "4. HR creates %s %s, who starts next month, disabled (as Active Directory does: create disabled, enable on the start date).\n",
+		h.GivenName, h.FamilyName)
+	id, _, err := env.Create(ctx, h)
+	if err != nil {
+		return err
+	}
+	if _, err := env.Settled(ctx, id, "User.Created"); err != nil {
+		return err
+	}
+	ram, err := env.RAMUser(ctx, h.Account())
+	if err != nil {
+		return err
+	}
+	gb, err := env.GitBookUser(ctx, h.Email)
+	if err != nil {
+		return err
+	}
+	_, mailed := env.Mail.For(h.Email)
+	if ram != nil || gb != nil || mailed {
+		return fmt.Errorf("a disabled account was provisioned (RAM %v, GitBook %v, email %v)", ram != nil, gb != nil, mailed)
+	}
+	fmt.Fprintf(w, "   User.Created delivered: no RAM user, no GitBook account, no welcome email — the account is not active yet.\n\n")
+
+	fmt.Fprintf(w, "5. Her start date: HR enables the account (PATCH active=true). User.Enabled is her first activation (detail.firstActivation).\n")
+	start := time.Now()
+	if err := env.Enable(ctx, id); err != nil {
+		return err
+	}
+	fx, err := env.WaitEffects(ctx, h, start)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "   +%s  welcome email received by the SMTP server for %s\n", ms(fx.Email.Sub(start)), h.Email)
+	fmt.Fprintf(w, "   +%s  RAM: account %s created\n", ms(fx.RAM.Sub(start)), h.Account())
+	fmt.Fprintf(w, "   +%s  GitBook: account %s, active, in group %s\n\n", ms(fx.GitBook.Sub(start)), h.Email, h.ReadersGroup())
 	return nil
 }
 

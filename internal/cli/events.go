@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,6 +196,7 @@ func (e *env) rulesTest(args []string) error {
 // ---- events
 
 func (e *env) eventsCmd(args []string) error {
+	var bf events.BackfillRequest
 	var follow *bool
 	var after *int64
 	var limit *int
@@ -207,8 +210,91 @@ func (e *env) eventsCmd(args []string) error {
 			},
 			run: func(c *cmd) error { return c.tail(*after, *limit, *follow) },
 		},
+		"backfill": {
+			flags: func(fs *flag.FlagSet) func() error {
+				fs.StringVar(&bf.Rule, "rule", "", "the rule whose past events to route (required)")
+				since := fs.String("since", "", "only events from this time: 2026-03-01, an RFC 3339 time, or a duration back from now (72h)")
+				until := fs.String("until", "", "only events before this time (same forms)")
+				fs.BoolVar(&bf.DryRun, "dry-run", false, "say what would be queued, queue nothing")
+				return func() error {
+					if bf.Rule == "" {
+						return usagef("events backfill needs --rule NAME")
+					}
+					var err error
+					if bf.Since, err = parseWhen("since", *since); err != nil {
+						return err
+					}
+					bf.Until, err = parseWhen("until", *until)
+					return err
+				}
+			},
+			run: func(c *cmd) error { return c.backfill(bf) },
+		},
 	}
-	return e.group("events", subs, []string{"tail"}, args)
+	return e.group("events", subs, []string{"tail", "backfill"}, args)
+}
+
+// parseWhen reads a time: a date, an RFC 3339 time, or a duration back
+// from now; "" is none.
+func parseWhen(flagName, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return time.Now().UTC().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, usagef("--%s: %q is not a date (2026-03-01), an RFC 3339 time or a duration (72h)", flagName, s)
+}
+
+// backfill routes past events by one rule (or says what it would).
+func (c *cmd) backfill(req events.BackfillRequest) error {
+	rep, err := c.a.Admin.Backfill(c.e.ctx, cliActor(), req)
+	if err != nil {
+		return err
+	}
+	return c.print(rep, func() {
+		verb := "queued"
+		if rep.DryRun {
+			verb = "would queue"
+		}
+		var targets []string
+		for _, t := range slices.Sorted(maps.Keys(rep.Targets)) {
+			targets = append(targets, fmt.Sprintf("%s: %d", t, rep.Targets[t]))
+		}
+		c.printf("Rule %s matches %d of the %d past events kept; %s %d deliveries", rep.Rule, rep.Matched, rep.Events, verb, rep.Queued)
+		if len(targets) > 0 {
+			c.printf(" (%s)", strings.Join(targets, ", "))
+		}
+		c.printf(".\n")
+		if rep.Existing > 0 {
+			c.printf("%d the rule had routed already: not again.\n", rep.Existing)
+		}
+		if rep.Failed > 0 {
+			c.printf("%d payloads could not be built: dead deliveries (gatehouse deliveries list --failed says why).\n", rep.Failed)
+		}
+		if len(rep.Sample) > 0 {
+			var rows [][]string
+			for _, it := range rep.Sample {
+				rows = append(rows, []string{strconv.FormatInt(it.EventSeq, 10), fmtTime(it.EventTime), it.EventType, it.Subject, it.Target})
+			}
+			c.printf("\n")
+			_ = table(c.e.stdout, []string{"SEQ", "TIME", "EVENT", "SUBJECT", "TARGET"}, rows)
+			if more := rep.Queued - len(rep.Sample); more > 0 {
+				c.printf("… and %d more\n", more)
+			}
+		}
+		switch {
+		case rep.DryRun && rep.Queued > 0:
+			c.printf("\nRun it again without --dry-run to queue them.\n")
+		case rep.Queued > 0:
+			c.printf("\nA running server delivers them now.\n")
+		}
+	})
 }
 
 // tail prints events (their documents as rules see them), one JSON line

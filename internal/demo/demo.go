@@ -28,6 +28,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	gatehouse "github.com/gatehouse-id/gatehouse"
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -214,6 +215,10 @@ func (e *Env) Close() {
 // Hire is a new hire, as the upstream system sends it.
 type Hire struct {
 	GivenName, FamilyName, Email, Department string
+	// StartsLater: the account is created disabled, to be enabled on the
+	// start date (Active Directory's "create disabled, enable on the start
+	// date").
+	StartsLater bool
 }
 
 // Account is the RAM user name a hire gets: the email's local part.
@@ -267,6 +272,7 @@ func (e *Env) Create(ctx context.Context, h Hire) (string, time.Time, error) {
 		"displayName": h.GivenName + " " + h.FamilyName,
 		"name":        map[string]any{"givenName": h.GivenName, "familyName": h.FamilyName},
 		"emails":      []any{map[string]any{"value": h.Email, "type": "work", "primary": true}},
+		"active":      !h.StartsLater,
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": h.Department},
 	})
 	if err != nil {
@@ -345,12 +351,48 @@ func (e *Env) WaitEffects(ctx context.Context, h Hire, created time.Time) (*Effe
 }
 
 // Disable deactivates a user at the hub as Okta does (PATCH active=false).
-func (e *Env) Disable(ctx context.Context, id string) error {
+func (e *Env) Disable(ctx context.Context, id string) error { return e.setActive(ctx, id, false) }
+
+// Enable activates a user at the hub (PATCH active=true): the start date
+// of a hire created disabled, or a return.
+func (e *Env) Enable(ctx context.Context, id string) error { return e.setActive(ctx, id, true) }
+
+func (e *Env) setActive(ctx context.Context, id string, active bool) error {
 	_, err := e.scim(ctx, http.MethodPatch, "/Users/"+url.PathEscape(id), map[string]any{
 		"schemas":    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
-		"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": false}}},
+		"Operations": []any{map[string]any{"op": "replace", "value": map[string]any{"active": active}}},
 	})
 	return err
+}
+
+// Settled waits until the hub has dispatched the user's latest event of
+// type typ and each of its deliveries is finished (delivered or dead),
+// and returns them: after that, nothing more comes of the event.
+func (e *Env) Settled(ctx context.Context, id, typ string) ([]admin.JourneyDelivery, error) {
+	var out []admin.JourneyDelivery
+	err := Wait(ctx, func() (bool, error) {
+		j, err := e.Hub.App.Admin.Journey(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		var last *admin.JourneyEvent
+		for _, s := range j.Steps {
+			if s.Event != nil && s.Event.Type == typ {
+				last = s.Event
+			}
+		}
+		if last == nil || last.Document == "pending" {
+			return false, nil
+		}
+		for _, d := range last.Deliveries {
+			if d.State != events.StateDelivered && d.State != events.StateDead {
+				return false, nil
+			}
+		}
+		out = last.Deliveries
+		return true, nil
+	})
+	return out, err
 }
 
 // Move changes a user's department at the hub (PATCH).

@@ -171,3 +171,109 @@ func TestOnboarding(t *testing.T) {
 		}
 	}
 }
+
+// TestStartDate is issue 11's item 2 end to end: a hire created disabled
+// (Active Directory's "create disabled, enable on the start date") gets
+// nothing downstream — no RAM user (RAM has no inactive state), no GitBook
+// account, no welcome email — until the account is enabled; then all
+// three. A change to a disabled account does not bring it back downstream,
+// and enabling it again does not send a second welcome email.
+func TestStartDate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	env, err := demo.Start(ctx, demo.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Close()
+	h := demo.Hire{GivenName: "Grace", FamilyName: "Hopper", Email: "grace.hopper@example.com", Department: "Engineering", StartsLater: true}
+	gitbook := func() map[string]any {
+		t.Helper()
+		u, err := env.GitBookUser(ctx, h.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	ram := func() map[string]any {
+		t.Helper()
+		u, err := env.RAMUser(ctx, h.Account())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	settled := func(typ string) {
+		t.Helper()
+		if _, err := env.Settled(ctx, id(t, env, h), typ); err != nil {
+			t.Fatalf("%s never settled: %v", typ, err)
+		}
+	}
+	uid, _, err := env.Create(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled("User.Created")
+	if u := ram(); u != nil {
+		t.Errorf("a disabled account was provisioned to RAM: %v", u)
+	}
+	if u := gitbook(); u != nil {
+		t.Errorf("a disabled account was provisioned to GitBook: %v", u)
+	}
+	if n := len(env.Mail.Messages()); n != 0 {
+		t.Errorf("%d welcome emails to an account that has not started", n)
+	}
+
+	// The start date.
+	if err := env.Enable(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitEffects(ctx, h, time.Now()); err != nil {
+		t.Fatalf("the effects of the start date: %v", err)
+	}
+	if u := gitbook(); u["active"] != true {
+		t.Errorf("GitBook account after the start date: %v", u)
+	}
+
+	// She leaves; a change to her account while she is away changes
+	// nothing downstream.
+	if err := env.Disable(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	settled("User.Disabled")
+	if err := env.Move(ctx, uid, "Platform"); err != nil {
+		t.Fatal(err)
+	}
+	settled("User.Updated")
+	if u := ram(); u != nil {
+		t.Errorf("a change to a disabled account brought it back to RAM: %v", u)
+	}
+	if u := gitbook(); u == nil || u["active"] != false {
+		t.Errorf("a change to a disabled account made it active in GitBook: %v", u)
+	}
+
+	// She comes back: RAM and GitBook again, no second welcome email.
+	if err := env.Enable(ctx, uid); err != nil {
+		t.Fatal(err)
+	}
+	settled("User.Enabled")
+	if u := ram(); u == nil {
+		t.Errorf("no RAM user after the return")
+	}
+	if u := gitbook(); u == nil || u["active"] != true || !slices.Equal(demo.GroupsOf(u), []string{"platform-readers"}) {
+		t.Errorf("GitBook account after the return: %v", u)
+	}
+	if n := len(env.Mail.Messages()); n != 1 {
+		t.Errorf("%d welcome emails, want 1 (the first activation only)", n)
+	}
+}
+
+// id is the hub's id of a hire's account.
+func id(t *testing.T, env *demo.Env, h demo.Hire) string {
+	t.Helper()
+	j, err := env.Hub.App.Admin.Journey(context.Background(), h.Email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j.User.ID
+}

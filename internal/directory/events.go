@@ -62,6 +62,9 @@ type EventData struct {
 	After   json.RawMessage `json:"after,omitempty"`
 	Changed []string        `json:"changed,omitempty"` // attributes that changed (updates)
 	Member  string          `json:"member,omitempty"`  // the user added or removed
+	// FirstActivation: the account is active for the first time (a user
+	// created active, or enabled for the first time).
+	FirstActivation bool `json:"firstActivation,omitempty"`
 }
 
 // eventRecord is an event of the change audited by e, with its before and
@@ -80,11 +83,12 @@ func (s *Service) eventRecordOf(typ, kind, id string, e *AuditEntry, d EventData
 }
 
 // userEvents are the events of a user change: one per change, Disabled or
-// Enabled when active flips, else Created, Updated or Deleted.
-func (s *Service) userEvents(e *AuditEntry, before, after *User) []*EventRecord {
+// Enabled when active flips, else Created, Updated or Deleted. first: the
+// change activates the account for the first time.
+func (s *Service) userEvents(e *AuditEntry, before, after *User, first bool) []*EventRecord {
 	switch {
 	case before == nil:
-		return []*EventRecord{s.eventRecord(UserCreated, "User", after.ID, e, EventData{})}
+		return []*EventRecord{s.eventRecord(UserCreated, "User", after.ID, e, EventData{FirstActivation: first})}
 	case after == nil:
 		return []*EventRecord{s.eventRecord(UserDeleted, "User", before.ID, e, EventData{})}
 	}
@@ -94,7 +98,7 @@ func (s *Service) userEvents(e *AuditEntry, before, after *User) []*EventRecord 
 	} else if !before.Active && after.Active {
 		typ = UserEnabled
 	}
-	return []*EventRecord{s.eventRecord(typ, "User", after.ID, e, EventData{Changed: changedUser(before, after)})}
+	return []*EventRecord{s.eventRecord(typ, "User", after.ID, e, EventData{Changed: changedUser(before, after), FirstActivation: first})}
 }
 
 // changedUser names the attributes that differ: top-level SCIM names, and
@@ -222,7 +226,16 @@ func (s *Service) record(ctx context.Context, tx Tx, e *AuditEntry, evs []*Event
 }
 
 func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, after *User) error {
-	return s.record(ctx, tx, e, s.userEvents(e, before, after))
+	first := false
+	if after != nil && after.Active && (before == nil || !before.Active) {
+		// Created active, or enabled: the first time marks the event, so
+		// that a rule can welcome a person once (detail.firstActivation).
+		var err error
+		if first, err = tx.MarkActivated(ctx, after.ID, e.Time); err != nil {
+			return err
+		}
+	}
+	return s.record(ctx, tx, e, s.userEvents(e, before, after, first))
 }
 
 func (s *Service) recordGroup(ctx context.Context, tx Tx, e *AuditEntry, before, after *Group, added, removed []string) error {

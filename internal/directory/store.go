@@ -171,6 +171,9 @@ type Tx interface {
 	// after AppendAudit in the same transaction: sequence numbers then
 	// follow commit order.
 	AppendEvents(ctx context.Context, evs []*EventRecord) error
+	// MarkActivated records that user id is active, and reports whether
+	// it is the first time (false: it has been active before).
+	MarkActivated(ctx context.Context, id string, at time.Time) (bool, error)
 }
 
 // AuditQuery selects audit entries, newest first. Empty fields select all.

@@ -28,8 +28,10 @@ import (
 // email, department, dept (the department as a lower-case slug,
 // "Tour Operations" → "tour-operations"), title, employeeNumber,
 // organization (the name), organizationId, groups (display names), locale,
-// preferredLanguage; an update adds "changed" and "previous" (the flat
-// fields before). Group events carry the group's fields and, for
+// preferredLanguage, firstActivation (true on the event that makes the
+// account active for the first time: its User.Created, or the User.Enabled
+// of an account created disabled); an update adds "changed" and
+// "previous" (the flat fields before). Group events carry the group's fields and, for
 // membership events, "member" (the user's flat fields).
 type Builder struct {
 	Source  string // the CloudEvents source of Gatehouse's own events
@@ -97,7 +99,9 @@ func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs or
 	var err error
 	switch rec.ResourceType {
 	case "User":
-		detail, err = b.userDetail(ctx, rec, &data, orgs)
+		if detail, err = b.userDetail(ctx, rec, &data, orgs); err == nil {
+			detail["firstActivation"] = data.FirstActivation
+		}
 	case "Group":
 		detail, err = b.groupDetail(ctx, rec, &data, orgs)
 	case "Organization":

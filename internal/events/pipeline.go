@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -166,6 +169,14 @@ type Options struct {
 }
 
 // Pipeline dispatches events and delivers them.
+//
+// A rule applies to the events written after it came into force: when a
+// server first put it in force (Activate, Reload), the pipeline records
+// its start in the store — the seq of the last event written by then —
+// and routes by it only the events after. History written before a
+// server's first start (an import from the command line) is therefore not
+// routed by that start, and a rule added later does not see the events
+// before it; Backfill routes past events explicitly.
 type Pipeline struct {
 	store   Store
 	builder *Builder
@@ -173,8 +184,12 @@ type Pipeline struct {
 	log     *slog.Logger
 	obs     Observer
 
-	cfg  atomic.Pointer[Config]
-	poke chan struct{}
+	force atomic.Pointer[inForce]
+	poke  chan struct{}
+
+	// reloading serialises Activate and Reload; active is set by Activate.
+	reloading sync.Mutex
+	active    bool
 
 	mu      sync.Mutex
 	workers map[string]*worker
@@ -206,8 +221,54 @@ func New(store Store, b *Builder, cfg *Config, opt Options) *Pipeline {
 	if cfg == nil {
 		cfg = &Config{}
 	}
-	p.cfg.Store(cfg)
+	p.force.Store(&inForce{cfg: cfg})
 	return p
+}
+
+// inForce is the configuration in force and the start of each of its
+// rules: the seq after which the rule routes events. starts is nil until
+// the pipeline is activated (a pipeline that only renders documents, or a
+// test dispatching by hand): every rule then sees every event.
+type inForce struct {
+	cfg    *Config
+	starts map[string]int64
+}
+
+// routes reports whether rule routes the event of seq.
+func (f *inForce) routes(rule string, seq int64) bool {
+	if f.starts == nil {
+		return true
+	}
+	start, ok := f.starts[rule]
+	return ok && seq > start
+}
+
+// ruleNames lists the rules of cfg.
+func ruleNames(cfg *Config) []string {
+	names := make([]string, 0, len(cfg.Routes))
+	for name := range cfg.Routes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Activate puts the configuration's rules in force: each rule that never
+// was gets its start, the last event written so far, so that it routes
+// only the events after. A server calls it before it takes requests;
+// from then on Reload does the same for the rules it brings. Run
+// activates the pipeline if that has not been done.
+func (p *Pipeline) Activate(ctx context.Context) error {
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	cfg := p.force.Load().cfg
+	starts, err := p.store.StartRules(ctx, ruleNames(cfg), p.now())
+	if err != nil {
+		return fmt.Errorf("put the rules in force: %w", err)
+	}
+	p.force.Store(&inForce{cfg: cfg, starts: starts})
+	p.active = true
+	return nil
 }
 
 func (p *Pipeline) now() time.Time { return p.opt.Now().UTC() }
@@ -224,20 +285,37 @@ func (p *Pipeline) Poke() {
 func (p *Pipeline) Builder() *Builder { return p.builder }
 
 // Config returns the configuration in force.
-func (p *Pipeline) Config() *Config { return p.cfg.Load() }
+func (p *Pipeline) Config() *Config { return p.force.Load().cfg }
+
+// RuleStarts returns the start of each rule in force: the seq of the last
+// event written before it came into force (nil before Activate).
+func (p *Pipeline) RuleStarts() map[string]int64 { return p.force.Load().starts }
 
 // Reload replaces the configuration: new targets get workers, removed
 // ones stop (their pending deliveries stay queued until a target of that
-// name comes back).
-func (p *Pipeline) Reload(cfg *Config) {
-	p.cfg.Store(cfg)
+// name comes back). On an activated pipeline, the new rules come into
+// force now (see Activate); if their starts cannot be recorded, the
+// configuration in force stays and the error says why.
+func (p *Pipeline) Reload(ctx context.Context, cfg *Config) error {
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	f := &inForce{cfg: cfg}
+	if p.active {
+		starts, err := p.store.StartRules(ctx, ruleNames(cfg), p.now())
+		if err != nil {
+			return fmt.Errorf("put the rules in force: %w", err)
+		}
+		f.starts = starts
+	}
+	p.force.Store(f)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx == nil {
-		return
+		return nil
 	}
 	p.syncWorkers()
 	p.Poke()
+	return nil
 }
 
 // Run dispatches and delivers until ctx ends.
@@ -246,6 +324,17 @@ func (p *Pipeline) Run(ctx context.Context) {
 	p.ctx = ctx
 	p.syncWorkers()
 	p.mu.Unlock()
+	if !p.opt.NoDispatch {
+		for !p.activated() {
+			if err := p.Activate(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				p.log.Error("put the rules in force; dispatching waits", "err", err)
+				pause(ctx, time.Second)
+			}
+		}
+	}
 	if _, err := p.store.Recover(ctx, p.now()); err != nil && ctx.Err() == nil {
 		p.log.Error("recover deliveries", "err", err)
 	}
@@ -262,10 +351,16 @@ func (p *Pipeline) Run(ctx context.Context) {
 	p.wg.Wait()
 }
 
+func (p *Pipeline) activated() bool {
+	p.reloading.Lock()
+	defer p.reloading.Unlock()
+	return p.active
+}
+
 // syncWorkers starts workers for new targets and stops removed ones.
 // Called with p.mu held.
 func (p *Pipeline) syncWorkers() {
-	cfg := p.cfg.Load()
+	cfg := p.force.Load().cfg
 	for name, w := range p.workers {
 		if t, ok := cfg.Targets[name]; !ok || t != w.target {
 			w.stop()
@@ -354,7 +449,8 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
-	cfg := p.cfg.Load()
+	force := p.force.Load()
+	cfg := force.cfg
 	orgs, err := p.builder.orgs(ctx)
 	if err != nil {
 		return 0, err
@@ -364,6 +460,7 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	var ds []*Delivery
 	var failed []*Completion // deliveries whose payload could not be built
 	woken := map[string]bool{}
+	before := map[string]int{} // matches of events written before their rule came into force
 	for _, rec := range recs {
 		doc, err := p.builder.Build(ctx, rec, orgs)
 		if err != nil {
@@ -382,28 +479,15 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 			continue
 		}
 		for _, rule := range rules {
+			if !force.routes(rule, rec.Seq) {
+				before[rule]++
+				continue
+			}
 			p.obs.Matched(rule)
-			for i, rt := range cfg.Routes[rule] {
-				d := &Delivery{
-					ID: deliveryID(rec.Seq, rec.ID, rule, i, rt.Target), EventSeq: rec.Seq, EventID: rec.ID, EventType: rec.Type, EventTime: rec.Time,
-					Rule: rule, Target: rt.Target, Subject: rec.Subject, State: StatePending, NextAt: now, Created: now,
-				}
-				payload := []byte(doc)
-				if rt.Transform != nil {
-					if payload, err = rt.Transform.Apply(doc); err != nil {
-						// Kept as a dead delivery with the reason, not
-						// dropped. It is queued never due, then completed
-						// as dead: stores queue every delivery as pending.
-						reason := "transform: " + err.Error()
-						d.State, d.LastError, payload = StateDead, reason, []byte("null")
-						d.NextAt = never
-						failed = append(failed, &Completion{State: StateDead,
-							Attempt: Attempt{DeliveryID: d.ID, At: now, Outcome: OutcomePermanent, Error: truncate(reason, 1024)}})
-					}
-				}
-				d.Payload = payload
-				ds = append(ds, d)
-				woken[rt.Target] = true
+			rds, rfailed := route(cfg, rule, rec.Seq, rec.ID, rec.Type, rec.Subject, rec.Time, doc, now)
+			ds, failed = append(ds, rds...), append(failed, rfailed...)
+			for _, d := range rds {
+				woken[d.Target] = true
 			}
 		}
 	}
@@ -416,10 +500,44 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 		}
 	}
 	p.obs.Dispatched(len(recs), len(ds))
+	for _, rule := range slices.Sorted(maps.Keys(before)) {
+		p.log.Info("events written before the rule came into force are not routed by it (gatehouse events backfill routes them)",
+			"rule", rule, "events", before[rule])
+	}
 	for t := range woken {
 		p.wake(t)
 	}
 	return len(recs), nil
+}
+
+// route makes the deliveries of an event by one rule, one per route, and
+// the completions of those whose payload could not be built.
+func route(cfg *Config, rule string, seq int64, id, typ, subject string, at time.Time, doc []byte, now time.Time) ([]*Delivery, []*Completion) {
+	var ds []*Delivery
+	var failed []*Completion
+	for i, rt := range cfg.Routes[rule] {
+		d := &Delivery{
+			ID: deliveryID(seq, id, rule, i, rt.Target), EventSeq: seq, EventID: id, EventType: typ, EventTime: at,
+			Rule: rule, Target: rt.Target, Subject: subject, State: StatePending, NextAt: now, Created: now,
+		}
+		payload := doc
+		if rt.Transform != nil {
+			var err error
+			if payload, err = rt.Transform.Apply(doc); err != nil {
+				// Kept as a dead delivery with the reason, not dropped. It
+				// is queued never due, then completed as dead: stores
+				// queue every delivery as pending.
+				reason := "transform: " + err.Error()
+				d.State, d.LastError, payload = StateDead, reason, []byte("null")
+				d.NextAt = never
+				failed = append(failed, &Completion{State: StateDead,
+					Attempt: Attempt{DeliveryID: d.ID, At: now, Outcome: OutcomePermanent, Error: truncate(reason, 1024)}})
+			}
+		}
+		d.Payload = payload
+		ds = append(ds, d)
+	}
+	return ds, failed
 }
 
 // never is the NextAt of a delivery that is not to be attempted.

@@ -103,6 +103,19 @@ type Store interface {
 	// cursor from `from` to `to`, in one transaction; it fails with
 	// ErrCursorMoved if another dispatcher moved the cursor first.
 	Dispatch(ctx context.Context, from, to int64, docs []*EventDoc, ds []*Delivery) error
+	// StartRules records the start of each rule of names that has none:
+	// the seq of the last event written so far (once, after an upgrade,
+	// the dispatch cursor instead), after which the rule routes events.
+	// It returns the start of each of names.
+	StartRules(ctx context.Context, names []string, now time.Time) (map[string]int64, error)
+	// PastEvents returns up to limit dispatched events after seq after
+	// whose documents are kept, in seq order.
+	PastEvents(ctx context.Context, after int64, limit int) ([]*PastEvent, error)
+	// Enqueue queues deliveries made outside dispatch (a backfill): those
+	// whose id is not stored yet, reporting which they were; with dryRun
+	// it only reports. audit, when not nil, is appended in the same
+	// transaction.
+	Enqueue(ctx context.Context, ds []*Delivery, dryRun bool, audit *directory.AuditEntry) ([]bool, error)
 
 	// Claim marks up to limit due deliveries of target as running until
 	// now+lease and returns them with their event documents. With ordered,

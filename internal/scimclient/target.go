@@ -156,8 +156,10 @@ type delivery struct {
 	groups  []string       // the payload's groups
 	// hasGroups: the payload had a "groups" key.
 	hasGroups bool
-	status    int
-	notes     []string
+	// inactive: the event's account is inactive (detail.active is false).
+	inactive bool
+	status   int
+	notes    []string
 }
 
 func (d *delivery) note(format string, args ...any) {
@@ -241,6 +243,9 @@ func (d *delivery) run(dl *Delivery) error {
 			d.doc["active"] = true
 		}
 	}
+	if d.inactive {
+		return d.keepInactive()
+	}
 	return d.upsert()
 }
 
@@ -261,6 +266,7 @@ func (d *delivery) parse(dl *Delivery) error {
 	if detail == nil {
 		detail = ev.Data
 	}
+	d.inactive = detail["active"] == false
 	d.gid = str(detail, "id")
 	if d.gid == "" {
 		for _, s := range []string{ev.Subject, dl.Subject} {
@@ -402,24 +408,75 @@ func (d *delivery) upsert() error {
 		}
 	}
 	if !created {
-		id := ID(u)
-		next, changed, err := d.c.updateUser(d.ctx, id, u, d.doc)
-		if err != nil {
+		if u, err = d.update(u); err != nil {
 			return err
-		}
-		d.status = http.StatusOK
-		if changed {
-			d.applied = Applied{RemoteID: id, Action: "updated"}
-			d.note("updated user %s", id)
-		} else {
-			d.applied = Applied{RemoteID: id, Action: "unchanged"}
-			d.note("user %s up to date", id)
-		}
-		if next != nil {
-			u = next
 		}
 	}
 	return d.syncGroups(u, created)
+}
+
+// update brings the existing account u to the payload and returns it as
+// it now is.
+func (d *delivery) update(u map[string]any) (map[string]any, error) {
+	id := ID(u)
+	next, changed, err := d.c.updateUser(d.ctx, id, u, d.doc)
+	if err != nil {
+		return nil, err
+	}
+	d.status = http.StatusOK
+	if changed {
+		d.applied = Applied{RemoteID: id, Action: "updated"}
+		d.note("updated user %s", id)
+	} else {
+		d.applied = Applied{RemoteID: id, Action: "unchanged"}
+		d.note("user %s up to date", id)
+	}
+	if next != nil {
+		u = next
+	}
+	return u, nil
+}
+
+// keepInactive carries out the User.Created or User.Updated of an account
+// that is inactive (created disabled, to be enabled on its start date, or
+// changed while disabled). It is never created downstream, nor made
+// active there, whatever the payload says. An account that is downstream
+// is treated as User.Disabled treats it (OnDisable): deleted where the
+// target deletes disabled accounts (RAM, which has no inactive state);
+// otherwise updated to the payload, inactive ("deactivate") or with its
+// active state left alone ("ignore").
+func (d *delivery) keepInactive() error {
+	u, err := d.find(false)
+	if err != nil {
+		return err
+	}
+	if u == nil {
+		d.note("the account is inactive: not created downstream")
+		return nil
+	}
+	action := d.opts.OnDisable
+	if action == "" {
+		action = "deactivate"
+	}
+	if k, _, ok := lookup(d.doc, "active"); ok {
+		delete(d.doc, k)
+	}
+	switch action {
+	case "delete":
+		return d.retireFound(u, action)
+	case "deactivate":
+		if !d.c.profile.Active {
+			return payloadErr("profile %s cannot deactivate users: set OnDisable/OnDelete to \"delete\"", d.c.profile.Name)
+		}
+		d.doc["active"] = false
+	case "ignore":
+	default:
+		return payloadErr("unknown action %q (OnDisable: deactivate, delete, ignore)", action)
+	}
+	if u, err = d.update(u); err != nil {
+		return err
+	}
+	return d.syncGroups(u, false)
 }
 
 // membershipChanged: a group membership changed, so an account that was
@@ -588,6 +645,11 @@ func (d *delivery) retire(action string) error {
 		d.note("no such user downstream: nothing to %s", action)
 		return nil
 	}
+	return d.retireFound(u, action)
+}
+
+// retireFound deactivates or deletes the downstream account u.
+func (d *delivery) retireFound(u map[string]any, action string) error {
 	id := ID(u)
 	switch action {
 	case "delete":

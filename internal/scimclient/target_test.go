@@ -323,3 +323,77 @@ func TestTargetEgressRefusal(t *testing.T) {
 		})
 	}
 }
+
+// inactiveEvent is event with the account inactive in the event's detail
+// (a user created disabled, or changed while disabled).
+func inactiveEvent(typ, gid string, payload map[string]any) *scimclient.Delivery {
+	d := event(typ, gid, payload)
+	var ev map[string]any
+	_ = json.Unmarshal(d.Event, &ev)
+	ev["detail"].(map[string]any)["active"] = false
+	d.Event, _ = json.Marshal(ev)
+	return d
+}
+
+// TestTargetInactive: the Created or Updated of an inactive account never
+// creates it downstream nor makes it active there, whatever the payload's
+// "active"; an account that is downstream is treated as OnDisable says.
+func TestTargetInactive(t *testing.T) {
+	g := startGatehouse(t)
+	c := g.client(t, nil)
+	ctx := t.Context()
+	type state struct {
+		Exists      bool
+		Active      bool
+		DisplayName string
+	}
+	for i, tt := range []struct {
+		name      string
+		onDisable string
+		typ       string
+		existing  map[string]any // downstream before (nil: none)
+		want      state
+		note      string
+	}{
+		{"created disabled", "", scimclient.EventUserCreated, nil, state{}, "not created downstream"},
+		{"created disabled, delete on disable", "delete", scimclient.EventUserCreated, nil, state{}, "not created downstream"},
+		{"changed while disabled", "", scimclient.EventUserUpdated, map[string]any{"active": false, "displayName": "Old"},
+			state{Exists: true, Active: false, DisplayName: "New"}, "updated user"},
+		{"changed while disabled, still active downstream", "deactivate", scimclient.EventUserUpdated, map[string]any{"active": true, "displayName": "Old"},
+			state{Exists: true, Active: false, DisplayName: "New"}, "updated user"},
+		{"changed while disabled, delete on disable", "delete", scimclient.EventUserUpdated, map[string]any{"active": true, "displayName": "Old"},
+			state{}, "deleted user"},
+		{"changed while disabled, disable ignored", "ignore", scimclient.EventUserUpdated, map[string]any{"active": false, "displayName": "Old"},
+			state{Exists: true, Active: false, DisplayName: "New"}, "updated user"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			gid := fmt.Sprintf("gh-inactive-%d", i)
+			name := gid + "@example.com"
+			if tt.existing != nil {
+				doc := map[string]any{"userName": name, "externalId": gid}
+				for k, v := range tt.existing {
+					doc[k] = v
+				}
+				mustCreate(t, c, doc)
+			}
+			tg := scimclient.NewTarget(c, scimclient.TargetOptions{OnDisable: tt.onDisable})
+			// The payload of a rule that hard-codes "active": true.
+			d := inactiveEvent(tt.typ, gid, map[string]any{"userName": name, "displayName": "New", "active": true})
+			res := deliver(t, tg, d, scimclient.Delivered)
+			if !strings.Contains(res.Response, tt.note) {
+				t.Errorf("response %q, want %q", res.Response, tt.note)
+			}
+			var got state
+			u, err := c.FindUser(ctx, scimclient.Eq("externalId", gid))
+			switch {
+			case err == nil:
+				got = state{Exists: true, Active: u["active"] == true, DisplayName: fmt.Sprint(u["displayName"])}
+			case !scimclient.IsNotFound(err):
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("downstream (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -370,3 +370,12 @@ func TestKeysetSort(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationLifecycle: migration 0013 on a database made before it.
+func TestMigrationLifecycle(t *testing.T) {
+	url := testURL(t)
+	schemaName := freshSchema(t, url)
+	open := func() storetest.Store { return openIn(t, url, schemaName) }
+	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
+		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+}

@@ -41,3 +41,18 @@ func tamper(t *testing.T, s storetest.Store, bypass bool, statement string) erro
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) }, tamper)
 }
+
+// TestMigrationLifecycle: migration 0013 on a database made before it.
+func TestMigrationLifecycle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	open := func() storetest.Store {
+		s, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
+		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+}

@@ -182,6 +182,9 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"APIRules", testAPIRules},
 		{"MembershipEvents", testMembershipEvents},
 		{"Journey", testJourney},
+		{"RuleStarts", func(t *testing.T, ns NewStore) { testRuleStarts(t, ns, tamper) }},
+		{"FirstActivation", testFirstActivation},
+		{"BackfillStore", testBackfillStore},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
