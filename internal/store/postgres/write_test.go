@@ -99,8 +99,11 @@ func TestWriteRetriesDeadlock(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil {
 		t.Fatalf("errors: %v, %v", errs[0], errs[1])
 	}
-	if runs[0]+runs[1] != 3 {
-		t.Errorf("transactions ran %d and %d times, want 3 in all (one retry)", runs[0], runs[1])
+	// At least one retry. More are possible: the aborted transaction, run
+	// again at once, can take its first lock before the survivor takes the
+	// one it was waiting for, and deadlock with it once more.
+	if runs[0]+runs[1] < 3 {
+		t.Errorf("transactions ran %d and %d times, want a retry", runs[0], runs[1])
 	}
 }
 
