@@ -106,18 +106,41 @@ func RAMID() string {
 	return strconv.FormatUint(n, 10)
 }
 
-// OpenStore opens the configured database.
+// ErrNoDatabase is the error of opening, with Options.MustExist, a
+// database that is not there (errors.Is).
+var ErrNoDatabase = errors.New("no database")
+
+// noDatabase is a database that is not there, in the store's words.
+type noDatabase struct{ err error }
+
+func (n noDatabase) Error() string        { return n.err.Error() }
+func (n noDatabase) Unwrap() error        { return n.err }
+func (n noDatabase) Is(target error) bool { return target == ErrNoDatabase }
+
+// OpenStore opens the configured database, creating it if needed.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (Store, error) {
+	return openStore(ctx, cfg, log, false)
+}
+
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, mustExist bool) (Store, error) {
 	kind, loc, err := cfg.Database()
 	if err != nil {
 		return nil, err
 	}
+	var st Store
 	switch kind {
 	case "postgres":
-		return postgres.Open(ctx, loc, postgres.Options{Logger: log})
+		st, err = postgres.Open(ctx, loc, postgres.Options{Logger: log, MustExist: mustExist})
+		if err != nil {
+			err = fmt.Errorf("%s: %w", config.RedactURL(loc), err)
+		}
 	default:
-		return sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+		st, err = sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous, MustExist: mustExist})
 	}
+	if mustExist && errors.Is(err, fs.ErrNotExist) {
+		return nil, noDatabase{err}
+	}
+	return st, err
 }
 
 // Options change how NewWith builds the application.
@@ -127,6 +150,9 @@ type Options struct {
 	// (administration commands): a target whose variables are unset is
 	// listed, but cannot deliver or be pushed (events.Env.WithoutSecrets).
 	WithoutSecrets bool
+	// MustExist refuses a database that is not there (ErrNoDatabase),
+	// creating nothing: what is not serve does not create a database.
+	MustExist bool
 }
 
 // New opens the store and builds the services; every target must be able
@@ -141,7 +167,10 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log, opt.MustExist)
+	if errors.Is(err, ErrNoDatabase) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -215,23 +244,11 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	}
 	cfg := a.Config.Events
 	a.EventStore = es
-	tpl := targets.DefaultTemplates()
-	if cfg.TemplatesDir != "" {
-		var err error
-		if tpl, err = targets.LoadTemplates(cfg.TemplatesDir); err != nil {
-			return fmt.Errorf("email templates: %w", err)
-		}
+	env, err := EventEnv(a.Config, opt.WithoutSecrets)
+	if err != nil {
+		return err
 	}
-	var egress targets.Egress
-	for _, s := range cfg.EgressAllow {
-		p, err := config.ParseCIDR(s)
-		if err != nil {
-			return err
-		}
-		egress.Allow = append(egress.Allow, p)
-	}
-	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
-		WithoutSecrets: opt.WithoutSecrets}
+	a.EventEnv = env
 	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err
@@ -253,6 +270,29 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	}
 	a.Admin.Events = ops
 	return nil
+}
+
+// EventEnv is what the rules file's targets are built with: the email
+// templates, the egress policy, the environment (for ${env:NAME}).
+// It needs no database.
+func EventEnv(cfg config.Config, withoutSecrets bool) (events.Env, error) {
+	tpl := targets.DefaultTemplates()
+	if dir := cfg.Events.TemplatesDir; dir != "" {
+		var err error
+		if tpl, err = targets.LoadTemplates(dir); err != nil {
+			return events.Env{}, fmt.Errorf("email templates: %w", err)
+		}
+	}
+	var egress targets.Egress
+	for _, s := range cfg.Events.EgressAllow {
+		p, err := config.ParseCIDR(s)
+		if err != nil {
+			return events.Env{}, err
+		}
+		egress.Allow = append(egress.Allow, p)
+	}
+	return events.Env{Getenv: os.Getenv, Egress: egress, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
+		WithoutSecrets: withoutSecrets}, nil
 }
 
 // apiRules returns the rules made through the admin API and their version.

@@ -169,14 +169,26 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // open loads the configuration and opens the database for an
 // administration command. Logs go to stderr at warning level. The rules
 // file's targets are built without their secrets: a command that sends
-// (push) checks its own target (App.Pusher).
+// (push) checks its own target (App.Pusher). A database that is not there
+// is refused, naming where it was looked for, unless --init was given:
+// only serve creates one otherwise.
 func (e *env) open(f config.Flags) (*app.App, error) {
 	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return nil, err
 	}
+	return e.openWith(cfg, f)
+}
+
+// openWith opens the database of a configuration loaded already.
+func (e *env) openWith(cfg config.Config, f config.Flags) (*app.App, error) {
 	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
-	return app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true})
+	a, err := app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true, MustExist: !f.Init})
+	if errors.Is(err, app.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w\n`gatehouse serve` creates the database on its first start (check --data-dir, --database-url, "+
+			"GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL); to create it with this command, add --init", err)
+	}
+	return a, err
 }
 
 func printJSON(w io.Writer, v any) error {

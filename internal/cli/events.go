@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -31,6 +32,9 @@ func (e exitError) Error() string { return "exit " + strconv.Itoa(e.code) }
 func (e *env) rules(args []string) error {
 	if len(args) > 0 && args[0] == "test" {
 		return e.rulesTest(args[1:])
+	}
+	if len(args) > 0 && args[0] == "check" {
+		return e.rulesCheck(args[1:])
 	}
 	var file *string
 	subs := map[string]*sub{
@@ -103,33 +107,51 @@ func (e *env) rules(args []string) error {
 				c.printf("Rule %s deleted.\n", c.pos[0])
 			})
 		}},
-		"check": {
-			flags: func(fs *flag.FlagSet) func() error {
-				file = fs.String("file", "", "the rules file to check (default: events.rules_file)")
-				return nil
-			},
-			run: func(c *cmd) error {
-				path := *file
-				if path == "" {
-					path = c.a.Config.Events.RulesFile
-				}
-				if path == "" {
-					return usagef("rules check: give --file or configure events.rules_file")
-				}
-				// A check is for the server: every variable must be set.
-				env := c.a.EventEnv
-				env.WithoutSecrets = false
-				_, f, err := events.LoadFile(path, env)
-				if err != nil {
-					return err
-				}
-				return c.print(map[string]int{"rules": len(f.Rules), "targets": len(f.Targets)}, func() {
-					c.printf("%s is valid: %d rules, %d targets.\n", path, len(f.Rules), len(f.Targets))
-				})
-			},
-		},
 	}
 	return e.group("rules", subs, []string{"list", "show", "put", "delete", "check", "test"}, args)
+}
+
+// rulesCheck is `gatehouse rules check [--file F]`: the rules file (by
+// default events.rules_file) checked as serve would load it, every
+// variable set. It needs no database.
+func (e *env) rulesCheck(args []string) error {
+	fs := e.newFlagSet("rules check")
+	var f config.Flags
+	f.Register(fs, false)
+	file := fs.String("file", "", "the rules file to check (default: events.rules_file)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("rules check takes no arguments")
+	}
+	cfg, err := config.Load(f, e.getenv)
+	if err != nil {
+		return err
+	}
+	path := *file
+	if path == "" {
+		path = cfg.Events.RulesFile
+	}
+	if path == "" {
+		return usagef("rules check: give --file or configure events.rules_file")
+	}
+	// A check is for the server: every variable must be set.
+	env, err := app.EventEnv(cfg, false)
+	if err != nil {
+		return err
+	}
+	_, rf, err := events.LoadFile(path, env)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]int{"rules": len(rf.Rules), "targets": len(rf.Targets)})
+	}
+	fmt.Fprintf(e.stdout, "%s is valid: %d rules, %d targets.\n", path, len(rf.Rules), len(rf.Targets))
+	return nil
 }
 
 // readInput reads a file, or standard input for "-".

@@ -40,12 +40,11 @@ func (e *env) syncCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := e.open(f)
+	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	cfgs := a.Config.LDAP
+	cfgs := cfg.LDAP
 	if len(cfgs) == 0 {
 		return errors.New("no directory is configured: add one under ldap: in the configuration file (see docs/ldap.md)")
 	}
@@ -69,6 +68,11 @@ func (e *env) syncCmd(args []string) error {
 		}
 		cfgs = pick
 	}
+	a, err := e.openWith(cfg, f)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	links, ok := a.Store.(provision.LinkStore)
 	if !ok {
 		return errors.New("this database keeps no provisioning links")

@@ -243,6 +243,9 @@ type Flags struct {
 	Config      string
 	DataDir     string
 	DatabaseURL string
+	// Init lets an administration command create the database when there
+	// is none (only serve does otherwise).
+	Init bool
 	// serve only
 	Listen    string
 	BaseURL   string
@@ -259,6 +262,7 @@ func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.DataDir, "data-dir", "", "data directory (default ./gatehouse-data); env GATEHOUSE_DATA_DIR")
 	fs.StringVar(&f.DatabaseURL, "database-url", "", "SQLite path or postgres:// URL (default: SQLite in the data directory); env GATEHOUSE_DATABASE_URL")
 	if !serve {
+		fs.BoolVar(&f.Init, "init", false, "create the database if there is none (otherwise only serve creates one)")
 		return
 	}
 	fs.StringVar(&f.Listen, "listen", "", "listen address (default 127.0.0.1:8080); env GATEHOUSE_LISTEN")
@@ -494,7 +498,7 @@ func (c Config) Database() (kind, location string, err error) {
 	case strings.HasPrefix(u, "file:"):
 		return "sqlite", strings.TrimPrefix(u, "file:"), nil
 	case strings.Contains(u, "://"):
-		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", redactURL(u))
+		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", RedactURL(u))
 	}
 	return "sqlite", u, nil
 }
@@ -509,8 +513,8 @@ func (c Config) CheckpointFile() string {
 	return first(c.Audit.CheckpointFile, filepath.Join(c.DataDir, "audit-checkpoints.log"))
 }
 
-// redactURL hides a password in a database URL.
-func redactURL(s string) string {
+// RedactURL hides a password in a database URL.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable URL)"
