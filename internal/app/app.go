@@ -76,6 +76,7 @@ type App struct {
 	eventsReady bool
 
 	proxies *proxies
+	unlock  func() // releases the serve lock (Lock)
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -396,12 +397,17 @@ func (a *App) observe(ctx context.Context, rec *logging.Record) {
 	}
 }
 
-// Close releases the database.
+// Close releases the database (and the serve lock).
 func (a *App) Close() error {
 	if err := a.Auth.FlushUsage(context.Background()); err != nil {
 		a.Log.Error("flush token usage", "err", err)
 	}
-	return a.Store.Close()
+	err := a.Store.Close()
+	if a.unlock != nil {
+		a.unlock()
+		a.unlock = nil
+	}
+	return err
 }
 
 // Handler is the whole HTTP interface.
@@ -558,12 +564,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-usageDone
 	}()
 
-	if kind, loc, _ := a.Config.Database(); kind != "postgres" {
-		unlock, err := lockServe(loc + ".serve-lock")
-		if err != nil {
+	if kind, _, _ := a.Config.Database(); kind != "postgres" {
+		if err := a.Lock(); err != nil {
 			return err
 		}
-		defer unlock()
 		// No other server uses this database: deliveries left running
 		// belong to a process that died mid-attempt. Attempt them again now
 		// rather than when their lease runs out.
@@ -662,6 +666,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// Lock takes the serve lock of an SQLite database (PostgreSQL needs
+// none): one server at a time runs on it. Serve takes it if it has not been
+// taken; a caller that announces the server first takes it before, so that
+// a second server fails before it says anything. Close releases it.
+func (a *App) Lock() error {
+	kind, loc, _ := a.Config.Database()
+	if kind == "postgres" || a.unlock != nil {
+		return nil
+	}
+	unlock, err := lockServe(loc + ".serve-lock")
+	if err != nil {
+		return err
+	}
+	a.unlock = unlock
 	return nil
 }
 
