@@ -43,7 +43,7 @@ func (e *env) rules(args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.print(rs, func() {
+			return c.print(admin.Items(rs), func() {
 				var rows [][]string
 				for _, r := range rs {
 					var ts []string
@@ -94,7 +94,8 @@ func (e *env) rules(args []string) error {
 				if created {
 					verb = "created"
 				}
-				return c.print(map[string]any{"name": r.Name, "created": created}, func() {
+				// The API's answer to PUT /rules/{name}.
+				return c.print(admin.RuleView{RuleSpec: r, Origin: "api"}, func() {
 					c.printf("Rule %s %s; servers put it in force within seconds.\n", r.Name, verb)
 				})
 			},
@@ -325,7 +326,7 @@ func (e *env) deliveries(args []string) error {
 				if err != nil {
 					return err
 				}
-				return c.print(ds, func() {
+				return c.print(admin.Items(ds), func() {
 					var rows [][]string
 					for _, d := range ds {
 						rows = append(rows, []string{d.ID, d.Target, d.Rule, d.EventType, d.Subject, d.State, strconv.Itoa(d.Attempts),
@@ -437,7 +438,7 @@ func (e *env) targetsCmd(args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.print(ts, func() {
+			return c.print(admin.Items(ts), func() {
 				var rows [][]string
 				for _, t := range ts {
 					state := "enabled"
