@@ -75,6 +75,20 @@ type App struct {
 	rulesSeen   int64        // the stored rules' version in force (under eventsMu)
 	eventsReady bool
 
+	// Running is the configuration the running server recorded, which an
+	// administration command (Options.ShowRunning) shows; nil when no
+	// server has recorded one (running.go).
+	Running *events.ServerConfig
+	// RunningDiffers are other servers, not stopped, that recorded a
+	// different configuration.
+	RunningDiffers []*events.ServerConfig
+	// RunningErr says why Running cannot be shown (its own is shown).
+	RunningErr error
+	shown      *shownConfig // Running, built to be shown
+	scimBase   string       // the SCIM base URL event documents name
+	serverName string       // set while Serve records its configuration
+	started    time.Time
+
 	proxies *proxies
 	unlock  func() // releases the serve lock (Lock)
 }
@@ -154,6 +168,12 @@ type Options struct {
 	// MustExist refuses a database that is not there (ErrNoDatabase),
 	// creating nothing: what is not serve does not create a database.
 	MustExist bool
+	// ShowRunning makes the event administration (Admin.Events: rules,
+	// targets, journeys) and the event documents show the configuration
+	// the running server recorded (App.Running) rather than this process's
+	// own: for administration commands, whose environment need not be the
+	// server's.
+	ShowRunning bool
 }
 
 // New opens the store and builds the services; every target must be able
@@ -255,11 +275,29 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 		return err
 	}
 	pcfg, file, err := a.loadRules(api)
+	var ce *events.ConfigError
+	if err != nil && opt.ShowRunning && len(api) > 0 && errors.As(err, &ce) {
+		// The admin API's rules may use targets of the server's rules
+		// file, which an administration command need not have: it
+		// dispatches nothing, so it does without them (and lists them).
+		if pcfg, file, err = a.loadRules(nil); err == nil {
+			file.API = api
+		}
+	}
 	if err != nil {
 		return err
 	}
-	a.eventsFile, a.rulesSeen = file, version
-	builder := &events.Builder{Source: cfg.Source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
+	a.eventsFile, a.rulesSeen, a.scimBase = file, version, scimBase
+	source := cfg.Source
+	if opt.ShowRunning {
+		if err := a.readRunning(ctx, api); err != nil {
+			return err
+		}
+		if a.shown != nil {
+			source, scimBase = a.Running.Source, a.Running.BaseURL
+		}
+	}
+	builder := &events.Builder{Source: source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
 	a.Events = events.New(es, builder, pcfg, events.Options{
 		Log: a.Log, Observer: a.Metrics, NewID: NewID, PollInterval: time.Duration(cfg.PollInterval), Retention: time.Duration(cfg.Retention),
 	})
@@ -268,6 +306,11 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 		Check: func(api []events.RuleSpec) error { _, _, err := a.loadRules(api); return err }}
 	if rs, ok := a.Store.(events.RuleStore); ok {
 		ops.RuleStore = rs
+	}
+	if sh := a.shown; sh != nil {
+		ops.Config = func() *events.Config { return sh.cfg }
+		ops.Rules = func() *events.File { return sh.file }
+		ops.Check = func(api []events.RuleSpec) error { _, _, err := a.describe(a.Running, api); return err }
 	}
 	a.Admin.Events = ops
 	return nil
@@ -344,6 +387,7 @@ func (a *App) ReloadRules() error {
 	a.eventsFile = file
 	a.Events.Reload(cfg)
 	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
+	a.recordRunning(ctx, file)
 	return nil
 }
 
@@ -582,6 +626,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				a.Log.Warn("deliveries interrupted by the previous stop are attempted again", "count", n)
 			}
 		}
+	}
+	// The configuration in force, for the command line (running.go).
+	if a.Events != nil {
+		stop := a.startRecording(ctx, ln)
+		defer stop()
 	}
 	// Checkpoints stop after everything that writes the audit log (deferred
 	// before them, so run after them): the last one anchors the final head.

@@ -39,6 +39,7 @@ func (e *env) rules(args []string) error {
 	var file *string
 	subs := map[string]*sub{
 		"list": {run: func(c *cmd) error {
+			c.e.showing(c.a)
 			rs, err := c.a.Admin.ListRules()
 			if err != nil {
 				return err
@@ -61,6 +62,7 @@ func (e *env) rules(args []string) error {
 			})
 		}},
 		"show": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+			c.e.showing(c.a)
 			r, err := c.a.Admin.Rule(c.pos[0])
 			if err != nil {
 				return err
@@ -241,6 +243,7 @@ func (c *cmd) tail(after int64, limit int, follow bool) error {
 	if ev == nil || c.a.Events == nil {
 		return errors.New("the event pipeline is not available on this database")
 	}
+	c.e.showing(c.a)
 	ctx := c.e.ctx
 	if after < 0 {
 		// Start with the last `limit` events.
@@ -434,6 +437,7 @@ func (e *env) targetsCmd(args []string) error {
 	}
 	subs := map[string]*sub{
 		"list": {run: func(c *cmd) error {
+			c.e.showing(c.a)
 			ts, err := c.a.Admin.Targets(c.e.ctx)
 			if err != nil {
 				return err

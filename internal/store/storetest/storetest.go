@@ -182,6 +182,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"APIRules", testAPIRules},
 		{"MembershipEvents", testMembershipEvents},
 		{"Journey", testJourney},
+		{"ServerConfigs", testServerConfigs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
