@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -224,6 +225,11 @@ func (e *env) showing(a *app.App) {
 		rf = "none"
 	}
 	fmt.Fprintf(e.stderr, "Showing the running configuration, %s: rules file %s, events source %s.\n", by, rf, r.Source)
+	if own := a.Config.Events.RulesFile; own != "" {
+		if abs, err := filepath.Abs(own); err == nil && abs != r.RulesFile {
+			fmt.Fprintf(e.stderr, "This command's rules file %s is not the server's: it is not shown.\n", own)
+		}
+	}
 	for _, o := range a.RunningDiffers {
 		fmt.Fprintf(e.stderr, "Server %s runs a different configuration (recorded %s, rules file %s, events source %s).\n",
 			o.Server, fmtTime(o.Recorded), cmpOr(o.RulesFile, "none"), o.Source)
