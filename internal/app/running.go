@@ -32,7 +32,7 @@ type shownConfig struct {
 // startRecording records the configuration in force as that of the server
 // listening on ln, and returns what notes its stop. On SQLite (one server
 // at a time, under the serve lock) the records of servers that died
-// without stopping are marked stopped.
+// without stopping are marked stopped, at the time this is noticed.
 func (a *App) startRecording(ctx context.Context, ln net.Listener) (stop func()) {
 	st, ok := a.Store.(events.ServerConfigStore)
 	if !ok {
