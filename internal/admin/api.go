@@ -347,6 +347,21 @@ type list[T any] struct {
 	Items []T `json:"items"`
 }
 
+// MarshalJSON writes an empty list as [], never null.
+func (l list[T]) MarshalJSON() ([]byte, error) {
+	items := l.Items
+	if items == nil {
+		items = []T{}
+	}
+	return json.Marshal(struct {
+		Items []T `json:"items"`
+	}{items})
+}
+
+// Items is a list as the API answers it: {"items": […]}. The command line
+// prints its lists with it, so that --json is the API's shape.
+func Items[T any](items []T) any { return list[T]{items} }
+
 // ---- applications
 
 func (a *API) listApps(r *http.Request, _ directory.Actor) (int, any, error) {
@@ -513,6 +528,14 @@ type auditPage struct {
 	Next int64 `json:"next,omitempty"`
 }
 
+// AuditPage is a page of the audit log as GET /audit answers it.
+func AuditPage(entries []*directory.AuditEntry, next int64) any {
+	if entries == nil {
+		entries = []*directory.AuditEntry{}
+	}
+	return auditPage{Items: entries, Next: next}
+}
+
 func (a *API) listAudit(r *http.Request, _ directory.Actor) (int, any, error) {
 	q := r.URL.Query()
 	f := AuditFilter{Actor: q.Get("actor"), Resource: q.Get("resource"), Action: q.Get("action"), Since: q.Get("since"), Until: q.Get("until")}
@@ -536,7 +559,7 @@ func (a *API) listAudit(r *http.Request, _ directory.Actor) (int, any, error) {
 		}
 	}
 	entries, next, err := a.ops.Audit(r.Context(), f)
-	return http.StatusOK, auditPage{Items: entries, Next: next}, err
+	return http.StatusOK, AuditPage(entries, next), err
 }
 
 func (a *API) verifyAudit(r *http.Request, _ directory.Actor) (int, any, error) {

@@ -27,6 +27,21 @@ type EventOps struct {
 	// Check says whether a set of them is valid with the rules file.
 	RuleStore events.RuleStore
 	Check     func(api []events.RuleSpec) error
+	// Config returns the configuration that listings show (targets and
+	// their kinds, rules and push scopes); nil: the pipeline's. An
+	// administration command shows the running server's this way.
+	Config func() *events.Config
+}
+
+// config is the configuration shown (nil: none).
+func (e *EventOps) config() *events.Config {
+	switch {
+	case e.Config != nil:
+		return e.Config()
+	case e.Pipeline != nil:
+		return e.Pipeline.Config()
+	}
+	return nil
 }
 
 var errNoPipeline = directory.Errorf(directory.ErrInvalid, "", "the event pipeline is not available on this database")
@@ -184,10 +199,10 @@ func (o *Ops) Targets(ctx context.Context) ([]TargetView, error) {
 		return nil, err
 	}
 	out := []TargetView{}
-	if ev.Pipeline == nil {
+	cfg := ev.config()
+	if cfg == nil {
 		return out, nil
 	}
-	cfg := ev.Pipeline.Config()
 	for _, name := range cfg.TargetNames() {
 		t := cfg.Targets[name]
 		pv := PolicyView{Concurrency: t.Policy.Concurrency, Rate: t.Policy.Rate, Ordered: t.Policy.Ordered, Timeout: t.Policy.Timeout.String()}
@@ -210,8 +225,8 @@ func (o *Ops) SetTargetEnabled(ctx context.Context, actor directory.Actor, name 
 	if err != nil {
 		return err
 	}
-	if ev.Pipeline != nil {
-		if _, ok := ev.Pipeline.Config().Targets[name]; !ok {
+	if cfg := ev.config(); cfg != nil {
+		if _, ok := cfg.Targets[name]; !ok {
 			return directory.Errorf(directory.ErrNotFound, "target", "no target named %q", name)
 		}
 	}

@@ -639,9 +639,7 @@ func (o *Ops) eventSteps(ctx context.Context, ev *EventOps, js JourneyStore, rec
 			run.rules[r.Name] = r
 		}
 	}
-	if ev.Pipeline != nil {
-		run.cfg = ev.Pipeline.Config()
-	}
+	run.cfg = ev.config()
 	out := make([]JourneyStep, 0, len(recs))
 	for _, r := range recs {
 		e := &JourneyEvent{Seq: r.Seq, ID: r.ID, Type: r.Type, Subject: r.Subject, Actor: r.Actor, Deliveries: []JourneyDelivery{}}

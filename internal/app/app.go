@@ -76,7 +76,22 @@ type App struct {
 	rulesSeen   int64        // the stored rules' version in force (under eventsMu)
 	eventsReady bool
 
+	// Running is the configuration the running server recorded, which an
+	// administration command (Options.ShowRunning) shows; nil when no
+	// server has recorded one (running.go).
+	Running *events.ServerConfig
+	// RunningDiffers are other servers, not stopped, that recorded a
+	// different configuration.
+	RunningDiffers []*events.ServerConfig
+	// RunningErr says why Running cannot be shown (its own is shown).
+	RunningErr error
+	shown      *shownConfig // Running, built to be shown
+	scimBase   string       // the SCIM base URL event documents name
+	serverName string       // set while Serve records its configuration
+	started    time.Time
+
 	proxies *proxies
+	unlock  func() // releases the serve lock (Lock)
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -107,18 +122,41 @@ func RAMID() string {
 	return strconv.FormatUint(n, 10)
 }
 
-// OpenStore opens the configured database.
+// ErrNoDatabase is the error of opening, with Options.MustExist, a
+// database that is not there (errors.Is).
+var ErrNoDatabase = errors.New("no database")
+
+// noDatabase is a database that is not there, in the store's words.
+type noDatabase struct{ err error }
+
+func (n noDatabase) Error() string        { return n.err.Error() }
+func (n noDatabase) Unwrap() error        { return n.err }
+func (n noDatabase) Is(target error) bool { return target == ErrNoDatabase }
+
+// OpenStore opens the configured database, creating it if needed.
 func OpenStore(ctx context.Context, cfg config.Config, log *slog.Logger) (Store, error) {
+	return openStore(ctx, cfg, log, false)
+}
+
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, mustExist bool) (Store, error) {
 	kind, loc, err := cfg.Database()
 	if err != nil {
 		return nil, err
 	}
+	var st Store
 	switch kind {
 	case "postgres":
-		return postgres.Open(ctx, loc, postgres.Options{Logger: log})
+		st, err = postgres.Open(ctx, loc, postgres.Options{Logger: log, MustExist: mustExist})
+		if err != nil {
+			err = fmt.Errorf("%s: %w", config.RedactURL(loc), err)
+		}
 	default:
-		return sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous})
+		st, err = sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous, MustExist: mustExist})
 	}
+	if mustExist && errors.Is(err, fs.ErrNotExist) {
+		return nil, noDatabase{err}
+	}
+	return st, err
 }
 
 // Options change how NewWith builds the application.
@@ -128,6 +166,15 @@ type Options struct {
 	// (administration commands): a target whose variables are unset is
 	// listed, but cannot deliver or be pushed (events.Env.WithoutSecrets).
 	WithoutSecrets bool
+	// MustExist refuses a database that is not there (ErrNoDatabase),
+	// creating nothing: what is not serve does not create a database.
+	MustExist bool
+	// ShowRunning makes the event administration (Admin.Events: rules,
+	// targets, journeys) and the event documents show the configuration
+	// the running server recorded (App.Running) rather than this process's
+	// own: for administration commands, whose environment need not be the
+	// server's.
+	ShowRunning bool
 }
 
 // New opens the store and builds the services; every target must be able
@@ -142,7 +189,10 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, cfg, log)
+	st, err := openStore(ctx, cfg, log, opt.MustExist)
+	if errors.Is(err, ErrNoDatabase) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -216,33 +266,39 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	}
 	cfg := a.Config.Events
 	a.EventStore = es
-	tpl := targets.DefaultTemplates()
-	if cfg.TemplatesDir != "" {
-		var err error
-		if tpl, err = targets.LoadTemplates(cfg.TemplatesDir); err != nil {
-			return fmt.Errorf("email templates: %w", err)
-		}
+	env, err := EventEnv(a.Config, opt.WithoutSecrets)
+	if err != nil {
+		return err
 	}
-	var policy egress.Policy
-	for _, s := range cfg.EgressAllow {
-		p, err := config.ParseCIDR(s)
-		if err != nil {
-			return err
-		}
-		policy.Allow = append(policy.Allow, p)
-	}
-	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
-		WithoutSecrets: opt.WithoutSecrets}
+	a.EventEnv = env
 	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err
 	}
 	pcfg, file, err := a.loadRules(api)
+	var ce *events.ConfigError
+	if err != nil && opt.ShowRunning && len(api) > 0 && errors.As(err, &ce) {
+		// The admin API's rules may use targets of the server's rules
+		// file, which an administration command need not have: it
+		// dispatches nothing, so it does without them (and lists them).
+		if pcfg, file, err = a.loadRules(nil); err == nil {
+			file.API = api
+		}
+	}
 	if err != nil {
 		return err
 	}
-	a.eventsFile, a.rulesSeen = file, version
-	builder := &events.Builder{Source: cfg.Source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
+	a.eventsFile, a.rulesSeen, a.scimBase = file, version, scimBase
+	source := cfg.Source
+	if opt.ShowRunning {
+		if err := a.readRunning(ctx, api); err != nil {
+			return err
+		}
+		if a.shown != nil {
+			source, scimBase = a.Running.Source, a.Running.BaseURL
+		}
+	}
+	builder := &events.Builder{Source: source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
 	a.Events = events.New(es, builder, pcfg, events.Options{
 		Log: a.Log, Observer: a.Metrics, NewID: NewID, PollInterval: time.Duration(cfg.PollInterval), Retention: time.Duration(cfg.Retention),
 	})
@@ -252,8 +308,36 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	if rs, ok := a.Store.(events.RuleStore); ok {
 		ops.RuleStore = rs
 	}
+	if sh := a.shown; sh != nil {
+		ops.Config = func() *events.Config { return sh.cfg }
+		ops.Rules = func() *events.File { return sh.file }
+		ops.Check = func(api []events.RuleSpec) error { _, _, err := a.describe(a.Running, api); return err }
+	}
 	a.Admin.Events = ops
 	return nil
+}
+
+// EventEnv is what the rules file's targets are built with: the email
+// templates, the egress policy, the environment (for ${env:NAME}).
+// It needs no database.
+func EventEnv(cfg config.Config, withoutSecrets bool) (events.Env, error) {
+	tpl := targets.DefaultTemplates()
+	if dir := cfg.Events.TemplatesDir; dir != "" {
+		var err error
+		if tpl, err = targets.LoadTemplates(dir); err != nil {
+			return events.Env{}, fmt.Errorf("email templates: %w", err)
+		}
+	}
+	var policy egress.Policy
+	for _, s := range cfg.Events.EgressAllow {
+		p, err := config.ParseCIDR(s)
+		if err != nil {
+			return events.Env{}, err
+		}
+		policy.Allow = append(policy.Allow, p)
+	}
+	return events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
+		WithoutSecrets: withoutSecrets}, nil
 }
 
 // apiRules returns the rules made through the admin API and their version.
@@ -306,6 +390,7 @@ func (a *App) ReloadRules() error {
 	}
 	a.eventsFile = file
 	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
+	a.recordRunning(ctx, file)
 	return nil
 }
 
@@ -359,12 +444,17 @@ func (a *App) observe(ctx context.Context, rec *logging.Record) {
 	}
 }
 
-// Close releases the database.
+// Close releases the database (and the serve lock).
 func (a *App) Close() error {
 	if err := a.Auth.FlushUsage(context.Background()); err != nil {
 		a.Log.Error("flush token usage", "err", err)
 	}
-	return a.Store.Close()
+	err := a.Store.Close()
+	if a.unlock != nil {
+		a.unlock()
+		a.unlock = nil
+	}
+	return err
 }
 
 // Handler is the whole HTTP interface.
@@ -521,12 +611,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		<-usageDone
 	}()
 
-	if kind, loc, _ := a.Config.Database(); kind != "postgres" {
-		unlock, err := lockServe(loc + ".serve-lock")
-		if err != nil {
+	if kind, _, _ := a.Config.Database(); kind != "postgres" {
+		if err := a.Lock(); err != nil {
 			return err
 		}
-		defer unlock()
 		// No other server uses this database: deliveries left running
 		// belong to a process that died mid-attempt. Attempt them again now
 		// rather than when their lease runs out.
@@ -541,6 +629,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				a.Log.Warn("deliveries interrupted by the previous stop are attempted again", "count", n)
 			}
 		}
+	}
+	// The configuration in force, for the command line (running.go).
+	if a.Events != nil {
+		stop := a.startRecording(ctx, ln)
+		defer stop()
 	}
 	// Checkpoints stop after everything that writes the audit log (deferred
 	// before them, so run after them): the last one anchors the final head.
@@ -630,6 +723,23 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	return nil
+}
+
+// Lock takes the serve lock of an SQLite database (PostgreSQL needs
+// none): one server at a time runs on it. Serve takes it if it has not been
+// taken; a caller that announces the server first takes it before, so that
+// a second server fails before it says anything. Close releases it.
+func (a *App) Lock() error {
+	kind, loc, _ := a.Config.Database()
+	if kind == "postgres" || a.unlock != nil {
+		return nil
+	}
+	unlock, err := lockServe(loc + ".serve-lock")
+	if err != nil {
+		return err
+	}
+	a.unlock = unlock
 	return nil
 }
 

@@ -250,7 +250,7 @@ func (e *env) app(args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.print(apps, func() {
+			return c.print(admin.Items(apps), func() {
 				var rows [][]string
 				for _, x := range apps {
 					rows = append(rows, []string{x.Name, x.ID, string(x.Kind), x.Mode, strings.Join(x.Scopes, " "), scopeText(x.SyncScope), strconv.FormatBool(x.Enabled)})
@@ -429,13 +429,13 @@ func (e *env) credentials(name string, args []string) error {
 				if err != nil {
 					return err
 				}
-				return c.print(toks, func() { _ = table(c.e.stdout, tokenHeader, tokenRows(toks)) })
+				return c.print(admin.Items(toks), func() { _ = table(c.e.stdout, tokenHeader, tokenRows(toks)) })
 			}
 			secs, err := c.a.Admin.ListSecrets(c.e.ctx, *appRef)
 			if err != nil {
 				return err
 			}
-			return c.print(secs, func() { _ = table(c.e.stdout, secretHeader, secretRows(secs)) })
+			return c.print(admin.Items(secs), func() { _ = table(c.e.stdout, secretHeader, secretRows(secs)) })
 		}},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
@@ -535,10 +535,7 @@ func (e *env) org(args []string) error {
 			if err != nil {
 				return err
 			}
-			if orgs == nil {
-				orgs = []*directory.Organization{}
-			}
-			return c.print(orgs, func() { _ = table(c.e.stdout, []string{"ID", "NAME", "EXTERNAL ID"}, orgTree(orgs)) })
+			return c.print(admin.Items(orgs), func() { _ = table(c.e.stdout, []string{"ID", "NAME", "EXTERNAL ID"}, orgTree(orgs)) })
 		}},
 	}
 	return e.group("org", subs, []string{"create", "list", "show", "update", "delete"}, args)
@@ -591,7 +588,7 @@ func (e *env) audit(args []string) error {
 				if err != nil {
 					return err
 				}
-				return c.print(entries, func() {
+				return c.print(admin.AuditPage(entries, next), func() {
 					var rows [][]string
 					for _, en := range entries {
 						who := en.Actor.Kind
@@ -743,7 +740,7 @@ func (e *env) keys(args []string) error {
 			if err != nil {
 				return err
 			}
-			return c.print(keys, func() {
+			return c.print(admin.Items(keys), func() {
 				var rows [][]string
 				for _, k := range keys {
 					state := "signing"

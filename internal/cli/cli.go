@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -171,14 +172,77 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 // open loads the configuration and opens the database for an
 // administration command. Logs go to stderr at warning level. The rules
 // file's targets are built without their secrets: a command that sends
-// (push) checks its own target (App.Pusher).
+// (push) checks its own target (App.Pusher). A database that is not there
+// is refused, naming where it was looked for, unless --init was given:
+// only serve creates one otherwise.
 func (e *env) open(f config.Flags) (*app.App, error) {
 	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return nil, err
 	}
+	return e.openWith(cfg, f)
+}
+
+// openWith opens the database of a configuration loaded already.
+func (e *env) openWith(cfg config.Config, f config.Flags) (*app.App, error) {
 	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
-	return app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true})
+	a, err := app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true, MustExist: !f.Init, ShowRunning: true})
+	if errors.Is(err, app.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w\n`gatehouse serve` creates the database on its first start (check --data-dir, --database-url, "+
+			"GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL); to create it with this command, add --init", err)
+	}
+	return a, err
+}
+
+// showing says, on standard error, whose configuration a command that
+// describes the running system (rules, targets, journeys, events) shows:
+// the one the running server recorded, when and by which server, or its
+// own when no server has recorded one.
+func (e *env) showing(a *app.App) {
+	own := func() string {
+		rf := a.Config.Events.RulesFile
+		if rf == "" {
+			rf = "none"
+		}
+		return fmt.Sprintf("this command's own (rules file: %s, events source: %s)", rf, a.Config.Events.Source)
+	}
+	r := a.Running
+	if r == nil {
+		if a.EventStore != nil {
+			fmt.Fprintf(e.stderr, "No server has recorded its configuration in this database (serve does when it starts): showing %s.\n", own())
+		}
+		return
+	}
+	by := fmt.Sprintf("recorded %s by server %s (pid %d, gatehouse %s", fmtTime(r.Recorded), r.Server, r.PID, r.Version)
+	if r.Stopped != nil {
+		by += ", stopped " + fmtTime(*r.Stopped)
+	}
+	by += ")"
+	if a.RunningErr != nil {
+		fmt.Fprintf(e.stderr, "The configuration %s cannot be shown here: %v\nShowing %s.\n", by, a.RunningErr, own())
+		return
+	}
+	rf := r.RulesFile
+	if rf == "" {
+		rf = "none"
+	}
+	fmt.Fprintf(e.stderr, "Showing the running configuration, %s: rules file %s, events source %s.\n", by, rf, r.Source)
+	if own := a.Config.Events.RulesFile; own != "" {
+		if abs, err := filepath.Abs(own); err == nil && abs != r.RulesFile {
+			fmt.Fprintf(e.stderr, "This command's rules file %s is not the server's: it is not shown.\n", own)
+		}
+	}
+	for _, o := range a.RunningDiffers {
+		fmt.Fprintf(e.stderr, "Server %s runs a different configuration (recorded %s, rules file %s, events source %s).\n",
+			o.Server, fmtTime(o.Recorded), cmpOr(o.RulesFile, "none"), o.Source)
+	}
+}
+
+func cmpOr(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
@@ -55,8 +56,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"getjson": getJSON,
-			"slapd":   slapdCmd,
+			"getjson":  getJSON,
+			"samejson": sameJSON,
+			"slapd":    slapdCmd,
 		},
 	})
 }
@@ -89,6 +91,27 @@ func getJSON(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s is absent", args[1])
 	}
 	ts.Setenv(args[0], fmt.Sprint(v))
+}
+
+// sameJSON A B fails unless files A and B hold the same JSON value (layout
+// aside).
+func sameJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samejson FILE1 FILE2")
+	}
+	var a, b any
+	for i, v := range []*any{&a, &b} {
+		if err := json.Unmarshal([]byte(ts.ReadFile(args[i])), v); err != nil {
+			ts.Fatalf("%s is not JSON: %v", args[i], err)
+		}
+	}
+	diff := cmp.Diff(a, b)
+	switch {
+	case neg && diff == "":
+		ts.Fatalf("%s and %s hold the same JSON", args[0], args[1])
+	case !neg && diff != "":
+		ts.Fatalf("%s and %s differ (-%s +%s):\n%s", args[0], args[1], args[0], args[1], diff)
+	}
 }
 
 // slapdCmd runs an OpenLDAP server for a script (ldapsync/slapdtest).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net/mail"
@@ -26,7 +27,7 @@ func (e *env) demoCmd(args []string) error {
 	hires := fs.Int("hires", 1, "new hires to send (more than one: measure, and print the latencies)")
 	rate := fs.Float64("rate", 100, "with --hires: new hires per second (open loop)")
 	durable := fs.Bool("durable", false, "fsync every commit (synchronous=FULL, the servers' default); the demo uses NORMAL")
-	asJSON := fs.Bool("json", false, "with --hires: print the measurement as JSON")
+	asJSON := fs.Bool("json", false, "print only JSON on standard output (the tour's steps and journey, or with --hires the measurement); the narration goes to standard error")
 	keep := fs.String("dir", "", "keep the databases and the rules file in this directory (default: a temporary one, removed)")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -37,7 +38,10 @@ func (e *env) demoCmd(args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Minute)
 	defer cancel()
-	w := e.stdout
+	w := e.stdout // the narration
+	if *asJSON {
+		w = e.stderr
+	}
 	fmt.Fprintln(w, "Starting the onboarding scenario on loopback: the hub, a RAM stand-in, a GitBook stand-in, an SMTP server…")
 	env, err := demo.Start(ctx, demo.Options{Dir: *keep, Durable: *durable})
 	if err != nil {
@@ -50,18 +54,34 @@ func (e *env) demoCmd(args []string) error {
 	fmt.Fprintf(w, "  SMTP server                        %s:%d\n", env.Mail.Host, env.Mail.Port)
 	fmt.Fprintf(w, "  rules                              examples/onboarding/rules.yaml\n\n")
 	if *hires > 1 {
-		return e.demoMeasure(ctx, env, *hires, *rate, *asJSON)
+		return e.demoMeasure(ctx, w, env, *hires, *rate, *asJSON)
 	}
-	return e.demoTour(ctx, env)
+	return e.demoTour(ctx, w, env, *asJSON)
 }
+
+// tourStep is a step of the tour and the latency of each of its effects,
+// for --json.
+type tourStep struct {
+	Action  string       `json:"action"`
+	Effects []tourEffect `json:"effects"`
+}
+
+type tourEffect struct {
+	Effect string  `json:"effect"`
+	MS     float64 `json:"ms"`
+}
+
+func msOf(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/100) / 10 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%7.1f ms", float64(d.Microseconds())/1000) }
 
-// demoTour follows one new hire.
-func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
-	w := e.stdout
+// demoTour follows one new hire, telling w; with asJSON it prints the
+// steps and the journey as JSON on standard output at the end.
+func (e *env) demoTour(ctx context.Context, w io.Writer, env *demo.Env, asJSON bool) error {
+	var report []tourStep
 	h := demo.Hire{GivenName: "Ada", FamilyName: "Lovelace", Email: "ada.lovelace@example.com", Department: "Engineering"}
 	fmt.Fprintf(w, "1. HR creates %s %s <%s>, department %s, over SCIM (POST /scim/v2/Users).\n", h.GivenName, h.FamilyName, h.Email, h.Department)
+	report = append(report, tourStep{Action: "create"})
 	id, created, err := env.Create(ctx, h)
 	if err != nil {
 		return err
@@ -89,6 +109,7 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 	sort.Slice(steps, func(i, j int) bool { return steps[i].at.Before(steps[j].at) })
 	for _, s := range steps {
 		fmt.Fprintf(w, "   +%s  %s\n", ms(s.at.Sub(created)), s.text)
+		report[0].Effects = append(report[0].Effects, tourEffect{s.text, msOf(s.at.Sub(created))})
 	}
 	fmt.Fprintf(w, "   all three done %s after the account was created.\n\n", strings.TrimSpace(ms(fx.Done().Sub(created))))
 
@@ -103,7 +124,9 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "   +%s  GitBook: moved from %s to platform-readers\n\n", ms(time.Since(start)), h.ReadersGroup())
+	moved := time.Since(start)
+	fmt.Fprintf(w, "   +%s  GitBook: moved from %s to platform-readers\n\n", ms(moved), h.ReadersGroup())
+	report = append(report, tourStep{Action: "move", Effects: []tourEffect{{"GitBook: moved from " + h.ReadersGroup() + " to platform-readers", msOf(moved)}}})
 
 	fmt.Fprintf(w, "3. She leaves: HR deactivates her (PATCH active=false, as Okta does).\n")
 	start = time.Now()
@@ -136,6 +159,8 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 	}
 	fmt.Fprintf(w, "   +%s  GitBook: account deactivated\n", ms(gbDone))
 	fmt.Fprintf(w, "   +%s  RAM: user removed (RAM has no inactive state)\n\n", ms(ramDone))
+	report = append(report, tourStep{Action: "disable", Effects: []tourEffect{{"GitBook: account deactivated", msOf(gbDone)},
+		{"RAM: user removed", msOf(ramDone)}}})
 
 	// Deliveries are recorded just after they are made: wait for the
 	// journey to hold the disable's.
@@ -157,64 +182,75 @@ func (e *env) demoTour(ctx context.Context, env *demo.Env) error {
 		}
 		return false, nil
 	})
-	if err := e.demoStartDate(ctx, env); err != nil {
+	startDate, err := demoStartDate(ctx, w, env)
+	if err != nil {
 		return err
 	}
+	report = append(report, startDate...)
 	fmt.Fprintf(w, "6. Ada's journey, as an auditor or her manager sees it (gatehouse journey %s):\n\n", h.Email)
 	if j == nil {
 		return errors.New("no journey")
+	}
+	if asJSON {
+		fmt.Fprintf(w, "(on standard output, as JSON)\n")
+		return printJSON(e.stdout, map[string]any{"steps": report, "journey": j})
 	}
 	printJourney(w, j)
 	return nil
 }
 
 // demoStartDate follows a hire whose account is created disabled and
-// enabled on the start date.
-func (e *env) demoStartDate(ctx context.Context, env *demo.Env) error {
-	w := e.stdout
+// enabled on the start date, narrating on w.
+func demoStartDate(ctx context.Context, w io.Writer, env *demo.Env) ([]tourStep, error) {
 	h := demo.Hire{GivenName: "Grace", FamilyName: "Hopper", Email: "grace.hopper@example.com", Department: "Engineering", StartsLater: true}
 	fmt.Fprintf(w, "4. HR creates %s %s, who starts next month, disabled (as Active Directory does: create disabled, enable on the start date).\n",
 		h.GivenName, h.FamilyName)
 	id, _, err := env.Create(ctx, h)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := env.Settled(ctx, id, "User.Created"); err != nil {
-		return err
+		return nil, err
 	}
 	ram, err := env.RAMUser(ctx, h.Account())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	gb, err := env.GitBookUser(ctx, h.Email)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_, mailed := env.Mail.For(h.Email)
 	if ram != nil || gb != nil || mailed {
-		return fmt.Errorf("a disabled account was provisioned (RAM %v, GitBook %v, email %v)", ram != nil, gb != nil, mailed)
+		return nil, fmt.Errorf("a disabled account was provisioned (RAM %v, GitBook %v, email %v)", ram != nil, gb != nil, mailed)
 	}
 	fmt.Fprintf(w, "   User.Created delivered: no RAM user, no GitBook account, no welcome email — the account is not active yet.\n\n")
 
 	fmt.Fprintf(w, "5. Her start date: HR enables the account (PATCH active=true). User.Enabled is her first activation (detail.firstActivation).\n")
 	start := time.Now()
 	if err := env.Enable(ctx, id); err != nil {
-		return err
+		return nil, err
 	}
 	fx, err := env.WaitEffects(ctx, h, start)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(w, "   +%s  welcome email received by the SMTP server for %s\n", ms(fx.Email.Sub(start)), h.Email)
 	fmt.Fprintf(w, "   +%s  RAM: account %s created\n", ms(fx.RAM.Sub(start)), h.Account())
 	fmt.Fprintf(w, "   +%s  GitBook: account %s, active, in group %s\n\n", ms(fx.GitBook.Sub(start)), h.Email, h.ReadersGroup())
-	return nil
+	return []tourStep{
+		{Action: "create disabled", Effects: []tourEffect{}},
+		{Action: "enable on the start date", Effects: []tourEffect{
+			{"welcome email received", msOf(fx.Email.Sub(start))},
+			{"RAM: account created", msOf(fx.RAM.Sub(start))},
+			{"GitBook: account active, in " + h.ReadersGroup(), msOf(fx.GitBook.Sub(start))},
+		}},
+	}, nil
 }
 
 // demoMeasure sends n hires at rate per second and reports the latency
 // from the account's creation at the hub to its three effects.
-func (e *env) demoMeasure(ctx context.Context, env *demo.Env, n int, rate float64, asJSON bool) error {
-	w := e.stdout
+func (e *env) demoMeasure(ctx context.Context, w io.Writer, env *demo.Env, n int, rate float64, asJSON bool) error {
 	fmt.Fprintf(w, "Sending %d new hires at %.0f/s…\n", n, rate)
 	depts := []string{"Engineering", "Sales", "Tour Operations", "Finance", "Platform"}
 	hires := make([]demo.Hire, n)
@@ -253,7 +289,7 @@ func (e *env) demoMeasure(ctx context.Context, env *demo.Env, n int, rate float6
 	report := map[string]any{"hires": n, "rate": rate, "all_three_ms": quantilesMS(total), "email_ms": quantilesMS(email),
 		"ram_ms": quantilesMS(ram), "gitbook_ms": quantilesMS(gitbook), "seconds": time.Since(start).Seconds()}
 	if asJSON {
-		return printJSON(w, report)
+		return printJSON(e.stdout, report)
 	}
 	fmt.Fprintf(w, "\nFrom the account's creation at the hub to the effect, over %d new hires:\n\n", n)
 	rows := [][]string{}

@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -34,14 +35,18 @@ func (e *env) rules(args []string) error {
 	if len(args) > 0 && args[0] == "test" {
 		return e.rulesTest(args[1:])
 	}
+	if len(args) > 0 && args[0] == "check" {
+		return e.rulesCheck(args[1:])
+	}
 	var file *string
 	subs := map[string]*sub{
 		"list": {run: func(c *cmd) error {
+			c.e.showing(c.a)
 			rs, err := c.a.Admin.ListRules()
 			if err != nil {
 				return err
 			}
-			return c.print(rs, func() {
+			return c.print(admin.Items(rs), func() {
 				var rows [][]string
 				for _, r := range rs {
 					var ts []string
@@ -59,6 +64,7 @@ func (e *env) rules(args []string) error {
 			})
 		}},
 		"show": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+			c.e.showing(c.a)
 			r, err := c.a.Admin.Rule(c.pos[0])
 			if err != nil {
 				return err
@@ -92,7 +98,8 @@ func (e *env) rules(args []string) error {
 				if created {
 					verb = "created"
 				}
-				return c.print(map[string]any{"name": r.Name, "created": created}, func() {
+				// The API's answer to PUT /rules/{name}.
+				return c.print(admin.RuleView{RuleSpec: r, Origin: "api"}, func() {
 					c.printf("Rule %s %s; servers put it in force within seconds.\n", r.Name, verb)
 				})
 			},
@@ -105,33 +112,51 @@ func (e *env) rules(args []string) error {
 				c.printf("Rule %s deleted.\n", c.pos[0])
 			})
 		}},
-		"check": {
-			flags: func(fs *flag.FlagSet) func() error {
-				file = fs.String("file", "", "the rules file to check (default: events.rules_file)")
-				return nil
-			},
-			run: func(c *cmd) error {
-				path := *file
-				if path == "" {
-					path = c.a.Config.Events.RulesFile
-				}
-				if path == "" {
-					return usagef("rules check: give --file or configure events.rules_file")
-				}
-				// A check is for the server: every variable must be set.
-				env := c.a.EventEnv
-				env.WithoutSecrets = false
-				_, f, err := events.LoadFile(path, env)
-				if err != nil {
-					return err
-				}
-				return c.print(map[string]int{"rules": len(f.Rules), "targets": len(f.Targets)}, func() {
-					c.printf("%s is valid: %d rules, %d targets.\n", path, len(f.Rules), len(f.Targets))
-				})
-			},
-		},
 	}
 	return e.group("rules", subs, []string{"list", "show", "put", "delete", "check", "test"}, args)
+}
+
+// rulesCheck is `gatehouse rules check [--file F]`: the rules file (by
+// default events.rules_file) checked as serve would load it, every
+// variable set. It needs no database.
+func (e *env) rulesCheck(args []string) error {
+	fs := e.newFlagSet("rules check")
+	var f config.Flags
+	f.Register(fs, false)
+	file := fs.String("file", "", "the rules file to check (default: events.rules_file)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("rules check takes no arguments")
+	}
+	cfg, err := config.Load(f, e.getenv)
+	if err != nil {
+		return err
+	}
+	path := *file
+	if path == "" {
+		path = cfg.Events.RulesFile
+	}
+	if path == "" {
+		return usagef("rules check: give --file or configure events.rules_file")
+	}
+	// A check is for the server: every variable must be set.
+	env, err := app.EventEnv(cfg, false)
+	if err != nil {
+		return err
+	}
+	_, rf, err := events.LoadFile(path, env)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(e.stdout, map[string]int{"rules": len(rf.Rules), "targets": len(rf.Targets)})
+	}
+	fmt.Fprintf(e.stdout, "%s is valid: %d rules, %d targets.\n", path, len(rf.Rules), len(rf.Targets))
+	return nil
 }
 
 // readInput reads a file, or standard input for "-".
@@ -304,6 +329,7 @@ func (c *cmd) tail(after int64, limit int, follow bool) error {
 	if ev == nil || c.a.Events == nil {
 		return errors.New("the event pipeline is not available on this database")
 	}
+	c.e.showing(c.a)
 	ctx := c.e.ctx
 	if after < 0 {
 		// Start with the last `limit` events.
@@ -389,7 +415,7 @@ func (e *env) deliveries(args []string) error {
 				if err != nil {
 					return err
 				}
-				return c.print(ds, func() {
+				return c.print(admin.Items(ds), func() {
 					var rows [][]string
 					for _, d := range ds {
 						rows = append(rows, []string{d.ID, d.Target, d.Rule, d.EventType, d.Subject, d.State, strconv.Itoa(d.Attempts),
@@ -497,11 +523,12 @@ func (e *env) targetsCmd(args []string) error {
 	}
 	subs := map[string]*sub{
 		"list": {run: func(c *cmd) error {
+			c.e.showing(c.a)
 			ts, err := c.a.Admin.Targets(c.e.ctx)
 			if err != nil {
 				return err
 			}
-			return c.print(ts, func() {
+			return c.print(admin.Items(ts), func() {
 				var rows [][]string
 				for _, t := range ts {
 					state := "enabled"

@@ -34,6 +34,7 @@ func (e *env) journey(args []string) error {
 		return err
 	}
 	defer a.Close()
+	e.showing(a)
 	j, err := a.Admin.Journey(e.ctx, pos[0])
 	if err != nil {
 		return err

@@ -47,6 +47,11 @@ func (e *env) serve(args []string) error {
 		return err
 	}
 	defer a.Close()
+	// One server per SQLite database: a second one stops here, before it
+	// listens or announces anything.
+	if err := a.Lock(); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

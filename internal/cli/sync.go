@@ -40,12 +40,11 @@ func (e *env) syncCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := e.open(f)
+	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	cfgs := a.Config.LDAP
+	cfgs := cfg.LDAP
 	if len(cfgs) == 0 {
 		return errors.New("no directory is configured: add one under ldap: in the configuration file (see docs/ldap.md)")
 	}
@@ -69,6 +68,11 @@ func (e *env) syncCmd(args []string) error {
 		}
 		cfgs = pick
 	}
+	a, err := e.openWith(cfg, f)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	links, ok := a.Store.(provision.LinkStore)
 	if !ok {
 		return errors.New("this database keeps no provisioning links")
@@ -84,12 +88,15 @@ func (e *env) syncCmd(args []string) error {
 			return err
 		}
 		sum, err := s.Run(e.ctx, ldapsync.Options{DryRun: *dry, Full: *full, Progress: out.progress, Relink: relink})
-		if err == nil || sum.Listed > 0 || !out.human {
-			out.summary(sum)
-		}
 		if err != nil {
+			// No summary of a run that did not finish: only what it did
+			// before it stopped, if anything.
+			if sum != nil && sum.Listed > 0 {
+				out.stopped(sum, err)
+			}
 			return err
 		}
+		out.summary(sum)
 		failed = failed || sum.ErrorCount > 0
 	}
 	if failed {
@@ -200,7 +207,14 @@ func changeLine(c *ldapsync.Change) string {
 	return s
 }
 
-func (o *syncOutput) summary(s *ldapsync.Summary) {
+func (o *syncOutput) summary(s *ldapsync.Summary) { o.report(s, nil) }
+
+// stopped reports what a run that failed did before it stopped: a line of
+// type "stopped" (not "summary") with the error, or a table under a
+// heading that says so.
+func (o *syncOutput) stopped(s *ldapsync.Summary, err error) { o.report(s, err) }
+
+func (o *syncOutput) report(s *ldapsync.Summary, failed error) {
 	if s == nil {
 		return
 	}
@@ -211,7 +225,11 @@ func (o *syncOutput) summary(s *ldapsync.Summary) {
 		line := struct {
 			Type string `json:"type"`
 			*ldapsync.Summary
-		}{"summary", s}
+			Error string `json:"error,omitempty"`
+		}{"summary", s, ""}
+		if failed != nil {
+			line.Type, line.Error = "stopped", failed.Error()
+		}
 		b, _ := json.Marshal(line)
 		fmt.Fprintln(o.w, string(b))
 		return
@@ -219,6 +237,9 @@ func (o *syncOutput) summary(s *ldapsync.Summary) {
 	kind := "incremental run"
 	if s.Full {
 		kind = "full run"
+	}
+	if failed != nil {
+		kind += " stopped by an error (below) before it finished"
 	}
 	fmt.Fprintf(o.w, "ldap %s: %s, %s accounts listed, %s read in full, %.1fs", s.Name, kind, thousands(s.Listed), thousands(s.Read), s.Seconds)
 	if s.DryRun {

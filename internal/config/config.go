@@ -8,12 +8,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -195,8 +196,8 @@ type Duration time.Duration
 // UnmarshalYAML reads a duration string.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want a duration such as 90s, 36h or 180d", n.Line)
 	}
 	*d = Duration(v)
 	return nil
@@ -245,6 +246,9 @@ type Flags struct {
 	Config      string
 	DataDir     string
 	DatabaseURL string
+	// Init lets an administration command create the database when there
+	// is none (only serve does otherwise).
+	Init bool
 	// serve only
 	Listen    string
 	BaseURL   string
@@ -261,6 +265,7 @@ func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&f.DataDir, "data-dir", "", "data directory (default ./gatehouse-data); env GATEHOUSE_DATA_DIR")
 	fs.StringVar(&f.DatabaseURL, "database-url", "", "SQLite path or postgres:// URL (default: SQLite in the data directory); env GATEHOUSE_DATABASE_URL")
 	if !serve {
+		fs.BoolVar(&f.Init, "init", false, "create the database if there is none (otherwise only serve creates one)")
 		return
 	}
 	fs.StringVar(&f.Listen, "listen", "", "listen address (default 127.0.0.1:8080); env GATEHOUSE_LISTEN")
@@ -273,42 +278,62 @@ func (f *Flags) Register(fs *flag.FlagSet, serve bool) {
 }
 
 // Load builds the configuration: defaults, then the file, then the
-// environment, then the flags.
+// environment, then the flags. Every problem is reported at once, in one
+// error: those of the file named by the key as written there and its line,
+// a value set by an environment variable or a flag named by it.
 func Load(f Flags, getenv func(string) string) (Config, error) {
 	c := Default()
+	var problems []string
+	sc := &shapeCheck{lines: map[string]int{}}
 	path := first(f.Config, getenv("GATEHOUSE_CONFIG"))
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return c, fmt.Errorf("read configuration: %w", err)
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("configuration file %s: %w", path, err)
+		var root yaml.Node
+		if err := yaml.Unmarshal(b, &root); err != nil {
+			return c, fmt.Errorf("configuration file %s: %s", path, yamlSyntaxProblem(err))
+		}
+		if len(root.Content) > 0 && !(root.Content[0].Kind == yaml.ScalarNode && root.Content[0].Tag == "!!null") {
+			doc := root.Content[0]
+			if sc.check(doc, reflect.TypeFor[Config](), "") {
+				// What the check let through decodes; anything it did not
+				// foresee is reported as the decoder words it.
+				if err := doc.Decode(&c); err != nil {
+					var te *yaml.TypeError
+					if errors.As(err, &te) {
+						problems = append(problems, te.Errors...)
+					} else {
+						problems = append(problems, err.Error())
+					}
+				}
+			}
+			problems = append(problems, sc.problems...)
 		}
 	}
-	set := func(dst *string, env, flagVal string) {
+	from := map[string]string{} // settings given by environment variables and flags
+	set := func(key string, dst *string, env, flagName, flagVal string) {
 		if v := getenv(env); v != "" {
-			*dst = v
+			*dst, from[key] = v, env
 		}
 		if flagVal != "" {
-			*dst = flagVal
+			*dst, from[key] = flagVal, "--"+flagName
 		}
 	}
-	set(&c.Listen, "GATEHOUSE_LISTEN", f.Listen)
-	set(&c.DataDir, "GATEHOUSE_DATA_DIR", f.DataDir)
-	set(&c.DatabaseURL, "GATEHOUSE_DATABASE_URL", f.DatabaseURL)
-	set(&c.BaseURL, "GATEHOUSE_BASE_URL", f.BaseURL)
-	set(&c.TLS.CertFile, "GATEHOUSE_TLS_CERT", f.TLSCert)
-	set(&c.TLS.KeyFile, "GATEHOUSE_TLS_KEY", f.TLSKey)
-	set(&c.Log.Format, "GATEHOUSE_LOG_FORMAT", f.LogFormat)
-	set(&c.Log.Level, "GATEHOUSE_LOG_LEVEL", f.LogLevel)
-	set(&c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "")
-	set(&c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "")
-	set(&c.Profile, "GATEHOUSE_PROFILE", f.Profile)
-	set(&c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "")
-	set(&c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "")
+	set("listen", &c.Listen, "GATEHOUSE_LISTEN", "listen", f.Listen)
+	set("data_dir", &c.DataDir, "GATEHOUSE_DATA_DIR", "data-dir", f.DataDir)
+	set("database_url", &c.DatabaseURL, "GATEHOUSE_DATABASE_URL", "database-url", f.DatabaseURL)
+	set("base_url", &c.BaseURL, "GATEHOUSE_BASE_URL", "base-url", f.BaseURL)
+	set("tls.cert_file", &c.TLS.CertFile, "GATEHOUSE_TLS_CERT", "tls-cert", f.TLSCert)
+	set("tls.key_file", &c.TLS.KeyFile, "GATEHOUSE_TLS_KEY", "tls-key", f.TLSKey)
+	set("log.format", &c.Log.Format, "GATEHOUSE_LOG_FORMAT", "log-format", f.LogFormat)
+	set("log.level", &c.Log.Level, "GATEHOUSE_LOG_LEVEL", "log-level", f.LogLevel)
+	set("sqlite_synchronous", &c.SQLiteSynchronous, "GATEHOUSE_SQLITE_SYNCHRONOUS", "", "")
+	set("debug_listen", &c.DebugListen, "GATEHOUSE_DEBUG_LISTEN", "", "")
+	set("profile", &c.Profile, "GATEHOUSE_PROFILE", "profile", f.Profile)
+	set("events.rules_file", &c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "", "")
+	set("events.source", &c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "", "")
 	if v := getenv("GATEHOUSE_EVENTS_EGRESS_ALLOW"); v != "" {
 		c.Events.EgressAllow = nil
 		for _, p := range strings.Split(v, ",") {
@@ -316,22 +341,47 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 				c.Events.EgressAllow = append(c.Events.EgressAllow, p)
 			}
 		}
+		from["events.egress_allow"] = "GATEHOUSE_EVENTS_EGRESS_ALLOW"
 	}
-	set(&c.Audit.CheckpointKeyFile, "GATEHOUSE_AUDIT_CHECKPOINT_KEY_FILE", "")
-	set(&c.Audit.CheckpointFile, "GATEHOUSE_AUDIT_CHECKPOINT_FILE", "")
+	set("audit.checkpoint_key_file", &c.Audit.CheckpointKeyFile, "GATEHOUSE_AUDIT_CHECKPOINT_KEY_FILE", "", "")
+	set("audit.checkpoint_file", &c.Audit.CheckpointFile, "GATEHOUSE_AUDIT_CHECKPOINT_FILE", "", "")
 	for _, d := range []struct {
-		env string
-		dst *Duration
-	}{{"GATEHOUSE_AUDIT_RETENTION", &c.Audit.Retention}, {"GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL", &c.Audit.CheckpointInterval}} {
+		key, env string
+		dst      *Duration
+	}{{"audit.retention", "GATEHOUSE_AUDIT_RETENTION", &c.Audit.Retention}, {"audit.checkpoint_interval", "GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL", &c.Audit.CheckpointInterval}} {
 		if v := getenv(d.env); v != "" {
 			p, err := ParseDuration(v)
 			if err != nil {
-				return c, fmt.Errorf("invalid configuration:\n  - %s: %v", d.env, err)
+				problems = append(problems, fmt.Sprintf("%s: want a duration such as 90s, 36h or 180d", d.env))
+				continue
 			}
-			*d.dst = Duration(p)
+			*d.dst, from[d.key] = Duration(p), d.env
 		}
 	}
-	return c, c.Validate()
+	for _, p := range c.problems() {
+		problems = append(problems, locate(p, sc.lines, from))
+	}
+	if len(problems) > 0 {
+		where := "invalid configuration"
+		if path != "" {
+			where += " (file " + path + ")"
+		}
+		return c, fmt.Errorf("%s:\n  - %s", where, strings.Join(sortedProblems(problems), "\n  - "))
+	}
+	return c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlSyntaxProblem rewords a YAML parser error. The parser names the line
+// where the construct it could not finish starts, or the one before: the
+// problem is there or after.
+func yamlSyntaxProblem(err error) string {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		return "line " + m[1] + ": not valid YAML at or after this line: " + m[2]
+	}
+	return "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")
 }
 
 func first(vals ...string) string {
@@ -345,6 +395,15 @@ func first(vals ...string) string {
 
 // Validate reports every problem in the configuration at once.
 func (c Config) Validate() error {
+	if problems := c.problems(); len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+// problems lists what is wrong with the configuration, each problem
+// starting with the key at fault ("scim.max_page_size: …").
+func (c Config) problems() []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
@@ -408,7 +467,9 @@ func (c Config) Validate() error {
 		add("scim.extensions: %v", err)
 	}
 	if err := c.Policy().Validate(); err != nil {
-		add("%v", err)
+		for _, p := range strings.Split(err.Error(), "; ") {
+			add("%s", strings.Replace(p, " must", ": must", 1))
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		add("shutdown_timeout: must not be negative")
@@ -471,10 +532,7 @@ func (c Config) Validate() error {
 		}
 		ldapNames[l.Name] = true
 	}
-	if len(problems) > 0 {
-		return fmt.Errorf("invalid configuration:\n  - %s", strings.Join(problems, "\n  - "))
-	}
-	return nil
+	return problems
 }
 
 // Database returns the database kind ("sqlite" or "postgres") and its
@@ -496,7 +554,7 @@ func (c Config) Database() (kind, location string, err error) {
 	case strings.HasPrefix(u, "file:"):
 		return "sqlite", strings.TrimPrefix(u, "file:"), nil
 	case strings.Contains(u, "://"):
-		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", redactURL(u))
+		return "", "", fmt.Errorf("unsupported database URL scheme in %q (use a SQLite path or postgres://)", RedactURL(u))
 	}
 	return "sqlite", u, nil
 }
@@ -511,8 +569,8 @@ func (c Config) CheckpointFile() string {
 	return first(c.Audit.CheckpointFile, filepath.Join(c.DataDir, "audit-checkpoints.log"))
 }
 
-// redactURL hides a password in a database URL.
-func redactURL(s string) string {
+// RedactURL hides a password in a database URL.
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable URL)"

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -216,5 +218,93 @@ func TestOnboardingExample(t *testing.T) {
 	want := []string{"OU=Staff,DC=corp,DC=example,DC=com"}
 	if got := c.LDAP[0].BaseDNs; !slices.Equal(got, want) {
 		t.Errorf("base_dns = %q, want %q", got, want)
+	}
+}
+
+// TestProblemsNamedByKey: every problem of the file, the environment and
+// the values is reported at once, each named by its key as written in the
+// file (with its line) or by the variable that set it — never by a Go type
+// — and a value of the wrong type does not stop the others from being
+// checked.
+func TestProblemsNamedByKey(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		want []string
+	}{{
+		name: "unknown keys and wrong types",
+		file: `listen: nowhere
+lisen: x
+scim:
+  max_page_size: lots
+  default_page_sise: 3
+audit:
+  retention: 3 weeks
+events: [a]
+log:
+  format: xml
+`,
+		want: []string{
+			`line 1: listen: "nowhere" is not host:port`,
+			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap`,
+			`line 4: scim.max_page_size: want a whole number`,
+			`line 5: scim.default_page_sise: unknown key (did you mean "default_page_size"?); scim takes default_page_size, max_page_size, max_payload_bytes, max_bulk_operations, extensions`,
+			`line 7: audit.retention: want a duration such as 90s, 36h or 180d`,
+			`line 8: events: want a mapping (of source, rules_file, templates_dir, retention, poll_interval, egress_allow, disabled), not a list`,
+			`line 10: log.format: must be text or json, not "xml"`,
+		},
+	}, {
+		name: "nested lists and values from the environment",
+		file: `password_policy:
+  min_length: 0
+trusted_proxies: [10.0.0.0/8, {a: b}]
+ldap:
+  - name: corp
+    profile: openldap
+    url: ldaps://dc.example.com
+    base_dns: ["dc=example,dc=com"]
+    page_size: many
+    timeout: soon
+  - name: corp
+    profiel: ad
+`,
+		env: map[string]string{"GATEHOUSE_LOG_LEVEL": "loud", "GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL": "soon"},
+		want: []string{
+			`line 2: password_policy.min_length: must be at least 1`,
+			`line 3: trusted_proxies[1]: want text, not a mapping`,
+			`line 9: ldap[0].page_size: want a whole number`,
+			`line 10: ldap[0].timeout: "soon" is not a duration (such as 15m)`,
+			`line 11: ldap[1]: profile: must be one of ad, openldap, not ""`,
+			`line 11: ldap[1]: url: required (ldaps://host, or ldap://host with start_tls)`,
+			`line 11: ldap[1]: base_dns: give at least one`,
+			`line 11: ldap[1]: name: "corp" is used twice`,
+			`line 12: ldap[1].profiel: unknown key (did you mean "profile"?); ldap[1] takes name, profile, url, start_tls, ca_file, tls_server_name, insecure_plaintext, bind_dn, bind_password_env, bind_password_file, base_dns, user_filter, group_filter, ou_filter, page_size, timeout, workers, organization, ous, groups, on_delete, max_deletions, max_membership_removals, interval, full_interval, overlap, id_attribute, change_attribute, attributes, disabled`,
+			`GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL: want a duration such as 90s, 36h or 180d`,
+			`log.level (set by GATEHOUSE_LOG_LEVEL): must be debug, info, warn or error, not "loud"`,
+		},
+	}, {
+		name: "a key given twice",
+		file: "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+		want: []string{`line 2: listen: given twice (first on line 1)`},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "gatehouse.yaml")
+			if err := os.WriteFile(file, []byte(tc.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(Flags{Config: file}, env(tc.env))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			head, list, _ := strings.Cut(err.Error(), ":\n  - ")
+			if head != "invalid configuration (file "+file+")" {
+				t.Errorf("head = %q", head)
+			}
+			if diff := cmp.Diff(tc.want, strings.Split(list, "\n  - ")); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -216,6 +216,12 @@ type Env struct {
 	// no problem. A target that uses one is kept — its name, kind, policy
 	// and push scope — but cannot deliver (Target.Unavailable).
 	WithoutSecrets bool
+	// Describe builds a configuration that another process runs (one a
+	// server recorded, ServerConfig), to show it: every target is kept
+	// with its name, kind, policy and push scope, but none is constructed
+	// (no file is read, no client made) and none can deliver. Use it with
+	// WithoutSecrets.
+	Describe bool
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -426,6 +432,7 @@ type checker struct {
 	shaped   []fieldPath // where the shape check found problems
 	pushes   map[string]*PushTarget
 	missing  []string // the unset variables of the target being built (Env.WithoutSecrets)
+	describe bool     // Env.Describe
 }
 
 // at reports a problem with the value at p, on p's line. A problem that
@@ -742,6 +749,7 @@ func (c *checker) build(f *File, env Env) *Config {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	c.describe = env.Describe
 	cfg := emptyConfig()
 	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
 		if t := c.target(name, f.Targets[name], env); t != nil {
@@ -1059,11 +1067,16 @@ func (c *checker) target(name string, spec TargetSpec, env Env) *Target {
 // unavailable is the sender of a target whose variables are unset (nil
 // when none is).
 func (c *checker) unavailable(kind string) Sender {
-	if len(c.missing) == 0 {
+	switch {
+	case c.describe:
+		return unavailableSender{kind: kind, err: errDescribed}
+	case len(c.missing) == 0:
 		return nil
 	}
 	return unavailableSender{kind: kind, err: missingError(c.missing)}
 }
+
+var errDescribed = errors.New("this target is described from the configuration a server recorded: it delivers from that server, not from here")
 
 func missingError(names []string) error {
 	if len(names) == 1 {

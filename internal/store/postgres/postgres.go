@@ -109,6 +109,12 @@ type Options struct {
 	// Logger receives the credentials listener's connection problems (nil:
 	// they are not logged).
 	Logger *slog.Logger
+	// MustExist refuses a database without Gatehouse's tables (no
+	// schema_migrations table in the schema: never migrated), creating
+	// nothing. The error wraps fs.ErrNotExist. (Administration commands open
+	// with it: only serve creates a database.) An existing database is
+	// migrated either way.
+	MustExist bool
 }
 
 // minServerVersion is PostgreSQL 12, the first with jsonb_path_exists.
@@ -139,6 +145,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if opt.MustExist {
+		if err := s.checkExists(ctx); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
 	if err := s.migrate(ctx, opt.Schema); err != nil {
 		pool.Close()
 		return nil, err
@@ -168,6 +180,28 @@ func (s *Store) checkServer(ctx context.Context) error {
 	}
 	return nil
 }
+
+// checkExists refuses a schema that has never been migrated.
+func (s *Store) checkExists(ctx context.Context) error {
+	var exists bool
+	var schema string
+	err := s.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL,
+		coalesce(current_schema(), current_setting('search_path'))`).Scan(&exists, &schema)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	if !exists {
+		return missing(fmt.Sprintf("no Gatehouse tables in schema %q of this PostgreSQL database (it has never been migrated)", schema))
+	}
+	return nil
+}
+
+// missing is the error of a database that is not there: fs.ErrNotExist,
+// in words of its own.
+type missing string
+
+func (m missing) Error() string        { return string(m) }
+func (m missing) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Close stops the credentials listener and closes the connection pool. It
 // returns an error only to have the SQLite store's signature.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"sync"
@@ -378,4 +379,31 @@ func TestMigrationLifecycle(t *testing.T) {
 	open := func() storetest.Store { return openIn(t, url, schemaName) }
 	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
 		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+}
+
+// TestMustExist: with MustExist a schema that has never been migrated is
+// refused and left as it was (not created); once migrated, it opens.
+func TestMustExist(t *testing.T) {
+	url := testURL(t)
+	name := freshSchema(t, url)
+	ctx := context.Background()
+	_, err := Open(ctx, url, Options{Schema: name, MustExist: true})
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("never migrated: err = %v, want fs.ErrNotExist", err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&exists); err != nil || exists {
+		t.Fatalf("the refused open created schema %s (%v)", name, err)
+	}
+	openIn(t, url, name)
+	s, err := Open(ctx, url, Options{Schema: name, MustExist: true})
+	if err != nil {
+		t.Fatalf("a migrated schema: %v", err)
+	}
+	s.Close()
 }

@@ -68,6 +68,11 @@ type Options struct {
 	// (default: every acknowledged commit survives power loss) or "NORMAL"
 	// (survives a crash of Gatehouse, not of the machine).
 	Synchronous string
+	// MustExist refuses a database that is not there, creating nothing: no
+	// file at path, or a file without Gatehouse's tables. The error wraps
+	// fs.ErrNotExist. (Administration commands open with it: only serve
+	// creates a database.) An existing database is migrated either way.
+	MustExist bool
 }
 
 var registerFuncs sync.Once
@@ -141,9 +146,15 @@ func registerLower() {
 	})
 }
 
-// Open opens (creating if needed) the database at path and migrates it.
+// Open opens (creating if needed, unless opt.MustExist) the database at
+// path and migrates it.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	registerLower()
+	if opt.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, missing(fmt.Sprintf("no Gatehouse database at %s (the file does not exist)", absPath(path)))
+		}
+	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
@@ -170,6 +181,17 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
 	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
+	if opt.MustExist {
+		var n int
+		if err := wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+			wdb.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if n == 0 {
+			wdb.Close()
+			return nil, missing(fmt.Sprintf("%s is not a Gatehouse database (it has no schema_migrations table)", absPath(path)))
+		}
+	}
 	if err := s.migrate(ctx); err != nil {
 		wdb.Close()
 		return nil, err
@@ -198,6 +220,21 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	s.startCommitter()
 	s.startCheckpointer(cdb)
 	return s, nil
+}
+
+// missing is the error of a database that is not there: fs.ErrNotExist,
+// in words of its own.
+type missing string
+
+func (m missing) Error() string        { return string(m) }
+func (m missing) Is(target error) bool { return target == fs.ErrNotExist }
+
+// absPath is path made absolute, for messages (as it is if it cannot be).
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // Close closes the database.

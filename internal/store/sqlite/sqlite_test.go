@@ -3,7 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
@@ -55,4 +59,39 @@ func TestMigrationLifecycle(t *testing.T) {
 	}
 	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
 		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+}
+
+// TestMustExist: with MustExist a missing database is refused and nothing
+// is created (neither the file nor its directory); a file without
+// Gatehouse's tables is refused too; a database serve created opens.
+func TestMustExist(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "not-yet")
+	path := filepath.Join(dir, "gatehouse.db")
+	_, err := sqlite.Open(ctx, path, sqlite.Options{MustExist: true})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("missing database: err = %v, want fs.ErrNotExist naming %s", err, path)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused open created %s (%v)", dir, err)
+	}
+
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlite.Open(ctx, empty, sqlite.Options{MustExist: true}); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file without tables: err = %v, want fs.ErrNotExist", err)
+	}
+
+	s, err := sqlite.Open(ctx, path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlite.Open(ctx, path, sqlite.Options{MustExist: true})
+	if err != nil {
+		t.Fatalf("an existing database: %v", err)
+	}
+	s.Close()
 }

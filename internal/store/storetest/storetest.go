@@ -185,6 +185,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"RuleStarts", func(t *testing.T, ns NewStore) { testRuleStarts(t, ns, tamper) }},
 		{"FirstActivation", testFirstActivation},
 		{"BackfillStore", testBackfillStore},
+		{"ServerConfigs", testServerConfigs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
