@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpbody"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
 
@@ -25,6 +27,9 @@ var OpenAPI []byte
 
 // Prefix is where the API is served.
 const Prefix = "/admin/v1"
+
+// MaxBody bounds request bodies (bytes); larger ones are answered 413.
+const MaxBody = 1 << 20
 
 // Authenticator checks the Authorization header of a request from client.
 type Authenticator interface {
@@ -126,6 +131,20 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			writeProblem(w, r, &problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: "the credential does not have the admin scope"})
 			return
 		}
+		// The body is read here, once: one limit, and a 413 the client can
+		// read, for every route.
+		raw, err := httpbody.Read(w, r, MaxBody)
+		if err != nil {
+			var tl *httpbody.TooLargeError
+			if errors.As(err, &tl) {
+				writeProblem(w, r, &problem{Status: http.StatusRequestEntityTooLarge, Title: "Request body too large",
+					Detail: "the request body exceeds " + strconv.Itoa(MaxBody) + " bytes"})
+				return
+			}
+			writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "could not read the request body"})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
 		if err != nil {
 			pr := asProblem(err)
@@ -228,7 +247,7 @@ func decode(r *http.Request, v any) error {
 	if mt := r.Header.Get("Content-Type"); mt != "" && !strings.HasPrefix(mt, "application/json") && !strings.HasPrefix(mt, "application/merge-patch+json") {
 		return &problem{Status: http.StatusUnsupportedMediaType, Title: "Unsupported media type", Detail: "send application/json"}
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
