@@ -44,6 +44,9 @@ type API struct {
 	clientAddr func(*http.Request) string
 	mux        *http.ServeMux
 	routes     []string
+	// Unavailable reports whether an error means that the database is
+	// unavailable (answered 503 with Retry-After); nil: never.
+	Unavailable func(error) bool
 }
 
 // NewAPI returns the admin API. clientAddr returns a request's client
@@ -122,7 +125,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authn.Authenticate(r.Context(), r.Header.Get("Authorization"), a.clientAddr(r))
 		if err != nil {
-			writeProblem(w, r, authProblem(err, r.Header.Get("Authorization") != ""))
+			writeProblem(w, r, authProblem(a.classify(err), r.Header.Get("Authorization") != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)
@@ -147,7 +150,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
 		if err != nil {
-			pr := asProblem(err)
+			pr := asProblem(a.classify(err))
 			if pr.Status >= 500 {
 				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
 			}
@@ -160,6 +163,15 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		}
 		writeJSON(w, status, body)
 	})
+}
+
+// classify makes an error that means the database is unavailable a
+// directory.ErrUnavailable.
+func (a *API) classify(err error) error {
+	if a.Unavailable == nil || errors.Is(err, directory.ErrUnavailable) || !a.Unavailable(err) {
+		return err
+	}
+	return &directory.Error{Kind: directory.ErrUnavailable, Op: "database", Msg: "the database is unavailable; retry later", Err: err}
 }
 
 // ---- problems (RFC 9457)
@@ -209,6 +221,8 @@ func asProblem(err error) *problem {
 		return &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: msg, Field: field}
 	case errors.Is(err, directory.ErrBusy):
 		return &problem{Status: http.StatusServiceUnavailable, Title: "Busy", Detail: msg, header: http.Header{"Retry-After": {"1"}}}
+	case errors.Is(err, directory.ErrUnavailable):
+		return &problem{Status: http.StatusServiceUnavailable, Title: "Service unavailable", Detail: msg, header: http.Header{"Retry-After": {"5"}}}
 	}
 	return &problem{Status: http.StatusInternalServerError, Title: "Internal error", Detail: "internal error; the server log has details (request id in X-Request-Id)"}
 }

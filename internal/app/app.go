@@ -47,6 +47,9 @@ type Store interface {
 	directory.Store
 	auth.Store
 	Ping(ctx context.Context) error
+	// Unavailable reports whether an error means that the database cannot
+	// be used for now (answered 503 with Retry-After).
+	Unavailable(err error) bool
 	Close() error
 }
 
@@ -162,9 +165,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxPayloadSize:    cfg.SCIM.MaxPayloadBytes,
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
 		ClientAddr:        scim.RemoteHost,
+		Unavailable:       st.Unavailable,
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
+	a.AdminAPI.Unavailable = st.Unavailable
 	if cfg.Profile == "ram" {
 		scimCfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 		a.SCIM = scim.NewRAM(a.Directory, a.Auth, reg, scimCfg, log)

@@ -14,6 +14,7 @@ var (
 	ErrMutability    = errors.New("mutability")          // a read-only or immutable value was changed
 	ErrPrecondition  = errors.New("precondition failed") // If-Match did not match
 	ErrBusy          = errors.New("busy")                // retry later (too much concurrent work)
+	ErrUnavailable   = errors.New("unavailable")         // the database cannot be reached or cannot work; retry later
 	ErrInvalidFilter = errors.New("invalid filter")      // a filter or sort the store cannot run
 )
 
@@ -64,6 +65,8 @@ func Message(err error) string {
 		return "a unique value is already taken"
 	case errors.Is(err, ErrPrecondition):
 		return "the resource has changed (version mismatch)"
+	case errors.Is(err, ErrUnavailable):
+		return "the database is unavailable; retry later"
 	}
 	return "internal error"
 }

@@ -320,7 +320,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		return errEntry(op, base, errorf(http.StatusBadRequest, "invalidSyntax", "method "+op.method+" is not valid for path "+path))
 	}
 	if err != nil {
-		return errEntry(op, base, err)
+		return errEntry(op, base, s.classify(err))
 	}
 	e := &bulkEntry{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(res.status), Location: res.location}
 	if res.version > 0 {

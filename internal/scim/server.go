@@ -69,6 +69,10 @@ type Config struct {
 	// ClientAddr returns the address a request comes from (default: the
 	// host of RemoteAddr); behind a proxy, the address it forwarded.
 	ClientAddr func(*http.Request) string
+	// Unavailable reports whether an error from the directory means that
+	// the database is unavailable (the store's own judgement, by driver
+	// error codes); such errors are answered 503 with Retry-After.
+	Unavailable func(error) bool
 }
 
 // Defaults.
@@ -217,7 +221,7 @@ func (s *Server) authenticate(scope string, h func(http.ResponseWriter, *http.Re
 		header := r.Header.Get("Authorization")
 		p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
 		if err != nil {
-			s.writeError(w, r, authError(err, header != ""))
+			s.writeError(w, r, authError(s.classify(err), header != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)

@@ -70,8 +70,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path"
 	"runtime"
 	"sort"
@@ -303,6 +305,34 @@ const (
 	codeBadCharacter         = "22021" // character_not_in_repertoire: NUL or invalid UTF-8 in text
 	codeBadUnicodeEscape     = "22P05" // untranslatable_character: \u0000 in jsonb
 )
+
+// Unavailable reports whether err means that the database cannot be used
+// for now — it cannot be reached, the connection was lost, the server is
+// shutting down, starting, out of connections, memory or disk, or read-only
+// (a standby after a failover) — as opposed to a fault of the request or a
+// bug. Judged by error types and SQLSTATE classes, never by message text.
+func (s *Store) Unavailable(err error) bool { return unavailable(err) }
+
+func unavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pe, ok := pgError(err); ok {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "58"),                           // system error: I/O error
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin or crash shutdown, cannot connect now
+			pe.Code == "25006": // read-only transaction: the server is a standby
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 func pgError(err error) (*pgconn.PgError, bool) {
 	var pe *pgconn.PgError

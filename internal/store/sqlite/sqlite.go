@@ -68,6 +68,9 @@ type Options struct {
 	// (default: every acknowledged commit survives power loss) or "NORMAL"
 	// (survives a crash of Gatehouse, not of the machine).
 	Synchronous string
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before failing with SQLITE_BUSY (default 10 s).
+	BusyTimeout time.Duration
 }
 
 var registerFuncs sync.Once
@@ -158,7 +161,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	if opt.BusyTimeout <= 0 {
+		opt.BusyTimeout = 10 * time.Second
+	}
+	common := "_pragma=busy_timeout(" + strconv.FormatInt(opt.BusyTimeout.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)"
 	wdsn := "file:" + url.PathEscape(path) + "?" + common +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + opt.Synchronous + ")&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 	wdb, err := sql.Open("sqlite", wdsn)
@@ -321,6 +327,28 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Unavailable reports whether err means that the database cannot be used
+// for now: locked by another process for longer than the busy timeout, an
+// I/O error, a full disk, no memory, a file that cannot be opened or has
+// become read-only, or a store being closed. Judged by result codes.
+func (s *Store) Unavailable(err error) bool { return unavailable(err) }
+
+func unavailable(err error) bool {
+	if errors.Is(err, errClosed) {
+		return true
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
 }
 
 // isForeignKey reports whether err is a FOREIGN KEY violation.
