@@ -166,6 +166,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
 		ClientAddr:        scim.RemoteHost,
 		Unavailable:       st.Unavailable,
+
+		QueryTimeout:           time.Duration(cfg.SCIM.QueryTimeout),
+		ExpensiveQueries:       cfg.SCIM.ExpensiveQueries,
+		ExpensiveQueriesPerApp: cfg.SCIM.ExpensiveQueriesPerApp,
+		OnLimit:                a.Metrics.QueryLimited,
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention)}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -105,5 +106,52 @@ func TestDatabaseOutageIs503(t *testing.T) {
 	}
 	if res := call(t, "GET", byName("during@example.com"), "", bearer(r.token)...); res.status != http.StatusOK || !strings.Contains(string(res.raw), `"totalResults":0`) {
 		t.Errorf("the user refused during the outage: %d %s", res.status, res.raw)
+	}
+}
+
+// A list that runs out of its time budget is stopped and answered in SCIM's
+// terms: 400 tooMany when it is expensive (it would run out again), 503 with
+// Retry-After when it is an indexed lookup (the database is struggling).
+// The lists are held up in PostgreSQL by a lock another session holds.
+func TestQueryBudget(t *testing.T) {
+	dbURL, schema := pgSchema(t)
+	r := start(t, func(c *config.Config) {
+		c.DatabaseURL = withSearchPath(t, dbURL, schema)
+		c.SCIM.QueryTimeout = config.Duration(200 * time.Millisecond)
+	})
+	if res := call(t, "POST", r.url+"/scim/v2/Users", `{"userName":"someone@example.com"}`, bearer(r.token)...); res.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, withSearchPath(t, dbURL, schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	lock, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.Exec(ctx, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		filter, scimType string
+		status           int
+	}{
+		{`userName eq "someone@example.com"`, "", http.StatusServiceUnavailable},
+		{`displayName co "one"`, "tooMany", http.StatusBadRequest},
+	} {
+		res := call(t, "GET", r.url+"/scim/v2/Users?filter="+url.QueryEscape(tt.filter), "", bearer(r.token)...)
+		if res.status != tt.status || res.str("scimType") != tt.scimType ||
+			(tt.status == http.StatusServiceUnavailable && res.header.Get("Retry-After") == "") {
+			t.Errorf("%s past the budget: %d %s %s, want %d %q", tt.filter, res.status, res.header.Get("Retry-After"), res.raw, tt.status, tt.scimType)
+		}
+	}
+	if err := lock.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if res := call(t, "GET", r.url+"/scim/v2/Users?filter="+url.QueryEscape(`displayName co "one"`), "", bearer(r.token)...); res.status != http.StatusOK {
+		t.Errorf("after the lock: %d %s", res.status, res.raw)
 	}
 }

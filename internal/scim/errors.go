@@ -94,7 +94,7 @@ func asError(err error) *Error {
 	case errors.Is(err, directory.ErrPrecondition):
 		return &Error{Status: http.StatusPreconditionFailed, Detail: msg}
 	case errors.Is(err, directory.ErrBusy):
-		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {"1"}}}
+		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {"1"}}, Err: err}
 	case errors.Is(err, directory.ErrUnavailable):
 		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {UnavailableRetryAfter}}, Err: err}
 	}
@@ -118,7 +118,9 @@ func (s *Server) classify(err error) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	err = s.classify(err)
 	se := asError(err)
-	if se.Status >= 500 {
+	// Server faults are logged; refusals for load (a 503 without a cause)
+	// are only counted, or a flood of them would flood the log.
+	if se.Status >= 500 && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
 	}
 	for k, v := range se.Header {

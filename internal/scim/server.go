@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,19 @@ type Config struct {
 	// the database is unavailable (the store's own judgement, by driver
 	// error codes); such errors are answered 503 with Retry-After.
 	Unavailable func(error) bool
+	// QueryTimeout is the time budget of a list or search (limits.go).
+	QueryTimeout time.Duration
+	// ExpensiveQueries bounds the expensive lists and searches running at
+	// once (default: GOMAXPROCS, at least 2), ExpensiveQueriesPerApp those
+	// of one application (default: half of ExpensiveQueries, at least 1);
+	// QueueWait is how long a request waits for its turn before it is
+	// refused.
+	ExpensiveQueries       int
+	ExpensiveQueriesPerApp int
+	QueueWait              time.Duration
+	// OnLimit, when set, is told of every list refused or stopped (LimitApp,
+	// LimitGlobal, LimitBudget).
+	OnLimit func(reason string)
 }
 
 // Defaults.
@@ -93,6 +107,7 @@ type Server struct {
 	now  func() time.Time
 
 	positions *positionCache
+	limits    *limiter
 	mux       *http.ServeMux
 }
 
@@ -122,10 +137,24 @@ func New(dir Directory, authn Authenticator, reg *schema.Registry, cfg Config, l
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = RemoteHost
 	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.ExpensiveQueries <= 0 {
+		cfg.ExpensiveQueries = max(2, runtime.GOMAXPROCS(0))
+	}
+	if cfg.ExpensiveQueriesPerApp <= 0 {
+		cfg.ExpensiveQueriesPerApp = max(1, cfg.ExpensiveQueries/2)
+	}
+	cfg.ExpensiveQueriesPerApp = min(cfg.ExpensiveQueriesPerApp, cfg.ExpensiveQueries)
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = DefaultQueueWait
+	}
 	if len(cfg.CursorKey) == 0 {
 		cfg.CursorKey = []byte(logging.NewRequestID() + logging.NewRequestID())
 	}
-	s := &Server{dir: dir, auth: authn, reg: reg, cfg: cfg, log: log, now: time.Now, positions: newPositionCache(20000, 10*time.Minute)}
+	s := &Server{dir: dir, auth: authn, reg: reg, cfg: cfg, log: log, now: time.Now, positions: newPositionCache(20000, 10*time.Minute),
+		limits: newLimiter(cfg.ExpensiveQueries, cfg.ExpensiveQueriesPerApp, cfg.QueueWait)}
 	s.routes()
 	return s
 }

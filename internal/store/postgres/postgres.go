@@ -23,6 +23,14 @@
 //     before giving up with directory.ErrBusy. A unique violation (23505) is a
 //     directory.ErrConflict naming the attribute, found by constraint name; the
 //     directory.Service retries idempotent creates that lose a race that way.
+//   - Contexts. A context that ends (a list's time budget, a client gone)
+//     cancels the statement in the server with a cancel request, rather than
+//     only closing the connection, which leaves the server running it.
+//   - Outages. Unavailable tells the errors that mean the database cannot be
+//     used for now (answered 503). A COMMIT whose answer is lost with the
+//     connection is resolved by asking txid_status over another connection
+//     (tx.go, commitOutcome), so that a committed change is not reported as
+//     failed.
 //   - Reads that take more than one statement (a page and its count, users and
 //     their groups) run in one REPEATABLE READ read-only transaction, so they
 //     see one snapshot.
@@ -79,10 +87,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
@@ -126,6 +136,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	cfg.MaxConns = opt.MaxConns
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = int32(4 * runtime.GOMAXPROCS(0))
+	}
+	// A context that ends (a request's time budget, a client gone) cancels
+	// the statement in the server (a cancel request), rather than only
+	// closing the connection, which leaves the server running it.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
 	}
 	if opt.Schema != "" {
 		// The schema may not exist yet: a search_path naming a missing
