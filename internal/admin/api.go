@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpbody"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -31,6 +32,9 @@ var OpenAPI []byte
 
 // Prefix is where the API is served.
 const Prefix = "/admin/v1"
+
+// MaxBody bounds request bodies (bytes); larger ones are answered 413.
+const MaxBody = 1 << 20
 
 // Authenticator checks the Authorization header of a request from client.
 type Authenticator interface {
@@ -45,6 +49,9 @@ type API struct {
 	clientAddr func(*http.Request) string
 	mux        *http.ServeMux
 	routes     []string
+	// Unavailable reports whether an error means that the database is
+	// unavailable (answered 503 with Retry-After); nil: never.
+	Unavailable func(error) bool
 }
 
 // NewAPI returns the admin API. clientAddr returns a request's client
@@ -123,7 +130,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authn.Authenticate(r.Context(), r.Header.Get("Authorization"), a.clientAddr(r))
 		if err != nil {
-			writeProblem(w, r, authProblem(err, r.Header.Get("Authorization") != ""))
+			writeProblem(w, r, authProblem(a.classify(err), r.Header.Get("Authorization") != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)
@@ -132,9 +139,23 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			writeProblem(w, r, &problem{Status: http.StatusForbidden, Title: "Forbidden", Detail: "the credential does not have the admin scope"})
 			return
 		}
+		// The body is read here, once: one limit, and a 413 the client can
+		// read, for every route.
+		raw, err := httpbody.Read(w, r, MaxBody)
+		if err != nil {
+			var tl *httpbody.TooLargeError
+			if errors.As(err, &tl) {
+				writeProblem(w, r, &problem{Status: http.StatusRequestEntityTooLarge, Title: "Request body too large",
+					Detail: "the request body exceeds " + strconv.Itoa(MaxBody) + " bytes"})
+				return
+			}
+			writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "could not read the request body"})
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(raw))
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
 		if err != nil {
-			pr := asProblem(err)
+			pr := asProblem(a.classify(err))
 			if pr.Status >= 500 {
 				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
 			}
@@ -147,6 +168,15 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		}
 		writeJSON(w, status, body)
 	})
+}
+
+// classify makes an error that means the database is unavailable a
+// directory.ErrUnavailable.
+func (a *API) classify(err error) error {
+	if a.Unavailable == nil || errors.Is(err, directory.ErrUnavailable) || !a.Unavailable(err) {
+		return err
+	}
+	return &directory.Error{Kind: directory.ErrUnavailable, Op: "database", Msg: "the database is unavailable; retry later", Err: err}
 }
 
 // ---- problems (RFC 9457)
@@ -196,6 +226,8 @@ func asProblem(err error) *problem {
 		return &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: msg, Field: field}
 	case errors.Is(err, directory.ErrBusy):
 		return &problem{Status: http.StatusServiceUnavailable, Title: "Busy", Detail: msg, header: http.Header{"Retry-After": {"1"}}}
+	case errors.Is(err, directory.ErrUnavailable):
+		return &problem{Status: http.StatusServiceUnavailable, Title: "Service unavailable", Detail: msg, header: http.Header{"Retry-After": {"5"}}}
 	}
 	return &problem{Status: http.StatusInternalServerError, Title: "Internal error", Detail: "internal error; the server log has details (request id in X-Request-Id)"}
 }

@@ -51,6 +51,9 @@ type Store interface {
 	directory.Store
 	auth.Store
 	Ping(ctx context.Context) error
+	// Unavailable reports whether an error means that the database cannot
+	// be used for now (answered 503 with Retry-After).
+	Unavailable(err error) bool
 	Close() error
 }
 
@@ -232,10 +235,17 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		MaxBulkOperations: cfg.SCIM.MaxBulkOperations,
 		ClientAddr:        scim.RemoteHost,
 		PasswordPolicy:    cfg.Policy(),
+		Unavailable:       st.Unavailable,
+
+		QueryTimeout:           time.Duration(cfg.SCIM.QueryTimeout),
+		ExpensiveQueries:       cfg.SCIM.ExpensiveQueries,
+		ExpensiveQueriesPerApp: cfg.SCIM.ExpensiveQueriesPerApp,
+		OnLimit:                a.Metrics.QueryLimited,
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention),
 		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
+	a.AdminAPI.Unavailable = st.Unavailable
 	if cfg.Profile == "ram" {
 		scimCfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 		a.SCIM = scim.NewRAM(a.Directory, a.Auth, reg, scimCfg, log)

@@ -63,7 +63,7 @@ func (s *Service) Authenticate(ctx context.Context, header, client string) (*Pri
 		return c.p, nil
 	}
 	isJWT := strings.Count(value, ".") == 2 && !hasKnownPrefix(value)
-	blocked := s.throttle.wait("addr:" + client)
+	blocked := s.throttle.wait(addrKey(client))
 	if blocked > 0 && !isJWT && !WellFormed(value, value[:strings.LastIndexByte(value, '_')+1]) {
 		// Blocked, and the value cannot be one of ours: do not spend a
 		// lookup on it. A value that can be is still checked, so that a
@@ -102,7 +102,7 @@ func (s *Service) fail(client, appID, reason string) error {
 	if s.opt.OnFailure != nil {
 		s.opt.OnFailure(reason)
 	}
-	keys := []string{"addr:" + client}
+	keys := []string{addrKey(client)}
 	if appID != "" {
 		keys = append(keys, "app:"+appID)
 		s.observe(appID, "401 "+reason, "authentication failed: "+reason)

@@ -94,7 +94,7 @@ func accessTokenType(h jose.Header) bool {
 func (s *Service) Issue(ctx context.Context, clientID, secret, client string, requested Scopes) (*Issued, error) {
 	// A client address that failed too often is still let through with
 	// the right secret (a guess cannot find one: secrets have 190 bits).
-	blocked := s.throttle.wait("addr:" + client)
+	blocked := s.throttle.wait(addrKey(client))
 	invalid := func(appID, reason string) error {
 		if blocked > 0 {
 			return &ThrottledError{RetryAfter: blocked}

@@ -1,50 +1,94 @@
 package auth
 
 import (
+	"container/list"
+	"net/netip"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 )
 
-// throttle slows down failed authentication: each key (a client address,
-// an application) may fail limit times per window; past that, further
+// maxThrottleKeys bounds the keys the throttle remembers. Past it, the key
+// whose last failure is the oldest is forgotten first: it is the one that
+// has regained the most of its allowance, so forgetting it costs the least.
+const maxThrottleKeys = 100000
+
+// throttle slows down failed authentication: each key (a client network, an
+// application) may fail limit times per window; past that, further
 // failures are answered 429 with the time until the next failure would be
 // allowed. Successes are never counted or refused here.
 type throttle struct {
-	mu     sync.Mutex
-	limit  int
-	window time.Duration
-	now    func() time.Time
-	keys   map[string]*rate.Limiter
+	mu      sync.Mutex
+	limit   int
+	window  time.Duration
+	now     func() time.Time
+	maxKeys int
+	keys    map[string]*list.Element // of *throttleEntry
+	order   *list.List               // most recent failure first
+}
+
+type throttleEntry struct {
+	key string
+	l   *rate.Limiter
 }
 
 func newThrottle(limit int, window time.Duration, now func() time.Time) *throttle {
-	return &throttle{limit: limit, window: window, now: now, keys: map[string]*rate.Limiter{}}
+	return &throttle{limit: limit, window: window, now: now, maxKeys: maxThrottleKeys,
+		keys: map[string]*list.Element{}, order: list.New()}
 }
 
-func (t *throttle) limiter(key string) *rate.Limiter {
-	l := t.keys[key]
-	if l == nil {
-		if len(t.keys) > 100000 {
-			// A flood of distinct keys: forget the lot rather than grow.
-			clear(t.keys)
-		}
-		l = rate.NewLimiter(rate.Every(t.window/time.Duration(t.limit)), t.limit)
-		t.keys[key] = l
+// addrKey is the throttle key of a client address: IPv4 addresses count
+// one by one, IPv6 addresses by their /64 (the network a single host is
+// given, inside which it may pick a new address for every request), and an
+// IPv4-mapped IPv6 address as the IPv4 address it carries. Anything that
+// is not an IP address (a Unix socket's "@") is its own key.
+func addrKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return "addr:" + client
 	}
-	return l
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return "addr:" + a.String()
+	}
+	p, _ := a.Prefix(64)
+	return "addr:" + p.String()
+}
+
+// limiter returns key's limiter, making it the most recently failed key
+// (creating it, and forgetting the oldest key past maxKeys).
+func (t *throttle) limiter(key string) *rate.Limiter {
+	if el, ok := t.keys[key]; ok {
+		t.order.MoveToFront(el)
+		return el.Value.(*throttleEntry).l
+	}
+	for len(t.keys) >= t.maxKeys {
+		oldest := t.order.Back()
+		t.order.Remove(oldest)
+		delete(t.keys, oldest.Value.(*throttleEntry).key)
+	}
+	e := &throttleEntry{key: key, l: rate.NewLimiter(rate.Every(t.window/time.Duration(t.limit)), t.limit)}
+	t.keys[key] = t.order.PushFront(e)
+	return e.l
 }
 
 // wait returns how long key must wait before failing again (0 if it may).
+// A key told to wait counts as failing now: it stays among the most
+// recent keys, so that a flood of other keys does not make it forgotten
+// while it keeps trying.
 func (t *throttle) wait(key string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l, ok := t.keys[key]
+	el, ok := t.keys[key]
 	if !ok {
 		return 0
 	}
-	return waitFor(l, t.now())
+	d := waitFor(el.Value.(*throttleEntry).l, t.now())
+	if d > 0 {
+		t.order.MoveToFront(el)
+	}
+	return d
 }
 
 func waitFor(l *rate.Limiter, now time.Time) time.Duration {

@@ -162,6 +162,14 @@ type SCIM struct {
 	MaxPayloadBytes   int64       `yaml:"max_payload_bytes"`
 	MaxBulkOperations int         `yaml:"max_bulk_operations"`
 	Extensions        []Extension `yaml:"extensions"`
+	// QueryTimeout is the time budget of a list or search.
+	QueryTimeout Duration `yaml:"query_timeout"`
+	// ExpensiveQueries bounds the lists and searches without an indexed
+	// equality that run at once (0: GOMAXPROCS, at least 2);
+	// ExpensiveQueriesPerApp those of one application (0: half of
+	// ExpensiveQueries, at least 1).
+	ExpensiveQueries       int `yaml:"expensive_queries"`
+	ExpensiveQueriesPerApp int `yaml:"expensive_queries_per_app"`
 }
 
 // Extension declares a custom User extension namespace.
@@ -227,6 +235,7 @@ func Default() Config {
 		Log:             Log{Level: "info"},
 		SCIM: SCIM{
 			DefaultPageSize: 100, MaxPageSize: 1000, MaxPayloadBytes: 1 << 20, MaxBulkOperations: 1000,
+			QueryTimeout: Duration(10 * time.Second),
 		},
 		PasswordPolicy:    PasswordPolicy{MinLength: pp.MinLength, MaxLength: pp.MaxLength, MinClasses: pp.MinClasses},
 		SQLiteSynchronous: "FULL",
@@ -462,6 +471,15 @@ func (c Config) problems() []string {
 	}
 	if c.SCIM.MaxBulkOperations < 1 || c.SCIM.MaxBulkOperations > 10000 {
 		add("scim.max_bulk_operations: must be between 1 and 10000")
+	}
+	if time.Duration(c.SCIM.QueryTimeout) < 10*time.Millisecond || time.Duration(c.SCIM.QueryTimeout) > 10*time.Minute {
+		add("scim.query_timeout: must be between 10ms and 10m")
+	}
+	if c.SCIM.ExpensiveQueries < 0 || c.SCIM.ExpensiveQueries > 1000 {
+		add("scim.expensive_queries: must be between 1 and 1000 (0: automatic)")
+	}
+	if c.SCIM.ExpensiveQueriesPerApp < 0 || (c.SCIM.ExpensiveQueries > 0 && c.SCIM.ExpensiveQueriesPerApp > c.SCIM.ExpensiveQueries) {
+		add("scim.expensive_queries_per_app: must be between 1 and scim.expensive_queries (0: automatic)")
 	}
 	if _, err := schema.NewRegistry(c.Extensions()); err != nil {
 		add("scim.extensions: %v", err)

@@ -15,6 +15,7 @@ var (
 	ErrMutability    = errors.New("mutability")          // a read-only or immutable value was changed
 	ErrPrecondition  = errors.New("precondition failed") // If-Match did not match
 	ErrBusy          = errors.New("busy")                // retry later (too much concurrent work)
+	ErrUnavailable   = errors.New("unavailable")         // the database cannot be reached or cannot work; retry later
 	ErrInvalidFilter = errors.New("invalid filter")      // a filter or sort the store cannot run
 )
 
@@ -67,6 +68,8 @@ func Message(err error) string {
 		return "the resource is in use"
 	case errors.Is(err, ErrPrecondition):
 		return "the resource has changed (version mismatch)"
+	case errors.Is(err, ErrUnavailable):
+		return "the database is unavailable; retry later"
 	}
 	return "internal error"
 }

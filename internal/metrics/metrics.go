@@ -25,6 +25,7 @@ type Metrics struct {
 	appRequests  *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	issued       prometheus.Counter
+	queryLimits  *prometheus.CounterVec
 
 	eventsDispatched prometheus.Counter
 	eventsReceived   *prometheus.CounterVec
@@ -54,6 +55,10 @@ func New() *Metrics {
 	m.issued = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_oauth_tokens_issued_total", Help: "OAuth 2.0 access tokens issued.",
 	})
+	m.queryLimits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_scim_query_limits_total",
+		Help: "SCIM lists and searches refused or stopped, by reason: app (the application's share of expensive queries is running), global (every slot is taken), budget (the query ran out of its time budget and was cancelled in the database).",
+	}, []string{"reason"})
 	m.eventsDispatched = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gatehouse_events_dispatched_total", Help: "Events matched against the rules (Gatehouse's own and received ones).",
 	})
@@ -77,7 +82,7 @@ func New() *Metrics {
 		Name: "gatehouse_delivery_latency_seconds", Help: "From the event to its delivery, by target.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400},
 	}, []string{"target"})
-	m.reg.MustRegister(m.requests, m.duration, m.appRequests, m.authFailures, m.issued,
+	m.reg.MustRegister(m.requests, m.duration, m.appRequests, m.authFailures, m.issued, m.queryLimits,
 		m.eventsDispatched, m.eventsReceived, m.ruleMatches, m.deliveriesQueued, m.attempts, m.attemptDuration, m.endToEnd,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -98,6 +103,9 @@ func (m *Metrics) Observe(_ context.Context, rec *logging.Record) {
 
 // AuthFailure counts a failed authentication.
 func (m *Metrics) AuthFailure(reason string) { m.authFailures.WithLabelValues(reason).Inc() }
+
+// QueryLimited counts a SCIM list refused or stopped (scim.Config.OnLimit).
+func (m *Metrics) QueryLimited(reason string) { m.queryLimits.WithLabelValues(reason).Inc() }
 
 // TokenIssued counts an access token issued.
 func (m *Metrics) TokenIssued() { m.issued.Inc() }

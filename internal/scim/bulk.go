@@ -320,7 +320,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		return errEntry(op, base, errorf(http.StatusBadRequest, "invalidSyntax", "method "+op.method+" is not valid for path "+path))
 	}
 	if err != nil {
-		return errEntry(op, base, err)
+		return errEntry(op, base, s.classify(err))
 	}
 	e := &bulkEntry{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(res.status), Location: res.location}
 	if res.version > 0 {
@@ -376,14 +376,27 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		s.writeError(w, r, uerr)
 		return
 	}
-	ctx := r.Context()
+	var plans []*listPlan
+	if uerr == nil {
+		plans = append(plans, up)
+	}
+	if gerr == nil {
+		plans = append(plans, gp)
+	}
+	lc, err := s.startList(r, p.App.ID, plans...)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	defer lc.done()
+	ctx := lc.ctx
 	uTotal, gTotal := 0, 0
 	if uerr == nil {
 		q := up.query
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
 		page, err := s.dir.Users(ctx, p.Profile(), q)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.check(r, lc, err))
 			return
 		}
 		uTotal = page.Total
@@ -393,7 +406,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Limit, q.Count, q.Offset, q.After = 0, true, 0, nil
 		page, err := s.dir.Groups(ctx, p.Profile(), q)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.check(r, lc, err))
 			return
 		}
 		gTotal = page.Total
@@ -414,7 +427,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Read.Groups = withGroups
 		page, err := s.dir.Users(ctx, p.Profile(), q)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.check(r, lc, err))
 			return
 		}
 		for _, u := range page.Items {
@@ -428,7 +441,7 @@ func (s *Server) searchRoot(w http.ResponseWriter, r *http.Request, p *auth.Prin
 		q.Read.Members = withMembers
 		page, err := s.dir.Groups(ctx, p.Profile(), q)
 		if err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.check(r, lc, err))
 			return
 		}
 		for _, g := range page.Items {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpbody"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -52,10 +53,10 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]a
 			return nil, errorf(http.StatusUnsupportedMediaType, "", "the request body must be JSON (application/scim+json or application/json), not "+mt)
 		}
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := httpbody.Read(w, r, limit)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var tl *httpbody.TooLargeError
+		if errors.As(err, &tl) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body exceeds the maxPayloadSize (%d bytes)", limit))
 		}
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "could not read the request body")

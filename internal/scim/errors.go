@@ -96,15 +96,33 @@ func asError(err error) *Error {
 	case errors.Is(err, directory.ErrPrecondition):
 		return &Error{Status: http.StatusPreconditionFailed, Detail: msg}
 	case errors.Is(err, directory.ErrBusy):
-		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {"1"}}}
+		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {"1"}}, Err: err}
+	case errors.Is(err, directory.ErrUnavailable):
+		return &Error{Status: http.StatusServiceUnavailable, Detail: msg, Header: http.Header{"Retry-After": {UnavailableRetryAfter}}, Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Detail: "internal error; the server log has details (request id in the X-Request-Id header)", Err: err}
 }
 
+// UnavailableRetryAfter is the Retry-After of a 503 for an unavailable
+// database (seconds).
+const UnavailableRetryAfter = "5"
+
+// classify makes an error that means the database is unavailable (as the
+// store tells: Config.Unavailable) a directory.ErrUnavailable.
+func (s *Server) classify(err error) error {
+	if err == nil || s.cfg.Unavailable == nil || errors.Is(err, directory.ErrUnavailable) || !s.cfg.Unavailable(err) {
+		return err
+	}
+	return &directory.Error{Kind: directory.ErrUnavailable, Op: "database", Msg: "the database is unavailable; retry later", Err: err}
+}
+
 // writeError sends err as a SCIM error response and logs server faults.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	err = s.classify(err)
 	se := asError(err)
-	if se.Status >= 500 {
+	// Server faults are logged; refusals for load (a 503 without a cause)
+	// are only counted, or a flood of them would flood the log.
+	if se.Status >= 500 && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
 	}
 	for k, v := range se.Header {

@@ -47,6 +47,7 @@ type options struct {
 	extensions []schema.ExtensionDef
 	cfg        scim.Config
 	authOpt    auth.Options
+	storeOpt   sqlite.Options
 }
 
 func newHarness(t *testing.T, opts ...func(*options)) *harness {
@@ -56,7 +57,8 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 		f(o)
 	}
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), sqlite.Options{Synchronous: "NORMAL"})
+	o.storeOpt.Synchronous = "NORMAL"
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), o.storeOpt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +79,9 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	au := auth.NewService(st, ao)
 	log, _ := logging.New(io.Discard, logging.Options{Format: "text"})
 	o.cfg.Prefix = "/scim/v2"
+	if o.cfg.Unavailable == nil {
+		o.cfg.Unavailable = st.Unavailable
+	}
 	s := scim.New(dir, au, reg, o.cfg, log)
 	mux := http.NewServeMux()
 	mux.Handle("/scim/v2/", s)
@@ -129,6 +134,9 @@ func (h *harness) newClient(spec auth.AppSpec) (string, string) {
 func withExtensions(defs ...schema.ExtensionDef) func(*options) {
 	return func(o *options) { o.extensions = append(o.extensions, defs...) }
 }
+
+// withStore sets the SQLite store's options (Synchronous is always NORMAL).
+func withStore(opt sqlite.Options) func(*options) { return func(o *options) { o.storeOpt = opt } }
 
 // withConfig sets the SCIM endpoint's configuration (its Prefix is always
 // /scim/v2).

@@ -172,6 +172,8 @@ type listPlan struct {
 	// RAM's example does, instead of the resources returned (the RAM
 	// profile).
 	pageSizeAsItemsPerPage bool
+	// expensive: the query may read many rows (limits.go).
+	expensive bool
 }
 
 // plan validates a list request against the resource type.
@@ -225,6 +227,7 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 	pl.fp = hex.EncodeToString(sum[:16])
 	pl.proj = parseProjection(rt, lr.attributes, lr.excluded)
 	pl.query.Limit = pl.count
+	pl.expensive = expensive(rt, pl.query.Filter)
 
 	if lr.cursor != nil {
 		if lr.startIndex > 0 {

@@ -303,9 +303,15 @@ func (s *Server) ramList(w http.ResponseWriter, r *http.Request, p *auth.Princip
 		s.writeError(w, r, err)
 		return
 	}
-	page, err := s.dir.Users(r.Context(), ramProfile(p), pl.query)
+	lc, err := s.startList(r, p.App.ID, pl)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.dir.Users(lc.ctx, ramProfile(p), pl.query)
+	lc.done()
+	if err != nil {
+		s.writeError(w, r, s.check(r, lc, err))
 		return
 	}
 	base := s.base(r)

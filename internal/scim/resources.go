@@ -548,9 +548,15 @@ func (s *Server) runUsers(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	}
 	withGroups := pl.proj.wants("groups", true)
 	pl.query.Read.Groups = withGroups
-	page, err := s.dir.Users(r.Context(), p.Profile(), pl.query)
+	lc, err := s.startList(r, p.App.ID, pl)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.dir.Users(lc.ctx, p.Profile(), pl.query)
+	lc.done()
+	if err != nil {
+		s.writeError(w, r, s.check(r, lc, err))
 		return
 	}
 	base := s.base(r)
@@ -592,9 +598,15 @@ func (s *Server) runGroups(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	withMembers := pl.proj.wants("members", true)
 	pl.query.Read.Members = withMembers
-	page, err := s.dir.Groups(r.Context(), p.Profile(), pl.query)
+	lc, err := s.startList(r, p.App.ID, pl)
 	if err != nil {
 		s.writeError(w, r, err)
+		return
+	}
+	page, err := s.dir.Groups(lc.ctx, p.Profile(), pl.query)
+	lc.done()
+	if err != nil {
+		s.writeError(w, r, s.check(r, lc, err))
 		return
 	}
 	base := s.base(r)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -72,6 +73,23 @@ type Config struct {
 	// PasswordPolicy is the directory's, which /Schemas states (default:
 	// directory.DefaultPasswordPolicy).
 	PasswordPolicy directory.PasswordPolicy
+	// Unavailable reports whether an error from the directory means that
+	// the database is unavailable (the store's own judgement, by driver
+	// error codes); such errors are answered 503 with Retry-After.
+	Unavailable func(error) bool
+	// QueryTimeout is the time budget of a list or search (limits.go).
+	QueryTimeout time.Duration
+	// ExpensiveQueries bounds the expensive lists and searches running at
+	// once (default: GOMAXPROCS, at least 2), ExpensiveQueriesPerApp those
+	// of one application (default: half of ExpensiveQueries, at least 1);
+	// QueueWait is how long a request waits for its turn before it is
+	// refused.
+	ExpensiveQueries       int
+	ExpensiveQueriesPerApp int
+	QueueWait              time.Duration
+	// OnLimit, when set, is told of every list refused or stopped (LimitApp,
+	// LimitGlobal, LimitBudget).
+	OnLimit func(reason string)
 }
 
 // Defaults.
@@ -92,6 +110,7 @@ type Server struct {
 	now  func() time.Time
 
 	positions *positionCache
+	limits    *limiter
 	mux       *http.ServeMux
 }
 
@@ -124,10 +143,24 @@ func New(dir Directory, authn Authenticator, reg *schema.Registry, cfg Config, l
 	if cfg.PasswordPolicy == (directory.PasswordPolicy{}) {
 		cfg.PasswordPolicy = directory.DefaultPasswordPolicy()
 	}
+	if cfg.QueryTimeout <= 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.ExpensiveQueries <= 0 {
+		cfg.ExpensiveQueries = max(2, runtime.GOMAXPROCS(0))
+	}
+	if cfg.ExpensiveQueriesPerApp <= 0 {
+		cfg.ExpensiveQueriesPerApp = max(1, cfg.ExpensiveQueries/2)
+	}
+	cfg.ExpensiveQueriesPerApp = min(cfg.ExpensiveQueriesPerApp, cfg.ExpensiveQueries)
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = DefaultQueueWait
+	}
 	if len(cfg.CursorKey) == 0 {
 		cfg.CursorKey = []byte(logging.NewRequestID() + logging.NewRequestID())
 	}
-	s := &Server{dir: dir, auth: authn, reg: reg, cfg: cfg, log: log, now: time.Now, positions: newPositionCache(20000, 10*time.Minute)}
+	s := &Server{dir: dir, auth: authn, reg: reg, cfg: cfg, log: log, now: time.Now, positions: newPositionCache(20000, 10*time.Minute),
+		limits: newLimiter(cfg.ExpensiveQueries, cfg.ExpensiveQueriesPerApp, cfg.QueueWait)}
 	s.routes()
 	return s
 }
@@ -223,7 +256,7 @@ func (s *Server) authenticate(scope string, h func(http.ResponseWriter, *http.Re
 		header := r.Header.Get("Authorization")
 		p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
 		if err != nil {
-			s.writeError(w, r, authError(err, header != ""))
+			s.writeError(w, r, authError(s.classify(err), header != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
 // credChannel is the channel WriteAuth notifies when it bumps the
@@ -57,6 +59,12 @@ type credWatch struct {
 // startCredWatch starts the listener on a connection configured like cfg.
 func startCredWatch(cfg *pgx.ConnConfig, log *slog.Logger) *credWatch {
 	cfg = cfg.Copy()
+	// The listener mostly waits for notifications, with no statement to
+	// cancel: when its context ends, close the connection at once rather
+	// than send the server a cancel request (the pool's setting).
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "gatehouse credentials listener"
 	}

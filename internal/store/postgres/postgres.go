@@ -23,6 +23,14 @@
 //     before giving up with directory.ErrBusy. A unique violation (23505) is a
 //     directory.ErrConflict naming the attribute, found by constraint name; the
 //     directory.Service retries idempotent creates that lose a race that way.
+//   - Contexts. A context that ends (a list's time budget, a client gone)
+//     cancels the statement in the server with a cancel request, rather than
+//     only closing the connection, which leaves the server running it.
+//   - Outages. Unavailable tells the errors that mean the database cannot be
+//     used for now (answered 503). A COMMIT whose answer is lost with the
+//     connection is resolved by asking txid_status over another connection
+//     (tx.go, commitOutcome), so that a committed change is not reported as
+//     failed.
 //   - Reads that take more than one statement (a page and its count, users and
 //     their groups) run in one REPEATABLE READ read-only transaction, so they
 //     see one snapshot.
@@ -70,17 +78,21 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"path"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
@@ -130,6 +142,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	cfg.MaxConns = opt.MaxConns
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = int32(4 * runtime.GOMAXPROCS(0))
+	}
+	// A context that ends (a request's time budget, a client gone) cancels
+	// the statement in the server (a cancel request), rather than only
+	// closing the connection, which leaves the server running it.
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: 2 * time.Second}
 	}
 	if opt.Schema != "" {
 		// The schema may not exist yet: a search_path naming a missing
@@ -337,6 +355,34 @@ const (
 	codeBadCharacter         = "22021" // character_not_in_repertoire: NUL or invalid UTF-8 in text
 	codeBadUnicodeEscape     = "22P05" // untranslatable_character: \u0000 in jsonb
 )
+
+// Unavailable reports whether err means that the database cannot be used
+// for now — it cannot be reached, the connection was lost, the server is
+// shutting down, starting, out of connections, memory or disk, or read-only
+// (a standby after a failover) — as opposed to a fault of the request or a
+// bug. Judged by error types and SQLSTATE classes, never by message text.
+func (s *Store) Unavailable(err error) bool { return unavailable(err) }
+
+func unavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if pe, ok := pgError(err); ok {
+		switch {
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			strings.HasPrefix(pe.Code, "53"),                           // insufficient resources: disk full, out of memory, too many connections
+			strings.HasPrefix(pe.Code, "58"),                           // system error: I/O error
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // admin or crash shutdown, cannot connect now
+			pe.Code == "25006": // read-only transaction: the server is a standby
+			return true
+		}
+		return false
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
 
 func pgError(err error) (*pgconn.PgError, bool) {
 	var pe *pgconn.PgError

@@ -63,11 +63,54 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) error {
 	if err := fn(&tx{tx: pgTx}); err != nil {
 		return err
 	}
-	if err := pgTx.Commit(ctx); err != nil {
+	// The transaction's id, to learn the outcome of a COMMIT whose answer
+	// is lost (NULL when the transaction wrote nothing).
+	var xid *int64
+	if err := pgTx.QueryRow(ctx, `SELECT txid_current_if_assigned()`).Scan(&xid); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if err := pgTx.Commit(ctx); err != nil {
+		if xid == nil || !unavailable(err) {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return s.commitOutcome(ctx, *xid, err)
 	}
 	return nil
 }
+
+// commitOutcome learns what became of transaction xid, whose COMMIT was
+// sent but whose answer was lost with the connection (commitErr): it asks
+// the database, over another connection, for the transaction's status
+// (txid_status) until the database answers or outcomeWait has passed. A
+// committed transaction is a success; an aborted one an ErrUnavailable
+// (nothing was written: retrying is safe). When the database cannot tell in
+// time, the error says that the change may have been made.
+func (s *Store) commitOutcome(ctx context.Context, xid int64, commitErr error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), outcomeWait)
+	defer cancel()
+	for {
+		var status *string
+		err := s.pool.QueryRow(ctx, `SELECT txid_status($1)`, xid).Scan(&status)
+		switch {
+		case err == nil && status != nil && *status == "committed":
+			return nil
+		case err == nil && status != nil && *status == "aborted":
+			return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
+				Msg: "the database connection was lost; the change was not made", Err: commitErr}
+		}
+		// "in progress" (the server is still committing), or no answer.
+		select {
+		case <-ctx.Done():
+			return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
+				Msg: "the database connection was lost while the change was being committed: it may have been made; read the resource before retrying (a repeated create updates the same account)",
+				Err: commitErr}
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// outcomeWait bounds how long commitOutcome waits for the database.
+const outcomeWait = 5 * time.Second
 
 type tx struct{ tx pgx.Tx }
 

@@ -348,7 +348,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page, _, err := listPage(ctx, s.r, lq, q, "users", scan)
+	page, _, err := listPage(ctx, s.l, lq, q, "users", scan)
 	return page, err
 }
 
@@ -450,12 +450,12 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page, seqs, err := listPage(ctx, s.r, lq, q, "groups", scanGroup)
+	page, seqs, err := listPage(ctx, s.l, lq, q, "groups", scanGroup)
 	if err != nil {
 		return nil, err
 	}
 	if q.Read.Members {
-		m, err := groupMembers(ctx, s.r, seqs, q.Read.Scope)
+		m, err := groupMembers(ctx, s.l, seqs, q.Read.Scope)
 		if err != nil {
 			return nil, err
 		}

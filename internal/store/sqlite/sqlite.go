@@ -1,6 +1,9 @@
 // Package sqlite is Gatehouse's embedded store: SQLite through the pure-Go
 // modernc.org/sqlite driver (so CGO_ENABLED=0 builds work), in WAL mode, with
-// one writer connection and a pool of read-only connections.
+// one writer connection and two pools of read-only connections: one for
+// point reads, one for lists and searches, which may run long. A context
+// that ends interrupts the statement running for it (the driver calls
+// sqlite3_interrupt).
 package sqlite
 
 import (
@@ -39,7 +42,12 @@ type Store struct {
 	rdb  *sql.DB // read-only pool
 	wdb  *sql.DB // the single writer
 	r    cachedDB
-	wc   *stmtCache
+	// ldb is a read-only pool of its own for lists and searches of users
+	// and groups, which may run long: point reads (a user, a token) never
+	// wait for a connection behind them.
+	ldb *sql.DB
+	l   cachedDB
+	wc  *stmtCache
 	// cm runs every write (commit.go). The writer pool has a second
 	// connection, used only to prepare statements that the transaction in
 	// progress then reuses (database/sql prepares them again on the
@@ -64,6 +72,9 @@ type Options struct {
 	// ReadConns is the size of the read pool (default: 2 × GOMAXPROCS, at
 	// least 4).
 	ReadConns int
+	// ListConns is the size of the pool that lists and searches of users
+	// and groups use (default: as ReadConns).
+	ListConns int
 	// Synchronous is the PRAGMA synchronous level for the writer: "FULL"
 	// (default: every acknowledged commit survives power loss) or "NORMAL"
 	// (survives a crash of Gatehouse, not of the machine).
@@ -73,6 +84,9 @@ type Options struct {
 	// fs.ErrNotExist. (Administration commands open with it: only serve
 	// creates a database.) An existing database is migrated either way.
 	MustExist bool
+	// BusyTimeout is how long a statement waits for a lock another process
+	// holds before failing with SQLITE_BUSY (default 10 s).
+	BusyTimeout time.Duration
 }
 
 var registerFuncs sync.Once
@@ -169,7 +183,13 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.ReadConns <= 0 {
 		opt.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
 	}
-	common := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+	if opt.ListConns <= 0 {
+		opt.ListConns = opt.ReadConns
+	}
+	if opt.BusyTimeout <= 0 {
+		opt.BusyTimeout = 10 * time.Second
+	}
+	common := "_pragma=busy_timeout(" + strconv.FormatInt(opt.BusyTimeout.Milliseconds(), 10) + ")&_pragma=foreign_keys(1)"
 	wdsn := "file:" + url.PathEscape(path) + "?" + common +
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(" + opt.Synchronous + ")&_txlock=immediate&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)"
 	wdb, err := sql.Open("sqlite", wdsn)
@@ -208,9 +228,22 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	rdb.SetConnMaxLifetime(0)
 	s.rdb = rdb
 	s.r = cachedDB{newStmtCache(rdb)}
+	ldb, err := sql.Open("sqlite", rdsn)
+	if err != nil {
+		rdb.Close()
+		wdb.Close()
+		return nil, err
+	}
+	ldb.SetMaxOpenConns(opt.ListConns)
+	ldb.SetMaxIdleConns(opt.ListConns)
+	ldb.SetConnMaxIdleTime(0)
+	ldb.SetConnMaxLifetime(0)
+	s.ldb = ldb
+	s.l = cachedDB{newStmtCache(ldb)}
 	s.wc = newStmtCache(wdb)
 	cdb, err := sql.Open("sqlite", "file:"+url.PathEscape(path)+"?"+common)
 	if err != nil {
+		ldb.Close()
 		rdb.Close()
 		wdb.Close()
 		return nil, err
@@ -243,8 +276,9 @@ func (s *Store) Close() error {
 	s.stopCheckpointer()
 	s.checkpoint(context.Background(), s.cdb) // leave a small log behind
 	s.r.c.close()
+	s.l.c.close()
 	s.wc.close()
-	return errors.Join(s.rdb.Close(), s.wdb.Close(), s.cdb.Close())
+	return errors.Join(s.rdb.Close(), s.ldb.Close(), s.wdb.Close(), s.cdb.Close())
 }
 
 // Ping checks that the database answers.
@@ -359,6 +393,28 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// Unavailable reports whether err means that the database cannot be used
+// for now: locked by another process for longer than the busy timeout, an
+// I/O error, a full disk, no memory, a file that cannot be opened or has
+// become read-only, or a store being closed. Judged by result codes.
+func (s *Store) Unavailable(err error) bool { return unavailable(err) }
+
+func unavailable(err error) bool {
+	if errors.Is(err, errClosed) {
+		return true
+	}
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff { // the primary result code
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_READONLY,
+		sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PROTOCOL:
+		return true
+	}
+	return false
 }
 
 // isForeignKey reports whether err is a FOREIGN KEY violation.

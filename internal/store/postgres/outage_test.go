@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/store/pgfault"
+)
+
+// openThroughProxy opens a store in a fresh schema through a pgfault proxy.
+func openThroughProxy(t *testing.T) (*Store, *pgfault.Proxy) {
+	t.Helper()
+	url := testURL(t)
+	schemaName := freshSchema(t, url)
+	p, err := pgfault.Start(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return openIn(t, p.URL(), schemaName), p
+}
+
+func insert(id, userName string) func(ctx context.Context, tx directory.Tx) error {
+	return func(ctx context.Context, tx directory.Tx) error { return tx.InsertUser(ctx, newUser(id, userName)) }
+}
+
+func write(s *Store, fn func(ctx context.Context, tx directory.Tx) error) error {
+	ctx := context.Background()
+	return s.Write(ctx, func(tx directory.Tx) error { return fn(ctx, tx) })
+}
+
+// While the server cannot be reached, reads and writes fail with errors the
+// store calls Unavailable (answered 503), and work again once it can.
+func TestUnreachableIsUnavailable(t *testing.T) {
+	s, p := openThroughProxy(t)
+	ctx := context.Background()
+	mustWrite(t, s, insert("u1", "one@example.com"))
+
+	p.Down()
+	_, err := s.User(ctx, "u1", directory.ReadOptions{Groups: true})
+	if err == nil || !s.Unavailable(err) {
+		t.Errorf("User while unreachable: %v, want an Unavailable error", err)
+	}
+	_, err = s.Users(ctx, directory.Query{Limit: 10, Count: true})
+	if err == nil || !s.Unavailable(err) {
+		t.Errorf("Users while unreachable: %v, want an Unavailable error", err)
+	}
+	if err := write(s, insert("u2", "two@example.com")); err == nil || !s.Unavailable(err) {
+		t.Errorf("Write while unreachable: %v, want an Unavailable error", err)
+	}
+
+	p.Up()
+	if _, err := s.User(ctx, "u1", directory.ReadOptions{}); err != nil {
+		t.Errorf("User after the outage: %v", err)
+	}
+	if _, err := s.User(ctx, "u2", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("the write refused during the outage: %v, want not found", err)
+	}
+	// Ordinary failures are not outages.
+	err = write(s, insert("u3", "ONE@example.com"))
+	if !errors.Is(err, directory.ErrConflict) || s.Unavailable(err) {
+		t.Errorf("conflict: %v (Unavailable %v)", err, s.Unavailable(err))
+	}
+	if _, err := s.User(ctx, "nobody", directory.ReadOptions{}); s.Unavailable(err) {
+		t.Errorf("not found called Unavailable: %v", err)
+	}
+}
+
+// A COMMIT whose answer is lost with the connection was made: Write learns
+// so from the database and reports success, not an error the client would
+// retry.
+func TestCommitAnswerLost(t *testing.T) {
+	s, p := openThroughProxy(t)
+	p.LoseNextCommitAnswer()
+	if err := write(s, insert("u1", "one@example.com")); err != nil {
+		t.Fatalf("a committed write reported as failed: %v", err)
+	}
+	if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); err != nil {
+		t.Errorf("the committed user: %v", err)
+	}
+}
+
+// A COMMIT lost on its way to the server was not made: Write says so with
+// ErrUnavailable, and retrying is safe.
+func TestCommitLost(t *testing.T) {
+	s, p := openThroughProxy(t)
+	p.LoseNextCommit()
+	err := write(s, insert("u1", "one@example.com"))
+	if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
+		t.Fatalf("Write with its COMMIT lost: %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
+	}
+	if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("the user of the lost COMMIT: %v, want not found", err)
+	}
+	mustWrite(t, s, insert("u1", "one@example.com"))
+}
