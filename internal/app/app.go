@@ -172,7 +172,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error)
 	} else {
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
-	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost}, log)
+	a.OAuth = oauth.New(a.Auth, oauth.Config{BaseURL: cfg.BaseURL, ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram"}, log)
 	if err := a.setupEvents(ctx, baseURL); err != nil {
 		st.Close()
 		return nil, err
