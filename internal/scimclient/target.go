@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -132,6 +133,9 @@ func payloadErr(format string, args ...any) error {
 type Hint struct {
 	// RemoteID is the account's downstream id, if known.
 	RemoteID string
+	// Current is that account's document as a listing just showed it: it
+	// is used instead of reading the account again.
+	Current map[string]any
 	// Absent: the account is known not to exist downstream.
 	Absent bool
 }
@@ -339,7 +343,11 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 	}
 	if id := d.hint.RemoteID; id != "" {
 		d.hint.RemoteID = ""
-		u, err := d.c.GetUser(d.ctx, id)
+		u, err := d.hint.Current, error(nil)
+		d.hint.Current = nil
+		if u == nil || ID(u) != id {
+			u, err = d.c.GetUser(d.ctx, id)
+		}
 		if err == nil && (str(u, "externalId") == d.extID || !d.c.profile.allowsUserAttr("externalId")) {
 			return u, nil
 		}
@@ -363,17 +371,44 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ext := str(u, "externalId"); !adopt && ext != "" && ext != d.extID {
-		d.note("an account named like the user belongs to externalId %s: left alone", ext)
-		return nil, nil
+	if ext := str(u, "externalId"); ext != "" && ext != d.extID && d.c.profile.allowsUserAttr("externalId") {
+		// Someone else's account: never taken over, whatever the names say.
+		if !adopt {
+			d.note("an account named like the user belongs to externalId %s: left alone", ext)
+			return nil, nil
+		}
+		return nil, &NameTakenError{UserName: str(u, "userName"), RemoteID: ID(u), ExternalID: ext, DisplayName: str(u, "displayName")}
 	}
 	return u, nil
+}
+
+// NameTakenError: the userName a delivery gives belongs downstream to the
+// account of someone else (another externalId). The target never takes
+// such an account over — two people must not share one downstream
+// identity — so the collision is a permanent failure of the delivery that
+// came second, naming the account that has the name.
+type NameTakenError struct {
+	UserName string
+	// The account that has the name.
+	RemoteID, ExternalID, DisplayName string
+}
+
+func (e *NameTakenError) Error() string {
+	who := "externalId " + e.ExternalID
+	if e.DisplayName != "" {
+		who += ", " + strconv.Quote(e.DisplayName)
+	}
+	return fmt.Sprintf("scim target: userName %q is taken downstream by account %s (%s): a name collision — the account of another person is never taken over",
+		e.UserName, e.RemoteID, who)
 }
 
 // upsert creates or updates the user, then its groups.
 func (d *delivery) upsert() error {
 	if d.userName() == "" {
 		return payloadErr(`the payload has no "userName"`)
+	}
+	if err := d.c.profile.checkUserName(d.c.UserName(d.userName())); err != nil {
+		return payloadErr("%v", err)
 	}
 	u, err := d.find(true)
 	if err != nil {
@@ -616,4 +651,72 @@ func (d *delivery) retire(action string) error {
 		return payloadErr("unknown action %q (OnDelete: delete, deactivate; OnDisable: deactivate, delete, ignore)", action)
 	}
 	return nil
+}
+
+// Compare reports whether current, a downstream account as a listing
+// showed it, already is what payload asks for the user with Gatehouse id
+// userID: its attributes as an update would compare them, and its groups
+// when the payload names groups. known is false when current cannot tell
+// (the payload names groups and current does not list the account's
+// groups): only a delivery can then find out.
+func (t *Target) Compare(payload []byte, userID string, current map[string]any) (same, known bool, err error) {
+	d := &delivery{Target: t, ctx: context.Background()}
+	if err := d.parse(&Delivery{EventType: EventUserUpdated, Subject: "users/" + userID, Payload: payload}); err != nil {
+		return false, false, err
+	}
+	cur := current
+	if t.c.profile.UserAttributes != nil {
+		cur = map[string]any{}
+		for k, v := range current {
+			if t.c.profile.allowsUserAttr(k) {
+				cur[k] = v
+			}
+		}
+	}
+	if len(diffOps(cur, t.c.prepareUser(d.doc))) > 0 {
+		return false, true, nil
+	}
+	if !d.hasGroups || !t.c.profile.Groups || (len(d.groups) == 0 && !t.opts.ManageGroups) {
+		return true, true, nil
+	}
+	_, v, ok := lookup(current, "groups")
+	if !ok {
+		return false, false, nil
+	}
+	list, _ := v.([]any)
+	var have []string
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		name := str(m, "display")
+		if name == "" {
+			return false, false, nil // a group without its name: cannot tell
+		}
+		have = append(have, name)
+	}
+	for _, g := range d.groups {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, g) }) {
+			return false, true, nil
+		}
+	}
+	if t.opts.ManageGroups {
+		pattern := strings.ToLower(t.opts.ManagedGroupPattern)
+		if pattern == "" {
+			pattern = "*"
+		}
+		for _, h := range have {
+			if slices.ContainsFunc(d.groups, func(g string) bool { return strings.EqualFold(h, g) }) {
+				continue
+			}
+			if ok, _ := path.Match(pattern, strings.ToLower(h)); ok {
+				return false, true, nil
+			}
+		}
+	}
+	return true, true, nil
+}
+
+// Inactive reports whether a user document says the user is inactive.
+func Inactive(doc map[string]any) bool {
+	_, v, ok := lookup(doc, "active")
+	return ok && v != nil && !truthy(v)
 }
