@@ -436,6 +436,14 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 			}
 			ra = r // nobody's account of that name: adopted
 		}
+		if r := remote.byName[key]; ra != nil && r != nil && r != ra && key != "" {
+			// A rename onto the name of another downstream account.
+			other := r.ext
+			if other == "" {
+				other = owner[r.id]
+			}
+			return fail(p.collision(ctx, u, name, r.id, other))
+		}
 	}
 	unchanged := link.LocalID != "" && link.Hash == pl.hash && !opt.Full
 	// Two accounts of this push with one downstream name: the first keeps
@@ -495,7 +503,7 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 		pl.item.Action = "skip" // nothing downstream to deactivate
 		return pl
 	case !u.Active:
-		if p.Client.Profile().Active && cur != nil && scimclient.Inactive(cur) && (unchanged || link.LocalID == "" || opt.Full) {
+		if p.Client.Profile().Active && cur != nil && scimclient.Inactive(cur) {
 			pl.item.Action, pl.relink = "unchanged", newLink(ra.id)
 			return pl
 		}
@@ -525,7 +533,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 // the account of another person (Gatehouse id other).
 func (p *Pusher) collision(ctx context.Context, u *directory.User, name, remoteID, other string) string {
 	who := "another account (externalId " + other + ")"
-	if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, other, directory.ReadOptions{}); err == nil {
+	if other == "" {
+		who = "an account of the target's own"
+	} else if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, other, directory.ReadOptions{}); err == nil {
 		who = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
 	}
 	return fmt.Sprintf("%q becomes the downstream userName %q, which is the downstream account %s of %s: %q is not pushed — two people never share one downstream account; change one user name or the mapping",

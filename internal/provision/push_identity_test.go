@@ -155,6 +155,23 @@ func TestPushNeverMerges(t *testing.T) {
 		}
 	}
 
+	// 李娜, pushed, renamed onto the name of the RAM user made for someone
+	// else: refused before anything is sent, naming that account.
+	if _, err := hub.app.Directory.UpdateUser(context.Background(), hubActor, directory.Profile{TargetOrgID: directory.RootOrgID}, li.ID, nil,
+		func(u *directory.User) error {
+			u.UserName = "Grace@other.example.com"
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	_, errs := pushErrors(t, pe.pusher, provision.PushOptions{})
+	if e := errs["Grace@other.example.com"]; !strings.Contains(e, `"grace"`) || !strings.Contains(e, "hr-4711") {
+		t.Errorf("the rename onto another's RAM user: %q", e)
+	}
+	if diff := cmp.Diff(want, ramUsers(t, pe.client)); diff != "" {
+		t.Errorf("after the rename: RAM users (-want +got):\n%s", diff)
+	}
+
 	// The event pipeline's delivery of the second Ada (no hints: it looks
 	// the account up by externalId, then by userName) refuses too.
 	b := &events.Builder{Source: "gatehouse", Schemas: hub.app.Schemas, Dir: hub.app.Store}
