@@ -146,6 +146,15 @@ func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
 			for _, k := range []string{"id", "meta", "schemas"} {
 				delete(u, k)
 			}
+			if gs, ok := u["groups"].([]any); ok {
+				// Only their ids and names are used.
+				names := make([]any, 0, len(gs))
+				for _, g := range gs {
+					m, _ := g.(map[string]any)
+					names = append(names, map[string]any{"value": m["value"], "display": m["display"]})
+				}
+				u["groups"] = names
+			}
 			ra.doc, _ = json.Marshal(u)
 			ix.byID[id] = ra
 			if ra.ext != "" {
@@ -163,6 +172,9 @@ func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
 	ix.complete = true
 	return ix, nil
 }
+
+// claim is the account of this push that has a downstream user name.
+type claim struct{ id, userName string }
 
 // plan is what the push does with one account, decided in the order of the
 // walk (so that of two accounts that would have one downstream name, the
@@ -288,7 +300,7 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 	}
 
 	// Walk the accounts in scope and plan each.
-	claims := map[string]*directory.User{} // downstream user name → the account that has it in this run
+	claims := map[string]claim{} // downstream user name → the account that has it in this run
 	q := directory.Query{Limit: 500, Read: directory.ReadOptions{Groups: true}}
 	var walkErr error
 walk:
@@ -394,7 +406,7 @@ func hashOf(payload []byte, active bool) string {
 // its own, whether its name collides with another's, and whether a request
 // is needed at all.
 func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessage, link Link, remote *remoteIndex,
-	owner map[string]string, claims map[string]*directory.User, opt PushOptions) *plan {
+	owner map[string]string, claims map[string]claim, opt PushOptions) *plan {
 	pl := &plan{u: u, doc: doc, link: link, item: Item{UserID: u.ID, UserName: u.UserName}}
 	fail := func(msg string) *plan {
 		pl.item.Action, pl.item.Error, pl.send = "error", msg, false
@@ -448,7 +460,7 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	unchanged := link.LocalID != "" && link.Hash == pl.hash && !opt.Full
 	// Two accounts of this push with one downstream name: the first keeps
 	// it, the second is an error (never a merge).
-	if w := claims[key]; key != "" && w != nil && w.ID != u.ID {
+	if w, ok := claims[key]; key != "" && ok && w.id != u.ID {
 		if unchanged && !remote.complete {
 			// Level before, as far as this push can tell: the account
 			// that claimed the name will meet the conflict.
@@ -456,9 +468,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 			return pl
 		}
 		return fail(fmt.Sprintf("%q and %q (%s) both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
-			u.UserName, w.UserName, w.ID, p.Client.UserName(name), u.UserName))
+			u.UserName, w.userName, w.id, p.Client.UserName(name), u.UserName))
 	} else if key != "" {
-		claims[key] = u
+		claims[key] = claim{id: u.ID, userName: u.UserName}
 	}
 
 	if !remote.complete {
