@@ -120,9 +120,12 @@ func (p *Pusher) scope() string { return "push:" + p.Name }
 // remoteAccount is a downstream account as the push's listing showed it.
 type remoteAccount struct {
 	id, ext string
-	// doc is the account's document (without id, meta and schemas), kept
-	// compact until it is compared.
-	doc json.RawMessage
+	// fp fingerprints the account's document: it is compared with the
+	// fingerprint of the document the push last saw for it, kept in its
+	// link, to tell an account changed downstream from one left as it was
+	// without keeping every document in memory.
+	fp       string
+	inactive bool
 }
 
 // remoteIndex is what the target has: by id, by externalId and by
@@ -140,22 +143,9 @@ func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
 			if id == "" {
 				continue
 			}
-			ra := &remoteAccount{id: id}
+			ra := &remoteAccount{id: id, fp: fingerprint(u), inactive: scimclient.Inactive(u)}
 			ra.ext, _ = u["externalId"].(string)
 			un, _ := u["userName"].(string)
-			for _, k := range []string{"id", "meta", "schemas"} {
-				delete(u, k)
-			}
-			if gs, ok := u["groups"].([]any); ok {
-				// Only their ids and names are used.
-				names := make([]any, 0, len(gs))
-				for _, g := range gs {
-					m, _ := g.(map[string]any)
-					names = append(names, map[string]any{"value": m["value"], "display": m["display"]})
-				}
-				u["groups"] = names
-			}
-			ra.doc, _ = json.Marshal(u)
 			ix.byID[id] = ra
 			if ra.ext != "" {
 				ix.byExt[ra.ext] = ra
@@ -171,6 +161,38 @@ func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
 	}
 	ix.complete = true
 	return ix, nil
+}
+
+// fingerprint hashes a downstream account's document, but for its id, meta
+// (lastModified changes with every write) and schemas: what someone could
+// change downstream.
+func fingerprint(doc map[string]any) string {
+	if doc == nil {
+		return ""
+	}
+	m := make(map[string]any, len(doc))
+	for k, v := range doc {
+		switch strings.ToLower(k) {
+		case "id", "meta", "schemas":
+		default:
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m) // map keys in order: one text for one document
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// linkHash is what a link remembers: the hash of the payload sent and the
+// fingerprint of the downstream document as last seen ("" when unknown).
+func linkHash(payload, fp string) string { return payload + "." + fp }
+
+func splitLinkHash(h string) (payload, fp string) {
+	payload, fp, _ = strings.Cut(h, ".")
+	return payload, fp
 }
 
 // claim is the account of this push that has a downstream user name.
@@ -193,6 +215,13 @@ type plan struct {
 	// relink: the account is level but its link must be written (new, or
 	// another hash).
 	relink *Link
+	// verify: whether the account is level can only be told by reading it
+	// (its document changed downstream since the push last saw it, or the
+	// push never saw it); remoteFP is its fingerprint in the listing.
+	verify   bool
+	remoteFP string
+	// unchanged: the payload is what was last sent.
+	unchanged bool
 }
 
 // Run pushes the accounts in scope.
@@ -292,6 +321,10 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		go func() {
 			defer wg.Done()
 			for pl := range jobs {
+				if opt.DryRun {
+					report(p.check(ctx, pl))
+					continue
+				}
 				it, link := p.carryOut(ctx, pl)
 				report(it)
 				remember(link)
@@ -319,7 +352,7 @@ walk:
 				continue
 			}
 			pl := p.plan(ctx, u, doc, linked[u.ID], remote, owner, claims, opt)
-			if !pl.send || opt.DryRun {
+			if !pl.send || (opt.DryRun && !pl.verify) {
 				report(pl.item)
 				remember(pl.relink)
 				continue
@@ -457,7 +490,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 			return fail(p.collision(ctx, u, name, r.id, other))
 		}
 	}
-	unchanged := link.LocalID != "" && link.Hash == pl.hash && !opt.Full
+	linkPayload, linkFP := splitLinkHash(link.Hash)
+	unchanged := link.LocalID != "" && linkPayload == pl.hash && !opt.Full
+	pl.unchanged = unchanged
 	// Two accounts of this push with one downstream name: the first keeps
 	// it, the second is an error (never a merge).
 	if w, ok := claims[key]; key != "" && ok && w.id != u.ID {
@@ -494,29 +529,27 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 		return pl
 	}
 
-	newLink := func(remoteID string) *Link {
-		if link.RemoteID == remoteID && link.Hash == pl.hash {
+	newLink := func(ra *remoteAccount) *Link {
+		h := linkHash(pl.hash, ra.fp)
+		if link.RemoteID == ra.id && link.Hash == h {
 			return nil
 		}
-		return &Link{Kind: "User", LocalID: u.ID, RemoteID: remoteID, Hash: pl.hash, Updated: time.Now().UTC()}
+		return &Link{Kind: "User", LocalID: u.ID, RemoteID: ra.id, Hash: h, Updated: time.Now().UTC()}
 	}
-	var cur map[string]any
 	if ra != nil {
 		pl.item.RemoteID = ra.id
-		if err := json.Unmarshal(ra.doc, &cur); err != nil {
-			cur = nil
-		}
-		if cur != nil {
-			cur["id"] = ra.id
-		}
+		pl.remoteFP = ra.fp
 	}
+	// As the push left it: linked to it, the same payload, and the same
+	// document downstream as the push last saw.
+	level := ra != nil && unchanged && link.RemoteID == ra.id && linkFP != "" && linkFP == ra.fp
 	switch {
 	case !u.Active && ra == nil:
 		pl.item.Action = "skip" // nothing downstream to deactivate
 		return pl
 	case !u.Active:
-		if p.Client.Profile().Active && cur != nil && scimclient.Inactive(cur) {
-			pl.item.Action, pl.relink = "unchanged", newLink(ra.id)
+		if p.Client.Profile().Active && ra.inactive {
+			pl.item.Action, pl.relink = "unchanged", newLink(ra)
 			return pl
 		}
 		pl.item.Action = p.disableAction()
@@ -525,18 +558,15 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 		pl.hint = scimclient.Hint{Absent: true}
 		pl.send = true
 		return pl
+	case level:
+		pl.item.Action = "unchanged"
+		return pl
 	default:
-		same, known, err := p.Target.Compare(payload, u.ID, cur)
-		switch {
-		case err != nil:
-			return fail(err.Error())
-		case same || (!known && unchanged):
-			pl.item.Action, pl.relink = "unchanged", newLink(ra.id)
-			return pl
-		}
-		pl.item.Action = "update"
+		// Changed here, changed downstream, or never seen: read it and
+		// compare (an update only if it differs).
+		pl.item.Action, pl.verify = "update", true
 	}
-	pl.hint = scimclient.Hint{RemoteID: ra.id, Current: cur}
+	pl.hint = scimclient.Hint{RemoteID: ra.id}
 	pl.send = true
 	return pl
 }
@@ -552,6 +582,31 @@ func (p *Pusher) collision(ctx context.Context, u *directory.User, name, remoteI
 	}
 	return fmt.Sprintf("%q becomes the downstream userName %q, which is the downstream account %s of %s: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
 		u.UserName, p.Client.UserName(name), remoteID, who, u.UserName)
+}
+
+// check is the dry run of a plan that must read the account to tell
+// whether it is level: it reads it and compares, as the real run would.
+func (p *Pusher) check(ctx context.Context, pl *plan) Item {
+	it := pl.item
+	cur, err := p.Client.GetUser(ctx, pl.hint.RemoteID)
+	if err != nil {
+		it.Action, it.Error = "error", err.Error()
+		return it
+	}
+	if !pl.u.Active {
+		if scimclient.Inactive(cur) {
+			it.Action = "unchanged"
+		}
+		return it
+	}
+	same, known, err := p.Target.Compare(pl.payload, pl.u.ID, cur)
+	switch {
+	case err != nil:
+		it.Action, it.Error = "error", err.Error()
+	case same || (!known && pl.unchanged):
+		it.Action = "unchanged"
+	}
+	return it
 }
 
 // carryOut sends one account's plan. It returns the link to remember, or
@@ -591,7 +646,18 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 	if it.RemoteID == "" || applied.Action == "deleted" {
 		return it, nil
 	}
-	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: pl.hash, Updated: time.Now().UTC()}
+	// The document as the push now knows it: the listing's when nothing
+	// was written (the server's own representation of a list), else the
+	// server's answer (unknown after a deactivation: read at the next
+	// push).
+	fp := ""
+	switch {
+	case applied.Action == "unchanged" && it.RemoteID == pl.hint.RemoteID:
+		fp = pl.remoteFP
+	case applied.Doc != nil:
+		fp = fingerprint(applied.Doc)
+	}
+	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: linkHash(pl.hash, fp), Updated: time.Now().UTC()}
 }
 
 func (p *Pusher) disableAction() string {
@@ -670,8 +736,7 @@ func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[stri
 			continue
 		}
 		it := Item{RemoteID: id, Action: p.pruneAction()}
-		var doc map[string]any
-		if it.Action == "deactivate" && json.Unmarshal(remote.byID[id].doc, &doc) == nil && scimclient.Inactive(doc) {
+		if it.Action == "deactivate" && remote.byID[id].inactive {
 			continue // retired before
 		}
 		if !opt.DryRun {

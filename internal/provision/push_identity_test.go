@@ -203,9 +203,10 @@ func TestPushNeverMerges(t *testing.T) {
 // TestPushSeesDrift (issue 11, items 5 and 10): the push compares every
 // account with the target's listing, so that accounts deleted or changed
 // downstream are seen and repaired by a plain push — and its dry run says
-// so — at one request per repaired account plus the listing; a push with
-// nothing to do, --full included, sends only the listing; the dry run of
-// each agrees with the real run.
+// so — at one request per missing account and two per changed one (read,
+// update), plus the listing; a push with nothing to do sends only the
+// listing, --full one read per account; the dry run of each agrees with
+// the real run.
 func TestPushSeesDrift(t *testing.T) {
 	hub := startServer(t, "")
 	ram := startServer(t, "ram")
@@ -260,15 +261,19 @@ func TestPushSeesDrift(t *testing.T) {
 		}
 	}
 	cnt.take()
+	// The listing, a read of each account changed downstream (to compare),
+	// a create of each missing one and an update of each changed one.
 	check(step{"drift repaired", provision.PushOptions{}, map[string]int{"create": 5, "update": 3, "unchanged": 12, "skip": 1},
-		map[string]int{"GET": 1, "POST": 5, "PUT": 3}})
+		map[string]int{"GET": 1 + 3, "POST": 5, "PUT": 3}})
 	got := downstream(t, pe.client)
 	for _, u := range users {
 		if d := got[u.ID]; d == nil || d["displayName"] != u.DisplayName {
 			t.Errorf("after the repair, %s is %v downstream", u.UserName, d)
 		}
 	}
-	check(step{"full, nothing to do", provision.PushOptions{Full: true}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1}})
+	check(step{"no change after the repair", provision.PushOptions{}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1}})
+	// --full reads every account (one request each) and writes nothing.
+	check(step{"full, nothing to do", provision.PushOptions{Full: true}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1 + 20}})
 }
 
 // TestPushPausesForRetryAfter (issue 11, item 6): RAM answers the push's

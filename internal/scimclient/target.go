@@ -133,9 +133,6 @@ func payloadErr(format string, args ...any) error {
 type Hint struct {
 	// RemoteID is the account's downstream id, if known.
 	RemoteID string
-	// Current is that account's document as a listing just showed it: it
-	// is used instead of reading the account again.
-	Current map[string]any
 	// Absent: the account is known not to exist downstream.
 	Absent bool
 }
@@ -146,6 +143,9 @@ type Applied struct {
 	// Action is "created", "updated", "unchanged", "deactivated",
 	// "deleted" or "none" (nothing found to act on, or nothing to do).
 	Action string
+	// Doc is the account as the server last showed it, when a create, an
+	// update or a lookup did (nil otherwise).
+	Doc map[string]any
 }
 
 // delivery is the state of one Deliver call.
@@ -343,11 +343,7 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 	}
 	if id := d.hint.RemoteID; id != "" {
 		d.hint.RemoteID = ""
-		u, err := d.hint.Current, error(nil)
-		d.hint.Current = nil
-		if u == nil || ID(u) != id {
-			u, err = d.c.GetUser(d.ctx, id)
-		}
+		u, err := d.c.GetUser(d.ctx, id)
 		if err == nil && (str(u, "externalId") == d.extID || !d.c.profile.allowsUserAttr("externalId")) {
 			return u, nil
 		}
@@ -421,7 +417,7 @@ func (d *delivery) upsert() error {
 		case err == nil:
 			created = true
 			d.status = http.StatusCreated
-			d.applied = Applied{RemoteID: ID(u), Action: "created"}
+			d.applied = Applied{RemoteID: ID(u), Action: "created", Doc: u}
 			d.note("created user %s", ID(u))
 		case IsConflict(err):
 			// Created meanwhile, or named like an account we could not
@@ -443,15 +439,15 @@ func (d *delivery) upsert() error {
 			return err
 		}
 		d.status = http.StatusOK
-		if changed {
-			d.applied = Applied{RemoteID: id, Action: "updated"}
-			d.note("updated user %s", id)
-		} else {
-			d.applied = Applied{RemoteID: id, Action: "unchanged"}
-			d.note("user %s up to date", id)
-		}
 		if next != nil {
 			u = next
+		}
+		if changed {
+			d.applied = Applied{RemoteID: id, Action: "updated", Doc: next}
+			d.note("updated user %s", id)
+		} else {
+			d.applied = Applied{RemoteID: id, Action: "unchanged", Doc: u}
+			d.note("user %s up to date", id)
 		}
 	}
 	return d.syncGroups(u, created)
