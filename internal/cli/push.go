@@ -22,7 +22,7 @@ func (e *env) pushCmd(args []string) error {
 	var f config.Flags
 	f.Register(fs, false)
 	dry := fs.Bool("dry-run", false, "print the plan (what would be created, updated, deactivated); change nothing")
-	full := fs.Bool("full", false, "ignore what the links remember: also check what the target's listing cannot show (group memberships)")
+	full := fs.Bool("full", false, "read and compare every account downstream, trusting nothing the links remember")
 	asJSON := fs.Bool("json", false, "print JSON lines (one per account, then the summary), as when the output is not a terminal")
 	verbose := fs.Bool("v", false, "on a terminal, print every account (a dry run always does)")
 	pos, err := parse(fs, args)

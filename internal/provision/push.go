@@ -3,12 +3,14 @@ package provision
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -124,7 +126,7 @@ type remoteAccount struct {
 	// fingerprint of the document the push last saw for it, kept in its
 	// link, to tell an account changed downstream from one left as it was
 	// without keeping every document in memory.
-	fp       string
+	fp       uint64
 	inactive bool
 }
 
@@ -166,9 +168,9 @@ func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
 // fingerprint hashes a downstream account's document, but for its id, meta
 // (lastModified changes with every write) and schemas: what someone could
 // change downstream.
-func fingerprint(doc map[string]any) string {
+func fingerprint(doc map[string]any) uint64 {
 	if doc == nil {
-		return ""
+		return 0
 	}
 	m := make(map[string]any, len(doc))
 	for k, v := range doc {
@@ -180,23 +182,26 @@ func fingerprint(doc map[string]any) string {
 	}
 	b, err := json.Marshal(m) // map keys in order: one text for one document
 	if err != nil {
-		return ""
+		return 0
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
+	return binary.BigEndian.Uint64(sum[:8]) | 1 // never 0, which is "unknown"
 }
 
 // linkHash is what a link remembers: the hash of the payload sent and the
-// fingerprint of the downstream document as last seen ("" when unknown).
-func linkHash(payload, fp string) string { return payload + "." + fp }
-
-func splitLinkHash(h string) (payload, fp string) {
-	payload, fp, _ = strings.Cut(h, ".")
-	return payload, fp
+// fingerprint of the downstream document as last seen (0: unknown).
+func linkHash(payload string, fp uint64) string {
+	if fp == 0 {
+		return payload + "."
+	}
+	return payload + "." + strconv.FormatUint(fp, 16)
 }
 
-// claim is the account of this push that has a downstream user name.
-type claim struct{ id, userName string }
+func splitLinkHash(h string) (payload string, fp uint64) {
+	payload, f, _ := strings.Cut(h, ".")
+	fp, _ = strconv.ParseUint(f, 16, 64)
+	return payload, fp
+}
 
 // plan is what the push does with one account, decided in the order of the
 // walk (so that of two accounts that would have one downstream name, the
@@ -219,7 +224,7 @@ type plan struct {
 	// (its document changed downstream since the push last saw it, or the
 	// push never saw it); remoteFP is its fingerprint in the listing.
 	verify   bool
-	remoteFP string
+	remoteFP uint64
 	// unchanged: the payload is what was last sent.
 	unchanged bool
 }
@@ -245,16 +250,21 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		return nil, err
 	}
 	linked := map[string]Link{}
-	owner := map[string]string{} // downstream id → the Gatehouse id linked to it
 	for _, l := range links {
 		if l.Kind == "User" {
 			linked[l.LocalID] = l
-			if l.RemoteID != "" {
-				owner[l.RemoteID] = l.LocalID
-			}
 		}
 	}
+	links = nil
 	remote, lerr := p.listRemote(ctx)
+	// Downstream accounts without an externalId that are linked: whose they
+	// are (the others say it themselves).
+	owner := map[string]string{}
+	for id, l := range linked {
+		if ra := remote.byID[l.RemoteID]; ra != nil && ra.ext == "" {
+			owner[ra.id] = id
+		}
+	}
 	if lerr != nil {
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
@@ -333,7 +343,7 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 	}
 
 	// Walk the accounts in scope and plan each.
-	claims := map[string]claim{} // downstream user name → the account that has it in this run
+	claims := map[string]string{} // downstream user name → the id of the account that has it in this run
 	q := directory.Query{Limit: 500, Read: directory.ReadOptions{Groups: true}}
 	var walkErr error
 walk:
@@ -439,7 +449,7 @@ func hashOf(payload []byte, active bool) string {
 // its own, whether its name collides with another's, and whether a request
 // is needed at all.
 func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessage, link Link, remote *remoteIndex,
-	owner map[string]string, claims map[string]claim, opt PushOptions) *plan {
+	owner map[string]string, claims map[string]string, opt PushOptions) *plan {
 	pl := &plan{u: u, doc: doc, link: link, item: Item{UserID: u.ID, UserName: u.UserName}}
 	fail := func(msg string) *plan {
 		pl.item.Action, pl.item.Error, pl.send = "error", msg, false
@@ -495,17 +505,21 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	pl.unchanged = unchanged
 	// Two accounts of this push with one downstream name: the first keeps
 	// it, the second is an error (never a merge).
-	if w, ok := claims[key]; key != "" && ok && w.id != u.ID {
+	if w, ok := claims[key]; key != "" && ok && w != u.ID {
 		if unchanged && !remote.complete {
 			// Level before, as far as this push can tell: the account
 			// that claimed the name will meet the conflict.
 			pl.item.Action, pl.item.RemoteID = "unchanged", link.RemoteID
 			return pl
 		}
-		return fail(fmt.Sprintf("%q and %q (%s) both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
-			u.UserName, w.userName, w.id, p.Client.UserName(name), u.UserName))
+		other := w
+		if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, w, directory.ReadOptions{}); err == nil {
+			other = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
+		}
+		return fail(fmt.Sprintf("%q and %s both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
+			u.UserName, other, p.Client.UserName(name), u.UserName))
 	} else if key != "" {
-		claims[key] = claim{id: u.ID, userName: u.UserName}
+		claims[key] = u.ID
 	}
 
 	if !remote.complete {
@@ -542,7 +556,7 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	}
 	// As the push left it: linked to it, the same payload, and the same
 	// document downstream as the push last saw.
-	level := ra != nil && unchanged && link.RemoteID == ra.id && linkFP != "" && linkFP == ra.fp
+	level := ra != nil && unchanged && link.RemoteID == ra.id && linkFP != 0 && linkFP == ra.fp
 	switch {
 	case !u.Active && ra == nil:
 		pl.item.Action = "skip" // nothing downstream to deactivate
@@ -650,7 +664,7 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 	// was written (the server's own representation of a list), else the
 	// server's answer (unknown after a deactivation: read at the next
 	// push).
-	fp := ""
+	var fp uint64
 	switch {
 	case applied.Action == "unchanged" && it.RemoteID == pl.hint.RemoteID:
 		fp = pl.remoteFP
