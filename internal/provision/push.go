@@ -137,9 +137,22 @@ type remoteIndex struct {
 	complete            bool // the listing succeeded: absence means absent
 }
 
-func (p *Pusher) listRemote(ctx context.Context) (*remoteIndex, error) {
+// errListingCostly stops a listing that would take more requests than
+// reading each account in scope.
+var errListingCostly = errors.New("the listing would cost more requests than reading each account")
+
+// listRemote lists the target's accounts, unless the listing would take
+// more requests than inScope reads (a small scope on a large target).
+func (p *Pusher) listRemote(ctx context.Context, inScope int) (*remoteIndex, error) {
 	ix := &remoteIndex{byID: map[string]*remoteAccount{}, byExt: map[string]*remoteAccount{}, byName: map[string]*remoteAccount{}}
+	first := true
 	err := p.Client.ListUsers(ctx, "", func(pg *scimclient.Page) error {
+		if first {
+			first = false
+			if n := len(pg.Resources); n > 0 && inScope >= 0 && (pg.TotalResults+n-1)/n > inScope {
+				return errListingCostly
+			}
+		}
 		for _, u := range pg.Resources {
 			id := scimclient.ID(u)
 			if id == "" {
@@ -256,7 +269,17 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		}
 	}
 	links = nil
-	remote, lerr := p.listRemote(ctx)
+	prof := directory.Profile{TargetOrgID: directory.RootOrgID, Scope: p.Scope}
+	inScope := -1
+	if count, err := p.Dir.Users(ctx, prof, directory.Query{Count: true}); err == nil {
+		inScope = count.Total
+	}
+	remote, lerr := p.listRemote(ctx, inScope)
+	// A small scope on a large target: each account is read instead.
+	readEach := errors.Is(lerr, errListingCostly)
+	if readEach {
+		lerr = nil
+	}
 	// Downstream accounts without an externalId that are linked: whose they
 	// are (the others say it themselves).
 	owner := map[string]string{}
@@ -271,8 +294,7 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		}
 		sum.Warnings = append(sum.Warnings, "the target's accounts could not be listed, so drift is not detected in this push: "+lerr.Error())
 	}
-	sum.Compared = remote.complete
-	prof := directory.Profile{TargetOrgID: directory.RootOrgID, Scope: p.Scope}
+	sum.Compared = remote.complete || readEach
 
 	conc := p.Concurrency
 	if conc <= 0 {
@@ -361,7 +383,7 @@ walk:
 				report(Item{UserID: u.ID, UserName: u.UserName, Action: "error", Error: err.Error()})
 				continue
 			}
-			pl := p.plan(ctx, u, doc, linked[u.ID], remote, owner, claims, opt)
+			pl := p.plan(ctx, u, doc, linked[u.ID], remote, owner, claims, opt, readEach)
 			if !pl.send || (opt.DryRun && !pl.verify) {
 				report(pl.item)
 				remember(pl.relink)
@@ -449,7 +471,7 @@ func hashOf(payload []byte, active bool) string {
 // its own, whether its name collides with another's, and whether a request
 // is needed at all.
 func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessage, link Link, remote *remoteIndex,
-	owner map[string]string, claims map[string]string, opt PushOptions) *plan {
+	owner map[string]string, claims map[string]string, opt PushOptions, readEach bool) *plan {
 	pl := &plan{u: u, doc: doc, link: link, item: Item{UserID: u.ID, UserName: u.UserName}}
 	fail := func(msg string) *plan {
 		pl.item.Action, pl.item.Error, pl.send = "error", msg, false
@@ -523,7 +545,18 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	}
 
 	if !remote.complete {
-		// Without a listing: the links alone say what is level.
+		// Without a listing: each linked account is read and compared
+		// (readEach), or the links alone say what is level.
+		if readEach && link.RemoteID != "" {
+			pl.hint = scimclient.Hint{RemoteID: link.RemoteID}
+			pl.item.RemoteID = link.RemoteID
+			pl.send, pl.verify = true, true
+			pl.item.Action = "update"
+			if !u.Active {
+				pl.item.Action = p.disableAction()
+			}
+			return pl
+		}
 		if unchanged {
 			pl.item.Action, pl.item.RemoteID = "unchanged", link.RemoteID
 			return pl
@@ -603,7 +636,14 @@ func (p *Pusher) collision(ctx context.Context, u *directory.User, name, remoteI
 func (p *Pusher) check(ctx context.Context, pl *plan) Item {
 	it := pl.item
 	cur, err := p.Client.GetUser(ctx, pl.hint.RemoteID)
-	if err != nil {
+	switch {
+	case scimclient.IsNotFound(err) && pl.u.Active:
+		it.Action, it.RemoteID = "create", "" // gone downstream
+		return it
+	case scimclient.IsNotFound(err):
+		it.Action, it.RemoteID = "skip", ""
+		return it
+	case err != nil:
 		it.Action, it.Error = "error", err.Error()
 		return it
 	}
@@ -666,7 +706,7 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 	// push).
 	var fp uint64
 	switch {
-	case applied.Action == "unchanged" && it.RemoteID == pl.hint.RemoteID:
+	case applied.Action == "unchanged" && it.RemoteID == pl.hint.RemoteID && pl.remoteFP != 0:
 		fp = pl.remoteFP
 	case applied.Doc != nil:
 		fp = fingerprint(applied.Doc)

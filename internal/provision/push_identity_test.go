@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -316,5 +317,57 @@ func TestPushPausesForRetryAfter(t *testing.T) {
 	}
 	if during > 3 { // at most the other requests in flight (concurrency 4) when the first 429 came
 		t.Errorf("%d creates were sent while the target asked to wait", during)
+	}
+}
+
+// TestPushSmallScopeLargeTarget: when listing the target would take more
+// requests than reading each account in scope (two accounts pushed to a
+// RAM of 950 users: ten pages), the push reads each linked account instead — and
+// still sees drift.
+func TestPushSmallScopeLargeTarget(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	ctx := context.Background()
+	for i := range 950 {
+		if _, _, err := ram.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+			&directory.User{UserName: fmt.Sprintf("own%03d", i), Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := hub.createNamed(t, "ada@example.com", "Ada", true)
+	hub.createNamed(t, "alan@example.com", "Alan", true)
+	pe, cnt := ramPusher(t, hub, ram)
+	cnt.take()
+	sum := run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "first push", sum, map[string]int{"create": 2})
+	// The first page of the listing; for each account, lookups by
+	// externalId and by userName, and the create.
+	if diff := cmp.Diff(map[string]int{"GET": 1 + 2*2, "POST": 2}, cnt.take()); diff != "" {
+		t.Errorf("first push: requests (-want +got):\n%s", diff)
+	}
+	sum = run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "no change", sum, map[string]int{"unchanged": 2})
+	if diff := cmp.Diff(map[string]int{"GET": 1 + 2}, cnt.take()); diff != "" {
+		t.Errorf("no change: requests (-want +got):\n%s", diff)
+	}
+	if !sum.Compared {
+		t.Error("the accounts were not compared")
+	}
+	// Ada's RAM user is deleted behind the push's back: seen, and made again.
+	var adaRAM string
+	for ext, u := range downstream(t, pe.client) {
+		if ext == a.ID {
+			adaRAM = u["id"].(string)
+		}
+	}
+	if err := pe.client.DeleteUser(ctx, adaRAM); err != nil {
+		t.Fatal(err)
+	}
+	sum = run(t, pe.pusher, provision.PushOptions{DryRun: true})
+	wantActions(t, "drift (dry run)", sum, map[string]int{"create": 1, "unchanged": 1})
+	sum = run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "drift", sum, map[string]int{"create": 1, "unchanged": 1})
+	if got := ramUsers(t, pe.client)["ada"]; got != a.ID {
+		t.Errorf("Ada's RAM user: externalId %q", got)
 	}
 }
