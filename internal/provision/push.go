@@ -503,7 +503,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 		if ra == nil {
 			ra = remote.byExt[u.ID]
 		}
-		if r := remote.byName[key]; ra == nil && r != nil && key != "" {
+		// By name only for an active account: a disabled one has nothing
+		// downstream but what is its own.
+		if r := remote.byName[key]; ra == nil && r != nil && key != "" && u.Active {
 			other := r.ext
 			if other == "" {
 				other = owner[r.id]
@@ -513,7 +515,7 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 			}
 			ra = r // nobody's account of that name: adopted
 		}
-		if r := remote.byName[key]; ra != nil && r != nil && r != ra && key != "" {
+		if r := remote.byName[key]; ra != nil && r != nil && r != ra && key != "" && u.Active {
 			// A rename onto the name of another downstream account.
 			other := r.ext
 			if other == "" {
@@ -525,23 +527,27 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	linkPayload, linkFP := splitLinkHash(link.Hash)
 	unchanged := link.LocalID != "" && linkPayload == pl.hash && !opt.Full
 	pl.unchanged = unchanged
-	// Two accounts of this push with one downstream name: the first keeps
-	// it, the second is an error (never a merge).
-	if w, ok := claims[key]; key != "" && ok && w != u.ID {
-		if unchanged && !remote.complete {
+	// Two active accounts of this push with one downstream name: the first
+	// keeps it, the second is an error (never a merge). A disabled account
+	// claims no name: it is only ever retired downstream.
+	if u.Active && key != "" {
+		w, taken := claims[key]
+		switch {
+		case !taken:
+			claims[key] = u.ID
+		case w != u.ID && unchanged && !remote.complete:
 			// Level before, as far as this push can tell: the account
 			// that claimed the name will meet the conflict.
 			pl.item.Action, pl.item.RemoteID = "unchanged", link.RemoteID
 			return pl
+		case w != u.ID:
+			other := w
+			if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, w, directory.ReadOptions{}); err == nil {
+				other = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
+			}
+			return fail(fmt.Sprintf("%q and %s both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
+				u.UserName, other, p.Client.UserName(name), u.UserName))
 		}
-		other := w
-		if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, w, directory.ReadOptions{}); err == nil {
-			other = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
-		}
-		return fail(fmt.Sprintf("%q and %s both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
-			u.UserName, other, p.Client.UserName(name), u.UserName))
-	} else if key != "" {
-		claims[key] = u.ID
 	}
 
 	if !remote.complete {

@@ -120,6 +120,8 @@ func pushErrors(t *testing.T, p *provision.Pusher, opt provision.PushOptions) (*
 func TestPushNeverMerges(t *testing.T) {
 	hub := startServer(t, "")
 	ram := startServer(t, "ram")
+	// A disabled account walked first claims no name and takes nobody's.
+	hub.createNamed(t, "Lina@old.example.com", "Lina (left)", false)
 	ada := hub.createNamed(t, "Ada.Lovelace@corp.example.com", "Ada Lovelace", true)
 	ada2 := hub.createNamed(t, "ada.lovelace@other.example.com", "Ada Lovelace (Other)", true)
 	zhang := hub.createNamed(t, "张伟@corp.example.com", "张伟", true)
