@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -130,11 +128,13 @@ type remoteAccount struct {
 	inactive bool
 }
 
-// remoteIndex is what the target has: by id, by externalId and by
-// lower-case userName.
+// remoteIndex is what the target has: every account, by externalId, by
+// lower-case userName, and by id those without an externalId (the others
+// are found by it).
 type remoteIndex struct {
-	byID, byExt, byName map[string]*remoteAccount
-	complete            bool // the listing succeeded: absence means absent
+	all                  []*remoteAccount
+	byExt, byName, noExt map[string]*remoteAccount
+	complete             bool // the listing succeeded: absence means absent
 }
 
 // errListingCostly stops a listing that would take more requests than
@@ -144,7 +144,7 @@ var errListingCostly = errors.New("the listing would cost more requests than rea
 // listRemote lists the target's accounts, unless the listing would take
 // more requests than inScope reads (a small scope on a large target).
 func (p *Pusher) listRemote(ctx context.Context, inScope int) (*remoteIndex, error) {
-	ix := &remoteIndex{byID: map[string]*remoteAccount{}, byExt: map[string]*remoteAccount{}, byName: map[string]*remoteAccount{}}
+	ix := &remoteIndex{byExt: map[string]*remoteAccount{}, byName: map[string]*remoteAccount{}, noExt: map[string]*remoteAccount{}}
 	first := true
 	err := p.Client.ListUsers(ctx, "", func(pg *scimclient.Page) error {
 		if first {
@@ -161,9 +161,11 @@ func (p *Pusher) listRemote(ctx context.Context, inScope int) (*remoteIndex, err
 			ra := &remoteAccount{id: id, fp: fingerprint(u), inactive: scimclient.Inactive(u)}
 			ra.ext, _ = u["externalId"].(string)
 			un, _ := u["userName"].(string)
-			ix.byID[id] = ra
+			ix.all = append(ix.all, ra)
 			if ra.ext != "" {
 				ix.byExt[ra.ext] = ra
+			} else {
+				ix.noExt[id] = ra
 			}
 			if un != "" {
 				ix.byName[strings.ToLower(un)] = ra
@@ -284,7 +286,7 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 	// are (the others say it themselves).
 	owner := map[string]string{}
 	for id, l := range linked {
-		if ra := remote.byID[l.RemoteID]; ra != nil && ra.ext == "" {
+		if ra := remote.noExt[l.RemoteID]; ra != nil {
 			owner[ra.id] = id
 		}
 	}
@@ -419,8 +421,9 @@ walk:
 		if seen[id] || l.Hash == leftHash {
 			continue
 		}
-		if remote.complete && remote.byID[l.RemoteID] == nil && remote.byExt[id] == nil {
-			// Gone downstream already: nothing to retire.
+		if remote.complete && remote.noExt[l.RemoteID] == nil && remote.byExt[id] == nil {
+			// Gone downstream already (or someone else's now): nothing to
+			// retire.
 			report(Item{UserID: id, RemoteID: l.RemoteID, Action: "skip"})
 			gone = append(gone, id)
 			continue
@@ -497,11 +500,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 	// that nobody else has.
 	var ra *remoteAccount
 	if remote.complete {
-		if r := remote.byID[link.RemoteID]; r != nil && (r.ext == "" || r.ext == u.ID) {
-			ra = r
-		}
+		ra = remote.byExt[u.ID]
 		if ra == nil {
-			ra = remote.byExt[u.ID]
+			ra = remote.noExt[link.RemoteID] // linked, its externalId since cleared
 		}
 		// By name only for an active account: a disabled one has nothing
 		// downstream but what is its own.
@@ -791,12 +792,13 @@ func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[stri
 			ours[ra.id] = true
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(remote.byID)) {
+	for _, ra := range remote.all {
+		id := ra.id
 		if ours[id] {
 			continue
 		}
 		it := Item{RemoteID: id, Action: p.pruneAction()}
-		if it.Action == "deactivate" && remote.byID[id].inactive {
+		if it.Action == "deactivate" && ra.inactive {
 			continue // retired before
 		}
 		if !opt.DryRun {
