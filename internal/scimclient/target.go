@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -389,13 +388,11 @@ type NameTakenError struct {
 	RemoteID, ExternalID, DisplayName string
 }
 
+// Error names the account by id and externalId, not by the other person's
+// display name: delivery records keep it.
 func (e *NameTakenError) Error() string {
-	who := "externalId " + e.ExternalID
-	if e.DisplayName != "" {
-		who += ", " + strconv.Quote(e.DisplayName)
-	}
-	return fmt.Sprintf("scim target: userName %q is taken downstream by account %s (%s): a name collision — the account of another person is never taken over",
-		e.UserName, e.RemoteID, who)
+	return fmt.Sprintf("scim target: userName %q is taken downstream by account %s (externalId %s): a name collision — the account of another person is never taken over",
+		e.UserName, e.RemoteID, e.ExternalID)
 }
 
 // upsert creates or updates the user, then its groups.
