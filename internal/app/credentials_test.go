@@ -92,7 +92,7 @@ func TestOAuthRAMShape(t *testing.T) {
 			t.Errorf("response lacks %q: %s", k, res.raw)
 		}
 	}
-	if res.str("token_type") != "Bearer" || res.str("expires_in") != "3600" || res.str("scope") != "/acs/scim" ||
+	if res.str("token_type") != "Bearer" || res.str("expires_in") != "3599" || res.str("scope") != "/acs/scim" ||
 		res.str("request_id") != res.header.Get("X-Request-Id") {
 		t.Errorf("response: %s", res.raw)
 	}

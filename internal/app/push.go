@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -64,7 +65,9 @@ func (a *App) Pusher(ctx context.Context, name string) (*provision.Pusher, error
 
 // resolveScope turns a push's organizations and groups (ids or names) into
 // ids. A name that matches nothing is an error: a typo must not widen or
-// empty the scope silently.
+// empty the scope silently. So is a name that several organizations (or
+// groups) have: the error lists the candidates' ids, one of which the
+// rules file must then name.
 func (a *App) resolveScope(ctx context.Context, ps events.PushSpec) (directory.SyncScope, error) {
 	var sc directory.SyncScope
 	if len(ps.Organizations) > 0 {
@@ -72,15 +75,31 @@ func (a *App) resolveScope(ctx context.Context, ps events.PushSpec) (directory.S
 		if err != nil {
 			return sc, err
 		}
+		byID := map[string]*directory.Organization{}
+		for _, o := range orgs {
+			byID[o.ID] = o
+		}
 		for _, want := range ps.Organizations {
-			n := len(sc.OrgIDs)
+			if o := byID[want]; o != nil {
+				sc.OrgIDs = append(sc.OrgIDs, o.ID)
+				continue
+			}
+			var named []string
 			for _, o := range orgs {
-				if o.ID == want || o.Name == want {
-					sc.OrgIDs = append(sc.OrgIDs, o.ID)
+				if o.Name == want {
+					named = append(named, o.ID+" ("+orgPathName(byID, o)+")")
 				}
 			}
-			if len(sc.OrgIDs) == n {
+			switch len(named) {
+			case 0:
 				return sc, fmt.Errorf("no organization has the id or name %q", want)
+			case 1:
+				id, _, _ := strings.Cut(named[0], " ")
+				sc.OrgIDs = append(sc.OrgIDs, id)
+			default:
+				slices.Sort(named)
+				return sc, fmt.Errorf("the organization name %q is ambiguous: %d organizations have it: %s; give the id of the one meant",
+					want, len(named), strings.Join(named, ", "))
 			}
 		}
 	}
@@ -96,14 +115,44 @@ func (a *App) resolveScope(ctx context.Context, ps events.PushSpec) (directory.S
 		if err != nil {
 			return sc, err
 		}
-		if len(page.Items) == 0 {
-			return sc, fmt.Errorf("no group has the id or name %q", want)
-		}
+		var ids []string
 		for _, g := range page.Items {
-			sc.GroupIDs = append(sc.GroupIDs, g.ID)
+			if g.ID == want {
+				ids = []string{g.ID}
+				break
+			}
+			ids = append(ids, g.ID)
 		}
+		switch {
+		case len(ids) == 0:
+			return sc, fmt.Errorf("no group has the id or name %q", want)
+		case len(ids) > 1:
+			slices.Sort(ids)
+			more := ""
+			if page.Next != nil {
+				more = ", …"
+			}
+			return sc, fmt.Errorf("the group name %q is ambiguous: several groups have it: %s%s; give the id of the one meant",
+				want, strings.Join(ids, ", "), more)
+		}
+		sc.GroupIDs = append(sc.GroupIDs, ids[0])
 	}
 	return sc, nil
+}
+
+// orgPathName is an organization's path of names from the top ("Corp /
+// Support"), to tell organizations of the same name apart.
+func orgPathName(byID map[string]*directory.Organization, o *directory.Organization) string {
+	var names []string
+	for n := 0; o != nil && n < 64; n++ {
+		if o.ID == directory.RootOrgID {
+			break
+		}
+		names = append(names, o.Name)
+		o = byID[o.ParentID]
+	}
+	slices.Reverse(names)
+	return strings.Join(names, " / ")
 }
 
 // runPushes pushes each target with an interval on its schedule, until ctx

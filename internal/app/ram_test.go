@@ -20,8 +20,26 @@ func TestRAMProfile(t *testing.T) {
 	if tok.status != 200 || tok.str("scope") != "/acs/scim" || tok.str("token_type") != "Bearer" {
 		t.Fatalf("token: %d %s", tok.status, tok.raw)
 	}
-	if _, isString := tok.body["expires_in"].(string); !isString {
-		t.Errorf("expires_in is not a string: %s", tok.raw)
+	// RAM's answer to an hour's token is "3599" (ram-scim-oauth.txt).
+	if tok.str("expires_in") != "3599" {
+		t.Errorf("expires_in: %s, want \"3599\" as RAM's", tok.raw)
+	}
+	// As strict as RAM: grant_type and client_id in the query string, no
+	// body; each refusal is an OAuth error and issues nothing.
+	for _, bad := range []struct{ name, query, body string }{
+		{"no client_id", "?grant_type=client_credentials", ""},
+		{"no grant_type", "?client_id=" + id, ""},
+		{"parameters in a form body", "", "grant_type=client_credentials&client_id=" + id},
+		{"client_id in a form body", "?grant_type=client_credentials", "client_id=" + id},
+	} {
+		hdr := []string{"Authorization", basicAuth(id, secret)}
+		if bad.body != "" {
+			hdr = append(hdr, "Content-Type", "application/x-www-form-urlencoded")
+		}
+		res := call(t, "POST", r.url+"/v1/token"+bad.query, bad.body, hdr...)
+		if res.status != 400 || res.str("error") != "invalid_request" || res.str("access_token") != "" {
+			t.Errorf("%s: %d %s, want 400 invalid_request", bad.name, res.status, res.raw)
+		}
 	}
 	h := append(bearer(tok.str("access_token")), "Content-Type", "application/json")
 

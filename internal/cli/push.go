@@ -22,7 +22,7 @@ func (e *env) pushCmd(args []string) error {
 	var f config.Flags
 	f.Register(fs, false)
 	dry := fs.Bool("dry-run", false, "print the plan (what would be created, updated, deactivated); change nothing")
-	full := fs.Bool("full", false, "send every account, also those unchanged since the last push")
+	full := fs.Bool("full", false, "read and compare every account downstream, trusting nothing the links remember")
 	asJSON := fs.Bool("json", false, "print JSON lines (one per account, then the summary), as when the output is not a terminal")
 	verbose := fs.Bool("v", false, "on a terminal, print every account (a dry run always does)")
 	pos, err := parse(fs, args)
@@ -166,6 +166,9 @@ func (o *pushOutput) summary(s *provision.Summary) {
 		what = "Dry run of the push to"
 	}
 	fmt.Fprintf(o.w, "%s %s: %d accounts in scope, in %s.\n", what, s.Target, s.InScope, s.Duration)
+	for _, w := range s.Warnings {
+		fmt.Fprintf(o.w, "warning: %s\n", w)
+	}
 	var rows [][]string
 	for _, k := range []string{"create", "update", "unchanged", "deactivate", "delete", "skip", "error"} {
 		if n := s.Actions[k]; n > 0 || k == "error" {

@@ -132,6 +132,10 @@ type SCIMSpec struct {
 	ManagedGroup string  `yaml:"managed_groups"`
 	OnDelete     string  `yaml:"on_delete"`
 	OnDisable    string  `yaml:"on_disable"`
+	// MaxPause is the longest Retry-After honoured by pausing every request
+	// to the target (default 5m; "0s": none, the request fails and is
+	// retried later).
+	MaxPause string `yaml:"max_pause"`
 	// Push makes the target one that `gatehouse push` brings level with
 	// the accounts in a scope (IDaaS's One-click Push).
 	Push *PushSpec `yaml:"push"`
@@ -1420,6 +1424,18 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		c.at(s.at.key("managed_groups"), "not a group name pattern (* and ? match, [a-z] a range): %v", err)
 	}
 	s.rate("rate_limit", sc.RateLimit)
+	var maxPause time.Duration
+	if v := strings.TrimSpace(sc.MaxPause); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil || d < 0 || d > 24*time.Hour:
+			c.at(s.at.key("max_pause"), "want a duration from 0s (no pause) to 24h, such as 5m")
+		case d == 0:
+			maxPause = -1
+		default:
+			maxPause = d
+		}
+	}
 	if !ok() {
 		return nil
 	}
@@ -1438,7 +1454,7 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 	}
 	auth := scimclient.Auth{BearerToken: token, TokenURL: tokenURL, ClientID: clientID, ClientSecret: clientSecret, TokenStyle: sc.TokenStyle, Scope: sc.Scope}
 	cl, err := scimclient.New(scimclient.Config{BaseURL: base, Auth: auth, Profile: sc.Profile, RateLimit: sc.RateLimit,
-		Timeout: pol.Timeout, HTTPClient: client, UserAgent: env.UserAgent, MaxRetryWait: 2 * time.Second})
+		Timeout: pol.Timeout, HTTPClient: client, UserAgent: env.UserAgent, MaxRetryWait: 2 * time.Second, MaxPause: maxPause})
 	if err != nil {
 		s.constructed(err)
 		return nil

@@ -10,6 +10,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/mozillazg/go-pinyin"
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
@@ -203,30 +206,75 @@ func flatUser(u *directory.User, orgs orgNames) map[string]any {
 			d["dept"] = Slug(dep)
 		}
 	}
-	d["account"] = Account(u.UserName)
+	if a := Account(u.UserName); a != "" {
+		d["account"] = a
+	}
 	d["orgPath"], d["orgPathNames"] = orgs.path(u.OrgID)
 	return d
 }
 
-// Account is a user name as a cloud account name: the part before "@",
-// lower-cased, with characters other than letters, digits, '.', '-' and
-// '_' replaced by '-', at most 64 characters ("Ada.Lovelace@example.com" →
-// "ada.lovelace"): what a RAM user name may hold.
+// Account is a user name as a cloud account name, what a RAM user name may
+// hold (1 to 64 letters, digits, '.', '-' and '_'): the part before "@",
+// lower-cased, with
+//
+//   - Latin letters without their accents ("José" → "jose", "Łukasz" →
+//     "lukasz", "Straße" → "strasse");
+//   - Chinese characters in pinyin without tones, each in its most common
+//     reading ("张伟" → "zhangwei", "李娜" → "lina"; a polyphonic character
+//     may be read otherwise than in the person's name);
+//   - other characters but '.', '-' and '_' (spaces, '+', apostrophes…)
+//     as '-';
+//
+// and at most 64 characters ("Ada.Lovelace@example.com" → "ada.lovelace").
+// A name with letters of another script (Cyrillic, Hangul, kana, Arabic…)
+// has no account name: Account returns "", rather than a name that says
+// nothing of the person (every such name would become "--…"). Different
+// user names can give one account name ("Ada.Lovelace@a.example" and
+// "ada.lovelace@b.example", two people called 张伟): whoever uses it must
+// check for collisions (the push does).
 func Account(userName string) string {
 	local, _, _ := strings.Cut(userName, "@")
 	var b strings.Builder
-	for _, r := range strings.ToLower(local) {
-		if b.Len() >= 64 {
-			break
+	add := func(s string) bool {
+		if b.Len()+len(s) > 64 {
+			b.WriteString(s[:64-b.Len()])
+			return false
 		}
+		b.WriteString(s)
+		return true
+	}
+	args := pinyin.NewArgs() // Normal style: no tones
+	for _, r := range norm.NFKD.String(strings.ToLower(local)) {
+		var s string
 		switch {
 		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
-			b.WriteRune(r)
+			s = string(r)
+		case unicode.Is(unicode.Mn, r):
+			continue // an accent, decomposed from its letter
+		case latinLetters[r] != "":
+			s = latinLetters[r]
+		case unicode.Is(unicode.Han, r):
+			p := pinyin.SinglePinyin(r, args)
+			if len(p) == 0 || p[0] == "" {
+				return ""
+			}
+			s = p[0]
+		case unicode.IsLetter(r):
+			return "" // a script that is not transliterated
 		default:
-			b.WriteByte('-')
+			s = "-"
+		}
+		if !add(s) {
+			break
 		}
 	}
 	return b.String()
+}
+
+// latinLetters are the Latin letters that do not decompose into a base
+// letter and accents.
+var latinLetters = map[rune]string{
+	'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'đ': "d", 'ð': "d", 'ł': "l", 'þ': "th", 'ı': "i", 'ħ': "h", 'ŋ': "ng",
 }
 
 // primaryEmail is the primary email's value, else the first's.

@@ -37,6 +37,12 @@ type Issuer interface {
 type Config struct {
 	// ClientAddr returns the address a request comes from.
 	ClientAddr func(*http.Request) string
+	// StrictRAM makes /v1/token as strict as RAM's (the RAM stand-in,
+	// serve --profile ram): grant_type and client_id must be in the query
+	// string, and nothing may come in a body. Otherwise the endpoint also
+	// takes a request whose shell cut the URL at '&' (the client named by
+	// its Basic credentials) and form parameters.
+	StrictRAM bool
 }
 
 // Handler serves the OAuth endpoints.
@@ -131,6 +137,12 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 			h.writeError(w, r, errRequest("client_secret must not be sent in the URL; use HTTP Basic authentication"), requestID)
 			return
 		}
+		if h.cfg.StrictRAM {
+			if te := strictRAM(r, p); te != nil {
+				h.writeError(w, r, te, requestID)
+				return
+			}
+		}
 	} else if len(r.URL.RawQuery) > 0 && r.URL.Query().Has("client_secret") {
 		h.writeError(w, r, errRequest("client_secret must not be sent in the URL"), requestID)
 		return
@@ -217,13 +229,31 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 		"scope":        iss.Scopes.String(),
 	}
 	if ram {
-		// RAM's shape: expires_in as a string, and the request id.
-		body["expires_in"] = strconv.FormatInt(secs, 10)
+		// RAM's shape: expires_in as a string, and the request id. RAM
+		// answers "3599" for its hour: the whole seconds the token is sure
+		// to last (its exp claim is in whole seconds, so it lives between
+		// lifetime-1 s and lifetime).
+		body["expires_in"] = strconv.FormatInt(max(secs-1, 1), 10)
 		body["request_id"] = requestID
 	} else {
 		body["expires_in"] = secs
 	}
 	writeJSON(w, http.StatusOK, body, true)
+}
+
+// strictRAM checks a request to RAM's token endpoint as RAM does: the
+// grant type and the client id in the query string (ram-scim-oauth.txt),
+// no body.
+func strictRAM(r *http.Request, p params) *tokenError {
+	if r.ContentLength != 0 {
+		return errRequest("RAM's token endpoint takes its parameters in the query string, not in a body")
+	}
+	for _, k := range []string{"grant_type", "client_id"} {
+		if p[k] == "" {
+			return errRequest(k + " is required in the query string (POST /v1/token?grant_type=client_credentials&client_id=…)")
+		}
+	}
+	return nil
 }
 
 // readForm reads an application/x-www-form-urlencoded body (at most 64

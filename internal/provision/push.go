@@ -3,15 +3,18 @@ package provision
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/rules"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 )
 
@@ -29,6 +32,7 @@ import (
 // Directory is what the push reads.
 type Directory interface {
 	Users(ctx context.Context, p directory.Profile, q directory.Query) (*directory.Page[*directory.User], error)
+	User(ctx context.Context, p directory.Profile, id string, opt directory.ReadOptions) (*directory.User, error)
 }
 
 // DocBuilder renders a user as the event document rules see.
@@ -96,6 +100,11 @@ type Summary struct {
 	Errors   int            `json:"errors"`
 	Duration string         `json:"duration"`
 	Seconds  float64        `json:"-"`
+	// Compared: the target's accounts were listed and every account in
+	// scope compared with its own (drift detected and repaired).
+	Compared bool `json:"compared"`
+	// Warnings are problems that did not stop the push.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 func (s *Summary) add(it Item) {
@@ -108,32 +117,142 @@ func (s *Summary) add(it Item) {
 // Scope of the push's links.
 func (p *Pusher) scope() string { return "push:" + p.Name }
 
-// remoteIndex is what the target has, by externalId and by lower-case
-// userName.
-type remoteIndex struct {
-	byExt, byName map[string]string
-	complete      bool // the listing succeeded: absence means absent
+// remoteAccount is a downstream account as the push's listing showed it.
+type remoteAccount struct {
+	id, ext string
+	// fp fingerprints the account's document: it is compared with the
+	// fingerprint of the document the push last saw for it, kept in its
+	// link, to tell an account changed downstream from one left as it was
+	// without keeping every document in memory.
+	fp       uint64
+	inactive bool
 }
 
-func (p *Pusher) listRemote(ctx context.Context) *remoteIndex {
-	ix := &remoteIndex{byExt: map[string]string{}, byName: map[string]string{}}
+// remoteIndex is what the target has: every account, by externalId, by
+// lower-case userName, and by id those without an externalId (the others
+// are found by it).
+type remoteIndex struct {
+	all                  []*remoteAccount
+	byExt, byName, noExt map[string]*remoteAccount
+	complete             bool // the listing succeeded: absence means absent
+}
+
+// errListingCostly stops a listing that would take more requests than
+// reading each account in scope.
+var errListingCostly = errors.New("the listing would cost more requests than reading each account")
+
+// listRemote lists the target's accounts, unless the listing would take
+// more requests than inScope reads (a small scope on a large target).
+func (p *Pusher) listRemote(ctx context.Context, inScope int) (*remoteIndex, error) {
+	ix := &remoteIndex{byExt: map[string]*remoteAccount{}, byName: map[string]*remoteAccount{}, noExt: map[string]*remoteAccount{}}
+	first := true
 	err := p.Client.ListUsers(ctx, "", func(pg *scimclient.Page) error {
+		if first {
+			first = false
+			if n := len(pg.Resources); n > 0 && inScope >= 0 && (pg.TotalResults+n-1)/n > inScope {
+				return errListingCostly
+			}
+		}
 		for _, u := range pg.Resources {
 			id := scimclient.ID(u)
-			if ext, _ := u["externalId"].(string); ext != "" {
-				ix.byExt[ext] = id
+			if id == "" {
+				continue
 			}
-			if un, _ := u["userName"].(string); un != "" {
-				ix.byName[strings.ToLower(un)] = id
+			ra := &remoteAccount{id: id, fp: fingerprint(u), inactive: scimclient.Inactive(u)}
+			ra.ext, _ = u["externalId"].(string)
+			un, _ := u["userName"].(string)
+			ix.all = append(ix.all, ra)
+			if ra.ext != "" {
+				ix.byExt[ra.ext] = ra
+			} else {
+				ix.noExt[id] = ra
+			}
+			if un != "" {
+				ix.byName[strings.ToLower(un)] = ra
 			}
 		}
 		return nil
 	})
-	ix.complete = err == nil
-	return ix
+	if err != nil {
+		return ix, err
+	}
+	ix.complete = true
+	return ix, nil
+}
+
+// fingerprint hashes a downstream account's document, but for its id, meta
+// (lastModified changes with every write) and schemas: what someone could
+// change downstream.
+func fingerprint(doc map[string]any) uint64 {
+	if doc == nil {
+		return 0
+	}
+	m := make(map[string]any, len(doc))
+	for k, v := range doc {
+		switch strings.ToLower(k) {
+		case "id", "meta", "schemas":
+		default:
+			m[k] = v
+		}
+	}
+	b, err := json.Marshal(m) // map keys in order: one text for one document
+	if err != nil {
+		return 0
+	}
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8]) | 1 // never 0, which is "unknown"
+}
+
+// linkHash is what a link remembers: the hash of the payload sent and the
+// fingerprint of the downstream document as last seen (0: unknown).
+func linkHash(payload string, fp uint64) string {
+	if fp == 0 {
+		return payload + "."
+	}
+	return payload + "." + strconv.FormatUint(fp, 16)
+}
+
+func splitLinkHash(h string) (payload string, fp uint64) {
+	payload, f, _ := strings.Cut(h, ".")
+	fp, _ = strconv.ParseUint(f, 16, 64)
+	return payload, fp
+}
+
+// plan is what the push does with one account, decided in the order of the
+// walk (so that of two accounts that would have one downstream name, the
+// one walked first keeps it, every time) and carried out by the workers.
+type plan struct {
+	u       *directory.User
+	doc     json.RawMessage
+	payload []byte
+	hash    string
+	link    Link
+	// item is the outcome when no request is needed (unchanged, skip,
+	// error); otherwise it holds the planned action.
+	item Item
+	send bool
+	hint scimclient.Hint
+	// relink: the account is level but its link must be written (new, or
+	// another hash).
+	relink *Link
+	// verify: whether the account is level can only be told by reading it
+	// (its document changed downstream since the push last saw it, or the
+	// push never saw it); remoteFP is its fingerprint in the listing.
+	verify   bool
+	remoteFP uint64
+	// unchanged: the payload is what was last sent.
+	unchanged bool
 }
 
 // Run pushes the accounts in scope.
+//
+// The target's accounts are listed once at the start (one request per page
+// of up to 100): every account in scope is compared with what the target
+// has, so that an account missing downstream is created again and one
+// changed downstream is put back, even when nothing changed in Gatehouse;
+// and a downstream account is matched by externalId (Gatehouse's id) and
+// only then by userName, and only when it belongs to nobody else. Accounts
+// the listing shows level cost no request.
 func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 	now := time.Now
 	if p.Now != nil {
@@ -151,24 +270,39 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 			linked[l.LocalID] = l
 		}
 	}
-	// What the target has, for matching accounts not linked yet (and for
-	// Prune). When every account in scope is linked, the listing would only
-	// cost time and memory.
-	remote := &remoteIndex{}
+	links = nil
 	prof := directory.Profile{TargetOrgID: directory.RootOrgID, Scope: p.Scope}
-	if count, err := p.Dir.Users(ctx, prof, directory.Query{Count: true}); err != nil || p.Prune || count.Total > len(linked) {
-		remote = p.listRemote(ctx)
+	inScope := -1
+	if count, err := p.Dir.Users(ctx, prof, directory.Query{Count: true}); err == nil {
+		inScope = count.Total
 	}
+	remote, lerr := p.listRemote(ctx, inScope)
+	// A small scope on a large target: each account is read instead.
+	readEach := errors.Is(lerr, errListingCostly)
+	if readEach {
+		lerr = nil
+	}
+	// Downstream accounts without an externalId that are linked: whose they
+	// are (the others say it themselves).
+	owner := map[string]string{}
+	for id, l := range linked {
+		if ra := remote.noExt[l.RemoteID]; ra != nil {
+			owner[ra.id] = id
+		}
+	}
+	if lerr != nil {
+		if ctx.Err() != nil {
+			return sum, ctx.Err()
+		}
+		sum.Warnings = append(sum.Warnings, "the target's accounts could not be listed, so drift is not detected in this push: "+lerr.Error())
+	}
+	sum.Compared = remote.complete || readEach
 
 	conc := p.Concurrency
 	if conc <= 0 {
 		conc = 8
 	}
-	type job struct {
-		u   *directory.User
-		doc json.RawMessage
-	}
-	jobs := make(chan job)
+	jobs := make(chan *plan)
 	var (
 		mu      sync.Mutex
 		pending []Link
@@ -188,6 +322,8 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 			opt.Progress(it)
 		}
 	}
+	var linkErr error
+	var linkErrOnce sync.Once
 	flush := func() error {
 		mu.Lock()
 		batch := pending
@@ -200,31 +336,38 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		defer flushMu.Unlock()
 		return p.Links.PutLinks(ctx, p.scope(), batch)
 	}
-	var linkErr error
-	var linkErrOnce sync.Once
+	remember := func(l *Link) {
+		if l == nil || opt.DryRun {
+			return
+		}
+		mu.Lock()
+		pending = append(pending, *l)
+		full := len(pending) >= 200
+		mu.Unlock()
+		if full {
+			if err := flush(); err != nil {
+				linkErrOnce.Do(func() { linkErr = err })
+			}
+		}
+	}
 	for range conc {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				it, link := p.pushUser(ctx, j.u, j.doc, linked[j.u.ID], remote, opt)
-				report(it)
-				if link != nil {
-					mu.Lock()
-					pending = append(pending, *link)
-					full := len(pending) >= 200
-					mu.Unlock()
-					if full {
-						if err := flush(); err != nil {
-							linkErrOnce.Do(func() { linkErr = err })
-						}
-					}
+			for pl := range jobs {
+				if opt.DryRun {
+					report(p.check(ctx, pl))
+					continue
 				}
+				it, link := p.carryOut(ctx, pl)
+				report(it)
+				remember(link)
 			}
 		}()
 	}
 
-	// Walk the accounts in scope.
+	// Walk the accounts in scope and plan each.
+	claims := map[string]string{} // downstream user name → the id of the account that has it in this run
 	q := directory.Query{Limit: 500, Read: directory.ReadOptions{Groups: true}}
 	var walkErr error
 walk:
@@ -242,8 +385,14 @@ walk:
 				report(Item{UserID: u.ID, UserName: u.UserName, Action: "error", Error: err.Error()})
 				continue
 			}
+			pl := p.plan(ctx, u, doc, linked[u.ID], remote, owner, claims, opt, readEach)
+			if !pl.send || (opt.DryRun && !pl.verify) {
+				report(pl.item)
+				remember(pl.relink)
+				continue
+			}
 			select {
-			case jobs <- job{u: u, doc: doc}:
+			case jobs <- pl:
 			case <-ctx.Done():
 				walkErr = ctx.Err()
 				break walk
@@ -270,6 +419,13 @@ walk:
 	var gone []string
 	for id, l := range linked {
 		if seen[id] || l.Hash == leftHash {
+			continue
+		}
+		if remote.complete && remote.noExt[l.RemoteID] == nil && remote.byExt[id] == nil {
+			// Gone downstream already (or someone else's now): nothing to
+			// retire.
+			report(Item{UserID: id, RemoteID: l.RemoteID, Action: "skip"})
+			gone = append(gone, id)
 			continue
 		}
 		it, keep := p.retire(ctx, l, opt)
@@ -314,58 +470,224 @@ func hashOf(payload []byte, active bool) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// pushUser brings one account level. It returns the link to remember, or
-// nil.
-func (p *Pusher) pushUser(ctx context.Context, u *directory.User, doc json.RawMessage, link Link, remote *remoteIndex, opt PushOptions) (Item, *Link) {
-	it := Item{UserID: u.ID, UserName: u.UserName}
+// plan decides what to do with one account: which downstream account is
+// its own, whether its name collides with another's, and whether a request
+// is needed at all.
+func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessage, link Link, remote *remoteIndex,
+	owner map[string]string, claims map[string]string, opt PushOptions, readEach bool) *plan {
+	pl := &plan{u: u, doc: doc, link: link, item: Item{UserID: u.ID, UserName: u.UserName}}
+	fail := func(msg string) *plan {
+		pl.item.Action, pl.item.Error, pl.send = "error", msg, false
+		return pl
+	}
 	payload, err := p.Map.Apply(doc)
 	if err != nil {
-		it.Action, it.Error = "error", "mapping: "+err.Error()
-		return it, nil
-	}
-	hash := hashOf(payload, u.Active)
-	if link.LocalID != "" && link.Hash == hash && !opt.Full {
-		it.Action, it.RemoteID = "unchanged", link.RemoteID
-		return it, nil
-	}
-	hint := scimclient.Hint{RemoteID: link.RemoteID}
-	if hint.RemoteID == "" {
-		name := ""
-		var m map[string]any
-		if json.Unmarshal(payload, &m) == nil {
-			name, _ = m["userName"].(string)
+		var me *rules.MissingError
+		if errors.As(err, &me) && strings.HasSuffix(me.Path, ".account") {
+			return fail(fmt.Sprintf("mapping: %v: the user name %q has no account name (letters of a script that is not transliterated: only Latin and Chinese are); give the account another user name or map another attribute", err, u.UserName))
 		}
-		if id, ok := remote.byExt[u.ID]; ok {
-			hint.RemoteID = id
-		} else if id, ok := remote.byName[strings.ToLower(p.Client.UserName(name))]; ok && name != "" {
-			hint.RemoteID = id
-		} else if remote.complete {
-			hint.Absent = true
+		return fail("mapping: " + err.Error())
+	}
+	pl.payload = payload
+	pl.hash = hashOf(payload, u.Active)
+	var m map[string]any
+	_ = json.Unmarshal(payload, &m)
+	name, _ := m["userName"].(string)
+	key := strings.ToLower(p.Client.UserName(name))
+
+	// The downstream account that is this account's own: the one linked to
+	// it, else the one with its id as externalId, else one with its name
+	// that nobody else has.
+	var ra *remoteAccount
+	if remote.complete {
+		ra = remote.byExt[u.ID]
+		if ra == nil {
+			ra = remote.noExt[link.RemoteID] // linked, its externalId since cleared
+		}
+		// By name only for an active account: a disabled one has nothing
+		// downstream but what is its own.
+		if r := remote.byName[key]; ra == nil && r != nil && key != "" && u.Active {
+			other := r.ext
+			if other == "" {
+				other = owner[r.id]
+			}
+			if other != "" && other != u.ID {
+				return fail(p.collision(ctx, u, name, r.id, other))
+			}
+			ra = r // nobody's account of that name: adopted
+		}
+		if r := remote.byName[key]; ra != nil && r != nil && r != ra && key != "" && u.Active {
+			// A rename onto the name of another downstream account.
+			other := r.ext
+			if other == "" {
+				other = owner[r.id]
+			}
+			return fail(p.collision(ctx, u, name, r.id, other))
 		}
 	}
+	linkPayload, linkFP := splitLinkHash(link.Hash)
+	unchanged := link.LocalID != "" && linkPayload == pl.hash && !opt.Full
+	pl.unchanged = unchanged
+	// Two active accounts of this push with one downstream name: the first
+	// keeps it, the second is an error (never a merge). A disabled account
+	// claims no name: it is only ever retired downstream.
+	if u.Active && key != "" {
+		w, taken := claims[key]
+		switch {
+		case !taken:
+			claims[key] = u.ID
+		case w != u.ID && unchanged && !remote.complete:
+			// Level before, as far as this push can tell: the account
+			// that claimed the name will meet the conflict.
+			pl.item.Action, pl.item.RemoteID = "unchanged", link.RemoteID
+			return pl
+		case w != u.ID:
+			other := w
+			if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, w, directory.ReadOptions{}); err == nil {
+				other = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
+			}
+			return fail(fmt.Sprintf("%q and %s both become the downstream userName %q: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
+				u.UserName, other, p.Client.UserName(name), u.UserName))
+		}
+	}
+
+	if !remote.complete {
+		// Without a listing: each linked account is read and compared
+		// (readEach), or the links alone say what is level.
+		if readEach && link.RemoteID != "" {
+			pl.hint = scimclient.Hint{RemoteID: link.RemoteID}
+			pl.item.RemoteID = link.RemoteID
+			pl.send, pl.verify = true, true
+			pl.item.Action = "update"
+			if !u.Active {
+				pl.item.Action = p.disableAction()
+			}
+			return pl
+		}
+		if unchanged {
+			pl.item.Action, pl.item.RemoteID = "unchanged", link.RemoteID
+			return pl
+		}
+		pl.hint = scimclient.Hint{RemoteID: link.RemoteID}
+		pl.send = true
+		switch {
+		case !u.Active && link.RemoteID == "":
+			pl.item.Action = p.disableAction() // if found downstream
+		case !u.Active:
+			pl.item.Action = p.disableAction()
+		case link.RemoteID == "":
+			pl.item.Action = "create" // or update, if found downstream
+		default:
+			pl.item.Action = "update"
+		}
+		return pl
+	}
+
+	newLink := func(ra *remoteAccount) *Link {
+		h := linkHash(pl.hash, ra.fp)
+		if link.RemoteID == ra.id && link.Hash == h {
+			return nil
+		}
+		return &Link{Kind: "User", LocalID: u.ID, RemoteID: ra.id, Hash: h, Updated: time.Now().UTC()}
+	}
+	if ra != nil {
+		pl.item.RemoteID = ra.id
+		pl.remoteFP = ra.fp
+	}
+	// As the push left it: linked to it, the same payload, and the same
+	// document downstream as the push last saw.
+	level := ra != nil && unchanged && link.RemoteID == ra.id && linkFP != 0 && linkFP == ra.fp
+	switch {
+	case !u.Active && ra == nil:
+		pl.item.Action = "skip" // nothing downstream to deactivate
+		return pl
+	case !u.Active:
+		if p.Client.Profile().Active && ra.inactive {
+			pl.item.Action, pl.relink = "unchanged", newLink(ra)
+			return pl
+		}
+		pl.item.Action = p.disableAction()
+	case ra == nil:
+		pl.item.Action = "create" // missing downstream (again, if it was pushed before)
+		pl.hint = scimclient.Hint{Absent: true}
+		pl.send = true
+		return pl
+	case level:
+		pl.item.Action = "unchanged"
+		return pl
+	default:
+		// Changed here, changed downstream, or never seen: read it and
+		// compare (an update only if it differs).
+		pl.item.Action, pl.verify = "update", true
+	}
+	pl.hint = scimclient.Hint{RemoteID: ra.id}
+	pl.send = true
+	return pl
+}
+
+// collision is the error of an account whose downstream name belongs to
+// the account of another person (Gatehouse id other).
+func (p *Pusher) collision(ctx context.Context, u *directory.User, name, remoteID, other string) string {
+	who := "another account (externalId " + other + ")"
+	if other == "" {
+		who = "an account of the target's own"
+	} else if o, err := p.Dir.User(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, other, directory.ReadOptions{}); err == nil {
+		who = fmt.Sprintf("%q (%s)", o.UserName, o.ID)
+	}
+	return fmt.Sprintf("%q becomes the downstream userName %q, which is the downstream account %s of %s: %q is not pushed — two people never share one downstream account; change one user name or the mapping",
+		u.UserName, p.Client.UserName(name), remoteID, who, u.UserName)
+}
+
+// check is the dry run of a plan that must read the account to tell
+// whether it is level: it reads it and compares, as the real run would.
+func (p *Pusher) check(ctx context.Context, pl *plan) Item {
+	it := pl.item
+	cur, err := p.Client.GetUser(ctx, pl.hint.RemoteID)
+	switch {
+	case scimclient.IsNotFound(err) && pl.u.Active:
+		it.Action, it.RemoteID = "create", "" // gone downstream
+		return it
+	case scimclient.IsNotFound(err):
+		it.Action, it.RemoteID = "skip", ""
+		return it
+	case err != nil:
+		it.Action, it.Error = "error", err.Error()
+		return it
+	}
+	if !pl.u.Active {
+		if scimclient.Inactive(cur) {
+			it.Action = "unchanged"
+		}
+		return it
+	}
+	same, known, err := p.Target.Compare(pl.payload, pl.u.ID, cur)
+	switch {
+	case err != nil:
+		it.Action, it.Error = "error", err.Error()
+	case same || (!known && pl.unchanged):
+		it.Action = "unchanged"
+	}
+	return it
+}
+
+// carryOut sends one account's plan. It returns the link to remember, or
+// nil.
+func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
+	u := pl.u
+	it := pl.item
 	eventType := scimclient.EventUserUpdated
 	if !u.Active {
 		eventType = scimclient.EventUserDisabled
 	}
-	if opt.DryRun {
-		switch {
-		case !u.Active && hint.RemoteID == "":
-			it.Action = "skip" // nothing downstream to deactivate
-		case !u.Active:
-			it.Action = p.disableAction()
-		case hint.RemoteID == "":
-			it.Action = "create"
-		default:
-			it.Action = "update"
-		}
-		it.RemoteID = hint.RemoteID
-		return it, nil
-	}
-	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + u.ID, Payload: payload, Event: doc}
-	applied, res := p.Target.Apply(ctx, dl, hint)
+	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + u.ID, Payload: pl.payload, Event: pl.doc}
+	applied, res := p.Target.Apply(ctx, dl, pl.hint)
 	it.RemoteID = applied.RemoteID
 	if res.Outcome != scimclient.Delivered {
 		it.Action, it.Error = "error", errText(res)
+		var nt *scimclient.NameTakenError
+		if errors.As(res.Err, &nt) && nt.ExternalID != "" {
+			it.Error = p.collision(ctx, u, nt.UserName, nt.RemoteID, nt.ExternalID)
+		}
 		return it, nil
 	}
 	switch applied.Action {
@@ -385,7 +707,18 @@ func (p *Pusher) pushUser(ctx context.Context, u *directory.User, doc json.RawMe
 	if it.RemoteID == "" || applied.Action == "deleted" {
 		return it, nil
 	}
-	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: hash, Updated: time.Now().UTC()}
+	// The document as the push now knows it: the listing's when nothing
+	// was written (the server's own representation of a list), else the
+	// server's answer (unknown after a deactivation: read at the next
+	// push).
+	var fp uint64
+	switch {
+	case applied.Action == "unchanged" && it.RemoteID == pl.hint.RemoteID && pl.remoteFP != 0:
+		fp = pl.remoteFP
+	case applied.Doc != nil:
+		fp = fingerprint(applied.Doc)
+	}
+	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: linkHash(pl.hash, fp), Updated: time.Now().UTC()}
 }
 
 func (p *Pusher) disableAction() string {
@@ -454,18 +787,20 @@ func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[stri
 	for _, l := range linked {
 		ours[l.RemoteID] = true
 	}
-	for ext, id := range remote.byExt {
+	for ext, ra := range remote.byExt {
 		if seen[ext] {
-			ours[id] = true
+			ours[ra.id] = true
 		}
 	}
-	done := map[string]bool{}
-	for _, id := range remote.byName {
-		if ours[id] || done[id] {
+	for _, ra := range remote.all {
+		id := ra.id
+		if ours[id] {
 			continue
 		}
-		done[id] = true
 		it := Item{RemoteID: id, Action: p.pruneAction()}
+		if it.Action == "deactivate" && ra.inactive {
+			continue // retired before
+		}
 		if !opt.DryRun {
 			var err error
 			if it.Action == "delete" {

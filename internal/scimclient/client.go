@@ -50,6 +50,7 @@ const (
 	DefaultBackoff      = 250 * time.Millisecond
 	DefaultMaxBackoff   = 10 * time.Second
 	DefaultMaxRetryWait = 30 * time.Second
+	DefaultMaxPause     = 5 * time.Minute
 	DefaultPageSize     = 100
 	maxResponseBytes    = 32 << 20
 )
@@ -83,10 +84,18 @@ type Config struct {
 	// Backoff is the first retry's delay, doubled each retry up to
 	// MaxBackoff, with jitter. A Retry-After from the server replaces it.
 	Backoff, MaxBackoff time.Duration
-	// MaxRetryWait is the longest the client waits before one retry; a
-	// server asking for more gets the error back at once, Retryable with its
-	// RetryAfter, for the caller to schedule (the event pipeline does).
+	// MaxRetryWait is the longest the client waits before one retry of a
+	// request on its own.
 	MaxRetryWait time.Duration
+	// MaxPause is the longest Retry-After the client honours by pausing the
+	// whole target: a server that answers 429 or 5xx with a Retry-After
+	// above MaxRetryWait and at most MaxPause stops every request of the
+	// client until then (a rate limit is the target's, not one request's),
+	// and the request is retried after the pause. A longer Retry-After
+	// gets the error back at once, Retryable with its RetryAfter, for the
+	// caller to schedule (the event pipeline does). Default
+	// DefaultMaxPause; negative: no pause.
+	MaxPause time.Duration
 	// Timeout bounds each HTTP request, token requests included
 	// (default DefaultTimeout).
 	Timeout time.Duration
@@ -129,6 +138,9 @@ type Client struct {
 
 	spcMu sync.Mutex
 	spc   *ServiceProviderConfig
+
+	pauseMu     sync.Mutex
+	pausedUntil time.Time
 }
 
 // New returns a client for cfg.
@@ -168,6 +180,12 @@ func New(cfg Config) (*Client, error) {
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.Backoff)
 	if cfg.MaxRetryWait <= 0 {
 		cfg.MaxRetryWait = DefaultMaxRetryWait
+	}
+	switch {
+	case cfg.MaxPause == 0:
+		cfg.MaxPause = DefaultMaxPause
+	case cfg.MaxPause < 0:
+		cfg.MaxPause = 0
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = prof.PageSize
@@ -274,6 +292,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	path := u.Path
 	refreshed := false
 	for attempt := 0; ; attempt++ {
+		if err := c.waitPause(ctx, r.method, path); err != nil {
+			return nil, err
+		}
 		resp, tok, err := c.attempt(ctx, r, u, payload)
 		if err == nil {
 			return resp, nil
@@ -305,7 +326,20 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 			wait = c.backoff(attempt)
 		}
 		if wait > c.cfg.MaxRetryWait {
-			return nil, e
+			if e.RetryAfter <= 0 || e.RetryAfter > c.cfg.MaxPause {
+				if e.RetryAfter > 0 {
+					e.Detail = strings.TrimPrefix(e.Detail+"; ", "; ") + fmt.Sprintf("the server asks to wait %s, more than the client pauses for (%s)",
+						e.RetryAfter, c.cfg.MaxPause)
+				}
+				return nil, e
+			}
+			// A long Retry-After is the target's rate limit: pause every
+			// request to it, this one included, and go on after.
+			c.pause(ctx, e.RetryAfter, e.Status)
+			if dl, ok := ctx.Deadline(); ok && c.now().Add(e.RetryAfter).After(dl) {
+				return nil, e
+			}
+			continue
 		}
 		if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
 			return nil, e
@@ -317,6 +351,55 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		}
 	}
 }
+
+// pause stops every request of the client for d (unless a pause already
+// lasts longer).
+func (c *Client) pause(ctx context.Context, d time.Duration, status int) {
+	until := c.now().Add(d)
+	c.pauseMu.Lock()
+	longer := until.After(c.pausedUntil)
+	if longer {
+		c.pausedUntil = until
+	}
+	c.pauseMu.Unlock()
+	if longer {
+		c.log.WarnContext(ctx, "scim target asked to wait (Retry-After): every request to it pauses", "status", status,
+			"wait", d.String())
+	}
+}
+
+// PausedUntil reports until when the target asked to be left alone (the
+// zero time when it did not, or that time is past).
+func (c *Client) PausedUntil() time.Time {
+	c.pauseMu.Lock()
+	defer c.pauseMu.Unlock()
+	if !c.pausedUntil.After(c.now()) {
+		return time.Time{}
+	}
+	return c.pausedUntil
+}
+
+// waitPause waits out a pause of the target. When ctx ends before the
+// pause does, the request is not sent: the error is Retryable, with the
+// rest of the pause as its RetryAfter.
+func (c *Client) waitPause(ctx context.Context, method, path string) error {
+	for {
+		until := c.PausedUntil()
+		if until.IsZero() {
+			return nil
+		}
+		d := until.Sub(c.now())
+		if dl, ok := ctx.Deadline(); ok && until.After(dl) {
+			return &Error{Method: method, Path: path, Retryable: true, RetryAfter: d, Err: errPaused}
+		}
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// errPaused: the request was not sent, the target asked to wait.
+var errPaused = errors.New("not sent: the target asked to wait (Retry-After)")
 
 // backoff is the delay before retry n (0-based): Backoff·2ⁿ capped at
 // MaxBackoff, the upper half jittered.

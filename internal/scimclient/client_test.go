@@ -589,3 +589,82 @@ func TestRequestShape(t *testing.T) {
 		t.Error("empty 201 accepted")
 	}
 }
+
+// TestPauseOnLongRetryAfter: a Retry-After longer than MaxRetryWait (here
+// 2 minutes, over the 30 s default) pauses every request to the target —
+// the ones in flight and the ones that come later — and all of them go
+// through after it; a caller whose deadline ends within the pause gets a
+// retryable error without a request; a Retry-After above MaxPause fails at
+// once, saying so.
+func TestPauseOnLongRetryAfter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var first, until time.Time // the target's own rate-limit window
+		duringPause := 0
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			now := time.Now()
+			if first.IsZero() {
+				first, until = now, now.Add(2*time.Minute)
+			}
+			if now.After(first) && now.Before(until) {
+				duringPause++
+			}
+			limited := now.Before(until)
+			mu.Unlock()
+			if limited {
+				w.Header().Set("Retry-After", strconv.Itoa(int(until.Sub(now).Seconds())))
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			writeUser(w, http.StatusOK, "1")
+		})
+		c := newTestClient(t, h, nil)
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		for i := range errs {
+			wg.Go(func() {
+				if i >= 5 {
+					time.Sleep(time.Minute) // these come in the middle of the pause
+				}
+				_, errs[i] = c.GetUser(t.Context(), "1")
+			})
+		}
+		synctest.Wait()
+		// A caller with a deadline inside the pause sends nothing.
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		_, err := c.GetUser(ctx, "1")
+		cancel()
+		if ok, after := IsRetryable(err); !ok || after != 2*time.Minute {
+			t.Errorf("a call within the pause: %v (retry after %v), want a retryable error after 2m", err, after)
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+			}
+		}
+		// Nothing was sent during the pause (only the requests of the
+		// very moment the limit was met were refused); everything went
+		// through when it ended.
+		if duringPause != 0 {
+			t.Errorf("%d requests sent during the pause", duringPause)
+		}
+		if got := time.Since(start); got != 2*time.Minute {
+			t.Errorf("done after %v, want the 2m pause", got)
+		}
+
+		// A Retry-After above the ceiling fails at once and says why.
+		c2 := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}), func(cfg *Config) { cfg.MaxPause = 10 * time.Minute })
+		start = time.Now()
+		_, err = c2.GetUser(t.Context(), "1")
+		if ok, after := IsRetryable(err); !ok || after != time.Hour || time.Since(start) != 0 ||
+			!strings.Contains(err.Error(), "more than the client pauses for (10m0s)") {
+			t.Errorf("Retry-After above MaxPause: %v after %v", err, time.Since(start))
+		}
+	})
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +35,19 @@ type Profile struct {
 	Assumed ServiceProviderConfig
 	// PageSize is the page size asked for when listing (0: the default).
 	PageSize int
+	// UserName, when set, is what the downstream accepts as a user name
+	// (RAM's rule), and UserNameRule says it in words: a name it does not
+	// match is refused before anything is sent.
+	UserName     *regexp.Regexp
+	UserNameRule string
+}
+
+// checkUserName refuses a user name the downstream does not accept.
+func (p Profile) checkUserName(name string) error {
+	if p.UserName == nil || p.UserName.MatchString(name) {
+		return nil
+	}
+	return fmt.Errorf("userName %q is not a %s user name (%s)", name, p.Name, p.UserNameRule)
 }
 
 // The profiles. Assumptions not confirmed by vendor documentation are
@@ -60,7 +75,8 @@ var profiles = map[string]Profile{
 	"generic": {Name: "generic", Groups: true, Active: true, Discover: true,
 		Assumed: ServiceProviderConfig{Filter: true}},
 	"ram": {Name: "ram", UserAttributes: []string{"id", "externalId", "userName", "displayName"},
-		LowerCaseUserName: true, Assumed: ServiceProviderConfig{Filter: true}},
+		LowerCaseUserName: true, Assumed: ServiceProviderConfig{Filter: true}, PageSize: 100,
+		UserName: regexp.MustCompile(`^[a-z0-9._-]{1,64}$`), UserNameRule: "1 to 64 letters, digits, '.', '-' and '_'"},
 	"idaas": {Name: "idaas", Groups: true, Active: true, Discover: true, PageSize: 100,
 		Assumed: ServiceProviderConfig{Patch: true, Filter: true}},
 	"gitbook": {Name: "gitbook", Groups: true, Active: true, Discover: true, LowerCaseUserName: true,

@@ -142,6 +142,9 @@ type Applied struct {
 	// Action is "created", "updated", "unchanged", "deactivated",
 	// "deleted" or "none" (nothing found to act on, or nothing to do).
 	Action string
+	// Doc is the account as the server last showed it, when a create, an
+	// update or a lookup did (nil otherwise).
+	Doc map[string]any
 }
 
 // delivery is the state of one Deliver call.
@@ -369,17 +372,42 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ext := str(u, "externalId"); !adopt && ext != "" && ext != d.extID {
-		d.note("an account named like the user belongs to externalId %s: left alone", ext)
-		return nil, nil
+	if ext := str(u, "externalId"); ext != "" && ext != d.extID && d.c.profile.allowsUserAttr("externalId") {
+		// Someone else's account: never taken over, whatever the names say.
+		if !adopt {
+			d.note("an account named like the user belongs to externalId %s: left alone", ext)
+			return nil, nil
+		}
+		return nil, &NameTakenError{UserName: str(u, "userName"), RemoteID: ID(u), ExternalID: ext, DisplayName: str(u, "displayName")}
 	}
 	return u, nil
+}
+
+// NameTakenError: the userName a delivery gives belongs downstream to the
+// account of someone else (another externalId). The target never takes
+// such an account over — two people must not share one downstream
+// identity — so the collision is a permanent failure of the delivery that
+// came second, naming the account that has the name.
+type NameTakenError struct {
+	UserName string
+	// The account that has the name.
+	RemoteID, ExternalID, DisplayName string
+}
+
+// Error names the account by id and externalId, not by the other person's
+// display name: delivery records keep it.
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("scim target: userName %q is taken downstream by account %s (externalId %s): a name collision — the account of another person is never taken over",
+		e.UserName, e.RemoteID, e.ExternalID)
 }
 
 // upsert creates or updates the user, then its groups.
 func (d *delivery) upsert() error {
 	if d.userName() == "" {
 		return payloadErr(`the payload has no "userName"`)
+	}
+	if err := d.c.profile.checkUserName(d.c.UserName(d.userName())); err != nil {
+		return payloadErr("%v", err)
 	}
 	u, err := d.find(true)
 	if err != nil {
@@ -392,7 +420,7 @@ func (d *delivery) upsert() error {
 		case err == nil:
 			created = true
 			d.status = http.StatusCreated
-			d.applied = Applied{RemoteID: ID(u), Action: "created"}
+			d.applied = Applied{RemoteID: ID(u), Action: "created", Doc: u}
 			d.note("created user %s", ID(u))
 		case IsConflict(err):
 			// Created meanwhile, or named like an account we could not
@@ -424,15 +452,15 @@ func (d *delivery) update(u map[string]any) (map[string]any, error) {
 		return nil, err
 	}
 	d.status = http.StatusOK
-	if changed {
-		d.applied = Applied{RemoteID: id, Action: "updated"}
-		d.note("updated user %s", id)
-	} else {
-		d.applied = Applied{RemoteID: id, Action: "unchanged"}
-		d.note("user %s up to date", id)
-	}
 	if next != nil {
 		u = next
+	}
+	if changed {
+		d.applied = Applied{RemoteID: id, Action: "updated", Doc: next}
+		d.note("updated user %s", id)
+	} else {
+		d.applied = Applied{RemoteID: id, Action: "unchanged", Doc: u}
+		d.note("user %s up to date", id)
 	}
 	return u, nil
 }
@@ -678,4 +706,72 @@ func (d *delivery) retireFound(u map[string]any, action string) error {
 		return payloadErr("unknown action %q (OnDelete: delete, deactivate; OnDisable: deactivate, delete, ignore)", action)
 	}
 	return nil
+}
+
+// Compare reports whether current, a downstream account as a listing
+// showed it, already is what payload asks for the user with Gatehouse id
+// userID: its attributes as an update would compare them, and its groups
+// when the payload names groups. known is false when current cannot tell
+// (the payload names groups and current does not list the account's
+// groups): only a delivery can then find out.
+func (t *Target) Compare(payload []byte, userID string, current map[string]any) (same, known bool, err error) {
+	d := &delivery{Target: t, ctx: context.Background()}
+	if err := d.parse(&Delivery{EventType: EventUserUpdated, Subject: "users/" + userID, Payload: payload}); err != nil {
+		return false, false, err
+	}
+	cur := current
+	if t.c.profile.UserAttributes != nil {
+		cur = map[string]any{}
+		for k, v := range current {
+			if t.c.profile.allowsUserAttr(k) {
+				cur[k] = v
+			}
+		}
+	}
+	if len(diffOps(cur, t.c.prepareUser(d.doc))) > 0 {
+		return false, true, nil
+	}
+	if !d.hasGroups || !t.c.profile.Groups || (len(d.groups) == 0 && !t.opts.ManageGroups) {
+		return true, true, nil
+	}
+	_, v, ok := lookup(current, "groups")
+	if !ok {
+		return false, false, nil
+	}
+	list, _ := v.([]any)
+	var have []string
+	for _, el := range list {
+		m, _ := el.(map[string]any)
+		name := str(m, "display")
+		if name == "" {
+			return false, false, nil // a group without its name: cannot tell
+		}
+		have = append(have, name)
+	}
+	for _, g := range d.groups {
+		if !slices.ContainsFunc(have, func(h string) bool { return strings.EqualFold(h, g) }) {
+			return false, true, nil
+		}
+	}
+	if t.opts.ManageGroups {
+		pattern := strings.ToLower(t.opts.ManagedGroupPattern)
+		if pattern == "" {
+			pattern = "*"
+		}
+		for _, h := range have {
+			if slices.ContainsFunc(d.groups, func(g string) bool { return strings.EqualFold(h, g) }) {
+				continue
+			}
+			if ok, _ := path.Match(pattern, strings.ToLower(h)); ok {
+				return false, true, nil
+			}
+		}
+	}
+	return true, true, nil
+}
+
+// Inactive reports whether a user document says the user is inactive.
+func Inactive(doc map[string]any) bool {
+	_, v, ok := lookup(doc, "active")
+	return ok && v != nil && !truthy(v)
 }

@@ -240,6 +240,7 @@ func TestTargetOutcomes(t *testing.T) {
 		cfg.BaseURL = p.URL + "/scim/v2"
 		cfg.MaxRetries = 1
 		cfg.Backoff = time.Millisecond
+		cfg.MaxPause = -1 // no pause: the outcome carries the wait to the caller
 	})
 	tg := scimclient.NewTarget(c, scimclient.TargetOptions{})
 	d := event(scimclient.EventUserCreated, "gh-1", map[string]any{"userName": "x@example.com"})

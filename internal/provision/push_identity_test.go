@@ -1,0 +1,375 @@
+package provision_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
+	"github.com/gatehouse-id/gatehouse/internal/rules"
+	"github.com/gatehouse-id/gatehouse/internal/scimclient"
+)
+
+func (s *server) createNamed(t *testing.T, userName, displayName string, active bool) *directory.User {
+	t.Helper()
+	u, _, err := s.app.Directory.CreateUser(context.Background(), hubActor, directory.Profile{TargetOrgID: directory.RootOrgID}, &directory.User{
+		UserName: userName, DisplayName: displayName, Active: active, OrgID: directory.RootOrgID,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// counter is a proxy in front of a target that counts the SCIM requests
+// (not the token requests) by method, and can refuse some.
+type counter struct {
+	*httptest.Server
+	mu     sync.Mutex
+	counts map[string]int
+	// refuse, when set, answers a request instead of the target.
+	refuse func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func newCounter(t *testing.T, target string) *counter {
+	t.Helper()
+	up, _ := url.Parse(target)
+	proxy := httputil.NewSingleHostReverseProxy(up)
+	c := &counter{counts: map[string]int{}}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/token") {
+			c.mu.Lock()
+			c.counts[r.Method]++
+			refuse := c.refuse
+			c.mu.Unlock()
+			if refuse != nil && refuse(w, r) {
+				return
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// take returns the counts since the last call.
+func (c *counter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.counts
+	c.counts = map[string]int{}
+	return out
+}
+
+// ramPusher pushes the hub's whole directory to the RAM stand-in, through
+// a counting proxy, with the RAM profile's default mapping (the user name
+// without its domain: {{account}}).
+func ramPusher(t *testing.T, hub, ram *server) (*pushEnv, *counter) {
+	t.Helper()
+	cnt := newCounter(t, ram.url)
+	pe := newPusher(t, hub, "ram", scimclient.Config{BaseURL: cnt.URL, Profile: "ram", MaxRetryWait: 2 * time.Second,
+		Auth: scimclient.Auth{TokenURL: ram.url + "/v1/token", ClientID: ram.clientID, ClientSecret: ram.secret, TokenStyle: "ram"}},
+		events.DefaultPushMapping("ram"), directory.SyncScope{}, scimclient.TargetOptions{OnDisable: "delete"})
+	return pe, cnt
+}
+
+// ramUsers lists the RAM stand-in's users: userName → externalId.
+func ramUsers(t *testing.T, c *scimclient.Client) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, u := range downstream(t, c) {
+		out[u["userName"].(string)], _ = u["externalId"].(string)
+	}
+	return out
+}
+
+// errorsOf runs a push and returns its errors by user name.
+func pushErrors(t *testing.T, p *provision.Pusher, opt provision.PushOptions) (*provision.Summary, map[string]string) {
+	t.Helper()
+	errs := map[string]string{}
+	var mu sync.Mutex
+	opt.Progress = func(it provision.Item) {
+		if it.Action == "error" {
+			mu.Lock()
+			errs[it.UserName] = it.Error
+			mu.Unlock()
+		}
+	}
+	return run(t, p, opt), errs
+}
+
+// TestPushNeverMerges (issue 11, item 1): with RAM's default mapping
+// ({{account}}: the user name without its domain), two people whose names
+// meet in one RAM user name — Ada.Lovelace@corp and ada.lovelace@other,
+// two people called 张伟 — never share one RAM user: the first keeps it,
+// the second is an error naming both, push after push, and the event
+// pipeline's deliveries refuse it too. Chinese names are transliterated
+// (张伟 and 李娜 no longer both become "--"); a name that cannot be is a
+// clear error. A RAM user that belongs to someone else is never taken over.
+func TestPushNeverMerges(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	// A disabled account walked first claims no name and takes nobody's.
+	hub.createNamed(t, "Lina@old.example.com", "Lina (left)", false)
+	ada := hub.createNamed(t, "Ada.Lovelace@corp.example.com", "Ada Lovelace", true)
+	ada2 := hub.createNamed(t, "ada.lovelace@other.example.com", "Ada Lovelace (Other)", true)
+	zhang := hub.createNamed(t, "张伟@corp.example.com", "张伟", true)
+	li := hub.createNamed(t, "李娜@corp.example.com", "李娜", true)
+	zhang2 := hub.createNamed(t, "张伟@other.example.com", "张伟", true)
+	ivan := hub.createNamed(t, "Иван@corp.example.com", "Иван", true)
+	pe, _ := ramPusher(t, hub, ram)
+	// A RAM user made for someone else (another system's externalId).
+	if _, err := pe.client.CreateUser(context.Background(), map[string]any{"userName": "grace", "externalId": "hr-4711"}); err != nil {
+		t.Fatal(err)
+	}
+	grace := hub.createNamed(t, "grace@corp.example.com", "Grace", true)
+
+	want := map[string]string{"ada.lovelace": ada.ID, "zhangwei": zhang.ID, "lina": li.ID, "grace": "hr-4711"}
+	for i := range 3 {
+		sum, errs := pushErrors(t, pe.pusher, provision.PushOptions{})
+		if diff := cmp.Diff(want, ramUsers(t, pe.client)); diff != "" {
+			t.Fatalf("push %d: RAM users (userName → externalId) (-want +got):\n%s", i+1, diff)
+		}
+		if sum.Errors != 4 {
+			t.Errorf("push %d: %d errors, want 4: %v", i+1, sum.Errors, errs)
+		}
+		for who, wantErr := range map[string][]string{
+			ada2.UserName:   {ada2.UserName, ada.UserName, `"ada.lovelace"`, "never share"},
+			zhang2.UserName: {zhang2.UserName, zhang.UserName, `"zhangwei"`, "never share"},
+			ivan.UserName:   {"has no account name", "Иван@corp.example.com"},
+			grace.UserName:  {`"grace"`, "hr-4711", "never share"},
+		} {
+			for _, w := range wantErr {
+				if !strings.Contains(errs[who], w) {
+					t.Errorf("push %d: error of %s: %q, want it to say %q", i+1, who, errs[who], w)
+				}
+			}
+		}
+	}
+
+	// 李娜, pushed, renamed onto the name of the RAM user made for someone
+	// else: refused before anything is sent, naming that account.
+	if _, err := hub.app.Directory.UpdateUser(context.Background(), hubActor, directory.Profile{TargetOrgID: directory.RootOrgID}, li.ID, nil,
+		func(u *directory.User) error {
+			u.UserName = "Grace@other.example.com"
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	_, errs := pushErrors(t, pe.pusher, provision.PushOptions{})
+	if e := errs["Grace@other.example.com"]; !strings.Contains(e, `"grace"`) || !strings.Contains(e, "hr-4711") {
+		t.Errorf("the rename onto another's RAM user: %q", e)
+	}
+	if diff := cmp.Diff(want, ramUsers(t, pe.client)); diff != "" {
+		t.Errorf("after the rename: RAM users (-want +got):\n%s", diff)
+	}
+
+	// The event pipeline's delivery of the second Ada (no hints: it looks
+	// the account up by externalId, then by userName) refuses too.
+	b := &events.Builder{Source: "gatehouse", Schemas: hub.app.Schemas, Dir: hub.app.Store}
+	docs, err := b.UserDocuments(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := docs.UserDocument(context.Background(), ada2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := rules.NewTransformer(rules.TransformSpec{Kind: "template", Template: events.DefaultPushMapping("ram")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := tr.Apply(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := pe.pusher.Target.Deliver(context.Background(), &scimclient.Delivery{EventType: scimclient.EventUserUpdated, Subject: "users/" + ada2.ID, Payload: payload, Event: doc})
+	if res.Outcome != scimclient.Permanent || !strings.Contains(res.Response, "never taken over") {
+		t.Errorf("delivery of the second Ada: %v %s", res.Outcome, res.Response)
+	}
+	if diff := cmp.Diff(want, ramUsers(t, pe.client)); diff != "" {
+		t.Errorf("after the delivery: RAM users (-want +got):\n%s", diff)
+	}
+}
+
+// TestPushSeesDrift (issue 11, items 5 and 10): the push compares every
+// account with the target's listing, so that accounts deleted or changed
+// downstream are seen and repaired by a plain push — and its dry run says
+// so — at one request per missing account and two per changed one (read,
+// update), plus the listing; a push with nothing to do sends only the
+// listing, --full one read per account; the dry run of each agrees with
+// the real run.
+func TestPushSeesDrift(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	var users []*directory.User
+	for i := range 20 {
+		users = append(users, hub.createNamed(t, "dev"+string(rune('a'+i))+"@example.com", "Dev "+string(rune('A'+i)), true))
+	}
+	// In scope but disabled, never pushed: unlinked for good.
+	hub.createNamed(t, "gone@example.com", "Gone", false)
+	pe, cnt := ramPusher(t, hub, ram)
+	ctx := context.Background()
+
+	type step struct {
+		name     string
+		opt      provision.PushOptions
+		actions  map[string]int
+		requests map[string]int
+	}
+	check := func(s step) {
+		t.Helper()
+		dry := s.opt
+		dry.DryRun = true
+		sum := run(t, pe.pusher, dry)
+		cnt.take()
+		wantActions(t, s.name+" (dry run)", sum, s.actions)
+		sum = run(t, pe.pusher, s.opt)
+		wantActions(t, s.name, sum, s.actions)
+		if !sum.Compared {
+			t.Errorf("%s: not compared with the target", s.name)
+		}
+		if diff := cmp.Diff(s.requests, cnt.take()); diff != "" {
+			t.Errorf("%s: requests to RAM (-want +got):\n%s", s.name, diff)
+		}
+	}
+	check(step{"first push", provision.PushOptions{}, map[string]int{"create": 20, "skip": 1}, map[string]int{"GET": 1, "POST": 20}})
+	check(step{"no change", provision.PushOptions{}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1}})
+
+	// Drift: five RAM users deleted, three renamed, behind the push's back.
+	byExt := map[string]map[string]any{}
+	for ext, u := range downstream(t, pe.client) {
+		byExt[ext] = u
+	}
+	for _, u := range users[:5] {
+		if err := pe.client.DeleteUser(ctx, byExt[u.ID]["id"].(string)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, u := range users[5:8] {
+		d := byExt[u.ID]
+		if _, err := pe.client.ReplaceUser(ctx, d["id"].(string), map[string]any{"userName": d["userName"], "externalId": u.ID, "displayName": "changed in RAM"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cnt.take()
+	// The listing, a read of each account changed downstream (to compare),
+	// a create of each missing one and an update of each changed one.
+	check(step{"drift repaired", provision.PushOptions{}, map[string]int{"create": 5, "update": 3, "unchanged": 12, "skip": 1},
+		map[string]int{"GET": 1 + 3, "POST": 5, "PUT": 3}})
+	got := downstream(t, pe.client)
+	for _, u := range users {
+		if d := got[u.ID]; d == nil || d["displayName"] != u.DisplayName {
+			t.Errorf("after the repair, %s is %v downstream", u.UserName, d)
+		}
+	}
+	check(step{"no change after the repair", provision.PushOptions{}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1}})
+	// --full reads every account (one request each) and writes nothing.
+	check(step{"full, nothing to do", provision.PushOptions{Full: true}, map[string]int{"unchanged": 20, "skip": 1}, map[string]int{"GET": 1 + 20}})
+}
+
+// TestPushPausesForRetryAfter (issue 11, item 6): RAM answers the push's
+// creates with 429 and a Retry-After longer than the client waits for one
+// request (2 s for rules-file targets; 3 s here): the whole target pauses
+// and the push goes on after, instead of failing the accounts at once.
+func TestPushPausesForRetryAfter(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	for i := range 10 {
+		hub.createNamed(t, "hire"+string(rune('a'+i))+"@example.com", "Hire", true)
+	}
+	pe, cnt := ramPusher(t, hub, ram)
+	var mu sync.Mutex
+	var until time.Time
+	during := 0
+	cnt.refuse = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost {
+			return false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if until.IsZero() {
+			until = now.Add(3 * time.Second)
+		} else if now.Before(until.Add(-100 * time.Millisecond)) {
+			during++ // a request the pause should have held back
+		}
+		if now.Before(until) {
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	}
+	sum, errs := pushErrors(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "push", sum, map[string]int{"create": 10})
+	if len(errs) > 0 {
+		t.Errorf("errors: %v", errs)
+	}
+	if during > 3 { // at most the other requests in flight (concurrency 4) when the first 429 came
+		t.Errorf("%d creates were sent while the target asked to wait", during)
+	}
+}
+
+// TestPushSmallScopeLargeTarget: when listing the target would take more
+// requests than reading each account in scope (two accounts pushed to a
+// RAM of 950 users: ten pages), the push reads each linked account instead — and
+// still sees drift.
+func TestPushSmallScopeLargeTarget(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	ctx := context.Background()
+	for i := range 950 {
+		if _, _, err := ram.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+			&directory.User{UserName: fmt.Sprintf("own%03d", i), Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := hub.createNamed(t, "ada@example.com", "Ada", true)
+	hub.createNamed(t, "alan@example.com", "Alan", true)
+	pe, cnt := ramPusher(t, hub, ram)
+	cnt.take()
+	sum := run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "first push", sum, map[string]int{"create": 2})
+	// The first page of the listing; for each account, lookups by
+	// externalId and by userName, and the create.
+	if diff := cmp.Diff(map[string]int{"GET": 1 + 2*2, "POST": 2}, cnt.take()); diff != "" {
+		t.Errorf("first push: requests (-want +got):\n%s", diff)
+	}
+	sum = run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "no change", sum, map[string]int{"unchanged": 2})
+	if diff := cmp.Diff(map[string]int{"GET": 1 + 2}, cnt.take()); diff != "" {
+		t.Errorf("no change: requests (-want +got):\n%s", diff)
+	}
+	if !sum.Compared {
+		t.Error("the accounts were not compared")
+	}
+	// Ada's RAM user is deleted behind the push's back: seen, and made again.
+	var adaRAM string
+	for ext, u := range downstream(t, pe.client) {
+		if ext == a.ID {
+			adaRAM = u["id"].(string)
+		}
+	}
+	if err := pe.client.DeleteUser(ctx, adaRAM); err != nil {
+		t.Fatal(err)
+	}
+	sum = run(t, pe.pusher, provision.PushOptions{DryRun: true})
+	wantActions(t, "drift (dry run)", sum, map[string]int{"create": 1, "unchanged": 1})
+	sum = run(t, pe.pusher, provision.PushOptions{})
+	wantActions(t, "drift", sum, map[string]int{"create": 1, "unchanged": 1})
+	if got := ramUsers(t, pe.client)["ada"]; got != a.ID {
+		t.Errorf("Ada's RAM user: externalId %q", got)
+	}
+}
