@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
 // TestOpenAPIMatchesRoutes: the document in the repository describes
@@ -95,6 +96,9 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"OrgInput": admin.OrgInput{}, "OrgPatch": admin.OrgPatch{}, "VerifyInput": admin.VerifyInput{},
 		"AuditReport": directory.AuditReport{}, "AuditCheckpoint": directory.AuditCheckpoint{},
 		"CheckpointSummary": directory.CheckpointSummary{},
+		"UserSummary":       admin.UserSummary{}, "GroupSummary": admin.GroupSummary{},
+		"UserPage": admin.ListPage[admin.UserSummary]{}, "GroupPage": admin.ListPage[admin.GroupSummary]{},
+		"TargetTestResult": events.TestResult{}, "Attempt": events.Attempt{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

@@ -182,7 +182,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		ClientAddr:        scim.RemoteHost,
 		PasswordPolicy:    cfg.Policy(),
 	}
-	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention),
+	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
 		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	if cfg.Profile == "ram" {
