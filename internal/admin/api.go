@@ -86,6 +86,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.handle("GET /keys", a.listKeys)
 	a.handle("POST /keys/rotate", a.rotateKey)
 	a.eventRoutes()
+	a.directoryRoutes()
 	a.journeyRoutes()
 	return a
 }
@@ -425,7 +426,18 @@ func (a *API) updateApp(r *http.Request, actor directory.Actor) (int, any, error
 }
 
 func (a *API) deleteApp(r *http.Request, actor directory.Actor) (int, any, error) {
-	_, err := a.ops.DeleteApp(r.Context(), actor, r.PathValue("app"))
+	var force bool
+	if v := r.URL.Query().Get("force"); v != "" {
+		var err error
+		if force, err = strconv.ParseBool(v); err != nil {
+			return 0, nil, &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: "force must be true or false", Field: "force"}
+		}
+	}
+	_, err := a.ops.DeleteApp(r.Context(), actor, r.PathValue("app"), force)
+	if directory.Field(err) == "force" {
+		return 0, nil, &problem{Status: http.StatusConflict, Title: "Conflict", Field: "force",
+			Detail: directory.Message(err) + `; disable the application first (PATCH {"enabled": false}), or delete it with ?force=true`}
+	}
 	return http.StatusNoContent, nil, err
 }
 

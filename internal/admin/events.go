@@ -116,6 +116,22 @@ func (o *Ops) Replay(ctx context.Context, actor directory.Actor, req ReplayReque
 	if err != nil {
 		return 0, err
 	}
+	// What names nothing is an error, not "0 replayed": a mistyped target
+	// or id would otherwise pass for "nothing to do".
+	if req.Target != "" && ev.Pipeline != nil {
+		cfg := ev.Pipeline.Config()
+		if _, ok := cfg.Targets[req.Target]; !ok {
+			return 0, unknownTarget(req.Target, cfg.TargetNames())
+		}
+	}
+	for _, id := range req.IDs {
+		if _, err := ev.Store.Delivery(ctx, id); err != nil {
+			if errors.Is(err, directory.ErrNotFound) {
+				return 0, directory.Errorf(directory.ErrNotFound, "ids", "no delivery %q", id)
+			}
+			return 0, err
+		}
+	}
 	var n int64
 	now := time.Now().UTC()
 	after, _ := json.Marshal(req)
@@ -164,6 +180,15 @@ func (o *Ops) Backfill(ctx context.Context, actor directory.Actor, req events.Ba
 	}
 	audit := &directory.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: "events.backfill", ResourceType: "Rule", ResourceID: req.Rule}
 	return ev.Pipeline.Backfill(ctx, req, audit)
+}
+
+// unknownTarget is the error for a target name the rules file does not
+// define.
+func unknownTarget(name string, known []string) error {
+	if len(known) == 0 {
+		return directory.Errorf(directory.ErrNotFound, "target", "no target named %q: the rules file defines none", name)
+	}
+	return directory.Errorf(directory.ErrNotFound, "target", "no target named %q (targets: %s)", name, strings.Join(known, ", "))
 }
 
 // TargetView is a target as administrators see it.
@@ -227,7 +252,7 @@ func (o *Ops) SetTargetEnabled(ctx context.Context, actor directory.Actor, name 
 	}
 	if cfg := ev.config(); cfg != nil {
 		if _, ok := cfg.Targets[name]; !ok {
-			return directory.Errorf(directory.ErrNotFound, "target", "no target named %q", name)
+			return unknownTarget(name, cfg.TargetNames())
 		}
 	}
 	reason := "disabled by " + actor.Kind
@@ -247,6 +272,39 @@ func (o *Ops) SetTargetEnabled(ctx context.Context, actor directory.Actor, name 
 		ev.Pipeline.Wake(name)
 	}
 	return nil
+}
+
+// TestTarget sends a test event to a target (events.Pipeline.Test) and
+// records the test, with its outcome, in the audit log (target.test).
+func (o *Ops) TestTarget(ctx context.Context, actor directory.Actor, name string, opt events.TestOptions) (*events.TestResult, error) {
+	ev, err := o.events()
+	if err != nil {
+		return nil, err
+	}
+	if ev.Pipeline == nil {
+		return nil, errNoPipeline
+	}
+	if _, ok := ev.Pipeline.Config().Targets[name]; !ok {
+		return nil, unknownTarget(name, ev.Pipeline.Config().TargetNames())
+	}
+	res, err := ev.Pipeline.Test(ctx, name, opt)
+	if err != nil {
+		return nil, err
+	}
+	a := res.Attempt
+	rec := map[string]any{"eventId": res.EventID, "kind": res.Kind, "outcome": a.Outcome, "latencyMs": float64(a.Latency.Microseconds()) / 1000}
+	if a.Status != 0 {
+		rec["status"] = a.Status
+	}
+	if a.Error != "" {
+		rec["error"] = a.Error
+	}
+	after, _ := json.Marshal(rec)
+	if err := o.Dir.RecordAudit(ctx, &directory.AuditEntry{Time: time.Now().UTC(), Actor: actor, Action: "target.test",
+		ResourceType: "Target", ResourceID: name, After: after}); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // RuleView is a rule in force, with where it is defined: "file" (the
@@ -435,6 +493,7 @@ func (a *API) eventRoutes() {
 	a.handle("GET /targets", a.listTargets)
 	a.handle("POST /targets/{name}/enable", a.enableTarget)
 	a.handle("POST /targets/{name}/disable", a.disableTarget)
+	a.handle("POST /targets/{name}/test", a.testTarget)
 	a.handle("GET /rules", a.listRules)
 	a.handle("GET /rules/{name}", a.getRule)
 	a.handle("PUT /rules/{name}", a.putRule)
@@ -507,6 +566,24 @@ func (a *API) enableTarget(r *http.Request, actor directory.Actor) (int, any, er
 
 func (a *API) disableTarget(r *http.Request, actor directory.Actor) (int, any, error) {
 	return http.StatusNoContent, nil, a.ops.SetTargetEnabled(r.Context(), actor, r.PathValue("name"), false)
+}
+
+// targetTestInput is the body of POST /targets/{name}/test (optional for
+// targets that are not email targets).
+type targetTestInput struct {
+	To       string `json:"to,omitempty"`
+	Template string `json:"template,omitempty"`
+}
+
+func (a *API) testTarget(r *http.Request, actor directory.Actor) (int, any, error) {
+	var in targetTestInput
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return 0, nil, err
+		}
+	}
+	res, err := a.ops.TestTarget(r.Context(), actor, r.PathValue("name"), events.TestOptions{To: in.To, Template: in.Template})
+	return http.StatusOK, res, err
 }
 
 func (a *API) listRules(r *http.Request, _ directory.Actor) (int, any, error) {

@@ -97,6 +97,9 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"AuditReport": directory.AuditReport{}, "AuditCheckpoint": directory.AuditCheckpoint{},
 		"CheckpointSummary": directory.CheckpointSummary{},
 		"BackfillRequest":   events.BackfillRequest{}, "BackfillReport": events.BackfillReport{}, "BackfillItem": events.BackfillItem{},
+		"UserSummary": admin.UserSummary{}, "GroupSummary": admin.GroupSummary{},
+		"UserPage": admin.ListPage[admin.UserSummary]{}, "GroupPage": admin.ListPage[admin.GroupSummary]{},
+		"TargetTestResult": events.TestResult{}, "Attempt": events.Attempt{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
 // Ops performs administration operations.
@@ -30,6 +31,8 @@ type Ops struct {
 	Checkpoints Checkpoints
 	// Events administers the event pipeline (nil: none).
 	Events *EventOps
+	// Schemas resolve the filters of user and group listings.
+	Schemas *schema.Registry
 }
 
 // ---- views
@@ -341,16 +344,72 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 	return appView(up), nil
 }
 
-// DeleteApp deletes an application with its credentials.
-func (o *Ops) DeleteApp(ctx context.Context, actor directory.Actor, ref string) (*App, error) {
+// DeleteApp deletes an application with its credentials. An enabled
+// application with credentials its clients can still use (enabled tokens
+// that have not expired, enabled client secrets) is only deleted with
+// force: otherwise the answer is a conflict on the field "force", which
+// changes nothing. Disabling the application first (which cuts its
+// clients off, and can be undone) makes force unnecessary.
+func (o *Ops) DeleteApp(ctx context.Context, actor directory.Actor, ref string, force bool) (*App, error) {
 	a, err := o.Auth.FindApp(ctx, ref)
 	if err != nil {
 		return nil, err
+	}
+	if !force {
+		if err := o.credentialsInUse(ctx, a); err != nil {
+			return nil, err
+		}
 	}
 	if err := o.Auth.DeleteApp(ctx, actor, a.ID); err != nil {
 		return nil, err
 	}
 	return appView(a), nil
+}
+
+// credentialsInUse refuses to delete an application whose clients still
+// hold working credentials.
+func (o *Ops) credentialsInUse(ctx context.Context, a *auth.App) error {
+	if !a.Enabled {
+		return nil
+	}
+	toks, err := o.ListTokens(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	secs, err := o.ListSecrets(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	var nt, ns int
+	for _, t := range toks {
+		if t.Enabled && !t.Expired {
+			nt++
+		}
+	}
+	for _, s := range secs {
+		if s.Enabled {
+			ns++
+		}
+	}
+	if nt+ns == 0 {
+		return nil
+	}
+	var parts []string
+	if nt > 0 {
+		parts = append(parts, plural(nt, "enabled bearer token", "enabled bearer tokens"))
+	}
+	if ns > 0 {
+		parts = append(parts, plural(ns, "enabled client secret", "enabled client secrets"))
+	}
+	return directory.Errorf(directory.ErrConflict, "force", "application %q has %s: deleting it cuts off the clients that use them",
+		a.Name, strings.Join(parts, " and "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
 
 // ---- bearer tokens

@@ -242,7 +242,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		ExpensiveQueriesPerApp: cfg.SCIM.ExpensiveQueriesPerApp,
 		OnLimit:                a.Metrics.QueryLimited,
 	}
-	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Retention: time.Duration(cfg.Audit.Retention),
+	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
 		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	a.AdminAPI.Unavailable = st.Unavailable

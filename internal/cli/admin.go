@@ -4,9 +4,11 @@ import (
 	"crypto/ed25519"
 	"flag"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
@@ -21,10 +23,19 @@ import (
 // through the same operations as the admin API (internal/admin), and print
 // the same JSON with --json.
 
-// sub is one subcommand: its flags, how many positional arguments it takes
-// and what it does.
+// sub is one subcommand: what it does, its positional arguments, its
+// flags and how it runs.
 type sub struct {
-	args  []string // names of the positional arguments
+	about string
+	args  []arg
+	// more: the last argument may be given any number of times, or not at
+	// all (deliveries replay ID…).
+	more bool
+	// need names the required flags for the usage line ("--app APP").
+	need string
+	// noApp: run without opening the database (cmd.a is nil; cmd.flags
+	// are the configuration flags given).
+	noApp bool
 	flags func(fs *flag.FlagSet) func() error
 	run   func(c *cmd) error
 }
@@ -33,51 +44,148 @@ type sub struct {
 type cmd struct {
 	e      *env
 	a      *app.App
+	flags  config.Flags
 	pos    []string
 	asJSON bool
 	set    map[string]bool // flags given
 }
 
-// group runs one of subs.
-func (e *env) group(name string, subs map[string]*sub, order []string, args []string) error {
+// group is a command made of subcommands (app create, app list, …).
+type group struct {
+	name  string
+	about string
+	order []string
+	subs  map[string]*sub
+}
+
+// printHelp lists the group's subcommands.
+func (g *group) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage: gatehouse %s <subcommand> [arguments] [flags]\n\n%s\n\nSubcommands:\n", g.name, g.about)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, name := range g.order {
+		sc := g.subs[name]
+		h := cmdHelp{name: name, args: sc.args, more: sc.more, need: sc.need}
+		fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSuffix(strings.TrimPrefix(h.synopsis(), "gatehouse "), " [flags]"), sc.about)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nRun \"gatehouse %s <subcommand> -h\" for its arguments and flags.\n", g.name)
+}
+
+// unknown is the usage error for a subcommand that is not one of g's.
+func (g *group) unknown(name string) error {
+	msg := fmt.Sprintf("unknown %s subcommand %q", g.name, name)
+	if strings.HasPrefix(name, "-") {
+		msg = fmt.Sprintf("%s: give the subcommand first, then %s", g.name, name)
+	} else if s := suggest(name, g.order); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return usagef("%s (one of: %s)\nRun \"gatehouse %s -h\" for what each does.", msg, strings.Join(g.order, ", "), g.name)
+}
+
+// help returns the help of subcommand name.
+func (g *group) help(name string) cmdHelp {
+	sc := g.subs[name]
+	about := sc.about
+	if about != "" {
+		about = strings.ToUpper(about[:1]) + about[1:] + "."
+	}
+	return cmdHelp{name: g.name + " " + name, args: sc.args, more: sc.more, need: sc.need, about: about}
+}
+
+// run runs one of g's subcommands: "-h" or "help" lists them (stdout).
+func (e *env) runGroup(g *group, args []string) error {
 	if len(args) == 0 {
-		return usagef("%s needs a subcommand: %s", name, strings.Join(order, ", "))
+		return usagef("%s needs a subcommand: %s\nRun \"gatehouse %s -h\" for what each does.", g.name, strings.Join(g.order, ", "), g.name)
 	}
-	sc, ok := subs[args[0]]
-	if !ok {
-		return usagef("unknown %s subcommand %q (one of: %s)", name, args[0], strings.Join(order, ", "))
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		g.printHelp(e.stdout)
+		return flag.ErrHelp
 	}
-	fs := e.newFlagSet(name + " " + args[0])
+	sc, ok := g.subs[args[0]]
+	if !ok || sc.run == nil {
+		return g.unknown(args[0])
+	}
+	name := g.name + " " + args[0]
+	fs := e.newFlagSet(g.help(args[0]))
 	var f config.Flags
-	f.Register(fs, false)
+	f.Register(fs.FlagSet, false)
 	asJSON := fs.Bool("json", false, "print JSON (the admin API's shapes)")
 	check := func() error { return nil }
 	if sc.flags != nil {
-		if chk := sc.flags(fs); chk != nil {
+		if chk := sc.flags(fs.FlagSet); chk != nil {
 			check = chk
 		}
 	}
-	pos, err := parse(fs, args[1:])
+	pos, err := fs.parse(args[1:])
 	if err != nil {
-		return err
-	}
-	if len(pos) != len(sc.args) {
-		if len(sc.args) == 0 {
-			return usagef("%s %s takes no arguments", name, args[0])
-		}
-		return usagef("%s %s: give %s", name, args[0], strings.Join(sc.args, " and "))
-	}
-	if err := check(); err != nil {
 		return err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	a, err := e.open(f)
-	if err != nil {
+	if err := checkArgs(name, sc, pos, fs.Lookup("app") != nil && !set["app"]); err != nil {
 		return err
 	}
-	defer a.Close()
-	return sc.run(&cmd{e: e, a: a, pos: pos, asJSON: *asJSON, set: set})
+	if err := check(); err != nil {
+		return err
+	}
+	c := &cmd{e: e, flags: f, pos: pos, asJSON: *asJSON, set: set}
+	if sc.noApp {
+		return sc.run(c)
+	}
+	if c.a, err = e.open(f); err != nil {
+		return err
+	}
+	defer c.a.Close()
+	return sc.run(c)
+}
+
+// checkArgs checks the number of positional arguments. appMissing says
+// the subcommand takes an --app that was not given: a word too many is
+// then most likely the application ("token create my-idp").
+func checkArgs(name string, sc *sub, pos []string, appMissing bool) error {
+	n, want := len(pos), len(sc.args)
+	if n == want || (sc.more && n >= want-1) {
+		return nil
+	}
+	if appMissing && n == want+1 {
+		return usagef("%s: the application is given with --app: gatehouse %s --app %s%s", name, name, pos[0], argText(pos[1:]))
+	}
+	switch {
+	case want == 0:
+		return usagef("%s takes no arguments (got %s)\nRun \"gatehouse %s -h\" for its flags.", name, strings.Join(quoteAll(pos), " "), name)
+	case n > want:
+		return usagef("%s: too many arguments (got %s; want %s)\nRun \"gatehouse %s -h\" for its arguments and flags.", name,
+			strings.Join(quoteAll(pos), " "), argNames(sc.args), name)
+	}
+	var missing []string
+	for _, a := range sc.args[n:] {
+		missing = append(missing, a.help)
+	}
+	return usagef("%s: give %s\nUsage: %s", name, strings.Join(missing, " and "), cmdHelp{name: name, args: sc.args, more: sc.more, need: sc.need}.synopsis())
+}
+
+func argText(pos []string) string {
+	if len(pos) == 0 {
+		return ""
+	}
+	return " " + strings.Join(pos, " ")
+}
+
+func argNames(args []arg) string {
+	var names []string
+	for _, a := range args {
+		names = append(names, a.name)
+	}
+	return strings.Join(names, " ")
+}
+
+func quoteAll(l []string) []string {
+	out := make([]string, len(l))
+	for i, s := range l {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
 
 func (c *cmd) print(v any, human func()) error {
@@ -200,8 +308,14 @@ func scopeText(s directory.SyncScope) string {
 
 func (e *env) app(args []string) error {
 	var cf, uf appFlags
+	var force *bool
+	appArg := []arg{{"APP", "the application's name or id"}}
 	setEnabled := func(enabled bool) *sub {
-		return &sub{args: []string{"the application's name or id"}, run: func(c *cmd) error {
+		about := "enable the application: its enabled credentials work again"
+		if !enabled {
+			about = "disable the application: every credential of it is refused at once"
+		}
+		return &sub{about: about, args: appArg, run: func(c *cmd) error {
 			x, err := c.a.Admin.UpdateApp(c.e.ctx, cliActor(), c.pos[0], admin.AppPatch{Enabled: &enabled})
 			if err != nil {
 				return err
@@ -213,7 +327,8 @@ func (e *env) app(args []string) error {
 	}
 	subs := map[string]*sub{
 		"create": {
-			args: []string{"the application's name"},
+			about: "create an application: a SCIM client (the default), a server application or an admin",
+			args:  []arg{{"NAME", "the application's name"}},
 			flags: func(fs *flag.FlagSet) func() error {
 				cf.register(fs, false)
 				return nil
@@ -245,7 +360,7 @@ func (e *env) app(args []string) error {
 				})
 			},
 		},
-		"list": {run: func(c *cmd) error {
+		"list": {about: "list the applications", run: func(c *cmd) error {
 			apps, err := c.a.Admin.ListApps(c.e.ctx)
 			if err != nil {
 				return err
@@ -258,7 +373,7 @@ func (e *env) app(args []string) error {
 				_ = table(c.e.stdout, []string{"NAME", "ID", "KIND", "MODE", "SCOPES", "SYNC SCOPE", "ENABLED"}, rows)
 			})
 		}},
-		"show": {args: []string{"the application's name or id"}, run: func(c *cmd) error {
+		"show": {about: "show an application with its tokens, secrets and request counts", args: appArg, run: func(c *cmd) error {
 			x, err := c.a.Admin.GetApp(c.e.ctx, c.pos[0])
 			if err != nil {
 				return err
@@ -266,7 +381,8 @@ func (e *env) app(args []string) error {
 			return c.showApp(x)
 		}},
 		"update": {
-			args: []string{"the application's name or id"},
+			about: "change an application's name, scopes, mode, target organization, synchronization scope or extension",
+			args:  appArg,
 			flags: func(fs *flag.FlagSet) func() error {
 				uf.register(fs, true)
 				return nil
@@ -321,15 +437,28 @@ func (e *env) app(args []string) error {
 		},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
-		"delete": {args: []string{"the application's name or id"}, run: func(c *cmd) error {
-			x, err := c.a.Admin.DeleteApp(c.e.ctx, cliActor(), c.pos[0])
-			if err != nil {
-				return err
-			}
-			return c.print(x, func() { c.printf("Deleted application %q with its tokens and secrets.\n", x.Name) })
-		}},
+		"delete": {
+			about: "delete an application with its tokens and secrets; one with enabled credentials needs --force",
+			args:  appArg,
+			flags: func(fs *flag.FlagSet) func() error {
+				force = fs.Bool("force", false, "delete even if the application has enabled tokens or client secrets (its clients are cut off at once)")
+				return nil
+			},
+			run: func(c *cmd) error {
+				x, err := c.a.Admin.DeleteApp(c.e.ctx, cliActor(), c.pos[0], *force)
+				if directory.Field(err) == "force" {
+					return fmt.Errorf("%s.\nDisable the application first (gatehouse app disable %s: its clients are refused, and it can be undone), "+
+						"or delete it anyway: gatehouse app delete %s --force", errMessage(err), c.pos[0], c.pos[0])
+				}
+				if err != nil {
+					return err
+				}
+				return c.print(x, func() { c.printf("Deleted application %q with its tokens and secrets.\n", x.Name) })
+			},
+		},
 	}
-	return e.group("app", subs, []string{"create", "list", "show", "update", "enable", "disable", "delete"}, args)
+	return e.runGroup(&group{name: "app", about: "Manage applications: SCIM clients (IdPs that push accounts), server applications (services that read them) and admins.",
+		order: []string{"create", "list", "show", "update", "enable", "disable", "delete"}, subs: subs}, args)
 }
 
 // ---- bearer tokens and client secrets
@@ -370,16 +499,21 @@ func (e *env) credentials(name string, args []string) error {
 			}
 			return func() error {
 				if *appRef == "" {
-					return usagef("%s: --app is required", name)
+					return usagef("%s: --app is required: the application's name or id (gatehouse app list shows them)", name)
 				}
 				return nil
 			}
 		}
 	}
-	idArg := []string{"the " + name + "'s id"}
+	idArg := []arg{{"ID", "the " + name + "'s id (" + name + " list --app APP shows them)"}}
 	isToken := name == "token"
+	what := map[bool]string{true: "bearer token", false: "client secret"}[isToken]
 	setEnabled := func(enabled bool) *sub {
-		return &sub{args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+		about := "enable a " + what + " of the application"
+		if !enabled {
+			about = "disable a " + what + " of the application: it is refused at once"
+		}
+		return &sub{about: about, args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
 			word := map[bool]string{true: "enabled", false: "disabled"}[enabled]
 			if isToken {
 				t, err := c.a.Admin.SetTokenEnabled(c.e.ctx, cliActor(), *appRef, c.pos[0], enabled)
@@ -397,6 +531,7 @@ func (e *env) credentials(name string, args []string) error {
 	}
 	subs := map[string]*sub{
 		"create": {
+			about: "create a " + what + " for the application; its value is printed once",
 			flags: appFlag(func(fs *flag.FlagSet) {
 				if isToken {
 					valid = fs.String("valid", "365d", "validity: from 1d to 3y (e.g. 90d, 1y)")
@@ -423,7 +558,7 @@ func (e *env) credentials(name string, args []string) error {
 				})
 			},
 		},
-		"list": {flags: appFlag(nil), run: func(c *cmd) error {
+		"list": {about: "list the application's " + what + "s", flags: appFlag(nil), run: func(c *cmd) error {
 			if isToken {
 				toks, err := c.a.Admin.ListTokens(c.e.ctx, *appRef)
 				if err != nil {
@@ -439,7 +574,7 @@ func (e *env) credentials(name string, args []string) error {
 		}},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
-		"delete": {args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+		"delete": {about: "delete a disabled " + what, args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
 			var err error
 			if isToken {
 				err = c.a.Admin.DeleteToken(c.e.ctx, cliActor(), *appRef, c.pos[0])
@@ -452,18 +587,28 @@ func (e *env) credentials(name string, args []string) error {
 			return c.print(map[string]string{"deleted": c.pos[0]}, func() { c.printf("Deleted %s %s.\n", name, c.pos[0]) })
 		}},
 	}
+	for _, sc := range subs {
+		sc.need = "--app APP"
+	}
 	order := []string{"create", "list", "enable", "disable", "delete"}
 	if isToken {
-		subs["show"] = &sub{args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
+		subs["show"] = &sub{about: "show one of the application's bearer tokens", args: idArg, flags: appFlag(nil), run: func(c *cmd) error {
 			t, err := c.a.Admin.GetToken(c.e.ctx, *appRef, c.pos[0])
 			if err != nil {
 				return err
 			}
 			return c.print(t, func() { _ = table(c.e.stdout, tokenHeader, tokenRows([]admin.Token{*t})) })
 		}}
+		subs["show"].need = "--app APP"
 		order = []string{"create", "list", "show", "enable", "disable", "delete"}
 	}
-	return e.group(name, subs, order, args)
+	about := "Manage an application's bearer tokens (at most two: rotate by creating the next, then disabling and deleting the old one).\n" +
+		"Every subcommand names the application with --app APP (its name or id)."
+	if !isToken {
+		about = "Manage an application's OAuth 2.0 client secrets (at most two), for the client-credentials grant.\n" +
+			"Every subcommand names the application with --app APP (its name or id)."
+	}
+	return e.runGroup(&group{name: name, about: about, order: order, subs: subs}, args)
 }
 
 func (e *env) token(args []string) error  { return e.credentials("token", args) }
@@ -488,23 +633,23 @@ func (e *env) org(args []string) error {
 			c.printf("ID:           %s\nName:         %s\nParent:       %s\nExternal ID:  %s\nVersion:      %d\n", o.ID, o.Name, o.ParentID, o.ExternalID, o.Version)
 		})
 	}
-	idArg := []string{"the organization's id"}
+	idArg := []arg{{"ID", "the organization's id (org list shows them)"}}
 	subs := map[string]*sub{
-		"create": {args: []string{"the organization's name"}, flags: orgFlags(false), run: func(c *cmd) error {
+		"create": {about: "create an organization (under --parent, default the root)", args: []arg{{"NAME", "the organization's name"}}, flags: orgFlags(false), run: func(c *cmd) error {
 			o, err := c.a.Admin.CreateOrg(c.e.ctx, cliActor(), admin.OrgInput{Name: c.pos[0], ParentID: *parent, ExternalID: *ext})
 			if err != nil {
 				return err
 			}
 			return printOrg(c, o)
 		}},
-		"show": {args: idArg, run: func(c *cmd) error {
+		"show": {about: "show an organization", args: idArg, run: func(c *cmd) error {
 			o, err := c.a.Directory.Org(c.e.ctx, c.pos[0])
 			if err != nil {
 				return err
 			}
 			return printOrg(c, o)
 		}},
-		"update": {args: idArg, flags: orgFlags(true), run: func(c *cmd) error {
+		"update": {about: "rename, move (--parent) or re-identify (--external-id) an organization", args: idArg, flags: orgFlags(true), run: func(c *cmd) error {
 			var p admin.OrgPatch
 			if c.set["name"] {
 				p.Name = name
@@ -524,13 +669,13 @@ func (e *env) org(args []string) error {
 			}
 			return printOrg(c, o)
 		}},
-		"delete": {args: idArg, run: func(c *cmd) error {
+		"delete": {about: "delete an empty organization", args: idArg, run: func(c *cmd) error {
 			if err := c.a.Directory.DeleteOrg(c.e.ctx, cliActor(), c.pos[0]); err != nil {
 				return err
 			}
 			return c.print(map[string]string{"deleted": c.pos[0]}, func() { c.printf("Deleted organization %s.\n", c.pos[0]) })
 		}},
-		"list": {run: func(c *cmd) error {
+		"list": {about: "list the organization tree", run: func(c *cmd) error {
 			orgs, err := c.a.Directory.Orgs(c.e.ctx)
 			if err != nil {
 				return err
@@ -538,7 +683,8 @@ func (e *env) org(args []string) error {
 			return c.print(admin.Items(orgs), func() { _ = table(c.e.stdout, []string{"ID", "NAME", "EXTERNAL ID"}, orgTree(orgs)) })
 		}},
 	}
-	return e.group("org", subs, []string{"create", "list", "show", "update", "delete"}, args)
+	return e.runGroup(&group{name: "org", about: "Manage the organization tree that accounts are placed in.",
+		order: []string{"create", "list", "show", "update", "delete"}, subs: subs}, args)
 }
 
 // orgTree lists organizations depth-first, names indented by depth.
@@ -569,6 +715,7 @@ func (e *env) audit(args []string) error {
 	var subject, olderThan, checkpoints, publicKeys *string
 	subs := map[string]*sub{
 		"list": {
+			about: "list audit records, newest first",
 			flags: func(fs *flag.FlagSet) func() error {
 				fs.StringVar(&f.Actor, "actor", "", "only records by this actor: application name or id, cli or system")
 				subject = fs.String("subject", "", "only records about this resource id")
@@ -605,6 +752,7 @@ func (e *env) audit(args []string) error {
 			},
 		},
 		"verify": {
+			about: "verify the hash chain and compare it with the signed checkpoints (exit 1 if altered)",
 			flags: func(fs *flag.FlagSet) func() error {
 				checkpoints = fs.String("checkpoints", "", "more files to read checkpoints from, comma-separated: copies kept elsewhere, server logs (the configured checkpoint file is always read)")
 				publicKeys = fs.String("public-key", "", "trust only these checkpoint keys (ed25519:…, comma-separated) instead of the configured ones")
@@ -624,7 +772,7 @@ func (e *env) audit(args []string) error {
 				return nil
 			},
 		},
-		"checkpoint": {run: func(c *cmd) error {
+		"checkpoint": {about: "sign the chain's head now and append the checkpoint to the checkpoint file", run: func(c *cmd) error {
 			p, _, err := c.checkpointPublisher()
 			if err != nil {
 				return err
@@ -641,7 +789,7 @@ func (e *env) audit(args []string) error {
 				c.printf("%s\n(appended to %s)\n", cp, p.File)
 			})
 		}},
-		"key": {run: func(c *cmd) error {
+		"key": {about: "print the checkpoint key's public half (creating the key if there is none)", run: func(c *cmd) error {
 			p, created, err := c.checkpointPublisher()
 			if err != nil {
 				return err
@@ -657,6 +805,7 @@ func (e *env) audit(args []string) error {
 			})
 		}},
 		"prune": {
+			about: "delete records older than the retention",
 			flags: func(fs *flag.FlagSet) func() error {
 				olderThan = fs.String("older-than", "", "delete records older than this (default: the configured retention, 180d)")
 				return nil
@@ -677,7 +826,8 @@ func (e *env) audit(args []string) error {
 			},
 		},
 	}
-	return e.group("audit", subs, []string{"list", "verify", "checkpoint", "key", "prune"}, args)
+	return e.runGroup(&group{name: "audit", about: "Read, verify, checkpoint and prune the hash-chained audit log.",
+		order: []string{"list", "verify", "checkpoint", "key", "prune"}, subs: subs}, args)
 }
 
 // checkpointPublisher loads the configured checkpoint key (creating it when
@@ -735,7 +885,7 @@ func printVerify(c *cmd, rep *directory.AuditReport, now time.Time) {
 
 func (e *env) keys(args []string) error {
 	subs := map[string]*sub{
-		"list": {run: func(c *cmd) error {
+		"list": {about: "list the signing keys", run: func(c *cmd) error {
 			keys, err := c.a.Admin.Keys(c.e.ctx)
 			if err != nil {
 				return err
@@ -752,7 +902,7 @@ func (e *env) keys(args []string) error {
 				_ = table(c.e.stdout, []string{"KID", "ALG", "CREATED", "STATE"}, rows)
 			})
 		}},
-		"rotate": {run: func(c *cmd) error {
+		"rotate": {about: "make a new signing key; the old ones verify what they signed until it expires", run: func(c *cmd) error {
 			k, err := c.a.Admin.RotateKey(c.e.ctx, cliActor())
 			if err != nil {
 				return err
@@ -762,5 +912,5 @@ func (e *env) keys(args []string) error {
 			})
 		}},
 	}
-	return e.group("keys", subs, []string{"list", "rotate"}, args)
+	return e.runGroup(&group{name: "keys", about: "The keys that sign OAuth 2.0 access tokens.", order: []string{"list", "rotate"}, subs: subs}, args)
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -30,55 +31,17 @@ type env struct {
 	getenv func(string) string
 }
 
-// Main runs the command line and returns the exit status.
+// Main runs the command line and returns the exit status: 0 on success
+// (and for help, which goes to stdout), 1 when the command fails, 2 on a
+// usage error (printed once, on stderr), or a command's own status.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = e.serve(args[1:])
-	case "app":
-		err = e.app(args[1:])
-	case "token":
-		err = e.token(args[1:])
-	case "secret":
-		err = e.secret(args[1:])
-	case "keys":
-		err = e.keys(args[1:])
-	case "rules":
-		err = e.rules(args[1:])
-	case "events":
-		err = e.eventsCmd(args[1:])
-	case "deliveries":
-		err = e.deliveries(args[1:])
-	case "targets":
-		err = e.targetsCmd(args[1:])
-	case "demo":
-		err = e.demoCmd(args[1:])
-	case "sync":
-		err = e.syncCmd(args[1:])
-	case "push":
-		err = e.pushCmd(args[1:])
-	case "journey":
-		err = e.journey(args[1:])
-	case "org":
-		err = e.org(args[1:])
-	case "audit":
-		err = e.audit(args[1:])
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "gatehouse", gatehouse.Version)
-	case "help", "-h", "-help", "--help":
-		usage(stdout)
-	default:
-		fmt.Fprintf(stderr, "gatehouse: unknown command %q\n\n", args[0])
-		usage(stderr)
-		return 2
-	}
-	if err == nil {
+	err := e.run(args)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	var xe exitError
@@ -90,11 +53,135 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "gatehouse: %v\n", err)
 		return 2
 	}
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	fmt.Fprintf(stderr, "gatehouse: %s\n", errMessage(err))
 	return 1
+}
+
+// commands are the top-level commands, for dispatch and suggestions.
+func commands() []string {
+	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "rules", "events",
+		"deliveries", "targets", "journey", "push", "sync", "migrate", "demo", "version", "help"}
+}
+
+func (e *env) run(args []string) error {
+	switch args[0] {
+	case "serve":
+		return e.serve(args[1:])
+	case "app":
+		return e.app(args[1:])
+	case "token":
+		return e.token(args[1:])
+	case "secret":
+		return e.secret(args[1:])
+	case "keys":
+		return e.keys(args[1:])
+	case "rules":
+		return e.rules(args[1:])
+	case "events":
+		return e.eventsCmd(args[1:])
+	case "deliveries":
+		return e.deliveries(args[1:])
+	case "targets":
+		return e.targetsCmd(args[1:])
+	case "demo":
+		return e.demoCmd(args[1:])
+	case "sync":
+		return e.syncCmd(args[1:])
+	case "push":
+		return e.pushCmd(args[1:])
+	case "journey":
+		return e.journey(args[1:])
+	case "org":
+		return e.org(args[1:])
+	case "users":
+		return e.users(args[1:])
+	case "groups":
+		return e.groups(args[1:])
+	case "audit":
+		return e.audit(args[1:])
+	case "migrate":
+		return e.migrate(args[1:])
+	case "version", "--version", "-version":
+		fmt.Fprintln(e.stdout, "gatehouse", gatehouse.Version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && args[0] == "help" && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
+			// "gatehouse help app" is "gatehouse app -h".
+			if !slices.Contains(commands(), args[1]) {
+				return unknownCommand(args[1])
+			}
+			return e.run(append(slices.Clone(args[1:]), "-h"))
+		}
+		usage(e.stdout)
+		return nil
+	}
+	return unknownCommand(args[0])
+}
+
+func unknownCommand(name string) error {
+	msg := fmt.Sprintf("unknown command %q", name)
+	if s := suggest(name, commands()); s != "" {
+		msg += fmt.Sprintf("; did you mean %q?", s)
+	}
+	return usagef("%s\nRun \"gatehouse help\" for the list of commands.", msg)
+}
+
+// suggest returns the option closest to word, when it is close enough to
+// be what was meant ("" otherwise): at most two edits away (one for short
+// words), or the only option word is a prefix of.
+func suggest(word string, options []string) string {
+	best, bestD := "", 0
+	for _, o := range options {
+		d := editDistance(strings.ToLower(word), o)
+		if best == "" || d < bestD {
+			best, bestD = o, d
+		}
+	}
+	limit := 2
+	if len(word) <= 3 {
+		limit = 1
+	}
+	if best != "" && bestD <= limit {
+		return best
+	}
+	var prefixed []string
+	for _, o := range options {
+		if len(word) >= 2 && strings.HasPrefix(o, strings.ToLower(word)) {
+			prefixed = append(prefixed, o)
+		}
+	}
+	if len(prefixed) == 1 {
+		return prefixed[0]
+	}
+	return ""
+}
+
+// editDistance is the Damerau–Levenshtein distance (optimal string
+// alignment) between a and b: "tokn" is one edit from "token", "lsit" one
+// from "list".
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	d := make([][]int, len(ra)+1)
+	for i := range d {
+		d[i] = make([]int, len(rb)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(ra)][len(rb)]
 }
 
 // errMessage shows domain errors by their client-facing message.
@@ -124,6 +211,8 @@ Usage:
   gatehouse secret create|list|enable|disable|delete --app APP
                                                    manage an application's OAuth 2.0 client secrets (at most two)
   gatehouse org create|list|show|update|delete     manage the organization tree
+  gatehouse users list [--filter F]                list and search users (SCIM filters: 'userName sw "a"')
+  gatehouse groups list [--filter F]               list and search groups
   gatehouse audit list|verify|checkpoint|key|prune read, verify (against signed checkpoints), checkpoint and prune
                                                    the hash-chained audit log
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
@@ -132,41 +221,131 @@ Usage:
   gatehouse events backfill --rule R [--dry-run]   route past events by a rule (rules see only events after they
                                                    came into force)
   gatehouse deliveries list|show|replay            deliveries to targets (list --failed; replay ID… or --target T)
-  gatehouse targets list|enable|disable            the event targets, their queues and state
+  gatehouse targets list|test|enable|disable       the event targets, their queues and state; test sends a test event
   gatehouse journey USER                           what happened to one person: origin, changes, events, deliveries
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
+  gatehouse migrate status|up [--dry-run]          the database schema: migrations applied and pending
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
   gatehouse version
+  gatehouse help [COMMAND]                         this text, or a command's subcommands and flags
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
 GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL) and --json (the admin API's shapes).
-Run "gatehouse <command> <subcommand> -h" for a command's flags.
+Run "gatehouse <command> -h" for a command's subcommands,
+"gatehouse <command> <subcommand> -h" for its arguments and flags.
 `)
 }
 
-// newFlagSet returns a flag set that reports errors to the caller.
-func (e *env) newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	return fs
+// arg is a positional argument, as help shows it.
+type arg struct {
+	name string // NAME, ID…
+	help string // the application's name
+}
+
+// cmdHelp is what a command's help says besides its flags.
+type cmdHelp struct {
+	name  string // "app create"
+	args  []arg
+	more  bool   // the last argument may be repeated (ID…)
+	need  string // required flags, as the usage line shows them ("--app APP")
+	about string // one paragraph
+}
+
+// flagSet is a command's flags, with its help. Errors and help are printed
+// by Main, once: errors on stderr (exit status 2), help on stdout.
+type flagSet struct {
+	*flag.FlagSet
+	e *env
+	h cmdHelp
+}
+
+// newFlagSet returns the flag set of a command.
+func (e *env) newFlagSet(h cmdHelp) *flagSet {
+	fs := flag.NewFlagSet(h.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, e: e, h: h}
+}
+
+// synopsis is the command's usage line.
+func (h cmdHelp) synopsis() string {
+	s := "gatehouse " + h.name
+	for i, a := range h.args {
+		if h.more && i == len(h.args)-1 {
+			s += " [" + a.name + "…]"
+			continue
+		}
+		s += " " + a.name
+	}
+	if h.need != "" {
+		s += " " + h.need
+	}
+	return s + " [flags]"
+}
+
+// printHelp writes the command's help: usage line, what it does, its
+// arguments and its flags.
+func (fs *flagSet) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s\n", fs.h.synopsis())
+	if fs.h.about != "" {
+		fmt.Fprintf(w, "\n%s\n", fs.h.about)
+	}
+	if len(fs.h.args) > 0 {
+		fmt.Fprintf(w, "\nArguments:\n")
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, a := range fs.h.args {
+			fmt.Fprintf(tw, "  %s\t%s\n", a.name, a.help)
+		}
+		tw.Flush()
+	}
+	fmt.Fprintf(w, "\nFlags:\n")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // parse parses flags, allowing them after positional arguments
-// ("gatehouse app create okta --mode rfc").
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// ("gatehouse app create okta --mode rfc"); after "--" everything is
+// positional. -h prints the help on stdout and returns flag.ErrHelp; a bad
+// flag is a usage error, with a suggestion for a mistyped name.
+func (fs *flagSet) parse(args []string) ([]string, error) {
 	var pos []string
 	for {
+		before := args
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				fs.printHelp(fs.e.stdout)
+				return nil, flag.ErrHelp
+			}
+			return nil, fs.flagError(err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {
 			return pos, nil
 		}
+		if used := len(before) - len(args); used > 0 && before[used-1] == "--" {
+			// The flag package stopped at "--" (and took it).
+			return append(pos, args...), nil
+		}
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// flagError turns the flag package's error into a usage error that names
+// the command and, for an unknown flag, the closest known one.
+func (fs *flagSet) flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		var known []string
+		fs.VisitAll(func(f *flag.Flag) { known = append(known, f.Name) })
+		msg = fmt.Sprintf("unknown flag --%s", strings.TrimPrefix(name, "-"))
+		if s := suggest(strings.TrimPrefix(name, "-"), known); s != "" {
+			msg += fmt.Sprintf("; did you mean --%s?", s)
+		}
+	}
+	return usagef("%s: %s\nRun \"gatehouse %s -h\" for its arguments and flags.", fs.h.name, msg, fs.h.name)
 }
 
 // open loads the configuration and opens the database for an

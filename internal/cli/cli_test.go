@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -59,6 +63,7 @@ func TestScripts(t *testing.T) {
 			"getjson":  getJSON,
 			"samejson": sameJSON,
 			"slapd":    slapdCmd,
+			"hook":     hookCmd,
 		},
 	})
 }
@@ -117,7 +122,7 @@ func sameJSON(ts *testscript.TestScript, neg bool, args []string) {
 // slapdCmd runs an OpenLDAP server for a script (ldapsync/slapdtest).
 //
 //	slapd ensure                      put slapd on PATH, for [exec:slapd]; fail if it is
-//	                                  missing and GATEHOUSE_TEST_REQUIRE_SLAPD=1
+//	                                  missing (skip if GATEHOUSE_TEST_SKIP_SLAPD=1)
 //	slapd start LDIF [TEMPLATE OUT]   start one loaded with LDIF, stopped at the end;
 //	                                  set LDAP_URL, LDAPS_URL, LDAP_CA, LDAP_BIND_DN,
 //	                                  LDAP_PW, LDAP_ADMIN_DN, LDAP_ADMIN_PW, and write
@@ -128,13 +133,14 @@ func slapdCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	switch {
 	case args[0] == "ensure" && len(args) == 1:
-		bin, _, err := slapdtest.Find()
-		if err != nil {
-			if os.Getenv(slapdtest.RequireEnv) == "1" {
-				ts.Fatalf("%v, and %s=1", err, slapdtest.RequireEnv)
+		if why, skip := slapdtest.Missing(); why != "" {
+			if skip {
+				return // the script skips: [!exec:slapd] skip
 			}
-			return
+			ts.Fatalf("%s", why)
 		}
+		bin, _, err := slapdtest.Find()
+		ts.Check(err)
 		ts.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+ts.Getenv("PATH"))
 	case args[0] == "start" && (len(args) == 2 || len(args) == 4):
 		srv, err := slapdtest.Start(ts.MkAbs("slapd"), slapdtest.Options{LDIF: ts.ReadFile(args[1]), Limits: "size=unlimited"})
@@ -152,4 +158,29 @@ func slapdCmd(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("usage: slapd ensure | slapd start LDIF [TEMPLATE OUT]")
 	}
+}
+
+// hookCmd runs a webhook receiver for a script, stopped at the end.
+//
+//	hook start   answer every POST with 204, keep its body in hook/N.json
+//	             (N from 1) under the work directory; set HOOK_URL
+func hookCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 || args[0] != "start" {
+		ts.Fatalf("usage: hook start")
+	}
+	dir := ts.MkAbs("hook")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		n++
+		name := filepath.Join(dir, fmt.Sprintf("%d.json", n))
+		mu.Unlock()
+		_ = os.WriteFile(name, body, 0o644)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv("HOOK_URL", srv.URL+"/hook")
 }

@@ -23,13 +23,13 @@ import (
 // each step's latency; with --hires N it measures N new hires sent at
 // --rate per second and prints the latency distribution.
 func (e *env) demoCmd(args []string) error {
-	fs := e.newFlagSet("demo")
+	fs := e.newFlagSet(cmdHelp{name: "demo", about: "The onboarding scenario on this machine: the hub, a RAM stand-in, a GitBook stand-in and an SMTP server\non loopback; one new hire step by step, or --hires N to measure."})
 	hires := fs.Int("hires", 1, "new hires to send (more than one: measure, and print the latencies)")
 	rate := fs.Float64("rate", 100, "with --hires: new hires per second (open loop)")
 	durable := fs.Bool("durable", false, "fsync every commit (synchronous=FULL, the servers' default); the demo uses NORMAL")
 	asJSON := fs.Bool("json", false, "print only JSON on standard output (the tour's steps and journey, or with --hires the measurement); the narration goes to standard error")
 	keep := fs.String("dir", "", "keep the databases and the rules file in this directory (default: a temporary one, removed)")
-	pos, err := parse(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,10 @@ func (e *env) rules(args []string) error {
 	}
 	var file *string
 	subs := map[string]*sub{
-		"list": {run: func(c *cmd) error {
+		// test and check need no database: rulesTest and rulesCheck run them.
+		"test":  {about: "say whether a pattern matches an event, and why (exit 0 match, 1 no match, 2 bad input)"},
+		"check": {about: "check a rules file as the server would read it (opens no database)"},
+		"list": {about: "list the rules in force: from the rules file and made with put", run: func(c *cmd) error {
 			c.e.showing(c.a)
 			rs, err := c.a.Admin.ListRules()
 			if err != nil {
@@ -63,7 +66,7 @@ func (e *env) rules(args []string) error {
 				_ = table(c.e.stdout, []string{"RULE", "ORIGIN", "STATE", "TARGETS", "PATTERN"}, rows)
 			})
 		}},
-		"show": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+		"show": {about: "show a rule", args: []arg{{"RULE", "the rule's name"}}, run: func(c *cmd) error {
 			c.e.showing(c.a)
 			r, err := c.a.Admin.Rule(c.pos[0])
 			if err != nil {
@@ -72,6 +75,7 @@ func (e *env) rules(args []string) error {
 			return c.print(r, func() { _ = printJSON(c.e.stdout, r) })
 		}},
 		"put": {
+			about: "create or replace a rule (not one of the rules file's) from --file RULE.yaml",
 			flags: func(fs *flag.FlagSet) func() error {
 				file = fs.String("file", "", "the rule: YAML or JSON (name, pattern, targets, …), - for standard input")
 				return nil
@@ -104,7 +108,7 @@ func (e *env) rules(args []string) error {
 				})
 			},
 		},
-		"delete": {args: []string{"the rule's name"}, run: func(c *cmd) error {
+		"delete": {about: "delete a rule made with put", args: []arg{{"RULE", "the rule's name"}}, run: func(c *cmd) error {
 			if err := c.a.Admin.DeleteRule(c.e.ctx, cliActor(), c.pos[0]); err != nil {
 				return err
 			}
@@ -113,19 +117,20 @@ func (e *env) rules(args []string) error {
 			})
 		}},
 	}
-	return e.group("rules", subs, []string{"list", "show", "put", "delete", "check", "test"}, args)
+	return e.runGroup(&group{name: "rules", about: "The event rules: which events go to which targets, transformed how.",
+		order: []string{"list", "show", "put", "delete", "check", "test"}, subs: subs}, args)
 }
 
 // rulesCheck is `gatehouse rules check [--file F]`: the rules file (by
 // default events.rules_file) checked as serve would load it, every
 // variable set. It needs no database.
 func (e *env) rulesCheck(args []string) error {
-	fs := e.newFlagSet("rules check")
+	fs := e.newFlagSet(cmdHelp{name: "rules check", about: "Check a rules file as the server would read it: every variable it names must be set.\nIt opens no database."})
 	var f config.Flags
-	f.Register(fs, false)
+	f.Register(fs.FlagSet, false)
 	file := fs.String("file", "", "the rules file to check (default: events.rules_file)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -171,11 +176,11 @@ func readInput(e *env, name string) ([]byte, error) {
 // verdict and why; exit 0 on a match, 1 on none, 2 on bad input (as `aws
 // events test-event-pattern`). It needs no database.
 func (e *env) rulesTest(args []string) error {
-	fs := e.newFlagSet("rules test")
+	fs := e.newFlagSet(cmdHelp{name: "rules test", about: "Say whether --pattern matches --event, and why: exit 0 on a match, 1 on none, 2 on bad input.\nIt needs no database."})
 	pattern := fs.String("pattern", "", "the pattern: a JSON file, or JSON text")
 	event := fs.String("event", "", "the event: a JSON file, or JSON text (- for standard input)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
@@ -227,6 +232,7 @@ func (e *env) eventsCmd(args []string) error {
 	var limit *int
 	subs := map[string]*sub{
 		"tail": {
+			about: "print recent events (and new ones with --follow), as rules see them",
 			flags: func(fs *flag.FlagSet) func() error {
 				follow = fs.Bool("follow", false, "keep printing new events")
 				after = fs.Int64("after", -1, "start after this event seq (default: the last --limit events)")
@@ -256,7 +262,7 @@ func (e *env) eventsCmd(args []string) error {
 			run: func(c *cmd) error { return c.backfill(bf) },
 		},
 	}
-	return e.group("events", subs, []string{"tail", "backfill"}, args)
+	return e.runGroup(&group{name: "events", about: "Lifecycle and received events.", order: []string{"tail", "backfill"}, subs: subs}, args)
 }
 
 // parseWhen reads a time: a date, an RFC 3339 time, or a duration back
@@ -398,6 +404,7 @@ func (e *env) deliveries(args []string) error {
 	var rr admin.ReplayRequest
 	subs := map[string]*sub{
 		"list": {
+			about: "list deliveries, newest first",
 			flags: func(fs *flag.FlagSet) func() error {
 				failed = fs.Bool("failed", false, "only dead deliveries (failed permanently or out of attempts)")
 				fs.StringVar(&q.Target, "target", "", "only this target")
@@ -425,7 +432,7 @@ func (e *env) deliveries(args []string) error {
 				})
 			},
 		},
-		"show": {args: []string{"the delivery's id"}, run: func(c *cmd) error {
+		"show": {about: "show a delivery with its attempts", args: []arg{{"ID", "the delivery's id (deliveries list shows them)"}}, run: func(c *cmd) error {
 			d, err := c.a.Admin.Delivery(c.e.ctx, c.pos[0])
 			if err != nil {
 				return err
@@ -442,6 +449,9 @@ func (e *env) deliveries(args []string) error {
 			})
 		}},
 		"replay": {
+			about: "queue deliveries again: the ids given, or those --target, --rule, --event, --state select",
+			args:  []arg{{"ID", "a delivery's id"}},
+			more:  true,
 			flags: func(fs *flag.FlagSet) func() error {
 				fs.StringVar(&rr.Target, "target", "", "replay this target's deliveries (with --state, default dead)")
 				fs.StringVar(&rr.Rule, "rule", "", "only this rule's")
@@ -464,34 +474,8 @@ func (e *env) deliveries(args []string) error {
 			},
 		},
 	}
-	// replay takes any number of ids.
-	if len(args) > 0 && args[0] == "replay" {
-		return e.variadic("deliveries", "replay", subs["replay"], args[1:])
-	}
-	return e.group("deliveries", subs, []string{"list", "show", "replay"}, args)
-}
-
-// variadic runs a subcommand that takes any number of arguments.
-func (e *env) variadic(group, name string, sc *sub, args []string) error {
-	fs := e.newFlagSet(group + " " + name)
-	var f config.Flags
-	f.Register(fs, false)
-	asJSON := fs.Bool("json", false, "print JSON (the admin API's shapes)")
-	if sc.flags != nil {
-		sc.flags(fs)
-	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	a, err := e.open(f)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return sc.run(&cmd{e: e, a: a, pos: pos, asJSON: *asJSON, set: set})
+	return e.runGroup(&group{name: "deliveries", about: "Deliveries of events to targets, their attempts, and replay.",
+		order: []string{"list", "show", "replay"}, subs: subs}, args)
 }
 
 func statusOf(s int) string {
@@ -512,8 +496,13 @@ func truncateText(s string, n int) string {
 // ---- targets
 
 func (e *env) targetsCmd(args []string) error {
+	var topt events.TestOptions
 	setEnabled := func(enabled bool) *sub {
-		return &sub{args: []string{"the target's name"}, run: func(c *cmd) error {
+		about := "enable a target: its waiting deliveries go out"
+		if !enabled {
+			about = "disable a target: deliveries to it wait until it is enabled"
+		}
+		return &sub{about: about, args: []arg{{"TARGET", "the target's name (targets list shows them)"}}, run: func(c *cmd) error {
 			if err := c.a.Admin.SetTargetEnabled(c.e.ctx, cliActor(), c.pos[0], enabled); err != nil {
 				return err
 			}
@@ -522,7 +511,7 @@ func (e *env) targetsCmd(args []string) error {
 		}}
 	}
 	subs := map[string]*sub{
-		"list": {run: func(c *cmd) error {
+		"list": {about: "list the targets with their state and queues", run: func(c *cmd) error {
 			c.e.showing(c.a)
 			ts, err := c.a.Admin.Targets(c.e.ctx)
 			if err != nil {
@@ -541,8 +530,44 @@ func (e *env) targetsCmd(args []string) error {
 				_ = table(c.e.stdout, []string{"TARGET", "KIND", "STATE", "PENDING", "DELIVERED", "DEAD"}, rows)
 			})
 		}},
+		"test": {
+			about: "send one test event (Gatehouse.Test, about no one) to a target and print the attempt; exit 1 if it failed",
+			args:  []arg{{"TARGET", "the target's name (targets list shows them)"}},
+			flags: func(fs *flag.FlagSet) func() error {
+				fs.StringVar(&topt.To, "to", "", "email targets: the one address the test email goes to (required for them)")
+				fs.StringVar(&topt.Template, "template", "", "email targets: the template to send (default "+events.TestTemplate+", which says it is a test)")
+				return nil
+			},
+			run: func(c *cmd) error {
+				res, err := c.a.Admin.TestTarget(c.e.ctx, cliActor(), c.pos[0], topt)
+				if err != nil {
+					return err
+				}
+				a := res.Attempt
+				if err := c.print(res, func() {
+					c.printf("Sent a %s event (id %s) to target %s (%s).\n", events.TestEventType, res.EventID, res.Target, res.Kind)
+					c.printf("Attempt:  %s, status %s, %s\n", a.Outcome, statusOf(a.Status), a.Latency.Round(time.Microsecond))
+					if a.Response != "" {
+						c.printf("Response: %s\n", truncateText(a.Response, 400))
+					}
+					if a.Error != "" {
+						c.printf("Error:    %s\n", truncateText(a.Error, 400))
+					}
+					if res.Note != "" {
+						c.printf("Note:     %s; this test is not retried.\n", res.Note)
+					}
+				}); err != nil {
+					return err
+				}
+				if a.Outcome != events.OutcomeDelivered {
+					return exitError{1}
+				}
+				return nil
+			},
+		},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
 	}
-	return e.group("targets", subs, []string{"list", "enable", "disable"}, args)
+	return e.runGroup(&group{name: "targets", about: "The event targets of the rules file, their queues and state.",
+		order: []string{"list", "test", "enable", "disable"}, subs: subs}, args)
 }

@@ -14,15 +14,12 @@ import (
 // to one person across the pipeline (admin.Ops.Journey), as a timeline, or
 // the admin API's JSON.
 func (e *env) journey(args []string) error {
-	fs := e.newFlagSet("journey")
+	fs := e.newFlagSet(cmdHelp{name: "journey", args: []arg{{"USER", "an id or a userName; a deleted account by its id or the userName it had"}},
+		about: "What happened to one person: where the account came from, its changes, events, deliveries and attempts."})
 	var f config.Flags
-	f.Register(fs, false)
+	f.Register(fs.FlagSet, false)
 	asJSON := fs.Bool("json", false, "print JSON (the admin API's shape)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: gatehouse journey USER [--json]\n\nUSER is an id or a userName; a deleted account by its id or the userName it had.")
-		fs.PrintDefaults()
-	}
-	pos, err := parse(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}

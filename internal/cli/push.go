@@ -18,14 +18,15 @@ import (
 // pushCmd is `gatehouse push TARGET [--dry-run] [--full] [--json]`:
 // IDaaS's One-click Push of the accounts in a target's scope.
 func (e *env) pushCmd(args []string) error {
-	fs := e.newFlagSet("push")
+	fs := e.newFlagSet(cmdHelp{name: "push", args: []arg{{"TARGET", "a SCIM target of the rules file with a push section"}},
+		about: "Bring a SCIM target level with the accounts in its scope (IDaaS's One-click Push): create, update, deactivate."})
 	var f config.Flags
-	f.Register(fs, false)
+	f.Register(fs.FlagSet, false)
 	dry := fs.Bool("dry-run", false, "print the plan (what would be created, updated, deactivated); change nothing")
 	full := fs.Bool("full", false, "read and compare every account downstream, trusting nothing the links remember")
 	asJSON := fs.Bool("json", false, "print JSON lines (one per account, then the summary), as when the output is not a terminal")
 	verbose := fs.Bool("v", false, "on a terminal, print every account (a dry run always does)")
-	pos, err := parse(fs, args)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,15 @@ import (
 )
 
 func (e *env) serve(args []string) error {
-	fs := e.newFlagSet("serve")
+	fs := e.newFlagSet(cmdHelp{name: "serve", about: "Run the server: SCIM 2.0, OAuth 2.0, the admin API and the event pipeline.\nThe database is SQLite in ./gatehouse-data unless --data-dir or --database-url say otherwise."})
 	var f config.Flags
-	f.Register(fs, true)
-	if _, err := parse(fs, args); err != nil {
+	f.Register(fs.FlagSet, true)
+	pos, err := fs.parse(args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments (got %s)\nRun \"gatehouse serve -h\" for its flags.", strings.Join(quoteAll(pos), " "))
 	}
 	cfg, err := config.Load(f, e.getenv)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,12 +19,23 @@ import (
 
 // syncCmd is `gatehouse sync ldap …`: accounts in from a directory.
 func (e *env) syncCmd(args []string) error {
-	if len(args) == 0 || args[0] != "ldap" {
+	g := &group{name: "sync", about: "Bring accounts in from a source.", order: []string{"ldap"},
+		subs: map[string]*sub{"ldap": {about: "from the LDAP / Active Directory directories of the configuration",
+			args: []arg{{"NAME", "a configured directory (default: all of them)"}}, more: true}}}
+	switch {
+	case len(args) == 0:
 		return usagef("sync needs a source: ldap (gatehouse sync ldap [NAME…] [--dry-run] [--full] [--json] [--relink USERNAME…])")
+	case args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help":
+		g.printHelp(e.stdout)
+		return flag.ErrHelp
+	case args[0] != "ldap":
+		return g.unknown(args[0])
 	}
-	fs := e.newFlagSet("sync ldap")
+	h := g.help("ldap")
+	h.about = "Bring accounts in from the directories configured under ldap: (docs/ldap.md): create, update, disable."
+	fs := e.newFlagSet(h)
 	var f config.Flags
-	f.Register(fs, false)
+	f.Register(fs.FlagSet, false)
 	dry := fs.Bool("dry-run", false, "read the directory and print what would change; write nothing")
 	full := fs.Bool("full", false, "read every entry, not only those changed since the last run")
 	asJSON := fs.Bool("json", false, "print JSON lines (one per change or failure, then the summary), as when the output is not a terminal")
@@ -36,7 +48,7 @@ func (e *env) syncCmd(args []string) error {
 		relink = append(relink, v)
 		return nil
 	})
-	names, err := parse(fs, args[1:])
+	names, err := fs.parse(args[1:])
 	if err != nil {
 		return err
 	}

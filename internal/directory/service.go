@@ -1019,6 +1019,15 @@ func (s *Service) DeleteOrg(ctx context.Context, actor Actor, id string) error {
 	})
 }
 
+// RecordAudit appends an audit record of an act that changes no resource
+// (a test of a delivery target), in a transaction of its own.
+func (s *Service) RecordAudit(ctx context.Context, e *AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = s.stamp()
+	}
+	return s.store.Write(ctx, func(tx Tx) error { return tx.AppendAudit(ctx, e) })
+}
+
 // Audit returns audit entries, newest first.
 func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error) {
 	return s.store.Audit(ctx, q)

@@ -14,7 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
-// Lifecycle (migration 0013): when each rule came into force, which
+// Lifecycle (migration 0007): when each rule came into force, which
 // accounts have been active; backfills.
 
 // StartRules records the start of each rule of names that has none and

@@ -65,3 +65,43 @@ func TestMigrateExternalIDs(t *testing.T) {
 		})
 	}
 }
+
+// TestAppliedMigrations: the migrations a schema has are read without
+// changing it: an empty schema (or none) has no Gatehouse tables, and
+// Open applies every migration.
+func TestAppliedMigrations(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	ms, err := Migrations()
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	for i, m := range ms {
+		if m.Version != i+1 || m.About == "" || m.SQL == "" {
+			t.Errorf("migration %d: %+v", i, m)
+		}
+	}
+	schemaName := freshSchema(t, url)
+	if got, exists, err := AppliedMigrations(ctx, url, schemaName); err != nil || exists || got != nil {
+		t.Fatalf("no schema: %v %v %v", got, exists, err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_namespace WHERE nspname = $1`, schemaName).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("reading created the schema: %d %v", n, err)
+	}
+	openIn(t, url, schemaName)
+	got, exists, err := AppliedMigrations(ctx, url, schemaName)
+	if err != nil || !exists || len(got) != len(ms) {
+		t.Fatalf("after Open: %v %v %v", got, exists, err)
+	}
+	for _, m := range ms {
+		if got[m.Version].IsZero() {
+			t.Errorf("migration %s: no time applied", m.Name)
+		}
+	}
+}

@@ -372,13 +372,13 @@ func TestKeysetSort(t *testing.T) {
 	}
 }
 
-// TestMigrationLifecycle: migration 0013 on a database made before it.
+// TestMigrationLifecycle: migration 0007 on a database made before it.
 func TestMigrationLifecycle(t *testing.T) {
 	url := testURL(t)
 	schemaName := freshSchema(t, url)
 	open := func() storetest.Store { return openIn(t, url, schemaName) }
 	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
-		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 7`)
 }
 
 // TestMustExist: with MustExist a schema that has never been migrated is

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -74,5 +75,58 @@ func migrateTo(t *testing.T, db *sql.DB, last int) {
 		if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, '2026-01-01T00:00:00.000000Z')`, v); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestAppliedMigrations: the migrations a database has are read without
+// changing it: no file is created where there is none, a database a
+// release behind shows the rest pending, and Open applies them.
+func TestAppliedMigrations(t *testing.T) {
+	ctx := context.Background()
+	ms, err := Migrations()
+	if err != nil || len(ms) < 2 {
+		t.Fatalf("migrations: %d %v", len(ms), err)
+	}
+	for i, m := range ms {
+		if m.Version != i+1 || m.About == "" || !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", m.Version)) {
+			t.Errorf("migration %d: %+v", i, m)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "sub", "gatehouse.db")
+	if got, exists, err := AppliedMigrations(ctx, path); err != nil || exists || got != nil {
+		t.Fatalf("no database: %v %v %v", got, exists, err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("reading created the directory: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	behind := len(ms) - 1
+	migrateTo(t, db, behind)
+	db.Close()
+	got, exists, err := AppliedMigrations(ctx, path)
+	if err != nil || !exists || len(got) != behind {
+		t.Fatalf("a release behind: %v %v %v", got, exists, err)
+	}
+	if _, ok := got[len(ms)]; ok {
+		t.Errorf("the last migration is reported applied: %v", got)
+	}
+	// Reading changed nothing: still behind.
+	if got, _, _ := AppliedMigrations(ctx, path); len(got) != behind {
+		t.Errorf("read twice: %v", got)
+	}
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if got, _, err := AppliedMigrations(ctx, path); err != nil || len(got) != len(ms) {
+		t.Errorf("after Open: %v %v", got, err)
 	}
 }

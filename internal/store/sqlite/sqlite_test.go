@@ -46,7 +46,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Store { return open(t) }, tamper)
 }
 
-// TestMigrationLifecycle: migration 0013 on a database made before it.
+// TestMigrationLifecycle: migration 0007 on a database made before it.
 func TestMigrationLifecycle(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatehouse.db")
 	open := func() storetest.Store {
@@ -58,7 +58,7 @@ func TestMigrationLifecycle(t *testing.T) {
 		return s
 	}
 	storetest.MigrationLifecycle(t, open(), open, tamper, `DROP TABLE user_activations; DROP TABLE rule_starts;
-		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 13`)
+		ALTER TABLE event_cursor DROP COLUMN rules_from; DELETE FROM schema_migrations WHERE version = 7`)
 }
 
 // TestMustExist: with MustExist a missing database is refused and nothing

@@ -138,8 +138,8 @@ func testFirstActivation(t *testing.T, ns NewStore) {
 	}
 }
 
-// MigrationLifecycle checks migration 0013 on a database made before it.
-// s is a store with the schema of today; revert undoes migration 0013 in
+// MigrationLifecycle checks migration 0007 on a database made before it.
+// s is a store with the schema of today; revert undoes migration 0007 in
 // its dialect; reopen opens the database again, which migrates it. The
 // accounts that existed count as activated (their User.Created was routed
 // before), and a pipeline that had dispatched keeps its backlog for the

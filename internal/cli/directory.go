@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"flag"
+	"strconv"
+
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+)
+
+// users and groups list and search the directory, as GET /admin/v1/users
+// and /admin/v1/groups do.
+
+func listFlags(q *admin.ListQuery, what string) func(fs *flag.FlagSet) func() error {
+	return func(fs *flag.FlagSet) func() error {
+		fs.StringVar(&q.Filter, "filter", "", "a SCIM filter, as on GET /scim/v2/"+what+" (e.g. "+map[string]string{
+			"Users":  `'userName sw "a"', 'active eq false and emails.value ew "@example.com"'`,
+			"Groups": `'displayName co "readers"'`}[what]+")")
+		fs.IntVar(&q.Limit, "limit", admin.DefaultListLimit, "how many, oldest first (at most "+strconv.Itoa(admin.MaxListLimit)+")")
+		fs.StringVar(&q.After, "after", "", "continue after the previous page (the value it printed)")
+		return nil
+	}
+}
+
+func (c *cmd) more(total, shown int, next string) {
+	if next != "" {
+		c.printf("(%d of %d; more: --after %s)\n", shown, total, next)
+		return
+	}
+	c.printf("(%d matching)\n", total)
+}
+
+func (e *env) users(args []string) error {
+	var q admin.ListQuery
+	subs := map[string]*sub{
+		"list": {
+			about: "list users, or search them with --filter",
+			flags: listFlags(&q, "Users"),
+			run: func(c *cmd) error {
+				page, err := c.a.Admin.Users(c.e.ctx, q)
+				if err != nil {
+					return err
+				}
+				return c.print(page, func() {
+					var rows [][]string
+					for _, u := range page.Items {
+						rows = append(rows, []string{u.ID, u.UserName, u.DisplayName, u.Email, strconv.FormatBool(u.Active), u.OrganizationID, fmtTime(u.Created)})
+					}
+					_ = table(c.e.stdout, []string{"ID", "USERNAME", "DISPLAY NAME", "EMAIL", "ACTIVE", "ORGANIZATION", "CREATED"}, rows)
+					c.more(page.Total, len(page.Items), page.Next)
+				})
+			},
+		},
+	}
+	return e.runGroup(&group{name: "users", about: "The directory's users (all of them: no application's synchronization scope applies).",
+		order: []string{"list"}, subs: subs}, args)
+}
+
+func (e *env) groups(args []string) error {
+	var q admin.ListQuery
+	subs := map[string]*sub{
+		"list": {
+			about: "list groups, or search them with --filter",
+			flags: listFlags(&q, "Groups"),
+			run: func(c *cmd) error {
+				page, err := c.a.Admin.Groups(c.e.ctx, q)
+				if err != nil {
+					return err
+				}
+				return c.print(page, func() {
+					var rows [][]string
+					for _, g := range page.Items {
+						rows = append(rows, []string{g.ID, g.DisplayName, g.OrganizationID, fmtTime(g.Created)})
+					}
+					_ = table(c.e.stdout, []string{"ID", "DISPLAY NAME", "ORGANIZATION", "CREATED"}, rows)
+					c.more(page.Total, len(page.Items), page.Next)
+				})
+			},
+		},
+	}
+	return e.runGroup(&group{name: "groups", about: "The directory's groups (all of them: no application's synchronization scope applies).",
+		order: []string{"list"}, subs: subs}, args)
+}
