@@ -319,8 +319,13 @@ func (e *env) deliveries(args []string) error {
 				return err
 			}
 			return c.print(d, func() {
-				c.printf("Delivery:  %s\nTarget:    %s (rule %s)\nEvent:     %s %s (%s)\nState:     %s after %d attempt(s)\nNext:      %s\nPayload:   %s\n\nAttempts:\n",
-					d.ID, d.Target, d.Rule, d.EventType, d.EventID, d.Subject, d.State, d.Delivery.Attempts, fmtTime(d.NextAt), truncateText(string(d.Payload), 400))
+				replays := ""
+				if d.Replays > 0 {
+					replays = fmt.Sprintf("; replayed %d time(s), %d attempt(s) since the last replay", d.Replays, d.RoundAttempts())
+				}
+				c.printf("Delivery:  %s\nTarget:    %s (rule %s)\nEvent:     %s %s (%s)\nState:     %s after %d attempt(s)%s\nNext:      %s\nPayload:   %s\n\nAttempts:\n",
+					d.ID, d.Target, d.Rule, d.EventType, d.EventID, d.Subject, d.State, d.Delivery.Attempts, replays, fmtTime(d.NextAt),
+					truncateText(string(d.Payload), 400))
 				var rows [][]string
 				for _, a := range d.Attempts {
 					rows = append(rows, []string{strconv.Itoa(a.N), fmtTime(a.At), a.Outcome, statusOf(a.Status), a.Latency.Round(time.Microsecond).String(),

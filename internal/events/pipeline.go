@@ -700,10 +700,10 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 			c.State, c.NextAt = StatePending, now
 			disable = "the endpoint answered " + statusText(r.Status)
 		default:
-			if d.Attempts > len(pol.Schedule) {
+			if d.RoundAttempts() > len(pol.Schedule) {
 				c.State = StateDead
 			} else {
-				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.Attempts, r.RetryAfter, w.p.opt.Rand))
+				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.RoundAttempts(), r.RetryAfter, w.p.opt.Rand))
 			}
 		}
 		w.p.obs.Attempted(w.target.Name, r.Outcome, r.Latency)
