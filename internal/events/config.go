@@ -216,6 +216,10 @@ type Env struct {
 	// no problem. A target that uses one is kept — its name, kind, policy
 	// and push scope — but cannot deliver (Target.Unavailable).
 	WithoutSecrets bool
+	// Resend is where Resend targets that share an API key share its rate
+	// limit and pauses, across reloads (nil: shared within one
+	// configuration only).
+	Resend *targets.ResendAccounts
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -425,7 +429,8 @@ type checker struct {
 	problems []problem
 	shaped   []fieldPath // where the shape check found problems
 	pushes   map[string]*PushTarget
-	missing  []string // the unset variables of the target being built (Env.WithoutSecrets)
+	missing  []string          // the unset variables of the target being built (Env.WithoutSecrets)
+	resend   []*targets.Resend // the Resend targets built, to share limits by API key
 }
 
 // at reports a problem with the value at p, on p's line. A problem that
@@ -742,6 +747,9 @@ func (c *checker) build(f *File, env Env) *Config {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
 	}
+	if env.Resend == nil {
+		env.Resend = targets.NewResendAccounts()
+	}
 	cfg := emptyConfig()
 	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
 		if t := c.target(name, f.Targets[name], env); t != nil {
@@ -829,6 +837,9 @@ func (c *checker) build(f *File, env Env) *Config {
 		return nil
 	}
 	cfg.Matcher = m
+	// Targets sharing a Resend API key share one limiter, at the lowest
+	// rate among them.
+	targets.ShareResendLimits(c.resend)
 	return cfg
 }
 
@@ -1323,11 +1334,12 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewResend(targets.ResendConfig{BaseURL: base, APIKey: key, From: from, Templates: env.Templates, Client: client,
-			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit})
+			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit, Accounts: env.Resend})
 		if err != nil {
 			s.constructed(err)
 			return nil
 		}
+		c.resend = append(c.resend, t)
 		return targetSender{t}
 	case spec.SMTP != nil:
 		m := spec.SMTP
@@ -1524,15 +1536,32 @@ func (s targetSender) Kind() string { return s.t.Kind() }
 
 func toTargets(d *Delivery) *targets.Delivery {
 	return &targets.Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Subject: d.Subject, Time: d.EventTime,
-		Payload: d.Payload, Event: d.Event, Attempt: d.Attempts}
+		Payload: d.Payload, Event: d.Event, Attempt: d.Attempts, Replays: d.Replays}
 }
 
 func fromTargets(r targets.Result) Result {
-	return Result{Outcome: r.Outcome.String(), RetryAfter: r.RetryAfter, Status: r.Status, Latency: r.Latency, Response: r.Response, Err: r.Err}
+	return Result{Outcome: r.Outcome.String(), RetryAfter: r.RetryAfter, Status: r.Status, Latency: r.Latency, Response: r.Response, Err: r.Err,
+		Uncertain: r.Uncertain}
 }
 
 func (s targetSender) Send(ctx context.Context, d *Delivery) Result {
 	return fromTargets(s.t.Deliver(ctx, toTargets(d)))
+}
+
+// IdempotencyKeyLifetime implements KeyLifetime for targets that have one.
+func (s targetSender) IdempotencyKeyLifetime() time.Duration {
+	if kl, ok := s.t.(targets.KeyLifetime); ok {
+		return kl.IdempotencyKeyLifetime()
+	}
+	return 0
+}
+
+// PausedUntil implements Pauser for targets that can be paused.
+func (s targetSender) PausedUntil() (time.Time, string) {
+	if p, ok := s.t.(targets.Pauser); ok {
+		return p.PausedUntil()
+	}
+	return time.Time{}, ""
 }
 
 // batchSender adds batches for targets that have them.

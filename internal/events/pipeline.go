@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,29 @@ type Result struct {
 	Latency    time.Duration
 	Response   string
 	Err        error
+	// Uncertain: the target may have acted on the attempt although its
+	// answer does not say so (see KeyLifetime).
+	Uncertain bool
+}
+
+// KeyLifetime is implemented by senders whose target remembers idempotency
+// keys for a limited time (Resend: 24 h; 0: no limit). Once an attempt's
+// outcome is uncertain (Result.Uncertain, or an attempt whose process
+// died), the delivery is not attempted again later than keyMargin before
+// that attempt's key would be forgotten: it is dead instead, and a replay
+// sends it again with a new key.
+type KeyLifetime interface {
+	IdempotencyKeyLifetime() time.Duration
+}
+
+// keyMargin is how long before the target forgets a key the last retry
+// must start (the attempt's own time, clocks that differ).
+const keyMargin = time.Hour
+
+// Pauser is implemented by senders that the target can pause (Resend's
+// used-up quota): the worker claims nothing before PausedUntil.
+type Pauser interface {
+	PausedUntil() (until time.Time, why string)
 }
 
 // Sender delivers to one target.
@@ -481,6 +506,8 @@ type worker struct {
 	failures  int           // consecutive failed attempts
 	cooldown  time.Duration // current breaker cooldown (0: closed)
 	openUntil time.Time     // while the breaker is open, no attempt before this
+	paused    time.Time     // the end of the target's pause last logged (Pauser)
+	probe     bool          // after a pause: one attempt tells whether it is over
 
 	recording sync.WaitGroup // a batch's results being written (record)
 	pending   bool           // record started, flush not since (the loop's own)
@@ -520,6 +547,14 @@ func (w *worker) run(ctx context.Context) {
 			pause(ctx, wait)
 			continue
 		}
+		if until := w.pausedUntil(); until.After(w.p.now()) {
+			// The target asked for a pause (Resend's quota): nothing goes
+			// before it ends, new deliveries included; then one attempt
+			// finds out whether the target takes deliveries again.
+			pause(ctx, until.Sub(w.p.now()))
+			w.probe = true
+			continue
+		}
 		if disabled, err := w.disabled(ctx); err != nil || disabled {
 			w.sleep(ctx, 5*time.Second)
 			continue
@@ -528,7 +563,7 @@ func (w *worker) run(ctx context.Context) {
 		// recorded (in the background, below).
 		limit := max(1, pol.Concurrency) * 4
 		switch {
-		case w.cooldown > 0:
+		case w.cooldown > 0 || w.probe:
 			limit = 1 // half-open: one attempt tells whether the target is back
 		case pol.BreakerFailures > 0:
 			// No more attempts than it takes to open the breaker.
@@ -555,6 +590,9 @@ func (w *worker) run(ctx context.Context) {
 		}
 		results := w.attempt(ctx, ds)
 		w.complete(ctx, ds, results)
+		if w.probe && !w.pausedUntil().After(w.p.now()) {
+			w.probe = false
+		}
 	}
 	w.flush()
 }
@@ -589,6 +627,46 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
+// pausedUntil is when the target's pause ends (zero: none); a new pause is
+// logged once.
+func (w *worker) pausedUntil() time.Time {
+	p, ok := w.target.Sender.(Pauser)
+	if !ok {
+		return time.Time{}
+	}
+	until, why := p.PausedUntil()
+	if until.After(w.p.now()) && !until.Equal(w.paused) {
+		w.paused = until
+		w.p.log.Warn("target paused", "target", w.target.Name, "until", until.UTC().Format(time.RFC3339), "reason", why)
+	}
+	return until
+}
+
+// keyLifetime is how long the target remembers idempotency keys (0: no
+// limit).
+func (w *worker) keyLifetime() time.Duration {
+	if kl, ok := w.target.Sender.(KeyLifetime); ok {
+		return kl.IdempotencyKeyLifetime()
+	}
+	return 0
+}
+
+// keyDeadline is the latest time an attempt of a delivery whose outcome
+// became uncertain at since may start (zero: any time).
+func keyDeadline(since time.Time, lifetime time.Duration) time.Time {
+	if lifetime <= 0 || since.IsZero() {
+		return time.Time{}
+	}
+	return since.Add(max(lifetime-keyMargin, lifetime/2))
+}
+
+// keyExpiredError says why a delivery is not attempted again.
+func keyExpiredError(since, deadline time.Time, lifetime time.Duration) string {
+	return fmt.Sprintf("an attempt at %s may have reached the target, which forgets idempotency keys after %s: "+
+		"an attempt after %s could deliver twice; replay the delivery to send it again (with a new key)",
+		since.UTC().Format(time.RFC3339), lifetime, deadline.UTC().Format(time.RFC3339))
+}
+
 func (w *worker) disabled(ctx context.Context) (bool, error) {
 	dis, err := w.p.store.TargetsDisabled(ctx)
 	if err != nil {
@@ -621,9 +699,24 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
+func (w *worker) attempt(ctx context.Context, all []*Delivery) []Result {
 	pol := w.target.Policy
-	results := make([]Result, len(ds))
+	results := make([]Result, len(all))
+	// A delivery whose target may have forgotten the key of an attempt that
+	// may have reached it is not sent again.
+	var ds []*Delivery
+	var at []int // ds[j] is all[at[j]]
+	lifetime, now := w.keyLifetime(), w.p.now()
+	for i, d := range all {
+		if deadline := keyDeadline(d.UncertainSince, lifetime); !deadline.IsZero() && now.After(deadline) {
+			results[i] = Result{Outcome: OutcomePermanent, Err: errors.New("not sent: " + keyExpiredError(d.UncertainSince, deadline, lifetime))}
+			continue
+		}
+		ds, at = append(ds, d), append(at, i)
+	}
+	if len(ds) == 0 {
+		return results
+	}
 	if bs, ok := w.target.Sender.(BatchSender); ok {
 		if w.limiter != nil {
 			_ = w.limiter.Wait(ctx)
@@ -632,9 +725,9 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 		start := time.Now()
 		rs := bs.SendBatch(actx, ds)
 		cancel()
-		for i := range results {
-			if i < len(rs) {
-				results[i] = rs[i]
+		for j, i := range at {
+			if j < len(rs) {
+				results[i] = rs[j]
 			} else {
 				results[i] = Result{Outcome: OutcomeRetry, Err: errors.New("no result for this entry")}
 			}
@@ -646,7 +739,8 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 	}
 	sem := make(chan struct{}, max(1, pol.Concurrency))
 	var wg sync.WaitGroup
-	for i, d := range ds {
+	for j, d := range ds {
+		i := at[j]
 		if w.limiter != nil {
 			if err := w.limiter.Wait(ctx); err != nil {
 				results[i] = Result{Outcome: OutcomeRetry, Err: err}
@@ -675,6 +769,7 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result) {
 	pol := w.target.Policy
 	now := w.p.now()
+	lifetime := w.keyLifetime()
 	cs := make([]*Completion, len(ds))
 	disable := ""
 	for i, d := range ds {
@@ -687,7 +782,7 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		if r.Err != nil {
 			a.Error = truncate(r.Err.Error(), 1024)
 		}
-		c := &Completion{Attempt: a}
+		c := &Completion{Attempt: a, Uncertain: r.Uncertain}
 		switch r.Outcome {
 		case OutcomeDelivered:
 			c.State = StateDelivered
@@ -702,8 +797,22 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		default:
 			if d.RoundAttempts() > len(pol.Schedule) {
 				c.State = StateDead
-			} else {
-				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.RoundAttempts(), r.RetryAfter, w.p.opt.Rand))
+				break
+			}
+			c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.RoundAttempts(), r.RetryAfter, w.p.opt.Rand))
+			since := d.UncertainSince
+			if since.IsZero() && r.Uncertain {
+				since = a.At
+			}
+			if deadline := keyDeadline(since, lifetime); !deadline.IsZero() && c.NextAt.After(deadline) {
+				// The retry would come after the target may have forgotten
+				// the key: dead, for a replay to send again.
+				note := "; not retried: " + keyExpiredError(since, deadline, lifetime)
+				c.State, c.NextAt = StateDead, time.Time{}
+				if a.Error == "" {
+					note = strings.TrimPrefix(note, "; ")
+				}
+				c.Attempt.Error = truncate(a.Error, max(0, 1024-len(note))) + note
 			}
 		}
 		w.p.obs.Attempted(w.target.Name, r.Outcome, r.Latency)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -213,12 +214,16 @@ func targetIDFor(configured string, parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// idempotencyKey is EventID ":" target id ":" email digest, or, when that
-// would exceed Resend's 256 characters, "sha256:" and the hex digest of it.
-// An event or target id that is not visible ASCII (a line break cannot be
-// sent in a header; other bytes are not portable) is replaced by a digest.
-func idempotencyKey(eventID, targetID string, e *email) string {
+// idempotencyKey is EventID ":" target id ":" email digest, and after the
+// nth replay ":r" n; or, when that would exceed Resend's 256 characters,
+// "sha256:" and the hex digest of it. An event or target id that is not
+// visible ASCII (a line break cannot be sent in a header; other bytes are
+// not portable) is replaced by a digest.
+func idempotencyKey(eventID, targetID string, replays int, e *email) string {
 	k := headerSafe(eventID) + ":" + headerSafe(targetID) + ":" + emailDigest(targetID, e)
+	if replays > 0 {
+		k += ":r" + strconv.Itoa(replays)
+	}
 	if len(k) > 256 {
 		sum := sha256.Sum256([]byte(k))
 		return "sha256:" + hex.EncodeToString(sum[:])
@@ -228,15 +233,21 @@ func idempotencyKey(eventID, targetID string, e *email) string {
 
 // messageID is the deterministic Message-ID (without angle brackets) of an
 // event's email through a target: the same on every attempt, so receiving
-// systems can recognise a resend.
-func messageID(eventID, targetID string, e *email) string {
+// systems can recognise a resend; after the nth replay it has ".r" n
+// before the "@" (a replay is sent again, and some mailboxes drop a
+// Message-ID they have seen).
+func messageID(eventID, targetID string, replays int, e *email) string {
 	domain := "gatehouse.invalid"
 	if a, err := mail.ParseAddress(e.From); err == nil {
 		if _, d, ok := strings.Cut(a.Address, "@"); ok && d != "" && !strings.ContainsAny(d, "[]<> ") {
 			domain = d
 		}
 	}
-	return safeEventID(eventID) + "." + emailDigest(targetID, e) + "@" + domain
+	local := safeEventID(eventID) + "." + emailDigest(targetID, e)
+	if replays > 0 {
+		local += ".r" + strconv.Itoa(replays)
+	}
+	return local + "@" + domain
 }
 
 // parseMailbox parses one address such as "Ada <ada@example.com>".

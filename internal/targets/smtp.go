@@ -337,7 +337,7 @@ func (s *SMTP) message(d *Delivery, e *email, now time.Time) (*mail.Msg, error) 
 		return nil, err
 	}
 	m.Subject(e.Subject)
-	m.SetMessageIDWithValue(messageID(d.EventID, s.targetID, e))
+	m.SetMessageIDWithValue(messageID(d.EventID, s.targetID, d.Replays, e))
 	m.SetDateWithValue(now)
 	m.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated") // RFC 3834: no auto-replies
 	switch {
