@@ -91,6 +91,10 @@ type WebhookSpec struct {
 	URL     string            `yaml:"url"`
 	Secrets []string          `yaml:"secrets"`
 	Headers map[string]string `yaml:"headers"`
+	// SignatureHeaders: standard (webhook-id, webhook-timestamp,
+	// webhook-signature; default), svix (svix-id, svix-timestamp,
+	// svix-signature, for receivers built on older Svix libraries) or both.
+	SignatureHeaders string `yaml:"signature_headers"`
 }
 
 // ResendSpec configures email through Resend.
@@ -1308,13 +1312,15 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		for k, raw := range w.Headers {
 			headers[k], _ = c.expand(env, s.at.key("headers").key(k), raw)
 		}
+		s.oneOf("signature_headers", w.SignatureHeaders, targets.WebhookHeadersStandard, targets.WebhookHeadersSvix, targets.WebhookHeadersBoth)
 		if !ok() {
 			return nil
 		}
 		if u := c.unavailable("webhook"); u != nil {
 			return u
 		}
-		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, Timeout: pol.Timeout, Client: client})
+		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, SignatureHeaders: w.SignatureHeaders,
+			Timeout: pol.Timeout, Client: client})
 		if err != nil {
 			s.constructed(err)
 			return nil

@@ -23,7 +23,9 @@
 // POST of the payload (application/json) with webhook-id (the event id, the
 // same on every attempt), webhook-timestamp (this attempt) and
 // webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>" per
-// secret). Redirects are never followed.
+// secret); with WebhookConfig.SignatureHeaders, the same values as svix-id,
+// svix-timestamp and svix-signature instead, or as well (receivers built on
+// older Svix libraries read only those). Redirects are never followed.
 //
 //	2xx                        Delivered
 //	410 Gone                   Disable
