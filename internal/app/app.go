@@ -232,7 +232,7 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 		policy.Allow = append(policy.Allow, p)
 	}
 	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
-		WithoutSecrets: opt.WithoutSecrets, Resend: targets.NewResendAccounts()}
+		WithoutSecrets: opt.WithoutSecrets, Resend: targets.NewResendAccounts(), Company: cfg.Company}
 	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err

@@ -31,8 +31,9 @@ scim:
 		t.Fatal(err)
 	}
 	c, err := Load(Flags{Config: file, Listen: "127.0.0.1:9002"}, env(map[string]string{
-		"GATEHOUSE_LISTEN":   "127.0.0.1:9001",
-		"GATEHOUSE_DATA_DIR": "/from/env",
+		"GATEHOUSE_LISTEN":         "127.0.0.1:9001",
+		"GATEHOUSE_DATA_DIR":       "/from/env",
+		"GATEHOUSE_EVENTS_COMPANY": "Acme Corp",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -45,6 +46,9 @@ scim:
 	}
 	if c.BaseURL != "https://file.example.com" || time.Duration(c.ShutdownTimeout) != 5*time.Second || c.SCIM.MaxPageSize != 500 {
 		t.Errorf("file values lost: %+v", c)
+	}
+	if c.Events.Company != "Acme Corp" {
+		t.Errorf("events.company = %q, want it from the environment", c.Events.Company)
 	}
 	if c.SCIM.MaxBulkOperations != 1000 {
 		t.Errorf("defaults lost: max_bulk_operations = %d", c.SCIM.MaxBulkOperations)
@@ -72,12 +76,13 @@ scim:
   extensions:
     - schema: not-a-urn
       attributes: [{name: "bad name"}]
+events: {company: "Acme\nBcc: x@example.com"}
 `), 0o600)
 	_, err := Load(Flags{Config: file}, env(nil))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"listen", "base_url", "tls", "log.format", "log.level", "max_page_size", "must be a URN", "bad name"} {
+	for _, want := range []string{"listen", "base_url", "tls", "log.format", "log.level", "max_page_size", "must be a URN", "bad name", "events.company"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}

@@ -224,6 +224,9 @@ type Env struct {
 	// limit and pauses, across reloads (nil: shared within one
 	// configuration only).
 	Resend *targets.ResendAccounts
+	// Company is the company's name for the email templates
+	// (events.company).
+	Company string
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -1340,7 +1343,7 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewResend(targets.ResendConfig{BaseURL: base, APIKey: key, From: from, Templates: env.Templates, Client: client,
-			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit, Accounts: env.Resend})
+			UserAgent: env.UserAgent, Locale: r.Locale, Company: env.Company, TargetID: r.TargetID, RateLimit: r.RateLimit, Accounts: env.Resend})
 		if err != nil {
 			s.constructed(err)
 			return nil
@@ -1367,7 +1370,8 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
-			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name, Egress: env.Egress})
+			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, Company: env.Company,
+			TargetID: name, Egress: env.Egress})
 		if err != nil {
 			s.constructed(err)
 			return nil

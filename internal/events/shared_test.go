@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,5 +68,30 @@ func TestResendTargetsShareTheirKey(t *testing.T) {
 	cfg = build()
 	if !paused("welcome") || !paused("notice") || paused("other") {
 		t.Errorf("after a reload: welcome %v, notice %v, other %v", paused("welcome"), paused("notice"), paused("other"))
+	}
+}
+
+// TestCompanySetting: events.company (Env.Company) is the company the
+// welcome email names, whatever organization the person is placed in.
+func TestCompanySetting(t *testing.T) {
+	f := fake.NewResend("re_company_1")
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	env := Env{Getenv: func(string) string { return "" }, Company: "Acme Corp",
+		Egress: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}
+	cfg, problems := Build(&File{Targets: map[string]TargetSpec{
+		"welcome": {Resend: &ResendSpec{BaseURL: srv.URL, APIKey: "re_company_1", From: "hr@acme.example"}},
+	}}, env)
+	if len(problems) > 0 {
+		t.Fatalf("problems: %q", problems)
+	}
+	doc := `{"id":"e1","type":"User.Created","detail":{"givenName":"Ada","displayName":"Ada Lovelace","organization":"Engineering","orgPathNames":["Root","Engineering"]}}`
+	r := cfg.Targets["welcome"].Sender.Send(context.Background(), &Delivery{ID: "d-e1", EventID: "e1", EventType: "User.Created", Subject: "users/1",
+		EventTime: time.Now(), Payload: json.RawMessage(`{"to":"ada@example.com","template":"welcome_new_hire"}`), Event: json.RawMessage(doc), Attempts: 1})
+	if r.Outcome != OutcomeDelivered {
+		t.Fatalf("send: %+v", r)
+	}
+	if e := f.Emails()[0]; e.Subject != "Welcome to Acme Corp, Ada Lovelace" || !strings.HasPrefix(e.Text, "Hi Ada,\n\nWelcome to Acme Corp!") {
+		t.Errorf("subject %q, text %q", e.Subject, e.Text)
 	}
 }

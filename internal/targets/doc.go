@@ -103,7 +103,10 @@
 //
 // Both email targets render named templates (see Templates): a subject, a
 // text and an HTML part per locale; welcome_new_hire is built in, in "en"
-// and "zh", and an operator's directory overrides it file by file. A
+// and "zh", and an operator's directory overrides it file by file. It
+// greets the person by greetingName (givenName, else displayName, never an
+// email address) and names the company (the Company setting, else the root
+// organization's name unless it is still "Root"). A
 // payload naming a template that does not exist is Permanent
 // (ErrTemplateNotFound). A variable the event does not have, or that is
 // JSON null, renders as nothing in every part and is false in

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ type ResendConfig struct {
 	// Locale is the locale used when neither the payload nor the event
 	// names one (default "en").
 	Locale string
+	// Company is the company's name, the templates' "company" (default:
+	// the root organization's name, unless it is still "Root").
+	Company string
 	// TargetID is this target's part of the Idempotency-Key and is stable
 	// across restarts: keep it when renaming or reconfiguring the target,
 	// change it to deliberately resend. Default: a digest of BaseURL and
@@ -145,6 +149,7 @@ type Resend struct {
 	client    *http.Client
 	userAgent string
 	locale    string
+	company   string
 	targetID  string
 	now       func() time.Time
 	rate      float64 // this target's RateLimit (≤ 0: none)
@@ -179,7 +184,7 @@ func NewResend(cfg ResendConfig) (*Resend, error) {
 	}
 	r := &Resend{
 		endpoint: u, apiKey: cfg.APIKey, from: cfg.From, tpl: cfg.Templates, client: cfg.Client,
-		userAgent: cfg.UserAgent, locale: cfg.Locale, now: nowFunc(cfg.Now),
+		userAgent: cfg.UserAgent, locale: cfg.Locale, company: strings.TrimSpace(cfg.Company), now: nowFunc(cfg.Now),
 		targetID: targetIDFor(cfg.TargetID, "resend", u.String(), cfg.From),
 	}
 	if r.tpl == nil {
@@ -238,7 +243,7 @@ type resendAnswer struct {
 // Deliver renders the payload's template and sends it. See the package
 // documentation for how answers are classified.
 func (r *Resend) Deliver(ctx context.Context, d *Delivery) Result {
-	e, err := composeEmail(d, r.tpl, r.from, r.locale)
+	e, err := composeEmail(d, r.tpl, emailDefaults{From: r.from, Locale: r.locale, Company: r.company})
 	if err != nil {
 		return Result{Outcome: Permanent, Err: fmt.Errorf("resend: %w", err)}
 	}

@@ -70,10 +70,10 @@ func TestResendRequest(t *testing.T) {
 		{
 			name: "payload overrides", mutate: func(c *ResendConfig) { c.UserAgent = "gatehouse/1.2 (+https://gatehouse.example)" },
 			payload: `{"to":["ada@example.com","Grace <grace@example.com>"],"template":"welcome_new_hire","locale":"en",` +
-				`"subject":"Hello\r\nthere","from":"IT <it@acme.example>","variables":{"organization":"Globex"}}`,
+				`"subject":"Hello\r\nthere","from":"IT <it@acme.example>","variables":{"company":"Globex"}}`,
 			wantFrom: "IT <it@acme.example>", wantTo: []string{"ada@example.com", "Grace <grace@example.com>"},
 			wantAgent: "gatehouse/1.2 (+https://gatehouse.example)", locale: "en",
-			vars: map[string]any{"organization": "Globex"}, subject: "Hello there",
+			vars: map[string]any{"company": "Globex"}, subject: "Hello there",
 		},
 		{
 			name: "target locale when the event names none", mutate: func(c *ResendConfig) { c.Locale = "zh" },
@@ -102,11 +102,7 @@ func TestResendRequest(t *testing.T) {
 				t.Errorf("Response %q, want the email id %q", res.Response, e.ID)
 			}
 
-			vars := eventDetail(d.Event)
-			for k, v := range tt.vars {
-				vars[k] = v
-			}
-			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, vars)
+			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, templateVars(eventDetail(d.Event), tt.vars, ""))
 			if err != nil {
 				t.Fatal(err)
 			}

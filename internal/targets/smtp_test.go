@@ -455,11 +455,11 @@ func TestSMTPMessage(t *testing.T) {
 				t.Fatalf("got %+v", res)
 			}
 			got := parseMail(t, ms.received()[n].data)
-			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, eventDetail(d.Event))
+			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, templateVars(eventDetail(d.Event), nil, ""))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, _ := composeEmail(d, DefaultTemplates(), "Acme HR <hr@acme.example>", "en")
+			e, _ := composeEmail(d, DefaultTemplates(), emailDefaults{From: "Acme HR <hr@acme.example>", Locale: "en"})
 			wantMail := parsedMail{
 				Header: map[string]string{
 					"From": `"Acme HR" <hr@acme.example>`, "To": tt.to, "Message-Id": "<" + messageID(d.EventID, "smtp-test", 0, e) + ">",
