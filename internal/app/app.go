@@ -232,7 +232,7 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 		policy.Allow = append(policy.Allow, p)
 	}
 	a.EventEnv = events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
-		WithoutSecrets: opt.WithoutSecrets, Resend: targets.NewResendAccounts(), Company: cfg.Company}
+		WithoutSecrets: opt.WithoutSecrets, Resend: targets.NewResendAccounts(), Company: cfg.Company, Source: cfg.Source}
 	api, version, err := a.apiRules(ctx)
 	if err != nil {
 		return err
@@ -304,7 +304,16 @@ func (a *App) ReloadRules() error {
 	a.eventsFile = file
 	a.Events.Reload(cfg)
 	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
+	a.logRuleWarnings(cfg)
 	return nil
+}
+
+// logRuleWarnings logs the rules in force that match nothing Gatehouse
+// emits or receives (events.Config.Warnings).
+func (a *App) logRuleWarnings(cfg *events.Config) {
+	for _, w := range cfg.Warnings {
+		a.Log.Warn("rule matches no event", "problem", w)
+	}
 }
 
 // watchRules reloads when the admin API's rules change, in this process or
@@ -559,6 +568,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	if a.Events != nil && !a.Config.Events.Disabled {
+		a.logRuleWarnings(a.Events.Config())
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})
 		go func() {

@@ -119,12 +119,21 @@ func (e *env) rules(args []string) error {
 				// A check is for the server: every variable must be set.
 				env := c.a.EventEnv
 				env.WithoutSecrets = false
-				_, f, err := events.LoadFile(path, env)
+				cfg, f, err := events.LoadFile(path, env)
 				if err != nil {
 					return err
 				}
-				return c.print(map[string]int{"rules": len(f.Rules), "targets": len(f.Targets)}, func() {
+				// Rules that can match nothing do not make the file invalid:
+				// they are warned about.
+				warnings := cfg.Warnings
+				if warnings == nil {
+					warnings = []string{}
+				}
+				return c.print(map[string]any{"rules": len(f.Rules), "targets": len(f.Targets), "warnings": warnings}, func() {
 					c.printf("%s is valid: %d rules, %d targets.\n", path, len(f.Rules), len(f.Targets))
+					for _, w := range warnings {
+						fmt.Fprintf(c.e.stderr, "warning: %s\n", w)
+					}
 				})
 			},
 		},

@@ -227,6 +227,9 @@ type Env struct {
 	// Company is the company's name for the email templates
 	// (events.company).
 	Company string
+	// Source is the source of Gatehouse's own events (events.source):
+	// rules whose pattern cannot match it are warned about (Config.Warnings).
+	Source string
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -434,6 +437,7 @@ type problem struct {
 type checker struct {
 	root     *yaml.Node // the document (nil: no source, no lines)
 	problems []problem
+	warnings []problem   // what does not refuse the file: rules that match nothing
 	shaped   []fieldPath // where the shape check found problems
 	pushes   map[string]*PushTarget
 	missing  []string          // the unset variables of the target being built (Env.WithoutSecrets)
@@ -456,9 +460,18 @@ func (c *checker) atLine(line int, p fieldPath, format string, args ...any) {
 	c.problems = append(c.problems, problem{line: line, path: p, msg: fmt.Sprintf(format, args...)})
 }
 
+// warn reports what does not refuse the file, at p.
+func (c *checker) warn(p fieldPath, format string, args ...any) {
+	c.warnings = append(c.warnings, problem{line: c.lineOf(p), path: p, msg: fmt.Sprintf(format, args...)})
+}
+
 // messages are the problems in the order of the file.
-func (c *checker) messages() []string {
-	ps := slices.Clone(c.problems)
+func (c *checker) messages() []string { return format(c.problems) }
+
+// format writes problems (or warnings) in the order of the file, each with
+// its line and field.
+func format(problems []problem) []string {
+	ps := slices.Clone(problems)
 	slices.SortStableFunc(ps, func(a, b problem) int {
 		switch {
 		case a.line == b.line:
@@ -786,6 +799,7 @@ func (c *checker) build(f *File, env Env) *Config {
 		if !ok || !named || r.Disabled {
 			continue
 		}
+		c.lint(p.key("pattern"), pat, env.Source)
 		patterns[r.Name] = pat
 		cfg.Routes[r.Name] = routes
 	}
@@ -805,6 +819,7 @@ func (c *checker) build(f *File, env Env) *Config {
 		if !ok || !named || r.Disabled {
 			continue
 		}
+		c.lint(p.key("pattern"), pat, env.Source)
 		patterns[r.Name] = pat
 		cfg.Routes[r.Name] = routes
 	}
@@ -844,10 +859,25 @@ func (c *checker) build(f *File, env Env) *Config {
 		return nil
 	}
 	cfg.Matcher = m
+	if len(c.warnings) > 0 {
+		cfg.Warnings = format(c.warnings)
+	}
 	// Targets sharing a Resend API key share one limiter, at the lowest
 	// rate among them.
 	targets.ShareResendLimits(c.resend)
 	return cfg
+}
+
+// lint warns about a rule's pattern that matches no event Gatehouse emits
+// or receives (lint.go).
+func (c *checker) lint(p fieldPath, pat *rules.Pattern, source string) {
+	for _, w := range patternWarnings(pat, source) {
+		at := p
+		if w.field != "" {
+			at = p.key(w.field)
+		}
+		c.warn(at, "%s", w.msg)
+	}
 }
 
 // rule checks one rule: its pattern and its routes.

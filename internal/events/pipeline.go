@@ -151,6 +151,10 @@ type Config struct {
 	Matcher Matcher
 	Routes  map[string][]Route // by rule name
 	Targets map[string]*Target
+	// Warnings are what the configuration's check found that does not
+	// refuse it: rules whose pattern matches no event Gatehouse emits or
+	// receives, each with its line and field, as problems are written.
+	Warnings []string
 }
 
 // Observer is told what the pipeline does (metrics).
