@@ -303,14 +303,28 @@ func (a *App) ReloadRules() error {
 	}
 	a.eventsFile = file
 	a.Events.Reload(cfg)
-	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
-	a.logRuleWarnings(cfg)
+	a.logRules("rules reloaded", file, cfg)
 	return nil
 }
 
-// logRuleWarnings logs the rules in force that match nothing Gatehouse
-// emits or receives (events.Config.Warnings).
-func (a *App) logRuleWarnings(cfg *events.Config) {
+// logRules logs the rules and targets put in force (names and kinds, no
+// settings), and the rules among them that match nothing Gatehouse emits
+// or receives (events.Config.Warnings).
+func (a *App) logRules(msg string, file *events.File, cfg *events.Config) {
+	var ruleNames, apiNames, targetNames []string
+	if file != nil {
+		for _, r := range file.Rules {
+			ruleNames = append(ruleNames, r.Name)
+		}
+		for _, r := range file.API {
+			apiNames = append(apiNames, r.Name)
+		}
+	}
+	for _, name := range cfg.TargetNames() {
+		targetNames = append(targetNames, name+" ("+cfg.Targets[name].Sender.Kind()+")")
+	}
+	a.Log.Info(msg, "rules_file", a.Config.Events.RulesFile, "rules", strings.Join(ruleNames, ", "), "api_rules", strings.Join(apiNames, ", "),
+		"targets", strings.Join(targetNames, ", "))
 	for _, w := range cfg.Warnings {
 		a.Log.Warn("rule matches no event", "problem", w)
 	}
@@ -568,7 +582,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	if a.Events != nil && !a.Config.Events.Disabled {
-		a.logRuleWarnings(a.Events.Config())
+		a.logRules("rules loaded", a.RulesFile(), a.Events.Config())
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})
 		go func() {

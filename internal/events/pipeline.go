@@ -443,6 +443,11 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 		if err := p.store.Complete(context.WithoutCancel(ctx), failed, now); err != nil {
 			p.log.Error("record deliveries whose payload could not be built", "err", err)
 		}
+		for _, d := range ds {
+			if d.State == StateDead {
+				p.logDead(d, &Completion{}, "the payload could not be built")
+			}
+		}
 	}
 	p.obs.Dispatched(len(recs), len(ds))
 	for t := range woken {
@@ -512,6 +517,7 @@ type worker struct {
 	openUntil time.Time     // while the breaker is open, no attempt before this
 	paused    time.Time     // the end of the target's pause last logged (Pauser)
 	probe     bool          // after a pause: one attempt tells whether it is over
+	off       bool          // the target was disabled when last looked at (logged)
 
 	recording sync.WaitGroup // a batch's results being written (record)
 	pending   bool           // record started, flush not since (the loop's own)
@@ -671,13 +677,22 @@ func keyExpiredError(since, deadline time.Time, lifetime time.Duration) string {
 		since.UTC().Format(time.RFC3339), lifetime, deadline.UTC().Format(time.RFC3339))
 }
 
+// disabled reports whether the target is disabled (by a 410 or an
+// operator, in any process); a change is logged.
 func (w *worker) disabled(ctx context.Context) (bool, error) {
 	dis, err := w.p.store.TargetsDisabled(ctx)
 	if err != nil {
 		return false, err
 	}
-	_, ok := dis[w.target.Name]
-	return ok, nil
+	reason, off := dis[w.target.Name]
+	switch {
+	case off && !w.off:
+		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", reason)
+	case !off && w.off:
+		w.p.log.Info("target enabled", "target", w.target.Name)
+	}
+	w.off = off
+	return off, nil
 }
 
 // idle waits for new deliveries or the next due one (at most 1 s, so that
@@ -840,10 +855,40 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 			ResourceType: "Target", ResourceID: w.target.Name, After: after}
 		if err := w.p.store.SetTargetDisabled(rctx, w.target.Name, disable, true, audit); err != nil {
 			w.p.log.Error("disable target", "target", w.target.Name, "err", err)
+		} else {
+			// Logged here, with the delivery; the next look finds it so.
+			w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
+			w.off = true
 		}
-		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
+	}
+	for i, c := range cs {
+		if c.State == StateDead {
+			w.p.logDead(ds[i], c, deadReason(&results[i], c))
+		}
 	}
 	w.breaker(results, now)
+}
+
+// deadReason says, without the error's text (which may hold personal
+// data), why a delivery was given up.
+func deadReason(r *Result, c *Completion) string {
+	switch {
+	case strings.HasPrefix(c.Attempt.Error, "not sent: "):
+		return "not sent: the target may have forgotten the idempotency key of an earlier attempt"
+	case r.Outcome == OutcomePermanent:
+		return "permanent failure"
+	case strings.Contains(c.Attempt.Error, "not retried: "):
+		return "not retried: the target would have forgotten the idempotency key of an earlier attempt"
+	}
+	return "retries exhausted"
+}
+
+// logDead logs a delivery given up: a dead letter, for `gatehouse
+// deliveries show` and replay. Ids only: the error and the payload may hold
+// personal data.
+func (p *Pipeline) logDead(d *Delivery, c *Completion, why string) {
+	p.log.Warn("delivery dead", "target", d.Target, "delivery_id", d.ID, "rule", d.Rule, "event_id", d.EventID, "event_type", d.EventType,
+		"attempts", d.Attempts, "status", c.Attempt.Status, "why", why)
 }
 
 // breaker counts consecutive failures (retryable outcomes) and opens

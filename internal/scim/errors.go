@@ -104,7 +104,7 @@ func asError(err error) *Error {
 // writeError sends err as a SCIM error response and logs server faults.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	se := asError(err)
-	if se.Status >= 500 {
+	if logging.ServerFault(se.Status) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
 	}
 	for k, v := range se.Header {
