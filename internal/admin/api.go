@@ -157,7 +157,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
 		if err != nil {
 			pr := asProblem(a.classify(err))
-			if pr.Status >= 500 {
+			if logging.ServerFault(pr.Status) {
 				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
 			}
 			writeProblem(w, r, pr)

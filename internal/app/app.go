@@ -347,7 +347,7 @@ func EventEnv(cfg config.Config, withoutSecrets bool) (events.Env, error) {
 		policy.Allow = append(policy.Allow, p)
 	}
 	return events.Env{Getenv: os.Getenv, Egress: policy, Templates: tpl, UserAgent: "gatehouse/" + gatehouse.Version,
-		WithoutSecrets: withoutSecrets}, nil
+		WithoutSecrets: withoutSecrets, Resend: targets.NewResendAccounts(), Company: cfg.Events.Company, Source: cfg.Events.Source}, nil
 }
 
 // apiRules returns the rules made through the admin API and their version.
@@ -399,9 +399,32 @@ func (a *App) ReloadRules() error {
 		return err
 	}
 	a.eventsFile = file
-	a.Log.Info("rules reloaded", "rules", len(file.Rules), "api_rules", len(file.API), "targets", len(file.Targets))
+	a.logRules("rules reloaded", file, cfg)
 	a.recordRunning(ctx, file)
 	return nil
+}
+
+// logRules logs the rules and targets put in force (names and kinds, no
+// settings), and the rules among them that match nothing Gatehouse emits
+// or receives (events.Config.Warnings).
+func (a *App) logRules(msg string, file *events.File, cfg *events.Config) {
+	var ruleNames, apiNames, targetNames []string
+	if file != nil {
+		for _, r := range file.Rules {
+			ruleNames = append(ruleNames, r.Name)
+		}
+		for _, r := range file.API {
+			apiNames = append(apiNames, r.Name)
+		}
+	}
+	for _, name := range cfg.TargetNames() {
+		targetNames = append(targetNames, name+" ("+cfg.Targets[name].Sender.Kind()+")")
+	}
+	a.Log.Info(msg, "rules_file", a.Config.Events.RulesFile, "rules", strings.Join(ruleNames, ", "), "api_rules", strings.Join(apiNames, ", "),
+		"targets", strings.Join(targetNames, ", "))
+	for _, w := range cfg.Warnings {
+		a.Log.Warn("rule matches no event", "problem", w)
+	}
 }
 
 // watchRules reloads when the admin API's rules change, in this process or
@@ -669,6 +692,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		if err := a.Events.Activate(ctx); err != nil {
 			return err
 		}
+		a.logRules("rules loaded", a.RulesFile(), a.Events.Config())
 		evCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
 		evDone := make(chan struct{})
 		go func() {

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +37,33 @@ type running struct {
 	done   chan error
 	token  string // a SCIM client's bearer token
 	admin  string // the admin token
+	log    *logBuffer
+}
+
+// logBuffer keeps the server's log (JSON lines).
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the log lines so far, decoded.
+func (b *logBuffer) lines() []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(b.buf.Bytes(), []byte("\n")) {
+		var m map[string]any
+		if json.Unmarshal(l, &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 const adminToken = "5f1c0e6a7b2d4c8e9f3a1b6d0c7e2f4a8b9c3d5e6f7a1b2c"
@@ -50,7 +80,8 @@ func start(t *testing.T, mutate func(*config.Config)) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	log, _ := logging.New(io.Discard, logging.Options{Format: "json"})
+	logs := &logBuffer{}
+	log, _ := logging.New(logs, logging.Options{Format: "json"})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -60,7 +91,7 @@ func start(t *testing.T, mutate func(*config.Config)) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &running{app: a, cancel: cancel, done: make(chan error, 1)}
+	r := &running{app: a, cancel: cancel, done: make(chan error, 1), log: logs}
 	scheme := "http"
 	if cfg.TLS.CertFile != "" {
 		scheme = "https"

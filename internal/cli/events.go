@@ -153,12 +153,21 @@ func (e *env) rulesCheck(args []string) error {
 	if err != nil {
 		return err
 	}
-	_, rf, err := events.LoadFile(path, env)
+	ec, rf, err := events.LoadFile(path, env)
 	if err != nil {
 		return err
 	}
+	// Rules that can match nothing do not make the file invalid: they are
+	// warned about.
+	warnings := ec.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 	if *asJSON {
-		return printJSON(e.stdout, map[string]int{"rules": len(rf.Rules), "targets": len(rf.Targets)})
+		return printJSON(e.stdout, map[string]any{"rules": len(rf.Rules), "targets": len(rf.Targets), "warnings": warnings})
 	}
 	fmt.Fprintf(e.stdout, "%s is valid: %d rules, %d targets.\n", path, len(rf.Rules), len(rf.Targets))
 	return nil
@@ -438,8 +447,13 @@ func (e *env) deliveries(args []string) error {
 				return err
 			}
 			return c.print(d, func() {
-				c.printf("Delivery:  %s\nTarget:    %s (rule %s)\nEvent:     %s %s (%s)\nState:     %s after %d attempt(s)\nNext:      %s\nPayload:   %s\n\nAttempts:\n",
-					d.ID, d.Target, d.Rule, d.EventType, d.EventID, d.Subject, d.State, d.Delivery.Attempts, fmtTime(d.NextAt), truncateText(string(d.Payload), 400))
+				replays := ""
+				if d.Replays > 0 {
+					replays = fmt.Sprintf("; replayed %d time(s), %d attempt(s) since the last replay", d.Replays, d.RoundAttempts())
+				}
+				c.printf("Delivery:  %s\nTarget:    %s (rule %s)\nEvent:     %s %s (%s)\nState:     %s after %d attempt(s)%s\nNext:      %s\nPayload:   %s\n\nAttempts:\n",
+					d.ID, d.Target, d.Rule, d.EventType, d.EventID, d.Subject, d.State, d.Delivery.Attempts, replays, fmtTime(d.NextAt),
+					truncateText(string(d.Payload), 400))
 				var rows [][]string
 				for _, a := range d.Attempts {
 					rows = append(rows, []string{strconv.Itoa(a.N), fmtTime(a.At), a.Outcome, statusOf(a.Status), a.Latency.Round(time.Microsecond).String(),

@@ -17,6 +17,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -81,6 +83,10 @@ type Events struct {
 	RulesFile string `yaml:"rules_file"`
 	// TemplatesDir overrides the built-in email templates.
 	TemplatesDir string `yaml:"templates_dir"`
+	// Company is the company's name, which the welcome email names
+	// ("Welcome to Acme!"); when empty, the root organization's name,
+	// unless it is still "Root".
+	Company string `yaml:"company"`
 	// Retention is how long finished deliveries and dispatched events are
 	// kept.
 	Retention Duration `yaml:"retention"`
@@ -343,6 +349,7 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 	set("profile", &c.Profile, "GATEHOUSE_PROFILE", "profile", f.Profile)
 	set("events.rules_file", &c.Events.RulesFile, "GATEHOUSE_RULES_FILE", "", "")
 	set("events.source", &c.Events.Source, "GATEHOUSE_EVENTS_SOURCE", "", "")
+	set("events.company", &c.Events.Company, "GATEHOUSE_EVENTS_COMPANY", "", "")
 	if v := getenv("GATEHOUSE_EVENTS_EGRESS_ALLOW"); v != "" {
 		c.Events.EgressAllow = nil
 		for _, p := range strings.Split(v, ",") {
@@ -527,6 +534,9 @@ func (c Config) problems() []string {
 		add("events.source: must not be empty (a URI-reference, e.g. com.alibabacloud.idaas)")
 	} else if _, err := url.Parse(c.Events.Source); err != nil {
 		add("events.source: %q is not a URI-reference", c.Events.Source)
+	}
+	if co := c.Events.Company; len(co) > 200 || strings.ContainsFunc(co, unicode.IsControl) || !utf8.ValidString(co) {
+		add("events.company: want a name of at most 200 characters on one line")
 	}
 	between("events.retention", c.Events.Retention, time.Hour, 3650*24*time.Hour)
 	between("events.poll_interval", c.Events.PollInterval, 10*time.Millisecond, time.Minute)

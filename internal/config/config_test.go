@@ -34,8 +34,9 @@ scim:
 		t.Fatal(err)
 	}
 	c, err := Load(Flags{Config: file, Listen: "127.0.0.1:9002"}, env(map[string]string{
-		"GATEHOUSE_LISTEN":   "127.0.0.1:9001",
-		"GATEHOUSE_DATA_DIR": "/from/env",
+		"GATEHOUSE_LISTEN":         "127.0.0.1:9001",
+		"GATEHOUSE_DATA_DIR":       "/from/env",
+		"GATEHOUSE_EVENTS_COMPANY": "Acme Corp",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +49,9 @@ scim:
 	}
 	if c.BaseURL != "https://file.example.com" || time.Duration(c.ShutdownTimeout) != 5*time.Second || c.SCIM.MaxPageSize != 500 {
 		t.Errorf("file values lost: %+v", c)
+	}
+	if c.Events.Company != "Acme Corp" {
+		t.Errorf("events.company = %q, want it from the environment", c.Events.Company)
 	}
 	if c.SCIM.MaxBulkOperations != 1000 {
 		t.Errorf("defaults lost: max_bulk_operations = %d", c.SCIM.MaxBulkOperations)
@@ -75,12 +79,13 @@ scim:
   extensions:
     - schema: not-a-urn
       attributes: [{name: "bad name"}]
+events: {company: "Acme\nBcc: x@example.com"}
 `), 0o600)
 	_, err := Load(Flags{Config: file}, env(nil))
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"listen", "base_url", "tls", "log.format", "log.level", "max_page_size", "must be a URN", "bad name"} {
+	for _, want := range []string{"listen", "base_url", "tls", "log.format", "log.level", "max_page_size", "must be a URN", "bad name", "events.company"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
@@ -251,7 +256,7 @@ log:
 			`line 4: scim.max_page_size: want a whole number`,
 			`line 5: scim.default_page_sise: unknown key (did you mean "default_page_size"?); scim takes default_page_size, max_page_size, max_payload_bytes, max_bulk_operations, extensions, query_timeout, expensive_queries, expensive_queries_per_app`,
 			`line 7: audit.retention: want a duration such as 90s, 36h or 180d`,
-			`line 8: events: want a mapping (of source, rules_file, templates_dir, retention, poll_interval, egress_allow, disabled), not a list`,
+			`line 8: events: want a mapping (of source, rules_file, templates_dir, company, retention, poll_interval, egress_allow, disabled), not a list`,
 			`line 10: log.format: must be text or json, not "xml"`,
 		},
 	}, {

@@ -91,6 +91,10 @@ type WebhookSpec struct {
 	URL     string            `yaml:"url"`
 	Secrets []string          `yaml:"secrets"`
 	Headers map[string]string `yaml:"headers"`
+	// SignatureHeaders: standard (webhook-id, webhook-timestamp,
+	// webhook-signature; default), svix (svix-id, svix-timestamp,
+	// svix-signature, for receivers built on older Svix libraries) or both.
+	SignatureHeaders string `yaml:"signature_headers"`
 }
 
 // ResendSpec configures email through Resend.
@@ -226,6 +230,16 @@ type Env struct {
 	// (no file is read, no client made) and none can deliver. Use it with
 	// WithoutSecrets.
 	Describe bool
+	// Resend is where Resend targets that share an API key share its rate
+	// limit and pauses, across reloads (nil: shared within one
+	// configuration only).
+	Resend *targets.ResendAccounts
+	// Company is the company's name for the email templates
+	// (events.company).
+	Company string
+	// Source is the source of Gatehouse's own events (events.source):
+	// rules whose pattern cannot match it are warned about (Config.Warnings).
+	Source string
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -433,10 +447,12 @@ type problem struct {
 type checker struct {
 	root     *yaml.Node // the document (nil: no source, no lines)
 	problems []problem
+	warnings []problem   // what does not refuse the file: rules that match nothing
 	shaped   []fieldPath // where the shape check found problems
 	pushes   map[string]*PushTarget
-	missing  []string // the unset variables of the target being built (Env.WithoutSecrets)
-	describe bool     // Env.Describe
+	missing  []string          // the unset variables of the target being built (Env.WithoutSecrets)
+	describe bool              // Env.Describe
+	resend   []*targets.Resend // the Resend targets built, to share limits by API key
 }
 
 // at reports a problem with the value at p, on p's line. A problem that
@@ -455,9 +471,18 @@ func (c *checker) atLine(line int, p fieldPath, format string, args ...any) {
 	c.problems = append(c.problems, problem{line: line, path: p, msg: fmt.Sprintf(format, args...)})
 }
 
+// warn reports what does not refuse the file, at p.
+func (c *checker) warn(p fieldPath, format string, args ...any) {
+	c.warnings = append(c.warnings, problem{line: c.lineOf(p), path: p, msg: fmt.Sprintf(format, args...)})
+}
+
 // messages are the problems in the order of the file.
-func (c *checker) messages() []string {
-	ps := slices.Clone(c.problems)
+func (c *checker) messages() []string { return format(c.problems) }
+
+// format writes problems (or warnings) in the order of the file, each with
+// its line and field.
+func format(problems []problem) []string {
+	ps := slices.Clone(problems)
 	slices.SortStableFunc(ps, func(a, b problem) int {
 		switch {
 		case a.line == b.line:
@@ -754,6 +779,9 @@ func (c *checker) build(f *File, env Env) *Config {
 		env.Getenv = os.Getenv
 	}
 	c.describe = env.Describe
+	if env.Resend == nil {
+		env.Resend = targets.NewResendAccounts()
+	}
 	cfg := emptyConfig()
 	for _, name := range slices.Sorted(maps.Keys(f.Targets)) {
 		if t := c.target(name, f.Targets[name], env); t != nil {
@@ -783,6 +811,7 @@ func (c *checker) build(f *File, env Env) *Config {
 		if !ok || !named || r.Disabled {
 			continue
 		}
+		c.lint(p.key("pattern"), pat, env.Source)
 		patterns[r.Name] = pat
 		cfg.Routes[r.Name] = routes
 	}
@@ -802,6 +831,7 @@ func (c *checker) build(f *File, env Env) *Config {
 		if !ok || !named || r.Disabled {
 			continue
 		}
+		c.lint(p.key("pattern"), pat, env.Source)
 		patterns[r.Name] = pat
 		cfg.Routes[r.Name] = routes
 	}
@@ -841,7 +871,25 @@ func (c *checker) build(f *File, env Env) *Config {
 		return nil
 	}
 	cfg.Matcher = m
+	if len(c.warnings) > 0 {
+		cfg.Warnings = format(c.warnings)
+	}
+	// Targets sharing a Resend API key share one limiter, at the lowest
+	// rate among them.
+	targets.ShareResendLimits(c.resend)
 	return cfg
+}
+
+// lint warns about a rule's pattern that matches no event Gatehouse emits
+// or receives (lint.go).
+func (c *checker) lint(p fieldPath, pat *rules.Pattern, source string) {
+	for _, w := range patternWarnings(pat, source) {
+		at := p
+		if w.field != "" {
+			at = p.key(w.field)
+		}
+		c.warn(at, "%s", w.msg)
+	}
 }
 
 // rule checks one rule: its pattern and its routes.
@@ -1314,13 +1362,15 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 		for k, raw := range w.Headers {
 			headers[k], _ = c.expand(env, s.at.key("headers").key(k), raw)
 		}
+		s.oneOf("signature_headers", w.SignatureHeaders, targets.WebhookHeadersStandard, targets.WebhookHeadersSvix, targets.WebhookHeadersBoth)
 		if !ok() {
 			return nil
 		}
 		if u := c.unavailable("webhook"); u != nil {
 			return u
 		}
-		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, Timeout: pol.Timeout, Client: client})
+		t, err := targets.NewWebhook(targets.WebhookConfig{URL: u, Secrets: secrets, Headers: headers, SignatureHeaders: w.SignatureHeaders,
+			Timeout: pol.Timeout, Client: client})
 		if err != nil {
 			s.constructed(err)
 			return nil
@@ -1340,11 +1390,12 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewResend(targets.ResendConfig{BaseURL: base, APIKey: key, From: from, Templates: env.Templates, Client: client,
-			UserAgent: env.UserAgent, Locale: r.Locale, TargetID: r.TargetID, RateLimit: r.RateLimit})
+			UserAgent: env.UserAgent, Locale: r.Locale, Company: env.Company, TargetID: r.TargetID, RateLimit: r.RateLimit, Accounts: env.Resend})
 		if err != nil {
 			s.constructed(err)
 			return nil
 		}
+		c.resend = append(c.resend, t)
 		return targetSender{t}
 	case spec.SMTP != nil:
 		m := spec.SMTP
@@ -1366,7 +1417,8 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 			return u
 		}
 		t, err := targets.NewSMTP(targets.SMTPConfig{Host: host, Port: m.Port, TLS: m.TLS, Username: user, Password: pass, From: from,
-			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, TargetID: name, Egress: env.Egress})
+			CAFile: m.CAFile, HeloName: m.Helo, Templates: env.Templates, Timeout: pol.Timeout, Locale: m.Locale, Company: env.Company,
+			TargetID: name, Egress: env.Egress})
 		if err != nil {
 			s.constructed(err)
 			return nil
@@ -1553,15 +1605,32 @@ func (s targetSender) Kind() string { return s.t.Kind() }
 
 func toTargets(d *Delivery) *targets.Delivery {
 	return &targets.Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Subject: d.Subject, Time: d.EventTime,
-		Payload: d.Payload, Event: d.Event, Attempt: d.Attempts}
+		Payload: d.Payload, Event: d.Event, Attempt: d.Attempts, Replays: d.Replays}
 }
 
 func fromTargets(r targets.Result) Result {
-	return Result{Outcome: r.Outcome.String(), RetryAfter: r.RetryAfter, Status: r.Status, Latency: r.Latency, Response: r.Response, Err: r.Err}
+	return Result{Outcome: r.Outcome.String(), RetryAfter: r.RetryAfter, Status: r.Status, Latency: r.Latency, Response: r.Response, Err: r.Err,
+		Uncertain: r.Uncertain}
 }
 
 func (s targetSender) Send(ctx context.Context, d *Delivery) Result {
 	return fromTargets(s.t.Deliver(ctx, toTargets(d)))
+}
+
+// IdempotencyKeyLifetime implements KeyLifetime for targets that have one.
+func (s targetSender) IdempotencyKeyLifetime() time.Duration {
+	if kl, ok := s.t.(targets.KeyLifetime); ok {
+		return kl.IdempotencyKeyLifetime()
+	}
+	return 0
+}
+
+// PausedUntil implements Pauser for targets that can be paused.
+func (s targetSender) PausedUntil() (time.Time, string) {
+	if p, ok := s.t.(targets.Pauser); ok {
+		return p.PausedUntil()
+	}
+	return time.Time{}, ""
 }
 
 // batchSender adds batches for targets that have them.

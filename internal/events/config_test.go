@@ -345,6 +345,8 @@ rules:
     scim: {base_url: "scim.example.com", token: t, on_delete: remove, on_disable: suspend, managed_groups: "[", rate_limit: -1}
   resend:
     resend: {api_key: re_x, from: a@example.com, base_url: "api.resend.com", rate_limit: -2}
+  svix:
+    webhook: {url: "https://hooks.example.com", secrets: ["` + testSecret + `"], signature_headers: Svix}
 `,
 		want: []string{
 			`line 4: targets.hook.webhook.url: want an absolute http:// or https:// URL`,
@@ -361,6 +363,7 @@ rules:
 			`line 11: targets.scim.scim.rate_limit: want requests per second, a positive number (leave it out for the default)`,
 			`line 13: targets.resend.resend.base_url: want an absolute http:// or https:// URL`,
 			`line 13: targets.resend.resend.rate_limit: want requests per second, a positive number (leave it out for the default)`,
+			`line 15: targets.svix.webhook.signature_headers: want standard, svix, both, not "Svix"`,
 		},
 	},
 	{
@@ -517,7 +520,7 @@ func TestParseConfig(t *testing.T) {
 		if err := targets.VerifyWebhook(testSecret, r.Header, mustRead(r.Body), time.Minute, time.Now()); err != nil {
 			t.Errorf("webhook: %v", err)
 		}
-		got = append(got, r.URL.Path+" "+r.Header.Get("Authorization"))
+		got = append(got, r.URL.Path+" "+r.Header.Get("Authorization")+" svix-id="+r.Header.Get("svix-id"))
 	}))
 	defer srv.Close()
 	src := `targets:
@@ -526,6 +529,7 @@ func TestParseConfig(t *testing.T) {
       url: "${env:HOOK_URL}/in"
       secrets: ["${env:HOOK_SECRET}"]
       headers: {Authorization: "Bearer ${env:HOOK_TOKEN}"}
+      signature_headers: both
     policy: {schedule: [1s, 1m], jitter: 0, concurrency: 2, rate: 5, ordered: true, timeout: 3s, breaker_failures: 4, breaker_cooldown: 1m}
   mail:
     resend: {api_key: "${env:RESEND_API_KEY}", from: "Onboarding <onboarding@example.com>"}
@@ -604,7 +608,7 @@ rules:
 	if r.Outcome != OutcomeDelivered {
 		t.Fatalf("send: %+v", r)
 	}
-	if diff := cmp.Diff([]string{"/in Bearer tok"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"/in Bearer tok svix-id=msg_1"}, got); diff != "" {
 		t.Errorf("webhook requests (-want +got):\n%s", diff)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,29 @@ type Result struct {
 	Latency    time.Duration
 	Response   string
 	Err        error
+	// Uncertain: the target may have acted on the attempt although its
+	// answer does not say so (see KeyLifetime).
+	Uncertain bool
+}
+
+// KeyLifetime is implemented by senders whose target remembers idempotency
+// keys for a limited time (Resend: 24 h; 0: no limit). Once an attempt's
+// outcome is uncertain (Result.Uncertain, or an attempt whose process
+// died), the delivery is not attempted again later than keyMargin before
+// that attempt's key would be forgotten: it is dead instead, and a replay
+// sends it again with a new key.
+type KeyLifetime interface {
+	IdempotencyKeyLifetime() time.Duration
+}
+
+// keyMargin is how long before the target forgets a key the last retry
+// must start (the attempt's own time, clocks that differ).
+const keyMargin = time.Hour
+
+// Pauser is implemented by senders that the target can pause (Resend's
+// used-up quota): the worker claims nothing before PausedUntil.
+type Pauser interface {
+	PausedUntil() (until time.Time, why string)
 }
 
 // Sender delivers to one target.
@@ -129,6 +153,10 @@ type Config struct {
 	Matcher Matcher
 	Routes  map[string][]Route // by rule name
 	Targets map[string]*Target
+	// Warnings are what the configuration's check found that does not
+	// refuse it: rules whose pattern matches no event Gatehouse emits or
+	// receives, each with its line and field, as problems are written.
+	Warnings []string
 }
 
 // Observer is told what the pipeline does (metrics).
@@ -498,6 +526,11 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 		if err := p.store.Complete(context.WithoutCancel(ctx), failed, now); err != nil {
 			p.log.Error("record deliveries whose payload could not be built", "err", err)
 		}
+		for _, d := range ds {
+			if d.State == StateDead {
+				p.logDead(d, &Completion{}, "the payload could not be built")
+			}
+		}
 	}
 	p.obs.Dispatched(len(recs), len(ds))
 	for _, rule := range slices.Sorted(maps.Keys(before)) {
@@ -599,6 +632,9 @@ type worker struct {
 	failures  int           // consecutive failed attempts
 	cooldown  time.Duration // current breaker cooldown (0: closed)
 	openUntil time.Time     // while the breaker is open, no attempt before this
+	paused    time.Time     // the end of the target's pause last logged (Pauser)
+	probe     bool          // after a pause: one attempt tells whether it is over
+	off       bool          // the target was disabled when last looked at (logged)
 
 	recording sync.WaitGroup // a batch's results being written (record)
 	pending   bool           // record started, flush not since (the loop's own)
@@ -638,6 +674,14 @@ func (w *worker) run(ctx context.Context) {
 			pause(ctx, wait)
 			continue
 		}
+		if until := w.pausedUntil(); until.After(w.p.now()) {
+			// The target asked for a pause (Resend's quota): nothing goes
+			// before it ends, new deliveries included; then one attempt
+			// finds out whether the target takes deliveries again.
+			pause(ctx, until.Sub(w.p.now()))
+			w.probe = true
+			continue
+		}
 		if disabled, err := w.disabled(ctx); err != nil || disabled {
 			w.sleep(ctx, 5*time.Second)
 			continue
@@ -646,7 +690,7 @@ func (w *worker) run(ctx context.Context) {
 		// recorded (in the background, below).
 		limit := max(1, pol.Concurrency) * 4
 		switch {
-		case w.cooldown > 0:
+		case w.cooldown > 0 || w.probe:
 			limit = 1 // half-open: one attempt tells whether the target is back
 		case pol.BreakerFailures > 0:
 			// No more attempts than it takes to open the breaker.
@@ -673,6 +717,9 @@ func (w *worker) run(ctx context.Context) {
 		}
 		results := w.attempt(ctx, ds)
 		w.complete(ctx, ds, results)
+		if w.probe && !w.pausedUntil().After(w.p.now()) {
+			w.probe = false
+		}
 	}
 	w.flush()
 }
@@ -707,13 +754,62 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
+// pausedUntil is when the target's pause ends (zero: none); a new pause is
+// logged once.
+func (w *worker) pausedUntil() time.Time {
+	p, ok := w.target.Sender.(Pauser)
+	if !ok {
+		return time.Time{}
+	}
+	until, why := p.PausedUntil()
+	if until.After(w.p.now()) && !until.Equal(w.paused) {
+		w.paused = until
+		w.p.log.Warn("target paused", "target", w.target.Name, "until", until.UTC().Format(time.RFC3339), "reason", why)
+	}
+	return until
+}
+
+// keyLifetime is how long the target remembers idempotency keys (0: no
+// limit).
+func (w *worker) keyLifetime() time.Duration {
+	if kl, ok := w.target.Sender.(KeyLifetime); ok {
+		return kl.IdempotencyKeyLifetime()
+	}
+	return 0
+}
+
+// keyDeadline is the latest time an attempt of a delivery whose outcome
+// became uncertain at since may start (zero: any time).
+func keyDeadline(since time.Time, lifetime time.Duration) time.Time {
+	if lifetime <= 0 || since.IsZero() {
+		return time.Time{}
+	}
+	return since.Add(max(lifetime-keyMargin, lifetime/2))
+}
+
+// keyExpiredError says why a delivery is not attempted again.
+func keyExpiredError(since, deadline time.Time, lifetime time.Duration) string {
+	return fmt.Sprintf("an attempt at %s may have reached the target, which forgets idempotency keys after %s: "+
+		"an attempt after %s could deliver twice; replay the delivery to send it again (with a new key)",
+		since.UTC().Format(time.RFC3339), lifetime, deadline.UTC().Format(time.RFC3339))
+}
+
+// disabled reports whether the target is disabled (by a 410 or an
+// operator, in any process); a change is logged.
 func (w *worker) disabled(ctx context.Context) (bool, error) {
 	dis, err := w.p.store.TargetsDisabled(ctx)
 	if err != nil {
 		return false, err
 	}
-	_, ok := dis[w.target.Name]
-	return ok, nil
+	reason, off := dis[w.target.Name]
+	switch {
+	case off && !w.off:
+		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", reason)
+	case !off && w.off:
+		w.p.log.Info("target enabled", "target", w.target.Name)
+	}
+	w.off = off
+	return off, nil
 }
 
 // idle waits for new deliveries or the next due one (at most 1 s, so that
@@ -739,9 +835,24 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
+func (w *worker) attempt(ctx context.Context, all []*Delivery) []Result {
 	pol := w.target.Policy
-	results := make([]Result, len(ds))
+	results := make([]Result, len(all))
+	// A delivery whose target may have forgotten the key of an attempt that
+	// may have reached it is not sent again.
+	var ds []*Delivery
+	var at []int // ds[j] is all[at[j]]
+	lifetime, now := w.keyLifetime(), w.p.now()
+	for i, d := range all {
+		if deadline := keyDeadline(d.UncertainSince, lifetime); !deadline.IsZero() && now.After(deadline) {
+			results[i] = Result{Outcome: OutcomePermanent, Err: errors.New("not sent: " + keyExpiredError(d.UncertainSince, deadline, lifetime))}
+			continue
+		}
+		ds, at = append(ds, d), append(at, i)
+	}
+	if len(ds) == 0 {
+		return results
+	}
 	if bs, ok := w.target.Sender.(BatchSender); ok {
 		if w.limiter != nil {
 			_ = w.limiter.Wait(ctx)
@@ -750,9 +861,9 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 		start := time.Now()
 		rs := bs.SendBatch(actx, ds)
 		cancel()
-		for i := range results {
-			if i < len(rs) {
-				results[i] = rs[i]
+		for j, i := range at {
+			if j < len(rs) {
+				results[i] = rs[j]
 			} else {
 				results[i] = Result{Outcome: OutcomeRetry, Err: errors.New("no result for this entry")}
 			}
@@ -764,7 +875,8 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 	}
 	sem := make(chan struct{}, max(1, pol.Concurrency))
 	var wg sync.WaitGroup
-	for i, d := range ds {
+	for j, d := range ds {
+		i := at[j]
 		if w.limiter != nil {
 			if err := w.limiter.Wait(ctx); err != nil {
 				results[i] = Result{Outcome: OutcomeRetry, Err: err}
@@ -793,6 +905,7 @@ func (w *worker) attempt(ctx context.Context, ds []*Delivery) []Result {
 func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result) {
 	pol := w.target.Policy
 	now := w.p.now()
+	lifetime := w.keyLifetime()
 	cs := make([]*Completion, len(ds))
 	disable := ""
 	for i, d := range ds {
@@ -805,7 +918,7 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 		if r.Err != nil {
 			a.Error = truncate(r.Err.Error(), 1024)
 		}
-		c := &Completion{Attempt: a}
+		c := &Completion{Attempt: a, Uncertain: r.Uncertain}
 		switch r.Outcome {
 		case OutcomeDelivered:
 			c.State = StateDelivered
@@ -818,10 +931,24 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 			c.State, c.NextAt = StatePending, now
 			disable = "the endpoint answered " + statusText(r.Status)
 		default:
-			if d.Attempts > len(pol.Schedule) {
+			if d.RoundAttempts() > len(pol.Schedule) {
 				c.State = StateDead
-			} else {
-				c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.Attempts, r.RetryAfter, w.p.opt.Rand))
+				break
+			}
+			c.State, c.NextAt = StatePending, now.Add(backoff(pol, d.RoundAttempts(), r.RetryAfter, w.p.opt.Rand))
+			since := d.UncertainSince
+			if since.IsZero() && r.Uncertain {
+				since = a.At
+			}
+			if deadline := keyDeadline(since, lifetime); !deadline.IsZero() && c.NextAt.After(deadline) {
+				// The retry would come after the target may have forgotten
+				// the key: dead, for a replay to send again.
+				note := "; not retried: " + keyExpiredError(since, deadline, lifetime)
+				c.State, c.NextAt = StateDead, time.Time{}
+				if a.Error == "" {
+					note = strings.TrimPrefix(note, "; ")
+				}
+				c.Attempt.Error = truncate(a.Error, max(0, 1024-len(note))) + note
 			}
 		}
 		w.p.obs.Attempted(w.target.Name, r.Outcome, r.Latency)
@@ -845,10 +972,40 @@ func (w *worker) complete(ctx context.Context, ds []*Delivery, results []Result)
 			ResourceType: "Target", ResourceID: w.target.Name, After: after}
 		if err := w.p.store.SetTargetDisabled(rctx, w.target.Name, disable, true, audit); err != nil {
 			w.p.log.Error("disable target", "target", w.target.Name, "err", err)
+		} else {
+			// Logged here, with the delivery; the next look finds it so.
+			w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
+			w.off = true
 		}
-		w.p.log.Warn("target disabled", "target", w.target.Name, "reason", disable)
+	}
+	for i, c := range cs {
+		if c.State == StateDead {
+			w.p.logDead(ds[i], c, deadReason(&results[i], c))
+		}
 	}
 	w.breaker(results, now)
+}
+
+// deadReason says, without the error's text (which may hold personal
+// data), why a delivery was given up.
+func deadReason(r *Result, c *Completion) string {
+	switch {
+	case strings.HasPrefix(c.Attempt.Error, "not sent: "):
+		return "not sent: the target may have forgotten the idempotency key of an earlier attempt"
+	case r.Outcome == OutcomePermanent:
+		return "permanent failure"
+	case strings.Contains(c.Attempt.Error, "not retried: "):
+		return "not retried: the target would have forgotten the idempotency key of an earlier attempt"
+	}
+	return "retries exhausted"
+}
+
+// logDead logs a delivery given up: a dead letter, for `gatehouse
+// deliveries show` and replay. Ids only: the error and the payload may hold
+// personal data.
+func (p *Pipeline) logDead(d *Delivery, c *Completion, why string) {
+	p.log.Warn("delivery dead", "target", d.Target, "delivery_id", d.ID, "rule", d.Rule, "event_id", d.EventID, "event_type", d.EventType,
+		"attempts", d.Attempts, "status", c.Attempt.Status, "why", why)
 }
 
 // breaker counts consecutive failures (retryable outcomes) and opens

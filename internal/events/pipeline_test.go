@@ -447,6 +447,95 @@ func TestDead(t *testing.T) {
 	}
 }
 
+// TestReplayAppendsAttempts: a replay appends to the attempt log, numbering
+// on, and never rewrites what was recorded; the schedule starts over; the
+// delivery counts every attempt.
+func TestReplayAppendsAttempts(t *testing.T) {
+	s := &sender{answer: func(c call) events.Result {
+		if c.N <= 2 {
+			return retry(503, 0)
+		}
+		return events.Result{Outcome: events.OutcomeDelivered, Status: 200}
+	}}
+	pol := fastPolicy()
+	pol.Schedule = []time.Duration{time.Second} // two attempts, then dead
+	bubble(t, map[string]*events.Target{"hook": {Sender: s, Policy: pol}}, events.Options{}, func(h *harness) {
+		h.run()
+		h.receive("e1")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		id := h.delivery("hook", "e1").ID
+		before, err := h.st.Attempts(h.ctx, id)
+		if err != nil || len(before) != 2 || h.delivery("hook", "e1").State != events.StateDead {
+			t.Fatalf("before the replay: %v %d attempts, state %s", err, len(before), h.delivery("hook", "e1").State)
+		}
+		replay := func() {
+			if n, err := h.st.Replay(h.ctx, []string{id}, nil, time.Now(), nil); err != nil || n != 1 {
+				t.Fatalf("replay: %v %d", err, n)
+			}
+			h.p.Wake("hook")
+			time.Sleep(time.Minute)
+			synctest.Wait()
+		}
+		replay()
+		want := []loggedAttempt{{1, "retry", 503}, {2, "retry", 503}, {3, "delivered", 200}}
+		if diff := cmp.Diff(want, h.attempts("hook", "e1")); diff != "" {
+			t.Errorf("attempt log after a replay (-want +got):\n%s", diff)
+		}
+		// Delivered ones may be replayed too (deliver again).
+		replay()
+		want = append(want, loggedAttempt{4, "delivered", 200})
+		if diff := cmp.Diff(want, h.attempts("hook", "e1")); diff != "" {
+			t.Errorf("attempt log after a second replay (-want +got):\n%s", diff)
+		}
+		after, err := h.st.Attempts(h.ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(before, after[:2]); diff != "" {
+			t.Errorf("recorded attempts were rewritten (-before +after):\n%s", diff)
+		}
+		if d := h.delivery("hook", "e1"); d.State != events.StateDelivered || d.Attempts != 4 {
+			t.Errorf("delivery: state %s after %d attempts, want delivered after 4", d.State, d.Attempts)
+		}
+		// The sender was called with the attempt numbers of the log.
+		var ns []int
+		for _, c := range s.seen() {
+			ns = append(ns, c.N)
+		}
+		if !slices.Equal(ns, []int{1, 2, 3, 4}) {
+			t.Errorf("attempt numbers sent %v", ns)
+		}
+	})
+}
+
+// TestReplayScheduleStartsOver: the attempts before a replay do not count
+// against the schedule after it.
+func TestReplayScheduleStartsOver(t *testing.T) {
+	s := &sender{answer: func(call) events.Result { return retry(503, 0) }}
+	pol := fastPolicy()
+	pol.Schedule = []time.Duration{time.Second, time.Second} // three attempts, then dead
+	bubble(t, map[string]*events.Target{"hook": {Sender: s, Policy: pol}}, events.Options{}, func(h *harness) {
+		h.run()
+		h.receive("e1")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		id := h.delivery("hook", "e1").ID
+		if n, err := h.st.Replay(h.ctx, []string{id}, nil, time.Now(), nil); err != nil || n != 1 {
+			t.Fatalf("replay: %v %d", err, n)
+		}
+		h.p.Wake("hook")
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := len(s.seen()); n != 6 {
+			t.Errorf("%d attempts, want 3 before the replay and 3 after", n)
+		}
+		if d := h.delivery("hook", "e1"); d.State != events.StateDead || d.Attempts != 6 || d.Replays != 1 || d.RoundAttempts() != 3 {
+			t.Errorf("delivery: %+v", d)
+		}
+	})
+}
+
 // ---- disabled targets and the breaker
 
 // TestDisable: a 410 disables the target; its deliveries, the one that got

@@ -24,37 +24,55 @@ const (
 
 // Delivery is one event on its way to one target through one rule.
 type Delivery struct {
-	ID         string          `json:"id"`
-	EventSeq   int64           `json:"eventSeq"`
-	EventID    string          `json:"eventId"`
-	EventType  string          `json:"eventType"`
-	EventTime  time.Time       `json:"eventTime"`
-	Rule       string          `json:"rule"`
-	Target     string          `json:"target"`
-	Subject    string          `json:"subject"`
-	Payload    json.RawMessage `json:"payload"`
-	State      string          `json:"state"`
-	Attempts   int             `json:"attempts"`
-	NextAt     time.Time       `json:"nextAt"`
-	LeaseUntil time.Time       `json:"-"`
-	Created    time.Time       `json:"created"`
-	Updated    time.Time       `json:"updated"`
-	LastStatus int             `json:"lastStatus,omitempty"`
-	LastError  string          `json:"lastError,omitempty"`
+	ID        string          `json:"id"`
+	EventSeq  int64           `json:"eventSeq"`
+	EventID   string          `json:"eventId"`
+	EventType string          `json:"eventType"`
+	EventTime time.Time       `json:"eventTime"`
+	Rule      string          `json:"rule"`
+	Target    string          `json:"target"`
+	Subject   string          `json:"subject"`
+	Payload   json.RawMessage `json:"payload"`
+	State     string          `json:"state"`
+	// Attempts counts every attempt made (claimed), replays included: the
+	// attempt log's numbers go on across replays and are never reused.
+	Attempts int `json:"attempts"`
+	// Replays is how many times the delivery was replayed; ReplayBase is
+	// Attempts when it last was (the retry schedule counts the attempts
+	// after it: RoundAttempts).
+	Replays    int       `json:"replays,omitempty"`
+	ReplayBase int       `json:"attemptsBeforeReplay,omitempty"`
+	NextAt     time.Time `json:"nextAt"`
+	LeaseUntil time.Time `json:"-"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+	LastStatus int       `json:"lastStatus,omitempty"`
+	LastError  string    `json:"lastError,omitempty"`
+	// UncertainSince is when the first attempt since dispatch or the last
+	// replay whose outcome is unknown was made (Result.Uncertain, or an
+	// attempt whose process died): the target may have acted on it.
+	// Zero when there was none.
+	UncertainSince time.Time `json:"uncertainSince,omitzero"`
 	// Event is the event document (loaded when a delivery is claimed).
 	Event json.RawMessage `json:"-"`
 }
 
-// Attempt is one try of a delivery.
+// RoundAttempts is the number of attempts since dispatch or the last
+// replay: what the retry schedule counts.
+func (d *Delivery) RoundAttempts() int { return d.Attempts - d.ReplayBase }
+
+// Attempt is one try of a delivery. Once recorded it is never changed.
 type Attempt struct {
-	DeliveryID string        `json:"deliveryId"`
-	N          int           `json:"n"`
-	At         time.Time     `json:"at"`
-	Outcome    string        `json:"outcome"` // delivered, retry, permanent, disable
-	Status     int           `json:"status,omitempty"`
-	Latency    time.Duration `json:"latencyNs"`
-	Response   string        `json:"response,omitempty"`
-	Error      string        `json:"error,omitempty"`
+	DeliveryID string `json:"deliveryId"`
+	// N numbers a delivery's attempts from 1, across replays (0: a
+	// delivery that was dead before any attempt, its payload not built).
+	N        int           `json:"n"`
+	At       time.Time     `json:"at"`
+	Outcome  string        `json:"outcome"` // delivered, retry, permanent, disable
+	Status   int           `json:"status,omitempty"`
+	Latency  time.Duration `json:"latencyNs"`
+	Response string        `json:"response,omitempty"`
+	Error    string        `json:"error,omitempty"`
 }
 
 // Completion records an attempt and the delivery's next state.
@@ -62,6 +80,10 @@ type Completion struct {
 	Attempt Attempt
 	State   string    // StatePending (retry), StateDelivered or StateDead
 	NextAt  time.Time // for StatePending
+	// Uncertain: the attempt's outcome is unknown (the target may have
+	// acted on it); the delivery's UncertainSince is set to the attempt's
+	// time if it is not set yet.
+	Uncertain bool
 }
 
 // EventDoc is the document of an event, as rules see it and as deliveries
@@ -123,20 +145,26 @@ type Store interface {
 	// finished.
 	Claim(ctx context.Context, target string, now time.Time, limit int, lease time.Duration, ordered bool) ([]*Delivery, error)
 	// Complete records attempts and the new states, in one transaction.
+	// An attempt is appended to its delivery's log: one already recorded
+	// under the same (delivery, number) is kept as it is.
 	Complete(ctx context.Context, cs []*Completion, now time.Time) error
 	// NextDue is the earliest NextAt of target's pending deliveries (zero
 	// if none).
 	NextDue(ctx context.Context, target string) (time.Time, error)
-	// Recover returns running deliveries whose lease expired to pending.
+	// Recover returns running deliveries whose lease expired to pending;
+	// their attempt's outcome is unknown (UncertainSince is set to the
+	// claim's time if it is not set yet).
 	Recover(ctx context.Context, now time.Time) (int64, error)
 
 	Deliveries(ctx context.Context, q DeliveryQuery) ([]*Delivery, error)
 	Delivery(ctx context.Context, id string) (*Delivery, error)
 	Attempts(ctx context.Context, deliveryID string) ([]*Attempt, error)
 	EventDocument(ctx context.Context, seq int64) (json.RawMessage, error)
-	// Replay makes the selected deliveries pending again, due now, with
-	// their attempt count reset; it returns how many. audit, when not nil,
-	// is appended to the audit log in the same transaction.
+	// Replay makes the selected deliveries pending again, due now; it
+	// returns how many. The attempt count and log stay (numbers continue);
+	// Replays goes up by one, ReplayBase becomes Attempts (the schedule
+	// starts over) and UncertainSince is cleared. audit, when not nil, is
+	// appended to the audit log in the same transaction.
 	Replay(ctx context.Context, ids []string, q *DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error)
 	// Prune deletes finished deliveries (and their attempts and event
 	// documents) and dispatched events older than before.

@@ -204,7 +204,7 @@ func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http
 			}
 		}
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		if ServerFault(sw.status) {
 			level = slog.LevelError
 		}
 		log.LogAttrs(r.Context(), level, "http request",
@@ -218,6 +218,14 @@ func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http
 			slog.String("app_id", ri.appID),
 		)
 	})
+}
+
+// ServerFault reports whether an answer's status says the server failed
+// (logged at ERROR): a 5xx other than 501 Not Implemented, which answers a
+// client that asked for what is not offered (SCIM's /Me, RFC 7644 §3.11;
+// PATCH on a RAM-style endpoint): a client error.
+func ServerFault(status int) bool {
+	return status >= 500 && status != http.StatusNotImplemented
 }
 
 // BufferedWriter batches log lines into fewer write system calls: it

@@ -70,3 +70,18 @@ func TestMiddleware(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogLevel: the access log line is an ERROR only for the
+// server's faults: not for client errors, 501 (what is not offered, such
+// as SCIM's /Me) included.
+func TestAccessLogLevel(t *testing.T) {
+	for status, want := range map[int]string{200: "INFO", 404: "INFO", 429: "INFO", 501: "INFO", 500: "ERROR", 503: "ERROR"} {
+		var buf bytes.Buffer
+		log, _ := New(&buf, Options{Format: "json"})
+		h := Middleware(log, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(status) }))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/Me", nil))
+		if !strings.Contains(buf.String(), `"level":"`+want+`"`) {
+			t.Errorf("%d: %s, want level %s", status, buf.String(), want)
+		}
+	}
+}

@@ -380,3 +380,80 @@ func (p *Pattern) And(q *Pattern) (*Pattern, error) {
 	}
 	return &Pattern{root: root}, nil
 }
+
+// Only returns the pattern restricted to its conditions on the top-level
+// fields names: other fields are dropped, at the top level and in the
+// alternatives of top-level "$or"s (an alternative left without a
+// condition holds for every event, and so does its "$or"). The result
+// matches every event p matches, and perhaps more. It is nil when no
+// condition is left: it would match every event.
+func (p *Pattern) Only(names ...string) *Pattern {
+	if p == nil || p.root == nil {
+		return nil
+	}
+	root := onlyObject(p.root, names)
+	if root == nil {
+		return nil
+	}
+	return &Pattern{root: root}
+}
+
+func onlyObject(o *object, names []string) *object {
+	var fields []*field
+	for _, f := range o.fields {
+		if !f.isOr() {
+			if slices.Contains(names, f.name) {
+				fields = append(fields, f)
+			}
+			continue
+		}
+		var alts []*object
+		always := false
+		for _, a := range f.ors {
+			oa := onlyObject(a, names)
+			if oa == nil {
+				always = true
+				break
+			}
+			alts = append(alts, oa)
+		}
+		if !always {
+			fields = append(fields, &field{name: f.name, ors: alts})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &object{fields: fields}
+}
+
+// Strings returns the exact strings the condition on the top-level field
+// name accepts, and whether they are all it accepts: the field is a leaf of
+// exact strings only, and no "$or" names it.
+func (p *Pattern) Strings(name string) ([]string, bool) {
+	if p == nil || p.root == nil {
+		return nil, false
+	}
+	if _, inOr := p.Names(name); inOr {
+		return nil, false
+	}
+	var out []string
+	only := false
+	for _, f := range p.root.fields {
+		if f.isOr() || f.name != name {
+			continue
+		}
+		if f.obj != nil {
+			return nil, false
+		}
+		only = true
+		for _, a := range f.leaf {
+			if a.kind != opString {
+				only = false
+				continue
+			}
+			out = append(out, a.str)
+		}
+	}
+	return out, only
+}

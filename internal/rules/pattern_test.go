@@ -92,3 +92,56 @@ func TestAnd(t *testing.T) {
 		}
 	}
 }
+
+// TestOnly: a pattern restricted to some top-level fields keeps their
+// conditions, in "$or" alternatives too, and matches what they match.
+func TestOnly(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    string // String() of Only("source", "detail-type"); "" for nil
+	}{
+		{`{"source": ["a"], "detail-type": ["T"], "detail": {"x": ["y"]}}`, `{"detail-type":["T"],"source":["a"]}`},
+		{`{"detail": {"x": ["y"]}}`, ""},
+		{`{"$or": [{"source": ["a"]}, {"detail-type": ["T"], "detail": {"x": ["y"]}}]}`, `{"$or":[{"source":["a"]},{"detail-type":["T"]}]}`},
+		{`{"source": ["a"], "$or": [{"detail-type": ["T"]}, {"detail": {"x": ["y"]}}]}`, `{"source":["a"]}`},
+		{`{"source": [{"prefix": "com."}], "$or": [{"$or": [{"detail-type": ["T"]}, {"detail-type": ["U"]}]}, {"source": ["b"]}]}`,
+			`{"$or":[{"$or":[{"detail-type":["T"]},{"detail-type":["U"]}]},{"source":["b"]}],"source":[{"prefix":"com."}]}`},
+	}
+	for _, tt := range tests {
+		got := ""
+		if p := MustParsePattern(tt.pattern).Only("source", "detail-type"); p != nil {
+			got = p.String()
+		}
+		if got != tt.want {
+			t.Errorf("Only(%s) = %s, want %s", tt.pattern, got, tt.want)
+		}
+	}
+	p := MustParsePattern(`{"$or": [{"source": ["a"], "detail": {"x": ["y"]}}, {"detail-type": ["T"]}]}`).Only("source", "detail-type")
+	for event, want := range map[string]bool{`{"source": "a"}`: true, `{"detail-type": "T"}`: true, `{"source": "b", "detail-type": "U"}`: false} {
+		if got, why := Explain(p, []byte(event)); got != want {
+			t.Errorf("%s: %v (%s), want %v", event, got, why, want)
+		}
+	}
+}
+
+// TestStrings: the exact strings a top-level field accepts, and whether
+// they are all it accepts.
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string
+		only    bool
+	}{
+		{`{"source": ["a", "b"]}`, []string{"a", "b"}, true},
+		{`{"source": ["a", {"prefix": "b"}]}`, []string{"a"}, false},
+		{`{"detail-type": ["T"]}`, nil, false},
+		{`{"source": {"x": ["a"]}}`, nil, false},
+		{`{"source": ["a"], "$or": [{"source": ["b"]}, {"type": ["T"]}]}`, nil, false},
+	}
+	for _, tt := range tests {
+		got, only := MustParsePattern(tt.pattern).Strings("source")
+		if !cmp.Equal(tt.want, got) || only != tt.only {
+			t.Errorf("Strings(%s) = %q, %v; want %q, %v", tt.pattern, got, only, tt.want, tt.only)
+		}
+	}
+}

@@ -122,7 +122,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	se := asError(err)
 	// Server faults are logged; refusals for load (a 503 without a cause)
 	// are only counted, or a flood of them would flood the log.
-	if se.Status >= 500 && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
+	if logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
 	}
 	for k, v := range se.Header {

@@ -23,7 +23,9 @@
 // POST of the payload (application/json) with webhook-id (the event id, the
 // same on every attempt), webhook-timestamp (this attempt) and
 // webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>" per
-// secret). Redirects are never followed.
+// secret); with WebhookConfig.SignatureHeaders, the same values as svix-id,
+// svix-timestamp and svix-signature instead, or as well (receivers built on
+// older Svix libraries read only those). Redirects are never followed.
 //
 //	2xx                        Delivered
 //	410 Gone                   Disable
@@ -42,21 +44,30 @@
 // # Resend
 //
 //	2xx                                       Delivered (Response is the email id)
-//	429 rate_limit_exceeded, daily_quota_…    Retry after retry-after, else ratelimit-reset
-//	409 concurrent_idempotent_requests        Retry (the first attempt is still in progress)
-//	5xx                                       Retry, honouring Retry-After
+//	429 daily_quota_exceeded,                 Retry; the API key is paused (Pauser) until retry-after
+//	  monthly_quota_exceeded                    if it is a minute or more, else for 24 hours
+//	429 rate_limit_exceeded                   Retry after retry-after, else ratelimit-reset
+//	409 concurrent_idempotent_requests        Retry, Uncertain (the first attempt is still in progress)
+//	5xx                                       Retry, Uncertain, honouring Retry-After
 //	409 invalid_idempotent_request            Permanent (this event's email was already sent with other content)
 //	400, 401, 403, 404, 422 …                 Permanent, with Resend's name and message
-//	timeout, reset, refused                   Retry
+//	timeout, reset, refused                   Retry, Uncertain
 //
 // Resend's documentation: retry 429 and 5xx only. The Idempotency-Key,
-// EventID ":" TargetID ":" a digest of the template and recipients, makes a
+// EventID ":" TargetID ":" a digest of the template and recipients (and
+// ":r" n after the nth replay, so that a replay sends again), makes a
 // retry after a lost answer return the first email's id instead of sending
-// again (for 24 hours); an event or target id that is not visible ASCII is
-// replaced by its digest, and a key over Resend's 256 characters by
-// "sha256:" and a digest. A client-side limiter (5 requests/s by default)
-// keeps the target under Resend's team limit, and ratelimit-remaining: 0,
-// or a 429, pauses the whole target until retry-after, else ratelimit-reset.
+// again; an event or target id that is not visible ASCII is replaced by
+// its digest, and a key over Resend's 256 characters by "sha256:" and a
+// digest. Resend remembers a key for 24 hours (KeyLifetime): an answer
+// that leaves unknown whether the email was sent is Uncertain, and the
+// delivery engine does not retry it past that. Targets built with one
+// ResendAccounts and the same base URL and API key share a client-side
+// limiter (5 requests/s by default, the lowest rate_limit among them) and
+// their pauses: ratelimit-remaining: 0, or a 429, pauses them until
+// retry-after, else ratelimit-reset; a used-up quota pauses them as above,
+// and a request that would go meanwhile is not made (Retry, not
+// Uncertain).
 //
 // # SMTP
 //
@@ -85,13 +96,17 @@
 // offers. A private CA (an on-premises relay) is trusted through
 // SMTPConfig.CAFile (PEM) or TLSConfig.RootCAs. Each attempt carries the same Message-ID,
 // <event id "." digest of target, template and recipients "@" sender's
-// domain>.
+// domain>; after the nth replay ".r" n comes before the "@" (a replayed
+// email is a new message).
 //
 // # Email templates
 //
 // Both email targets render named templates (see Templates): a subject, a
 // text and an HTML part per locale; welcome_new_hire is built in, in "en"
-// and "zh", and an operator's directory overrides it file by file. A
+// and "zh", and an operator's directory overrides it file by file. It
+// greets the person by greetingName (givenName, else displayName, never an
+// email address) and names the company (the Company setting, else the root
+// organization's name unless it is still "Root"). A
 // payload naming a template that does not exist is Permanent
 // (ErrTemplateNotFound). A variable the event does not have, or that is
 // JSON null, renders as nothing in every part and is false in

@@ -2,6 +2,7 @@ package targets
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,9 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // EmailPayload is the Payload of deliveries to the email targets (Resend
@@ -73,9 +76,17 @@ type email struct {
 	Locale   string
 }
 
+// emailDefaults are an email target's settings for what the payload does
+// not say.
+type emailDefaults struct {
+	From, Locale string
+	Company      string // the company's name, for the templates' "company"
+}
+
 // composeEmail builds the email of a delivery. Every error is the payload's
 // or the configuration's fault: the delivery is Permanent.
-func composeEmail(d *Delivery, tpl *Templates, defaultFrom, defaultLocale string) (*email, error) {
+func composeEmail(d *Delivery, tpl *Templates, def emailDefaults) (*email, error) {
+	defaultFrom, defaultLocale := def.From, def.Locale
 	var p EmailPayload
 	dec := json.NewDecoder(bytes.NewReader(d.Payload))
 	dec.DisallowUnknownFields()
@@ -118,13 +129,7 @@ func composeEmail(d *Delivery, tpl *Templates, defaultFrom, defaultLocale string
 	}
 
 	detail := eventDetail(d.Event)
-	vars := make(map[string]any, len(detail)+len(p.Variables))
-	for k, v := range detail {
-		vars[k] = v
-	}
-	for k, v := range p.Variables {
-		vars[k] = v
-	}
+	vars := templateVars(detail, p.Variables, def.Company)
 	prefs := []string{p.Locale, stringField(detail, "locale"), stringField(detail, "preferredLanguage"), defaultLocale}
 	r, err := tpl.Render(p.Template, prefs, vars)
 	if err != nil {
@@ -135,6 +140,81 @@ func composeEmail(d *Delivery, tpl *Templates, defaultFrom, defaultLocale string
 		e.Subject = s
 	}
 	return e, nil
+}
+
+// defaultRootName is the name the root organization is created with: a
+// root still so named does not name the company.
+const defaultRootName = "Root"
+
+// templateVars is what email templates see: the event's detail fields,
+// then the variables derived from them, then the payload's variables
+// (which win over both):
+//
+//	greetingName  the name to greet the person by: givenName, else
+//	              displayName; never an email address ("" when there is
+//	              none)
+//	fullName      displayName, else givenName and familyName ("张三" for
+//	              CJK names, "Ada Lovelace" otherwise); never an email address
+//	company       the target's company setting (events.company), else the
+//	              root organization's name (detail.orgPathNames[0]) unless it
+//	              is still "Root"
+func templateVars(detail, variables map[string]any, company string) map[string]any {
+	vars := make(map[string]any, len(detail)+len(variables)+3)
+	for k, v := range detail {
+		vars[k] = v
+	}
+	for k, v := range variables {
+		vars[k] = v
+	}
+	given, family, display := personName(vars, "givenName"), personName(vars, "familyName"), personName(vars, "displayName")
+	derived := map[string]string{"greetingName": cmp.Or(given, display), "fullName": cmp.Or(display, joinName(given, family))}
+	if company == "" {
+		if path, ok := vars["orgPathNames"].([]any); ok && len(path) > 0 {
+			if root, _ := path[0].(string); root != defaultRootName {
+				company = strings.TrimSpace(root)
+			}
+		}
+	}
+	derived["company"] = company
+	for k, v := range derived {
+		if _, set := variables[k]; !set && v != "" {
+			vars[k] = v
+		}
+	}
+	return vars
+}
+
+// personName is a name field of vars, trimmed; "" when it is absent, not
+// text, or an email address (some directories put one there).
+func personName(vars map[string]any, k string) string {
+	s, _ := vars[k].(string)
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "@") {
+		return ""
+	}
+	return s
+}
+
+// joinName joins a given and a family name in the order of the name's
+// script: family first without a space for Chinese, Japanese and Korean
+// names, given first otherwise.
+func joinName(given, family string) string {
+	switch {
+	case given == "" || family == "":
+		return given + family
+	case isCJK(given) && isCJK(family):
+		return family + given
+	}
+	return given + " " + family
+}
+
+func isCJK(s string) bool {
+	for _, r := range s {
+		if unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hangul, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // eventDetail returns the fields of the event's "detail" object (or, for
@@ -213,12 +293,16 @@ func targetIDFor(configured string, parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// idempotencyKey is EventID ":" target id ":" email digest, or, when that
-// would exceed Resend's 256 characters, "sha256:" and the hex digest of it.
-// An event or target id that is not visible ASCII (a line break cannot be
-// sent in a header; other bytes are not portable) is replaced by a digest.
-func idempotencyKey(eventID, targetID string, e *email) string {
+// idempotencyKey is EventID ":" target id ":" email digest, and after the
+// nth replay ":r" n; or, when that would exceed Resend's 256 characters,
+// "sha256:" and the hex digest of it. An event or target id that is not
+// visible ASCII (a line break cannot be sent in a header; other bytes are
+// not portable) is replaced by a digest.
+func idempotencyKey(eventID, targetID string, replays int, e *email) string {
 	k := headerSafe(eventID) + ":" + headerSafe(targetID) + ":" + emailDigest(targetID, e)
+	if replays > 0 {
+		k += ":r" + strconv.Itoa(replays)
+	}
 	if len(k) > 256 {
 		sum := sha256.Sum256([]byte(k))
 		return "sha256:" + hex.EncodeToString(sum[:])
@@ -228,15 +312,21 @@ func idempotencyKey(eventID, targetID string, e *email) string {
 
 // messageID is the deterministic Message-ID (without angle brackets) of an
 // event's email through a target: the same on every attempt, so receiving
-// systems can recognise a resend.
-func messageID(eventID, targetID string, e *email) string {
+// systems can recognise a resend; after the nth replay it has ".r" n
+// before the "@" (a replay is sent again, and some mailboxes drop a
+// Message-ID they have seen).
+func messageID(eventID, targetID string, replays int, e *email) string {
 	domain := "gatehouse.invalid"
 	if a, err := mail.ParseAddress(e.From); err == nil {
 		if _, d, ok := strings.Cut(a.Address, "@"); ok && d != "" && !strings.ContainsAny(d, "[]<> ") {
 			domain = d
 		}
 	}
-	return safeEventID(eventID) + "." + emailDigest(targetID, e) + "@" + domain
+	local := safeEventID(eventID) + "." + emailDigest(targetID, e)
+	if replays > 0 {
+		local += ".r" + strconv.Itoa(replays)
+	}
+	return local + "@" + domain
 }
 
 // parseMailbox parses one address such as "Ada <ada@example.com>".

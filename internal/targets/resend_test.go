@@ -70,10 +70,10 @@ func TestResendRequest(t *testing.T) {
 		{
 			name: "payload overrides", mutate: func(c *ResendConfig) { c.UserAgent = "gatehouse/1.2 (+https://gatehouse.example)" },
 			payload: `{"to":["ada@example.com","Grace <grace@example.com>"],"template":"welcome_new_hire","locale":"en",` +
-				`"subject":"Hello\r\nthere","from":"IT <it@acme.example>","variables":{"organization":"Globex"}}`,
+				`"subject":"Hello\r\nthere","from":"IT <it@acme.example>","variables":{"company":"Globex"}}`,
 			wantFrom: "IT <it@acme.example>", wantTo: []string{"ada@example.com", "Grace <grace@example.com>"},
 			wantAgent: "gatehouse/1.2 (+https://gatehouse.example)", locale: "en",
-			vars: map[string]any{"organization": "Globex"}, subject: "Hello there",
+			vars: map[string]any{"company": "Globex"}, subject: "Hello there",
 		},
 		{
 			name: "target locale when the event names none", mutate: func(c *ResendConfig) { c.Locale = "zh" },
@@ -102,11 +102,7 @@ func TestResendRequest(t *testing.T) {
 				t.Errorf("Response %q, want the email id %q", res.Response, e.ID)
 			}
 
-			vars := eventDetail(d.Event)
-			for k, v := range tt.vars {
-				vars[k] = v
-			}
-			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, vars)
+			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, templateVars(eventDetail(d.Event), tt.vars, ""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -233,7 +229,7 @@ func TestResendConcurrentAttempt(t *testing.T) {
 	second := r.Deliver(context.Background(), d)
 	release()
 	wg.Wait()
-	if second.Outcome != Retry || second.Status != 409 || !strings.Contains(second.Err.Error(), "concurrent_idempotent_requests") {
+	if second.Outcome != Retry || second.Status != 409 || !strings.Contains(second.Err.Error(), "concurrent_idempotent_requests") || !second.Uncertain {
 		t.Errorf("while the first is in progress: %v %d %v, want Retry 409 concurrent_idempotent_requests", second.Outcome, second.Status, second.Err)
 	}
 	if first.Outcome != Delivered || len(f.Emails()) != 1 {
@@ -256,11 +252,12 @@ func TestResendClassification(t *testing.T) {
 		retryAfter time.Duration
 		errHas     string
 		sent       bool // whether a request reached the fake
+		uncertain  bool // whether the email may have been sent although the answer does not say so
 	}{
 		{name: "200", want: Delivered, status: 200, sent: true},
 		{name: "429", fail: 429, want: Retry, status: 429, retryAfter: time.Second, errHas: "rate_limit_exceeded", sent: true},
-		{name: "500", fail: 500, want: Retry, status: 500, errHas: "application_error", sent: true},
-		{name: "503", fail: 503, want: Retry, status: 503, sent: true},
+		{name: "500", fail: 500, want: Retry, status: 500, errHas: "application_error", sent: true, uncertain: true},
+		{name: "503", fail: 503, want: Retry, status: 503, sent: true, uncertain: true},
 		{name: "422 validation_error", fail: 422, want: Permanent, status: 422, errHas: "validation_error", sent: true},
 		{name: "400", fail: 400, want: Permanent, status: 400, sent: true},
 		{name: "wrong API key", mutate: func(c *ResendConfig) { c.APIKey = "re_wrong" }, want: Permanent, status: 403, errHas: "invalid_api_key", sent: true},
@@ -291,6 +288,9 @@ func TestResendClassification(t *testing.T) {
 			}
 			if sent := f.Requests() > n; sent != tt.sent {
 				t.Errorf("request sent: %v, want %v", sent, tt.sent)
+			}
+			if res.Uncertain != tt.uncertain {
+				t.Errorf("Uncertain = %v, want %v", res.Uncertain, tt.uncertain)
 			}
 		})
 	}
@@ -345,8 +345,8 @@ func TestResendNetworkFailures(t *testing.T) {
 	l.Close()
 	r := newResendTarget(t, "http://"+addr, nil)
 	res := r.Deliver(context.Background(), emailDelivery("evt-refused"))
-	if res.Outcome != Retry || res.Err == nil || strings.Contains(res.Err.Error(), resendKey) {
-		t.Errorf("connection refused: %+v, want Retry", res)
+	if res.Outcome != Retry || res.Err == nil || strings.Contains(res.Err.Error(), resendKey) || !res.Uncertain {
+		t.Errorf("connection refused: %+v, want Retry, uncertain (no answer)", res)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -536,4 +536,156 @@ func TestResendClientRateLimit(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestResendReplayKey: a replay has an Idempotency-Key of its own, so that
+// Resend sends the email again (the same key would answer the first
+// email's id for 24 hours); attempts of one replay share it.
+func TestResendReplayKey(t *testing.T) {
+	f := fake.NewResend(resendKey)
+	f.RateLimit = -1
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	ctx := context.Background()
+	r := newResendTarget(t, srv.URL, func(c *ResendConfig) { c.TargetID = "welcome-email" })
+	d := emailDelivery("evt-replay")
+	for i, step := range []struct {
+		replays int
+		emails  int
+	}{
+		{0, 1}, // sent
+		{0, 1}, // a retry: the same key, nothing sent
+		{1, 2}, // replayed: sent again
+		{1, 2}, // a retry of the replay
+		{2, 3}, // replayed again
+	} {
+		d.Replays, d.Attempt = step.replays, i+1
+		if res := r.Deliver(ctx, d); res.Outcome != Delivered || len(f.Emails()) != step.emails {
+			t.Fatalf("attempt %d (replays %d): %v, %d emails; want Delivered, %d", i+1, step.replays, res.Outcome, len(f.Emails()), step.emails)
+		}
+	}
+	emails := f.Emails()
+	base := emails[0].IdempotencyKey
+	if want := []string{base, base + ":r1", base + ":r2"}; !cmp.Equal(want, []string{emails[0].IdempotencyKey, emails[1].IdempotencyKey, emails[2].IdempotencyKey}) {
+		t.Errorf("keys %q, %q, %q; want %q", emails[0].IdempotencyKey, emails[1].IdempotencyKey, emails[2].IdempotencyKey, want)
+	}
+}
+
+// TestResendQuota: a used-up quota (429 daily_quota_exceeded) pauses every
+// target of the API key: until the answer's retry-after when it gives one
+// of a minute or more, else for 24 hours (Resend's daily quota counts the
+// last 24 hours). Requests that would go meanwhile are not made; they are
+// known not to have been sent.
+func TestResendQuota(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		retryAfter time.Duration // the fake's
+		want       time.Duration
+	}{
+		{"no retry-after", 0, 24 * time.Hour},
+		{"retry-after of hours", 5 * time.Hour, 5 * time.Hour},
+		{"retry-after too short to be the quota's", 2 * time.Second, 24 * time.Hour},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := fake.NewResend(resendKey)
+				f.DailyQuota, f.QuotaRetryAfter = 2, tt.retryAfter
+				accounts := NewResendAccounts()
+				client := &http.Client{Transport: handlerTransport{f}}
+				newTarget := func(key, id string) *Resend {
+					return newResendTarget(t, "https://api.resend.test", func(c *ResendConfig) {
+						c.APIKey, c.TargetID, c.Accounts, c.Client, c.RateLimit = key, id, accounts, client, 0
+					})
+				}
+				a, b := newTarget(resendKey, "a"), newTarget(resendKey, "b")
+				other := newTarget("re_OtherTeam_0000", "c") // another key: not paused (the fake refuses it: 403)
+				ctx := context.Background()
+				for i := range 2 {
+					if res := a.Deliver(ctx, emailDelivery(fmt.Sprint("evt-q", i))); res.Outcome != Delivered {
+						t.Fatalf("email %d: %+v", i, res)
+					}
+				}
+				res := a.Deliver(ctx, emailDelivery("evt-q2"))
+				if res.Outcome != Retry || res.Status != 429 || res.RetryAfter != tt.want || res.Uncertain ||
+					!strings.Contains(fmt.Sprint(res.Err), "daily_quota_exceeded") || !strings.Contains(fmt.Sprint(res.Err), "nothing is sent") {
+					t.Fatalf("over the quota: %+v (%v); want Retry 429 after %v, not uncertain", res, res.Err, tt.want)
+				}
+				answered := f.Log()[2].Time // after the client-side limiter's 400 ms
+				for name, r := range map[string]*Resend{"a": a, "b (same key)": b} {
+					if until, why := r.PausedUntil(); !until.Equal(answered.Add(tt.want)) || !strings.Contains(why, "daily_quota_exceeded") {
+						t.Errorf("%s: paused until +%v (%q), want +%v", name, until.Sub(answered), why, tt.want)
+					}
+				}
+				if until, _ := other.PausedUntil(); !until.IsZero() {
+					t.Errorf("another key paused until %v", until)
+				}
+				n := f.Requests()
+				res = b.Deliver(ctx, emailDelivery("evt-q3"))
+				if res.Outcome != Retry || res.Uncertain || res.RetryAfter != tt.want || f.Requests() != n {
+					t.Errorf("during the pause: %+v after %d requests (want Retry after %v without a request)", res, f.Requests()-n, tt.want)
+				}
+				if res := other.Deliver(ctx, emailDelivery("evt-q4")); res.Status != 403 || f.Requests() != n+1 {
+					t.Errorf("another key during the pause: %+v", res)
+				}
+				// Once the pause is over, requests go again (the fake's quota is
+				// reset 24 hours after the first two emails).
+				time.Sleep(tt.want)
+				wantStatus := 200
+				if tt.want < 24*time.Hour {
+					wantStatus = 429
+				}
+				if res := b.Deliver(ctx, emailDelivery("evt-q5")); res.Status != wantStatus || f.Requests() != n+2 {
+					t.Errorf("after the pause: %+v, %d requests; want %d", res, f.Requests()-n, wantStatus)
+				}
+			})
+		})
+	}
+}
+
+// TestResendSharedRateLimit: targets that share an API key share Resend's
+// rate limit (it is the team's, not a target's): together they stay under
+// it, at the lowest rate_limit among them.
+func TestResendSharedRateLimit(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		rates [2]float64
+		every time.Duration
+	}{
+		{"the default 5/s", [2]float64{0, 0}, 200 * time.Millisecond},
+		{"the lowest rate wins", [2]float64{5, 2}, 500 * time.Millisecond},
+		{"a target without a limit takes the other's", [2]float64{-1, 4}, 250 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := fake.NewResend(resendKey) // 5 requests per second
+				accounts := NewResendAccounts()
+				client := &http.Client{Transport: handlerTransport{f}}
+				var ts []*Resend
+				for i, rate := range tt.rates {
+					ts = append(ts, newResendTarget(t, "https://api.resend.test", func(c *ResendConfig) {
+						c.TargetID, c.Accounts, c.Client, c.RateLimit = fmt.Sprint("t", i), accounts, client, rate
+					}))
+				}
+				ShareResendLimits(ts)
+				start := time.Now()
+				var wg sync.WaitGroup
+				for i := range 12 {
+					wg.Go(func() {
+						if res := ts[i%2].Deliver(context.Background(), emailDelivery(fmt.Sprint("evt-s", i))); res.Outcome != Delivered {
+							t.Errorf("email %d: %v %v", i, res.Outcome, res.Err)
+						}
+					})
+				}
+				wg.Wait()
+				for i, a := range f.Log() {
+					if a.Status != 200 {
+						t.Errorf("request %d: %d %s", i, a.Status, a.Name)
+					}
+					if want := start.Add(time.Duration(i) * tt.every); !a.Time.Equal(want) {
+						t.Errorf("request %d at +%v, want +%v", i, a.Time.Sub(start), want.Sub(start))
+					}
+				}
+			})
+		})
+	}
 }

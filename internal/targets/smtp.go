@@ -51,6 +51,9 @@ type SMTPConfig struct {
 	// Locale is the locale used when neither the payload nor the event
 	// names one (default "en").
 	Locale string
+	// Company is the company's name, the templates' "company" (default:
+	// the root organization's name, unless it is still "Root").
+	Company string
 	// TargetID is this target's part of the deterministic Message-ID.
 	// Default: a digest of Host, Port and From.
 	TargetID string
@@ -192,7 +195,7 @@ func (s *SMTP) Kind() string { return "smtp" }
 // (text and HTML) message. See the package documentation for how replies
 // are classified.
 func (s *SMTP) Deliver(ctx context.Context, d *Delivery) Result {
-	e, err := composeEmail(d, s.tpl, s.cfg.From, s.cfg.Locale)
+	e, err := composeEmail(d, s.tpl, emailDefaults{From: s.cfg.From, Locale: s.cfg.Locale, Company: strings.TrimSpace(s.cfg.Company)})
 	if err != nil {
 		return Result{Outcome: Permanent, Err: fmt.Errorf("smtp: %w", err)}
 	}
@@ -337,7 +340,7 @@ func (s *SMTP) message(d *Delivery, e *email, now time.Time) (*mail.Msg, error) 
 		return nil, err
 	}
 	m.Subject(e.Subject)
-	m.SetMessageIDWithValue(messageID(d.EventID, s.targetID, e))
+	m.SetMessageIDWithValue(messageID(d.EventID, s.targetID, d.Replays, e))
 	m.SetDateWithValue(now)
 	m.SetGenHeader(mail.Header("Auto-Submitted"), "auto-generated") // RFC 3834: no auto-replies
 	switch {

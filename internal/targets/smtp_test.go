@@ -455,14 +455,14 @@ func TestSMTPMessage(t *testing.T) {
 				t.Fatalf("got %+v", res)
 			}
 			got := parseMail(t, ms.received()[n].data)
-			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, eventDetail(d.Event))
+			want, err := DefaultTemplates().Render("welcome_new_hire", []string{tt.locale}, templateVars(eventDetail(d.Event), nil, ""))
 			if err != nil {
 				t.Fatal(err)
 			}
-			e, _ := composeEmail(d, DefaultTemplates(), "Acme HR <hr@acme.example>", "en")
+			e, _ := composeEmail(d, DefaultTemplates(), emailDefaults{From: "Acme HR <hr@acme.example>", Locale: "en"})
 			wantMail := parsedMail{
 				Header: map[string]string{
-					"From": `"Acme HR" <hr@acme.example>`, "To": tt.to, "Message-Id": "<" + messageID(d.EventID, "smtp-test", e) + ">",
+					"From": `"Acme HR" <hr@acme.example>`, "To": tt.to, "Message-Id": "<" + messageID(d.EventID, "smtp-test", 0, e) + ">",
 					"Auto-Submitted": "auto-generated", "Mime-Version": "1.0",
 				},
 				ContentType: "multipart/alternative",
@@ -486,22 +486,28 @@ func TestSMTPMessageID(t *testing.T) {
 	otherFrom := newSMTPTarget(t, ms, SMTPNoTLS, func(c *SMTPConfig) { c.TargetID = ""; c.From = "IT <it@it.acme.example>" })
 
 	sends := []struct {
-		name string
-		s    *SMTP
-		id   string
+		name    string
+		s       *SMTP
+		id      string
+		replays int
 	}{
-		{"first attempt", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"second attempt", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"after a restart", aAgain, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"another target", b, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"another event", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"},
-		{"default target id", noID, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"default target id, another From", otherFrom, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"},
-		{"an id that is not a token", a, "com.example/evt 42"},
+		{"first attempt", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"second attempt", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"after a restart", aAgain, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"another target", b, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"another event", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c", 0},
+		{"default target id", noID, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"default target id, another From", otherFrom, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 0},
+		{"an id that is not a token", a, "com.example/evt 42", 0},
+		{"a replay", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 1},
+		{"a retry of the replay", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 1},
+		{"a second replay", a, "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", 2},
 	}
 	var ids []string
 	for _, s := range sends {
-		if res := s.s.Deliver(context.Background(), emailDelivery(s.id)); res.Outcome != Delivered {
+		d := emailDelivery(s.id)
+		d.Replays = s.replays
+		if res := s.s.Deliver(context.Background(), d); res.Outcome != Delivered {
 			t.Fatalf("%s: %+v", s.name, res)
 		}
 		msgs := ms.received()
@@ -518,7 +524,10 @@ func TestSMTPMessageID(t *testing.T) {
 	if !strings.HasSuffix(ids[6], "@it.acme.example>") {
 		t.Errorf("Message-ID %q: want the sender's domain", ids[6])
 	}
-	same := map[[2]int]bool{{0, 1}: true, {0, 2}: true, {1, 2}: true}
+	if !strings.HasSuffix(ids[8], ".r1@acme.example>") {
+		t.Errorf("Message-ID %q of a replay: want .r1 before the domain", ids[8])
+	}
+	same := map[[2]int]bool{{0, 1}: true, {0, 2}: true, {1, 2}: true, {8, 9}: true}
 	for i := range ids {
 		for j := i + 1; j < len(ids); j++ {
 			if (ids[i] == ids[j]) != same[[2]int{i, j}] {

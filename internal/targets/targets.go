@@ -26,7 +26,11 @@ type Delivery struct {
 	Time      time.Time       // event time
 	Payload   json.RawMessage // the rule's transformed payload (what to send)
 	Event     json.RawMessage // the whole event (CloudEvents JSON with detail), for templates
-	Attempt   int             // 1 for the first attempt
+	Attempt   int             // 1 for the first attempt; numbering goes on across replays
+	// Replays is how many times an operator replayed the delivery. The
+	// email targets make it a part of the Idempotency-Key (Resend) and
+	// the Message-ID (SMTP): a replay sends the email again.
+	Replays int
 }
 
 // Outcome is what the delivery engine should do with a delivery after an
@@ -68,6 +72,26 @@ type Result struct {
 	Latency    time.Duration
 	Response   string // ≤ 1 KiB excerpt of the answer, never containing secrets
 	Err        error  // what went wrong (nil on success)
+	// Uncertain: the target may have acted on the request although the
+	// answer does not say so (no answer, a 5xx, a request still in
+	// progress). Set by targets whose idempotency keys expire (Resend),
+	// so that retries stop before a retry could act twice.
+	Uncertain bool
+}
+
+// KeyLifetime is implemented by targets whose service remembers an
+// idempotency key for a limited time (Resend: 24 hours). A retry after the
+// key is forgotten would act again on a request that may have been acted
+// on (Result.Uncertain): the delivery engine stops retrying before then.
+type KeyLifetime interface {
+	IdempotencyKeyLifetime() time.Duration
+}
+
+// Pauser is implemented by targets that the service can ask to stop
+// sending for a while (Resend's daily quota): until PausedUntil no attempt
+// should be made. why says why, for the log.
+type Pauser interface {
+	PausedUntil() (until time.Time, why string)
 }
 
 // Target delivers events to one external system.

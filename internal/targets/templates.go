@@ -34,8 +34,9 @@ import (
 // subject of the built-in English welcome_new_hire.
 //
 // Templates see the variables as a map: the top-level fields of the event's
-// "detail" (userName, email, displayName, department, organization, …)
-// overlaid by the payload's "variables". A missing variable (or a JSON
+// "detail" (userName, email, displayName, department, organization, …),
+// greetingName, fullName and company (see templateVars), overlaid by the
+// payload's "variables". A missing variable (or a JSON
 // null) prints as nothing in every part — subject, text and HTML alike —
 // and is false in if/with/or, so {{or .displayName .userName}} and
 // {{with .department}}…{{end}} choose what to print when a field may be

@@ -11,10 +11,11 @@ import (
 )
 
 func newHireVars() map[string]any {
-	return map[string]any{
+	return templateVars(map[string]any{
 		"userName": "ada", "displayName": "Ada Lovelace", "email": "ada@example.com",
-		"department": "R&D", "organization": "Acme", "loginUrl": "https://sso.acme.example/login?x=1&y=2",
-	}
+		"department": "R&D", "organization": "Engineering", "orgPathNames": []any{"Acme", "Engineering"},
+		"loginUrl": "https://sso.acme.example/login?x=1&y=2",
+	}, nil, "")
 }
 
 func TestWelcomeNewHire(t *testing.T) {
@@ -60,16 +61,17 @@ func TestWelcomeNewHire(t *testing.T) {
 			wantNoHTM: []string{"Username", "<a href", "no value"},
 		},
 		{
-			name: "userName when there is no displayName", prefs: []string{"zh"}, vars: map[string]any{"userName": "ada", "displayName": nil},
+			name: "never the userName (an email address, usually)", prefs: []string{"zh"},
+			vars: templateVars(map[string]any{"userName": "ada@example.com", "displayName": nil}, nil, ""),
 			want: Rendered{
-				Template: "welcome_new_hire", Locale: "zh", Subject: "欢迎加入团队，ada",
-				Text: "ada，您好！\n\n欢迎加入团队！您的账号已经创建。\n\n  用户名：ada\n\n如有任何问题，请直接回复此邮件或联系 IT 部门。\n",
+				Template: "welcome_new_hire", Locale: "zh", Subject: "欢迎加入团队，新同事",
+				Text: "新同事，您好！\n\n欢迎加入团队！您的账号已经创建。\n\n  用户名：ada@example.com\n\n如有任何问题，请直接回复此邮件或联系 IT 部门。\n",
 			},
-			wantHTML: []string{"<p>ada，您好！</p>"},
+			wantHTML: []string{"<p>新同事，您好！</p>"},
 		},
 		{
 			name: "user data is escaped in HTML, not in text", prefs: []string{"en"},
-			vars: map[string]any{"displayName": `Eve <script>alert("x")</script>`, "organization": "A&B", "loginUrl": "javascript:alert(1)"},
+			vars: templateVars(map[string]any{"displayName": `Eve <script>alert("x")</script>`, "loginUrl": "javascript:alert(1)"}, nil, "A&B"),
 			want: Rendered{
 				Template: "welcome_new_hire", Locale: "en", Subject: `Welcome to A&B, Eve <script>alert("x")</script>`,
 				Text: "Hi Eve <script>alert(\"x\")</script>,\n\nWelcome to A&B! Your account has been created.\n\n\n" +
@@ -176,7 +178,7 @@ func write(t *testing.T, dir, name, content string) {
 
 func TestLoadTemplatesOverrides(t *testing.T) {
 	dir := t.TempDir()
-	write(t, dir, "welcome_new_hire.en.subject.txt", "Your {{.organization}} account: {{.userName}}\n")
+	write(t, dir, "welcome_new_hire.en.subject.txt", "Your {{.company}} account: {{.userName}}\n")
 	write(t, dir, "welcome_new_hire.zh-tw.subject.txt", "歡迎 {{.userName}}")
 	write(t, dir, "welcome_new_hire.zh-tw.txt", "{{.userName}}，您好")
 	write(t, dir, "offboarding.en.subject.txt", "Goodbye {{.userName}}")

@@ -31,6 +31,13 @@ type WebhookConfig struct {
 	// webhook-* headers, Content-Type or the headers the HTTP client
 	// manages (Host, Content-Length…).
 	Headers map[string]string
+	// SignatureHeaders names the headers that carry the id, timestamp and
+	// signature: WebhookHeadersStandard (webhook-id, webhook-timestamp,
+	// webhook-signature; the default), WebhookHeadersSvix (svix-id,
+	// svix-timestamp, svix-signature: what receivers built on older Svix
+	// libraries read) or WebhookHeadersBoth. The values and the signature
+	// scheme are the same.
+	SignatureHeaders string
 	// Timeout bounds one attempt (default 30 s; Standard Webhooks
 	// recommends 15–30 s).
 	Timeout time.Duration
@@ -42,21 +49,29 @@ type WebhookConfig struct {
 	Now func() time.Time
 }
 
+// The values of WebhookConfig.SignatureHeaders.
+const (
+	WebhookHeadersStandard = "standard"
+	WebhookHeadersSvix     = "svix"
+	WebhookHeadersBoth     = "both"
+)
+
 // Webhook delivers payloads to an HTTP endpoint, signed per Standard
 // Webhooks 1.0.
 type Webhook struct {
-	url     *url.URL
-	keys    [][]byte
-	secrets []string // as configured, for redaction
-	headers http.Header
-	timeout time.Duration
-	client  *http.Client
-	now     func() time.Time
+	url      *url.URL
+	keys     [][]byte
+	secrets  []string // as configured, for redaction
+	headers  http.Header
+	prefixes []string // of the id, timestamp and signature headers: "webhook-", "svix-"
+	timeout  time.Duration
+	client   *http.Client
+	now      func() time.Time
 }
 
 // reservedWebhookHeaders are the headers custom Headers may not set.
 var reservedWebhookHeaders = []string{
-	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Content-Type", "Content-Length",
+	"Webhook-Id", "Webhook-Timestamp", "Webhook-Signature", "Svix-Id", "Svix-Timestamp", "Svix-Signature", "Content-Type", "Content-Length",
 	"Content-Encoding", "Transfer-Encoding", "Host", "Connection", "Upgrade", "Te", "Trailer",
 	"Keep-Alive", "Proxy-Connection", "Expect",
 }
@@ -79,6 +94,16 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		errs = append(errs, fmt.Errorf("webhook secrets: want one, or two during rotation; got %d", len(cfg.Secrets)))
 	}
 	w := &Webhook{url: u, headers: http.Header{}, timeout: cfg.Timeout, client: cfg.Client, now: nowFunc(cfg.Now)}
+	switch cfg.SignatureHeaders {
+	case "", WebhookHeadersStandard:
+		w.prefixes = []string{"webhook-"}
+	case WebhookHeadersSvix:
+		w.prefixes = []string{"svix-"}
+	case WebhookHeadersBoth:
+		w.prefixes = []string{"webhook-", "svix-"}
+	default:
+		errs = append(errs, fmt.Errorf("webhook signature headers %q: want standard, svix or both", cfg.SignatureHeaders))
+	}
 	for i, s := range cfg.Secrets {
 		key, err := decodeWebhookSecret(s)
 		if err != nil {
@@ -143,9 +168,12 @@ func (w *Webhook) Deliver(ctx context.Context, d *Delivery) Result {
 		req.Header[k] = slices.Clone(v)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", id)
-	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("webhook-signature", w.sign(id, ts, d.Payload))
+	sig := w.sign(id, ts, d.Payload)
+	for _, p := range w.prefixes {
+		req.Header.Set(p+"id", id)
+		req.Header.Set(p+"timestamp", ts)
+		req.Header.Set(p+"signature", sig)
+	}
 
 	what := "webhook POST " + redactURL(w.url)
 	resp, err := w.client.Do(req)

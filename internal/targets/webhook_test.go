@@ -2,6 +2,9 @@ package targets
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"io"
 	"net"
@@ -149,6 +152,87 @@ func TestWebhookDeliverAndRotation(t *testing.T) {
 		if err := VerifyWebhook(NewWebhookSecret(), h, rq.body, time.Minute, now); !errors.Is(err, ErrWebhookSignature) {
 			t.Errorf("VerifyWebhook with another secret = %v", err)
 		}
+	}
+}
+
+// svixVerify is what a receiver built on an older Svix library does: it
+// reads only the svix-* headers (same scheme: HMAC-SHA256 of
+// id.timestamp.body with the secret's bytes, "v1," and base64, several
+// space-separated).
+func svixVerify(secret string, h http.Header, body []byte) bool {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return false
+	}
+	id, ts := h.Get("svix-id"), h.Get("svix-timestamp")
+	if id == "" || ts == "" {
+		return false
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "."))
+	mac.Write(body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(h.Get("svix-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestWebhookSignatureHeaders: a target may send Svix's header names
+// (for receivers on older Svix libraries) instead of, or as well as,
+// Standard Webhooks' ones; the values are the same.
+func TestWebhookSignatureHeaders(t *testing.T) {
+	var got received
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.add(r)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	secret := NewWebhookSecret()
+	for _, tt := range []struct {
+		style          string
+		standard, svix bool
+	}{
+		{"", true, false},
+		{WebhookHeadersStandard, true, false},
+		{WebhookHeadersSvix, false, true},
+		{WebhookHeadersBoth, true, true},
+	} {
+		t.Run("style="+tt.style, func(t *testing.T) {
+			w, err := NewWebhook(WebhookConfig{URL: srv.URL, Secrets: []string{secret}, SignatureHeaders: tt.style, Client: loopback.Client(0)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := testDelivery()
+			if r := w.Deliver(context.Background(), d); r.Outcome != Delivered {
+				t.Fatalf("%+v", r)
+			}
+			reqs := got.all()
+			rq := reqs[len(reqs)-1]
+			std := VerifyWebhook(secret, rq.header, rq.body, 0, time.Now()) == nil
+			if std != tt.standard || svixVerify(secret, rq.header, rq.body) != tt.svix {
+				t.Errorf("Standard Webhooks verifies: %v (want %v); an older Svix library verifies: %v (want %v)",
+					std, tt.standard, svixVerify(secret, rq.header, rq.body), tt.svix)
+			}
+			if tt.standard && tt.svix {
+				for _, k := range []string{"id", "timestamp", "signature"} {
+					if rq.header.Get("webhook-"+k) != rq.header.Get("svix-"+k) {
+						t.Errorf("webhook-%s %q, svix-%s %q: want the same", k, rq.header.Get("webhook-"+k), k, rq.header.Get("svix-"+k))
+					}
+				}
+			}
+			if tt.svix && rq.header.Get("svix-id") != d.EventID {
+				t.Errorf("svix-id = %q, want the event id", rq.header.Get("svix-id"))
+			}
+		})
+	}
+	if _, err := NewWebhook(WebhookConfig{URL: srv.URL, Secrets: []string{secret}, SignatureHeaders: "Svix"}); err == nil {
+		t.Error("signature headers \"Svix\" accepted")
+	}
+	if _, err := NewWebhook(WebhookConfig{URL: srv.URL, Secrets: []string{secret}, Headers: map[string]string{"svix-signature": "v1,x"}}); err == nil {
+		t.Error("a custom svix-signature header accepted")
 	}
 }
 

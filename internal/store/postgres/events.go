@@ -204,16 +204,16 @@ func (s *Store) Dispatch(ctx context.Context, from, to int64, docs []*events.Eve
 }
 
 const deliveryCols = `d.id, d.event_seq, d.event_id, d.event_type, d.event_time, d.rule, d.target, d.subject, d.payload, d.state,
-	d.attempts, d.next_at, d.lease_until, d.created, d.updated, d.last_status, d.last_error`
+	d.attempts, d.replays, d.replay_base, d.next_at, d.lease_until, d.created, d.updated, d.last_status, d.last_error, d.uncertain_since`
 
 func scanDelivery(sc scanner, extra ...any) (*events.Delivery, error) {
 	var d events.Delivery
 	var payload string
-	var lease pgtype.Timestamptz
+	var lease, uncertain pgtype.Timestamptz
 	var lastStatus pgtype.Int4
 	var lastErr pgtype.Text
 	dest := append([]any{&d.ID, &d.EventSeq, &d.EventID, &d.EventType, &d.EventTime, &d.Rule, &d.Target, &d.Subject, &payload, &d.State,
-		&d.Attempts, &d.NextAt, &lease, &d.Created, &d.Updated, &lastStatus, &lastErr}, extra...)
+		&d.Attempts, &d.Replays, &d.ReplayBase, &d.NextAt, &lease, &d.Created, &d.Updated, &lastStatus, &lastErr, &uncertain}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -221,6 +221,9 @@ func scanDelivery(sc scanner, extra ...any) (*events.Delivery, error) {
 	d.EventTime, d.NextAt, d.Created, d.Updated = d.EventTime.UTC(), d.NextAt.UTC(), d.Created.UTC(), d.Updated.UTC()
 	if lease.Valid {
 		d.LeaseUntil = lease.Time.UTC()
+	}
+	if uncertain.Valid {
+		d.UncertainSince = uncertain.Time.UTC()
 	}
 	d.LastStatus, d.LastError = int(lastStatus.Int32), lastErr.String
 	return &d, nil
@@ -283,10 +286,12 @@ func (s *Store) Complete(ctx context.Context, cs []*events.Completion, now time.
 	if len(cs) == 0 {
 		return nil
 	}
-	// One statement cannot upsert a row twice: fold repeats into what one
-	// write after another would leave. An attempt given twice keeps the
-	// last; a delivery takes the last state, and the NextAt of the last
-	// retry (next_at moves only for pending).
+	// One statement cannot write a row twice: fold repeats into what one
+	// write after another would leave. Attempts are appended, never
+	// rewritten: an attempt given twice keeps the first (and one already
+	// stored stays, ON CONFLICT DO NOTHING); a delivery takes the last
+	// state, the NextAt of the last retry (next_at moves only for pending)
+	// and the time of the first uncertain attempt.
 	type attemptKey struct {
 		id string
 		n  int
@@ -295,12 +300,15 @@ func (s *Store) Complete(ctx context.Context, cs []*events.Completion, now time.
 		id, state, err string
 		status         int
 		next           *time.Time
+		uncertain      *time.Time
 	}
 	attempts := map[attemptKey]*events.Attempt{}
 	states := map[string]*state{}
 	for _, c := range cs {
 		a := c.Attempt
-		attempts[attemptKey{a.DeliveryID, a.N}] = &a
+		if _, dup := attempts[attemptKey{a.DeliveryID, a.N}]; !dup {
+			attempts[attemptKey{a.DeliveryID, a.N}] = &a
+		}
 		st := states[a.DeliveryID]
 		if st == nil {
 			st = &state{id: a.DeliveryID}
@@ -310,6 +318,10 @@ func (s *Store) Complete(ctx context.Context, cs []*events.Completion, now time.
 		if c.State == events.StatePending {
 			next := c.NextAt.UTC()
 			st.next = &next
+		}
+		if c.Uncertain && st.uncertain == nil {
+			at := a.At.UTC()
+			st.uncertain = &at
 		}
 	}
 	var (
@@ -330,28 +342,28 @@ func (s *Store) Complete(ctx context.Context, cs []*events.Completion, now time.
 		responses, errs = append(responses, nullStr(a.Response)), append(errs, nullStr(a.Error))
 	}
 	var (
-		dIDs, dStates []string
-		dNext         []*time.Time
-		dStatus       []int32
-		dErrs         []*string
+		dIDs, dStates     []string
+		dNext, dUncertain []*time.Time
+		dStatus           []int32
+		dErrs             []*string
 	)
 	for _, id := range slices.Sorted(maps.Keys(states)) {
 		st := states[id]
-		dIDs, dStates, dNext = append(dIDs, id), append(dStates, st.state), append(dNext, st.next)
+		dIDs, dStates, dNext, dUncertain = append(dIDs, id), append(dStates, st.state), append(dNext, st.next), append(dUncertain, st.uncertain)
 		dStatus, dErrs = append(dStatus, int32(st.status)), append(dErrs, nullStr(st.err))
 	}
 	return s.write(ctx, func(t *tx) error {
 		b := &pgx.Batch{}
 		b.Queue(`INSERT INTO delivery_attempts (delivery_id, n, at, outcome, status, latency_us, response, error)
 			SELECT * FROM unnest($1::text[], $2::integer[], $3::timestamptz[], $4::text[], $5::integer[], $6::bigint[], $7::text[], $8::text[])
-			ON CONFLICT (delivery_id, n) DO UPDATE SET at = excluded.at, outcome = excluded.outcome, status = excluded.status,
-				latency_us = excluded.latency_us, response = excluded.response, error = excluded.error`,
+			ON CONFLICT (delivery_id, n) DO NOTHING`,
 			aIDs, ns, ats, outcomes, statuses, latencies, responses, errs)
 		b.Queue(`UPDATE deliveries d SET state = c.state, next_at = COALESCE(c.next_at, d.next_at), lease_until = NULL, updated = $1,
-				last_status = c.status, last_error = c.error
-			FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[]) AS c (id, state, next_at, status, error)
+				last_status = c.status, last_error = c.error, uncertain_since = COALESCE(d.uncertain_since, c.uncertain)
+			FROM unnest($2::text[], $3::text[], $4::timestamptz[], $5::integer[], $6::text[], $7::timestamptz[])
+				AS c (id, state, next_at, status, error, uncertain)
 			WHERE d.id = c.id`,
-			now.UTC(), dIDs, dStates, dNext, dStatus, dErrs)
+			now.UTC(), dIDs, dStates, dNext, dStatus, dErrs, dUncertain)
 		if err := t.tx.SendBatch(ctx, b).Close(); err != nil {
 			return conflict(err, "record attempt")
 		}
@@ -389,9 +401,12 @@ func (s *Store) writeExec(ctx context.Context, op, query string, args ...any) (i
 	return n, err
 }
 
-// Recover returns expired running deliveries to pending.
+// Recover returns expired running deliveries to pending. Their attempt's
+// outcome is unknown: it may have reached the target since its claim
+// (updated).
 func (s *Store) Recover(ctx context.Context, now time.Time) (int64, error) {
-	return s.writeExec(ctx, "recover deliveries", `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = $1, next_at = $1
+	return s.writeExec(ctx, "recover deliveries", `UPDATE deliveries SET state = 'pending', lease_until = NULL,
+		uncertain_since = COALESCE(uncertain_since, updated), updated = $1, next_at = $1
 		WHERE state = 'running' AND lease_until < $1`, now.UTC())
 }
 
@@ -495,11 +510,13 @@ func (s *Store) EventDocument(ctx context.Context, seq int64) (json.RawMessage, 
 	return json.RawMessage(doc), nil
 }
 
-// Replay makes deliveries pending again, due now, with no attempts counted.
+// Replay makes deliveries pending again, due now; their attempts stay
+// counted and logged, and the schedule starts over (replay_base).
 // A running delivery is left alone: its worker will complete it (a replay
 // that waits for a claim's lock sees the delivery running).
 func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error) {
-	const set = `UPDATE deliveries d SET state = 'pending', attempts = 0, next_at = $1, lease_until = NULL, updated = $1
+	const set = `UPDATE deliveries d SET state = 'pending', replays = d.replays + 1, replay_base = d.attempts, uncertain_since = NULL,
+		next_at = $1, lease_until = NULL, updated = $1
 		WHERE d.state <> 'running'`
 	args := []any{now.UTC()}
 	var query string

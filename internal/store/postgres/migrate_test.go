@@ -19,37 +19,8 @@ func TestMigrateExternalIDs(t *testing.T) {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
 			ctx := context.Background()
 			schemaName := freshSchema(t, url)
-			cfg, err := pgx.ParseConfig(url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer conn.Close(ctx)
-			sch := pgx.Identifier{schemaName}.Sanitize()
-			if _, err := conn.Exec(ctx, `CREATE SCHEMA `+sch+`; SET search_path TO `+sch); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-				t.Fatal(err)
-			}
-			ms, err := loadMigrations()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range ms {
-				if m.version > 5 {
-					break
-				}
-				if _, err := conn.Exec(ctx, m.body); err != nil {
-					t.Fatalf("%s: %v", m.name, err)
-				}
-				if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-					t.Fatal(err)
-				}
-			}
+			conn := connectIn(t, url, schemaName)
+			migrateTo(t, conn, 5)
 			for _, stmt := range storetest.LegacyExternalIDs(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}, single) {
 				if _, err := conn.Exec(ctx, stmt); err != nil {
 					t.Fatalf("%v: %s", err, stmt)
@@ -102,6 +73,68 @@ func TestAppliedMigrations(t *testing.T) {
 	for _, m := range ms {
 		if got[m.Version].IsZero() {
 			t.Errorf("migration %s: no time applied", m.Name)
+		}
+	}
+}
+
+// TestMigrateAttemptLogs: deliveries written before migration 0010 (a
+// replay reset the attempt count and rewrote the log) number their next
+// attempts after the log, which stays.
+func TestMigrateAttemptLogs(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	schemaName := freshSchema(t, url)
+	conn := connectIn(t, url, schemaName)
+	migrateTo(t, conn, 9)
+	for _, stmt := range storetest.LegacyAttemptLogs() {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	s := openIn(t, url, schemaName)
+	storetest.CheckMigratedAttemptLogs(t, s)
+}
+
+// connectIn connects to url with a new schema as the search path.
+func connectIn(t *testing.T, url, schemaName string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	sch := pgx.Identifier{schemaName}.Sanitize()
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+sch+`; SET search_path TO `+sch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// migrateTo applies the migrations up to version last, as Open would have.
+func migrateTo(t *testing.T, conn *pgx.Conn, last int) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version > last {
+			break
+		}
+		if _, err := conn.Exec(ctx, m.body); err != nil {
+			t.Fatalf("%s: %v", m.name, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

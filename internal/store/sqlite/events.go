@@ -124,15 +124,15 @@ func (s *Store) Dispatch(ctx context.Context, from, to int64, docs []*events.Eve
 }
 
 const deliveryCols = `d.id, d.event_seq, d.event_id, d.event_type, d.event_time, d.rule, d.target, d.subject, d.payload, d.state,
-	d.attempts, d.next_at, d.lease_until, d.created, d.updated, d.last_status, d.last_error`
+	d.attempts, d.replays, d.replay_base, d.next_at, d.lease_until, d.created, d.updated, d.last_status, d.last_error, d.uncertain_since`
 
 func scanDelivery(sc scanner, extra ...any) (*events.Delivery, error) {
 	var d events.Delivery
 	var payload, evTime, next, created, updated string
-	var lease, lastErr sql.NullString
+	var lease, lastErr, uncertain sql.NullString
 	var lastStatus sql.NullInt64
 	dest := append([]any{&d.ID, &d.EventSeq, &d.EventID, &d.EventType, &evTime, &d.Rule, &d.Target, &d.Subject, &payload, &d.State,
-		&d.Attempts, &next, &lease, &created, &updated, &lastStatus, &lastErr}, extra...)
+		&d.Attempts, &d.Replays, &d.ReplayBase, &next, &lease, &created, &updated, &lastStatus, &lastErr, &uncertain}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -142,7 +142,8 @@ func scanDelivery(sc scanner, extra ...any) (*events.Delivery, error) {
 	for _, p := range []struct {
 		dst *time.Time
 		s   string
-	}{{&d.EventTime, evTime}, {&d.NextAt, next}, {&d.Created, created}, {&d.Updated, updated}, {&d.LeaseUntil, lease.String}} {
+	}{{&d.EventTime, evTime}, {&d.NextAt, next}, {&d.Created, created}, {&d.Updated, updated}, {&d.LeaseUntil, lease.String},
+		{&d.UncertainSince, uncertain.String}} {
 		if p.s == "" {
 			continue
 		}
@@ -202,22 +203,27 @@ func (s *Store) Claim(ctx context.Context, target string, now time.Time, limit i
 	return out, err
 }
 
-// Complete records attempts and new states.
+// Complete records attempts and new states. Attempts are appended: a
+// (delivery, number) already recorded keeps its row.
 func (s *Store) Complete(ctx context.Context, cs []*events.Completion, now time.Time) error {
 	return s.submit(ctx, func(t *tx) error {
 		for _, c := range cs {
 			a := c.Attempt
-			if _, err := t.tx.ExecContext(ctx, `INSERT OR REPLACE INTO delivery_attempts (delivery_id, n, at, outcome, status, latency_us, response, error)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.DeliveryID, a.N, fmtTime(a.At), a.Outcome, a.Status, a.Latency.Microseconds(),
-				nullStr(a.Response), nullStr(a.Error)); err != nil {
+			if _, err := t.tx.ExecContext(ctx, `INSERT INTO delivery_attempts (delivery_id, n, at, outcome, status, latency_us, response, error)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, n) DO NOTHING`, a.DeliveryID, a.N, fmtTime(a.At), a.Outcome, a.Status,
+				a.Latency.Microseconds(), nullStr(a.Response), nullStr(a.Error)); err != nil {
 				return fmt.Errorf("record attempt: %w", err)
 			}
-			var next any
+			var next, uncertain any
 			if c.State == events.StatePending {
 				next = fmtTime(c.NextAt)
 			}
+			if c.Uncertain {
+				uncertain = fmtTime(a.At)
+			}
 			if _, err := t.tx.ExecContext(ctx, `UPDATE deliveries SET state = ?, next_at = COALESCE(?, next_at), lease_until = NULL, updated = ?,
-				last_status = ?, last_error = ? WHERE id = ?`, c.State, next, fmtTime(now), a.Status, nullStr(a.Error), a.DeliveryID); err != nil {
+				last_status = ?, last_error = ?, uncertain_since = COALESCE(uncertain_since, ?) WHERE id = ?`,
+				c.State, next, fmtTime(now), a.Status, nullStr(a.Error), uncertain, a.DeliveryID); err != nil {
 				return fmt.Errorf("record attempt: %w", err)
 			}
 		}
@@ -237,10 +243,12 @@ func (s *Store) NextDue(ctx context.Context, target string) (time.Time, error) {
 	return parseTime(next.String)
 }
 
-// Recover returns expired running deliveries to pending.
+// Recover returns expired running deliveries to pending. Their attempt's
+// outcome is unknown: it may have reached the target since its claim
+// (updated).
 func (s *Store) Recover(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.writeExec(ctx, `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = ?, next_at = ?
-		WHERE state = 'running' AND lease_until < ?`, fmtTime(now), fmtTime(now), fmtTime(now))
+	res, err := s.writeExec(ctx, `UPDATE deliveries SET state = 'pending', lease_until = NULL, uncertain_since = COALESCE(uncertain_since, updated),
+		updated = ?, next_at = ? WHERE state = 'running' AND lease_until < ?`, fmtTime(now), fmtTime(now), fmtTime(now))
 	if err != nil {
 		return 0, fmt.Errorf("recover deliveries: %w", err)
 	}
@@ -252,8 +260,8 @@ func (s *Store) Recover(ctx context.Context, now time.Time) (int64, error) {
 // (SQLite, under the serve lock), a running delivery is one whose attempt
 // the previous process did not live to record.
 func (s *Store) RequeueInterrupted(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.writeExec(ctx, `UPDATE deliveries SET state = 'pending', lease_until = NULL, updated = ?, next_at = ?
-		WHERE state = 'running'`, fmtTime(now), fmtTime(now))
+	res, err := s.writeExec(ctx, `UPDATE deliveries SET state = 'pending', lease_until = NULL, uncertain_since = COALESCE(uncertain_since, updated),
+		updated = ?, next_at = ? WHERE state = 'running'`, fmtTime(now), fmtTime(now))
 	if err != nil {
 		return 0, fmt.Errorf("requeue interrupted deliveries: %w", err)
 	}
@@ -331,11 +339,13 @@ func (s *Store) EventDocument(ctx context.Context, seq int64) (json.RawMessage, 
 	return json.RawMessage(doc), err
 }
 
-// Replay makes deliveries pending again.
+// Replay makes deliveries pending again; their attempts stay counted and
+// logged.
 func (s *Store) Replay(ctx context.Context, ids []string, q *events.DeliveryQuery, now time.Time, audit *directory.AuditEntry) (int64, error) {
 	var n int64
 	err := s.submit(ctx, func(t *tx) error {
-		set := `UPDATE deliveries SET state = 'pending', attempts = 0, next_at = ?, lease_until = NULL, updated = ?`
+		set := `UPDATE deliveries SET state = 'pending', replays = replays + 1, replay_base = attempts, uncertain_since = NULL,
+			next_at = ?, lease_until = NULL, updated = ?`
 		args := []any{fmtTime(now), fmtTime(now)}
 		var res sql.Result
 		var err error

@@ -49,6 +49,31 @@ func TestMigrateExternalIDs(t *testing.T) {
 	}
 }
 
+// TestMigrateAttemptLogs: deliveries written before migration 0010 (a
+// replay reset the attempt count and rewrote the log) number their next
+// attempts after the log, which stays.
+func TestMigrateAttemptLogs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(t, db, 9)
+	for _, stmt := range storetest.LegacyAttemptLogs() {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckMigratedAttemptLogs(t, s)
+}
+
 // migrateTo applies the migrations up to version last, as Open would have.
 func migrateTo(t *testing.T, db *sql.DB, last int) {
 	t.Helper()

@@ -249,8 +249,12 @@ func testDeliveries(t *testing.T, ns NewStore) {
 	if n, err := es.Replay(e.ctx, nil, &events.DeliveryQuery{State: events.StateDead, Target: "hook"}, now, nil); err != nil || n != 1 {
 		t.Errorf("replay: %v %d", err, n)
 	}
-	if d, _ := es.Delivery(e.ctx, "d2-hook"); d.State != events.StatePending || d.Attempts != 0 {
+	// The attempt count and log stay; the schedule starts over after them.
+	if d, _ := es.Delivery(e.ctx, "d2-hook"); d.State != events.StatePending || d.Attempts != 1 || d.Replays != 1 || d.ReplayBase != 1 || d.RoundAttempts() != 0 {
 		t.Errorf("replayed: %+v", d)
+	}
+	if att, err := es.Attempts(e.ctx, "d2-hook"); err != nil || len(att) != 1 || att[0].Outcome != events.OutcomePermanent {
+		t.Errorf("attempts of the replayed delivery: %v %+v", err, att)
 	}
 	replayAudit := &directory.AuditEntry{Time: now, Actor: e.actor, Action: "deliveries.replay", ResourceType: "Delivery", ResourceID: "d0-hook"}
 	if n, err := es.Replay(e.ctx, []string{"d0-hook"}, nil, now, replayAudit); err != nil || n != 1 {
@@ -304,6 +308,114 @@ func testDeliveries(t *testing.T, ns NewStore) {
 		t.Errorf("document of an event with pending deliveries: %v", err)
 	}
 	_ = b
+}
+
+// testAttemptLog: a delivery's attempt log is appended to and never
+// rewritten: an attempt recorded again under its number keeps its first
+// record; replays number on. An uncertain attempt, or a recovered lease,
+// sets UncertainSince once; a replay clears it.
+func testAttemptLog(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	e.createUser(strict, &directory.User{UserName: "a", Active: true})
+	recs, err := es.EventsAfter(e.ctx, 0, 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("events: %v %d", err, len(recs))
+	}
+	r := recs[0]
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	d := &events.Delivery{ID: "d1", EventSeq: r.Seq, EventID: r.ID, EventType: r.Type, EventTime: r.Time, Rule: "r", Target: "mail",
+		Subject: r.Subject, Payload: json.RawMessage(`{}`), State: events.StatePending, NextAt: t0, Created: t0}
+	if err := es.Dispatch(e.ctx, 0, r.Seq, []*events.EventDoc{{Seq: r.Seq, ID: r.ID, Doc: json.RawMessage(`{}`)}}, []*events.Delivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	claim := func(now time.Time) *events.Delivery {
+		t.Helper()
+		got, err := es.Claim(e.ctx, "mail", now, 10, time.Minute, false)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("claim at %v: %v %d", now, err, len(got))
+		}
+		return got[0]
+	}
+	complete := func(c *events.Completion, now time.Time) {
+		t.Helper()
+		if err := es.Complete(e.ctx, []*events.Completion{c}, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func() *events.Delivery {
+		t.Helper()
+		d, err := es.Delivery(e.ctx, "d1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Attempt 1: certain; attempt 2: uncertain (a lost answer).
+	c1 := claim(t0)
+	complete(&events.Completion{Attempt: events.Attempt{DeliveryID: "d1", N: c1.Attempts, At: t0, Outcome: events.OutcomeRetry, Status: 429, Error: "slow down"},
+		State: events.StatePending, NextAt: t0.Add(time.Second)}, t0)
+	if got := get(); !got.UncertainSince.IsZero() {
+		t.Errorf("uncertain since %v after a certain attempt", got.UncertainSince)
+	}
+	t2 := t0.Add(time.Minute)
+	c2 := claim(t2)
+	complete(&events.Completion{Attempt: events.Attempt{DeliveryID: "d1", N: c2.Attempts, At: t2, Outcome: events.OutcomeRetry, Status: 503, Error: "lost"},
+		State: events.StatePending, NextAt: t2.Add(time.Second), Uncertain: true}, t2)
+	// The same attempt recorded again (another outcome): the first record stays,
+	// in one call and across calls.
+	t3 := t0.Add(2 * time.Minute)
+	dup := &events.Completion{Attempt: events.Attempt{DeliveryID: "d1", N: c2.Attempts, At: t3, Outcome: events.OutcomeDelivered, Status: 200},
+		State: events.StatePending, NextAt: t3.Add(time.Second), Uncertain: true}
+	if err := es.Complete(e.ctx, []*events.Completion{dup, dup}, t3); err != nil {
+		t.Fatal(err)
+	}
+	got := get()
+	if c1.Attempts != 1 || c2.Attempts != 2 || !got.UncertainSince.Equal(t2) {
+		t.Errorf("claims numbered %d, %d; uncertain since %v, want %v", c1.Attempts, c2.Attempts, got.UncertainSince, t2)
+	}
+	// Replay: numbering goes on; uncertainty is forgotten.
+	if n, err := es.Replay(e.ctx, []string{"d1"}, nil, t3, nil); err != nil || n != 1 {
+		t.Fatalf("replay: %v %d", err, n)
+	}
+	got = get()
+	if got.Attempts != 2 || got.Replays != 1 || got.ReplayBase != 2 || !got.UncertainSince.IsZero() {
+		t.Errorf("replayed: attempts %d, replays %d, base %d, uncertain since %v", got.Attempts, got.Replays, got.ReplayBase, got.UncertainSince)
+	}
+	t4 := t0.Add(3 * time.Minute)
+	c3 := claim(t4)
+	complete(&events.Completion{Attempt: events.Attempt{DeliveryID: "d1", N: c3.Attempts, At: t4, Outcome: events.OutcomeDelivered, Status: 200},
+		State: events.StateDelivered}, t4)
+	att, err := es.Attempts(e.ctx, "d1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		N       int
+		At      time.Time
+		Outcome string
+		Status  int
+	}
+	var rows []row
+	for _, a := range att {
+		rows = append(rows, row{a.N, a.At, a.Outcome, a.Status})
+	}
+	want := []row{{1, t0, events.OutcomeRetry, 429}, {2, t2, events.OutcomeRetry, 503}, {3, t4, events.OutcomeDelivered, 200}}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("attempt log (-want +got):\n%s", diff)
+	}
+	// A lease that runs out: the attempt may have been made, since the claim.
+	if n, err := es.Replay(e.ctx, []string{"d1"}, nil, t4, nil); err != nil || n != 1 {
+		t.Fatalf("replay: %v %d", err, n)
+	}
+	t5 := t0.Add(4 * time.Minute)
+	claim(t5)
+	if n, err := es.Recover(e.ctx, t5.Add(2*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("recover: %v %d", err, n)
+	}
+	if got := get(); !got.UncertainSince.Equal(t5) || got.State != events.StatePending || got.Replays != 2 || got.Attempts != 4 {
+		t.Errorf("recovered: %+v", got)
+	}
 }
 
 // testExternalEvents: received events are stored once per (source, id),

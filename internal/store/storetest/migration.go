@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
 )
 
 // The externalId migration (0006) moves each hub-wide externalId into the
@@ -205,5 +206,118 @@ func CheckMigratedExternalIDs(t *testing.T, s Store, single bool) {
 		}
 	} else {
 		t.Errorf("%T has no UserExternalIDs", s)
+	}
+}
+
+// The attempt log migration (0010): before it, a replay set a delivery's
+// attempt count to 0 and the attempts after it overwrote the log's first
+// rows. Each store's test writes the deliveries below with the schema
+// before it (LegacyAttemptLogs), opens the database (which migrates it)
+// and checks that numbering goes on after the highest number recorded, with
+// the attempts since the replay still counted by the schedule
+// (CheckMigratedAttemptLogs).
+
+// legacyDelivery is a delivery as the old schema kept it.
+type legacyDelivery struct {
+	id, state string
+	attempts  int      // the old count: attempts since the last replay
+	log       []string // the outcomes of rows 1, 2, …
+	// what the migration makes of it
+	wantAttempts, wantBase int
+}
+
+var legacyDeliveries = []legacyDelivery{
+	// Dead after three attempts, replayed, delivered at once: row 1 was
+	// overwritten by the delivery.
+	{id: "dl-replayed", state: "delivered", attempts: 1, log: []string{"delivered", "retry", "retry"}, wantAttempts: 3, wantBase: 2},
+	// Replayed, one failed attempt since, waiting for the next.
+	{id: "dl-pending", state: "pending", attempts: 1, log: []string{"retry", "retry", "retry"}, wantAttempts: 3, wantBase: 2},
+	// Replayed, not attempted since.
+	{id: "dl-fresh", state: "pending", attempts: 0, log: []string{"retry", "retry"}, wantAttempts: 2, wantBase: 2},
+	// Never replayed.
+	{id: "dl-plain", state: "delivered", attempts: 2, log: []string{"retry", "delivered"}, wantAttempts: 2},
+	// Never replayed; its second attempt's process died before recording it.
+	{id: "dl-lost", state: "pending", attempts: 2, log: []string{"retry"}, wantAttempts: 2},
+}
+
+// LegacyAttemptLogs returns the statements that write legacyDeliveries
+// (target "hook", one event) with the schema before migration 0010.
+func LegacyAttemptLogs() []string {
+	const at = "2026-01-02T03:04:05.000000Z"
+	out := []string{
+		`INSERT INTO events (seq, id, source, type, subject, time, actor, resource_type, resource_id, data)
+			VALUES (1, 'ev-1', '', 'User.Created', 'users/u1', '` + at + `', '{}', 'User', 'u1', '{}')`,
+		`INSERT INTO event_docs (seq, id, doc) VALUES (1, 'ev-1', '{}')`,
+		`UPDATE event_cursor SET seq = 1 WHERE id = 1`,
+	}
+	for _, d := range legacyDeliveries {
+		out = append(out, fmt.Sprintf(`INSERT INTO deliveries (id, event_seq, event_id, event_type, event_time, rule, target, subject, payload,
+				state, attempts, next_at, created, updated)
+			VALUES ('%s', 1, 'ev-1', 'User.Created', '%s', 'r', 'hook', 'users/u1', '{}', '%s', %d, '%s', '%s', '%s')`,
+			d.id, at, d.state, d.attempts, at, at, at))
+		for i, outcome := range d.log {
+			out = append(out, fmt.Sprintf(`INSERT INTO delivery_attempts (delivery_id, n, at, outcome, status, latency_us, response, error)
+				VALUES ('%s', %d, '%s', '%s', 503, 1000, 'answer %d', NULL)`, d.id, i+1, at, outcome, i+1))
+		}
+	}
+	return out
+}
+
+// CheckMigratedAttemptLogs checks s, opened on the deliveries of
+// LegacyAttemptLogs.
+func CheckMigratedAttemptLogs(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	es, ok := s.(events.Store)
+	if !ok {
+		t.Fatalf("%T has no event pipeline", s)
+	}
+	type counts struct{ Attempts, Base, Rows int }
+	for _, ld := range legacyDeliveries {
+		d, err := es.Delivery(ctx, ld.id)
+		if err != nil {
+			t.Fatalf("%s: %v", ld.id, err)
+		}
+		att, err := es.Attempts(ctx, ld.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := counts{ld.wantAttempts, ld.wantBase, len(ld.log)}
+		if diff := cmp.Diff(want, counts{d.Attempts, d.ReplayBase, len(att)}); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", ld.id, diff)
+		}
+		if d.RoundAttempts() != ld.attempts || d.Replays != 0 || !d.UncertainSince.IsZero() {
+			t.Errorf("%s: %d attempts since the replay (want %d), %d replays, uncertain since %v", ld.id, d.RoundAttempts(), ld.attempts, d.Replays, d.UncertainSince)
+		}
+	}
+	// The next attempts are numbered after the log, which stays.
+	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	ds, err := es.Claim(ctx, "hook", now, 10, time.Minute, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	var cs []*events.Completion
+	for _, d := range ds {
+		got[d.ID] = d.Attempts
+		cs = append(cs, &events.Completion{Attempt: events.Attempt{DeliveryID: d.ID, N: d.Attempts, At: now, Outcome: events.OutcomeDelivered, Status: 200},
+			State: events.StateDelivered})
+	}
+	if diff := cmp.Diff(map[string]int{"dl-pending": 4, "dl-fresh": 3, "dl-lost": 3}, got); diff != "" {
+		t.Errorf("numbers of the next attempts (-want +got):\n%s", diff)
+	}
+	if err := es.Complete(ctx, cs, now); err != nil {
+		t.Fatal(err)
+	}
+	att, err := es.Attempts(ctx, "dl-pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log []string
+	for _, a := range att {
+		log = append(log, fmt.Sprintf("%d %s %s", a.N, a.Outcome, a.Response))
+	}
+	if diff := cmp.Diff([]string{"1 retry answer 1", "2 retry answer 2", "3 retry answer 3", "4 delivered "}, log); diff != "" {
+		t.Errorf("dl-pending's log (-want +got):\n%s", diff)
 	}
 }

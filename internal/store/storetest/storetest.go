@@ -177,6 +177,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Outbox", testOutbox},
 		{"OutboxConcurrent", testOutboxConcurrent},
 		{"Deliveries", testDeliveries},
+		{"AttemptLog", testAttemptLog},
 		{"ExternalEvents", testExternalEvents},
 		{"Links", testLinks},
 		{"APIRules", testAPIRules},

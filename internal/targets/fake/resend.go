@@ -31,7 +31,8 @@ import (
 //     ratelimit-reset, and the excess gets 429 rate_limit_exceeded with
 //     retry-after;
 //   - an Idempotency-Key (1 to 256 characters, else 400
-//     invalid_idempotency_key) is remembered for 24 hours once an email is
+//     invalid_idempotency_key) is remembered for 24 hours (KeyLifetime,
+//     for tests that cannot wait a day) once an email is
 //     sent: the same key with the same body answers the same id without
 //     sending again, with a different body 409 invalid_idempotent_request,
 //     and while the first request with the key is still being processed
@@ -39,13 +40,22 @@ import (
 //   - from, to, subject and html or text are required (422
 //     missing_required_field); "to" is a string or an array of 1 to 50
 //     addresses and addresses must be "a@b.example" or "Name <a@b.example>"
-//     (422 validation_error).
+//     (422 validation_error);
+//   - with DailyQuota, an email that would make the recipients of the
+//     emails sent in the last 24 hours more than DailyQuota (a free plan's
+//     quota: "wait until 24 hours have passed") is refused with 429
+//     daily_quota_exceeded, after the rate limit (whose headers it
+//     carries) and the idempotency check. Resend does not document a
+//     retry-after for it: the fake sends one only with QuotaRetryAfter.
 //
 // Errors are {"statusCode": …, "name": …, "message": …}.
 type Resend struct {
-	APIKey    string
-	RateLimit int              // requests per second; default 5; < 0: unlimited
-	Now       func() time.Time // default time.Now
+	APIKey          string
+	RateLimit       int              // requests per second; default 5; < 0: unlimited
+	DailyQuota      int              // recipients per 24 hours; 0: none
+	QuotaRetryAfter time.Duration    // the retry-after of a quota answer (0: none)
+	KeyLifetime     time.Duration    // how long an Idempotency-Key is remembered (default 24 h)
+	Now             func() time.Time // default time.Now
 
 	mu          sync.Mutex
 	emails      []Email
@@ -306,6 +316,21 @@ func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, 422, ik, "validation_error", "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")
 		return
 	}
+	if f.DailyQuota > 0 {
+		used := 0
+		for _, e := range f.emails {
+			if now.Sub(e.Received) < 24*time.Hour {
+				used += len(e.To)
+			}
+		}
+		if used+len(to) > f.DailyQuota {
+			if f.QuotaRetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(f.QuotaRetryAfter/time.Second)))
+			}
+			f.fail(w, 429, ik, "daily_quota_exceeded", "You have reached your daily email sending quota.")
+			return
+		}
+	}
 
 	if len(f.holds) > 0 {
 		h := f.holds[0]
@@ -333,7 +358,11 @@ func (f *Resend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if f.keys == nil {
 			f.keys = map[string]*idempotent{}
 		}
-		f.keys[ik] = &idempotent{bodyHash: sha256.Sum256(body.Bytes()), id: id, expires: now.Add(24 * time.Hour)}
+		life := f.KeyLifetime
+		if life <= 0 {
+			life = 24 * time.Hour
+		}
+		f.keys[ik] = &idempotent{bodyHash: sha256.Sum256(body.Bytes()), id: id, expires: now.Add(life)}
 	}
 	if f.dropNext > 0 {
 		f.dropNext--

@@ -357,3 +357,41 @@ func TestResendRateLimit(t *testing.T) {
 		t.Errorf("%d emails sent, want 6", n)
 	}
 }
+
+// TestResendDailyQuota: recipients of the last 24 hours count against the
+// quota; over it, 429 daily_quota_exceeded (with retry-after only when
+// QuotaRetryAfter is set), nothing sent; a known key still answers its
+// email; 24 hours later the quota is free again.
+func TestResendDailyQuota(t *testing.T) {
+	clock := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	f := NewResend(testKey)
+	f.RateLimit = -1
+	f.DailyQuota = 3
+	f.Now = func() time.Time { return clock }
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	var got []string
+	send := func(to, key string) {
+		c := resendCall{body: emailBody(to)}
+		if key != "" {
+			c.header = map[string]string{"Idempotency-Key": key}
+		}
+		r := c.do(t, srv)
+		got = append(got, fmt.Sprint(r.Status, " ", r.Name, " ", r.Header.Get("Retry-After")))
+	}
+	send(`"a@example.com"`, "k1")
+	send(`["b@example.com", "c@example.com"]`, "")
+	send(`"d@example.com"`, "") // the fourth recipient
+	send(`"a@example.com"`, "k1")
+	f.QuotaRetryAfter = time.Hour
+	send(`"d@example.com"`, "")
+	clock = clock.Add(24 * time.Hour)
+	send(`"d@example.com"`, "")
+	want := []string{"200  ", "200  ", "429 daily_quota_exceeded ", "200  ", "429 daily_quota_exceeded 3600", "200  "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if n := len(f.Emails()); n != 3 {
+		t.Errorf("%d emails sent, want 3", n)
+	}
+}
