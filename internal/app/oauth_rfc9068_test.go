@@ -131,6 +131,10 @@ func TestOAuthRFC9068(t *testing.T) {
 		{"typ not a string", sign(1, keep), 401},
 		{"expired", sign("at+jwt", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }), 401},
 		{"another issuer", sign("at+jwt", func(c jwt.MapClaims) { c["iss"] = "http://evil.example" }), 401},
+		// Longer than the lifetime Gatehouse issues (an hour), or without
+		// the iat it always sets.
+		{"exp ten years ahead", sign("at+jwt", func(c jwt.MapClaims) { c["exp"] = time.Now().AddDate(10, 0, 0).Unix() }), 401},
+		{"no iat", sign("at+jwt", func(c jwt.MapClaims) { delete(c, "iat") }), 401},
 	} {
 		res := call(t, "GET", r.url+"/scim/v2/Users", "", bearer(tc.token)...)
 		if res.status != tc.want {

@@ -44,6 +44,10 @@ var (
 // audience is the "aud" of access tokens: Gatehouse's APIs.
 const audience = "gatehouse"
 
+// lifetimeLeeway is how much longer than AccessTokenLifetime an access
+// token's exp may be after its iat: the claims are whole seconds.
+const lifetimeLeeway = time.Minute
+
 // tokenClaims are an access token's claims (RFC 9068).
 type tokenClaims struct {
 	jwt.Claims
@@ -205,6 +209,17 @@ func (s *Service) verifyAccessToken(ctx context.Context, raw string, now time.Ti
 			reason = "access_token_expired"
 		}
 		return nil, &FailureError{Reason: reason, AppID: claims.Subject}
+	}
+	// Gatehouse issues every access token with an iat, and an exp
+	// AccessTokenLifetime after it (iat is not in the future: checked
+	// above). A token without iat, or that lives longer (one forged with
+	// the signing key to last ten years), was not issued by this
+	// configuration.
+	if claims.IssuedAt == nil {
+		return nil, &FailureError{Reason: "access_token_no_issued_at", AppID: claims.Subject}
+	}
+	if claims.Expiry.Time().Sub(claims.IssuedAt.Time()) > s.opt.AccessTokenLifetime+lifetimeLeeway {
+		return nil, &FailureError{Reason: "access_token_lifetime_too_long", AppID: claims.Subject}
 	}
 	app, err := s.store.App(ctx, claims.Subject)
 	if errors.Is(err, directory.ErrNotFound) {

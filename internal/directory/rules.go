@@ -128,6 +128,19 @@ func checkText(field, v string, max int, required bool) error {
 // The rules apply to names being given: a name stored before they existed
 // keeps working until it is changed.
 
+// Invisible reports whether r is a character nobody sees: a format
+// character (Unicode category Cf: zero-width space, joiners, word joiner,
+// BOM, soft hyphen, bidirectional controls, tags) or another
+// default-ignorable code point (Other_Default_Ignorable_Code_Point and
+// variation selectors: the combining grapheme joiner U+034F, the Hangul
+// fillers U+115F, U+1160, U+3164, U+FFA0, the Khmer inherent vowels U+17B4
+// and U+17B5, U+FE00–U+FE0F, U+E0100–U+E01EF…). It is the one test of the
+// hub for such characters: names here, and the identifying attributes of
+// received events (internal/events).
+func Invisible(r rune) bool {
+	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r)
+}
+
 // checkNewName applies the look-alike rules to next, a name replacing cur
 // ("" when there was none).
 func checkNewName(field, cur, next string, innerSpaces bool) error {
@@ -139,7 +152,7 @@ func checkNewName(field, cur, next string, innerSpaces bool) error {
 	}
 	for _, r := range next {
 		switch {
-		case unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r):
+		case Invisible(r):
 			return Errorf(ErrInvalid, field, "%s contains the invisible character U+%04X (zero-width, joiner, bidirectional or other formatting characters are not allowed)", field, r)
 		case unicode.Is(unicode.Noncharacter_Code_Point, r) || unicode.Is(unicode.Co, r):
 			return Errorf(ErrInvalid, field, "%s contains U+%04X, a private-use character or noncharacter", field, r)

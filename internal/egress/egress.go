@@ -40,9 +40,10 @@ import (
 //     fc00::/7 (unique local), fe80::/10 (link-local), fec0::/10
 //     (site-local), ff00::/8 (multicast), and everything else outside
 //     global unicast 2000::/3 except the NAT64 prefix 64:ff9b::/96;
-//   - IPv6 addresses that carry an IPv4 address — IPv4-mapped
-//     (::ffff:0:0/96, judged as the IPv4 address), NAT64 (64:ff9b::/96) and
-//     6to4 (2002::/16) — when the IPv4 address is refused;
+//   - IPv6 addresses that carry an IPv4 address (embeddedIPv4s: IPv4-mapped,
+//     judged as the IPv4 address, IPv4-translated, IPv4-compatible, NAT64,
+//     local-use NAT64, 6to4, Teredo, ISATAP) when the IPv4 address is
+//     refused;
 //   - every address of this host's own network interfaces (HostAddrs), so
 //     that a target cannot reach Gatehouse's own listeners or the services
 //     beside it through the host's public address.
@@ -91,10 +92,13 @@ var (
 		netip.MustParseAddr("192.0.0.192"),     // Oracle Cloud
 		netip.MustParseAddr("fd00:ec2::254"),   // AWS over IPv6
 	}
-	nat64         = netip.MustParsePrefix("64:ff9b::/96")
-	ipv4Compat    = netip.MustParsePrefix("::/96")
-	sixToFour     = netip.MustParsePrefix("2002::/16")
-	globalUnicast = netip.MustParsePrefix("2000::/3")
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	nat64Local     = netip.MustParsePrefix("64:ff9b:1::/48")
+	ipv4Compat     = netip.MustParsePrefix("::/96")
+	ipv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+	teredo         = netip.MustParsePrefix("2001::/32")
+	globalUnicast  = netip.MustParsePrefix("2000::/3")
 )
 
 // refusedRanges are the ranges refused unless allow-listed, with the reason
@@ -123,9 +127,9 @@ var refusedRanges = []struct {
 	{netip.MustParsePrefix("::/128"), "unspecified address"},
 	{netip.MustParsePrefix("::1/128"), "loopback address"},
 	{ipv4Compat, "deprecated IPv4-compatible address"},
-	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use IPv4/IPv6 translation address"},
+	{nat64Local, "local-use IPv4/IPv6 translation address"},
 	{netip.MustParsePrefix("100::/64"), "discard-only address"},
-	{netip.MustParsePrefix("2001::/32"), "Teredo address"},
+	{teredo, "Teredo address"},
 	{netip.MustParsePrefix("2001:2::/48"), "benchmarking address"},
 	{netip.MustParsePrefix("2001::/23"), "IETF protocol assignments"},
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation address"},
@@ -136,20 +140,46 @@ var refusedRanges = []struct {
 	{netip.MustParsePrefix("ff00::/8"), "multicast address"},
 }
 
-// embeddedIPv4 returns the IPv4 address an IPv6 address carries by NAT64,
-// 6to4 or the deprecated IPv4-compatible form.
-func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	if !a.Is6() {
-		return netip.Addr{}, false
+// embeddedIPv4s returns the IPv4 addresses an IPv6 address carries, in
+// every form that embeds one:
+//
+//   - IPv4-translated ::ffff:0:a.b.c.d (::ffff:0:0/96, RFC 2765) and the
+//     deprecated IPv4-compatible ::a.b.c.d (::/96); IPv4-mapped
+//     ::ffff:a.b.c.d is unmapped before;
+//   - NAT64: the well-known prefix 64:ff9b::/96 (the last 32 bits), and
+//     the local-use 64:ff9b:1::/48 (RFC 8215), whose operator picks the
+//     prefix length: each position RFC 6052 §2.2 gives a prefix of 48, 56,
+//     64 or 96 bits;
+//   - 6to4 (2002::/16): bits 16–47;
+//   - Teredo (2001::/32): the server's IPv4 address in bits 32–63, and the
+//     client's in the last 32 bits, inverted;
+//   - ISATAP, in any prefix: an interface identifier 0000:5efe or
+//     0200:5efe followed by the IPv4 address (RFC 5214 §6.1).
+func embeddedIPv4s(a netip.Addr) []netip.Addr {
+	if !a.Is6() || a.Is4In6() {
+		return nil
 	}
 	b := a.As16()
+	v4 := func(x0, x1, x2, x3 byte) netip.Addr { return netip.AddrFrom4([4]byte{x0, x1, x2, x3}) }
+	var out []netip.Addr
 	switch {
-	case nat64.Contains(a), ipv4Compat.Contains(a):
-		return netip.AddrFrom4([4]byte(b[12:])), true
+	case ipv4Translated.Contains(a), nat64.Contains(a), ipv4Compat.Contains(a):
+		out = append(out, v4(b[12], b[13], b[14], b[15]))
+	case nat64Local.Contains(a):
+		out = append(out,
+			v4(b[6], b[7], b[9], b[10]),    // /48
+			v4(b[7], b[9], b[10], b[11]),   // /56
+			v4(b[9], b[10], b[11], b[12]),  // /64
+			v4(b[12], b[13], b[14], b[15])) // /96
 	case sixToFour.Contains(a):
-		return netip.AddrFrom4([4]byte(b[2:6])), true
+		out = append(out, v4(b[2], b[3], b[4], b[5]))
+	case teredo.Contains(a):
+		out = append(out, v4(b[4], b[5], b[6], b[7]), v4(^b[12], ^b[13], ^b[14], ^b[15]))
 	}
-	return netip.Addr{}, false
+	if (b[8] == 0 || b[8] == 2) && b[9] == 0 && b[10] == 0x5e && b[11] == 0xfe {
+		out = append(out, v4(b[12], b[13], b[14], b[15]))
+	}
+	return out
 }
 
 // refusedReason is why the policy refuses a (unless allow-listed), or "".
@@ -170,10 +200,7 @@ func refusedReason(a netip.Addr) string {
 // could not be listed) may pass.
 func (p Policy) Check(addr netip.Addr) error {
 	addr = addr.Unmap().WithZone("")
-	candidates := []netip.Addr{addr}
-	if v4, ok := embeddedIPv4(addr); ok {
-		candidates = append(candidates, v4)
-	}
+	candidates := append([]netip.Addr{addr}, embeddedIPv4s(addr)...)
 	for _, a := range candidates {
 		if slices.Contains(metadataAddrs, a) {
 			return &Error{Addr: addr, Reason: "cloud metadata service; always refused"}

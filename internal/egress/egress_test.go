@@ -43,6 +43,28 @@ func TestEgressCheck(t *testing.T) {
 		{"64:ff9b::6464:64c8", []string{"64:ff9b::/96"}, metadata},
 		{"::a9fe:a9fe", nil, metadata},                         // IPv4-compatible 169.254.169.254
 		{"2002:a9fe:a9fe::1", []string{"2002::/16"}, metadata}, // 6to4 of 169.254.169.254
+		// Every IPv6 form that embeds an IPv4 address, allow-listed as a
+		// whole: the metadata services inside are refused all the same.
+		{"2001:0:a9fe:a9fe::1", []string{"0.0.0.0/0", "::/0"}, metadata},                  // Teredo, server 169.254.169.254
+		{"2001:0:4136:e378:8000:63bf:5601:5601", []string{"0.0.0.0/0", "::/0"}, metadata}, // Teredo, client ^5601:5601
+		{"2001:0:6464:64c8::1", []string{"::/0"}, metadata},                               // Teredo, server 100.100.100.200
+		{"::ffff:0:a9fe:a9fe", []string{"0.0.0.0/0", "::/0"}, metadata},                   // IPv4-translated
+		{"64:ff9b:1::a9fe:a9fe", []string{"0.0.0.0/0", "::/0"}, metadata},                 // local-use NAT64, /96
+		{"64:ff9b:1:a9fe:a9:fe00::", []string{"::/0"}, metadata},                          // local-use NAT64, /48 (RFC 6052)
+		{"64:ff9b:1:a9:fe:a9fe::", []string{"::/0"}, metadata},                            // /56
+		{"64:ff9b:1:0:a9:fea9:fe00:0", []string{"::/0"}, metadata},                        // /64
+		{"64:ff9b:1:ffff:a8:3f81:1000:0", []string{"::/0"}, metadata},                     // /64 of 168.63.129.16
+		{"2600:1f18::5efe:a9fe:a9fe", []string{"::/0"}, metadata},                         // ISATAP
+		{"2600:1f18::200:5efe:a9fe:a9fe", []string{"::/0"}, metadata},                     // ISATAP, universal bit
+		{"fe80::5efe:a9fe:a9fe", []string{"::/0"}, metadata},                              // ISATAP, link-local
+		{"2001:0:808:808::1", []string{"::/0"}, ""},
+		{"2001:0:4136:e378:8000:63bf:f7f7:f7f7", []string{"::/0"}, ""}, // client 8.8.8.8
+		{"64:ff9b:1::808:808", []string{"::/0"}, ""},
+		{"64:ff9b:1:808:8:800::", []string{"::/0"}, ""},
+		{"::ffff:0:808:808", []string{"::/0"}, ""},
+		{"2600:1f18::5efe:808:808", []string{"::/0"}, ""},
+		{"2600:1f18::5efe:a00:1", nil, "private address"}, // ISATAP of 10.0.0.1
+		{"2600:1f18::5efe:808:808", nil, ""},
 		{"::a00:1", nil, "deprecated IPv4-compatible address"},
 		{"::808:808", nil, "deprecated IPv4-compatible address"},
 		{"2002:c0a8:101::1", nil, "private address"}, // 6to4 of 192.168.1.1
@@ -195,6 +217,16 @@ func TestEgressDialer(t *testing.T) {
 		t.Fatalf("allow-listed: %v", err)
 	}
 	c.Close()
+
+	// An IPv6 form of a metadata service is refused before any
+	// connection, even with everything allow-listed.
+	open := Policy{Allow: prefixes("0.0.0.0/0", "::/0")}
+	for _, addr := range []string{"[2001:0:a9fe:a9fe::1]:80", "[::ffff:0:a9fe:a9fe]:80", "[64:ff9b:1::a9fe:a9fe]:80"} {
+		_, err := open.Dialer(0).DialContext(context.Background(), "tcp", addr)
+		if !IsRefusal(err) || !strings.Contains(err.Error(), "cloud metadata service; always refused") {
+			t.Errorf("dial %s: %v, want refused as a metadata service", addr, err)
+		}
+	}
 
 	// Not an IP address at all.
 	if err := (Policy{}).control(context.Background(), "unix", "/run/docker.sock", nil); err == nil {

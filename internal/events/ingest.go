@@ -9,10 +9,14 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
 
@@ -256,9 +260,46 @@ func allLowerAlnum(k string) bool {
 	return true
 }
 
-// eventBridgeEvent reads {"id", "source", "detail-type", "detail", "time",
-// "subject"?}.
+// eventBridgeMembers are the members an EventBridge-style event may have:
+// AWS EventBridge's envelope (version, id, detail-type, source, account,
+// time, region, resources, detail, replay-name) and a CloudEvents subject.
+// Any other member is refused, not dropped: a sender that writes "Source"
+// or "Detail" (names are case-sensitive), "data", or "received" learns it
+// at once.
+var eventBridgeMembers = []string{"account", "detail", "detail-type", "id", "region", "replay-name", "resources", "source", "subject", "time", "version"}
+
+// eventBridgeKept are the envelope members kept as they are, as top-level
+// members of the document (a pattern can match {"account": ["123"]}).
+var eventBridgeKept = []string{"account", "region", "replay-name", "resources", "version"}
+
+// eventBridgeEvent reads {"id", "source", "detail-type", "detail", "time"?,
+// "subject"?, "version"?, "account"?, "region"?, "resources"?,
+// "replay-name"?}.
 func eventBridgeEvent(m map[string]any, now time.Time) (*External, error) {
+	const what = "an EventBridge-style event"
+	if err := checkMembers(m, eventBridgeMembers, what, true); err != nil {
+		return nil, err
+	}
+	for _, k := range eventBridgeMembers {
+		v, ok := m[k]
+		switch {
+		case !ok || k == "detail":
+		case k == "resources":
+			list, isList := v.([]any)
+			for _, x := range list {
+				if _, isString := x.(string); !isString {
+					isList = false
+				}
+			}
+			if !isList {
+				return nil, bad(`"resources" of %s is an array of strings`, what)
+			}
+		default:
+			if _, isString := v.(string); !isString {
+				return nil, bad(`%q of %s is a string`, k, what)
+			}
+		}
+	}
 	typ := str(m, "detail-type")
 	if typ == "" || str(m, "source") == "" {
 		return nil, bad(`an EventBridge-style event needs "source" and "detail-type"`)
@@ -271,16 +312,59 @@ func eventBridgeEvent(m map[string]any, now time.Time) (*External, error) {
 	if err != nil {
 		return nil, err
 	}
-	return normalized(nil, id, str(m, "source"), typ, str(m, "subject"), t, m["detail"])
+	attrs := map[string]any{}
+	for _, k := range eventBridgeKept {
+		if v, ok := m[k]; ok {
+			attrs[k] = v
+		}
+	}
+	return normalized(attrs, id, str(m, "source"), typ, str(m, "subject"), t, m["detail"])
+}
+
+// checkMembers refuses a member of an event object that Gatehouse would
+// otherwise drop without a word: "received" in any case (Gatehouse's own),
+// a member whose name differs only in case from one Gatehouse reads
+// ("Source" for "source"), and, when closed, any member not in known.
+func checkMembers(m map[string]any, known []string, what string, closed bool) error {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if strings.EqualFold(k, ReceivedField) {
+			return bad("the member %q is Gatehouse's own: it names the application that posted a received event", k)
+		}
+		if slices.Contains(known, k) {
+			continue
+		}
+		for _, kk := range known {
+			if strings.EqualFold(k, kk) {
+				return bad("the member %q of %s is not %q: names are case-sensitive", k, what, kk)
+			}
+		}
+		if closed {
+			return bad("%s has no member %q (its members are %s)", what, k, strings.Join(known, ", "))
+		}
+	}
+	return nil
 }
 
 func isIDaaS(m map[string]any) bool {
 	return strings.HasPrefix(str(m, "eventType"), "urn:alibaba:idaas:")
 }
 
+// idaasMembers are the members of an IDaaS callback Gatehouse reads. The
+// others (the JWT claims of a signed callback: iss, aud, iat…) are not
+// kept.
+var idaasMembers = []string{"data", "eventData", "eventId", "eventType", "id", "timestamp"}
+
 // idaasEvent maps an IDaaS change callback: eventType, and the record in
 // eventData (or data).
 func idaasEvent(m map[string]any, now time.Time) (*External, error) {
+	if err := checkMembers(m, idaasMembers, "an IDaaS callback", false); err != nil {
+		return nil, err
+	}
 	urn := str(m, "eventType")
 	key := strings.TrimPrefix(urn, "urn:alibaba:idaas:app:event:")
 	typ, ok := idaasTypes[key]
@@ -317,6 +401,11 @@ func normalized(attrs map[string]any, id, source, typ, subject string, t time.Ti
 	if _, ok := attrs[ReceivedField]; ok {
 		return nil, bad("the attribute %q is Gatehouse's own: it names the application that posted a received event", ReceivedField)
 	}
+	for _, a := range [...]struct{ name, v string }{{"id", id}, {"source", source}, {"type", typ}, {"subject", subject}} {
+		if err := checkShown(a.name, a.v); err != nil {
+			return nil, err
+		}
+	}
 	doc := map[string]any{}
 	for k, v := range attrs {
 		if k != "data" && k != "data_base64" {
@@ -350,6 +439,24 @@ func normalized(attrs map[string]any, id, source, typ, subject string, t time.Ti
 	return &External{ID: id, Source: source, Type: typ, Subject: subject, Time: t, Doc: b}, nil
 }
 
+// checkShown refuses what a reader would not see in an attribute that
+// names an event wherever it is shown (events tail, the journey, the
+// deliveries): its id, source, type and subject. A control character
+// (which a terminal would obey) or an invisible one (directory.Invisible:
+// "com.alibabacloud.idaas" followed by U+034F looks exactly like the hub's
+// source) is refused, not removed: events are stored as sent.
+func checkShown(name, v string) error {
+	for _, r := range v {
+		switch {
+		case unicode.IsControl(r):
+			return bad("the %s %s contains the control character U+%04X", name, strconv.QuoteToASCII(v), r)
+		case directory.Invisible(r):
+			return bad("the %s %s contains the invisible character U+%04X (zero-width, joiner, filler, variation selector or other formatting characters are not allowed)", name, strconv.QuoteToASCII(v), r)
+		}
+	}
+	return nil
+}
+
 // binaryEvent reads a binary-mode CloudEvent: attributes in ce-* headers,
 // the body is the data.
 func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*External, error) {
@@ -366,9 +473,13 @@ func binaryEvent(h http.Header, mt string, body []byte, now time.Time) (*Externa
 		if !allLowerAlnum(name) {
 			return nil, bad("header %s is not a valid CloudEvents attribute", k)
 		}
+		// CloudEvents HTTP binding §3.1.3.2: values are percent-encoded,
+		// "%" itself as "%25". A "%" that starts no escape is refused:
+		// taken as it is, "…%CD" and "…%" would be two spellings of one
+		// value.
 		v, err := url.PathUnescape(vs[0])
 		if err != nil {
-			v = vs[0]
+			return nil, bad("header %s is not percent-encoded correctly (%v): write %%25 for a %%", k, err)
 		}
 		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
 			return nil, bad("header %s is not UTF-8 text (without NUL)", k)

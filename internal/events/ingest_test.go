@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -338,7 +339,70 @@ var ingestTests = []ingestTest{
 			"account": "123", "detail": {"state": "running"}}`,
 		want: []got{{ID: "eb-1", Source: "acs.ecs", Type: "Instance:StateChange", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 			Doc: map[string]any{"specversion": "1.0", "id": "eb-1", "source": "acs.ecs", "type": "Instance:StateChange", "detail-type": "Instance:StateChange",
-				"time": "2026-01-02T03:04:05Z", "datacontenttype": "application/json", "detail": map[string]any{"state": "running"}}}},
+				"time": "2026-01-02T03:04:05Z", "datacontenttype": "application/json", "account": "123", "detail": map[string]any{"state": "running"}}}},
+	},
+	{
+		// AWS EventBridge's whole envelope: what the document does not
+		// name otherwise is kept as sent.
+		name:   "EventBridge-style, AWS's envelope",
+		header: map[string]string{"Content-Type": "application/json"},
+		body: `{"version": "0", "id": "eb-2", "detail-type": "EC2 Instance State-change Notification", "source": "aws.ec2", "account": "111122223333",
+			"time": "2026-01-02T03:04:05Z", "region": "us-west-1", "resources": ["arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"],
+			"replay-name": "r1", "detail": {"state": "running"}}`,
+		want: []got{{ID: "eb-2", Source: "aws.ec2", Type: "EC2 Instance State-change Notification", Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+			Doc: map[string]any{"specversion": "1.0", "id": "eb-2", "source": "aws.ec2", "type": "EC2 Instance State-change Notification",
+				"detail-type": "EC2 Instance State-change Notification", "time": "2026-01-02T03:04:05Z", "datacontenttype": "application/json",
+				"version": "0", "account": "111122223333", "region": "us-west-1", "replay-name": "r1",
+				"resources": []any{"arn:aws:ec2:us-west-1:123456789012:instance/i-1234567890abcdef0"}, "detail": map[string]any{"state": "running"}}}},
+	},
+	// A member the document would not keep is refused, not dropped.
+	{
+		name:       "EventBridge-style, a received member of its own",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "User.Created", "received": {"app": "okta", "appId": "x"}, "detail": {}}`,
+		wantStatus: 400, wantMsg: `the member "received" is Gatehouse's own`,
+	},
+	{
+		name:       "EventBridge-style, Received",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "User.Created", "Received": {"app": "okta"}, "detail": {}}`,
+		wantStatus: 400, wantMsg: `the member "Received" is Gatehouse's own`,
+	},
+	{
+		name:       "EventBridge-style, Source besides source",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "Source": "com.alibabacloud.idaas", "detail-type": "User.Created", "detail": {}}`,
+		wantStatus: 400, wantMsg: `the member "Source" of an EventBridge-style event is not "source": names are case-sensitive`,
+	},
+	{
+		name:       "EventBridge-style, Detail",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "User.Created", "Detail": {"email": "ada@example.com"}}`,
+		wantStatus: 400, wantMsg: `the member "Detail" of an EventBridge-style event is not "detail"`,
+	},
+	{
+		name:       "EventBridge-style, data",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "User.Created", "data": {"email": "ada@example.com"}}`,
+		wantStatus: 400, wantMsg: `an EventBridge-style event has no member "data" (its members are account, detail, detail-type, id, region, replay-name, resources, source, subject, time, version)`,
+	},
+	{
+		name:       "EventBridge-style, time not a string",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "X", "time": 1700000000}`,
+		wantStatus: 400, wantMsg: `"time" of an EventBridge-style event is a string`,
+	},
+	{
+		name:       "EventBridge-style, subject not a string",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "X", "subject": {"id": "u1"}}`,
+		wantStatus: 400, wantMsg: `"subject" of an EventBridge-style event is a string`,
+	},
+	{
+		name:       "EventBridge-style, resources not strings",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"id": "eb-1", "source": "urn:partner", "detail-type": "X", "resources": ["a", 1]}`,
+		wantStatus: 400, wantMsg: `"resources" of an EventBridge-style event is an array of strings`,
 	},
 	{
 		name:       "EventBridge-style without id",
@@ -377,6 +441,26 @@ var ingestTests = []ingestTest{
 			idaasGot("t1", "Test", ingestNow, map[string]any{}),
 			idaasGot("x1", "urn:alibaba:idaas:app:event:ud:something:new", ingestNow, map[string]any{}),
 		},
+	},
+	{
+		// A signed callback's JWT claims are not kept (documented).
+		name:   "IDaaS, with the claims of a signed callback",
+		header: map[string]string{"Content-Type": "application/json"},
+		body: `{"iss": "urn:alibaba:idaas:app:event", "aud": "app_1", "iat": 1700000000, "eventId": "ev-1",
+			"eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventData": {"userId": "user_1"}}`,
+		want: []got{idaasGot("ev-1", "User.Created", ingestNow, map[string]any{"userId": "user_1"})},
+	},
+	{
+		name:       "IDaaS, a received member of its own",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "ev-1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "received": {"app": "okta"}}`,
+		wantStatus: 400, wantMsg: `the member "received" is Gatehouse's own`,
+	},
+	{
+		name:       "IDaaS, EventData",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "ev-1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "EventData": {"userId": "user_1"}}`,
+		wantStatus: 400, wantMsg: `the member "EventData" of an IDaaS callback is not "eventData": names are case-sensitive`,
 	},
 	{
 		name:       "IDaaS without an id",
@@ -760,6 +844,21 @@ func TestReceiver(t *testing.T) {
 			want: reply{Status: 400, Body: errorBody(400, `event 1: source " URN:%48ub/" is this hub's own (events.source "urn:hub"): events received over HTTP cannot pass for Gatehouse's own; give the sender's own source`)},
 		},
 		{
+			name: "the hub's own source with a trailing dot", token: "writer", ctype: "application/cloudevents+json", source: IDaaSSource,
+			body: `{"specversion": "1.0", "id": "e1", "source": "com.alibabacloud.idaas.", "type": "User.Created"}`,
+			want: reply{Status: 400, Body: errorBody(400, `source "com.alibabacloud.idaas." is this hub's own (events.source "com.alibabacloud.idaas"): events received over HTTP cannot pass for Gatehouse's own; give the sender's own source`)},
+		},
+		{
+			name: "the hub's own source and an invisible character", token: "writer", ctype: "application/cloudevents+json", source: IDaaSSource,
+			body: "{\"specversion\": \"1.0\", \"id\": \"e1\", \"source\": \"com.alibabacloud.idaas\u034f\", \"type\": \"User.Created\"}",
+			want: reply{Status: 400, Body: errorBody(400, `the source "com.alibabacloud.idaas\u034f" contains the invisible character U+034F (zero-width, joiner, filler, variation selector or other formatting characters are not allowed)`)},
+		},
+		{
+			name: "an EventBridge-style event that brings received", token: "writer", ctype: "application/json",
+			body: `{"id": "eb-1", "source": "urn:partner", "detail-type": "User.Created", "received": {"app": "okta", "appId": "x"}, "detail": {"a": 1}}`,
+			want: reply{Status: 400, Body: errorBody(400, `the member "received" is Gatehouse's own: it names the application that posted a received event`)},
+		},
+		{
 			name: "an IDaaS callback when the hub's source is IDaaS's", token: "writer", ctype: "application/json", source: IDaaSSource,
 			body: `{"eventId": "i1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventData": {"a": 1}}`,
 			want: reply{Status: 400, Body: errorBody(400, `IDaaS callbacks are given the source "com.alibabacloud.idaas", which is this hub's own (events.source): events received over HTTP cannot pass for Gatehouse's own; set events.source to another value to receive IDaaS callbacks`)},
@@ -832,4 +931,107 @@ func TestReceiver(t *testing.T) {
 
 func errorBody(status int, detail string) map[string]any {
 	return map[string]any{"status": float64(status), "error": http.StatusText(status), "detail": detail}
+}
+
+// invisibles are characters nobody sees (directory.Invisible), each of
+// which once made a source that looked exactly like the hub's.
+var invisibles = []rune{0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, 0x17B4, 0x17B5, 0xFE0F, 0xE0100, 0x200B, 0x00AD, 0x2060, 0xE0001}
+
+// TestShownAttributesRefused: an invisible or control character in the
+// id, source, type or subject of a received event — in every format,
+// percent-encoded in a ce-* header too — is refused with 400; nothing is
+// removed from what was sent.
+func TestShownAttributesRefused(t *testing.T) {
+	type form struct {
+		name   string
+		header map[string]string
+		body   string
+	}
+	forms := func(attr, v string) []form {
+		vals := map[string]string{"id": "e1", "source": "urn:partner", "type": "User.Created", "subject": "users/1"}
+		vals[attr] = v
+		q := func(k string) string { b, _ := json.Marshal(vals[k]); return string(b) }
+		out := []form{
+			{"structured", map[string]string{"Content-Type": "application/cloudevents+json"},
+				`{"specversion": "1.0", "id": ` + q("id") + `, "source": ` + q("source") + `, "type": ` + q("type") + `, "subject": ` + q("subject") + `}`},
+			{"batch", map[string]string{"Content-Type": "application/cloudevents-batch+json"},
+				`[` + ce("ok", "") + `, {"specversion": "1.0", "id": ` + q("id") + `, "source": ` + q("source") + `, "type": ` + q("type") + `, "subject": ` + q("subject") + `}]`},
+			{"EventBridge-style", map[string]string{"Content-Type": "application/json"},
+				`{"id": ` + q("id") + `, "source": ` + q("source") + `, "detail-type": ` + q("type") + `, "subject": ` + q("subject") + `, "detail": {}}`},
+			{"binary", map[string]string{"Ce-Specversion": "1.0", "Ce-Id": pctEncode(vals["id"]), "Ce-Source": pctEncode(vals["source"]),
+				"Ce-Type": pctEncode(vals["type"]), "Ce-Subject": pctEncode(vals["subject"])}, ""},
+		}
+		if attr == "id" {
+			out = append(out, form{"IDaaS callback", map[string]string{"Content-Type": "application/json"},
+				`{"eventId": ` + q("id") + `, "eventType": "urn:alibaba:idaas:app:event:ud:user:create"}`})
+		}
+		return out
+	}
+	for _, attr := range []string{"id", "source", "type", "subject"} {
+		for _, r := range append(invisibles, 0x1B, 0x85) {
+			for _, where := range []string{"end", "inside"} {
+				base := map[string]string{"id": "evt-1", "source": "com.alibabacloud.idaas", "type": "User.Created", "subject": "users/1"}[attr]
+				v := base + string(r)
+				if where == "inside" {
+					v = base[:3] + string(r) + base[3:]
+				}
+				for _, f := range forms(attr, v) {
+					name := fmt.Sprintf("%s/U+%04X/%s/%s", attr, r, where, f.name)
+					tt := ingestTest{name: name, header: f.header, body: f.body}
+					evs, err := ParseRequest(requestOf(tt), []byte(tt.body), ingestNow)
+					var ie *IngestError
+					want := fmt.Sprintf("the %s %s contains the ", attr, strconv.QuoteToASCII(v))
+					if attr == "source" && r < 0x20 && errors.As(err, &ie) && ie.Status == 400 && strings.Contains(ie.Msg, "source is not a URI-reference") {
+						continue // a structured CloudEvent's source is parsed as a URI-reference first
+					}
+					if !errors.As(err, &ie) || ie.Status != 400 || !strings.Contains(ie.Msg, want) || !strings.Contains(ie.Msg, fmt.Sprintf("U+%04X", r)) {
+						t.Errorf("%s: got %d events, error %v; want 400 %q", name, len(evs), err, want)
+					}
+				}
+			}
+		}
+	}
+	// Visible text of any script is taken.
+	tt := ingestTest{header: map[string]string{"Content-Type": "application/cloudevents+json"},
+		body: `{"specversion": "1.0", "id": "é-1", "source": "urn:合作伙伴", "type": "Benutzer.Angelegt", "subject": "users/ада"}`}
+	if _, err := ParseRequest(requestOf(tt), []byte(tt.body), ingestNow); err != nil {
+		t.Errorf("visible text refused: %v", err)
+	}
+}
+
+// pctEncode percent-encodes what the CloudEvents HTTP binding encodes in
+// a header value: bytes outside printable ASCII, space, '"' and '%'.
+func pctEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '%' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// TestBinaryPercentEncoding: a ce-* header whose "%" starts no escape is
+// refused (CloudEvents writes "%" as "%25"), never taken as it is.
+func TestBinaryPercentEncoding(t *testing.T) {
+	for _, v := range []string{"com.alibabacloud.idaas%", "com.alibabacloud.idaas%zz", "com.alibabacloud.idaas%C", "urn:100%"} {
+		for _, h := range []string{"Ce-Source", "Ce-Type", "Ce-Myext"} {
+			hdr := map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:partner", "Ce-Type": "t"}
+			hdr[h] = v
+			tt := ingestTest{header: hdr}
+			_, err := ParseRequest(requestOf(tt), nil, ingestNow)
+			var ie *IngestError
+			if !errors.As(err, &ie) || ie.Status != 400 || !strings.Contains(ie.Msg, "header "+h+" is not percent-encoded correctly") {
+				t.Errorf("%s: %q: %v", h, v, err)
+			}
+		}
+	}
+	tt := ingestTest{header: map[string]string{"Ce-Specversion": "1.0", "Ce-Id": "b1", "Ce-Source": "urn:partner", "Ce-Type": "t", "Ce-Myext": "100%25"}}
+	evs, err := ParseRequest(requestOf(tt), nil, ingestNow)
+	if err != nil || decodeDoc(t, evs[0].Doc)["myext"] != "100%" {
+		t.Errorf("%%25: %v", err)
+	}
 }

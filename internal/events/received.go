@@ -120,8 +120,11 @@ func receivedDocument(rec *directory.EventRecord) (json.RawMessage, error) {
 // SameSource reports whether two CloudEvents sources are one, as a reader
 // (or a pattern with equals-ignore-case) would take them: compared after
 // percent-decoding, Unicode compatibility normalisation (NFKC: full-width
-// letters are letters), without white space, control and invisible
-// formatting characters, case-insensitively, without trailing slashes.
+// letters are letters), with the ideographic full stops "。" and "｡" read
+// as "." (as IDNA reads them), without white space, control and invisible
+// characters (directory.Invisible), case-insensitively, without trailing
+// slashes and dots ("com.alibabacloud.idaas." is the fully qualified
+// spelling of the name).
 func SameSource(a, b string) bool {
 	ka, kb := sourceKey(a), sourceKey(b)
 	return ka != "" && ka == kb
@@ -138,10 +141,13 @@ func sourceKey(s string) string {
 	s = norm.NFKC.String(s)
 	var b strings.Builder
 	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+		switch {
+		case unicode.IsSpace(r) || unicode.IsControl(r) || directory.Invisible(r):
 			continue
+		case r == '\u3002' || r == '\uff61': // ideographic full stops (NFKC makes U+FF0E ".")
+			r = '.'
 		}
 		b.WriteRune(unicode.ToLower(r))
 	}
-	return strings.TrimRight(b.String(), "/")
+	return strings.TrimRight(b.String(), "/.")
 }

@@ -24,14 +24,31 @@ func TestSameSource(t *testing.T) {
 		{"https://gatehouse.example/", "https://GATEHOUSE.example", true},
 		{"com%2Ealibabacloud.idaas", "com.alibabacloud.idaas", true},
 		{"com%252Ealibabacloud.idaas", "com.alibabacloud.idaas", true},
-		{"ｃｏｍ.alibabacloud.idaas", "com.alibabacloud.idaas", true},           // full-width
-		{"com.alibaba\u200bcloud.idaas", "com.alibabacloud.idaas", true},     // zero-width space
-		{"com.alibabacloud.idaas\u0000", "com.alibabacloud.idaas", true},     // control character
+		{"ｃｏｍ.alibabacloud.idaas", "com.alibabacloud.idaas", true},       // full-width
+		{"com.alibaba\u200bcloud.idaas", "com.alibabacloud.idaas", true}, // zero-width space
+		{"com.alibabacloud.idaas\u0000", "com.alibabacloud.idaas", true}, // control character
+		{"com.alibabacloud.idaas.", "com.alibabacloud.idaas", true},      // the fully qualified name
+		{"com.alibabacloud.idaas./", "com.alibabacloud.idaas", true},
+		{"com.alibabacloud.idaas%2E", "com.alibabacloud.idaas", true},
+		{"com。alibabacloud｡idaas", "com.alibabacloud.idaas", true},           // ideographic full stops
+		{"com．alibabacloud.idaas", "com.alibabacloud.idaas", true},           // full-width full stop
+		{"com.alibabacloud.idaas%CD%8F", "com.alibabacloud.idaas", true},     // U+034F, percent-encoded
 		{"com.alibabacloud.idaas.callback", "com.alibabacloud.idaas", false}, // another source
+		{"com.alibabacloud.idaas%", "com.alibabacloud.idaas", false},         // a visible "%"
 		{"com.alibabacloud", "com.alibabacloud.idaas", false},                // a prefix
 		{"urn:partner", "gatehouse", false},
 		{"", "", false},  // no hub source: nothing is the hub's
 		{"/", "", false}, // nor does a source of nothing but slashes match it
+	}
+	// Every invisible character (directory.Invisible), anywhere.
+	for _, r := range invisibles {
+		tests = append(tests, struct {
+			a, b string
+			want bool
+		}{"com.alibabacloud.idaas" + string(r), "com.alibabacloud.idaas", true}, struct {
+			a, b string
+			want bool
+		}{"com.alibaba" + string(r) + "cloud.idaas", "com.alibabacloud.idaas", true})
 	}
 	for _, tt := range tests {
 		if got := SameSource(tt.a, tt.b); got != tt.want {

@@ -218,6 +218,7 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 	}
 	if resp.StatusCode/100 != 2 {
 		e := errorFromResponse(http.MethodPost, path, resp.StatusCode, resp.Header, raw, ts.now())
+		e.token = true
 		// Only the OAuth error fields are kept: the body of a token
 		// endpoint is not shown as it is.
 		var oe struct {
@@ -226,11 +227,24 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 		}
 		_ = json.Unmarshal(raw, &oe)
 		e.ScimType, e.Detail = oe.Error, excerpt([]byte(oe.Description), 300)
-		if e.Detail == "" {
-			e.Detail = "the token endpoint refused the client credentials request"
+		// Only a refusal of the client credentials (RFC 6749 §5.2: 400
+		// or 401; 403 from servers that say so) means the target cannot
+		// work until someone fixes them. Any other answer fails the
+		// request as it would at the SCIM base URL: a redirect (not
+		// followed, like every redirect of the client), a 404 … are
+		// permanent failures of the delivery, 429 and 5xx are retried.
+		switch {
+		case resp.StatusCode/100 == 3:
+			e.ScimType, e.Detail = "", fmt.Sprintf("the answer is a redirect (HTTP %d), which is not followed: set the token URL to the endpoint itself", resp.StatusCode)
+		case credentialsRefused(resp.StatusCode):
+			e.auth = true
+			if e.Detail == "" {
+				e.Detail = "the token endpoint refused the client credentials request"
+			}
+		case e.Detail == "":
+			e.Detail = fmt.Sprintf("the token endpoint answered HTTP %d", resp.StatusCode)
 		}
 		e.Detail = "token endpoint: " + redact(e.Detail, a.ClientSecret, pass, basic)
-		e.auth = !e.Retryable
 		return "", 0, e
 	}
 	var tr tokenResponse
@@ -243,6 +257,13 @@ func (ts *tokenSource) request(ctx context.Context) (string, time.Duration, erro
 			Detail: "token endpoint: unsupported token_type " + strconv.Quote(excerpt([]byte(tt), 40))}
 	}
 	return tr.AccessToken, parseExpiresIn(tr.ExpiresIn), nil
+}
+
+// credentialsRefused reports whether a token endpoint's status refuses
+// the client's credentials (or its grant or scope): 400 and 401 are RFC
+// 6749 §5.2's error statuses, 403 what some servers answer instead.
+func credentialsRefused(status int) bool {
+	return status == http.StatusBadRequest || status == http.StatusUnauthorized || status == http.StatusForbidden
 }
 
 // parseExpiresIn reads expires_in as a number or a numeric string; 0 when

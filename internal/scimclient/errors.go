@@ -54,6 +54,9 @@ type Error struct {
 	// auth marks a refusal of the client's credentials by the token
 	// endpoint.
 	auth bool
+	// token marks an answer of the token endpoint: its 404 or 409 says
+	// nothing of a SCIM resource.
+	token bool
 }
 
 func (e *Error) Error() string {
@@ -85,6 +88,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrNotFound) and errors.Is(err, ErrConflict) work
 // on HTTP errors.
 func (e *Error) Is(target error) bool {
+	if e.token {
+		return false
+	}
 	switch target {
 	case ErrNotFound:
 		return e.Status == http.StatusNotFound

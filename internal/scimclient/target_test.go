@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -275,6 +277,72 @@ func TestTargetOutcomes(t *testing.T) {
 	if res := tg.Deliver(ctx, d); res.Outcome != scimclient.Retry {
 		t.Errorf("cancelled: %+v", res)
 	}
+}
+
+// TestTargetTokenEndpointOutcomes: only a refusal of the client
+// credentials by the token endpoint (400, 401, 403) disables the target.
+// A redirect is not followed and fails the delivery, as a redirect from
+// the SCIM base URL does; other answers fail it or are retried as they
+// would be at the base URL.
+func TestTargetTokenEndpointOutcomes(t *testing.T) {
+	g := startGatehouse(t)
+	p := newProxy(t, g.url)
+	tests := []struct {
+		status  int
+		body    string
+		want    scimclient.Outcome
+		wantMsg string
+	}{
+		{307, "", scimclient.Permanent, "token endpoint: the answer is a redirect (HTTP 307), which is not followed"},
+		{308, "", scimclient.Permanent, "token endpoint: the answer is a redirect (HTTP 308), which is not followed"},
+		{302, `{"error":"invalid_client"}`, scimclient.Permanent, "token endpoint: the answer is a redirect (HTTP 302), which is not followed"},
+		{301, "", scimclient.Permanent, "the answer is a redirect (HTTP 301)"},
+		{404, "no such page", scimclient.Permanent, "token endpoint: the token endpoint answered HTTP 404"},
+		{400, `{"error":"invalid_client","error_description":"bad secret"}`, scimclient.Disable, "400 invalid_client: token endpoint: bad secret"},
+		{401, "", scimclient.Disable, "token endpoint: the token endpoint refused the client credentials request"},
+		{403, "", scimclient.Disable, "token endpoint: the token endpoint refused the client credentials request"},
+		{409, "", scimclient.Permanent, "token endpoint: the token endpoint answered HTTP 409"},
+		{503, "", scimclient.Retry, "503"},
+	}
+	for _, tt := range tests {
+		// The token endpoint's 404 or 409 is no answer about the account:
+		// a deletion is not taken as done, a creation not as a conflict.
+		for _, d := range []*scimclient.Delivery{
+			event(scimclient.EventUserCreated, "gh-1", map[string]any{"userName": "x@example.com"}),
+			event(scimclient.EventUserDeleted, "gh-1", map[string]any{"userName": "x@example.com"}),
+		} {
+			t.Run(strconv.Itoa(tt.status)+"/"+d.EventType, func(t *testing.T) {
+				p.reset()
+				p.setIntercept(func(w http.ResponseWriter, r *http.Request, n int) bool {
+					if !strings.HasSuffix(r.URL.Path, "/v1/token") {
+						return false
+					}
+					if tt.status/100 == 3 {
+						w.Header().Set("Location", p.URL+"/v1/token?followed=1")
+					}
+					w.WriteHeader(tt.status)
+					_, _ = io.WriteString(w, tt.body)
+					return true
+				})
+				c := g.client(t, func(cfg *scimclient.Config) {
+					cfg.Auth = scimclient.Auth{TokenURL: p.URL + "/v1/token", ClientID: g.clientID, ClientSecret: g.secret}
+					cfg.MaxRetries = -1 // a 503 is retried later, by the pipeline
+				})
+				res := deliver(t, scimclient.NewTarget(c, scimclient.TargetOptions{}), d, tt.want)
+				if res.Status != tt.status || !strings.Contains(res.Response, tt.wantMsg) {
+					t.Errorf("status %d, response %q; want %d and %q", res.Status, res.Response, tt.status, tt.wantMsg)
+				}
+				if tt.want != scimclient.Disable && strings.Contains(res.Response, "refused the client credentials") {
+					t.Errorf("%d reads as a refusal of the credentials: %q", tt.status, res.Response)
+				}
+				// Not followed: the one request is the token request.
+				if got := p.log(); len(got) != 1 || !strings.HasPrefix(got[0], "POST /v1/token") {
+					t.Errorf("requests %v, want the token request alone", got)
+				}
+			})
+		}
+	}
+	p.setIntercept(nil)
 }
 
 func contextCancelled(t *testing.T) (context.Context, context.CancelFunc) {
