@@ -14,7 +14,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	gatehouse "github.com/gatehouse-id/gatehouse"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -70,7 +69,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	case "audit":
 		err = e.audit(args[1:])
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "gatehouse", gatehouse.Version)
+		err = e.version(args[1:])
+	case "healthcheck":
+		err = e.healthcheck(args[1:])
 	case "help", "-h", "-help", "--help":
 		usage(stdout)
 	default:
@@ -137,7 +138,8 @@ Usage:
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
-  gatehouse version
+  gatehouse healthcheck [--url URL]                exit 0 if the server answers 200 on /readyz (a container's HEALTHCHECK)
+  gatehouse version [--json]                       version, commit and build date
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
 GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL) and --json (the admin API's shapes).
