@@ -403,3 +403,33 @@ func TestTerraformModulesPinned(t *testing.T) {
 		}
 	}
 }
+
+// The modules' README says, for each name of the seeds that the provider
+// does not have, what the modules use instead.
+func TestTerraformReadmeExplainsSeedNames(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(terraformDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed, real := range map[string]string{
+		"alicloud_ecs_instance":       "alicloud_instance",
+		"alicloud_ssl_certificate`":   "alicloud_ssl_certificates_service_certificate",
+		"listener_ssl_certificate_id": "server_certificate_id",
+		"mlps_compliance":             "gatehouse mlps check",
+		"POST /_index/rag-docs":       "PUT /rag-docs",
+	} {
+		found := false
+		for _, l := range strings.Split(string(src), "\n") {
+			if strings.HasPrefix(l, "| `"+strings.TrimSuffix(seed, "`")) || strings.HasPrefix(l, "| "+seed) {
+				found = true
+				if !strings.Contains(l, real) {
+					t.Errorf("README's row for %s does not name %s", seed, real)
+				}
+				break
+			}
+		}
+		if !found {
+			t.Errorf("README.md has no row for the seed's %s", seed)
+		}
+	}
+}
