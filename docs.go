@@ -16,5 +16,6 @@ var Docs embed.FS
 var OnboardingRules []byte
 
 // Version is the release; builds may override it with
-// -ldflags "-X github.com/gatehouse-id/gatehouse.Version=…".
+// -ldflags "-X github.com/gatehouse-id/gatehouse.Version=…" (see
+// version.go for the commit and the build date).
 var Version = "0.1.0-dev"

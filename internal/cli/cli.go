@@ -15,7 +15,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	gatehouse "github.com/gatehouse-id/gatehouse"
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -60,7 +59,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // commands are the top-level commands, for dispatch and suggestions.
 func commands() []string {
 	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "rules", "events",
-		"deliveries", "targets", "journey", "push", "sync", "migrate", "demo", "version", "help"}
+		"deliveries", "targets", "journey", "push", "sync", "migrate", "demo", "version", "healthcheck", "help"}
 }
 
 func (e *env) run(args []string) error {
@@ -102,8 +101,9 @@ func (e *env) run(args []string) error {
 	case "migrate":
 		return e.migrate(args[1:])
 	case "version", "--version", "-version":
-		fmt.Fprintln(e.stdout, "gatehouse", gatehouse.Version)
-		return nil
+		return e.version(args[1:])
+	case "healthcheck":
+		return e.healthcheck(args[1:])
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
 			// "gatehouse help app" is "gatehouse app -h".
@@ -227,7 +227,8 @@ Usage:
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse migrate status|up [--dry-run]          the database schema: migrations applied and pending
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
-  gatehouse version
+  gatehouse healthcheck [--url URL]                exit 0 if the server answers 200 on /readyz (a container's HEALTHCHECK)
+  gatehouse version [--json]                       version, commit and build date
   gatehouse help [COMMAND]                         this text, or a command's subcommands and flags
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
