@@ -69,6 +69,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		err = e.org(args[1:])
 	case "audit":
 		err = e.audit(args[1:])
+	case "mlps":
+		err = e.mlpsCmd(args[1:])
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "gatehouse", gatehouse.Version)
 	case "help", "-h", "-help", "--help":
@@ -137,6 +139,8 @@ Usage:
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
+  gatehouse mlps check PATH… | evidence [PATH…]    check Terraform directories and plans against MLPS 2.0 level 3;
+                                                   the evidence report adds the identity controls Gatehouse attests
   gatehouse version
 
 Every command takes --config, --data-dir and --database-url (or GATEHOUSE_CONFIG,
