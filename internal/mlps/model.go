@@ -152,15 +152,19 @@ func (s *Stack) OfType(typ string) []*Resource {
 	return out
 }
 
-// refersTo reports whether v, a value of one resource, names target:
-// an unknown computed from it, or (with matchValue) a known string equal
+// refersTo reports whether v, a value of resource from, names target:
+// an unknown computed from it, or (with matchAttr) a known string equal
 // to target's attribute matchAttr (a bucket named by its name rather than
-// by reference).
-func (s *Stack) refersTo(v any, target *Resource, matchAttr string) bool {
+// by reference). A reference between resources of the same module names
+// the instance of the same module instance.
+func (s *Stack) refersTo(from *Resource, v any, target *Resource, matchAttr string) bool {
 	switch x := v.(type) {
 	case Unknown:
 		for _, ref := range x.Refs {
-			if ref == target.Config {
+			if ref != target.Config {
+				continue
+			}
+			if from.Module == target.Module || stripKeys(from.Module) != stripKeys(target.Module) {
 				return true
 			}
 		}
@@ -179,7 +183,7 @@ func (s *Stack) refersTo(v any, target *Resource, matchAttr string) bool {
 func (s *Stack) linked(target *Resource, typ, attr, matchAttr string) []*Resource {
 	var out []*Resource
 	for _, r := range s.OfType(typ) {
-		if s.refersTo(r.Get(attr), target, matchAttr) {
+		if s.refersTo(r, r.Get(attr), target, matchAttr) {
 			out = append(out, r)
 		}
 	}

@@ -92,8 +92,8 @@ func parsePlan(name string, data []byte) (*Stack, error) {
 	if err := dec.Decode(&doc); err != nil {
 		return nil, jsonError(name, lines, err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &ParseError{Pos: lines.pos(name, dec.InputOffset()), Msg: "data after the plan's JSON object"}
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
+		return nil, &ParseError{Pos: lines.pos(name, int64(len(data)-len(rest))), Msg: "data after the plan's JSON object"}
 	}
 	if doc.FormatVersion == "" {
 		return nil, &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not a plan in `terraform show -json` form: no format_version"}
@@ -411,7 +411,7 @@ func jsonError(name string, lines lineIndex, err error) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return &ParseError{Pos: lines.pos(name, se.Offset), Msg: "malformed JSON: " + se.Error()}
+		return &ParseError{Pos: lines.pos(name, max(se.Offset-1, 0)), Msg: "malformed JSON: " + se.Error()}
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {

@@ -648,7 +648,7 @@ func checkOSSPublicRead(s *Stack, r *Resource) []Outcome {
 	if r.Type == "alicloud_oss_bucket_acl" {
 		// Checked through its bucket when the bucket is in the stack.
 		for _, b := range s.OfType("alicloud_oss_bucket") {
-			if s.refersTo(r.Get("bucket"), b, "bucket") {
+			if s.refersTo(r, r.Get("bucket"), b, "bucket") {
 				return nil
 			}
 		}
@@ -1033,7 +1033,7 @@ func checkFlowLogs(s *Stack, r *Resource) []Outcome {
 			undecided = true
 			continue
 		}
-		if rt != "VPC" || !s.refersTo(fl.Get("resource_id"), r, "id") {
+		if rt != "VPC" || !s.refersTo(fl, fl.Get("resource_id"), r, "id") {
 			continue
 		}
 		if st, ok := str(fl, "status", "Active"); ok && st == "Inactive" {

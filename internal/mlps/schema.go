@@ -155,6 +155,9 @@ func (s *Schema) ClassifyType(mode, typ string) (TypeVerdict, string) {
 	}
 	sing := singular(words)
 	for _, n := range names {
+		if len(sing) < 2 {
+			break
+		}
 		nw := singular(strings.Split(strings.TrimPrefix(n, prefix), "_"))
 		if len(nw) > len(sing) && equalWords(nw[:len(sing)], sing) {
 			return TypeMisspelt, n

@@ -1,5 +1,4 @@
 # mlps:ignore vpc-flow-logs-enabled
-
 resource "alicloud_vpc" "main" {
   vpc_name   = "gatehouse"
   cidr_block = "10.0.0.0/16"
