@@ -128,7 +128,7 @@ var sarifSpec = map[string]sarifObject{
 		enums: map[string][]string{"kind": {"notApplicable", "pass", "fail", "review", "open", "informational"},
 			"level": {"none", "note", "warning", "error"}},
 		children: map[string]string{"message": "message", "locations": "location", "suppressions": "suppression", "properties": "propertyBag"}},
-	"message":  {props: []string{"text", "markdown", "id", "arguments", "properties"}},
+	"message": {props: []string{"text", "markdown", "id", "arguments", "properties"}},
 	"location": {props: []string{"id", "physicalLocation", "logicalLocations", "message", "annotations", "relationships", "properties"},
 		children: map[string]string{"physicalLocation": "physicalLocation", "logicalLocations": "logicalLocation"}},
 	"physicalLocation": {props: []string{"address", "artifactLocation", "region", "contextRegion", "properties"},
