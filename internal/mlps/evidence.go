@@ -216,7 +216,7 @@ func BuildEvidence(check *Report, f IdentityFacts, strict bool) *Evidence {
 		if age > f.MaxCredentialAge {
 			why = append(why, fmt.Sprintf("%d days old", days(age)))
 		}
-		if c.Expires.IsZero() {
+		if c.Expires.IsZero() && c.Kind == "token" {
 			why = append(why, "never expires")
 		}
 		if len(why) > 0 {
