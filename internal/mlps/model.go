@@ -125,10 +125,21 @@ type Stack struct {
 	// Suppressions are all the suppression comments of the files read.
 	Suppressions []*Suppression
 	byConfig     map[string][]*Resource
+	byType       map[string][]*Resource
+	links        map[[2]string]*linkIndex
+}
+
+// linkIndex finds the resources of a type by what their attribute names:
+// the resources it refers to, or its known string value.
+type linkIndex struct {
+	byRef   map[string][]*Resource
+	byValue map[string][]*Resource
 }
 
 func (s *Stack) index() {
 	s.byConfig = map[string][]*Resource{}
+	s.byType = map[string][]*Resource{}
+	s.links = map[[2]string]*linkIndex{}
 	for _, r := range s.Resources {
 		s.byConfig[r.Config] = append(s.byConfig[r.Config], r)
 	}
@@ -139,17 +150,19 @@ func (s *Stack) index() {
 		}
 		return a.Pos.Line < b.Pos.Line
 	})
+	for _, r := range s.Resources {
+		if r.Mode == "managed" {
+			s.byType[r.Type] = append(s.byType[r.Type], r)
+		}
+	}
 }
 
 // OfType returns the managed resources of a type.
 func (s *Stack) OfType(typ string) []*Resource {
-	var out []*Resource
-	for _, r := range s.Resources {
-		if r.Mode == "managed" && r.Type == typ {
-			out = append(out, r)
-		}
+	if s.byType == nil {
+		s.index()
 	}
-	return out
+	return s.byType[typ]
 }
 
 // refersTo reports whether v, a value of resource from, names target:
@@ -181,9 +194,33 @@ func (s *Stack) refersTo(from *Resource, v any, target *Resource, matchAttr stri
 // linked returns the resources of type typ whose attribute attr names
 // target (by reference, or by target's matchAttr value).
 func (s *Stack) linked(target *Resource, typ, attr, matchAttr string) []*Resource {
+	key := [2]string{typ, attr}
+	idx := s.links[key]
+	if idx == nil {
+		idx = &linkIndex{byRef: map[string][]*Resource{}, byValue: map[string][]*Resource{}}
+		for _, r := range s.OfType(typ) {
+			switch v := r.Get(attr).(type) {
+			case Unknown:
+				for _, ref := range v.Refs {
+					idx.byRef[ref] = append(idx.byRef[ref], r)
+				}
+			case string:
+				idx.byValue[v] = append(idx.byValue[v], r)
+			}
+		}
+		s.links[key] = idx
+	}
 	var out []*Resource
-	for _, r := range s.OfType(typ) {
-		if s.refersTo(r, r.Get(attr), target, matchAttr) {
+	seen := map[*Resource]bool{}
+	cands := idx.byRef[target.Config]
+	if matchAttr != "" {
+		if tv, ok := target.Get(matchAttr).(string); ok && tv != "" {
+			cands = append(cands[:len(cands):len(cands)], idx.byValue[tv]...)
+		}
+	}
+	for _, r := range cands {
+		if !seen[r] && s.refersTo(r, r.Get(attr), target, matchAttr) {
+			seen[r] = true
 			out = append(out, r)
 		}
 	}

@@ -1028,12 +1028,12 @@ func checkLeastPrivilege(_ *Stack, r *Resource) []Outcome {
 func checkFlowLogs(s *Stack, r *Resource) []Outcome {
 	undecided := false
 	for _, fl := range s.OfType("alicloud_vpc_flow_log") {
-		rt, ok := str(fl, "resource_type", "")
-		if !ok {
+		if _, ok := str(fl, "resource_type", ""); !ok {
 			undecided = true
-			continue
 		}
-		if rt != "VPC" || !s.refersTo(fl, fl.Get("resource_id"), r, "id") {
+	}
+	for _, fl := range s.linked(r, "alicloud_vpc_flow_log", "resource_id", "id") {
+		if rt, ok := str(fl, "resource_type", ""); !ok || rt != "VPC" {
 			continue
 		}
 		if st, ok := str(fl, "status", "Active"); ok && st == "Inactive" {
