@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -239,5 +240,18 @@ func TestSARIF(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"justification": "flow logs are collected by the transit router of the landing zone"`) {
 		t.Errorf("no suppression justification in:\n%s", buf.String())
+	}
+}
+
+// docs/mlps.md lists every rule.
+func TestDocsListRules(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/mlps.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range Rules() {
+		if !strings.Contains(string(doc), "| `"+r.ID+"` |") {
+			t.Errorf("docs/mlps.md does not list %s in its rules table", r.ID)
+		}
 	}
 }
