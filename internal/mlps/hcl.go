@@ -72,6 +72,16 @@ type loader struct {
 	funcs  map[string]function.Function
 	stack  *Stack
 	mods   map[string]*module // by directory
+	// evaluated counts module and resource instances, bounded by
+	// maxResources (modules with count inside modules with count).
+	evaluated int
+}
+
+func (l *loader) spend(at Pos) error {
+	if l.evaluated++; l.evaluated > maxResources {
+		return &ParseError{Pos: at, Msg: fmt.Sprintf("more than %d resource and module instances", maxResources)}
+	}
+	return nil
 }
 
 // module is a parsed module directory.
@@ -652,6 +662,9 @@ func (l *loader) evalResource(mi *modInst, d *resourceDecl) error {
 	keyed := map[string]cty.Value{}
 	_, hasForEach := d.block.Body.Attributes["for_each"]
 	for _, in := range insts {
+		if err := l.spend(at); err != nil {
+			return err
+		}
 		obj, vals := l.evalBody(mi, d.block.Body, in.extra, true)
 		r := &Resource{
 			Address: prefix + d.key() + in.suffix, Config: config, Module: mi.addr,
@@ -804,6 +817,9 @@ func (l *loader) evalCall(mi *modInst, c *hclsyntax.Block) error {
 		mi.modules[name] = cty.DynamicVal
 		return nil
 	}
+	if mi.depth+1 > maxModuleDepth {
+		return &ParseError{Pos: at, Msg: fmt.Sprintf("module %q: modules nested deeper than %d", name, maxModuleDepth)}
+	}
 	dir := filepath.Join(mi.dir, filepath.FromSlash(src))
 	child, err := l.readModule(dir)
 	if err != nil {
@@ -830,6 +846,9 @@ func (l *loader) evalCall(mi *modInst, c *hclsyntax.Block) error {
 	var outs []cty.Value
 	keyed := map[string]cty.Value{}
 	for _, in := range insts {
+		if err := l.spend(at); err != nil {
+			return err
+		}
 		set := map[string]cty.Value{}
 		for n, a := range c.Body.Attributes {
 			switch n {

@@ -251,6 +251,7 @@ func TestMalformed(t *testing.T) {
 		{"json type", "plan.json", "{\"format_version\": \"1.2\",\n\"planned_values\": {\"root_module\": {\"resources\": 7}}}", "plan.json:2:"},
 		{"no format", "plan.json", "{}", "plan.json:1: not a plan"},
 		{"format 2", "plan.json", `{"format_version": "2.0"}`, "plan.json:1: format_version"},
+		{"module fan-out", "main.tf", "module \"m\" {\n  source = \"./\"\n  count  = 10000\n}\n", "main.tf:1:1: module \"m\": modules nested deeper than 16"},
 		{"state not plan", "plan.json", `{"format_version": "1.0", "values": {}}`, "plan.json:1: no planned_values"},
 		{"trailing", "plan.json", "{\"format_version\": \"1.2\", \"planned_values\": {\"root_module\": {}}}\n{}", "plan.json:2:1: data after"},
 	}
@@ -277,6 +278,19 @@ func TestMalformed(t *testing.T) {
 				t.Errorf("error %q: want it to start with %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// Modules with count inside modules with count are bounded too.
+func TestFanOut(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf"), "module \"a\" {\n  source = \"./a\"\n  count  = 10000\n}\n")
+	write(t, filepath.Join(dir, "a", "main.tf"), "module \"b\" {\n  source = \"../b\"\n  count  = 10000\n}\n")
+	write(t, filepath.Join(dir, "b", "main.tf"), "resource \"alicloud_vpc\" \"v\" {\n}\n")
+	_, err := LoadDir(dir, LoadOptions{})
+	var pe *ParseError
+	if !errors.As(err, &pe) || !strings.Contains(pe.Msg, "more than 200000 resource and module instances") {
+		t.Fatalf("error %v", err)
 	}
 }
 

@@ -60,8 +60,9 @@ type planConfigModule struct {
 }
 
 type planModuleCall struct {
-	Source string            `json:"source"`
-	Module *planConfigModule `json:"module"`
+	Source      string                     `json:"source"`
+	Expressions map[string]json.RawMessage `json:"expressions"`
+	Module      *planConfigModule          `json:"module"`
 }
 
 type planConfigResource struct {
@@ -114,7 +115,7 @@ func parsePlan(name string, data []byte) (*Stack, error) {
 	}
 	refs := map[string]map[string][]string{} // config address → attribute → referenced config addresses
 	if doc.Configuration != nil && doc.Configuration.RootModule != nil {
-		collectRefs(doc.Configuration.RootModule, "", refs)
+		collectRefs(doc.Configuration.RootModule, "", nil, refs, 0)
 	}
 	var walk func(m *planModule, depth int) error
 	walk = func(m *planModule, depth int) error {
@@ -173,8 +174,13 @@ func parsePlan(name string, data []byte) (*Stack, error) {
 }
 
 // collectRefs records, for each resource of the configuration, the
-// resources each of its attributes refers to (config addresses).
-func collectRefs(m *planConfigModule, path string, out map[string]map[string][]string) {
+// resources each of its attributes refers to (config addresses). A
+// reference to a module's variable stands for what the module call passes
+// in it (varRefs), so that references are followed into modules.
+func collectRefs(m *planConfigModule, path string, varRefs map[string][]string, out map[string]map[string][]string, depth int) {
+	if m == nil || depth > maxModuleDepth {
+		return
+	}
 	for _, r := range m.Resources {
 		if r == nil {
 			continue
@@ -189,7 +195,7 @@ func collectRefs(m *planConfigModule, path string, out map[string]map[string][]s
 			if json.Unmarshal(raw, &expr) != nil {
 				continue
 			}
-			attrs[attr] = resourceRefs(expr, path)
+			attrs[attr] = resourceRefs(expr, path, varRefs)
 		}
 		out[addr] = attrs
 	}
@@ -207,13 +213,20 @@ func collectRefs(m *planConfigModule, path string, out map[string]map[string][]s
 		if path != "" {
 			p = path + "." + p
 		}
-		collectRefs(c.Module, p, out)
+		childVars := map[string][]string{}
+		for v, raw := range c.Expressions {
+			var expr any
+			if json.Unmarshal(raw, &expr) == nil {
+				childVars[v] = resourceRefs(expr, path, varRefs)
+			}
+		}
+		collectRefs(c.Module, p, childVars, out, depth+1)
 	}
 }
 
 // resourceRefs returns the resources an expression (or the expressions of
 // a nested block) refers to.
-func resourceRefs(expr any, path string) []string {
+func resourceRefs(expr any, path string, varRefs map[string][]string) []string {
 	seen := map[string]bool{}
 	var out []string
 	var walk func(v any)
@@ -223,6 +236,16 @@ func resourceRefs(expr any, path string) []string {
 			if rs, ok := x["references"].([]any); ok {
 				for _, r := range rs {
 					s, _ := r.(string)
+					if v, ok := strings.CutPrefix(s, "var."); ok {
+						v, _, _ = strings.Cut(stripKeys(v), ".")
+						for _, a := range varRefs[v] {
+							if !seen[a] {
+								seen[a] = true
+								out = append(out, a)
+							}
+						}
+						continue
+					}
 					if a := refResource(s); a != "" {
 						if path != "" {
 							a = path + "." + a
