@@ -163,7 +163,7 @@ func (e *env) mlpsEvidence(args []string) error {
 	fs.Usage = func() {
 		fmt.Fprint(e.stderr, "Usage: gatehouse mlps evidence [flags] [PATH…]\n\n"+
 			"Joins the infrastructure check of PATH… with the identity controls Gatehouse attests from its database.\n"+
-			"Exit status: 0 every control passes or is not available, 1 a control fails, 2 usage or parse error.\n\nFlags:\n")
+			"Exit status: 0 no control fails, 1 a control fails (--strict: or is unknown), 2 usage or parse error.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	paths, err := parse(fs, args)
