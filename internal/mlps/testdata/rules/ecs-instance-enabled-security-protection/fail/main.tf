@@ -1,0 +1,7 @@
+resource "alicloud_instance" "app" {
+  instance_type                 = "ecs.g7.large"
+  image_id                      = "aliyun_3_x64_20G_alibase_20250101.vhd"
+  vswitch_id                    = "vsw-app"
+  security_groups               = ["sg-app"]
+  security_enhancement_strategy = "Deactive"
+}

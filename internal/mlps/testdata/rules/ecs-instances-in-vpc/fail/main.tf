@@ -1,0 +1,4 @@
+resource "alicloud_instance" "app" {
+  instance_type = "ecs.g7.large"
+  image_id      = "aliyun_3_x64_20G_alibase_20250101.vhd"
+}

@@ -1,0 +1,5 @@
+resource "alicloud_elasticsearch_instance" "rag" {
+  version    = "7.10_with_X-Pack"
+  vswitch_id = "vsw-search"
+  zone_count = 2
+}

@@ -1,0 +1,4 @@
+resource "alicloud_log_store" "audit" {
+  project_name  = "gatehouse"
+  logstore_name = "audit"
+}

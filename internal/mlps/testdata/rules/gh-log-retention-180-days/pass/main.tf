@@ -1,0 +1,5 @@
+resource "alicloud_log_store" "audit" {
+  project_name     = "gatehouse"
+  logstore_name    = "audit"
+  retention_period = 180
+}

@@ -1,0 +1,4 @@
+resource "alicloud_oss_bucket" "b" {
+  bucket = "gatehouse-audit-archive"
+
+}

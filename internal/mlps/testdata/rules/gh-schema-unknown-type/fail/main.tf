@@ -1,0 +1,3 @@
+resource "alicloud_ecs_instance" "app" {
+  instance_type = "ecs.g7.large"
+}

@@ -1,0 +1,6 @@
+resource "alicloud_slb_listener" "l" {
+  load_balancer_id = "lb-1"
+  backend_port     = 8080
+  frontend_port    = 80
+  protocol         = "http"
+}

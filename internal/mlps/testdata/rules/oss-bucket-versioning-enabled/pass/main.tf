@@ -1,0 +1,6 @@
+resource "alicloud_oss_bucket" "b" {
+  bucket = "gatehouse-audit-archive"
+  versioning {
+    status = "Enabled"
+  }
+}

@@ -1,0 +1,9 @@
+resource "alicloud_ram_login_profile" "alice" {
+  user_name         = "alice"
+  password          = var.initial_password
+  mfa_bind_required = true
+}
+
+variable "initial_password" {
+  sensitive = true
+}

@@ -1,0 +1,12 @@
+resource "alicloud_kms_key" "db" {
+  description = "RDS disk encryption"
+}
+
+resource "alicloud_db_instance" "pg" {
+  engine           = "PostgreSQL"
+  engine_version   = "16.0"
+  instance_type    = "pg.n4.2c.2m"
+  instance_storage = 100
+  vswitch_id       = "vsw-db"
+  encryption_key   = alicloud_kms_key.db.id
+}

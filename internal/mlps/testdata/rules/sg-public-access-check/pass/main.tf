@@ -1,0 +1,11 @@
+resource "alicloud_security_group" "web" {
+  security_group_name = "web"
+}
+
+resource "alicloud_security_group_rule" "r" {
+  type              = "ingress"
+  ip_protocol       = "tcp"
+  port_range        = "443/443"
+  cidr_ip           = "0.0.0.0/0"
+  security_group_id = alicloud_security_group.web.id
+}

@@ -1,0 +1,7 @@
+resource "alicloud_slb_listener" "l" {
+  load_balancer_id      = "lb-1"
+  backend_port          = 8080
+  frontend_port         = 443
+  protocol              = "https"
+  server_certificate_id = "cert-1"
+}

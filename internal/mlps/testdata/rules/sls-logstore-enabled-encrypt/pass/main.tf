@@ -1,0 +1,9 @@
+resource "alicloud_log_store" "s" {
+  project_name     = "gatehouse"
+  logstore_name    = "audit"
+  retention_period = 180
+  encrypt_conf {
+    enable       = true
+    encrypt_type = "default"
+  }
+}
