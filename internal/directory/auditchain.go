@@ -95,6 +95,11 @@ type CheckpointSummary struct {
 	// Pruned is how many name a record that retention pruning removed
 	// since: consistent, but no longer comparable.
 	Pruned int `json:"pruned"`
+	// RemovedEarly is how many name a record that an audit.prune record
+	// claims retention removed, though the checkpoints' times show it
+	// removed records before their retention ended (each such pruning is
+	// a problem of the report).
+	RemovedEarly int `json:"removedEarly"`
 	// Latest is the checkpoint of the highest seq (the most recent of
 	// those), nil when none was read.
 	Latest *AuditCheckpoint `json:"latest,omitempty"`
@@ -116,14 +121,39 @@ type pruneInfo struct {
 	ThroughSeq int64  `json:"throughSeq"`
 	Anchor     string `json:"anchor"`
 	Count      int64  `json:"count"`
+	// Seq and Time are the audit.prune record's own.
+	Seq  int64     `json:"-"`
+	Time time.Time `json:"-"`
+}
+
+// AuditClockTolerance is how far apart verification lets the clocks be
+// that stamp the records and sign the checkpoints (several hosts, a write
+// that takes its time before it takes the chain's head) when it holds
+// retention pruning to the checkpoints' times: pruning is reported only
+// when it happened more than this before the retention could have ended.
+const AuditClockTolerance = time.Hour
+
+// VerifyOptions is what VerifyAudit compares the chain with.
+type VerifyOptions struct {
+	// Checkpoints are signed checkpoints whose signatures the caller has
+	// checked.
+	Checkpoints []AuditCheckpoint
+	// Retention is the audit retention pruning is held to (0: no pruning
+	// is held to the checkpoints' times).
+	Retention time.Duration
+	// Now is when verification runs.
+	Now time.Time
 }
 
 // VerifyAudit walks the whole chain and reports every record that was
 // edited, removed or moved, and whether records are missing from the end.
 // It compares the chain with each checkpoint: the record a checkpoint names
 // must be in the chain with the hash it anchors, or have been removed by
-// retention pruning. It reports at most 100 problems.
-func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpoint) (*AuditReport, error) {
+// retention pruning, and no retention pruning may have removed records the
+// checkpoints show were younger than the retention (earlyPrunes). It
+// reports at most 100 problems.
+func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditReport, error) {
+	checkpoints := opt.Checkpoints
 	// Retention pruning records where the chain starts afterwards.
 	anchors := map[int64]string{} // first remaining seq → expected prev hash
 	var prunes []pruneInfo
@@ -131,6 +161,7 @@ func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpo
 		if e.Action == PruneAction {
 			var pi pruneInfo
 			if json.Unmarshal(e.After, &pi) == nil {
+				pi.Seq, pi.Time = e.Seq, e.Time
 				anchors[pi.ThroughSeq+1] = pi.Anchor
 				prunes = append(prunes, pi)
 			}
@@ -204,15 +235,79 @@ func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpo
 		}
 	}
 	if len(checkpoints) > 0 {
-		rep.Checkpoints = compareCheckpoints(rep, checkpoints, found, seen, prunes, problem)
+		early := earlyPrunes(checkpoints, found, seen, prunes, opt, problem)
+		rep.Checkpoints = compareCheckpoints(rep, checkpoints, found, seen, prunes, early, problem)
 	}
 	return rep, nil
+}
+
+// earlyPrunes holds each retention pruning still in the chain to the
+// checkpoints' times, and returns the seqs of the audit.prune records of
+// those that removed records before their retention ended.
+//
+// A checkpoint of record S signed at T says the head was S at T: every
+// record after S was written after T. Retention pruning deletes a record
+// only once it is Retention old, so records after S can only have been
+// pruned after T+Retention. The pruning happened before its audit.prune
+// record was anchored: before the first checkpoint that anchors that
+// record (or a later one), else before now, and (when the record tells the
+// truth) at the record's time. A pruning that removed a record after S
+// earlier than T+Retention (less AuditClockTolerance) did not prune by
+// retention. Records older than every checkpoint have no such bound.
+func earlyPrunes(cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo, opt VerifyOptions,
+	problem func(seq int64, format string, args ...any)) map[int64]bool {
+	early := map[int64]bool{}
+	if opt.Retention <= 0 {
+		return early
+	}
+	for _, p := range prunes {
+		// The latest time before which the pruning's last record was not
+		// written yet: the latest checkpoint of an earlier record.
+		var after *AuditCheckpoint
+		for i := range cps {
+			if c := &cps[i]; c.Seq < p.ThroughSeq && (after == nil || c.Time.After(after.Time)) {
+				after = c
+			}
+		}
+		if after == nil {
+			continue
+		}
+		// The earliest time by which the pruning had happened.
+		by, how := p.Time, "the time the audit.prune record states"
+		if opt.Now.Before(by) {
+			by, how = opt.Now, "now"
+		}
+		for i := range cps {
+			if c := &cps[i]; c.Seq >= p.Seq && found[i] && seen[i] == c.Hash && c.Time.Before(by) {
+				by, how = c.Time, fmt.Sprintf("the checkpoint signed %s (%s) anchors the audit.prune record", c.Time.UTC().Format(time.RFC3339), c.Source)
+			}
+		}
+		kept := after.Time.Add(opt.Retention)
+		if !by.Add(AuditClockTolerance).Before(kept) {
+			continue
+		}
+		early[p.Seq] = true
+		problem(p.ThroughSeq, "was removed before its retention ended: the checkpoint signed %s (%s) anchors record %d, "+
+			"so the records after it, %d among them, were written after %s and the %s retention kept them until %s; "+
+			"yet the audit.prune record %d says retention removed the records up to %d, by %s (%s)",
+			after.Time.UTC().Format(time.RFC3339), after.Source, after.Seq, p.ThroughSeq, after.Time.UTC().Format(time.RFC3339),
+			fmtRetention(opt.Retention), kept.UTC().Format(time.RFC3339), p.Seq, p.ThroughSeq, by.UTC().Format(time.RFC3339), how)
+	}
+	return early
+}
+
+// fmtRetention writes a retention in days when it is whole days.
+func fmtRetention(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // compareCheckpoints checks each checkpoint against what the walk found at
 // its seq.
 func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo,
-	problem func(seq int64, format string, args ...any)) *CheckpointSummary {
+	early map[int64]bool, problem func(seq int64, format string, args ...any)) *CheckpointSummary {
 	sum := &CheckpointSummary{Read: len(cps)}
 	latest := 0
 	for i := range cps {
@@ -251,6 +346,8 @@ func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, s
 			case through.ThroughSeq == c.Seq && through.Anchor != c.Hash:
 				problem(c.Seq, "was pruned with hash %s, but %s anchors hash %s; the chain was rewritten",
 					short(through.Anchor), signed, short(c.Hash))
+			case early[through.Seq]:
+				sum.RemovedEarly++ // the pruning's problem says why
 			default:
 				sum.Pruned++
 			}
