@@ -658,7 +658,7 @@ func (e *env) audit(args []string) error {
 		}},
 		"prune": {
 			flags: func(fs *flag.FlagSet) func() error {
-				olderThan = fs.String("older-than", "", "delete records older than this (default: the configured retention, 180d)")
+				olderThan = fs.String("older-than", "", "delete records older than this: the configured retention (the default, 180d) or longer")
 				return nil
 			},
 			run: func(c *cmd) error {

@@ -1,11 +1,13 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -121,6 +123,9 @@ type pruneInfo struct {
 	ThroughSeq int64  `json:"throughSeq"`
 	Anchor     string `json:"anchor"`
 	Count      int64  `json:"count"`
+	// Before is the cutoff: the records deleted were older (absent from
+	// the records of older versions).
+	Before time.Time `json:"before,omitzero"`
 	// Seq and Time are the audit.prune record's own.
 	Seq  int64     `json:"-"`
 	Time time.Time `json:"-"`
@@ -260,38 +265,67 @@ func earlyPrunes(cps []AuditCheckpoint, found []bool, seen []string, prunes []pr
 	if opt.Retention <= 0 {
 		return early
 	}
-	for _, p := range prunes {
-		// The latest time before which the pruning's last record was not
-		// written yet: the latest checkpoint of an earlier record.
-		var after *AuditCheckpoint
-		for i := range cps {
-			if c := &cps[i]; c.Seq < p.ThroughSeq && (after == nil || c.Time.After(after.Time)) {
-				after = c
-			}
+	// The checkpoints in seq order; for each position, the latest-signed
+	// checkpoint up to it, and the earliest-signed matched one from it on.
+	order := make([]int, len(cps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(cps[a].Seq, cps[b].Seq) })
+	latestUpTo, earliestFrom := make([]int, len(order)), make([]int, len(order)+1)
+	for k, i := range order {
+		latestUpTo[k] = i
+		if k > 0 && !cps[i].Time.After(cps[latestUpTo[k-1]].Time) {
+			latestUpTo[k] = latestUpTo[k-1]
 		}
-		if after == nil {
+	}
+	earliestFrom[len(order)] = -1
+	for k := len(order) - 1; k >= 0; k-- {
+		i, next := order[k], earliestFrom[k+1]
+		earliestFrom[k] = next
+		if found[i] && seen[i] == cps[i].Hash && (next < 0 || cps[i].Time.Before(cps[next].Time)) {
+			earliestFrom[k] = i
+		}
+	}
+	firstAtOrAbove := func(seq int64) int {
+		k, _ := slices.BinarySearchFunc(order, seq, func(i int, seq int64) int { return cmp.Compare(cps[i].Seq, seq) })
+		return k
+	}
+	for _, p := range prunes {
+		// The latest time after which the pruning's last record was
+		// written: the latest checkpoint of an earlier record.
+		k := firstAtOrAbove(p.ThroughSeq)
+		if k == 0 {
 			continue
 		}
+		after := &cps[latestUpTo[k-1]]
 		// The earliest time by which the pruning had happened.
 		by, how := p.Time, "the time the audit.prune record states"
-		if opt.Now.Before(by) {
+		if !opt.Now.IsZero() && opt.Now.Before(by) {
 			by, how = opt.Now, "now"
 		}
-		for i := range cps {
-			if c := &cps[i]; c.Seq >= p.Seq && found[i] && seen[i] == c.Hash && c.Time.Before(by) {
-				by, how = c.Time, fmt.Sprintf("the checkpoint signed %s (%s) anchors the audit.prune record", c.Time.UTC().Format(time.RFC3339), c.Source)
-			}
+		if i := earliestFrom[firstAtOrAbove(p.Seq)]; i >= 0 && cps[i].Time.Before(by) {
+			c := &cps[i]
+			by, how = c.Time, fmt.Sprintf("the checkpoint signed %s (%s) anchors the audit.prune record", c.Time.UTC().Format(time.RFC3339), c.Source)
 		}
 		kept := after.Time.Add(opt.Retention)
 		if !by.Add(AuditClockTolerance).Before(kept) {
 			continue
 		}
 		early[p.Seq] = true
-		problem(p.ThroughSeq, "was removed before its retention ended: the checkpoint signed %s (%s) anchors record %d, "+
+		why := fmt.Sprintf("was removed before its retention ended: the checkpoint signed %s (%s) anchors record %d, "+
 			"so the records after it, %d among them, were written after %s and the %s retention kept them until %s; "+
 			"yet the audit.prune record %d says retention removed the records up to %d, by %s (%s)",
 			after.Time.UTC().Format(time.RFC3339), after.Source, after.Seq, p.ThroughSeq, after.Time.UTC().Format(time.RFC3339),
 			fmtRetention(opt.Retention), kept.UTC().Format(time.RFC3339), p.Seq, p.ThroughSeq, by.UTC().Format(time.RFC3339), how)
+		if applied := p.Time.Sub(p.Before); !p.Before.IsZero() && applied < opt.Retention {
+			// What an honest log shows too after audit.retention was
+			// lengthened: say so.
+			why += fmt.Sprintf("; it pruned with a retention of %s, shorter than the %s verification holds pruning to "+
+				"(if audit.retention was lengthened since, verify with the one it ran under)",
+				fmtRetention(applied.Round(time.Second)), fmtRetention(opt.Retention))
+		}
+		problem(p.ThroughSeq, "%s", why)
 	}
 	return early
 }
@@ -309,6 +343,8 @@ func fmtRetention(d time.Duration) string {
 func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo,
 	early map[int64]bool, problem func(seq int64, format string, args ...any)) *CheckpointSummary {
 	sum := &CheckpointSummary{Read: len(cps)}
+	byThrough := slices.Clone(prunes)
+	slices.SortStableFunc(byThrough, func(a, b pruneInfo) int { return cmp.Compare(a.ThroughSeq, b.ThroughSeq) })
 	latest := 0
 	for i := range cps {
 		c := &cps[i]
@@ -334,11 +370,12 @@ func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, s
 		default:
 			// Before the chain's first record, or in a gap: only retention
 			// pruning may have removed it.
+			// The first pruning that reached it.
 			var through *pruneInfo
-			for j := range prunes {
-				if prunes[j].ThroughSeq >= c.Seq && (through == nil || prunes[j].ThroughSeq < through.ThroughSeq) {
-					through = &prunes[j]
-				}
+			if j, _ := slices.BinarySearchFunc(byThrough, c.Seq, func(p pruneInfo, seq int64) int {
+				return cmp.Compare(p.ThroughSeq, seq)
+			}); j < len(byThrough) {
+				through = &byThrough[j]
 			}
 			switch {
 			case c.Seq > rep.FirstSeq || through == nil:
@@ -371,8 +408,8 @@ func short(h string) string {
 }
 
 // PruneAuditInfo builds the After snapshot of a prune record.
-func PruneAuditInfo(throughSeq int64, anchor string, count int64) json.RawMessage {
-	b, _ := json.Marshal(pruneInfo{ThroughSeq: throughSeq, Anchor: anchor, Count: count})
+func PruneAuditInfo(throughSeq int64, anchor string, count int64, before time.Time) json.RawMessage {
+	b, _ := json.Marshal(pruneInfo{ThroughSeq: throughSeq, Anchor: anchor, Count: count, Before: before.UTC()})
 	return b
 }
 

@@ -131,7 +131,7 @@ func PruneAuditLog(ctx context.Context, tx AuditPruneTx, before time.Time, actor
 	}
 	return n, tx.AppendAudit(ctx, &AuditEntry{
 		Time: now, Actor: actor, Action: PruneAction, ResourceType: "AuditLog", ResourceID: "audit",
-		After: PruneAuditInfo(through, anchor, n),
+		After: PruneAuditInfo(through, anchor, n, before),
 	})
 }
 

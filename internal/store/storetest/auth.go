@@ -1004,6 +1004,7 @@ func testAuditCheckpoints(t *testing.T, build func(t *testing.T) *env, tamper Ta
 		} {
 			rep := verify(t, e, cps...)
 			if rep.OK || !names(rep, 7, "was removed before its retention ended: the checkpoint signed") ||
+				!names(rep, 7, "it pruned with a retention of 1d, shorter than the 180d verification holds pruning to") ||
 				rep.Checkpoints.Pruned != 0 || rep.Checkpoints.RemovedEarly != 2 {
 				t.Errorf("%s: early pruning not detected: %+v %+v", name, rep, rep.Checkpoints)
 			}
