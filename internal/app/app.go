@@ -205,7 +205,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		newUserID = RAMID
 	}
 	a.Directory = directory.NewService(pokingStore{Store: st, poke: a.pokeEvents}, directory.Options{
-		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: newUserID,
+		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: newUserID, AuditRetention: time.Duration(cfg.Audit.Retention),
 	})
 	a.Metrics = metrics.New()
 	var extURNs []string
@@ -807,13 +807,19 @@ func (a *App) checkpointPublisher() (*checkpoint.Publisher, error) {
 // RunAuditMaintenance deletes audit records past retention every interval
 // (and once at the start) until ctx ends. Each run logs the chain's head —
 // its last seq and hash. (The anchor verification compares the chain with
-// is the signed checkpoints: checkpointPublisher.)
+// is the signed checkpoints: checkpointPublisher.) When pruning finds the
+// log altered it deletes nothing, logs it at ERROR on every run, and the
+// maintenance goes on.
 func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 	retention := time.Duration(a.Config.Audit.Retention)
 	run := func() {
 		actor := directory.Actor{Kind: "system", RequestID: "audit-retention"}
 		n, err := a.Directory.PruneAudit(ctx, actor, retention)
-		if err != nil {
+		switch {
+		case errors.Is(err, directory.ErrTampered):
+			a.Log.Error("audit retention refused: the audit log was altered", "err", err)
+			return
+		case err != nil:
 			if ctx.Err() == nil {
 				a.Log.Error("audit retention", "err", err)
 			}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
 
 // TestAuditCheckpoints: the running server signs the audit chain's head
@@ -185,4 +189,78 @@ func TestCheckpointKeyUnusable(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuditRetentionRefusesAlteredLog: when the server's scheduled
+// retention finds the records it would delete altered — here all
+// back-dated, by someone who holds the database file — it deletes
+// nothing, logs it at ERROR on every run, and goes on running.
+func TestAuditRetentionRefusesAlteredLog(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.SQLiteSynchronous = "NORMAL"
+	var out lockedBuffer
+	log, err := logging.New(&out, logging.Options{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, name := range []string{"Sales", "Support", "Finance"} {
+		if _, err := a.Directory.CreateOrg(ctx, directory.Actor{Kind: "cli"}, &directory.Organization{Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, path, _ := a.Config.Database()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET at = '2020-01-01T00:00:00.000000Z'`); err != nil {
+		t.Fatal(err)
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.RunAuditMaintenance(runCtx, 10*time.Millisecond)
+	}()
+	const refused = `"msg":"audit retention refused: the audit log was altered"`
+	waitFor(t, "two refused runs", func() bool { return strings.Count(out.String(), refused) >= 2 })
+	stop()
+	<-done
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.Contains(line, refused) && (!strings.Contains(line, `"level":"ERROR"`) ||
+			!strings.Contains(line, "record 1 was changed after it was written") || !strings.Contains(line, "deleted nothing")) {
+			t.Errorf("log line: %s", line)
+		}
+	}
+	rep, err := a.Directory.VerifyAudit(ctx)
+	if err != nil || rep.Records != 3 || rep.FirstSeq != 1 {
+		t.Errorf("after the refused runs: %v %+v", err, rep)
+	}
+}
+
+// lockedBuffer is a log destination goroutines may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

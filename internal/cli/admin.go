@@ -807,7 +807,7 @@ func (e *env) audit(args []string) error {
 		"prune": {
 			about: "delete records older than the retention",
 			flags: func(fs *flag.FlagSet) func() error {
-				olderThan = fs.String("older-than", "", "delete records older than this (default: the configured retention, 180d)")
+				olderThan = fs.String("older-than", "", "delete records older than this: the configured retention (the default, 180d) or longer")
 				return nil
 			},
 			run: func(c *cmd) error {
@@ -865,16 +865,26 @@ func printVerify(c *cmd, rep *directory.AuditReport, now time.Time) {
 		return
 	}
 	c.printf("Compared with %d checkpoint(s) from %s: %d matched, %d pruned by retention", cs.Read, from, cs.Matched, cs.Pruned)
+	if cs.RemovedEarly > 0 {
+		c.printf(", %d removed before their retention ended", cs.RemovedEarly)
+	}
 	if cs.Rejected > 0 {
 		c.printf(", %d rejected", cs.Rejected)
+	}
+	if n := cs.Read - cs.Matched - cs.Pruned - cs.RemovedEarly; n > 0 {
+		c.printf(", %d contradicted by the chain", n)
 	}
 	c.printf(".\n")
 	if l := cs.Latest; l != nil {
 		c.printf("Latest checkpoint: record %d, hash %s, signed %s (%s ago) by key %s.\n",
 			l.Seq, l.Hash, l.Time.UTC().Format(time.DateTime), now.Sub(l.Time).Round(time.Second), l.KeyID)
-		if cs.Unanchored == 0 {
+		switch {
+		case !rep.OK:
+			// The chain is not what the checkpoints anchor: the problems
+			// above say where; nothing is said to be anchored.
+		case cs.Unanchored == 0:
 			c.printf("No record came after it: the whole chain is anchored.\n")
-		} else {
+		default:
 			c.printf("%d record(s) came after it: until the next checkpoint only the chain protects them, "+
 				"and removing them with the head moved back would not be noticed.\n", cs.Unanchored)
 		}

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,11 +14,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync/slapdtest"
 )
 
@@ -60,10 +64,11 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"getjson":  getJSON,
-			"samejson": sameJSON,
-			"slapd":    slapdCmd,
-			"hook":     hookCmd,
+			"getjson":       getJSON,
+			"samejson":      sameJSON,
+			"slapd":         slapdCmd,
+			"hook":          hookCmd,
+			"rewrite-audit": rewriteAudit,
 		},
 	})
 }
@@ -183,4 +188,67 @@ func hookCmd(ts *testscript.TestScript, neg bool, args []string) {
 	}))
 	ts.Defer(srv.Close)
 	ts.Setenv("HOOK_URL", srv.URL+"/hook")
+}
+
+// rewriteAudit DB SHIFT rewrites the audit chain of the SQLite database DB
+// the way someone who holds the file and has read the code could: every
+// record's time moved back by SHIFT (as 200d), every hash recomputed, the
+// head moved along, the append-only trigger put back. The chain stays
+// consistent; only the signed checkpoints can tell.
+func rewriteAudit(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: rewrite-audit DB SHIFT")
+	}
+	shift, err := config.ParseDuration(args[1])
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	rows, err := db.Query(`SELECT seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action,
+		resource_type, resource_id, before, after, prev_hash FROM audit_log ORDER BY seq`)
+	ts.Check(err)
+	var chain []*directory.AuditEntry
+	for rows.Next() {
+		var e directory.AuditEntry
+		var at string
+		var appID, appName, tokenID, reqID, before, after sql.NullString
+		ts.Check(rows.Scan(&e.Seq, &at, &e.Actor.Kind, &appID, &appName, &tokenID, &reqID, &e.Action, &e.ResourceType,
+			&e.ResourceID, &before, &after, &e.PrevHash))
+		e.Time, err = time.Parse(time.RFC3339Nano, at)
+		ts.Check(err)
+		e.Actor.AppID, e.Actor.AppName, e.Actor.TokenID, e.Actor.RequestID = appID.String, appName.String, tokenID.String, reqID.String
+		if before.Valid {
+			e.Before = json.RawMessage(before.String)
+		}
+		if after.Valid {
+			e.After = json.RawMessage(after.String)
+		}
+		chain = append(chain, &e)
+	}
+	ts.Check(rows.Err())
+	var trigger string
+	ts.Check(db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_log_no_update'`).Scan(&trigger))
+	tx, err := db.Begin()
+	ts.Check(err)
+	_, err = tx.Exec(`DROP TRIGGER audit_log_no_update`)
+	ts.Check(err)
+	prev := ""
+	if len(chain) > 0 {
+		prev = chain[0].PrevHash
+	}
+	for _, e := range chain {
+		e.Time, e.PrevHash = e.Time.Add(-shift), prev
+		e.Hash = directory.AuditHash(prev, e)
+		prev = e.Hash
+		_, err = tx.Exec(`UPDATE audit_log SET at = ?, prev_hash = ?, hash = ? WHERE seq = ?`,
+			e.Time.UTC().Format(directory.AuditTimeLayout), e.PrevHash, e.Hash, e.Seq)
+		ts.Check(err)
+	}
+	_, err = tx.Exec(`UPDATE audit_head SET hash = ? WHERE id = 1`, prev)
+	ts.Check(err)
+	_, err = tx.Exec(trigger)
+	ts.Check(err)
+	ts.Check(tx.Commit())
 }

@@ -1,11 +1,13 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -95,6 +97,11 @@ type CheckpointSummary struct {
 	// Pruned is how many name a record that retention pruning removed
 	// since: consistent, but no longer comparable.
 	Pruned int `json:"pruned"`
+	// RemovedEarly is how many name a record that an audit.prune record
+	// claims retention removed, though the checkpoints' times show it
+	// removed records before their retention ended (each such pruning is
+	// a problem of the report).
+	RemovedEarly int `json:"removedEarly"`
 	// Latest is the checkpoint of the highest seq (the most recent of
 	// those), nil when none was read.
 	Latest *AuditCheckpoint `json:"latest,omitempty"`
@@ -116,14 +123,42 @@ type pruneInfo struct {
 	ThroughSeq int64  `json:"throughSeq"`
 	Anchor     string `json:"anchor"`
 	Count      int64  `json:"count"`
+	// Before is the cutoff: the records deleted were older (absent from
+	// the records of older versions).
+	Before time.Time `json:"before,omitzero"`
+	// Seq and Time are the audit.prune record's own.
+	Seq  int64     `json:"-"`
+	Time time.Time `json:"-"`
+}
+
+// AuditClockTolerance is how far apart verification lets the clocks be
+// that stamp the records and sign the checkpoints (several hosts, a write
+// that takes its time before it takes the chain's head) when it holds
+// retention pruning to the checkpoints' times: pruning is reported only
+// when it happened more than this before the retention could have ended.
+const AuditClockTolerance = time.Hour
+
+// VerifyOptions is what VerifyAudit compares the chain with.
+type VerifyOptions struct {
+	// Checkpoints are signed checkpoints whose signatures the caller has
+	// checked.
+	Checkpoints []AuditCheckpoint
+	// Retention is the audit retention pruning is held to (0: no pruning
+	// is held to the checkpoints' times).
+	Retention time.Duration
+	// Now is when verification runs.
+	Now time.Time
 }
 
 // VerifyAudit walks the whole chain and reports every record that was
 // edited, removed or moved, and whether records are missing from the end.
 // It compares the chain with each checkpoint: the record a checkpoint names
 // must be in the chain with the hash it anchors, or have been removed by
-// retention pruning. It reports at most 100 problems.
-func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpoint) (*AuditReport, error) {
+// retention pruning, and no retention pruning may have removed records the
+// checkpoints show were younger than the retention (earlyPrunes). It
+// reports at most 100 problems.
+func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditReport, error) {
+	checkpoints := opt.Checkpoints
 	// Retention pruning records where the chain starts afterwards.
 	anchors := map[int64]string{} // first remaining seq → expected prev hash
 	var prunes []pruneInfo
@@ -131,6 +166,7 @@ func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpo
 		if e.Action == PruneAction {
 			var pi pruneInfo
 			if json.Unmarshal(e.After, &pi) == nil {
+				pi.Seq, pi.Time = e.Seq, e.Time
 				anchors[pi.ThroughSeq+1] = pi.Anchor
 				prunes = append(prunes, pi)
 			}
@@ -204,16 +240,111 @@ func VerifyAudit(ctx context.Context, r AuditReader, checkpoints ...AuditCheckpo
 		}
 	}
 	if len(checkpoints) > 0 {
-		rep.Checkpoints = compareCheckpoints(rep, checkpoints, found, seen, prunes, problem)
+		early := earlyPrunes(checkpoints, found, seen, prunes, opt, problem)
+		rep.Checkpoints = compareCheckpoints(rep, checkpoints, found, seen, prunes, early, problem)
 	}
 	return rep, nil
+}
+
+// earlyPrunes holds each retention pruning still in the chain to the
+// checkpoints' times, and returns the seqs of the audit.prune records of
+// those that removed records before their retention ended.
+//
+// A checkpoint of record S signed at T says the head was S at T: every
+// record after S was written after T. Retention pruning deletes a record
+// only once it is Retention old, so records after S can only have been
+// pruned after T+Retention. The pruning happened before its audit.prune
+// record was anchored: before the first checkpoint that anchors that
+// record (or a later one), else before now, and (when the record tells the
+// truth) at the record's time. A pruning that removed a record after S
+// earlier than T+Retention (less AuditClockTolerance) did not prune by
+// retention. Records older than every checkpoint have no such bound.
+func earlyPrunes(cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo, opt VerifyOptions,
+	problem func(seq int64, format string, args ...any)) map[int64]bool {
+	early := map[int64]bool{}
+	if opt.Retention <= 0 {
+		return early
+	}
+	// The checkpoints in seq order; for each position, the latest-signed
+	// checkpoint up to it, and the earliest-signed matched one from it on.
+	order := make([]int, len(cps))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(cps[a].Seq, cps[b].Seq) })
+	latestUpTo, earliestFrom := make([]int, len(order)), make([]int, len(order)+1)
+	for k, i := range order {
+		latestUpTo[k] = i
+		if k > 0 && !cps[i].Time.After(cps[latestUpTo[k-1]].Time) {
+			latestUpTo[k] = latestUpTo[k-1]
+		}
+	}
+	earliestFrom[len(order)] = -1
+	for k := len(order) - 1; k >= 0; k-- {
+		i, next := order[k], earliestFrom[k+1]
+		earliestFrom[k] = next
+		if found[i] && seen[i] == cps[i].Hash && (next < 0 || cps[i].Time.Before(cps[next].Time)) {
+			earliestFrom[k] = i
+		}
+	}
+	firstAtOrAbove := func(seq int64) int {
+		k, _ := slices.BinarySearchFunc(order, seq, func(i int, seq int64) int { return cmp.Compare(cps[i].Seq, seq) })
+		return k
+	}
+	for _, p := range prunes {
+		// The latest time after which the pruning's last record was
+		// written: the latest checkpoint of an earlier record.
+		k := firstAtOrAbove(p.ThroughSeq)
+		if k == 0 {
+			continue
+		}
+		after := &cps[latestUpTo[k-1]]
+		// The earliest time by which the pruning had happened.
+		by, how := p.Time, "the time the audit.prune record states"
+		if !opt.Now.IsZero() && opt.Now.Before(by) {
+			by, how = opt.Now, "now"
+		}
+		if i := earliestFrom[firstAtOrAbove(p.Seq)]; i >= 0 && cps[i].Time.Before(by) {
+			c := &cps[i]
+			by, how = c.Time, fmt.Sprintf("the checkpoint signed %s (%s) anchors the audit.prune record", c.Time.UTC().Format(time.RFC3339), c.Source)
+		}
+		kept := after.Time.Add(opt.Retention)
+		if !by.Add(AuditClockTolerance).Before(kept) {
+			continue
+		}
+		early[p.Seq] = true
+		why := fmt.Sprintf("was removed before its retention ended: the checkpoint signed %s (%s) anchors record %d, "+
+			"so the records after it, %d among them, were written after %s and the %s retention kept them until %s; "+
+			"yet the audit.prune record %d says retention removed the records up to %d, by %s (%s)",
+			after.Time.UTC().Format(time.RFC3339), after.Source, after.Seq, p.ThroughSeq, after.Time.UTC().Format(time.RFC3339),
+			fmtRetention(opt.Retention), kept.UTC().Format(time.RFC3339), p.Seq, p.ThroughSeq, by.UTC().Format(time.RFC3339), how)
+		if applied := p.Time.Sub(p.Before); !p.Before.IsZero() && applied < opt.Retention {
+			// What an honest log shows too after audit.retention was
+			// lengthened: say so.
+			why += fmt.Sprintf("; it pruned with a retention of %s, shorter than the %s verification holds pruning to "+
+				"(if audit.retention was lengthened since, verify with the one it ran under)",
+				fmtRetention(applied.Round(time.Second)), fmtRetention(opt.Retention))
+		}
+		problem(p.ThroughSeq, "%s", why)
+	}
+	return early
+}
+
+// fmtRetention writes a retention in days when it is whole days.
+func fmtRetention(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
 }
 
 // compareCheckpoints checks each checkpoint against what the walk found at
 // its seq.
 func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, seen []string, prunes []pruneInfo,
-	problem func(seq int64, format string, args ...any)) *CheckpointSummary {
+	early map[int64]bool, problem func(seq int64, format string, args ...any)) *CheckpointSummary {
 	sum := &CheckpointSummary{Read: len(cps)}
+	byThrough := slices.Clone(prunes)
+	slices.SortStableFunc(byThrough, func(a, b pruneInfo) int { return cmp.Compare(a.ThroughSeq, b.ThroughSeq) })
 	latest := 0
 	for i := range cps {
 		c := &cps[i]
@@ -239,11 +370,12 @@ func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, s
 		default:
 			// Before the chain's first record, or in a gap: only retention
 			// pruning may have removed it.
+			// The first pruning that reached it.
 			var through *pruneInfo
-			for j := range prunes {
-				if prunes[j].ThroughSeq >= c.Seq && (through == nil || prunes[j].ThroughSeq < through.ThroughSeq) {
-					through = &prunes[j]
-				}
+			if j, _ := slices.BinarySearchFunc(byThrough, c.Seq, func(p pruneInfo, seq int64) int {
+				return cmp.Compare(p.ThroughSeq, seq)
+			}); j < len(byThrough) {
+				through = &byThrough[j]
 			}
 			switch {
 			case c.Seq > rep.FirstSeq || through == nil:
@@ -251,6 +383,8 @@ func compareCheckpoints(rep *AuditReport, cps []AuditCheckpoint, found []bool, s
 			case through.ThroughSeq == c.Seq && through.Anchor != c.Hash:
 				problem(c.Seq, "was pruned with hash %s, but %s anchors hash %s; the chain was rewritten",
 					short(through.Anchor), signed, short(c.Hash))
+			case early[through.Seq]:
+				sum.RemovedEarly++ // the pruning's problem says why
 			default:
 				sum.Pruned++
 			}
@@ -274,8 +408,8 @@ func short(h string) string {
 }
 
 // PruneAuditInfo builds the After snapshot of a prune record.
-func PruneAuditInfo(throughSeq int64, anchor string, count int64) json.RawMessage {
-	b, _ := json.Marshal(pruneInfo{ThroughSeq: throughSeq, Anchor: anchor, Count: count})
+func PruneAuditInfo(throughSeq int64, anchor string, count int64, before time.Time) json.RawMessage {
+	b, _ := json.Marshal(pruneInfo{ThroughSeq: throughSeq, Anchor: anchor, Count: count, Before: before.UTC()})
 	return b
 }
 

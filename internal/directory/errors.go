@@ -17,6 +17,7 @@ var (
 	ErrBusy          = errors.New("busy")                // retry later (too much concurrent work)
 	ErrUnavailable   = errors.New("unavailable")         // the database cannot be reached or cannot work; retry later
 	ErrInvalidFilter = errors.New("invalid filter")      // a filter or sort the store cannot run
+	ErrTampered      = errors.New("tampered")            // the audit log was altered: retention pruning refuses to run
 )
 
 // Error is a domain error: a kind, the operation, the attribute at fault (if

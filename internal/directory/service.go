@@ -18,11 +18,12 @@ type PasswordHasher interface {
 // Service applies the directory's rules to changes and records each change
 // with its audit entry in one transaction.
 type Service struct {
-	store  Store
-	hasher PasswordHasher
-	policy PasswordPolicy
-	now    func() time.Time
-	newID  func() string
+	store     Store
+	hasher    PasswordHasher
+	policy    PasswordPolicy
+	now       func() time.Time
+	newID     func() string
+	retention time.Duration
 }
 
 // Options configures a Service.
@@ -31,6 +32,10 @@ type Options struct {
 	Policy PasswordPolicy
 	Now    func() time.Time
 	NewID  func() string
+	// AuditRetention is the configured audit retention (0: AuditRetention):
+	// pruning keeps records at least this long, and verification holds
+	// pruning to it.
+	AuditRetention time.Duration
 }
 
 // NewService returns a Service over store.
@@ -38,7 +43,10 @@ func NewService(store Store, opt Options) *Service {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Service{store: store, hasher: opt.Hasher, policy: opt.Policy, now: opt.Now, newID: opt.NewID}
+	if opt.AuditRetention == 0 {
+		opt.AuditRetention = AuditRetention
+	}
+	return &Service{store: store, hasher: opt.Hasher, policy: opt.Policy, now: opt.Now, newID: opt.NewID, retention: opt.AuditRetention}
 }
 
 // maxRetries bounds optimistic-concurrency retries of one change.
@@ -1034,15 +1042,25 @@ func (s *Service) Audit(ctx context.Context, q AuditQuery) ([]*AuditEntry, error
 }
 
 // VerifyAudit checks the audit chain, and compares it with checkpoints
-// whose signatures the caller has checked.
+// whose signatures the caller has checked, holding retention pruning to
+// the configured retention.
 func (s *Service) VerifyAudit(ctx context.Context, checkpoints ...AuditCheckpoint) (*AuditReport, error) {
-	return VerifyAudit(ctx, s.store, checkpoints...)
+	return VerifyAudit(ctx, s.store, VerifyOptions{Checkpoints: checkpoints, Retention: s.retention, Now: s.stamp()})
 }
 
-// PruneAudit deletes audit records older than retention (at least one day).
+// PruneAudit deletes audit records older than retention (0: the configured
+// one), which may not be shorter than the configured retention:
+// verification holds pruning to that.
 func (s *Service) PruneAudit(ctx context.Context, actor Actor, retention time.Duration) (int64, error) {
+	if retention == 0 {
+		retention = s.retention
+	}
 	if retention < 24*time.Hour {
 		return 0, Errorf(ErrInvalid, "retention", "audit retention must be at least one day")
+	}
+	if retention < s.retention {
+		return 0, Errorf(ErrInvalid, "retention", "records are kept at least %s (audit.retention): verification would report "+
+			"records pruned sooner as removed before their retention ended; shorten audit.retention instead", fmtRetention(s.retention))
 	}
 	now := s.stamp()
 	return s.store.PruneAudit(ctx, now.Add(-retention), actor, now)

@@ -70,8 +70,8 @@ type BackfillItem struct {
 const backfillSample = 20
 
 // Backfill routes the past events req selects by the rule req names, as
-// it is in force now; audit, filled in with the report, is appended when
-// something was queued.
+// it is in force now; audit, filled in with the report and stamped with
+// the time it is appended, is appended when something was queued.
 func (p *Pipeline) Backfill(ctx context.Context, req BackfillRequest, audit *directory.AuditEntry) (*BackfillReport, error) {
 	cfg := p.force.Load().cfg
 	if _, ok := cfg.Routes[req.Rule]; !ok || cfg.Matcher == nil {
@@ -147,6 +147,10 @@ func (p *Pipeline) Backfill(ctx context.Context, req BackfillRequest, audit *dir
 	}
 	if rep.Queued > 0 && !req.DryRun && audit != nil {
 		audit.After, _ = json.Marshal(map[string]any{"request": req, "queued": rep.Queued, "targets": rep.Targets, "failed": rep.Failed})
+		// Stamped when appended, not when the walk began: an audit record's
+		// time must not lag the checkpoints signed meanwhile
+		// (directory.AuditClockTolerance).
+		audit.Time = p.now()
 		if _, err := p.store.Enqueue(ctx, nil, false, audit); err != nil {
 			return nil, err
 		}

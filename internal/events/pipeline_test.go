@@ -1066,3 +1066,33 @@ func TestRulesFromWhenInForce(t *testing.T) {
 		}
 	})
 }
+
+// TestBackfillAuditStamp: the backfill's audit record carries the time it
+// is appended, not the time the caller began with: a record must not lag
+// the audit checkpoints signed while the walk ran, which verification
+// holds retention pruning to.
+func TestBackfillAuditStamp(t *testing.T) {
+	s := &sender{}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, configOf(map[string]*events.Target{"hook": {Sender: s, Policy: fastPolicy()}}), events.Options{})
+		defer func() { h.stop() }()
+		h.receive("history") // before the rules come into force: only a backfill routes it
+		h.run()
+		h.p.Poke()
+		synctest.Wait() // the dispatcher passes it by
+		began := time.Now().Add(-2 * time.Hour).UTC()
+		audit := &directory.AuditEntry{Time: began, Actor: directory.Actor{Kind: "cli"}, Action: "events.backfill",
+			ResourceType: "Rule", ResourceID: "to-hook"}
+		rep, err := h.p.Backfill(h.ctx, events.BackfillRequest{Rule: "to-hook"}, audit)
+		if err != nil || rep.Queued != 1 {
+			t.Fatalf("backfill: %v %+v", err, rep)
+		}
+		got, err := h.st.Audit(h.ctx, directory.AuditQuery{Action: "events.backfill"})
+		if err != nil || len(got) != 1 {
+			t.Fatalf("audit: %v %d", err, len(got))
+		}
+		if want := time.Now().UTC().Truncate(time.Microsecond); !got[0].Time.Equal(want) {
+			t.Errorf("the backfill's audit record is stamped %s, want %s (when it was appended)", got[0].Time, want)
+		}
+	})
+}

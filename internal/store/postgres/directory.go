@@ -677,42 +677,100 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, nil
 }
 
-// PruneAudit deletes the records older than before and appends the
-// audit.prune record that says where the chain now starts, in one
-// transaction. The delete runs before the append takes the chain's head, so
+// PruneAudit deletes the start of the chain whose records are all older
+// than before, after checking it, and appends the audit.prune record that
+// says where the chain now starts, in one transaction
+// (directory.PruneAuditLog). Prunes (of several replicas) take turns on an
+// advisory lock, so that none finds records gone that another deleted
+// meanwhile. The delete runs before the append takes the chain's head, so
 // other writes wait for the head only while the prune commits.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, actor directory.Actor, now time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(t *tx) error {
-		n = 0
-		var through pgtype.Int8
-		if err := t.tx.QueryRow(ctx, `SELECT max(seq) FROM audit_log WHERE at < $1`, before).Scan(&through); err != nil {
+		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pruneLock); err != nil {
 			return fmt.Errorf("prune audit: %w", err)
 		}
-		if !through.Valid {
-			return nil
-		}
-		var anchor string
-		if err := t.tx.QueryRow(ctx, `SELECT hash FROM audit_log WHERE seq = $1`, through.Int64).Scan(&anchor); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
-		}
-		// The flag lets the append-only trigger pass deletes, for this
-		// transaction and only around this statement.
-		if _, err := t.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'on', true)`); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
-		}
-		tag, err := t.tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, through.Int64)
+		var err error
+		n, err = directory.PruneAuditLog(ctx, auditPruner{t}, before, actor, now)
+		return err
+	})
+	return n, err
+}
+
+// pruneLock is the advisory lock key retention pruning takes (an
+// arbitrary constant: "gh-audit" in ASCII). Lock keys are per database:
+// stores in other schemas of the same database share it, which only makes
+// their prunes take turns.
+const pruneLock int64 = 0x67682d6175646974
+
+// auditPruner is what retention pruning reads and writes in its
+// transaction.
+type auditPruner struct{ *tx }
+
+func (p auditPruner) AuditPruneBounds(ctx context.Context, cutoff time.Time) (first, last, young int64, err error) {
+	var f, l, y pgtype.Int8
+	err = p.tx.tx.QueryRow(ctx, `SELECT (SELECT min(seq) FROM audit_log), (SELECT max(seq) FROM audit_log),
+			(SELECT seq FROM audit_log WHERE at >= $1 ORDER BY seq LIMIT 1)`, cutoff).Scan(&f, &l, &y)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("prune audit: %w", err)
+	}
+	return f.Int64, l.Int64, y.Int64, nil
+}
+
+func (p auditPruner) LastAuditPrune(ctx context.Context) (*directory.AuditEntry, error) {
+	e, err := scanAudit(p.tx.tx.QueryRow(ctx, `SELECT `+auditCols+` FROM audit_log WHERE action = $1 ORDER BY seq DESC LIMIT 1`,
+		directory.PruneAction))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prune audit: %w", err)
+	}
+	return e, nil
+}
+
+func (p auditPruner) AuditRange(ctx context.Context, from, to int64, fn func(*directory.AuditEntry) error) error {
+	rows, err := p.tx.tx.Query(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq`, from, to)
+	if err != nil {
+		return fmt.Errorf("prune audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanAudit(rows)
 		if err != nil {
 			return fmt.Errorf("prune audit: %w", err)
 		}
-		if _, err := t.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'off', true)`); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
+		if err := fn(e); err != nil {
+			return err
 		}
-		n = tag.RowsAffected()
-		return t.AppendAudit(ctx, &directory.AuditEntry{
-			Time: now, Actor: actor, Action: directory.PruneAction, ResourceType: "AuditLog", ResourceID: "audit",
-			After: directory.PruneAuditInfo(through.Int64, anchor, n),
-		})
-	})
-	return n, err
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("prune audit: %w", err)
+	}
+	return nil
+}
+
+func (p auditPruner) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := p.tx.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+func (p auditPruner) DeleteAuditThrough(ctx context.Context, through int64) (int64, error) {
+	// The flag lets the append-only trigger pass deletes, for this
+	// transaction and only around this statement.
+	if _, err := p.tx.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'on', true)`); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	tag, err := p.tx.tx.Exec(ctx, `DELETE FROM audit_log WHERE seq <= $1`, through)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	if _, err := p.tx.tx.Exec(ctx, `SELECT set_config('gatehouse.audit_prune', 'off', true)`); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -623,39 +623,87 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	return seq, hash, nil
 }
 
-// PruneAudit deletes the records older than before and appends the
-// audit.prune record that says where the chain now starts, in one write.
+// PruneAudit deletes the start of the chain whose records are all older
+// than before, after checking it, and appends the audit.prune record that
+// says where the chain now starts, in one write
+// (directory.PruneAuditLog).
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, actor directory.Actor, now time.Time) (int64, error) {
 	var n int64
 	err := s.submit(ctx, func(t *tx) error {
-		n = 0
-		var through sql.NullInt64
-		if err := t.tx.QueryRowContext(ctx, `SELECT max(seq) FROM audit_log WHERE at < ?`, fmtTime(before)).Scan(&through); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
-		}
-		if !through.Valid {
-			return nil
-		}
-		var anchor string
-		if err := t.tx.QueryRowContext(ctx, `SELECT hash FROM audit_log WHERE seq = ?`, through.Int64).Scan(&anchor); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
-		}
-		// The guard row lets the delete trigger through, for this write only.
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO audit_prune_guard (pruning) VALUES (1)`); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
-		}
-		res, err := t.tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, through.Int64)
+		var err error
+		n, err = directory.PruneAuditLog(ctx, auditPruner{t}, before, actor, now)
+		return err
+	})
+	return n, err
+}
+
+// auditPruner is what retention pruning reads and writes in its write.
+type auditPruner struct{ *tx }
+
+func (p auditPruner) AuditPruneBounds(ctx context.Context, cutoff time.Time) (first, last, young int64, err error) {
+	var f, l, y sql.NullInt64
+	err = p.tx.tx.QueryRowContext(ctx, `SELECT (SELECT min(seq) FROM audit_log), (SELECT max(seq) FROM audit_log),
+			(SELECT seq FROM audit_log WHERE at >= ? ORDER BY seq LIMIT 1)`, fmtTime(cutoff)).Scan(&f, &l, &y)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("prune audit: %w", err)
+	}
+	return f.Int64, l.Int64, y.Int64, nil
+}
+
+func (p auditPruner) LastAuditPrune(ctx context.Context) (*directory.AuditEntry, error) {
+	e, err := scanAudit(p.tx.tx.QueryRowContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE action = ? ORDER BY seq DESC LIMIT 1`,
+		directory.PruneAction))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prune audit: %w", err)
+	}
+	return e, nil
+}
+
+func (p auditPruner) AuditRange(ctx context.Context, from, to int64, fn func(*directory.AuditEntry) error) error {
+	rows, err := p.tx.tx.QueryContext(ctx, `SELECT `+auditCols+` FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`, from, to)
+	if err != nil {
+		return fmt.Errorf("prune audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanAudit(rows)
 		if err != nil {
 			return fmt.Errorf("prune audit: %w", err)
 		}
-		if _, err := t.tx.ExecContext(ctx, `DELETE FROM audit_prune_guard`); err != nil {
-			return fmt.Errorf("prune audit: %w", err)
+		if err := fn(e); err != nil {
+			return err
 		}
-		n, _ = res.RowsAffected()
-		return t.AppendAudit(ctx, &directory.AuditEntry{
-			Time: now, Actor: actor, Action: directory.PruneAction, ResourceType: "AuditLog", ResourceID: "audit",
-			After: directory.PruneAuditInfo(through.Int64, anchor, n),
-		})
-	})
-	return n, err
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("prune audit: %w", err)
+	}
+	return nil
+}
+
+func (p auditPruner) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := p.tx.tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("audit head: %w", err)
+	}
+	return seq, hash, nil
+}
+
+func (p auditPruner) DeleteAuditThrough(ctx context.Context, through int64) (int64, error) {
+	// The guard row lets the delete trigger through, for this write only.
+	if _, err := p.tx.tx.ExecContext(ctx, `INSERT INTO audit_prune_guard (pruning) VALUES (1)`); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	res, err := p.tx.tx.ExecContext(ctx, `DELETE FROM audit_log WHERE seq <= ?`, through)
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	if _, err := p.tx.tx.ExecContext(ctx, `DELETE FROM audit_prune_guard`); err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }

@@ -701,6 +701,99 @@ func testAuditChain(t *testing.T, ns NewStore, tamper Tamper) {
 			t.Errorf("removal after pruning not detected: %+v", rep)
 		}
 	})
+	t.Run("PruneStopsAtTheFirstYoungRecord", func(t *testing.T) {
+		// Records 1 to 6 are past retention, 7 is not; 8 was stamped
+		// long ago (by a host whose clock lagged): pruning deletes the
+		// old start of the chain and stops at 7, keeping 8 as well.
+		e := build(t)
+		e.clock.Advance(200 * 24 * time.Hour)
+		e.createUser(strict, &directory.User{UserName: "young", Active: true})
+		lagging := directory.NewService(e.store, directory.Options{Now: (&clock{t: time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)}).Now, NewID: newID})
+		if _, _, err := lagging.CreateUser(e.ctx, e.actor, strict, &directory.User{UserName: "stamped-old", Active: true}); err != nil {
+			t.Fatal(err)
+		}
+		n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, 0)
+		if err != nil || n != 6 {
+			t.Fatalf("prune: %v %d, want 6 records deleted", err, n)
+		}
+		rep, err := e.svc.VerifyAudit(e.ctx)
+		if err != nil || !rep.OK || rep.FirstSeq != 7 || rep.LastSeq != 9 {
+			t.Fatalf("after pruning: %v %+v", err, rep)
+		}
+	})
+	t.Run("PruneBackdatedRecord", func(t *testing.T) {
+		// The red team's attack: back-date the last record and prune.
+		// Only the records before the first young one may go: none.
+		e := build(t)
+		e.clock.Advance(24 * time.Hour)
+		e.createUser(strict, &directory.User{UserName: "late", Active: true})
+		if err := tamper(t, e.store, true, `UPDATE audit_log SET at = '2025-05-01T00:00:00.000000Z' WHERE seq = 7`); err != nil {
+			t.Fatal(err)
+		}
+		n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, 0)
+		if err != nil || n != 0 {
+			t.Fatalf("prune: %v %d, want nothing deleted", err, n)
+		}
+		rep, err := e.svc.VerifyAudit(e.ctx)
+		if err != nil || rep.OK || rep.Records != 7 || len(rep.Problems) != 1 || rep.Problems[0].Seq != 7 {
+			t.Fatalf("after pruning: %v %+v", err, rep)
+		}
+	})
+	t.Run("PruneRefusesAlteredRecords", func(t *testing.T) {
+		// Records 1 to 6 past retention, 7 not: what pruning would delete,
+		// and the link to what it keeps, are checked first.
+		old := func(t *testing.T) *env {
+			e := build(t)
+			e.clock.Advance(200 * 24 * time.Hour)
+			e.createUser(strict, &directory.User{UserName: "late", Active: true})
+			return e
+		}
+		for _, tc := range []struct {
+			name      string
+			build     func(t *testing.T) *env
+			statement string
+			reason    string
+		}{
+			{"Edited", old, `UPDATE audit_log SET resource_id = 'someone-else' WHERE seq = 3`,
+				"record 3 was changed after it was written"},
+			{"Removed", old, `DELETE FROM audit_log WHERE seq = 4`, "record 4 is missing"},
+			{"Reordered", old, `UPDATE audit_log SET seq = 0 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; UPDATE audit_log SET seq = 4 WHERE seq = 0`,
+				"record 3 does not follow record 2"},
+			{"TruncatedStart", old, `DELETE FROM audit_log WHERE seq <= 2`,
+				"records 1 to 2 are missing and no retention pruning removed them"},
+			{"FirstKeptRelinked", old, `UPDATE audit_log SET prev_hash = hash WHERE seq = 7`, "record 7 does not follow record 6"},
+			{"AllBackdated", build, `UPDATE audit_log SET at = '2025-05-01T00:00:00.000000Z'`,
+				"record 1 was changed after it was written"},
+			{"TruncatedEnd", func(t *testing.T) *env {
+				e := build(t)
+				e.clock.Advance(200 * 24 * time.Hour)
+				return e
+			}, `DELETE FROM audit_log WHERE seq = 6`, "the chain's head is record 6, but the chain ends at record 5: record 6 was removed from the end"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				e := tc.build(t)
+				if err := tamper(t, e.store, true, tc.statement); err != nil {
+					t.Fatal(err)
+				}
+				before, err := e.svc.VerifyAudit(e.ctx)
+				if err != nil || before.OK {
+					t.Fatalf("tampering not detected: %v %+v", err, before)
+				}
+				n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, 0)
+				wantKind(t, err, directory.ErrTampered)
+				if n != 0 || !strings.Contains(err.Error(), tc.reason) || !strings.Contains(err.Error(), "retention pruning deleted nothing") {
+					t.Errorf("prune: %d %v, want %q", n, err, tc.reason)
+				}
+				after, err := e.svc.VerifyAudit(e.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(before, after); diff != "" {
+					t.Errorf("the refused prune changed the log (-before +after):\n%s", diff)
+				}
+			})
+		}
+	})
 	t.Run("Checkpoints", func(t *testing.T) { testAuditCheckpoints(t, build, tamper) })
 	t.Run("Filters", func(t *testing.T) {
 		e := build(t)
@@ -868,6 +961,71 @@ func testAuditCheckpoints(t *testing.T, build func(t *testing.T) *env, tamper Ta
 		if rep := verify(t, e, afterPrune); rep.OK {
 			t.Errorf("removal after pruning not detected: %+v", rep)
 		}
+	})
+	// Records written after a checkpoint was signed can only be pruned
+	// once the retention has passed since its signing.
+	t.Run("PrunedRightAtRetention", func(t *testing.T) {
+		e := build(t)
+		atSix := anchor(t, e)
+		e.createUser(strict, &directory.User{UserName: "seven", Active: true})
+		e.clock.Advance(directory.AuditRetention + time.Second)
+		e.createUser(strict, &directory.User{UserName: "eight", Active: true})
+		if n, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "system"}, 0); err != nil || n != 7 {
+			t.Fatalf("prune: %v %d", err, n)
+		}
+		rep := verify(t, e, atSix, anchor(t, e))
+		if !rep.OK || rep.Checkpoints.Pruned != 1 || rep.Checkpoints.Matched != 1 || rep.Checkpoints.RemovedEarly != 0 {
+			t.Errorf("pruning right after the retention: %+v %+v", rep, rep.Checkpoints)
+		}
+	})
+	// Someone who can write the database prunes with a retention of their
+	// own (their own configuration, or clock): the chain is consistent, and
+	// the audit.prune record genuine, but the checkpoints' times show that
+	// the records it removed were younger than the retention.
+	t.Run("PrunedEarly", func(t *testing.T) {
+		e := build(t)
+		atSix := anchor(t, e)
+		e.clock.Advance(time.Hour)
+		e.createUser(strict, &directory.User{UserName: "seven", Active: true})
+		atSeven := anchor(t, e)
+		e.clock.Advance(48 * time.Hour)
+		e.createUser(strict, &directory.User{UserName: "eight", Active: true})
+		own := directory.NewService(e.store, directory.Options{Now: e.clock.Now, NewID: newID, AuditRetention: 24 * time.Hour})
+		if n, err := own.PruneAudit(e.ctx, directory.Actor{Kind: "cli"}, 0); err != nil || n != 7 {
+			t.Fatalf("prune: %v %d", err, n)
+		}
+		if rep := verify(t, e); !rep.OK {
+			t.Fatalf("the chain alone: %+v", rep)
+		}
+		afterPrune := anchor(t, e)
+		for name, cps := range map[string][]directory.AuditCheckpoint{
+			"anchored":         {atSix, atSeven, afterPrune},
+			"not anchored yet": {atSix, atSeven},
+		} {
+			rep := verify(t, e, cps...)
+			if rep.OK || !names(rep, 7, "was removed before its retention ended: the checkpoint signed") ||
+				!names(rep, 7, "it pruned with a retention of 1d, shorter than the 180d verification holds pruning to") ||
+				rep.Checkpoints.Pruned != 0 || rep.Checkpoints.RemovedEarly != 2 {
+				t.Errorf("%s: early pruning not detected: %+v %+v", name, rep, rep.Checkpoints)
+			}
+		}
+		// Held to the retention it pruned with (as after shortening
+		// audit.retention), the same pruning is consistent.
+		short := directory.NewService(e.store, directory.Options{Now: e.clock.Now, NewID: newID, AuditRetention: 24 * time.Hour})
+		rep, err := short.VerifyAudit(e.ctx, atSix, atSeven, afterPrune)
+		if err != nil || !rep.OK || rep.Checkpoints.Pruned != 2 {
+			t.Errorf("with a retention of 1d: %v %+v %+v", err, rep, rep.Checkpoints)
+		}
+		// Records older than every checkpoint have no such bound.
+		if rep := verify(t, e, atSeven, afterPrune); !rep.OK || rep.Checkpoints.Pruned != 1 {
+			t.Errorf("only a checkpoint of the last pruned record: %+v %+v", rep, rep.Checkpoints)
+		}
+	})
+	// The configured retention is the shortest pruning may use.
+	t.Run("ShorterRetentionRefused", func(t *testing.T) {
+		e := build(t)
+		_, err := e.svc.PruneAudit(e.ctx, directory.Actor{Kind: "cli"}, 30*24*time.Hour)
+		wantKind(t, err, directory.ErrInvalid)
 	})
 }
 

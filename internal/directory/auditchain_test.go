@@ -1,0 +1,119 @@
+package directory
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// memChain is an audit chain in memory, for verification's rules.
+type memChain struct {
+	recs     []*AuditEntry
+	headSeq  int64
+	headHash string
+}
+
+func (m *memChain) AuditChain(_ context.Context, fn func(*AuditEntry) error) error {
+	for _, e := range m.recs {
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memChain) AuditHead(context.Context) (int64, string, error) {
+	return m.headSeq, m.headHash, nil
+}
+
+func (m *memChain) append(e *AuditEntry) *AuditEntry {
+	e.Seq, e.PrevHash, e.Time = m.headSeq+1, m.headHash, e.Time.UTC()
+	e.Hash = AuditHash(e.PrevHash, e)
+	m.recs = append(m.recs, e)
+	m.headSeq, m.headHash = e.Seq, e.Hash
+	return e
+}
+
+// TestEarlyPrunes: verification holds retention pruning to the signing
+// times of the checkpoints. Records 1 to 3 are written at t0, t0+1m,
+// t0+2m; a checkpoint of record 1 signed at t0+30s shows that records 2
+// and 3 were written after it, so they are kept until t0+30s+180d. The
+// pruning of records 1 to 3 (its audit.prune record is record 4) happened
+// by the earliest of the time that record states, the first checkpoint
+// anchoring it, and now.
+func TestEarlyPrunes(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	kept := t0.Add(30*time.Second + AuditRetention)
+	type want struct {
+		OK           bool
+		Problems     []int64
+		Pruned       int
+		RemovedEarly int
+	}
+	for _, tc := range []struct {
+		name       string
+		prunedAt   time.Time  // the time the audit.prune record states
+		anchoredAt *time.Time // when a checkpoint of the audit.prune record was signed (nil: none)
+		now        time.Time
+		first      bool          // the only checkpoint before the pruning is of record 3, the last pruned
+		retention  time.Duration // 0: AuditRetention
+		want       want
+	}{
+		{name: "after the retention", prunedAt: kept.Add(time.Second), now: kept.Add(time.Hour),
+			want: want{OK: true, Pruned: 1}},
+		{name: "within the tolerance", prunedAt: kept.Add(-30 * time.Minute), now: kept.Add(time.Hour),
+			want: want{OK: true, Pruned: 1}},
+		{name: "two hours early", prunedAt: kept.Add(-2 * time.Hour), now: kept.Add(time.Hour),
+			want: want{Problems: []int64{3}, RemovedEarly: 1}},
+		{name: "minutes after writing", prunedAt: t0.Add(5 * time.Minute), now: t0.Add(6 * time.Minute),
+			want: want{Problems: []int64{3}, RemovedEarly: 1}},
+		{name: "stated time forged later, anchored early", prunedAt: kept.Add(240 * time.Hour), anchoredAt: ptr(kept.Add(-2 * time.Hour)),
+			now: kept.Add(480 * time.Hour), want: want{Problems: []int64{3}, RemovedEarly: 1}},
+		{name: "stated time forged later, verified early", prunedAt: kept.Add(240 * time.Hour), now: kept.Add(-2 * time.Hour),
+			want: want{Problems: []int64{3}, RemovedEarly: 1}},
+		{name: "stated time forged later, verified late", prunedAt: kept.Add(240 * time.Hour), now: kept.Add(480 * time.Hour),
+			want: want{OK: true, Pruned: 1}},
+		{name: "older than every checkpoint", first: true, prunedAt: t0.Add(5 * time.Minute), now: t0.Add(6 * time.Minute),
+			want: want{OK: true, Pruned: 1}},
+		{name: "held to a shorter retention", retention: 24 * time.Hour, prunedAt: t0.Add(25 * time.Hour), now: t0.Add(26 * time.Hour),
+			want: want{OK: true, Pruned: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &memChain{}
+			var recs []*AuditEntry
+			for i := range 3 {
+				recs = append(recs, m.append(&AuditEntry{Time: t0.Add(time.Duration(i) * time.Minute), Actor: Actor{Kind: "cli"},
+					Action: "org.create", ResourceType: "Organization", ResourceID: "o"}))
+			}
+			cps := []AuditCheckpoint{{Seq: 1, Hash: recs[0].Hash, Time: t0.Add(30 * time.Second), Source: "cp:1"}}
+			if tc.first {
+				cps = []AuditCheckpoint{{Seq: 3, Hash: recs[2].Hash, Time: t0.Add(150 * time.Second), Source: "cp:1"}}
+			}
+			m.recs = nil
+			retention := tc.retention
+			if retention == 0 {
+				retention = AuditRetention
+			}
+			p := m.append(&AuditEntry{Time: tc.prunedAt, Actor: Actor{Kind: "system"}, Action: PruneAction, ResourceType: "AuditLog",
+				ResourceID: "audit", After: PruneAuditInfo(3, recs[2].Hash, 3, tc.prunedAt.Add(-retention))})
+			if tc.anchoredAt != nil {
+				cps = append(cps, AuditCheckpoint{Seq: p.Seq, Hash: p.Hash, Time: *tc.anchoredAt, Source: "cp:2"})
+			}
+			rep, err := VerifyAudit(context.Background(), m, VerifyOptions{Checkpoints: cps, Retention: retention, Now: tc.now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := want{OK: rep.OK, Pruned: rep.Checkpoints.Pruned, RemovedEarly: rep.Checkpoints.RemovedEarly}
+			for _, pr := range rep.Problems {
+				got.Problems = append(got.Problems, pr.Seq)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s\n%+v", diff, rep.Problems)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
