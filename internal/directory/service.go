@@ -55,6 +55,9 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 // User returns a user inside p's synchronization scope, as p sees it.
 func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
 	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
+	groups := opt.Groups
+	// The version p sees derives from the groups it sees.
+	opt.Groups = groups || opt.Scope != nil
 	u, err := s.store.User(ctx, id, opt)
 	if err != nil {
 		return nil, err
@@ -62,6 +65,7 @@ func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOption
 	if _, err := scopedUsers(ctx, s.store.MissingUsers, opt.Scope, u); err != nil {
 		return nil, err
 	}
+	seeUsers(opt.Scope, groups, u)
 	return u, nil
 }
 
@@ -70,6 +74,8 @@ func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOption
 func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
 	q.Scope = p.Scope.restriction()
 	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
+	groups := q.Read.Groups
+	q.Read.Groups = groups || q.Scope != nil
 	page, err := s.store.Users(ctx, q)
 	if err != nil {
 		return nil, err
@@ -77,14 +83,16 @@ func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], 
 	if _, err := scopedUsers(ctx, s.store.MissingUsers, q.Scope, page.Items...); err != nil {
 		return nil, err
 	}
+	seeUsers(q.Scope, groups, page.Items...)
 	return page, nil
 }
 
-// viewUser returns what p sees of u (u itself, or a copy without a manager
-// p cannot see) and the manager left out.
+// viewUser returns what p sees of u, read in tx — u itself without a
+// scope, else a copy without a manager p cannot see and with the version
+// and lastModified p sees — and the manager left out.
 func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error) {
 	sc := p.Scope.restriction()
-	if sc == nil || managerID(u) == "" {
+	if sc == nil {
 		return u, nil, nil
 	}
 	v := u.Clone()
@@ -92,6 +100,10 @@ func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error
 	if err != nil {
 		return nil, nil, err
 	}
+	if v.Groups, err = tx.UserGroups(ctx, v.ID, sc); err != nil {
+		return nil, nil, err
+	}
+	seeUsers(sc, false, v)
 	return v, hidden[v], nil
 }
 
@@ -231,6 +243,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 				if err := checkUserName(cur, next); err != nil {
 					return err
 				}
+				stampUser(cur, next, now)
 				if err := writeUser(ctx, tx, p, cur, next); err != nil {
 					return err
 				}
@@ -246,6 +259,7 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		}
 		u.ID = s.newID()
 		u.Created, u.Modified, u.Version = now, now, 1
+		u.AttrsModified, u.AttrsVersion = now, 1
 		u.Groups = nil
 		if err := insertUser(ctx, tx, p, u); err != nil {
 			return err
@@ -350,7 +364,11 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleUser(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
+		view, mgr, err := viewUser(ctx, tx, p, cur)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(view.Version) {
 			return &Error{Kind: ErrPrecondition, Op: "replace user", Msg: "the user has changed since the version given in If-Match"}
 		}
 		if u.OrgID != "" && u.OrgID != cur.OrgID {
@@ -359,10 +377,6 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			}
 		}
 		now := s.stamp()
-		view, mgr, err := viewUser(ctx, tx, p, cur)
-		if err != nil {
-			return err
-		}
 		next := replaceUser(cur, u, now)
 		restoreManager(next, mgr)
 		if err := checkUserName(cur, next); err != nil {
@@ -372,6 +386,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			out = view
 			return nil
 		}
+		stampUser(cur, next, now)
 		if err := writeUser(ctx, tx, p, cur, next); err != nil {
 			return err
 		}
@@ -401,14 +416,14 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if err := visibleUser(ctx, tx, p, cur); err != nil {
 				return err
 			}
-			if expect != nil && !expect(cur.Version) {
-				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
-			}
 			// mutate sees what the caller sees; a manager it cannot see
 			// stays unless it sets another.
 			view, mgr, err := viewUser(ctx, tx, p, cur)
 			if err != nil {
 				return err
+			}
+			if expect != nil && !expect(view.Version) {
+				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
 			}
 			next := view.Clone()
 			next.Password = ""
@@ -417,6 +432,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			restoreManager(next, mgr)
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
+			next.Modified, next.AttrsVersion, next.AttrsModified = cur.Modified, cur.AttrsVersion, cur.AttrsModified
 			if err := checkUser(next, p); err != nil {
 				return err
 			}
@@ -444,6 +460,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			now := s.stamp()
 			next.Modified, next.Version = now, cur.Version+1
+			stampUser(cur, next, now)
 			if err := writeUser(ctx, tx, p, cur, next); err != nil {
 				return err
 			}
@@ -494,8 +511,14 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 		if err := visibleUser(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "delete user", Msg: "the user has changed since the version given in If-Match"}
+		if expect != nil {
+			view, _, err := viewUser(ctx, tx, p, cur)
+			if err != nil {
+				return err
+			}
+			if !expect(view.Version) {
+				return &Error{Kind: ErrPrecondition, Op: "delete user", Msg: "the user has changed since the version given in If-Match"}
+			}
 		}
 		groups, err := tx.DeleteUser(ctx, id)
 		if err != nil {
@@ -514,14 +537,29 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 // Group returns a group inside p's scope, with its members inside it.
 func (s *Service) Group(ctx context.Context, p Profile, id string, opt ReadOptions) (*Group, error) {
 	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
-	return s.store.Group(ctx, id, opt)
+	members := opt.Members
+	// The version p sees derives from the members it sees.
+	opt.Members = members || opt.Scope != nil
+	g, err := s.store.Group(ctx, id, opt)
+	if err != nil {
+		return nil, err
+	}
+	seeGroups(opt.Scope, members, g)
+	return g, nil
 }
 
 // Groups returns a page of the groups inside p's scope.
 func (s *Service) Groups(ctx context.Context, p Profile, q Query) (*Page[*Group], error) {
 	q.Scope = p.Scope.restriction()
 	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
-	return s.store.Groups(ctx, q)
+	members := q.Read.Members
+	q.Read.Members = members || q.Scope != nil
+	page, err := s.store.Groups(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	seeGroups(q.Scope, members, page.Items...)
+	return page, nil
 }
 
 // MemberOpKind is the kind of a membership change.
@@ -601,7 +639,10 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 				if errors.Is(err, ErrNotFound) {
 					return Errorf(ErrConflict, "displayName", "a group with this displayName or externalId already exists")
 				}
-				out = res
+				if err != nil {
+					return err
+				}
+				out, err = viewGroup(ctx, tx, p, res)
 				return err
 			}
 		}
@@ -610,6 +651,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		}
 		g.ID = s.newID()
 		g.Created, g.Modified, g.Version = now, now, 1
+		g.AttrsModified, g.AttrsVersion = now, 1
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
@@ -621,8 +663,13 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		if err := tx.TouchUsers(ctx, ids, now); err != nil {
 			return err
 		}
-		out, created = g, true
-		return s.recordGroup(ctx, tx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now), nil, g, ids, nil)
+		if err := s.recordGroup(ctx, tx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now), nil, g, ids, nil); err != nil {
+			return err
+		}
+		var err error
+		out, err = viewGroup(ctx, tx, p, g)
+		created = true
+		return err
 	})
 	return out, created, err
 }
@@ -641,8 +688,11 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id s
 	}
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
-		var err error
-		out, err = s.replaceGroupTx(ctx, tx, actor, p, id, g, ops, expect, s.stamp())
+		res, err := s.replaceGroupTx(ctx, tx, actor, p, id, g, ops, expect, s.stamp())
+		if err != nil {
+			return err
+		}
+		out, err = viewGroup(ctx, tx, p, res)
 		return err
 	})
 	return out, err
@@ -656,11 +706,12 @@ func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Prof
 	if err := visibleGroup(ctx, tx, p, cur); err != nil {
 		return nil, err
 	}
-	if expect != nil && !expect(cur.Version) {
-		return nil, &Error{Kind: ErrPrecondition, Op: "replace group", Msg: "the group has changed since the version given in If-Match"}
+	if err := expectGroup(ctx, tx, p, cur, expect, "replace group"); err != nil {
+		return nil, err
 	}
 	next := g.Clone()
 	next.ID, next.Created, next.Version, next.Modified = cur.ID, cur.Created, cur.Version, cur.Modified
+	next.AttrsVersion, next.AttrsModified = cur.AttrsVersion, cur.AttrsModified
 	if next.OrgID == "" {
 		next.OrgID = cur.OrgID
 	} else if next.OrgID != cur.OrgID {
@@ -687,6 +738,9 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 		return cur, nil
 	}
 	next.Version, next.Modified = cur.Version+1, now
+	if attrsChanged {
+		next.AttrsVersion, next.AttrsModified = cur.AttrsVersion+1, now
+	}
 	next.Members = nil
 	if err := tx.UpdateGroup(ctx, next); err != nil {
 		return nil, err
@@ -700,6 +754,22 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 		return nil, err
 	}
 	return next, s.recordGroup(ctx, tx, s.auditGroup(actor, action, cur, next, added, removed, now), cur, next, added, removed)
+}
+
+// expectGroup checks If-Match: expect, if not nil, must accept the version
+// of g that p sees.
+func expectGroup(ctx context.Context, tx Tx, p Profile, g *Group, expect func(int64) bool, op string) error {
+	if expect == nil {
+		return nil
+	}
+	v, err := viewGroup(ctx, tx, p, g)
+	if err != nil {
+		return err
+	}
+	if !expect(v.Version) {
+		return &Error{Kind: ErrPrecondition, Op: op, Msg: "the group has changed since the version given in If-Match"}
+	}
+	return nil
 }
 
 // applyMemberOps applies membership changes. Members outside scope do not
@@ -829,8 +899,8 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleGroup(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "update group", Msg: "the group has changed since the version given in If-Match"}
+		if err := expectGroup(ctx, tx, p, cur, expect, "update group"); err != nil {
+			return err
 		}
 		next := cur.Clone()
 		if mutate != nil {
@@ -847,7 +917,11 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 				return err
 			}
 		}
-		out, err = s.applyGroup(ctx, tx, actor, p, "group.update", cur, next, ops, s.stamp())
+		res, err := s.applyGroup(ctx, tx, actor, p, "group.update", cur, next, ops, s.stamp())
+		if err != nil {
+			return err
+		}
+		out, err = viewGroup(ctx, tx, p, res)
 		return err
 	})
 	return out, err
@@ -866,8 +940,8 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleGroup(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "delete group", Msg: "the group has changed since the version given in If-Match"}
+		if err := expectGroup(ctx, tx, p, cur, expect, "delete group"); err != nil {
+			return err
 		}
 		members, err := tx.Members(ctx, id, nil)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,4 +231,121 @@ func escapeQuery(p string) string {
 		return p
 	}
 	return path + "?" + q.Encode()
+}
+
+// TestScopedVersionsHideOutsideChanges: a scoped application cannot watch
+// what it cannot see through ETags or meta.lastModified. Membership
+// changes outside its scope, and the change of a manager it cannot see,
+// move neither the version nor the time it is shown, nor what
+// meta.lastModified filters and sorts see, and its If-Match still holds;
+// changes it can see move its version. Readers without a scope see every
+// change, as before.
+func TestScopedVersionsHideOutsideChanges(t *testing.T) {
+	f := newScopeFixture(t)
+	h := f.h
+	ctx := context.Background()
+	type seen struct{ etag, version, modified string }
+	look := func(path string) seen {
+		t.Helper()
+		r := f.h.must(f.as("GET", path, nil), http.StatusOK)
+		if r.Header.Get("ETag") != r.str("meta", "version") {
+			t.Errorf("%s: ETag %q, meta.version %q", path, r.Header.Get("ETag"), r.str("meta", "version"))
+		}
+		return seen{r.Header.Get("ETag"), r.str("meta", "version"), r.str("meta", "lastModified")}
+	}
+	adminVersion := func(path string) string {
+		t.Helper()
+		return h.must(h.do("GET", path, nil), http.StatusOK).Header.Get("ETag")
+	}
+	bob, engTeam, dave := "/Users/"+f.bob, "/Groups/"+f.engTeam, "/Users/"+f.dave
+	bob0, team0, dave0 := look(bob), look(engTeam), look(dave)
+	bobBody0 := f.h.must(f.as("GET", bob, nil), http.StatusOK).Body
+	adminBob0, adminTeam0, adminDave0 := adminVersion(bob), adminVersion(engTeam), adminVersion(dave)
+
+	// A group outside the scope gains bob; sam (outside) leaves eng-team;
+	// dave's manager (outside) is replaced by another outside the scope.
+	hidden, _, err := h.dir.CreateGroup(ctx, operator, directory.Profile{TargetOrgID: f.sales},
+		&directory.Group{DisplayName: "hidden-2", OrgID: f.sales, Members: []directory.Member{{ID: f.bob}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.must(h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "remove", "path": `members[value eq "` + f.sam + `"]`}}}), http.StatusOK)
+	sue := h.createUser(map[string]any{"userName": "sue@example.com", schema.EnterpriseURN: map[string]any{"organizationId": f.sales}})
+	h.must(h.do("PATCH", dave, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": schema.EnterpriseURN + ":manager.value", "value": sue}}}), http.StatusOK)
+
+	// The administrator sees every change...
+	for path, before := range map[string]string{bob: adminBob0, engTeam: adminTeam0, dave: adminDave0} {
+		if after := adminVersion(path); after == before {
+			t.Errorf("unscoped reader: %s ETag did not move (%s)", path, after)
+		}
+	}
+	// ...the scoped application none of them.
+	for path, before := range map[string]seen{bob: bob0, engTeam: team0, dave: dave0} {
+		if diff := cmp.Diff(before, look(path), cmp.AllowUnexported(seen{})); diff != "" {
+			t.Errorf("scoped reader: %s moved with changes outside its scope (-before +after):\n%s", path, diff)
+		}
+	}
+	if diff := cmp.Diff(bobBody0, f.h.must(f.as("GET", bob, nil), http.StatusOK).Body); diff != "" {
+		t.Errorf("bob's document changed for the scoped reader:\n%s", diff)
+	}
+	// Lists agree with reads, and meta.lastModified filters and sorts see
+	// what the reader is shown.
+	// (dave is the last user of the scope created.)
+	r := f.h.must(f.as("GET", escapeQuery(`/Users?filter=meta.lastModified gt "`+dave0.modified+`"`), nil), http.StatusOK)
+	if got := ids(r); len(got) != 0 {
+		t.Errorf("meta.lastModified gt dave's creation finds %v", got)
+	}
+	r = f.h.must(f.as("GET", escapeQuery(`/Users?sortBy=meta.lastModified&sortOrder=descending&count=1`), nil), http.StatusOK)
+	if got := ids(r); !slices.Equal(got, []string{f.dave}) {
+		t.Errorf("the last modified user is %v, want dave", got)
+	}
+	r = f.h.must(f.as("GET", escapeQuery(`/Groups?filter=meta.lastModified ge "`+team0.modified+`"&excludedAttributes=members`), nil), http.StatusOK)
+	if got := dig(r.Body, "Resources", "0", "meta", "version"); got != team0.version {
+		t.Errorf("listed eng-team version %v, read %v", got, team0.version)
+	}
+	if got := dig(r.Body, "Resources", "0", "meta", "lastModified"); got != team0.modified {
+		t.Errorf("listed eng-team lastModified %v, read %v", got, team0.modified)
+	}
+	// Its If-Match still holds: no spurious 412.
+	r = f.h.must(f.h.do("PATCH", bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "title", "value": "Engineer"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", bob0.etag), http.StatusOK)
+	bob1 := seen{r.Header.Get("ETag"), r.str("meta", "version"), r.str("meta", "lastModified")}
+	if bob1.etag == bob0.etag || bob1.modified == bob0.modified {
+		t.Errorf("a change bob's reader sees did not move his ETag or lastModified: %v → %v", bob0, bob1)
+	}
+	if diff := cmp.Diff(bob1, look(bob), cmp.AllowUnexported(seen{})); diff != "" {
+		t.Errorf("the PATCH answer and a later read disagree (-patch +read):\n%s", diff)
+	}
+	f.h.must(f.h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "displayName", "value": "eng-team"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", team0.etag), http.StatusOK)
+	// A stale version is still refused.
+	checkError(t, f.h.do("PATCH", bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "title", "value": "Staff"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", bob0.etag), http.StatusPreconditionFailed, "")
+	// If-None-Match answers 304 with the version the reader was shown.
+	if r := f.h.do("GET", bob, nil, "Authorization", "Bearer "+f.token, "If-None-Match", bob1.etag); r.Status != http.StatusNotModified {
+		t.Errorf("If-None-Match with the current version: %d", r.Status)
+	}
+
+	// Changes inside the scope move the version: carol joins eng-team (its
+	// members, her groups), dave's manager becomes carol.
+	carol, carol0 := "/Users/"+f.carol, look("/Users/"+f.carol)
+	h.must(h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "add", "path": "members", "value": []any{map[string]any{"value": f.carol}}}}}), http.StatusOK)
+	if look(engTeam).etag == team0.etag {
+		t.Error("eng-team's version did not move when a member the reader sees joined")
+	}
+	if look(carol).etag == carol0.etag {
+		t.Error("carol's version did not move when she joined a group the reader sees")
+	}
+	h.must(h.do("PATCH", dave, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": schema.EnterpriseURN + ":manager.value", "value": f.carol}}}), http.StatusOK)
+	if look(dave).etag == dave0.etag {
+		t.Error("dave's version did not move when his manager became one the reader sees")
+	}
+	_ = hidden
 }

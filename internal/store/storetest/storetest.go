@@ -173,6 +173,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"AccessTokenForm", testAccessTokenForm},
 		{"Throttle", testThrottle},
 		{"SyncScope", testSyncScope},
+		{"ScopedVersions", testScopedVersions},
 		{"AuditChain", func(t *testing.T, ns NewStore) { testAuditChain(t, ns, tamper) }},
 		{"Outbox", testOutbox},
 		{"OutboxConcurrent", testOutboxConcurrent},
