@@ -501,7 +501,13 @@ func equalAttrs(a, b Attrs) bool {
 	return string(ja) == string(jb)
 }
 
-// DeleteUser deletes user id and its memberships.
+// DeleteUser deletes user id and its memberships — in every group, those
+// outside p's synchronization scope included: an account inside the scope
+// is p's to delete, and a deleted account is a member of nothing. Each
+// group the account leaves records it like any membership change, in the
+// same transaction: an audit record (group.update, the member in
+// membersRemoved) and a Group.MemberRemoved event, before the account's
+// user.delete record and User.Deleted event.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
@@ -524,9 +530,23 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 		if err != nil {
 			return err
 		}
+		before := make([]*Group, len(groups))
+		for i, gid := range groups {
+			if before[i], err = tx.GroupForUpdate(ctx, gid, p.Domain); err != nil {
+				return err
+			}
+		}
 		now := s.stamp()
 		if err := tx.TouchGroups(ctx, groups, now); err != nil {
 			return err
+		}
+		left := []string{id}
+		for _, g := range before {
+			after := g.Clone()
+			after.Version, after.Modified = g.Version+1, now // as TouchGroups made it
+			if err := s.recordGroup(ctx, tx, s.auditGroup(actor, "group.update", g, after, nil, left, now), g, after, nil, left); err != nil {
+				return err
+			}
 		}
 		return s.recordUser(ctx, tx, s.audit(actor, "user.delete", cur, nil, now), cur, nil)
 	})

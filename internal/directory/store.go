@@ -122,7 +122,7 @@ type Tx interface {
 	// ErrConflict.
 	SetUserExternalID(ctx context.Context, id, domain, externalID string) error
 	// DeleteUser deletes the user and its memberships, returning the ids of
-	// the groups it was a member of.
+	// the groups it was a member of, in group creation order.
 	DeleteUser(ctx context.Context, id string) (groupIDs []string, err error)
 	// MissingUsers returns those of ids that are not users inside scope
 	// (nil: any user).

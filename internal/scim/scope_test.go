@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -349,3 +350,92 @@ func TestScopedVersionsHideOutsideChanges(t *testing.T) {
 	}
 	_ = hidden
 }
+
+// TestUserDeleteRecordsMemberships: deleting an account removes it from
+// every group it is in — for a scoped application too, from the groups it
+// cannot see: the account is its to delete — and each group records the
+// removal, in the transaction of the deletion: a Group.MemberRemoved event
+// and a group audit record per group, before the User.Deleted.
+func TestUserDeleteRecordsMemberships(t *testing.T) {
+	f := newScopeFixture(t)
+	h := f.h
+	ctx := context.Background()
+	var hidden []string
+	for _, name := range []string{"hidden-sales", "hidden-2"} {
+		g, _, err := h.dir.CreateGroup(ctx, operator, directory.Profile{TargetOrgID: f.sales},
+			&directory.Group{DisplayName: name, OrgID: f.sales, Members: []directory.Member{{ID: f.bob}, {ID: f.sam}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden = append(hidden, g.ID)
+	}
+	versions := map[string]string{}
+	for _, g := range append([]string{f.engTeam}, hidden...) {
+		versions[g] = h.must(h.do("GET", "/Groups/"+g, nil), http.StatusOK).Header.Get("ETag")
+	}
+	evs, err := h.store.EventsAfter(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := evs[len(evs)-1].Seq
+	type ev struct{ Type, Subject, Member, App string }
+	recorded := func() []ev {
+		t.Helper()
+		evs, err := h.store.EventsAfter(ctx, last, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []ev
+		for _, r := range evs {
+			var d directory.EventData
+			if err := json.Unmarshal(r.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ev{r.Type, r.Subject, d.Member, r.Actor.AppName})
+			last = r.Seq
+		}
+		return out
+	}
+
+	f.h.must(f.as("DELETE", "/Users/"+f.bob, nil), http.StatusNoContent)
+	want := []ev{
+		{directory.GroupMemberRemoved, "groups/" + f.engTeam, f.bob, "eng-only"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[0], f.bob, "eng-only"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[1], f.bob, "eng-only"},
+		{directory.UserDeleted, "users/" + f.bob, "", "eng-only"},
+	}
+	if diff := cmp.Diff(want, recorded()); diff != "" {
+		t.Errorf("events of a scoped delete (-want +got):\n%s", diff)
+	}
+	for _, g := range append([]string{f.engTeam}, hidden...) {
+		r := h.must(h.do("GET", "/Groups/"+g, nil), http.StatusOK)
+		if memberValues(r)[f.bob] {
+			t.Errorf("group %s still has bob", g)
+		}
+		if r.Header.Get("ETag") == versions[g] {
+			t.Errorf("group %s: version did not move", g)
+		}
+		recs, err := h.dir.Audit(ctx, directory.AuditQuery{ResourceID: g, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap directory.GroupSnapshot
+		if len(recs) != 1 || recs[0].Action != "group.update" || recs[0].Actor.AppName != "eng-only" || json.Unmarshal(recs[0].After, &snap) != nil ||
+			!slices.Equal(snap.MembersRemoved, []string{f.bob}) || "W/\""+itoa(int(snap.Version))+"\"" != r.Header.Get("ETag") {
+			t.Errorf("group %s: last audit record %+v", g, recs)
+		}
+	}
+	// An application without a scope: the same.
+	f.h.must(h.do("DELETE", "/Users/"+f.sam, nil), http.StatusNoContent)
+	want = []ev{
+		{directory.GroupMemberRemoved, "groups/" + f.engTeam, f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + f.mixed, f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[0], f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[1], f.sam, "test-client"},
+		{directory.UserDeleted, "users/" + f.sam, "", "test-client"},
+	}
+	if diff := cmp.Diff(want, recorded()); diff != "" {
+		t.Errorf("events of an unscoped delete (-want +got):\n%s", diff)
+	}
+}
+

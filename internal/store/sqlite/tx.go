@@ -191,7 +191,8 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 }
 
 func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq WHERE u.id = ?`, id)
+	rows, err := t.tx.QueryContext(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq
+		WHERE u.id = ? ORDER BY g.seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("delete user: %w", err)
 	}

@@ -182,6 +182,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Links", testLinks},
 		{"APIRules", testAPIRules},
 		{"MembershipEvents", testMembershipEvents},
+		{"UserDeleteMemberships", testUserDeleteMemberships},
 		{"Journey", testJourney},
 		{"RuleStarts", func(t *testing.T, ns NewStore) { testRuleStarts(t, ns, tamper) }},
 		{"FirstActivation", testFirstActivation},
