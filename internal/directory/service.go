@@ -145,21 +145,23 @@ func visibleGroup(ctx context.Context, tx Tx, p Profile, g *Group) error {
 }
 
 // requirePlacement checks that resources may be placed in organization id:
-// it exists and is inside p's scope.
+// it exists and is inside p's scope. For a caller with a scope, an
+// organization outside it does not exist: both refusals are the same, so
+// that organizationId cannot tell it which organizations exist.
 func (s *Service) requirePlacement(ctx context.Context, tx Tx, p Profile, id string) error {
-	if err := s.requireOrg(ctx, tx, id); err != nil {
-		return err
-	}
 	sc := p.Scope.restriction()
 	if sc == nil {
-		return nil
+		return s.requireOrg(ctx, tx, id)
 	}
-	ok, err := tx.OrgInScope(ctx, id, sc)
+	ok, err := tx.OrgExists(ctx, id)
+	if err == nil && ok {
+		ok, err = tx.OrgInScope(ctx, id, sc)
+	}
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return Errorf(ErrInvalid, "organizationId", "organization %q is outside the application's synchronization scope", id)
+		return Errorf(ErrInvalid, "organizationId", "organization %q does not exist inside the application's synchronization scope", id)
 	}
 	return nil
 }

@@ -439,3 +439,38 @@ func TestUserDeleteRecordsMemberships(t *testing.T) {
 	}
 }
 
+// TestScopedPlacementDoesNotProbe: for a scoped application, an
+// organizationId outside its scope is refused exactly as one that does not
+// exist, so that it cannot test which organizations exist.
+func TestScopedPlacementDoesNotProbe(t *testing.T) {
+	f := newScopeFixture(t)
+	ent := schema.EnterpriseURN
+	const random = "0b9f3f4e-9d52-4c6a-8f0e-1c2d3e4f5a6b"
+	answers := map[string]string{}
+	for _, org := range []string{f.sales, random, directory.RootOrgID} {
+		for _, tc := range []struct {
+			method, path string
+			body         map[string]any
+		}{
+			{"POST", "/Users", map[string]any{"schemas": []string{schema.UserURN}, "userName": "probe@example.com", ent: map[string]any{"organizationId": org}}},
+			{"PUT", "/Users/" + f.bob, map[string]any{"schemas": []string{schema.UserURN}, "userName": "bob@example.com", ent: map[string]any{"organizationId": org}}},
+			{"PATCH", "/Users/" + f.bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []map[string]any{{"op": "replace", "path": ent + ":organizationId", "value": org}}}},
+		} {
+			r := f.as(tc.method, tc.path, tc.body)
+			checkError(t, r, http.StatusBadRequest, "invalidValue")
+			// The whole answer, but for the id the request gave.
+			got := strings.ReplaceAll(string(r.Raw), org, "<id>")
+			if prev, ok := answers[tc.method]; ok && prev != got {
+				t.Errorf("%s with organization %s: %q, another organization: %q", tc.method, org, got, prev)
+			}
+			answers[tc.method] = got
+		}
+	}
+	// An application without a scope is told plainly.
+	r := f.h.do("POST", "/Users", map[string]any{"userName": "probe@example.com", ent: map[string]any{"organizationId": random}})
+	checkError(t, r, http.StatusBadRequest, "invalidValue")
+	if d := r.str("detail"); !strings.Contains(d, "does not exist") || strings.Contains(d, "scope") {
+		t.Errorf("unscoped: %q", d)
+	}
+}
