@@ -240,6 +240,9 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 				if err != nil {
 					return err
 				}
+				if err := checkManager(ctx, tx, p, cur, managerID(u)); err != nil {
+					return err
+				}
 				next := replaceUser(cur, u, now)
 				restoreManager(next, mgr)
 				if err := checkUserName(cur, next); err != nil {
@@ -257,6 +260,9 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 			}
 		}
 		if err := checkUserName(nil, u); err != nil {
+			return err
+		}
+		if err := checkManager(ctx, tx, p, nil, managerID(u)); err != nil {
 			return err
 		}
 		u.ID = s.newID()
@@ -378,6 +384,9 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 				return err
 			}
 		}
+		if err := checkManager(ctx, tx, p, cur, managerID(u)); err != nil {
+			return err
+		}
 		now := s.stamp()
 		next := replaceUser(cur, u, now)
 		restoreManager(next, mgr)
@@ -430,6 +439,9 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			next := view.Clone()
 			next.Password = ""
 			if err := mutate(next); err != nil {
+				return err
+			}
+			if err := checkManager(ctx, tx, p, cur, managerID(next)); err != nil {
 				return err
 			}
 			restoreManager(next, mgr)
