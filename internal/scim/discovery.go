@@ -173,7 +173,7 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 		e + "manager.value": {note: "Gatehouse: the id of a user the application can see (for an application with a synchronization scope, " +
 			"one inside it); another is 400 invalidValue. A manager the application cannot see is not shown, and a PUT or PATCH that sets " +
 			"no manager keeps it."},
-		u + "phoneRegion":        {note: "Gatehouse (rfc mode): not checked, kept as given."},
+		u + "phoneRegion": {note: "Gatehouse (rfc mode): not checked, kept as given."},
 		e + "organizationId": {note: "Gatehouse: the id of an existing organization inside the application's synchronization scope " +
 			"(400 invalidValue otherwise). Without it, a POST places the account in the application's synchronization target organization " +
 			"and a PUT keeps the current one. A PATCH cannot remove it (400 mutability)."},
