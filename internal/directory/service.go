@@ -1016,7 +1016,7 @@ func (s *Service) Orgs(ctx context.Context) ([]*Organization, error) { return s.
 // CreateOrg creates o under o.ParentID (the root when empty).
 func (s *Service) CreateOrg(ctx context.Context, actor Actor, o *Organization) (*Organization, error) {
 	o = new(*o)
-	if err := checkOrg(o); err != nil {
+	if err := checkOrg(nil, o); err != nil {
 		return nil, err
 	}
 	if o.ParentID == "" {
@@ -1059,7 +1059,7 @@ func (s *Service) UpdateOrg(ctx context.Context, actor Actor, id string, mutate 
 			return err
 		}
 		next.ID, next.Created = cur.ID, cur.Created
-		if err := checkOrg(next); err != nil {
+		if err := checkOrg(cur, next); err != nil {
 			return err
 		}
 		if id == RootOrgID && next.ParentID != "" {

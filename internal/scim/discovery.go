@@ -155,9 +155,10 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 	nfc := "and must be in Unicode Normalization Form C (NFC). Names stored before these rules keep working until they change."
 	c := map[string]constraint{
 		u + "userName": {note: "Gatehouse: " + text + "; unique ignoring case: a taken one is 409 uniqueness. A new userName " + lookAlike +
-			" or other than U+0020, " + nfc},
+			" or other than U+0020, may not hold a letter that is another ignoring case without lower-casing to it " +
+			"(long s, final sigma, the micro sign, the Greek symbol forms…: the error names the letter to write instead) " + nfc},
 		u + "displayName": {note: "Gatehouse: " + text + "."},
-		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case). " +
+		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case, without white space). " +
 			"A POST or PUT without it means true. A PATCH cannot remove it or set it to null (400 mutability)."},
 		u + "password": {note: "Gatehouse's password policy: " + s.cfg.PasswordPolicy.Describe() + "."},
 		u + "emails":   {note: "Gatehouse: at most one primary."},

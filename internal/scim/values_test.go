@@ -250,3 +250,36 @@ func TestManagerMustBeVisible(t *testing.T) {
 	h.must(h.do("PATCH", "/Users/"+f.carol, map[string]any{"schemas": []string{schema.PatchOpURN},
 		"Operations": []any{map[string]any{"op": "replace", "path": "title", "value": "Lead"}}}), http.StatusOK)
 }
+
+// TestBooleanStrings: a boolean may come as the string "true" or "false"
+// (Entra's "True", "False"), in any case of its letters and nothing else:
+// white space around it, a no-break space or a letter that is an ASCII one
+// only ignoring case are 400 invalidValue, on POST and on PATCH.
+func TestBooleanStrings(t *testing.T) {
+	h := newHarness(t)
+	id := h.createUser(map[string]any{"userName": "ada@example.com"})
+	i := 0
+	for _, tc := range []struct {
+		in   string
+		want any // true, false, or nil: refused
+	}{
+		{"True", true}, {"FALSE", false}, {"false", false}, {"tRuE", true},
+		{"TRUE ", nil}, {" true", nil}, {"\ttrue", nil}, {"true\u00a0", nil}, {"true\n", nil}, {"falſe", nil},
+		{"\u200btrue", nil}, {"yes", nil}, {"1", nil}, {"", nil},
+	} {
+		i++
+		t.Run(jsonEscape(tc.in), func(t *testing.T) {
+			h := h.with(t)
+			r := h.do("POST", "/Users", map[string]any{"userName": "b" + itoa(i) + "@example.com", "active": tc.in})
+			p := h.do("PATCH", "/Users/"+id, patchBody(`{"op":"replace","value":{"active":"`+jsonEscape(tc.in)+`"}}`))
+			if tc.want == nil {
+				checkError(t, r, http.StatusBadRequest, "invalidValue")
+				checkError(t, p, http.StatusBadRequest, "invalidValue")
+				return
+			}
+			if h.must(r, http.StatusCreated).Body["active"] != tc.want || h.must(p, http.StatusOK).Body["active"] != tc.want {
+				t.Errorf("active %q: POST %s, PATCH %s", tc.in, r.Raw, p.Raw)
+			}
+		})
+	}
+}
