@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -171,7 +172,7 @@ type AppSpec struct {
 
 func (s *Service) checkApp(ctx context.Context, tx Tx, a *App) error {
 	a.Name = strings.TrimSpace(a.Name)
-	if a.Name == "" || len(a.Name) > 128 || strings.ContainsAny(a.Name, "\x00\n\r\t") {
+	if a.Name == "" || len(a.Name) > 128 || strings.ContainsFunc(a.Name, unicode.IsControl) {
 		return directory.Errorf(directory.ErrInvalid, "name", "an application name must have 1 to 128 characters, without control characters")
 	}
 	switch a.Kind {
@@ -266,6 +267,9 @@ func (s *Service) CreateApp(ctx context.Context, actor directory.Actor, spec App
 		if err := s.checkApp(ctx, tx, a); err != nil {
 			return err
 		}
+		if err := directory.CheckName("name", "", a.Name); err != nil {
+			return err
+		}
 		if err := tx.InsertApp(ctx, a); err != nil {
 			return err
 		}
@@ -294,6 +298,9 @@ func (s *Service) UpdateApp(ctx context.Context, actor directory.Actor, id strin
 		}
 		next.ID, next.Created, next.Modified = cur.ID, cur.Created, s.stamp()
 		if err := s.checkApp(ctx, tx, &next); err != nil {
+			return err
+		}
+		if err := directory.CheckName("name", cur.Name, next.Name); err != nil {
 			return err
 		}
 		if err := tx.UpdateApp(ctx, &next); err != nil {

@@ -82,6 +82,15 @@ type User struct {
 	Created  time.Time
 	Modified time.Time
 	Version  int64
+	// AttrsVersion and AttrsModified are the version and time of the last
+	// change of the user's own attributes: they move with every change
+	// but one of its group memberships (which moves Version) or of its
+	// manager alone (which moves Version and Modified). A reader with a
+	// synchronization scope is shown a version and a time derived from
+	// them (see scope.go), so that changes it cannot see do not move
+	// what it sees.
+	AttrsVersion  int64
+	AttrsModified time.Time
 }
 
 // GroupRef names a group a user belongs to.
@@ -189,6 +198,11 @@ type Group struct {
 	Created  time.Time
 	Modified time.Time
 	Version  int64
+	// AttrsVersion and AttrsModified are the version and time of the last
+	// change of the group's own attributes, not of its members: see
+	// User.AttrsVersion.
+	AttrsVersion  int64
+	AttrsModified time.Time
 }
 
 // Clone returns a deep copy of g.

@@ -88,3 +88,30 @@ func scopedUsers(ctx context.Context, missing missingFunc, scope *SyncScope, use
 	}
 	return hidden, nil
 }
+
+// checkManager checks the manager a change gives a user (sent: its id, as
+// the change sends it, before a manager the caller cannot see is kept):
+// it must be a user the caller can see, else the change is refused (400
+// invalidValue), the same way whether the id names no user or one outside
+// the caller's scope. For a caller without a scope, the manager the user
+// has already (cur's) passes: one deleted since stays until it is changed.
+func checkManager(ctx context.Context, tx Tx, p Profile, cur *User, sent string) error {
+	if sent == "" {
+		return nil
+	}
+	sc := p.Scope.restriction()
+	if sc == nil && cur != nil && sent == managerID(cur) {
+		return nil
+	}
+	missing, err := tx.MissingUsers(ctx, []string{sent}, sc)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(missing) == 0:
+		return nil
+	case sc != nil:
+		return Errorf(ErrInvalid, "manager", "manager %q is not a user inside the application's synchronization scope", sent)
+	}
+	return Errorf(ErrInvalid, "manager", "manager %q is not a user", sent)
+}

@@ -125,6 +125,16 @@ func checkText(field, v string, max int, required bool) error {
 // refuse spaces and non-ASCII punctuation that directories do hold), nor
 // does it catch look-alikes across scripts (Latin "a", Cyrillic "а").
 //
+// A new userName, which is unique ignoring case, must moreover not hold a
+// letter that Unicode case folding equates with letters it does not
+// lower-case to (foldsApart): uniqueness compares names lower-cased
+// (strings.ToLower, the stores' user_name_lower), and "ſam" (U+017F, long
+// s) lower-cases to itself though it is "sam" ignoring case. Such letters
+// are few — long s, final sigma, the micro sign, the Greek symbol forms
+// (ϐ ϑ ϕ ϖ ϰ ϱ ϵ), the combining and spacing iota subscripts, the Cyrillic
+// and Latin historic variants (ᲀ–ᲈ, ẛ) — and each has a plain form to
+// write instead.
+//
 // The rules apply to names being given: a name stored before they existed
 // keeps working until it is changed.
 
@@ -139,6 +149,29 @@ func checkText(field, v string, max int, required bool) error {
 // received events (internal/events).
 func Invisible(r rune) bool {
 	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r)
+}
+
+// CheckName applies the look-alike rules to the new name of an
+// organization or application (next, replacing cur; "" when there was
+// none). White space other than U+0020 may appear inside, as in group
+// names.
+func CheckName(field, cur, next string) error { return checkNewName(field, cur, next, true) }
+
+// foldsApart reports whether r lower-cases to another rune than the
+// upper-case letters Unicode simple case folding equates it with do (U+017F
+// "ſ" lower-cases to itself, "S" to "s"), and returns what they
+// lower-case to.
+func foldsApart(r rune) (rune, bool) {
+	if r < 0x80 {
+		return 0, false
+	}
+	lr := unicode.ToLower(r)
+	for c := unicode.SimpleFold(r); c != r; c = unicode.SimpleFold(c) {
+		if unicode.IsUpper(c) && unicode.ToLower(c) != lr {
+			return unicode.ToLower(c), true
+		}
+	}
+	return 0, false
 }
 
 // checkNewName applies the look-alike rules to next, a name replacing cur
@@ -184,7 +217,19 @@ func checkUserName(cur *User, next *User) error {
 	if cur != nil {
 		old = cur.UserName
 	}
-	return checkNewName("userName", old, next.UserName, false)
+	if err := checkNewName("userName", old, next.UserName, false); err != nil {
+		return err
+	}
+	if next.UserName == old {
+		return nil
+	}
+	for _, r := range next.UserName {
+		if plain, ok := foldsApart(r); ok {
+			return Errorf(ErrInvalid, "userName", "userName contains %q (U+%04X), which is %q ignoring case but does not lower-case to it: "+
+				"userNames are compared ignoring case, so write %q instead", r, r, plain, plain)
+		}
+	}
+	return nil
 }
 
 // checkGroupName applies the look-alike rules to a group's new
@@ -487,8 +532,16 @@ func checkGroup(g *Group, p Profile) error {
 	return nil
 }
 
-func checkOrg(o *Organization) error {
+// checkOrg checks o, replacing cur (nil for a new organization).
+func checkOrg(cur, o *Organization) error {
 	if err := checkText("name", o.Name, MaxNameLen, true); err != nil {
+		return err
+	}
+	old := ""
+	if cur != nil {
+		old = cur.Name
+	}
+	if err := CheckName("name", old, o.Name); err != nil {
 		return err
 	}
 	return checkText("externalId", o.ExternalID, MaxIDLen, false)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -237,8 +238,24 @@ func TestCheckNewName(t *testing.T) {
 		{name: "decomposed (NFD)", in: "Jose\u0301", userErr: "Normalization Form C", groupErr: "Normalization Form C"},
 		{name: "decomposed Hangul", in: "\u1100\u1161", userErr: "Normalization Form C", groupErr: "Normalization Form C"},
 
+		// userNames compare ignoring case: no letter that is another
+		// ignoring case without lower-casing to it (group names may).
+		{name: "long s", in: "ſam-x@example.com", userErr: "U+017F"},
+		{name: "final sigma", in: "Νίκος", userErr: "U+03C2"},
+		{name: "micro sign", in: "µs@example.com", userErr: "U+00B5"},
+		{name: "Greek theta symbol", in: "ϑeta", userErr: "U+03D1"},
+		{name: "Cyrillic rounded ve", in: "\u1c80a", userErr: "U+1C80"},
+		{name: "Greek, sigma in the middle", in: "σοφία"},
+		{name: "Greek capitals", in: "ΝΊΚΟΣ"},
+		{name: "Turkish dotless i", in: "yılmaz"},
+		{name: "Turkish dotted capital I", in: "İstanbul"},
+		{name: "German sharp s", in: "straße"},
+		{name: "Cherokee", in: "ᏣᎳᎩ"},
+		{name: "Kelvin sign (not NFC)", in: "\u212a", userErr: "Normalization Form C", groupErr: "Normalization Form C"},
+
 		// A name stored before the rules existed keeps working.
 		{name: "unchanged old name", in: "ada\u200b@example.com", sameAsOld: true},
+		{name: "unchanged old long s", in: "ſam-x@example.com", sameAsOld: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -262,5 +279,35 @@ func TestCheckNewName(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFoldsApart: once the letters foldsApart refuses are left out, two
+// names that are equal ignoring case by Unicode simple case folding have
+// the same lower-cased form (strings.ToLower), which is what uniqueness
+// compares: for every rune, every other rune of its case-folding orbit
+// that is allowed lower-cases as it does.
+func TestFoldsApart(t *testing.T) {
+	refused := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if _, bad := foldsApart(r); bad {
+			refused++
+			continue
+		}
+		for c := unicode.SimpleFold(r); c != r; c = unicode.SimpleFold(c) {
+			if _, bad := foldsApart(c); !bad && unicode.ToLower(c) != unicode.ToLower(r) {
+				t.Errorf("U+%04X and U+%04X are equal ignoring case, allowed, and lower-case to U+%04X and U+%04X",
+					r, c, unicode.ToLower(r), unicode.ToLower(c))
+			}
+		}
+	}
+	// The few letters of the doc comment, not a script's worth.
+	if refused == 0 || refused > 32 {
+		t.Errorf("%d letters refused", refused)
+	}
+	for r, plain := range map[rune]rune{'ſ': 's', 'ς': 'σ', 'µ': 'μ', 'ϐ': 'β', 'ẛ': 'ṡ', '\u1fbe': 'ι'} {
+		if got, bad := foldsApart(r); !bad || got != plain {
+			t.Errorf("foldsApart(%q) = %q, %v; want %q", r, got, bad, plain)
+		}
 	}
 }

@@ -63,6 +63,9 @@ func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microse
 // User returns a user inside p's synchronization scope, as p sees it.
 func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOptions) (*User, error) {
 	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
+	groups := opt.Groups
+	// The version p sees derives from the groups it sees.
+	opt.Groups = groups || opt.Scope != nil
 	u, err := s.store.User(ctx, id, opt)
 	if err != nil {
 		return nil, err
@@ -70,6 +73,7 @@ func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOption
 	if _, err := scopedUsers(ctx, s.store.MissingUsers, opt.Scope, u); err != nil {
 		return nil, err
 	}
+	seeUsers(opt.Scope, groups, u)
 	return u, nil
 }
 
@@ -78,6 +82,8 @@ func (s *Service) User(ctx context.Context, p Profile, id string, opt ReadOption
 func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], error) {
 	q.Scope = p.Scope.restriction()
 	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
+	groups := q.Read.Groups
+	q.Read.Groups = groups || q.Scope != nil
 	page, err := s.store.Users(ctx, q)
 	if err != nil {
 		return nil, err
@@ -85,14 +91,16 @@ func (s *Service) Users(ctx context.Context, p Profile, q Query) (*Page[*User], 
 	if _, err := scopedUsers(ctx, s.store.MissingUsers, q.Scope, page.Items...); err != nil {
 		return nil, err
 	}
+	seeUsers(q.Scope, groups, page.Items...)
 	return page, nil
 }
 
-// viewUser returns what p sees of u (u itself, or a copy without a manager
-// p cannot see) and the manager left out.
+// viewUser returns what p sees of u, read in tx — u itself without a
+// scope, else a copy without a manager p cannot see and with the version
+// and lastModified p sees — and the manager left out.
 func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error) {
 	sc := p.Scope.restriction()
-	if sc == nil || managerID(u) == "" {
+	if sc == nil {
 		return u, nil, nil
 	}
 	v := u.Clone()
@@ -100,6 +108,10 @@ func viewUser(ctx context.Context, tx Tx, p Profile, u *User) (*User, any, error
 	if err != nil {
 		return nil, nil, err
 	}
+	if v.Groups, err = tx.UserGroups(ctx, v.ID, sc); err != nil {
+		return nil, nil, err
+	}
+	seeUsers(sc, false, v)
 	return v, hidden[v], nil
 }
 
@@ -141,21 +153,23 @@ func visibleGroup(ctx context.Context, tx Tx, p Profile, g *Group) error {
 }
 
 // requirePlacement checks that resources may be placed in organization id:
-// it exists and is inside p's scope.
+// it exists and is inside p's scope. For a caller with a scope, an
+// organization outside it does not exist: both refusals are the same, so
+// that organizationId cannot tell it which organizations exist.
 func (s *Service) requirePlacement(ctx context.Context, tx Tx, p Profile, id string) error {
-	if err := s.requireOrg(ctx, tx, id); err != nil {
-		return err
-	}
 	sc := p.Scope.restriction()
 	if sc == nil {
-		return nil
+		return s.requireOrg(ctx, tx, id)
 	}
-	ok, err := tx.OrgInScope(ctx, id, sc)
+	ok, err := tx.OrgExists(ctx, id)
+	if err == nil && ok {
+		ok, err = tx.OrgInScope(ctx, id, sc)
+	}
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return Errorf(ErrInvalid, "organizationId", "organization %q is outside the application's synchronization scope", id)
+		return Errorf(ErrInvalid, "organizationId", "organization %q does not exist inside the application's synchronization scope", id)
 	}
 	return nil
 }
@@ -234,11 +248,15 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 				if err != nil {
 					return err
 				}
+				if err := checkManager(ctx, tx, p, cur, managerID(u)); err != nil {
+					return err
+				}
 				next := replaceUser(cur, u, now)
 				restoreManager(next, mgr)
 				if err := checkUserName(cur, next); err != nil {
 					return err
 				}
+				stampUser(cur, next, now)
 				if err := writeUser(ctx, tx, p, cur, next); err != nil {
 					return err
 				}
@@ -252,8 +270,12 @@ func (s *Service) createUser(ctx context.Context, actor Actor, p Profile, in *Us
 		if err := checkUserName(nil, u); err != nil {
 			return err
 		}
+		if err := checkManager(ctx, tx, p, nil, managerID(u)); err != nil {
+			return err
+		}
 		u.ID = s.newID()
 		u.Created, u.Modified, u.Version = now, now, 1
+		u.AttrsModified, u.AttrsVersion = now, 1
 		u.Groups = nil
 		if err := insertUser(ctx, tx, p, u); err != nil {
 			return err
@@ -358,7 +380,11 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleUser(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
+		view, mgr, err := viewUser(ctx, tx, p, cur)
+		if err != nil {
+			return err
+		}
+		if expect != nil && !expect(view.Version) {
 			return &Error{Kind: ErrPrecondition, Op: "replace user", Msg: "the user has changed since the version given in If-Match"}
 		}
 		if u.OrgID != "" && u.OrgID != cur.OrgID {
@@ -366,11 +392,10 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 				return err
 			}
 		}
-		now := s.stamp()
-		view, mgr, err := viewUser(ctx, tx, p, cur)
-		if err != nil {
+		if err := checkManager(ctx, tx, p, cur, managerID(u)); err != nil {
 			return err
 		}
+		now := s.stamp()
 		next := replaceUser(cur, u, now)
 		restoreManager(next, mgr)
 		if err := checkUserName(cur, next); err != nil {
@@ -380,6 +405,7 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			out = view
 			return nil
 		}
+		stampUser(cur, next, now)
 		if err := writeUser(ctx, tx, p, cur, next); err != nil {
 			return err
 		}
@@ -409,22 +435,26 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if err := visibleUser(ctx, tx, p, cur); err != nil {
 				return err
 			}
-			if expect != nil && !expect(cur.Version) {
-				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
-			}
 			// mutate sees what the caller sees; a manager it cannot see
 			// stays unless it sets another.
 			view, mgr, err := viewUser(ctx, tx, p, cur)
 			if err != nil {
 				return err
 			}
+			if expect != nil && !expect(view.Version) {
+				return &Error{Kind: ErrPrecondition, Op: "update user", Msg: "the user has changed since the version given in If-Match"}
+			}
 			next := view.Clone()
 			next.Password = ""
 			if err := mutate(next); err != nil {
 				return err
 			}
+			if err := checkManager(ctx, tx, p, cur, managerID(next)); err != nil {
+				return err
+			}
 			restoreManager(next, mgr)
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
+			next.Modified, next.AttrsVersion, next.AttrsModified = cur.Modified, cur.AttrsVersion, cur.AttrsModified
 			if err := checkUser(next, p); err != nil {
 				return err
 			}
@@ -452,6 +482,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			}
 			now := s.stamp()
 			next.Modified, next.Version = now, cur.Version+1
+			stampUser(cur, next, now)
 			if err := writeUser(ctx, tx, p, cur, next); err != nil {
 				return err
 			}
@@ -492,7 +523,13 @@ func equalAttrs(a, b Attrs) bool {
 	return string(ja) == string(jb)
 }
 
-// DeleteUser deletes user id and its memberships.
+// DeleteUser deletes user id and its memberships — in every group, those
+// outside p's synchronization scope included: an account inside the scope
+// is p's to delete, and a deleted account is a member of nothing. Each
+// group the account leaves records it like any membership change, in the
+// same transaction: an audit record (group.update, the member in
+// membersRemoved) and a Group.MemberRemoved event, before the account's
+// user.delete record and User.Deleted event.
 func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool) error {
 	return s.store.Write(ctx, func(tx Tx) error {
 		cur, err := tx.UserForUpdate(ctx, id, p.Domain)
@@ -502,16 +539,36 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 		if err := visibleUser(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "delete user", Msg: "the user has changed since the version given in If-Match"}
+		if expect != nil {
+			view, _, err := viewUser(ctx, tx, p, cur)
+			if err != nil {
+				return err
+			}
+			if !expect(view.Version) {
+				return &Error{Kind: ErrPrecondition, Op: "delete user", Msg: "the user has changed since the version given in If-Match"}
+			}
 		}
 		groups, err := tx.DeleteUser(ctx, id)
 		if err != nil {
 			return err
 		}
+		before := make([]*Group, len(groups))
+		for i, gid := range groups {
+			if before[i], err = tx.GroupForUpdate(ctx, gid, p.Domain); err != nil {
+				return err
+			}
+		}
 		now := s.stamp()
 		if err := tx.TouchGroups(ctx, groups, now); err != nil {
 			return err
+		}
+		left := []string{id}
+		for _, g := range before {
+			after := g.Clone()
+			after.Version, after.Modified = g.Version+1, now // as TouchGroups made it
+			if err := s.recordGroup(ctx, tx, s.auditGroup(actor, "group.update", g, after, nil, left, now), g, after, nil, left); err != nil {
+				return err
+			}
 		}
 		return s.recordUser(ctx, tx, s.audit(actor, "user.delete", cur, nil, now), cur, nil)
 	})
@@ -522,14 +579,29 @@ func (s *Service) DeleteUser(ctx context.Context, actor Actor, p Profile, id str
 // Group returns a group inside p's scope, with its members inside it.
 func (s *Service) Group(ctx context.Context, p Profile, id string, opt ReadOptions) (*Group, error) {
 	opt.Scope, opt.Domain = p.Scope.restriction(), p.Domain
-	return s.store.Group(ctx, id, opt)
+	members := opt.Members
+	// The version p sees derives from the members it sees.
+	opt.Members = members || opt.Scope != nil
+	g, err := s.store.Group(ctx, id, opt)
+	if err != nil {
+		return nil, err
+	}
+	seeGroups(opt.Scope, members, g)
+	return g, nil
 }
 
 // Groups returns a page of the groups inside p's scope.
 func (s *Service) Groups(ctx context.Context, p Profile, q Query) (*Page[*Group], error) {
 	q.Scope = p.Scope.restriction()
 	q.Read.Scope, q.Read.Domain = q.Scope, p.Domain
-	return s.store.Groups(ctx, q)
+	members := q.Read.Members
+	q.Read.Members = members || q.Scope != nil
+	page, err := s.store.Groups(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	seeGroups(q.Scope, members, page.Items...)
+	return page, nil
 }
 
 // MemberOpKind is the kind of a membership change.
@@ -609,7 +681,10 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 				if errors.Is(err, ErrNotFound) {
 					return Errorf(ErrConflict, "displayName", "a group with this displayName or externalId already exists")
 				}
-				out = res
+				if err != nil {
+					return err
+				}
+				out, err = viewGroup(ctx, tx, p, res)
 				return err
 			}
 		}
@@ -618,6 +693,7 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		}
 		g.ID = s.newID()
 		g.Created, g.Modified, g.Version = now, now, 1
+		g.AttrsModified, g.AttrsVersion = now, 1
 		if err := tx.InsertGroup(ctx, g); err != nil {
 			return err
 		}
@@ -629,8 +705,13 @@ func (s *Service) createGroup(ctx context.Context, actor Actor, p Profile, in *G
 		if err := tx.TouchUsers(ctx, ids, now); err != nil {
 			return err
 		}
-		out, created = g, true
-		return s.recordGroup(ctx, tx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now), nil, g, ids, nil)
+		if err := s.recordGroup(ctx, tx, s.auditGroup(actor, "group.create", nil, g, ids, nil, now), nil, g, ids, nil); err != nil {
+			return err
+		}
+		var err error
+		out, err = viewGroup(ctx, tx, p, g)
+		created = true
+		return err
 	})
 	return out, created, err
 }
@@ -649,8 +730,11 @@ func (s *Service) ReplaceGroup(ctx context.Context, actor Actor, p Profile, id s
 	}
 	var out *Group
 	err := s.store.Write(ctx, func(tx Tx) error {
-		var err error
-		out, err = s.replaceGroupTx(ctx, tx, actor, p, id, g, ops, expect, s.stamp())
+		res, err := s.replaceGroupTx(ctx, tx, actor, p, id, g, ops, expect, s.stamp())
+		if err != nil {
+			return err
+		}
+		out, err = viewGroup(ctx, tx, p, res)
 		return err
 	})
 	return out, err
@@ -664,11 +748,12 @@ func (s *Service) replaceGroupTx(ctx context.Context, tx Tx, actor Actor, p Prof
 	if err := visibleGroup(ctx, tx, p, cur); err != nil {
 		return nil, err
 	}
-	if expect != nil && !expect(cur.Version) {
-		return nil, &Error{Kind: ErrPrecondition, Op: "replace group", Msg: "the group has changed since the version given in If-Match"}
+	if err := expectGroup(ctx, tx, p, cur, expect, "replace group"); err != nil {
+		return nil, err
 	}
 	next := g.Clone()
 	next.ID, next.Created, next.Version, next.Modified = cur.ID, cur.Created, cur.Version, cur.Modified
+	next.AttrsVersion, next.AttrsModified = cur.AttrsVersion, cur.AttrsModified
 	if next.OrgID == "" {
 		next.OrgID = cur.OrgID
 	} else if next.OrgID != cur.OrgID {
@@ -695,6 +780,9 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 		return cur, nil
 	}
 	next.Version, next.Modified = cur.Version+1, now
+	if attrsChanged {
+		next.AttrsVersion, next.AttrsModified = cur.AttrsVersion+1, now
+	}
 	next.Members = nil
 	if err := tx.UpdateGroup(ctx, next); err != nil {
 		return nil, err
@@ -708,6 +796,22 @@ func (s *Service) applyGroup(ctx context.Context, tx Tx, actor Actor, p Profile,
 		return nil, err
 	}
 	return next, s.recordGroup(ctx, tx, s.auditGroup(actor, action, cur, next, added, removed, now), cur, next, added, removed)
+}
+
+// expectGroup checks If-Match: expect, if not nil, must accept the version
+// of g that p sees.
+func expectGroup(ctx context.Context, tx Tx, p Profile, g *Group, expect func(int64) bool, op string) error {
+	if expect == nil {
+		return nil
+	}
+	v, err := viewGroup(ctx, tx, p, g)
+	if err != nil {
+		return err
+	}
+	if !expect(v.Version) {
+		return &Error{Kind: ErrPrecondition, Op: op, Msg: "the group has changed since the version given in If-Match"}
+	}
+	return nil
 }
 
 // applyMemberOps applies membership changes. Members outside scope do not
@@ -837,8 +941,8 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleGroup(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "update group", Msg: "the group has changed since the version given in If-Match"}
+		if err := expectGroup(ctx, tx, p, cur, expect, "update group"); err != nil {
+			return err
 		}
 		next := cur.Clone()
 		if mutate != nil {
@@ -855,7 +959,11 @@ func (s *Service) UpdateGroup(ctx context.Context, actor Actor, p Profile, id st
 				return err
 			}
 		}
-		out, err = s.applyGroup(ctx, tx, actor, p, "group.update", cur, next, ops, s.stamp())
+		res, err := s.applyGroup(ctx, tx, actor, p, "group.update", cur, next, ops, s.stamp())
+		if err != nil {
+			return err
+		}
+		out, err = viewGroup(ctx, tx, p, res)
 		return err
 	})
 	return out, err
@@ -874,8 +982,8 @@ func (s *Service) DeleteGroup(ctx context.Context, actor Actor, p Profile, id st
 		if err := visibleGroup(ctx, tx, p, cur); err != nil {
 			return err
 		}
-		if expect != nil && !expect(cur.Version) {
-			return &Error{Kind: ErrPrecondition, Op: "delete group", Msg: "the group has changed since the version given in If-Match"}
+		if err := expectGroup(ctx, tx, p, cur, expect, "delete group"); err != nil {
+			return err
 		}
 		members, err := tx.Members(ctx, id, nil)
 		if err != nil {
@@ -916,7 +1024,7 @@ func (s *Service) Orgs(ctx context.Context) ([]*Organization, error) { return s.
 // CreateOrg creates o under o.ParentID (the root when empty).
 func (s *Service) CreateOrg(ctx context.Context, actor Actor, o *Organization) (*Organization, error) {
 	o = new(*o)
-	if err := checkOrg(o); err != nil {
+	if err := checkOrg(nil, o); err != nil {
 		return nil, err
 	}
 	if o.ParentID == "" {
@@ -959,7 +1067,7 @@ func (s *Service) UpdateOrg(ctx context.Context, actor Actor, id string, mutate 
 			return err
 		}
 		next.ID, next.Created = cur.ID, cur.Created
-		if err := checkOrg(next); err != nil {
+		if err := checkOrg(cur, next); err != nil {
 			return err
 		}
 		if id == RootOrgID && next.ParentID != "" {

@@ -112,7 +112,8 @@ type Tx interface {
 	UserForUpdate(ctx context.Context, id, domain string) (*User, error)
 	UserIDByExternalID(ctx context.Context, domain, externalID string) (string, error)
 	UserIDByUserName(ctx context.Context, userName string) (string, error)
-	// InsertUser and UpdateUser write the user's attributes; its externalId
+	// InsertUser and UpdateUser write the user's attributes, times and
+	// versions (AttrsVersion and AttrsModified included); its externalId
 	// is written by SetUserExternalID.
 	InsertUser(ctx context.Context, u *User) error
 	UpdateUser(ctx context.Context, u *User) error
@@ -121,7 +122,7 @@ type Tx interface {
 	// ErrConflict.
 	SetUserExternalID(ctx context.Context, id, domain, externalID string) error
 	// DeleteUser deletes the user and its memberships, returning the ids of
-	// the groups it was a member of.
+	// the groups it was a member of, in group creation order.
 	DeleteUser(ctx context.Context, id string) (groupIDs []string, err error)
 	// MissingUsers returns those of ids that are not users inside scope
 	// (nil: any user).
@@ -131,7 +132,11 @@ type Tx interface {
 	// OrgInScope reports whether organization id is one of scope's
 	// organizations or below one.
 	OrgInScope(ctx context.Context, id string, scope *SyncScope) (bool, error)
-	// TouchUsers bumps the version of users whose groups changed.
+	// UserGroups lists the groups inside scope (nil: all) that user id is
+	// a member of, in group creation order.
+	UserGroups(ctx context.Context, id string, scope *SyncScope) ([]GroupRef, error)
+	// TouchUsers bumps the version of users whose groups changed (not
+	// their Modified, AttrsVersion or AttrsModified).
 	TouchUsers(ctx context.Context, ids []string, at time.Time) error
 
 	// GroupForUpdate locks and returns the group, with its externalId in
@@ -151,7 +156,8 @@ type Tx interface {
 	AddMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
 	// RemoveMembers removes those of ids that are members and returns them.
 	RemoveMembers(ctx context.Context, groupID string, ids []string) ([]string, error)
-	// TouchGroups bumps the version of groups whose members changed.
+	// TouchGroups bumps the version of groups whose members changed, and
+	// sets their Modified to at (not their AttrsVersion or AttrsModified).
 	TouchGroups(ctx context.Context, ids []string, at time.Time) error
 
 	OrgForUpdate(ctx context.Context, id string) (*Organization, error)

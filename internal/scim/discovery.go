@@ -3,6 +3,7 @@ package scim
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
@@ -128,12 +129,18 @@ func (s *Server) resourceType(w http.ResponseWriter, r *http.Request) {
 
 // constraint is what Gatehouse enforces on an attribute beyond its RFC
 // 7643 characteristics, for one application mode: a note appended to the
-// attribute's description, and the canonical values that are the only
-// ones accepted, when they are.
+// attribute's description, the canonical values that are the only ones
+// accepted, when they are, and whether it is required where the RFC's
+// schema leaves it optional.
 type constraint struct {
-	note string
-	only []string
+	note     string
+	only     []string
+	required bool
 }
+
+// anyType is the note of a type whose canonical values are the RFC's
+// suggestions, not a rule.
+const anyType = "Gatehouse: the canonicalValues are RFC 7643's suggestions; any other type is accepted and stored as given."
 
 // constraints lists, by attribute path ("urn:…:User:emails.type"), what the
 // directory's rules (internal/directory/rules.go, phone.go, password.go)
@@ -148,17 +155,26 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 	nfc := "and must be in Unicode Normalization Form C (NFC). Names stored before these rules keep working until they change."
 	c := map[string]constraint{
 		u + "userName": {note: "Gatehouse: " + text + "; unique ignoring case: a taken one is 409 uniqueness. A new userName " + lookAlike +
-			" or other than U+0020, " + nfc},
+			" or other than U+0020, may not hold a letter that is another ignoring case without lower-casing to it " +
+			"(long s, final sigma, the micro sign, the Greek symbol forms…: the error names the letter to write instead) " + nfc},
 		u + "displayName": {note: "Gatehouse: " + text + "."},
-		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case). " +
+		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case, without white space). " +
 			"A POST or PUT without it means true. A PATCH cannot remove it or set it to null (400 mutability)."},
 		u + "password": {note: "Gatehouse's password policy: " + s.cfg.PasswordPolicy.Describe() + "."},
 		u + "emails":   {note: "Gatehouse: at most one primary."},
 		u + "emails.value": {note: fmt.Sprintf("Gatehouse: required in each email; an email address (an RFC 5322 addr-spec such as ada@example.com, "+
-			"without a display name or angle brackets), at most %d bytes.", directory.MaxEmailLen)},
+			"without a display name or angle brackets), at most %d bytes.", directory.MaxEmailLen), required: true},
+		u + "emails.type":        {note: anyType},
 		u + "phoneNumbers":       {note: "Gatehouse: at most one primary."},
-		u + "phoneNumbers.value": {note: "Gatehouse: required in each phone number; at most 64 characters, without control characters, not blank."},
-		u + "phoneRegion":        {note: "Gatehouse (rfc mode): not checked, kept as given."},
+		u + "phoneNumbers.value": {note: "Gatehouse: required in each phone number; at most 64 characters, without control characters, not blank.", required: true},
+		u + "phoneNumbers.type":  {note: anyType},
+		u + "ims.type":           {note: anyType},
+		u + "photos.type":        {note: anyType},
+		u + "addresses.type":     {note: anyType},
+		e + "manager.value": {note: "Gatehouse: the id of a user the application can see (for an application with a synchronization scope, " +
+			"one inside it); another is 400 invalidValue. A manager the application cannot see is not shown, and a PUT or PATCH that sets " +
+			"no manager keeps it."},
+		u + "phoneRegion": {note: "Gatehouse (rfc mode): not checked, kept as given."},
 		e + "organizationId": {note: "Gatehouse: the id of an existing organization inside the application's synchronization scope " +
 			"(400 invalidValue otherwise). Without it, a POST places the account in the application's synchronization target organization " +
 			"and a PUT keeps the current one. A PATCH cannot remove it (400 mutability)."},
@@ -178,7 +194,7 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 		c[u+"phoneNumbers.type"] = constraint{note: "Gatehouse (idaas mode): only \"work\".", only: []string{"work"}}
 		c[u+"phoneNumbers.value"] = constraint{note: "Gatehouse (idaas mode): required in each phone number; digits, which spaces, hyphens, dots and parentheses may separate; " +
 			"a number that includes its calling code starts with \"+\" (+86-13800138000, +86 138 0013 8000, +8613800138000), " +
-			"one without \"+\" carries none. At least 3 digits after the calling code, at most 15 with it."}
+			"one without \"+\" carries none. At least 3 digits after the calling code, at most 15 with it.", required: true}
 		if p.DropExtraValues {
 			for _, a := range []struct{ name, what string }{{"emails", "email"}, {"phoneNumbers", "phone number"}} {
 				c[u+a.name] = constraint{note: fmt.Sprintf("Gatehouse (idaas mode, extra values dropped): one %s is stored, of type \"work\". "+
@@ -202,11 +218,21 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 }
 
 func attributeDoc(a *schema.Attribute, path string, cons map[string]constraint) map[string]any {
-	desc, canonical := a.Description, a.CanonicalValues
+	desc, canonical, required := a.Description, a.CanonicalValues, a.Required
 	if c, ok := cons[path]; ok {
 		desc += " " + c.note
 		if c.only != nil {
 			canonical = c.only
+		}
+		required = required || c.required
+	}
+	if a.Mutability != schema.ReadOnly {
+		// What schema.CheckValues enforces, whatever the mode.
+		switch {
+		case a.Type == schema.Reference && slices.Contains(a.ReferenceTypes, "external"):
+			desc += " Gatehouse: an absolute http or https URL (400 invalidValue otherwise; a value stored before this rule keeps working until it changes)."
+		case a.Type == schema.Binary:
+			desc += " Gatehouse: base64 (RFC 4648, with padding; 400 invalidValue otherwise; a value stored before this rule keeps working until it changes)."
 		}
 	}
 	d := map[string]any{
@@ -214,7 +240,7 @@ func attributeDoc(a *schema.Attribute, path string, cons map[string]constraint) 
 		"type":        string(a.Type),
 		"multiValued": a.MultiValued,
 		"description": desc,
-		"required":    a.Required,
+		"required":    required,
 		"mutability":  a.Mutability,
 		"returned":    a.Returned,
 	}

@@ -124,3 +124,51 @@ func hex4(r rune) string {
 	const digits = "0123456789abcdef"
 	return string([]byte{digits[r>>12&0xf], digits[r>>8&0xf], digits[r>>4&0xf], digits[r&0xf]})
 }
+
+// TestUserNamesUniqueIgnoringCase: userNames are unique ignoring case, and
+// a letter that is another ignoring case without lower-casing to it (long
+// s, final sigma…) would let two accounts be one name: "ſam-x" next to
+// "sam-x". A new userName with one is refused (400 invalidValue), on every
+// way of giving it.
+func TestUserNamesUniqueIgnoringCase(t *testing.T) {
+	for _, p := range []struct {
+		mode string
+		p    directory.Profile
+	}{{"idaas", directory.IDaaSProfile()}, {"rfc", rfcProfile()}} {
+		t.Run(p.mode, func(t *testing.T) {
+			h := newHarness(t, withProfile(p.p))
+			sam := h.createUser(map[string]any{"userName": "sam-x@example.com"})
+			other := h.createUser(map[string]any{"userName": "other@example.com"})
+			before := h.snapshot()
+			for _, name := range []string{"ſam-x@example.com", "SAM-X@example.com", "Νίκος@example.com", "µ@example.com"} {
+				for _, tc := range []struct {
+					method, path string
+					body         any
+				}{
+					{"POST", "/Users", map[string]any{"userName": name}},
+					{"PUT", "/Users/" + other, map[string]any{"userName": name}},
+					{"PATCH", "/Users/" + other, patchBody(`{"op":"replace","path":"userName","value":"` + jsonEscape(name) + `"}`)},
+				} {
+					r := h.do(tc.method, tc.path, tc.body)
+					switch {
+					case name == "SAM-X@example.com" && p.mode == "idaas" && tc.method == "POST":
+						// IDaaS: the same name is an update of sam.
+						if r.Status != http.StatusOK || r.str("id") != sam {
+							t.Errorf("%s %s: %d %s", tc.method, name, r.Status, r.Raw)
+						}
+					case name == "SAM-X@example.com":
+						checkError(t, r, http.StatusConflict, "uniqueness")
+					default:
+						checkError(t, r, http.StatusBadRequest, "invalidValue")
+					}
+				}
+			}
+			h.must(h.do("PUT", "/Users/"+sam, map[string]any{"userName": "sam-x@example.com"}), http.StatusOK)
+			if diff := snapshotDiff(before, h.snapshot()); p.mode == "rfc" && diff != "" {
+				t.Errorf("refused names changed the directory:\n%s", diff)
+			}
+			h.createUser(map[string]any{"userName": "σοφία@example.com"})
+			h.createUser(map[string]any{"userName": "yılmaz@example.com"})
+		})
+	}
+}

@@ -84,10 +84,24 @@ func rejectSearchID(id string) error {
 
 // ---- users
 
-func (s *Server) decodeUser(body map[string]any) (*directory.User, error) {
+// decodeUser decodes a POST or PUT body. cur, if not nil, is called when
+// a reference or binary value of it is not well formed: it returns the
+// account the body replaces (as the caller sees it), whose values pass
+// unchecked, or nil.
+func (s *Server) decodeUser(body map[string]any, cur func() *directory.User) (*directory.User, error) {
 	doc, err := s.reg.User.NormalizeResource(body, dropReadOnly)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.reg.User.CheckValues(doc, nil); err != nil {
+		// A value stored before the check existed keeps working.
+		var u *directory.User
+		if cur != nil {
+			u = cur()
+		}
+		if u == nil || s.reg.User.CheckValues(doc, userDoc(u, "", false)) != nil {
+			return nil, err
+		}
 	}
 	return userFromDoc(doc), nil
 }
@@ -107,7 +121,7 @@ func (s *Server) reloadUser(c call, u *directory.User) (*directory.User, error) 
 }
 
 func (s *Server) doCreateUser(c call, body map[string]any) (*result, error) {
-	u, err := s.decodeUser(body)
+	u, err := s.decodeUser(body, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +158,13 @@ func (s *Server) doReplaceUser(c call, id string, body map[string]any) (*result,
 	if err := rejectSearchID(id); err != nil {
 		return nil, err
 	}
-	u, err := s.decodeUser(body)
+	u, err := s.decodeUser(body, func() *directory.User {
+		cur, err := s.dir.User(c.ctx, c.profile, id, directory.ReadOptions{})
+		if err != nil {
+			return nil
+		}
+		return cur
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +188,7 @@ func (s *Server) doPatchUser(c call, id string, body map[string]any) (*result, e
 	}
 	rt := s.reg.User
 	out, err := s.dir.UpdateUser(c.ctx, c.actor, c.profile, id, c.ifMatch, func(u *directory.User) error {
-		doc := userDoc(u, "", false)
+		prev, doc := userDoc(u, "", false), userDoc(u, "", false)
 		if err := patch.Apply(doc, rt, ops); err != nil {
 			return err
 		}
@@ -181,6 +201,11 @@ func (s *Server) doPatchUser(c call, id string, body map[string]any) (*result, e
 		}
 		norm, err := rt.NormalizeResource(doc, dropReadOnly)
 		if err != nil {
+			return err
+		}
+		// Values the account holds already pass: one stored before the
+		// check existed keeps working until it changes.
+		if err := rt.CheckValues(norm, prev); err != nil {
 			return err
 		}
 		next := userFromDoc(norm)

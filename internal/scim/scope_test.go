@@ -2,8 +2,10 @@ package scim_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -230,4 +232,245 @@ func escapeQuery(p string) string {
 		return p
 	}
 	return path + "?" + q.Encode()
+}
+
+// TestScopedVersionsHideOutsideChanges: a scoped application cannot watch
+// what it cannot see through ETags or meta.lastModified. Membership
+// changes outside its scope, and the change of a manager it cannot see,
+// move neither the version nor the time it is shown, nor what
+// meta.lastModified filters and sorts see, and its If-Match still holds;
+// changes it can see move its version. Readers without a scope see every
+// change, as before.
+func TestScopedVersionsHideOutsideChanges(t *testing.T) {
+	f := newScopeFixture(t)
+	h := f.h
+	ctx := context.Background()
+	type seen struct{ etag, version, modified string }
+	look := func(path string) seen {
+		t.Helper()
+		r := f.h.must(f.as("GET", path, nil), http.StatusOK)
+		if r.Header.Get("ETag") != r.str("meta", "version") {
+			t.Errorf("%s: ETag %q, meta.version %q", path, r.Header.Get("ETag"), r.str("meta", "version"))
+		}
+		return seen{r.Header.Get("ETag"), r.str("meta", "version"), r.str("meta", "lastModified")}
+	}
+	adminVersion := func(path string) string {
+		t.Helper()
+		return h.must(h.do("GET", path, nil), http.StatusOK).Header.Get("ETag")
+	}
+	bob, engTeam, dave := "/Users/"+f.bob, "/Groups/"+f.engTeam, "/Users/"+f.dave
+	bob0, team0, dave0 := look(bob), look(engTeam), look(dave)
+	bobBody0 := f.h.must(f.as("GET", bob, nil), http.StatusOK).Body
+	adminBob0, adminTeam0, adminDave0 := adminVersion(bob), adminVersion(engTeam), adminVersion(dave)
+
+	// A group outside the scope gains bob; sam (outside) leaves eng-team;
+	// dave's manager (outside) is replaced by another outside the scope.
+	hidden, _, err := h.dir.CreateGroup(ctx, operator, directory.Profile{TargetOrgID: f.sales},
+		&directory.Group{DisplayName: "hidden-2", OrgID: f.sales, Members: []directory.Member{{ID: f.bob}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.must(h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "remove", "path": `members[value eq "` + f.sam + `"]`}}}), http.StatusOK)
+	sue := h.createUser(map[string]any{"userName": "sue@example.com", schema.EnterpriseURN: map[string]any{"organizationId": f.sales}})
+	h.must(h.do("PATCH", dave, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": schema.EnterpriseURN + ":manager.value", "value": sue}}}), http.StatusOK)
+
+	// The administrator sees every change...
+	for path, before := range map[string]string{bob: adminBob0, engTeam: adminTeam0, dave: adminDave0} {
+		if after := adminVersion(path); after == before {
+			t.Errorf("unscoped reader: %s ETag did not move (%s)", path, after)
+		}
+	}
+	// ...the scoped application none of them.
+	for path, before := range map[string]seen{bob: bob0, engTeam: team0, dave: dave0} {
+		if diff := cmp.Diff(before, look(path), cmp.AllowUnexported(seen{})); diff != "" {
+			t.Errorf("scoped reader: %s moved with changes outside its scope (-before +after):\n%s", path, diff)
+		}
+	}
+	if diff := cmp.Diff(bobBody0, f.h.must(f.as("GET", bob, nil), http.StatusOK).Body); diff != "" {
+		t.Errorf("bob's document changed for the scoped reader:\n%s", diff)
+	}
+	// Lists agree with reads, and meta.lastModified filters and sorts see
+	// what the reader is shown.
+	// (dave is the last user of the scope created.)
+	r := f.h.must(f.as("GET", escapeQuery(`/Users?filter=meta.lastModified gt "`+dave0.modified+`"`), nil), http.StatusOK)
+	if got := ids(r); len(got) != 0 {
+		t.Errorf("meta.lastModified gt dave's creation finds %v", got)
+	}
+	r = f.h.must(f.as("GET", escapeQuery(`/Users?sortBy=meta.lastModified&sortOrder=descending&count=1`), nil), http.StatusOK)
+	if got := ids(r); !slices.Equal(got, []string{f.dave}) {
+		t.Errorf("the last modified user is %v, want dave", got)
+	}
+	r = f.h.must(f.as("GET", escapeQuery(`/Groups?filter=meta.lastModified ge "`+team0.modified+`"&excludedAttributes=members`), nil), http.StatusOK)
+	if got := dig(r.Body, "Resources", "0", "meta", "version"); got != team0.version {
+		t.Errorf("listed eng-team version %v, read %v", got, team0.version)
+	}
+	if got := dig(r.Body, "Resources", "0", "meta", "lastModified"); got != team0.modified {
+		t.Errorf("listed eng-team lastModified %v, read %v", got, team0.modified)
+	}
+	// Its If-Match still holds: no spurious 412.
+	r = f.h.must(f.h.do("PATCH", bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "title", "value": "Engineer"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", bob0.etag), http.StatusOK)
+	bob1 := seen{r.Header.Get("ETag"), r.str("meta", "version"), r.str("meta", "lastModified")}
+	if bob1.etag == bob0.etag || bob1.modified == bob0.modified {
+		t.Errorf("a change bob's reader sees did not move his ETag or lastModified: %v → %v", bob0, bob1)
+	}
+	if diff := cmp.Diff(bob1, look(bob), cmp.AllowUnexported(seen{})); diff != "" {
+		t.Errorf("the PATCH answer and a later read disagree (-patch +read):\n%s", diff)
+	}
+	f.h.must(f.h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "displayName", "value": "eng-team"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", team0.etag), http.StatusOK)
+	// A stale version is still refused.
+	checkError(t, f.h.do("PATCH", bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": "title", "value": "Staff"}}},
+		"Authorization", "Bearer "+f.token, "If-Match", bob0.etag), http.StatusPreconditionFailed, "")
+	// If-None-Match answers 304 with the version the reader was shown.
+	if r := f.h.do("GET", bob, nil, "Authorization", "Bearer "+f.token, "If-None-Match", bob1.etag); r.Status != http.StatusNotModified {
+		t.Errorf("If-None-Match with the current version: %d", r.Status)
+	}
+
+	// Changes inside the scope move the version: carol joins eng-team (its
+	// members, her groups), dave's manager becomes carol.
+	carol, carol0 := "/Users/"+f.carol, look("/Users/"+f.carol)
+	h.must(h.do("PATCH", engTeam, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "add", "path": "members", "value": []any{map[string]any{"value": f.carol}}}}}), http.StatusOK)
+	if look(engTeam).etag == team0.etag {
+		t.Error("eng-team's version did not move when a member the reader sees joined")
+	}
+	if look(carol).etag == carol0.etag {
+		t.Error("carol's version did not move when she joined a group the reader sees")
+	}
+	h.must(h.do("PATCH", dave, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []map[string]any{{"op": "replace", "path": schema.EnterpriseURN + ":manager.value", "value": f.carol}}}), http.StatusOK)
+	if look(dave).etag == dave0.etag {
+		t.Error("dave's version did not move when his manager became one the reader sees")
+	}
+	_ = hidden
+}
+
+// TestUserDeleteRecordsMemberships: deleting an account removes it from
+// every group it is in — for a scoped application too, from the groups it
+// cannot see: the account is its to delete — and each group records the
+// removal, in the transaction of the deletion: a Group.MemberRemoved event
+// and a group audit record per group, before the User.Deleted.
+func TestUserDeleteRecordsMemberships(t *testing.T) {
+	f := newScopeFixture(t)
+	h := f.h
+	ctx := context.Background()
+	var hidden []string
+	for _, name := range []string{"hidden-sales", "hidden-2"} {
+		g, _, err := h.dir.CreateGroup(ctx, operator, directory.Profile{TargetOrgID: f.sales},
+			&directory.Group{DisplayName: name, OrgID: f.sales, Members: []directory.Member{{ID: f.bob}, {ID: f.sam}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hidden = append(hidden, g.ID)
+	}
+	versions := map[string]string{}
+	for _, g := range append([]string{f.engTeam}, hidden...) {
+		versions[g] = h.must(h.do("GET", "/Groups/"+g, nil), http.StatusOK).Header.Get("ETag")
+	}
+	evs, err := h.store.EventsAfter(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := evs[len(evs)-1].Seq
+	type ev struct{ Type, Subject, Member, App string }
+	recorded := func() []ev {
+		t.Helper()
+		evs, err := h.store.EventsAfter(ctx, last, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []ev
+		for _, r := range evs {
+			var d directory.EventData
+			if err := json.Unmarshal(r.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, ev{r.Type, r.Subject, d.Member, r.Actor.AppName})
+			last = r.Seq
+		}
+		return out
+	}
+
+	f.h.must(f.as("DELETE", "/Users/"+f.bob, nil), http.StatusNoContent)
+	want := []ev{
+		{directory.GroupMemberRemoved, "groups/" + f.engTeam, f.bob, "eng-only"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[0], f.bob, "eng-only"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[1], f.bob, "eng-only"},
+		{directory.UserDeleted, "users/" + f.bob, "", "eng-only"},
+	}
+	if diff := cmp.Diff(want, recorded()); diff != "" {
+		t.Errorf("events of a scoped delete (-want +got):\n%s", diff)
+	}
+	for _, g := range append([]string{f.engTeam}, hidden...) {
+		r := h.must(h.do("GET", "/Groups/"+g, nil), http.StatusOK)
+		if memberValues(r)[f.bob] {
+			t.Errorf("group %s still has bob", g)
+		}
+		if r.Header.Get("ETag") == versions[g] {
+			t.Errorf("group %s: version did not move", g)
+		}
+		recs, err := h.dir.Audit(ctx, directory.AuditQuery{ResourceID: g, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var snap directory.GroupSnapshot
+		if len(recs) != 1 || recs[0].Action != "group.update" || recs[0].Actor.AppName != "eng-only" || json.Unmarshal(recs[0].After, &snap) != nil ||
+			!slices.Equal(snap.MembersRemoved, []string{f.bob}) || "W/\""+itoa(int(snap.Version))+"\"" != r.Header.Get("ETag") {
+			t.Errorf("group %s: last audit record %+v", g, recs)
+		}
+	}
+	// An application without a scope: the same.
+	f.h.must(h.do("DELETE", "/Users/"+f.sam, nil), http.StatusNoContent)
+	want = []ev{
+		{directory.GroupMemberRemoved, "groups/" + f.engTeam, f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + f.mixed, f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[0], f.sam, "test-client"},
+		{directory.GroupMemberRemoved, "groups/" + hidden[1], f.sam, "test-client"},
+		{directory.UserDeleted, "users/" + f.sam, "", "test-client"},
+	}
+	if diff := cmp.Diff(want, recorded()); diff != "" {
+		t.Errorf("events of an unscoped delete (-want +got):\n%s", diff)
+	}
+}
+
+// TestScopedPlacementDoesNotProbe: for a scoped application, an
+// organizationId outside its scope is refused exactly as one that does not
+// exist, so that it cannot test which organizations exist.
+func TestScopedPlacementDoesNotProbe(t *testing.T) {
+	f := newScopeFixture(t)
+	ent := schema.EnterpriseURN
+	const random = "0b9f3f4e-9d52-4c6a-8f0e-1c2d3e4f5a6b"
+	answers := map[string]string{}
+	for _, org := range []string{f.sales, random, directory.RootOrgID} {
+		for _, tc := range []struct {
+			method, path string
+			body         map[string]any
+		}{
+			{"POST", "/Users", map[string]any{"schemas": []string{schema.UserURN}, "userName": "probe@example.com", ent: map[string]any{"organizationId": org}}},
+			{"PUT", "/Users/" + f.bob, map[string]any{"schemas": []string{schema.UserURN}, "userName": "bob@example.com", ent: map[string]any{"organizationId": org}}},
+			{"PATCH", "/Users/" + f.bob, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+				"Operations": []map[string]any{{"op": "replace", "path": ent + ":organizationId", "value": org}}}},
+		} {
+			r := f.as(tc.method, tc.path, tc.body)
+			checkError(t, r, http.StatusBadRequest, "invalidValue")
+			// The whole answer, but for the id the request gave.
+			got := strings.ReplaceAll(string(r.Raw), org, "<id>")
+			if prev, ok := answers[tc.method]; ok && prev != got {
+				t.Errorf("%s with organization %s: %q, another organization: %q", tc.method, org, got, prev)
+			}
+			answers[tc.method] = got
+		}
+	}
+	// An application without a scope is told plainly.
+	r := f.h.do("POST", "/Users", map[string]any{"userName": "probe@example.com", ent: map[string]any{"organizationId": random}})
+	checkError(t, r, http.StatusBadRequest, "invalidValue")
+	if d := r.str("detail"); !strings.Contains(d, "does not exist") || strings.Contains(d, "scope") {
+		t.Errorf("unscoped: %q", d)
+	}
 }

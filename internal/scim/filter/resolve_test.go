@@ -153,6 +153,8 @@ var resolveErrors = []resolveCase{
 	{name: "unknown attribute on the right", in: `userName eq "x" and nope pr`},
 	{name: "unknown attribute under not", in: `not (nope pr)`},
 	{name: "unknown sub-attribute", in: `name.nope eq "x"`},
+	// Gatehouse keeps no manager.displayName (RFC 7643's is read-only).
+	{name: "manager displayName", in: `manager.displayName eq "Bob"`},
 	{name: "sub-attribute of a simple attribute", in: `userName.value eq "x"`},
 	{name: "unknown schema URN", in: `urn:example:unknown:2.0:User:foo eq "x"`},
 	{name: "unknown schema URN, known name", in: `urn:example:unknown:2.0:User:userName eq "x"`},

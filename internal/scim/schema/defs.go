@@ -155,8 +155,8 @@ func CoreUser() *Schema {
 func EnterpriseUser() *Schema {
 	mgrValue := str("value", "The id of the SCIM resource representing the User's manager.")
 	mgrValue.CaseExact = true
-	mgrDisplay := str("displayName", "The displayName of the User's manager.")
-	mgrDisplay.Mutability = ReadOnly
+	// RFC 7643's read-only manager.displayName is left out: Gatehouse
+	// neither returns nor filters on it.
 	orgID := str("organizationId", "IDaaS: the id of the organization the account belongs to.")
 	orgID.CaseExact = true
 	return &Schema{
@@ -172,7 +172,6 @@ func EnterpriseUser() *Schema {
 			complexAttr("manager", "The User's manager.", false,
 				mgrValue,
 				ref("$ref", "The URI of the SCIM resource representing the User's manager.", "User"),
-				mgrDisplay,
 			),
 			orgID,
 		},
@@ -263,10 +262,15 @@ func (d ExtensionDef) Schema() (*Schema, error) {
 		if desc == "" {
 			desc = "Custom attribute " + a.Name
 		}
-		s.Attributes = append(s.Attributes, &Attribute{
+		attr := &Attribute{
 			Name: a.Name, Type: t, MultiValued: a.MultiValued, CaseExact: a.CaseExact, Required: a.Required,
 			Description: desc, Mutability: ReadWrite, Returned: ReturnDefault, Uniqueness: "none",
-		})
+		}
+		if t == Reference {
+			// A URL of something outside Gatehouse (CheckValues).
+			attr.ReferenceTypes = []string{"external"}
+		}
+		s.Attributes = append(s.Attributes, attr)
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%s", strings.Join(problems, "; "))

@@ -97,14 +97,18 @@ func normalizeSingle(a *Attribute, v any, path string, opt NormalizeOptions) (an
 		case bool:
 			return x, nil
 		case string:
-			switch strings.ToLower(strings.TrimSpace(x)) {
-			case "true":
+			// Entra sends "True" and "False": the words, in any case of
+			// their ASCII letters, and nothing else — not " true", not
+			// "true" with a no-break space, not "falſe" (which Unicode
+			// case folding would take for "false").
+			switch {
+			case asciiEqualFold(x, "true"):
 				return true, nil
-			case "false":
+			case asciiEqualFold(x, "false"):
 				return false, nil
 			}
 		}
-		return nil, &ValueError{Path: path, Msg: "expected a boolean (true or false)"}
+		return nil, &ValueError{Path: path, Msg: `expected a boolean: true or false (or the string "true" or "false", in any case, without spaces)`}
 	case Integer, Decimal:
 		var n json.Number
 		switch x := v.(type) {
@@ -161,6 +165,24 @@ func normalizeSingle(a *Attribute, v any, path string, opt NormalizeOptions) (an
 		return strconv.FormatFloat(x, 'f', -1, 64), nil
 	}
 	return nil, &ValueError{Path: path, Msg: "expected a string"}
+}
+
+// asciiEqualFold reports whether s is word (lower-case ASCII) but for the
+// case of its ASCII letters.
+func asciiEqualFold(s, word string) bool {
+	if len(s) != len(word) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != word[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeResource normalizes a resource body: attribute names are matched

@@ -44,7 +44,7 @@ func (s *Store) read(ctx context.Context, several bool, fn func(querier) error) 
 // userCols are the columns scanUser reads, with the externalId of domain.
 func userCols(b *sqlfilter.Builder, domain string) string {
 	return `t.seq, t.id, t.org_id, t.user_name, ` + externalIDCol(b, "user_external_ids", "user_seq", domain) +
-		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version, t.attrs_version, t.attrs_modified`
 }
 
 // externalIDCol selects the row's externalId in domain, from table keyed by
@@ -63,12 +63,13 @@ func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
 		ext, display, pwHash pgtype.Text
 		attrs                []byte
 	)
-	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &u.Active, &pwHash, &attrs, &u.Created, &u.Modified, &u.Version}, extra...)
+	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &u.Active, &pwHash, &attrs, &u.Created, &u.Modified, &u.Version,
+		&u.AttrsVersion, &u.AttrsModified}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
 	u.ExternalID, u.DisplayName, u.PasswordHash = ext.String, display.String, pwHash.String
-	u.Created, u.Modified = u.Created.UTC(), u.Modified.UTC()
+	u.Created, u.Modified, u.AttrsModified = u.Created.UTC(), u.Modified.UTC(), u.AttrsModified.UTC()
 	if err := decodeAttrs(attrs, &u.Attrs); err != nil {
 		return nil, 0, err
 	}
@@ -382,7 +383,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 // groupCols are the columns scanGroup reads, with the externalId of domain.
 func groupCols(b *sqlfilter.Builder, domain string) string {
 	return `t.seq, t.id, t.org_id, t.display_name, ` + externalIDCol(b, "group_external_ids", "group_seq", domain) +
-		`, t.attrs, t.created, t.modified, t.version`
+		`, t.attrs, t.created, t.modified, t.version, t.attrs_version, t.attrs_modified`
 }
 
 func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
@@ -392,12 +393,13 @@ func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 		ext   pgtype.Text
 		attrs []byte
 	)
-	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &g.Created, &g.Modified, &g.Version}, extra...)
+	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &g.Created, &g.Modified, &g.Version,
+		&g.AttrsVersion, &g.AttrsModified}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
 	g.ExternalID = ext.String
-	g.Created, g.Modified = g.Created.UTC(), g.Modified.UTC()
+	g.Created, g.Modified, g.AttrsModified = g.Created.UTC(), g.Modified.UTC(), g.AttrsModified.UTC()
 	if err := decodeAttrs(attrs, &g.Attrs); err != nil {
 		return nil, 0, err
 	}

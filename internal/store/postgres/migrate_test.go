@@ -138,3 +138,20 @@ func migrateTo(t *testing.T, conn *pgx.Conn, last int) {
 		}
 	}
 }
+
+// TestMigrateAttrsVersions: a database written with the schema of
+// migration 0010 opens with each user's and group's own-attribute version
+// and time taken from its version and modification time.
+func TestMigrateAttrsVersions(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	schemaName := freshSchema(t, url)
+	conn := connectIn(t, url, schemaName)
+	migrateTo(t, conn, 10)
+	for _, stmt := range storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}) {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	storetest.CheckMigratedAttrsVersions(t, openIn(t, url, schemaName))
+}

@@ -207,10 +207,10 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 	}
 	var seq int64
 	err = t.tx.QueryRow(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower,
-			active, password_hash, attrs, created, modified, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq`,
+			active, password_hash, attrs, created, modified, version, attrs_version, attrs_modified)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
 		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version).Scan(&seq)
+		u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified).Scan(&seq)
 	if err != nil {
 		return conflict(err, "create user")
 	}
@@ -267,10 +267,11 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 	}
 	var seq int64
 	err = t.tx.QueryRow(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, display_name = $4,
-			display_name_lower = $5, active = $6, password_hash = $7, attrs = $8, modified = $9, version = $10
-		WHERE id = $11 RETURNING seq`,
+			display_name_lower = $5, active = $6, password_hash = $7, attrs = $8, modified = $9, version = $10,
+			attrs_version = $11, attrs_modified = $12
+		WHERE id = $13 RETURNING seq`,
 		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.ID).Scan(&seq)
+		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified, u.ID).Scan(&seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return notFound("User", u.ID)
 	}
@@ -342,6 +343,32 @@ func missingUsers(ctx context.Context, q querier, ids []string, scope *directory
 	return missing, nil
 }
 
+func (t *tx) UserGroups(ctx context.Context, id string, scope *directory.SyncScope) ([]directory.GroupRef, error) {
+	if !storable(id) {
+		return nil, nil
+	}
+	b := &sqlfilter.Builder{D: dialect{}}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeGroups("g", scope)
+	}
+	rows, err := t.tx.Query(ctx, `SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
+		WHERE gm.user_seq = (SELECT seq FROM users WHERE id = `+b.Arg(id)+`)`+cond+` ORDER BY g.seq`, b.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("user groups: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.GroupRef
+	for rows.Next() {
+		var g directory.GroupRef
+		if err := rows.Scan(&g.ID, &g.DisplayName); err != nil {
+			return nil, fmt.Errorf("user groups: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 // TouchUsers bumps the users' versions (their lastModified stays: only their
 // group list changed, as in the SQLite store).
 func (t *tx) TouchUsers(ctx context.Context, ids []string, _ time.Time) error {
@@ -386,9 +413,10 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Created, g.Modified, g.Version)
+	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version,
+			attrs_version, attrs_modified)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Created, g.Modified, g.Version, g.AttrsVersion, g.AttrsModified)
 	if err != nil {
 		return conflict(err, "create group")
 	}
@@ -410,9 +438,9 @@ func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
 		return err
 	}
 	tag, err := t.tx.Exec(ctx, `UPDATE groups SET org_id = $1, display_name = $2, display_name_lower = $3, attrs = $4,
-			modified = $5, version = $6
-		WHERE id = $7`,
-		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Modified, g.Version, g.ID)
+			modified = $5, version = $6, attrs_version = $7, attrs_modified = $8
+		WHERE id = $9`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Modified, g.Version, g.AttrsVersion, g.AttrsModified, g.ID)
 	if err != nil {
 		return conflict(err, "update group")
 	}

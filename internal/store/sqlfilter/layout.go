@@ -21,7 +21,7 @@ func UserLayout() *Layout {
 			core + "displayName":                        {Expr: "t.display_name_lower", Lowered: true},
 			core + "active":                             {Expr: "t.active", Kind: Bool},
 			core + "meta.created":                       {Expr: "t.created", Kind: Time},
-			core + "meta.lastModified":                  {Expr: "t.modified", Kind: Time},
+			core + "meta.lastModified":                  {Expr: "t.modified", Kind: Time, Scoped: "t.attrs_modified"},
 			directory.EnterpriseURN + ":organizationId": {Expr: "t.org_id"},
 		},
 		Constants: map[string]string{core + "meta.resourceType": "User"},
@@ -78,7 +78,7 @@ func GroupLayout() *Layout {
 			core + "id":                {Expr: "t.id"},
 			core + "displayName":       {Expr: "t.display_name_lower", Lowered: true},
 			core + "meta.created":      {Expr: "t.created", Kind: Time},
-			core + "meta.lastModified": {Expr: "t.modified", Kind: Time},
+			core + "meta.lastModified": {Expr: "t.modified", Kind: Time, Scoped: "t.attrs_modified"},
 		},
 		Constants: map[string]string{core + "meta.resourceType": "Group"},
 		Unsupported: map[string]string{

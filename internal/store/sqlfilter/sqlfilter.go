@@ -36,6 +36,18 @@ type Column struct {
 	// Lowered: the column holds the value lower-cased (by Go's
 	// strings.ToLower), for an attribute that is not caseExact.
 	Lowered bool
+	// Scoped, if set, is the column a reader with a synchronization scope
+	// is shown the attribute from, which its filters and sorts therefore
+	// use instead of Expr (meta.lastModified: see directory/scope.go).
+	Scoped string
+}
+
+// expr is the column's expression for b's reader.
+func (c Column) expr(b *Builder) string {
+	if c.Scoped != "" && b.Scope != nil {
+		return c.Scoped
+	}
+	return c.Expr
 }
 
 // SideTable is a multi-valued attribute indexed in a table of its own, one
@@ -474,7 +486,7 @@ var sqlOps = map[filter.Op]string{filter.Eq: "=", filter.Gt: ">", filter.Ge: ">=
 
 // columnCompare compiles a comparison on a column.
 func (b *Builder) columnCompare(n *filter.Compare, c Column) string {
-	x := c.Expr
+	x := c.expr(b)
 	if n.Op == filter.Pr {
 		if c.Kind == Text {
 			return "(" + x + " IS NOT NULL AND " + x + " <> '')"
@@ -555,7 +567,7 @@ func (b *Builder) SortExpr(l *Layout, ref schema.Ref) (string, Kind, error) {
 	}
 	leaf := ref.Leaf()
 	if c, ok := l.Columns[refKey(ref)]; ok {
-		x := c.Expr
+		x := c.expr(b)
 		if c.Kind == Text && !leaf.CaseExact && !c.Lowered {
 			x = b.D.Lower(x)
 		}

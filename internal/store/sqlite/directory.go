@@ -23,7 +23,7 @@ type querier interface {
 // userCols are the columns scanUser reads, with the externalId of domain.
 func userCols(b *sqlfilter.Builder, domain string) string {
 	return `t.seq, t.id, t.org_id, t.user_name, ` + externalIDCol(b, "user_external_ids", "user_seq", domain) +
-		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version`
+		`, t.display_name, t.active, t.password_hash, t.attrs, t.created, t.modified, t.version, t.attrs_version, t.attrs_modified`
 }
 
 // externalIDCol selects the row's externalId in domain, from table keyed by
@@ -39,13 +39,14 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
 	var (
-		u                        directory.User
-		seq                      int64
-		ext, display, pwHash     sql.NullString
-		active                   int
-		attrs, created, modified string
+		u                                       directory.User
+		seq                                     int64
+		ext, display, pwHash                    sql.NullString
+		active                                  int
+		attrs, created, modified, attrsModified string
 	)
-	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &active, &pwHash, &attrs, &created, &modified, &u.Version}, extra...)
+	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &active, &pwHash, &attrs, &created, &modified, &u.Version,
+		&u.AttrsVersion, &attrsModified}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
@@ -58,6 +59,9 @@ func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
 		return nil, 0, err
 	}
 	if u.Modified, err = parseTime(modified); err != nil {
+		return nil, 0, err
+	}
+	if u.AttrsModified, err = parseTime(attrsModified); err != nil {
 		return nil, 0, err
 	}
 	return &u, seq, nil
@@ -355,17 +359,18 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 // groupCols are the columns scanGroup reads, with the externalId of domain.
 func groupCols(b *sqlfilter.Builder, domain string) string {
 	return `t.seq, t.id, t.org_id, t.display_name, ` + externalIDCol(b, "group_external_ids", "group_seq", domain) +
-		`, t.attrs, t.created, t.modified, t.version`
+		`, t.attrs, t.created, t.modified, t.version, t.attrs_version, t.attrs_modified`
 }
 
 func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 	var (
-		g                        directory.Group
-		seq                      int64
-		ext                      sql.NullString
-		attrs, created, modified string
+		g                                       directory.Group
+		seq                                     int64
+		ext                                     sql.NullString
+		attrs, created, modified, attrsModified string
 	)
-	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &created, &modified, &g.Version}, extra...)
+	dest := append([]any{&seq, &g.ID, &g.OrgID, &g.DisplayName, &ext, &attrs, &created, &modified, &g.Version,
+		&g.AttrsVersion, &attrsModified}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
@@ -378,6 +383,9 @@ func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 		return nil, 0, err
 	}
 	if g.Modified, err = parseTime(modified); err != nil {
+		return nil, 0, err
+	}
+	if g.AttrsModified, err = parseTime(attrsModified); err != nil {
 		return nil, 0, err
 	}
 	return &g, seq, nil

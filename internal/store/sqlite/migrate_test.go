@@ -74,6 +74,31 @@ func TestMigrateAttemptLogs(t *testing.T) {
 	storetest.CheckMigratedAttemptLogs(t, s)
 }
 
+// TestMigrateAttrsVersions: a database written with the schema of
+// migration 0010 opens with each user's and group's own-attribute version
+// and time taken from its version and modification time.
+func TestMigrateAttrsVersions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(t, db, 10)
+	for _, stmt := range storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}) {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckMigratedAttrsVersions(t, s)
+}
+
 // migrateTo applies the migrations up to version last, as Open would have.
 func migrateTo(t *testing.T, db *sql.DB, last int) {
 	t.Helper()

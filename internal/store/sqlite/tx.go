@@ -95,10 +95,12 @@ func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 		return err
 	}
 	var seq int64
-	err = t.tx.QueryRowContext(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower, active, password_hash, attrs, created, modified, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+	err = t.tx.QueryRowContext(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower, active, password_hash, attrs, created, modified, version,
+			attrs_version, attrs_modified)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Created), fmtTime(u.Modified), u.Version).Scan(&seq)
+		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Created), fmtTime(u.Modified), u.Version,
+		u.AttrsVersion, fmtTime(u.AttrsModified)).Scan(&seq)
 	if err != nil {
 		return conflict(err, "create user")
 	}
@@ -176,9 +178,9 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 	}
 	var seq int64
 	err = t.tx.QueryRowContext(ctx, `UPDATE users SET org_id = ?, user_name = ?, user_name_lower = ?, display_name = ?, display_name_lower = ?,
-		active = ?, password_hash = ?, attrs = ?, modified = ?, version = ? WHERE id = ? RETURNING seq`,
+		active = ?, password_hash = ?, attrs = ?, modified = ?, version = ?, attrs_version = ?, attrs_modified = ? WHERE id = ? RETURNING seq`,
 		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Modified), u.Version, u.ID).Scan(&seq)
+		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Modified), u.Version, u.AttrsVersion, fmtTime(u.AttrsModified), u.ID).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("User", u.ID)
 	}
@@ -189,7 +191,8 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 }
 
 func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq WHERE u.id = ?`, id)
+	rows, err := t.tx.QueryContext(ctx, `SELECT g.id FROM group_members gm JOIN groups g ON g.seq = gm.group_seq JOIN users u ON u.seq = gm.user_seq
+		WHERE u.id = ? ORDER BY g.seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("delete user: %w", err)
 	}
@@ -264,6 +267,29 @@ func missingUsers(ctx context.Context, q querier, ids []string, scope *directory
 	return missing, nil
 }
 
+func (t *tx) UserGroups(ctx context.Context, id string, scope *directory.SyncScope) ([]directory.GroupRef, error) {
+	b := &sqlfilter.Builder{D: dialect{}}
+	cond := ""
+	if scope != nil {
+		cond = " AND " + b.ScopeGroups("g", scope)
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT g.id, g.display_name FROM group_members gm JOIN groups g ON g.seq = gm.group_seq
+		WHERE gm.user_seq = (SELECT seq FROM users WHERE id = `+b.Arg(id)+`)`+cond+` ORDER BY g.seq`, b.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("user groups: %w", err)
+	}
+	defer rows.Close()
+	var out []directory.GroupRef
+	for rows.Next() {
+		var g directory.GroupRef
+		if err := rows.Scan(&g.ID, &g.DisplayName); err != nil {
+			return nil, fmt.Errorf("user groups: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
 func (t *tx) touch(ctx context.Context, table string, ids []string, at time.Time) error {
 	for start := 0; start < len(ids); start += 500 {
 		chunk := ids[start:min(start+500, len(ids))]
@@ -314,9 +340,10 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Created), fmtTime(g.Modified), g.Version)
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version, attrs_version, attrs_modified)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Created), fmtTime(g.Modified), g.Version,
+		g.AttrsVersion, fmtTime(g.AttrsModified))
 	if err != nil {
 		return conflict(err, "create group")
 	}
@@ -337,8 +364,9 @@ func (t *tx) UpdateGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	res, err := t.tx.ExecContext(ctx, `UPDATE groups SET org_id = ?, display_name = ?, display_name_lower = ?, attrs = ?, modified = ?, version = ? WHERE id = ?`,
-		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Modified), g.Version, g.ID)
+	res, err := t.tx.ExecContext(ctx, `UPDATE groups SET org_id = ?, display_name = ?, display_name_lower = ?, attrs = ?, modified = ?, version = ?,
+		attrs_version = ?, attrs_modified = ? WHERE id = ?`,
+		g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, fmtTime(g.Modified), g.Version, g.AttrsVersion, fmtTime(g.AttrsModified), g.ID)
 	if err != nil {
 		return conflict(err, "update group")
 	}

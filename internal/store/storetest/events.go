@@ -502,3 +502,106 @@ func testMembershipEvents(t *testing.T, ns NewStore) {
 		t.Errorf("%d MemberAdded events, want %d", len(added), n)
 	}
 }
+
+// testUserDeleteMemberships: deleting a user removes it from every group,
+// outside the deleting application's scope included, and records each
+// removal in the transaction of the deletion: a group.update audit record
+// naming the member removed, with the group's new version, and a
+// Group.MemberRemoved event, before the user.delete record and the
+// User.Deleted event. A refused deletion records nothing.
+func testUserDeleteMemberships(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	es := asEvents(t, e.store)
+	eng, err := e.svc.CreateOrg(e.ctx, e.actor, &directory.Organization{Name: "Engineering"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ada := e.createUser(strict, &directory.User{UserName: "ada", Active: true, OrgID: eng.ID})
+	bob := e.createUser(strict, &directory.User{UserName: "bob", Active: true, OrgID: eng.ID})
+	team, _, err := e.svc.CreateGroup(e.ctx, e.actor, strict, &directory.Group{DisplayName: "team", OrgID: eng.ID,
+		Members: []directory.Member{{ID: ada.ID}, {ID: bob.ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden := e.createGroup("hidden", ada.ID) // in root: outside the scope
+	p := strict
+	p.TargetOrgID, p.Scope = eng.ID, directory.SyncScope{OrgIDs: []string{eng.ID}}
+	recs, err := es.EventsAfter(e.ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := recs[len(recs)-1].Seq
+	head, err := e.store.Audit(e.ctx, directory.AuditQuery{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	wantKind(t, e.svc.DeleteUser(e.ctx, e.actor, p, ada.ID, func(int64) bool { return false }), directory.ErrPrecondition)
+	if recs, err := es.EventsAfter(e.ctx, last, 100); err != nil || len(recs) != 0 {
+		t.Errorf("a refused delete wrote events: %v %d", err, len(recs))
+	}
+	if got, err := e.store.Audit(e.ctx, directory.AuditQuery{Limit: 1}); err != nil || got[0].Seq != head[0].Seq {
+		t.Errorf("a refused delete wrote audit records: %v", err)
+	}
+
+	if err := e.svc.DeleteUser(e.ctx, e.actor, p, ada.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	recs, err = es.EventsAfter(e.ctx, last, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ev struct{ Type, Subject, Member string }
+	var got []ev
+	for _, r := range recs {
+		var d directory.EventData
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev{r.Type, r.Subject, d.Member})
+		if r.Actor != e.actor {
+			t.Errorf("%s by %+v", r.Type, r.Actor)
+		}
+	}
+	want := []ev{
+		{directory.GroupMemberRemoved, "groups/" + team.ID, ada.ID},
+		{directory.GroupMemberRemoved, "groups/" + hidden.ID, ada.ID},
+		{directory.UserDeleted, "users/" + ada.ID, ""},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	for _, g := range []*directory.Group{team, hidden} {
+		now, err := e.store.Group(e.ctx, g.ID, directory.ReadOptions{Members: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(now.Members, func(m directory.Member) bool { return m.ID == ada.ID }) || now.Version != g.Version+1 {
+			t.Errorf("group %s after the delete: version %d (was %d), members %v", g.DisplayName, now.Version, g.Version, now.Members)
+		}
+		entries, err := e.store.Audit(e.ctx, directory.AuditQuery{ResourceID: g.ID, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before, after directory.GroupSnapshot
+		if len(entries) != 1 || entries[0].Action != "group.update" || entries[0].Actor != e.actor ||
+			json.Unmarshal(entries[0].Before, &before) != nil || json.Unmarshal(entries[0].After, &after) != nil {
+			t.Fatalf("group %s: audit %+v", g.DisplayName, entries)
+		}
+		if before.Version != g.Version || after.Version != now.Version || !after.Modified.Equal(now.Modified) ||
+			!slices.Equal(after.MembersRemoved, []string{ada.ID}) || after.DisplayName != g.DisplayName {
+			t.Errorf("group %s: audit before %+v after %+v, stored version %d", g.DisplayName, before, after, now.Version)
+		}
+	}
+	entries, err := e.store.Audit(e.ctx, directory.AuditQuery{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, en := range entries {
+		actions = append(actions, en.Action+" "+en.ResourceID)
+	}
+	if diff := cmp.Diff([]string{"user.delete " + ada.ID, "group.update " + hidden.ID, "group.update " + team.ID}, actions); diff != "" {
+		t.Errorf("audit records, newest first (-want +got):\n%s", diff)
+	}
+}

@@ -64,6 +64,7 @@ func testJourney(t *testing.T, ns NewStore) {
 	u, g1, g2 := "users/"+ada.ID, "groups/"+eng.ID, "groups/"+ops.ID
 	want := []ev{ // newest first
 		{directory.UserDeleted, u},
+		{directory.GroupMemberRemoved, g2}, // ada, deleted, leaves ops
 		{directory.GroupMemberRemoved, g1},
 		{"User.Updated", u}, // received
 		{directory.GroupMemberAdded, g2},
@@ -78,12 +79,12 @@ func testJourney(t *testing.T, ns NewStore) {
 	if diff := cmp.Diff(want, kinds(all)); diff != "" {
 		t.Fatalf("ada's events (-want +got):\n%s", diff)
 	}
-	if all[2].Source != "urn:idaas" || all[2].Actor.Kind != "app" || all[2].Actor.AppID != "idaas" {
-		t.Errorf("the received event's actor: %+v", all[2].Actor)
+	if all[3].Source != "urn:idaas" || all[3].Actor.Kind != "app" || all[3].Actor.AppID != "idaas" {
+		t.Errorf("the received event's actor: %+v", all[3].Actor)
 	}
 	var d directory.EventData
-	if err := json.Unmarshal(all[3].Data, &d); err != nil || d.Member != ada.ID || all[3].ResourceID != ops.ID {
-		t.Errorf("membership event: %v %s", err, all[3].Data)
+	if err := json.Unmarshal(all[4].Data, &d); err != nil || d.Member != ada.ID || all[4].ResourceID != ops.ID {
+		t.Errorf("membership event: %v %s", err, all[4].Data)
 	}
 	// Paging by seq.
 	for _, tc := range []struct {
@@ -95,7 +96,7 @@ func testJourney(t *testing.T, ns NewStore) {
 		{"newest three", 0, 3, want[:3]},
 		{"before the third", all[2].Seq, 3, want[3:6]},
 		{"before the sixth", all[5].Seq, 3, want[6:]},
-		{"before the first", all[6].Seq, 3, []ev{}},
+		{"before the first", all[7].Seq, 3, []ev{}},
 	} {
 		got, err := js.UserEvents(e.ctx, ada.ID, tc.before, tc.limit)
 		if err != nil {
@@ -125,20 +126,20 @@ func testJourney(t *testing.T, ns NewStore) {
 	_, err = js.UserIDByUserName(e.ctx, "ada@example.com")
 	wantKind(t, err, directory.ErrNotFound) // deleted
 
-	// Dispatch everything but ada's last two events; deliveries for two
+	// Dispatch everything but ada's last three events; deliveries for two
 	// of ada's events and one of bob's, attempts for two.
 	recs, err := es.EventsAfter(e.ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dispatchTo := all[2].Seq // the received event about ada, after which two more
+	dispatchTo := all[3].Seq // the received event about ada, after which three more
 	var docs []*events.EventDoc
 	for _, r := range recs {
 		if r.Seq <= dispatchTo {
 			docs = append(docs, &events.EventDoc{Seq: r.Seq, ID: r.ID, Doc: json.RawMessage(fmt.Sprintf(`{"seq":%d}`, r.Seq))})
 		}
 	}
-	created, added := all[6], all[5]
+	created, added := all[7], all[6]
 	delivery := func(id string, r *directory.EventRecord, target string) *events.Delivery {
 		return &events.Delivery{ID: id, EventSeq: r.Seq, EventID: r.ID, EventType: r.Type, EventTime: r.Time, Rule: "r", Target: target,
 			Subject: r.Subject, Payload: json.RawMessage(`{"to":"ada@example.com"}`), State: events.StatePending, NextAt: now, Created: now}

@@ -321,3 +321,60 @@ func CheckMigratedAttemptLogs(t *testing.T, s Store) {
 		t.Errorf("dl-pending's log (-want +got):\n%s", diff)
 	}
 }
+
+// Migration 0011 adds each user's and group's own-attribute version and
+// time (attrs_version, attrs_modified), starting from the row's version
+// and modification time. Each store's test writes the rows below with the
+// schema of migration 0010 (LegacyAttrsVersions), opens the database and
+// checks them (CheckMigratedAttrsVersions).
+
+// LegacyAttrsVersions returns the statements that write a user and a group
+// (the user its member) with versions and times of their own.
+func LegacyAttrsVersions(d LegacySQL) []string {
+	return []string{
+		`INSERT INTO users (id, org_id, user_name, user_name_lower, active, attrs, created, modified, version)
+			VALUES ('u-old', 'root', 'old', 'old', ` + d.True + `, '{}', '2026-01-02T03:04:05.000000Z', '2026-02-03T04:05:06.000007Z', 7)`,
+		`INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version)
+			VALUES ('g-old', 'root', 'old-group', 'old-group', '{}', '2026-01-02T03:04:05.000000Z', '2026-03-04T05:06:07.000008Z', 4)`,
+		`INSERT INTO group_members (group_seq, user_seq) SELECT g.seq, u.seq FROM groups g, users u WHERE g.id = 'g-old' AND u.id = 'u-old'`,
+	}
+}
+
+// CheckMigratedAttrsVersions checks the rows of LegacyAttrsVersions after
+// migration: own-attribute versions and times are the rows' versions and
+// times, and changes move them as on any database.
+func CheckMigratedAttrsVersions(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.User(ctx, "u-old", directory.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC); u.AttrsVersion != 7 || !u.AttrsModified.Equal(want) || u.Version != 7 || !u.Modified.Equal(want) {
+		t.Errorf("migrated user: version %d/%d, modified %v/%v", u.Version, u.AttrsVersion, u.Modified, u.AttrsModified)
+	}
+	g, err := s.Group(ctx, "g-old", directory.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 3, 4, 5, 6, 7, 8000, time.UTC); g.AttrsVersion != 4 || !g.AttrsModified.Equal(want) || g.Version != 4 || !g.Modified.Equal(want) {
+		t.Errorf("migrated group: version %d/%d, modified %v/%v", g.Version, g.AttrsVersion, g.Modified, g.AttrsModified)
+	}
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	svc := directory.NewService(s, directory.Options{Now: func() time.Time { return now }, NewID: newID})
+	actor := directory.Actor{Kind: "cli"}
+	out, err := svc.UpdateUser(ctx, actor, directory.Profile{}, "u-old", nil, func(u *directory.User) error { u.DisplayName = "Old"; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Version != 8 || out.AttrsVersion != 8 || !out.AttrsModified.Equal(now) {
+		t.Errorf("changed user: version %d, attrs version %d, attrs modified %v", out.Version, out.AttrsVersion, out.AttrsModified)
+	}
+	og, err := svc.UpdateGroup(ctx, actor, directory.Profile{}, "g-old", nil, nil, []directory.MemberOp{{Kind: directory.RemoveMembers, IDs: []string{"u-old"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if og.Version != 5 || og.AttrsVersion != 4 || !og.Modified.Equal(now) || og.AttrsModified.Equal(now) {
+		t.Errorf("group after a membership change: version %d, attrs version %d, modified %v, attrs modified %v", og.Version, og.AttrsVersion, og.Modified, og.AttrsModified)
+	}
+}
