@@ -178,4 +178,3 @@ func newToken(t *testing.T) string {
 	}
 	return v
 }
-
