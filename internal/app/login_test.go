@@ -128,7 +128,7 @@ func (b *browser) signIn(path, user, password string) (pageReply, pageReply) {
 	return last, r
 }
 
-func (r *running) createPerson(t *testing.T, userName, password string, groups ...string) string {
+func (r *running) createPerson(t testing.TB, userName, password string, groups ...string) string {
 	t.Helper()
 	u, _, err := r.app.Directory.CreateUser(context.Background(), directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
 		&directory.User{UserName: userName, DisplayName: "Person " + userName, Active: true, Password: password,
