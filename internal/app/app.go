@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
@@ -44,12 +45,14 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // Store is everything the services need from the database.
 type Store interface {
 	directory.Store
 	auth.Store
+	login.Store
 	Ping(ctx context.Context) error
 	// Unavailable reports whether an error means that the database cannot
 	// be used for now (answered 503 with Retry-After).
@@ -95,6 +98,13 @@ type App struct {
 
 	proxies *proxies
 	unlock  func() // releases the serve lock (Lock)
+
+	// Sign-in and single sign-on (login.go).
+	Login *login.Service
+	Web   *web.Site
+	// Sessions and Recorder are what the SSO protocols use (a.Web).
+	Sessions login.Sessions
+	Recorder login.Recorder
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -204,8 +214,11 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	if cfg.Profile == "ram" {
 		newUserID = RAMID
 	}
+	// One hasher, so that provisioning and sign-in share its cap on
+	// concurrent hashes.
+	hasher := auth.NewArgon2id()
 	a.Directory = directory.NewService(pokingStore{Store: st, poke: a.pokeEvents}, directory.Options{
-		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: newUserID, AuditRetention: time.Duration(cfg.Audit.Retention),
+		Hasher: hasher, Policy: cfg.Policy(), NewID: newUserID, AuditRetention: time.Duration(cfg.Audit.Retention),
 	})
 	a.Metrics = metrics.New()
 	var extURNs []string
@@ -255,6 +268,10 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	}
 	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram"}, log)
 	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := a.setupLogin(ctx, hasher); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -508,6 +525,7 @@ func (a *App) Handler() http.Handler {
 		mux.Handle(p, a.OAuth)
 	}
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
+	a.mountSSO(mux)
 	if a.EventStore != nil {
 		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})
@@ -538,6 +556,10 @@ func (a *App) Handler() http.Handler {
 		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if a.Web.Wants(r) {
+			a.Web.Home(w, r) // a browser: the user's page (sign-in)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprintf(w, "Gatehouse %s\nSCIM 2.0: /scim/v2\nOAuth 2.0 token endpoint: %s (RAM style: %s)\nAdmin API: %s (OpenAPI: %s/openapi.json)\nDocumentation: /docs/scim\n",
 			gatehouse.Version, oauth.TokenPath, oauth.RAMTokenPath, admin.Prefix, admin.Prefix)
@@ -825,6 +847,7 @@ func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 			}
 			return
 		}
+		a.pruneLogin(ctx)
 		seq, hash, err := a.Store.AuditHead(ctx)
 		if err != nil {
 			return
