@@ -20,6 +20,7 @@ func (a *App) setupLogin(ctx context.Context) error {
 	a.Login = login.New(login.Options{NewID: NewID, Log: a.Log})
 	a.Web = web.New(a.Login)
 	a.Sessions, a.Recorder = a.Web, a.Web
+	a.setupOIDC()
 	return nil
 }
 
@@ -27,4 +28,5 @@ func (a *App) setupLogin(ctx context.Context) error {
 // OIDC routes) to mux.
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
+	a.mountOIDC(mux)
 }
