@@ -91,9 +91,13 @@ type Settings struct {
 }
 
 // AccessTTL, IDTTL and RefreshTTL are the lifetimes as durations.
-func (s *Settings) AccessTTL() time.Duration  { return time.Duration(s.AccessTokenLifetime) * time.Second }
-func (s *Settings) IDTTL() time.Duration      { return time.Duration(s.IDTokenLifetime) * time.Second }
-func (s *Settings) RefreshTTL() time.Duration { return time.Duration(s.RefreshTokenLifetime) * time.Second }
+func (s *Settings) AccessTTL() time.Duration {
+	return time.Duration(s.AccessTokenLifetime) * time.Second
+}
+func (s *Settings) IDTTL() time.Duration { return time.Duration(s.IDTokenLifetime) * time.Second }
+func (s *Settings) RefreshTTL() time.Duration {
+	return time.Duration(s.RefreshTokenLifetime) * time.Second
+}
 
 // Allows reports whether the client may be granted scope.
 func (s *Settings) Allows(scope string) bool {

@@ -23,7 +23,9 @@ func tokenErr(status int, code, desc string) *oauth.Error {
 	return &oauth.Error{Status: status, Code: code, Description: desc}
 }
 
-func badGrant(desc string) *oauth.Error { return tokenErr(http.StatusBadRequest, errInvalidGrant, desc) }
+func badGrant(desc string) *oauth.Error {
+	return tokenErr(http.StatusBadRequest, errInvalidGrant, desc)
+}
 
 // authenticateClient checks the token request's client: a confidential
 // client by one of its application's client secrets (HTTP Basic or the
