@@ -105,6 +105,10 @@ func ParseAuthorize(q url.Values) (*Authorize, *Error) {
 		}
 	}
 	a.ClientID, a.RedirectURI = get("client_id"), get("redirect_uri")
+	// The state too, so that errors sent to the client carry it.
+	if vs := q["state"]; len(vs) == 1 && clean(vs[0]) && len(vs[0]) <= maxStateLength {
+		a.State = vs[0]
+	}
 	for name, vs := range q {
 		if len(vs) > 1 {
 			return a, errorf(errInvalidRequest, "parameter "+name+" is repeated")
