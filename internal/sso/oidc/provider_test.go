@@ -264,8 +264,16 @@ func TestAuthorizeRefused(t *testing.T) {
 			q.Set("redirect_uri", "https://evil.example/cb")
 			return q
 		}},
-		{"trailing slash", func() url.Values { q := wiki.authParams("openid", challenge); q.Set("redirect_uri", wiki.redirect+"/"); return q }},
-		{"added query", func() url.Values { q := wiki.authParams("openid", challenge); q.Set("redirect_uri", wiki.redirect+"?x=1"); return q }},
+		{"trailing slash", func() url.Values {
+			q := wiki.authParams("openid", challenge)
+			q.Set("redirect_uri", wiki.redirect+"/")
+			return q
+		}},
+		{"added query", func() url.Values {
+			q := wiki.authParams("openid", challenge)
+			q.Set("redirect_uri", wiki.redirect+"?x=1")
+			return q
+		}},
 		{"case", func() url.Values {
 			q := wiki.authParams("openid", challenge)
 			q.Set("redirect_uri", "https://WIKI.example/cb")
@@ -276,7 +284,11 @@ func TestAuthorizeRefused(t *testing.T) {
 			q.Set("redirect_uri", "http://wiki.example/cb")
 			return q
 		}},
-		{"repeated redirect_uri", func() url.Values { q := wiki.authParams("openid", challenge); q.Add("redirect_uri", "https://evil.example/"); return q }},
+		{"repeated redirect_uri", func() url.Values {
+			q := wiki.authParams("openid", challenge)
+			q.Add("redirect_uri", "https://evil.example/")
+			return q
+		}},
 	}
 	for _, tc := range pages {
 		t.Run(tc.name, func(t *testing.T) {

@@ -215,9 +215,9 @@ func checkRedirectURI(raw string, public bool) error {
 	if raw == "" || len(raw) > maxURILength {
 		return fmt.Errorf("must have 1 to %d characters", maxURILength)
 	}
-	for _, r := range raw {
-		if r < 0x21 || r == 0x7f || r > 0x7e {
-			return fmt.Errorf("must be printable ASCII without spaces (percent-encode the rest)")
+	for i := 0; i < len(raw); i++ {
+		if !uriChar(raw[i]) {
+			return fmt.Errorf("must use only the characters of RFC 3986 (percent-encode the rest)")
 		}
 	}
 	u, err := url.Parse(raw)
@@ -253,6 +253,12 @@ func checkRedirectURI(raw string, public bool) error {
 		return fmt.Errorf("a native application's scheme must be in reverse-domain form (com.example.app:/callback)")
 	}
 	return nil
+}
+
+// uriChar reports whether c may appear in a URI (RFC 3986 §2: unreserved,
+// reserved and '%').
+func uriChar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0
 }
 
 func loopback(host string) bool {
