@@ -354,6 +354,8 @@ func (e *env) app(args []string) error {
 					c.printf("Created application %q (id %s, kind %s, mode %s, scopes %s).\n", x.Name, x.ID, x.Kind, mode, strings.Join(x.Scopes, " "))
 					if x.Kind == "server-app" {
 						c.printf("Next: gatehouse secret create --app %s   (OAuth 2.0 client credentials; client_id %s)\n", x.Name, x.ID)
+					} else if x.Kind == auth.KindOIDCClient {
+						c.printf("Next: gatehouse app oidc %s --redirect-uri https://app.example/callback   (OpenID Connect; client_id %s)\n", x.Name, x.ID)
 					} else {
 						c.printf("Next: gatehouse token create --app %s\n", x.Name)
 					}
@@ -437,6 +439,7 @@ func (e *env) app(args []string) error {
 		},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
+		"oidc":    e.appOIDC(),
 		"delete": {
 			about: "delete an application with its tokens and secrets; one with enabled credentials needs --force",
 			args:  appArg,
@@ -458,7 +461,7 @@ func (e *env) app(args []string) error {
 		},
 	}
 	return e.runGroup(&group{name: "app", about: "Manage applications: SCIM clients (IdPs that push accounts), server applications (services that read them) and admins.",
-		order: []string{"create", "list", "show", "update", "enable", "disable", "delete"}, subs: subs}, args)
+		order: []string{"create", "list", "show", "update", "enable", "disable", "delete", "oidc"}, subs: subs}, args)
 }
 
 // ---- bearer tokens and client secrets
