@@ -100,5 +100,3 @@ func (a *API) oidcRoutes() {
 		return http.StatusOK, v, err
 	})
 }
-
-

@@ -159,5 +159,3 @@ func (c *cmd) showOIDC(v *admin.OIDCClient) {
 		c.printf("\nNo enabled client secret: the client cannot redeem codes.\nNext: gatehouse secret create --app %s\n", v.Name)
 	}
 }
-
-
