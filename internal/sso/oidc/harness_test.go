@@ -170,7 +170,7 @@ func (f *fakeSessions) EndSession(w http.ResponseWriter, r *http.Request) (*logi
 
 // harness is a running provider.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	store    *sqlite.Store
 	auth     *auth.Service
@@ -183,7 +183,7 @@ type harness struct {
 
 var cli = directory.Actor{Kind: "cli"}
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), sqlite.Options{Synchronous: "NORMAL"})
@@ -418,3 +418,7 @@ func (h *harness) verify(raw, typ string) (map[string]any, jose.Header) {
 	}
 	return claims, hdr
 }
+
+func sha(v string) []byte { s := sha256.Sum256([]byte(v)); return s[:] }
+
+func splitScope(s string) []string { return strings.Fields(s) }
