@@ -845,6 +845,7 @@ func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 			return
 		}
 		a.pruneLogin(ctx)
+		a.pruneOIDC(ctx)
 		seq, hash, err := a.Store.AuditHead(ctx)
 		if err != nil {
 			return

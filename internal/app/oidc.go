@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
@@ -23,6 +24,22 @@ func (a *App) setupOIDC() {
 		Keys: a.Auth, Apps: a.Store, Users: a.Store, Sessions: a.Sessions, Store: st, Log: a.Log, ClientAddr: scim.RemoteHost,
 	})
 	a.OAuth.AddGrants(a.OIDC.Grants(), a.OIDC.Metadata)
+	a.Web.RegisterLauncher(auth.KindOIDCClient, oidc.Launcher)
+}
+
+// pruneOIDC deletes expired pending requests and grants with their
+// tokens.
+func (a *App) pruneOIDC(ctx context.Context) {
+	if a.OIDC == nil {
+		return
+	}
+	if n, err := a.OIDC.Prune(ctx); err != nil {
+		if ctx.Err() == nil {
+			a.Log.Error("prune OpenID Connect grants", "err", err)
+		}
+	} else if n > 0 {
+		a.Log.Info("pruned OpenID Connect grants", "rows", n)
+	}
 }
 
 // mountOIDC adds the provider's routes to mux.

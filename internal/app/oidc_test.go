@@ -33,7 +33,7 @@ func TestOIDCEndToEnd(t *testing.T) {
 	}
 	app, err := r.app.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "wiki", Kind: auth.KindOIDCClient,
 		Access: auth.Access{AllowedGroups: []string{groups.Items[0].ID}},
-		SSO:    json.RawMessage(`{"redirectUris":["https://wiki.example/cb"],"postLogoutRedirectUris":["https://wiki.example/bye"],"scopes":["email","groups"]}`)})
+		SSO:    json.RawMessage(`{"redirectUris":["https://wiki.example/cb"],"postLogoutRedirectUris":["https://wiki.example/bye"],"scopes":["email","groups"],"initiateLoginUri":"https://wiki.example/login"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +76,11 @@ func TestOIDCEndToEnd(t *testing.T) {
 	loc, _ := url.Parse(back.header.Get("Location"))
 	if back.status != http.StatusSeeOther || loc == nil || loc.Host != "wiki.example" || loc.Query().Get("state") != "s-1" || loc.Query().Get("iss") != r.url {
 		t.Fatalf("resume: %d %q %s", back.status, back.header.Get("Location"), back.body)
+	}
+
+	// The user page links to the application's own sign-in.
+	if home := b.do("GET", "/", nil); home.status != 200 || !strings.Contains(home.body, `https://wiki.example/login`) {
+		t.Errorf("user page: %d, no link to the application: %s", home.status, home.body)
 	}
 
 	// The code at the token endpoint.

@@ -33,6 +33,7 @@ type oidcFlags struct {
 	public, requirePKCE, emailVerified *bool
 	scopes, groupsClaim                *string
 	access, id, refresh                *time.Duration
+	initiate                           *string
 }
 
 func (f *oidcFlags) register(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (f *oidcFlags) register(fs *flag.FlagSet) {
 	f.scopes = fs.String("scopes", "", "scopes the client may be granted, comma- or space-separated: profile, email, groups, offline_access (openid always)")
 	f.groupsClaim = fs.String("groups-claim", "allowed", "which of the person's groups the groups claim lists: allowed (those among the application's allowed groups), all or none")
 	f.emailVerified = fs.Bool("email-verified", false, "state email_verified true: the directory vouches for the addresses")
+	f.initiate = fs.String("initiate-login-uri", "", "the application's https URL that starts its sign-in: the user page links to it (\"\" for none)")
 	f.access = fs.Duration("access-token-lifetime", oidc.DefaultAccessTokenLifetime, "access token lifetime (1m to 1h)")
 	f.id = fs.Duration("id-token-lifetime", oidc.DefaultIDTokenLifetime, "ID token lifetime (1m to 1h)")
 	f.refresh = fs.Duration("refresh-token-lifetime", oidc.DefaultRefreshTokenLifetime, "how long an offline_access grant's refresh tokens live, from the authorization (1h to 8760h)")
@@ -76,6 +78,9 @@ func (f *oidcFlags) apply(c *cmd, s *oidc.Settings) {
 	if c.set["groups-claim"] {
 		s.GroupsClaim = *f.groupsClaim
 	}
+	if c.set["initiate-login-uri"] {
+		s.InitiateLoginURI = *f.initiate
+	}
 	if c.set["email-verified"] {
 		s.EmailVerified = *f.emailVerified
 	}
@@ -107,7 +112,7 @@ func (e *env) appOIDC() *sub {
 			}
 			changed := false
 			for _, name := range []string{"redirect-uri", "post-logout-uri", "public", "require-pkce", "scopes", "groups-claim",
-				"email-verified", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"} {
+				"email-verified", "initiate-login-uri", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"} {
 				changed = changed || c.set[name]
 			}
 			if changed {
@@ -153,6 +158,9 @@ func (c *cmd) showOIDC(v *admin.OIDCClient) {
 	}
 	c.printf("Scopes:        %s\n", strings.Join(s.Scopes, " "))
 	c.printf("Groups claim:  %s\n", s.GroupsClaim)
+	if s.InitiateLoginURI != "" {
+		c.printf("Sign-in URL:   %s (the user page's link)\n", s.InitiateLoginURI)
+	}
 	c.printf("Lifetimes:     access token %s, ID token %s, refresh token %s\n", time.Duration(s.AccessTokenLifetime)*time.Second,
 		time.Duration(s.IDTokenLifetime)*time.Second, time.Duration(s.RefreshTokenLifetime)*time.Second)
 	if !s.Public && !v.HasSecret {

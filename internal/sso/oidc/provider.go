@@ -120,6 +120,26 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.HandleFunc(RevokePath, p.serveRevoke)
 }
 
+// Prune deletes pending requests and grants that have expired, with their
+// codes and refresh tokens.
+func (p *Provider) Prune(ctx context.Context) (int64, error) {
+	return p.opt.Store.PruneOIDC(ctx, p.now())
+}
+
+// Launcher is where the user page opens an oidc-client application: its
+// initiateLoginUri, which starts the application's own sign-in ("" when it
+// has none).
+func Launcher(app *auth.App) string {
+	if app.Kind != auth.KindOIDCClient || len(app.SSO) == 0 {
+		return ""
+	}
+	s, err := ParseSettings(app.SSO)
+	if err != nil {
+		return ""
+	}
+	return s.InitiateLoginURI
+}
+
 // Grants returns the grant types the provider serves at the token
 // endpoint (oauth.Config.Grants).
 func (p *Provider) Grants() map[string]oauth.Grant {

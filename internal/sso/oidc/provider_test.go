@@ -600,6 +600,8 @@ func TestSettings(t *testing.T) {
 		{"bad groups claim", `{"redirectUris":["https://a.example/cb"],"groupsClaim":"some"}`, "err"},
 		{"lifetime too long", `{"redirectUris":["https://a.example/cb"],"accessTokenLifetime":86400}`, "err"},
 		{"duplicate member", `{"redirectUris":["https://a.example/cb"],"redirectUris":["https://b.example/cb"]}`, "err"},
+		{"initiate login https", `{"redirectUris":["https://a.example/cb"],"initiateLoginUri":"https://a.example/login"}`, "ok https://a.example/cb|openid profile email|allowed|600"},
+		{"initiate login http", `{"redirectUris":["https://a.example/cb"],"initiateLoginUri":"http://127.0.0.1/login"}`, "err"},
 		{"bad post-logout", `{"redirectUris":["https://a.example/cb"],"postLogoutRedirectUris":["http://evil.example/"]}`, "err"},
 	}
 	for _, tc := range tests {

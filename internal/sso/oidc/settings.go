@@ -84,6 +84,10 @@ type Settings struct {
 	// addresses come from vouches for them (an HR system, AD). Otherwise
 	// email_verified is false.
 	EmailVerified bool `json:"emailVerified"`
+	// InitiateLoginURI is the application's URL that starts its sign-in
+	// through Gatehouse (OIDC Registration's initiate_login_uri): the user
+	// page's link to the application. https only; "" for none.
+	InitiateLoginURI string `json:"initiateLoginUri,omitempty"`
 	// Lifetimes, in seconds.
 	AccessTokenLifetime  int64 `json:"accessTokenLifetime"`
 	IDTokenLifetime      int64 `json:"idTokenLifetime"`
@@ -159,6 +163,11 @@ func (s *Settings) normalize() error {
 	s.PostLogoutRedirectURIs = check("postLogoutRedirectUris", s.PostLogoutRedirectURIs)
 	if s.PostLogoutRedirectURIs == nil {
 		s.PostLogoutRedirectURIs = []string{}
+	}
+	if s.InitiateLoginURI != "" {
+		if err := checkRedirectURI(s.InitiateLoginURI, false); err != nil || !strings.HasPrefix(s.InitiateLoginURI, "https://") {
+			add("initiateLoginUri must be an https URL")
+		}
 	}
 	if s.Scopes == nil {
 		s.Scopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail}
