@@ -85,6 +85,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.handle("POST /audit/verify", a.verifyAudit)
 	a.handle("GET /keys", a.listKeys)
 	a.handle("POST /keys/rotate", a.rotateKey)
+	a.oidcRoutes()
 	a.eventRoutes()
 	a.directoryRoutes()
 	a.journeyRoutes()

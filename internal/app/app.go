@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
@@ -105,6 +106,8 @@ type App struct {
 	// Sessions and Recorder are what the SSO protocols use (a.Web).
 	Sessions login.Sessions
 	Recorder login.Recorder
+	// OIDC is the OpenID Connect provider (oidc.go).
+	OIDC *oidc.Provider
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -848,6 +851,7 @@ func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 			return
 		}
 		a.pruneLogin(ctx)
+		a.pruneOIDC(ctx)
 		seq, hash, err := a.Store.AuditHead(ctx)
 		if err != nil {
 			return

@@ -57,6 +57,7 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 	a.Web = site
 	a.Sessions, a.Recorder = a.Web, a.Web
 	a.Admin.Login = a.Login
+	a.setupOIDC()
 	return nil
 }
 
@@ -64,6 +65,7 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 // OIDC routes) to mux.
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
+	a.mountOIDC(mux)
 }
 
 // pruneLogin deletes ended sessions, logins, locks and devices.

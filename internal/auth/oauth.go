@@ -96,46 +96,9 @@ func accessTokenType(h jose.Header) bool {
 // a wrong client id or secret, a disabled secret or application,
 // ErrInvalidClient (or a *ThrottledError after too many failures).
 func (s *Service) Issue(ctx context.Context, clientID, secret, client string, requested Scopes) (*Issued, error) {
-	// A client address that failed too often is still let through with
-	// the right secret (a guess cannot find one: secrets have 190 bits).
-	blocked := s.throttle.wait(addrKey(client))
-	invalid := func(appID, reason string) error {
-		if blocked > 0 {
-			return &ThrottledError{RetryAfter: blocked}
-		}
-		if err := s.fail(client, appID, reason); errors.Is(err, ErrThrottled) {
-			return err
-		}
-		return fmt.Errorf("%w: %s", ErrInvalidClient, reason)
-	}
-	app, err := s.store.App(ctx, clientID)
-	if errors.Is(err, directory.ErrNotFound) {
-		return nil, invalid("", "client_unknown")
-	}
+	app, sec, err := s.CheckSecret(ctx, clientID, secret, client)
 	if err != nil {
 		return nil, err
-	}
-	// An application has at most two secrets: compare the presented one
-	// with each, in constant time.
-	secs, err := s.store.Secrets(ctx, app.ID)
-	if err != nil {
-		return nil, err
-	}
-	hash := HashSecret(secret)
-	var sec *Secret
-	for _, x := range secs {
-		if subtle.ConstantTimeCompare(x.Hash, hash) == 1 {
-			sec = x
-		}
-	}
-	if sec == nil {
-		return nil, invalid(app.ID, "secret_wrong")
-	}
-	switch {
-	case !sec.Enabled:
-		return nil, invalid(app.ID, "secret_disabled")
-	case !app.Enabled:
-		return nil, invalid(app.ID, "app_disabled")
 	}
 	scopes := app.Scopes
 	if len(requested) > 0 {
@@ -170,6 +133,56 @@ func (s *Service) Issue(ctx context.Context, clientID, secret, client string, re
 		s.opt.OnIssue()
 	}
 	return &Issued{AccessToken: raw, Scopes: scopes, ExpiresIn: s.opt.AccessTokenLifetime}, nil
+}
+
+// CheckSecret authenticates a client by its client secret (OAuth 2.0
+// client_secret_basic or client_secret_post): the application and the
+// secret that matched. A wrong client id or secret, a disabled secret or
+// application is ErrInvalidClient, counted against the client address and
+// the application (a *ThrottledError after too many failures).
+func (s *Service) CheckSecret(ctx context.Context, clientID, secret, client string) (*App, *Secret, error) {
+	// A client address that failed too often is still let through with
+	// the right secret (a guess cannot find one: secrets have 190 bits).
+	blocked := s.throttle.wait(addrKey(client))
+	invalid := func(appID, reason string) error {
+		if blocked > 0 {
+			return &ThrottledError{RetryAfter: blocked}
+		}
+		if err := s.fail(client, appID, reason); errors.Is(err, ErrThrottled) {
+			return err
+		}
+		return fmt.Errorf("%w: %s", ErrInvalidClient, reason)
+	}
+	app, err := s.store.App(ctx, clientID)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, nil, invalid("", "client_unknown")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// An application has at most two secrets: compare the presented one
+	// with each, in constant time.
+	secs, err := s.store.Secrets(ctx, app.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	hash := HashSecret(secret)
+	var sec *Secret
+	for _, x := range secs {
+		if subtle.ConstantTimeCompare(x.Hash, hash) == 1 {
+			sec = x
+		}
+	}
+	if sec == nil {
+		return nil, nil, invalid(app.ID, "secret_wrong")
+	}
+	switch {
+	case !sec.Enabled:
+		return nil, nil, invalid(app.ID, "secret_disabled")
+	case !app.Enabled:
+		return nil, nil, invalid(app.ID, "app_disabled")
+	}
+	return app, sec, nil
 }
 
 func randomID() string {
@@ -266,7 +279,32 @@ type keyring struct {
 type loadedKey struct {
 	rec    *SigningKey
 	priv   *ecdsa.PrivateKey
-	signer jose.Signer
+	signer jose.Signer // typ at+jwt
+
+	mu      sync.Mutex
+	signers map[string]jose.Signer // other typ values (SignJWT)
+}
+
+// signerFor returns a signer that writes typ in the JWS header.
+func (lk *loadedKey) signerFor(typ string) (jose.Signer, error) {
+	if typ == "at+jwt" {
+		return lk.signer, nil
+	}
+	lk.mu.Lock()
+	defer lk.mu.Unlock()
+	if sg, ok := lk.signers[typ]; ok {
+		return sg, nil
+	}
+	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: lk.priv, KeyID: lk.rec.ID}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return nil, err
+	}
+	if lk.signers == nil {
+		lk.signers = map[string]jose.Signer{}
+	}
+	lk.signers[typ] = sg
+	return sg, nil
 }
 
 func newKeyring(s *Service) *keyring { return &keyring{s: s, version: -1} }
@@ -432,6 +470,62 @@ func (s *Service) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &lk.priv.PublicKey, KeyID: lk.rec.ID, Algorithm: string(jose.ES256), Use: "sig"})
 	}
 	return set, nil
+}
+
+// SignJWT signs claims as a JWT with the key that signs access tokens now
+// (ES256, published in the JWKS, rotated with them), writing typ in the
+// JWS header: "at+jwt" for an access token (RFC 9068), "JWT" for an OpenID
+// Connect ID token. What the claims say is the caller's business; the
+// typ keeps one kind of token from passing for another.
+func (s *Service) SignJWT(ctx context.Context, typ string, claims any) (string, error) {
+	key, err := s.keys.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	sg, err := key.signerFor(typ)
+	if err != nil {
+		return "", err
+	}
+	raw, err := jwt.Signed(sg).Claims(claims).Serialize()
+	if err != nil {
+		return "", fmt.Errorf("sign %s: %w", typ, err)
+	}
+	return raw, nil
+}
+
+// ErrBadJWT is VerifyJWT's error for a token that is not a JWT Gatehouse
+// signed as that type.
+var ErrBadJWT = errors.New("not a valid token")
+
+// VerifyJWT checks that raw is a JWT of type typ (its JWS typ header,
+// compared case-insensitively, with or without "application/") signed by
+// one of the published keys, and decodes its claims into out. It checks no
+// claim: the caller checks iss, aud, exp and the rest. Every failure is
+// ErrBadJWT, except the store's.
+func (s *Service) VerifyJWT(ctx context.Context, raw, typ string, out any) error {
+	if len(raw) > 8192 {
+		return ErrBadJWT
+	}
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	if err != nil || len(tok.Headers) != 1 {
+		return ErrBadJWT
+	}
+	h := tok.Headers[0]
+	got, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(got, typ) && !strings.EqualFold(got, "application/"+typ) {
+		return ErrBadJWT
+	}
+	key, err := s.keys.byID(ctx, h.KeyID)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		return ErrBadJWT
+	}
+	if err := tok.Claims(&key.priv.PublicKey, out); err != nil {
+		return ErrBadJWT
+	}
+	return nil
 }
 
 // AccessTokenLifetime is how long issued access tokens live.

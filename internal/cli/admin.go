@@ -382,6 +382,9 @@ func (e *env) app(args []string) error {
 					case x.Kind == "server-app":
 						c.printf("Next: gatehouse secret create --app %s   (OAuth 2.0 client credentials; client_id %s)\n", x.Name, x.ID)
 					case x.Kind.SSO():
+						if x.Kind == auth.KindOIDCClient {
+							c.printf("Next: gatehouse app oidc %s --redirect-uri https://app.example/callback   (OpenID Connect; client_id %s)\n", x.Name, x.ID)
+						}
 						if len(x.AllowedGroups) == 0 && (x.Everyone == nil || !*x.Everyone) {
 							c.printf("Nobody may use it yet: gatehouse app update %s --allowed-groups GROUP[,GROUP…] (or --everyone)\n", x.Name)
 						}
@@ -485,6 +488,7 @@ func (e *env) app(args []string) error {
 		},
 		"enable":  setEnabled(true),
 		"disable": setEnabled(false),
+		"oidc":    e.appOIDC(),
 		"delete": {
 			about: "delete an application with its tokens and secrets; one with enabled credentials needs --force",
 			args:  appArg,
@@ -506,7 +510,7 @@ func (e *env) app(args []string) error {
 		},
 	}
 	return e.runGroup(&group{name: "app", about: "Manage applications: SCIM clients (IdPs that push accounts), server applications (services that read them) and admins.",
-		order: []string{"create", "list", "show", "update", "enable", "disable", "delete"}, subs: subs}, args)
+		order: []string{"create", "list", "show", "update", "enable", "disable", "delete", "oidc"}, subs: subs}, args)
 }
 
 // ---- bearer tokens and client secrets

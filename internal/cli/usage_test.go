@@ -42,7 +42,7 @@ func TestUsage(t *testing.T) {
 		// Mistyped commands and subcommands.
 		{[]string{"tokn"}, want{2, nil, []string{`^gatehouse: unknown command "tokn"; did you mean "token"\?\nRun "gatehouse help" for the list of commands.\n$`}}},
 		{[]string{"frobnicate"}, want{2, nil, []string{`^gatehouse: unknown command "frobnicate"\n`}}},
-		{[]string{"app", "lsit"}, want{2, nil, []string{`unknown app subcommand "lsit"; did you mean "list"\? \(one of: create, list, show, update, enable, disable, delete\)`}}},
+		{[]string{"app", "lsit"}, want{2, nil, []string{`unknown app subcommand "lsit"; did you mean "list"\? \(one of: create, list, show, update, enable, disable, delete, oidc\)`}}},
 		{[]string{"targets", "tset"}, want{2, nil, []string{`did you mean "test"\?`}}},
 		{[]string{"app", "--json"}, want{2, nil, []string{`app: give the subcommand first, then --json`}}},
 		{[]string{"app"}, want{2, nil, []string{`app needs a subcommand: create, list`}}},

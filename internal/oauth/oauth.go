@@ -43,7 +43,42 @@ type Config struct {
 	// takes a request whose shell cut the URL at '&' (the client named by
 	// its Basic credentials) and form parameters.
 	StrictRAM bool
+	// Grants serves grant types other than client_credentials at
+	// /oauth2/token (the OpenID Connect provider's authorization_code and
+	// refresh_token), by grant_type. RAM's /v1/token serves none of them.
+	Grants map[string]Grant
+	// Metadata, if set, adds members to the RFC 8414 metadata (the OpenID
+	// Connect provider's endpoints), replacing those of the same name.
+	Metadata func() map[string]any
 }
+
+// Grant serves one grant type at the token endpoint: it authenticates the
+// client (the credentials are in req, not yet checked) and returns the
+// token response's members, or an error — an *Error for the client, an
+// *auth.ThrottledError, or any other error for a 500.
+type Grant func(ctx context.Context, req *GrantRequest) (map[string]any, error)
+
+// GrantRequest is a token request, its parameters read (each once) and its
+// client credentials taken from HTTP Basic or the form.
+type GrantRequest struct {
+	GrantType string
+	Params    map[string]string
+	// ClientID and Secret are the client's credentials ("" when absent);
+	// Basic tells whether they came in the Authorization header.
+	ClientID, Secret string
+	Basic            bool
+	// ClientAddr is the caller's address, for throttling.
+	ClientAddr string
+}
+
+// Error is an error response of the token endpoint (RFC 6749 §5.2).
+type Error struct {
+	Status      int
+	Code        string
+	Description string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
 
 // Handler serves the OAuth endpoints.
 type Handler struct {
@@ -71,6 +106,21 @@ func New(iss Issuer, cfg Config, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET "+WellKnownJWK, h.jwks)
 	h.mux.HandleFunc("GET "+MetadataPath, h.metadata)
 	return h
+}
+
+// AddGrants makes /oauth2/token serve more grant types and adds members
+// to the metadata (Config.Grants, Config.Metadata). Call it before
+// serving.
+func (h *Handler) AddGrants(grants map[string]Grant, metadata func() map[string]any) {
+	if h.cfg.Grants == nil {
+		h.cfg.Grants = map[string]Grant{}
+	}
+	for k, g := range grants {
+		h.cfg.Grants[k] = g
+	}
+	if metadata != nil {
+		h.cfg.Metadata = metadata
+	}
 }
 
 // Patterns lists the paths to route to the handler.
@@ -181,6 +231,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 	case gt == "":
 		h.writeError(w, r, errRequest("grant_type is required"), requestID)
 		return
+	case !ram && h.cfg.Grants[gt] != nil:
+		h.grant(w, r, h.cfg.Grants[gt], &GrantRequest{GrantType: gt, Params: p, ClientID: clientID, Secret: secret,
+			Basic: r.Header.Get("Authorization") != "", ClientAddr: h.clientAddr(r)}, requestID)
+		return
 	case gt != "client_credentials":
 		h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type",
 			desc: "only the client_credentials grant is supported"}, requestID)
@@ -238,6 +292,36 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 	} else {
 		body["expires_in"] = secs
 	}
+	writeJSON(w, http.StatusOK, body, true)
+}
+
+// grant runs a grant type served by another package and writes its
+// answer.
+func (h *Handler) grant(w http.ResponseWriter, r *http.Request, g Grant, req *GrantRequest, requestID string) {
+	body, err := g(r.Context(), req)
+	if err != nil {
+		var oe *Error
+		var te *auth.ThrottledError
+		switch {
+		case errors.As(err, &oe):
+			tErr := &tokenError{status: oe.Status, code: oe.Code, desc: oe.Description}
+			if oe.Status == http.StatusUnauthorized {
+				tErr.header = http.Header{"Www-Authenticate": {`Basic realm="gatehouse", charset="UTF-8"`}}
+			}
+			h.writeError(w, r, tErr, requestID)
+		case errors.As(err, &te):
+			secs := int(math.Ceil(te.RetryAfter.Seconds()))
+			h.writeError(w, r, &tokenError{status: http.StatusTooManyRequests, code: "slow_down",
+				desc:   "too many failed attempts; retry later",
+				header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}, requestID)
+		default:
+			h.log.ErrorContext(r.Context(), "token request", "grant_type", req.GrantType, "err", err)
+			h.writeError(w, r, &tokenError{status: http.StatusInternalServerError, code: "server_error",
+				desc: "internal error (request id " + requestID + ")"}, requestID)
+		}
+		return
+	}
+	logging.SetCaller(r.Context(), req.ClientID)
 	writeJSON(w, http.StatusOK, body, true)
 }
 
@@ -363,7 +447,7 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 	issuer := h.iss.Issuer()
 	base := strings.TrimSuffix(issuer, "/")
 	scopes := auth.KnownScopes()
-	writeJSON(w, http.StatusOK, map[string]any{
+	md := map[string]any{
 		"issuer":                                issuer,
 		"token_endpoint":                        base + TokenPath,
 		"jwks_uri":                              base + JWKSPath,
@@ -371,5 +455,11 @@ func (h *Handler) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"scopes_supported":                      scopes,
 		"response_types_supported":              []string{},
-	}, false)
+	}
+	if h.cfg.Metadata != nil {
+		for k, v := range h.cfg.Metadata() {
+			md[k] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, md, false)
 }

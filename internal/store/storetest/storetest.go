@@ -196,6 +196,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"FirstActivation", testFirstActivation},
 		{"BackfillStore", testBackfillStore},
 		{"ServerConfigs", testServerConfigs},
+		{"OIDC", testOIDC},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore) })
