@@ -263,4 +263,3 @@ func newHandle() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-

@@ -138,4 +138,3 @@ func names(req *crewsaml.IdpLogoutRequest, pt *Participant) bool {
 	idx := req.Request.AllSessionIndexes()
 	return len(idx) == 0 || slices.ContainsFunc(idx, func(s crewsaml.SessionIndex) bool { return s.Value == pt.SessionIndex })
 }
-
