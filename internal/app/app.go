@@ -35,6 +35,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
@@ -44,6 +45,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // Store is everything the services need from the database.
@@ -95,6 +97,13 @@ type App struct {
 
 	proxies *proxies
 	unlock  func() // releases the serve lock (Lock)
+
+	// Sign-in and single sign-on (login.go).
+	Login *login.Service
+	Web   *web.Site
+	// Sessions and Recorder are what the SSO protocols use (a.Web).
+	Sessions login.Sessions
+	Recorder login.Recorder
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -255,6 +264,10 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	}
 	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram"}, log)
 	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := a.setupLogin(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -508,6 +521,7 @@ func (a *App) Handler() http.Handler {
 		mux.Handle(p, a.OAuth)
 	}
 	mux.HandleFunc("GET /metrics", a.serveMetrics)
+	a.mountSSO(mux)
 	if a.EventStore != nil {
 		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})

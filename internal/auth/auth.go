@@ -8,6 +8,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -100,6 +101,8 @@ func DefaultScopes(k Kind) Scopes {
 		return Scopes{ScopeUsersRead, ScopeGroupsRead}
 	case KindAdmin:
 		return Scopes{ScopeAdmin, ScopeMetrics}
+	case KindSAMLSP, KindOIDCClient:
+		return Scopes{}
 	}
 	return Scopes{ScopeSCIM}
 }
@@ -119,9 +122,16 @@ type App struct {
 	// speaks (Okta's customfield, Entra's <Name>): one of the configured
 	// extensions, or "".
 	ExtensionURN string
-	Enabled      bool
-	Created      time.Time
-	Modified     time.Time
+	// Access is who may use a single sign-on application (allowed groups)
+	// and the factors it requires; empty for other kinds.
+	Access Access
+	// SSO holds a single sign-on application's protocol settings (a JSON
+	// object owned by its kind's package, checked by the kind's
+	// SSOValidator); nil for other kinds.
+	SSO      json.RawMessage
+	Enabled  bool
+	Created  time.Time
+	Modified time.Time
 }
 
 // ClientID is the application's OAuth 2.0 client_id: its id.

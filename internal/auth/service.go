@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,9 @@ type Service struct {
 
 	usageMu sync.Mutex
 	usage   *Usage
+
+	ssoMu sync.RWMutex
+	sso   map[Kind]SSOValidator // the validators of SSO kinds' settings (RegisterSSOKind)
 }
 
 // Options configures a Service.
@@ -167,17 +171,22 @@ type AppSpec struct {
 	Scopes       Scopes
 	Profile      directory.Profile
 	ExtensionURN string
+	// Access and SSO are a single sign-on application's allowed groups,
+	// factor policy and protocol settings.
+	Access Access
+	SSO    json.RawMessage
 }
 
-func (s *Service) checkApp(ctx context.Context, tx Tx, a *App) error {
+func (s *Service) checkApp(ctx context.Context, tx Tx, a *App, prevSSO json.RawMessage) error {
 	a.Name = strings.TrimSpace(a.Name)
 	if a.Name == "" || len(a.Name) > 128 || strings.ContainsAny(a.Name, "\x00\n\r\t") {
 		return directory.Errorf(directory.ErrInvalid, "name", "an application name must have 1 to 128 characters, without control characters")
 	}
-	switch a.Kind {
-	case KindSCIMClient, KindServerApp, KindAdmin:
-	default:
-		return directory.Errorf(directory.ErrInvalid, "kind", "kind must be %s, %s or %s", KindSCIMClient, KindServerApp, KindAdmin)
+	if !slices.Contains(Kinds(), a.Kind) {
+		return directory.Errorf(directory.ErrInvalid, "kind", "kind must be %s, %s, %s, %s or %s", KindSCIMClient, KindServerApp, KindAdmin, KindSAMLSP, KindOIDCClient)
+	}
+	if err := s.checkSSO(ctx, tx, a, prevSSO); err != nil {
+		return err
 	}
 	for _, sc := range a.Scopes {
 		if !slices.Contains(KnownScopes(), sc) {
@@ -260,10 +269,11 @@ func (s *Service) CreateApp(ctx context.Context, actor directory.Actor, spec App
 	now := s.stamp()
 	a := &App{
 		ID: s.newID(), Name: spec.Name, Kind: spec.Kind, Scopes: spec.Scopes, Profile: spec.Profile,
-		ExtensionURN: spec.ExtensionURN, Enabled: true, Created: now, Modified: now,
+		ExtensionURN: spec.ExtensionURN, Access: spec.Access, SSO: slices.Clone(spec.SSO), Enabled: true, Created: now, Modified: now,
 	}
+	a.Access.AllowedGroups = slices.Clone(spec.Access.AllowedGroups)
 	err := s.store.WriteAuth(ctx, func(tx Tx) error {
-		if err := s.checkApp(ctx, tx, a); err != nil {
+		if err := s.checkApp(ctx, tx, a, nil); err != nil {
 			return err
 		}
 		if err := tx.InsertApp(ctx, a); err != nil {
@@ -289,11 +299,13 @@ func (s *Service) UpdateApp(ctx context.Context, actor directory.Actor, id strin
 		next.Scopes = slices.Clone(cur.Scopes)
 		next.Profile.Scope.OrgIDs = slices.Clone(cur.Profile.Scope.OrgIDs)
 		next.Profile.Scope.GroupIDs = slices.Clone(cur.Profile.Scope.GroupIDs)
+		next.Access.AllowedGroups = slices.Clone(cur.Access.AllowedGroups)
+		next.SSO = slices.Clone(cur.SSO)
 		if err := mutate(&next); err != nil {
 			return err
 		}
-		next.ID, next.Created, next.Modified = cur.ID, cur.Created, s.stamp()
-		if err := s.checkApp(ctx, tx, &next); err != nil {
+		next.ID, next.Kind, next.Created, next.Modified = cur.ID, cur.Kind, cur.Created, s.stamp()
+		if err := s.checkApp(ctx, tx, &next, cur.SSO); err != nil {
 			return err
 		}
 		if err := tx.UpdateApp(ctx, &next); err != nil {
@@ -635,14 +647,21 @@ type appSnapshot struct {
 	TargetOrgID  string              `json:"targetOrganizationId"`
 	SyncScope    directory.SyncScope `json:"syncScope"`
 	ExtensionURN string              `json:"extension,omitempty"`
+	Access       *Access             `json:"access,omitempty"`
+	SSO          json.RawMessage     `json:"sso,omitempty"`
 	Enabled      bool                `json:"enabled"`
 }
 
 func appView(a *App) any {
-	return appSnapshot{
+	v := appSnapshot{
 		Name: a.Name, Kind: a.Kind, Scopes: a.Scopes, Mode: Mode(a.Profile), ExtraValues: ExtraValues(a.Profile),
-		TargetOrgID: a.Profile.TargetOrgID, SyncScope: a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled,
+		TargetOrgID: a.Profile.TargetOrgID, SyncScope: a.Profile.Scope, ExtensionURN: a.ExtensionURN, SSO: a.SSO, Enabled: a.Enabled,
 	}
+	if a.Kind.SSO() {
+		acc := a.Access
+		v.Access = &acc
+	}
+	return v
 }
 
 type credentialSnapshot struct {

@@ -22,18 +22,21 @@ var (
 	_ auth.Tx    = (*tx)(nil)
 )
 
-const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values`
+const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values,
+	a.allowed_groups, a.allow_everyone, a.require_sso, a.min_factors, a.sso`
 
 // appDest collects the columns of appCols; finish converts them.
 type appDest struct {
 	a            auth.App
 	kind, scopes string
 	ext          pgtype.Text
+	sso          []byte
 }
 
 func (d *appDest) dest() []any {
 	return []any{&d.a.ID, &d.a.Name, &d.kind, &d.scopes, &d.a.Profile.IDaaSFields, &d.a.Profile.Idempotent, &d.a.Profile.TargetOrgID,
-		&d.a.Profile.Scope.OrgIDs, &d.a.Profile.Scope.GroupIDs, &d.ext, &d.a.Enabled, &d.a.Created, &d.a.Modified, &d.a.Profile.DropExtraValues}
+		&d.a.Profile.Scope.OrgIDs, &d.a.Profile.Scope.GroupIDs, &d.ext, &d.a.Enabled, &d.a.Created, &d.a.Modified, &d.a.Profile.DropExtraValues,
+		&d.a.Access.AllowedGroups, &d.a.Access.Everyone, &d.a.Access.RequireSSO, &d.a.Access.MinFactors, &d.sso}
 }
 
 func (d *appDest) finish() *auth.App {
@@ -42,6 +45,12 @@ func (d *appDest) finish() *auth.App {
 	a.Scopes = auth.Scopes(strings.Fields(d.scopes))
 	a.ExtensionURN = d.ext.String
 	a.Created, a.Modified = a.Created.UTC(), a.Modified.UTC()
+	if len(a.Access.AllowedGroups) == 0 {
+		a.Access.AllowedGroups = nil
+	}
+	if d.sso != nil {
+		a.SSO = json.RawMessage(d.sso)
+	}
 	return &a
 }
 
@@ -66,7 +75,16 @@ func ids(v []string) []string {
 // every column but id and created.
 func appArgs(a *auth.App) []any {
 	return []any{a.Name, string(a.Kind), a.Scopes.String(), a.Profile.IDaaSFields, a.Profile.Idempotent, a.Profile.TargetOrgID,
-		ids(a.Profile.Scope.OrgIDs), ids(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN), a.Enabled, a.Modified, a.Profile.DropExtraValues}
+		ids(a.Profile.Scope.OrgIDs), ids(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN), a.Enabled, a.Modified, a.Profile.DropExtraValues,
+		ids(a.Access.AllowedGroups), a.Access.Everyone, a.Access.RequireSSO, a.Access.MinFactors, nullJSON(a.SSO)}
+}
+
+// nullJSON is a JSON document for a jsonb column, NULL when absent.
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
 }
 
 func badTargetOrg(a *auth.App) error {
@@ -452,8 +470,8 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 	args := append([]any{a.ID}, appArgs(a)...)
 	args = append(args, a.Created)
 	_, err := t.tx.Exec(ctx, `INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups,
-			extension_urn, enabled, modified, drop_extra_values, created)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, args...)
+			extension_urn, enabled, modified, drop_extra_values, allowed_groups, allow_everyone, require_sso, min_factors, sso, created)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`, args...)
 	if isForeignKey(err) {
 		return badTargetOrg(a)
 	}
@@ -465,8 +483,9 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 
 func (t *tx) UpdateApp(ctx context.Context, a *auth.App) error {
 	tag, err := t.tx.Exec(ctx, `UPDATE apps SET name = $1, kind = $2, scopes = $3, idaas_fields = $4, idempotent = $5, target_org_id = $6,
-			sync_orgs = $7, sync_groups = $8, extension_urn = $9, enabled = $10, modified = $11, drop_extra_values = $12
-		WHERE id = $13`, append(appArgs(a), a.ID)...)
+			sync_orgs = $7, sync_groups = $8, extension_urn = $9, enabled = $10, modified = $11, drop_extra_values = $12,
+			allowed_groups = $13, allow_everyone = $14, require_sso = $15, min_factors = $16, sso = $17
+		WHERE id = $18`, append(appArgs(a), a.ID)...)
 	if isForeignKey(err) {
 		return badTargetOrg(a)
 	}

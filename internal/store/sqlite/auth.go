@@ -18,7 +18,8 @@ var (
 	_ auth.Tx    = (*tx)(nil)
 )
 
-const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values`
+const appCols = `a.id, a.name, a.kind, a.scopes, a.idaas_fields, a.idempotent, a.target_org_id, a.sync_orgs, a.sync_groups, a.extension_urn, a.enabled, a.created, a.modified, a.drop_extra_values,
+	a.allowed_groups, a.allow_everyone, a.require_sso, a.min_factors, a.sso`
 
 // appDest collects the columns of appCols; finish converts them.
 type appDest struct {
@@ -27,13 +28,17 @@ type appDest struct {
 	idaas, idem, enabled int
 	dropExtra            int
 	syncOrgs, syncGroups string
+	allowed              string
+	everyone, requireSSO int
+	sso                  sql.NullString
 	ext                  sql.NullString
 	created, modified    string
 }
 
 func (d *appDest) dest() []any {
 	return []any{&d.a.ID, &d.a.Name, &d.kind, &d.scopes, &d.idaas, &d.idem, &d.a.Profile.TargetOrgID,
-		&d.syncOrgs, &d.syncGroups, &d.ext, &d.enabled, &d.created, &d.modified, &d.dropExtra}
+		&d.syncOrgs, &d.syncGroups, &d.ext, &d.enabled, &d.created, &d.modified, &d.dropExtra,
+		&d.allowed, &d.everyone, &d.requireSSO, &d.a.Access.MinFactors, &d.sso}
 }
 
 func (d *appDest) finish() (*auth.App, error) {
@@ -48,6 +53,16 @@ func (d *appDest) finish() (*auth.App, error) {
 	}
 	if err := json.Unmarshal([]byte(d.syncGroups), &a.Profile.Scope.GroupIDs); err != nil {
 		return nil, fmt.Errorf("application %s: bad sync_groups: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(d.allowed), &a.Access.AllowedGroups); err != nil {
+		return nil, fmt.Errorf("application %s: bad allowed_groups: %w", a.ID, err)
+	}
+	if len(a.Access.AllowedGroups) == 0 {
+		a.Access.AllowedGroups = nil
+	}
+	a.Access.Everyone, a.Access.RequireSSO = d.everyone != 0, d.requireSSO != 0
+	if d.sso.Valid {
+		a.SSO = json.RawMessage(d.sso.String)
 	}
 	var err error
 	if a.Created, err = parseTime(d.created); err != nil {
@@ -79,7 +94,8 @@ func jsonIDs(ids []string) string {
 func appArgs(a *auth.App) []any {
 	return []any{a.Name, string(a.Kind), a.Scopes.String(), boolInt(a.Profile.IDaaSFields), boolInt(a.Profile.Idempotent),
 		a.Profile.TargetOrgID, jsonIDs(a.Profile.Scope.OrgIDs), jsonIDs(a.Profile.Scope.GroupIDs), nullStr(a.ExtensionURN),
-		boolInt(a.Enabled), fmtTime(a.Modified), boolInt(a.Profile.DropExtraValues)}
+		boolInt(a.Enabled), fmtTime(a.Modified), boolInt(a.Profile.DropExtraValues),
+		jsonIDs(a.Access.AllowedGroups), boolInt(a.Access.Everyone), boolInt(a.Access.RequireSSO), a.Access.MinFactors, nullStr(string(a.SSO))}
 }
 
 // ---- reads
@@ -393,8 +409,8 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 	args := append([]any{a.ID}, appArgs(a)...)
 	args = append(args, fmtTime(a.Created))
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO apps (id, name, kind, scopes, idaas_fields, idempotent, target_org_id, sync_orgs, sync_groups, extension_urn, enabled, modified,
-			drop_extra_values, created)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
+			drop_extra_values, allowed_groups, allow_everyone, require_sso, min_factors, sso, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
 	}
@@ -406,7 +422,8 @@ func (t *tx) InsertApp(ctx context.Context, a *auth.App) error {
 
 func (t *tx) UpdateApp(ctx context.Context, a *auth.App) error {
 	res, err := t.tx.ExecContext(ctx, `UPDATE apps SET name = ?, kind = ?, scopes = ?, idaas_fields = ?, idempotent = ?, target_org_id = ?,
-		sync_orgs = ?, sync_groups = ?, extension_urn = ?, enabled = ?, modified = ?, drop_extra_values = ? WHERE id = ?`, append(appArgs(a), a.ID)...)
+		sync_orgs = ?, sync_groups = ?, extension_urn = ?, enabled = ?, modified = ?, drop_extra_values = ?,
+		allowed_groups = ?, allow_everyone = ?, require_sso = ?, min_factors = ?, sso = ? WHERE id = ?`, append(appArgs(a), a.ID)...)
 	if isForeignKey(err) {
 		return directory.Errorf(directory.ErrInvalid, "targetOrg", "organization %q does not exist", a.Profile.TargetOrgID)
 	}

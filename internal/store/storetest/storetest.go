@@ -168,6 +168,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Orgs", testOrgs},
 		{"Audit", testAudit},
 		{"Apps", testApps},
+		{"SSOApps", testSSOApps},
 		{"Tokens", testTokens},
 		{"ClientCredentials", testClientCredentials},
 		{"AccessTokenForm", testAccessTokenForm},
