@@ -30,6 +30,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
 // Paths of the identity provider's routes.
@@ -93,7 +94,7 @@ type Options struct {
 	Store    Store
 	Apps     Apps
 	Users    Users
-	Sessions Sessions
+	Sessions login.Sessions
 	// BaseURL is Gatehouse's external URL (scheme and host, no trailing
 	// slash): the entity ID is BaseURL + MetadataPath.
 	BaseURL func() string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
 // pending is what answering a request needs, kept server-side while the
@@ -285,12 +286,19 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 		p.fail(w, r, "saml: session", err)
 		return
 	}
-	need := Requirement{AppID: sp.AppID, Passive: pend.Passive}
+	need := login.Requirement{AppID: sp.AppID, Passive: pend.Passive}
 	if pend.MFA {
 		need.MinFactors = 2
 	}
+	// ForceAuthn: a login after the request arrived.
 	fresh := sess != nil && !sess.AuthTime.Before(pend.Received.Truncate(time.Second))
-	ok := sess != nil && p.opt.Sessions.Satisfies(sess, need) && (!pend.Force || fresh)
+	ok := sess != nil && (!pend.Force || fresh)
+	if ok {
+		if ok, err = p.opt.Sessions.Satisfies(ctx, sess, need); err != nil {
+			p.fail(w, r, "saml: session policy", err)
+			return
+		}
+	}
 	if !ok {
 		if pend.Passive {
 			second := crewsaml.StatusNoPassive
@@ -347,7 +355,7 @@ var errAnswered = errors.New("the request was already answered")
 // that the request is answered (once), the service provider a participant
 // of the session, and an audit record. Signing happens outside the
 // transaction: it is the costly part, and writes must not wait for it.
-func (p *IdP) respond(ctx context.Context, r *http.Request, sp *ServiceProvider, handle string, pend *pending, sess *Session, subject *Subject) (*crewsaml.IdpAuthnRequestForm, error) {
+func (p *IdP) respond(ctx context.Context, r *http.Request, sp *ServiceProvider, handle string, pend *pending, sess *login.Session, subject *Subject) (*crewsaml.IdpAuthnRequestForm, error) {
 	idp, _, err := p.provider(ctx)
 	if err != nil {
 		return nil, err
@@ -414,7 +422,7 @@ var errSessionIndex = errors.New("the session index changed")
 
 // sessionEnd is when a participant is forgotten: the session's end, or a
 // day if it does not say.
-func sessionEnd(sess *Session, now time.Time) time.Time {
+func sessionEnd(sess *login.Session, now time.Time) time.Time {
 	if sess.Expires.After(now) {
 		return sess.Expires
 	}
@@ -440,15 +448,15 @@ func (p *IdP) authnRequest(idp *crewsaml.IdentityProvider, r *http.Request, sp *
 }
 
 // contextClass is the AuthnContextClassRef of a session's authentication.
-func contextClass(sess *Session) string {
-	if sess.Factors >= 2 {
+func contextClass(sess *login.Session) string {
+	if sess.ACR() == login.ACR2FA {
 		return ContextMFA
 	}
 	return ContextPassword
 }
 
 // assertion is what Gatehouse asserts to sp.
-func (p *IdP) assertion(idp *crewsaml.IdentityProvider, sp *ServiceProvider, pend *pending, sess *Session, subject *Subject, sessionIndex string, now time.Time) *crewsaml.Assertion {
+func (p *IdP) assertion(idp *crewsaml.IdentityProvider, sp *ServiceProvider, pend *pending, sess *login.Session, subject *Subject, sessionIndex string, now time.Time) *crewsaml.Assertion {
 	issuer := idp.MetadataURL.String()
 	notOnOrAfter := now.Add(assertionLifetime)
 	a := &crewsaml.Assertion{
