@@ -47,9 +47,15 @@ type env struct {
 	srv      *httptest.Server
 	sessions *fakeSessions
 	offset   atomic.Int64 // added to the clock (ns)
+	fixed    time.Time    // the clock, if set
 }
 
-func (e *env) now() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+func (e *env) now() time.Time {
+	if !e.fixed.IsZero() {
+		return e.fixed
+	}
+	return time.Now().Add(time.Duration(e.offset.Load()))
+}
 
 var testIDPKey = func() *saml.Key {
 	priv, _ := os.ReadFile(filepath.Join("testdata", "idp-key.pem"))
@@ -58,7 +64,11 @@ var testIDPKey = func() *saml.Key {
 	return &saml.Key{ID: "s20260101-test", PrivatePEM: priv, CertPEM: cert, Created: t0, Activates: t0}
 }()
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvAt(t, time.Time{}) }
+
+// newEnvAt runs the identity provider with its clock stopped at fixed (if
+// not zero).
+func newEnvAt(t *testing.T, fixed time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), sqlite.Options{})
@@ -66,7 +76,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, ctx: ctx, store: st}
+	e := &env{t: t, ctx: ctx, store: st, fixed: fixed}
 	e.dir = directory.NewService(st, directory.Options{Hasher: nopHasher{}, Policy: directory.DefaultPasswordPolicy(), Now: e.now, NewID: newID})
 	e.auth = auth.NewService(st, auth.Options{Now: e.now, NewID: newID})
 	e.auth.RegisterSSOKind(auth.KindSAMLSP, saml.Validate)
