@@ -38,7 +38,7 @@ import (
 // says so), and talk to it with a cookie-jar client as a browser would.
 
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	ctx      context.Context
 	store    *sqlite.Store
 	dir      *directory.Service
@@ -64,11 +64,11 @@ var testIDPKey = func() *saml.Key {
 	return &saml.Key{ID: "s20260101-test", PrivatePEM: priv, CertPEM: cert, Created: t0, Activates: t0}
 }()
 
-func newEnv(t *testing.T) *env { return newEnvAt(t, time.Time{}) }
+func newEnv(t testing.TB) *env { return newEnvAt(t, time.Time{}) }
 
 // newEnvAt runs the identity provider with its clock stopped at fixed (if
 // not zero).
-func newEnvAt(t *testing.T, fixed time.Time) *env {
+func newEnvAt(t testing.TB, fixed time.Time) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), sqlite.Options{})
@@ -254,12 +254,17 @@ func (f *fakeSessions) EndSession(w http.ResponseWriter, r *http.Request) (*logi
 
 type browser struct {
 	e *env
+	t testing.TB
 	c *http.Client
 }
 
-func (e *env) browser() *browser {
+func (e *env) browser() *browser { return e.browserFor(e.t) }
+
+// browserFor is a browser whose failures are t's.
+func (e *env) browserFor(t testing.TB) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	b := &browser{e: e, t: t, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return b
 }
 
 // signIn gives the browser a Gatehouse session of u with n factors,
@@ -288,10 +293,10 @@ type answer struct {
 }
 
 func (b *browser) do(req *http.Request) *answer {
-	b.e.t.Helper()
+	b.t.Helper()
 	resp, err := b.c.Do(req)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
@@ -299,19 +304,19 @@ func (b *browser) do(req *http.Request) *answer {
 }
 
 func (b *browser) get(u string) *answer {
-	b.e.t.Helper()
+	b.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.t.Fatal(err)
 	}
 	return b.do(req)
 }
 
 func (b *browser) post(u string, form url.Values) *answer {
-	b.e.t.Helper()
+	b.t.Helper()
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return b.do(req)
@@ -319,9 +324,9 @@ func (b *browser) post(u string, form url.Values) *answer {
 
 // resume follows a redirect to the login page back to where it resumes.
 func (b *browser) resume(a *answer) *answer {
-	b.e.t.Helper()
+	b.t.Helper()
 	if a.status != http.StatusSeeOther || !strings.HasPrefix(a.location, "/login?") {
-		b.e.t.Fatalf("want a redirect to the login page, got %d %s %s", a.status, a.location, a.body)
+		b.t.Fatalf("want a redirect to the login page, got %d %s %s", a.status, a.location, a.body)
 	}
 	u, _ := url.Parse(a.location)
 	return b.get(b.e.srv.URL + u.Query().Get("resume"))
@@ -368,7 +373,7 @@ type testSP struct {
 	cert *x509.Certificate
 }
 
-func loadKeyPair(t *testing.T, name string) (*rsa.PrivateKey, *x509.Certificate, string) {
+func loadKeyPair(t testing.TB, name string) (*rsa.PrivateKey, *x509.Certificate, string) {
 	t.Helper()
 	kb, err := os.ReadFile(filepath.Join("testdata", name+"-key.pem"))
 	if err != nil {
