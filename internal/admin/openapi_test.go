@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 )
 
 // TestOpenAPIMatchesRoutes: the document in the repository describes
@@ -100,6 +101,9 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"UserSummary": admin.UserSummary{}, "GroupSummary": admin.GroupSummary{},
 		"UserPage": admin.ListPage[admin.UserSummary]{}, "GroupPage": admin.ListPage[admin.GroupSummary]{},
 		"TargetTestResult": events.TestResult{}, "Attempt": events.Attempt{},
+		"SAMLAppInput": admin.SAMLAppInput{}, "SAMLApp": admin.SAMLApp{}, "SAMLIdPInfo": admin.SAMLIdPInfo{},
+		"SAMLKey": saml.KeyInfo{}, "SAMLSettings": saml.Settings{}, "SAMLEndpoint": saml.Endpoint{},
+		"SAMLAttributeRule": saml.AttributeRule{}, "SAMLRotateInput": admin.SAMLRotateInput{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

@@ -33,6 +33,8 @@ type Ops struct {
 	Events *EventOps
 	// Schemas resolve the filters of user and group listings.
 	Schemas *schema.Registry
+	// SAML administers the SAML identity provider (nil: none).
+	SAML *SAMLOps
 }
 
 // ---- views

@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
@@ -104,6 +105,8 @@ type App struct {
 	// Sessions and Recorder are what the SSO protocols use (a.Web).
 	Sessions login.Sessions
 	Recorder login.Recorder
+	// SAML is the SAML 2.0 identity provider (saml.go).
+	SAML *saml.IdP
 }
 
 // pokingStore tells the event pipeline about every committed write, so

@@ -20,6 +20,9 @@ func (a *App) setupLogin(ctx context.Context) error {
 	a.Login = login.New(login.Options{NewID: NewID, Log: a.Log})
 	a.Web = web.New(a.Login)
 	a.Sessions, a.Recorder = a.Web, a.Web
+	if err := a.setupSAML(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -27,4 +30,5 @@ func (a *App) setupLogin(ctx context.Context) error {
 // OIDC routes) to mux.
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
+	a.mountSAML(mux)
 }

@@ -264,3 +264,28 @@ func newHandle() string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// Info is what a service provider's administrator needs to know of the
+// identity provider.
+type Info struct {
+	EntityID, MetadataURL, SSOURL, SLOURL string
+	// Certificate is the certificate that signs now (PEM), Fingerprint its
+	// SHA-256.
+	Certificate, Fingerprint string
+	base                     string
+}
+
+// IdPInitiatedURL is the link that signs a person in to application app
+// from Gatehouse.
+func (i *Info) IdPInitiatedURL(app string) string { return i.base + IdPInitPath + app }
+
+// Info describes the identity provider.
+func (p *IdP) Info(ctx context.Context) (*Info, error) {
+	cur, _, err := p.keys.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base := p.opt.BaseURL()
+	return &Info{EntityID: base + MetadataPath, MetadataURL: base + MetadataPath, SSOURL: base + SSOPath, SLOURL: base + SLOPath,
+		Certificate: string(cur.rec.CertPEM), Fingerprint: Fingerprint(cur.rec.CertPEM), base: base}, nil
+}

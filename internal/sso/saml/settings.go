@@ -1,11 +1,14 @@
 package saml
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -379,4 +382,37 @@ func (s *Settings) entityDescriptor() *crewsaml.EntityDescriptor {
 		d.SingleLogoutServices = append(d.SingleLogoutServices, crewsaml.Endpoint{Binding: e.Binding, Location: e.URL})
 	}
 	return &crewsaml.EntityDescriptor{EntityID: s.EntityID, SPSSODescriptors: []crewsaml.SPSSODescriptor{d}}
+}
+
+// FetchMetadata fetches a service provider's metadata from an https URL
+// with client (the egress policy's: no redirects, no private or metadata
+// addresses unless allowed) and reads it.
+func FetchMetadata(ctx context.Context, client *http.Client, raw string) (*Settings, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return nil, directory.Errorf(directory.ErrInvalid, "metadataUrl", "the metadata URL must be an https URL")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, directory.Errorf(directory.ErrInvalid, "metadataUrl", "the metadata URL cannot be fetched: %v", err)
+	}
+	req.Header.Set("Accept", "application/samlmetadata+xml, application/xml, text/xml")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, directory.Errorf(directory.ErrInvalid, "metadataUrl", "the metadata cannot be fetched: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, directory.Errorf(directory.ErrInvalid, "metadataUrl", "fetching the metadata: the server answered %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxMetadataSize+1))
+	if err != nil {
+		return nil, directory.Errorf(directory.ErrInvalid, "metadataUrl", "reading the metadata: %v", err)
+	}
+	s, err := SettingsFromMetadata(body)
+	if err != nil {
+		return nil, err
+	}
+	s.MetadataURL = u.String()
+	return s, nil
 }
