@@ -360,14 +360,14 @@ func (o *Ops) SAMLKeys(ctx context.Context) ([]saml.KeyInfo, error) {
 	return sops.IdP.Keys(ctx)
 }
 
-// RotateSAMLKey makes a new signing key that signs after in; the key that
-// signs now stays in the metadata beside it.
-func (o *Ops) RotateSAMLKey(ctx context.Context, actor directory.Actor, in time.Duration) (*saml.KeyInfo, error) {
+// RotateSAMLKey makes a new signing key of bits bits (0: 2048) that signs
+// after in; the key that signs now stays in the metadata beside it.
+func (o *Ops) RotateSAMLKey(ctx context.Context, actor directory.Actor, in time.Duration, bits int) (*saml.KeyInfo, error) {
 	sops, err := o.samlOps()
 	if err != nil {
 		return nil, err
 	}
-	return sops.IdP.RotateKey(ctx, actor, in)
+	return sops.IdP.RotateKey(ctx, actor, in, bits)
 }
 
 // ---- /admin/v1/saml
@@ -413,6 +413,8 @@ type SAMLRotateInput struct {
 	// In is how long the new key waits before it signs ("336h"; "" or
 	// "0s": at once).
 	In string `json:"in,omitempty"`
+	// Bits is the RSA key size: 2048 (the default), 3072 or 4096.
+	Bits int `json:"bits,omitempty"`
 }
 
 func (a *API) rotateSAMLKey(r *http.Request, actor directory.Actor) (int, any, error) {
@@ -429,6 +431,6 @@ func (a *API) rotateSAMLKey(r *http.Request, actor directory.Actor) (int, any, e
 			return 0, nil, directory.Errorf(directory.ErrInvalid, "in", "in must be a duration such as 336h")
 		}
 	}
-	k, err := a.ops.RotateSAMLKey(r.Context(), actor, d)
+	k, err := a.ops.RotateSAMLKey(r.Context(), actor, d, in.Bits)
 	return http.StatusCreated, k, err
 }

@@ -57,18 +57,31 @@ func (e *env) now() time.Time {
 	return time.Now().Add(time.Duration(e.offset.Load()))
 }
 
-var testIDPKey = func() *saml.Key {
-	priv, _ := os.ReadFile(filepath.Join("testdata", "idp-key.pem"))
-	cert, _ := os.ReadFile(filepath.Join("testdata", "idp-cert.pem"))
+// The identity provider's test keys (made once: making one per test is
+// slow): 3072 bits for the tests, 2048 (the default size) for the
+// benchmarks.
+var (
+	testIDPKey     = readTestKey("idp")
+	testIDPKey2048 = readTestKey("idp2048")
+)
+
+func readTestKey(name string) *saml.Key {
+	priv, _ := os.ReadFile(filepath.Join("testdata", name+"-key.pem"))
+	cert, _ := os.ReadFile(filepath.Join("testdata", name+"-cert.pem"))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return &saml.Key{ID: "s20260101-test", PrivatePEM: priv, CertPEM: cert, Created: t0, Activates: t0}
-}()
+	return &saml.Key{ID: "s20260101-" + name, PrivatePEM: priv, CertPEM: cert, Created: t0, Activates: t0}
+}
 
 func newEnv(t testing.TB) *env { return newEnvAt(t, time.Time{}) }
 
+// newBenchEnv is an environment with a key of the default size.
+func newBenchEnv(t testing.TB) *env { return newEnvWith(t, time.Time{}, testIDPKey2048) }
+
 // newEnvAt runs the identity provider with its clock stopped at fixed (if
 // not zero).
-func newEnvAt(t testing.TB, fixed time.Time) *env {
+func newEnvAt(t testing.TB, fixed time.Time) *env { return newEnvWith(t, fixed, testIDPKey) }
+
+func newEnvWith(t testing.TB, fixed time.Time, key *saml.Key) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), sqlite.Options{})
@@ -80,8 +93,7 @@ func newEnvAt(t testing.TB, fixed time.Time) *env {
 	e.dir = directory.NewService(st, directory.Options{Hasher: nopHasher{}, Policy: directory.DefaultPasswordPolicy(), Now: e.now, NewID: newID})
 	e.auth = auth.NewService(st, auth.Options{Now: e.now, NewID: newID})
 	e.auth.RegisterSSOKind(auth.KindSAMLSP, saml.Validate)
-	// The test key (3072 bits, made once): generating one per test is slow.
-	if err := st.WriteSAML(ctx, func(tx saml.Tx) error { return tx.InsertSAMLKey(ctx, testIDPKey) }); err != nil {
+	if err := st.WriteSAML(ctx, func(tx saml.Tx) error { return tx.InsertSAMLKey(ctx, key) }); err != nil {
 		t.Fatal(err)
 	}
 	e.sessions = newFakeSessions()
@@ -344,7 +356,7 @@ var (
 	relayRE    = regexp.MustCompile(`name="RelayState" value="([^"]*)"`)
 )
 
-func (a *answer) form(t *testing.T) *postForm {
+func (a *answer) form(t testing.TB) *postForm {
 	t.Helper()
 	if a.status != http.StatusOK {
 		t.Fatalf("want the form that posts the response, got %d: %s", a.status, a.body)
@@ -451,7 +463,7 @@ func (s *testSP) parse(f *postForm, requestIDs ...string) (*crewsaml.Assertion, 
 }
 
 // redirectRequest makes an AuthnRequest URL with the HTTP-Redirect binding.
-func (s *testSP) redirectRequest(t *testing.T, relay string, edit func(*crewsaml.AuthnRequest)) (string, string) {
+func (s *testSP) redirectRequest(t testing.TB, relay string, edit func(*crewsaml.AuthnRequest)) (string, string) {
 	t.Helper()
 	req, err := s.sp.MakeAuthenticationRequest(s.sp.GetSSOBindingLocation(crewsaml.HTTPRedirectBinding), crewsaml.HTTPRedirectBinding, crewsaml.HTTPPostBinding)
 	if err != nil {

@@ -235,14 +235,18 @@ func (p *IdP) Keys(ctx context.Context) ([]KeyInfo, error) {
 	return keyInfos(cur, others, p.opt.Now()), nil
 }
 
-// RotateKey makes a new signing key that signs after delay (at once for
-// 0); the key that signs now stays published beside it.
-func (p *IdP) RotateKey(ctx context.Context, actor directory.Actor, delay time.Duration) (*KeyInfo, error) {
+// RotateKey makes a new signing key of bits bits (0: DefaultKeyBits) that
+// signs after delay (at once for 0); the key that signs now stays
+// published beside it.
+func (p *IdP) RotateKey(ctx context.Context, actor directory.Actor, delay time.Duration, bits int) (*KeyInfo, error) {
+	if bits == 0 {
+		bits = DefaultKeyBits
+	}
 	if _, _, err := p.keys.current(ctx); err != nil {
 		return nil, err
 	}
 	p.keys.mu.Lock()
-	rec, err := p.keys.rotate(ctx, actor, delay)
+	rec, err := p.keys.rotate(ctx, actor, delay, bits)
 	p.keys.mu.Unlock()
 	if err != nil {
 		return nil, err

@@ -129,14 +129,14 @@ func pemCert(c *x509.Certificate) []byte {
 func TestKeyRotation(t *testing.T) {
 	e := newEnv(t)
 	actor := directory.Actor{Kind: "cli"}
-	next, err := e.idp.RotateKey(e.ctx, actor, 24*time.Hour)
+	next, err := e.idp.RotateKey(e.ctx, actor, 24*time.Hour, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if next.State != "next" {
 		t.Errorf("new key state %q, want next", next.State)
 	}
-	if _, err := e.idp.RotateKey(e.ctx, actor, 0); err == nil || !strings.Contains(err.Error(), "already waiting") {
+	if _, err := e.idp.RotateKey(e.ctx, actor, 0, 0); err == nil || !strings.Contains(err.Error(), "already waiting") {
 		t.Errorf("second rotation: %v, want a conflict", err)
 	}
 	md := e.metadata()
@@ -155,7 +155,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := crewsaml.VerifyMetadataSignature(md, certs[:1]); err != nil {
 		t.Errorf("the new key does not sign: %v", err)
 	}
-	if certs[0].PublicKey.(interface{ Size() int }).Size()*8 != saml.KeyBits {
+	if certs[0].PublicKey.(interface{ Size() int }).Size()*8 != saml.DefaultKeyBits {
 		t.Errorf("key size %d", certs[0].PublicKey.(interface{ Size() int }).Size()*8)
 	}
 	keys, err := e.idp.Keys(e.ctx)
@@ -173,11 +173,14 @@ func TestKeyRotation(t *testing.T) {
 		t.Errorf("states %v", states)
 	}
 	// The next rotation drops the previous key.
-	if _, err := e.idp.RotateKey(e.ctx, actor, 0); err != nil {
+	if _, err := e.idp.RotateKey(e.ctx, actor, 0, 3072); err != nil {
 		t.Fatal(err)
 	}
 	_, certs = metadataCerts(t, e.metadata())
-	if len(certs) != 2 || strings.Contains(certs[1].Subject.CommonName, "test idp") {
-		t.Errorf("after a second rotation: %d certificates", len(certs))
+	if len(certs) != 2 || strings.Contains(certs[1].Subject.CommonName, "test idp") || certs[0].PublicKey.(interface{ Size() int }).Size()*8 != 3072 {
+		t.Errorf("after a second rotation (3072 bits): %d certificates", len(certs))
+	}
+	if _, err := e.idp.RotateKey(e.ctx, actor, 0, 1024); err == nil {
+		t.Error("a 1024-bit key was made")
 	}
 }
