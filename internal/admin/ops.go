@@ -8,6 +8,7 @@ package admin
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
@@ -35,6 +37,9 @@ type Ops struct {
 	Schemas *schema.Registry
 	// SAML administers the SAML identity provider (nil: none).
 	SAML *SAMLOps
+	// Login resets passwords, unlocks accounts and ends sessions (nil:
+	// not offered).
+	Login *login.Service
 }
 
 // ---- views
@@ -50,9 +55,17 @@ type App struct {
 	TargetOrgID  string              `json:"targetOrganizationId"`
 	SyncScope    directory.SyncScope `json:"syncScope"`
 	ExtensionURN string              `json:"extension,omitempty"`
-	Enabled      bool                `json:"enabled"`
-	Created      time.Time           `json:"created"`
-	Modified     time.Time           `json:"lastModified"`
+	// AllowedGroups, Everyone, RequireSSO, MinFactors and SSO are a
+	// single sign-on application's (kinds saml-sp and oidc-client):
+	// absent for other kinds.
+	AllowedGroups []string        `json:"allowedGroups,omitempty"`
+	Everyone      *bool           `json:"everyone,omitempty"`
+	RequireSSO    *bool           `json:"requireSSO,omitempty"`
+	MinFactors    *int            `json:"minFactors,omitempty"`
+	SSO           json.RawMessage `json:"sso,omitempty"`
+	Enabled       bool            `json:"enabled"`
+	Created       time.Time       `json:"created"`
+	Modified      time.Time       `json:"lastModified"`
 	// Set by Get only.
 	Tokens  []Token  `json:"tokens,omitempty"`
 	Secrets []Secret `json:"secrets,omitempty"`
@@ -115,11 +128,20 @@ func appView(a *auth.App) *App {
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return &App{
+	v := &App{
 		ID: a.ID, Name: a.Name, Kind: a.Kind, Scopes: scopes, Mode: auth.Mode(a.Profile), ExtraValues: auth.ExtraValues(a.Profile),
 		TargetOrgID: a.Profile.TargetOrgID,
 		SyncScope:   a.Profile.Scope, ExtensionURN: a.ExtensionURN, Enabled: a.Enabled, Created: a.Created, Modified: a.Modified,
 	}
+	if a.Kind.SSO() {
+		acc := a.Access
+		v.AllowedGroups = acc.AllowedGroups
+		if v.AllowedGroups == nil {
+			v.AllowedGroups = []string{}
+		}
+		v.Everyone, v.RequireSSO, v.MinFactors, v.SSO = &acc.Everyone, &acc.RequireSSO, &acc.MinFactors, a.SSO
+	}
+	return v
 }
 
 func (o *Ops) tokenView(t *auth.Token) Token {
@@ -153,6 +175,14 @@ type AppInput struct {
 	TargetOrgID  string               `json:"targetOrganizationId,omitempty"`
 	SyncScope    *directory.SyncScope `json:"syncScope,omitempty"`
 	ExtensionURN string               `json:"extension,omitempty"`
+	// AllowedGroups (group ids or display names), Everyone, RequireSSO,
+	// MinFactors and SSO (the kind's settings) are for single sign-on
+	// applications only.
+	AllowedGroups []string        `json:"allowedGroups,omitempty"`
+	Everyone      bool            `json:"everyone,omitempty"`
+	RequireSSO    bool            `json:"requireSSO,omitempty"`
+	MinFactors    int             `json:"minFactors,omitempty"`
+	SSO           json.RawMessage `json:"sso,omitempty"`
 }
 
 // AppPatch changes an application; absent fields stay as they are.
@@ -165,6 +195,12 @@ type AppPatch struct {
 	SyncScope    *directory.SyncScope `json:"syncScope,omitempty"`
 	ExtensionURN *string              `json:"extension,omitempty"`
 	Enabled      *bool                `json:"enabled,omitempty"`
+	// A single sign-on application's access and settings.
+	AllowedGroups *[]string        `json:"allowedGroups,omitempty"`
+	Everyone      *bool            `json:"everyone,omitempty"`
+	RequireSSO    *bool            `json:"requireSSO,omitempty"`
+	MinFactors    *int             `json:"minFactors,omitempty"`
+	SSO           *json.RawMessage `json:"sso,omitempty"`
 }
 
 func invalid(field, format string, args ...any) error {
@@ -253,6 +289,12 @@ func (o *Ops) CreateApp(ctx context.Context, actor directory.Actor, in AppInput)
 	if in.SyncScope != nil {
 		spec.Profile.Scope = *in.SyncScope
 	}
+	groups, err := o.groupIDs(ctx, in.AllowedGroups)
+	if err != nil {
+		return nil, err
+	}
+	spec.Access = auth.Access{AllowedGroups: groups, Everyone: in.Everyone, RequireSSO: in.RequireSSO, MinFactors: in.MinFactors}
+	spec.SSO = in.SSO
 	a, err := o.Auth.CreateApp(ctx, actor, spec)
 	if err != nil {
 		return nil, err
@@ -309,6 +351,12 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 			return nil, err
 		}
 	}
+	var groups []string
+	if p.AllowedGroups != nil {
+		if groups, err = o.groupIDs(ctx, *p.AllowedGroups); err != nil {
+			return nil, err
+		}
+	}
 	up, err := o.Auth.UpdateApp(ctx, actor, a.ID, func(a *auth.App) error {
 		if p.Name != nil {
 			a.Name = *p.Name
@@ -337,6 +385,21 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 		}
 		if p.Enabled != nil {
 			a.Enabled = *p.Enabled
+		}
+		if p.AllowedGroups != nil {
+			a.Access.AllowedGroups = groups
+		}
+		if p.Everyone != nil {
+			a.Access.Everyone = *p.Everyone
+		}
+		if p.RequireSSO != nil {
+			a.Access.RequireSSO = *p.RequireSSO
+		}
+		if p.MinFactors != nil {
+			a.Access.MinFactors = *p.MinFactors
+		}
+		if p.SSO != nil {
+			a.SSO = *p.SSO
 		}
 		return nil
 	})

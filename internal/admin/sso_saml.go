@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -202,33 +201,6 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 		return nil, err
 	}
 	return s, nil
-}
-
-// groupIDs resolves group names or ids.
-func (o *Ops) groupIDs(ctx context.Context, refs []string) ([]string, error) {
-	out := []string{}
-	for _, ref := range refs {
-		if g, err := o.Dir.Group(ctx, adminProfile(), ref, directory.ReadOptions{}); err == nil {
-			out = append(out, g.ID)
-			continue
-		} else if !errors.Is(err, directory.ErrNotFound) {
-			return nil, err
-		}
-		q, _ := json.Marshal(ref) // a JSON string is a SCIM filter string
-		page, err := o.Groups(ctx, ListQuery{Filter: "displayName eq " + string(q), Limit: 2})
-		if err != nil {
-			return nil, err
-		}
-		switch len(page.Items) {
-		case 0:
-			return nil, directory.Errorf(directory.ErrInvalid, "allowedGroups", "there is no group %q", ref)
-		case 1:
-			out = append(out, page.Items[0].ID)
-		default:
-			return nil, directory.Errorf(directory.ErrInvalid, "allowedGroups", "several groups are named %q: give its id", ref)
-		}
-	}
-	return out, nil
 }
 
 func (o *Ops) samlAccess(ctx context.Context, acc auth.Access, in SAMLAppInput) (auth.Access, error) {

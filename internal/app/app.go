@@ -53,6 +53,7 @@ import (
 type Store interface {
 	directory.Store
 	auth.Store
+	login.Store
 	Ping(ctx context.Context) error
 	// Unavailable reports whether an error means that the database cannot
 	// be used for now (answered 503 with Retry-After).
@@ -216,8 +217,11 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	if cfg.Profile == "ram" {
 		newUserID = RAMID
 	}
+	// One hasher, so that provisioning and sign-in share its cap on
+	// concurrent hashes.
+	hasher := auth.NewArgon2id()
 	a.Directory = directory.NewService(pokingStore{Store: st, poke: a.pokeEvents}, directory.Options{
-		Hasher: auth.NewArgon2id(), Policy: cfg.Policy(), NewID: newUserID,
+		Hasher: hasher, Policy: cfg.Policy(), NewID: newUserID,
 	})
 	a.Metrics = metrics.New()
 	var extURNs []string
@@ -270,7 +274,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		st.Close()
 		return nil, err
 	}
-	if err := a.setupLogin(ctx); err != nil {
+	if err := a.setupLogin(ctx, hasher); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -555,6 +559,10 @@ func (a *App) Handler() http.Handler {
 		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if web.Wants(r) {
+			a.Web.Home(w, r) // a browser: the user's page (sign-in)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprintf(w, "Gatehouse %s\nSCIM 2.0: /scim/v2\nOAuth 2.0 token endpoint: %s (RAM style: %s)\nAdmin API: %s (OpenAPI: %s/openapi.json)\nDocumentation: /docs/scim\n",
 			gatehouse.Version, oauth.TokenPath, oauth.RAMTokenPath, admin.Prefix, admin.Prefix)
@@ -836,6 +844,7 @@ func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 			}
 			return
 		}
+		a.pruneLogin(ctx)
 		seq, hash, err := a.Store.AuditHead(ctx)
 		if err != nil {
 			return

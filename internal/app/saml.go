@@ -40,6 +40,8 @@ func (a *App) setupSAML(_ context.Context) error {
 		policy.Allow = append(policy.Allow, p)
 	}
 	a.Admin.SAML = &admin.SAMLOps{IdP: a.SAML, Fetch: policy.Client(10 * time.Second)}
+	// The user page opens a service provider by IdP-initiated sign-on.
+	a.Web.RegisterLauncher(auth.KindSAMLSP, func(app *auth.App) string { return saml.IdPInitPath + app.ID })
 	return nil
 }
 

@@ -111,3 +111,41 @@ func (t *throttle) fail(key string) time.Duration {
 	}
 	return max(waitFor(l, now), time.Second)
 }
+
+// Throttle is the failure throttle for other authentication paths (the
+// login page): limit failures per key in window, as for credentials.
+type Throttle struct{ t *throttle }
+
+// NewThrottle returns a throttle allowing limit failures per key in window.
+func NewThrottle(limit int, window time.Duration, now func() time.Time) *Throttle {
+	return &Throttle{t: newThrottle(limit, window, now)}
+}
+
+// Wait returns how long key must wait before failing again (0 if it may).
+func (t *Throttle) Wait(key string) time.Duration { return t.t.wait(key) }
+
+// Fail records a failure of key and returns how long it must now wait (0
+// if it was still within its allowance).
+func (t *Throttle) Fail(key string) time.Duration { return t.t.fail(key) }
+
+// AddrKey is the throttle key of a client address: an IPv4 address, or
+// an IPv6 address's /64.
+func AddrKey(client string) string { return addrKey(client) }
+
+// NetworkKey is the network a client address belongs to, for limits that
+// apply to a whole network rather than one host: an IPv4 address's /24,
+// an IPv6 address's /64 (an IPv4-mapped IPv6 address as its IPv4
+// address). Anything else is its own key.
+func NetworkKey(client string) string {
+	a, err := netip.ParseAddr(client)
+	if err != nil {
+		return "net:" + client
+	}
+	a = a.Unmap().WithZone("")
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, _ := a.Prefix(bits)
+	return "net:" + p.String()
+}

@@ -72,6 +72,56 @@ type Config struct {
 	// LDAP lists the directories to synchronise from (`gatehouse sync
 	// ldap`, and `serve` for those with an interval); docs/ldap.md.
 	LDAP []ldapsync.Config `yaml:"ldap"`
+	// Login configures people's sign-in (docs/sso.md).
+	Login Login `yaml:"login"`
+}
+
+// Login configures sign-in: sessions, the factor policy, lockout.
+type Login struct {
+	// SessionIdle ends a session unused for this long (1m to 24h);
+	// SessionLifetime ends it this long after the login whatever its use
+	// (5m to 30d).
+	SessionIdle     Duration `yaml:"session_idle"`
+	SessionLifetime Duration `yaml:"session_lifetime"`
+	// Reauth is how recent a login must be for a sensitive action (1m to
+	// 1h).
+	Reauth Duration `yaml:"reauth"`
+	// TemporaryPasswordLifetime is how long the temporary password of an
+	// administrator's reset works (1h to 30d).
+	TemporaryPasswordLifetime Duration `yaml:"temporary_password_lifetime"`
+	// AdminGroups name the groups (display names or ids) whose members
+	// always need two factors.
+	AdminGroups []string `yaml:"admin_groups"`
+	// GroupFactors gives the factors (1 or 2) the members of a group (by
+	// display name or id) need.
+	GroupFactors map[string]int `yaml:"group_factors"`
+	Lockout      LoginLockout   `yaml:"lockout"`
+	// InsecureDevCookies lets sign-in work over plain http, for
+	// development on this machine: session cookies without Secure and
+	// without the __Host- prefix. Allowed only when the server listens on
+	// a loopback address, without TLS, and base_url (if set) is an http
+	// URL of a loopback host.
+	InsecureDevCookies bool `yaml:"insecure_dev_cookies"`
+}
+
+// LoginLockout sets the limits on failed logins (docs/sso.md, "Lockout
+// and throttling").
+type LoginLockout struct {
+	// Failures failures of an account from one network (or trusted
+	// device) within Window lock that network out of that account for
+	// Duration.
+	Failures int      `yaml:"failures"`
+	Window   Duration `yaml:"window"`
+	Duration Duration `yaml:"duration"`
+	// Past AccountFailures failures from clients that are not the
+	// account's trusted devices, each further attempt from them waits
+	// twice as long as the last, up to AccountMaxDelay.
+	AccountFailures int      `yaml:"account_failures"`
+	AccountMaxDelay Duration `yaml:"account_max_delay"`
+	// AddressFailures failures per client address in AddressWindow, then
+	// 429.
+	AddressFailures int      `yaml:"address_failures"`
+	AddressWindow   Duration `yaml:"address_window"`
 }
 
 // Events configures the event pipeline.
@@ -252,6 +302,12 @@ func Default() Config {
 		Audit: Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour),
 			CheckpointInterval: Duration(time.Minute)},
 		Events: Events{Source: "gatehouse", Retention: Duration(7 * 24 * time.Hour), PollInterval: Duration(250 * time.Millisecond)},
+		Login: Login{
+			SessionIdle: Duration(30 * time.Minute), SessionLifetime: Duration(12 * time.Hour), Reauth: Duration(5 * time.Minute),
+			TemporaryPasswordLifetime: Duration(72 * time.Hour),
+			Lockout: LoginLockout{Failures: 5, Window: Duration(15 * time.Minute), Duration: Duration(15 * time.Minute),
+				AccountFailures: 10, AccountMaxDelay: Duration(5 * time.Minute), AddressFailures: 20, AddressWindow: Duration(time.Minute)},
+		},
 	}
 }
 
@@ -550,6 +606,39 @@ func (c Config) problems() []string {
 	default:
 		add("sqlite_synchronous: must be FULL or NORMAL")
 	}
+	between("login.session_idle", c.Login.SessionIdle, time.Minute, 24*time.Hour)
+	between("login.session_lifetime", c.Login.SessionLifetime, 5*time.Minute, 30*24*time.Hour)
+	between("login.reauth", c.Login.Reauth, time.Minute, time.Hour)
+	between("login.temporary_password_lifetime", c.Login.TemporaryPasswordLifetime, time.Hour, 30*24*time.Hour)
+	lo := c.Login.Lockout
+	if lo.Failures < 1 || lo.Failures > 100 {
+		add("login.lockout.failures: must be between 1 and 100")
+	}
+	between("login.lockout.window", lo.Window, time.Minute, 24*time.Hour)
+	between("login.lockout.duration", lo.Duration, time.Minute, 24*time.Hour)
+	if lo.AccountFailures < 1 || lo.AccountFailures > 1000 {
+		add("login.lockout.account_failures: must be between 1 and 1000")
+	}
+	between("login.lockout.account_max_delay", lo.AccountMaxDelay, time.Second, time.Hour)
+	if lo.AddressFailures < 1 || lo.AddressFailures > 1000000 {
+		add("login.lockout.address_failures: must be between 1 and 1000000")
+	}
+	between("login.lockout.address_window", lo.AddressWindow, time.Second, 24*time.Hour)
+	for g, n := range c.Login.GroupFactors {
+		if n < 1 || n > 2 {
+			add("login.group_factors: %q: must be 1 or 2", g)
+		}
+	}
+	for _, g := range c.Login.AdminGroups {
+		if strings.TrimSpace(g) == "" {
+			add("login.admin_groups: a group name must not be empty")
+		}
+	}
+	if c.Login.InsecureDevCookies {
+		if why := c.devCookiesRefused(); why != "" {
+			add("login.insecure_dev_cookies: %s", why)
+		}
+	}
 	ldapNames := map[string]bool{}
 	for i, l := range c.LDAP {
 		for _, p := range l.Problems() {
@@ -561,6 +650,48 @@ func (c Config) problems() []string {
 		ldapNames[l.Name] = true
 	}
 	return problems
+}
+
+// devCookiesRefused says why login.insecure_dev_cookies may not be used
+// with this configuration ("" when it may): it is for a server on this
+// machine only.
+func (c Config) devCookiesRefused() string {
+	if c.TLS.CertFile != "" {
+		return "not with TLS (the cookies are Secure then)"
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil || !loopbackHost(host) {
+		return "only for a server listening on a loopback address (127.0.0.1, [::1], localhost)"
+	}
+	if c.BaseURL != "" {
+		u, err := url.Parse(c.BaseURL)
+		if err != nil || u.Scheme != "http" || !loopbackHost(u.Hostname()) {
+			return "only with an http base_url of a loopback host"
+		}
+	}
+	return ""
+}
+
+func loopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.IsLoopback()
+}
+
+// SignIn says how sign-in cookies are sent: secure (https: base_url is
+// https or the server has TLS), or insecure for development
+// (login.insecure_dev_cookies), or not at all (enabled false): a browser
+// would send the session over plain http.
+func (c Config) SignIn() (enabled, secure bool) {
+	if c.TLS.CertFile != "" || strings.HasPrefix(strings.ToLower(c.BaseURL), "https://") {
+		return true, true
+	}
+	if c.Login.InsecureDevCookies && c.devCookiesRefused() == "" {
+		return true, false
+	}
+	return false, false
 }
 
 // Database returns the database kind ("sqlite" or "postgres") and its

@@ -252,7 +252,7 @@ log:
 `,
 		want: []string{
 			`line 1: listen: "nowhere" is not host:port`,
-			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap`,
+			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap, login`,
 			`line 4: scim.max_page_size: want a whole number`,
 			`line 5: scim.default_page_sise: unknown key (did you mean "default_page_size"?); scim takes default_page_size, max_page_size, max_payload_bytes, max_bulk_operations, extensions, query_timeout, expensive_queries, expensive_queries_per_app`,
 			`line 7: audit.retention: want a duration such as 90s, 36h or 180d`,
@@ -284,7 +284,7 @@ ldap:
 			`line 11: ldap[1]: url: required (ldaps://host, or ldap://host with start_tls)`,
 			`line 11: ldap[1]: base_dns: give at least one`,
 			`line 11: ldap[1]: name: "corp" is used twice`,
-			`line 12: ldap[1].profiel: unknown key (did you mean "profile"?); ldap[1] takes name, profile, url, start_tls, ca_file, tls_server_name, insecure_plaintext, bind_dn, bind_password_env, bind_password_file, base_dns, user_filter, group_filter, ou_filter, page_size, timeout, workers, organization, ous, groups, on_delete, max_deletions, max_membership_removals, interval, full_interval, overlap, id_attribute, change_attribute, attributes, disabled`,
+			`line 12: ldap[1].profiel: unknown key (did you mean "profile"?); ldap[1] takes name, profile, url, start_tls, ca_file, tls_server_name, insecure_plaintext, bind_dn, bind_password_env, bind_password_file, base_dns, user_filter, group_filter, ou_filter, page_size, timeout, workers, organization, ous, groups, on_delete, max_deletions, max_membership_removals, interval, full_interval, overlap, id_attribute, change_attribute, attributes, delegated_auth, disabled`,
 			`GATEHOUSE_AUDIT_CHECKPOINT_INTERVAL: want a duration such as 90s, 36h or 180d`,
 			`log.level (set by GATEHOUSE_LOG_LEVEL): must be debug, info, warn or error, not "loud"`,
 		},

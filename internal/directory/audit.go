@@ -66,6 +66,10 @@ func userSnap(u *User) json.RawMessage {
 	})
 }
 
+// Snapshot is how the audit log and the outbox record u (nil: none):
+// for writers outside the Service (the login service).
+func Snapshot(u *User) json.RawMessage { return userSnap(u) }
+
 func (s *Service) audit(actor Actor, action string, before, after *User, at time.Time) *AuditEntry {
 	e := &AuditEntry{Time: at, Actor: actor, Action: action, ResourceType: "User", Before: userSnap(before), After: userSnap(after)}
 	if after != nil {

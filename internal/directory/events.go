@@ -30,12 +30,23 @@ const (
 	OrganizationCreated = "Organization.Created"
 	OrganizationUpdated = "Organization.Updated"
 	OrganizationDeleted = "Organization.Deleted"
+
+	// Sign-in events (internal/login): written by the login service, with
+	// the user's snapshot and EventData.Login.
+	UserLoggedIn        = "User.LoggedIn"
+	UserLoginFailed     = "User.LoginFailed"
+	UserLocked          = "User.Locked"
+	UserUnlocked        = "User.Unlocked"
+	UserLoggedOut       = "User.LoggedOut"
+	UserPasswordChanged = "User.PasswordChanged"
 )
 
-// EventTypes lists every lifecycle event type.
+// EventTypes lists every event type Gatehouse emits: the lifecycle events
+// of directory changes, then the sign-in events.
 func EventTypes() []string {
 	return []string{UserCreated, UserUpdated, UserDisabled, UserEnabled, UserDeleted, GroupCreated, GroupUpdated,
-		GroupDeleted, GroupMemberAdded, GroupMemberRemoved, OrganizationCreated, OrganizationUpdated, OrganizationDeleted}
+		GroupDeleted, GroupMemberAdded, GroupMemberRemoved, OrganizationCreated, OrganizationUpdated, OrganizationDeleted,
+		UserLoggedIn, UserLoginFailed, UserLocked, UserUnlocked, UserLoggedOut, UserPasswordChanged}
 }
 
 // EventRecord is one event as the change writes it.
@@ -65,6 +76,10 @@ type EventData struct {
 	// FirstActivation: the account is active for the first time (a user
 	// created active, or enabled for the first time).
 	FirstActivation bool `json:"firstActivation,omitempty"`
+	// Login is a sign-in event's own detail (detail.login): the method,
+	// the factors, the reason of a failure, the lock. Never a password,
+	// a token or a client address.
+	Login json.RawMessage `json:"login,omitempty"`
 }
 
 // eventRecord is an event of the change audited by e, with its before and
@@ -226,6 +241,11 @@ func (s *Service) record(ctx context.Context, tx Tx, e *AuditEntry, evs []*Event
 }
 
 func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, after *User) error {
+	if before != nil && after != nil && before.Active && !after.Active {
+		if err := tx.EndSessions(ctx, after.ID); err != nil {
+			return err
+		}
+	}
 	first := false
 	if after != nil && after.Active && (before == nil || !before.Active) {
 		// Created active, or enabled: the first time marks the event, so

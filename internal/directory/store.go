@@ -174,6 +174,10 @@ type Tx interface {
 	// MarkActivated records that user id is active, and reports whether
 	// it is the first time (false: it has been active before).
 	MarkActivated(ctx context.Context, id string, at time.Time) (bool, error)
+	// EndSessions ends user id's sign-in sessions (internal/login): a
+	// disabled account is signed out everywhere, in the transaction that
+	// disables it. (Deleting a user deletes its sessions with it.)
+	EndSessions(ctx context.Context, id string) error
 }
 
 // AuditQuery selects audit entries, newest first. Empty fields select all.

@@ -104,6 +104,12 @@ func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs or
 	case "User":
 		if detail, err = b.userDetail(ctx, rec, &data, orgs); err == nil {
 			detail["firstActivation"] = data.FirstActivation
+			if len(data.Login) > 0 {
+				var login any
+				if err = json.Unmarshal(data.Login, &login); err == nil {
+					detail["login"] = login
+				}
+			}
 		}
 	case "Group":
 		detail, err = b.groupDetail(ctx, rec, &data, orgs)

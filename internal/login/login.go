@@ -85,7 +85,13 @@ type Requirement struct {
 	// MaxAge: re-authenticate if AuthTime is older (OIDC max_age); 0: any.
 	MaxAge time.Duration
 	// Force: re-authenticate now (SAML ForceAuthn, OIDC prompt=login).
+	// Satisfies never accepts a Force requirement without Since: on the
+	// way back from the login, ask again with Since set to the time the
+	// protocol request arrived (the new login is after it).
 	Force bool
+	// Since: the authentication must not be older than this time (zero:
+	// any). For a forced re-authentication, the time of the request.
+	Since time.Time
 	// MinFactors: at least this many factors (OIDC acr_values); 0: the
 	// policy decides. The policy's own minimum (the person's groups, the
 	// application's minFactors, administrators two) always applies too.

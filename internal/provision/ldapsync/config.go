@@ -98,6 +98,12 @@ type Config struct {
 	// Fields) → the LDAP attributes to take it from, the first present
 	// wins. An empty list leaves the field alone.
 	Attributes map[string]AttrList `yaml:"attributes"`
+	// DelegatedAuth makes the accounts synced from this directory sign in
+	// to Gatehouse with their directory password: the login binds as the
+	// account's entry (found by its stable id), and a password Gatehouse
+	// may hold for such an account is not used (docs/sso.md, "Delegated
+	// authentication").
+	DelegatedAuth bool `yaml:"delegated_auth"`
 	// Disabled says which entries are disabled accounts (default: AD's
 	// userAccountControl bit 0x2; OpenLDAP's administrative lock,
 	// pwdAccountLockedTime = 000001010000Z).

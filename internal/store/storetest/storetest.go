@@ -24,6 +24,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -32,6 +33,7 @@ import (
 type Store interface {
 	directory.Store
 	auth.Store
+	login.Store
 }
 
 // NewStore returns an empty store; the suite calls it once per test.
@@ -169,6 +171,10 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Audit", testAudit},
 		{"Apps", testApps},
 		{"SSOApps", testSSOApps},
+		{"LoginSessions", testLoginSessions},
+		{"LoginLockout", testLoginLockout},
+		{"LoginPolicy", testLoginPolicy},
+		{"LoginPasswords", testLoginPasswords},
 		{"Tokens", testTokens},
 		{"ClientCredentials", testClientCredentials},
 		{"AccessTokenForm", testAccessTokenForm},

@@ -1,0 +1,222 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+)
+
+// Sign-in administration (docs/sso.md): a person's login state and
+// sessions, a password reset to a temporary password, unlocking, ending
+// every session; and the groups of single sign-on applications.
+
+// groupIDs resolves groups given by id or display name to ids.
+func (o *Ops) groupIDs(ctx context.Context, refs []string) ([]string, error) {
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		if g, err := o.Dir.Group(ctx, adminProfile(), ref, directory.ReadOptions{}); err == nil {
+			out = append(out, g.ID)
+			continue
+		} else if !errors.Is(err, directory.ErrNotFound) {
+			return nil, err
+		}
+		lit, _ := json.Marshal(ref)
+		e, err := filter.Parse("displayName eq " + string(lit))
+		if err == nil && o.Schemas != nil {
+			err = filter.Resolve(e, o.Schemas.Group)
+		}
+		if err != nil {
+			return nil, invalid("allowedGroups", "%q is not a group id or name", ref)
+		}
+		page, err := o.Dir.Groups(ctx, adminProfile(), directory.Query{Filter: e, Limit: 2})
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Items) != 1 {
+			return nil, invalid("allowedGroups", "no group has the id or the name %q", ref)
+		}
+		out = append(out, page.Items[0].ID)
+	}
+	return out, nil
+}
+
+// LoginState is a person's sign-in state, as administrators see it.
+type LoginState struct {
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	// Sessions are the person's valid sessions, newest first.
+	Sessions []SessionView `json:"sessions"`
+	// Failures counts the failed logins from clients that are not her
+	// trusted devices since her last success; SlowedUntil is when such
+	// clients may try again (absent when they may now).
+	Failures    int        `json:"failures"`
+	SlowedUntil *time.Time `json:"slowedUntil,omitempty"`
+	// MustChange: the next login must set a new password (a reset);
+	// TemporaryExpires is when the temporary password stops working.
+	MustChange       bool       `json:"mustChangePassword"`
+	TemporaryExpires *time.Time `json:"temporaryPasswordExpires,omitempty"`
+	// Directory names the directory that checks her password (delegated
+	// authentication), absent when it is Gatehouse's.
+	Directory string `json:"directory,omitempty"`
+}
+
+// SessionView is a session without its token.
+type SessionView struct {
+	ID       string    `json:"id"`
+	AuthTime time.Time `json:"authTime"`
+	AMR      []string  `json:"amr"`
+	ACR      string    `json:"acr"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"lastSeen"`
+	Expires  time.Time `json:"expires"`
+}
+
+// PasswordReset is the answer of a reset: the temporary password, shown
+// this once.
+type PasswordReset struct {
+	UserID            string    `json:"userId"`
+	UserName          string    `json:"userName"`
+	TemporaryPassword string    `json:"temporaryPassword"`
+	Expires           time.Time `json:"expires"`
+	// SessionsEnded: every session of the person ended.
+	SessionsEnded bool `json:"sessionsEnded"`
+}
+
+// SessionsEnded is the answer of ending a person's sessions.
+type SessionsEnded struct {
+	UserID string `json:"userId"`
+	Ended  int    `json:"ended"`
+}
+
+func (o *Ops) loginService() (*login.Service, error) {
+	if o.Login == nil {
+		return nil, invalid("user", "sign-in is not available here")
+	}
+	return o.Login, nil
+}
+
+// findUser finds a user by id or userName.
+func (o *Ops) findUser(ctx context.Context, ref string) (*directory.User, error) {
+	u, err := o.Dir.User(ctx, adminProfile(), ref, directory.ReadOptions{})
+	if err == nil || !errors.Is(err, directory.ErrNotFound) {
+		return u, err
+	}
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	return svc.FindUser(ctx, ref)
+}
+
+// LoginState returns a person's sign-in state.
+func (o *Ops) LoginState(ctx context.Context, ref string) (*LoginState, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	st, err := svc.State(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	sessions, err := svc.Sessions(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := svc.Delegated(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &LoginState{UserID: u.ID, UserName: u.UserName, Sessions: make([]SessionView, 0, len(sessions)), Failures: st.Failures,
+		SlowedUntil: optTime(st.Slowed), MustChange: st.MustChange, TemporaryExpires: optTime(st.TempExpires), Directory: dir}
+	for _, s := range sessions {
+		out.Sessions = append(out.Sessions, SessionView{ID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR(), Created: s.Created,
+			LastSeen: s.LastSeen, Expires: s.Expires})
+	}
+	return out, nil
+}
+
+// ResetPassword gives a person a temporary password that her next login
+// must replace, and ends her sessions.
+func (o *Ops) ResetPassword(ctx context.Context, actor directory.Actor, ref string) (*PasswordReset, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	temp, err := svc.ResetPassword(ctx, actor, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := svc.State(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordReset{UserID: u.ID, UserName: u.UserName, TemporaryPassword: temp, Expires: st.TempExpires, SessionsEnded: true}, nil
+}
+
+// Unlock ends a person's login locks and slow-down.
+func (o *Ops) Unlock(ctx context.Context, actor directory.Actor, ref string) (*LoginState, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.Unlock(ctx, actor, u.ID); err != nil {
+		return nil, err
+	}
+	return o.LoginState(ctx, u.ID)
+}
+
+// EndSessions ends every session of a person.
+func (o *Ops) EndSessions(ctx context.Context, actor directory.Actor, ref string) (*SessionsEnded, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	n, err := svc.RevokeSessions(ctx, actor, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &SessionsEnded{UserID: u.ID, Ended: n}, nil
+}
+
+// ---- HTTP
+
+func (a *API) loginRoutes() {
+	a.handle("GET /users/{user}/login", func(r *http.Request, _ directory.Actor) (int, any, error) {
+		st, err := a.ops.LoginState(r.Context(), r.PathValue("user"))
+		return http.StatusOK, st, err
+	})
+	a.handle("POST /users/{user}/reset-password", func(r *http.Request, actor directory.Actor) (int, any, error) {
+		x, err := a.ops.ResetPassword(r.Context(), actor, r.PathValue("user"))
+		return http.StatusOK, x, err
+	})
+	a.handle("POST /users/{user}/unlock", func(r *http.Request, actor directory.Actor) (int, any, error) {
+		st, err := a.ops.Unlock(r.Context(), actor, r.PathValue("user"))
+		return http.StatusOK, st, err
+	})
+	a.handle("DELETE /users/{user}/sessions", func(r *http.Request, actor directory.Actor) (int, any, error) {
+		x, err := a.ops.EndSessions(r.Context(), actor, r.PathValue("user"))
+		return http.StatusOK, x, err
+	})
+}

@@ -1,0 +1,444 @@
+package login
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// The login state machine. A login is a Pending record bound to the
+// browser that started it:
+//
+//	Begin ──► StageFirst ──password or bind──► [StageChange] ──► [StageStep …] ──► session
+//
+// StageChange (a new password) comes when an administrator's reset forced
+// it; StageStep once per further factor the policy needs (Steps). Every
+// transition is written to the database, so that any replica continues
+// it. Finishing deletes the record and creates the session in one
+// transaction.
+
+// Outcome is where a login step leaves the login: still Pending (the
+// next stage to show), or done (Session, with its cookie Token, and the
+// trusted-device cookie DeviceToken to set when a new device was made).
+type Outcome struct {
+	Pending     *Pending
+	Session     *Session
+	Token       string
+	DeviceToken string
+}
+
+// Done reports whether the login made a session.
+func (o *Outcome) Done() bool { return o.Session != nil }
+
+// Begin starts a login for req, to come back to resume (a path on
+// Gatehouse: SafeResume; "/" when empty), bound to c's browser.
+func (s *Service) Begin(ctx context.Context, c Client, req Requirement, resume string) (*Pending, error) {
+	if resume == "" {
+		resume = "/"
+	}
+	if !SafeResume(resume) {
+		return nil, directory.Errorf(directory.ErrInvalid, "resume", "the page to return to must be a path on Gatehouse")
+	}
+	if !tokenOK(c.Browser) {
+		return nil, directory.Errorf(directory.ErrInvalid, "browser", "the browser has no login cookie")
+	}
+	if req.MinFactors < 0 || req.MinFactors > auth.MaxFactors {
+		return nil, directory.Errorf(directory.ErrInvalid, "minFactors", "at most %d factors can be required", auth.MaxFactors)
+	}
+	id, err := NewToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.stamp()
+	p := &Pending{ID: id, BrowserHash: HashToken(c.Browser), AppID: req.AppID, MinFactors: req.MinFactors, Force: req.Force,
+		Resume: resume, Stage: StageFirst, Created: now, Expires: now.Add(s.opt.PendingLifetime)}
+	if err := s.store.WriteLogin(ctx, func(tx Tx) error { return tx.PutPending(ctx, p) }); err != nil {
+		return nil, wrapf("begin login", err)
+	}
+	return p, nil
+}
+
+// PendingFor returns login id if it is in progress in c's browser
+// (*Failure "expired" otherwise).
+func (s *Service) PendingFor(ctx context.Context, id string, c Client) (*Pending, error) {
+	if !tokenOK(id) || !tokenOK(c.Browser) {
+		return nil, fail("expired")
+	}
+	p, err := s.store.Pending(ctx, id)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, fail("expired")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(p.BrowserHash, HashToken(c.Browser)) != 1 || !s.stamp().Before(p.Expires) {
+		return nil, fail("expired")
+	}
+	return p, nil
+}
+
+// MaxUserNameBytes bounds what the login form's user name may be.
+const MaxUserNameBytes = 256
+
+// maxPasswordBytes bounds a submitted password before any hashing (the
+// policy bounds new ones in characters; 4 bytes each at most).
+func (s *Service) maxPasswordBytes() int { return 4 * max(s.opt.PasswordPolicy.MaxLength, 128) }
+
+// Password checks the first factor of login p: the password of the account
+// named userName, against the hash Gatehouse keeps or, for an account
+// synced from a directory with delegated authentication, by binding to
+// that directory.
+func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, password string) (*Outcome, error) {
+	if p.Stage != StageFirst {
+		return nil, fail("expired")
+	}
+	if d := s.addrs.Wait(auth.AddrKey(c.Addr)); d > 0 {
+		return nil, &Failure{Reason: "throttled", RetryAfter: d}
+	}
+	userName = strings.TrimSpace(userName)
+	if userName == "" || password == "" || len(userName) > MaxUserNameBytes || len(password) > s.maxPasswordBytes() ||
+		!utf8.ValidString(userName) || strings.ContainsAny(userName, "\x00\r\n") {
+		// Never checked, never bound: an empty password would be an
+		// unauthenticated LDAP bind, which servers answer with success.
+		s.addrs.Fail(auth.AddrKey(c.Addr))
+		return nil, fail("invalid")
+	}
+	u, err := s.findUser(ctx, userName)
+	if err != nil {
+		return nil, err
+	}
+	if u == nil {
+		// The same cost and, in time, the same "locked" answer as for an
+		// account that exists, so that neither tells whether it does.
+		s.burn(ctx)
+		s.addrs.Fail(auth.AddrKey(c.Addr))
+		if d := s.ghosts.Fail(strings.ToLower(userName) + "|" + auth.NetworkKey(c.Addr)); d > 0 {
+			return nil, &Failure{Reason: "locked", RetryAfter: d}
+		}
+		return nil, fail("invalid")
+	}
+	key, dev := s.clientKey(ctx, u.ID, c)
+	trusted := dev != nil
+	if err := s.charge(ctx, u.ID, key, trusted); err != nil {
+		return nil, err
+	}
+	if !u.Active {
+		s.burn(ctx)
+		if err := s.failed(ctx, u, key, trusted, c, Detail{Method: "password", AppID: p.AppID, Reason: "inactive"}); err != nil {
+			return nil, err
+		}
+		return nil, fail("invalid")
+	}
+	method, err := s.checkPassword(ctx, u, password)
+	var refusal *DirectoryRefusal
+	switch {
+	case err == nil:
+	case errors.As(err, &refusal):
+		_ = s.failed(ctx, u, key, trusted, c, Detail{Method: method, AppID: p.AppID, Reason: "directory-" + refusal.Reason})
+		if refusal.PasswordWasRight {
+			return nil, &Failure{Reason: "directory-refused", Detail: refusal.Reason}
+		}
+		return nil, fail("invalid")
+	case errors.Is(err, ErrInvalidCredentials):
+		if err := s.failed(ctx, u, key, trusted, c, Detail{Method: method, AppID: p.AppID, Reason: "invalid-password"}); err != nil {
+			return nil, err
+		}
+		return nil, fail("invalid")
+	default:
+		s.refund(ctx, u.ID, key, trusted)
+		if f, ok := isFailure(err); ok {
+			return nil, f
+		}
+		s.opt.Log.ErrorContext(ctx, "login: the password could not be checked", "method", method, "err", err)
+		return nil, fail("unavailable")
+	}
+	return s.firstFactorDone(ctx, p, c, u, method, key, trusted)
+}
+
+// findUser returns the account a person signs in as (nil if none).
+func (s *Service) findUser(ctx context.Context, userName string) (*directory.User, error) {
+	id, err := s.store.UserIDByUserName(ctx, userName)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	u, err := s.store.User(ctx, id, directory.ReadOptions{})
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, nil
+	}
+	return u, err
+}
+
+// burn spends a password check's time on nothing.
+func (s *Service) burn(ctx context.Context) {
+	s.dummyOnce.Do(func() {
+		s.dummy, _ = s.opt.Hasher.Hash(context.WithoutCancel(ctx), "gatehouse: no such account")
+	})
+	if s.dummy != "" {
+		_, _ = s.verify(ctx, "gatehouse: no such account?", s.dummy)
+	}
+}
+
+// verify checks a password against a hash, waiting at most HashWait for a
+// hashing slot.
+func (s *Service) verify(ctx context.Context, password, phc string) (bool, error) {
+	vctx, cancel := context.WithTimeout(ctx, s.opt.HashWait)
+	defer cancel()
+	ok, err := s.opt.Hasher.Verify(vctx, password, phc)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return false, &Failure{Reason: "busy", RetryAfter: 5 * time.Second}
+	}
+	return ok, err
+}
+
+// delegated returns the directory that checks u's password (nil: the
+// password is Gatehouse's) and u's entry id in it.
+func (s *Service) delegated(ctx context.Context, u *directory.User) (Directory, string, error) {
+	for _, d := range s.opt.Directories {
+		v, err := s.store.User(ctx, u.ID, directory.ReadOptions{Domain: d.Domain()})
+		if err != nil {
+			return nil, "", err
+		}
+		if v.ExternalID != "" {
+			return d, v.ExternalID, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// checkPassword checks password for u and names the method used.
+func (s *Service) checkPassword(ctx context.Context, u *directory.User, password string) (string, error) {
+	d, entry, err := s.delegated(ctx, u)
+	if err != nil {
+		return "", err
+	}
+	if d != nil {
+		// The directory's answer is final: a password Gatehouse may also
+		// hold for the account is not used.
+		return d.Domain(), d.Bind(ctx, entry, password)
+	}
+	if u.PasswordHash == "" {
+		s.burn(ctx)
+		return "password", ErrInvalidCredentials
+	}
+	ok, err := s.verify(ctx, password, u.PasswordHash)
+	if err != nil {
+		return "password", err
+	}
+	if !ok {
+		return "password", ErrInvalidCredentials
+	}
+	return "password", nil
+}
+
+// firstFactorDone moves login p past its first factor.
+func (s *Service) firstFactorDone(ctx context.Context, p *Pending, c Client, u *directory.User, method, key string, trusted bool) (*Outcome, error) {
+	now := s.stamp()
+	var acct *Account
+	err := s.store.WriteLogin(ctx, func(tx Tx) error {
+		var err error
+		acct, err = succeeded(ctx, tx, u.ID, key, trusted, now)
+		if err != nil {
+			return err
+		}
+		return tx.PutAccount(ctx, acct)
+	})
+	if err != nil {
+		return nil, wrapf("login", err)
+	}
+	if method == "password" && !acct.TempExpires.IsZero() && !now.Before(acct.TempExpires) {
+		_ = s.write(ctx, func(tx Tx) error {
+			return s.record(ctx, tx, personActor(c.RequestID), ActionLoginFailed, directory.UserLoginFailed, u,
+				Detail{Method: method, AppID: p.AppID, Reason: "temporary-password-expired", Client: c.Addr}, nil, nil)
+		})
+		return nil, fail("temp-expired")
+	}
+	next := *p
+	next.UserID, next.AuthTime = u.ID, now
+	next.AMR, next.Factors = []string{AMRPassword}, 1
+	next.Stage = StageStep
+	if acct.MustChange && method == "password" {
+		next.Stage = StageChange
+	}
+	return s.advance(ctx, &next, c, method)
+}
+
+// advance finishes login p, or stores it at its next stage.
+func (s *Service) advance(ctx context.Context, p *Pending, c Client, method string) (*Outcome, error) {
+	if p.Stage != StageChange {
+		need, err := s.RequiredFactors(ctx, p.UserID, p.AppID, p.MinFactors)
+		if err != nil {
+			return nil, err
+		}
+		if p.Factors >= need {
+			return s.finish(ctx, p, c, method)
+		}
+		st, err := s.NextStep(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if st == nil {
+			u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
+			if err != nil {
+				return nil, err
+			}
+			_ = s.write(ctx, func(tx Tx) error {
+				if err := tx.DeletePending(ctx, p.ID); err != nil {
+					return err
+				}
+				return s.record(ctx, tx, personActor(c.RequestID), ActionLoginFailed, directory.UserLoginFailed, u,
+					Detail{Method: method, AMR: p.AMR, Factors: p.Factors, AppID: p.AppID, Reason: fmt.Sprintf("needs-%d-factors", need), Client: c.Addr}, nil, nil)
+			})
+			return nil, fail("no-factor")
+		}
+		p.Stage = StageStep
+	}
+	if err := s.store.WriteLogin(ctx, func(tx Tx) error { return tx.PutPending(ctx, p) }); err != nil {
+		return nil, wrapf("login", err)
+	}
+	return &Outcome{Pending: p}, nil
+}
+
+// NextStep returns the further factor login p asks for next: the first of
+// Steps the person is enrolled in whose method she has not used yet (nil
+// when none).
+func (s *Service) NextStep(ctx context.Context, p *Pending) (Step, error) {
+	for _, st := range s.opt.Steps {
+		if slices.Contains(p.AMR, st.AMR()) {
+			continue
+		}
+		ok, err := st.Enrolled(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return st, nil
+		}
+	}
+	return nil, nil
+}
+
+// Step checks a further factor of login p (method, with the form the
+// person submitted). Its failures count as password failures do.
+func (s *Service) Step(ctx context.Context, p *Pending, c Client, method string, form map[string][]string) (*Outcome, error) {
+	if p.Stage != StageStep || p.UserID == "" {
+		return nil, fail("expired")
+	}
+	st, err := s.NextStep(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil || st.Method() != method {
+		return nil, fail("expired")
+	}
+	u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
+	if err != nil || !u.Active {
+		return nil, fail("expired")
+	}
+	key, dev := s.clientKey(ctx, u.ID, c)
+	if err := s.charge(ctx, u.ID, key, dev != nil); err != nil {
+		return nil, err
+	}
+	if err := st.Verify(ctx, u.ID, form); err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			_ = s.failed(ctx, u, key, dev != nil, c, Detail{Method: method, AMR: p.AMR, AppID: p.AppID, Reason: "invalid-" + method})
+			return nil, fail("invalid")
+		}
+		s.refund(ctx, u.ID, key, dev != nil)
+		return nil, err
+	}
+	if _, err := s.write2(ctx, u.ID, key, dev != nil); err != nil {
+		return nil, err
+	}
+	next := *p
+	next.AMR = append(slices.Clone(p.AMR), st.AMR())
+	next.Factors++
+	return s.advance(ctx, &next, c, method)
+}
+
+func (s *Service) write2(ctx context.Context, userID, key string, trusted bool) (*Account, error) {
+	var acct *Account
+	err := s.store.WriteLogin(ctx, func(tx Tx) error {
+		var err error
+		if acct, err = succeeded(ctx, tx, userID, key, trusted, s.stamp()); err != nil {
+			return err
+		}
+		return tx.PutAccount(ctx, acct)
+	})
+	return acct, err
+}
+
+// finish turns login p into a session: in one transaction it deletes the
+// login, ends the browser's previous session (the session id changes at
+// every login), creates the session and its trusted device, and records
+// User.LoggedIn.
+func (s *Service) finish(ctx context.Context, p *Pending, c Client, method string) (*Outcome, error) {
+	u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
+	if err != nil {
+		return nil, err
+	}
+	token, err := NewToken()
+	if err != nil {
+		return nil, err
+	}
+	now := s.stamp()
+	sess := &Session{ID: s.newID(), UserID: u.ID, AuthTime: p.AuthTime, AMR: slices.Clone(p.AMR), Factors: p.Factors,
+		Created: now, LastSeen: now, Expires: now.Add(s.opt.SessionLifetime)}
+	if sess.Factors >= 2 && !slices.Contains(sess.AMR, AMRMultiFactor) {
+		sess.AMR = append(sess.AMR, AMRMultiFactor)
+	}
+	out := &Outcome{Session: sess, Token: token}
+	var old *Session
+	if c.Session != "" && tokenOK(c.Session) {
+		if o, err := s.store.SessionByHash(ctx, HashToken(c.Session)); err == nil {
+			old = o
+		}
+	}
+	dev := &Device{UserID: u.ID, Created: now, LastUsed: now}
+	var devHash []byte
+	if c.Device != "" && tokenOK(c.Device) {
+		if d, err := s.store.Device(ctx, HashToken(c.Device)); err == nil && d.UserID == u.ID {
+			dev, devHash = d, HashToken(c.Device)
+			dev.LastUsed = now
+		}
+	}
+	if devHash == nil {
+		t, err := NewToken()
+		if err != nil {
+			return nil, err
+		}
+		dev.ID, devHash, out.DeviceToken = s.newID(), HashToken(t), t
+	}
+	err = s.write(ctx, func(tx Tx) error {
+		if err := tx.DeletePending(ctx, p.ID); err != nil {
+			return err
+		}
+		if old != nil {
+			if _, err := tx.DeleteSession(ctx, old.ID); err != nil {
+				return err
+			}
+		}
+		if err := tx.InsertSession(ctx, sess, HashToken(token)); err != nil {
+			return err
+		}
+		if err := tx.PutDevice(ctx, dev, devHash); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, personActor(c.RequestID), ActionLogin, directory.UserLoggedIn, u,
+			Detail{Method: method, AMR: sess.AMR, Factors: sess.Factors, ACR: sess.ACR(), AppID: p.AppID, SessionID: sess.ID, Client: c.Addr}, nil, nil)
+	})
+	if err != nil {
+		return nil, wrapf("login", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,251 @@
+package login
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// Lockout and throttling. Three limits apply to guessing, each chosen so
+// that an attacker elsewhere can never lock a person out for good:
+//
+//  1. Per client address (an IPv6 /64), whatever the account: AddressFailures
+//     failures per AddressWindow (in memory, per replica), then 429.
+//  2. Per account and client key — the client's network (IPv4 /24, IPv6
+//     /64), or one of the account's trusted devices (a browser that signed
+//     in to it before, known by its cookie): Failures failures within
+//     Window lock that key out of that account for Duration. Other
+//     networks and the person's trusted devices are not affected.
+//  3. Per account, from clients that are not its trusted devices: past
+//     AccountFailures failures, each attempt must wait twice as long as the
+//     last (1 s, 2 s, 4 s … at most AccountMaxDelay). The person's trusted
+//     devices are never slowed; elsewhere she waits at most AccountMaxDelay.
+//
+// Each attempt is counted before its password is checked (and refunded if
+// the check could not be made), so that attempts in parallel cannot exceed
+// the limits. A success forgets the count of its key and the account-wide
+// one. Locks end by themselves; an administrator can end them sooner
+// (Unlock). Attempts refused by a limit check no password and write no
+// audit record (they cannot flood the log); the lock itself is recorded.
+
+// clientKey is the key of limit 2: the trusted device, when the client
+// presents one of userID's, else its network.
+func (s *Service) clientKey(ctx context.Context, userID string, c Client) (key string, device *Device) {
+	if c.Device != "" && tokenOK(c.Device) {
+		d, err := s.store.Device(ctx, HashToken(c.Device))
+		if err == nil && d.UserID == userID {
+			return "dev:" + d.ID, d
+		}
+	}
+	return auth.NetworkKey(c.Addr), nil
+}
+
+// charge counts an attempt of userID from key before its check, or
+// refuses it with the time to wait.
+func (s *Service) charge(ctx context.Context, userID, key string, trusted bool) error {
+	lo := s.opt.Lockout
+	return s.store.WriteLogin(ctx, func(tx Tx) error {
+		now := s.stamp()
+		acct, err := tx.AccountForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		l, err := tx.LockForUpdate(ctx, userID, key)
+		if err != nil {
+			return err
+		}
+		if now.Before(l.LockedUntil) {
+			return &Failure{Reason: "locked", RetryAfter: l.LockedUntil.Sub(now)}
+		}
+		if !l.First.IsZero() && (now.Sub(l.First) >= lo.Window || !l.LockedUntil.IsZero()) {
+			*l = Lock{UserID: userID, Key: key} // the window, or the lock, is over
+		}
+		if l.Failures >= lo.Failures {
+			// Attempts in flight already fill the allowance.
+			return &Failure{Reason: "locked", RetryAfter: time.Second}
+		}
+		if l.First.IsZero() {
+			l.First = now
+		}
+		l.Failures++
+		if err := tx.PutLock(ctx, l); err != nil {
+			return err
+		}
+		if trusted {
+			return nil
+		}
+		if !acct.LastFailure.IsZero() && now.Sub(acct.LastFailure) >= lo.Window && !now.Before(acct.NextAttempt) {
+			acct.Failures, acct.NextAttempt = 0, time.Time{}
+		}
+		if now.Before(acct.NextAttempt) {
+			// Refunds the lock's count: this attempt checks nothing.
+			return &Failure{Reason: "slowed", RetryAfter: acct.NextAttempt.Sub(now)}
+		}
+		acct.Failures++
+		acct.LastFailure = now
+		if over := acct.Failures - lo.AccountFailures; over > 0 {
+			acct.NextAttempt = now.Add(accountDelay(over, lo.AccountMaxDelay))
+		}
+		return tx.PutAccount(ctx, acct)
+	})
+}
+
+// accountDelay is the wait after the over-th failure past the account's
+// allowance: 1 s, 2 s, 4 s … at most max.
+func accountDelay(over int, max time.Duration) time.Duration {
+	if over > 30 {
+		return max
+	}
+	return min(time.Duration(1<<(over-1))*time.Second, max)
+}
+
+// refund takes back an attempt whose check could not be made (the
+// directory was unavailable, hashing was busy).
+func (s *Service) refund(ctx context.Context, userID, key string, trusted bool) {
+	err := s.store.WriteLogin(ctx, func(tx Tx) error {
+		acct, err := tx.AccountForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		l, err := tx.LockForUpdate(ctx, userID, key)
+		if err != nil {
+			return err
+		}
+		if l.Failures > 0 {
+			l.Failures--
+			if err := tx.PutLock(ctx, l); err != nil {
+				return err
+			}
+		}
+		if !trusted && acct.Failures > 0 {
+			acct.Failures--
+			if acct.Failures <= s.opt.Lockout.AccountFailures {
+				acct.NextAttempt = time.Time{}
+			}
+			return tx.PutAccount(ctx, acct)
+		}
+		return nil
+	})
+	if err != nil {
+		s.opt.Log.WarnContext(ctx, "login: could not refund an attempt", "err", err)
+	}
+}
+
+// failed records a failed check of userID from key: its audit record and
+// User.LoginFailed, and — when this failure fills the key's allowance or
+// crosses the account's — the lock with its User.Locked.
+func (s *Service) failed(ctx context.Context, u *directory.User, key string, trusted bool, c Client, d Detail) error {
+	lo := s.opt.Lockout
+	s.addrs.Fail(auth.AddrKey(c.Addr))
+	return s.write(ctx, func(tx Tx) error {
+		now := s.stamp()
+		acct, err := tx.AccountForUpdate(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		l, err := tx.LockForUpdate(ctx, u.ID, key)
+		if err != nil {
+			return err
+		}
+		actor := personActor(c.RequestID)
+		d.Client = c.Addr
+		if err := s.record(ctx, tx, actor, ActionLoginFailed, directory.UserLoginFailed, u, d, nil, nil); err != nil {
+			return err
+		}
+		if l.Failures >= lo.Failures && l.LockedUntil.IsZero() {
+			l.LockedUntil = now.Add(lo.Duration)
+			if err := tx.PutLock(ctx, l); err != nil {
+				return err
+			}
+			scope := "network"
+			if trusted {
+				scope = "device"
+			}
+			until := l.LockedUntil
+			if err := s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
+				Detail{Scope: scope, Until: &until, Reason: "failures", Client: c.Addr}, nil, nil); err != nil {
+				return err
+			}
+		}
+		if !trusted && acct.Failures == lo.AccountFailures+1 {
+			until := acct.NextAttempt
+			return s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
+				Detail{Scope: "account", Until: &until, Reason: "failures", Client: c.Addr}, nil, nil)
+		}
+		return nil
+	})
+}
+
+// succeeded forgets the failures of key and the account-wide count
+// (inside the transaction that finishes the first factor).
+func succeeded(ctx context.Context, tx Tx, userID, key string, trusted bool, now time.Time) (*Account, error) {
+	acct, err := tx.AccountForUpdate(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.PutLock(ctx, &Lock{UserID: userID, Key: key, First: now}); err != nil {
+		return nil, err
+	}
+	if !trusted {
+		acct.Failures, acct.NextAttempt = 0, time.Time{}
+	}
+	return acct, nil
+}
+
+// Unlock ends every lock of a user and the account-wide slow-down (an
+// administrator's action): the audit record and User.Unlocked.
+func (s *Service) Unlock(ctx context.Context, actor directory.Actor, userID string) error {
+	u, err := s.store.User(ctx, userID, directory.ReadOptions{})
+	if err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx Tx) error {
+		acct, err := tx.AccountForUpdate(ctx, userID)
+		if err != nil {
+			return err
+		}
+		n, err := tx.DeleteLocks(ctx, userID)
+		if err != nil {
+			return err
+		}
+		acct.Failures, acct.NextAttempt, acct.LastFailure = 0, time.Time{}, time.Time{}
+		if err := tx.PutAccount(ctx, acct); err != nil {
+			return err
+		}
+		_ = n
+		return s.record(ctx, tx, actor, ActionUnlocked, directory.UserUnlocked, u, Detail{Reason: "administrator"}, nil, nil)
+	})
+}
+
+// LockState is what an administrator sees of a user's locks.
+type LockState struct {
+	// Slowed is when the account-wide slow-down lets untrusted clients
+	// try again (zero: not slowed); Failures the count behind it.
+	Slowed   time.Time
+	Failures int
+	// MustChange and TempExpires are the forced change a reset set.
+	MustChange  bool
+	TempExpires time.Time
+}
+
+// State returns a user's login state.
+func (s *Service) State(ctx context.Context, userID string) (*LockState, error) {
+	a, err := s.store.Account(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	st := &LockState{Failures: a.Failures, MustChange: a.MustChange, TempExpires: a.TempExpires}
+	if s.stamp().Before(a.NextAttempt) {
+		st.Slowed = a.NextAttempt
+	}
+	return st, nil
+}
+
+func isFailure(err error) (*Failure, bool) {
+	var f *Failure
+	ok := errors.As(err, &f)
+	return f, ok
+}

@@ -1,0 +1,164 @@
+package login
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// Store is what the login service needs from the database. Everything a
+// login or a session depends on lives there, so that several replicas
+// share it: a session made on one is valid on all, ended on one is ended on
+// all.
+type Store interface {
+	// User reads a user (as directory.Store.User).
+	User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error)
+	// Group reads a group (as directory.Store.Group).
+	Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error)
+	// UserIDByUserName finds an account by its userName, ignoring case
+	// (directory.ErrNotFound when there is none).
+	UserIDByUserName(ctx context.Context, userName string) (string, error)
+	// SessionByHash returns the session whose token has this SHA-256, if
+	// its user exists and is active (directory.ErrNotFound otherwise).
+	// Expiry is the caller's to check.
+	SessionByHash(ctx context.Context, hash []byte) (*Session, error)
+	// UserSessions lists a user's sessions, newest first.
+	UserSessions(ctx context.Context, userID string) ([]*Session, error)
+	// Pending returns a pending login (directory.ErrNotFound when there is
+	// none).
+	Pending(ctx context.Context, id string) (*Pending, error)
+	// Account returns a user's login state (a zero Account with UserID
+	// set when there is none).
+	Account(ctx context.Context, userID string) (*Account, error)
+	// Device returns the trusted device whose token has this SHA-256
+	// (directory.ErrNotFound when there is none).
+	Device(ctx context.Context, hash []byte) (*Device, error)
+	// WriteLogin runs fn in one transaction and commits it if fn returns
+	// nil. fn may run more than once.
+	WriteLogin(ctx context.Context, fn func(Tx) error) error
+}
+
+// Tx is a write transaction of the login service.
+type Tx interface {
+	// UserForUpdate locks and returns the user (as directory.Tx's).
+	UserForUpdate(ctx context.Context, id, domain string) (*directory.User, error)
+	// SetPasswordHash stores a user's new password hash, bumping its
+	// version and modification time.
+	SetPasswordHash(ctx context.Context, userID, hash string, at time.Time) error
+
+	InsertSession(ctx context.Context, s *Session, hash []byte) error
+	// TouchSession moves a session's LastSeen.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	// DeleteSession ends a session, reporting whether there was one.
+	DeleteSession(ctx context.Context, id string) (bool, error)
+	// DeleteUserSessions ends a user's sessions but except ("" for all),
+	// returning the ids it ended.
+	DeleteUserSessions(ctx context.Context, userID, except string) ([]string, error)
+
+	// PutPending creates or replaces a pending login.
+	PutPending(ctx context.Context, p *Pending) error
+	DeletePending(ctx context.Context, id string) error
+
+	// AccountForUpdate locks and returns a user's login state (a zero
+	// Account with UserID set when there is none).
+	AccountForUpdate(ctx context.Context, userID string) (*Account, error)
+	PutAccount(ctx context.Context, a *Account) error
+	// LockForUpdate locks and returns the failures of a user from one
+	// client key (a zero Lock when there are none).
+	LockForUpdate(ctx context.Context, userID, key string) (*Lock, error)
+	PutLock(ctx context.Context, l *Lock) error
+	// DeleteLocks forgets a user's failures from every client key.
+	DeleteLocks(ctx context.Context, userID string) (int64, error)
+
+	// PutDevice records a trusted device (or moves its LastUsed).
+	PutDevice(ctx context.Context, d *Device, hash []byte) error
+	// DeleteDevices forgets a user's trusted devices.
+	DeleteDevices(ctx context.Context, userID string) error
+
+	// PruneLogin deletes sessions, pending logins and client locks that
+	// ended before t, and trusted devices unused since before devicesBefore.
+	PruneLogin(ctx context.Context, t, devicesBefore time.Time) (int64, error)
+
+	AppendAudit(ctx context.Context, e *directory.AuditEntry) error
+	AppendEvents(ctx context.Context, evs []*directory.EventRecord) error
+}
+
+// Pending is a login in progress: a server-side record, bound to the
+// browser that started it (BrowserHash), that collects factors one step at
+// a time until it becomes a session.
+type Pending struct {
+	// ID is random (it travels in the login page's URL); the browser
+	// binding cookie's SHA-256 must match BrowserHash for it to be used.
+	ID          string
+	BrowserHash []byte
+	// AppID, MinFactors and Force are the requirement it was started
+	// for; Resume is where the browser goes after it (a path on
+	// Gatehouse).
+	AppID      string
+	MinFactors int
+	Force      bool
+	Resume     string
+	// UserID is set once the first factor succeeded.
+	UserID string
+	// AMR and Factors collect the methods succeeded so far; AuthTime is
+	// the time of the first.
+	AMR      []string
+	Factors  int
+	AuthTime time.Time
+	// Stage is what the login asks for next: StageFirst, StageStep (a
+	// further factor), StageChange (a new password, forced).
+	Stage   string
+	Created time.Time
+	Expires time.Time
+}
+
+// Stages of a pending login.
+const (
+	StageFirst  = "first"
+	StageStep   = "step"
+	StageChange = "change"
+)
+
+// Account is a user's login state.
+type Account struct {
+	UserID string
+	// MustChange forces a new password at the next login (an
+	// administrator's reset sets it).
+	MustChange bool
+	// TempExpires is when a temporary password set by an administrator
+	// stops working (zero: the password is not temporary).
+	TempExpires time.Time
+	// Failures counts the failed logins from clients that are not one of
+	// the user's trusted devices since the last success (forgotten after
+	// a quiet window); NextAttempt is when such a client may try again
+	// (the account-wide slow-down).
+	Failures    int
+	LastFailure time.Time
+	NextAttempt time.Time
+	// PasswordChanged is when the user last changed her password here.
+	PasswordChanged time.Time
+}
+
+// Lock is the failures of one user from one client key: a network
+// ("net:203.0.113.0/24", "net:2001:db8::/64") or a trusted device
+// ("dev:<id>").
+type Lock struct {
+	UserID string
+	Key    string
+	// Failures counts the failures (and attempts in flight) since First;
+	// a lock ends after LockedUntil.
+	Failures    int
+	First       time.Time
+	LockedUntil time.Time
+}
+
+// Device is a browser the user has signed in with before, recognised by a
+// long-lived random cookie: its failures count on their own, so that
+// failures elsewhere never lock it out.
+type Device struct {
+	ID       string
+	UserID   string
+	Created  time.Time
+	LastUsed time.Time
+}

@@ -1,0 +1,582 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/login"
+)
+
+// The login service over the store: sessions and their end when an account
+// is disabled or deleted, the lockout rules, the factor policy, resets.
+// Time is a settable clock; hashing is the suite's fake (no argon2id).
+
+// loginHasher checks what fakeHasher makes.
+type loginHasher struct{ fakeHasher }
+
+func (loginHasher) Verify(_ context.Context, pw, phc string) (bool, error) {
+	return phc == "hashed:"+pw, nil
+}
+
+// stopClock is a clock that moves only when told.
+type stopClock struct{ t time.Time }
+
+func (c *stopClock) Now() time.Time               { return c.t }
+func (c *stopClock) Advance(d time.Duration)      { c.t = c.t.Add(d) }
+func (c *stopClock) At(d time.Duration) time.Time { return c.t.Add(d) }
+
+type loginEnv struct {
+	*env
+	svc   *login.Service
+	clock *stopClock
+	steps []login.Step
+}
+
+func newLoginEnv(t *testing.T, ns NewStore, opt login.Options) *loginEnv {
+	e := setup(t, ns)
+	c := &stopClock{t: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	opt.Now, opt.NewID, opt.Hasher = c.Now, newID, loginHasher{}
+	return &loginEnv{env: e, clock: c, svc: login.New(e.store, e.store, opt)}
+}
+
+func (le *loginEnv) person(name, password string, active bool) *directory.User {
+	return le.createUser(strict, &directory.User{UserName: name, Active: active, Password: password})
+}
+
+// client is a browser at addr with its own binding cookie.
+func client(t *testing.T, addr string) login.Client {
+	b, err := login.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return login.Client{Addr: addr, Browser: b, RequestID: "req"}
+}
+
+// try runs a whole first-factor login; it returns the outcome or the
+// failure's reason.
+func (le *loginEnv) try(c login.Client, req login.Requirement, user, password string) (*login.Outcome, string) {
+	le.t.Helper()
+	p, err := le.svc.Begin(le.ctx, c, req, "/")
+	if err != nil {
+		le.t.Fatal(err)
+	}
+	out, err := le.svc.Password(le.ctx, p, c, user, password)
+	if err != nil {
+		var f *login.Failure
+		if !errors.As(err, &f) {
+			le.t.Fatalf("login %s: %v", user, err)
+		}
+		return nil, f.Reason
+	}
+	return out, ""
+}
+
+func (le *loginEnv) eventTypes(userID string) []string {
+	le.t.Helper()
+	es, ok := le.store.(events.Store)
+	if !ok {
+		le.t.Skip("the store has no outbox")
+	}
+	recs, err := es.EventsAfter(le.ctx, 0, 10000)
+	if err != nil {
+		le.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		if r.ResourceID == userID && strings.HasPrefix(r.Type, "User.") && r.Type != directory.UserCreated {
+			out = append(out, r.Type)
+		}
+	}
+	return out
+}
+
+func (le *loginEnv) actions(userID string) []string {
+	le.t.Helper()
+	es, err := le.store.Audit(le.ctx, directory.AuditQuery{ResourceID: userID, Limit: 1000})
+	if err != nil {
+		le.t.Fatal(err)
+	}
+	var out []string
+	for i := len(es) - 1; i >= 0; i-- {
+		if es[i].Action != "user.create" {
+			out = append(out, es[i].Action)
+		}
+	}
+	return out
+}
+
+// testLoginSessions: a login makes a session whose token finds it; it
+// idles out and expires; disabling the account ends it in the directory's
+// transaction (enabling does not bring it back); deleting the account
+// deletes it; logout ends it.
+func testLoginSessions(t *testing.T, ns NewStore) {
+	le := newLoginEnv(t, ns, login.Options{SessionIdle: 10 * time.Minute, SessionLifetime: time.Hour})
+	u := le.person("ada", "Secret-Pass-1", true)
+	c := client(t, "192.0.2.10")
+	out, reason := le.try(c, login.Requirement{}, "ADA", "Secret-Pass-1")
+	if reason != "" || !out.Done() {
+		t.Fatalf("login: %q", reason)
+	}
+	s := out.Session
+	want := &login.Session{ID: s.ID, UserID: u.ID, AuthTime: le.clock.t, AMR: []string{"pwd"}, Factors: 1, Created: le.clock.t,
+		LastSeen: le.clock.t, Expires: le.clock.At(time.Hour)}
+	if diff := cmp.Diff(want, s); diff != "" {
+		t.Fatalf("session (-want +got):\n%s", diff)
+	}
+	got, err := le.svc.Session(le.ctx, out.Token)
+	if err != nil || got == nil {
+		t.Fatalf("session by token: %v %v", got, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored session (-want +got):\n%s", diff)
+	}
+	if s.ACR() != login.ACR1FA {
+		t.Errorf("ACR %s", s.ACR())
+	}
+	// Used every 9 minutes it lives on, until its absolute end.
+	for i := 0; i < 6; i++ {
+		le.clock.Advance(9 * time.Minute)
+		if got, _ := le.svc.Session(le.ctx, out.Token); got == nil {
+			t.Fatalf("session idled out after %d uses 9 minutes apart", i)
+		}
+	}
+	le.clock.Advance(7 * time.Minute) // 61 minutes after the login
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("a session outlived its lifetime")
+	}
+
+	// Idle: 10 minutes unused.
+	out, _ = le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	le.clock.Advance(10 * time.Minute)
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("a session survived its idle timeout")
+	}
+
+	// Disabled, then enabled again: the session stays ended.
+	out, _ = le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	setActive := func(active bool) {
+		if _, err := le.env.svc.UpdateUser(le.ctx, le.actor, strict, u.ID, nil, func(x *directory.User) error { x.Active = active; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setActive(false)
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("a disabled account's session lives")
+	}
+	setActive(true)
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("enabling the account revived its session")
+	}
+
+	// Logout.
+	out, _ = le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	if ended, err := le.svc.Logout(le.ctx, out.Token, c); err != nil || ended == nil || ended.ID != out.Session.ID {
+		t.Fatalf("logout: %v %v", ended, err)
+	}
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("a session lives after logout")
+	}
+
+	// A new login replaces the browser's session (the id changes).
+	out, _ = le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	c.Session = out.Token
+	again, _ := le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	if again.Session.ID == out.Session.ID || again.Token == out.Token {
+		t.Error("the session id did not change at login")
+	}
+	if got, _ := le.svc.Session(le.ctx, out.Token); got != nil {
+		t.Error("the browser's previous session survived its new login")
+	}
+
+	// Deleted: the session goes with the account.
+	if err := le.env.svc.DeleteUser(le.ctx, le.actor, strict, u.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := le.svc.Session(le.ctx, again.Token); got != nil || err != nil {
+		t.Errorf("a deleted account's session: %v %v", got, err)
+	}
+	if diff := cmp.Diff([]string{"User.LoggedIn", "User.LoggedIn", "User.LoggedIn", "User.Disabled", "User.Enabled", "User.LoggedIn", "User.LoggedOut",
+		"User.LoggedIn", "User.LoggedIn", "User.Deleted"}, le.eventTypes(u.ID)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
+// testLoginLockout: the three limits, and that none lets an attacker
+// elsewhere keep the person out.
+func testLoginLockout(t *testing.T, ns NewStore) {
+	le := newLoginEnv(t, ns, login.Options{Lockout: login.Lockout{Failures: 5, Window: 15 * time.Minute, Duration: 15 * time.Minute,
+		AccountFailures: 10, AccountMaxDelay: 5 * time.Minute, AddressFailures: 1000, AddressWindow: time.Minute}})
+	u := le.person("bo", "Secret-Pass-1", true)
+	home := client(t, "198.51.100.7")
+	out, _ := le.try(home, login.Requirement{}, "bo", "Secret-Pass-1")
+	home.Device = out.DeviceToken // her browser is now a trusted device
+	if home.Device == "" {
+		t.Fatal("no device token after the first login")
+	}
+	second, _ := le.try(home, login.Requirement{}, "bo", "Secret-Pass-1")
+	if second.DeviceToken != "" {
+		t.Error("a known device got a new device token")
+	}
+
+	// 2. Five failures from one network lock that network out, the right
+	// password included, for 15 minutes; other networks and her device
+	// are not affected.
+	attacker := client(t, "203.0.113.7")
+	for i := range 5 {
+		if _, reason := le.try(attacker, login.Requirement{}, "bo", "guess"); reason != "invalid" {
+			t.Fatalf("failure %d: %q", i+1, reason)
+		}
+	}
+	neighbour := client(t, "203.0.113.99") // the same /24
+	if _, reason := le.try(neighbour, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "locked" {
+		t.Errorf("the locked network with the right password: %q", reason)
+	}
+	if _, reason := le.try(client(t, "192.0.2.1"), login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+		t.Errorf("another network: %q", reason)
+	}
+	sameNet := home
+	sameNet.Addr = "203.0.113.8"
+	if _, reason := le.try(sameNet, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+		t.Errorf("her trusted device on the locked network: %q", reason)
+	}
+	le.clock.Advance(15 * time.Minute)
+	if _, reason := le.try(neighbour, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+		t.Errorf("after the lock: %q", reason)
+	}
+	if diff := cmp.Diff([]string{"User.LoggedIn", "User.LoggedIn", "User.LoginFailed", "User.LoginFailed", "User.LoginFailed", "User.LoginFailed",
+		"User.LoginFailed", "User.Locked", "User.LoggedIn", "User.LoggedIn", "User.LoggedIn"}, le.eventTypes(u.ID)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+
+	// 3. Failures from many networks: past 10, the account slows down
+	// untrusted clients — 1 s, 2 s, 4 s … never more than 5 minutes —
+	// while her device goes on.
+	for i := range 10 {
+		if _, reason := le.try(client(t, "10."+itoa(i)+".0.1"), login.Requirement{}, "bo", "guess"); reason != "invalid" {
+			t.Fatalf("distributed failure %d: %q", i+1, reason)
+		}
+	}
+	wait := time.Second
+	for i := range 12 {
+		elsewhere := client(t, "172.16."+itoa(i)+".1")
+		if _, reason := le.try(elsewhere, login.Requirement{}, "bo", "guess"); reason != "invalid" {
+			t.Fatalf("failure past the allowance %d: %q", i+1, reason)
+		}
+		if _, reason := le.try(elsewhere, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "slowed" {
+			t.Fatalf("at once after failure %d: %q", i+1, reason)
+		}
+		if _, reason := le.try(home, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+			t.Fatalf("her device while slowed: %q", reason)
+		}
+		if wait > 5*time.Minute {
+			t.Fatalf("wait %s past the cap", wait)
+		}
+		le.clock.Advance(wait)
+		wait = min(2*wait, 5*time.Minute)
+	}
+	st, _ := le.svc.State(le.ctx, u.ID)
+	if st.Slowed.Sub(le.clock.t) > 5*time.Minute || st.Failures != 22 {
+		t.Errorf("state after the attack: %+v", st)
+	}
+	le.clock.Advance(5 * time.Minute)
+	if _, reason := le.try(client(t, "192.0.2.200"), login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+		t.Errorf("after the longest wait: %q", reason)
+	}
+	if st, _ := le.svc.State(le.ctx, u.ID); st.Failures != 0 || !st.Slowed.IsZero() {
+		t.Errorf("a success did not forget the account's failures: %+v", st)
+	}
+
+	// An administrator's unlock ends a network lock at once.
+	for range 5 {
+		le.try(attacker, login.Requirement{}, "bo", "guess")
+	}
+	if _, reason := le.try(attacker, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "locked" {
+		t.Fatalf("locked again: %q", reason)
+	}
+	if err := le.svc.Unlock(le.ctx, cli, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, reason := le.try(attacker, login.Requirement{}, "bo", "Secret-Pass-1"); reason != "" {
+		t.Errorf("after unlock: %q", reason)
+	}
+	acts := le.actions(u.ID)
+	if n := count(acts, login.ActionLocked); n != 3 { // the network twice, the account once
+		t.Errorf("%d lock records: %v", n, acts)
+	}
+	if n := count(acts, login.ActionUnlocked); n != 1 {
+		t.Errorf("%d unlock records", n)
+	}
+
+	// Unknown and disabled accounts answer as wrong passwords do, and a
+	// name that is no account locks like one.
+	le.person("gone", "Secret-Pass-1", false)
+	if _, reason := le.try(client(t, "192.0.2.50"), login.Requirement{}, "gone", "Secret-Pass-1"); reason != "invalid" {
+		t.Errorf("a disabled account with its password: %q", reason)
+	}
+	var reasons []string
+	for range 6 {
+		_, reason := le.try(client(t, "192.0.2.60"), login.Requirement{}, "nobody", "guess")
+		reasons = append(reasons, reason)
+	}
+	if diff := cmp.Diff([]string{"invalid", "invalid", "invalid", "invalid", "invalid", "locked"}, reasons); diff != "" {
+		t.Errorf("a name that is no account (-want +got):\n%s", diff)
+	}
+
+	// Audit records hold the client address; events do not.
+	recs, _ := le.store.(events.Store).EventsAfter(le.ctx, 0, 10000)
+	for _, r := range recs {
+		if strings.Contains(string(r.Data), "203.0.113") || strings.Contains(string(r.Data), "Secret-Pass") {
+			t.Fatalf("event %s carries an address or a password: %s", r.Type, r.Data)
+		}
+	}
+	es, _ := le.store.Audit(le.ctx, directory.AuditQuery{ResourceID: u.ID, Action: "login.failure", Limit: 1})
+	if len(es) == 0 || !strings.Contains(string(es[0].After), `"client":"`) || strings.Contains(string(es[0].After), "guess") {
+		t.Errorf("failure audit record: %v", es)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func count(list []string, s string) int {
+	n := 0
+	for _, x := range list {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// codeStep is a second factor for the test: the code "123456".
+type codeStep struct{ enrolled map[string]bool }
+
+func (codeStep) Method() string { return "totp" }
+func (codeStep) AMR() string    { return login.AMROTP }
+func (c codeStep) Enrolled(_ context.Context, id string) (bool, error) {
+	return c.enrolled[id], nil
+}
+func (codeStep) Verify(_ context.Context, _ string, form map[string][]string) error {
+	if v := form["code"]; len(v) == 1 && v[0] == "123456" {
+		return nil
+	}
+	return login.ErrInvalidCredentials
+}
+
+// testLoginPolicy: the factors a session needs (groups, administrators,
+// applications, the relying party), the step that adds one, Satisfies,
+// Allowed.
+func testLoginPolicy(t *testing.T, ns NewStore) {
+	step := codeStep{enrolled: map[string]bool{}}
+	le := newLoginEnv(t, ns, login.Options{Policy: login.Policy{AdminGroups: []string{"Admins"}, GroupFactors: map[string]int{"finance": 2}},
+		Steps: []login.Step{step}})
+	ada := le.person("ada", "Secret-Pass-1", true)
+	root := le.person("root", "Secret-Pass-1", true)
+	fin := le.person("fin", "Secret-Pass-1", true)
+	le.createGroup("admins", root.ID)
+	le.createGroup("finance", fin.ID)
+	readers := le.createGroup("readers", ada.ID)
+	asvc := le.auth(auth.Options{})
+	book := mustApp(t, asvc, le.env, auth.AppSpec{Name: "gitbook", Kind: auth.KindSAMLSP, Access: auth.Access{AllowedGroups: []string{readers.ID}}})
+	vault := mustApp(t, asvc, le.env, auth.AppSpec{Name: "vault", Kind: auth.KindOIDCClient, Access: auth.Access{Everyone: true, MinFactors: 2}})
+	closed := mustApp(t, asvc, le.env, auth.AppSpec{Name: "closed", Kind: auth.KindOIDCClient})
+	scimApp := mustApp(t, asvc, le.env, auth.AppSpec{Name: "okta"})
+
+	for _, tc := range []struct {
+		user *directory.User
+		app  string
+		min  int
+		want int
+	}{
+		{ada, "", 0, 1}, {ada, book.ID, 0, 1}, {ada, vault.ID, 0, 2}, {ada, "", 2, 2},
+		{root, "", 0, 2}, {fin, book.ID, 0, 2},
+	} {
+		got, err := le.svc.RequiredFactors(le.ctx, tc.user.ID, tc.app, tc.min)
+		if err != nil || got != tc.want {
+			t.Errorf("RequiredFactors(%s, %q, %d) = %d, %v; want %d", tc.user.UserName, tc.app, tc.min, got, err, tc.want)
+		}
+	}
+
+	// An administrator without a second factor cannot finish a login.
+	c := client(t, "192.0.2.1")
+	if _, reason := le.try(c, login.Requirement{}, "root", "Secret-Pass-1"); reason != "no-factor" {
+		t.Errorf("administrator without a second factor: %q", reason)
+	}
+	// With one: the login asks for it, and the session has two factors.
+	step.enrolled[root.ID] = true
+	out, reason := le.try(c, login.Requirement{}, "root", "Secret-Pass-1")
+	if reason != "" || out.Done() || out.Pending.Stage != login.StageStep {
+		t.Fatalf("administrator after the password: %q %+v", reason, out)
+	}
+	if _, err := le.svc.Step(le.ctx, out.Pending, c, "totp", map[string][]string{"code": {"000000"}}); err == nil {
+		t.Error("a wrong code passed")
+	}
+	p, err := le.svc.PendingFor(le.ctx, out.Pending.ID, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := le.svc.Step(le.ctx, p, c, "totp", map[string][]string{"code": {"123456"}})
+	if err != nil || !done.Done() {
+		t.Fatalf("the right code: %v", err)
+	}
+	if diff := cmp.Diff([]string{"pwd", "otp", "mfa"}, done.Session.AMR); diff != "" || done.Session.Factors != 2 || done.Session.ACR() != login.ACR2FA {
+		t.Errorf("two-factor session: %+v %s", done.Session, diff)
+	}
+	// Another browser cannot use this browser's login.
+	if _, err := le.svc.PendingFor(le.ctx, out.Pending.ID, client(t, "192.0.2.1")); err == nil {
+		t.Error("a pending login was found from another browser")
+	}
+
+	// Satisfies.
+	one, _ := le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")
+	s := one.Session
+	for _, tc := range []struct {
+		name string
+		req  login.Requirement
+		want bool
+	}{
+		{"nothing", login.Requirement{}, true},
+		{"its app", login.Requirement{AppID: book.ID}, true},
+		{"an app needing two", login.Requirement{AppID: vault.ID}, false},
+		{"two asked", login.Requirement{MinFactors: 2}, false},
+		{"forced", login.Requirement{Force: true}, false},
+		{"forced, since before the login", login.Requirement{Force: true, Since: s.AuthTime.Add(-time.Second)}, true},
+		{"since after the login", login.Requirement{Since: s.AuthTime.Add(time.Second)}, false},
+		{"max age", login.Requirement{MaxAge: time.Minute}, true},
+	} {
+		got, err := le.svc.Satisfies(le.ctx, s, tc.req)
+		if err != nil || got != tc.want {
+			t.Errorf("Satisfies(%s) = %v, %v; want %v", tc.name, got, err, tc.want)
+		}
+	}
+	le.clock.Advance(2 * time.Minute)
+	if ok, _ := le.svc.Satisfies(le.ctx, s, login.Requirement{MaxAge: time.Minute}); ok {
+		t.Error("Satisfies ignores MaxAge")
+	}
+
+	// Allowed.
+	disabled := mustApp(t, asvc, le.env, auth.AppSpec{Name: "off", Kind: auth.KindSAMLSP, Access: auth.Access{Everyone: true}})
+	if _, err := asvc.UpdateApp(le.ctx, cli, disabled.ID, func(a *auth.App) error { a.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user *directory.User
+		app  string
+		ok   bool
+		why  string
+	}{
+		{ada, book.ID, true, ""},
+		{fin, book.ID, false, "You are not a member of a group allowed to use gitbook (readers)."},
+		{fin, vault.ID, true, ""},
+		{ada, closed.ID, false, "Nobody has been given access to closed yet"},
+		{ada, disabled.ID, false, "off is disabled in Gatehouse."},
+		{ada, scimApp.ID, false, "okta is not an application people sign in to."},
+		{ada, "no-such-app", false, "This application is not known to Gatehouse."},
+	} {
+		ok, why, err := le.svc.Allowed(le.ctx, tc.user.ID, tc.app)
+		if err != nil || ok != tc.ok || !strings.HasPrefix(why, tc.why) {
+			t.Errorf("Allowed(%s, %s) = %v %q %v; want %v %q", tc.user.UserName, tc.app, ok, why, err, tc.ok, tc.why)
+		}
+	}
+	apps, err := le.svc.AppsFor(le.ctx, ada.ID)
+	if err != nil || len(apps) != 2 || apps[0].Name != "gitbook" || apps[1].Name != "vault" {
+		t.Errorf("AppsFor(ada) = %v %v", apps, err)
+	}
+}
+
+// testLoginPasswords: change with the current password, an
+// administrator's reset (temporary password, forced change, sessions
+// ended, expiry).
+func testLoginPasswords(t *testing.T, ns NewStore) {
+	le := newLoginEnv(t, ns, login.Options{PasswordPolicy: directory.DefaultPasswordPolicy(), TempPasswordLifetime: time.Hour})
+	u := le.person("cy", "Secret-Pass-1", true)
+	c := client(t, "192.0.2.1")
+	other, _ := le.try(client(t, "192.0.2.2"), login.Requirement{}, "cy", "Secret-Pass-1")
+	mine, _ := le.try(c, login.Requirement{}, "cy", "Secret-Pass-1")
+	reason := func(err error) string {
+		var f *login.Failure
+		if errors.As(err, &f) {
+			return f.Reason
+		}
+		if err != nil {
+			return err.Error()
+		}
+		return ""
+	}
+	for _, tc := range []struct{ current, next, confirm, want string }{
+		{"wrong", "Other-Pass-2", "Other-Pass-2", "invalid"},
+		{"Secret-Pass-1", "Other-Pass-2", "Other-Pass-3", "mismatch"},
+		{"Secret-Pass-1", "short", "short", "password-policy"},
+		{"Secret-Pass-1", "Secret-Pass-1", "Secret-Pass-1", "same-password"},
+		{"Secret-Pass-1", "Other-Pass-2", "Other-Pass-2", ""},
+	} {
+		if got := reason(le.svc.ChangePassword(le.ctx, mine.Session, c, tc.current, tc.next, tc.confirm)); got != tc.want {
+			t.Errorf("change %+v: %q", tc, got)
+		}
+	}
+	if s, _ := le.svc.Session(le.ctx, mine.Token); s == nil {
+		t.Error("the change ended the session that made it")
+	}
+	if s, _ := le.svc.Session(le.ctx, other.Token); s != nil {
+		t.Error("the change left another session")
+	}
+	if _, r := le.try(c, login.Requirement{}, "cy", "Other-Pass-2"); r != "" {
+		t.Errorf("the new password: %q", r)
+	}
+
+	temp, err := le.svc.ResetPassword(le.ctx, cli, u.ID)
+	if err != nil || directory.DefaultPasswordPolicy().Check(temp, "cy") != nil {
+		t.Fatalf("reset: %q %v", temp, err)
+	}
+	if s, _ := le.svc.Session(le.ctx, mine.Token); s != nil {
+		t.Error("the reset left a session")
+	}
+	out, r := le.try(c, login.Requirement{}, "cy", temp)
+	if r != "" || out.Done() || out.Pending.Stage != login.StageChange {
+		t.Fatalf("login with the temporary password: %q %+v", r, out)
+	}
+	if _, err := le.svc.ForcedChange(le.ctx, out.Pending, c, temp, temp); reason(err) != "same-password" {
+		t.Errorf("keeping the temporary password: %q", reason(err))
+	}
+	done, err := le.svc.ForcedChange(le.ctx, out.Pending, c, "Third-Pass-3", "Third-Pass-3")
+	if err != nil || !done.Done() {
+		t.Fatalf("forced change: %v", err)
+	}
+	// A reset's temporary password expires.
+	temp, _ = le.svc.ResetPassword(le.ctx, cli, u.ID)
+	le.clock.Advance(time.Hour)
+	if _, r := le.try(c, login.Requirement{}, "cy", temp); r != "temp-expired" {
+		t.Errorf("an expired temporary password: %q", r)
+	}
+	if diff := cmp.Diff([]string{"User.LoggedIn", "User.LoggedIn", "User.LoginFailed", "User.PasswordChanged", "User.LoggedIn",
+		"User.PasswordChanged", "User.PasswordChanged", "User.LoggedIn", "User.PasswordChanged", "User.LoginFailed"}, le.eventTypes(u.ID)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	// The change's event: who, forced, how many sessions ended; no hash.
+	recs, _ := le.store.(events.Store).EventsAfter(le.ctx, 0, 10000)
+	var changed []string
+	for _, r := range recs {
+		if r.Type == directory.UserPasswordChanged {
+			var d directory.EventData
+			_ = json.Unmarshal(r.Data, &d)
+			changed = append(changed, string(d.Login))
+			if strings.Contains(string(r.Data), "hashed:") {
+				t.Errorf("an event carries the password hash: %s", r.Data)
+			}
+		}
+	}
+	want := []string{`{"sessionId":"` + mine.Session.ID + `","sessionsEnded":1,"by":"self"}`, `{"sessionsEnded":2,"by":"administrator"}`,
+		`{"by":"self","forced":true}`, `{"sessionsEnded":1,"by":"administrator"}`}
+	if diff := cmp.Diff(want, changed); diff != "" {
+		t.Errorf("password change details (-want +got):\n%s", diff)
+	}
+}
