@@ -102,6 +102,11 @@ func TestIdPInitiated(t *testing.T) {
 	sp := e.newSP(spEntity, spACS, true)
 	b := e.browser()
 	a := b.get(e.srv.URL + "/saml/idp-init/" + app.ID + "?RelayState=" + url.QueryEscape("https://evil.example/"))
+	// Before the login nothing is recorded: the login page comes back to
+	// the same address.
+	if want := url.QueryEscape("/saml/idp-init/" + app.ID + "?RelayState="); !strings.Contains(a.location, want) {
+		t.Errorf("login resumes at %q, want the IdP-initiated address again", a.location)
+	}
 	b.signIn(alice, 1, e.now())
 	f := b.resume(a).form(t)
 	if f.Action != spACS || f.RelayState != "https://evil.example/" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"time"
@@ -258,8 +259,31 @@ func (p *IdP) serveIdPInit(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, refusal{http.StatusNotFound, "Unknown application", "There is no SAML application of that name at Gatehouse, or it is disabled."})
 		return
 	}
-	acs := defaultACS(sp.Settings.ACS)
-	pend := &pending{ACS: acs, RelayState: relay, Received: p.opt.Now().UTC()}
+	// Nothing is recorded before the person is signed in: the login page
+	// comes back here (the same path and RelayState), so that anonymous
+	// requests cost no write.
+	sess, err := p.opt.Sessions.Current(r)
+	if err != nil {
+		p.fail(w, r, "saml: session", err)
+		return
+	}
+	need := login.Requirement{AppID: sp.AppID}
+	ok := sess != nil
+	if ok {
+		if ok, err = p.opt.Sessions.Satisfies(ctx, sess, need); err != nil {
+			p.fail(w, r, "saml: session policy", err)
+			return
+		}
+	}
+	if !ok {
+		resume := IdPInitPath + url.PathEscape(sp.AppID)
+		if relay != "" {
+			resume += "?" + url.Values{"RelayState": {relay}}.Encode()
+		}
+		p.opt.Sessions.Authenticate(w, r, need, resume)
+		return
+	}
+	pend := &pending{ACS: defaultACS(sp.Settings.ACS), RelayState: relay, Received: p.opt.Now().UTC()}
 	handle, err := p.record(ctx, sp, "", pend)
 	if err != nil {
 		p.fail(w, r, "saml: record request", err)
@@ -401,11 +425,14 @@ func (p *IdP) respond(ctx context.Context, r *http.Request, sp *ServiceProvider,
 				index = stored.SessionIndex
 				return errSessionIndex
 			}
+			// The shape of login.Issued's records (login.Service.RecordIssued),
+			// written here in the transaction that answers the request.
 			return tx.AppendAudit(ctx, &directory.AuditEntry{
-				Time: now, Actor: directory.Actor{Kind: "user", RequestID: logging.RequestID(ctx)},
+				Time: now, Actor: directory.Actor{Kind: "user", AppID: sp.AppID, AppName: sp.Name, RequestID: logging.RequestID(ctx)},
 				Action: "sso.saml.response", ResourceType: "User", ResourceID: sess.UserID,
-				After: mustJSON(map[string]any{"app": sp.AppID, "acs": pend.ACS, "inResponseTo": pend.RequestID,
-					"assertion": req.Assertion.ID, "authnContext": contextClass(sess), "session": sess.ID}),
+				After: mustJSON(map[string]any{"issued": map[string]any{"appId": sp.AppID, "sessionId": sess.ID, "detail": map[string]any{
+					"assertion": req.Assertion.ID, "inResponseTo": pend.RequestID, "acs": pend.ACS,
+					"nameIdFormat": subject.NameIDFormat, "authnContext": contextClass(sess)}}}),
 			})
 		})
 		if errors.Is(err, errSessionIndex) && attempt == 0 {
