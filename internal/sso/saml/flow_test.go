@@ -91,6 +91,13 @@ func TestNotAllowed(t *testing.T) {
 	if a := b.get(e.srv.URL + "/saml/idp-init/GitBook"); a.status != http.StatusForbidden {
 		t.Errorf("IdP-initiated: %d", a.status)
 	}
+	// IsPassive shows no page: the service provider hears RequestDenied.
+	passive := true
+	u, _ := sp.redirectRequest(t, "", func(r *crewsaml.AuthnRequest) { r.IsPassive = &passive })
+	f := b.get(u).form(t)
+	if !bytes.Contains(f.XML, []byte(crewsaml.StatusRequestDenied)) || bytes.Contains(f.XML, []byte("Assertion")) {
+		t.Errorf("passive, not allowed: %s", f.XML)
+	}
 }
 
 // TestIdPInitiated: an unsolicited response to the default ACS, the

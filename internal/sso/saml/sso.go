@@ -339,6 +339,12 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 		return
 	}
 	if !allowed {
+		if pend.Passive {
+			// IsPassive: no page, not even a refusal; the service provider
+			// is told the request is denied.
+			p.sendStatus(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusRequestDenied)
+			return
+		}
 		p.refuse(w, r, refusal{http.StatusForbidden, "You cannot use " + sp.Name, why})
 		return
 	}
