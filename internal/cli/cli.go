@@ -58,8 +58,8 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // commands are the top-level commands, for dispatch and suggestions.
 func commands() []string {
-	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "rules", "events",
-		"deliveries", "targets", "journey", "push", "sync", "migrate", "demo", "version", "healthcheck", "help", "saml"}
+	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "saml", "rules", "events",
+		"deliveries", "targets", "journey", "push", "sync", "migrate", "demo", "version", "healthcheck", "help"}
 }
 
 func (e *env) run(args []string) error {
