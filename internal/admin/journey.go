@@ -487,6 +487,11 @@ func actorText(a directory.Actor) string {
 			return "Gatehouse (" + name + ")"
 		}
 		return "Gatehouse"
+	case "user":
+		if name != "" {
+			return "the person, signed in to " + name
+		}
+		return "the person (sign-in)"
 	}
 	return cmpOr(a.Kind, "unknown")
 }

@@ -559,7 +559,7 @@ func (a *App) Handler() http.Handler {
 		_, _ = w.Write(b)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		if web.Wants(r) {
+		if a.Web.Wants(r) {
 			a.Web.Home(w, r) // a browser: the user's page (sign-in)
 			return
 		}

@@ -68,7 +68,7 @@ func (b *logBuffer) lines() []map[string]any {
 
 const adminToken = "5f1c0e6a7b2d4c8e9f3a1b6d0c7e2f4a8b9c3d5e6f7a1b2c"
 
-func start(t *testing.T, mutate func(*config.Config)) *running {
+func start(t testing.TB, mutate func(*config.Config)) *running {
 	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
@@ -128,7 +130,7 @@ func (b *browser) signIn(path, user, password string) (pageReply, pageReply) {
 	return last, r
 }
 
-func (r *running) createPerson(t *testing.T, userName, password string, groups ...string) string {
+func (r *running) createPerson(t testing.TB, userName, password string, groups ...string) string {
 	t.Helper()
 	u, _, err := r.app.Directory.CreateUser(context.Background(), directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
 		&directory.User{UserName: userName, DisplayName: "Person " + userName, Active: true, Password: password,
@@ -431,5 +433,116 @@ func TestAdminResetForcesChange(t *testing.T) {
 	want := []string{"user.create", "login.success", "user.password.reset", "login.failure", "user.password.change", "login.success", "login.failure", "login.success"}
 	if diff := cmp.Diff(want, r.auditActions(t, id)); diff != "" {
 		t.Errorf("audit actions (-want +got):\n%s", diff)
+	}
+}
+
+// TestSessionsContract plays an SSO protocol over the real handler: a
+// protocol endpoint with no session sends the browser to the login page,
+// which brings it back to the endpoint's own path; the endpoint then has the
+// session, checks the application's allowed groups and refuses a person
+// outside them with the error page, which says why; a forced
+// re-authentication (SAML ForceAuthn, OIDC prompt=login) is satisfied only by
+// a login after the request; single logout ends the session.
+func TestSessionsContract(t *testing.T) {
+	r := start(t, devLogin)
+	ctx := context.Background()
+	op := directory.Actor{Kind: "cli"}
+	r.createPerson(t, "in@example.com", "Correct-Horse-9", "readers")
+	r.createPerson(t, "out@example.com", "Correct-Horse-9")
+	grp, err := r.app.Admin.Groups(ctx, admin.ListQuery{Filter: `displayName eq "readers"`})
+	if err != nil || len(grp.Items) != 1 {
+		t.Fatal(grp, err)
+	}
+	book, err := r.app.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "Book <b>", Kind: auth.KindSAMLSP, Access: auth.Access{AllowedGroups: []string{grp.Items[0].ID}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.app.Sessions
+	var since time.Time
+	proto := http.NewServeMux()
+	proto.HandleFunc("GET /proto/sso", func(w http.ResponseWriter, req *http.Request) {
+		force := req.URL.Query().Get("force") == "1"
+		if force && req.URL.Query().Get("back") == "" {
+			since = time.Now() // the request arrives
+		}
+		need := login.Requirement{AppID: book.ID, Force: force, Since: since}
+		sess, err := s.Current(req)
+		if err != nil {
+			t.Error(err)
+		}
+		ok := false
+		if sess != nil {
+			if ok, err = s.Satisfies(req.Context(), sess, need); err != nil {
+				t.Error(err)
+			}
+		}
+		if !ok {
+			resume := "/proto/sso?back=1"
+			if force {
+				resume += "&force=1"
+			}
+			s.Authenticate(w, req, need, resume)
+			return
+		}
+		allowed, why, err := s.Allowed(req.Context(), sess.UserID, book.ID)
+		if err != nil {
+			t.Error(err)
+		}
+		if !allowed {
+			s.Refuse(w, req, http.StatusForbidden, "Not allowed: <GitBook>", why)
+			return
+		}
+		fmt.Fprintf(w, "assertion for %s (%s)", sess.UserID, sess.ACR())
+	})
+	proto.HandleFunc("GET /proto/slo", func(w http.ResponseWriter, req *http.Request) {
+		ended, err := s.EndSession(w, req)
+		if err != nil || ended == nil {
+			t.Errorf("single logout: %v %v", ended, err)
+		}
+		fmt.Fprint(w, "logged out")
+	})
+	proto.Handle("/", r.app.Handler())
+	srv := httptest.NewServer(proto)
+	defer srv.Close()
+
+	in := newBrowser(t, srv.URL)
+	got, _ := in.signIn("/proto/sso", "in@example.com", "Correct-Horse-9")
+	if got.status != 200 || !strings.HasPrefix(got.body, "assertion for ") || !strings.HasSuffix(got.body, "("+login.ACR1FA+")") {
+		t.Fatalf("allowed person: %d %s", got.status, got.body)
+	}
+	// Signed in: the endpoint answers at once.
+	if again := in.do("GET", "/proto/sso", nil); again.status != 200 {
+		t.Errorf("with a session: %d", again.status)
+	}
+	// Forced: a new login, after which it answers.
+	forced := in.do("GET", "/proto/sso?force=1", nil)
+	if forced.status != http.StatusSeeOther || !strings.HasPrefix(forced.header.Get("Location"), "/login?l=") {
+		t.Fatalf("forced with a session: %d %v", forced.status, forced.header)
+	}
+	page := in.do("GET", forced.header.Get("Location"), nil)
+	f := fields(page.body)
+	f.Set("username", "in@example.com")
+	f.Set("password", "Correct-Horse-9")
+	back := in.do("POST", "/login", f)
+	if back.header.Get("Location") != "/proto/sso?back=1&force=1" {
+		t.Fatalf("back from the forced login: %d %v", back.status, back.header)
+	}
+	if ok := in.do("GET", back.header.Get("Location"), nil); ok.status != 200 {
+		t.Errorf("after the forced login: %d %s", ok.status, ok.body)
+	}
+
+	out := newBrowser(t, srv.URL)
+	refused, _ := out.signIn("/proto/sso", "out@example.com", "Correct-Horse-9")
+	if refused.status != http.StatusForbidden || !strings.Contains(refused.body, "Not allowed: &lt;GitBook&gt;") ||
+		!strings.Contains(refused.body, "You are not a member of a group allowed to use Book &lt;b&gt; (readers). Ask an administrator for access.") ||
+		strings.Contains(refused.body, "<b>") {
+		t.Errorf("refusal page: %d %s", refused.status, refused.body)
+	}
+	// Single logout.
+	if lo := in.do("GET", "/proto/slo", nil); lo.status != 200 {
+		t.Errorf("slo: %d", lo.status)
+	}
+	if after := in.do("GET", "/proto/sso", nil); after.status != http.StatusSeeOther {
+		t.Errorf("after single logout: %d", after.status)
 	}
 }

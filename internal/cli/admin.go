@@ -225,14 +225,23 @@ func splitList(s string) []string {
 // appFlags are the settings shared by app create and app update.
 type appFlags struct {
 	kind, scopes, mode, extraValues, targetOrg, syncOrgs, syncGroups, ext, name *string
+	// Single sign-on applications (docs/sso.md).
+	allowedGroups        *string
+	everyone, requireSSO *bool
+	minFactors           *int
 }
 
 func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	if update {
 		f.name = fs.String("name", "", "new name")
 	} else {
-		f.kind = fs.String("kind", "scim-client", "scim-client (pushes accounts), server-app (reads them) or admin")
+		f.kind = fs.String("kind", "scim-client", "scim-client (pushes accounts), server-app (reads them), admin, "+
+			"or a single sign-on application: saml-sp (a SAML service provider) or oidc-client (an OpenID Connect relying party)")
 	}
+	f.allowedGroups = fs.String("allowed-groups", "", "single sign-on applications: the groups (names or ids, comma-separated) whose members may use it; none: nobody, unless --everyone")
+	f.everyone = fs.Bool("everyone", false, "single sign-on applications: every active person may use it")
+	f.requireSSO = fs.Bool("require-sso", false, "single sign-on applications: record that it accepts only Gatehouse sessions (turn its own sign-in off on its side; docs/sso.md)")
+	f.minFactors = fs.Int("min-factors", 0, "single sign-on applications: the factors a session needs to use it (0: the groups' policy; 1; 2)")
 	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics (default: by kind)")
 	f.mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
 	f.extraValues = fs.String("extra-values", "refuse", "idaas mode: a second email or phone number, or one not of type work, is refused "+
@@ -261,6 +270,22 @@ func (c *cmd) showApp(x *admin.App) error {
 		c.printf("Sync scope:    %s\n", scopeText(x.SyncScope))
 		if x.ExtensionURN != "" {
 			c.printf("Extension:     %s\n", x.ExtensionURN)
+		}
+		if x.Kind.SSO() {
+			switch {
+			case x.Everyone != nil && *x.Everyone:
+				c.printf("Allowed:       everyone\n")
+			case len(x.AllowedGroups) == 0:
+				c.printf("Allowed:       nobody yet (--allowed-groups, --everyone)\n")
+			default:
+				c.printf("Allowed:       groups %s\n", strings.Join(x.AllowedGroups, ", "))
+			}
+			if x.RequireSSO != nil && *x.RequireSSO {
+				c.printf("Require SSO:   yes\n")
+			}
+			if x.MinFactors != nil && *x.MinFactors > 0 {
+				c.printf("Min factors:   %d\n", *x.MinFactors)
+			}
 		}
 		c.printf("Enabled:       %v\n", x.Enabled)
 		c.printf("Created:       %s\n", fmtTime(x.Created))
@@ -335,7 +360,8 @@ func (e *env) app(args []string) error {
 			},
 			run: func(c *cmd) error {
 				in := admin.AppInput{Name: c.pos[0], Kind: auth.Kind(*cf.kind), Mode: *cf.mode, ExtraValues: *cf.extraValues, TargetOrgID: *cf.targetOrg,
-					SyncScope: cf.syncScope(), ExtensionURN: *cf.ext}
+					SyncScope: cf.syncScope(), ExtensionURN: *cf.ext,
+					AllowedGroups: splitList(*cf.allowedGroups), Everyone: *cf.everyone, RequireSSO: *cf.requireSSO, MinFactors: *cf.minFactors}
 				if c.set["scopes"] {
 					in.Scopes = splitList(*cf.scopes)
 					if in.Scopes == nil {
@@ -352,9 +378,14 @@ func (e *env) app(args []string) error {
 						mode += " (extra values dropped)"
 					}
 					c.printf("Created application %q (id %s, kind %s, mode %s, scopes %s).\n", x.Name, x.ID, x.Kind, mode, strings.Join(x.Scopes, " "))
-					if x.Kind == "server-app" {
+					switch {
+					case x.Kind == "server-app":
 						c.printf("Next: gatehouse secret create --app %s   (OAuth 2.0 client credentials; client_id %s)\n", x.Name, x.ID)
-					} else {
+					case x.Kind.SSO():
+						if len(x.AllowedGroups) == 0 && (x.Everyone == nil || !*x.Everyone) {
+							c.printf("Nobody may use it yet: gatehouse app update %s --allowed-groups GROUP[,GROUP…] (or --everyone)\n", x.Name)
+						}
+					default:
 						c.printf("Next: gatehouse token create --app %s\n", x.Name)
 					}
 				})
@@ -425,8 +456,25 @@ func (e *env) app(args []string) error {
 				if c.set["extension"] {
 					p.ExtensionURN = uf.ext
 				}
+				if c.set["allowed-groups"] {
+					g := splitList(*uf.allowedGroups)
+					if g == nil {
+						g = []string{}
+					}
+					p.AllowedGroups = &g
+				}
+				if c.set["everyone"] {
+					p.Everyone = uf.everyone
+				}
+				if c.set["require-sso"] {
+					p.RequireSSO = uf.requireSSO
+				}
+				if c.set["min-factors"] {
+					p.MinFactors = uf.minFactors
+				}
 				if p == (admin.AppPatch{}) {
-					return usagef("app update: give at least one of --name, --scopes, --mode, --extra-values, --target-org, --sync-orgs, --sync-groups, --extension")
+					return usagef("app update: give at least one of --name, --scopes, --mode, --extra-values, --target-org, --sync-orgs, --sync-groups, --extension, " +
+						"--allowed-groups, --everyone, --require-sso, --min-factors")
 				}
 				x, err := c.a.Admin.UpdateApp(c.e.ctx, cliActor(), c.pos[0], p)
 				if err != nil {

@@ -51,8 +51,11 @@ func (e *env) users(args []string) error {
 			},
 		},
 	}
-	return e.runGroup(&group{name: "users", about: "The directory's users (all of them: no application's synchronization scope applies).",
-		order: []string{"list"}, subs: subs}, args)
+	for name, sc := range loginSubs() {
+		subs[name] = sc
+	}
+	return e.runGroup(&group{name: "users", about: "The directory's users (all of them: no application's synchronization scope applies), and their sign-in.",
+		order: []string{"list", "login", "reset-password", "unlock", "logout"}, subs: subs}, args)
 }
 
 func (e *env) groups(args []string) error {

@@ -91,7 +91,12 @@ func (e *env) serve(args []string) error {
 	if a.Config.Profile == "ram" {
 		scimBase = origin // RAM's paths are at the root
 	}
-	e.welcome(scimBase, origin, loc, generated, created)
+	signIn := origin + "/login"
+	if on, _ := cfg.SignIn(); !on {
+		signIn = "off: it needs https (base_url or tls; docs/sso.md)"
+	}
+	log.Info("sign-in", "login_page", signIn)
+	e.welcome(scimBase, origin, loc, generated, created, signIn)
 	// SIGHUP reloads the rules file; a bad file leaves the running rules.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -119,7 +124,7 @@ func loopback(a net.Addr) bool {
 // welcome tells a newcomer what to do next after the first start: the
 // admin token (printed here once, on stdout, never logged) and the first
 // steps.
-func (e *env) welcome(scimBase, origin, db, adminToken string, created bool) {
+func (e *env) welcome(scimBase, origin, db, adminToken string, created bool, signIn string) {
 	if !created {
 		fmt.Fprintf(e.stderr, "Gatehouse is serving SCIM 2.0 at %s (database: %s)\n", scimBase, db)
 		return
@@ -129,6 +134,7 @@ func (e *env) welcome(scimBase, origin, db, adminToken string, created bool) {
 	fmt.Fprintf(&b, "  SCIM base URL:  %s\n", scimBase)
 	fmt.Fprintf(&b, "  Token endpoint: %s/oauth2/token (RAM style: %s/v1/token)\n", origin, origin)
 	fmt.Fprintf(&b, "  Admin API:      %s/admin/v1 (OpenAPI: %s/admin/v1/openapi.json)\n", origin, origin)
+	fmt.Fprintf(&b, "  Sign-in:        %s\n", signIn)
 	fmt.Fprintf(&b, "  Database:       %s\n\n", db)
 	if adminToken != "" {
 		fmt.Fprintf(&b, "An admin application was created. Its token, shown this once and never again:\n\n")

@@ -269,8 +269,9 @@ func (s *Site) passwordPage(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	if sess == nil {
-		s.Authenticate(w, r, login.Requirement{}, "/password")
+	if sess == nil || !s.login.Recent(sess) {
+		// A sensitive action: the login must be recent (login.reauth).
+		s.Authenticate(w, r, login.Requirement{Force: sess != nil}, "/password")
 		return
 	}
 	s.showPassword(w, r, http.StatusOK, sess, "", "")
@@ -291,8 +292,9 @@ func (s *Site) showPassword(w http.ResponseWriter, r *http.Request, status int, 
 	s.render(w, r, status, "password", pg)
 }
 
-// passwordPost changes the password: the current one is asked again (the
-// re-authentication of this sensitive action).
+// passwordPost changes the password: only for a recent login
+// (login.reauth; otherwise the person signs in again first), and with the
+// current password typed again.
 func (s *Site) passwordPost(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
@@ -302,8 +304,8 @@ func (s *Site) passwordPost(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, err)
 		return
 	}
-	if sess == nil {
-		s.Authenticate(w, r, login.Requirement{}, "/password")
+	if sess == nil || !s.login.Recent(sess) {
+		s.Authenticate(w, r, login.Requirement{Force: sess != nil}, "/password")
 		return
 	}
 	err = s.login.ChangePassword(r.Context(), sess, s.client(r), r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("confirm"))

@@ -146,8 +146,11 @@ func (s *Site) Mount(mux *http.ServeMux) {
 }
 
 // Wants reports whether r is a browser's request for a page (Accept names
-// text/html), which the app's / serves Home for.
-func Wants(r *http.Request) bool { return strings.Contains(r.Header.Get("Accept"), "text/html") }
+// text/html) that the site serves: the app's / serves Home for it when
+// sign-in is on.
+func (s *Site) Wants(r *http.Request) bool {
+	return s.opt.Enabled && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
 
 // Home serves the user's page.
 func (s *Site) Home(w http.ResponseWriter, r *http.Request) { s.wrap(s.homePage).ServeHTTP(w, r) }

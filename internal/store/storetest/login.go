@@ -143,6 +143,15 @@ func testLoginSessions(t *testing.T, ns NewStore) {
 	if s.ACR() != login.ACR1FA {
 		t.Errorf("ACR %s", s.ACR())
 	}
+	// A sensitive action needs a login within login.reauth (5 min).
+	if !le.svc.Recent(s) {
+		t.Error("a new session is not recent")
+	}
+	le.clock.Advance(5*time.Minute + time.Second)
+	if le.svc.Recent(s) {
+		t.Error("a session 5 minutes old is recent")
+	}
+	le.clock.t = s.LastSeen
 	// Used every 9 minutes it lives on, until its absolute end.
 	for i := 0; i < 6; i++ {
 		le.clock.Advance(9 * time.Minute)

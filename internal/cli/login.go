@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse-id/gatehouse/internal/admin"
+)
+
+// Sign-in administration: gatehouse users login|reset-password|unlock|logout
+// USER, as the admin API's /users/{user}/… do.
+
+func loginSubs() map[string]*sub {
+	userArg := []arg{{"USER", "the user's userName or id"}}
+	return map[string]*sub{
+		"login": {about: "show a person's sign-in state: her sessions, failed logins, a forced password change", args: userArg,
+			run: func(c *cmd) error {
+				st, err := c.a.Admin.LoginState(c.e.ctx, c.pos[0])
+				if err != nil {
+					return err
+				}
+				return c.showLogin(st)
+			}},
+		"reset-password": {about: "give a person a temporary password (printed once) that her next login must replace; her sessions end", args: userArg,
+			run: func(c *cmd) error {
+				x, err := c.a.Admin.ResetPassword(c.e.ctx, cliActor(), c.pos[0])
+				if err != nil {
+					return err
+				}
+				return c.print(x, func() {
+					c.printf("Temporary password for %s (shown once; it works until %s, and the next login must replace it):\n\n    %s\n\n",
+						x.UserName, fmtTime(x.Expires), x.TemporaryPassword)
+					c.printf("Her sessions have ended. Give it to her over a channel you trust.\n")
+				})
+			}},
+		"unlock": {about: "end a person's login locks and the account-wide slow-down", args: userArg,
+			run: func(c *cmd) error {
+				st, err := c.a.Admin.Unlock(c.e.ctx, cliActor(), c.pos[0])
+				if err != nil {
+					return err
+				}
+				return c.print(st, func() { c.printf("Unlocked %s: every network and device may try again.\n", st.UserName) })
+			}},
+		"logout": {about: "end every session of a person (she must sign in again)", args: userArg,
+			run: func(c *cmd) error {
+				x, err := c.a.Admin.EndSessions(c.e.ctx, cliActor(), c.pos[0])
+				if err != nil {
+					return err
+				}
+				return c.print(x, func() { c.printf("Ended %s.\n", plural(x.Ended, "session", "sessions")) })
+			}},
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+func (c *cmd) showLogin(st *admin.LoginState) error {
+	return c.print(st, func() {
+		c.printf("User:            %s (%s)\n", st.UserName, st.UserID)
+		if st.Directory != "" {
+			c.printf("Password:        checked by %s (delegated authentication)\n", st.Directory)
+		}
+		c.printf("Failed logins:   %d since the last success", st.Failures)
+		if st.SlowedUntil != nil {
+			c.printf(" (untrusted clients wait until %s)", fmtTime(*st.SlowedUntil))
+		}
+		c.printf("\n")
+		if st.MustChange {
+			c.printf("Password reset:  the next login must set a new password")
+			if st.TemporaryExpires != nil {
+				c.printf(" (temporary password valid until %s)", fmtTime(*st.TemporaryExpires))
+			}
+			c.printf("\n")
+		}
+		if len(st.Sessions) == 0 {
+			c.printf("Sessions:        none\n")
+			return
+		}
+		c.printf("\nSessions:\n")
+		var rows [][]string
+		for _, s := range st.Sessions {
+			rows = append(rows, []string{s.ID, fmtTime(s.AuthTime), strings.Join(s.AMR, " "), fmtTime(s.LastSeen), fmtTime(s.Expires)})
+		}
+		_ = table(c.e.stdout, []string{"ID", "SIGNED IN", "METHODS", "LAST SEEN", "EXPIRES"}, rows)
+	})
+}
