@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/base64"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	crewsaml "github.com/crewjam/saml"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
@@ -46,8 +48,8 @@ func TestPassiveAndForce(t *testing.T) {
 	e.sessions.mu.Lock()
 	got := e.sessions.authn[len(e.sessions.authn)-1]
 	e.sessions.mu.Unlock()
-	if diff := cmp.Diff(login.Requirement{AppID: app.ID, Force: true}, got); diff != "" {
-		t.Errorf("Authenticate requirement (-want +got):\n%s", diff)
+	if diff := cmp.Diff(login.Requirement{AppID: app.ID, Force: true}, got, cmpopts.IgnoreFields(login.Requirement{}, "Since")); diff != "" || got.Since.IsZero() {
+		t.Errorf("Authenticate requirement (-want +got):\n%s (Since %v: the request's arrival)", diff, got.Since)
 	}
 	fresh := b.signIn(alice, 1, e.now())
 	as, err := sp.parse(b.resume(a).form(t), reqID)
@@ -220,6 +222,51 @@ func TestSingleLogout(t *testing.T) {
 	if a := b.get(signedURL.String()); a.status != http.StatusBadRequest || !strings.Contains(a.body, "already used") {
 		t.Errorf("replayed LogoutRequest: %d %s", a.status, a.body)
 	}
+
+	// The HTTP-POST binding: kept server-side, the browser back with GET
+	// (the session cookie does not come with a cross-site POST), then the
+	// session ends and the LogoutResponse is posted back.
+	sess2 := b.signIn(alice, 1, e.now())
+	u, reqID = sp.redirectRequest(t, "", nil)
+	if _, err := sp.parse(b.get(u).form(t), reqID); err != nil {
+		t.Fatal(err)
+	}
+	sp.sp.SloURL = url.URL{Scheme: "https", Host: "gitbook.example", Path: "/saml/slo-post"}
+	lr2, err := sp.sp.MakeLogoutRequest(e.srv.URL+"/saml/slo", "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := b.post(e.srv.URL+"/saml/slo", formOf2(t, string(lr2.Post("p"))))
+	if post.status != http.StatusSeeOther || !strings.HasPrefix(post.location, "/saml/slo?h=") {
+		t.Fatalf("POST LogoutRequest: %d %s %s", post.status, post.location, post.body)
+	}
+	if len(e.sessions.ended) != 1 {
+		t.Fatal("the session ended before the browser came back with its cookie")
+	}
+	back := b.get(e.srv.URL + post.location)
+	if back.status != http.StatusFound || !strings.HasPrefix(back.location, "https://gitbook.example/saml/slo?SAMLResponse=") {
+		t.Fatalf("after POST: %d %s %s", back.status, back.location, back.body)
+	}
+	if diff := cmp.Diff([]string{sess.ID, sess2.ID}, e.sessions.ended); diff != "" {
+		t.Errorf("ended sessions (-want +got):\n%s", diff)
+	}
+	if a := b.get(e.srv.URL + post.location); a.status != http.StatusBadRequest {
+		t.Errorf("the handle used twice: %d", a.status)
+	}
+	// A sign-in handle is not a logout handle, nor the reverse.
+	if a := b.get(e.srv.URL + "/saml/resume?h=" + strings.TrimPrefix(post.location, "/saml/slo?h=")); a.status != http.StatusBadRequest {
+		t.Errorf("a logout handle resumed a sign-in: %d", a.status)
+	}
+}
+
+// formOf2 reads the hidden fields of a page's form.
+func formOf2(t *testing.T, page string) url.Values {
+	t.Helper()
+	v := url.Values{}
+	for _, m := range regexp.MustCompile(`name="([A-Za-z]+)" value="([^"]*)"`).FindAllStringSubmatch(page, -1) {
+		v.Set(m[1], html.UnescapeString(m[2]))
+	}
+	return v
 }
 
 // requestIDOf reads the ID of the message in an HTTP-Redirect URL.

@@ -211,7 +211,9 @@ func (f *fakeSessions) Current(r *http.Request) (*login.Session, error) {
 }
 
 func (f *fakeSessions) Satisfies(_ context.Context, s *login.Session, req login.Requirement) (bool, error) {
-	if req.Force {
+	// As login.Sessions: Force alone is never satisfied; with Since, a
+	// login at or after it is.
+	if req.Force && (req.Since.IsZero() || s.AuthTime.Before(req.Since)) {
 		return false, nil
 	}
 	if req.MaxAge > 0 && time.Since(s.AuthTime) > req.MaxAge {

@@ -2,8 +2,10 @@ package saml
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	crewsaml "github.com/crewjam/saml"
 
@@ -20,13 +22,30 @@ var (
 		"Gatehouse did not ask this application to sign you out."}
 )
 
+// logoutPrefix marks the saml_requests rows of LogoutRequests (their
+// RequestID is logoutPrefix + the request's ID).
+const logoutPrefix = "logout:"
+
+// logoutState is a validated LogoutRequest, kept server-side between its
+// arrival and its answer.
+type logoutState struct {
+	ID             string            `json:"id"`
+	NameID         string            `json:"nameId"`
+	SessionIndexes []string          `json:"sessionIndexes,omitempty"`
+	RelayState     string            `json:"relayState,omitempty"`
+	Binding        string            `json:"binding"`
+	Endpoint       crewsaml.Endpoint `json:"endpoint"`
+}
+
 // serveSLO answers a service provider's LogoutRequest (HTTP-Redirect or
 // HTTP-POST; it must be signed with a certificate of the service
 // provider's settings). The Gatehouse session ends if it is the one the
 // request names (its NameID, and SessionIndex if given); then a signed
 // LogoutResponse goes to the service provider's single logout service.
 // Logout is not propagated to the session's other service providers: the
-// response then says PartialLogout (docs/sso-saml.md).
+// response then says PartialLogout (docs/sso-saml.md). A request that came
+// by a cross-site POST (which carries no SameSite=Lax session cookie) is
+// kept server-side and the browser sent back here with GET ?h=.
 func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if !limit(w, r) {
@@ -35,6 +54,10 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Query().Has("SAMLResponse") || r.PostForm.Has("SAMLResponse") {
 		p.refuse(w, r, errLogoutResponse)
+		return
+	}
+	if r.Method == http.MethodGet && r.URL.Query().Has("h") && !r.URL.Query().Has("SAMLRequest") {
+		p.resumeSLO(w, r)
 		return
 	}
 	idp, _, err := p.provider(ctx)
@@ -67,11 +90,23 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, errUnknownSP)
 		return
 	}
-	now := p.opt.Now().UTC()
+	st := &logoutState{ID: req.Request.ID, RelayState: req.RelayState, Binding: req.Binding, Endpoint: *req.SLOEndpoint}
+	if req.Request.NameID != nil {
+		st.NameID = req.Request.NameID.Value
+	}
+	for _, x := range req.Request.AllSessionIndexes() {
+		st.SessionIndexes = append(st.SessionIndexes, x.Value)
+	}
 	// A LogoutRequest ID is answered once, too.
-	data, _ := json.Marshal(map[string]string{"logout": req.Request.ID})
+	now := p.opt.Now().UTC()
+	handle := newHandle()
+	data, err := json.Marshal(st)
+	if err != nil {
+		p.fail(w, r, "saml: record logout", err)
+		return
+	}
 	err = p.opt.Store.WriteSAML(ctx, func(tx Tx) error {
-		return tx.InsertSAMLRequest(ctx, &Request{Handle: newHandle(), AppID: sp.AppID, RequestID: "logout:" + req.Request.ID,
+		return tx.InsertSAMLRequest(ctx, &Request{Handle: handle, AppID: sp.AppID, RequestID: logoutPrefix + req.Request.ID,
 			Data: data, Created: now, Expires: now.Add(requestLifetime)})
 	})
 	if isConflict(err) {
@@ -82,7 +117,58 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, "saml: record logout", err)
 		return
 	}
+	if r.Method == http.MethodPost {
+		http.Redirect(w, r, SLOPath+"?h="+handle, http.StatusSeeOther)
+		return
+	}
+	p.finishLogout(w, r, sp, handle, st)
+}
 
+// resumeSLO continues a LogoutRequest that came by POST.
+func (p *IdP) resumeSLO(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	handle := r.URL.Query().Get("h")
+	rec, err := p.opt.Store.SAMLRequest(ctx, handle)
+	if errors.Is(err, directory.ErrNotFound) || (err == nil && (len(handle) != 48 || !rec.Answered.IsZero() ||
+		!p.opt.Now().Before(rec.Expires) || !strings.HasPrefix(rec.RequestID, logoutPrefix))) {
+		p.refuse(w, r, errGone)
+		return
+	}
+	if err != nil {
+		p.fail(w, r, "saml: read logout", err)
+		return
+	}
+	var st logoutState
+	if err := json.Unmarshal(rec.Data, &st); err != nil {
+		p.fail(w, r, "saml: read logout", err)
+		return
+	}
+	sp, err := p.byApp(ctx, rec.AppID)
+	if err != nil {
+		p.refuse(w, r, errUnknownSP)
+		return
+	}
+	p.finishLogout(w, r, sp, handle, &st)
+}
+
+// finishLogout ends the session the request names, if it is the
+// browser's, and sends the signed LogoutResponse.
+func (p *IdP) finishLogout(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, st *logoutState) {
+	ctx := r.Context()
+	now := p.opt.Now().UTC()
+	var answered bool
+	err := p.opt.Store.WriteSAML(ctx, func(tx Tx) (err error) {
+		answered, err = tx.AnswerSAMLRequest(ctx, handle, now)
+		return err
+	})
+	if err != nil {
+		p.fail(w, r, "saml: record logout", err)
+		return
+	}
+	if !answered {
+		p.refuse(w, r, errLogoutReplay)
+		return
+	}
 	sess, err := p.opt.Sessions.Current(r)
 	if err != nil {
 		p.fail(w, r, "saml: session", err)
@@ -96,7 +182,7 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		idx := slices.IndexFunc(parts, func(pt *Participant) bool { return pt.AppID == sp.AppID })
-		if idx >= 0 && names(req, parts[idx]) {
+		if idx >= 0 && names(st, parts[idx]) {
 			if _, err := p.opt.Sessions.EndSession(w, r); err != nil {
 				p.fail(w, r, "saml: end session", err)
 				return
@@ -107,7 +193,7 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 					return err
 				}
 				return tx.AppendAudit(ctx, &directory.AuditEntry{
-					Time: now, Actor: directory.Actor{Kind: "user", RequestID: logging.RequestID(ctx)},
+					Time: now, Actor: directory.Actor{Kind: "user", AppID: sp.AppID, AppName: sp.Name, RequestID: logging.RequestID(ctx)},
 					Action: "sso.saml.logout", ResourceType: "User", ResourceID: sess.UserID,
 					After: mustJSON(map[string]any{"app": sp.AppID, "session": sess.ID, "notPropagatedTo": others}),
 				})
@@ -118,6 +204,15 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	idp, _, err := p.provider(ctx)
+	if err != nil {
+		p.fail(w, r, "saml: keys", err)
+		return
+	}
+	endpoint := st.Endpoint
+	req := &crewsaml.IdpLogoutRequest{IDP: idp, HTTPRequest: r, Binding: st.Binding, RelayState: st.RelayState,
+		SLOEndpoint: &endpoint, Now: now}
+	req.Request.ID = st.ID
 	resp := req.MakeLogoutResponse(crewsaml.StatusSuccess)
 	if (sess != nil && !ended) || others > 0 {
 		resp.Status.StatusCode.StatusCode = &crewsaml.StatusCode{Value: crewsaml.StatusPartialLogout}
@@ -131,10 +226,6 @@ func (p *IdP) serveSLO(w http.ResponseWriter, r *http.Request) {
 
 // names reports whether a LogoutRequest names the participant: its NameID,
 // and one of its SessionIndexes if it has any.
-func names(req *crewsaml.IdpLogoutRequest, pt *Participant) bool {
-	if req.Request.NameID == nil || req.Request.NameID.Value != pt.NameID {
-		return false
-	}
-	idx := req.Request.AllSessionIndexes()
-	return len(idx) == 0 || slices.ContainsFunc(idx, func(s crewsaml.SessionIndex) bool { return s.Value == pt.SessionIndex })
+func names(st *logoutState, pt *Participant) bool {
+	return st.NameID != "" && st.NameID == pt.NameID && (len(st.SessionIndexes) == 0 || slices.Contains(st.SessionIndexes, pt.SessionIndex))
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	crewsaml "github.com/crewjam/saml"
@@ -173,6 +174,12 @@ func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, "saml: record request", err)
 		return
 	}
+	if r.Method == http.MethodPost {
+		// A cross-site POST carries no SameSite=Lax session cookie: the
+		// request is kept server-side, and the browser comes back with GET.
+		http.Redirect(w, r, ResumePath+"?h="+handle, http.StatusSeeOther)
+		return
+	}
 	p.answer(w, r, sp, handle, pend)
 }
 
@@ -218,7 +225,8 @@ func (p *IdP) serveResume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rec, err := p.opt.Store.SAMLRequest(ctx, handle)
-	if errors.Is(err, directory.ErrNotFound) || (err == nil && (!rec.Answered.IsZero() || !p.opt.Now().Before(rec.Expires))) {
+	if errors.Is(err, directory.ErrNotFound) || (err == nil && (!rec.Answered.IsZero() || !p.opt.Now().Before(rec.Expires) ||
+		strings.HasPrefix(rec.RequestID, logoutPrefix))) {
 		p.refuse(w, r, errGone)
 		return
 	}
@@ -314,9 +322,11 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 	if pend.MFA {
 		need.MinFactors = 2
 	}
-	// ForceAuthn: a login after the request arrived.
-	fresh := sess != nil && !sess.AuthTime.Before(pend.Received.Truncate(time.Second))
-	ok := sess != nil && (!pend.Force || fresh)
+	if pend.Force {
+		// ForceAuthn: a login after the request arrived.
+		need.Force, need.Since = true, pend.Received
+	}
+	ok := sess != nil && (!pend.Force || !sess.AuthTime.Before(pend.Received))
 	if ok {
 		if ok, err = p.opt.Sessions.Satisfies(ctx, sess, need); err != nil {
 			p.fail(w, r, "saml: session policy", err)
@@ -325,11 +335,10 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 	}
 	if !ok {
 		if pend.Passive {
-			second := crewsaml.StatusNoPassive
-			p.sendStatus(w, r, sp, handle, pend, crewsaml.StatusResponder, second)
+			// Never a page: the service provider hears NoPassive.
+			p.sendStatus(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusNoPassive)
 			return
 		}
-		need.Force = pend.Force
 		p.opt.Sessions.Authenticate(w, r, need, ResumePath+"?h="+handle)
 		return
 	}
