@@ -89,6 +89,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.eventRoutes()
 	a.directoryRoutes()
 	a.journeyRoutes()
+	a.samlRoutes()
 	a.loginRoutes()
 	return a
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
+	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 )
 
 // TestOpenAPIMatchesRoutes: the document in the repository describes
@@ -102,6 +103,9 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"UserPage": admin.ListPage[admin.UserSummary]{}, "GroupPage": admin.ListPage[admin.GroupSummary]{},
 		"TargetTestResult": events.TestResult{}, "Attempt": events.Attempt{},
 		"OIDCClient": admin.OIDCClient{}, "OIDCSettings": oidc.Settings{},
+		"SAMLAppInput": admin.SAMLAppInput{}, "SAMLApp": admin.SAMLApp{}, "SAMLIdPInfo": admin.SAMLIdPInfo{},
+		"SAMLKey": saml.KeyInfo{}, "SAMLSettings": saml.Settings{}, "SAMLEndpoint": saml.Endpoint{},
+		"SAMLAttributeRule": saml.AttributeRule{}, "SAMLRotateInput": admin.SAMLRotateInput{},
 	} {
 		props := doc.Components.Schemas[name].Properties
 		if props == nil {

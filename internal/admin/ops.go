@@ -35,6 +35,8 @@ type Ops struct {
 	Events *EventOps
 	// Schemas resolve the filters of user and group listings.
 	Schemas *schema.Registry
+	// SAML administers the SAML identity provider (nil: none).
+	SAML *SAMLOps
 	// Login resets passwords, unlocks accounts and ends sessions (nil:
 	// not offered).
 	Login *login.Service

@@ -43,6 +43,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
+	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
@@ -108,6 +109,8 @@ type App struct {
 	Recorder login.Recorder
 	// OIDC is the OpenID Connect provider (oidc.go).
 	OIDC *oidc.Provider
+	// SAML is the SAML 2.0 identity provider (saml.go).
+	SAML *saml.IdP
 }
 
 // pokingStore tells the event pipeline about every committed write, so

@@ -183,7 +183,9 @@ func TestBrowserLogin(t *testing.T) {
 	}
 
 	// Sign out with the header's button.
-	b.do(chromedp.Click(chromedp.CSS("header button")), visible("a.button"))
+	// (The user page has a.button links too, for applications it can open:
+	// wait for the signed-out page's own link.)
+	b.do(chromedp.Click(chromedp.CSS("header button")), visible(`a.button[href="/login"]`))
 	if got := b.text("h1"); got != "You are signed out." {
 		t.Fatalf("sign out: %q", got)
 	}

@@ -58,6 +58,9 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 	a.Sessions, a.Recorder = a.Web, a.Web
 	a.Admin.Login = a.Login
 	a.setupOIDC()
+	if err := a.setupSAML(ctx); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -66,6 +69,7 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
 	a.mountOIDC(mux)
+	a.mountSAML(mux)
 }
 
 // pruneLogin deletes ended sessions, logins, locks and devices.

@@ -58,7 +58,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 // commands are the top-level commands, for dispatch and suggestions.
 func commands() []string {
-	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "rules", "events",
+	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "saml", "rules", "events",
 		"deliveries", "targets", "journey", "push", "sync", "migrate", "mlps", "demo", "version", "healthcheck", "help"}
 }
 
@@ -100,6 +100,8 @@ func (e *env) run(args []string) error {
 		return e.audit(args[1:])
 	case "migrate":
 		return e.migrate(args[1:])
+	case "saml":
+		return e.samlCmd(args[1:])
 	case "version", "--version", "-version":
 		return e.version(args[1:])
 	case "healthcheck":
@@ -218,6 +220,8 @@ Usage:
   gatehouse audit list|verify|checkpoint|key|prune read, verify (against signed checkpoints), checkpoint and prune
                                                    the hash-chained audit log
   gatehouse keys list|rotate                       the keys that sign OAuth access tokens
+  gatehouse saml create|show|update|metadata|keys|rotate-key
+                                                   SAML service providers (GitBook, Alibaba Cloud), the IdP's keys
   gatehouse rules list|show|put|delete|check|test  the event rules (put --file RULE.yaml; test --pattern P --event E)
   gatehouse events tail [--follow]                 lifecycle and received events, as rules see them
   gatehouse events backfill --rule R [--dry-run]   route past events by a rule (rules see only events after they

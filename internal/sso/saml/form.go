@@ -1,0 +1,63 @@
+package saml
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"html/template"
+	"net/http"
+	"net/url"
+
+	crewsaml "github.com/crewjam/saml"
+)
+
+// The page that carries a response to the service provider (HTTP-POST
+// binding): a form posted by a one-line script, with a button for browsers
+// without JavaScript. Its Content-Security-Policy allows that script by
+// its hash and the form to go only to the assertion consumer service's
+// origin.
+
+const submitScript = `document.forms[0].submit();`
+
+var submitScriptHash = func() string {
+	sum := sha256.Sum256([]byte(submitScript))
+	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+}()
+
+// postForm is the page; the library renders LogoutResponses with it too.
+var postForm = template.Must(template.New("saml-post").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Signing in…</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><form method="post" action="{{.URL}}">
+<input type="hidden" name="SAMLResponse" value="{{.SAMLResponse}}">
+{{- if .RelayState}}<input type="hidden" name="RelayState" value="{{.RelayState}}">{{end}}
+<noscript><p>JavaScript is off: press the button to continue.</p></noscript>
+<button type="submit">Continue</button>
+</form><script>` + submitScript + `</script></body></html>
+`))
+
+// formHeaders sets the headers of the page that posts to target.
+func formHeaders(h http.Header, target string) {
+	action := "'none'"
+	if u, err := url.Parse(target); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+		action = u.Scheme + "://" + u.Host
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+submitScriptHash+"; form-action "+action+
+		"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// writePostForm sends a response to the service provider.
+func writePostForm(w http.ResponseWriter, f *crewsaml.IdpAuthnRequestForm) {
+	var buf bytes.Buffer
+	if err := postForm.Execute(&buf, f); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	formHeaders(w.Header(), f.URL)
+	_, _ = w.Write(buf.Bytes())
+}
