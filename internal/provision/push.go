@@ -421,6 +421,12 @@ walk:
 		if seen[id] || l.Hash == leftHash {
 			continue
 		}
+		if strings.HasPrefix(l.Hash, eventLinkPrefix) && l.Hash != EventLinkHash(p.scope()) {
+			// Made by the delivery of another rule that names the target,
+			// for an account outside the push's scope: that rule's, not
+			// the push's, to retire.
+			continue
+		}
 		if remote.complete && remote.noExt[l.RemoteID] == nil && remote.byExt[id] == nil {
 			// Gone downstream already (or someone else's now): nothing to
 			// retire.
@@ -680,13 +686,15 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 		eventType = scimclient.EventUserDisabled
 	}
 	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + u.ID, Payload: pl.payload, Event: pl.doc}
-	applied, res := p.Target.Apply(ctx, dl, pl.hint)
+	hint := pl.hint
+	hint.OwnLinks = true // remembered below, with what was sent
+	applied, res := p.Target.Apply(ctx, dl, hint)
 	it.RemoteID = applied.RemoteID
 	if res.Outcome != scimclient.Delivered {
 		it.Action, it.Error = "error", errText(res)
 		var nt *scimclient.NameTakenError
-		if errors.As(res.Err, &nt) && nt.ExternalID != "" {
-			it.Error = p.collision(ctx, u, nt.UserName, nt.RemoteID, nt.ExternalID)
+		if errors.As(res.Err, &nt) && nt.Owner() != "" {
+			it.Error = p.collision(ctx, u, nt.UserName, nt.RemoteID, nt.Owner())
 		}
 		return it, nil
 	}
@@ -760,7 +768,7 @@ func (p *Pusher) retire(ctx context.Context, l Link, opt PushOptions) (Item, boo
 	}
 	payload, _ := json.Marshal(map[string]any{"externalId": l.LocalID})
 	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + l.LocalID, Payload: payload}
-	applied, res := p.Target.Apply(ctx, dl, scimclient.Hint{RemoteID: l.RemoteID})
+	applied, res := p.Target.Apply(ctx, dl, scimclient.Hint{RemoteID: l.RemoteID, OwnLinks: true})
 	if res.Outcome != scimclient.Delivered {
 		it.Action, it.Error = "error", errText(res)
 		return it, true

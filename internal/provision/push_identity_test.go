@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
@@ -371,5 +373,216 @@ func TestPushSmallScopeLargeTarget(t *testing.T) {
 	wantActions(t, "drift", sum, map[string]int{"create": 1, "unchanged": 1})
 	if got := ramUsers(t, pe.client)["ada"]; got != a.ID {
 		t.Errorf("Ada's RAM user: externalId %q", got)
+	}
+}
+
+// ramRules is a hub's rules file with the RAM stand-in as the push target
+// ram, following the whole directory (the implicit push:ram rule).
+func ramRules(ram *server) string {
+	return fmt.Sprintf(`targets:
+  ram:
+    scim:
+      profile: ram
+      base_url: %[1]s
+      token_url: %[1]s/v1/token
+      token_style: ram
+      client_id: %[2]s
+      client_secret: %[3]s
+      push: {}
+`, ram.url, ram.clientID, ram.secret)
+}
+
+// ramClient is a SCIM client of the RAM stand-in, to look at it and change
+// it behind the hub's back.
+func ramClient(t *testing.T, ram *server) *scimclient.Client {
+	t.Helper()
+	c, err := scimclient.New(scimclient.Config{BaseURL: ram.url, Profile: "ram",
+		Auth:       scimclient.Auth{TokenURL: ram.url + "/v1/token", ClientID: ram.clientID, ClientSecret: ram.secret, TokenStyle: "ram"},
+		HTTPClient: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// finished waits until the delivery of rule for subject has finished
+// (delivered or dead) and returns it with the errors of its attempts.
+func finished(t *testing.T, hub *server, rule, subject string) (*events.Delivery, string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, err := hub.app.EventStore.Deliveries(ctx, events.DeliveryQuery{Rule: rule, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Subject != subject || (d.State != events.StateDelivered && d.State != events.StateDead) {
+				continue
+			}
+			as, err := hub.app.EventStore.Attempts(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errs []string
+			for _, a := range as {
+				errs = append(errs, a.Error+a.Response)
+			}
+			return d, strings.Join(errs, "\n")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no finished delivery of %s for %s", rule, subject)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEventsNeverTakeOverLinked (issue 11 red team, finding 1): the event
+// pipeline's SCIM target and the push share the push's links. A RAM user
+// linked to Ada whose externalId was removed downstream (a console edit)
+// is not given to another person by a delivery — the delivery fails
+// permanently naming both accounts, and RAM keeps the user as it was —
+// and the next push finds it Ada's again. What a delivery creates is
+// linked, so that the push knows it too.
+func TestEventsNeverTakeOverLinked(t *testing.T) {
+	ram := startServer(t, "ram")
+	hub := startHub(t, ramRules(ram))
+	rc := ramClient(t, ram)
+	ctx := context.Background()
+	prof := directory.Profile{TargetOrgID: directory.RootOrgID}
+
+	// Ada arrives: the follow rule creates her RAM user, and the push
+	// finds it level.
+	ada := hub.createNamed(t, "ada.lovelace@other.example.com", "Ada Lovelace", true)
+	if d, errs := finished(t, hub, "push:ram", "users/"+ada.ID); d.State != events.StateDelivered {
+		t.Fatalf("Ada's delivery: %s: %s", d.State, errs)
+	}
+	p, err := hub.app.Pusher(ctx, "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, errs := pushErrors(t, p, provision.PushOptions{})
+	if sum.Errors > 0 {
+		t.Fatalf("first push: %v", errs)
+	}
+	var adaRAM string
+	for _, u := range downstream(t, rc) {
+		if u["externalId"] == ada.ID {
+			adaRAM = u["id"].(string)
+		}
+	}
+	if adaRAM == "" {
+		t.Fatal("Ada has no RAM user")
+	}
+	// The delivery linked it: the push's link and the delivery's are one.
+	if l, ok, err := hub.app.Store.(provision.LinkIndex).LinkOf(ctx, "push:ram", "User", ada.ID); err != nil || !ok || l.RemoteID != adaRAM {
+		t.Fatalf("Ada's link: %+v %v %v, want RAM user %s", l, ok, err, adaRAM)
+	}
+
+	// Someone edits the RAM user in the console: its externalId is gone.
+	if _, err := rc.ReplaceUser(ctx, adaRAM, map[string]any{"userName": "ada.lovelace", "displayName": "Ada Lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	// Mallory's account arrives from an IdP, with a user name that becomes
+	// the same RAM user name.
+	mallory, _, err := hub.app.Directory.CreateUser(ctx, hubActor, prof, &directory.User{UserName: "ADA.LOVELACE@fourth.example.com",
+		DisplayName: "Mallory", Active: true, OrgID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, why := finished(t, hub, "push:ram", "users/"+mallory.ID)
+	if d.State != events.StateDead {
+		t.Errorf("Mallory's delivery is %s, want dead: %s", d.State, why)
+	}
+	for _, w := range []string{adaRAM, ada.ID, mallory.ID, "never taken over"} {
+		if !strings.Contains(why, w) {
+			t.Errorf("Mallory's delivery says %q, want it to name %s", why, w)
+		}
+	}
+	got, err := rc.GetUser(ctx, adaRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext, _ := got["externalId"].(string); ext != "" {
+		t.Errorf("Ada's RAM user now has externalId %q (Mallory is %s)", ext, mallory.ID)
+	}
+
+	// The next push gives Ada her RAM user back and refuses Mallory,
+	// naming both.
+	sum, errs = pushErrors(t, p, provision.PushOptions{})
+	if sum.Errors != 1 || !strings.Contains(errs[mallory.UserName], ada.UserName) || errs[ada.UserName] != "" {
+		t.Errorf("push after the delivery: %+v, errors %v", sum.Actions, errs)
+	}
+	if want := map[string]string{"ada.lovelace": ada.ID}; !cmp.Equal(want, ramUsers(t, rc)) {
+		t.Errorf("RAM users: %v, want %v", ramUsers(t, rc), want)
+	}
+
+	// A delivery finds the user its links give, even renamed and without
+	// its externalId downstream: no second RAM user.
+	if _, err := rc.ReplaceUser(ctx, adaRAM, map[string]any{"userName": "ada.lovelace", "displayName": "Ada Lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.app.Directory.UpdateUser(ctx, hubActor, prof, ada.ID, nil, func(u *directory.User) error {
+		u.UserName, u.DisplayName = "ada.king@other.example.com", "Ada King"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Ada's rename downstream", func() bool {
+		u, err := rc.GetUser(ctx, adaRAM)
+		return err == nil && u["userName"] == "ada.king"
+	})
+	if want := map[string]string{"ada.king": ada.ID}; !cmp.Equal(want, ramUsers(t, rc)) {
+		t.Errorf("RAM users after the rename: %v, want %v", ramUsers(t, rc), want)
+	}
+}
+
+// waitFor polls cond for up to 20 s (a bound on liveness, not a timing
+// assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPushLeavesOtherRulesAccounts: a rule other than the push's own that
+// routes accounts outside the push's scope to the push target links what
+// it creates (so that nobody else takes it over), but the push does not
+// retire those accounts as if they had left its scope: they are that
+// rule's.
+func TestPushLeavesOtherRulesAccounts(t *testing.T) {
+	ram := startServer(t, "ram")
+	hub := startHub(t, strings.Replace(ramRules(ram), "push: {}", "push: {organizations: [Engineering]}", 1)+`rules:
+  - name: everyone
+    pattern: {"detail-type": ["User.Created"]}
+    targets: [{target: ram, payload: '{"userName": "{{account}}", "displayName": "${detail.displayName:-}"}'}]
+`)
+	eng := hub.createOrg(t, "Engineering")
+	ctx := context.Background()
+	rc := ramClient(t, ram)
+	sam, _, err := hub.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+		&directory.User{UserName: "sam@example.com", DisplayName: "Sam", Active: true, OrgID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, why := finished(t, hub, "everyone", "users/"+sam.ID); d.State != events.StateDelivered {
+		t.Fatalf("Sam's delivery: %s: %s", d.State, why)
+	}
+	hub.createUser(t, "ada", eng, "Engineering")
+	p, err := hub.app.Pusher(ctx, "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, errs := pushErrors(t, p, provision.PushOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("push: %v", errs)
+	}
+	if sum.Actions["delete"] > 0 || ramUsers(t, rc)["sam"] != sam.ID {
+		t.Errorf("the push retired the account the rule made: %+v; RAM users %v", sum.Actions, ramUsers(t, rc))
 	}
 }
