@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -584,5 +585,106 @@ func TestPushLeavesOtherRulesAccounts(t *testing.T) {
 	}
 	if sum.Actions["delete"] > 0 || ramUsers(t, rc)["sam"] != sam.ID {
 		t.Errorf("the push retired the account the rule made: %+v; RAM users %v", sum.Actions, ramUsers(t, rc))
+	}
+}
+
+// TestPushStopsWhenAskedToWait (issue 11 red team, finding 7): a target
+// that answers 429 with a Retry-After beyond max_pause (an hour; 30 s
+// here) stops the push — and its dry run — at once, with an error that
+// says until when: nothing more is sent to it. The first listing refused
+// so, or a create refused so in the middle of the push. A dry run whose
+// listing failed for another reason looks each account up before it
+// plans it: an account that exists downstream is never planned as a
+// create.
+func TestPushStopsWhenAskedToWait(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	ctx := context.Background()
+	for i := range 15 {
+		hub.createNamed(t, fmt.Sprintf("dev%02d@example.com", i), "Dev", true)
+	}
+	// Fourteen of them have a RAM user already, made by hand (no
+	// externalId): the push adopts them.
+	for i := range 14 {
+		if _, _, err := ram.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+			&directory.User{UserName: fmt.Sprintf("dev%02d", i), Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(w http.ResponseWriter) bool {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return true
+	}
+	pusher := func(refuse func(w http.ResponseWriter, r *http.Request) bool) (*provision.Pusher, *counter) {
+		pe, cnt := ramPusher(t, hub, ram)
+		c, err := scimclient.New(scimclient.Config{BaseURL: cnt.URL, Profile: "ram", MaxRetryWait: 2 * time.Second, MaxPause: 30 * time.Second,
+			Auth:       scimclient.Auth{TokenURL: ram.url + "/v1/token", ClientID: ram.clientID, ClientSecret: ram.secret, TokenStyle: "ram"},
+			HTTPClient: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe.pusher.Client, pe.pusher.Target = c, scimclient.NewTarget(c, scimclient.TargetOptions{OnDisable: "delete"})
+		cnt.take()
+		cnt.refuse = refuse
+		return pe.pusher, cnt
+	}
+	for _, dry := range []bool{true, false} {
+		// Every request is told to wait an hour.
+		p, cnt := pusher(func(w http.ResponseWriter, r *http.Request) bool { return wait(w) })
+		var items []provision.Item
+		var mu sync.Mutex
+		_, err := p.Run(ctx, provision.PushOptions{DryRun: dry, Progress: func(it provision.Item) {
+			mu.Lock()
+			items = append(items, it)
+			mu.Unlock()
+		}})
+		if !errors.Is(err, scimclient.ErrWaitTooLong) || !strings.Contains(err.Error(), "stopped") || !strings.Contains(err.Error(), "until ") {
+			t.Errorf("dry run %v: %v, want the push stopped, saying until when", dry, err)
+		}
+		if diff := cmp.Diff(map[string]int{"GET": 1}, cnt.take()); diff != "" {
+			t.Errorf("dry run %v: requests after the listing was refused (-want +got):\n%s", dry, diff)
+		}
+		if len(items) > 0 {
+			t.Errorf("dry run %v: planned %v", dry, items)
+		}
+	}
+
+	// The listing fails otherwise (403): the dry run looks each account up
+	// and plans what the real run does — 14 adopted, one created.
+	p, cnt := pusher(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && r.URL.Path == "/Users" && r.URL.Query().Get("filter") == "" {
+			w.WriteHeader(http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	sum, errs := pushErrors(t, p, provision.PushOptions{DryRun: true})
+	wantActions(t, "dry run without a listing", sum, map[string]int{"update": 14, "create": 1})
+	if len(errs) > 0 {
+		t.Errorf("dry run without a listing: %v", errs)
+	}
+	cnt.take()
+	sum, errs = pushErrors(t, p, provision.PushOptions{})
+	wantActions(t, "push without a listing", sum, map[string]int{"update": 14, "create": 1})
+	if len(errs) > 0 {
+		t.Errorf("push without a listing: %v", errs)
+	}
+
+	// A create told to wait an hour in the middle of a push stops it.
+	hub.createNamed(t, "new1@example.com", "New", true)
+	hub.createNamed(t, "new2@example.com", "New", true)
+	hub.createNamed(t, "new3@example.com", "New", true)
+	hub.createNamed(t, "new4@example.com", "New", true)
+	hub.createNamed(t, "new5@example.com", "New", true)
+	hub.createNamed(t, "new6@example.com", "New", true)
+	p, cnt = pusher(func(w http.ResponseWriter, r *http.Request) bool { return r.Method == http.MethodPost && wait(w) })
+	p.Concurrency = 1
+	_, err := p.Run(ctx, provision.PushOptions{})
+	if !errors.Is(err, scimclient.ErrWaitTooLong) {
+		t.Errorf("push whose create was told to wait: %v", err)
+	}
+	if got := cnt.take(); got["POST"] != 1 || got["PUT"]+got["DELETE"] > 0 {
+		t.Errorf("requests after a create was told to wait an hour: %v, want the one POST", got)
 	}
 }

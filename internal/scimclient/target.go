@@ -869,6 +869,19 @@ func (d *delivery) retireFound(u map[string]any, action string) error {
 	return nil
 }
 
+// Find looks up the downstream account of a delivery as delivering it
+// would — by the hint, the links, externalId, then userName — without
+// changing anything: nil when there is none, a *NameTakenError when the
+// account named like it is someone else's (adopt false: such an account
+// is not the user's, nil).
+func (t *Target) Find(ctx context.Context, dl *Delivery, adopt bool) (map[string]any, error) {
+	d := &delivery{Target: t, ctx: ctx, applied: Applied{Action: "none"}, rule: dl.Rule}
+	if err := d.parse(dl); err != nil {
+		return nil, err
+	}
+	return d.find(adopt)
+}
+
 // Compare reports whether current, a downstream account as a listing
 // showed it, already is what payload asks for the user with Gatehouse id
 // userID: its attributes as an update would compare them, and its groups
