@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/scimclient"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
 	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 	"github.com/gatehouse-id/gatehouse/internal/store/postgres"
@@ -302,6 +303,10 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	env, err := EventEnv(a.Config, opt.WithoutSecrets)
 	if err != nil {
 		return err
+	}
+	if li, ok := a.Store.(provision.LinkIndex); ok {
+		// The push and the SCIM targets' deliveries share the links.
+		env.Links = func(target string) scimclient.Links { return provision.TargetLinks(li, target) }
 	}
 	a.EventEnv = env
 	api, version, err := a.apiRules(ctx)

@@ -317,14 +317,31 @@ func (c *cmd) backfill(req events.BackfillRequest) error {
 		if rep.Failed > 0 {
 			c.printf("%d payloads could not be built: dead deliveries (gatehouse deliveries list --failed says why).\n", rep.Failed)
 		}
+		if rep.Rebased > 0 {
+			c.printf("%d of them are of accounts that have changed since the event: the target gets each account's state now, not the event's.\n", rep.Rebased)
+		}
+		if rep.Skipped > 0 {
+			c.printf("%d not queued: events of accounts that have changed since, which would act on a state the account has left.\n", rep.Skipped)
+		}
 		if len(rep.Sample) > 0 {
 			var rows [][]string
 			for _, it := range rep.Sample {
-				rows = append(rows, []string{strconv.FormatInt(it.EventSeq, 10), fmtTime(it.EventTime), it.EventType, it.Subject, it.Target})
+				rows = append(rows, []string{strconv.FormatInt(it.EventSeq, 10), fmtTime(it.EventTime), it.EventType, it.Subject, it.Target, it.Action})
 			}
 			c.printf("\n")
-			_ = table(c.e.stdout, []string{"SEQ", "TIME", "EVENT", "SUBJECT", "TARGET"}, rows)
+			_ = table(c.e.stdout, []string{"SEQ", "TIME", "EVENT", "SUBJECT", "TARGET", "ACTION"}, rows)
 			if more := rep.Queued - len(rep.Sample); more > 0 {
+				c.printf("… and %d more\n", more)
+			}
+		}
+		if len(rep.Stale) > 0 {
+			var rows [][]string
+			for _, it := range rep.Stale {
+				rows = append(rows, []string{strconv.FormatInt(it.EventSeq, 10), it.EventType, it.Subject, it.Target, it.Action, it.Note})
+			}
+			c.printf("\nEvents whose account has changed since:\n")
+			_ = table(c.e.stdout, []string{"SEQ", "EVENT", "SUBJECT", "TARGET", "ACTION", "WHY"}, rows)
+			if more := rep.Rebased + rep.Skipped - len(rep.Stale); more > 0 {
 				c.printf("… and %d more\n", more)
 			}
 		}

@@ -240,6 +240,9 @@ type Env struct {
 	// Source is the source of Gatehouse's own events (events.source):
 	// rules whose pattern cannot match it are warned about (Config.Warnings).
 	Source string
+	// Links, when set, gives each SCIM target the push links of its name
+	// (provision.TargetLinks), which its deliveries read and keep.
+	Links func(target string) scimclient.Links
 }
 
 // ConfigError is a refused rules file: every problem, each with its line
@@ -1519,8 +1522,12 @@ func (c *checker) sender(p fieldPath, name string, spec TargetSpec, env Env, pol
 	if onDisable == "" && !cl.Profile().Active {
 		onDisable = "delete" // no inactive state downstream (RAM)
 	}
+	var links scimclient.Links
+	if env.Links != nil {
+		links = env.Links(name)
+	}
 	tgt := scimclient.NewTarget(cl, scimclient.TargetOptions{CreateGroups: create, ManageGroups: sc.ManageGroups,
-		ManagedGroupPattern: sc.ManagedGroup, OnDelete: sc.OnDelete, OnDisable: onDisable})
+		ManagedGroupPattern: sc.ManagedGroup, OnDelete: sc.OnDelete, OnDisable: onDisable, Links: links})
 	if sc.Push != nil {
 		if pt := c.push(s.at.key("push"), sc, cl, tgt); pt != nil {
 			if c.pushes == nil {
@@ -1658,8 +1665,8 @@ type scimSender struct{ t *scimclient.Target }
 func (s scimSender) Kind() string { return "scim" }
 
 func (s scimSender) Send(ctx context.Context, d *Delivery) Result {
-	r := s.t.Deliver(ctx, &scimclient.Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Subject: d.Subject, Time: d.EventTime,
-		Payload: d.Payload, Event: d.Event, Attempt: d.Attempts})
+	r := s.t.Deliver(ctx, &scimclient.Delivery{ID: d.ID, EventID: d.EventID, EventType: d.EventType, Subject: d.Subject, Rule: d.Rule,
+		Time: d.EventTime, Payload: d.Payload, Event: d.Event, Attempt: d.Attempts})
 	out := Result{RetryAfter: r.RetryAfter, Status: r.Status, Latency: r.Latency, Response: r.Response, Err: r.Err}
 	switch r.Outcome {
 	case scimclient.Delivered:

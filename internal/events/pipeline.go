@@ -891,9 +891,18 @@ func (w *worker) attempt(ctx context.Context, all []*Delivery) []Result {
 			actx, cancel := context.WithTimeout(ctx, pol.Timeout)
 			defer cancel()
 			start := time.Now()
-			r := w.target.Sender.Send(actx, d)
+			send, note, done := w.sendCurrent(actx, d)
+			if done != nil {
+				done.Latency = time.Since(start)
+				results[i] = *done
+				return
+			}
+			r := w.target.Sender.Send(actx, send)
 			if r.Latency == 0 {
 				r.Latency = time.Since(start)
+			}
+			if note != "" {
+				r.Response = strings.TrimSuffix(note+"; "+r.Response, "; ")
 			}
 			results[i] = r
 		}()

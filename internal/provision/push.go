@@ -294,6 +294,9 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		if ctx.Err() != nil {
 			return sum, ctx.Err()
 		}
+		if errors.Is(lerr, scimclient.ErrWaitTooLong) {
+			return sum, stopped(p.Name, lerr)
+		}
 		sum.Warnings = append(sum.Warnings, "the target's accounts could not be listed, so drift is not detected in this push: "+lerr.Error())
 	}
 	sum.Compared = remote.complete || readEach
@@ -320,6 +323,29 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		mu.Unlock()
 		if opt.Progress != nil {
 			opt.Progress(it)
+		}
+	}
+	// A target that asks to be left alone for longer than the client
+	// pauses for stops the push: nothing more is sent to it.
+	var (
+		stopErr  error
+		stopOnce sync.Once
+		stopCh   = make(chan struct{})
+	)
+	stop := func(err error) {
+		if errors.Is(err, scimclient.ErrWaitTooLong) {
+			stopOnce.Do(func() {
+				stopErr = stopped(p.Name, err)
+				close(stopCh)
+			})
+		}
+	}
+	isStopped := func() bool {
+		select {
+		case <-stopCh:
+			return true
+		default:
+			return false
 		}
 	}
 	var linkErr error
@@ -355,11 +381,17 @@ func (p *Pusher) Run(ctx context.Context, opt PushOptions) (*Summary, error) {
 		go func() {
 			defer wg.Done()
 			for pl := range jobs {
+				if isStopped() {
+					continue // not sent
+				}
 				if opt.DryRun {
-					report(p.check(ctx, pl))
+					it, err := p.check(ctx, pl)
+					stop(err)
+					report(it)
 					continue
 				}
-				it, link := p.carryOut(ctx, pl)
+				it, link, err := p.carryOut(ctx, pl)
+				stop(err)
 				report(it)
 				remember(link)
 			}
@@ -393,6 +425,8 @@ walk:
 			}
 			select {
 			case jobs <- pl:
+			case <-stopCh:
+				break walk
 			case <-ctx.Done():
 				walkErr = ctx.Err()
 				break walk
@@ -414,11 +448,20 @@ walk:
 	if linkErr != nil {
 		return sum, fmt.Errorf("push %s: remember links: %w", p.Name, linkErr)
 	}
+	if stopErr != nil {
+		return sum, stopErr
+	}
 
 	// Accounts pushed before that are no longer in scope.
 	var gone []string
 	for id, l := range linked {
 		if seen[id] || l.Hash == leftHash {
+			continue
+		}
+		if strings.HasPrefix(l.Hash, eventLinkPrefix) && l.Hash != EventLinkHash(p.scope()) {
+			// Made by the delivery of another rule that names the target,
+			// for an account outside the push's scope: that rule's, not
+			// the push's, to retire.
 			continue
 		}
 		if remote.complete && remote.noExt[l.RemoteID] == nil && remote.byExt[id] == nil {
@@ -428,8 +471,12 @@ walk:
 			gone = append(gone, id)
 			continue
 		}
-		it, keep := p.retire(ctx, l, opt)
+		it, keep, err := p.retire(ctx, l, opt)
 		report(it)
+		if errors.Is(err, scimclient.ErrWaitTooLong) {
+			_ = flush()
+			return sum, stopped(p.Name, err)
+		}
 		if opt.DryRun || it.Action == "error" {
 			continue
 		}
@@ -448,7 +495,9 @@ walk:
 		}
 	}
 	if p.Prune && remote.complete {
-		p.prune(ctx, remote, linked, seen, touched, opt, report)
+		if err := p.prune(ctx, remote, linked, seen, touched, opt, report); err != nil {
+			return sum, stopped(p.Name, err)
+		}
 	}
 	sum.Seconds = now().Sub(start).Seconds()
 	sum.Duration = now().Sub(start).Round(time.Millisecond).String()
@@ -569,7 +618,9 @@ func (p *Pusher) plan(ctx context.Context, u *directory.User, doc json.RawMessag
 			return pl
 		}
 		pl.hint = scimclient.Hint{RemoteID: link.RemoteID}
-		pl.send = true
+		// A dry run reads or looks up each account it would send: what it
+		// could not check is not planned as a create.
+		pl.send, pl.verify = true, true
 		switch {
 		case !u.Active && link.RemoteID == "":
 			pl.item.Action = p.disableAction() // if found downstream
@@ -639,26 +690,43 @@ func (p *Pusher) collision(ctx context.Context, u *directory.User, name, remoteI
 }
 
 // check is the dry run of a plan that must read the account to tell
-// whether it is level: it reads it and compares, as the real run would.
-func (p *Pusher) check(ctx context.Context, pl *plan) Item {
+// whether it is level: it reads it (or, not knowing its id, looks it up
+// as a delivery would) and compares, as the real run would. An account it
+// could not read is an error, never a create.
+func (p *Pusher) check(ctx context.Context, pl *plan) (Item, error) {
 	it := pl.item
-	cur, err := p.Client.GetUser(ctx, pl.hint.RemoteID)
+	var cur map[string]any
+	var err error
+	if pl.hint.RemoteID != "" {
+		cur, err = p.Client.GetUser(ctx, pl.hint.RemoteID)
+	} else {
+		dl := &scimclient.Delivery{EventType: scimclient.EventUserUpdated, Subject: "users/" + pl.u.ID, Payload: pl.payload, Event: pl.doc}
+		if cur, err = p.Target.Find(ctx, dl, pl.u.Active); err == nil && cur == nil {
+			err = scimclient.ErrNotFound
+		}
+	}
+	var nt *scimclient.NameTakenError
 	switch {
 	case scimclient.IsNotFound(err) && pl.u.Active:
-		it.Action, it.RemoteID = "create", "" // gone downstream
-		return it
+		it.Action, it.RemoteID = "create", "" // not (or no longer) downstream
+		return it, nil
 	case scimclient.IsNotFound(err):
 		it.Action, it.RemoteID = "skip", ""
-		return it
+		return it, nil
+	case errors.As(err, &nt) && nt.Owner() != "":
+		it.Action, it.Error = "error", p.collision(ctx, pl.u, nt.UserName, nt.RemoteID, nt.Owner())
+		return it, err
 	case err != nil:
 		it.Action, it.Error = "error", err.Error()
-		return it
+		return it, err
 	}
+	it.RemoteID = scimclient.ID(cur)
 	if !pl.u.Active {
-		if scimclient.Inactive(cur) {
+		it.Action = p.disableAction()
+		if p.Client.Profile().Active && scimclient.Inactive(cur) {
 			it.Action = "unchanged"
 		}
-		return it
+		return it, nil
 	}
 	same, known, err := p.Target.Compare(pl.payload, pl.u.ID, cur)
 	switch {
@@ -666,13 +734,15 @@ func (p *Pusher) check(ctx context.Context, pl *plan) Item {
 		it.Action, it.Error = "error", err.Error()
 	case same || (!known && pl.unchanged):
 		it.Action = "unchanged"
+	default:
+		it.Action = "update"
 	}
-	return it
+	return it, nil
 }
 
 // carryOut sends one account's plan. It returns the link to remember, or
 // nil.
-func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
+func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link, error) {
 	u := pl.u
 	it := pl.item
 	eventType := scimclient.EventUserUpdated
@@ -680,15 +750,17 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 		eventType = scimclient.EventUserDisabled
 	}
 	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + u.ID, Payload: pl.payload, Event: pl.doc}
-	applied, res := p.Target.Apply(ctx, dl, pl.hint)
+	hint := pl.hint
+	hint.OwnLinks = true // remembered below, with what was sent
+	applied, res := p.Target.Apply(ctx, dl, hint)
 	it.RemoteID = applied.RemoteID
 	if res.Outcome != scimclient.Delivered {
 		it.Action, it.Error = "error", errText(res)
 		var nt *scimclient.NameTakenError
-		if errors.As(res.Err, &nt) && nt.ExternalID != "" {
-			it.Error = p.collision(ctx, u, nt.UserName, nt.RemoteID, nt.ExternalID)
+		if errors.As(res.Err, &nt) && nt.Owner() != "" {
+			it.Error = p.collision(ctx, u, nt.UserName, nt.RemoteID, nt.Owner())
 		}
-		return it, nil
+		return it, nil, res.Err
 	}
 	switch applied.Action {
 	case "created":
@@ -705,7 +777,7 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 		it.Action = "unchanged"
 	}
 	if it.RemoteID == "" || applied.Action == "deleted" {
-		return it, nil
+		return it, nil, nil
 	}
 	// The document as the push now knows it: the listing's when nothing
 	// was written (the server's own representation of a list), else the
@@ -718,7 +790,7 @@ func (p *Pusher) carryOut(ctx context.Context, pl *plan) (Item, *Link) {
 	case applied.Doc != nil:
 		fp = fingerprint(applied.Doc)
 	}
-	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: linkHash(pl.hash, fp), Updated: time.Now().UTC()}
+	return it, &Link{Kind: "User", LocalID: u.ID, RemoteID: it.RemoteID, Hash: linkHash(pl.hash, fp), Updated: time.Now().UTC()}, nil
 }
 
 func (p *Pusher) disableAction() string {
@@ -737,7 +809,7 @@ func errText(res scimclient.Result) string {
 
 // retire acts on an account that left the scope. keep reports whether its
 // link stays (deactivated or kept downstream).
-func (p *Pusher) retire(ctx context.Context, l Link, opt PushOptions) (Item, bool) {
+func (p *Pusher) retire(ctx context.Context, l Link, opt PushOptions) (Item, bool, error) {
 	it := Item{UserID: l.LocalID, RemoteID: l.RemoteID}
 	action := p.OnLeave
 	if action == "" {
@@ -745,14 +817,14 @@ func (p *Pusher) retire(ctx context.Context, l Link, opt PushOptions) (Item, boo
 	}
 	if action == "keep" {
 		it.Action = "skip"
-		return it, true
+		return it, true, nil
 	}
 	if action == "deactivate" && !p.Client.Profile().Active {
 		action = "delete" // the target has no inactive state (RAM)
 	}
 	if opt.DryRun {
 		it.Action = action
-		return it, true
+		return it, true, nil
 	}
 	eventType := scimclient.EventUserDisabled
 	if action == "delete" {
@@ -760,26 +832,32 @@ func (p *Pusher) retire(ctx context.Context, l Link, opt PushOptions) (Item, boo
 	}
 	payload, _ := json.Marshal(map[string]any{"externalId": l.LocalID})
 	dl := &scimclient.Delivery{EventType: eventType, Subject: "users/" + l.LocalID, Payload: payload}
-	applied, res := p.Target.Apply(ctx, dl, scimclient.Hint{RemoteID: l.RemoteID})
+	applied, res := p.Target.Apply(ctx, dl, scimclient.Hint{RemoteID: l.RemoteID, OwnLinks: true})
 	if res.Outcome != scimclient.Delivered {
 		it.Action, it.Error = "error", errText(res)
-		return it, true
+		return it, true, res.Err
 	}
 	switch applied.Action {
 	case "deleted":
 		it.Action = "delete"
-		return it, false
+		return it, false, nil
 	case "none":
 		it.Action = "skip"
-		return it, false
+		return it, false, nil
 	}
 	it.Action = "deactivate"
-	return it, true
+	return it, true, nil
+}
+
+// stopped is the error of a push that stopped because the target asked to
+// be left alone for longer than its client pauses for.
+func stopped(name string, err error) error {
+	return fmt.Errorf("push %s stopped: %w; nothing more was sent to the target: push again after that time", name, err)
 }
 
 // prune retires downstream accounts that no account in scope matches and
 // no push created.
-func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[string]Link, seen, touched map[string]bool, opt PushOptions, report func(Item)) {
+func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[string]Link, seen, touched map[string]bool, opt PushOptions, report func(Item)) error {
 	ours := map[string]bool{}
 	for id := range touched {
 		ours[id] = true
@@ -811,9 +889,14 @@ func (p *Pusher) prune(ctx context.Context, remote *remoteIndex, linked map[stri
 			if err != nil {
 				it.Action, it.Error = "error", err.Error()
 			}
+			if errors.Is(err, scimclient.ErrWaitTooLong) {
+				report(it)
+				return err
+			}
 		}
 		report(it)
 	}
+	return nil
 }
 
 func (p *Pusher) pruneAction() string {

@@ -2,10 +2,12 @@ package provision_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
@@ -371,5 +374,317 @@ func TestPushSmallScopeLargeTarget(t *testing.T) {
 	wantActions(t, "drift", sum, map[string]int{"create": 1, "unchanged": 1})
 	if got := ramUsers(t, pe.client)["ada"]; got != a.ID {
 		t.Errorf("Ada's RAM user: externalId %q", got)
+	}
+}
+
+// ramRules is a hub's rules file with the RAM stand-in as the push target
+// ram, following the whole directory (the implicit push:ram rule).
+func ramRules(ram *server) string {
+	return fmt.Sprintf(`targets:
+  ram:
+    scim:
+      profile: ram
+      base_url: %[1]s
+      token_url: %[1]s/v1/token
+      token_style: ram
+      client_id: %[2]s
+      client_secret: %[3]s
+      push: {}
+`, ram.url, ram.clientID, ram.secret)
+}
+
+// ramClient is a SCIM client of the RAM stand-in, to look at it and change
+// it behind the hub's back.
+func ramClient(t *testing.T, ram *server) *scimclient.Client {
+	t.Helper()
+	c, err := scimclient.New(scimclient.Config{BaseURL: ram.url, Profile: "ram",
+		Auth:       scimclient.Auth{TokenURL: ram.url + "/v1/token", ClientID: ram.clientID, ClientSecret: ram.secret, TokenStyle: "ram"},
+		HTTPClient: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// finished waits until the delivery of rule for subject has finished
+// (delivered or dead) and returns it with the errors of its attempts.
+func finished(t *testing.T, hub *server, rule, subject string) (*events.Delivery, string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ds, err := hub.app.EventStore.Deliveries(ctx, events.DeliveryQuery{Rule: rule, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.Subject != subject || (d.State != events.StateDelivered && d.State != events.StateDead) {
+				continue
+			}
+			as, err := hub.app.EventStore.Attempts(ctx, d.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var errs []string
+			for _, a := range as {
+				errs = append(errs, a.Error+a.Response)
+			}
+			return d, strings.Join(errs, "\n")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no finished delivery of %s for %s", rule, subject)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestEventsNeverTakeOverLinked (issue 11 red team, finding 1): the event
+// pipeline's SCIM target and the push share the push's links. A RAM user
+// linked to Ada whose externalId was removed downstream (a console edit)
+// is not given to another person by a delivery — the delivery fails
+// permanently naming both accounts, and RAM keeps the user as it was —
+// and the next push finds it Ada's again. What a delivery creates is
+// linked, so that the push knows it too.
+func TestEventsNeverTakeOverLinked(t *testing.T) {
+	ram := startServer(t, "ram")
+	hub := startHub(t, ramRules(ram))
+	rc := ramClient(t, ram)
+	ctx := context.Background()
+	prof := directory.Profile{TargetOrgID: directory.RootOrgID}
+
+	// Ada arrives: the follow rule creates her RAM user, and the push
+	// finds it level.
+	ada := hub.createNamed(t, "ada.lovelace@other.example.com", "Ada Lovelace", true)
+	if d, errs := finished(t, hub, "push:ram", "users/"+ada.ID); d.State != events.StateDelivered {
+		t.Fatalf("Ada's delivery: %s: %s", d.State, errs)
+	}
+	p, err := hub.app.Pusher(ctx, "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, errs := pushErrors(t, p, provision.PushOptions{})
+	if sum.Errors > 0 {
+		t.Fatalf("first push: %v", errs)
+	}
+	var adaRAM string
+	for _, u := range downstream(t, rc) {
+		if u["externalId"] == ada.ID {
+			adaRAM = u["id"].(string)
+		}
+	}
+	if adaRAM == "" {
+		t.Fatal("Ada has no RAM user")
+	}
+	// The delivery linked it: the push's link and the delivery's are one.
+	if l, ok, err := hub.app.Store.(provision.LinkIndex).LinkOf(ctx, "push:ram", "User", ada.ID); err != nil || !ok || l.RemoteID != adaRAM {
+		t.Fatalf("Ada's link: %+v %v %v, want RAM user %s", l, ok, err, adaRAM)
+	}
+
+	// Someone edits the RAM user in the console: its externalId is gone.
+	if _, err := rc.ReplaceUser(ctx, adaRAM, map[string]any{"userName": "ada.lovelace", "displayName": "Ada Lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	// Mallory's account arrives from an IdP, with a user name that becomes
+	// the same RAM user name.
+	mallory, _, err := hub.app.Directory.CreateUser(ctx, hubActor, prof, &directory.User{UserName: "ADA.LOVELACE@fourth.example.com",
+		DisplayName: "Mallory", Active: true, OrgID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, why := finished(t, hub, "push:ram", "users/"+mallory.ID)
+	if d.State != events.StateDead {
+		t.Errorf("Mallory's delivery is %s, want dead: %s", d.State, why)
+	}
+	for _, w := range []string{adaRAM, ada.ID, mallory.ID, "never taken over"} {
+		if !strings.Contains(why, w) {
+			t.Errorf("Mallory's delivery says %q, want it to name %s", why, w)
+		}
+	}
+	got, err := rc.GetUser(ctx, adaRAM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext, _ := got["externalId"].(string); ext != "" {
+		t.Errorf("Ada's RAM user now has externalId %q (Mallory is %s)", ext, mallory.ID)
+	}
+
+	// The next push gives Ada her RAM user back and refuses Mallory,
+	// naming both.
+	sum, errs = pushErrors(t, p, provision.PushOptions{})
+	if sum.Errors != 1 || !strings.Contains(errs[mallory.UserName], ada.UserName) || errs[ada.UserName] != "" {
+		t.Errorf("push after the delivery: %+v, errors %v", sum.Actions, errs)
+	}
+	if want := map[string]string{"ada.lovelace": ada.ID}; !cmp.Equal(want, ramUsers(t, rc)) {
+		t.Errorf("RAM users: %v, want %v", ramUsers(t, rc), want)
+	}
+
+	// A delivery finds the user its links give, even renamed and without
+	// its externalId downstream: no second RAM user.
+	if _, err := rc.ReplaceUser(ctx, adaRAM, map[string]any{"userName": "ada.lovelace", "displayName": "Ada Lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.app.Directory.UpdateUser(ctx, hubActor, prof, ada.ID, nil, func(u *directory.User) error {
+		u.UserName, u.DisplayName = "ada.king@other.example.com", "Ada King"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Ada's rename downstream", func() bool {
+		u, err := rc.GetUser(ctx, adaRAM)
+		return err == nil && u["userName"] == "ada.king"
+	})
+	if want := map[string]string{"ada.king": ada.ID}; !cmp.Equal(want, ramUsers(t, rc)) {
+		t.Errorf("RAM users after the rename: %v, want %v", ramUsers(t, rc), want)
+	}
+}
+
+// waitFor polls cond for up to 20 s (a bound on liveness, not a timing
+// assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestPushLeavesOtherRulesAccounts: a rule other than the push's own that
+// routes accounts outside the push's scope to the push target links what
+// it creates (so that nobody else takes it over), but the push does not
+// retire those accounts as if they had left its scope: they are that
+// rule's.
+func TestPushLeavesOtherRulesAccounts(t *testing.T) {
+	ram := startServer(t, "ram")
+	hub := startHub(t, strings.Replace(ramRules(ram), "push: {}", "push: {organizations: [Engineering]}", 1)+`rules:
+  - name: everyone
+    pattern: {"detail-type": ["User.Created"]}
+    targets: [{target: ram, payload: '{"userName": "{{account}}", "displayName": "${detail.displayName:-}"}'}]
+`)
+	eng := hub.createOrg(t, "Engineering")
+	ctx := context.Background()
+	rc := ramClient(t, ram)
+	sam, _, err := hub.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+		&directory.User{UserName: "sam@example.com", DisplayName: "Sam", Active: true, OrgID: directory.RootOrgID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, why := finished(t, hub, "everyone", "users/"+sam.ID); d.State != events.StateDelivered {
+		t.Fatalf("Sam's delivery: %s: %s", d.State, why)
+	}
+	hub.createUser(t, "ada", eng, "Engineering")
+	p, err := hub.app.Pusher(ctx, "ram")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, errs := pushErrors(t, p, provision.PushOptions{})
+	if len(errs) > 0 {
+		t.Fatalf("push: %v", errs)
+	}
+	if sum.Actions["delete"] > 0 || ramUsers(t, rc)["sam"] != sam.ID {
+		t.Errorf("the push retired the account the rule made: %+v; RAM users %v", sum.Actions, ramUsers(t, rc))
+	}
+}
+
+// TestPushStopsWhenAskedToWait (issue 11 red team, finding 7): a target
+// that answers 429 with a Retry-After beyond max_pause (an hour; 30 s
+// here) stops the push — and its dry run — at once, with an error that
+// says until when: nothing more is sent to it. The first listing refused
+// so, or a create refused so in the middle of the push. A dry run whose
+// listing failed for another reason looks each account up before it
+// plans it: an account that exists downstream is never planned as a
+// create.
+func TestPushStopsWhenAskedToWait(t *testing.T) {
+	hub := startServer(t, "")
+	ram := startServer(t, "ram")
+	ctx := context.Background()
+	for i := range 15 {
+		hub.createNamed(t, fmt.Sprintf("dev%02d@example.com", i), "Dev", true)
+	}
+	// Fourteen of them have a RAM user already, made by hand (no
+	// externalId): the push adopts them.
+	for i := range 14 {
+		if _, _, err := ram.app.Directory.CreateUser(ctx, hubActor, directory.Profile{TargetOrgID: directory.RootOrgID},
+			&directory.User{UserName: fmt.Sprintf("dev%02d", i), Active: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(w http.ResponseWriter) bool {
+		w.Header().Set("Retry-After", "3600")
+		w.WriteHeader(http.StatusTooManyRequests)
+		return true
+	}
+	pusher := func(refuse func(w http.ResponseWriter, r *http.Request) bool) (*provision.Pusher, *counter) {
+		pe, cnt := ramPusher(t, hub, ram)
+		c, err := scimclient.New(scimclient.Config{BaseURL: cnt.URL, Profile: "ram", MaxRetryWait: 2 * time.Second, MaxPause: 30 * time.Second,
+			Auth:       scimclient.Auth{TokenURL: ram.url + "/v1/token", ClientID: ram.clientID, ClientSecret: ram.secret, TokenStyle: "ram"},
+			HTTPClient: egress.Policy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}.Client(0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pe.pusher.Client, pe.pusher.Target = c, scimclient.NewTarget(c, scimclient.TargetOptions{OnDisable: "delete"})
+		cnt.take()
+		cnt.refuse = refuse
+		return pe.pusher, cnt
+	}
+	for _, dry := range []bool{true, false} {
+		// Every request is told to wait an hour.
+		p, cnt := pusher(func(w http.ResponseWriter, r *http.Request) bool { return wait(w) })
+		var items []provision.Item
+		var mu sync.Mutex
+		_, err := p.Run(ctx, provision.PushOptions{DryRun: dry, Progress: func(it provision.Item) {
+			mu.Lock()
+			items = append(items, it)
+			mu.Unlock()
+		}})
+		if !errors.Is(err, scimclient.ErrWaitTooLong) || !strings.Contains(err.Error(), "stopped") || !strings.Contains(err.Error(), "until ") {
+			t.Errorf("dry run %v: %v, want the push stopped, saying until when", dry, err)
+		}
+		if diff := cmp.Diff(map[string]int{"GET": 1}, cnt.take()); diff != "" {
+			t.Errorf("dry run %v: requests after the listing was refused (-want +got):\n%s", dry, diff)
+		}
+		if len(items) > 0 {
+			t.Errorf("dry run %v: planned %v", dry, items)
+		}
+	}
+
+	// The listing fails otherwise (403): the dry run looks each account up
+	// and plans what the real run does — 14 adopted, one created.
+	p, cnt := pusher(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && r.URL.Path == "/Users" && r.URL.Query().Get("filter") == "" {
+			w.WriteHeader(http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	sum, errs := pushErrors(t, p, provision.PushOptions{DryRun: true})
+	wantActions(t, "dry run without a listing", sum, map[string]int{"update": 14, "create": 1})
+	if len(errs) > 0 {
+		t.Errorf("dry run without a listing: %v", errs)
+	}
+	cnt.take()
+	sum, errs = pushErrors(t, p, provision.PushOptions{})
+	wantActions(t, "push without a listing", sum, map[string]int{"update": 14, "create": 1})
+	if len(errs) > 0 {
+		t.Errorf("push without a listing: %v", errs)
+	}
+
+	// A create told to wait an hour in the middle of a push stops it.
+	hub.createNamed(t, "new1@example.com", "New", true)
+	hub.createNamed(t, "new2@example.com", "New", true)
+	hub.createNamed(t, "new3@example.com", "New", true)
+	hub.createNamed(t, "new4@example.com", "New", true)
+	hub.createNamed(t, "new5@example.com", "New", true)
+	hub.createNamed(t, "new6@example.com", "New", true)
+	p, cnt = pusher(func(w http.ResponseWriter, r *http.Request) bool { return r.Method == http.MethodPost && wait(w) })
+	p.Concurrency = 1
+	_, err := p.Run(ctx, provision.PushOptions{})
+	if !errors.Is(err, scimclient.ErrWaitTooLong) {
+		t.Errorf("push whose create was told to wait: %v", err)
+	}
+	if got := cnt.take(); got["POST"] != 1 || got["PUT"]+got["DELETE"] > 0 {
+		t.Errorf("requests after a create was told to wait an hour: %v, want the one POST", got)
 	}
 }

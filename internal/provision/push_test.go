@@ -12,6 +12,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -40,10 +42,33 @@ type server struct {
 
 func startServer(t *testing.T, profile string) *server {
 	t.Helper()
+	return startServerWith(t, profile, nil)
+}
+
+// startHub starts a hub whose rules file is rules (targets on loopback
+// allowed).
+func startHub(t *testing.T, rules string) *server {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startServerWith(t, "", func(c *config.Config) {
+		c.Events.RulesFile = path
+		c.Events.EgressAllow = []string{"127.0.0.0/8"}
+		c.Events.PollInterval = config.Duration(50 * time.Millisecond)
+	})
+}
+
+func startServerWith(t *testing.T, profile string, mutate func(*config.Config)) *server {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SQLiteSynchronous = "NORMAL"
 	cfg.Profile = profile
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +91,12 @@ func startServer(t *testing.T, profile string) *server {
 		a.Close()
 	})
 	s := &server{app: a, url: "http://" + ln.Addr().String()}
+	// Answered once the server serves: its rules are in force by then.
+	resp, err := http.Get(s.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	op := directory.Actor{Kind: "cli"}
 	bg := context.Background()
 	cl, err := a.Auth.CreateApp(bg, op, auth.AppSpec{Name: "pusher", Profile: directory.Profile{TargetOrgID: directory.RootOrgID}})

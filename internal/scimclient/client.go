@@ -141,6 +141,9 @@ type Client struct {
 
 	pauseMu     sync.Mutex
 	pausedUntil time.Time
+	// heldUntil: the target asked to be left alone for longer than the
+	// client pauses for (MaxPause); until then nothing is sent to it.
+	heldUntil time.Time
 }
 
 // New returns a client for cfg.
@@ -292,6 +295,9 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 	path := u.Path
 	refreshed := false
 	for attempt := 0; ; attempt++ {
+		if err := c.held(r.method, path); err != nil {
+			return nil, err
+		}
 		if err := c.waitPause(ctx, r.method, path); err != nil {
 			return nil, err
 		}
@@ -328,8 +334,11 @@ func (c *Client) do(ctx context.Context, r request) (*response, error) {
 		if wait > c.cfg.MaxRetryWait {
 			if e.RetryAfter <= 0 || e.RetryAfter > c.cfg.MaxPause {
 				if e.RetryAfter > 0 {
-					e.Detail = strings.TrimPrefix(e.Detail+"; ", "; ") + fmt.Sprintf("the server asks to wait %s, more than the client pauses for (%s)",
-						e.RetryAfter, c.cfg.MaxPause)
+					until := c.now().Add(e.RetryAfter)
+					e.Detail = strings.TrimPrefix(e.Detail+"; ", "; ") + fmt.Sprintf("the server asks to wait %s (until %s), more than the client pauses for (%s)",
+						e.RetryAfter, until.UTC().Format(time.RFC3339), c.cfg.MaxPause)
+					e.tooLong = true
+					c.hold(ctx, until, e.Status)
 				}
 				return nil, e
 			}
@@ -366,6 +375,41 @@ func (c *Client) pause(ctx context.Context, d time.Duration, status int) {
 		c.log.WarnContext(ctx, "scim target asked to wait (Retry-After): every request to it pauses", "status", status,
 			"wait", d.String())
 	}
+}
+
+// hold stops sending anything to the target until the time it gave, when
+// that is beyond what the client pauses for (MaxPause, when pausing is on):
+// each request fails at once, without being sent. With pausing off each
+// request meets the server's answer on its own.
+func (c *Client) hold(ctx context.Context, until time.Time, status int) {
+	if c.cfg.MaxPause <= 0 {
+		return
+	}
+	c.pauseMu.Lock()
+	longer := until.After(c.heldUntil)
+	if longer {
+		c.heldUntil = until
+	}
+	c.pauseMu.Unlock()
+	if longer {
+		c.log.WarnContext(ctx, "scim target asked to wait longer than max_pause (Retry-After): nothing is sent to it until then", "status", status,
+			"until", until.UTC().Format(time.RFC3339))
+	}
+}
+
+// held fails a request at once, without sending it, while the target is
+// held (hold).
+func (c *Client) held(method, path string) error {
+	c.pauseMu.Lock()
+	until := c.heldUntil
+	c.pauseMu.Unlock()
+	d := until.Sub(c.now())
+	if d <= 0 {
+		return nil
+	}
+	return &Error{Method: method, Path: path, Retryable: true, RetryAfter: d, tooLong: true,
+		Err: fmt.Errorf("not sent: the target asked to be left alone until %s (Retry-After), longer than the client pauses for (%s)",
+			until.UTC().Format(time.RFC3339), c.cfg.MaxPause)}
 }
 
 // PausedUntil reports until when the target asked to be left alone (the

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -655,16 +656,29 @@ func TestPauseOnLongRetryAfter(t *testing.T) {
 			t.Errorf("done after %v, want the 2m pause", got)
 		}
 
-		// A Retry-After above the ceiling fails at once and says why.
+		// A Retry-After above the ceiling fails at once and says why; until
+		// the time it gives, nothing more is sent to the target: requests
+		// fail at once, retryable after the rest of the wait.
+		var sent atomic.Int32
 		c2 := newTestClient(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			sent.Add(1)
 			w.Header().Set("Retry-After", "3600")
 			w.WriteHeader(http.StatusTooManyRequests)
 		}), func(cfg *Config) { cfg.MaxPause = 10 * time.Minute })
 		start = time.Now()
 		_, err = c2.GetUser(t.Context(), "1")
-		if ok, after := IsRetryable(err); !ok || after != time.Hour || time.Since(start) != 0 ||
+		if ok, after := IsRetryable(err); !ok || after != time.Hour || time.Since(start) != 0 || !errors.Is(err, ErrWaitTooLong) ||
 			!strings.Contains(err.Error(), "more than the client pauses for (10m0s)") {
 			t.Errorf("Retry-After above MaxPause: %v after %v", err, time.Since(start))
+		}
+		time.Sleep(20 * time.Minute)
+		_, err = c2.GetUser(t.Context(), "2")
+		if ok, after := IsRetryable(err); !ok || after != 40*time.Minute || !errors.Is(err, ErrWaitTooLong) || sent.Load() != 1 {
+			t.Errorf("a request while the target asked to be left alone: %v (retry after %v); %d requests sent", err, after, sent.Load())
+		}
+		time.Sleep(40 * time.Minute)
+		if _, err = c2.GetUser(t.Context(), "3"); sent.Load() != 2 {
+			t.Errorf("after the wait: %v; %d requests sent, want the second", err, sent.Load())
 		}
 	})
 }

@@ -24,6 +24,11 @@ var (
 	// ErrAmbiguous: a lookup that must find at most one resource found
 	// several.
 	ErrAmbiguous = errors.New("scimclient: more than one resource matched")
+	// ErrWaitTooLong: the server asked to wait (Retry-After) longer than
+	// the client pauses for (Config.MaxPause); the error's RetryAfter says
+	// how long. A pausing client sends nothing more to the target until
+	// then.
+	ErrWaitTooLong = errors.New("scimclient: the server asks to wait longer than the client pauses for")
 	// ErrUnsupported: the operation is not possible with the downstream's
 	// profile (for example groups on RAM, or deactivation where there is no
 	// active state).
@@ -57,6 +62,9 @@ type Error struct {
 	// token marks an answer of the token endpoint: its 404 or 409 says
 	// nothing of a SCIM resource.
 	token bool
+	// tooLong: the server asked to wait longer than the client pauses for
+	// (ErrWaitTooLong).
+	tooLong bool
 }
 
 func (e *Error) Error() string {
@@ -88,6 +96,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrNotFound) and errors.Is(err, ErrConflict) work
 // on HTTP errors.
 func (e *Error) Is(target error) bool {
+	if target == ErrWaitTooLong {
+		return e.tooLong
+	}
 	if e.token {
 		return false
 	}

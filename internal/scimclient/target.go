@@ -55,9 +55,11 @@ func (o Outcome) String() string {
 // event document; its detail.id is Gatehouse's user id.
 type Delivery struct {
 	ID, EventID, EventType, Subject string
-	Time                            time.Time
-	Payload, Event                  json.RawMessage
-	Attempt                         int
+	// Rule is the rule that routed the event (recorded with the links).
+	Rule           string
+	Time           time.Time
+	Payload, Event json.RawMessage
+	Attempt        int
 }
 
 // Result is the outcome of one attempt.
@@ -99,8 +101,31 @@ type TargetOptions struct {
 	// "delete" (for downstreams without an active state, such as RAM) or
 	// "ignore".
 	OnDisable string
+	// Links, when set, are the target's record of which downstream
+	// account is whose (the push's links). A delivery then finds the
+	// account linked to its user even without its externalId, never takes
+	// over by userName an account linked to someone else, and records the
+	// account it creates or adopts (and forgets the one it deletes), so
+	// that the push and the deliveries know one truth.
+	Links Links
 	// Now is the clock for latencies (default time.Now).
 	Now func() time.Time
+}
+
+// Links is a target's record of which downstream account belongs to which
+// Gatehouse account: the push's links of the target (provision.TargetLinks).
+type Links interface {
+	// RemoteOf returns the downstream id linked to Gatehouse account
+	// localID ("" when none is).
+	RemoteOf(ctx context.Context, localID string) (string, error)
+	// OwnerOf returns the Gatehouse account that downstream account
+	// remoteID is linked to ("" when none).
+	OwnerOf(ctx context.Context, remoteID string) (string, error)
+	// Link records that downstream account remoteID is localID's, as the
+	// delivery of an event routed by rule made or found it.
+	Link(ctx context.Context, localID, remoteID, rule string) error
+	// Unlink forgets localID's downstream account (deleted downstream).
+	Unlink(ctx context.Context, localID string) error
 }
 
 // Target delivers user lifecycle events to a SCIM downstream.
@@ -134,6 +159,10 @@ type Hint struct {
 	RemoteID string
 	// Absent: the account is known not to exist downstream.
 	Absent bool
+	// OwnLinks: the caller keeps the links itself (the push, which
+	// records what it sent with them); the delivery reads them but does
+	// not write them.
+	OwnLinks bool
 }
 
 // Applied says what a delivery did downstream, and to which account.
@@ -161,8 +190,13 @@ type delivery struct {
 	hasGroups bool
 	// inactive: the event's account is inactive (detail.active is false).
 	inactive bool
-	status   int
-	notes    []string
+	// linked is the downstream id the links give the user ("" when
+	// none), once looked up (looked).
+	linked string
+	looked bool
+	rule   string
+	status int
+	notes  []string
 }
 
 func (d *delivery) note(format string, args ...any) {
@@ -181,8 +215,11 @@ func (t *Target) Deliver(ctx context.Context, dl *Delivery) Result {
 // what it did to which account.
 func (t *Target) Apply(ctx context.Context, dl *Delivery, hint Hint) (Applied, Result) {
 	start := t.opts.Now()
-	d := &delivery{Target: t, ctx: ctx, hint: hint, applied: Applied{Action: "none"}}
+	d := &delivery{Target: t, ctx: ctx, hint: hint, applied: Applied{Action: "none"}, rule: dl.Rule}
 	err := d.run(dl)
+	if err == nil {
+		err = d.keepLinks()
+	}
 	res := Result{Status: d.status}
 	switch {
 	case err == nil:
@@ -346,11 +383,33 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 		d.hint.Absent = false // once: a conflict on create looks again
 		return nil, nil
 	}
-	if id := d.hint.RemoteID; id != "" {
-		d.hint.RemoteID = ""
+	id := d.hint.RemoteID
+	d.hint.RemoteID = ""
+	if id == "" && !d.looked {
+		// The account the links give the user, found even when its
+		// externalId has been cleared downstream (a console edit, a
+		// server that does not keep externalId).
+		linked, err := d.linkOf()
+		if err != nil {
+			return nil, err
+		}
+		id = linked
+	}
+	if id != "" {
 		u, err := d.c.GetUser(d.ctx, id)
-		if err == nil && (str(u, "externalId") == d.extID || !d.c.profile.allowsUserAttr("externalId")) {
-			return u, nil
+		if err == nil {
+			ext := str(u, "externalId")
+			if ext == d.extID || !d.c.profile.allowsUserAttr("externalId") {
+				return u, nil
+			}
+			if ext == "" {
+				switch owner, err := d.ownerOf(id); {
+				case err != nil:
+					return nil, err
+				case owner == d.gid && owner != "":
+					return u, nil // linked to the user, its externalId since cleared
+				}
+			}
 		}
 		if err != nil && !IsNotFound(err) {
 			return nil, err
@@ -380,7 +439,92 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 		}
 		return nil, &NameTakenError{UserName: str(u, "userName"), RemoteID: ID(u), ExternalID: ext, DisplayName: str(u, "displayName")}
 	}
+	if str(u, "externalId") != d.extID {
+		// No externalId: linked to someone else, it is theirs all the same.
+		owner, err := d.ownerOf(ID(u))
+		if err != nil {
+			return nil, err
+		}
+		if owner != "" && owner != d.gid {
+			if !adopt {
+				d.note("an account named like the user is linked to Gatehouse account %s: left alone", owner)
+				return nil, nil
+			}
+			return nil, &NameTakenError{UserName: str(u, "userName"), RemoteID: ID(u), LinkedTo: owner, User: d.gid}
+		}
+	}
 	return u, nil
+}
+
+// linkOf is the downstream id the links give the user ("" when none, or
+// without links).
+func (d *delivery) linkOf() (string, error) {
+	if d.looked {
+		return d.linked, nil
+	}
+	d.looked = true
+	if d.opts.Links == nil || d.gid == "" {
+		return "", nil
+	}
+	id, err := d.opts.Links.RemoteOf(d.ctx, d.gid)
+	if err != nil {
+		return "", linkErr(err)
+	}
+	d.linked = id
+	return id, nil
+}
+
+// ownerOf is the Gatehouse account downstream account id is linked to
+// ("" when none, or without links).
+func (d *delivery) ownerOf(id string) (string, error) {
+	if d.opts.Links == nil || id == "" {
+		return "", nil
+	}
+	if d.looked && d.linked == id {
+		return d.gid, nil
+	}
+	owner, err := d.opts.Links.OwnerOf(d.ctx, id)
+	if err != nil {
+		return "", linkErr(err)
+	}
+	return owner, nil
+}
+
+// keepLinks records the account a delivery created or adopted, and
+// forgets the one it deleted, unless the caller keeps the links itself.
+func (d *delivery) keepLinks() error {
+	l := d.opts.Links
+	if l == nil || d.hint.OwnLinks || d.gid == "" {
+		return nil
+	}
+	switch d.applied.Action {
+	case "created", "updated", "unchanged":
+		id := d.applied.RemoteID
+		if id == "" {
+			return nil
+		}
+		linked, err := d.linkOf()
+		if err != nil || linked == id {
+			return err
+		}
+		if err := l.Link(d.ctx, d.gid, id, d.rule); err != nil {
+			return linkErr(err)
+		}
+	case "deleted":
+		if linked, err := d.linkOf(); err != nil || linked == "" {
+			return err
+		}
+		if err := l.Unlink(d.ctx, d.gid); err != nil {
+			return linkErr(err)
+		}
+	}
+	return nil
+}
+
+// linkErr is a failure to read or write the links: the database, not the
+// target; the delivery is retried.
+func linkErr(err error) error {
+	return &Error{Retryable: true, Err: fmt.Errorf("the target's links: %w", err)}
 }
 
 // NameTakenError: the userName a delivery gives belongs downstream to the
@@ -390,15 +534,32 @@ func (d *delivery) find(adopt bool) (map[string]any, error) {
 // came second, naming the account that has the name.
 type NameTakenError struct {
 	UserName string
-	// The account that has the name.
+	// The account that has the name: its externalId, or (when it has
+	// none) the Gatehouse account it is linked to.
 	RemoteID, ExternalID, DisplayName string
+	LinkedTo                          string
+	// User is the Gatehouse id of the account being delivered.
+	User string
 }
 
-// Error names the account by id and externalId, not by the other person's
-// display name: delivery records keep it.
+// Error names the accounts by their ids and externalId, not by the other
+// person's display name: delivery records keep it.
 func (e *NameTakenError) Error() string {
+	if e.LinkedTo != "" {
+		return fmt.Sprintf("scim target: userName %q is downstream account %s, which is linked to Gatehouse account %s, not to %s: a name collision — the account of another person is never taken over",
+			e.UserName, e.RemoteID, e.LinkedTo, e.User)
+	}
 	return fmt.Sprintf("scim target: userName %q is taken downstream by account %s (externalId %s): a name collision — the account of another person is never taken over",
 		e.UserName, e.RemoteID, e.ExternalID)
+}
+
+// Owner is the other account: its externalId, or the Gatehouse account it
+// is linked to.
+func (e *NameTakenError) Owner() string {
+	if e.ExternalID != "" {
+		return e.ExternalID
+	}
+	return e.LinkedTo
 }
 
 // upsert creates or updates the user, then its groups.
@@ -706,6 +867,19 @@ func (d *delivery) retireFound(u map[string]any, action string) error {
 		return payloadErr("unknown action %q (OnDelete: delete, deactivate; OnDisable: deactivate, delete, ignore)", action)
 	}
 	return nil
+}
+
+// Find looks up the downstream account of a delivery as delivering it
+// would — by the hint, the links, externalId, then userName — without
+// changing anything: nil when there is none, a *NameTakenError when the
+// account named like it is someone else's (adopt false: such an account
+// is not the user's, nil).
+func (t *Target) Find(ctx context.Context, dl *Delivery, adopt bool) (map[string]any, error) {
+	d := &delivery{Target: t, ctx: ctx, applied: Applied{Action: "none"}, rule: dl.Rule}
+	if err := d.parse(dl); err != nil {
+		return nil, err
+	}
+	return d.find(adopt)
 }
 
 // Compare reports whether current, a downstream account as a listing

@@ -369,6 +369,30 @@ func (r *run) findGroup(ctx context.Context, want *wantGroup) (*directory.Group,
 	return r.s.dir.Group(ctx, r.s.profile(), pick.ID, directory.ReadOptions{Members: true})
 }
 
+// goneMemberships counts the memberships that deleting the groups that
+// have gone would remove (each member of a deleted group is removed from
+// it: a Group.MemberRemoved each), for the guard.
+func (r *run) goneMemberships(ctx context.Context, gs goneSet) (int, error) {
+	n := 0
+	if r.s.cfg.MaxMembershipRemovals < 0 {
+		return 0, nil // no limit: nothing to count
+	}
+	for _, g := range gs.groups {
+		if strings.HasPrefix(g.local, newPrefix) {
+			continue // created by this (dry) run
+		}
+		grp, err := r.s.dir.Group(ctx, r.s.profile(), g.local, directory.ReadOptions{Members: true})
+		switch {
+		case errors.Is(err, directory.ErrNotFound):
+			continue
+		case err != nil:
+			return 0, err
+		}
+		n += len(grp.Members)
+	}
+	return n, nil
+}
+
 // gone is a linked object whose entry has gone.
 type gone struct{ remote, local string }
 
@@ -411,7 +435,7 @@ func (r *run) gone(groupIDs map[string]bool) goneSet {
 // max_membership_removals: such a run removes nothing (no account
 // disabled or deleted, no group deleted, no member removed). A broken
 // search base or filter looks like everyone leaving.
-func (r *run) guard(gs goneSet, removals int) error {
+func (r *run) guard(gs goneSet, removals, ofDeleted int) error {
 	c := r.s.cfg
 	var why []string
 	if r.sum.Listed == 0 && len(gs.users) > 0 {
@@ -420,8 +444,16 @@ func (r *run) guard(gs goneSet, removals int) error {
 	if n := len(gs.users) + len(gs.groups); c.MaxDeletions >= 0 && n > c.MaxDeletions {
 		why = append(why, fmt.Sprintf("%d accounts and groups are gone from the directory, more than max_deletions (%d)", n, c.MaxDeletions))
 	}
-	if c.MaxMembershipRemovals >= 0 && removals > c.MaxMembershipRemovals {
-		why = append(why, fmt.Sprintf("%d group memberships would be removed, more than max_membership_removals (%d)", removals, c.MaxMembershipRemovals))
+	if n := removals + ofDeleted; c.MaxMembershipRemovals >= 0 && n > c.MaxMembershipRemovals {
+		deleted := ""
+		if ofDeleted > 0 {
+			groups := "groups"
+			if len(gs.groups) == 1 {
+				groups = "group"
+			}
+			deleted = fmt.Sprintf(" (%d of them by deleting %d %s gone from the directory)", ofDeleted, len(gs.groups), groups)
+		}
+		why = append(why, fmt.Sprintf("%d group memberships would be removed%s, more than max_membership_removals (%d)", n, deleted, c.MaxMembershipRemovals))
 	}
 	if len(why) == 0 {
 		return nil

@@ -458,6 +458,53 @@ func TestMembershipGuard(t *testing.T) {
 	}
 }
 
+// TestMembershipGuardDeletedGroup (issue 11 red team, finding 4): the
+// memberships of a group deleted from the directory count in
+// max_membership_removals: deleting all-staff (21 members) with a limit
+// of 5 removes nothing — the dry run and the run refuse it alike — until
+// the limit allows it.
+func TestMembershipGuardDeletedGroup(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	cfg.MaxMembershipRemovals = 5
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	run(t, g.syncer(t, cfg, env), ldapsync.Options{})
+	g.newEvents(t)
+	if err := s.AdminT(t).Del(ldap.NewDelRequest("cn=all-staff,ou=Groups,"+s.Suffix, nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		var deleted []string
+		sum, err := g.syncer(t, cfg, env).Run(context.Background(), ldapsync.Options{DryRun: dry, Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Op == "delete" {
+				deleted = append(deleted, c.Kind+" "+c.RemoteID)
+			}
+		}})
+		want := "too many deletions: 21 group memberships would be removed (21 of them by deleting 1 group gone from the directory), more than max_membership_removals (5)"
+		if !errors.Is(err, ldapsync.ErrTooManyDeletions) || !strings.Contains(err.Error(), want) {
+			t.Errorf("dry run %v: got %v, want %q", dry, err, want)
+		}
+		if len(deleted) > 0 || (sum != nil && sum.Groups.Deleted != 0) {
+			t.Errorf("dry run %v: deleted %v", dry, deleted)
+		}
+		if counts, _ := g.newEvents(t); len(counts) != 0 {
+			t.Errorf("dry run %v: a refused run wrote events: %v", dry, counts)
+		}
+		if grp := g.group(t, "all-staff"); grp == nil || len(grp.Members) != 21 {
+			t.Errorf("dry run %v: all-staff after a refused run: %+v", dry, grp)
+		}
+	}
+	cfg.MaxMembershipRemovals = -1
+	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.Groups.Deleted != 1 {
+		t.Errorf("groups: %+v", sum.Groups)
+	}
+	counts, _ := g.newEvents(t)
+	if diff := cmp.Diff(map[string]int{directory.GroupDeleted: 1, directory.GroupMemberRemoved: 21}, counts); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+}
+
 // TestDryRunManagers: a dry run predicts the changes the real run makes —
 // here accounts given a manager who is new in the same run, which the run
 // can only set once it has created the manager. Each account is written

@@ -289,7 +289,12 @@ func (s *Syncer) run(ctx context.Context, ls searcher, opt Options, sum *Summary
 		}
 	}
 	gs := r.gone(groupIDs)
-	delErr := r.guard(gs, removals)
+	// A deleted group's members are removed from it too.
+	ofDeleted, err := r.goneMemberships(ctx, gs)
+	if err != nil {
+		return fail(err)
+	}
+	delErr := r.guard(gs, removals, ofDeleted)
 	if groups != nil {
 		if err := r.writeGroups(ctx, groups, delErr != nil); err != nil {
 			return fail(err)

@@ -11,7 +11,10 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
-var _ provision.LinkStore = (*Store)(nil)
+var (
+	_ provision.LinkStore = (*Store)(nil)
+	_ provision.LinkIndex = (*Store)(nil)
+)
 
 // Links returns every link of scope.
 func (s *Store) Links(ctx context.Context, scope string) ([]provision.Link, error) {
@@ -30,6 +33,31 @@ func (s *Store) Links(ctx context.Context, scope string) ([]provision.Link, erro
 		return nil, fmt.Errorf("links: %w", err)
 	}
 	return out, nil
+}
+
+// LinkOf returns the link of localID (ok false when it has none).
+func (s *Store) LinkOf(ctx context.Context, scope, kind, localID string) (provision.Link, bool, error) {
+	return s.oneLink(ctx, `SELECT kind, local_id, remote_id, hash, updated FROM sync_links WHERE scope = $1 AND kind = $2 AND local_id = $3`,
+		scope, kind, localID)
+}
+
+// LinkTo returns the link that holds remoteID (ok false when none does).
+func (s *Store) LinkTo(ctx context.Context, scope, kind, remoteID string) (provision.Link, bool, error) {
+	return s.oneLink(ctx, `SELECT kind, local_id, remote_id, hash, updated FROM sync_links WHERE scope = $1 AND kind = $2 AND remote_id = $3`,
+		scope, kind, remoteID)
+}
+
+func (s *Store) oneLink(ctx context.Context, query string, args ...any) (provision.Link, bool, error) {
+	var l provision.Link
+	err := s.pool.QueryRow(ctx, query, args...).Scan(&l.Kind, &l.LocalID, &l.RemoteID, &l.Hash, &l.Updated)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return provision.Link{}, false, nil
+	}
+	if err != nil {
+		return provision.Link{}, false, fmt.Errorf("link: %w", err)
+	}
+	l.Updated = l.Updated.UTC()
+	return l, true, nil
 }
 
 // PutLinks creates or replaces links, in one transaction.

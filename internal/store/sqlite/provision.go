@@ -10,7 +10,10 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
-var _ provision.LinkStore = (*Store)(nil)
+var (
+	_ provision.LinkStore = (*Store)(nil)
+	_ provision.LinkIndex = (*Store)(nil)
+)
 
 // Links returns every link of scope.
 func (s *Store) Links(ctx context.Context, scope string) ([]provision.Link, error) {
@@ -32,6 +35,34 @@ func (s *Store) Links(ctx context.Context, scope string) ([]provision.Link, erro
 		out = append(out, l)
 	}
 	return out, rows.Err()
+}
+
+// LinkOf returns the link of localID (ok false when it has none).
+func (s *Store) LinkOf(ctx context.Context, scope, kind, localID string) (provision.Link, bool, error) {
+	return s.oneLink(ctx, `SELECT kind, local_id, remote_id, hash, updated FROM sync_links WHERE scope = ? AND kind = ? AND local_id = ?`,
+		scope, kind, localID)
+}
+
+// LinkTo returns the link that holds remoteID (ok false when none does).
+func (s *Store) LinkTo(ctx context.Context, scope, kind, remoteID string) (provision.Link, bool, error) {
+	return s.oneLink(ctx, `SELECT kind, local_id, remote_id, hash, updated FROM sync_links WHERE scope = ? AND kind = ? AND remote_id = ?`,
+		scope, kind, remoteID)
+}
+
+func (s *Store) oneLink(ctx context.Context, query string, args ...any) (provision.Link, bool, error) {
+	var l provision.Link
+	var updated string
+	err := s.r.QueryRowContext(ctx, query, args...).Scan(&l.Kind, &l.LocalID, &l.RemoteID, &l.Hash, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return provision.Link{}, false, nil
+	}
+	if err != nil {
+		return provision.Link{}, false, fmt.Errorf("link: %w", err)
+	}
+	if l.Updated, err = parseTime(updated); err != nil {
+		return provision.Link{}, false, err
+	}
+	return l, true, nil
 }
 
 // PutLinks creates or replaces links, in one transaction.

@@ -44,6 +44,45 @@ func testLinks(t *testing.T, ns NewStore) {
 	if diff := cmp.Diff(want, got, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
 		t.Errorf("links (-want +got):\n%s", diff)
 	}
+	// One link at a time, by either side (the event pipeline's SCIM
+	// target).
+	if li, ok := e.store.(provision.LinkIndex); ok {
+		for _, c := range []struct {
+			name     string
+			byRemote bool
+			scope    string
+			kind, id string
+			want     *provision.Link
+		}{
+			{"local", false, "ldap:corp", "User", "u2", &want[1]},
+			{"remote", true, "ldap:corp", "User", "r1", &want[1]},
+			{"kind apart", true, "ldap:corp", "Group", "r1", &want[0]},
+			{"scope apart", false, "push:ram", "User", "u2", nil},
+			{"claimed by another", false, "ldap:corp", "User", "u1", nil},
+			{"no such remote", true, "ldap:corp", "User", "r2", nil},
+		} {
+			var l provision.Link
+			var found bool
+			var err error
+			if c.byRemote {
+				l, found, err = li.LinkTo(e.ctx, c.scope, c.kind, c.id)
+			} else {
+				l, found, err = li.LinkOf(e.ctx, c.scope, c.kind, c.id)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if found != (c.want != nil) {
+				t.Errorf("%s: found %v, want %v", c.name, found, c.want != nil)
+				continue
+			}
+			if c.want != nil {
+				if diff := cmp.Diff(*c.want, l, cmpopts.EquateApproxTime(time.Microsecond)); diff != "" {
+					t.Errorf("%s: link (-want +got):\n%s", c.name, diff)
+				}
+			}
+		}
+	}
 	if err := ls.DeleteLinks(e.ctx, "ldap:corp", "User", []string{"u2", "nope"}); err != nil {
 		t.Fatal(err)
 	}
