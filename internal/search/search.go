@@ -249,3 +249,21 @@ func (e *Error) Unwrap() []error {
 	}
 	return []error{e.Kind}
 }
+
+// Document event types, written to the event outbox when indexing changes a
+// document (rules can route them like any lifecycle event).
+const (
+	DocumentIndexed = "Document.Indexed" // a document was added or changed
+	DocumentRemoved = "Document.Removed" // a document disappeared from its collection
+)
+
+// DocumentEvent is what a document event says: never the text.
+type DocumentEvent struct {
+	Type       string   `json:"-"`
+	Collection string   `json:"collection"`
+	Source     string   `json:"source"`
+	Title      string   `json:"title,omitempty"`
+	URL        string   `json:"url,omitempty"`
+	Groups     []string `json:"groups,omitempty"`
+	Chunks     int      `json:"chunks"`
+}
