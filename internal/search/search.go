@@ -225,6 +225,7 @@ var (
 	ErrInvalid      = errors.New("invalid")             // bad input: a query, a document, a vector
 	ErrUnavailable  = errors.New("unavailable")         // a backend or endpoint failed or timed out; retry later
 	ErrMetaMismatch = errors.New("index meta mismatch") // the index was built with another analyzer or model: rebuild
+	ErrUnknownUser  = errors.New("unknown user")        // the person asking is not in the directory
 )
 
 // Error is a search error: a kind, and a message fit to show the person who
