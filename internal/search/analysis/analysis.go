@@ -14,6 +14,7 @@
 package analysis
 
 import (
+	_ "embed"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,15 +26,23 @@ import (
 )
 
 // Name identifies this analysis; an index built with another must be
-// rebuilt. Bump the version when the output for some text changes.
-const Name = "gse-max-word+snowball-en/1"
+// rebuilt. Bump the version when the output for some text changes
+// (workplace.txt included).
+const Name = "gse-max-word+workplace+snowball-en/1"
+
+// workplace are words of the workplace the embedded dictionary lacks.
+//
+//go:embed workplace.txt
+var workplace string
 
 // Analyzer is the Chinese/English analyzer. It is safe for concurrent use.
 type Analyzer struct {
 	dict   *gse.Dictionary
 	maxLen int // longest dictionary word, in bytes
-	extra  map[string]bool
-	name   string
+	// extra are the words added to the dictionary (workplace.txt and the
+	// operator's); extraPrefix their prefixes.
+	extra, extraPrefix map[string]bool
+	name               string
 }
 
 // New loads the embedded dictionary (simplified and traditional Chinese;
@@ -43,23 +52,36 @@ func New(extraWords []string) (*Analyzer, error) {
 	if err := seg.LoadDictEmbed("zh_s"); err != nil {
 		return nil, err
 	}
-	a := &Analyzer{dict: seg.Dict, maxLen: seg.Dict.MaxTokenLen() * utf8.UTFMax, name: Name}
+	a := &Analyzer{dict: seg.Dict, maxLen: seg.Dict.MaxTokenLen() * utf8.UTFMax, name: Name,
+		extra: map[string]bool{}, extraPrefix: map[string]bool{}}
+	for _, line := range strings.Split(workplace, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			a.add(line)
+		}
+	}
 	if len(extraWords) > 0 {
-		a.extra = make(map[string]bool, len(extraWords))
 		for _, w := range extraWords {
-			w = strings.TrimSpace(w)
-			if utf8.RuneCountInString(w) >= 2 {
-				a.extra[w] = true
-				if len(w) > a.maxLen {
-					a.maxLen = len(w)
-				}
-			}
+			a.add(strings.TrimSpace(w))
 		}
 		// The extra words change the output: say so in the name, so that
 		// an index built without them is rebuilt.
 		a.name += "+" + search.HashStrings(extraWords)[:12]
 	}
 	return a, nil
+}
+
+// add adds a word of two or more characters.
+func (a *Analyzer) add(w string) {
+	if utf8.RuneCountInString(w) < 2 {
+		return
+	}
+	a.extra[w] = true
+	for i := range w {
+		if i > 0 {
+			a.extraPrefix[w[:i]] = true
+		}
+	}
+	a.maxLen = max(a.maxLen, len(w))
 }
 
 // Name implements search.Analyzer.
@@ -116,6 +138,8 @@ func (a *Analyzer) han(out []search.Token, text string, start, end int) []search
 			freq, _, ok := a.dict.Find([]byte(w))
 			if a.extra[w] {
 				ok, freq = true, 1
+			} else if !ok && a.extraPrefix[w] {
+				ok = true
 			}
 			if !ok {
 				break // not even a prefix of a word

@@ -10,6 +10,7 @@ import (
 	"context"
 	"hash/fnv"
 	"math"
+	"sort"
 	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/internal/search"
@@ -62,7 +63,15 @@ func (e *Embedder) vector(text string) []float32 {
 		}
 	}
 	v := make([]float32, e.dims)
-	for f, n := range counts {
+	// In a fixed order: float sums depend on it, and the same text must
+	// give the same vector bit for bit.
+	feats := make([]string, 0, len(counts))
+	for f := range counts {
+		feats = append(feats, f)
+	}
+	sort.Strings(feats)
+	for _, f := range feats {
+		n := counts[f]
 		h := fnv.New64a()
 		h.Write([]byte(f))
 		x := h.Sum64()
