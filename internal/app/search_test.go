@@ -170,3 +170,65 @@ func TestSearchEndToEnd(t *testing.T) {
 		t.Errorf("stats after the bad requests: %+v %v", st, err)
 	}
 }
+
+// TestSearchAdminAPI: the admin API indexes configured sources by name
+// (and nothing else), and describes the index.
+func TestSearchAdminAPI(t *testing.T) {
+	docs := t.TempDir()
+	os.WriteFile(filepath.Join(docs, "leave.md"), []byte("# Leave\n\nTen days of annual leave.\n"), 0o644)
+	r := start(t, func(c *config.Config) {
+		c.Search.Enabled = true
+		c.Search.Sources = []config.SearchSource{
+			{Name: "handbook", Source: "dir:" + docs, Groups: []string{"everyone"}},
+			{Name: "orphan", Source: docs, Groups: []string{"no-such-group"}},
+		}
+	})
+	ctx := context.Background()
+	if _, _, err := r.app.Directory.CreateGroup(ctx, directory.Actor{Kind: "cli"}, directory.IDaaSProfile(), &directory.Group{DisplayName: "everyone"}); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, r.url+"/admin/v1"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+r.admin)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, out := call("POST", "/docs/sources/handbook/index", `{"dryRun": true}`)
+	if status != 200 || out["added"] != 1.0 || out["dryRun"] != true {
+		t.Errorf("dry run: %d %v", status, out)
+	}
+	status, out = call("GET", "/docs", "")
+	if idx, _ := out["index"].(map[string]any); status != 200 || idx["chunks"] != 0.0 || len(out["sources"].([]any)) != 2 {
+		t.Errorf("status after a dry run: %d %v", status, out)
+	}
+	status, out = call("POST", "/docs/sources/handbook/index", "")
+	if status != 200 || out["added"] != 1.0 {
+		t.Errorf("index: %d %v", status, out)
+	}
+	status, out = call("GET", "/docs", "")
+	if idx, _ := out["index"].(map[string]any); status != 200 || idx["chunks"] != 1.0 {
+		t.Errorf("status: %d %v", status, out)
+	}
+	for _, tt := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/docs/sources/nowhere/index", "", http.StatusNotFound},
+		{"/docs/sources/orphan/index", "", http.StatusBadRequest},
+		{"/docs/sources/handbook/index", `{"path": "/etc"}`, http.StatusBadRequest},
+	} {
+		if status, out := call("POST", tt.path, tt.body); status != tt.status || out["detail"] == "" {
+			t.Errorf("POST %s %s: %d %v, want %d", tt.path, tt.body, status, out, tt.status)
+		}
+	}
+}
