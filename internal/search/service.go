@@ -297,7 +297,11 @@ func (s *Service) answer(ctx context.Context, q string, hits []Hit) (*Answer, er
 	hits = hits[:min(len(hits), MaxAnswerSources)]
 	var b strings.Builder
 	for i, h := range hits {
-		fmt.Fprintf(&b, "[%d] %s\n%s\n\n", i+1, strings.Join(append([]string{h.Chunk.Title}, h.Chunk.Breadcrumb...), " › "), h.Chunk.Text)
+		where := h.Chunk.Breadcrumb
+		if len(where) == 0 || where[0] != h.Chunk.Title {
+			where = append([]string{h.Chunk.Title}, where...)
+		}
+		fmt.Fprintf(&b, "[%d] %s\n%s\n\n", i+1, strings.Join(where, " › "), h.Chunk.Text)
 	}
 	fmt.Fprintf(&b, "Question: %s", q)
 	system := "You answer questions of new employees from the numbered sources given, and from nothing else. " +

@@ -390,7 +390,7 @@ func TestAnswerCitesOnlyReadable(t *testing.T) {
 	defer srv.Close()
 	svc := *e.Service
 	svc.Chat = &chat.Client{URL: srv.URL + "/v1", Model: "qwen-test", APIKey: "sk-test", HTTP: srv.Client()}
-	resp, err := svc.Search(ctx, search.Request{UserID: e.Users["eng"], Query: "VPN laptop budget", Answer: true})
+	resp, err := svc.Search(ctx, search.Request{UserID: e.Users["eng"], Query: "WireGuard VPN budget", Answer: true})
 	if err != nil {
 		t.Fatal(err)
 	}
