@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -10,12 +11,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/search/ingest"
 )
 
@@ -229,6 +233,66 @@ func TestSearchAdminAPI(t *testing.T) {
 	} {
 		if status, out := call("POST", tt.path, tt.body); status != tt.status || out["detail"] == "" {
 			t.Errorf("POST %s %s: %d %v, want %d", tt.path, tt.body, status, out, tt.status)
+		}
+	}
+}
+
+// TestSearchSchedule: serve indexes a source with an interval when it
+// starts (and logs the run).
+func TestSearchSchedule(t *testing.T) {
+	docs := t.TempDir()
+	os.WriteFile(filepath.Join(docs, "leave.md"), []byte("# Leave\n\nTen days.\n"), 0o644)
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.SQLiteSynchronous = "NORMAL"
+	cfg.Search.Enabled = true
+	cfg.Search.Sources = []config.SearchSource{{Name: "handbook", Source: docs, Groups: []string{"everyone"}, Interval: config.Duration(time.Hour)}}
+	logs := &logBuffer{}
+	log, _ := logging.New(logs, logging.Options{Format: "json"})
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.Directory.CreateGroup(ctx, directory.Actor{Kind: "cli"}, directory.IDaaSProfile(), &directory.Group{DisplayName: "everyone"}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		<-done
+		a.Close()
+	}()
+	s, err := a.Search()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st, err := s.Backend.Stats(ctx)
+		if err == nil && st.Chunks == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduled run did not index the source: %+v %v\n%v", st, err, logs.lines())
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		found := false
+		for _, l := range logs.lines() {
+			if l["msg"] == "documentation indexed" && l["source"] == "handbook" && l["added"] == 1.0 {
+				found = true
+			}
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line of the run: %v", logs.lines())
 		}
 	}
 }
