@@ -730,10 +730,22 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	if a.Config.Search.Enabled {
-		// Loaded before the first request (the dictionary takes a moment).
-		if _, err := a.Search(); err != nil {
+		// The dictionary is loaded before the first request; the index
+		// is read into memory meanwhile (a query waits for it).
+		s, err := a.Search()
+		if err != nil {
 			return err
 		}
+		go func() {
+			start := time.Now()
+			st, err := s.Backend.Stats(ctx)
+			if err != nil {
+				a.Log.Warn("search index not loaded; the next query tries again", "err", err)
+				return
+			}
+			a.Log.Info("search index loaded", "chunks", st.Chunks, "analyzer", st.Analyzer, "model", st.Model,
+				"seconds", time.Since(start).Seconds())
+		}()
 		searchCtx, stopSearch := context.WithCancel(context.WithoutCancel(ctx))
 		searchDone := make(chan struct{})
 		go func() {
