@@ -144,12 +144,13 @@ func (s *Service) Search(ctx context.Context, r Request) (*Response, error) {
 	}
 	var vec []float32
 	if mode != ModeKeyword {
-		if meta.Model != "" && (meta.Model != s.Embedder.Model() || meta.Dims != s.Embedder.Dims()) {
+		if meta.Model != s.Embedder.Model() || meta.Dims != s.Embedder.Dims() {
+			// Built without vectors, or with another model (or empty).
 			if mode == ModeVector {
-				return nil, &Error{Kind: ErrMetaMismatch, Msg: "the search index was built with another embedding model and must be rebuilt (gatehouse docs index --rebuild)"}
+				return nil, &Error{Kind: ErrMetaMismatch, Msg: "the search index has no vectors of the configured embedding model: rebuild it (gatehouse docs index --rebuild)"}
 			}
 			mode = ModeKeyword
-			resp.Notices = append(resp.Notices, "keyword search only: the index was built with another embedding model and must be rebuilt")
+			resp.Notices = append(resp.Notices, "keyword search only: the index has no vectors of the configured embedding model (rebuild it)")
 		} else {
 			vs, err := s.Embedder.Embed(ctx, []string{q})
 			switch {

@@ -428,3 +428,27 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+// TestEmbedderAddedLater: an index built without vectors, searched once an
+// embedder is configured, answers by keyword with a notice (vector mode:
+// a clear error), until it is rebuilt.
+func TestEmbedderAddedLater(t *testing.T) {
+	e := setup(t, nil)
+	ctx := context.Background()
+	plain := &ingest.Indexer{Backend: e.Backend, Analyzer: e.Analyzer, Groups: e.Indexer.Groups}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.md": "# A\n\nWireGuard setup.\n"})
+	if _, err := plain.Index(ctx, ingest.Dir{Root: dir}, ingest.Options{Groups: []string{"everyone"}}); !errors.Is(err, search.ErrMetaMismatch) {
+		t.Fatalf("keyword-only run over a vector index: %v", err)
+	}
+	if _, err := plain.Index(ctx, ingest.Dir{Root: dir}, ingest.Options{Groups: []string{"everyone"}, Rebuild: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Service.Search(ctx, search.Request{UserID: e.Users["new"], Query: "WireGuard"})
+	if err != nil || resp.Mode != search.ModeKeyword || len(resp.Results) != 1 || len(resp.Notices) != 1 {
+		t.Errorf("hybrid over a keyword-only index: %+v, %v", resp, err)
+	}
+	if _, err := e.Service.Search(ctx, search.Request{UserID: e.Users["new"], Query: "WireGuard", Mode: search.ModeVector}); !errors.Is(err, search.ErrMetaMismatch) {
+		t.Errorf("vector over a keyword-only index: %v", err)
+	}
+}
