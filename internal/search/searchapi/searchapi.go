@@ -26,8 +26,8 @@ import (
 // Asker says who is asking: the id of the user a request searches for.
 // An SSO session (internal/login) will be one more Asker.
 type Asker interface {
-	// Asker returns the user's id, or an *Error to answer with.
-	Asker(r *http.Request) (string, error)
+	// Who returns the user's id, or an *Error to answer with.
+	Who(r *http.Request) (string, error)
 }
 
 // Error is an answer the API gives instead of results.
@@ -59,8 +59,8 @@ type AppAsker struct {
 	ClientAddr func(*http.Request) string
 }
 
-// Asker implements Asker.
-func (a AppAsker) Asker(r *http.Request) (string, error) {
+// Who implements Asker.
+func (a AppAsker) Who(r *http.Request) (string, error) {
 	authz := r.Header.Get("Authorization")
 	p, err := a.Auth.Authenticate(r.Context(), authz, a.ClientAddr(r))
 	if err != nil {
@@ -136,7 +136,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Message: r.Method + " is not allowed here"})
 		return
 	}
-	user, err := a.Asker.Asker(r)
+	user, err := a.Asker.Who(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
