@@ -91,6 +91,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.journeyRoutes()
 	a.samlRoutes()
 	a.loginRoutes()
+	a.docsRoutes()
 	return a
 }
 

@@ -40,6 +40,8 @@ type Ops struct {
 	// Login resets passwords, unlocks accounts and ends sessions (nil:
 	// not offered).
 	Login *login.Service
+	// Docs administers documentation search (nil: not enabled).
+	Docs DocOps
 }
 
 // ---- views

@@ -111,7 +111,8 @@ type App struct {
 	// OIDC is the OpenID Connect provider (oidc.go).
 	OIDC *oidc.Provider
 	// SAML is the SAML 2.0 identity provider (saml.go).
-	SAML *saml.IdP
+	SAML   *saml.IdP
+	search searchOnce
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -264,6 +265,9 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
 		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
+	if cfg.Search.Enabled {
+		a.Admin.Docs = docOps{a}
+	}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	a.AdminAPI.Unavailable = st.Unavailable
 	if cfg.Profile == "ram" {
@@ -541,6 +545,9 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})
 	}
+	if a.Config.Search.Enabled {
+		mux.HandleFunc("/search", a.serveSearch)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -754,6 +761,34 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				<-syncDone
 			}()
 		}
+	}
+	if a.Config.Search.Enabled {
+		// The dictionary is loaded before the first request; the index
+		// is read into memory meanwhile (a query waits for it).
+		s, err := a.Search()
+		if err != nil {
+			return err
+		}
+		go func() {
+			start := time.Now()
+			st, err := s.Backend.Stats(ctx)
+			if err != nil {
+				a.Log.Warn("search index not loaded; the next query tries again", "err", err)
+				return
+			}
+			a.Log.Info("search index loaded", "chunks", st.Chunks, "analyzer", st.Analyzer, "model", st.Model,
+				"seconds", time.Since(start).Seconds())
+		}()
+		searchCtx, stopSearch := context.WithCancel(context.WithoutCancel(ctx))
+		searchDone := make(chan struct{})
+		go func() {
+			a.runSearchSchedule(searchCtx)
+			close(searchDone)
+		}()
+		defer func() {
+			stopSearch()
+			<-searchDone
+		}()
 	}
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})

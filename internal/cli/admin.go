@@ -242,7 +242,7 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	f.everyone = fs.Bool("everyone", false, "single sign-on applications: every active person may use it")
 	f.requireSSO = fs.Bool("require-sso", false, "single sign-on applications: record that it accepts only Gatehouse sessions (turn its own sign-in off on its side; docs/sso.md)")
 	f.minFactors = fs.Int("min-factors", 0, "single sign-on applications: the factors a session needs to use it (0: the groups' policy; 1; 2)")
-	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics (default: by kind)")
+	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics, events:write, docs:search (default: by kind)")
 	f.mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
 	f.extraValues = fs.String("extra-values", "refuse", "idaas mode: a second email or phone number, or one not of type work, is refused "+
 		"(refuse: 400 naming the IdP mapping to change) or dropped (drop: the work value, else one without a type, else the primary, else the first, is kept as work; the audit record notes the rest)")

@@ -252,7 +252,7 @@ log:
 `,
 		want: []string{
 			`line 1: listen: "nowhere" is not host:port`,
-			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap, login`,
+			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap, login, search`,
 			`line 4: scim.max_page_size: want a whole number`,
 			`line 5: scim.default_page_sise: unknown key (did you mean "default_page_size"?); scim takes default_page_size, max_page_size, max_payload_bytes, max_bulk_operations, extensions, query_timeout, expensive_queries, expensive_queries_per_app`,
 			`line 7: audit.retention: want a duration such as 90s, 36h or 180d`,
@@ -311,5 +311,34 @@ ldap:
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestSearchProblems(t *testing.T) {
+	c := Default()
+	c.Search = Search{Embedder: "openai-ish", Dims: 3, Sources: []SearchSource{
+		{Name: "a", Source: "dir:/docs", Groups: []string{"g"}, Interval: Duration(time.Second)},
+		{Name: "a"},
+	}, Chat: SearchChat{URL: "ftp://x"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no problems")
+	}
+	for _, want := range []string{
+		`search.embedder: "openai-ish" is not an embedder (none, hash)`,
+		"search.dims: must be between 8 and 4096",
+		"search.sources[0].interval: at least 1m",
+		`search.sources[1].name: "a" is used twice`,
+		"search.sources[1].source: must not be empty",
+		"search.sources[1].groups: name the groups",
+		"search.chat.url: not an http(s) URL",
+		"search.chat.model: must be set with search.chat.url",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
 	}
 }
