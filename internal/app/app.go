@@ -95,6 +95,7 @@ type App struct {
 
 	proxies *proxies
 	unlock  func() // releases the serve lock (Lock)
+	search  searchOnce
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -512,6 +513,9 @@ func (a *App) Handler() http.Handler {
 		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
 			Received: a.Metrics.Received})
 	}
+	if a.Config.Search.Enabled {
+		mux.HandleFunc("/search", a.serveSearch)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -721,6 +725,22 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 				<-syncDone
 			}()
 		}
+	}
+	if a.Config.Search.Enabled {
+		// Loaded before the first request (the dictionary takes a moment).
+		if _, err := a.Search(); err != nil {
+			return err
+		}
+		searchCtx, stopSearch := context.WithCancel(context.WithoutCancel(ctx))
+		searchDone := make(chan struct{})
+		go func() {
+			a.runSearchSchedule(searchCtx)
+			close(searchDone)
+		}()
+		defer func() {
+			stopSearch()
+			<-searchDone
+		}()
 	}
 	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
 	auditDone := make(chan struct{})

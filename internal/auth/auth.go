@@ -46,11 +46,14 @@ const (
 	ScopeMetrics = "metrics"
 	// ScopeEventsWrite allows sending events to POST /events.
 	ScopeEventsWrite = "events:write"
+	// ScopeDocsSearch allows GET /search for the users the application
+	// names (docs/search.md).
+	ScopeDocsSearch = "docs:search"
 )
 
 // KnownScopes lists every scope, in a stable order.
 func KnownScopes() []string {
-	return []string{ScopeSCIM, ScopeUsersRead, ScopeUsersWrite, ScopeGroupsRead, ScopeGroupsWrite, ScopeAdmin, ScopeMetrics, ScopeEventsWrite}
+	return []string{ScopeSCIM, ScopeUsersRead, ScopeUsersWrite, ScopeGroupsRead, ScopeGroupsWrite, ScopeAdmin, ScopeMetrics, ScopeEventsWrite, ScopeDocsSearch}
 }
 
 // Scopes is a set of scopes.

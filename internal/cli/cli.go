@@ -59,7 +59,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // commands are the top-level commands, for dispatch and suggestions.
 func commands() []string {
 	return []string{"serve", "app", "token", "secret", "org", "users", "groups", "audit", "keys", "rules", "events",
-		"deliveries", "targets", "journey", "push", "sync", "migrate", "mlps", "demo", "version", "healthcheck", "help"}
+		"deliveries", "targets", "journey", "push", "sync", "migrate", "mlps", "docs", "demo", "version", "healthcheck", "help"}
 }
 
 func (e *env) run(args []string) error {
@@ -106,6 +106,8 @@ func (e *env) run(args []string) error {
 		return e.healthcheck(args[1:])
 	case "mlps":
 		return e.mlpsCmd(args[1:])
+	case "docs":
+		return e.docs(args[1:])
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && args[0] == "help" && args[1] != "help" && !strings.HasPrefix(args[1], "-") {
 			// "gatehouse help app" is "gatehouse app -h".
@@ -228,6 +230,8 @@ Usage:
   gatehouse push TARGET [--dry-run] [--full]       bring a SCIM target level with the accounts in its scope
   gatehouse sync ldap [NAME…] [--dry-run] [--full] bring accounts in from LDAP / Active Directory
   gatehouse migrate status|up [--dry-run]          the database schema: migrations applied and pending
+  gatehouse docs index|search|status|eval         documentation search: index DIR|gitbook:SPACE --groups G, search
+                                                   as a user, evaluate (nDCG@10, Recall@10, ACL leakage)
   gatehouse demo [--hires N]                       the onboarding scenario on this machine, step by step
   gatehouse mlps check PATH… | evidence [PATH…]    check Terraform directories and plans against MLPS 2.0 level 3;
                                                    the evidence report adds the identity controls Gatehouse attests

@@ -72,6 +72,57 @@ type Config struct {
 	// LDAP lists the directories to synchronise from (`gatehouse sync
 	// ldap`, and `serve` for those with an interval); docs/ldap.md.
 	LDAP []ldapsync.Config `yaml:"ldap"`
+	// Search configures documentation search (docs/search.md).
+	Search Search `yaml:"search"`
+}
+
+// Search configures documentation search.
+type Search struct {
+	// Enabled serves GET /search and runs the scheduled index runs.
+	Enabled bool `yaml:"enabled"`
+	// Embedder is "none" (keyword search only, the default) or "hash",
+	// the deterministic NON-SEMANTIC local embedder (for tests and
+	// offline use).
+	Embedder string `yaml:"embedder"`
+	// Dims is the hash embedder's number of dimensions (768).
+	Dims int `yaml:"dims"`
+	// Words are words the Chinese segmenter learns (product and team
+	// names); changing them makes the index be rebuilt.
+	Words []string `yaml:"words"`
+	// Sources are the documentation sets the admin API may index, by
+	// name, and serve indexes on a schedule.
+	Sources []SearchSource `yaml:"sources"`
+	// Chat is the OpenAI-compatible chat endpoint of the answer mode
+	// (none: no answers).
+	Chat SearchChat `yaml:"chat"`
+}
+
+// SearchSource is one documentation set.
+type SearchSource struct {
+	Name string `yaml:"name"`
+	// Source is a directory ("dir:/srv/handbook" or a path) or a GitBook
+	// space ("gitbook:SPACE_ID", read with the token in
+	// GATEHOUSE_GITBOOK_TOKEN).
+	Source string `yaml:"source"`
+	// Groups name the groups (displayName or id) whose members may read
+	// the documents.
+	Groups []string `yaml:"groups"`
+	// URLPrefix makes a directory document's URL (prefix + its path).
+	URLPrefix string `yaml:"url_prefix"`
+	// Interval, when set, makes serve index the source that often.
+	Interval Duration `yaml:"interval"`
+}
+
+// SearchChat is an OpenAI-compatible chat completions endpoint.
+type SearchChat struct {
+	// URL is the API base ("https://dashscope.aliyuncs.com/compatible-mode/v1");
+	// POST {url}/chat/completions is called.
+	URL   string `yaml:"url"`
+	Model string `yaml:"model"`
+	// APIKeyEnv names the environment variable holding the API key.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Timeout bounds one answer (default 60s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Events configures the event pipeline.
@@ -252,6 +303,7 @@ func Default() Config {
 		Audit: Audit{Retention: Duration(directory.AuditRetention), PruneInterval: Duration(time.Hour),
 			CheckpointInterval: Duration(time.Minute)},
 		Events: Events{Source: "gatehouse", Retention: Duration(7 * 24 * time.Hour), PollInterval: Duration(250 * time.Millisecond)},
+		Search: Search{Embedder: "none", Dims: 768, Chat: SearchChat{Timeout: Duration(60 * time.Second)}},
 	}
 }
 
@@ -438,6 +490,7 @@ func (c Config) problems() []string {
 	default:
 		add("profile: %q is not a profile (hub, ram)", c.Profile)
 	}
+	problems = append(problems, c.Search.problems()...)
 	if _, _, err := c.Database(); err != nil {
 		add("database_url: %v", err)
 	}
@@ -641,4 +694,47 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR", s)
 	}
 	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+// problems lists what is wrong with the search section.
+func (s Search) problems() []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	switch s.Embedder {
+	case "", "none", "hash":
+	default:
+		add("search.embedder: %q is not an embedder (none, hash)", s.Embedder)
+	}
+	if s.Dims < 8 || s.Dims > 4096 {
+		add("search.dims: must be between 8 and 4096")
+	}
+	names := map[string]bool{}
+	for i, src := range s.Sources {
+		key := fmt.Sprintf("search.sources[%d]", i)
+		switch {
+		case src.Name == "":
+			add("%s.name: must not be empty", key)
+		case names[src.Name]:
+			add("%s.name: %q is used twice", key, src.Name)
+		}
+		names[src.Name] = true
+		if src.Source == "" {
+			add("%s.source: must not be empty (a directory or gitbook:SPACE)", key)
+		}
+		if len(src.Groups) == 0 {
+			add("%s.groups: name the groups whose members may read the documents", key)
+		}
+		if src.Interval != 0 && time.Duration(src.Interval) < time.Minute {
+			add("%s.interval: at least 1m", key)
+		}
+	}
+	if s.Chat.URL != "" {
+		if u, err := url.Parse(s.Chat.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			add("search.chat.url: not an http(s) URL")
+		}
+		if s.Chat.Model == "" {
+			add("search.chat.model: must be set with search.chat.url")
+		}
+	}
+	return out
 }

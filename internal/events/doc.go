@@ -109,6 +109,11 @@ func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs or
 		detail, err = b.groupDetail(ctx, rec, &data, orgs)
 	case "Organization":
 		detail, err = orgDetail(&data, orgs)
+	case "Document":
+		// Documentation search's events (search.DocumentEvent): what was
+		// indexed, never its text.
+		detail = map[string]any{}
+		err = json.Unmarshal(rec.Data, &detail)
 	default:
 		err = fmt.Errorf("unknown resource type %q", rec.ResourceType)
 	}

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/search"
 	"slices"
 	"strings"
 	"unicode"
@@ -48,7 +49,7 @@ func patternWarnings(p *rules.Pattern, source string) []patternWarning {
 	if proj == nil {
 		return nil
 	}
-	types := directory.EventTypes()
+	types := OwnEventTypes()
 	if anyMatches(proj, source, types) {
 		return nil
 	}
@@ -147,4 +148,10 @@ func letters(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// OwnEventTypes lists the types of the events Gatehouse itself emits: the
+// directory's lifecycle events and documentation search's document events.
+func OwnEventTypes() []string {
+	return append(directory.EventTypes(), search.DocumentIndexed, search.DocumentRemoved)
 }

@@ -225,6 +225,7 @@ var (
 	ErrInvalid      = errors.New("invalid")             // bad input: a query, a document, a vector
 	ErrUnavailable  = errors.New("unavailable")         // a backend or endpoint failed or timed out; retry later
 	ErrMetaMismatch = errors.New("index meta mismatch") // the index was built with another analyzer or model: rebuild
+	ErrUnknownUser  = errors.New("unknown user")        // the person asking is not in the directory
 )
 
 // Error is a search error: a kind, and a message fit to show the person who
@@ -248,4 +249,22 @@ func (e *Error) Unwrap() []error {
 		return []error{e.Kind, e.Err}
 	}
 	return []error{e.Kind}
+}
+
+// Document event types, written to the event outbox when indexing changes a
+// document (rules can route them like any lifecycle event).
+const (
+	DocumentIndexed = "Document.Indexed" // a document was added or changed
+	DocumentRemoved = "Document.Removed" // a document disappeared from its collection
+)
+
+// DocumentEvent is what a document event says: never the text.
+type DocumentEvent struct {
+	Type       string   `json:"-"`
+	Collection string   `json:"collection"`
+	Source     string   `json:"source"`
+	Title      string   `json:"title,omitempty"`
+	URL        string   `json:"url,omitempty"`
+	Groups     []string `json:"groups,omitempty"`
+	Chunks     int      `json:"chunks"`
 }

@@ -48,7 +48,9 @@ func TestAppliedMigrations(t *testing.T) {
 		t.Fatalf("migrations: %d %v", len(ms), err)
 	}
 	for i, m := range ms {
-		if m.Version != i+1 || m.About == "" || m.SQL == "" {
+		// Numbers are assigned to branches developed in parallel, so a
+		// branch may skip some; they only have to increase.
+		if (i == 0 && m.Version != 1) || (i > 0 && m.Version <= ms[i-1].Version) || m.About == "" || m.SQL == "" {
 			t.Errorf("migration %d: %+v", i, m)
 		}
 	}

@@ -407,3 +407,8 @@ func TestMustExist(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestSearch(t *testing.T) {
+	testURL(t)
+	storetest.Search(t, func(t *testing.T) storetest.SearchStore { return open(t) })
+}

@@ -138,7 +138,9 @@ func TestAppliedMigrations(t *testing.T) {
 		t.Fatalf("migrations: %d %v", len(ms), err)
 	}
 	for i, m := range ms {
-		if m.Version != i+1 || m.About == "" || !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", m.Version)) {
+		// Numbers are assigned to branches developed in parallel, so a
+		// branch may skip some; they only have to increase.
+		if (i == 0 && m.Version != 1) || (i > 0 && m.Version <= ms[i-1].Version) || m.About == "" || !strings.HasPrefix(m.Name, fmt.Sprintf("%04d_", m.Version)) {
 			t.Errorf("migration %d: %+v", i, m)
 		}
 	}

@@ -95,3 +95,7 @@ func TestMustExist(t *testing.T) {
 	}
 	s.Close()
 }
+
+func TestSearch(t *testing.T) {
+	storetest.Search(t, func(t *testing.T) storetest.SearchStore { return open(t) })
+}

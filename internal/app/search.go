@@ -1,0 +1,179 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/egress"
+	"github.com/gatehouse-id/gatehouse/internal/scim"
+	"github.com/gatehouse-id/gatehouse/internal/search"
+	"github.com/gatehouse-id/gatehouse/internal/search/acl"
+	"github.com/gatehouse-id/gatehouse/internal/search/analysis"
+	"github.com/gatehouse-id/gatehouse/internal/search/chat"
+	"github.com/gatehouse-id/gatehouse/internal/search/embedded"
+	"github.com/gatehouse-id/gatehouse/internal/search/hashembed"
+	"github.com/gatehouse-id/gatehouse/internal/search/ingest"
+	"github.com/gatehouse-id/gatehouse/internal/search/searchapi"
+)
+
+// Search is documentation search, wired (docs/search.md).
+type Search struct {
+	Analyzer *analysis.Analyzer
+	// Embedder is nil when none is configured (keyword search only).
+	Embedder search.Embedder
+	Backend  *embedded.Backend
+	Indexer  *ingest.Indexer
+	Service  *search.Service
+	API      *searchapi.API
+}
+
+type searchOnce struct {
+	once sync.Once
+	s    *Search
+	err  error
+}
+
+// Search builds documentation search on first use: the segmenter's
+// dictionary takes a second or more and about 100 MB, which commands that
+// do not search should not pay.
+func (a *App) Search() (*Search, error) {
+	a.search.once.Do(func() { a.search.s, a.search.err = a.buildSearch() })
+	return a.search.s, a.search.err
+}
+
+func (a *App) buildSearch() (*Search, error) {
+	st, ok := a.Store.(embedded.Store)
+	if !ok {
+		return nil, errors.New("this database cannot hold a search index")
+	}
+	cfg := a.Config.Search
+	an, err := analysis.New(cfg.Words)
+	if err != nil {
+		return nil, fmt.Errorf("search: load the dictionary: %w", err)
+	}
+	s := &Search{Analyzer: an}
+	if cfg.Embedder == "hash" {
+		s.Embedder = hashembed.New(an, cfg.Dims)
+	}
+	s.Backend = embedded.New(st, embedded.Options{Terms: an.Terms, NewID: NewID, Now: time.Now})
+	dir := acl.Directory{Dir: a.Directory}
+	s.Indexer = &ingest.Indexer{Backend: s.Backend, Analyzer: an, Embedder: s.Embedder, Groups: dir}
+	s.Service = &search.Service{Backend: s.Backend, Analyzer: an, Embedder: s.Embedder, Members: dir}
+	if cfg.Chat.URL != "" {
+		client := a.egressPolicy().Client(time.Duration(cfg.Chat.Timeout))
+		s.Service.Chat = &chat.Client{URL: cfg.Chat.URL, Model: cfg.Chat.Model, APIKey: os.Getenv(cfg.Chat.APIKeyEnv), HTTP: client}
+	}
+	s.API = &searchapi.API{Service: s.Service, Log: a.Log,
+		Asker: searchapi.AppAsker{Auth: a.Auth, Dir: a.Directory, Schemas: a.Schemas, ClientAddr: scim.RemoteHost}}
+	return s, nil
+}
+
+// serveSearch answers GET /search when search is enabled.
+func (a *App) serveSearch(w http.ResponseWriter, r *http.Request) {
+	s, err := a.Search()
+	if err != nil {
+		a.Log.ErrorContext(r.Context(), "search unavailable", "err", err)
+		http.Error(w, `{"error":"unavailable","message":"search is unavailable"}`, http.StatusServiceUnavailable)
+		return
+	}
+	s.API.ServeHTTP(w, r)
+}
+
+// SearchSource is the source a spec names: "gitbook:SPACE" (read with the
+// token in GATEHOUSE_GITBOOK_TOKEN), or a directory ("dir:PATH" or a
+// path).
+func (a *App) SearchSource(spec, urlPrefix string, getenv func(string) string) (ingest.Source, error) {
+	if space, ok := strings.CutPrefix(spec, "gitbook:"); ok {
+		client := a.egressPolicy().Client(30 * time.Second)
+		return ingest.GitBook{Space: space, Token: getenv("GATEHOUSE_GITBOOK_TOKEN"), BaseURL: getenv("GATEHOUSE_GITBOOK_API_URL"), Client: client}, nil
+	}
+	dir := strings.TrimPrefix(spec, "dir:")
+	if dir == "" {
+		return nil, &search.Error{Kind: search.ErrInvalid, Msg: "give a directory or gitbook:SPACE"}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.Dir{Root: abs, URLPrefix: urlPrefix}, nil
+}
+
+// IndexSource indexes the configured source name.
+func (a *App) IndexSource(ctx context.Context, name string, opt ingest.Options) (*ingest.Report, error) {
+	var src *config.SearchSource
+	for i := range a.Config.Search.Sources {
+		if a.Config.Search.Sources[i].Name == name {
+			src = &a.Config.Search.Sources[i]
+		}
+	}
+	if src == nil {
+		return nil, directory.Errorf(directory.ErrNotFound, "source", "no search source named %q in the configuration", name)
+	}
+	s, err := a.Search()
+	if err != nil {
+		return nil, err
+	}
+	source, err := a.SearchSource(src.Source, src.URLPrefix, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	opt.Groups = src.Groups
+	return s.Indexer.Index(ctx, source, opt)
+}
+
+// runSearchSchedule indexes each source that has an interval: at start,
+// then every interval, until ctx ends. Failures are logged and retried at
+// the next interval; the index keeps what it had.
+func (a *App) runSearchSchedule(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, src := range a.Config.Search.Sources {
+		if src.Interval == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTimer(0)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				rep, err := a.IndexSource(ctx, src.Name, ingest.Options{})
+				if err != nil {
+					if ctx.Err() == nil {
+						a.Log.Warn("scheduled documentation index failed", "source", src.Name, "err", err)
+					}
+				} else {
+					a.Log.Info("documentation indexed", "source", src.Name, "documents", rep.Documents, "chunks", rep.Chunks,
+						"added", rep.Added, "changed", rep.Changed, "removed", rep.Removed, "seconds", rep.Seconds)
+				}
+				t.Reset(time.Duration(src.Interval))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// egressPolicy is the events' egress policy (events.egress_allow), which
+// search's outbound calls (GitBook, the chat endpoint) go through too.
+func (a *App) egressPolicy() egress.Policy {
+	var policy egress.Policy
+	for _, s := range a.Config.Events.EgressAllow {
+		if p, err := config.ParseCIDR(s); err == nil { // Validate reported the others
+			policy.Allow = append(policy.Allow, p)
+		}
+	}
+	return policy
+}
