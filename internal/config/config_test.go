@@ -252,7 +252,7 @@ log:
 `,
 		want: []string{
 			`line 1: listen: "nowhere" is not host:port`,
-			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap`,
+			`line 2: lisen: unknown key (did you mean "listen"?); the file takes listen, data_dir, database_url, base_url, tls, log, scim, password_policy, shutdown_timeout, sqlite_synchronous, debug_listen, profile, trusted_proxies, auth, audit, metrics, events, ldap, search`,
 			`line 4: scim.max_page_size: want a whole number`,
 			`line 5: scim.default_page_sise: unknown key (did you mean "default_page_size"?); scim takes default_page_size, max_page_size, max_payload_bytes, max_bulk_operations, extensions, query_timeout, expensive_queries, expensive_queries_per_app`,
 			`line 7: audit.retention: want a duration such as 90s, 36h or 180d`,
@@ -311,5 +311,53 @@ ldap:
 				t.Errorf("problems (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSearchBackends: the OpenAI-compatible embedder's and the
+// Elasticsearch backend's settings are checked with the rest, by key.
+func TestSearchBackends(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "search.yaml")
+	os.WriteFile(file, []byte(`search:
+  embedder: openai
+  embeddings:
+    provider: dashscope
+    dimensions: 768
+    timeout: soon
+    batch_size: 11
+  elasticsearch:
+    engine: elasticsearch
+    addresses: ["http://10.0.0.5:9200"]
+    username: elastic
+`), 0o600)
+	_, err := Load(Flags{Config: file}, env(nil))
+	want := []string{
+		`line 6: search.embeddings.timeout: "soon" is not a duration (such as 30s)`,
+		`line 7: search.embeddings.batch_size: dashscope takes at most 10 inputs per request, not 11`,
+		`line 10: search.elasticsearch.addresses: "http://10.0.0.5:9200" is plain HTTP: use https (or insecure_plaintext: true to send the password and the documents in clear)`,
+		`line 11: search.elasticsearch.username: give password_env or password_file`,
+		`search.embeddings.model: required`,
+		`search.embeddings.api_key_env or api_key_file: provider dashscope needs an API key`,
+	}
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+
+	os.WriteFile(file, []byte(`search:
+  embedder: openai
+  embeddings: {provider: dashscope, model: text-embedding-v3, dimensions: 768, api_key_env: DASHSCOPE_API_KEY}
+  elasticsearch: {engine: opensearch, addresses: ["https://search.internal:9200"], username: admin, password_file: /run/secrets/os}
+`), 0o600)
+	c, err := Load(Flags{Config: file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Search.Embeddings.Model != "text-embedding-v3" || c.Search.Elasticsearch == nil || c.Search.Elasticsearch.Engine != "opensearch" {
+		t.Errorf("search = %+v", c.Search)
 	}
 }

@@ -222,7 +222,7 @@ func (c Config) Problems() []string {
 	}
 	if ok {
 		if hard := p.hardLimit(c.Model); hard > 0 && c.BatchSize > hard {
-			add("batch_size: %s takes at most %d inputs per request for %s, not %d", c.Provider, hard, c.Model, c.BatchSize)
+			add("batch_size: %s takes at most %d inputs per request%s, not %d", c.Provider, hard, forModel(c.Model), c.BatchSize)
 		}
 	}
 	if c.BatchSize < 0 {
@@ -258,4 +258,11 @@ func (c Config) apiKey(getenv func(string) string) (string, error) {
 		return v, nil
 	}
 	return "", nil
+}
+
+func forModel(m string) string {
+	if strings.TrimSpace(m) == "" {
+		return ""
+	}
+	return " for " + m
 }
