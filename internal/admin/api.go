@@ -88,6 +88,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.eventRoutes()
 	a.directoryRoutes()
 	a.journeyRoutes()
+	a.docsRoutes()
 	return a
 }
 

@@ -33,6 +33,8 @@ type Ops struct {
 	Events *EventOps
 	// Schemas resolve the filters of user and group listings.
 	Schemas *schema.Registry
+	// Docs administers documentation search (nil: not enabled).
+	Docs DocOps
 }
 
 // ---- views

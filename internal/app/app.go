@@ -245,6 +245,9 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
 		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
+	if cfg.Search.Enabled {
+		a.Admin.Docs = docOps{a}
+	}
 	a.AdminAPI = admin.NewAPI(a.Admin, a.Auth, scim.RemoteHost, log)
 	a.AdminAPI.Unavailable = st.Unavailable
 	if cfg.Profile == "ram" {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/egress"
@@ -197,4 +198,31 @@ func (a *App) egressPolicy() egress.Policy {
 		}
 	}
 	return policy
+}
+
+// docOps is the admin API's view of documentation search.
+type docOps struct{ a *App }
+
+func (d docOps) Status(ctx context.Context) (*admin.DocsStatus, error) {
+	s, err := d.a.Search()
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.Backend.Stats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &admin.DocsStatus{Index: st, Sources: []admin.DocSource{}}
+	for _, src := range d.a.Config.Search.Sources {
+		ds := admin.DocSource{Name: src.Name, Source: src.Source, Groups: src.Groups}
+		if src.Interval != 0 {
+			ds.Interval = time.Duration(src.Interval).String()
+		}
+		out.Sources = append(out.Sources, ds)
+	}
+	return out, nil
+}
+
+func (d docOps) Index(ctx context.Context, name string, opt ingest.Options) (*ingest.Report, error) {
+	return d.a.IndexSource(ctx, name, opt)
 }

@@ -233,7 +233,7 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	} else {
 		f.kind = fs.String("kind", "scim-client", "scim-client (pushes accounts), server-app (reads them) or admin")
 	}
-	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics (default: by kind)")
+	f.scopes = fs.String("scopes", "", "permission scopes, comma- or space-separated: /acs/scim (all of SCIM), scim:users:read, scim:users:write, scim:groups:read, scim:groups:write, admin, metrics, events:write, docs:search (default: by kind)")
 	f.mode = fs.String("mode", "idaas", "idaas (IDaaS semantics: idempotent creates, one work email and phone) or rfc (strict RFC 7644)")
 	f.extraValues = fs.String("extra-values", "refuse", "idaas mode: a second email or phone number, or one not of type work, is refused "+
 		"(refuse: 400 naming the IdP mapping to change) or dropped (drop: the work value, else one without a type, else the primary, else the first, is kept as work; the audit record notes the rest)")

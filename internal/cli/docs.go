@@ -39,6 +39,9 @@ func (e *env) docs(args []string) error {
 				if (len(c.pos) == 1) == (source != "") {
 					return usagef("docs index: give a directory or gitbook:SPACE, or --source NAME (one of them)")
 				}
+				if source == "" && groups == "" {
+					return usagef("docs index: give --groups, the groups whose members may read these documents")
+				}
 				s, err := c.a.Search()
 				if err != nil {
 					return err
@@ -50,9 +53,6 @@ func (e *env) docs(args []string) error {
 				if source != "" {
 					rep, err = c.a.IndexSource(c.e.ctx, source, opt)
 				} else {
-					if groups == "" {
-						return usagef("docs index: give --groups, the groups whose members may read these documents")
-					}
 					opt.Groups = splitList(groups)
 					src, serr := c.a.SearchSource(c.pos[0], urlPrefix, c.e.getenv)
 					if serr != nil {
@@ -114,7 +114,10 @@ func (e *env) docs(args []string) error {
 					}
 					c.printf("%d results (%s; %d matched):\n", len(resp.Results), resp.Mode, resp.Matched)
 					for i, r := range resp.Results {
-						where := strings.Join(append([]string{r.Title}, r.Breadcrumb...), " › ")
+						where := strings.Join(r.Breadcrumb, " › ")
+						if len(r.Breadcrumb) == 0 || r.Breadcrumb[0] != r.Title {
+							where = strings.Join(append([]string{r.Title}, r.Breadcrumb...), " › ")
+						}
 						c.printf("%2d. %s  [%s]\n    %s\n", i+1, where, r.Source, strings.ReplaceAll(r.Snippet, "\n", " "))
 					}
 				})

@@ -361,3 +361,32 @@ func TestSearchBackends(t *testing.T) {
 		t.Errorf("search = %+v", c.Search)
 	}
 }
+
+func TestSearchProblems(t *testing.T) {
+	c := Default()
+	c.Search = Search{Embedder: "openai-ish", Dims: 3, Sources: []SearchSource{
+		{Name: "a", Source: "dir:/docs", Groups: []string{"g"}, Interval: Duration(time.Second)},
+		{Name: "a"},
+	}, Chat: SearchChat{URL: "ftp://x"}}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("no problems")
+	}
+	for _, want := range []string{
+		`search.embedder: "openai-ish" is not an embedder (none, openai, hash)`,
+		"search.dims: must be between 8 and 4096",
+		"search.sources[0].interval: at least 1m",
+		`search.sources[1].name: "a" is used twice`,
+		"search.sources[1].source: must not be empty",
+		"search.sources[1].groups: name the groups",
+		"search.chat.url: not an http(s) URL",
+		"search.chat.model: must be set with search.chat.url",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("problems lack %q:\n%v", want, err)
+		}
+	}
+	if err := Default().Validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}

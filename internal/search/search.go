@@ -117,11 +117,11 @@ type Embedder interface {
 // searched with queries built another way.
 type Meta struct {
 	// Analyzer is Analyzer.Name() of the analyzer the index was built with.
-	Analyzer string
+	Analyzer string `json:"analyzer"`
 	// Model is Embedder.Model(), or "" for a keyword-only index.
-	Model string
+	Model string `json:"model"`
 	// Dims is Embedder.Dims(), or 0 for a keyword-only index.
-	Dims int
+	Dims int `json:"dims"`
 }
 
 // Mode says which rankings a query runs.
@@ -185,16 +185,16 @@ type Batch struct {
 // Stats describes an index.
 type Stats struct {
 	Meta
-	Chunks      int
-	Sources     int
-	Collections []CollectionStats
+	Chunks      int               `json:"chunks"`
+	Sources     int               `json:"sources"`
+	Collections []CollectionStats `json:"collections"`
 }
 
 // CollectionStats describes one collection of an index.
 type CollectionStats struct {
-	Name    string
-	Chunks  int
-	Sources int
+	Name    string `json:"name"`
+	Chunks  int    `json:"chunks"`
+	Sources int    `json:"sources"`
 }
 
 // Backend stores chunks and runs queries. Every method is safe for

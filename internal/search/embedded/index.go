@@ -24,11 +24,17 @@ type memIndex struct {
 	analyze func(string) []string
 	dims    int
 
-	chunks  []*search.Chunk // by slot; nil: free
-	terms   [][]termFreq    // by slot: its terms, to remove its postings
-	lens    []int32         // by slot: number of terms
-	hasVec  []bool
-	vecs    []float32 // slot*dims …
+	chunks []*search.Chunk // by slot; nil: free
+	terms  [][]termFreq    // by slot: its terms, to remove its postings
+	lens   []int32         // by slot: number of terms
+	hasVec []bool
+	vecs   []float32 // slot*dims …
+	// The same vectors quantised to int8 (per-vector scale), and a bound
+	// on the error of a similarity computed from them: the first pass of
+	// the exact kNN reads a quarter of the bytes (nearest).
+	qvecs   []int8
+	qscale  []float32
+	qerr    []float32
 	byID    map[string]int32
 	free    []int32           // slots to reuse
 	dead    []int32           // removed slots still in the postings
@@ -64,6 +70,9 @@ func (x *memIndex) put(c search.Chunk) {
 		x.lens = append(x.lens, 0)
 		x.hasVec = append(x.hasVec, false)
 		x.vecs = append(x.vecs, make([]float32, x.dims)...)
+		x.qvecs = append(x.qvecs, make([]int8, x.dims)...)
+		x.qscale = append(x.qscale, 0)
+		x.qerr = append(x.qerr, 0)
 	}
 	vec := c.Vector
 	c.Vector = nil
@@ -92,6 +101,7 @@ func (x *memIndex) put(c search.Chunk) {
 	} else {
 		clear(dst)
 	}
+	x.qscale[slot], x.qerr[slot] = quantize(x.qvecs[int(slot)*x.dims:int(slot+1)*x.dims], dst)
 	for _, g := range c.Groups {
 		b := x.groups[g]
 		b = b.grow(len(x.chunks))
@@ -228,8 +238,18 @@ func (x *memIndex) keyword(terms []string, allow bitset, k int) ([]scored, int) 
 }
 
 // nearest ranks the allowed slots that have a vector by cosine similarity
-// to q, exactly (every allowed vector is compared), on up to GOMAXPROCS
-// goroutines. It returns the best k and how many were compared.
+// to q, exactly: the result is the k best by the float32 similarity of
+// every allowed vector, as a scan of them all would find.
+//
+// It scans in two passes. The first computes each allowed vector's
+// similarity from its int8 copy (a quarter of the bytes of the float32
+// one; the scan is bound by memory), which is off by at most qerr. The
+// k-th best lower bound (approximation − qerr) is a floor under the k-th
+// best exact similarity, so a vector whose upper bound (approximation +
+// qerr) is below it cannot be among the k best. The second pass computes
+// the exact similarity of the others only. The first pass is split across
+// up to GOMAXPROCS goroutines. It returns the best k and how many vectors
+// were compared.
 func (x *memIndex) nearest(q []float32, allow bitset, k int) ([]scored, int) {
 	if len(q) != x.dims || x.dims == 0 || k <= 0 {
 		return nil, 0
@@ -237,17 +257,20 @@ func (x *memIndex) nearest(q []float32, allow bitset, k int) ([]scored, int) {
 	qn := make([]float32, len(q))
 	normalize(qn, q)
 	parts := min(runtime.GOMAXPROCS(0), 8, max(1, len(allow)/256))
-	heaps := make([]topK, parts)
-	counts := make([]int, parts)
+	approx := make([][]approxScore, parts)
 	var wg sync.WaitGroup
 	per := (len(allow) + parts - 1) / parts
+	d := x.dims
 	for p := range parts {
 		lo, hi := p*per, min((p+1)*per, len(allow))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := make(topK, 0, k+1)
-			d := x.dims
+			n := 0
+			for _, word := range allow[lo:hi] {
+				n += bits.OnesCount64(word)
+			}
+			out := make([]approxScore, 0, n)
 			for w := lo; w < hi; w++ {
 				word := allow[w]
 				for word != 0 {
@@ -256,26 +279,114 @@ func (x *memIndex) nearest(q []float32, allow bitset, k int) ([]scored, int) {
 					if !x.hasVec[s] {
 						continue
 					}
-					counts[p]++
-					v := dot(x.vecs[s*d:(s+1)*d], qn)
-					if len(h) < k || v > h[0].score || (v == h[0].score && x.chunks[s].ID < h[0].id) {
-						h.offer(scored{int32(s), v, x.chunks[s].ID}, k)
-					}
+					a := float32(dotInt8(x.qvecs[s*d:(s+1)*d], qn)) * x.qscale[s]
+					out = append(out, approxScore{int32(s), a})
 				}
 			}
-			heaps[p] = h
+			approx[p] = out
 		}()
 	}
 	wg.Wait()
-	all := make(topK, 0, k+1)
 	total := 0
-	for p, h := range heaps {
-		total += counts[p]
-		for _, s := range h {
-			all.offer(s, k)
+	floor := make(lowBounds, 0, k+1)
+	for _, part := range approx {
+		total += len(part)
+		for _, a := range part {
+			lb := a.score - x.qerr[a.slot]
+			if len(floor) < k {
+				heap.Push(&floor, lb)
+			} else if lb > floor[0] {
+				floor[0] = lb
+				heap.Fix(&floor, 0)
+			}
 		}
 	}
-	return all.sorted(), total
+	if total == 0 {
+		return nil, 0
+	}
+	threshold := float32(math.Inf(-1))
+	if len(floor) == k {
+		threshold = floor[0]
+	}
+	h := make(topK, 0, k+1)
+	for _, part := range approx {
+		for _, a := range part {
+			if a.score+x.qerr[a.slot] < threshold {
+				continue
+			}
+			s := int(a.slot)
+			v := dot(x.vecs[s*d:(s+1)*d], qn)
+			if len(h) < k || v > h[0].score || (v == h[0].score && x.chunks[s].ID < h[0].id) {
+				h.offer(scored{int32(s), v, x.chunks[s].ID}, k)
+			}
+		}
+	}
+	return h.sorted(), total
+}
+
+// approxScore is a slot and its similarity from the int8 copy.
+type approxScore struct {
+	slot  int32
+	score float32
+}
+
+// lowBounds is a min-heap of the k best lower bounds seen.
+type lowBounds []float32
+
+func (h lowBounds) Len() int           { return len(h) }
+func (h lowBounds) Less(i, j int) bool { return h[i] < h[j] }
+func (h lowBounds) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *lowBounds) Push(v any)        { *h = append(*h, v.(float32)) }
+func (h *lowBounds) Pop() any {
+	old := *h
+	v := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return v
+}
+
+// quantize writes v's int8 copy to q (v / scale, rounded) and returns the
+// scale and the bound on the error of a similarity to any unit vector x
+// computed from the copy: |v·x − scale·(q·x)| ≤ ‖v − scale·q‖ (Cauchy–
+// Schwarz), plus a margin for the float32 rounding of both sums (at most
+// n·2⁻²⁴ of the sum of |terms|, itself at most √n for unit vectors).
+func quantize(q []int8, v []float32) (float32, float32) {
+	var m float32
+	for _, f := range v {
+		m = max(m, float32(math.Abs(float64(f))))
+	}
+	if m == 0 {
+		clear(q)
+		return 0, 0
+	}
+	scale := m / 127
+	var e float64
+	for i, f := range v {
+		r := math.Round(float64(f / scale))
+		q[i] = int8(max(-127, min(127, r)))
+		diff := float64(f) - float64(scale)*float64(q[i])
+		e += diff * diff
+	}
+	n := float64(len(v))
+	margin := 4 * n * math.Pow(2, -24) * math.Sqrt(n)
+	return scale, float32(math.Sqrt(e)+margin) * (1 + 1e-6)
+}
+
+// dotInt8Go is the dot product of an int8 vector and a float32 vector of
+// the same length.
+func dotInt8Go(q []int8, x []float32) float64 {
+	x = x[:len(q)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(q); i += 4 {
+		s0 += float32(q[i]) * x[i]
+		s1 += float32(q[i+1]) * x[i+1]
+		s2 += float32(q[i+2]) * x[i+2]
+		s3 += float32(q[i+3]) * x[i+3]
+	}
+	for ; i < len(q); i++ {
+		s0 += float32(q[i]) * x[i]
+	}
+	return float64((s0 + s1) + (s2 + s3))
 }
 
 // dotGo is the dot product of two vectors of the same length in Go: eight
