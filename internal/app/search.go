@@ -20,6 +20,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/search/acl"
 	"github.com/gatehouse-id/gatehouse/internal/search/analysis"
 	"github.com/gatehouse-id/gatehouse/internal/search/chat"
+	"github.com/gatehouse-id/gatehouse/internal/search/elastic"
+	"github.com/gatehouse-id/gatehouse/internal/search/embed"
 	"github.com/gatehouse-id/gatehouse/internal/search/embedded"
 	"github.com/gatehouse-id/gatehouse/internal/search/hashembed"
 	"github.com/gatehouse-id/gatehouse/internal/search/ingest"
@@ -31,10 +33,12 @@ type Search struct {
 	Analyzer *analysis.Analyzer
 	// Embedder is nil when none is configured (keyword search only).
 	Embedder search.Embedder
-	Backend  *embedded.Backend
-	Indexer  *ingest.Indexer
-	Service  *search.Service
-	API      *searchapi.API
+	// Backend is the embedded one (in the database), or an Elasticsearch
+	// or OpenSearch cluster when search.elasticsearch is configured.
+	Backend search.Backend
+	Indexer *ingest.Indexer
+	Service *search.Service
+	API     *searchapi.API
 }
 
 type searchOnce struct {
@@ -52,20 +56,37 @@ func (a *App) Search() (*Search, error) {
 }
 
 func (a *App) buildSearch() (*Search, error) {
-	st, ok := a.Store.(embedded.Store)
-	if !ok {
-		return nil, errors.New("this database cannot hold a search index")
-	}
 	cfg := a.Config.Search
 	an, err := analysis.New(cfg.Words)
 	if err != nil {
 		return nil, fmt.Errorf("search: load the dictionary: %w", err)
 	}
 	s := &Search{Analyzer: an}
-	if cfg.Embedder == "hash" {
+	switch cfg.Embedder {
+	case "hash":
 		s.Embedder = hashembed.New(an, cfg.Dims)
+	case "openai":
+		e, err := embed.New(cfg.Embeddings, embed.Options{HTTPClient: a.egressPolicy().Client(0), Logger: a.Log})
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		s.Embedder = e
 	}
-	s.Backend = embedded.New(st, embedded.Options{Terms: an.Terms, NewID: NewID, Now: time.Now})
+	if es := cfg.Elasticsearch; es != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		b, err := elastic.New(ctx, *es, elastic.Options{Analyzer: an, Egress: a.egressPolicy(), Logger: a.Log})
+		if err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		s.Backend = b
+	} else {
+		st, ok := a.Store.(embedded.Store)
+		if !ok {
+			return nil, errors.New("this database cannot hold a search index")
+		}
+		s.Backend = embedded.New(st, embedded.Options{Terms: an.Terms, NewID: NewID, Now: time.Now})
+	}
 	dir := acl.Directory{Dir: a.Directory}
 	s.Indexer = &ingest.Indexer{Backend: s.Backend, Analyzer: an, Embedder: s.Embedder, Groups: dir}
 	s.Service = &search.Service{Backend: s.Backend, Analyzer: an, Embedder: s.Embedder, Members: dir}

@@ -26,6 +26,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/search/elastic"
+	"github.com/gatehouse-id/gatehouse/internal/search/embed"
 )
 
 // Config is the whole configuration.
@@ -130,10 +132,18 @@ type LoginLockout struct {
 type Search struct {
 	// Enabled serves GET /search and runs the scheduled index runs.
 	Enabled bool `yaml:"enabled"`
-	// Embedder is "none" (keyword search only, the default) or "hash",
-	// the deterministic NON-SEMANTIC local embedder (for tests and
-	// offline use).
+	// Embedder is "none" (keyword search only, the default), "openai"
+	// (the OpenAI-compatible endpoint Embeddings describes: DashScope,
+	// PAI-EAS, vLLM, Ollama) or "hash", the deterministic NON-SEMANTIC
+	// local embedder (for tests and offline use).
 	Embedder string `yaml:"embedder"`
+	// Embeddings is embedder "openai"'s endpoint
+	// (docs/search.md#embedding-endpoints).
+	Embeddings embed.Config `yaml:"embeddings"`
+	// Elasticsearch, when set, keeps the index in an Elasticsearch 8 or
+	// OpenSearch 2 cluster instead of the database
+	// (docs/search.md#elasticsearch-and-opensearch).
+	Elasticsearch *elastic.Config `yaml:"elasticsearch"`
 	// Dims is the hash embedder's number of dimensions (768).
 	Dims int `yaml:"dims"`
 	// Words are words the Chinese segmenter learns (product and team
@@ -833,8 +843,17 @@ func (s Search) problems() []string {
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	switch s.Embedder {
 	case "", "none", "hash":
+	case "openai":
+		for _, p := range s.Embeddings.Problems() {
+			add("search.embeddings.%s", p)
+		}
 	default:
-		add("search.embedder: %q is not an embedder (none, hash)", s.Embedder)
+		add("search.embedder: %q is not an embedder (none, openai, hash)", s.Embedder)
+	}
+	if s.Elasticsearch != nil {
+		for _, p := range s.Elasticsearch.Problems() {
+			add("search.elasticsearch.%s", p)
+		}
 	}
 	if s.Dims < 8 || s.Dims > 4096 {
 		add("search.dims: must be between 8 and 4096")

@@ -314,6 +314,54 @@ ldap:
 	}
 }
 
+// TestSearchBackends: the OpenAI-compatible embedder's and the
+// Elasticsearch backend's settings are checked with the rest, by key.
+func TestSearchBackends(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "search.yaml")
+	os.WriteFile(file, []byte(`search:
+  embedder: openai
+  embeddings:
+    provider: dashscope
+    dimensions: 768
+    timeout: soon
+    batch_size: 11
+  elasticsearch:
+    engine: elasticsearch
+    addresses: ["http://10.0.0.5:9200"]
+    username: elastic
+`), 0o600)
+	_, err := Load(Flags{Config: file}, env(nil))
+	want := []string{
+		`line 6: search.embeddings.timeout: "soon" is not a duration (such as 30s)`,
+		`line 7: search.embeddings.batch_size: dashscope takes at most 10 inputs per request, not 11`,
+		`line 10: search.elasticsearch.addresses: "http://10.0.0.5:9200" is plain HTTP: use https (or insecure_plaintext: true to send the password and the documents in clear)`,
+		`line 11: search.elasticsearch.username: give password_env or password_file`,
+		`search.embeddings.model: required`,
+		`search.embeddings.api_key_env or api_key_file: provider dashscope needs an API key`,
+	}
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("missing %q in:\n%v", w, err)
+		}
+	}
+
+	os.WriteFile(file, []byte(`search:
+  embedder: openai
+  embeddings: {provider: dashscope, model: text-embedding-v3, dimensions: 768, api_key_env: DASHSCOPE_API_KEY}
+  elasticsearch: {engine: opensearch, addresses: ["https://search.internal:9200"], username: admin, password_file: /run/secrets/os}
+`), 0o600)
+	c, err := Load(Flags{Config: file}, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Search.Embeddings.Model != "text-embedding-v3" || c.Search.Elasticsearch == nil || c.Search.Elasticsearch.Engine != "opensearch" {
+		t.Errorf("search = %+v", c.Search)
+	}
+}
+
 func TestSearchProblems(t *testing.T) {
 	c := Default()
 	c.Search = Search{Embedder: "openai-ish", Dims: 3, Sources: []SearchSource{
@@ -325,7 +373,7 @@ func TestSearchProblems(t *testing.T) {
 		t.Fatal("no problems")
 	}
 	for _, want := range []string{
-		`search.embedder: "openai-ish" is not an embedder (none, hash)`,
+		`search.embedder: "openai-ish" is not an embedder (none, openai, hash)`,
 		"search.dims: must be between 8 and 4096",
 		"search.sources[0].interval: at least 1m",
 		`search.sources[1].name: "a" is used twice`,

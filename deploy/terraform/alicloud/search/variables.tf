@@ -34,7 +34,7 @@ variable "allowed_cidrs" {
 }
 
 variable "es_version" {
-  description = "Elasticsearch version: 8.5.1_with_X-Pack (dense_vector with HNSW kNN) or 7.10_with_X-Pack."
+  description = "Elasticsearch version: 8.5.1_with_X-Pack (dense_vector with HNSW kNN: what Gatehouse's search backend needs) or 7.10_with_X-Pack (no kNN with a filter: Gatehouse's search backend refuses it)."
   type        = string
   default     = "8.5.1_with_X-Pack"
   validation {
