@@ -52,7 +52,10 @@ func TestRagDocsIndexBody(t *testing.T) {
 			}
 			want := map[string]any{"type": "dense_vector", "dims": 768.0}
 			if v == "8" {
+				// Explicit HNSW parameters (issue 15): the same body the
+				// search backend creates (internal/search/elastic).
 				want["index"], want["similarity"] = true, "cosine"
+				want["index_options"] = map[string]any{"type": "hnsw", "m": 16.0, "ef_construction": 100.0}
 			}
 			if diff := cmp.Diff(want, doc.Mappings.Properties["embedding"]); diff != "" {
 				t.Errorf("embedding (-want +got):\n%s", diff)
