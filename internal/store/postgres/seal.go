@@ -1,0 +1,373 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// Sealing (migration 0018). The audit chain needs a total order, and the
+// dispatcher needs events numbered in commit order; taking both in every
+// writing transaction, under the audit head's row lock, serialized every
+// commit of every replica (fsync included). Instead:
+//
+//   - A change's transaction appends its audit record to audit_pending and
+//     its events to events_pending, taking no lock, so that changes commit
+//     in parallel (and the database can flush their commits together).
+//   - Sealing moves the committed pending rows, in rid order, into the
+//     chain and the outbox, in one transaction that holds the audit head's
+//     row lock: each record gets the next seq, the previous record's hash
+//     and its own (directory.AuditHash), each event the next events_seq.
+//     What rolled back was never visible and is never sealed.
+//   - Every process seals: after a transaction that appended commits, the
+//     writer waits for the next sealing round of its process (one at a
+//     time, covering every pending row committed before it started,
+//     whoever wrote it) before it answers. So an acknowledged change's
+//     audit record is in the chain, and its events are numbered, as
+//     before. The rounds of several replicas take turns on the head lock;
+//     each takes everything pending, so they batch under load.
+//   - A process that dies between its commit and the round leaves pending
+//     rows: the next round of any process seals them, and each process
+//     looks for such rows every Options.SealEvery.
+//
+// The head lock is now held by sealing rounds, retention pruning, the
+// receipt of external events and rules coming into force (which also seal
+// first), for milliseconds, instead of by every write until its commit.
+
+// sealBatch bounds how many rows one statement of a round moves.
+const sealBatch = 5000
+
+// sealer runs this process's sealing rounds.
+type sealer struct {
+	s       *Store
+	log     *slog.Logger
+	every   time.Duration
+	kick    chan struct{}
+	mu      sync.Mutex
+	waiting []chan struct{} // writers waiting for the next round
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+func startSealer(s *Store, every time.Duration, log *slog.Logger) *sealer {
+	ctx, cancel := context.WithCancel(context.Background())
+	z := &sealer{s: s, log: log, every: every, kick: make(chan struct{}, 1), stop: cancel, done: make(chan struct{})}
+	go z.run(ctx)
+	return z
+}
+
+func (z *sealer) run(ctx context.Context) {
+	defer close(z.done)
+	var sweep <-chan time.Time
+	if z.every > 0 {
+		t := time.NewTicker(z.every)
+		defer t.Stop()
+		sweep = t.C
+	}
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-z.kick:
+		case <-sweep:
+		}
+		z.mu.Lock()
+		ws := z.waiting
+		z.waiting = nil
+		z.mu.Unlock()
+		// A round on a writer's behalf always runs; a sweep looks first.
+		_, err := z.s.seal(ctx, len(ws) == 0)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			if z.log != nil {
+				z.log.Error("audit sealing failed: committed audit records wait in audit_pending until a round succeeds", "err", err)
+			}
+		case err == nil && failing:
+			failing = false
+			if z.log != nil {
+				z.log.Info("audit sealing works again")
+			}
+		}
+		for _, w := range ws {
+			close(w)
+		}
+	}
+}
+
+// wait returns once a sealing round that started after the call has
+// ended, successful or not (a failed round leaves the rows pending for
+// the next one: the writer's change is committed either way), or when ctx
+// ends or the sealer stops.
+func (z *sealer) wait(ctx context.Context) {
+	ch := make(chan struct{})
+	z.mu.Lock()
+	z.waiting = append(z.waiting, ch)
+	z.mu.Unlock()
+	select {
+	case z.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	case <-z.done:
+	}
+}
+
+func (z *sealer) close() {
+	z.stop()
+	<-z.done
+}
+
+// SealAudit moves every committed pending audit record and event into the
+// chain and the outbox now, and returns how many audit records it sealed.
+// Processes seal on their own (see above); this is for what must see the
+// chain whole, such as a checkpoint about to be signed.
+func (s *Store) SealAudit(ctx context.Context) (int, error) {
+	return s.seal(ctx, false)
+}
+
+// seal runs one sealing round; with look, only when something is pending.
+func (s *Store) seal(ctx context.Context, look bool) (int, error) {
+	if look {
+		var pending bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_pending) OR EXISTS (SELECT 1 FROM events_pending)`).Scan(&pending)
+		if err != nil || !pending {
+			return 0, err
+		}
+	}
+	var n int
+	err := s.write(ctx, func(t *tx) error {
+		var err error
+		n, err = t.seal(ctx)
+		return err
+	})
+	return n, err
+}
+
+// pendingCols are audit_pending's columns, as scanAudit reads them (seq,
+// prev_hash and hash are what sealing gives a record).
+const pendingCols = `rid, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after, '', ''`
+
+// seal takes the audit head's row lock (held until the transaction ends)
+// and moves every pending row committed so far into the chain and the
+// outbox. It returns how many audit records it sealed.
+func (t *tx) seal(ctx context.Context) (int, error) {
+	var headSeq int64
+	var headHash string
+	if err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&headSeq, &headHash); err != nil {
+		return 0, fmt.Errorf("seal audit: %w", err)
+	}
+	sealed := 0
+	for {
+		// What is pending now (READ COMMITTED: as of this statement,
+		// taken after the lock), and where events_seq stands: only
+		// holders of the head lock take its values.
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+pendingCols+` FROM audit_pending ORDER BY rid LIMIT $1`, sealBatch)
+		b.Queue(`SELECT rid FROM events_pending ORDER BY rid LIMIT $1`, sealBatch)
+		b.Queue(`SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM events_seq`)
+		br := t.tx.SendBatch(ctx, b)
+		recs, err := readPending(br)
+		var evRids []int64
+		if err == nil {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				evRids, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			}
+		}
+		var evBase int64
+		if err == nil {
+			err = br.QueryRow().Scan(&evBase)
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return sealed, fmt.Errorf("seal audit: %w", err)
+		}
+		if len(recs) == 0 && len(evRids) == 0 {
+			return sealed, nil
+		}
+		b = &pgx.Batch{}
+		if len(recs) > 0 {
+			rids, seqs, prevs, hashes := make([]int64, len(recs)), make([]int64, len(recs)), make([]string, len(recs)), make([]string, len(recs))
+			for i, e := range recs {
+				rids[i] = e.Seq // the rid, until it has a seq
+				headSeq++
+				e.Seq, e.PrevHash = headSeq, headHash
+				e.Hash = directory.AuditHash(e.PrevHash, e)
+				headHash = e.Hash
+				seqs[i], prevs[i], hashes[i] = e.Seq, e.PrevHash, e.Hash
+			}
+			b.Queue(`INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+					action, resource_type, resource_id, before, after, prev_hash, hash)
+				SELECT u.seq, p.at, p.actor_kind, p.actor_app_id, p.actor_app_name, p.actor_token_id, p.request_id,
+					p.action, p.resource_type, p.resource_id, p.before, p.after, u.prev_hash, u.hash
+				FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[]) AS u (rid, seq, prev_hash, hash)
+				JOIN audit_pending p ON p.rid = u.rid`, rids, seqs, prevs, hashes)
+			b.Queue(`SELECT set_config('gatehouse.audit_seal', 'on', true)`)
+			b.Queue(`DELETE FROM audit_pending WHERE rid = ANY($1)`, rids)
+			b.Queue(`SELECT set_config('gatehouse.audit_seal', 'off', true)`)
+			b.Queue(`UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1`, headSeq, headHash)
+		}
+		if len(evRids) > 0 {
+			// Numbered in rid order from the sequence's next value; the
+			// sequence moves past them.
+			b.Queue(`INSERT INTO events (seq, id, source, type, subject, time, actor, resource_type, resource_id, data)
+				SELECT $2::bigint + row_number() OVER (ORDER BY p.rid), p.id, '', p.type, p.subject, p.time, p.actor,
+					p.resource_type, p.resource_id, p.data
+				FROM events_pending p WHERE p.rid = ANY($1)`, evRids, evBase)
+			b.Queue(`DELETE FROM events_pending WHERE rid = ANY($1)`, evRids)
+			b.Queue(`SELECT setval('events_seq', $1)`, evBase+int64(len(evRids)))
+		}
+		br = t.tx.SendBatch(ctx, b)
+		for range b.Len() {
+			if _, err = br.Exec(); err != nil {
+				break
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return sealed, fmt.Errorf("seal audit: %w", err)
+		}
+		sealed += len(recs)
+		if len(recs) < sealBatch && len(evRids) < sealBatch {
+			return sealed, nil
+		}
+	}
+}
+
+// readPending reads the batch's pending audit records, each with its rid
+// in Seq.
+func readPending(br pgx.BatchResults) ([]*directory.AuditEntry, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	return collectAudit(rows)
+}
+
+// AuditUnsealed returns how many audit records are committed but not yet
+// sealed into the chain, and the time of the oldest.
+func (s *Store) AuditUnsealed(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest pgtype.Timestamptz
+	if err := s.pool.QueryRow(ctx, `SELECT count(*), min(at) FROM audit_pending`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("unsealed audit records: %w", err)
+	}
+	return n, oldest.Time.UTC(), nil
+}
+
+// appendChained appends e to the chain itself, under the head's row lock
+// (taken here if this transaction does not hold it yet), after sealing
+// what is pending: for the audit.prune record, which must be in the chain
+// in the transaction of its deletion.
+func (t *tx) appendChained(ctx context.Context, e *directory.AuditEntry) error {
+	if _, err := t.seal(ctx); err != nil {
+		return err
+	}
+	var headSeq int64
+	var headHash string
+	if err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&headSeq, &headHash); err != nil {
+		return fmt.Errorf("append audit: %w", err)
+	}
+	e.Seq, e.Time, e.PrevHash = headSeq+1, e.Time.UTC().Truncate(time.Microsecond), headHash
+	e.Hash = directory.AuditHash(e.PrevHash, e)
+	// The record and the head move in one statement.
+	_, err := t.tx.Exec(ctx, `WITH rec AS (
+			INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+				action, resource_type, resource_id, before, after, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+			RETURNING seq, hash
+		)
+		UPDATE audit_head h SET seq = rec.seq, hash = rec.hash FROM rec WHERE h.id = 1`,
+		e.Seq, e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After), e.PrevHash, e.Hash)
+	if err != nil {
+		return conflict(err, "append audit")
+	}
+	return nil
+}
+
+// AppendAudit appends e to audit_pending, taking no lock; sealing gives it
+// its seq and hash once the transaction has committed (e.Seq stays 0).
+func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
+	e.Seq, e.Time, e.PrevHash, e.Hash = 0, e.Time.UTC().Truncate(time.Microsecond), "", ""
+	_, err := t.tx.Exec(ctx, `INSERT INTO audit_pending (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
+			action, resource_type, resource_id, before, after)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
+		e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After))
+	if err != nil {
+		return conflict(err, "append audit")
+	}
+	t.appended = true
+	return nil
+}
+
+// AppendEvents writes a change's events to events_pending, in the order of
+// evs, taking no lock; sealing numbers them (their Seq stays 0). A change
+// with many events (a group's members) takes their rids in one statement
+// and inserts them in another.
+func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) error {
+	const cols = `rid, id, type, subject, time, actor, resource_type, resource_id, data`
+	switch len(evs) {
+	case 0:
+		return nil
+	case 1:
+		e := evs[0]
+		actor, _ := json.Marshal(e.Actor) // strings only: cannot fail
+		_, err := t.tx.Exec(ctx, `INSERT INTO events_pending (`+cols+`)
+			VALUES (nextval('pending_rid'), $1, $2, $3, $4, $5, $6, $7, $8)`,
+			e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor), e.ResourceType, e.ResourceID, string(e.Data))
+		if err != nil {
+			return fmt.Errorf("append event: %w", err)
+		}
+		e.Seq = 0
+		t.appended = true
+		return nil
+	}
+	rows, err := t.tx.Query(ctx, `SELECT nextval('pending_rid') FROM generate_series(1, $1)`, len(evs))
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	rids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	slices.Sort(rids)
+	n := len(evs)
+	ids, types, subjects, actors, resTypes, resIDs, data := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	times := make([]time.Time, n)
+	for i, e := range evs {
+		actor, _ := json.Marshal(e.Actor)
+		ids[i], types[i], subjects[i], times[i], actors[i] = e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor)
+		resTypes[i], resIDs[i], data[i] = e.ResourceType, e.ResourceID, string(e.Data)
+		e.Seq = 0
+	}
+	_, err = t.tx.Exec(ctx, `INSERT INTO events_pending (`+cols+`)
+		SELECT e.rid, e.id, e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
+		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[])
+			AS e (rid, id, type, subject, time, actor, resource_type, resource_id, data)`,
+		rids, ids, types, subjects, times, actors, resTypes, resIDs, data)
+	if err != nil {
+		return fmt.Errorf("append events: %w", err)
+	}
+	t.appended = true
+	return nil
+}
