@@ -111,6 +111,10 @@ type Store struct {
 	creds *credWatch
 	// sealer seals this process's appends (seal.go).
 	sealer *sealer
+	// What leader election connects with (leader.go).
+	connConfig *pgx.ConnConfig
+	schema     string
+	log        *slog.Logger
 }
 
 // Options tunes the store.
@@ -165,7 +169,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout(),
+		connConfig: cfg.ConnConfig, schema: opt.Schema, log: log}
 	if err := s.checkServer(ctx); err != nil {
 		pool.Close()
 		return nil, err
