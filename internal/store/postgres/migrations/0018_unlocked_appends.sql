@@ -55,14 +55,13 @@ CREATE FUNCTION audit_pending_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' AND current_setting('gatehouse.audit_seal', true) = 'on' THEN
-        RETURN OLD;
+        RETURN NULL;
     END IF;
     RAISE EXCEPTION 'audit_pending is append-only until sealed';
 END
 $$;
-CREATE TRIGGER audit_pending_no_change BEFORE UPDATE OR DELETE ON audit_pending
-    FOR EACH ROW EXECUTE FUNCTION audit_pending_guard();
-CREATE TRIGGER audit_pending_no_truncate BEFORE TRUNCATE ON audit_pending
+-- Per statement: sealing deletes many rows at once.
+CREATE TRIGGER audit_pending_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_pending
     FOR EACH STATEMENT EXECUTE FUNCTION audit_pending_guard();
 
 -- Schedules run by one replica at a time (the leader: store/postgres
