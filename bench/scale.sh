@@ -11,7 +11,7 @@
 #   2. one server, open loop: bench/openloop at RATE POSTs/s (default 1500)
 #      for 30 s, RUNS runs;
 #   3. servers held to QUOTA of a CPU each (a cgroup v1 cpu quota, default
-#      0.25), PostgreSQL not: one server, then three (wrk split over them),
+#      0.05), PostgreSQL not: one server, then three (wrk split over them),
 #      RUNS runs each: how the aggregate grows with servers when the
 #      database has CPU to spare.
 # Needs wrk, PostgreSQL at 127.0.0.1:5432, root for the cgroups.
@@ -22,7 +22,8 @@ users=${1:?number of users}
 duration=${DURATION:-10}
 runs=${RUNS:-3}
 rate=${RATE:-1500}
-quota=${QUOTA:-0.25}
+quota=${QUOTA:-0.05}
+qusec=$(python3 -c "print(int($quota * 100000))")
 out=bench/out/scale-$users
 mkdir -p "$out"
 dburl="postgres://postgres@127.0.0.1:5432/gatehouse_scale?sslmode=disable"
@@ -54,13 +55,13 @@ start() {
   local n=$1 i
   pids=()
   for ((i = 0; i < n; i++)); do
-    "$out/gatehouse" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen 127.0.0.1:$((18090 + i)) \
+    "${BIN:-$out/gatehouse}" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen 127.0.0.1:$((18090 + i)) \
       --data-dir "$out/data$i" --log-format json 2> "$out/server$i.log" > /dev/null &
     pids+=($!)
     if [ -n "${LIMIT:-}" ]; then
       mkdir -p /sys/fs/cgroup/cpu/ghscale-$i
       echo 100000 > /sys/fs/cgroup/cpu/ghscale-$i/cpu.cfs_period_us
-      python3 -c "print(int($quota*100000))" > /sys/fs/cgroup/cpu/ghscale-$i/cpu.cfs_quota_us
+      echo "$qusec" > /sys/fs/cgroup/cpu/ghscale-$i/cpu.cfs_quota_us
       echo "${pids[$i]}" > /sys/fs/cgroup/cpu/ghscale-$i/cgroup.procs
     fi
   done
@@ -120,6 +121,7 @@ echo "== servers held to $quota CPU each"
 for n in 1 3; do
   LIMIT=1 start "$n"
   for _ in $(seq 1 "$runs"); do closed "post_closed_loop_quota_$quota" "$n" 18; done
+  # (BIN=path/to/an/older/gatehouse runs the same with another build.)
   stop
 done
 for i in 0 1 2; do rmdir /sys/fs/cgroup/cpu/ghscale-$i 2>/dev/null || true; done
