@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -351,70 +350,43 @@ func (t *tx) appendChained(ctx context.Context, e *directory.AuditEntry) error {
 }
 
 // AppendAudit appends e to audit_pending, taking no lock; sealing gives it
-// its seq and hash once the transaction has committed (e.Seq stays 0).
+// its seq and hash once the transaction has committed (e.Seq stays 0). The
+// insert goes with the commit (tx.deferred).
 func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
 	e.Seq, e.Time, e.PrevHash, e.Hash = 0, e.Time.UTC().Truncate(time.Microsecond), "", ""
-	_, err := t.tx.Exec(ctx, `INSERT INTO audit_pending (at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
-			action, resource_type, resource_id, before, after)
+	t.deferred = append(t.deferred, deferredStmt{op: "append audit", sql: `INSERT INTO audit_pending (at, actor_kind, actor_app_id,
+			actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
-		e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After))
-	if err != nil {
-		return conflict(err, "append audit")
-	}
+		args: []any{e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID),
+			nullStr(e.Actor.RequestID), e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After)}})
 	t.appended = true
 	return nil
 }
 
-// AppendEvents writes a change's events to events_pending, in the order of
-// evs, taking no lock; sealing numbers them (their Seq stays 0). A change
-// with many events (a group's members) takes their rids in one statement
-// and inserts them in another.
+// AppendEvents writes a change's events to events_pending, taking no lock,
+// with rids in the order of evs (unnest yields its rows in order, and
+// nextval is taken as each row is produced); sealing numbers them (their
+// Seq stays 0). The insert goes with the commit (tx.deferred).
 func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) error {
-	const cols = `rid, id, type, subject, time, actor, resource_type, resource_id, data`
-	switch len(evs) {
-	case 0:
-		return nil
-	case 1:
-		e := evs[0]
-		actor, _ := json.Marshal(e.Actor) // strings only: cannot fail
-		_, err := t.tx.Exec(ctx, `INSERT INTO events_pending (`+cols+`)
-			VALUES (nextval('pending_rid'), $1, $2, $3, $4, $5, $6, $7, $8)`,
-			e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor), e.ResourceType, e.ResourceID, string(e.Data))
-		if err != nil {
-			return fmt.Errorf("append event: %w", err)
-		}
-		e.Seq = 0
-		t.appended = true
+	if len(evs) == 0 {
 		return nil
 	}
-	rows, err := t.tx.Query(ctx, `SELECT nextval('pending_rid') FROM generate_series(1, $1)`, len(evs))
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	rids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	slices.Sort(rids)
 	n := len(evs)
 	ids, types, subjects, actors, resTypes, resIDs, data := make([]string, n), make([]string, n), make([]string, n),
 		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	times := make([]time.Time, n)
 	for i, e := range evs {
-		actor, _ := json.Marshal(e.Actor)
+		actor, _ := json.Marshal(e.Actor) // strings only: cannot fail
 		ids[i], types[i], subjects[i], times[i], actors[i] = e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor)
 		resTypes[i], resIDs[i], data[i] = e.ResourceType, e.ResourceID, string(e.Data)
 		e.Seq = 0
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO events_pending (`+cols+`)
-		SELECT e.rid, e.id, e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[])
-			AS e (rid, id, type, subject, time, actor, resource_type, resource_id, data)`,
-		rids, ids, types, subjects, times, actors, resTypes, resIDs, data)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
+	t.deferred = append(t.deferred, deferredStmt{op: "append events", sql: `INSERT INTO events_pending
+			(rid, id, type, subject, time, actor, resource_type, resource_id, data)
+		SELECT nextval('pending_rid'), e.id, e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
+			AS e (id, type, subject, time, actor, resource_type, resource_id, data)`,
+		args: []any{ids, types, subjects, times, actors, resTypes, resIDs, data}})
 	t.appended = true
 	return nil
 }

@@ -69,15 +69,33 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended boo
 	if err := fn(t); err != nil {
 		return false, err
 	}
-	return t.appended, s.commit(ctx, pgTx)
+	return t.appended, s.commit(ctx, pgTx, t.deferred)
 }
 
-// commit commits pgTx, resolving a COMMIT whose answer is lost.
-func (s *Store) commit(ctx context.Context, pgTx pgx.Tx) error {
-	// The transaction's id, to learn the outcome of a COMMIT whose answer
-	// is lost (NULL when the transaction wrote nothing).
+// commit runs the deferred statements and commits pgTx, resolving a COMMIT
+// whose answer is lost.
+func (s *Store) commit(ctx context.Context, pgTx pgx.Tx, deferred []deferredStmt) error {
+	// The deferred statements and the transaction's id, to learn the
+	// outcome of a COMMIT whose answer is lost (NULL when the transaction
+	// wrote nothing), in one round trip.
+	b := &pgx.Batch{}
+	for _, d := range deferred {
+		b.Queue(d.sql, d.args...)
+	}
+	b.Queue(`SELECT txid_current_if_assigned()`)
+	br := pgTx.SendBatch(ctx, b)
+	for _, d := range deferred {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return conflict(err, d.op)
+		}
+	}
 	var xid *int64
-	if err := pgTx.QueryRow(ctx, `SELECT txid_current_if_assigned()`).Scan(&xid); err != nil {
+	err := br.QueryRow().Scan(&xid)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if err := pgTx.Commit(ctx); err != nil {
@@ -128,6 +146,18 @@ type tx struct {
 	// appended: the transaction wrote to audit_pending or events_pending,
 	// which the writer has sealed before it answers (seal.go).
 	appended bool
+	// deferred are statements whose results nothing in the transaction
+	// reads (the appends to the pending tables): they go with the commit,
+	// in one round trip.
+	deferred []deferredStmt
+}
+
+// deferredStmt is a statement run just before the commit; op names it in
+// errors.
+type deferredStmt struct {
+	sql  string
+	args []any
+	op   string
 }
 
 var _ directory.Tx = (*tx)(nil)
