@@ -194,7 +194,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if every == 0 {
 		every = time.Second
 	}
-	s.sealer = startSealer(s, every, opt.Logger)
+	s.sealer = startSealer(s, every, log)
 	return s, nil
 }
 

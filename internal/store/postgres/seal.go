@@ -95,27 +95,23 @@ func (z *sealer) run(ctx context.Context) {
 		// the round before, or another process's), and an empty round
 		// still locks the head and flushes its commit.
 		n, err := z.s.seal(ctx, true)
+		for _, w := range ws {
+			close(w)
+		}
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			failing = true
+			z.log.Error("audit sealing failed: committed audit records wait in audit_pending until a round succeeds", "err", err)
+		case err == nil && failing:
+			failing = false
+			z.log.Info("audit sealing works again")
+		}
 		if sealed += n; sealed >= vacuumAfter && time.Since(vacuumed) >= time.Second {
 			// Autovacuum wakes up once a minute: keep the queues small.
 			// (A vacuum another process runs is not waited for.)
 			if _, err := z.s.pool.Exec(ctx, `VACUUM (SKIP_LOCKED) audit_pending, events_pending`); err == nil {
 				sealed, vacuumed = 0, time.Now()
 			}
-		}
-		switch {
-		case err != nil && ctx.Err() == nil && !failing:
-			failing = true
-			if z.log != nil {
-				z.log.Error("audit sealing failed: committed audit records wait in audit_pending until a round succeeds", "err", err)
-			}
-		case err == nil && failing:
-			failing = false
-			if z.log != nil {
-				z.log.Info("audit sealing works again")
-			}
-		}
-		for _, w := range ws {
-			close(w)
 		}
 	}
 }
