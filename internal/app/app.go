@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,7 +40,6 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/metrics"
 	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
-	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 	"github.com/gatehouse-id/gatehouse/internal/scim"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/scimclient"
@@ -113,6 +113,8 @@ type App struct {
 	// SAML is the SAML 2.0 identity provider (saml.go).
 	SAML   *saml.IdP
 	search searchOnce
+	leader atomic.Bool // this server runs the singletons now (singletons.go)
+	holder string      // this process, in the schedules' records
 }
 
 // pokingStore tells the event pipeline about every committed write, so
@@ -217,7 +219,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	a := &App{Config: cfg, Log: log, Store: st, Schemas: reg}
+	a := &App{Config: cfg, Log: log, Store: st, Schemas: reg, holder: holder()}
 	newUserID := NewID
 	if cfg.Profile == "ram" {
 		newUserID = RAMID
@@ -343,8 +345,10 @@ func (a *App) setupEvents(ctx context.Context, scimBase string, opt Options) err
 	builder := &events.Builder{Source: source, BaseURL: scimBase, Schemas: a.Schemas, Dir: a.Store}
 	a.Events = events.New(es, builder, pcfg, events.Options{
 		Log: a.Log, Observer: a.Metrics, NewID: NewID, PollInterval: time.Duration(cfg.PollInterval), Retention: time.Duration(cfg.Retention),
+		Prunes: a.leader.Load, // one server prunes (singletons.go)
 	})
 	a.Metrics.Backlog(es.Backlog)
+	a.Metrics.Leader(a.leader.Load)
 	ops := &admin.EventOps{Store: es, Pipeline: a.Events, Rules: a.RulesFile, Reload: a.ReloadRules,
 		Check: func(api []events.RuleSpec) error { _, _, err := a.loadRules(api); return err }}
 	if rs, ok := a.Store.(events.RuleStore); ok {
@@ -740,27 +744,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			close(evDone)
 		}()
 		go a.watchRules(evCtx, 2*time.Second)
-		go a.runPushes(evCtx)
 		// Stopped after the HTTP server (deferred first, runs last):
 		// in-flight attempts finish and are recorded.
 		defer func() {
 			stopEvents()
 			<-evDone
 		}()
-	}
-	if len(a.Config.LDAP) > 0 {
-		if links, ok := a.Store.(provision.LinkStore); ok {
-			syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
-			syncDone := make(chan struct{})
-			go func() {
-				ldapsync.Schedule(syncCtx, a.Config.LDAP, ldapsync.Deps{Dir: a.Directory, Links: links, Getenv: os.Getenv}, a.Log)
-				close(syncDone)
-			}()
-			defer func() {
-				stopSync()
-				<-syncDone
-			}()
-		}
 	}
 	if a.Config.Search.Enabled {
 		// The dictionary is loaded before the first request; the index
@@ -779,27 +768,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.Log.Info("search index loaded", "chunks", st.Chunks, "analyzer", st.Analyzer, "model", st.Model,
 				"seconds", time.Since(start).Seconds())
 		}()
-		searchCtx, stopSearch := context.WithCancel(context.WithoutCancel(ctx))
-		searchDone := make(chan struct{})
-		go func() {
-			a.runSearchSchedule(searchCtx)
-			close(searchDone)
-		}()
-		defer func() {
-			stopSearch()
-			<-searchDone
-		}()
 	}
-	auditCtx, stopAudit := context.WithCancel(context.WithoutCancel(ctx))
-	auditDone := make(chan struct{})
-	go func() {
-		a.RunAuditMaintenance(auditCtx, time.Duration(a.Config.Audit.PruneInterval))
-		close(auditDone)
-	}()
-	defer func() {
-		stopAudit()
-		<-auditDone
-	}()
+	// Schedules and retention: on one server of the database at a time.
+	// Stopped before the checkpoints (deferred after them), as they write
+	// the audit log.
+	stopSingletons := a.startSingletons(ctx)
+	defer stopSingletons()
 
 	if a.Config.DebugListen != "" {
 		dbg, err := a.serveDebug(ctx)
@@ -869,11 +843,27 @@ func (a *App) checkpointPublisher() (*checkpoint.Publisher, error) {
 		a.Log.Warn("created the audit checkpoint key: keep it apart from the database, and its public key with the auditors",
 			"path", path, "key_id", checkpoint.KeyID(pub), "public_key", checkpoint.FormatPublicKey(pub))
 	}
-	return &checkpoint.Publisher{Key: key, File: a.Config.CheckpointFile(), Log: a.Log, Head: a.Store.AuditHead}, nil
+	return &checkpoint.Publisher{Key: key, File: a.Config.CheckpointFile(), Log: a.Log, Head: a.SealedHead}, nil
+}
+
+// SealedHead returns the audit chain's head once every record committed so
+// far is in the chain (on PostgreSQL, records a process that died before
+// sealing them left pending are sealed first): what a checkpoint signs
+// anchors every record written before it.
+func (a *App) SealedHead(ctx context.Context) (int64, string, error) {
+	if s, ok := a.Store.(interface {
+		SealAudit(context.Context) (int, error)
+	}); ok {
+		if _, err := s.SealAudit(ctx); err != nil {
+			return 0, "", err
+		}
+	}
+	return a.Store.AuditHead(ctx)
 }
 
 // RunAuditMaintenance deletes audit records past retention every interval
-// (and once at the start) until ctx ends. Each run logs the chain's head —
+// (and once at the start, unless another server of the database ran it
+// within the interval) until ctx ends. Each run logs the chain's head —
 // its last seq and hash. (The anchor verification compares the chain with
 // is the signed checkpoints: checkpointPublisher.) When pruning finds the
 // log altered it deletes nothing, logs it at ERROR on every run, and the
@@ -901,15 +891,5 @@ func (a *App) RunAuditMaintenance(ctx context.Context, every time.Duration) {
 		}
 		a.Log.Info("audit chain head", "seq", seq, "hash", hash, "pruned", n, "retention", retention.String())
 	}
-	run()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			run()
-		}
-	}
+	a.runEvery(ctx, "audit-retention", every, 0, func(context.Context) { run() })
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -153,39 +152,4 @@ func orgPathName(byID map[string]*directory.Organization, o *directory.Organizat
 	}
 	slices.Reverse(names)
 	return strings.Join(names, " / ")
-}
-
-// runPushes pushes each target with an interval on its schedule, until ctx
-// ends. A push that fails is logged and tried at the next interval.
-func (a *App) runPushes(ctx context.Context) {
-	if a.Events == nil {
-		return
-	}
-	for name, t := range a.Events.Config().Targets {
-		if t.Push == nil || t.Push.Interval <= 0 {
-			continue
-		}
-		go func() {
-			tick := time.NewTicker(t.Push.Interval)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				p, err := a.Pusher(ctx, name)
-				if err == nil {
-					var sum *provision.Summary
-					sum, err = p.Run(ctx, provision.PushOptions{})
-					if sum != nil {
-						a.Log.Info("scheduled push", "target", name, "in_scope", sum.InScope, "actions", sum.Actions, "errors", sum.Errors, "duration", sum.Duration)
-					}
-				}
-				if err != nil && ctx.Err() == nil {
-					a.Log.Error("scheduled push", "target", name, "err", err)
-				}
-			}
-		}()
-	}
 }

@@ -153,37 +153,29 @@ func (a *App) IndexSource(ctx context.Context, name string, opt ingest.Options) 
 }
 
 // runSearchSchedule indexes each source that has an interval: at start,
-// then every interval, until ctx ends. Failures are logged and retried at
-// the next interval; the index keeps what it had.
+// then every interval, until ctx ends — on the leader only (a singleton,
+// singletons.go), its runs claimed like the other schedules'. Failures are
+// logged and retried at the next interval; the index keeps what it had.
 func (a *App) runSearchSchedule(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, src := range a.Config.Search.Sources {
 		if src.Interval == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTimer(0)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
+		every := time.Duration(src.Interval)
+		wg.Go(func() {
+			a.runEvery(ctx, "search:"+src.Name, every, 0, func(ctx context.Context) {
 				rep, err := a.IndexSource(ctx, src.Name, ingest.Options{})
 				if err != nil {
 					if ctx.Err() == nil {
 						a.Log.Warn("scheduled documentation index failed", "source", src.Name, "err", err)
 					}
-				} else {
-					a.Log.Info("documentation indexed", "source", src.Name, "documents", rep.Documents, "chunks", rep.Chunks,
-						"added", rep.Added, "changed", rep.Changed, "removed", rep.Removed, "seconds", rep.Seconds)
+					return
 				}
-				t.Reset(time.Duration(src.Interval))
-			}
-		}()
+				a.Log.Info("documentation indexed", "source", src.Name, "documents", rep.Documents, "chunks", rep.Chunks,
+					"added", rep.Added, "changed", rep.Changed, "removed", rep.Removed, "seconds", rep.Seconds)
+			})
+		})
 	}
 	wg.Wait()
 }

@@ -889,7 +889,7 @@ func (c *cmd) checkpointPublisher() (*checkpoint.Publisher, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return &checkpoint.Publisher{Key: key, File: c.a.Config.CheckpointFile(), Log: c.a.Log, Head: c.a.Store.AuditHead}, created, nil
+	return &checkpoint.Publisher{Key: key, File: c.a.Config.CheckpointFile(), Log: c.a.Log, Head: c.a.SealedHead}, created, nil
 }
 
 // printVerify says what verification found and what it compared.
@@ -901,6 +901,10 @@ func printVerify(c *cmd, rep *directory.AuditReport, now time.Time) {
 		for _, p := range rep.Problems {
 			c.printf("  record %d: %s\n", p.Seq, p.Reason)
 		}
+	}
+	if rep.Unsealed > 0 {
+		c.printf("%d record(s) committed since %s are not sealed into the chain yet: nothing vouches for them until "+
+			"a running server, or the next change, seals them.\n", rep.Unsealed, rep.UnsealedSince.UTC().Format(time.DateTime))
 	}
 	cs := rep.Checkpoints
 	if cs == nil {

@@ -54,6 +54,16 @@ type AuditReader interface {
 	AuditHead(ctx context.Context) (int64, string, error)
 }
 
+// AuditUnsealedReader is implemented by stores whose writers append audit
+// records without taking the chain's head, to be sealed into the chain
+// after their commit (PostgreSQL): verification reports the records
+// committed but not sealed yet.
+type AuditUnsealedReader interface {
+	// AuditUnsealed returns how many records are committed but not yet
+	// in the chain, and the time of the oldest.
+	AuditUnsealed(ctx context.Context) (int64, time.Time, error)
+}
+
 // AuditProblem is one thing verification found wrong.
 type AuditProblem struct {
 	Seq    int64  `json:"seq"`
@@ -71,6 +81,12 @@ type AuditReport struct {
 	// Checkpoints says what the chain was compared with outside the
 	// database (nil: nothing).
 	Checkpoints *CheckpointSummary `json:"checkpoints,omitempty"`
+	// Unsealed is how many records are committed but not yet sealed into
+	// the chain (AuditUnsealedReader), and UnsealedSince the time of the
+	// oldest. Nothing vouches for them until they are: they are not
+	// counted in Records.
+	Unsealed      int64     `json:"unsealed,omitempty"`
+	UnsealedSince time.Time `json:"unsealedSince,omitzero"`
 }
 
 // AuditCheckpoint is a signed statement, kept outside the database, that
@@ -237,6 +253,11 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 			problem(headSeq, "records %d to %d were removed from the end", rep.LastSeq+1, headSeq)
 		} else {
 			problem(rep.LastSeq, "the chain's head (record %d) does not match its last record", headSeq)
+		}
+	}
+	if u, ok := r.(AuditUnsealedReader); ok {
+		if rep.Unsealed, rep.UnsealedSince, err = u.AuditUnsealed(ctx); err != nil {
+			return nil, err
 		}
 	}
 	if len(checkpoints) > 0 {

@@ -186,6 +186,9 @@ type Options struct {
 	// Retention is how long finished deliveries and dispatched events are
 	// kept (default 7 days).
 	Retention time.Duration
+	// Prunes, when set, says whether this server prunes now: of the
+	// servers of one database, one does (the leader). Nil: always.
+	Prunes func() bool
 	// Dispatch turns dispatching off (a replica that only delivers).
 	NoDispatch bool
 	// Now is the clock (default time.Now): the times written to the store
@@ -606,7 +609,7 @@ func (p *Pipeline) maintain(ctx context.Context) {
 		} else if n > 0 {
 			p.log.Warn("deliveries whose attempt outlived its lease were requeued", "count", n)
 		}
-		if now := p.now(); now.Sub(lastPrune) > pruneEvery {
+		if now := p.now(); now.Sub(lastPrune) > pruneEvery && (p.opt.Prunes == nil || p.opt.Prunes()) {
 			lastPrune = now
 			if n, err := p.store.Prune(ctx, now.Add(-p.opt.Retention)); err != nil {
 				if ctx.Err() == nil {

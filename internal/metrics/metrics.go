@@ -141,6 +141,18 @@ func (m *Metrics) Delivered(target string, endToEnd time.Duration) {
 	m.endToEnd.WithLabelValues(target).Observe(endToEnd.Seconds())
 }
 
+// Leader registers gatehouse_leader, read from fn at each scrape.
+func (m *Metrics) Leader(fn func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gatehouse_leader",
+		Help: "1 while this server runs the schedules and retention (one server of a database at a time), else 0."},
+		func() float64 {
+			if fn() {
+				return 1
+			}
+			return 0
+		}))
+}
+
 // Backlog registers a gauge of deliveries by target and state, read from
 // fn at each scrape (the retry depth).
 func (m *Metrics) Backlog(fn func(context.Context) (map[string]map[string]int64, error)) {

@@ -41,12 +41,14 @@ func (s *Syncer) RunEvery(ctx context.Context, every time.Duration, log *slog.Lo
 			return
 		case <-t.C:
 		}
-		s.runLogged(ctx, log)
+		s.RunLogged(ctx, log)
 		t.Reset(every)
 	}
 }
 
-func (s *Syncer) runLogged(ctx context.Context, log *slog.Logger) {
+// RunLogged runs the sync once and logs its outcome (and up to 100 of the
+// objects that failed), as a scheduled run does.
+func (s *Syncer) RunLogged(ctx context.Context, log *slog.Logger) {
 	failed := 0
 	sum, err := s.Run(ctx, Options{Progress: func(p Progress) {
 		if c := p.Change; c != nil && c.Op == "error" && c.Kind != "Run" {

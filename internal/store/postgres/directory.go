@@ -684,13 +684,18 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 // says where the chain now starts, in one transaction
 // (directory.PruneAuditLog). Prunes (of several replicas) take turns on an
 // advisory lock, so that none finds records gone that another deleted
-// meanwhile. The delete runs before the append takes the chain's head, so
-// other writes wait for the head only while the prune commits.
+// meanwhile. It seals what is pending first and holds the chain's head
+// until it commits: sealing rounds wait for it, writes do not.
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, actor directory.Actor, now time.Time) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(t *tx) error {
 		if _, err := t.tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pruneLock); err != nil {
 			return fmt.Errorf("prune audit: %w", err)
+		}
+		// The chain whole (what is pending sealed) and its head held: no
+		// record is appended until the pruning commits.
+		if _, err := t.seal(ctx); err != nil {
+			return err
 		}
 		var err error
 		n, err = directory.PruneAuditLog(ctx, auditPruner{t}, before, actor, now)
@@ -759,6 +764,12 @@ func (p auditPruner) AuditHead(ctx context.Context) (int64, string, error) {
 		return 0, "", fmt.Errorf("audit head: %w", err)
 	}
 	return seq, hash, nil
+}
+
+// AppendAudit appends the audit.prune record to the chain itself, in the
+// transaction of the deletion.
+func (p auditPruner) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
+	return p.tx.appendChained(ctx, e)
 }
 
 func (p auditPruner) DeleteAuditThrough(ctx context.Context, through int64) (int64, error) {

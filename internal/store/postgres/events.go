@@ -22,10 +22,11 @@ import (
 // The event pipeline's tables (migration 0002). What differs from the
 // SQLite store, which has a single writer:
 //
-//   - Every writer of events holds the audit chain head's row lock while it
-//     takes their seqs (AppendEvents runs after AppendAudit; AppendExternal
-//     locks the head first), so seq order is commit order and a reader of
-//     "seq > cursor" never skips an event committed late.
+//   - Events get their seqs only under the audit chain head's row lock,
+//     held until commit: a change's events when they are sealed (seal.go),
+//     received events in AppendExternal, which locks the head first. So
+//     seq order is commit order and a reader of "seq > cursor" never skips
+//     an event committed late.
 //   - Dispatch moves the cursor by compare-and-set, first: a second
 //     dispatcher from the same cursor waits for the first and then finds the
 //     cursor moved.
@@ -70,7 +71,7 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]*dir
 // AppendExternal stores received events, skipping known (source, id) pairs,
 // and records the receipt of the new ones in the audit log, in one
 // transaction. It takes the audit head's lock before the events' seqs, as
-// every writer of events does (see AppendEvents); holding it, it is also the
+// every taker of event seqs does (see above); holding it, it is also the
 // only writer of events, so the inserts that do nothing on conflict tell
 // exactly which events are new.
 func (s *Store) AppendExternal(ctx context.Context, evs []*events.External, actor directory.Actor) ([]bool, error) {

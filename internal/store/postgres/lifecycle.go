@@ -18,15 +18,15 @@ import (
 // accounts have been active; backfills.
 
 // StartRules records the start of each rule of names that has none and
-// returns each one's start. It holds the audit head's lock, which every
-// writer of events takes before their seqs: no event is being written
-// meanwhile, so the head it reads is exact. Replicas starting the same
+// returns each one's start. It seals what is pending and holds the audit
+// head's lock, which every taker of event seqs holds: no event is being
+// numbered meanwhile, so the last seq it reads is exact. Replicas starting the same
 // rule at once agree: the first insert wins.
 func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (map[string]int64, error) {
 	out := make(map[string]int64, len(names))
 	err := s.write(ctx, func(t *tx) error {
 		clear(out)
-		if _, err := t.tx.Exec(ctx, `SELECT 1 FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
+		if _, err := t.seal(ctx); err != nil {
 			return fmt.Errorf("start rules: %w", err)
 		}
 		var from pgtype.Int8

@@ -47,11 +47,9 @@ func TestAppliedMigrations(t *testing.T) {
 	if err != nil || len(ms) < 2 {
 		t.Fatalf("migrations: %d %v", len(ms), err)
 	}
-	// Versions increase; numbers assigned to work in progress on other
-	// branches may leave gaps.
+	// Numbers run 1, 2, 3… with no gap: work developed in parallel is
+	// renumbered when it is merged.
 	for i, m := range ms {
-		// Numbers are assigned to branches developed in parallel, so a
-		// branch may skip some; they only have to increase.
 		if m.Version != i+1 || m.About == "" || m.SQL == "" {
 			t.Errorf("migration %d: %+v", i, m)
 		}

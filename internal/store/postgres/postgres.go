@@ -40,10 +40,11 @@
 //     text for audit snapshots (the hash chain covers their exact bytes, which
 //     json would keep too but jsonb would not), text[] for the ids of an
 //     application's synchronization scope, bytea for token and secret hashes.
-//   - The audit log is a hash chain (directory.AuditHash). The store assigns
-//     each record's seq from the audit_head row, which it locks FOR UPDATE:
-//     appends from every replica queue on that lock, since the chain needs a
-//     total order. A trigger refuses UPDATE and TRUNCATE, and DELETE except
+//   - The audit log is a hash chain (directory.AuditHash). A change's
+//     transaction appends its audit record and events to pending tables,
+//     without a lock; sealing moves them into the chain and the outbox in
+//     order, under the audit_head row lock, before the writer answers
+//     (seal.go). A trigger refuses UPDATE and TRUNCATE, and DELETE except
 //     in the transaction of retention pruning (PruneAudit).
 //   - Credentials version. Every WriteAuth bumps cred_version and notifies
 //     channel gatehouse_credentials in its transaction. A goroutine holds a
@@ -108,6 +109,12 @@ type Store struct {
 	userLayout, groupLayout *sqlfilter.Layout
 	// creds keeps the credentials version (credwatch.go).
 	creds *credWatch
+	// sealer seals this process's appends (seal.go).
+	sealer *sealer
+	// What leader election connects with (leader.go).
+	connConfig *pgx.ConnConfig
+	schema     string
+	log        *slog.Logger
 }
 
 // Options tunes the store.
@@ -121,6 +128,10 @@ type Options struct {
 	// Logger receives the credentials listener's connection problems (nil:
 	// they are not logged).
 	Logger *slog.Logger
+	// SealEvery is how often the store looks for audit records and events
+	// committed but left unsealed by a process that died before sealing
+	// them (default 1 s; negative: never, for tests).
+	SealEvery time.Duration
 	// MustExist refuses a database without Gatehouse's tables (no
 	// schema_migrations table in the schema: never migrated), creating
 	// nothing. The error wraps fs.ErrNotExist. (Administration commands open
@@ -158,7 +169,12 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout(),
+		connConfig: cfg.ConnConfig, schema: opt.Schema, log: log}
 	if err := s.checkServer(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -174,6 +190,11 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s.creds = startCredWatch(cfg.ConnConfig, opt.Logger)
+	every := opt.SealEvery
+	if every == 0 {
+		every = time.Second
+	}
+	s.sealer = startSealer(s, every, log)
 	return s, nil
 }
 
@@ -224,6 +245,7 @@ func (m missing) Is(target error) bool { return target == fs.ErrNotExist }
 // Close stops the credentials listener and closes the connection pool. It
 // returns an error only to have the SQLite store's signature.
 func (s *Store) Close() error {
+	s.sealer.close()
 	s.creds.stop()
 	s.pool.Close()
 	return nil

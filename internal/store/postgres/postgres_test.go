@@ -190,7 +190,8 @@ func TestJSONTime(t *testing.T) {
 
 func ptr[T any](v T) *T { return &v }
 
-// TestAuditLogAppendOnly: the trigger refuses to change or remove entries.
+// TestAuditLogAppendOnly: the trigger refuses to change or remove entries,
+// sealed or pending.
 func TestAuditLogAppendOnly(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
@@ -201,10 +202,19 @@ func TestAuditLogAppendOnly(t *testing.T) {
 	if err := s.Write(ctx, func(tx directory.Tx) error { return tx.AppendAudit(ctx, entry) }); err != nil {
 		t.Fatal(err)
 	}
+	// Sealed before Write returned: the first record of the chain.
+	entry.Seq = 1
+	entry.Hash = directory.AuditHash("", entry)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_pending (at, actor_kind, action, resource_type, resource_id) VALUES (now(), 'cli', 'x', 'User', 'u2')`); err != nil {
+		t.Fatal(err)
+	}
 	for _, stmt := range []string{
 		`UPDATE audit_log SET action = 'user.delete'`,
 		`DELETE FROM audit_log`,
 		`TRUNCATE audit_log`,
+		`UPDATE audit_pending SET action = 'user.delete'`,
+		`DELETE FROM audit_pending`,
+		`TRUNCATE audit_pending`,
 	} {
 		_, err := s.pool.Exec(ctx, stmt)
 		var pe *pgconn.PgError

@@ -36,7 +36,12 @@ func (s *Store) Write(ctx context.Context, fn func(directory.Tx) error) error {
 // must therefore have no effects outside tx.
 func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
+		appended, err := s.writeOnce(ctx, fn)
+		if err == nil && appended {
+			// Committed: its audit record and events go into the chain
+			// and the outbox before the change is acknowledged.
+			s.sealer.wait(ctx)
+		}
 		if err == nil || !isRetryable(err) {
 			return err
 		}
@@ -54,19 +59,43 @@ func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) error {
+func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended bool, err error) {
 	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return false, fmt.Errorf("begin: %w", err)
 	}
 	defer pgTx.Rollback(ctx) //nolint:errcheck // a no-op after Commit; on failure the connection is closed
-	if err := fn(&tx{tx: pgTx}); err != nil {
-		return err
+	t := &tx{tx: pgTx}
+	if err := fn(t); err != nil {
+		return false, err
 	}
-	// The transaction's id, to learn the outcome of a COMMIT whose answer
-	// is lost (NULL when the transaction wrote nothing).
+	return t.appended, s.commit(ctx, pgTx, t.deferred)
+}
+
+// commit runs the deferred statements and commits pgTx, resolving a COMMIT
+// whose answer is lost.
+func (s *Store) commit(ctx context.Context, pgTx pgx.Tx, deferred []deferredStmt) error {
+	// The deferred statements and the transaction's id, to learn the
+	// outcome of a COMMIT whose answer is lost (NULL when the transaction
+	// wrote nothing), in one round trip.
+	b := &pgx.Batch{}
+	for _, d := range deferred {
+		b.Queue(d.sql, d.args...)
+	}
+	b.Queue(`SELECT txid_current_if_assigned()`)
+	br := pgTx.SendBatch(ctx, b)
+	for _, d := range deferred {
+		if _, err := br.Exec(); err != nil {
+			br.Close()
+			return conflict(err, d.op)
+		}
+	}
 	var xid *int64
-	if err := pgTx.QueryRow(ctx, `SELECT txid_current_if_assigned()`).Scan(&xid); err != nil {
+	err := br.QueryRow().Scan(&xid)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if err := pgTx.Commit(ctx); err != nil {
@@ -112,7 +141,24 @@ func (s *Store) commitOutcome(ctx context.Context, xid int64, commitErr error) e
 // outcomeWait bounds how long commitOutcome waits for the database.
 const outcomeWait = 5 * time.Second
 
-type tx struct{ tx pgx.Tx }
+type tx struct {
+	tx pgx.Tx
+	// appended: the transaction wrote to audit_pending or events_pending,
+	// which the writer has sealed before it answers (seal.go).
+	appended bool
+	// deferred are statements whose results nothing in the transaction
+	// reads (the appends to the pending tables): they go with the commit,
+	// in one round trip.
+	deferred []deferredStmt
+}
+
+// deferredStmt is a statement run just before the commit; op names it in
+// errors.
+type deferredStmt struct {
+	sql  string
+	args []any
+	op   string
+}
 
 var _ directory.Tx = (*tx)(nil)
 
@@ -633,35 +679,6 @@ func (t *tx) OrgInUse(ctx context.Context, id string) (bool, error) {
 	return inUse, nil
 }
 
-// AppendAudit appends e to the hash chain: its seq follows the head's, its
-// hash covers it and the head's hash, and the head moves to it. The head's
-// row lock, held until the transaction ends, orders appends across
-// replicas; a transaction rolled back takes its records and the head move
-// with it, and the next append reuses the seq.
-func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
-	var headSeq int64
-	var headHash string
-	if err := t.tx.QueryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`).Scan(&headSeq, &headHash); err != nil {
-		return fmt.Errorf("append audit: %w", err)
-	}
-	e.Seq, e.Time, e.PrevHash = headSeq+1, e.Time.UTC().Truncate(time.Microsecond), headHash
-	e.Hash = directory.AuditHash(e.PrevHash, e)
-	// The record and the head move in one statement.
-	_, err := t.tx.Exec(ctx, `WITH rec AS (
-			INSERT INTO audit_log (seq, at, actor_kind, actor_app_id, actor_app_name, actor_token_id, request_id,
-				action, resource_type, resource_id, before, after, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-			RETURNING seq, hash
-		)
-		UPDATE audit_head h SET seq = rec.seq, hash = rec.hash FROM rec WHERE h.id = 1`,
-		e.Seq, e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID), nullStr(e.Actor.RequestID),
-		e.Action, e.ResourceType, e.ResourceID, snapshot(e.Before), snapshot(e.After), e.PrevHash, e.Hash)
-	if err != nil {
-		return conflict(err, "append audit")
-	}
-	return nil
-}
-
 // snapshot is an audit snapshot as text, byte for byte (nil: NULL).
 func snapshot(b json.RawMessage) *string {
 	if b == nil {
@@ -669,57 +686,4 @@ func snapshot(b json.RawMessage) *string {
 	}
 	s := string(b)
 	return &s
-}
-
-// AppendEvents writes a change's events to the outbox. It runs after
-// AppendAudit in the same transaction, under the audit head's row lock, so
-// the sequence numbers it takes follow commit order. A change with many
-// events (a group's members) takes their numbers in one statement and
-// inserts them in another, in the order of evs.
-func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) error {
-	const cols = `seq, id, source, type, subject, time, actor, resource_type, resource_id, data`
-	switch len(evs) {
-	case 0:
-		return nil
-	case 1:
-		e := evs[0]
-		actor, _ := json.Marshal(e.Actor) // strings only: cannot fail
-		err := t.tx.QueryRow(ctx, `INSERT INTO events (`+cols+`)
-			VALUES (nextval('events_seq'), $1, '', $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
-			e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor), e.ResourceType, e.ResourceID, string(e.Data)).Scan(&e.Seq)
-		if err != nil {
-			return fmt.Errorf("append event: %w", err)
-		}
-		return nil
-	}
-	rows, err := t.tx.Query(ctx, `SELECT nextval('events_seq') FROM generate_series(1, $1)`, len(evs))
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	seqs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	slices.Sort(seqs)
-	n := len(evs)
-	ids, types, subjects, actors, resTypes, resIDs, data := make([]string, n), make([]string, n), make([]string, n),
-		make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	times := make([]time.Time, n)
-	for i, e := range evs {
-		actor, _ := json.Marshal(e.Actor)
-		ids[i], types[i], subjects[i], times[i], actors[i] = e.ID, e.Type, e.Subject, e.Time.UTC(), string(actor)
-		resTypes[i], resIDs[i], data[i] = e.ResourceType, e.ResourceID, string(e.Data)
-	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO events (`+cols+`)
-		SELECT e.seq, e.id, '', e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
-		FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[], $9::text[])
-			AS e (seq, id, type, subject, time, actor, resource_type, resource_id, data)`,
-		seqs, ids, types, subjects, times, actors, resTypes, resIDs, data)
-	if err != nil {
-		return fmt.Errorf("append events: %w", err)
-	}
-	for i, e := range evs {
-		e.Seq = seqs[i]
-	}
-	return nil
 }
