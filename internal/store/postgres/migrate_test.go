@@ -47,8 +47,10 @@ func TestAppliedMigrations(t *testing.T) {
 	if err != nil || len(ms) < 2 {
 		t.Fatalf("migrations: %d %v", len(ms), err)
 	}
+	// Versions increase; numbers assigned to work in progress on other
+	// branches may leave gaps.
 	for i, m := range ms {
-		if m.Version != i+1 || m.About == "" || m.SQL == "" {
+		if i == 0 && m.Version != 1 || i > 0 && m.Version <= ms[i-1].Version || m.About == "" || m.SQL == "" {
 			t.Errorf("migration %d: %+v", i, m)
 		}
 	}
