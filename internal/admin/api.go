@@ -89,6 +89,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.directoryRoutes()
 	a.journeyRoutes()
 	a.loginRoutes()
+	a.factorRoutes()
 	return a
 }
 
