@@ -293,7 +293,9 @@ func (s *Service) unconfirmedTOTP(ctx context.Context, userID, id string) (*Fact
 			return f, secret, nil
 		}
 	}
-	return nil, nil, fail("expired")
+	// Begun too long ago, or replaced by a set-up begun since (another
+	// page, a reload): a new one is needed.
+	return nil, nil, fail("setup-expired")
 }
 
 // TOTPEnrolment returns the set-up of TOTP factor id of userID again (its

@@ -295,6 +295,9 @@ type Failure struct {
 	// TOTP code accepted before), "factor-locked" (too many wrong second
 	// factors from untrusted clients), "factor-name" (with Detail),
 	// "last-factor" (the policy needs the factor being removed),
+	// "setup-expired" (the authenticator app being set up was begun too
+	// long ago, or replaced by a newer set-up), "needs-factor" (recovery
+	// codes without a factor),
 	// "no-webauthn", "no-totp" (not offered here).
 	Reason string
 	// Detail is a sentence to show (a password policy rule); "" if none.

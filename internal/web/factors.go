@@ -109,6 +109,13 @@ func (s *Site) totpPost(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PostFormValue("factor"), r.PostFormValue("name")
 	codes, err := s.login.ConfirmTOTP(r.Context(), sess, s.client(r), id, name, r.PostFormValue("code"))
 	var f *login.Failure
+	if errors.As(err, &f) && f.Reason == "setup-expired" {
+		// Begun too long ago, or replaced by a newer set-up: a new one.
+		if e, err := s.login.AddTOTP(r.Context(), sess); err == nil {
+			s.showTOTP(w, r, http.StatusBadRequest, e, s.lang(r).T("err.setup-expired"), name)
+			return
+		}
+	}
 	if errors.As(err, &f) && (f.Reason == "invalid" || f.Reason == "factor-name") {
 		// The same secret again, to retry.
 		e, eerr := s.login.TOTPEnrolment(r.Context(), sess.UserID, id)
@@ -230,7 +237,7 @@ func (s *Site) factorFailed(w http.ResponseWriter, r *http.Request, sess *login.
 		s.Authenticate(w, r, login.Requirement{Force: true}, "/factors")
 	case "last-factor":
 		s.showFactors(w, r, http.StatusConflict, sess, l.T("err.last-factor"), "")
-	case "needs-factor", "no-totp", "no-webauthn", "factor-name":
+	case "needs-factor", "no-totp", "no-webauthn", "factor-name", "setup-expired":
 		s.showFactors(w, r, http.StatusBadRequest, sess, l.T("err."+f.Reason), "")
 	case "invalid":
 		s.showFactors(w, r, http.StatusBadRequest, sess, l.T("err.invalid.code"), "")

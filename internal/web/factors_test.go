@@ -162,6 +162,18 @@ func TestFactorPages(t *testing.T) {
 		strings.Contains(body, "<script") || !strings.Contains(body, `href="/login?l=`+eve.ID+`&amp;m=webauthn"`) {
 		t.Fatalf("set-up page: %d %v\n%s", w.Code, w.Header(), body)
 	}
+	// A set-up shown in another tab replaces this one: its code is
+	// refused, and the page shows a new secret to scan.
+	oldSecret := regexp.MustCompile(`id="totp-secret">([A-Z2-7 ]+)<`).FindStringSubmatch(body)[1]
+	oldFactor := regexp.MustCompile(`name="factor" value="([^"]+)"`).FindStringSubmatch(body)[1]
+	get("/login?l=" + eve.ID)
+	raw, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(oldSecret, " ", ""))
+	w = post(h, "/login", url.Values{"csrf": {csrf(testBrowser)}, "l": {eve.ID}, "stage": {"enrol"}, "method": {"totp"}, "factor": {oldFactor},
+		"code": {login.TOTPCode(raw, time.Now())}}.Encode())
+	if body := w.Body.String(); w.Code != http.StatusBadRequest || !strings.Contains(body, "was replaced by a newer one") || strings.Contains(body, oldSecret) ||
+		!strings.Contains(body, `id="totp-secret"`) {
+		t.Errorf("a replaced set-up: %d\n%s", w.Code, body)
+	}
 	w = get("/login?l=" + eve.ID + "&m=webauthn")
 	body = w.Body.String()
 	if w.Code != 200 || w.Header().Get("Content-Security-Policy") != CSPScript || !strings.Contains(body, `<script src="/static/webauthn.js" defer></script>`) ||

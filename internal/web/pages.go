@@ -261,7 +261,7 @@ func (s *Site) loginFailed(w http.ResponseWriter, r *http.Request, p *login.Pend
 		msg = l.T("err.code-used")
 	case "factor-locked":
 		status, msg, p = http.StatusForbidden, l.T("err.factor-locked"), nil
-	case "factor-name", "no-webauthn", "no-totp":
+	case "factor-name", "no-webauthn", "no-totp", "setup-expired":
 		status, msg = http.StatusBadRequest, l.T("err."+f.Reason)
 	case "throttled", "locked", "slowed":
 		status, msg = http.StatusTooManyRequests, l.F("err."+f.Reason, waitText(f.RetryAfter))

@@ -130,9 +130,16 @@ func testLoginFactors(t *testing.T, ns NewStore) {
 	// She adds an authenticator app from her session: a wrong first code
 	// is refused, the right one confirms it, and her first factor comes
 	// with ten recovery codes.
-	e, err := le.svc.AddTOTP(le.ctx, sess)
+	stale, err := le.svc.AddTOTP(le.ctx, sess)
 	if err != nil {
 		t.Fatal(err)
+	}
+	e, err := le.svc.AddTOTP(le.ctx, sess) // a newer set-up (another page) replaces it
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := le.svc.ConfirmTOTP(le.ctx, sess, c, stale.FactorID, "", login.TOTPCode(secretOf(t, stale), le.clock.t)); reasonOf(err) != "setup-expired" {
+		t.Errorf("a replaced set-up confirmed: %v", err)
 	}
 	secret := secretOf(t, e)
 	if !strings.HasPrefix(e.URI, "otpauth://totp/Gatehouse:ada?") {
