@@ -507,10 +507,7 @@ func (s *Service) enrolled(ctx context.Context, p *Pending, c Client, u *directo
 			Detail{By: "self", DuringLogin: true, AppID: p.AppID, SessionID: sess.ID, Client: c.Addr})
 	})
 	if err != nil {
-		if f, ok := isFailure(err); ok {
-			return nil, f
-		}
-		return nil, err
+		return nil, addFailure(err)
 	}
 	out.RecoveryCodes = codes
 	return out, nil
@@ -601,12 +598,22 @@ func (s *Service) added(ctx context.Context, sess *Session, c Client, u *directo
 		return s.addFactor(ctx, tx, personActor(c.RequestID), u, f, step, codes, Detail{By: "self", SessionID: sess.ID, Client: c.Addr})
 	})
 	if err != nil {
-		if f, ok := isFailure(err); ok {
-			return nil, f
-		}
-		return nil, wrapf("add a factor", err)
+		return nil, addFailure(err)
 	}
 	return codes, nil
+}
+
+// addFailure is what a failed addition of a factor tells: the person's
+// failure, or (a credential id registered already, which no honest
+// browser sends) a refused key; else the error.
+func addFailure(err error) error {
+	if f, ok := isFailure(err); ok {
+		return f
+	}
+	if errors.Is(err, directory.ErrConflict) {
+		return fail("invalid")
+	}
+	return wrapf("add a factor", err)
 }
 
 // RemoveFactor removes factor id of sess's person. Her last one goes only

@@ -39,6 +39,9 @@ type Authenticator struct {
 	// FrozenCounter (an authenticator without a counter keeps 0).
 	Counter       uint32
 	FrozenCounter bool
+	// ID, when set before Create, is the credential id Create uses (a
+	// test may register one id twice); otherwise a random one.
+	ID []byte
 
 	key    *ecdsa.PrivateKey
 	id     []byte
@@ -115,9 +118,12 @@ func (a *Authenticator) Create(options []byte) (string, error) {
 	if a.key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		return "", err
 	}
-	a.id = make([]byte, 32)
-	if _, err := rand.Read(a.id); err != nil {
-		return "", err
+	a.id = a.ID
+	if a.id == nil {
+		a.id = make([]byte, 32)
+		if _, err := rand.Read(a.id); err != nil {
+			return "", err
+		}
 	}
 	a.rpID, a.userID = o.PublicKey.RP.ID, uid
 

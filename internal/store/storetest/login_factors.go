@@ -224,6 +224,21 @@ func testLoginFactors(t *testing.T, ns NewStore) {
 	if codes, err := le.svc.ConfirmWebAuthn(le.ctx, sess, c, "YubiKey", resp); err != nil || codes != nil {
 		t.Fatalf("register a key: %v %v", codes, err)
 	}
+	// Another person cannot register a credential id that is ada's.
+	bea := le.person("bea", "Secret-Pass-1", true)
+	beaSess := le.session(client(t, "192.0.2.9"), login.Requirement{}, "bea", nil).Session
+	beaOpts, err := le.svc.AddWebAuthn(le.ctx, beaSess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copycat := &webauthntest.Authenticator{Origin: testOrigin, ID: key.CredentialID()}
+	beaResp, _ := copycat.Create(beaOpts)
+	if _, err := le.svc.ConfirmWebAuthn(le.ctx, beaSess, c, "", beaResp); reasonOf(err) != "invalid" {
+		t.Errorf("a credential id registered twice: %v", err)
+	}
+	if list, _ := le.svc.Factors(le.ctx, bea.ID); len(list.Factors) != 0 {
+		t.Errorf("bea's factors: %+v", list.Factors)
+	}
 	// The same answer again: its ceremony is over.
 	if _, err := le.svc.ConfirmWebAuthn(le.ctx, sess, c, "YubiKey", resp); reasonOf(err) != "invalid" {
 		t.Errorf("a registration replayed: %v", err)
