@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
-// Lockout and throttling. Three limits apply to guessing, each chosen so
+// Lockout and throttling. Four limits apply to guessing, each chosen so
 // that an attacker elsewhere can never lock a person out for good:
 //
 //  1. Per client address (an IPv6 /64), whatever the account: AddressFailures
