@@ -92,6 +92,7 @@ func NewAPI(ops *Ops, authn Authenticator, clientAddr func(*http.Request) string
 	a.samlRoutes()
 	a.loginRoutes()
 	a.docsRoutes()
+	a.factorRoutes()
 	return a
 }
 

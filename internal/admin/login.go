@@ -64,6 +64,15 @@ type LoginState struct {
 	// Directory names the directory that checks her password (delegated
 	// authentication), absent when it is Gatehouse's.
 	Directory string `json:"directory,omitempty"`
+	// Factors are her second factors (never their secrets);
+	// RecoveryCodesLeft her unused recovery codes.
+	Factors           []login.FactorInfo `json:"factors"`
+	RecoveryCodesLeft int                `json:"recoveryCodesLeft"`
+	// FactorFailures counts the wrong second factors from browsers she has
+	// not signed in with before; FactorLocked: they may no longer try
+	// (until an unlock).
+	FactorFailures int  `json:"factorFailures"`
+	FactorLocked   bool `json:"factorLocked"`
 }
 
 // SessionView is a session without its token.
@@ -136,8 +145,13 @@ func (o *Ops) LoginState(ctx context.Context, ref string) (*LoginState, error) {
 	if err != nil {
 		return nil, err
 	}
+	factors, err := svc.Factors(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
 	out := &LoginState{UserID: u.ID, UserName: u.UserName, Sessions: make([]SessionView, 0, len(sessions)), Failures: st.Failures,
-		SlowedUntil: optTime(st.Slowed), MustChange: st.MustChange, TemporaryExpires: optTime(st.TempExpires), Directory: dir}
+		SlowedUntil: optTime(st.Slowed), MustChange: st.MustChange, TemporaryExpires: optTime(st.TempExpires), Directory: dir,
+		Factors: factors.Factors, RecoveryCodesLeft: factors.RecoveryCodes, FactorFailures: st.FactorFailures, FactorLocked: st.FactorLocked}
 	for _, s := range sessions {
 		out.Sessions = append(out.Sessions, SessionView{ID: s.ID, AuthTime: s.AuthTime, AMR: s.AMR, ACR: s.ACR(), Created: s.Created,
 			LastSeen: s.LastSeen, Expires: s.Expires})

@@ -284,7 +284,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		st.Close()
 		return nil, err
 	}
-	if err := a.setupLogin(ctx, hasher); err != nil {
+	if err := a.setupLogin(ctx, hasher, opt.WithoutSecrets); err != nil {
 		st.Close()
 		return nil, err
 	}

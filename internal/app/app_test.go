@@ -70,6 +70,17 @@ const adminToken = "5f1c0e6a7b2d4c8e9f3a1b6d0c7e2f4a8b9c3d5e6f7a1b2c"
 
 func start(t testing.TB, mutate func(*config.Config)) *running {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startOn(t, ln, mutate)
+}
+
+// startOn is start on a listener of the test's (whose address the
+// configuration may name: base_url).
+func startOn(t testing.TB, ln net.Listener, mutate func(*config.Config)) *running {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.SQLiteSynchronous = "NORMAL"
@@ -84,10 +95,6 @@ func start(t testing.TB, mutate func(*config.Config)) *running {
 	log, _ := logging.New(logs, logging.Options{Format: "json"})
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

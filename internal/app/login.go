@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,9 +22,29 @@ import (
 // validator with a.Auth.RegisterSSOKind and their launcher with
 // a.Web.RegisterLauncher, and mount their routes in mountSSO.
 
-// setupLogin builds the login service and the browser site.
-func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
+// setupLogin builds the login service and the browser site. Without
+// secrets (administration commands), the factor key is not read: nothing
+// they do opens a TOTP secret.
+func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id, withoutSecrets bool) error {
 	cfg := a.Config
+	var sealer *login.Sealer
+	if !withoutSecrets {
+		var err error
+		if sealer, err = a.factorSealer(); err != nil {
+			return err
+		}
+	}
+	// Security keys need base_url: its host is the WebAuthn RP ID (a
+	// domain name: browsers refuse IP addresses), its origin the only one
+	// accepted.
+	var rp *login.RelyingParty
+	if cfg.BaseURL != "" {
+		var err error
+		if rp, err = login.NewRelyingParty(cfg.BaseURL, "Gatehouse"); err != nil {
+			a.Log.Warn("security keys (WebAuthn) are off: base_url's host cannot be a relying party id", "err", err)
+			rp = nil
+		}
+	}
 	var dirs []login.Directory
 	for _, l := range cfg.LDAP {
 		if l.DelegatedAuth {
@@ -39,7 +60,9 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 			Failures: lo.Failures, Window: time.Duration(lo.Window), Duration: time.Duration(lo.Duration),
 			AccountFailures: lo.AccountFailures, AccountMaxDelay: time.Duration(lo.AccountMaxDelay),
 			AddressFailures: lo.AddressFailures, AddressWindow: time.Duration(lo.AddressWindow),
+			FactorFailures: lo.FactorFailures,
 		},
+		Sealer: sealer, RelyingParty: rp,
 		Policy:      login.Policy{AdminGroups: cfg.Login.AdminGroups, GroupFactors: cfg.Login.GroupFactors},
 		Directories: dirs,
 		OnCommit:    a.pokeEvents,
@@ -62,6 +85,32 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id) error {
 		return err
 	}
 	return nil
+}
+
+// factorSealer returns what seals TOTP secrets, with the key of
+// login.factor_key_file, creating the key on first start (like the audit
+// checkpoint key). A default location that cannot be used only turns
+// authenticator apps off, with a warning; a configured or existing file
+// that cannot be read stops the server.
+func (a *App) factorSealer() (*login.Sealer, error) {
+	path := a.Config.FactorKeyFile()
+	key, created, err := login.LoadOrCreateFactorKey(path)
+	if err != nil {
+		if _, statErr := os.Stat(path); a.Config.Login.FactorKeyFile != "" || statErr == nil {
+			return nil, fmt.Errorf("login.factor_key_file: %w", err)
+		}
+		a.Log.Warn("authenticator apps (TOTP) are off: the default factor key cannot be used (set login.factor_key_file)", "path", path, "err", err)
+		return nil, nil
+	}
+	s, err := login.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		a.Log.Warn("created the factor key that seals TOTP secrets: keep it apart from the database (and its backups), and give every replica the same file",
+			"path", path, "key_id", s.KeyID())
+	}
+	return s, nil
 }
 
 // mountSSO adds the browser routes (and, from their packages, the SAML and

@@ -182,7 +182,7 @@ func (e *env) demoTour(ctx context.Context, w io.Writer, env *demo.Env, asJSON b
 		}
 		return false, nil
 	})
-	startDate, err := demoStartDate(ctx, w, env)
+	startDate, graceID, err := demoStartDate(ctx, w, env)
 	if err != nil {
 		return err
 	}
@@ -192,48 +192,86 @@ func (e *env) demoTour(ctx context.Context, w io.Writer, env *demo.Env, asJSON b
 		return errors.New("no journey")
 	}
 	if asJSON {
-		fmt.Fprintf(w, "(on standard output, as JSON)\n")
+		fmt.Fprintf(w, "(on standard output, as JSON)\n\n")
+	} else {
+		printJourney(w, j)
+		fmt.Fprintln(w)
+	}
+	signIn, err := demoSignIn(ctx, w, env, graceID)
+	if err != nil {
+		return err
+	}
+	report = append(report, signIn)
+	if asJSON {
 		return printJSON(e.stdout, map[string]any{"steps": report, "journey": j})
 	}
-	printJourney(w, j)
 	return nil
+}
+
+// demoSignIn is the scenario's last step: Grace signs in at the hub, in a
+// browser over HTTP, with her password and an authenticator app.
+func demoSignIn(ctx context.Context, w io.Writer, env *demo.Env, id string) (tourStep, error) {
+	fmt.Fprintf(w, "7. Grace signs in at the hub for the first time (a browser over HTTP, /login).\n")
+	fmt.Fprintf(w, "   An operator gives her a temporary password (gatehouse users reset-password: shown once) and puts her in\n")
+	fmt.Fprintf(w, "   the group %s, whose members need two factors (login.group_factors); she has none yet.\n", demo.TwoFactorGroup)
+	start := time.Now()
+	r, sess, err := env.FirstSignIn(ctx, id, "Grace-Own-Pass-1906")
+	if err != nil {
+		return tourStep{}, err
+	}
+	took := time.Since(start)
+	if r.ChangedPassword {
+		fmt.Fprintf(w, "   her temporary password, then one of her own (the reset forced the change)\n")
+	}
+	if r.SetUp {
+		fmt.Fprintf(w, "   right after her password, she sets up her authenticator app: the page shows a QR code (and the key\n")
+		fmt.Fprintf(w, "   for typing in); the demo plays her phone with Gatehouse's TOTP generator (RFC 6238, as oathtool):\n")
+		fmt.Fprintf(w, "   code %s confirms it, and is her second factor; %d recovery codes are shown once\n", r.Code, r.RecoveryCodes)
+	}
+	fmt.Fprintf(w, "   +%s  signed in: session AMR %s, ACR %s\n", ms(took), strings.Join(sess.AMR, " "), sess.ACR())
+	// The SAML hop (the SAML work): with it, the browser opens the GitBook
+	// stand-in's documentation and reaches it through SAML, signing in
+	// with demo.SignInTOTP on the way.
+	fmt.Fprintf(w, "   (GitBook through SAML comes with the SAML identity provider: docs/sso.md.)\n")
+	return tourStep{Action: "sign in with password and TOTP", Effects: []tourEffect{
+		{"signed in: AMR " + strings.Join(sess.AMR, " ") + ", ACR " + sess.ACR(), msOf(took)}}}, nil
 }
 
 // demoStartDate follows a hire whose account is created disabled and
 // enabled on the start date, narrating on w.
-func demoStartDate(ctx context.Context, w io.Writer, env *demo.Env) ([]tourStep, error) {
+func demoStartDate(ctx context.Context, w io.Writer, env *demo.Env) ([]tourStep, string, error) {
 	h := demo.Hire{GivenName: "Grace", FamilyName: "Hopper", Email: "grace.hopper@example.com", Department: "Engineering", StartsLater: true}
 	fmt.Fprintf(w, "4. HR creates %s %s, who starts next month, disabled (as Active Directory does: create disabled, enable on the start date).\n",
 		h.GivenName, h.FamilyName)
 	id, _, err := env.Create(ctx, h)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if _, err := env.Settled(ctx, id, "User.Created"); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ram, err := env.RAMUser(ctx, h.Account())
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	gb, err := env.GitBookUser(ctx, h.Email)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	_, mailed := env.Mail.For(h.Email)
 	if ram != nil || gb != nil || mailed {
-		return nil, fmt.Errorf("a disabled account was provisioned (RAM %v, GitBook %v, email %v)", ram != nil, gb != nil, mailed)
+		return nil, "", fmt.Errorf("a disabled account was provisioned (RAM %v, GitBook %v, email %v)", ram != nil, gb != nil, mailed)
 	}
 	fmt.Fprintf(w, "   User.Created delivered: no RAM user, no GitBook account, no welcome email — the account is not active yet.\n\n")
 
 	fmt.Fprintf(w, "5. Her start date: HR enables the account (PATCH active=true). User.Enabled is her first activation (detail.firstActivation).\n")
 	start := time.Now()
 	if err := env.Enable(ctx, id); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fx, err := env.WaitEffects(ctx, h, start)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	fmt.Fprintf(w, "   +%s  welcome email received by the SMTP server for %s\n", ms(fx.Email.Sub(start)), h.Email)
 	fmt.Fprintf(w, "   +%s  RAM: account %s created\n", ms(fx.RAM.Sub(start)), h.Account())
@@ -245,7 +283,7 @@ func demoStartDate(ctx context.Context, w io.Writer, env *demo.Env) ([]tourStep,
 			{"RAM: account created", msOf(fx.RAM.Sub(start))},
 			{"GitBook: account active, in " + h.ReadersGroup(), msOf(fx.GitBook.Sub(start))},
 		}},
-	}, nil
+	}, id, nil
 }
 
 // demoMeasure sends n hires at rate per second and reports the latency

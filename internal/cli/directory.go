@@ -54,8 +54,11 @@ func (e *env) users(args []string) error {
 	for name, sc := range loginSubs() {
 		subs[name] = sc
 	}
+	for name, sc := range factorSubs() {
+		subs[name] = sc
+	}
 	return e.runGroup(&group{name: "users", about: "The directory's users (all of them: no application's synchronization scope applies), and their sign-in.",
-		order: []string{"list", "login", "reset-password", "unlock", "logout"}, subs: subs}, args)
+		order: []string{"list", "login", "reset-password", "unlock", "logout", "reset-factors"}, subs: subs}, args)
 }
 
 func (e *env) groups(args []string) error {

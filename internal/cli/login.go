@@ -70,11 +70,32 @@ func (c *cmd) showLogin(st *admin.LoginState) error {
 			c.printf(" (untrusted clients wait until %s)", fmtTime(*st.SlowedUntil))
 		}
 		c.printf("\n")
+		if len(st.Factors) == 0 {
+			c.printf("Second factors:  none\n")
+		} else {
+			c.printf("Second factors:  %d, recovery codes left: %d\n", len(st.Factors), st.RecoveryCodesLeft)
+		}
+		if st.FactorLocked {
+			c.printf("Second factor:   locked for browsers she has not used before (%d wrong); gatehouse users unlock\n", st.FactorFailures)
+		}
 		if st.MustChange {
 			c.printf("Password reset:  the next login must set a new password")
 			if st.TemporaryExpires != nil {
 				c.printf(" (temporary password valid until %s)", fmtTime(*st.TemporaryExpires))
 			}
+			c.printf("\n")
+		}
+		if len(st.Factors) > 0 {
+			c.printf("\nSecond factors:\n")
+			var rows [][]string
+			for _, f := range st.Factors {
+				used := "never"
+				if f.LastUsed != nil {
+					used = fmtTime(*f.LastUsed)
+				}
+				rows = append(rows, []string{f.ID, f.Kind, f.Name, strings.Join(f.AMR, " "), fmtTime(f.Created), used})
+			}
+			_ = table(c.e.stdout, []string{"ID", "KIND", "NAME", "METHODS", "ADDED", "LAST USED"}, rows)
 			c.printf("\n")
 		}
 		if len(st.Sessions) == 0 {

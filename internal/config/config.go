@@ -100,6 +100,11 @@ type Login struct {
 	// display name or id) need.
 	GroupFactors map[string]int `yaml:"group_factors"`
 	Lockout      LoginLockout   `yaml:"lockout"`
+	// FactorKeyFile holds the key that seals TOTP secrets in the database
+	// (32 bytes in base64; AES-256-GCM). Default: login-factor.key in
+	// DataDir; serve creates the file if it is missing. Keep it apart from
+	// the database; replicas share it.
+	FactorKeyFile string `yaml:"factor_key_file"`
 	// InsecureDevCookies lets sign-in work over plain http, for
 	// development on this machine: session cookies without Secure and
 	// without the __Host- prefix. Allowed only when the server listens on
@@ -126,6 +131,10 @@ type LoginLockout struct {
 	// 429.
 	AddressFailures int      `yaml:"address_failures"`
 	AddressWindow   Duration `yaml:"address_window"`
+	// FactorFailures wrong second factors from clients that are not the
+	// account's trusted devices stop such attempts until an administrator
+	// unlocks the account.
+	FactorFailures int `yaml:"factor_failures"`
 }
 
 // Search configures documentation search.
@@ -367,7 +376,8 @@ func Default() Config {
 			SessionIdle: Duration(30 * time.Minute), SessionLifetime: Duration(12 * time.Hour), Reauth: Duration(5 * time.Minute),
 			TemporaryPasswordLifetime: Duration(72 * time.Hour),
 			Lockout: LoginLockout{Failures: 5, Window: Duration(15 * time.Minute), Duration: Duration(15 * time.Minute),
-				AccountFailures: 10, AccountMaxDelay: Duration(5 * time.Minute), AddressFailures: 20, AddressWindow: Duration(time.Minute)},
+				AccountFailures: 10, AccountMaxDelay: Duration(5 * time.Minute), AddressFailures: 20, AddressWindow: Duration(time.Minute),
+				FactorFailures: 10},
 		},
 		Search: Search{Embedder: "none", Dims: 768, Chat: SearchChat{Timeout: Duration(60 * time.Second)}},
 	}
@@ -478,6 +488,7 @@ func Load(f Flags, getenv func(string) string) (Config, error) {
 		from["events.egress_allow"] = "GATEHOUSE_EVENTS_EGRESS_ALLOW"
 	}
 	set("audit.checkpoint_key_file", &c.Audit.CheckpointKeyFile, "GATEHOUSE_AUDIT_CHECKPOINT_KEY_FILE", "", "")
+	set("login.factor_key_file", &c.Login.FactorKeyFile, "GATEHOUSE_LOGIN_FACTOR_KEY_FILE", "", "")
 	set("audit.checkpoint_file", &c.Audit.CheckpointFile, "GATEHOUSE_AUDIT_CHECKPOINT_FILE", "", "")
 	for _, d := range []struct {
 		key, env string
@@ -687,6 +698,9 @@ func (c Config) problems() []string {
 		add("login.lockout.address_failures: must be between 1 and 1000000")
 	}
 	between("login.lockout.address_window", lo.AddressWindow, time.Second, 24*time.Hour)
+	if lo.FactorFailures < 1 || lo.FactorFailures > 1000 {
+		add("login.lockout.factor_failures: must be between 1 and 1000")
+	}
 	for g, n := range c.Login.GroupFactors {
 		if n < 1 || n > 2 {
 			add("login.group_factors: %q: must be 1 or 2", g)
@@ -784,6 +798,11 @@ func (c Config) Database() (kind, location string, err error) {
 // CheckpointKeyFile is the key that signs audit checkpoints.
 func (c Config) CheckpointKeyFile() string {
 	return first(c.Audit.CheckpointKeyFile, filepath.Join(c.DataDir, "audit-checkpoint.key"))
+}
+
+// FactorKeyFile is the file of the key that seals TOTP secrets.
+func (c Config) FactorKeyFile() string {
+	return first(c.Login.FactorKeyFile, filepath.Join(c.DataDir, "login-factor.key"))
 }
 
 // CheckpointFile is the file audit checkpoints are appended to.

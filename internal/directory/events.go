@@ -39,6 +39,12 @@ const (
 	UserUnlocked        = "User.Unlocked"
 	UserLoggedOut       = "User.LoggedOut"
 	UserPasswordChanged = "User.PasswordChanged"
+	// Second factors: added (an authenticator app, a security key, new
+	// recovery codes), removed (by the person or an administrator's
+	// reset), a recovery code used.
+	UserFactorAdded      = "User.FactorAdded"
+	UserFactorRemoved    = "User.FactorRemoved"
+	UserRecoveryCodeUsed = "User.RecoveryCodeUsed"
 )
 
 // EventTypes lists every event type Gatehouse emits: the lifecycle events
@@ -46,7 +52,8 @@ const (
 func EventTypes() []string {
 	return []string{UserCreated, UserUpdated, UserDisabled, UserEnabled, UserDeleted, GroupCreated, GroupUpdated,
 		GroupDeleted, GroupMemberAdded, GroupMemberRemoved, OrganizationCreated, OrganizationUpdated, OrganizationDeleted,
-		UserLoggedIn, UserLoginFailed, UserLocked, UserUnlocked, UserLoggedOut, UserPasswordChanged}
+		UserLoggedIn, UserLoginFailed, UserLocked, UserUnlocked, UserLoggedOut, UserPasswordChanged,
+		UserFactorAdded, UserFactorRemoved, UserRecoveryCodeUsed}
 }
 
 // EventRecord is one event as the change writes it.

@@ -28,11 +28,14 @@ import (
 // Outcome is where a login step leaves the login: still Pending (the
 // next stage to show), or done (Session, with its cookie Token, and the
 // trusted-device cookie DeviceToken to set when a new device was made).
+// RecoveryCodes are the person's new recovery codes when the login set up
+// her first factor: to show once.
 type Outcome struct {
-	Pending     *Pending
-	Session     *Session
-	Token       string
-	DeviceToken string
+	Pending       *Pending
+	Session       *Session
+	Token         string
+	DeviceToken   string
+	RecoveryCodes []string
 }
 
 // Done reports whether the login made a session.
@@ -40,6 +43,11 @@ func (o *Outcome) Done() bool { return o.Session != nil }
 
 // Begin starts a login for req, to come back to resume (a path on
 // Gatehouse: SafeResume; "/" when empty), bound to c's browser.
+//
+// Step-up: when the browser has a session recent enough for req (not
+// forced, within MaxAge and Since) that lacks only factors, the login
+// starts from that session's factors and asks only for the missing one
+// (or, for a person who has none, to set one up).
 func (s *Service) Begin(ctx context.Context, c Client, req Requirement, resume string) (*Pending, error) {
 	if resume == "" {
 		resume = "/"
@@ -60,10 +68,46 @@ func (s *Service) Begin(ctx context.Context, c Client, req Requirement, resume s
 	now := s.stamp()
 	p := &Pending{ID: id, BrowserHash: HashToken(c.Browser), AppID: req.AppID, MinFactors: req.MinFactors, Force: req.Force,
 		Resume: resume, Stage: StageFirst, Created: now, Expires: now.Add(s.opt.PendingLifetime)}
+	if err := s.stepUp(ctx, p, c, req); err != nil {
+		return nil, err
+	}
 	if err := s.store.WriteLogin(ctx, func(tx Tx) error { return tx.PutPending(ctx, p) }); err != nil {
 		return nil, wrapf("begin login", err)
 	}
 	return p, nil
+}
+
+// stepUp moves login p past its first factor when c's session allows a
+// step-up for req (Begin).
+func (s *Service) stepUp(ctx context.Context, p *Pending, c Client, req Requirement) error {
+	if req.Force || c.Session == "" {
+		return nil
+	}
+	sess, err := s.Session(ctx, c.Session)
+	if err != nil || sess == nil || sess.Factors != 1 {
+		return err
+	}
+	if !req.Since.IsZero() && sess.AuthTime.Before(req.Since.Truncate(time.Microsecond)) {
+		return nil
+	}
+	if req.MaxAge > 0 && s.stamp().Sub(sess.AuthTime) > req.MaxAge {
+		return nil
+	}
+	up := *p
+	up.UserID, up.AuthTime, up.Factors = sess.UserID, sess.AuthTime, sess.Factors
+	up.AMR = slices.DeleteFunc(slices.Clone(sess.AMR), func(m string) bool { return m == AMRMultiFactor })
+	stage, _, err := s.nextStage(ctx, &up)
+	if err != nil {
+		return err
+	}
+	// Setting up a first factor on the strength of a session needs a
+	// recent login (as every factor change does); otherwise the password
+	// is asked for again.
+	if stage == StageStep || stage == StageEnrol && s.Recent(sess) {
+		up.Stage = stage
+		*p = up
+	}
+	return nil
 }
 
 // PendingFor returns login id if it is in progress in c's browser
@@ -127,12 +171,12 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 	}
 	key, dev := s.clientKey(ctx, u.ID, c)
 	trusted := dev != nil
-	if err := s.charge(ctx, u.ID, key, trusted); err != nil {
+	if err := s.charge(ctx, u.ID, key, trusted, false); err != nil {
 		return nil, err
 	}
 	if !u.Active {
 		s.burn(ctx)
-		if err := s.failed(ctx, u, key, trusted, c, Detail{Method: "password", AppID: p.AppID, Reason: "inactive"}); err != nil {
+		if err := s.failed(ctx, u, key, trusted, false, c, Detail{Method: "password", AppID: p.AppID, Reason: "inactive"}); err != nil {
 			return nil, err
 		}
 		return nil, fail("invalid")
@@ -142,18 +186,18 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 	switch {
 	case err == nil:
 	case errors.As(err, &refusal):
-		_ = s.failed(ctx, u, key, trusted, c, Detail{Method: method, AppID: p.AppID, Reason: "directory-" + refusal.Reason})
+		_ = s.failed(ctx, u, key, trusted, false, c, Detail{Method: method, AppID: p.AppID, Reason: "directory-" + refusal.Reason})
 		if refusal.PasswordWasRight {
 			return nil, &Failure{Reason: "directory-refused", Detail: refusal.Reason}
 		}
 		return nil, fail("invalid")
 	case errors.Is(err, ErrInvalidCredentials):
-		if err := s.failed(ctx, u, key, trusted, c, Detail{Method: method, AppID: p.AppID, Reason: "invalid-password"}); err != nil {
+		if err := s.failed(ctx, u, key, trusted, false, c, Detail{Method: method, AppID: p.AppID, Reason: "invalid-password"}); err != nil {
 			return nil, err
 		}
 		return nil, fail("invalid")
 	default:
-		s.refund(ctx, u.ID, key, trusted)
+		s.refund(ctx, u.ID, key, trusted, false)
 		if f, ok := isFailure(err); ok {
 			return nil, f
 		}
@@ -247,7 +291,7 @@ func (s *Service) firstFactorDone(ctx context.Context, p *Pending, c Client, u *
 	var acct *Account
 	err := s.store.WriteLogin(ctx, func(tx Tx) error {
 		var err error
-		acct, err = succeeded(ctx, tx, u.ID, key, trusted, now)
+		acct, err = succeeded(ctx, tx, u.ID, key, trusted, false, now)
 		if err != nil {
 			return err
 		}
@@ -276,18 +320,15 @@ func (s *Service) firstFactorDone(ctx context.Context, p *Pending, c Client, u *
 // advance finishes login p, or stores it at its next stage.
 func (s *Service) advance(ctx context.Context, p *Pending, c Client, method string) (*Outcome, error) {
 	if p.Stage != StageChange {
-		need, err := s.RequiredFactors(ctx, p.UserID, p.AppID, p.MinFactors)
+		stage, need, err := s.nextStage(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if p.Factors >= need {
-			return s.finish(ctx, p, c, method)
-		}
-		st, err := s.NextStep(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		if st == nil {
+		switch stage {
+		case "":
+			return s.finish(ctx, p, c, method, nil)
+		case StageFirst:
+			// Two factors needed, none to ask for, none to set up here.
 			u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
 			if err != nil {
 				return nil, err
@@ -301,7 +342,7 @@ func (s *Service) advance(ctx context.Context, p *Pending, c Client, method stri
 			})
 			return nil, fail("no-factor")
 		}
-		p.Stage = StageStep
+		p.Stage = stage
 	}
 	if err := s.store.WriteLogin(ctx, func(tx Tx) error { return tx.PutPending(ctx, p) }); err != nil {
 		return nil, wrapf("login", err)
@@ -309,80 +350,176 @@ func (s *Service) advance(ctx context.Context, p *Pending, c Client, method stri
 	return &Outcome{Pending: p}, nil
 }
 
-// NextStep returns the further factor login p asks for next: the first of
-// Steps the person is enrolled in whose method she has not used yet (nil
-// when none).
-func (s *Service) NextStep(ctx context.Context, p *Pending) (Step, error) {
-	for _, st := range s.opt.Steps {
-		if slices.Contains(p.AMR, st.AMR()) {
-			continue
+// nextStage says what login p (past its first factor) asks for next: ""
+// when it has the factors it needs, StageStep for a second factor the
+// person has, StageEnrol to set one up, or StageFirst when it needs one
+// that cannot be had (need is then the factors needed).
+//
+// The factors needed are the policy's (RequiredFactors), and two for a
+// person who has a second factor that can be used here: once set up, it
+// is always asked for.
+func (s *Service) nextStage(ctx context.Context, p *Pending) (stage string, need int, err error) {
+	need, err = s.RequiredFactors(ctx, p.UserID, p.AppID, p.MinFactors)
+	if err != nil {
+		return "", 0, err
+	}
+	steps, err := s.StepsFor(ctx, p)
+	if err != nil {
+		return "", 0, err
+	}
+	for _, st := range steps {
+		if st.Method() != MethodRecovery {
+			need = max(need, 2)
 		}
+	}
+	need = min(need, auth.MaxFactors)
+	switch {
+	case p.Factors >= need:
+		return "", need, nil
+	case len(steps) > 0:
+		return StageStep, need, nil
+	}
+	has, err := s.hasFactor(ctx, p.UserID, "")
+	if err != nil {
+		return "", 0, err
+	}
+	if !has && s.canEnrol() {
+		return StageEnrol, need, nil
+	}
+	return StageFirst, need, nil
+}
+
+// StepsFor lists the second factors login p may ask for, in the order of
+// preference (a security key, an authenticator app, a recovery code):
+// those the person has and this server offers, while p has one factor.
+func (s *Service) StepsFor(ctx context.Context, p *Pending) ([]Step, error) {
+	if p.UserID == "" || p.Factors != 1 {
+		return nil, nil
+	}
+	var out []Step
+	for _, st := range s.steps {
 		ok, err := st.Enrolled(ctx, p.UserID)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			return st, nil
+			out = append(out, st)
 		}
 	}
-	return nil, nil
+	return out, nil
 }
 
-// Step checks a further factor of login p (method, with the form the
-// person submitted). Its failures count as password failures do.
+// NextStep returns the second factor login p asks for first (nil when
+// none).
+func (s *Service) NextStep(ctx context.Context, p *Pending) (Step, error) {
+	steps, err := s.StepsFor(ctx, p)
+	if err != nil || len(steps) == 0 {
+		return nil, err
+	}
+	return steps[0], nil
+}
+
+// Step checks a second factor of login p (method, with the form the
+// person submitted). Its failures count as password failures do, and
+// towards the account's second-factor allowance (Lockout.FactorFailures).
 func (s *Service) Step(ctx context.Context, p *Pending, c Client, method string, form map[string][]string) (*Outcome, error) {
 	if p.Stage != StageStep || p.UserID == "" {
 		return nil, fail("expired")
 	}
-	st, err := s.NextStep(ctx, p)
+	steps, err := s.StepsFor(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	if st == nil || st.Method() != method {
+	var st Step
+	for _, x := range steps {
+		if x.Method() == method {
+			st = x
+		}
+	}
+	if st == nil {
 		return nil, fail("expired")
 	}
 	u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
 	if err != nil || !u.Active {
 		return nil, fail("expired")
 	}
+	if d := s.addrs.Wait(auth.AddrKey(c.Addr)); d > 0 {
+		return nil, &Failure{Reason: "throttled", RetryAfter: d}
+	}
 	key, dev := s.clientKey(ctx, u.ID, c)
-	if err := s.charge(ctx, u.ID, key, dev != nil); err != nil {
+	trusted := dev != nil
+	if err := s.charge(ctx, u.ID, key, trusted, true); err != nil {
 		return nil, err
 	}
-	if err := st.Verify(ctx, u.ID, form); err != nil {
-		if errors.Is(err, ErrInvalidCredentials) {
-			_ = s.failed(ctx, u, key, dev != nil, c, Detail{Method: method, AMR: p.AMR, AppID: p.AppID, Reason: "invalid-" + method})
+	first, err := s.firstMethod(ctx, u)
+	if err != nil {
+		s.refund(ctx, u.ID, key, trusted, true)
+		return nil, err
+	}
+	proof, err := st.Verify(ctx, p, c, form)
+	if err != nil {
+		var sf *stepFailure
+		if errors.As(err, &sf) {
+			d := Detail{Method: first, AMR: p.AMR, AppID: p.AppID, Reason: sf.reason}
+			if sf.factor != nil {
+				d.Factor = &FactorRef{ID: sf.factor.ID, Kind: sf.factor.Kind, Name: sf.factor.Name}
+			}
+			if err := s.failed(ctx, u, key, trusted, true, c, d); err != nil {
+				return nil, err
+			}
+			if sf.reason == "reused-totp" {
+				return nil, fail("code-used")
+			}
 			return nil, fail("invalid")
 		}
-		s.refund(ctx, u.ID, key, dev != nil)
+		s.refund(ctx, u.ID, key, trusted, true)
+		if errors.Is(err, ErrSealKey) {
+			s.opt.Log.ErrorContext(ctx, "login: a TOTP secret cannot be opened", "err", err)
+			return nil, fail("unavailable")
+		}
 		return nil, err
 	}
-	if _, err := s.write2(ctx, u.ID, key, dev != nil); err != nil {
-		return nil, err
-	}
-	next := *p
-	next.AMR = append(slices.Clone(p.AMR), st.AMR())
-	next.Factors++
-	return s.advance(ctx, &next, c, method)
-}
-
-func (s *Service) write2(ctx context.Context, userID, key string, trusted bool) (*Account, error) {
-	var acct *Account
-	err := s.store.WriteLogin(ctx, func(tx Tx) error {
-		var err error
-		if acct, err = succeeded(ctx, tx, userID, key, trusted, s.stamp()); err != nil {
+	if err := s.store.WriteLogin(ctx, func(tx Tx) error {
+		acct, err := succeeded(ctx, tx, u.ID, key, trusted, true, s.stamp())
+		if err != nil {
 			return err
 		}
 		return tx.PutAccount(ctx, acct)
-	})
-	return acct, err
+	}); err != nil {
+		return nil, wrapf("login", err)
+	}
+	next := *p
+	next.AMR = appendNew(slices.Clone(p.AMR), proof.AMR...)
+	next.Factors++
+	return s.advance(ctx, &next, c, first)
+}
+
+// appendNew appends the values of add that list lacks.
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// firstMethod names how u's first factor is checked: "password", or the
+// domain of the directory that binds it.
+func (s *Service) firstMethod(ctx context.Context, u *directory.User) (string, error) {
+	d, _, err := s.delegated(ctx, u)
+	if err != nil || d == nil {
+		return "password", err
+	}
+	return d.Domain(), nil
 }
 
 // finish turns login p into a session: in one transaction it deletes the
 // login, ends the browser's previous session (the session id changes at
-// every login), creates the session and its trusted device, and records
+// every login), creates the session and its trusted device, runs also
+// (the records of a factor set up by this login), and records
 // User.LoggedIn.
-func (s *Service) finish(ctx context.Context, p *Pending, c Client, method string) (*Outcome, error) {
+func (s *Service) finish(ctx context.Context, p *Pending, c Client, method string, also func(Tx, *Session) error) (*Outcome, error) {
 	u, err := s.store.User(ctx, p.UserID, directory.ReadOptions{})
 	if err != nil {
 		return nil, err
@@ -392,9 +529,10 @@ func (s *Service) finish(ctx context.Context, p *Pending, c Client, method strin
 		return nil, err
 	}
 	now := s.stamp()
-	sess := &Session{ID: s.newID(), UserID: u.ID, AuthTime: p.AuthTime, AMR: slices.Clone(p.AMR), Factors: p.Factors,
-		Created: now, LastSeen: now, Expires: now.Add(s.opt.SessionLifetime)}
-	if sess.Factors >= 2 && !slices.Contains(sess.AMR, AMRMultiFactor) {
+	sess := &Session{ID: s.newID(), UserID: u.ID, AuthTime: p.AuthTime, AMR: slices.DeleteFunc(slices.Clone(p.AMR), func(m string) bool {
+		return m == AMRMultiFactor
+	}), Factors: p.Factors, Created: now, LastSeen: now, Expires: now.Add(s.opt.SessionLifetime)}
+	if sess.Factors >= 2 {
 		sess.AMR = append(sess.AMR, AMRMultiFactor)
 	}
 	out := &Outcome{Session: sess, Token: token}
@@ -433,6 +571,11 @@ func (s *Service) finish(ctx context.Context, p *Pending, c Client, method strin
 		}
 		if err := tx.PutDevice(ctx, dev, devHash); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx, sess); err != nil {
+				return err
+			}
 		}
 		return s.record(ctx, tx, personActor(c.RequestID), ActionLogin, directory.UserLoggedIn, u,
 			Detail{Method: method, AMR: sess.AMR, Factors: sess.Factors, ACR: sess.ACR(), AppID: p.AppID, SessionID: sess.ID, Client: c.Addr}, nil, nil)

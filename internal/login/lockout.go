@@ -9,7 +9,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
-// Lockout and throttling. Three limits apply to guessing, each chosen so
+// Lockout and throttling. Four limits apply to guessing, each chosen so
 // that an attacker elsewhere can never lock a person out for good:
 //
 //  1. Per client address (an IPv6 /64), whatever the account: AddressFailures
@@ -23,6 +23,13 @@ import (
 //     AccountFailures failures, each attempt must wait twice as long as the
 //     last (1 s, 2 s, 4 s … at most AccountMaxDelay). The person's trusted
 //     devices are never slowed; elsewhere she waits at most AccountMaxDelay.
+//  4. Second factors, per account, from clients that are not its trusted
+//     devices: FactorFailures wrong second factors (since the last right
+//     one from such a client) stop second-factor attempts from them until
+//     an administrator unlocks the account. Whoever reaches the second
+//     factor knows the password; the limit keeps the 10⁶ TOTP codes (3
+//     valid at a time) out of reach: 10 guesses succeed with probability
+//     3·10⁻⁵. The person's trusted devices still sign in.
 //
 // Each attempt is counted before its password is checked (and refunded if
 // the check could not be made), so that attempts in parallel cannot exceed
@@ -44,8 +51,9 @@ func (s *Service) clientKey(ctx context.Context, userID string, c Client) (key s
 }
 
 // charge counts an attempt of userID from key before its check, or
-// refuses it with the time to wait.
-func (s *Service) charge(ctx context.Context, userID, key string, trusted bool) error {
+// refuses it with the time to wait. factor: the attempt is a second
+// factor's.
+func (s *Service) charge(ctx context.Context, userID, key string, trusted, factor bool) error {
 	lo := s.opt.Lockout
 	return s.store.WriteLogin(ctx, func(tx Tx) error {
 		now := s.stamp()
@@ -77,6 +85,12 @@ func (s *Service) charge(ctx context.Context, userID, key string, trusted bool) 
 		if trusted {
 			return nil
 		}
+		if factor {
+			if acct.FactorFailures >= lo.FactorFailures {
+				return &Failure{Reason: "factor-locked"}
+			}
+			acct.FactorFailures++
+		}
 		if !acct.LastFailure.IsZero() && now.Sub(acct.LastFailure) >= lo.Window && !now.Before(acct.NextAttempt) {
 			acct.Failures, acct.NextAttempt = 0, time.Time{}
 		}
@@ -104,7 +118,7 @@ func accountDelay(over int, max time.Duration) time.Duration {
 
 // refund takes back an attempt whose check could not be made (the
 // directory was unavailable, hashing was busy).
-func (s *Service) refund(ctx context.Context, userID, key string, trusted bool) {
+func (s *Service) refund(ctx context.Context, userID, key string, trusted, factor bool) {
 	err := s.store.WriteLogin(ctx, func(tx Tx) error {
 		acct, err := tx.AccountForUpdate(ctx, userID)
 		if err != nil {
@@ -119,6 +133,9 @@ func (s *Service) refund(ctx context.Context, userID, key string, trusted bool) 
 			if err := tx.PutLock(ctx, l); err != nil {
 				return err
 			}
+		}
+		if !trusted && factor && acct.FactorFailures > 0 {
+			acct.FactorFailures--
 		}
 		if !trusted && acct.Failures > 0 {
 			acct.Failures--
@@ -136,8 +153,9 @@ func (s *Service) refund(ctx context.Context, userID, key string, trusted bool) 
 
 // failed records a failed check of userID from key: its audit record and
 // User.LoginFailed, and — when this failure fills the key's allowance or
-// crosses the account's — the lock with its User.Locked.
-func (s *Service) failed(ctx context.Context, u *directory.User, key string, trusted bool, c Client, d Detail) error {
+// crosses the account's, or the account's second-factor allowance — the
+// lock with its User.Locked.
+func (s *Service) failed(ctx context.Context, u *directory.User, key string, trusted, factor bool, c Client, d Detail) error {
 	lo := s.opt.Lockout
 	s.addrs.Fail(auth.AddrKey(c.Addr))
 	return s.write(ctx, func(tx Tx) error {
@@ -172,16 +190,24 @@ func (s *Service) failed(ctx context.Context, u *directory.User, key string, tru
 		}
 		if !trusted && acct.Failures == lo.AccountFailures+1 {
 			until := acct.NextAttempt
+			if err := s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
+				Detail{Scope: "account", Until: &until, Reason: "failures", Client: c.Addr}, nil, nil); err != nil {
+				return err
+			}
+		}
+		if !trusted && factor && acct.FactorFailures == lo.FactorFailures {
+			// Until an administrator's unlock: no Until.
 			return s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
-				Detail{Scope: "account", Until: &until, Reason: "failures", Client: c.Addr}, nil, nil)
+				Detail{Scope: "factor", Reason: "factor-failures", Client: c.Addr}, nil, nil)
 		}
 		return nil
 	})
 }
 
 // succeeded forgets the failures of key and the account-wide count
-// (inside the transaction that finishes the first factor).
-func succeeded(ctx context.Context, tx Tx, userID, key string, trusted bool, now time.Time) (*Account, error) {
+// (inside the transaction that finishes the first factor), and with
+// factor, from an untrusted client, the second-factor count.
+func succeeded(ctx context.Context, tx Tx, userID, key string, trusted, factor bool, now time.Time) (*Account, error) {
 	acct, err := tx.AccountForUpdate(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -191,6 +217,9 @@ func succeeded(ctx context.Context, tx Tx, userID, key string, trusted bool, now
 	}
 	if !trusted {
 		acct.Failures, acct.NextAttempt = 0, time.Time{}
+		if factor {
+			acct.FactorFailures = 0
+		}
 	}
 	return acct, nil
 }
@@ -211,7 +240,7 @@ func (s *Service) Unlock(ctx context.Context, actor directory.Actor, userID stri
 		if err != nil {
 			return err
 		}
-		acct.Failures, acct.NextAttempt, acct.LastFailure = 0, time.Time{}, time.Time{}
+		acct.Failures, acct.NextAttempt, acct.LastFailure, acct.FactorFailures = 0, time.Time{}, time.Time{}, 0
 		if err := tx.PutAccount(ctx, acct); err != nil {
 			return err
 		}
@@ -229,6 +258,10 @@ type LockState struct {
 	// MustChange and TempExpires are the forced change a reset set.
 	MustChange  bool
 	TempExpires time.Time
+	// FactorFailures counts the wrong second factors from untrusted
+	// clients; FactorLocked: they may no longer try (until an unlock).
+	FactorFailures int
+	FactorLocked   bool
 }
 
 // State returns a user's login state.
@@ -237,7 +270,8 @@ func (s *Service) State(ctx context.Context, userID string) (*LockState, error) 
 	if err != nil {
 		return nil, err
 	}
-	st := &LockState{Failures: a.Failures, MustChange: a.MustChange, TempExpires: a.TempExpires}
+	st := &LockState{Failures: a.Failures, MustChange: a.MustChange, TempExpires: a.TempExpires, FactorFailures: a.FactorFailures,
+		FactorLocked: a.FactorFailures >= s.opt.Lockout.FactorFailures}
 	if s.stamp().Before(a.NextAttempt) {
 		st.Slowed = a.NextAttempt
 	}

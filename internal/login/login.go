@@ -9,8 +9,9 @@
 //
 // A login is a server-side pending-login record that collects factors one
 // step at a time (Pending): the first factor (password or delegated bind),
-// then as many further factors as the policy asks (Steps, plugged in by the
-// MFA work), then the session.
+// then the second factor the policy asks for or the person has set up
+// (Step: TOTP, WebAuthn, a recovery code) — or, for a person the policy
+// asks two of who has none, setting one up — then the session.
 package login
 
 import (
@@ -30,10 +31,13 @@ type Session struct {
 	// AuthTime is the time of the last full authentication (OIDC
 	// auth_time, SAML AuthnInstant).
 	AuthTime time.Time
-	// AMR lists the RFC 8176 methods of the last authentication: "pwd",
-	// "otp", "hwk"/"swk", "kba" (recovery code), and "mfa" when two or more
-	// factors were used. A delegated LDAP/AD bind is "pwd" (the audit record
-	// says which directory checked it).
+	// AMR lists the RFC 8176 methods of the last authentication: "pwd"
+	// (a password, or a delegated LDAP/AD bind: the audit record says which
+	// directory checked it), "otp" (a TOTP code or a recovery code: both
+	// one-time passwords), "hwk" or "swk" with "user" (a WebAuthn key bound
+	// to its device, or a synced passkey; "user" for the presence test),
+	// and "mfa" when two or more factors were used (docs/sso.md, "AMR and
+	// ACR").
 	AMR []string
 	// Factors is the number of distinct factors of AuthTime's
 	// authentication.
@@ -57,11 +61,19 @@ const (
 
 // RFC 8176 authentication method references.
 const (
-	AMRPassword    = "pwd"
-	AMROTP         = "otp"
+	AMRPassword = "pwd"
+	// AMROTP: a TOTP code, or a recovery code (a single-use code the
+	// person keeps: NIST SP 800-63B's "look-up secret", a one-time
+	// password; RFC 8176's "kba" is knowledge-based questions, which it is
+	// not).
+	AMROTP = "otp"
+	// AMRHardwareKey and AMRSoftwareKey: a WebAuthn credential bound to
+	// its device, or one its authenticator may copy to others (a synced
+	// passkey: backup-eligible).
 	AMRHardwareKey = "hwk"
 	AMRSoftwareKey = "swk"
-	AMRRecovery    = "kba"
+	// AMRUser: the user-presence test of every WebAuthn assertion.
+	AMRUser        = "user"
 	AMRMultiFactor = "mfa"
 )
 

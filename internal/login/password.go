@@ -42,25 +42,25 @@ func (s *Service) ChangePassword(ctx context.Context, sess *Session, c Client, c
 		return &Failure{Reason: "throttled", RetryAfter: d}
 	}
 	key, dev := s.clientKey(ctx, u.ID, c)
-	if err := s.charge(ctx, u.ID, key, dev != nil); err != nil {
+	if err := s.charge(ctx, u.ID, key, dev != nil, false); err != nil {
 		return err
 	}
 	_, err = s.checkPassword(ctx, u, current)
 	switch {
 	case errors.Is(err, ErrInvalidCredentials):
-		if err := s.failed(ctx, u, key, dev != nil, c, Detail{Method: "password", SessionID: sess.ID, Reason: "invalid-current-password"}); err != nil {
+		if err := s.failed(ctx, u, key, dev != nil, false, c, Detail{Method: "password", SessionID: sess.ID, Reason: "invalid-current-password"}); err != nil {
 			return err
 		}
 		return fail("invalid")
 	case err != nil:
-		s.refund(ctx, u.ID, key, dev != nil)
+		s.refund(ctx, u.ID, key, dev != nil, false)
 		if f, ok := isFailure(err); ok {
 			return f
 		}
 		return err
 	}
 	if current == next {
-		s.refund(ctx, u.ID, key, dev != nil)
+		s.refund(ctx, u.ID, key, dev != nil, false)
 		return fail("same-password")
 	}
 	hash, err := s.hash(ctx, next)
@@ -68,7 +68,7 @@ func (s *Service) ChangePassword(ctx context.Context, sess *Session, c Client, c
 		return err
 	}
 	return s.write(ctx, func(tx Tx) error {
-		if _, err := succeeded(ctx, tx, u.ID, key, dev != nil, s.stamp()); err != nil {
+		if _, err := succeeded(ctx, tx, u.ID, key, dev != nil, false, s.stamp()); err != nil {
 			return err
 		}
 		return s.setPassword(ctx, tx, personActor(c.RequestID), u.ID, hash, sess.ID, false, Detail{By: "self", SessionID: sess.ID, Client: c.Addr})

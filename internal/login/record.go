@@ -25,6 +25,12 @@ const (
 	ActionRevoked        = "login.revoke"
 	ActionPasswordChange = "user.password.change"
 	ActionPasswordReset  = "user.password.reset"
+	// Second factors (factors.go).
+	ActionFactorAdd        = "user.factor.add"
+	ActionFactorRemove     = "user.factor.remove"
+	ActionFactorReset      = "user.factor.reset"
+	ActionRecoveryGenerate = "user.recovery.generate"
+	ActionRecoveryUse      = "user.recovery.use"
 )
 
 // Detail is the login part of an audit record (with Client) and of an
@@ -53,8 +59,26 @@ type Detail struct {
 	// that it was the change a reset forced.
 	By     string `json:"by,omitempty"`
 	Forced bool   `json:"forced,omitempty"`
+	// Factor is the second factor added, removed or used (never its
+	// secret); DuringLogin: added by the login that asked for it (the
+	// person had none).
+	Factor      *FactorRef `json:"factor,omitempty"`
+	DuringLogin bool       `json:"duringLogin,omitempty"`
+	// CodesLeft counts the recovery codes left (after one was used, or
+	// new ones were made).
+	CodesLeft *int `json:"recoveryCodesLeft,omitempty"`
+	// Removed counts the factors an administrator's reset removed.
+	Removed int `json:"factorsRemoved,omitempty"`
 	// Client is the client address (audit records only).
 	Client string `json:"client,omitempty"`
+}
+
+// FactorRef names a second factor in records: its id, kind ("totp",
+// "webauthn", "recovery" for the recovery codes) and the person's label.
+type FactorRef struct {
+	ID   string `json:"id,omitempty"`
+	Kind string `json:"kind"`
+	Name string `json:"name,omitempty"`
 }
 
 func personActor(requestID string) directory.Actor {
@@ -69,7 +93,7 @@ func (s *Service) record(ctx context.Context, tx Tx, actor directory.Actor, acti
 	body, _ := json.Marshal(map[string]any{"login": auditDetail})
 	e := &directory.AuditEntry{Time: now, Actor: actor, Action: action, ResourceType: "User", ResourceID: u.ID, After: body}
 	if before != nil || after != nil {
-		// A change of the user (its password): the snapshots, as every
+		// A change of the user (her password): the snapshots, as every
 		// user change records them, and the detail beside them.
 		e.Before, e.After = directory.Snapshot(before), directory.Snapshot(after)
 		var m map[string]any

@@ -5,11 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -58,19 +61,44 @@ func (r *DirectoryRefusal) Error() string { return "the directory refused the lo
 // Unwrap makes a refusal an ErrInvalidCredentials.
 func (r *DirectoryRefusal) Unwrap() error { return ErrInvalidCredentials }
 
-// Step is a further factor the login can ask for after the first (TOTP,
-// WebAuthn, recovery codes: the MFA work plugs them in).
+// Step is a second factor the login can ask for after the first: TOTP,
+// WebAuthn, a recovery code (factors.go, webauthn.go).
 type Step interface {
-	// Method names the step in pages and audit records ("totp").
+	// Method names the step in pages, forms and audit records: "totp",
+	// "webauthn", "recovery".
 	Method() string
-	// AMR is the RFC 8176 method a success adds ("otp", "hwk", "kba").
-	AMR() string
-	// Enrolled reports whether the person can use this step.
+	// Enrolled reports whether the person can use this step here.
 	Enrolled(ctx context.Context, userID string) (bool, error)
-	// Verify checks what the person submitted for this step (the form's
-	// values): ErrInvalidCredentials when it is wrong.
-	Verify(ctx context.Context, userID string, form map[string][]string) error
+	// Challenge prepares the page that asks for the factor: what its
+	// script needs (WebAuthn's request options, whose challenge is kept
+	// server-side, bound to login p), or nil for a plain form.
+	Challenge(ctx context.Context, p *Pending) (json.RawMessage, error)
+	// Verify checks what the person submitted for login p: what it
+	// proved, or an error that wraps ErrInvalidCredentials when it is
+	// wrong.
+	Verify(ctx context.Context, p *Pending, c Client, form map[string][]string) (*Proof, error)
 }
+
+// Proof is what a step proved.
+type Proof struct {
+	// AMR are the RFC 8176 methods it adds to the session.
+	AMR []string
+	// Factor is the factor used (nil for a recovery code).
+	Factor *Factor
+}
+
+// stepFailure is a wrong second factor, with the reason the audit record
+// gives ("invalid-totp", "reused-totp", "invalid-webauthn",
+// "sign-counter", "invalid-recovery", "no-ceremony").
+type stepFailure struct {
+	reason string
+	factor *Factor
+}
+
+func (f *stepFailure) Error() string { return "second factor refused: " + f.reason }
+
+// Unwrap makes a stepFailure an ErrInvalidCredentials.
+func (f *stepFailure) Unwrap() error { return ErrInvalidCredentials }
 
 // Lockout sets the rules that slow down and stop password guessing
 // (docs/sso.md, "Lockout and throttling").
@@ -93,6 +121,12 @@ type Lockout struct {
 	// from it are answered 429 until it is back within its allowance.
 	AddressFailures int
 	AddressWindow   time.Duration
+	// FactorFailures failed second-factor attempts from clients that are
+	// not the account's trusted devices (since the last success from such
+	// a client) stop such attempts until an administrator unlocks the
+	// account: with the password known, 10⁶ TOTP codes are not to be
+	// tried. The person's trusted devices are not affected.
+	FactorFailures int
 }
 
 // Policy says how many factors a session needs.
@@ -135,8 +169,16 @@ type Options struct {
 	HashWait time.Duration
 	Lockout  Lockout
 	Policy   Policy
-	// Steps are the further factors available, in order of preference.
-	Steps []Step
+	// Sealer seals TOTP secrets (NewSealer with the key of
+	// login.factor_key_file). Without it, authenticator apps are not
+	// offered.
+	Sealer *Sealer
+	// RelyingParty is Gatehouse as a WebAuthn relying party
+	// (NewRelyingParty with base_url). Without it, security keys are not
+	// offered.
+	RelyingParty *RelyingParty
+	// Issuer names Gatehouse in authenticator apps (default "Gatehouse").
+	Issuer string
 	// Directories check the passwords of the accounts synced from them.
 	Directories []Directory
 	// OnCommit is called after every write that appended events (pokes
@@ -149,7 +191,13 @@ type Service struct {
 	store Store
 	apps  Apps
 	opt   Options
-	addrs *auth.Throttle
+	// sealer seals TOTP secrets (nil: no TOTP); rp is the WebAuthn relying
+	// party (nil: no WebAuthn); steps are the second factors, in the order
+	// the login offers them.
+	sealer *Sealer
+	rp     *webauthn.WebAuthn
+	steps  []Step
+	addrs  *auth.Throttle
 	// ghosts counts the failures of user names that are no account, per
 	// network, so that they lock as accounts do.
 	ghosts *auth.Throttle
@@ -193,6 +241,12 @@ func New(store Store, apps Apps, opt Options) *Service {
 	if lo.AddressFailures <= 0 {
 		lo.AddressFailures = 20
 	}
+	if lo.FactorFailures <= 0 {
+		lo.FactorFailures = 10
+	}
+	if opt.Issuer == "" {
+		opt.Issuer = "Gatehouse"
+	}
 	if opt.Hasher == nil {
 		opt.Hasher = auth.NewArgon2id()
 	}
@@ -201,6 +255,15 @@ func New(store Store, apps Apps, opt Options) *Service {
 	}
 	s := &Service{store: store, apps: apps, opt: opt, addrs: auth.NewThrottle(lo.AddressFailures, lo.AddressWindow, opt.Now),
 		ghosts: auth.NewThrottle(lo.Failures, lo.Window, opt.Now)}
+	s.sealer = opt.Sealer
+	if opt.RelyingParty != nil {
+		s.rp = opt.RelyingParty.wa
+		s.steps = append(s.steps, webAuthnStep{s})
+	}
+	if s.sealer != nil {
+		s.steps = append(s.steps, totpStep{s})
+	}
+	s.steps = append(s.steps, recoveryStep{s})
 	return s
 }
 
@@ -223,11 +286,19 @@ type Failure struct {
 	// "throttled" (too many failures from this address), "locked" (this
 	// account from this network or device), "slowed" (the account-wide
 	// slow-down), "temp-expired", "directory-refused" (with Detail),
-	// "unavailable" (the directory cannot be reached), "busy", "no-factor"
-	// (the policy needs a factor the person has not set up), "expired"
-	// (the login took too long), "password-policy" (with Detail),
-	// "mismatch", "same-password", "not-here" (the password is the
-	// directory's), "reauth".
+	// "unavailable" (the directory cannot be reached, or a TOTP secret
+	// cannot be opened), "busy", "no-factor" (the policy needs a factor
+	// the person has not set up and cannot set up here), "expired" (the
+	// login took too long), "password-policy" (with Detail), "mismatch",
+	// "same-password", "not-here" (the password is the directory's),
+	// "reauth" (a sensitive action needs a recent login), "code-used" (a
+	// TOTP code accepted before), "factor-locked" (too many wrong second
+	// factors from untrusted clients), "factor-name" (with Detail),
+	// "last-factor" (the policy needs the factor being removed),
+	// "setup-expired" (the authenticator app being set up was begun too
+	// long ago, or replaced by a newer set-up), "needs-factor" (recovery
+	// codes without a factor),
+	// "no-webauthn", "no-totp" (not offered here).
 	Reason string
 	// Detail is a sentence to show (a password policy rule); "" if none.
 	Detail string

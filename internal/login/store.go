@@ -34,6 +34,11 @@ type Store interface {
 	// Device returns the trusted device whose token has this SHA-256
 	// (directory.ErrNotFound when there is none).
 	Device(ctx context.Context, hash []byte) (*Device, error)
+	// Factors lists a user's second factors, confirmed or not, oldest
+	// first.
+	Factors(ctx context.Context, userID string) ([]*Factor, error)
+	// RecoveryCodes counts a user's unused recovery codes.
+	RecoveryCodes(ctx context.Context, userID string) (int, error)
 	// WriteLogin runs fn in one transaction and commits it if fn returns
 	// nil. fn may run more than once.
 	WriteLogin(ctx context.Context, fn func(Tx) error) error
@@ -76,8 +81,56 @@ type Tx interface {
 	// DeleteDevices forgets a user's trusted devices.
 	DeleteDevices(ctx context.Context, userID string) error
 
-	// PruneLogin deletes sessions, pending logins and client locks that
-	// ended before t, and trusted devices unused since before devicesBefore.
+	// InsertFactor adds a second factor (directory.ErrConflict when its
+	// WebAuthn credential id is registered already).
+	InsertFactor(ctx context.Context, f *Factor) error
+	// FactorForUpdate locks and returns one of a user's factors
+	// (directory.ErrNotFound when she has none with that id).
+	FactorForUpdate(ctx context.Context, userID, id string) (*Factor, error)
+	// UpdateFactor stores a factor's name, confirmation, secret, credential
+	// and last use.
+	UpdateFactor(ctx context.Context, f *Factor) error
+	// UseTOTPStep records that a code of time step step was accepted for
+	// TOTP factor id, if no code of that step or a later one was before:
+	// false (and nothing changed) otherwise.
+	UseTOTPStep(ctx context.Context, id string, step int64, at time.Time) (bool, error)
+	// UseSignCount moves WebAuthn factor id's signature counter to count
+	// and stores its credential record, if count is above the stored
+	// counter (or both are 0, an authenticator without a counter): false
+	// (and nothing changed) otherwise.
+	UseSignCount(ctx context.Context, id string, count uint32, credential []byte, at time.Time) (bool, error)
+	// DeleteFactor removes one of a user's factors, reporting whether it
+	// existed.
+	DeleteFactor(ctx context.Context, userID, id string) (bool, error)
+	// DeleteFactors removes every factor of a user, returning how many
+	// confirmed ones went.
+	DeleteFactors(ctx context.Context, userID string) (int, error)
+	// DeleteUnconfirmed removes a user's factors of kind that are not
+	// confirmed (set-ups begun and left).
+	DeleteUnconfirmed(ctx context.Context, userID, kind string) error
+	// PutRecoveryCodes replaces a user's recovery codes with these
+	// hashes.
+	PutRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, at time.Time) error
+	// UseRecoveryCode deletes a user's recovery code with this hash,
+	// reporting whether there was one.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte) (bool, error)
+	// DeleteRecoveryCodes deletes a user's recovery codes, returning how
+	// many there were.
+	DeleteRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// CountRecoveryCodes counts a user's recovery codes (in the
+	// transaction).
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	// PutChallenge stores a ceremony's state under its binding, replacing
+	// the one there was.
+	PutChallenge(ctx context.Context, c *Challenge) error
+	// TakeChallenge deletes and returns the ceremony bound to binding
+	// (directory.ErrNotFound when there is none).
+	TakeChallenge(ctx context.Context, binding string) (*Challenge, error)
+
+	// PruneLogin deletes sessions, pending logins, client locks and
+	// ceremonies that ended before t, factors still unconfirmed that were
+	// begun before t, and trusted devices unused since before
+	// devicesBefore.
 	PruneLogin(ctx context.Context, t, devicesBefore time.Time) (int64, error)
 
 	AppendAudit(ctx context.Context, e *directory.AuditEntry) error
@@ -118,6 +171,9 @@ const (
 	StageFirst  = "first"
 	StageStep   = "step"
 	StageChange = "change"
+	// StageEnrol: the policy needs a second factor the person has not set
+	// up; she sets one up now (her first only), which then counts.
+	StageEnrol = "enrol"
 )
 
 // Account is a user's login state.
@@ -138,6 +194,11 @@ type Account struct {
 	NextAttempt time.Time
 	// PasswordChanged is when the user last changed her password here.
 	PasswordChanged time.Time
+	// FactorFailures counts the failed second-factor attempts from
+	// clients that are not the user's trusted devices since the last
+	// success from such a client or an administrator's unlock: at
+	// Lockout.FactorFailures, such clients may no longer try.
+	FactorFailures int
 }
 
 // Lock is the failures of one user from one client key: a network
@@ -161,4 +222,50 @@ type Device struct {
 	UserID   string
 	Created  time.Time
 	LastUsed time.Time
+}
+
+// Kinds of second factor.
+const (
+	// FactorTOTP is an authenticator app (RFC 6238).
+	FactorTOTP = "totp"
+	// FactorWebAuthn is a security key or passkey (WebAuthn).
+	FactorWebAuthn = "webauthn"
+)
+
+// Factor is one of a person's second factors: a TOTP authenticator or a
+// WebAuthn credential. One begun but not confirmed (a TOTP secret whose
+// first code has not come back yet) does not count.
+type Factor struct {
+	ID     string
+	UserID string
+	Kind   string
+	// Name is the person's label for it ("phone", "YubiKey").
+	Name      string
+	Confirmed bool
+	// Secret is a TOTP secret, sealed (Sealer): never stored or logged in
+	// clear.
+	Secret []byte
+	// LastStep is the last TOTP time step a code was accepted for.
+	LastStep int64
+	// CredentialID and Credential are a WebAuthn credential's id and its
+	// record (JSON: public key, flags, AAGUID, transports; nothing
+	// secret); SignCount its signature counter.
+	CredentialID []byte
+	Credential   []byte
+	SignCount    uint32
+	Created      time.Time
+	LastUsed     time.Time
+}
+
+// Challenge is a ceremony in progress (a WebAuthn registration or
+// assertion): its server-side state, bound to the login or session that
+// began it, used once.
+type Challenge struct {
+	// Binding names what it belongs to: "login:<pending login id>",
+	// "enrol:<pending login id>", "session:<session id>".
+	Binding string
+	UserID  string
+	Purpose string
+	Data    []byte
+	Expires time.Time
 }

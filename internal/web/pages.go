@@ -56,34 +56,111 @@ func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 	s.showLogin(w, r, http.StatusOK, p, "", "")
 }
 
-// showLogin renders login p's stage, with an error message if any.
+// showLogin renders login p's stage, with an error message if any. A
+// second-factor or set-up stage shows the way the query (?m=) or the
+// form (method) chose, else the first the person has (a security key, an
+// authenticator app, a recovery code), with links to the others.
 func (s *Site) showLogin(w http.ResponseWriter, r *http.Request, status int, p *login.Pending, msg, prefill string) {
 	l := s.lang(r)
-	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText)}
+	ctx := r.Context()
+	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText), Action: "/login"}
+	method := r.URL.Query().Get("m")
+	if r.Method == http.MethodPost {
+		method = r.PostFormValue("method")
+	}
+	switchTo := func(m, label string) methodLink {
+		return methodLink{Label: l.T(label), URL: "/login?l=" + url.QueryEscape(p.ID) + "&m=" + url.QueryEscape(m)}
+	}
 	switch p.Stage {
 	case login.StageChange:
 		pg.Title = l.T("change.title")
 	case login.StageStep:
 		pg.Title = l.T("step.title")
-		st, err := s.login.NextStep(r.Context(), p)
+		steps, err := s.login.StepsFor(ctx, p)
 		if err != nil {
 			s.internal(w, r, err)
 			return
 		}
-		if st == nil {
+		if len(steps) == 0 {
 			s.loginFailed(w, r, nil, &login.Failure{Reason: "expired"}, "")
 			return
 		}
+		st := steps[0]
+		for _, x := range steps {
+			if x.Method() == method {
+				st = x
+			}
+		}
 		pg.StepMethod = st.Method()
+		for _, x := range steps {
+			if x != st {
+				pg.Methods = append(pg.Methods, switchTo(x.Method(), "method."+x.Method()))
+			}
+		}
+		opts, err := st.Challenge(ctx, p)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		if opts != nil {
+			pg.WebAuthnOptions, pg.Script = string(opts), true
+		}
+	case login.StageEnrol:
+		pg.Title = l.T("enrol.title")
+		totp, key := s.login.OffersTOTP(), s.login.OffersWebAuthn()
+		if method != login.MethodWebAuthn && totp || !key {
+			pg.StepMethod = login.MethodTOTP
+			if key {
+				pg.Methods = append(pg.Methods, switchTo(login.MethodWebAuthn, "enrol.webauthn"))
+			}
+			var e *login.TOTPEnrolment
+			var err error
+			if retry := r.PostFormValue("factor"); r.Method == http.MethodPost && retry != "" {
+				// The first code was wrong: the same secret again.
+				e, err = s.login.TOTPEnrolment(ctx, p.UserID, retry)
+				pg.FactorName = r.PostFormValue("name")
+			}
+			if e == nil || err != nil {
+				e, err = s.login.EnrolTOTP(ctx, p)
+			}
+			if err != nil {
+				s.loginFailed(w, r, nil, err, "")
+				return
+			}
+			if pg.TOTP, err = s.totpView(l, e); err != nil {
+				s.internal(w, r, err)
+				return
+			}
+		} else {
+			pg.StepMethod = login.MethodWebAuthn
+			if totp {
+				pg.Methods = append(pg.Methods, switchTo(login.MethodTOTP, "enrol.totp"))
+			}
+			opts, err := s.login.EnrolWebAuthn(ctx, p)
+			if err != nil {
+				s.loginFailed(w, r, nil, err, "")
+				return
+			}
+			pg.WebAuthnOptions, pg.Script = string(opts), true
+		}
 	default:
 		pg.Title = l.T("login.title")
 	}
 	if p.AppID != "" {
-		if a, err := s.login.App(r.Context(), p.AppID); err == nil {
+		if a, err := s.login.App(ctx, p.AppID); err == nil {
 			pg.AppName = a.Name
 		}
 	}
 	s.render(w, r, status, "login", pg)
+}
+
+// totpView is what the page shows of an authenticator app being set up.
+func (s *Site) totpView(l *Lang, e *login.TOTPEnrolment) (*totpView, error) {
+	qr, err := qrSVG(e.URI, l.T("totp.qr"))
+	if err != nil {
+		return nil, err
+	}
+	return &totpView{FactorID: e.FactorID, Secret: e.Secret, QR: qr}, nil
 }
 
 // loginPost takes one stage of a login.
@@ -112,6 +189,15 @@ func (s *Site) loginPost(w http.ResponseWriter, r *http.Request) {
 		out, err = s.login.ForcedChange(r.Context(), p, c, r.PostFormValue("new"), r.PostFormValue("confirm"))
 	case login.StageStep:
 		out, err = s.login.Step(r.Context(), p, c, r.PostFormValue("method"), r.PostForm)
+	case login.StageEnrol:
+		name := r.PostFormValue("name")
+		if r.PostFormValue("method") == login.MethodWebAuthn {
+			out, err = s.login.ConfirmEnrolWebAuthn(r.Context(), p, c, name, r.PostFormValue("credential"))
+		} else {
+			out, err = s.login.ConfirmEnrolTOTP(r.Context(), p, c, r.PostFormValue("factor"), name, r.PostFormValue("code"))
+		}
+	default:
+		err = &login.Failure{Reason: "expired"}
 	}
 	if err != nil {
 		if len(prefill) > login.MaxUserNameBytes {
@@ -128,7 +214,20 @@ func (s *Site) loginPost(w http.ResponseWriter, r *http.Request) {
 	if out.DeviceToken != "" {
 		s.setCookie(w, "device", out.DeviceToken, deviceMaxAge)
 	}
+	if out.RecoveryCodes != nil {
+		// The login set up her first factor: her recovery codes, this
+		// once, then on to where the login was going.
+		s.showCodes(w, r, out.RecoveryCodes, p.Resume)
+		return
+	}
 	http.Redirect(w, r, p.Resume, http.StatusSeeOther)
+}
+
+// showCodes shows recovery codes (once: the page is not cached), with a
+// link on to next.
+func (s *Site) showCodes(w http.ResponseWriter, r *http.Request, codes []string, next string) {
+	l := s.lang(r)
+	s.render(w, r, http.StatusOK, "codes", &page{L: l, Title: l.T("codes.title"), Codes: codes, Continue: next})
 }
 
 // waitText says how long to wait, in whole seconds or minutes.
@@ -152,9 +251,18 @@ func (s *Site) loginFailed(w http.ResponseWriter, r *http.Request, p *login.Pend
 	switch f.Reason {
 	case "invalid":
 		msg = l.T("err.invalid")
-		if p != nil && p.Stage == login.StageStep {
+		if p != nil && (p.Stage == login.StageStep || p.Stage == login.StageEnrol) {
 			msg = l.T("err.invalid.code")
+			if r.PostFormValue("method") == login.MethodWebAuthn {
+				msg = l.T("err.invalid.key")
+			}
 		}
+	case "code-used":
+		msg = l.T("err.code-used")
+	case "factor-locked":
+		status, msg, p = http.StatusForbidden, l.T("err.factor-locked"), nil
+	case "factor-name", "no-webauthn", "no-totp", "setup-expired":
+		status, msg = http.StatusBadRequest, l.T("err."+f.Reason)
 	case "throttled", "locked", "slowed":
 		status, msg = http.StatusTooManyRequests, l.F("err."+f.Reason, waitText(f.RetryAfter))
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(f.RetryAfter.Seconds()))))

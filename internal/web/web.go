@@ -1,11 +1,14 @@
-// Package web serves Gatehouse's browser pages: the login page, the
-// password change (and the forced change), the user's page listing the
+// Package web serves Gatehouse's browser pages: the login page (with its
+// second-factor and set-up stages), the password change (and the forced
+// change), the person's second factors, the user's page listing the
 // applications she may open, logout, the error page, and their embedded
-// assets. Pages are server-rendered html/template, need no JavaScript, are
-// sent with a strict Content-Security-Policy, and every form is protected
-// against cross-site requests twice: http.CrossOriginProtection (Fetch
-// metadata and Origin) and a token derived from the browser's own
-// HttpOnly cookie. Site implements login.Sessions for the SSO protocols.
+// assets. Pages are server-rendered html/template and need no JavaScript
+// except for WebAuthn (one embedded script, static/webauthn.js, on the
+// pages that use a security key); they are sent with a strict
+// Content-Security-Policy, and every form is protected against cross-site
+// requests twice: http.CrossOriginProtection (Fetch metadata and Origin)
+// and a token derived from the browser's own HttpOnly cookie. Site
+// implements login.Sessions for the SSO protocols.
 package web
 
 import (
@@ -39,6 +42,10 @@ var assets embed.FS
 // site's own style sheet and images, forms that post to the site itself,
 // never framed.
 const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// CSPScript is the policy of the pages that use a security key: CSP and
+// the site's own script file (no inline script).
+const CSPScript = CSP + "; script-src 'self'"
 
 // maxForm bounds a form's body.
 const maxForm = 64 << 10
@@ -94,8 +101,8 @@ func New(svc *login.Service, opt Options) (*Site, error) {
 	}
 	s := &Site{login: svc, opt: opt, pages: map[string]*template.Template{}, langs: newLangs(), matcher: newMatcher(),
 		launchers: map[auth.Kind]func(*auth.App) string{}}
-	for _, name := range []string{"login", "password", "home", "logout", "error"} {
-		t, err := template.ParseFS(assets, "templates/layout.html", "templates/"+name+".html")
+	for _, name := range []string{"login", "password", "home", "logout", "error", "codes", "factors", "factor"} {
+		t, err := template.ParseFS(assets, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -133,8 +140,8 @@ func (s *Site) launcher(kind auth.Kind) func(*auth.App) string {
 	return s.launchers[kind]
 }
 
-// Mount adds the browser routes to mux: /login, /logout, /password and
-// /static/. The user's page is Home (the app serves it at /).
+// Mount adds the browser routes to mux: /login, /logout, /password,
+// /factors (and below) and /static/. The user's page is Home (the app serves it at /).
 func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /login", s.wrap(s.loginPage))
 	mux.Handle("POST /login", s.wrap(s.loginPost))
@@ -142,6 +149,13 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /logout", s.wrap(s.logoutPost))
 	mux.Handle("GET /password", s.wrap(s.passwordPage))
 	mux.Handle("POST /password", s.wrap(s.passwordPost))
+	mux.Handle("GET /factors", s.wrap(s.factorsPage))
+	mux.Handle("GET /factors/totp", s.wrap(s.totpPage))
+	mux.Handle("POST /factors/totp", s.wrap(s.totpPost))
+	mux.Handle("GET /factors/webauthn", s.wrap(s.keyPage))
+	mux.Handle("POST /factors/webauthn", s.wrap(s.keyPost))
+	mux.Handle("POST /factors/remove", s.wrap(s.removePost))
+	mux.Handle("POST /factors/recovery", s.wrap(s.recoveryPost))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", s.assets()))
 }
 
@@ -277,6 +291,41 @@ type page struct {
 	Apps []appLink
 	// The logout page.
 	Done bool
+	// Second factors: the other ways to pass this stage (Methods), the
+	// WebAuthn options for the script (JSON), an authenticator app being
+	// set up, where its form posts (Action), the label typed, the
+	// recovery codes to show once and where to go after them, the
+	// person's factors and codes left, what this server offers. Script
+	// loads webauthn.js (and allows it in the CSP).
+	Methods         []methodLink
+	WebAuthnOptions string
+	TOTP            *totpView
+	Action          string
+	FactorName      string
+	Codes           []string
+	Continue        string
+	Factors         []factorView
+	CodesLeft       int
+	OffersTOTP      bool
+	OffersWebAuthn  bool
+	Script          bool
+}
+
+type methodLink struct {
+	Label string
+	URL   string
+}
+
+// totpView is an authenticator app being set up.
+type totpView struct {
+	FactorID string
+	Secret   string
+	QR       template.HTML
+}
+
+// factorView is one of the person's factors on her page.
+type factorView struct {
+	ID, Name, KindText, Used string
 }
 
 type appLink struct {
@@ -299,6 +348,9 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 		return
 	}
 	headers(w)
+	if p.Script {
+		w.Header().Set("Content-Security-Policy", CSPScript)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", p.L.Tag)
 	w.WriteHeader(status)

@@ -86,12 +86,12 @@ func (s *Store) Pending(ctx context.Context, id string) (*login.Pending, error) 
 	return p, err
 }
 
-const accountCols = `user_id, must_change, temp_expires, failures, last_failure, next_attempt, password_changed`
+const accountCols = `user_id, must_change, temp_expires, failures, last_failure, next_attempt, password_changed, factor_failures`
 
 func scanAccount(sc scanner, userID string) (*login.Account, error) {
 	var a login.Account
 	var temp, last, next, changed pgtype.Timestamptz
-	err := sc.Scan(&a.UserID, &a.MustChange, &temp, &a.Failures, &last, &next, &changed)
+	err := sc.Scan(&a.UserID, &a.MustChange, &temp, &a.Failures, &last, &next, &changed, &a.FactorFailures)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return &login.Account{UserID: userID}, nil
 	}
@@ -210,11 +210,11 @@ func (t *tx) AccountForUpdate(ctx context.Context, userID string) (*login.Accoun
 }
 
 func (t *tx) PutAccount(ctx context.Context, a *login.Account) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO login_accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+	_, err := t.tx.Exec(ctx, `INSERT INTO login_accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (user_id) DO UPDATE SET must_change = excluded.must_change, temp_expires = excluded.temp_expires,
 			failures = excluded.failures, last_failure = excluded.last_failure, next_attempt = excluded.next_attempt,
-			password_changed = excluded.password_changed`,
-		a.UserID, a.MustChange, tstz(a.TempExpires), a.Failures, tstz(a.LastFailure), tstz(a.NextAttempt), tstz(a.PasswordChanged))
+			password_changed = excluded.password_changed, factor_failures = excluded.factor_failures`,
+		a.UserID, a.MustChange, tstz(a.TempExpires), a.Failures, tstz(a.LastFailure), tstz(a.NextAttempt), tstz(a.PasswordChanged), a.FactorFailures)
 	if isForeignKey(err) {
 		return notFound("User", a.UserID)
 	}
@@ -287,6 +287,8 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 		{`DELETE FROM login_pending WHERE expires < $1`, []any{before}},
 		{`DELETE FROM login_locks WHERE first < $1 AND (locked_until IS NULL OR locked_until < $1)`, []any{before}},
 		{`DELETE FROM login_devices WHERE last_used < $1`, []any{devicesBefore}},
+		{`DELETE FROM login_challenges WHERE expires < $1`, []any{before}},
+		{`DELETE FROM login_factors WHERE NOT confirmed AND created < $1`, []any{before}},
 	} {
 		tag, err := t.tx.Exec(ctx, q.sql, q.args...)
 		if err != nil {

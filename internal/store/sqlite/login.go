@@ -104,13 +104,13 @@ func (s *Store) Pending(ctx context.Context, id string) (*login.Pending, error) 
 	return p, err
 }
 
-const accountCols = `user_id, must_change, temp_expires, failures, last_failure, next_attempt, password_changed`
+const accountCols = `user_id, must_change, temp_expires, failures, last_failure, next_attempt, password_changed, factor_failures`
 
 func scanAccount(sc scanner, userID string) (*login.Account, error) {
 	var a login.Account
 	var must int
 	var temp, last, next, changed sql.NullString
-	err := sc.Scan(&a.UserID, &must, &temp, &a.Failures, &last, &next, &changed)
+	err := sc.Scan(&a.UserID, &must, &temp, &a.Failures, &last, &next, &changed, &a.FactorFailures)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &login.Account{UserID: userID}, nil
 	}
@@ -239,11 +239,12 @@ func (t *tx) AccountForUpdate(ctx context.Context, userID string) (*login.Accoun
 }
 
 func (t *tx) PutAccount(ctx context.Context, a *login.Account) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO login_accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO login_accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET must_change = excluded.must_change, temp_expires = excluded.temp_expires,
 			failures = excluded.failures, last_failure = excluded.last_failure, next_attempt = excluded.next_attempt,
-			password_changed = excluded.password_changed`,
-		a.UserID, boolInt(a.MustChange), optTime(a.TempExpires), a.Failures, optTime(a.LastFailure), optTime(a.NextAttempt), optTime(a.PasswordChanged))
+			password_changed = excluded.password_changed, factor_failures = excluded.factor_failures`,
+		a.UserID, boolInt(a.MustChange), optTime(a.TempExpires), a.Failures, optTime(a.LastFailure), optTime(a.NextAttempt), optTime(a.PasswordChanged),
+		a.FactorFailures)
 	if isForeignKey(err) {
 		return notFound("User", a.UserID)
 	}
@@ -323,6 +324,8 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 		{`DELETE FROM login_pending WHERE expires < ?`, []any{b}},
 		{`DELETE FROM login_locks WHERE first < ? AND (locked_until IS NULL OR locked_until < ?)`, []any{b, b}},
 		{`DELETE FROM login_devices WHERE last_used < ?`, []any{fmtTime(devicesBefore)}},
+		{`DELETE FROM login_challenges WHERE expires < ?`, []any{b}},
+		{`DELETE FROM login_factors WHERE confirmed = 0 AND created < ?`, []any{b}},
 	} {
 		res, err := t.tx.ExecContext(ctx, q.sql, q.args...)
 		if err != nil {

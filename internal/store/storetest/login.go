@@ -366,28 +366,13 @@ func count(list []string, s string) int {
 	return n
 }
 
-// codeStep is a second factor for the test: the code "123456".
-type codeStep struct{ enrolled map[string]bool }
-
-func (codeStep) Method() string { return "totp" }
-func (codeStep) AMR() string    { return login.AMROTP }
-func (c codeStep) Enrolled(_ context.Context, id string) (bool, error) {
-	return c.enrolled[id], nil
-}
-func (codeStep) Verify(_ context.Context, _ string, form map[string][]string) error {
-	if v := form["code"]; len(v) == 1 && v[0] == "123456" {
-		return nil
-	}
-	return login.ErrInvalidCredentials
-}
-
 // testLoginPolicy: the factors a session needs (groups, administrators,
 // applications, the relying party), the step that adds one, Satisfies,
 // Allowed.
 func testLoginPolicy(t *testing.T, ns NewStore) {
-	step := codeStep{enrolled: map[string]bool{}}
-	le := newLoginEnv(t, ns, login.Options{Policy: login.Policy{AdminGroups: []string{"Admins"}, GroupFactors: map[string]int{"finance": 2}},
-		Steps: []login.Step{step}})
+	policy := login.Policy{AdminGroups: []string{"Admins"}, GroupFactors: map[string]int{"finance": 2}}
+	// No factor can be set up on this server (no factor key, no base_url).
+	le := newLoginEnv(t, ns, login.Options{Policy: policy})
 	ada := le.person("ada", "Secret-Pass-1", true)
 	root := le.person("root", "Secret-Pass-1", true)
 	fin := le.person("fin", "Secret-Pass-1", true)
@@ -415,25 +400,35 @@ func testLoginPolicy(t *testing.T, ns NewStore) {
 		}
 	}
 
-	// An administrator without a second factor cannot finish a login.
+	// An administrator without a second factor cannot finish a login
+	// where none can be set up.
 	c := client(t, "192.0.2.1")
 	if _, reason := le.try(c, login.Requirement{}, "root", "Secret-Pass-1"); reason != "no-factor" {
 		t.Errorf("administrator without a second factor: %q", reason)
 	}
-	// With one: the login asks for it, and the session has two factors.
-	step.enrolled[root.ID] = true
+	// Where one can: she sets it up after her password, and its first
+	// code makes the session's second factor.
+	le.withFactors(login.Options{Policy: policy})
 	out, reason := le.try(c, login.Requirement{}, "root", "Secret-Pass-1")
+	if reason != "" || out.Done() || out.Pending.Stage != login.StageEnrol {
+		t.Fatalf("administrator after the password: %q %+v", reason, out)
+	}
+	secret := le.enrolTOTP(out.Pending, c)
+	// Later, the login asks for it; a wrong code fails, the right one
+	// gives a two-factor session.
+	le.clock.Advance(login.TOTPPeriod)
+	out, reason = le.try(c, login.Requirement{}, "root", "Secret-Pass-1")
 	if reason != "" || out.Done() || out.Pending.Stage != login.StageStep {
 		t.Fatalf("administrator after the password: %q %+v", reason, out)
 	}
-	if _, err := le.svc.Step(le.ctx, out.Pending, c, "totp", map[string][]string{"code": {"000000"}}); err == nil {
+	if _, err := le.svc.Step(le.ctx, out.Pending, c, "totp", map[string][]string{"code": {wrongCode(secret, le.clock.t)}}); err == nil {
 		t.Error("a wrong code passed")
 	}
 	p, err := le.svc.PendingFor(le.ctx, out.Pending.ID, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done, err := le.svc.Step(le.ctx, p, c, "totp", map[string][]string{"code": {"123456"}})
+	done, err := le.svc.Step(le.ctx, p, c, "totp", map[string][]string{"code": {login.TOTPCode(secret, le.clock.t)}})
 	if err != nil || !done.Done() {
 		t.Fatalf("the right code: %v", err)
 	}
