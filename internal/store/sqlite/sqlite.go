@@ -60,6 +60,9 @@ type Store struct {
 	// Where attributes live, for the filter compiler; built once.
 	userLayout, groupLayout *sqlfilter.Layout
 
+	busyTimeout time.Duration    // Options.BusyTimeout
+	now         func() time.Time // Options.Now
+
 	cdb            *sql.DB      // the checkpointer's connection
 	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
 	stopCheckpoint context.CancelFunc
@@ -84,8 +87,12 @@ type Options struct {
 	// creates a database.) An existing database is migrated either way.
 	MustExist bool
 	// BusyTimeout is how long a statement waits for a lock another process
-	// holds before failing with SQLITE_BUSY (default 10 s).
+	// holds before failing with SQLITE_BUSY (default 10 s). A write waits
+	// that long at most in all, its time queued behind other writes
+	// included (commit.go).
 	BusyTimeout time.Duration
+	// Now is the clock writes' deadlines are read on (default time.Now).
+	Now func() time.Time
 }
 
 var registerFuncs sync.Once
@@ -199,7 +206,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout(),
+		busyTimeout: opt.BusyTimeout, now: opt.Now}
 	if opt.MustExist {
 		var n int
 		if err := wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
