@@ -308,6 +308,35 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A migration this build does not have: a newer Gatehouse used the
+	// database, and this one must not run on it (nor apply its own pending
+	// migrations to it).
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	rows, err := s.wdb.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var unknown []string
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if !known[v] {
+			unknown = append(unknown, strconv.Itoa(v))
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s has %d migration(s) this build does not know (%s): it was used by a newer Gatehouse. Run that version (gatehouse migrate status lists the migrations)",
+			s.path, len(unknown), strings.Join(unknown, ", "))
+	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m.Version, m.SQL); err != nil {
 			return fmt.Errorf("migrate %s: %w", m.Name, err)
