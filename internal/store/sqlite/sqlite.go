@@ -180,6 +180,14 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
+	// A new database file is readable by its owner only (SQLite would make
+	// it 0644 less the umask); SQLite gives its -wal and -shm files the
+	// database file's permissions.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
 	if opt.Synchronous == "" {
 		opt.Synchronous = "FULL"
 	}
