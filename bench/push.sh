@@ -22,7 +22,7 @@ mkdir -p "$out"
 go build -o "$out/gatehouse" ./cmd/gatehouse
 go build -o "$out/seed" ./bench/seed
 gh=$(pwd)/$out/gatehouse
-admin=bench0admin0token0with0enough0characters0123456789
+admin=d4a7c1e9f3b6285a0e7c4f1b9d2a6e3c8f5b1d7a4e9c2f6b
 
 echo "== seeding $n users into the hub"
 "$out/seed" -database-url "$out/hub.db" -users "$n" -out "$out" 2> "$out/seed.log"

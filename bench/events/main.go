@@ -35,7 +35,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/targets"
 )
 
-const adminToken = "bench0admin0token0with0enough0characters0123456789"
+const adminToken = "8e1b4f7a2c5d9036b7e4a1c8f2d5b9e03a6c1f4d7b2e8a5c"
 
 func main() {
 	bin := flag.String("gatehouse", "", "the gatehouse binary")

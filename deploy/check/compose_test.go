@@ -23,9 +23,9 @@ func loadCompose(t *testing.T, env []string) (*types.Project, error) {
 	return opts.LoadProject(context.Background())
 }
 
-// compose.yaml is a valid Compose file (the loader and schema docker
-// compose itself uses), with the values of .env.example.
-func TestCompose(t *testing.T) {
+// exampleEnv reads .env.example's variables.
+func exampleEnv(t *testing.T) []string {
+	t.Helper()
 	example, err := os.ReadFile(filepath.Join(root, ".env.example"))
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +35,17 @@ func TestCompose(t *testing.T) {
 		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
 			env = append(env, l)
 		}
+	}
+	return env
+}
+
+// compose.yaml is a valid Compose file (the loader and schema docker
+// compose itself uses), with .env.example's variables given values.
+func TestCompose(t *testing.T) {
+	var env []string
+	for _, kv := range exampleEnv(t) {
+		k, _, _ := strings.Cut(kv, "=")
+		env = append(env, k+"=test-value-of-"+k)
 	}
 	p, err := loadCompose(t, env)
 	if err != nil {
@@ -71,17 +82,34 @@ func TestCompose(t *testing.T) {
 		t.Errorf("gatehouse: read_only %v, cap_drop %q: want a read-only root and no capabilities", gh.ReadOnly, gh.CapDrop)
 	}
 	// The secret reached the container from the environment, not the file.
-	if u := gh.Environment["GATEHOUSE_DATABASE_URL"]; u == nil || !strings.Contains(*u, "replace-me-with-openssl-rand-hex-24@postgres:5432") {
+	if u := gh.Environment["GATEHOUSE_DATABASE_URL"]; u == nil || !strings.Contains(*u, "test-value-of-POSTGRES_PASSWORD@postgres:5432") {
 		t.Errorf("GATEHOUSE_DATABASE_URL = %v", u)
 	}
 }
 
-// Without .env the file does not start with a default password: the
-// loader stops and says what to set.
+// Without .env, or with .env.example copied as it is, the file does not
+// start with a default password or admin token (a value published in the
+// example is known to all): .env.example gives no value, and the loader
+// stops and says what to set.
 func TestComposeNeedsSecrets(t *testing.T) {
-	_, err := loadCompose(t, nil)
-	if err == nil || !strings.Contains(err.Error(), "set POSTGRES_PASSWORD in .env") {
-		t.Errorf("loading compose.yaml without secrets: %v", err)
+	for _, kv := range exampleEnv(t) {
+		if k, v, _ := strings.Cut(kv, "="); v != "" {
+			t.Errorf(".env.example gives %s a value, which whoever copies it would use: leave it empty", k)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"no .env", nil, "set POSTGRES_PASSWORD in .env"},
+		{".env.example copied", exampleEnv(t), "set POSTGRES_PASSWORD in .env"},
+		{"only the password set", []string{"POSTGRES_PASSWORD=0f3a9c1e7b2d4c8e9f3a1b6d0c7e2f4a8b9c3d5e", "GATEHOUSE_ADMIN_TOKEN="},
+			"set GATEHOUSE_ADMIN_TOKEN in .env to a random value (openssl rand -hex 32"},
+	} {
+		if _, err := loadCompose(t, tt.env); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("loading compose.yaml with %s: %v, want %q", tt.name, err, tt.want)
+		}
 	}
 }
 

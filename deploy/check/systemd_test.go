@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,6 +84,17 @@ func TestSystemdUnitHardening(t *testing.T) {
 	}
 	if len(fam) != 4 {
 		t.Errorf("RestrictAddressFamilies=%q: want exactly AF_INET AF_INET6 AF_UNIX AF_NETLINK", fam)
+	}
+	// The instance metadata service hands out the user data (the secrets
+	// cloud-init wrote) and the RAM role's credentials to whoever asks.
+	deny := strings.Fields(strings.Join(d["[Service]IPAddressDeny"], " "))
+	for _, a := range []string{"100.100.100.200", "169.254.169.254"} {
+		if !slices.Contains(deny, a) {
+			t.Errorf("IPAddressDeny=%q lacks the metadata address %s", deny, a)
+		}
+	}
+	if _, ok := d["[Service]IPAddressAllow"]; ok {
+		t.Errorf("IPAddressAllow is set: it would take precedence over IPAddressDeny")
 	}
 	if got := d["[Service]ExecStart"]; len(got) != 1 || !strings.HasPrefix(got[0], "/usr/local/bin/gatehouse serve ") {
 		t.Errorf("ExecStart=%q", got)

@@ -185,6 +185,39 @@ func (a *API) classify(err error) error {
 	return &directory.Error{Kind: directory.ErrUnavailable, Op: "database", Msg: "the database is unavailable; retry later", Err: err}
 }
 
+// jsonKind names, in JSON's terms, what a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
+}
+
+// jsonArticle names a JSON value kind as the decoder reports it ("string",
+// "number", "number 1.5", "bool", "array", "object").
+func jsonArticle(v string) string {
+	kind, _, _ := strings.Cut(v, " ")
+	switch kind {
+	case "string", "number", "array", "object":
+		return map[string]string{"string": "a string", "number": "a number", "array": "an array", "object": "an object"}[kind]
+	case "bool":
+		return "true or false"
+	}
+	return v
+}
+
 // ---- problems (RFC 9457)
 
 type problem struct {
@@ -287,6 +320,17 @@ func decode(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "a JSON body is required"}
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			// Say what the field wants in JSON's terms, not Go's (the
+			// decoder's message names Go's types and struct fields).
+			field := te.Field
+			if i := strings.LastIndexByte(field, '.'); i >= 0 {
+				field = field[i+1:]
+			}
+			return &problem{Status: http.StatusBadRequest, Title: "Invalid value", Field: field,
+				Detail: fmt.Sprintf("%s must be %s, not %s", cmpOr(te.Field, "the body"), jsonKind(te.Type), jsonArticle(te.Value))}
 		}
 		return &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the body is not valid JSON for this request: " + err.Error()}
 	}
@@ -431,10 +475,16 @@ func (a *API) updateApp(r *http.Request, actor directory.Actor) (int, any, error
 }
 
 func (a *API) deleteApp(r *http.Request, actor directory.Actor) (int, any, error) {
+	// Exactly true or false: strconv.ParseBool would also take 1, t, T,
+	// TRUE and True, and a client sending force=yes deserves the same
+	// answer as one sending force=1.
 	var force bool
-	if v := r.URL.Query().Get("force"); v != "" {
-		var err error
-		if force, err = strconv.ParseBool(v); err != nil {
+	if q := r.URL.Query(); q.Has("force") {
+		switch q.Get("force") {
+		case "true":
+			force = true
+		case "false":
+		default:
 			return 0, nil, &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: "force must be true or false", Field: "force"}
 		}
 	}

@@ -546,13 +546,49 @@ func (a *API) replay(r *http.Request, actor directory.Actor) (int, any, error) {
 	return http.StatusOK, replayReply{n}, err
 }
 
+// BackfillInput is the body of POST /events/backfill: since and until
+// take the forms the command line's --since and --until take (ParseWhen).
+type BackfillInput struct {
+	Rule   string `json:"rule"`
+	Since  string `json:"since,omitempty"`
+	Until  string `json:"until,omitempty"`
+	DryRun bool   `json:"dryRun,omitempty"`
+}
+
 func (a *API) backfill(r *http.Request, actor directory.Actor) (int, any, error) {
-	var req events.BackfillRequest
-	if err := decode(r, &req); err != nil {
+	var in BackfillInput
+	if err := decode(r, &in); err != nil {
+		return 0, nil, err
+	}
+	req := events.BackfillRequest{Rule: in.Rule, DryRun: in.DryRun}
+	now := time.Now()
+	var err error
+	if req.Since, err = ParseWhen("since", in.Since, now); err != nil {
+		return 0, nil, err
+	}
+	if req.Until, err = ParseWhen("until", in.Until, now); err != nil {
 		return 0, nil, err
 	}
 	rep, err := a.ops.Backfill(r.Context(), actor, req)
 	return http.StatusOK, rep, err
+}
+
+// ParseWhen reads a time bound (the value of field): a date (2026-03-01,
+// midnight UTC), an RFC 3339 time, or a positive duration back from now
+// (72h). "" is no bound (the zero time).
+func ParseWhen(field, s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.UTC().Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, invalid(field, "%s: %q is not a date (2026-03-01), an RFC 3339 time (2026-03-01T09:00:00Z) or a duration back from now (72h)", field, s)
 }
 
 func (a *API) listTargets(r *http.Request, _ directory.Actor) (int, any, error) {

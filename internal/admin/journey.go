@@ -49,6 +49,9 @@ type JourneyStore interface {
 	// EventDeliveries returns the deliveries of the events seqs, by event
 	// and creation, and their attempts, by delivery and number.
 	EventDeliveries(ctx context.Context, seqs []int64) ([]*events.Delivery, []*events.Attempt, error)
+	// RuleStarts returns, for each rule that has come into force, the seq
+	// of the last event written before it did.
+	RuleStarts(ctx context.Context) (map[string]int64, error)
 }
 
 // Bounds of one journey: the most recent records of each kind, and how
@@ -152,6 +155,12 @@ type JourneyEvent struct {
 	// pending (the event is not dispatched yet).
 	Document   string            `json:"document"`
 	Deliveries []JourneyDelivery `json:"deliveries"`
+	// Earlier, for an event without deliveries, names the rules (in force
+	// now) that came into force after it was written, and so did not route
+	// it: those whose pattern matches its document, or all of them when the
+	// document was pruned (EarlierPruned).
+	Earlier       []string `json:"writtenBeforeRules,omitempty"`
+	EarlierPruned bool     `json:"-"`
 }
 
 // JourneyGroup names a membership event's group.
@@ -645,6 +654,10 @@ func (o *Ops) eventSteps(ctx context.Context, ev *EventOps, js JourneyStore, rec
 		}
 	}
 	run.cfg = ev.config()
+	starts, err := js.RuleStarts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]JourneyStep, 0, len(recs))
 	for _, r := range recs {
 		e := &JourneyEvent{Seq: r.Seq, ID: r.ID, Type: r.Type, Subject: r.Subject, Actor: r.Actor, Deliveries: []JourneyDelivery{}}
@@ -670,6 +683,9 @@ func (o *Ops) eventSteps(ctx context.Context, ev *EventOps, js JourneyStore, rec
 		}
 		for _, d := range bySeq[r.Seq] {
 			e.Deliveries = append(e.Deliveries, run.delivery(d, byDelivery[d.ID], doc))
+		}
+		if len(e.Deliveries) == 0 && e.Document != "pending" {
+			e.Earlier, e.EarlierPruned = run.earlierThan(r.Seq, starts, doc)
 		}
 		out = append(out, JourneyStep{Time: r.Time, Kind: "event", Summary: eventSummary(e), Event: e})
 	}
@@ -704,6 +720,10 @@ func eventSummary(e *JourneyEvent) string {
 	switch n := len(e.Deliveries); {
 	case e.Document == "pending":
 		s += " (not dispatched yet)"
+	case n == 0 && len(e.Earlier) > 0 && !e.EarlierPruned:
+		s += " (written before " + rulesText(e.Earlier) + " came into force)"
+	case n == 0 && len(e.Earlier) > 0:
+		s += " (no rule in force then matched; " + rulesText(e.Earlier) + " came into force after it)"
 	case n == 0:
 		s += " (no rule matched)"
 	case n == 1:
@@ -712,6 +732,55 @@ func eventSummary(e *JourneyEvent) string {
 		s += " (" + strconv.Itoa(n) + " deliveries)"
 	}
 	return s
+}
+
+// rulesText names rules in a sentence: rule a, rules a, b.
+func rulesText(names []string) string {
+	if len(names) == 1 {
+		return "rule " + names[0]
+	}
+	return "rules " + strings.Join(names, ", ")
+}
+
+// earlierThan returns the rules in force now that came into force after
+// the event seq was written (their start is at or after it), and so did not
+// route it: with its document, those whose pattern matches it; without
+// (pruned), all of them, and true.
+func (x *journeyRun) earlierThan(seq int64, starts map[string]int64, doc json.RawMessage) ([]string, bool) {
+	var later []string
+	for name, r := range x.rules {
+		start, ok := starts[name]
+		if !ok || start < seq || r.Disabled {
+			continue
+		}
+		if doc != nil {
+			if p := x.pattern(name); p == nil {
+				continue
+			} else if match, _ := events.ExplainRule(p, doc); !match {
+				continue
+			}
+		}
+		later = append(later, name)
+	}
+	sort.Strings(later)
+	return later, doc == nil && len(later) > 0
+}
+
+// pattern returns rule's parsed pattern (nil when it cannot be used).
+func (x *journeyRun) pattern(rule string) *rules.Pattern {
+	p, ok := x.patterns[rule]
+	if !ok && x.bad[rule] == "" {
+		src, err := json.Marshal(x.rules[rule].Pattern)
+		if err == nil {
+			p, err = rules.ParsePattern(src)
+		}
+		if err != nil {
+			x.bad[rule] = err.Error()
+		} else {
+			x.patterns[rule] = p
+		}
+	}
+	return p
 }
 
 // delivery describes one delivery.
@@ -808,18 +877,7 @@ func (x *journeyRun) explainOnce(rule string, doc json.RawMessage) JourneyWhy {
 		w.Reason = "the event's document was pruned: the match cannot be explained"
 		return w
 	}
-	p, ok := x.patterns[rule]
-	if !ok && x.bad[rule] == "" {
-		src, err := json.Marshal(r.Pattern)
-		if err == nil {
-			p, err = rules.ParsePattern(src)
-		}
-		if err != nil {
-			x.bad[rule] = err.Error()
-		} else {
-			x.patterns[rule] = p
-		}
-	}
+	p := x.pattern(rule)
 	if p == nil {
 		w.Reason = "the rule's pattern cannot be used: " + x.bad[rule]
 		return w

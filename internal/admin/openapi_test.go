@@ -98,7 +98,7 @@ func TestViewsMatchSchemas(t *testing.T) {
 		"OrgInput": admin.OrgInput{}, "OrgPatch": admin.OrgPatch{}, "VerifyInput": admin.VerifyInput{},
 		"AuditReport": directory.AuditReport{}, "AuditCheckpoint": directory.AuditCheckpoint{},
 		"CheckpointSummary": directory.CheckpointSummary{},
-		"BackfillRequest":   events.BackfillRequest{}, "BackfillReport": events.BackfillReport{}, "BackfillItem": events.BackfillItem{},
+		"BackfillRequest":   admin.BackfillInput{}, "BackfillReport": events.BackfillReport{}, "BackfillItem": events.BackfillItem{},
 		"UserSummary": admin.UserSummary{}, "GroupSummary": admin.GroupSummary{},
 		"UserPage": admin.ListPage[admin.UserSummary]{}, "GroupPage": admin.ListPage[admin.GroupSummary]{},
 		"TargetTestResult": events.TestResult{}, "Attempt": events.Attempt{},

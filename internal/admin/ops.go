@@ -353,6 +353,11 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 			return nil, err
 		}
 	}
+	if (p.Enabled != nil && !*p.Enabled) || (p.Scopes != nil && !scopes.Has(auth.ScopeAdmin)) {
+		if err := o.keepAdminAccess(ctx, actor, a, "disable it or take its admin scope away"); err != nil {
+			return nil, err
+		}
+	}
 	var groups []string
 	if p.AllowedGroups != nil {
 		if groups, err = o.groupIDs(ctx, *p.AllowedGroups); err != nil {
@@ -416,10 +421,15 @@ func (o *Ops) UpdateApp(ctx context.Context, actor directory.Actor, ref string, 
 // that have not expired, enabled client secrets) is only deleted with
 // force: otherwise the answer is a conflict on the field "force", which
 // changes nothing. Disabling the application first (which cuts its
-// clients off, and can be undone) makes force unnecessary.
+// clients off, and can be undone) makes force unnecessary. The
+// application making the request, and the last enabled application with
+// the admin scope, are never deleted (keepAdminAccess).
 func (o *Ops) DeleteApp(ctx context.Context, actor directory.Actor, ref string, force bool) (*App, error) {
 	a, err := o.Auth.FindApp(ctx, ref)
 	if err != nil {
+		return nil, err
+	}
+	if err := o.keepAdminAccess(ctx, actor, a, "delete it"); err != nil {
 		return nil, err
 	}
 	if !force {
@@ -431,6 +441,33 @@ func (o *Ops) DeleteApp(ctx context.Context, actor directory.Actor, ref string, 
 		return nil, err
 	}
 	return appView(a), nil
+}
+
+// keepAdminAccess refuses a change (what) to application a that would
+// lock the administrators out, force or not: a change of the application
+// whose credential makes the request (its next request would be refused),
+// and of the last enabled application with the admin scope (nothing could
+// use the admin API any more, and serve creates an admin application only
+// on an empty database). The answer is a conflict on the field "app".
+func (o *Ops) keepAdminAccess(ctx context.Context, actor directory.Actor, a *auth.App, what string) error {
+	if actor.AppID != "" && actor.AppID == a.ID {
+		return directory.Errorf(directory.ErrConflict, "app",
+			"application %s makes this request: it cannot %s, which would refuse its own next request; use another admin application, or the command line", a.Name, what)
+	}
+	if !a.Enabled || !a.Scopes.Has(auth.ScopeAdmin) {
+		return nil
+	}
+	apps, err := o.Auth.Apps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, b := range apps {
+		if b.ID != a.ID && b.Enabled && b.Scopes.Has(auth.ScopeAdmin) {
+			return nil
+		}
+	}
+	return directory.Errorf(directory.ErrConflict, "app",
+		"application %s is the last enabled application with the admin scope: to %s would leave no way into the admin API; create another admin application first (gatehouse app create NAME --kind admin)", a.Name, what)
 }
 
 // credentialsInUse refuses to delete an application whose clients still

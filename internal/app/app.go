@@ -279,7 +279,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	} else {
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
-	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram"}, log)
+	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram", Unavailable: st.Unavailable}, log)
 	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
 		st.Close()
 		return nil, err
@@ -547,7 +547,7 @@ func (a *App) Handler() http.Handler {
 	a.mountSSO(mux)
 	if a.EventStore != nil {
 		mux.Handle("/events", &events.Receiver{Source: a.Config.Events.Source, Store: a.EventStore, Auth: a.Auth, ClientAddr: scim.RemoteHost, Poke: a.pokeEvents, Log: a.Log,
-			Received: a.Metrics.Received})
+			Received: a.Metrics.Received, Unavailable: a.Store.Unavailable})
 	}
 	if a.Config.Search.Enabled {
 		mux.HandleFunc("/search", a.serveSearch)
@@ -594,6 +594,13 @@ func (a *App) Handler() http.Handler {
 func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if !a.Config.Metrics.Public {
 		p, err := a.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), scim.RemoteHost(r))
+		if err != nil && a.Store.Unavailable(err) {
+			// The credential could not be checked: not the caller's fault.
+			a.Log.ErrorContext(r.Context(), "metrics: authenticate", "err", err)
+			w.Header().Set("Retry-After", scim.UnavailableRetryAfter)
+			http.Error(w, "the database is unavailable; retry later", http.StatusServiceUnavailable)
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
 			http.Error(w, "a bearer token with the metrics scope is required", http.StatusUnauthorized)

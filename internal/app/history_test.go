@@ -261,6 +261,30 @@ func TestBackfill(t *testing.T) {
 	if res := backfill(`{"rule":"created","since":"` + time.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`); res.body["events"] != float64(0) {
 		t.Errorf("a window with no event: %s", res.raw)
 	}
+	// since and until take the command line's forms: a date, an RFC 3339
+	// time, a duration back from now; anything else is a 400 in the API's
+	// terms, naming the field and the forms, not Go's types.
+	tomorrow := time.Now().Add(24 * time.Hour).UTC().Format(time.DateOnly)
+	for _, body := range []string{`{"rule":"created","dryRun":true,"since":"` + tomorrow + `"}`,
+		`{"rule":"created","dryRun":true,"until":"2000-01-01"}`, `{"rule":"created","dryRun":true,"since":"1ms"}`} {
+		if res := backfill(body); res.status != 200 || res.body["events"] != float64(0) {
+			t.Errorf("%s: %d %s, want 200 and no event", body, res.status, res.raw)
+		}
+	}
+	if res := backfill(`{"rule":"created","dryRun":true,"since":"720h"}`); res.status != 200 || res.body["matched"] != float64(4) {
+		t.Errorf("since 720h: %d %s", res.status, res.raw)
+	}
+	for _, tt := range []struct{ body, field, detail string }{
+		{`{"rule":"created","since":"yesterday"}`, "since",
+			`since: "yesterday" is not a date (2026-03-01), an RFC 3339 time (2026-03-01T09:00:00Z) or a duration back from now (72h)`},
+		{`{"rule":"created","until":5}`, "until", "until must be a string, not a number"},
+		{`{"rule":"created","dryRun":"yes"}`, "dryRun", "dryRun must be true or false, not a string"},
+	} {
+		res := backfill(tt.body)
+		if res.status != 400 || res.str("field") != tt.field || res.str("detail") != tt.detail {
+			t.Errorf("%s: %d %s, want 400 on %s: %s", tt.body, res.status, res.raw, tt.field, tt.detail)
+		}
+	}
 
 	res = backfill(`{"rule":"created"}`)
 	if res.status != 200 || res.body["queued"] != float64(3) || res.body["targets"].(map[string]any)["hook"] != float64(3) {

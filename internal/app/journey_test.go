@@ -240,3 +240,65 @@ rules:
 		}
 	}
 }
+
+// TestJourneyRuleLater: an event written before a rule came into force is
+// not "no rule matched" in the journey when that rule matches it: the
+// summary says it was written before the rule came into force; an event
+// the later rule does not match either still says no rule matched.
+func TestJourneyRuleLater(t *testing.T) {
+	h := newHook(t)
+	r := startWithRules(t, fmt.Sprintf(`
+targets:
+  hook:
+    webhook: {url: %q, secrets: [%q]}
+rules:
+  - name: groups
+    pattern: {"detail-type": ["Group.Created"]}
+    targets: [{target: hook}]
+`, h.srv.URL, h.secret), nil)
+	id := createUser(t, r, `{"userName":"early@example.com"}`)["id"].(string)
+	res := call(t, "PATCH", r.url+"/scim/v2/Users/"+id, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+		"Operations":[{"op":"replace","path":"displayName","value":"Early"}]}`, append(bearer(r.token), "Content-Type", "application/scim+json")...)
+	if res.status != 200 {
+		t.Fatalf("patch: %d %s", res.status, res.raw)
+	}
+	journey := func() *admin.Journey {
+		t.Helper()
+		res := adminCall(t, r, "GET", "/users/"+id+"/journey", "")
+		var j admin.Journey
+		if res.status != 200 || json.Unmarshal(res.raw, &j) != nil {
+			t.Fatalf("journey: %d %s", res.status, res.raw)
+		}
+		return &j
+	}
+	dispatched := func() bool {
+		n := 0
+		for _, s := range journey().Steps {
+			if s.Event != nil && s.Event.Document != "pending" {
+				n++
+			}
+		}
+		return n == 2
+	}
+	waitFor(t, "both events dispatched", dispatched)
+	if res := adminCall(t, r, "PUT", "/rules/welcome", `{"pattern":{"detail-type":["User.Created"]},"targets":[{"target":"hook"}]}`); res.status != 201 {
+		t.Fatalf("put rule: %d %s", res.status, res.raw)
+	}
+	var got []string
+	var before []string
+	for _, s := range journey().Steps {
+		if s.Event != nil {
+			got = append(got, s.Summary)
+			if s.Event.Type == "User.Created" {
+				before = s.Event.Earlier
+			}
+		}
+	}
+	want := []string{"User.Created (written before rule welcome came into force)", "User.Updated: displayName (no rule matched)"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("event summaries (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"welcome"}, before); diff != "" {
+		t.Errorf("writtenBeforeRules (-want +got):\n%s", diff)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/targets/fake"
 )
 
@@ -51,6 +52,74 @@ func TestAdminDeleteAppForce(t *testing.T) {
 	adminCall(t, r, "PATCH", "/apps/off", `{"enabled":false}`)
 	if res := adminCall(t, r, "DELETE", "/apps/off", ""); res.status != 204 {
 		t.Errorf("delete of a disabled application: %d %s", res.status, res.raw)
+	}
+}
+
+// TestAdminForceIsTrueOrFalse: ?force= takes exactly true or false (the
+// spellings strconv.ParseBool also takes are refused like any other), and
+// nothing is deleted by a refused one.
+func TestAdminForceIsTrueOrFalse(t *testing.T) {
+	r := start(t, nil)
+	if res := adminCall(t, r, "POST", "/apps", `{"name":"idp"}`); res.status != 201 {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	adminCall(t, r, "POST", "/apps/idp/tokens", "")
+	for _, v := range []string{"1", "t", "T", "TRUE", "True", "yes", "0", "f", "FALSE", ""} {
+		if res := adminCall(t, r, "DELETE", "/apps/idp?force="+v, ""); res.status != 400 || res.str("field") != "force" ||
+			res.str("detail") != "force must be true or false" {
+			t.Errorf("force=%s: %d %s, want 400 naming force", v, res.status, res.raw)
+		}
+	}
+	if res := adminCall(t, r, "DELETE", "/apps/idp?force=false", ""); res.status != 409 || res.str("field") != "force" {
+		t.Errorf("force=false: %d %s, want the 409 of an application in use", res.status, res.raw)
+	}
+	if res := adminCall(t, r, "DELETE", "/apps/idp?force=true", ""); res.status != 204 {
+		t.Errorf("force=true: %d %s", res.status, res.raw)
+	}
+}
+
+// TestAdminKeepsAccess: the admin API does not lock its administrators
+// out: the application whose credential makes the request cannot delete
+// or disable itself, nor take its own admin scope away, even with force;
+// the last enabled application with the admin scope is kept too. Another
+// admin application can do it.
+func TestAdminKeepsAccess(t *testing.T) {
+	r := start(t, nil)
+	for _, tt := range []struct{ method, path, body string }{
+		{"DELETE", "/apps/admin?force=true", ""},
+		{"DELETE", "/apps/admin", ""},
+		{"PATCH", "/apps/admin", `{"enabled":false}`},
+		{"PATCH", "/apps/admin", `{"scopes":["metrics"]}`},
+	} {
+		res := adminCall(t, r, tt.method, tt.path, tt.body)
+		if res.status != 409 || res.str("field") != "app" || !strings.Contains(res.str("detail"), "application admin makes this request") {
+			t.Errorf("%s %s %s by itself: %d %s, want 409", tt.method, tt.path, tt.body, res.status, res.raw)
+		}
+	}
+	if res := adminCall(t, r, "GET", "/apps", ""); res.status != 200 {
+		t.Fatalf("the admin application was changed: %d %s", res.status, res.raw)
+	}
+	// A second admin application may remove the first; then it is the
+	// last, and is kept — from the command line's operations too.
+	if res := adminCall(t, r, "POST", "/apps", `{"name":"ops","kind":"admin"}`); res.status != 201 {
+		t.Fatalf("create: %d %s", res.status, res.raw)
+	}
+	ops := adminCall(t, r, "POST", "/apps/ops/tokens", "").str("token")
+	opsCall := func(method, path, body string) *reply {
+		return call(t, method, r.url+"/admin/v1"+path, body, "Authorization", "Bearer "+ops, "Content-Type", "application/json")
+	}
+	if res := opsCall("PATCH", "/apps/admin", `{"enabled":false}`); res.status != 200 {
+		t.Fatalf("disable by another admin application: %d %s", res.status, res.raw)
+	}
+	if res := opsCall("DELETE", "/apps/admin", ""); res.status != 204 {
+		t.Fatalf("delete by another admin application: %d %s", res.status, res.raw)
+	}
+	if _, err := r.app.Admin.DeleteApp(t.Context(), directory.Actor{Kind: "cli"}, "ops", true); err == nil ||
+		!strings.Contains(err.Error(), "the last enabled application with the admin scope") {
+		t.Errorf("delete of the last admin application from the command line: %v", err)
+	}
+	if res := opsCall("GET", "/apps", ""); res.status != 200 {
+		t.Errorf("the last admin application: %d %s", res.status, res.raw)
 	}
 }
 

@@ -62,7 +62,7 @@ rules:
 	cfg := fmt.Sprintf("auth:\n  failure_limit: 1000000\nmetrics:\n  public: true\nevents:\n  rules_file: %s\n  egress_allow: [127.0.0.0/8]\naudit:\n  checkpoint_key_file: %s\n",
 		filepath.Join(dir, "rules.yaml"), filepath.Join(dir, "checkpoint.key"))
 	must(t, os.WriteFile(filepath.Join(dir, "gatehouse.yaml"), []byte(cfg), 0o600))
-	const adminToken = "replicas-test-admin-token-0123456789abcdef"
+	const adminToken = "9d4b71e2c05a8f36e1b97d2c4a0f58e3b6c1d7a29e4f0b85"
 
 	replicas := make([]*replica, 3)
 	for i := range replicas {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -615,11 +614,10 @@ func (s *Service) Bootstrap(ctx context.Context, value string) (generated string
 	if err != nil || len(apps) > 0 {
 		return "", false, err
 	}
-	if value != "" && (len(value) < 32 || len(value) > 4096 || strings.ContainsAny(value, " \t\r\n")) {
-		return "", false, fmt.Errorf("GATEHOUSE_ADMIN_TOKEN must have 32 to 4096 characters and no spaces (e.g. openssl rand -hex 32)")
-	}
-	if hasKnownPrefix(value) && !WellFormed(value, value[:strings.LastIndexByte(value, '_')+1]) {
-		return "", false, fmt.Errorf("GATEHOUSE_ADMIN_TOKEN starts like a Gatehouse token but is not one; use a token Gatehouse generated or a random value without its prefixes (e.g. openssl rand -hex 32)")
+	if value != "" {
+		if err := CheckAdminToken(value); err != nil {
+			return "", false, err
+		}
 	}
 	actor := directory.Actor{Kind: "system", RequestID: "bootstrap"}
 	app, err := s.CreateApp(ctx, actor, AppSpec{Name: "admin", Kind: KindAdmin})

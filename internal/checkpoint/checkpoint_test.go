@@ -259,6 +259,12 @@ func TestPublish(t *testing.T) {
 	if err != nil || string(b) != want[1]+"\n"+want[3]+"\n" {
 		t.Errorf("file: %v %q", err, b)
 	}
+	// The file and the directory made for it are the owner's only.
+	for path, perm := range map[string]os.FileMode{file: 0o600, filepath.Dir(file): 0o700} {
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != perm {
+			t.Errorf("%s: mode %v (%v), want %v", path, fi.Mode().Perm(), err, perm)
+		}
+	}
 	// The log carries the same checkpoints, readable back.
 	r := checkpoint.NewReader(pubOf(key))
 	if err := r.Read(&log, "log"); err != nil || len(r.Checkpoints) != 2 || r.Bad != 0 {

@@ -58,12 +58,12 @@ func (p *Publisher) Publish(ctx context.Context) (string, error) {
 }
 
 // appendLine appends line to the file at path, creating it (and its
-// directory) if needed, and syncs it.
+// directory) if needed, for its owner only, and syncs it.
 func appendLine(path, line string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}

@@ -777,7 +777,7 @@ func (e *env) audit(args []string) error {
 				fs.StringVar(&f.Until, "until", "", "only records before this time (RFC 3339 or a date)")
 				fs.Int64Var(&f.Before, "before", 0, "only records with a smaller seq (to page back)")
 				fs.IntVar(&f.Limit, "limit", 50, "how many records, newest first (at most 1000)")
-				return nil
+				return func() error { return limitRange(f.Limit, 1000) }
 			},
 			run: func(c *cmd) error {
 				if *subject != "" {

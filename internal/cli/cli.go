@@ -377,8 +377,18 @@ func (e *env) open(f config.Flags) (*app.App, error) {
 
 // openWith opens the database of a configuration loaded already.
 func (e *env) openWith(cfg config.Config, f config.Flags) (*app.App, error) {
+	return e.openFor(cfg, f, false)
+}
+
+// openFor opens the database of a configuration loaded already; for a dry
+// run (dry), which writes nothing, never creating it, --init or not.
+func (e *env) openFor(cfg config.Config, f config.Flags, dry bool) (*app.App, error) {
 	log, _ := logging.New(e.stderr, logging.Options{Format: "text", Level: slog.LevelWarn})
-	a, err := app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true, MustExist: !f.Init, ShowRunning: true})
+	a, err := app.NewWith(e.ctx, cfg, log, app.Options{WithoutSecrets: true, MustExist: dry || !f.Init, ShowRunning: true})
+	if dry && errors.Is(err, app.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w\nA dry run writes nothing, not even a new database (--init does not apply to it): "+
+			"check --data-dir, --database-url, GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL, or run it once the database exists", err)
+	}
 	if errors.Is(err, app.ErrNoDatabase) {
 		return nil, fmt.Errorf("%w\n`gatehouse serve` creates the database on its first start (check --data-dir, --database-url, "+
 			"GATEHOUSE_DATA_DIR, GATEHOUSE_DATABASE_URL); to create it with this command, add --init", err)

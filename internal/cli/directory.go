@@ -17,8 +17,17 @@ func listFlags(q *admin.ListQuery, what string) func(fs *flag.FlagSet) func() er
 			"Groups": `'displayName co "readers"'`}[what]+")")
 		fs.IntVar(&q.Limit, "limit", admin.DefaultListLimit, "how many, oldest first (at most "+strconv.Itoa(admin.MaxListLimit)+")")
 		fs.StringVar(&q.After, "after", "", "continue after the previous page (the value it printed)")
-		return nil
+		return func() error { return limitRange(q.Limit, admin.MaxListLimit) }
 	}
+}
+
+// limitRange checks a --limit flag: a usage error (exit 2) unless it is
+// from 1 to most, like a value that is not a number.
+func limitRange(n, most int) error {
+	if n < 1 || n > most {
+		return usagef("--limit must be from 1 to %d (got %d)", most, n)
+	}
+	return nil
 }
 
 func (c *cmd) more(total, shown int, next string) {

@@ -277,18 +277,11 @@ func (e *env) eventsCmd(args []string) error {
 // parseWhen reads a time: a date, an RFC 3339 time, or a duration back
 // from now; "" is none.
 func parseWhen(flagName, s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
+	t, err := admin.ParseWhen(flagName, s, time.Now())
+	if err != nil {
+		return time.Time{}, usagef("--%s", directory.Message(err))
 	}
-	if d, err := time.ParseDuration(s); err == nil && d > 0 {
-		return time.Now().UTC().Add(-d), nil
-	}
-	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
-		}
-	}
-	return time.Time{}, usagef("--%s: %q is not a date (2026-03-01), an RFC 3339 time or a duration (72h)", flagName, s)
+	return t, nil
 }
 
 // backfill routes past events by one rule (or says what it would).
@@ -437,8 +430,8 @@ func (e *env) deliveries(args []string) error {
 				fs.StringVar(&q.Rule, "rule", "", "only this rule")
 				fs.StringVar(&q.State, "state", "", "only this state: pending, running, delivered, dead")
 				fs.StringVar(&q.EventID, "event", "", "only this event id")
-				fs.IntVar(&q.Limit, "limit", 50, "how many, newest first")
-				return nil
+				fs.IntVar(&q.Limit, "limit", 50, "how many, newest first (at most 1000)")
+				return func() error { return limitRange(q.Limit, 1000) }
 			},
 			run: func(c *cmd) error {
 				if *failed {
@@ -571,6 +564,11 @@ func (e *env) targetsCmd(args []string) error {
 			},
 			run: func(c *cmd) error {
 				res, err := c.a.Admin.TestTarget(c.e.ctx, cliActor(), c.pos[0], topt)
+				if errors.Is(err, directory.ErrInvalid) && directory.Field(err) == "to" {
+					// --to missing for an email target, not one address, or
+					// given for another kind: the command was misused.
+					return usagef("targets test: %s", strings.Replace(directory.Message(err), "(to)", "(--to)", 1))
+				}
 				if err != nil {
 					return err
 				}

@@ -45,7 +45,7 @@ func (e *env) healthcheck(args []string) error {
 	fs := e.newFlagSet(cmdHelp{name: "healthcheck", about: "Ask a running server whether it is ready (GET /readyz): exit 0 on 200, 1 otherwise.\nThe container image's HEALTHCHECK; it sends no credentials."})
 	var f config.Flags
 	fs.StringVar(&f.Config, "config", "", "configuration file (YAML), for the listen address and TLS; env GATEHOUSE_CONFIG")
-	rawURL := fs.String("url", "", "URL to ask instead (default: /readyz on the configured listen address)")
+	rawURL := fs.String("url", "", "URL to ask instead (default: /readyz on the configured listen address; a URL without a path means its /readyz)")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
 	rest, err := fs.parse(args)
 	if err != nil {
@@ -67,8 +67,17 @@ func (e *env) healthcheck(args []string) error {
 		if err != nil {
 			return err
 		}
-	} else if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return usagef("--url: %q is not an absolute http(s) URL", target)
+	} else {
+		u, err := url.Parse(target)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("--url: %q is not an absolute http(s) URL", target)
+		}
+		if u.Path == "" || u.Path == "/" {
+			// The server's address alone: ask it whether it is ready, not
+			// for its home page.
+			u.Path = "/readyz"
+			target = u.String()
+		}
 	}
 	status, err := probe(e.ctx, target, *timeout)
 	if err != nil {

@@ -33,7 +33,11 @@ func (e *env) pushCmd(args []string) error {
 	if len(pos) != 1 {
 		return usagef("push: give the target (a SCIM target of the rules file with a push section): gatehouse push TARGET [--dry-run]")
 	}
-	a, err := e.open(f)
+	cfg, err := config.Load(f, e.getenv)
+	if err != nil {
+		return err
+	}
+	a, err := e.openFor(cfg, f, *dry)
 	if err != nil {
 		return err
 	}

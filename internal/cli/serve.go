@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
@@ -28,6 +29,15 @@ func (e *env) serve(args []string) error {
 	cfg, err := config.Load(f, e.getenv)
 	if err != nil {
 		return err
+	}
+	// A chosen admin token that is a placeholder or easy to guess is
+	// refused at every start, before anything is opened or created: on a
+	// database bootstrapped already it is unused, but it says how the
+	// deployment was set up.
+	if v := e.getenv("GATEHOUSE_ADMIN_TOKEN"); v != "" {
+		if err := auth.CheckAdminToken(v); err != nil {
+			return err
+		}
 	}
 	format := cfg.Log.Format
 	if format == "" {

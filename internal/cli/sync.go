@@ -80,7 +80,7 @@ func (e *env) syncCmd(args []string) error {
 		}
 		cfgs = pick
 	}
-	a, err := e.openWith(cfg, f)
+	a, err := e.openFor(cfg, f, *dry)
 	if err != nil {
 		return err
 	}

@@ -55,6 +55,13 @@ func TestUsage(t *testing.T) {
 		{[]string{"app", "list", "extra"}, want{2, nil, []string{`app list takes no arguments \(got "extra"\)`}}},
 		{[]string{"serve", "extra"}, want{2, nil, []string{`serve takes no arguments`}}},
 		{[]string{"migrate", "up", "--sql"}, want{2, nil, []string{`--sql goes with --dry-run`}}},
+		// Flag values out of range, like values of the wrong type.
+		{[]string{"users", "list", "--limit", "abc"}, want{2, nil, []string{`invalid value "abc" for flag -limit`}}},
+		{[]string{"users", "list", "--limit", "99999"}, want{2, nil, []string{`^gatehouse: --limit must be from 1 to 1000 \(got 99999\)\n$`}}},
+		{[]string{"users", "list", "--limit", "0"}, want{2, nil, []string{`--limit must be from 1 to 1000 \(got 0\)`}}},
+		{[]string{"groups", "list", "--limit", "-1"}, want{2, nil, []string{`--limit must be from 1 to 1000`}}},
+		{[]string{"audit", "list", "--limit", "0"}, want{2, nil, []string{`--limit must be from 1 to 1000`}}},
+		{[]string{"deliveries", "list", "--limit", "5000"}, want{2, nil, []string{`--limit must be from 1 to 1000`}}},
 		{nil, want{2, nil, []string{`^Gatehouse: a SCIM 2.0 identity hub.`}}},
 		// Help: stdout, exit 0; groups list their subcommands, commands
 		// name their arguments.

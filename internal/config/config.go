@@ -780,6 +780,11 @@ func (c Config) Database() (kind, location string, err error) {
 		return "sqlite", filepath.Join(c.DataDir, "gatehouse.db"), nil
 	case strings.HasPrefix(u, "postgres://"), strings.HasPrefix(u, "postgresql://"):
 		if _, err := url.Parse(u); err != nil {
+			// url.Error repeats the URL, password included: only the reason.
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			return "", "", fmt.Errorf("bad PostgreSQL URL: %v", err)
 		}
 		return "postgres", u, nil
@@ -810,11 +815,27 @@ func (c Config) CheckpointFile() string {
 	return first(c.Audit.CheckpointFile, filepath.Join(c.DataDir, "audit-checkpoints.log"))
 }
 
-// RedactURL hides a password in a database URL.
+// RedactURL hides the secrets of a database URL, for messages and logs:
+// the password of its userinfo, and the value of every query parameter
+// named like one (password, sslpassword, passfile…, any name with pass,
+// secret or token in it), shown as xxxxx.
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if u.RawQuery != "" {
+		parts := strings.Split(u.RawQuery, "&")
+		for i, p := range parts {
+			name, _, ok := strings.Cut(p, "=")
+			if n, err := url.QueryUnescape(name); err == nil {
+				name = n
+			}
+			if lower := strings.ToLower(name); ok && (strings.Contains(lower, "pass") || strings.Contains(lower, "secret") || strings.Contains(lower, "token")) {
+				parts[i] = p[:strings.IndexByte(p, '=')] + "=xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(parts, "&")
 	}
 	return u.Redacted()
 }

@@ -118,10 +118,29 @@ func TestDatabaseURLs(t *testing.T) {
 			t.Errorf("%q → %s %s %v", tc.in, kind, loc, err)
 		}
 	}
-	c := Default()
-	c.DatabaseURL = "mysql://root:hunter2@h/db"
-	if _, _, err := c.Database(); err == nil || strings.Contains(err.Error(), "hunter2") {
-		t.Errorf("unsupported scheme: %v (and the password must not be shown)", err)
+	for _, bad := range []string{"mysql://root:hunter2@h/db", "mysql://root@h/db?password=hunter2", "postgres://u:hunter2@h:x/db",
+		"postgres://u@h:x/db?password=hunter2"} {
+		c := Default()
+		c.DatabaseURL = bad
+		if _, _, err := c.Database(); err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v (and the password must not be shown)", bad, err)
+		}
+	}
+}
+
+// RedactURL hides the password of a database URL, in its userinfo or in a
+// query parameter, and keeps the rest.
+func TestRedactURL(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"postgres://u:hunter2@h/db?sslmode=disable", "postgres://u:xxxxx@h/db?sslmode=disable"},
+		{"postgres://u@h/db?password=hunter2&sslmode=disable", "postgres://u@h/db?password=xxxxx&sslmode=disable"},
+		{"postgres://u@h/db?sslmode=verify-full&sslpassword=hunter2&PASSWORD=hunter2&pass%77ord=hunter2",
+			"postgres://u@h/db?sslmode=verify-full&sslpassword=xxxxx&PASSWORD=xxxxx&pass%77ord=xxxxx"},
+		{"postgres://h/db?application_name=gatehouse", "postgres://h/db?application_name=gatehouse"},
+	} {
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
 

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const adminToken = "e2e0admin0token0with0enough0characters0123456789"
+const adminToken = "3c9a5e1f7b2d8046e9c1a7f3b5d20e8c4a6f1b9d3e7c5a2f"
 
 type server struct {
 	cmd  *exec.Cmd

@@ -37,8 +37,27 @@ type Receiver struct {
 	// Received, when set, is told how many events each request brought
 	// (new ones and duplicates).
 	Received func(accepted, duplicates int)
-	Log      *slog.Logger
-	Now      func() time.Time
+	// Unavailable reports whether an error means that the database cannot
+	// be used for now: answered 503 with Retry-After, not 500.
+	Unavailable func(error) bool
+	Log         *slog.Logger
+	Now         func() time.Time
+}
+
+// UnavailableRetryAfter is the Retry-After of a 503 for an unavailable
+// database (seconds).
+const UnavailableRetryAfter = "5"
+
+// serverFault answers an error that is not the caller's: 503 with
+// Retry-After when the database cannot be used for now, else 500.
+func (rc *Receiver) serverFault(w http.ResponseWriter, r *http.Request, log *slog.Logger, what string, err error) {
+	log.ErrorContext(r.Context(), what, "err", err)
+	if rc.Unavailable != nil && rc.Unavailable(err) {
+		w.Header().Set("Retry-After", UnavailableRetryAfter)
+		writeError(w, r, http.StatusServiceUnavailable, "the database is unavailable; retry later")
+		return
+	}
+	writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
 }
 
 type ingestReply struct {
@@ -80,8 +99,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, http.StatusUnauthorized, "a bearer token with the events:write scope is required")
 		default:
 			// The check itself failed (the database): not the caller's fault.
-			log.ErrorContext(r.Context(), "authenticate", "err", err)
-			writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
+			rc.serverFault(w, r, log, "authenticate", err)
 		}
 		return
 	}
@@ -130,8 +148,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := rc.Store.AppendExternal(r.Context(), evs, p.Actor(logging.RequestID(r.Context())))
 	if err != nil {
-		log.ErrorContext(r.Context(), "store received events", "err", err)
-		writeError(w, r, http.StatusInternalServerError, "internal error (request id in X-Request-Id)")
+		rc.serverFault(w, r, log, "store received events", err)
 		return
 	}
 	rep := ingestReply{IDs: make([]string, 0, len(evs))}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
 
 // ErrCursorMoved: another dispatcher dispatched the same events first.
@@ -226,6 +227,10 @@ type Pipeline struct {
 	workers map[string]*worker
 	ctx     context.Context
 	wg      sync.WaitGroup
+
+	// The failures of the loops, logged once per outage rather than at
+	// every attempt (logging.Repeated).
+	dispatchErrs, recoverErrs *logging.Repeated
 }
 
 // New returns a pipeline; Run starts it.
@@ -248,7 +253,9 @@ func New(store Store, b *Builder, cfg *Config, opt Options) *Pipeline {
 	if opt.Rand == nil {
 		opt.Rand = rand.Float64
 	}
-	p := &Pipeline{store: store, builder: b, opt: opt, log: opt.Log, obs: opt.Observer, poke: make(chan struct{}, 1), workers: map[string]*worker{}}
+	p := &Pipeline{store: store, builder: b, opt: opt, log: opt.Log, obs: opt.Observer, poke: make(chan struct{}, 1), workers: map[string]*worker{},
+		dispatchErrs: &logging.Repeated{Log: opt.Log, Msg: "dispatch events"},
+		recoverErrs:  &logging.Repeated{Log: opt.Log, Msg: "recover deliveries"}}
 	if cfg == nil {
 		cfg = &Config{}
 	}
@@ -450,10 +457,11 @@ func (p *Pipeline) dispatchLoop(ctx context.Context) {
 					return
 				}
 				if !errors.Is(err, ErrCursorMoved) {
-					p.log.Error("dispatch events", "err", err)
+					p.dispatchErrs.Fail(ctx, err)
 				}
 				break
 			}
+			p.dispatchErrs.OK(ctx)
 			if n == 0 {
 				break
 			}
@@ -604,10 +612,13 @@ func (p *Pipeline) maintain(ctx context.Context) {
 		}
 		if n, err := p.store.Recover(ctx, p.now()); err != nil {
 			if ctx.Err() == nil {
-				p.log.Error("recover deliveries", "err", err)
+				p.recoverErrs.Fail(ctx, err)
 			}
-		} else if n > 0 {
-			p.log.Warn("deliveries whose attempt outlived its lease were requeued", "count", n)
+		} else {
+			p.recoverErrs.OK(ctx)
+			if n > 0 {
+				p.log.Warn("deliveries whose attempt outlived its lease were requeued", "count", n)
+			}
 		}
 		if now := p.now(); now.Sub(lastPrune) > pruneEvery && (p.opt.Prunes == nil || p.opt.Prunes()) {
 			lastPrune = now
@@ -641,10 +652,12 @@ type worker struct {
 
 	recording sync.WaitGroup // a batch's results being written (record)
 	pending   bool           // record started, flush not since (the loop's own)
+	claimErrs *logging.Repeated
 }
 
 func newWorker(p *Pipeline, t *Target) *worker {
-	w := &worker{p: p, target: t, wakeCh: make(chan struct{}, 1), stopped: make(chan struct{})}
+	w := &worker{p: p, target: t, wakeCh: make(chan struct{}, 1), stopped: make(chan struct{}),
+		claimErrs: &logging.Repeated{Log: p.log, Msg: "claim deliveries", Attrs: []any{"target", t.Name}}}
 	if t.Policy.Rate > 0 {
 		w.limiter = rate.NewLimiter(rate.Limit(t.Policy.Rate), max(1, int(t.Policy.Rate)))
 	}
@@ -703,11 +716,12 @@ func (w *worker) run(ctx context.Context) {
 		ds, err := w.p.store.Claim(ctx, w.target.Name, now, limit, lease, pol.Ordered)
 		if err != nil {
 			if ctx.Err() == nil {
-				w.p.log.Error("claim deliveries", "target", w.target.Name, "err", err)
+				w.claimErrs.Fail(ctx, err)
 			}
 			w.sleep(ctx, time.Second)
 			continue
 		}
+		w.claimErrs.OK(ctx)
 		if len(ds) == 0 {
 			if w.pending {
 				// The results being written may make deliveries due (an

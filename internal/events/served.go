@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"strings"
 	"time"
 )
 
@@ -78,7 +79,10 @@ const NotRecorded = "${env:GATEHOUSE_SECRET_NOT_RECORDED}"
 // RedactTargets returns a copy of targets without their secrets, for
 // recording: a webhook's URL (it may carry a token), secrets and header
 // values, Resend's API key, the SMTP password, the SCIM token and client
-// secret, EventBridge's access key and security token are NotRecorded.
+// secret, EventBridge's access key and security token are NotRecorded, and
+// so is every query parameter value (and fragment) of the other URLs —
+// Resend's and SCIM's base URLs, the SCIM token URL, EventBridge's endpoint
+// — which may carry a key (?access_token=…, ?key=…).
 // What is left names each target's kind, endpoints, policy and push scope.
 func RedactTargets(targets map[string]TargetSpec) map[string]TargetSpec {
 	if targets == nil {
@@ -89,6 +93,7 @@ func RedactTargets(targets map[string]TargetSpec) map[string]TargetSpec {
 			*s = NotRecorded
 		}
 	}
+	hideQuery := func(s *string) { *s = redactQuery(*s) }
 	out := make(map[string]TargetSpec, len(targets))
 	for name, t := range targets {
 		if w := t.Webhook; w != nil {
@@ -109,6 +114,7 @@ func RedactTargets(targets map[string]TargetSpec) map[string]TargetSpec {
 		if r := t.Resend; r != nil {
 			c := *r
 			hide(&c.APIKey)
+			hideQuery(&c.BaseURL)
 			t.Resend = &c
 		}
 		if m := t.SMTP; m != nil {
@@ -120,10 +126,13 @@ func RedactTargets(targets map[string]TargetSpec) map[string]TargetSpec {
 			c := *s
 			hide(&c.Token)
 			hide(&c.ClientSecret)
+			hideQuery(&c.BaseURL)
+			hideQuery(&c.TokenURL)
 			t.SCIM = &c
 		}
 		if e := t.EventBridge; e != nil {
 			c := *e
+			hideQuery(&c.Endpoint)
 			hide(&c.AccessKeyID)
 			hide(&c.AccessKeySecret)
 			hide(&c.SecurityToken)
@@ -132,4 +141,35 @@ func RedactTargets(targets map[string]TargetSpec) map[string]TargetSpec {
 		out[name] = t
 	}
 	return out
+}
+
+// redactQuery returns the URL u with the value of every query parameter
+// NotRecorded (a parameter without a value, which may be a key itself,
+// wholly), and its fragment too; the scheme, host, path and parameter
+// names stay. It works on the text, so that nothing of a value survives
+// however it is written.
+func redactQuery(u string) string {
+	base, frag, hasFrag := strings.Cut(u, "#")
+	if hasFrag && frag != "" {
+		frag = NotRecorded
+	}
+	base, query, hasQuery := strings.Cut(base, "?")
+	if hasQuery && query != "" {
+		parts := strings.Split(query, "&")
+		for i, p := range parts {
+			switch name, _, ok := strings.Cut(p, "="); {
+			case ok:
+				parts[i] = name + "=" + NotRecorded
+			case p != "":
+				parts[i] = NotRecorded
+			}
+		}
+		base += "?" + strings.Join(parts, "&")
+	} else if hasQuery {
+		base += "?"
+	}
+	if hasFrag {
+		base += "#" + frag
+	}
+	return base
 }

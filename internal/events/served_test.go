@@ -14,26 +14,26 @@ func TestRedactTargets(t *testing.T) {
 	in := map[string]TargetSpec{
 		"hook": {Webhook: &WebhookSpec{URL: "https://hooks.example.com/x?token=abc", Secrets: []string{"whsec_a", "${env:NEXT}"},
 			Headers: map[string]string{"Authorization": "Bearer abc"}}, Policy: PolicySpec{Concurrency: 4}},
-		"mail": {Resend: &ResendSpec{APIKey: "re_123", From: "Onboarding <hello@example.com>"}},
+		"mail": {Resend: &ResendSpec{BaseURL: "https://api.resend.com/?key=re_in_url", APIKey: "re_123", From: "Onboarding <hello@example.com>"}},
 		"smtp": {SMTP: &SMTPSpec{Host: "mail.example.com", Port: 587, Username: "bot", Password: "hunter2", From: "hello@example.com"}},
 		"open": {SMTP: &SMTPSpec{Host: "mail.example.com", From: "hello@example.com"}},
-		"ram": {SCIM: &SCIMSpec{BaseURL: "https://scim.aliyun.com", TokenURL: "https://oauth.aliyun.com/v1/token", ClientID: "123",
+		"ram": {SCIM: &SCIMSpec{BaseURL: "https://scim.aliyun.com", TokenURL: "https://oauth.aliyun.com/v1/token?client_secret=cs_in_url&a=%7B&a", ClientID: "123",
 			ClientSecret: "${env:RAM_SECRET}", CreateGroups: &yes, Push: &PushSpec{Groups: []string{"eng"}}}},
-		"gitbook": {SCIM: &SCIMSpec{BaseURL: "https://api.gitbook.com/scim", Token: "gb_abc"}},
-		"bus": {EventBridge: &EventBridgeSpec{Endpoint: "https://1.eventbridge.cn-hangzhou.aliyuncs.com", AccessKeyID: "LTAI",
+		"gitbook": {SCIM: &SCIMSpec{BaseURL: "https://api.gitbook.com/scim?access_token=at_in_url&aadOptscim062020#frag", Token: "gb_abc"}},
+		"bus": {EventBridge: &EventBridgeSpec{Endpoint: "https://1.eventbridge.cn-hangzhou.aliyuncs.com?sig=${env:SIG}", AccessKeyID: "LTAI",
 			AccessKeySecret: "s3cret", SecurityToken: "sts", EventBus: "default"}},
 	}
 	before := cmp.Diff(map[string]TargetSpec{}, in)
 	want := map[string]TargetSpec{
 		"hook": {Webhook: &WebhookSpec{URL: NotRecorded, Secrets: []string{NotRecorded, NotRecorded},
 			Headers: map[string]string{"Authorization": NotRecorded}}, Policy: PolicySpec{Concurrency: 4}},
-		"mail": {Resend: &ResendSpec{APIKey: NotRecorded, From: "Onboarding <hello@example.com>"}},
+		"mail": {Resend: &ResendSpec{BaseURL: "https://api.resend.com/?key=" + NotRecorded, APIKey: NotRecorded, From: "Onboarding <hello@example.com>"}},
 		"smtp": {SMTP: &SMTPSpec{Host: "mail.example.com", Port: 587, Username: "bot", Password: NotRecorded, From: "hello@example.com"}},
 		"open": {SMTP: &SMTPSpec{Host: "mail.example.com", From: "hello@example.com"}},
-		"ram": {SCIM: &SCIMSpec{BaseURL: "https://scim.aliyun.com", TokenURL: "https://oauth.aliyun.com/v1/token", ClientID: "123",
-			ClientSecret: NotRecorded, CreateGroups: &yes, Push: &PushSpec{Groups: []string{"eng"}}}},
-		"gitbook": {SCIM: &SCIMSpec{BaseURL: "https://api.gitbook.com/scim", Token: NotRecorded}},
-		"bus": {EventBridge: &EventBridgeSpec{Endpoint: "https://1.eventbridge.cn-hangzhou.aliyuncs.com", AccessKeyID: NotRecorded,
+		"ram": {SCIM: &SCIMSpec{BaseURL: "https://scim.aliyun.com", TokenURL: "https://oauth.aliyun.com/v1/token?client_secret=" + NotRecorded + "&a=" + NotRecorded + "&" + NotRecorded,
+			ClientID: "123", ClientSecret: NotRecorded, CreateGroups: &yes, Push: &PushSpec{Groups: []string{"eng"}}}},
+		"gitbook": {SCIM: &SCIMSpec{BaseURL: "https://api.gitbook.com/scim?access_token=" + NotRecorded + "&" + NotRecorded + "#" + NotRecorded, Token: NotRecorded}},
+		"bus": {EventBridge: &EventBridgeSpec{Endpoint: "https://1.eventbridge.cn-hangzhou.aliyuncs.com?sig=" + NotRecorded, AccessKeyID: NotRecorded,
 			AccessKeySecret: NotRecorded, SecurityToken: NotRecorded, EventBus: "default"}},
 	}
 	if diff := cmp.Diff(want, RedactTargets(in)); diff != "" {

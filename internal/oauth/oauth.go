@@ -50,6 +50,28 @@ type Config struct {
 	// Metadata, if set, adds members to the RFC 8414 metadata (the OpenID
 	// Connect provider's endpoints), replacing those of the same name.
 	Metadata func() map[string]any
+	// Unavailable reports whether an error means that the database cannot
+	// be used for now: answered 503 with Retry-After (RetryAfter), in the
+	// endpoint's format, rather than 500.
+	Unavailable func(error) bool
+}
+
+// RetryAfter is the Retry-After of a 503 for an unavailable database
+// (seconds).
+const RetryAfter = "5"
+
+// unavailable reports whether err means that the database cannot be used
+// for now (Config.Unavailable).
+func (h *Handler) unavailable(err error) bool {
+	return h.cfg.Unavailable != nil && h.cfg.Unavailable(err)
+}
+
+// errUnavailable is the answer while the database cannot be used: the
+// error code RFC 6749 (section 4.1.2.1) gives a server that is
+// temporarily unable to handle the request.
+func errUnavailable() *tokenError {
+	return &tokenError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
+		desc: "the database is unavailable; retry later", header: http.Header{"Retry-After": {RetryAfter}}}
 }
 
 // Grant serves one grant type at the token endpoint: it authenticates the
@@ -268,6 +290,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 		case errors.Is(err, auth.ErrInvalidScope):
 			h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "invalid_scope",
 				desc: "the requested scope exceeds the application's scopes"}, requestID)
+		case h.unavailable(err):
+			h.log.ErrorContext(r.Context(), "issue access token", "err", err)
+			h.writeError(w, r, errUnavailable(), requestID)
 		default:
 			h.log.ErrorContext(r.Context(), "issue access token", "err", err)
 			h.writeError(w, r, &tokenError{status: http.StatusInternalServerError, code: "server_error",
@@ -424,6 +449,10 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := h.iss.JWKS(r.Context())
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "publish signing keys", "err", err)
+		if h.unavailable(err) {
+			h.writeError(w, r, errUnavailable(), logging.RequestID(r.Context()))
+			return
+		}
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

@@ -311,7 +311,7 @@ func (s *Server) schemaProfile(w http.ResponseWriter, r *http.Request) (director
 	}
 	p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
 	if err != nil {
-		s.writeError(w, r, authError(err, true))
+		s.writeError(w, r, authError(s.classify(err), true))
 		return directory.Profile{}, false
 	}
 	logging.SetCaller(r.Context(), p.App.ID)

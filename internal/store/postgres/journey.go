@@ -162,3 +162,23 @@ func (s *Store) EventDeliveries(ctx context.Context, seqs []int64) ([]*events.De
 	}
 	return ds, att, nil
 }
+
+// RuleStarts returns, for each rule that has come into force, the seq of
+// the last event written before it did (it routes only the events after).
+func (s *Store) RuleStarts(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, seq FROM rule_starts`)
+	if err != nil {
+		return nil, fmt.Errorf("rule starts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, fmt.Errorf("rule starts: %w", err)
+		}
+		out[name] = seq
+	}
+	return out, rows.Err()
+}

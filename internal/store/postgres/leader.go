@@ -27,7 +27,8 @@ import (
 //     its singletons at once — within 3 s, before the server gives the lock
 //     to another process — and starts over as a follower.
 //
-// The lock key is derived from the schema, like the migration lock's:
+// The lock key is derived from the schema the store works in (Options.Schema,
+// else the current schema its search_path gives), like the migration lock's:
 // servers of different schemas of one database each have their leader.
 
 // LeaderRetry is how often a follower tries to become the leader, and how

@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // TestLeaderElection: of two servers of one database, one leads; when its
@@ -109,5 +112,55 @@ func TestClaimRun(t *testing.T) {
 	}
 	if ok, _, err := b.ClaimRun(ctx, "push:ram", time.Hour, "test"); err != nil || !ok {
 		t.Errorf("a due run: %v %v", ok, err)
+	}
+}
+
+// TestLeaderPerSearchPath: servers that choose their schema with the URL's
+// search_path (not Options.Schema) each have their own leader: one of
+// another schema does not hold theirs.
+func TestLeaderPerSearchPath(t *testing.T) {
+	url := testURL(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var stores []*Store
+	for range 2 {
+		name := freshSchema(t, url)
+		if _, err := conn.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{name}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
+		}
+		s, err := Open(ctx, url+sep+"search_path="+name, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores = append(stores, s)
+	}
+	started := make(chan int, 2)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i, s := range stores {
+		wg.Go(func() {
+			s.Lead(ctx, func(lctx context.Context) {
+				started <- i
+				<-lctx.Done()
+			}, nil)
+		})
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the servers of two schemas do not both lead: they share one lock")
+		}
 	}
 }

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -156,4 +157,49 @@ func TestMigrateAttrsVersions(t *testing.T) {
 		}
 	}
 	storetest.CheckMigratedAttrsVersions(t, openIn(t, url, schemaName))
+}
+
+// TestNewerDatabaseRefused: a database with a migration this build does
+// not know (a newer Gatehouse used it) is not opened — and this build's own
+// pending migration is not applied to it; the message says what to do.
+func TestNewerDatabaseRefused(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	ms, err := loadMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaName := freshSchema(t, url)
+	openIn(t, url, schemaName).Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tbl := pgx.Identifier{schemaName, "schema_migrations"}.Sanitize()
+	refused := func(what, want string) {
+		t.Helper()
+		for _, opt := range []Options{{Schema: schemaName}, {Schema: schemaName, MustExist: true}} {
+			if s, err := Open(ctx, url, opt); err == nil || !strings.Contains(err.Error(), want) {
+				if s != nil {
+					s.Close()
+				}
+				t.Errorf("opening %s (%+v): %v, want %q", what, opt, err, want)
+			}
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO `+tbl+` (version, name) VALUES (9999, '9999_future.sql')`); err != nil {
+		t.Fatal(err)
+	}
+	refused("a newer database", "the database has 1 migration(s) this build does not know (9999): it was used by a newer Gatehouse. Run that version")
+	// With a migration of this build pending too.
+	last := ms[len(ms)-1].version
+	if _, err := conn.Exec(ctx, `DELETE FROM `+tbl+` WHERE version = $1`, last); err != nil {
+		t.Fatal(err)
+	}
+	refused("a newer database a migration behind", "the database has 1 migration(s) this build does not know (9999)")
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM `+tbl+` WHERE version = $1`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the pending migration %d was applied to the newer database: %d %v", last, n, err)
+	}
 }

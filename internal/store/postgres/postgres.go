@@ -189,6 +189,15 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if s.schema == "" {
+		// The schema the connection's search_path (from the URL, the role
+		// or the database) makes current: servers of other schemas of
+		// this database must not share its leader lock.
+		if err := pool.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&s.schema); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("current schema: %w", err)
+		}
+	}
 	s.creds = startCredWatch(cfg.ConnConfig, opt.Logger)
 	every := opt.SealEvery
 	if every == 0 {
@@ -287,6 +296,21 @@ func loadMigrations() ([]migration, error) {
 	return out, nil
 }
 
+// newerSchemaError is the error of opening a database that has migrations
+// this build does not know.
+type newerSchemaError struct{ versions []int32 }
+
+func newerSchema(versions []int32) error { return &newerSchemaError{versions} }
+
+func (e *newerSchemaError) Error() string {
+	vs := make([]string, len(e.versions))
+	for i, v := range e.versions {
+		vs[i] = strconv.Itoa(int(v))
+	}
+	return fmt.Sprintf("the database has %d migration(s) this build does not know (%s): it was used by a newer Gatehouse. Run that version (gatehouse migrate status lists the migrations)",
+		len(vs), strings.Join(vs, ", "))
+}
+
 // migrationLock is the advisory lock key migrators of schema serialize on.
 func migrationLock(schema string) int64 {
 	h := fnv.New64a()
@@ -321,13 +345,37 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 				}
 			}
 		}
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    integer PRIMARY KEY,
 			name       text NOT NULL,
 			applied_at timestamptz NOT NULL DEFAULT now()
-		)`)
-		return err
+		)`); err != nil {
+			return err
+		}
+		// A migration this build does not have: a newer Gatehouse used
+		// the database, and this one must not run on it (nor apply its
+		// own pending migrations to it).
+		known := make([]int32, len(ms))
+		for i, m := range ms {
+			known[i] = int32(m.version)
+		}
+		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations WHERE NOT (version = ANY($1)) ORDER BY version`, known)
+		if err != nil {
+			return err
+		}
+		unknown, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		if err != nil {
+			return err
+		}
+		if len(unknown) > 0 {
+			return newerSchema(unknown)
+		}
+		return nil
 	})
+	var ns *newerSchemaError
+	if errors.As(err, &ns) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -5,7 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Group commit. SQLite has one writer, and with synchronous=FULL every
@@ -26,6 +31,10 @@ type writeJob struct {
 	ctx  context.Context
 	fn   func(*tx) error
 	done chan error
+	// deadline ends the write's wait for a lock another process holds:
+	// the busy timeout after it was submitted (begin).
+	deadline time.Time
+	answered bool // done has been sent its result (begin)
 }
 
 // errClosed answers writes submitted after Close.
@@ -47,7 +56,7 @@ func (s *Store) startCommitter() {
 // failed. Once queued, a write is waited for even if ctx ends, so that a
 // caller never reports as failed a change that was committed.
 func (s *Store) submit(ctx context.Context, fn func(*tx) error) error {
-	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1), deadline: s.now().Add(s.busyTimeout)}
 	s.cm.mu.RLock()
 	if s.cm.closed {
 		s.cm.mu.RUnlock()
@@ -99,6 +108,9 @@ func (s *Store) runBatch(batch []*writeJob) {
 	results := make([]error, len(batch))
 	err := s.runBatchTx(batch, results)
 	for i, j := range batch {
+		if j.answered {
+			continue
+		}
 		if err != nil {
 			results[i] = err
 		}
@@ -110,19 +122,27 @@ func (s *Store) runBatch(batch []*writeJob) {
 // transaction as a whole failed (then every write failed).
 func (s *Store) runBatchTx(batch []*writeJob, results []error) error {
 	ctx := context.Background()
-	sqlTx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+	conn, sqlTx, err := s.begin(ctx, batch, results)
+	if err != nil || sqlTx == nil {
+		return err
 	}
+	defer conn.Close()
 	defer sqlTx.Rollback()
 	t := &tx{tx: cachedTx{tx: sqlTx, c: s.wc}}
-	if len(batch) == 1 {
+	var live []int // the writes begin did not answer
+	for i := range batch {
+		if results[i] == nil {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 1 {
 		// Alone: no savepoint needed, a failure rolls back the transaction.
-		j := batch[0]
-		if results[0] = j.ctx.Err(); results[0] != nil {
+		i := live[0]
+		j := batch[i]
+		if results[i] = j.ctx.Err(); results[i] != nil {
 			return nil
 		}
-		if results[0] = runJob(j, t); results[0] != nil {
+		if results[i] = runJob(j, t); results[i] != nil {
 			return nil
 		}
 		if err := sqlTx.Commit(); err != nil {
@@ -130,7 +150,8 @@ func (s *Store) runBatchTx(batch []*writeJob, results []error) error {
 		}
 		return nil
 	}
-	for i, j := range batch {
+	for _, i := range live {
+		j := batch[i]
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
@@ -152,6 +173,68 @@ func (s *Store) runBatchTx(batch []*writeJob, results []error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// begin starts the batch's transaction on a connection of the writer's
+// pool, which the caller closes after the transaction; nil, nil when every
+// write of the batch has been answered (results) without one.
+//
+// A write waits for a lock another process holds at most the busy timeout
+// in all, counted from its submission: the time it spent queued behind a
+// batch that was waiting for the same lock counts. So the transaction
+// waits for the lock only until the earliest deadline among the batch's
+// writes (PRAGMA busy_timeout, set for each attempt); when the lock is
+// still held then, the writes whose deadline has come fail with
+// SQLITE_BUSY (Unavailable: 503) and the others wait on, up to their own.
+// A write whose deadline has passed while it was queued still gets the
+// lock if it is free.
+func (s *Store) begin(ctx context.Context, batch []*writeJob, results []error) (*sql.Conn, *sql.Tx, error) {
+	conn, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
+	}
+	for {
+		var first time.Time
+		waiting := false
+		for i, j := range batch {
+			if results[i] == nil && (!waiting || j.deadline.Before(first)) {
+				first, waiting = j.deadline, true
+			}
+		}
+		if !waiting {
+			conn.Close()
+			return nil, nil, nil
+		}
+		wait := max(first.Sub(s.now()), 0)
+		if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.FormatInt(wait.Milliseconds(), 10)); err != nil {
+			conn.Close()
+			return nil, nil, fmt.Errorf("begin: %w", err)
+		}
+		sqlTx, err := conn.BeginTx(ctx, nil)
+		if err == nil {
+			return conn, sqlTx, nil
+		}
+		if !isBusy(err) {
+			conn.Close()
+			return nil, nil, fmt.Errorf("begin: %w", err)
+		}
+		// Answered now, not with the rest of the batch.
+		now := s.now()
+		for i, j := range batch {
+			if results[i] == nil && (!j.deadline.After(first) || !j.deadline.After(now)) {
+				results[i] = fmt.Errorf("begin: %w", err)
+				j.done <- results[i]
+				j.answered = true
+			}
+		}
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY: a lock another connection
+// holds.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // runJob runs one write, turning a panic into an error so that one bad

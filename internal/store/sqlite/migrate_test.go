@@ -182,3 +182,50 @@ func TestAppliedMigrations(t *testing.T) {
 		t.Errorf("after Open: %v %v", got, err)
 	}
 }
+
+// TestNewerDatabaseRefused: a database with a migration this build does
+// not know (a newer Gatehouse used it) is not opened — and this build's own
+// pending migration is not applied to it; the message says what to do.
+func TestNewerDatabaseRefused(t *testing.T) {
+	ctx := context.Background()
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	refused := func(what, want string) {
+		t.Helper()
+		for _, opt := range []Options{{}, {MustExist: true}} {
+			if s, err := Open(ctx, path, opt); err == nil || !strings.Contains(err.Error(), want) {
+				if s != nil {
+					s.Close()
+				}
+				t.Errorf("opening %s (%+v): %v, want %q", what, opt, err, want)
+			}
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO schema_migrations VALUES (9999, '2030-01-01T00:00:00.000000Z')`); err != nil {
+		t.Fatal(err)
+	}
+	refused("a newer database", "has 1 migration(s) this build does not know (9999): it was used by a newer Gatehouse. Run that version")
+	// With a migration of this build pending too.
+	last := ms[len(ms)-1].Version
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version = ?; INSERT INTO schema_migrations VALUES (10000, '2030-01-01T00:00:00.000000Z')`, last); err != nil {
+		t.Fatal(err)
+	}
+	refused("a newer database a migration behind", "has 2 migration(s) this build does not know (9999, 10000)")
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM schema_migrations WHERE version = ?`, last).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the pending migration %d was applied to the newer database: %d %v", last, n, err)
+	}
+}

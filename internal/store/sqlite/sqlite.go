@@ -60,6 +60,9 @@ type Store struct {
 	// Where attributes live, for the filter compiler; built once.
 	userLayout, groupLayout *sqlfilter.Layout
 
+	busyTimeout time.Duration    // Options.BusyTimeout
+	now         func() time.Time // Options.Now
+
 	cdb            *sql.DB      // the checkpointer's connection
 	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
 	stopCheckpoint context.CancelFunc
@@ -84,8 +87,12 @@ type Options struct {
 	// creates a database.) An existing database is migrated either way.
 	MustExist bool
 	// BusyTimeout is how long a statement waits for a lock another process
-	// holds before failing with SQLITE_BUSY (default 10 s).
+	// holds before failing with SQLITE_BUSY (default 10 s). A write waits
+	// that long at most in all, its time queued behind other writes
+	// included (commit.go).
 	BusyTimeout time.Duration
+	// Now is the clock writes' deadlines are read on (default time.Now).
+	Now func() time.Time
 }
 
 var registerFuncs sync.Once
@@ -173,6 +180,14 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
+	// A new database file is readable by its owner only (SQLite would make
+	// it 0644 less the umask); SQLite gives its -wal and -shm files the
+	// database file's permissions.
+	if f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
 	if opt.Synchronous == "" {
 		opt.Synchronous = "FULL"
 	}
@@ -199,7 +214,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout()}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{path: path, wdb: wdb, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout(),
+		busyTimeout: opt.BusyTimeout, now: opt.Now}
 	if opt.MustExist {
 		var n int
 		if err := wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
@@ -296,6 +315,35 @@ func (s *Store) migrate(ctx context.Context) error {
 	ms, err := Migrations()
 	if err != nil {
 		return err
+	}
+	// A migration this build does not have: a newer Gatehouse used the
+	// database, and this one must not run on it (nor apply its own pending
+	// migrations to it).
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+	}
+	rows, err := s.wdb.QueryContext(ctx, `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var unknown []string
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if !known[v] {
+			unknown = append(unknown, strconv.Itoa(v))
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%s has %d migration(s) this build does not know (%s): it was used by a newer Gatehouse. Run that version (gatehouse migrate status lists the migrations)",
+			s.path, len(unknown), strings.Join(unknown, ", "))
 	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m.Version, m.SQL); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 )
@@ -47,6 +48,13 @@ func testRuleStarts(t *testing.T, ns NewStore, tamper Tamper) {
 	}
 	if diff := cmp.Diff(map[string]int64{}, start()); diff != "" {
 		t.Errorf("no rules (-want +got):\n%s", diff)
+	}
+	// The journey reads them back, without starting any.
+	if js, ok := e.store.(admin.JourneyStore); ok {
+		got, err := js.RuleStarts(e.ctx)
+		if diff := cmp.Diff(map[string]int64{"a": 0, "b": h}, got); err != nil || diff != "" {
+			t.Errorf("read back: %v (-want +got):\n%s", err, diff)
+		}
 	}
 
 	// Replicas putting the same new rule in force at once, while events

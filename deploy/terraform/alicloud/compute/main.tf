@@ -75,6 +75,8 @@ resource "alicloud_instance" "gatehouse" {
   lifecycle {
     # A new image or binary replaces instances only when asked
     # (terraform apply -replace=…), one at a time behind the load balancer.
-    ignore_changes = [image_id, user_data]
+    # The metadata service may be turned off once cloud-init has run (the
+    # user data holds the secrets, docs/deployment.md): not turned back on.
+    ignore_changes = [image_id, user_data, http_endpoint]
   }
 }

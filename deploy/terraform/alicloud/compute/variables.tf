@@ -109,7 +109,7 @@ variable "database_ca_pem" {
 }
 
 variable "admin_token" {
-  description = "The admin application's token on the first start (32-4096 characters). Null: the first instance generates one and prints it once to its journal."
+  description = "The admin application's token on the first start: a random value of at least 128 bits (openssl rand -hex 32); Gatehouse refuses placeholders and values easy to guess. Null: the first instance generates one and prints it once to its journal."
   type        = string
   default     = null
   sensitive   = true
