@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/httpbody"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -20,20 +21,20 @@ import (
 // ContentType is the SCIM media type (RFC 7644 §8.1).
 const ContentType = "application/scim+json"
 
+// writeJSON sends v as the body: what encoding/json writes (without HTML
+// escaping, with a final newline), encoded by jsonvalue.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	buf, err := jsonvalue.Append(make([]byte, 0, 2048), v)
+	if err != nil {
 		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"could not encode the response"}`)
+		buf = append(buf[:0], `{"schemas":["`+schema.ErrorURN+`"],"status":"500","detail":"could not encode the response"}`...)
 	}
+	buf = append(buf, '\n')
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(buf)
 }
 
 // readBody decodes a JSON object body of at most limit bytes. Numbers stay

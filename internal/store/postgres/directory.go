@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
@@ -81,9 +81,7 @@ func decodeAttrs(b []byte, into *directory.Attrs) error {
 		*into = directory.Attrs{}
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(into); err != nil {
+	if err := jsonvalue.DecodeObject(b, into); err != nil {
 		return fmt.Errorf("decode stored attributes: %w", err)
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
@@ -72,9 +73,7 @@ func decodeAttrs(s string, into *directory.Attrs) error {
 		*into = directory.Attrs{}
 		return nil
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	if err := dec.Decode(into); err != nil {
+	if err := jsonvalue.DecodeObject([]byte(s), into); err != nil {
 		return fmt.Errorf("decode stored attributes: %w", err)
 	}
 	return nil
