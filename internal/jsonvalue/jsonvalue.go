@@ -35,6 +35,14 @@ func Append(dst []byte, v any) ([]byte, error) {
 	return appendStd(dst, v)
 }
 
+// Raw is a value already encoded, compact, as Append writes values: Append
+// copies it as it is. (It is a json.Marshaler, so that encoding/json, which
+// compacts what a Marshaler returns, writes the same bytes.)
+type Raw []byte
+
+// MarshalJSON returns r.
+func (r Raw) MarshalJSON() ([]byte, error) { return r, nil }
+
 // appendStd encodes v with encoding/json.
 func appendStd(dst []byte, v any) ([]byte, error) {
 	var buf bytes.Buffer
@@ -92,6 +100,8 @@ func appendValue(dst []byte, v any, depth int) ([]byte, bool) {
 			}
 		}
 		return append(dst, ']'), true
+	case Raw:
+		return append(dst, x...), true
 	case []string:
 		if x == nil {
 			return append(dst, "null"...), true

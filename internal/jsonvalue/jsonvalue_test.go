@@ -55,6 +55,7 @@ var appendCases = []struct {
 	}{A: 1}, `{"a":1}`},
 	{"map of strings", map[string]string{"b": "1", "a": "2"}, `{"a":"2","b":"1"}`},
 	{"raw message", json.RawMessage(` {"a" : 1} `), `{"a":1}`},
+	{"raw", map[string]any{"r": Raw(`{"a":[1,"<x>"]}`)}, `{"r":{"a":[1,"<x>"]}}`},
 }
 
 func TestAppend(t *testing.T) {
