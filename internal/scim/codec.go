@@ -231,7 +231,8 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // userDoc renders a user as its SCIM representation. With an empty base,
 // derived values (manager.$ref, a phoneRegion that follows from the number)
-// are left out: that form is what PATCH edits.
+// are left out: that form is what PATCH edits. appendUserDoc writes the
+// same document without building it: change both together.
 func userDoc(u *directory.User, base string, withGroups bool) map[string]any {
 	doc := make(map[string]any, len(u.Attrs)+8)
 	for k, v := range u.Attrs {
