@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
@@ -43,7 +44,10 @@ type userDocArgs struct {
 }
 
 func (s *Server) newCall(r *http.Request, p *auth.Principal, rt *schema.ResourceType) call {
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	var attrs, excl []string
 	for k, v := range q {
 		switch strings.ToLower(k) {
