@@ -128,14 +128,16 @@ func pointRead(ctx context.Context) (context.Context, error) {
 }
 
 // userGroupsCol aggregates a user's groups (those inside scope) into one
-// JSON value, so that a user and its groups come back in one statement.
+// JSON value, so that a user and its groups come back in one statement. A
+// user in no group skips the ordered aggregate, whose sorter costs a
+// fifth of a point read even over no rows.
 func userGroupsCol(b *sqlfilter.Builder, scope *directory.SyncScope) string {
 	cond := ""
 	if scope != nil {
 		cond = " AND " + b.ScopeGroups("g", scope)
 	}
-	return `(SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq)
-	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq` + cond + `)`
+	return `CASE WHEN EXISTS (SELECT 1 FROM group_members m WHERE m.user_seq = t.seq) THEN (SELECT json_group_array(json_array(g.id, g.display_name) ORDER BY g.seq)
+	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq` + cond + `) ELSE '[]' END`
 }
 
 func getUser(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.User, error) {
