@@ -152,8 +152,15 @@ const hex = "0123456789abcdef"
 // escaped.
 func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
+	// Runs of eight bytes that need nothing go in one step.
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !plain8(s[i : i+8]) {
+			break
+		}
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		if b := s[i]; b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
 				i++
@@ -199,6 +206,22 @@ func AppendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plain8 reports whether the eight bytes of s are all ASCII that a JSON
+// string holds as they are: none below 0x20, no quotation mark, no reverse
+// solidus, none from 0x80.
+func plain8(s string) bool {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// A byte below n shows as a high bit of (x - n·ones) &^ x, a zero
+	// byte of x^(c·ones) as one of a byte equal to c.
+	below := (x - 0x20*ones) &^ x
+	quote := x ^ ('"' * ones)
+	backslash := x ^ ('\\' * ones)
+	return (below|(quote-ones)&^quote|(backslash-ones)&^backslash|x)&highs == 0
 }
 
 // validNumber reports whether s is a JSON number (RFC 8259 §6).

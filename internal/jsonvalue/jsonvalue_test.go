@@ -333,3 +333,38 @@ func BenchmarkAppendStd(b *testing.B) {
 		}
 	}
 }
+
+// TestPlain8 checks plain8 against the byte-by-byte rule on every byte
+// value in every position.
+func TestPlain8(t *testing.T) {
+	base := []byte("abcdefgh")
+	for pos := range 8 {
+		for c := range 256 {
+			b := append([]byte(nil), base...)
+			b[pos] = byte(c)
+			want := c >= 0x20 && c < 0x80 && c != '"' && c != '\\'
+			if got := plain8(string(b)); got != want {
+				t.Errorf("plain8(%q) = %v, want %v", b, got, want)
+			}
+		}
+	}
+}
+
+func FuzzPlain8(f *testing.F) {
+	f.Add([]byte("abcdefgh"))
+	f.Add([]byte("a\"\\\x00\x1f\x7f\x80\xff"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 8 {
+			return
+		}
+		want := true
+		for _, c := range b[:8] {
+			if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+				want = false
+			}
+		}
+		if got := plain8(string(b[:8])); got != want {
+			t.Fatalf("plain8(%q) = %v, want %v", b[:8], got, want)
+		}
+	})
+}

@@ -116,3 +116,26 @@ func FuzzAppendUserDoc(f *testing.F) {
 		checkAppendUserDoc(t, reg, u, base, false)
 	})
 }
+
+func BenchmarkAppendUserDoc(b *testing.B) {
+	reg := renderRegistry(b)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	u := &directory.User{ID: "01a24d57-a998-7dea-88f3-7b33cda48483", UserName: "user0000042@example.com", Active: true, OrgID: "root",
+		ExternalID: "ext-0000042", DisplayName: "User 42", Created: at, Modified: at, Version: 1,
+		Attrs: decoded(b, `{"emails":[{"primary":true,"type":"work","value":"user0000042@example.com"}],"name":{"familyName":"Number0000042","givenName":"User"},"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Engineering","employeeNumber":"0000042"}}`)}
+	base := "http://127.0.0.1:18080/scim/v2"
+	b.Run("direct", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 2048)
+		for b.Loop() {
+			buf, _ = appendUserDoc(buf[:0], u, base, true, reg.User)
+		}
+	})
+	b.Run("maps", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 2048)
+		for b.Loop() {
+			buf, _ = jsonvalue.Append(buf[:0], withSchemas(userDoc(u, base, true), reg.User))
+		}
+	})
+}
