@@ -3,7 +3,8 @@
 // one writer connection and two pools of read-only connections: one for
 // point reads, one for lists and searches, which may run long. A context
 // that ends interrupts the statement running for it (the driver calls
-// sqlite3_interrupt).
+// sqlite3_interrupt), except in point reads by key (pointRead), which take
+// microseconds.
 package sqlite
 
 import (
