@@ -181,7 +181,7 @@ type listPlan struct {
 
 // fingerprint identifies the query — resource type, application, filter,
 // sort and order, not the page — for positions and cursors. It is worked
-// out when first needed: most lists need it not.
+// out when first needed: most lists do not need it.
 func (pl *listPlan) fingerprint() string {
 	if pl.fp != "" {
 		return pl.fp
