@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -14,6 +15,20 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
+
+// serveGCPercent is the garbage collector's target (GOGC) a server sets:
+// 400, unless GOGC is in the environment (ok is false: the runtime has
+// read it). Requests leave short-lived garbage over a live heap of a few
+// MiB; at Go's default of 100 the collector ran some 50 times a second
+// under load, each run a cost of its own. At 400 the heap grows to five
+// times what is live before a collection: tens of MiB, a fourth as many
+// runs.
+func serveGCPercent(getenv func(string) string) (int, bool) {
+	if getenv("GOGC") != "" {
+		return 0, false
+	}
+	return 400, true
+}
 
 func (e *env) serve(args []string) error {
 	fs := e.newFlagSet(cmdHelp{name: "serve", about: "Run the server: SCIM 2.0, OAuth 2.0, the admin API and the event pipeline.\nThe database is SQLite in ./gatehouse-data unless --data-dir or --database-url say otherwise."})
@@ -55,6 +70,9 @@ func (e *env) serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if pct, ok := serveGCPercent(e.getenv); ok {
+		debug.SetGCPercent(pct)
+	}
 
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {

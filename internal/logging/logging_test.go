@@ -2,6 +2,7 @@ package logging
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -31,6 +32,44 @@ func TestRedaction(t *testing.T) {
 			t.Errorf("log lost %q: %s", keep, out)
 		}
 	}
+}
+
+// TestPlainNames: the names redact lets through without looking are ones
+// it would let through anyway, among them every name of an access-log
+// line.
+func TestPlainNames(t *testing.T) {
+	var buf bytes.Buffer
+	log, _ := New(&buf, Options{Format: "json"})
+	h := Middleware(log, http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/x", nil))
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"password", "token", "user_email", "App_Token", "Authorization", "level", "time", "msg"}
+	for k := range line {
+		names = append(names, k)
+		if !plainName(k) {
+			t.Errorf("access-log name %q is not plain: every line would search it", k)
+		}
+	}
+	for _, k := range names {
+		checkPlainName(t, k)
+	}
+}
+
+func checkPlainName(t *testing.T, k string) {
+	t.Helper()
+	if plainName(k) && sensitiveName(k) {
+		t.Errorf("%q is plain but sensitive: its value would be logged", k)
+	}
+}
+
+func FuzzPlainName(f *testing.F) {
+	for _, k := range []string{"request_id", "method", "route", "status", "bytes", "duration_ms", "client", "app_id", "time", "level", "msg", "password"} {
+		f.Add(k)
+	}
+	f.Fuzz(checkPlainName)
 }
 
 func TestMiddleware(t *testing.T) {

@@ -330,7 +330,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		e.Location = base + "/" + strings.Trim(path, "/")
 	}
 	if op.method == "POST" && op.bulkID != "" {
-		if newID, _ := res.doc["id"].(string); newID != "" {
+		if newID := res.id; newID != "" {
 			created[op.bulkID] = newID
 		}
 	}

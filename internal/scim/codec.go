@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/httpbody"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -20,20 +22,26 @@ import (
 // ContentType is the SCIM media type (RFC 7644 §8.1).
 const ContentType = "application/scim+json"
 
+// writeJSON sends v as the body: what encoding/json writes (without HTML
+// escaping, with a final newline), encoded by jsonvalue.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	buf, err := jsonvalue.Append(make([]byte, 0, 2048), v)
+	writeBody(w, status, buf, err)
+}
+
+// writeBody sends buf, a JSON document, and a final newline; or, when err
+// says the document could not be encoded, a 500.
+func writeBody(w http.ResponseWriter, status int, buf []byte, err error) {
+	if err != nil {
 		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"schemas":["` + schema.ErrorURN + `"],"status":"500","detail":"could not encode the response"}`)
+		buf = append(buf[:0], `{"schemas":["`+schema.ErrorURN+`"],"status":"500","detail":"could not encode the response"}`...)
 	}
+	buf = append(buf, '\n')
 	h := w.Header()
 	h.Set("Content-Type", ContentType)
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(buf)
 }
 
 // readBody decodes a JSON object body of at most limit bytes. Numbers stay
@@ -223,7 +231,8 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // userDoc renders a user as its SCIM representation. With an empty base,
 // derived values (manager.$ref, a phoneRegion that follows from the number)
-// are left out: that form is what PATCH edits.
+// are left out: that form is what PATCH edits. appendUserDoc writes the
+// same document without building it: change both together.
 func userDoc(u *directory.User, base string, withGroups bool) map[string]any {
 	doc := make(map[string]any, len(u.Attrs)+8)
 	for k, v := range u.Attrs {
@@ -274,6 +283,194 @@ func userDoc(u *directory.User, base string, withGroups bool) map[string]any {
 		"version":      ETag(u.Version),
 	}
 	return doc
+}
+
+// appendUserDoc appends to dst the bytes jsonvalue.Append writes for
+// withSchemas(userDoc(u, base, withGroups), rt), without building that
+// document: GET /Users/{id} and user lists without attributes or
+// excludedAttributes render users this way. base is not empty (the form
+// PATCH edits is never rendered here). TestAppendUserDoc and
+// FuzzAppendUserDoc hold the two renderings equal; a change to userDoc
+// must be made here too.
+func appendUserDoc(dst []byte, u *directory.User, base string, withGroups bool, rt *schema.ResourceType) ([]byte, error) {
+	withGroups = withGroups && len(u.Groups) > 0
+	// The document's names: the attributes' and those userDoc sets, which
+	// replace attributes of the same name.
+	var small [24]string
+	keys := small[:0]
+	for k := range u.Attrs {
+		switch k {
+		case "id", "userName", "active", "meta", "schemas", schema.EnterpriseURN:
+			continue
+		case "externalId":
+			if u.ExternalID != "" {
+				continue
+			}
+		case "displayName":
+			if u.DisplayName != "" {
+				continue
+			}
+		case "groups":
+			if withGroups {
+				continue
+			}
+		}
+		keys = append(keys, k)
+	}
+	keys = append(keys, "id", "userName", "active", "meta", "schemas", schema.EnterpriseURN)
+	if u.ExternalID != "" {
+		keys = append(keys, "externalId")
+	}
+	if u.DisplayName != "" {
+		keys = append(keys, "displayName")
+	}
+	if withGroups {
+		keys = append(keys, "groups")
+	}
+	slices.Sort(keys)
+	var err error
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonvalue.AppendString(dst, k)
+		dst = append(dst, ':')
+		switch {
+		case k == "id":
+			dst = jsonvalue.AppendString(dst, u.ID)
+		case k == "userName":
+			dst = jsonvalue.AppendString(dst, u.UserName)
+		case k == "active":
+			dst = strconv.AppendBool(dst, u.Active)
+		case k == "externalId" && u.ExternalID != "":
+			dst = jsonvalue.AppendString(dst, u.ExternalID)
+		case k == "displayName" && u.DisplayName != "":
+			dst = jsonvalue.AppendString(dst, u.DisplayName)
+		case k == schema.EnterpriseURN:
+			dst, err = appendEnterprise(dst, u, base)
+		case k == "groups" && withGroups:
+			dst = append(dst, '[')
+			for j, g := range u.Groups {
+				if j > 0 {
+					dst = append(dst, ',')
+				}
+				dst = append(dst, `{"$ref":`...)
+				dst = jsonvalue.AppendString(dst, base+"/Groups/"+g.ID)
+				dst = append(dst, `,"display":`...)
+				dst = jsonvalue.AppendString(dst, g.DisplayName)
+				dst = append(dst, `,"type":"direct","value":`...)
+				dst = jsonvalue.AppendString(dst, g.ID)
+				dst = append(dst, '}')
+			}
+			dst = append(dst, ']')
+		case k == "meta":
+			dst = append(dst, `{"created":`...)
+			dst = jsonvalue.AppendString(dst, fmtTime(u.Created))
+			dst = append(dst, `,"lastModified":`...)
+			dst = jsonvalue.AppendString(dst, fmtTime(u.Modified))
+			dst = append(dst, `,"location":`...)
+			dst = jsonvalue.AppendString(dst, base+"/Users/"+u.ID)
+			dst = append(dst, `,"resourceType":"User","version":`...)
+			dst = jsonvalue.AppendString(dst, ETag(u.Version))
+			dst = append(dst, '}')
+		case k == "schemas":
+			dst = append(dst, '[')
+			dst = jsonvalue.AppendString(dst, rt.Schema.ID)
+			for _, e := range rt.Extensions {
+				if _, ok := slices.BinarySearch(keys, e.Schema.ID); ok {
+					dst = append(dst, ',')
+					dst = jsonvalue.AppendString(dst, e.Schema.ID)
+				}
+			}
+			dst = append(dst, ']')
+		default:
+			dst, err = jsonvalue.Append(dst, u.Attrs[k])
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendEnterprise writes the enterprise extension as userDoc builds it:
+// organizationId, the stored extension's attributes over it, and the
+// manager with its $ref.
+func appendEnterprise(dst []byte, u *directory.User, base string) ([]byte, error) {
+	m, _ := u.Attrs[schema.EnterpriseURN].(map[string]any)
+	var small [16]string
+	keys := small[:0]
+	for k := range m {
+		if k != "organizationId" {
+			keys = append(keys, k)
+		}
+	}
+	keys = append(keys, "organizationId")
+	slices.Sort(keys)
+	var err error
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonvalue.AppendString(dst, k)
+		dst = append(dst, ':')
+		v, stored := m[k]
+		switch {
+		case k == "organizationId" && !stored:
+			dst = jsonvalue.AppendString(dst, u.OrgID)
+		case k == "manager":
+			dst, err = appendManager(dst, v, base)
+		default:
+			dst, err = jsonvalue.Append(dst, v)
+		}
+		if err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendManager writes the enterprise manager: with a $ref to the manager
+// when it names one by id and has none.
+func appendManager(dst []byte, v any, base string) ([]byte, error) {
+	mgr, ok := v.(map[string]any)
+	if !ok {
+		return jsonvalue.Append(dst, v)
+	}
+	id, ok := mgr["value"].(string)
+	if !ok || id == "" || mgr["$ref"] != nil {
+		return jsonvalue.Append(dst, v)
+	}
+	var small [8]string
+	keys := small[:0]
+	for k := range mgr {
+		if k != "$ref" {
+			keys = append(keys, k)
+		}
+	}
+	keys = append(keys, "$ref")
+	slices.Sort(keys)
+	var err error
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = jsonvalue.AppendString(dst, k)
+		dst = append(dst, ':')
+		if x, stored := mgr[k]; k != "$ref" || stored {
+			// (a stored "$ref": null stays null, as userDoc copies it
+			// over the reference)
+			if dst, err = jsonvalue.Append(dst, x); err != nil {
+				return dst, err
+			}
+		} else {
+			dst = jsonvalue.AppendString(dst, base+"/Users/"+id)
+		}
+	}
+	return append(dst, '}'), nil
 }
 
 // groupDoc renders a group.

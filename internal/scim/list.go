@@ -164,7 +164,10 @@ type listPlan struct {
 	startIndex int
 	count      int
 	cursorMode bool
-	fp         string // fingerprint of the query, for positions and cursors
+	// rtID and appID, with the query's filter, sort and order, make the
+	// query's fingerprint, for positions and cursors (fingerprint).
+	rtID, appID string
+	fp          string
 	// knownTotal is the total carried by a cursor or remembered with a
 	// position, used when the query does not count.
 	knownTotal int
@@ -176,6 +179,32 @@ type listPlan struct {
 	expensive bool
 }
 
+// fingerprint identifies the query — resource type, application, filter,
+// sort and order, not the page — for positions and cursors. It is worked
+// out when first needed: most lists do not need it.
+func (pl *listPlan) fingerprint() string {
+	if pl.fp != "" {
+		return pl.fp
+	}
+	var canon strings.Builder
+	canon.WriteString(pl.rtID)
+	canon.WriteByte(0)
+	canon.WriteString(pl.appID)
+	canon.WriteByte(0)
+	if pl.query.Filter != nil {
+		canon.WriteString(pl.query.Filter.String())
+	}
+	canon.WriteByte(0)
+	if pl.query.Sort != nil {
+		canon.WriteString(pl.query.Sort.Ref.String())
+	}
+	canon.WriteByte(0)
+	canon.WriteString(strconv.FormatBool(pl.query.Descending))
+	sum := sha256.Sum256([]byte(canon.String()))
+	pl.fp = hex.EncodeToString(sum[:16])
+	return pl.fp
+}
+
 // plan validates a list request against the resource type.
 func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal) (*listPlan, error) {
 	pl := &listPlan{startIndex: max(lr.startIndex, 1), count: lr.count}
@@ -183,13 +212,10 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 		pl.count = s.cfg.DefaultPageSize
 	}
 	pl.count = min(pl.count, s.cfg.MaxPageSize)
-	var canon strings.Builder
-	canon.WriteString(rt.ID)
-	canon.WriteByte(0)
+	pl.rtID = rt.ID
 	if p != nil {
-		canon.WriteString(p.App.ID)
+		pl.appID = p.App.ID
 	}
-	canon.WriteByte(0)
 	if strings.TrimSpace(lr.filter) != "" {
 		e, err := filter.Parse(lr.filter)
 		if err != nil {
@@ -199,9 +225,7 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 			return nil, errorf(http.StatusBadRequest, "invalidFilter", err.Error())
 		}
 		pl.query.Filter = e
-		canon.WriteString(e.String())
 	}
-	canon.WriteByte(0)
 	if lr.sortBy != "" {
 		ref, err := rt.ResolveLoose(lr.sortBy)
 		if err != nil {
@@ -212,7 +236,6 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 			return nil, badValue("sortBy: " + ref.Leaf().Name + " cannot be sorted on")
 		}
 		pl.query.Sort = &filter.Path{Name: ref.Attr.Name, Ref: ref}
-		canon.WriteString(ref.String())
 	}
 	switch strings.ToLower(lr.sortOrder) {
 	case "", "ascending":
@@ -221,10 +244,6 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 	default:
 		return nil, badValue(`sortOrder must be "ascending" or "descending"`)
 	}
-	canon.WriteByte(0)
-	canon.WriteString(strconv.FormatBool(pl.query.Descending))
-	sum := sha256.Sum256([]byte(canon.String()))
-	pl.fp = hex.EncodeToString(sum[:16])
 	pl.proj = parseProjection(rt, lr.attributes, lr.excluded)
 	pl.query.Limit = pl.count
 	pl.expensive = expensive(rt, pl.query.Filter)
@@ -241,7 +260,7 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 			if err != nil {
 				return nil, err
 			}
-			if cs.FP != pl.fp {
+			if cs.FP != pl.fingerprint() {
 				return nil, errorf(http.StatusBadRequest, "invalidCursor", "the cursor belongs to a different query: repeat the first query's parameters, changing only cursor")
 			}
 			if cs.Count != pl.count {
@@ -256,14 +275,17 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 	// Index paging. A walk that continues where an earlier page ended
 	// resumes from that row's key instead of skipping startIndex-1 rows:
 	// pages stay stable while others write, and a full walk is linear.
-	if pos, ok := s.positions.get(pl.fp, pl.startIndex); ok {
-		k := pos.key
-		pl.query.After = &k
-		pl.knownTotal = pos.total
-	} else {
-		pl.query.Offset = pl.startIndex - 1
-		pl.query.Count = true
+	// (A walk's first page is never remembered: it starts at the start.)
+	if pl.startIndex > 1 {
+		if pos, ok := s.positions.get(pl.fingerprint(), pl.startIndex); ok {
+			k := pos.key
+			pl.query.After = &k
+			pl.knownTotal = pos.total
+			return pl, nil
+		}
 	}
+	pl.query.Offset = pl.startIndex - 1
+	pl.query.Count = true
 	return pl, nil
 }
 
@@ -284,12 +306,12 @@ func (s *Server) respondList(w http.ResponseWriter, pl *listPlan, resources []an
 	}
 	if pl.cursorMode {
 		if next != nil {
-			resp["nextCursor"] = s.encodeCursor(&cursorState{FP: pl.fp, Key: keyOf(*next), Count: pl.count, Total: total, Issued: s.now().Unix()})
+			resp["nextCursor"] = s.encodeCursor(&cursorState{FP: pl.fingerprint(), Key: keyOf(*next), Count: pl.count, Total: total, Issued: s.now().Unix()})
 		}
 	} else {
 		resp["startIndex"] = pl.startIndex
 		if next != nil {
-			s.positions.put(pl.fp, pl.startIndex+len(resources), position{key: *next, total: total})
+			s.positions.put(pl.fingerprint(), pl.startIndex+len(resources), position{key: *next, total: total})
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -3,10 +3,12 @@ package scim
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/patch"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
@@ -26,13 +28,26 @@ type call struct {
 // result is an operation's outcome.
 type result struct {
 	status   int
-	doc      map[string]any
+	id       string         // the resource's id
+	doc      map[string]any // the document to send, or
+	user     *directory.User
+	userDoc  userDocArgs // … the user to render as appendUserDoc does
 	location string
 	version  int64
 }
 
+// userDocArgs are the arguments of appendUserDoc beside the user.
+type userDocArgs struct {
+	base       string
+	withGroups bool
+	rt         *schema.ResourceType
+}
+
 func (s *Server) newCall(r *http.Request, p *auth.Principal, rt *schema.ResourceType) call {
-	q := r.URL.Query()
+	var q url.Values
+	if r.URL.RawQuery != "" {
+		q = r.URL.Query()
+	}
 	var attrs, excl []string
 	for k, v := range q {
 		switch strings.ToLower(k) {
@@ -68,6 +83,12 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, res *result, err 
 	}
 	if res.status == http.StatusNoContent || res.status == http.StatusNotModified {
 		w.WriteHeader(res.status)
+		return
+	}
+	if res.user != nil {
+		a := res.userDoc
+		body, err := appendUserDoc(make([]byte, 0, 2048), res.user, a.base, a.withGroups, a.rt)
+		writeBody(w, res.status, body, err)
 		return
 	}
 	writeJSON(w, res.status, res.doc)
@@ -108,8 +129,14 @@ func (s *Server) decodeUser(body map[string]any, cur func() *directory.User) (*d
 
 func (s *Server) userResult(c call, u *directory.User, status int) *result {
 	withGroups := c.proj.wants("groups", true)
-	doc := withSchemas(userDoc(u, c.base, withGroups), s.reg.User)
-	return &result{status: status, doc: c.proj.apply(doc), location: c.base + "/Users/" + u.ID, version: u.Version}
+	res := &result{status: status, id: u.ID, location: c.base + "/Users/" + u.ID, version: u.Version}
+	if c.proj.empty() && c.base != "" {
+		// The whole document: written straight from the user.
+		res.user, res.userDoc = u, userDocArgs{base: c.base, withGroups: withGroups, rt: s.reg.User}
+		return res
+	}
+	res.doc = c.proj.apply(withSchemas(userDoc(u, c.base, withGroups), s.reg.User))
+	return res
 }
 
 // reloadUser reads a user back with its groups when the response shows them.
@@ -287,7 +314,7 @@ func (s *Server) decodeGroup(body map[string]any) (*directory.Group, bool, error
 
 func (s *Server) groupResult(c call, g *directory.Group, status int) *result {
 	doc := withSchemas(groupDoc(g, c.base, c.proj.wants("members", true)), s.reg.Group)
-	return &result{status: status, doc: c.proj.apply(doc), location: c.base + "/Groups/" + g.ID, version: g.Version}
+	return &result{status: status, id: g.ID, doc: c.proj.apply(doc), location: c.base + "/Groups/" + g.ID, version: g.Version}
 }
 
 func (s *Server) reloadGroup(c call, g *directory.Group) (*directory.Group, error) {
@@ -587,6 +614,13 @@ func (s *Server) runUsers(w http.ResponseWriter, r *http.Request, p *auth.Princi
 	base := s.base(r)
 	res := make([]any, len(page.Items))
 	for i, u := range page.Items {
+		if pl.proj.empty() && base != "" {
+			// The whole document: written straight from the user.
+			if raw, err := appendUserDoc(make([]byte, 0, 1024), u, base, withGroups, s.reg.User); err == nil {
+				res[i] = jsonvalue.Raw(raw)
+				continue
+			}
+		}
 		res[i] = pl.proj.apply(withSchemas(userDoc(u, base, withGroups), s.reg.User))
 	}
 	s.respondList(w, pl, res, page.Total, page.Next)

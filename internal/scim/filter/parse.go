@@ -156,11 +156,13 @@ func (p *parser) next() {
 			p.tok = token{kind: tEOF, pos: start}
 			return
 		}
-		var v string
-		if err := json.Unmarshal([]byte(p.src[p.off:end]), &v); err != nil {
-			p.err = &Error{Pos: start, Msg: "malformed string: " + err.Error()}
-			p.tok = token{kind: tEOF, pos: start}
-			return
+		v, plain := plainString(p.src[p.off+1 : end-1])
+		if !plain {
+			if err := json.Unmarshal([]byte(p.src[p.off:end]), &v); err != nil {
+				p.err = &Error{Pos: start, Msg: "malformed string: " + err.Error()}
+				p.tok = token{kind: tEOF, pos: start}
+				return
+			}
 		}
 		p.off = end
 		p.tok = token{kind: tString, text: v, pos: start}
@@ -174,6 +176,21 @@ func (p *parser) next() {
 		}
 		p.tok = token{kind: tWord, text: p.src[start:p.off], pos: start}
 	}
+}
+
+// plainString returns s, the content of a JSON string, when it holds
+// nothing for the JSON decoder to change or refuse: no escape, no
+// quotation mark, no control character, no invalid UTF-8.
+func plainString(s string) (string, bool) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	if !utf8.ValidString(s) {
+		return "", false
+	}
+	return s, true
 }
 
 // scanString returns the offset just past the JSON string starting at i.

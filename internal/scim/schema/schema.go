@@ -188,11 +188,10 @@ func (r Ref) Leaf() *Attribute {
 
 // String renders the canonical, fully qualified path of the reference.
 func (r Ref) String() string {
-	s := r.Schema.ID + ":" + r.Attr.Name
 	if r.Sub != nil {
-		s += "." + r.Sub.Name
+		return r.Schema.ID + ":" + r.Attr.Name + "." + r.Sub.Name
 	}
-	return s
+	return r.Schema.ID + ":" + r.Attr.Name
 }
 
 // Short renders the path without the core schema URN (extension paths keep

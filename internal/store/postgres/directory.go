@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
@@ -56,24 +56,33 @@ func externalIDCol(b *sqlfilter.Builder, table, key, domain string) string {
 	return `(SELECT x.external_id FROM ` + table + ` x WHERE x.` + key + ` = t.seq AND x.domain = ` + b.Arg(domain) + `)`
 }
 
+// userRow holds a scanned user and the columns that need converting, so
+// that a row costs one allocation instead of one per column.
+type userRow struct {
+	u                    directory.User
+	seq                  int64
+	ext, display, pwHash pgtype.Text
+	attrs                []byte
+	dest                 [16]any
+}
+
 func scanUser(sc scanner, extra ...any) (*directory.User, int64, error) {
-	var (
-		u                    directory.User
-		seq                  int64
-		ext, display, pwHash pgtype.Text
-		attrs                []byte
-	)
-	dest := append([]any{&seq, &u.ID, &u.OrgID, &u.UserName, &ext, &display, &u.Active, &pwHash, &attrs, &u.Created, &u.Modified, &u.Version,
-		&u.AttrsVersion, &u.AttrsModified}, extra...)
+	r := &userRow{}
+	u := &r.u
+	dest := append(r.dest[:0], &r.seq, &u.ID, &u.OrgID, &u.UserName, &r.ext, &r.display, &u.Active, &r.pwHash, &r.attrs, &u.Created, &u.Modified, &u.Version,
+		&u.AttrsVersion, &u.AttrsModified)
+	dest = append(dest, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return nil, 0, err
 	}
-	u.ExternalID, u.DisplayName, u.PasswordHash = ext.String, display.String, pwHash.String
+	r.dest = [16]any{} // the pointers into r are not needed any more
+	u.ExternalID, u.DisplayName, u.PasswordHash = r.ext.String, r.display.String, r.pwHash.String
 	u.Created, u.Modified, u.AttrsModified = u.Created.UTC(), u.Modified.UTC(), u.AttrsModified.UTC()
-	if err := decodeAttrs(attrs, &u.Attrs); err != nil {
+	if err := decodeAttrs(r.attrs, &u.Attrs); err != nil {
 		return nil, 0, err
 	}
-	return &u, seq, nil
+	r.attrs = nil
+	return u, r.seq, nil
 }
 
 func decodeAttrs(b []byte, into *directory.Attrs) error {
@@ -81,9 +90,7 @@ func decodeAttrs(b []byte, into *directory.Attrs) error {
 		*into = directory.Attrs{}
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(into); err != nil {
+	if err := jsonvalue.DecodeObject(b, into); err != nil {
 		return fmt.Errorf("decode stored attributes: %w", err)
 	}
 	return nil

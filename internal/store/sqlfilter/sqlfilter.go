@@ -245,8 +245,11 @@ func jsonKeys(r schema.Ref) []string {
 	return []string{r.Schema.ID, r.Attr.Name}
 }
 
-func (b *Builder) unsupported(l *Layout, r schema.Ref) error {
-	if why, ok := l.Unsupported[refKey(r)]; ok {
+func (b *Builder) unsupported(l *Layout, r schema.Ref) error { return unsupportedAt(l, refKey(r), r) }
+
+// unsupportedAt is unsupported with r's key, k, worked out already.
+func unsupportedAt(l *Layout, k string, r schema.Ref) error {
+	if why, ok := l.Unsupported[k]; ok {
 		return &Error{Msg: fmt.Sprintf("cannot filter or sort on %s: %s", r.String(), why)}
 	}
 	return nil
@@ -272,16 +275,17 @@ func (b *Builder) compare(l *Layout, n *filter.Compare) (string, error) {
 
 func (b *Builder) compareRaw(l *Layout, n *filter.Compare) (string, error) {
 	r := n.Path.Ref
-	if err := b.unsupported(l, r); err != nil {
+	k, tk := refKey(r), topKey(r)
+	if err := unsupportedAt(l, k, r); err != nil {
 		return "", err
 	}
-	if v, ok := l.Constants[refKey(r)]; ok {
+	if v, ok := l.Constants[k]; ok {
 		return b.constCompare(n, v), nil
 	}
-	if c, ok := l.Columns[refKey(r)]; ok {
+	if c, ok := l.Columns[k]; ok {
 		return b.columnCompare(n, c), nil
 	}
-	if side, ok := l.Sides[topKey(r)]; ok {
+	if side, ok := l.Sides[tk]; ok {
 		if n.Op == filter.Pr && r.Sub == nil {
 			cond := side.Link
 			if v := b.visible(side); v != "" {
@@ -295,7 +299,7 @@ func (b *Builder) compareRaw(l *Layout, n *filter.Compare) (string, error) {
 		}
 		return b.sideExists(side, cond), nil
 	}
-	if c, ok := l.Columns[topKey(r)]; ok && r.Sub == nil {
+	if c, ok := l.Columns[tk]; ok && r.Sub == nil {
 		return b.columnCompare(n, c), nil
 	}
 	// In the JSON document.

@@ -180,6 +180,10 @@ func (s *Store) Tokens(ctx context.Context, appID string) ([]*auth.Token, error)
 
 // TokenByHash finds a token and its application.
 func (s *Store) TokenByHash(ctx context.Context, hash []byte) (*auth.Token, *auth.App, error) {
+	ctx, err := pointRead(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("find token: %w", err)
+	}
 	var d appDest
 	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenCols+`, `+appCols+`
 		FROM app_tokens t JOIN apps a ON a.id = t.app_id WHERE t.hash = ?`, hash), d.dest()...)
@@ -317,6 +321,10 @@ func (s *Store) CredentialsVersion(ctx context.Context) (int64, error) {
 	}
 	if c != nil {
 		defer s.credReading.Store(false)
+	}
+	ctx, err := pointRead(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("credentials version: %w", err)
 	}
 	at := time.Now()
 	var v int64

@@ -3,7 +3,8 @@
 // one writer connection and two pools of read-only connections: one for
 // point reads, one for lists and searches, which may run long. A context
 // that ends interrupts the statement running for it (the driver calls
-// sqlite3_interrupt).
+// sqlite3_interrupt), except in point reads by key (pointRead), which take
+// microseconds.
 package sqlite
 
 import (
@@ -391,11 +392,44 @@ const timeLayout = "2006-01-02T15:04:05.000000Z"
 func fmtTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 func parseTime(s string) (time.Time, error) {
+	if t, ok := parseFixedTime(s); ok {
+		return t, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("bad stored time %q: %w", s, err)
 	}
 	return t.UTC(), nil
+}
+
+// parseFixedTime reads a time in timeLayout, the form fmtTime writes,
+// without the general parser; ok is false for anything else (which
+// time.Parse then reads, or refuses).
+func parseFixedTime(s string) (time.Time, bool) {
+	if len(s) != len(timeLayout) || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s[19] != '.' || s[26] != 'Z' {
+		return time.Time{}, false
+	}
+	num := func(from, to int) int {
+		n := 0
+		for i := from; i < to; i++ {
+			c := s[i]
+			if c < '0' || c > '9' {
+				return -1
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec, micro := num(11, 13), num(14, 16), num(17, 19), num(20, 26)
+	if year < 0 || month < 1 || month > 12 || day < 1 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 || micro < 0 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, micro*1000, time.UTC)
+	if t.Day() != day { // the 31st of a 30-day month, the 29th of February of a common year
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation, and on

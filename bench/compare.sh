@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Compares the CPU time per request of gatehouse builds on a database that
+# bench/run.sh seeded, alternating the builds round by round, so that a
+# shared, noisy machine disturbs them alike (docs/benchmarks.md, issue 16).
+#
+#   bench/compare.sh OUT SCENARIO ROUNDS BINARY...
+#   bench/compare.sh /tmp/bench/sqlite-1000000 get_by_id 3 /tmp/gatehouse-before /tmp/gatehouse-after
+#
+# OUT is a directory bench/run.sh filled (OUT=… bench/run.sh …): its seeded
+# database (gatehouse.db, or DATABASE_URL for PostgreSQL), token.txt,
+# ids.txt and names.txt. Each round starts each build, warms it for 3 s and
+# runs wrk (2 threads, CONNS connections, default 16) for DURATION seconds
+# (default 8); it prints requests per second and the server's CPU time
+# (user + system, from /proc/PID/stat) per request.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:?OUT directory} scenario=${2:?scenario (get_by_id, filter_username, filter_email, …)} rounds=${3:?rounds}
+shift 3
+[ $# -gt 0 ] || { echo "name at least one gatehouse binary"; exit 2; }
+dburl=${DATABASE_URL:-$out/gatehouse.db}
+port=${PORT:-18090} conns=${CONNS:-16} duration=${DURATION:-8}
+export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+
+for _ in $(seq 1 "$rounds"); do
+  for bin in "$@"; do
+    "$bin" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen "127.0.0.1:$port" --log-format json 2>/dev/null >/dev/null &
+    server=$!
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+    wrk -t2 -c"$conns" -d3s -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" >/dev/null
+    t0=$(cpu_ticks $server)
+    line=$(wrk -t2 -c"$conns" -d"${duration}s" -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" | tail -n 1)
+    t1=$(cpu_ticks $server)
+    kill $server
+    wait $server 2>/dev/null || true
+    python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+t0, t1, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+print("%-16s %-32s %7d req/s %7.1f µs CPU/req  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / max(r["requests"], 1), r["non2xx"] + r["errors"]))
+EOF
+  done
+done
