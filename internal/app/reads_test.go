@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -148,12 +147,6 @@ func (rb *readBench) getter(t testing.TB, path func(i int) string) func() {
 		}
 		i += 7919
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (rb *readBench) byID(i int) string { return "/scim/v2/Users/" + rb.ids[i%len(rb.ids)] }
