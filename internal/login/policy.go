@@ -168,6 +168,11 @@ func (s *Service) User(ctx context.Context, id string) (*directory.User, error) 
 	return s.store.User(ctx, id, directory.ReadOptions{})
 }
 
+// Profile returns a user with her groups (for her profile page).
+func (s *Service) Profile(ctx context.Context, id string) (*directory.User, error) {
+	return s.store.User(ctx, id, directory.ReadOptions{Groups: true})
+}
+
 // Delegated returns the domain of the directory that checks userID's
 // password ("" when it is Gatehouse's own).
 func (s *Service) Delegated(ctx context.Context, userID string) (string, error) {
