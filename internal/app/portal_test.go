@@ -1,0 +1,275 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/search/ingest"
+	"github.com/gatehouse-id/gatehouse/internal/web"
+)
+
+// portalDocs are the documents of the portal tests: the VPN page for
+// engineering-readers only (with markup that must stay text), the leave
+// page for everyone.
+var portalDocs = map[string]string{
+	"engineering/vpn.md": "# VPN\n\n## 连接 VPN\n\n安装 WireGuard 客户端，导入配置文件后连接 VPN。<script>alert(1)</script>\n",
+	"everyone/leave.md":  "# Leave\n\n## Annual leave\n\nFull-time employees get 10 days of annual leave. Ask about VPN access too.\n",
+}
+
+// startPortal starts a server with sign-in and search on, two people —
+// ada in engineering-readers and everyone, bob in everyone only — and the
+// documents indexed for those groups.
+func startPortal(t *testing.T, mutate func(*config.Config)) *running {
+	t.Helper()
+	docs := t.TempDir()
+	for name, body := range portalDocs {
+		p := filepath.Join(docs, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := start(t, func(c *config.Config) {
+		devLogin(c)
+		c.Search.Enabled = true
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+	ctx := context.Background()
+	ada := r.createPerson(t, "ada@example.com", "Correct-Horse-9", "engineering-readers")
+	bob := r.createPerson(t, "bob@example.com", "Correct-Horse-9")
+	if _, _, err := r.app.Directory.CreateGroup(ctx, directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
+		&directory.Group{DisplayName: "everyone", Members: []directory.Member{{ID: ada}, {ID: bob}}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.app.Search()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for sub, group := range map[string]string{"engineering": "engineering-readers", "everyone": "everyone"} {
+		if _, err := s.Indexer.Index(ctx, ingest.Dir{Root: filepath.Join(docs, sub)}, ingest.Options{Groups: []string{group}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// searchJSON asks GET /search as a script in the browser's session would
+// (no Authorization header, Accept: application/json).
+func (b *browser) searchJSON(query string, hdr ...string) (int, map[string]any, http.Header) {
+	b.t.Helper()
+	r := b.do("GET", "/search?"+query, nil, append([]string{"Accept", "application/json"}, hdr...)...)
+	var body map[string]any
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+		b.t.Fatalf("GET /search?%s: not JSON: %d %s", query, r.status, r.body)
+	}
+	return r.status, body, r.header
+}
+
+func resultSources(body map[string]any) []string {
+	out := []string{}
+	list, _ := body["results"].([]any)
+	for _, it := range list {
+		out = append(out, it.(map[string]any)["source"].(string))
+	}
+	return out
+}
+
+// TestPortalSearchSession: GET /search with a Gatehouse session searches
+// as the session's person, whose groups decide what it shows — ada finds
+// the engineering page, bob, in the same words, does not — and a session
+// cannot name someone else; the search page shows the same results in
+// HTML, never another group's documents, with breadcrumbs, sources and
+// escaped, highlighted snippets; an application's token still acts for a
+// person.
+func TestPortalSearchSession(t *testing.T) {
+	r := startPortal(t, nil)
+	q := "q=" + url.QueryEscape("怎么连接VPN") + "&mode=keyword"
+
+	// Without a session nor a token: 401, the application's challenge.
+	anon := newBrowser(t, r.url)
+	if status, body, hdr := anon.searchJSON(q); status != http.StatusUnauthorized || body["error"] != "invalid_token" ||
+		!strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("no session: %d %v %v", status, body, hdr)
+	}
+	// The page sends a browser without a session to sign in, and back.
+	if p := anon.do("GET", "/search?q=vpn", nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login?l=") {
+		t.Errorf("search page without a session: %d %v", p.status, p.header)
+	}
+
+	ada := newBrowser(t, r.url)
+	if last, _ := ada.signIn("/search?q=vpn", "ada@example.com", "Correct-Horse-9"); last.status != http.StatusOK ||
+		!strings.Contains(last.body, `<ol class="results"`) {
+		t.Fatalf("ada signed in, back on the search page: %d %s", last.status, last.body)
+	}
+	bob := newBrowser(t, r.url)
+	if last, _ := bob.signIn("/", "bob@example.com", "Correct-Horse-9"); last.status != http.StatusOK {
+		t.Fatalf("bob signed in: %d", last.status)
+	}
+
+	status, body, _ := ada.searchJSON(q)
+	if status != http.StatusOK || len(resultSources(body)) == 0 || resultSources(body)[0] != "vpn.md" {
+		t.Errorf("ada's session: %d %v", status, body)
+	}
+	status, body, _ = bob.searchJSON(q)
+	// (The leave page mentions VPN: bob finds it, and only it, counted
+	// alone.)
+	if status != http.StatusOK || strings.Join(resultSources(body), ",") != "leave.md" || body["matched"] != 1.0 {
+		t.Errorf("bob's session: %d %v", status, body)
+	}
+	// Bob cannot search as ada with his session.
+	status, body, _ = bob.searchJSON(q, "Gatehouse-User", "ada@example.com")
+	if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Errorf("bob's session naming ada: %d %v", status, body)
+	}
+
+	// The page: ada sees the VPN page, with its breadcrumb, its source,
+	// the match highlighted, and the document's markup as text.
+	page := ada.do("GET", "/search?q="+url.QueryEscape("连接 VPN"), nil)
+	if page.status != http.StatusOK || page.header.Get("Content-Security-Policy") != web.CSP {
+		t.Fatalf("ada's search page: %d %v", page.status, page.header)
+	}
+	for _, want := range []string{`<mark>VPN</mark>`, `<li>连接 VPN</li>`, `vpn.md`, `&lt;script&gt;alert(1)&lt;/script&gt;`, `role="search"`, `<label for="q">`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("ada's search page lacks %s:\n%s", want, page.body)
+		}
+	}
+	if strings.Contains(page.body, "<script>") {
+		t.Error("ada's search page has the document's script as markup")
+	}
+	// Bob, the same words: the leave page (which mentions VPN), never the
+	// VPN page nor a count of it.
+	page = bob.do("GET", "/search?q="+url.QueryEscape("连接 VPN"), nil)
+	if page.status != http.StatusOK || strings.Contains(page.body, "vpn.md") || strings.Contains(page.body, "WireGuard") ||
+		!strings.Contains(page.body, "leave.md") || !strings.Contains(page.body, "1 results.") {
+		t.Errorf("bob's search page: %d\n%s", page.status, page.body)
+	}
+	// In Chinese, for a browser that asks for it.
+	bob.lang = "zh-CN"
+	page = bob.do("GET", "/search?q=annual+leave", nil)
+	if !strings.Contains(page.body, `lang="zh-Hans"`) || !strings.Contains(page.body, "共 1 条结果。") || !strings.Contains(page.body, "来源：") {
+		t.Errorf("bob's search page in Chinese:\n%s", page.body)
+	}
+	bob.lang = ""
+	// A query too long: the page says why, 400.
+	page = bob.do("GET", "/search?q="+strings.Repeat("x", 1001), nil)
+	if page.status != http.StatusBadRequest || !strings.Contains(page.body, "longer than 1000 bytes") {
+		t.Errorf("a long query: %d", page.status)
+	}
+
+	// An application's token acting for a person keeps working.
+	ctx := context.Background()
+	op := directory.Actor{Kind: "cli"}
+	appl, err := r.app.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "portal", Scopes: auth.Scopes{auth.ScopeDocsSearch}, Profile: directory.IDaaSProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := r.app.Auth.CreateToken(ctx, op, appl.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (With bob's session cookie too: the token decides, for ada.)
+	status, body, _ = bob.searchJSON(q, "Authorization", "Bearer "+token, "Gatehouse-User", "ada@example.com")
+	if status != http.StatusOK || len(resultSources(body)) == 0 || resultSources(body)[0] != "vpn.md" {
+		t.Errorf("the application for ada: %d %v", status, body)
+	}
+}
+
+// TestPortalSearchRateLimit: a person's searches are limited (the API
+// and the page count together), 429 with Retry-After; another person and
+// an application have their own budget.
+func TestPortalSearchRateLimit(t *testing.T) {
+	r := startPortal(t, func(c *config.Config) { c.Search.RateLimit = config.SearchRateLimit{Person: 2, App: 1} })
+	ada, bob := newBrowser(t, r.url), newBrowser(t, r.url)
+	ada.signIn("/", "ada@example.com", "Correct-Horse-9")
+	bob.signIn("/", "bob@example.com", "Correct-Horse-9")
+	if status, body, _ := ada.searchJSON("q=vpn"); status != http.StatusOK {
+		t.Fatalf("ada's 1st search: %d %v", status, body)
+	}
+	if p := ada.do("GET", "/search?q=vpn", nil); p.status != http.StatusOK {
+		t.Fatalf("ada's 2nd search (the page): %d", p.status)
+	}
+	status, body, hdr := ada.searchJSON("q=vpn")
+	if status != http.StatusTooManyRequests || body["error"] != "too_many_requests" || hdr.Get("Retry-After") == "" {
+		t.Errorf("ada's 3rd search: %d %v %v", status, body, hdr)
+	}
+	if p := ada.do("GET", "/search?q=vpn", nil); p.status != http.StatusTooManyRequests || p.header.Get("Retry-After") == "" ||
+		!strings.Contains(p.body, "You have searched too often") {
+		t.Errorf("ada's 4th search (the page): %d %v", p.status, p.header)
+	}
+	// The search box alone is not a search.
+	if p := ada.do("GET", "/search", nil); p.status != http.StatusOK {
+		t.Errorf("ada's search page without a query: %d", p.status)
+	}
+	if status, body, _ := bob.searchJSON("q=vpn"); status != http.StatusOK {
+		t.Errorf("bob: %d %v", status, body)
+	}
+
+	ctx := context.Background()
+	op := directory.Actor{Kind: "cli"}
+	appl, err := r.app.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "portal", Scopes: auth.Scopes{auth.ScopeDocsSearch}, Profile: directory.IDaaSProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := r.app.Auth.CreateToken(ctx, op, appl.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon := newBrowser(t, r.url)
+	for i, who := range []string{"ada@example.com", "bob@example.com"} {
+		status, body, hdr := anon.searchJSON("q=vpn", "Authorization", "Bearer "+token, "Gatehouse-User", who)
+		if want := []int{http.StatusOK, http.StatusTooManyRequests}[i]; status != want || (i == 1 && hdr.Get("Retry-After") == "") {
+			t.Errorf("the application's search %d (for %s): %d %v, want %d", i+1, who, status, body, want)
+		}
+	}
+}
+
+// TestPortalProfile: the profile page shows the person's own attributes
+// and groups, read-only, and needs a session.
+func TestPortalProfile(t *testing.T) {
+	r := start(t, devLogin)
+	id := r.createPerson(t, "ada@example.com", "Correct-Horse-9", "engineering-readers")
+	ctx := context.Background()
+	if _, err := r.app.Directory.UpdateUser(ctx, directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID}, id, nil,
+		func(u *directory.User) error {
+			u.Attrs["title"] = "Engineer <b>"
+			u.Attrs[directory.EnterpriseURN] = map[string]any{"department": "研发部", "employeeNumber": "E-042"}
+			return nil
+		}); err != nil {
+		t.Fatal(err)
+	}
+	anon := newBrowser(t, r.url)
+	if p := anon.do("GET", "/profile", nil); p.status != http.StatusSeeOther || !strings.HasPrefix(p.header.Get("Location"), "/login?l=") {
+		t.Errorf("profile without a session: %d %v", p.status, p.header)
+	}
+	b := newBrowser(t, r.url)
+	last, _ := b.signIn("/profile", "ada@example.com", "Correct-Horse-9")
+	if last.status != http.StatusOK {
+		t.Fatalf("profile: %d %s", last.status, last.body)
+	}
+	for _, want := range []string{"<dt>User name</dt>", "<dd>ada@example.com (work)</dd>", "<dd>Engineer &lt;b&gt;</dd>", "<dd>研发部</dd>",
+		"<dd>E-042</dd>", "<dd>engineering-readers</dd>", `href="/factors"`, `href="/password"`} {
+		if !strings.Contains(last.body, want) {
+			t.Errorf("profile lacks %s:\n%s", want, last.body)
+		}
+	}
+	if strings.Contains(last.body, "<form method=\"post\" action=\"/profile") || strings.Contains(last.body, id) {
+		t.Error("the profile page has a form, or shows the user's id")
+	}
+	b.lang = "zh-CN"
+	if p := b.do("GET", "/profile", nil); !strings.Contains(p.body, "<dt>部门</dt>") {
+		t.Errorf("profile in Chinese:\n%s", p.body)
+	}
+}
