@@ -153,7 +153,7 @@ func TestPortalSearchSession(t *testing.T) {
 	// VPN page nor a count of it.
 	page = bob.do("GET", "/search?q="+url.QueryEscape("连接 VPN"), nil)
 	if page.status != http.StatusOK || strings.Contains(page.body, "vpn.md") || strings.Contains(page.body, "WireGuard") ||
-		!strings.Contains(page.body, "leave.md") || !strings.Contains(page.body, "1 results.") {
+		!strings.Contains(page.body, "leave.md") || !strings.Contains(page.body, "1 result.") {
 		t.Errorf("bob's search page: %d\n%s", page.status, page.body)
 	}
 	// In Chinese, for a browser that asks for it.

@@ -95,7 +95,7 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	pg := &page{L: l, Title: l.T("search.title"), Query: q, SearchOn: true}
+	pg := &page{L: l, Title: l.T("search.title"), Query: q, SearchOn: true, Wide: true}
 	if u, err := s.login.User(r.Context(), sess.UserID); err == nil {
 		pg.UserName = displayName(u.DisplayName, u.UserName)
 	}
@@ -147,6 +147,14 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 		}
 		pg.Results = append(pg.Results, v)
 	}
+	switch n := len(pg.Results); n {
+	case 0:
+		pg.Message = l.T("search.none")
+	case 1:
+		pg.Message = l.T("search.count.one")
+	default:
+		pg.Message = l.F("search.count", n)
+	}
 	s.render(w, r, http.StatusOK, "search", pg)
 }
 
@@ -169,7 +177,7 @@ func (s *Site) profilePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := s.lang(r)
-	pg := &page{L: l, Title: l.T("profile.title"), UserName: displayName(u.DisplayName, u.UserName), SearchOn: s.searchOn() != nil}
+	pg := &page{L: l, Title: l.T("profile.title"), UserName: displayName(u.DisplayName, u.UserName), SearchOn: s.searchOn() != nil, Wide: true}
 	pg.Profile = profileRows(l, u)
 	s.render(w, r, http.StatusOK, "profile", pg)
 }
