@@ -76,8 +76,9 @@ type fakeSessions struct{ s *login.Session }
 func (f fakeSessions) Current(*http.Request) (*login.Session, error) { return f.s, nil }
 
 // TestAskersSession: a request with a session and no Authorization
-// searches as the session's person; with Gatehouse-User it is refused (a
-// session never searches as someone else).
+// searches as the session's person; from another site's page (Fetch
+// metadata) it is refused; with Gatehouse-User it is refused (a session
+// never searches as someone else).
 func TestAskersSession(t *testing.T) {
 	a := Askers{Sessions: fakeSessions{&login.Session{UserID: "ada-id"}}}
 	r := httptest.NewRequest("GET", "/search?q=vpn", nil)
@@ -85,6 +86,18 @@ func TestAskersSession(t *testing.T) {
 	if err != nil || !cmp.Equal(got, Who{UserID: "ada-id"}) {
 		t.Errorf("session: %+v, %v", got, err)
 	}
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if got, err := a.Who(r); err != nil || got.UserID != "ada-id" {
+		t.Errorf("session, same-origin: %+v, %v", got, err)
+	}
+	for _, site := range []string{"cross-site", "same-site"} {
+		r.Header.Set("Sec-Fetch-Site", site)
+		_, err = a.Who(r)
+		if e, ok := err.(*Error); !ok || e.Status != http.StatusForbidden || e.Code != "cross_site" {
+			t.Errorf("session, %s: %v", site, err)
+		}
+	}
+	r.Header.Del("Sec-Fetch-Site")
 	r.Header.Set(UserHeader, "bob@example.com")
 	_, err = a.Who(r)
 	if e, ok := err.(*Error); !ok || e.Status != http.StatusBadRequest || e.Code != "invalid_request" {

@@ -37,6 +37,16 @@ func (a Askers) Who(r *http.Request) (Who, error) {
 		// Neither: the application's challenge (401, Bearer).
 		return a.App.Who(r)
 	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		// Another site's page (or a sibling subdomain's, to which a
+		// SameSite=Lax cookie still goes) cannot read the answer, but
+		// could spend her rate limit: a session searches only from
+		// Gatehouse's own pages, or from the address bar.
+		return Who{}, &Error{Status: http.StatusForbidden, Code: "cross_site",
+			Message: "a Gatehouse session searches only from Gatehouse's own pages"}
+	}
 	if r.Header.Get(UserHeader) != "" {
 		return Who{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request",
 			Message: "the " + UserHeader + " header is for an application's token; a Gatehouse session searches as its own person"}
