@@ -28,7 +28,7 @@ var portalDocs = map[string]string{
 // startPortal starts a server with sign-in and search on, two people —
 // ada in engineering-readers and everyone, bob in everyone only — and the
 // documents indexed for those groups.
-func startPortal(t *testing.T, mutate func(*config.Config)) *running {
+func startPortal(t testing.TB, mutate func(*config.Config)) *running {
 	t.Helper()
 	docs := t.TempDir()
 	for name, body := range portalDocs {
