@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -34,23 +35,34 @@ func (b tab) screenshot(name string) {
 func TestBrowserPortalSearch(t *testing.T) {
 	r := startPortal(t, nil)
 	for _, p := range []struct {
-		user      string
-		want, not []string
-		shot      string
+		user, lang  string
+		want, not   []string
+		heading     string
+		count, shot string
 	}{
-		{"ada@example.com", []string{"VPN", "连接 VPN", "vpn.md"}, nil, "portal-search-ada.png"},
-		{"bob@example.com", []string{"leave.md"}, []string{"vpn.md", "WireGuard", "连接 VPN"}, "portal-search-bob.png"},
+		{"ada@example.com", "", []string{"VPN", "连接 VPN", "vpn.md"}, nil, "Search: 连接 VPN", "2 results.", "portal-search-ada.png"},
+		// Bob's browser asks for Chinese.
+		{"bob@example.com", "zh-CN,zh;q=0.9", []string{"leave.md"}, []string{"vpn.md", "WireGuard", "连接 VPN"}, "搜索：连接 VPN", "共 1 条结果。", "portal-search-bob-zh.png"},
 	} {
 		ctx, messages := newChrome(t)
 		b := tab{t, ctx}
+		if p.lang != "" {
+			if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+				Headers: network.Headers{"Accept-Language": p.lang}}); err != nil {
+				t.Fatal(err)
+			}
+		}
 		b.do(chromedp.Navigate(r.url+"/"), visible("#username"), typeIn("#username", p.user), typeIn("#password", "Correct-Horse-9\r"),
 			visible("#q"))
 		if !eval[bool](b, `[...document.querySelectorAll('input:not([type=hidden])')].every(i => i.labels.length === 1 && i.labels[0].textContent.trim() !== '')`) {
 			t.Errorf("%s: a field of the user's page has no label", p.user)
 		}
 		b.do(typeIn("#q", "连接 VPN\r"), visible("#search-status"))
-		if got := b.text("h1"); got != "Search: 连接 VPN" {
-			t.Errorf("%s: heading %q", p.user, got)
+		if got, count := b.text("h1"), b.text("#search-status"); got != p.heading || count != p.count {
+			t.Errorf("%s: heading %q, count %q", p.user, got, count)
 		}
 		main := b.text("ol.results")
 		for _, w := range p.want {
@@ -78,6 +90,16 @@ func TestBrowserPortalSearch(t *testing.T) {
 			t.Errorf("%s: the box holds %q", p.user, v)
 		}
 		b.screenshot(p.shot)
+		if p.lang == "" {
+			// Her profile and her page, for review.
+			b.do(chromedp.Navigate(r.url+"/profile"), visible("dl.profile"))
+			if got := b.text("dl.profile"); !strings.Contains(got, "engineering-readers") || !strings.Contains(got, "ada@example.com (work)") {
+				t.Errorf("ada's profile: %q", got)
+			}
+			b.screenshot("portal-profile-ada.png")
+			b.do(chromedp.Navigate(r.url+"/"), visible("#q"))
+			b.screenshot("portal-home-ada.png")
+		}
 		for _, m := range messages() {
 			if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") || strings.HasPrefix(m, "error") {
 				t.Errorf("%s: browser: %s", p.user, m)

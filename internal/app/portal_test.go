@@ -159,7 +159,8 @@ func TestPortalSearchSession(t *testing.T) {
 	// In Chinese, for a browser that asks for it.
 	bob.lang = "zh-CN"
 	page = bob.do("GET", "/search?q=annual+leave", nil)
-	if !strings.Contains(page.body, `lang="zh-Hans"`) || !strings.Contains(page.body, "共 1 条结果。") || !strings.Contains(page.body, "来源：") {
+	if !strings.Contains(page.body, `lang="zh-Hans"`) || !strings.Contains(page.body, "共 1 条结果。") || !strings.Contains(page.body, "来源：") ||
+		!strings.Contains(page.body, "仅关键词搜索：未配置向量嵌入服务。") {
 		t.Errorf("bob's search page in Chinese:\n%s", page.body)
 	}
 	bob.lang = ""

@@ -54,10 +54,20 @@ func (l *Lang) Notice(n string) string {
 	if l.Tag == "en" {
 		return n
 	}
-	if rest, ok := strings.CutPrefix(n, "keyword search only: "); ok {
-		return l.T("notice.keyword") + " (" + rest + ")"
+	rest, ok := strings.CutPrefix(n, "keyword search only: ")
+	if !ok {
+		return n
 	}
-	return n
+	for key, reason := range map[string]string{
+		"notice.no-embedder":     "no embedding endpoint is configured",
+		"notice.no-vectors":      "the index has no vectors of the configured embedding model (rebuild it)",
+		"notice.embedder-failed": "the embedding endpoint failed",
+	} {
+		if rest == reason {
+			return l.T("notice.keyword") + "：" + l.T(key) + "。"
+		}
+	}
+	return l.T("notice.keyword") + "：" + rest
 }
 
 // F formats message key with args.
@@ -203,17 +213,20 @@ var english = map[string]string{
 	"search.title":              "Search the documentation",
 	"search.title.q":            "Search: %s",
 	"search.label":              "Search the documentation you may read",
-	"search.placeholder":        "How do I connect to the VPN? / 怎么连接 VPN",
+	"search.placeholder":        "e.g. How do I connect to the VPN?",
 	"search.submit":             "Search",
 	"search.count":              "%d results.",
 	"search.count.one":          "1 result.",
 	"search.none":               "Nothing found in the documentation you may read.",
 	"search.breadcrumb":         "Where in the document",
-	"search.source":             "Source:",
+	"search.source":             "Source: ",
 	"search.limited":            "You have searched too often. Try again in %s.",
 	"search.invalid":            "This cannot be searched: %s.",
 	"search.unavailable":        "Search is unavailable just now. Try again in a moment.",
 	"notice.keyword":            "Keyword search only.",
+	"notice.no-embedder":        "no embedding endpoint is configured",
+	"notice.no-vectors":         "the index has no vectors of the configured embedding model (rebuild it)",
+	"notice.embedder-failed":    "the embedding endpoint failed",
 	"skip":                      "Skip to the form",
 }
 
@@ -353,7 +366,7 @@ var chinese = map[string]string{
 	"search.title":              "搜索文档",
 	"search.title.q":            "搜索：%s",
 	"search.label":              "搜索您有权阅读的文档",
-	"search.placeholder":        "怎么连接 VPN？/ How do I connect to the VPN?",
+	"search.placeholder":        "例如：怎么连接 VPN？",
 	"search.submit":             "搜索",
 	"search.count":              "共 %d 条结果。",
 	"search.count.one":          "共 1 条结果。",
@@ -363,6 +376,9 @@ var chinese = map[string]string{
 	"search.limited":            "搜索过于频繁，请在 %s 后重试。",
 	"search.invalid":            "无法搜索：%s。",
 	"search.unavailable":        "搜索暂时不可用，请稍后重试。",
-	"notice.keyword":            "仅关键词搜索。",
+	"notice.keyword":            "仅关键词搜索",
+	"notice.no-embedder":        "未配置向量嵌入服务",
+	"notice.no-vectors":         "索引中没有当前嵌入模型的向量（需重建索引）",
+	"notice.embedder-failed":    "向量嵌入服务调用失败",
 	"skip":                      "跳到表单",
 }
