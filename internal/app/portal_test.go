@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -272,5 +275,75 @@ func TestPortalProfile(t *testing.T) {
 	b.lang = "zh-CN"
 	if p := b.do("GET", "/profile", nil); !strings.Contains(p.body, "<dt>部门</dt>") {
 		t.Errorf("profile in Chinese:\n%s", p.body)
+	}
+}
+
+// TestPortalSearchAnswer: with a chat endpoint, the search page offers an
+// answer; the chat model is sent only the results the asker may read (bob's
+// prompt never holds the engineering page); the answer's citations of
+// results shown become links to them (the service drops citations of
+// sources it did not send), the model's markup stays text; a failing endpoint is a notice, in Chinese too.
+func TestPortalSearchAnswer(t *testing.T) {
+	var mu sync.Mutex
+	var prompts []string
+	fail := false
+	chatSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct{ Content string } `json:"messages"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		mu.Lock()
+		prompts = append(prompts, req.Messages[len(req.Messages)-1].Content)
+		failing := fail
+		mu.Unlock()
+		if failing {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"choices":[{"message":{"content":"See [1], not [7]. <b>bold</b>"}}]}`))
+	}))
+	defer chatSrv.Close()
+	r := startPortal(t, func(c *config.Config) {
+		c.Search.Chat = config.SearchChat{URL: chatSrv.URL, Model: "qwen-plus", Timeout: config.Duration(10 * time.Second)}
+		c.Events.EgressAllow = []string{"127.0.0.1/32"}
+	})
+	ada, bob := newBrowser(t, r.url), newBrowser(t, r.url)
+	ada.signIn("/", "ada@example.com", "Correct-Horse-9")
+	if home, _ := bob.signIn("/", "bob@example.com", "Correct-Horse-9"); !strings.Contains(home.body, `name="answer"`) {
+		t.Errorf("the search box offers no answer:\n%s", home.body)
+	}
+	q := "/search?answer=1&q=" + url.QueryEscape("连接 VPN")
+
+	page := ada.do("GET", q, nil)
+	for _, want := range []string{`<a href="#result-1" class="cite" aria-label="source 1">[1]</a>`, `&lt;b&gt;bold&lt;/b&gt;`, `<li id="result-1">`, `checked`} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("ada's answer lacks %s:\n%s", want, page.body)
+		}
+	}
+	page = bob.do("GET", q, nil)
+	if page.status != http.StatusOK || !strings.Contains(page.body, `href="#result-1"`) {
+		t.Errorf("bob's answer: %d\n%s", page.status, page.body)
+	}
+	mu.Lock()
+	if len(prompts) != 2 || !strings.Contains(prompts[0], "WireGuard") || strings.Contains(prompts[1], "WireGuard") || strings.Contains(prompts[1], "连接 VPN\n") {
+		t.Errorf("the prompts sent to the chat endpoint:\n%q", prompts)
+	}
+	fail = true
+	mu.Unlock()
+	bob.lang = "zh-CN"
+	page = bob.do("GET", q, nil)
+	if page.status != http.StatusOK || !strings.Contains(page.body, "未能生成回答：对话服务调用失败。") || strings.Contains(page.body, `class="answer"`) {
+		t.Errorf("a failing chat endpoint: %d\n%s", page.status, page.body)
+	}
+	// Without answer=1, no answer is asked for.
+	mu.Lock()
+	n := len(prompts)
+	mu.Unlock()
+	bob.do("GET", "/search?q=leave", nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(prompts) != n {
+		t.Error("a search without answer=1 asked the chat endpoint")
 	}
 }

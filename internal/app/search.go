@@ -119,6 +119,8 @@ func (p portalSearch) Search(ctx context.Context, r search.Request) (*search.Res
 	return s.Service.Search(ctx, r)
 }
 
+func (p portalSearch) Answers() bool { return p.a.Config.Search.Chat.URL != "" }
+
 func (p portalSearch) Allow(userID string) (bool, time.Duration) {
 	s, err := p.a.Search()
 	if err != nil {

@@ -54,6 +54,9 @@ func (l *Lang) Notice(n string) string {
 	if l.Tag == "en" {
 		return n
 	}
+	if n == "no answer: the chat endpoint failed" {
+		return l.T("notice.no-answer")
+	}
 	rest, ok := strings.CutPrefix(n, "keyword search only: ")
 	if !ok {
 		return n
@@ -62,6 +65,7 @@ func (l *Lang) Notice(n string) string {
 		"notice.no-embedder":     "no embedding endpoint is configured",
 		"notice.no-vectors":      "the index has no vectors of the configured embedding model (rebuild it)",
 		"notice.embedder-failed": "the embedding endpoint failed",
+		"notice.no-answer":       "No answer: the chat endpoint failed.",
 	} {
 		if rest == reason {
 			return l.T("notice.keyword") + "：" + l.T(key) + "。"
@@ -223,10 +227,15 @@ var english = map[string]string{
 	"search.limited":            "You have searched too often. Try again in %s.",
 	"search.invalid":            "This cannot be searched: %s.",
 	"search.unavailable":        "Search is unavailable just now. Try again in a moment.",
+	"search.answer.ask":         "Also answer my question from these documents",
+	"search.answer":             "Answer",
+	"search.answer.cite":        "source %d",
+	"search.answer.hint":        "Written by a language model from the results below, which you may read: check the sources it cites.",
 	"notice.keyword":            "Keyword search only.",
 	"notice.no-embedder":        "no embedding endpoint is configured",
 	"notice.no-vectors":         "the index has no vectors of the configured embedding model (rebuild it)",
 	"notice.embedder-failed":    "the embedding endpoint failed",
+	"notice.no-answer":          "No answer: the chat endpoint failed.",
 	"skip":                      "Skip to the form",
 }
 
@@ -376,9 +385,14 @@ var chinese = map[string]string{
 	"search.limited":            "搜索过于频繁，请在 %s 后重试。",
 	"search.invalid":            "无法搜索：%s。",
 	"search.unavailable":        "搜索暂时不可用，请稍后重试。",
+	"search.answer.ask":         "同时根据这些文档回答我的问题",
+	"search.answer":             "回答",
+	"search.answer.cite":        "来源 %d",
+	"search.answer.hint":        "由语言模型根据下方您有权阅读的结果生成，请核对其引用的来源。",
 	"notice.keyword":            "仅关键词搜索",
 	"notice.no-embedder":        "未配置向量嵌入服务",
 	"notice.no-vectors":         "索引中没有当前嵌入模型的向量（需重建索引）",
 	"notice.embedder-failed":    "向量嵌入服务调用失败",
+	"notice.no-answer":          "未能生成回答：对话服务调用失败。",
 	"skip":                      "跳到表单",
 }

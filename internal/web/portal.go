@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ type Searcher interface {
 	// Allow takes one search from the person's rate limit, or reports how
 	// long she must wait.
 	Allow(userID string) (bool, time.Duration)
+	// Answers reports whether a chat endpoint is configured (the answer
+	// mode).
+	Answers() bool
 }
 
 // SetSearch turns on the search page (and the search box of the user's
@@ -53,6 +57,7 @@ func (s *Site) SearchPage(w http.ResponseWriter, r *http.Request) {
 
 // searchView is one result on the search page.
 type searchView struct {
+	N          int // 1-based, the number answers cite
 	Title      string
 	URL        string
 	Source     string
@@ -95,7 +100,8 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	pg := &page{L: l, Title: l.T("search.title"), Query: q, SearchOn: true, Wide: true}
+	pg := &page{L: l, Title: l.T("search.title"), Query: q, SearchOn: true, Wide: true, Answers: sr.Answers()}
+	pg.AskAnswer = pg.Answers && r.URL.Query().Get("answer") == "1"
 	if u, err := s.login.User(r.Context(), sess.UserID); err == nil {
 		pg.UserName = displayName(u.DisplayName, u.UserName)
 	}
@@ -111,7 +117,7 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusTooManyRequests, "search", pg)
 		return
 	}
-	resp, err := sr.Search(r.Context(), search.Request{UserID: sess.UserID, Query: q})
+	resp, err := sr.Search(r.Context(), search.Request{UserID: sess.UserID, Query: q, Answer: pg.AskAnswer})
 	var se *search.Error
 	switch {
 	case err == nil:
@@ -134,8 +140,8 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 	for _, n := range resp.Notices {
 		pg.Notices = append(pg.Notices, l.Notice(n))
 	}
-	for _, it := range resp.Results {
-		v := searchView{Title: it.Title, URL: safeLink(it.URL), Source: it.Source, Breadcrumb: it.Breadcrumb,
+	for i, it := range resp.Results {
+		v := searchView{N: i + 1, Title: it.Title, URL: safeLink(it.URL), Source: it.Source, Breadcrumb: it.Breadcrumb,
 			// Highlighted is the chunk's text HTML-escaped by the search
 			// service, with only <mark> added.
 			Snippet: template.HTML(it.Highlighted)} //nolint:gosec // escaped by search.Snippet
@@ -147,6 +153,9 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 		}
 		pg.Results = append(pg.Results, v)
 	}
+	if resp.Answer != nil {
+		pg.Answer = answerParts(resp.Answer.Text, len(pg.Results))
+	}
 	switch n := len(pg.Results); n {
 	case 0:
 		pg.Message = l.T("search.none")
@@ -156,6 +165,38 @@ func (s *Site) searchPage(w http.ResponseWriter, r *http.Request) {
 		pg.Message = l.F("search.count", n)
 	}
 	s.render(w, r, http.StatusOK, "search", pg)
+}
+
+// answerPart is a run of an answer's text, or a citation of result N.
+type answerPart struct {
+	Text string
+	N    int
+}
+
+// citationRE is a citation in an answer: [n].
+var citationRE = regexp.MustCompile(`\[(\d{1,3})\]`)
+
+// answerParts cuts an answer's text into text and citations of the
+// results shown (1…results); other bracketed numbers stay text. The text
+// is the chat model's: the template escapes it like any other text.
+func answerParts(text string, results int) []answerPart {
+	var out []answerPart
+	pos := 0
+	for _, m := range citationRE.FindAllStringSubmatchIndex(text, -1) {
+		n, err := strconv.Atoi(text[m[2]:m[3]])
+		if err != nil || n < 1 || n > results {
+			continue
+		}
+		if m[0] > pos {
+			out = append(out, answerPart{Text: text[pos:m[0]]})
+		}
+		out = append(out, answerPart{N: n})
+		pos = m[1]
+	}
+	if pos < len(text) {
+		out = append(out, answerPart{Text: text[pos:]})
+	}
+	return out
 }
 
 // profileRow is one attribute on the profile page.

@@ -301,6 +301,11 @@ type page struct {
 	Searched bool
 	Notices  []string
 	Results  []searchView
+	// The answer mode: offered (a chat endpoint is configured), asked
+	// for, and the answer, cut into text and citations.
+	Answers   bool
+	AskAnswer bool
+	Answer    []answerPart
 	// The profile page.
 	Profile []profileRow
 	// Wide: the page's card takes a wider column (results, tables).
