@@ -277,11 +277,11 @@ func profileRows(l *Lang, u *directory.User) []profileRow {
 	add("title.attr", str("title"))
 	add("emails", multi("emails")...)
 	add("phoneNumbers", multi("phoneNumbers")...)
-	add("employeeNumber", str(directory.EnterpriseURN, "employeeNumber"))
+	add("employee", str(directory.EnterpriseURN, "employeeNumber"))
 	add("organization", str(directory.EnterpriseURN, "organization"))
 	add("department", str(directory.EnterpriseURN, "department"))
 	add("manager", str(directory.EnterpriseURN, "manager", "displayName"))
-	add("preferredLanguage", str("preferredLanguage"))
+	add("language", str("preferredLanguage"))
 	add("locale", str("locale"))
 	add("timezone", str("timezone"))
 	var groups []string

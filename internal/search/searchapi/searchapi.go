@@ -157,7 +157,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if a.Limiter != nil {
 		if ok, wait := a.Limiter.Allow(who); !ok {
-			a.fail(w, r, Limited(wait))
+			a.fail(w, r, limited(wait))
 			return
 		}
 	}
@@ -199,9 +199,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// Limited is the answer to an asker over her limit: 429, and how many
+// limited is the answer to an asker over her limit: 429, and how many
 // whole seconds to wait in Retry-After.
-func Limited(wait time.Duration) *Error {
+func limited(wait time.Duration) *Error {
 	secs := max(int(math.Ceil(wait.Seconds())), 1)
 	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
 		Message: "too many searches; retry in " + strconv.Itoa(secs) + " s",
