@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -236,6 +237,21 @@ func TestPortalSearchRateLimit(t *testing.T) {
 		status, body, hdr := anon.searchJSON("q=vpn", "Authorization", "Bearer "+token, "Gatehouse-User", who)
 		if want := []int{http.StatusOK, http.StatusTooManyRequests}[i]; status != want || (i == 1 && hdr.Get("Retry-After") == "") {
 			t.Errorf("the application's search %d (for %s): %d %v, want %d", i+1, who, status, body, want)
+		}
+	}
+	// Another application probing for users it cannot have spends its
+	// budget too: the second probe is 429, not 404.
+	prober, err := r.app.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "prober", Scopes: auth.Scopes{auth.ScopeDocsSearch}, Profile: directory.IDaaSProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, probe, err := r.app.Auth.CreateToken(ctx, op, prober.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{http.StatusNotFound, http.StatusTooManyRequests} {
+		if status, body, _ := anon.searchJSON("q=vpn", "Authorization", "Bearer "+probe, "Gatehouse-User", "nobody"+strconv.Itoa(i)+"@example.com"); status != want {
+			t.Errorf("probe %d: %d %v, want %d", i+1, status, body, want)
 		}
 	}
 }

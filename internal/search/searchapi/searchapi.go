@@ -28,7 +28,9 @@ import (
 // Asker says who is asking.
 type Asker interface {
 	// Who returns whom the request searches for, or an *Error to answer
-	// with.
+	// with. With an error, Who may still say who asked (an application
+	// authenticated, asking for a user it cannot have): the request then
+	// counts against that asker's rate limit.
 	Who(r *http.Request) (Who, error)
 }
 
@@ -93,12 +95,12 @@ func (a AppAsker) Who(r *http.Request) (Who, error) {
 	}
 	logging.SetCaller(r.Context(), p.App.ID)
 	if !p.Scopes.Has(auth.ScopeDocsSearch) {
-		return Who{}, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Message: "the credential does not have the docs:search scope",
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Message: "the credential does not have the docs:search scope",
 			Header: http.Header{"Www-Authenticate": {`Bearer realm="gatehouse", error="insufficient_scope", scope="docs:search"`}}}
 	}
 	name := strings.TrimSpace(r.Header.Get(UserHeader))
 	if name == "" || len(name) > directory.MaxNameLen {
-		return Who{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "name the user to search for in the " + UserHeader + " header (her id or userName)"}
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "name the user to search for in the " + UserHeader + " header (her id or userName)"}
 	}
 	prof := p.Profile()
 	u, err := a.Dir.User(r.Context(), prof, name, directory.ReadOptions{})
@@ -106,10 +108,10 @@ func (a AppAsker) Who(r *http.Request) (Who, error) {
 		u, err = a.byUserName(r.Context(), prof, name)
 	}
 	if errors.Is(err, directory.ErrNotFound) {
-		return Who{}, &Error{Status: http.StatusNotFound, Code: "unknown_user", Message: "no such user (in this application's scope)"}
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusNotFound, Code: "unknown_user", Message: "no such user (in this application's scope)"}
 	}
 	if err != nil {
-		return Who{}, err
+		return Who{AppID: p.App.ID}, err
 	}
 	return Who{UserID: u.ID, AppID: p.App.ID}, nil
 }
@@ -151,15 +153,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	who, err := a.Asker.Who(r)
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if a.Limiter != nil {
+	if a.Limiter != nil && (who.AppID != "" || who.UserID != "") {
+		// Before the error, if any: an application probing for users
+		// spends its budget like one searching.
 		if ok, wait := a.Limiter.Allow(who); !ok {
 			a.fail(w, r, limited(wait))
 			return
 		}
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	q := r.URL.Query()
 	req := search.Request{UserID: who.UserID, Query: q.Get("q"), Mode: search.Mode(q.Get("mode"))}
