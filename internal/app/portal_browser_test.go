@@ -26,7 +26,8 @@ func (b tab) screenshot(name string) {
 }
 
 // TestBrowserPortalSearch: in Chromium, ada signs in, searches from the
-// search box of her page with the keyboard, and sees the engineering page
+// search box of her page with the keyboard alone (Tab to the skip link,
+// Enter, Tab to the box, type, Enter), and sees the engineering page
 // her group may read, highlighted, with its breadcrumb and source; bob,
 // in another browser, searches the same words and sees only what his
 // group may read. The page passes the strict CSP, every field is
@@ -60,7 +61,18 @@ func TestBrowserPortalSearch(t *testing.T) {
 		if !eval[bool](b, `[...document.querySelectorAll('input:not([type=hidden])')].every(i => i.labels.length === 1 && i.labels[0].textContent.trim() !== '')`) {
 			t.Errorf("%s: a field of the user's page has no label", p.user)
 		}
-		b.do(typeIn("#q", "连接 VPN\r"), visible("#search-status"))
+		// By keyboard alone: Tab reaches the skip link first (shown when
+		// focused), Enter jumps to the page's content, Tab again is the
+		// search box.
+		b.do(chromedp.KeyEvent("\t"))
+		if cls, left := eval[string](b, `document.activeElement.className`), eval[float64](b, `document.activeElement.getBoundingClientRect().left`); cls != "skip" || left < 0 {
+			t.Errorf("%s: the first Tab focuses %q at x=%v, want the visible skip link", p.user, cls, left)
+		}
+		b.do(chromedp.KeyEvent("\r"), chromedp.KeyEvent("\t"))
+		if id := eval[string](b, `document.activeElement.id`); id != "q" {
+			t.Fatalf("%s: after the skip link, Tab focuses #%s, want the search box", p.user, id)
+		}
+		b.do(chromedp.KeyEvent("连接 VPN\r"), visible("#search-status"))
 		if got, count := b.text("h1"), b.text("#search-status"); got != p.heading || count != p.count {
 			t.Errorf("%s: heading %q, count %q", p.user, got, count)
 		}
