@@ -8,11 +8,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/config"
@@ -361,5 +364,89 @@ func TestPortalSearchAnswer(t *testing.T) {
 	defer mu.Unlock()
 	if len(prompts) != n {
 		t.Error("a search without answer=1 asked the chat endpoint")
+	}
+}
+
+// TestPortalApps: the user page lists exactly the applications Allowed
+// lets her open (AppsFor decides them with one read of her record) —
+// SAML and OIDC, everyone or her group, not another group's, not a
+// disabled one, not an API client — each with the link that starts its
+// single sign-on; a disabled person is listed none.
+func TestPortalApps(t *testing.T) {
+	r := start(t, devLogin)
+	ctx := context.Background()
+	op := directory.Actor{Kind: "cli"}
+	ada := r.createPerson(t, "ada@example.com", "Correct-Horse-9", "engineering-readers")
+	r.createPerson(t, "bob@example.com", "Correct-Horse-9", "sales")
+	groups, err := r.app.Directory.Groups(ctx, directory.Profile{}, directory.Query{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := map[string]string{}
+	for _, g := range groups.Items {
+		id[g.DisplayName] = g.ID
+	}
+	mk := func(spec auth.AppSpec) *auth.App {
+		t.Helper()
+		a, err := r.app.Auth.CreateApp(ctx, op, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	mk(auth.AppSpec{Name: "Everyone's SAML", Kind: auth.KindSAMLSP, Access: auth.Access{Everyone: true}})
+	gitbook := mk(auth.AppSpec{Name: "GitBook", Kind: auth.KindSAMLSP, Access: auth.Access{AllowedGroups: []string{id["engineering-readers"]}}})
+	mk(auth.AppSpec{Name: "Wiki", Kind: auth.KindOIDCClient, Access: auth.Access{AllowedGroups: []string{id["engineering-readers"]}},
+		SSO: []byte(`{"redirectUris":["https://wiki.example.com/cb"],"initiateLoginUri":"https://wiki.example.com/login"}`)})
+	mk(auth.AppSpec{Name: "CRM", Kind: auth.KindSAMLSP, Access: auth.Access{AllowedGroups: []string{id["sales"]}}})
+	mk(auth.AppSpec{Name: "Nobody's", Kind: auth.KindOIDCClient})
+	off := mk(auth.AppSpec{Name: "Retired", Kind: auth.KindSAMLSP, Access: auth.Access{Everyone: true}})
+	if _, err := r.app.Auth.UpdateApp(ctx, op, off.ID, func(a *auth.App) error { a.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	mk(auth.AppSpec{Name: "API client", Scopes: auth.Scopes{auth.ScopeDocsSearch}})
+
+	listed, err := r.app.Login.AppsFor(ctx, ada)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, a := range listed {
+		names = append(names, a.Name)
+	}
+	if want := []string{"Everyone's SAML", "GitBook", "Wiki"}; !cmp.Equal(names, want) {
+		t.Errorf("ada's applications: %q, want %q", names, want)
+	}
+	all, err := r.app.Auth.Apps(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all {
+		ok, _, err := r.app.Login.Allowed(ctx, ada, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in := slices.ContainsFunc(listed, func(x *auth.App) bool { return x.ID == a.ID }); in != ok {
+			t.Errorf("%s: listed %v, Allowed %v", a.Name, in, ok)
+		}
+	}
+	b := newBrowser(t, r.url)
+	home, _ := b.signIn("/", "ada@example.com", "Correct-Horse-9")
+	for _, want := range []string{`href="/saml/idp-init/` + gitbook.ID + `"`, `href="https://wiki.example.com/login"`} {
+		if !strings.Contains(home.body, want) {
+			t.Errorf("ada's page lacks %s", want)
+		}
+	}
+	for _, not := range []string{"CRM", "Retired", "Nobody", "API client"} {
+		if strings.Contains(home.body, not) {
+			t.Errorf("ada's page lists %s", not)
+		}
+	}
+	if _, err := r.app.Directory.UpdateUser(ctx, op, directory.Profile{TargetOrgID: directory.RootOrgID}, ada, nil,
+		func(u *directory.User) error { u.Active = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if listed, err := r.app.Login.AppsFor(ctx, ada); err != nil || len(listed) != 0 {
+		t.Errorf("a disabled person's applications: %v %v", listed, err)
 	}
 }
