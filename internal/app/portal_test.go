@@ -148,7 +148,7 @@ func TestPortalSearchSession(t *testing.T) {
 	if page.status != http.StatusOK || page.header.Get("Content-Security-Policy") != web.CSP {
 		t.Fatalf("ada's search page: %d %v", page.status, page.header)
 	}
-	for _, want := range []string{`<mark>VPN</mark>`, `<li>连接 VPN</li>`, `vpn.md`, `&lt;script&gt;alert(1)&lt;/script&gt;`, `role="search"`, `<label for="q">`} {
+	for _, want := range []string{`<mark>VPN</mark>`, `<li>连接 VPN</li>`, `Keyword search only: no embedding endpoint is configured.`, `vpn.md`, `&lt;script&gt;alert(1)&lt;/script&gt;`, `role="search"`, `<label for="q">`} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("ada's search page lacks %s:\n%s", want, page.body)
 		}

@@ -52,6 +52,13 @@ func (l *Lang) T(key string) string {
 // translated, with their reason kept in English.
 func (l *Lang) Notice(n string) string {
 	if l.Tag == "en" {
+		// A sentence: "Keyword search only: … configured."
+		if n != "" {
+			n = strings.ToUpper(n[:1]) + n[1:]
+			if !strings.HasSuffix(n, ".") {
+				n += "."
+			}
+		}
 		return n
 	}
 	if n == "no answer: the chat endpoint failed" {
