@@ -79,6 +79,9 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id, withoutSecr
 	}
 	a.Web = site
 	a.Sessions, a.Recorder = a.Web, a.Web
+	if cfg.Search.Enabled {
+		site.SetSearch(portalSearch{a})
+	}
 	a.Admin.Login = a.Login
 	a.setupOIDC()
 	if err := a.setupSAML(ctx); err != nil {

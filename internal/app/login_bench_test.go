@@ -23,8 +23,9 @@ import (
 //	go test ./internal/app -run '^$' -bench 'Login' -benchtime 100x
 
 // benchLogin signs in with a new browser: GET /login (303 to the new
-// login's page), GET the page, POST the form (303 back to /).
-func benchLogin(b *testing.B, base, user string) {
+// login's page), GET the page, POST the form (303 back to /). It returns
+// the browser.
+func benchLogin(b *testing.B, base, user string) *http.Client {
 	client := newBenchClient(b)
 	get, err := client.Get(base + "/login")
 	if err != nil {
@@ -56,6 +57,7 @@ func benchLogin(b *testing.B, base, user string) {
 	if resp.StatusCode != http.StatusSeeOther {
 		b.Fatalf("POST /login: %d", resp.StatusCode)
 	}
+	return client
 }
 
 func readAll(r *http.Response) string {

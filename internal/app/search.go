@@ -39,6 +39,9 @@ type Search struct {
 	Indexer *ingest.Indexer
 	Service *search.Service
 	API     *searchapi.API
+	// Limiter counts the searches of the API and of the portal's page
+	// alike (search.rate_limit).
+	Limiter *searchapi.Limiter
 }
 
 type searchOnce struct {
@@ -94,13 +97,46 @@ func (a *App) buildSearch() (*Search, error) {
 		client := a.egressPolicy().Client(time.Duration(cfg.Chat.Timeout))
 		s.Service.Chat = &chat.Client{URL: cfg.Chat.URL, Model: cfg.Chat.Model, APIKey: os.Getenv(cfg.Chat.APIKeyEnv), HTTP: client}
 	}
-	s.API = &searchapi.API{Service: s.Service, Log: a.Log,
-		Asker: searchapi.AppAsker{Auth: a.Auth, Dir: a.Directory, Schemas: a.Schemas, ClientAddr: scim.RemoteHost}}
+	rl := cfg.RateLimit
+	s.Limiter = searchapi.NewLimiter(searchapi.Limits{Person: rl.Person, App: rl.App}, time.Now)
+	askers := searchapi.Askers{App: searchapi.AppAsker{Auth: a.Auth, Dir: a.Directory, Schemas: a.Schemas, ClientAddr: scim.RemoteHost}}
+	if a.Web != nil {
+		askers.Sessions = a.Web
+	}
+	s.API = &searchapi.API{Service: s.Service, Log: a.Log, Asker: askers, Limiter: s.Limiter}
 	return s, nil
 }
 
-// serveSearch answers GET /search when search is enabled.
+// portalSearch is documentation search as the portal's page uses it:
+// built on first use, like the API, and counted by the same limiter.
+type portalSearch struct{ a *App }
+
+func (p portalSearch) Search(ctx context.Context, r search.Request) (*search.Response, error) {
+	s, err := p.a.Search()
+	if err != nil {
+		return nil, &search.Error{Kind: search.ErrUnavailable, Msg: "search is unavailable", Err: err}
+	}
+	return s.Service.Search(ctx, r)
+}
+
+func (p portalSearch) Answers() bool { return p.a.Config.Search.Chat.URL != "" }
+
+func (p portalSearch) Allow(userID string) (bool, time.Duration) {
+	s, err := p.a.Search()
+	if err != nil {
+		return true, 0 // Search then says it is unavailable
+	}
+	return s.Limiter.Allow(searchapi.Who{UserID: userID})
+}
+
+// serveSearch answers /search when search is enabled: the portal's search
+// page to a browser that asks for HTML without an application's token,
+// the JSON API to everyone else.
 func (a *App) serveSearch(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.Header.Get("Authorization") == "" && a.Web.Wants(r) {
+		a.Web.SearchPage(w, r)
+		return
+	}
 	s, err := a.Search()
 	if err != nil {
 		a.Log.ErrorContext(r.Context(), "search unavailable", "err", err)

@@ -164,6 +164,19 @@ type Search struct {
 	// Chat is the OpenAI-compatible chat endpoint of the answer mode
 	// (none: no answers).
 	Chat SearchChat `yaml:"chat"`
+	// RateLimit bounds searches per minute (GET /search and the portal's
+	// search page).
+	RateLimit SearchRateLimit `yaml:"rate_limit"`
+}
+
+// SearchRateLimit is how many searches a minute each asker may run; 0 is
+// no limit.
+type SearchRateLimit struct {
+	// Person is a person searching with her Gatehouse session (default 30).
+	Person int `yaml:"person"`
+	// App is an application's token, whichever person it acts for
+	// (default 600).
+	App int `yaml:"app"`
 }
 
 // SearchSource is one documentation set.
@@ -379,7 +392,8 @@ func Default() Config {
 				AccountFailures: 10, AccountMaxDelay: Duration(5 * time.Minute), AddressFailures: 20, AddressWindow: Duration(time.Minute),
 				FactorFailures: 10},
 		},
-		Search: Search{Embedder: "none", Dims: 768, Chat: SearchChat{Timeout: Duration(60 * time.Second)}},
+		Search: Search{Embedder: "none", Dims: 768, Chat: SearchChat{Timeout: Duration(60 * time.Second)},
+			RateLimit: SearchRateLimit{Person: 30, App: 600}},
 	}
 }
 
@@ -917,6 +931,12 @@ func (s Search) problems() []string {
 		if src.Interval != 0 && time.Duration(src.Interval) < time.Minute {
 			add("%s.interval: at least 1m", key)
 		}
+	}
+	if s.RateLimit.Person < 0 {
+		add("search.rate_limit.person: must be 0 (no limit) or more")
+	}
+	if s.RateLimit.App < 0 {
+		add("search.rate_limit.app: must be 0 (no limit) or more")
 	}
 	if s.Chat.URL != "" {
 		if u, err := url.Parse(s.Chat.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

@@ -386,7 +386,7 @@ func TestSearchProblems(t *testing.T) {
 	c.Search = Search{Embedder: "openai-ish", Dims: 3, Sources: []SearchSource{
 		{Name: "a", Source: "dir:/docs", Groups: []string{"g"}, Interval: Duration(time.Second)},
 		{Name: "a"},
-	}, Chat: SearchChat{URL: "ftp://x"}}
+	}, Chat: SearchChat{URL: "ftp://x"}, RateLimit: SearchRateLimit{Person: -1, App: -5}}
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("no problems")
@@ -400,6 +400,8 @@ func TestSearchProblems(t *testing.T) {
 		"search.sources[1].groups: name the groups",
 		"search.chat.url: not an http(s) URL",
 		"search.chat.model: must be set with search.chat.url",
+		"search.rate_limit.person: must be 0 (no limit) or more",
+		"search.rate_limit.app: must be 0 (no limit) or more",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("problems lack %q:\n%v", want, err)

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 
 	"golang.org/x/text/language"
 )
@@ -44,6 +45,40 @@ func (l *Lang) T(key string) string {
 		return m
 	}
 	return key
+}
+
+// Notice says a search notice in the page's language: the search
+// service's notices are English sentences; the keyword-only ones are
+// translated, with their reason kept in English.
+func (l *Lang) Notice(n string) string {
+	if l.Tag == "en" {
+		// A sentence: "Keyword search only: … configured."
+		if n != "" {
+			n = strings.ToUpper(n[:1]) + n[1:]
+			if !strings.HasSuffix(n, ".") {
+				n += "."
+			}
+		}
+		return n
+	}
+	if n == "no answer: the chat endpoint failed" {
+		return l.T("notice.no-answer")
+	}
+	rest, ok := strings.CutPrefix(n, "keyword search only: ")
+	if !ok {
+		return n
+	}
+	for key, reason := range map[string]string{
+		"notice.no-embedder":  "no embedding endpoint is configured",
+		"notice.no-vectors":   "the index has no vectors of the configured embedding model (rebuild it)",
+		"notice.embed-failed": "the embedding endpoint failed",
+		"notice.no-answer":    "No answer: the chat endpoint failed.",
+	} {
+		if rest == reason {
+			return l.T("notice.keyword") + "：" + l.T(key) + "。"
+		}
+	}
+	return l.T("notice.keyword") + "：" + rest
 }
 
 // F formats message key with args.
@@ -168,6 +203,46 @@ var english = map[string]string{
 	"err.internal":         "Gatehouse could not do this. Try again later.",
 	"dir.password-expired": "your password has expired; change it in your directory",
 	"dir.must-change":      "you must change your password in your directory first",
+	"home.apps":            "Applications",
+	"nav.label":            "Your account",
+	"profile.title":        "Your profile",
+	"profile.intro":        "What Gatehouse holds about you and gives your applications. It comes from your company's directory: to correct it, ask your administrator.",
+	"profile.userName":     "User name",
+	"profile.displayName":  "Display name",
+	"profile.name":         "Name",
+	"profile.title.attr":   "Job title",
+	"profile.emails":       "Email",
+	"profile.phoneNumbers": "Phone",
+	"profile.employee":     "Employee number",
+	"profile.organization": "Organization",
+	"profile.department":   "Department",
+	"profile.manager":      "Manager",
+	"profile.language":     "Preferred language",
+	"profile.locale":       "Locale",
+	"profile.timezone":     "Time zone",
+	"profile.groups":       "Groups",
+	"search.title":         "Search the documentation",
+	"search.title.q":       "Search: %s",
+	"search.label":         "Search the documentation you may read",
+	"search.placeholder":   "e.g. How do I connect to the VPN?",
+	"search.submit":        "Search",
+	"search.count":         "%d results.",
+	"search.count.one":     "1 result.",
+	"search.none":          "Nothing found in the documentation you may read.",
+	"search.breadcrumb":    "Where in the document",
+	"search.source":        "Source: ",
+	"search.limited":       "You have searched too often. Try again in %s.",
+	"search.invalid":       "This cannot be searched: %s.",
+	"search.unavailable":   "Search is unavailable just now. Try again in a moment.",
+	"search.answer.ask":    "Also answer my question from these documents",
+	"search.answer":        "Answer",
+	"search.answer.cite":   "source %d",
+	"search.answer.hint":   "Written by a language model from the results below, which you may read: check the sources it cites.",
+	"notice.keyword":       "Keyword search only.",
+	"notice.no-embedder":   "no embedding endpoint is configured",
+	"notice.no-vectors":    "the index has no vectors of the configured embedding model (rebuild it)",
+	"notice.embed-failed":  "the embedding endpoint failed",
+	"notice.no-answer":     "No answer: the chat endpoint failed.",
 	"skip":                 "Skip to the form",
 }
 
@@ -286,5 +361,45 @@ var chinese = map[string]string{
 	"err.internal":         "Gatehouse 无法完成此操作，请稍后重试。",
 	"dir.password-expired": "密码已过期，请在目录中修改",
 	"dir.must-change":      "请先在目录中修改密码",
+	"home.apps":            "应用",
+	"nav.label":            "我的账号",
+	"profile.title":        "个人资料",
+	"profile.intro":        "Gatehouse 保存并提供给您的应用的个人信息。信息来自公司目录，如需更正，请联系管理员。",
+	"profile.userName":     "用户名",
+	"profile.displayName":  "显示名称",
+	"profile.name":         "姓名",
+	"profile.title.attr":   "职位",
+	"profile.emails":       "邮箱",
+	"profile.phoneNumbers": "电话",
+	"profile.employee":     "工号",
+	"profile.organization": "组织",
+	"profile.department":   "部门",
+	"profile.manager":      "上级",
+	"profile.language":     "首选语言",
+	"profile.locale":       "区域设置",
+	"profile.timezone":     "时区",
+	"profile.groups":       "所在组",
+	"search.title":         "搜索文档",
+	"search.title.q":       "搜索：%s",
+	"search.label":         "搜索您有权阅读的文档",
+	"search.placeholder":   "例如：怎么连接 VPN？",
+	"search.submit":        "搜索",
+	"search.count":         "共 %d 条结果。",
+	"search.count.one":     "共 1 条结果。",
+	"search.none":          "在您有权阅读的文档中没有找到结果。",
+	"search.breadcrumb":    "在文档中的位置",
+	"search.source":        "来源：",
+	"search.limited":       "搜索过于频繁，请在 %s 后重试。",
+	"search.invalid":       "无法搜索：%s。",
+	"search.unavailable":   "搜索暂时不可用，请稍后重试。",
+	"search.answer.ask":    "同时根据这些文档回答我的问题",
+	"search.answer":        "回答",
+	"search.answer.cite":   "来源 %d",
+	"search.answer.hint":   "由语言模型根据下方您有权阅读的结果生成，请核对其引用的来源。",
+	"notice.keyword":       "仅关键词搜索",
+	"notice.no-embedder":   "未配置向量嵌入服务",
+	"notice.no-vectors":    "索引中没有当前嵌入模型的向量（需重建索引）",
+	"notice.embed-failed":  "向量嵌入服务调用失败",
+	"notice.no-answer":     "未能生成回答：对话服务调用失败。",
 	"skip":                 "跳到表单",
 }

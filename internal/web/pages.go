@@ -310,7 +310,8 @@ func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := s.lang(r)
-	pg := &page{L: l, Title: l.T("home.title"), UserName: displayName(u.DisplayName, u.UserName)}
+	sr := s.searchOn()
+	pg := &page{L: l, Title: l.T("home.title"), UserName: displayName(u.DisplayName, u.UserName), SearchOn: sr != nil, Answers: sr != nil && sr.Answers()}
 	for _, a := range apps {
 		link := appLink{Name: a.Name, RequireSSO: a.Access.RequireSSO}
 		if fn := s.launcher(a.Kind); fn != nil {

@@ -1,7 +1,8 @@
 // Package web serves Gatehouse's browser pages: the login page (with its
-// second-factor and set-up stages), the password change (and the forced
-// change), the person's second factors, the user's page listing the
-// applications she may open, logout, the error page, and their embedded
+// second-factor and set-up stages), and the self-service portal — the
+// user's page listing the applications she may open, her profile, the
+// password change (and the forced change), her second factors, the
+// documentation search — logout, the error page, and their embedded
 // assets. Pages are server-rendered html/template and need no JavaScript
 // except for WebAuthn (one embedded script, static/webauthn.js, on the
 // pages that use a security key); they are sent with a strict
@@ -81,6 +82,7 @@ type Site struct {
 
 	mu        sync.RWMutex
 	launchers map[auth.Kind]func(*auth.App) string
+	searcher  Searcher
 }
 
 var (
@@ -101,7 +103,7 @@ func New(svc *login.Service, opt Options) (*Site, error) {
 	}
 	s := &Site{login: svc, opt: opt, pages: map[string]*template.Template{}, langs: newLangs(), matcher: newMatcher(),
 		launchers: map[auth.Kind]func(*auth.App) string{}}
-	for _, name := range []string{"login", "password", "home", "logout", "error", "codes", "factors", "factor"} {
+	for _, name := range []string{"login", "password", "home", "logout", "error", "codes", "factors", "factor", "search", "profile"} {
 		t, err := template.ParseFS(assets, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
@@ -141,7 +143,9 @@ func (s *Site) launcher(kind auth.Kind) func(*auth.App) string {
 }
 
 // Mount adds the browser routes to mux: /login, /logout, /password,
-// /factors (and below) and /static/. The user's page is Home (the app serves it at /).
+// /factors (and below), /profile and /static/. The user's page is Home
+// (the app serves it at /), the search page SearchPage (the app serves it
+// at /search, beside the JSON API).
 func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /login", s.wrap(s.loginPage))
 	mux.Handle("POST /login", s.wrap(s.loginPost))
@@ -156,6 +160,7 @@ func (s *Site) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /factors/webauthn", s.wrap(s.keyPost))
 	mux.Handle("POST /factors/remove", s.wrap(s.removePost))
 	mux.Handle("POST /factors/recovery", s.wrap(s.recoveryPost))
+	mux.Handle("GET /profile", s.wrap(s.profilePage))
 	mux.Handle("GET /static/", http.StripPrefix("/static/", s.assets()))
 }
 
@@ -289,6 +294,22 @@ type page struct {
 	Delegated string
 	// The user page.
 	Apps []appLink
+	// SearchOn: documentation search is on (the search box and link).
+	SearchOn bool
+	// The search page: the query, whether it ran, what it says and found.
+	Query    string
+	Searched bool
+	Notices  []string
+	Results  []searchView
+	// The answer mode: offered (a chat endpoint is configured), asked
+	// for, and the answer, cut into text and citations.
+	Answers   bool
+	AskAnswer bool
+	Answer    []answerPart
+	// The profile page.
+	Profile []profileRow
+	// Wide: the page's card takes a wider column (results, tables).
+	Wide bool
 	// The logout page.
 	Done bool
 	// Second factors: the other ways to pass this stage (Methods), the

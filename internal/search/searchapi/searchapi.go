@@ -1,8 +1,9 @@
 // Package searchapi is documentation search's HTTP API: GET /search for a
 // person, asked either by an application's token acting for her (the
-// docs:search scope and the Gatehouse-User header) or, once SSO sessions
-// exist, by her own session: whoever asks is resolved by an Asker, and
-// her groups are read when she asks.
+// docs:search scope and the Gatehouse-User header) or by her own
+// Gatehouse SSO session (a browser): whoever asks is resolved by an Asker,
+// and her groups are read when she asks. Searches are rate limited per
+// person (a session) and per application (a token).
 package searchapi
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -23,11 +25,22 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/search"
 )
 
-// Asker says who is asking: the id of the user a request searches for.
-// An SSO session (internal/login) will be one more Asker.
+// Asker says who is asking.
 type Asker interface {
-	// Who returns the user's id, or an *Error to answer with.
-	Who(r *http.Request) (string, error)
+	// Who returns whom the request searches for, or an *Error to answer
+	// with. With an error, Who may still say who asked (an application
+	// authenticated, asking for a user it cannot have): the request then
+	// counts against that asker's rate limit.
+	Who(r *http.Request) (Who, error)
+}
+
+// Who is whom a request searches for, and who asks.
+type Who struct {
+	// UserID is the person whose groups decide what the search may show.
+	UserID string
+	// AppID is the application whose token asks for her; "" when she
+	// asks herself, with her session.
+	AppID string
 }
 
 // Error is an answer the API gives instead of results.
@@ -60,14 +73,14 @@ type AppAsker struct {
 }
 
 // Who implements Asker.
-func (a AppAsker) Who(r *http.Request) (string, error) {
+func (a AppAsker) Who(r *http.Request) (Who, error) {
 	authz := r.Header.Get("Authorization")
 	p, err := a.Auth.Authenticate(r.Context(), authz, a.ClientAddr(r))
 	if err != nil {
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {
 			secs := int(math.Ceil(te.RetryAfter.Seconds()))
-			return "", &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Message: "too many failed authentications; retry later",
+			return Who{}, &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", Message: "too many failed authentications; retry later",
 				Header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}
 		}
 		if errors.Is(err, auth.ErrUnauthenticated) {
@@ -76,18 +89,18 @@ func (a AppAsker) Who(r *http.Request) (string, error) {
 				challenge += `, error="invalid_token"`
 				msg = "the bearer token is invalid, expired or disabled"
 			}
-			return "", &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: msg, Header: http.Header{"Www-Authenticate": {challenge}}}
+			return Who{}, &Error{Status: http.StatusUnauthorized, Code: "invalid_token", Message: msg, Header: http.Header{"Www-Authenticate": {challenge}}}
 		}
-		return "", err
+		return Who{}, err
 	}
 	logging.SetCaller(r.Context(), p.App.ID)
 	if !p.Scopes.Has(auth.ScopeDocsSearch) {
-		return "", &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Message: "the credential does not have the docs:search scope",
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusForbidden, Code: "insufficient_scope", Message: "the credential does not have the docs:search scope",
 			Header: http.Header{"Www-Authenticate": {`Bearer realm="gatehouse", error="insufficient_scope", scope="docs:search"`}}}
 	}
 	name := strings.TrimSpace(r.Header.Get(UserHeader))
 	if name == "" || len(name) > directory.MaxNameLen {
-		return "", &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "name the user to search for in the " + UserHeader + " header (her id or userName)"}
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "name the user to search for in the " + UserHeader + " header (her id or userName)"}
 	}
 	prof := p.Profile()
 	u, err := a.Dir.User(r.Context(), prof, name, directory.ReadOptions{})
@@ -95,12 +108,12 @@ func (a AppAsker) Who(r *http.Request) (string, error) {
 		u, err = a.byUserName(r.Context(), prof, name)
 	}
 	if errors.Is(err, directory.ErrNotFound) {
-		return "", &Error{Status: http.StatusNotFound, Code: "unknown_user", Message: "no such user (in this application's scope)"}
+		return Who{AppID: p.App.ID}, &Error{Status: http.StatusNotFound, Code: "unknown_user", Message: "no such user (in this application's scope)"}
 	}
 	if err != nil {
-		return "", err
+		return Who{AppID: p.App.ID}, err
 	}
-	return u.ID, nil
+	return Who{UserID: u.ID, AppID: p.App.ID}, nil
 }
 
 // byUserName finds a user by userName, inside the application's scope.
@@ -126,6 +139,9 @@ func (a AppAsker) byUserName(ctx context.Context, prof directory.Profile, name s
 type API struct {
 	Service *search.Service
 	Asker   Asker
+	// Limiter, when set, limits searches per person and per application
+	// (429 with Retry-After).
+	Limiter *Limiter
 	Log     *slog.Logger
 }
 
@@ -136,13 +152,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &Error{Status: http.StatusMethodNotAllowed, Code: "invalid_request", Message: r.Method + " is not allowed here"})
 		return
 	}
-	user, err := a.Asker.Who(r)
+	who, err := a.Asker.Who(r)
+	if a.Limiter != nil && (who.AppID != "" || who.UserID != "") {
+		// Before the error, if any: an application probing for users
+		// spends its budget like one searching.
+		if ok, wait := a.Limiter.Allow(who); !ok {
+			a.fail(w, r, limited(wait))
+			return
+		}
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	q := r.URL.Query()
-	req := search.Request{UserID: user, Query: q.Get("q"), Mode: search.Mode(q.Get("mode"))}
+	req := search.Request{UserID: who.UserID, Query: q.Get("q"), Mode: search.Mode(q.Get("mode"))}
 	for key, vals := range q {
 		switch key {
 		case "q", "mode", "k", "answer":
@@ -177,6 +201,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// limited is the answer to an asker over her limit: 429, and how many
+// whole seconds to wait in Retry-After.
+func limited(wait time.Duration) *Error {
+	secs := max(int(math.Ceil(wait.Seconds())), 1)
+	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Message: "too many searches; retry in " + strconv.Itoa(secs) + " s",
+		Header:  http.Header{"Retry-After": {strconv.Itoa(secs)}}}
 }
 
 // fail answers with an error document: {"error": code, "message": …}.
