@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
@@ -296,7 +295,7 @@ func TestFanOut(t *testing.T) {
 
 // loadSource loads one file's text as a module, for the fuzz test.
 func loadSource(src []byte) (*Stack, error) {
-	l := &loader{parser: hclparse.NewParser(), funcs: functions(), stack: &Stack{Path: "fuzz", Kind: "hcl"}}
+	l := newLoader("fuzz")
 	m := &module{dir: "fuzz", variables: map[string]*hclsyntax.Block{}, locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Attribute{}}
 	if err := l.readFile(m, "fuzz.tf", src); err != nil {
 		return nil, err
@@ -306,6 +305,9 @@ func loadSource(src []byte) (*Stack, error) {
 		return nil, err
 	}
 	if err := l.evalModule(m, &modInst{dir: "fuzz", vars: vars}); err != nil {
+		return nil, err
+	}
+	if err := l.failed(Pos{File: "fuzz.tf", Line: 1}); err != nil {
 		return nil, err
 	}
 	l.stack.index()
