@@ -164,7 +164,7 @@ func (g *guarded) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 			size, _ := measure(v, maxValueBytes+1)
 			if *g.sum += size; *g.sum > maxValueBytes {
 				g.l.fail(fmt.Sprintf("a string template longer than %d bytes", maxValueBytes)) //nolint:errcheck // recorded
-				g.l.failed(rangePos(g.Range()))                                              //nolint:errcheck // sets the position
+				g.l.failed(rangePos(g.Range()))                                                //nolint:errcheck // sets the position
 				return cty.DynamicVal, g.budgetDiags()
 			}
 		}
@@ -194,7 +194,7 @@ func (p *templatePart) Value(ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) 
 	size, _ := measure(v, maxValueBytes)
 	if *p.sum += size; *p.sum > maxValueBytes && p.l.err == nil {
 		p.l.fail(fmt.Sprintf("a string template longer than %d bytes", maxValueBytes)) //nolint:errcheck // recorded
-		p.l.failed(rangePos(p.Range()))                                              //nolint:errcheck // sets the position
+		p.l.failed(rangePos(p.Range()))                                                //nolint:errcheck // sets the position
 	}
 	if p.l.err != nil {
 		r := p.Range()
