@@ -24,8 +24,12 @@ const (
 	// element, shared parts counted each time they appear.
 	maxValueBytes = 16 << 20
 	// maxEvalBytes bounds the sum of the values built while evaluating one
-	// PATH.
+	// PATH, and of evalCost for each expression evaluated.
 	maxEvalBytes = 256 << 20
+	// evalCost is what evaluating one guarded expression costs besides
+	// the value it builds: the budget bounds time as well as memory (about
+	// a million evaluations).
+	evalCost = 256
 	// maxNumericString bounds a string that reads as a number: converting
 	// one to a number costs time quadratic in its length.
 	maxNumericString = 1024
@@ -130,7 +134,7 @@ func (l *loader) check(v cty.Value) error {
 	if problem != "" {
 		return l.fail(problem)
 	}
-	if l.spent += size; l.spent > maxEvalBytes {
+	if l.spent += size + evalCost; l.spent > maxEvalBytes {
 		return l.fail(fmt.Sprintf("evaluating this configuration builds more than %d bytes of values", maxEvalBytes))
 	}
 	return nil
@@ -302,8 +306,19 @@ func (l *loader) guardFunc(name string, f function.Function, estimate func(args 
 		VarParam: f.VarParam(),
 		Type:     f.ReturnTypeForValues,
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if name == "range" {
+				if n := rangeLength(args); n > maxRange {
+					return cty.NilVal, l.fail(fmt.Sprintf("range would make %.0f numbers: at most %d", n, maxRange))
+				}
+			}
+			if name == "jsondecode" && checkJSONNesting([]byte(knownString(args[0]))) >= 0 {
+				return cty.NilVal, l.fail(fmt.Sprintf("jsondecode of JSON nested more than %d deep", maxNesting))
+			}
+			if name == "parseint" && len(knownString(args[0])) > maxNumericString {
+				return cty.NilVal, l.fail(fmt.Sprintf("parseint of a string longer than %d", maxNumericString))
+			}
 			if n := estimate(args); n > maxValueBytes {
-				return cty.NilVal, l.fail(fmt.Sprintf("%s would build a value of about %.0f bytes: at most %d", name, n, maxValueBytes))
+				return cty.NilVal, l.fail(fmt.Sprintf("%s would build a value of more than %d bytes", name, maxValueBytes))
 			}
 			return f.Call(args)
 		},
@@ -353,19 +368,41 @@ var estimates = map[string]func(args []cty.Value) float64{
 		size, _ := measure(args[0], maxValueBytes+1)
 		return float64(size)*6 + 16
 	},
-	"jsondecode": func(args []cty.Value) float64 {
-		s := knownString(args[0])
-		if checkJSONNesting([]byte(s)) >= 0 {
-			return math.Inf(1)
-		}
-		return float64(len(s)) * 4
-	},
-	"parseint": func(args []cty.Value) float64 {
-		if n := len(knownString(args[0])); n > maxNumericString {
-			return math.Inf(1)
-		}
-		return 16
-	},
+	"jsondecode": func(args []cty.Value) float64 { return float64(len(knownString(args[0]))) * 4 },
+	"parseint":   func([]cty.Value) float64 { return 16 },
+	"range":      func(args []cty.Value) float64 { return rangeLength(args) * 16 },
+}
+
+// maxRange is cty's own bound on range, checked here so that it is an
+// error rather than a value left unknown.
+const maxRange = 1024
+
+// rangeLength is how many numbers range(args) makes.
+func rangeLength(args []cty.Value) float64 {
+	start, end, step := 0.0, 0.0, 1.0
+	switch len(args) {
+	case 1:
+		end = signed(args[0])
+	case 2:
+		start, end = signed(args[0]), signed(args[1])
+	case 3:
+		start, end, step = signed(args[0]), signed(args[1]), signed(args[2])
+	default:
+		return 0
+	}
+	if step == 0 || (end-start)*step < 0 {
+		return 0
+	}
+	return math.Ceil(math.Abs((end - start) / step))
+}
+
+func signed(v cty.Value) float64 {
+	v, _ = v.Unmark()
+	if v.IsKnown() && !v.IsNull() && v.Type() == cty.Number {
+		f, _ := v.AsBigFloat().Float64()
+		return f
+	}
+	return 0
 }
 
 func knownString(v cty.Value) string {
