@@ -159,7 +159,9 @@ func TestFiles(t *testing.T) {
 		setup func(t *testing.T, dir string)
 		want  string
 	}{
-		{"link out", func(t *testing.T, dir string) { symlink(t, filepath.Join(outside, "evil.tf"), filepath.Join(dir, "evil.tf")) },
+		{"link out", func(t *testing.T, dir string) {
+			symlink(t, filepath.Join(outside, "evil.tf"), filepath.Join(dir, "evil.tf"))
+		},
 			"evil.tf:1: a symbolic link to " + filepath.Join(outside, "evil.tf") + ", outside the checked directory: not followed"},
 		{"dev zero", func(t *testing.T, dir string) { symlink(t, os.DevNull, filepath.Join(dir, "main.tf")) },
 			"main.tf:1: a symbolic link to " + os.DevNull + ", outside the checked directory: not followed"},
@@ -171,7 +173,9 @@ func TestFiles(t *testing.T) {
 			write(t, filepath.Join(dir, "main.tf"), "module \"m\" {\n  source = \"./m\"\n}\n")
 			symlink(t, filepath.Join(outside, "mod"), filepath.Join(dir, "m"))
 		}, "main.tf:1:1: module \"m\": source \"./m\" is a symbolic link to " + filepath.Join(outside, "mod") + ", outside the checked directory: not followed"},
-		{"dangling", func(t *testing.T, dir string) { symlink(t, filepath.Join(dir, "nothing"), filepath.Join(dir, "main.tf")) },
+		{"dangling", func(t *testing.T, dir string) {
+			symlink(t, filepath.Join(dir, "nothing"), filepath.Join(dir, "main.tf"))
+		},
 			"main.tf:1: a symbolic link that leads nowhere"},
 	}
 	for _, tt := range tests {
