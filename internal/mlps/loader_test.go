@@ -252,6 +252,11 @@ func TestMalformed(t *testing.T) {
 		{"format 2", "plan.json", `{"format_version": "2.0"}`, "plan.json:1: format_version"},
 		{"module fan-out", "main.tf", "module \"m\" {\n  source = \"./\"\n  count  = 10000\n}\n", "main.tf:1:1: module \"m\": modules nested deeper than 16"},
 		{"state not plan", "plan.json", `{"format_version": "1.0", "values": {}}`, "plan.json:1: no planned_values"},
+		// Where a truncated plan ends, not the start of its last line.
+		{"json cut", "plan.json", "{\n  \"format_version\": \"1.2\",\n  \"planned_values\": {\"root_module\": {\"resources\": [{\"address\": \"alicloud_v",
+			"plan.json:3:75: malformed JSON: the file ends at byte 103 inside a value (truncated?)"},
+		{"json byte", "plan.json", "{\n  \"format_version\": \"1.2\",\n  \"planned_values\" {}}", "plan.json:3:20: malformed JSON at byte 48: invalid character '{' after object key"},
+		{"json empty", "plan.json", "", "plan.json:1:1: empty: no JSON value"},
 		{"trailing", "plan.json", "{\"format_version\": \"1.2\", \"planned_values\": {\"root_module\": {}}}\n{}", "plan.json:2:1: data after"},
 	}
 	for _, tt := range tests {
