@@ -179,6 +179,11 @@ func (l *loader) readModule(dir string) (*module, error) {
 		outputs: map[string]*hclsyntax.Attribute{}}
 	var files []string
 	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tf.json") {
+			l.stack.Notes = append(l.stack.Notes, Note{Pos: Pos{File: filepath.Join(dir, e.Name()), Line: 1},
+				Message: "a .tf.json file: not read, its resources are not checked"})
+			continue
+		}
 		if !strings.HasSuffix(e.Name(), ".tf") {
 			continue
 		}
