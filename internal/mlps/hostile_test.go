@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // loadErr loads a directory holding main.tf and returns its error, which
@@ -266,6 +269,66 @@ func TestSARIFURIs(t *testing.T) {
 		}
 		if got := filepath.FromSlash(base.ResolveReference(ref).Path); got != want[i].file {
 			t.Errorf("result %d: %q resolves to %q: want %q", i, loc.URI, got, want[i].file)
+		}
+	}
+}
+
+// The guards change no value: expressions evaluate the same wrapped and
+// unwrapped.
+func TestGuardsKeepValues(t *testing.T) {
+	src := `locals {
+  l      = [{ a = 1, b = "x" }, { a = 2, b = "y" }]
+  m      = { k1 = "v1", "k2" = "v2", (local.key) = "v3" }
+  key    = "k3"
+  splat  = local.l[*].a
+  splat2 = [for o in local.l : o.b if o.a > 1]
+  obj    = { for k, v in local.m : v => k... }
+  tmpl   = "a-${local.key}-%{ for i, v in local.l }${i}:${v.b}%{ if i == 0 },%{ endif }%{ endfor }"
+  strip  = <<-EOT
+    %{~ for v in local.splat ~}
+    ${v}
+    %{~ endfor ~}
+  EOT
+  cond   = local.key == "k3" && !false ? -1 * 2 + 3 % 2 : 0
+  fn     = max(local.splat...)
+  tr     = try(tonumber("x"), can(regex("^k", local.key)))
+  idx    = local.l[1]["b"]
+  js     = jsonencode({ a = [1, "two", true, null] })
+  fmt    = formatlist("%s=%d", ["a", "b"], [1, 2])
+  rng    = range(3)
+}
+`
+	eval := func(guard bool) map[string]string {
+		l := newLoader("x")
+		f, diags := l.parser.ParseHCL([]byte(src), "x.tf")
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		body := f.Body.(*hclsyntax.Body)
+		if guard {
+			l.guardBody(body)
+		}
+		m := &module{dir: "x", variables: map[string]*hclsyntax.Block{}, locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Attribute{}}
+		for n, a := range body.Blocks[0].Body.Attributes {
+			m.locals[n] = a
+		}
+		mi := &modInst{dir: "x"}
+		if err := l.evalModule(m, mi); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for n, v := range mi.locals {
+			out[n] = v.GoString()
+		}
+		return out
+	}
+	raw, guarded := eval(false), eval(true)
+	if diff := cmp.Diff(raw, guarded); diff != "" {
+		t.Errorf("values (-unguarded +guarded):\n%s", diff)
+	}
+	for _, n := range []string{"splat", "obj", "tmpl", "strip", "cond", "fn", "tr", "idx", "fmt"} {
+		if strings.Contains(raw[n], "Unknown") || strings.Contains(raw[n], "DynamicVal") {
+			t.Errorf("%s = %s: want a known value", n, raw[n])
 		}
 	}
 }
