@@ -76,11 +76,21 @@ func TestNesting(t *testing.T) {
 			t.Errorf("plan %d deep: error %v", depth, err)
 		}
 	}
-	// What the stack and the examples hold is well within the bound.
+	// What the stack and the examples hold is well within the bound, and
+	// so are long flat things: a template of many interpolations, a long
+	// list, many blocks, many directives one after the other.
 	for _, dir := range []string{"testdata/stack", "../../deploy/terraform/alicloud/examples/production"} {
 		if _, err := LoadDir(dir, LoadOptions{}); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
+	}
+	flat := "locals {\n  a = \"" + strings.Repeat("x${1}", 2000) + "\"\n  b = [" + strings.Repeat("1 + 1,\n", 20000) + "]\n" +
+		"  c = <<EOT\n" + strings.Repeat("%{ if true }x${1 + 1}%{ endif }\n", 2000) + "EOT\n}\n" +
+		strings.Repeat("resource \"alicloud_vpc\" \"v\" {\n  tags = { a = 1 + 1 }\n}\n", 1000)
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf"), flat)
+	if _, err := LoadDir(dir, LoadOptions{}); err != nil {
+		t.Errorf("flat: %v", err)
 	}
 }
 

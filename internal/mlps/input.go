@@ -179,7 +179,11 @@ func checkHCLNesting(src []byte, name string) error {
 		switch t.Type {
 		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenOQuote,
 			hclsyntax.TokenOHeredoc, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
-			top.ops++
+			// The interpolations of a template are its parts, side by
+			// side: only directives nest (if and for, counted apart).
+			if t.Type != hclsyntax.TokenTemplateInterp && t.Type != hclsyntax.TokenTemplateControl {
+				top.ops++
+			}
 			if t.Type == hclsyntax.TokenTemplateControl && i+1 < len(toks) {
 				switch kw := string(toks[i+1].Bytes); kw {
 				case "if", "for":
