@@ -866,7 +866,12 @@ func (l *loader) evalBody(mi *modInst, b *hclsyntax.Body, extra map[string]cty.V
 		}
 		v := l.eval(mi, fe.Expr, extra)
 		v, _ = v.UnmarkDeep()
-		if !v.IsWhollyKnown() || v.IsNull() || !v.CanIterateElements() || v.LengthInt() > maxInstances {
+		if v.IsWhollyKnown() && !v.IsNull() && v.CanIterateElements() && v.LengthInt() > maxInstances {
+			l.fail(fmt.Sprintf("dynamic %q: for_each has %d elements: at most %d", name, v.LengthInt(), maxInstances)) //nolint:errcheck // recorded
+			l.failed(rangePos(blk.TypeRange))                                                                          //nolint:errcheck // sets the position
+			continue
+		}
+		if !v.IsWhollyKnown() || v.IsNull() || !v.CanIterateElements() {
 			addBlock(name, content, withIter(cty.DynamicVal, cty.DynamicVal))
 			continue
 		}

@@ -125,6 +125,8 @@ func TestBudget(t *testing.T) {
 		{"number product", "locals {\n  x = 1e999 * 1e999\n}\n", "main.tf:2:7: a number beyond"},
 		{"jsondecode", "locals {\n  x = jsondecode(\"" + strings.Repeat("[", 1000) + strings.Repeat("]", 1000) + "\")\n}\n", "main.tf:2:7: jsondecode of JSON nested more than 500 deep"},
 		{"jsonencode", "locals {\n  a = format(\"%100000s\", \"\")\n  b = jsonencode([for i in range(1000) : local.a])\n}\n", "main.tf:3:"},
+		{"dynamic blocks", "resource \"alicloud_instance\" \"i\" {\n  dynamic \"data_disks\" {\n    for_each = setproduct(range(200), range(100))\n    content {\n      encrypted = true\n    }\n  }\n}\n",
+			"main.tf:2:3: dynamic \"data_disks\": for_each has 20000 elements: at most 10000"},
 		{"try does not hide it", "locals {\n  x = try(format(\"%20000000d\", 1), \"small\")\n}\n", "main.tf:2:11: format would build"},
 	}
 	for _, tt := range tests {
