@@ -220,6 +220,7 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 		return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
 	}
 	supps, commentLines := readSuppressions(name, src)
+	suppsByLine := byLine(supps)
 	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
 	for _, b := range body.Blocks {
 		p := Pos{File: name, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
@@ -233,7 +234,7 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 				mode = "data"
 			}
 			d := &resourceDecl{mode: mode, typ: b.Labels[0], name: b.Labels[1], block: b}
-			d.supp = suppressionsFor(supps, commentLines, b.TypeRange.Start.Line)
+			d.supp = suppressionsFor(suppsByLine, commentLines, b.TypeRange.Start.Line)
 			m.resources = append(m.resources, d)
 		case "variable":
 			if len(b.Labels) != 1 {
