@@ -88,7 +88,8 @@ func loadStack(p string, c *checkFlags) (*mlps.Stack, error) {
 	if info.IsDir() {
 		return mlps.LoadDir(p, mlps.LoadOptions{Vars: c.vars, VarFiles: c.varFiles})
 	}
-	data, err := os.ReadFile(p)
+	// Only a regular file: a FIFO or a device would be read forever.
+	data, err := mlps.ReadInput(p)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/cli"
@@ -63,6 +64,33 @@ func TestMLPSExitCodes(t *testing.T) {
 		got := cli.Main(context.Background(), tt.args, nil, &stdout, &stderr, func(string) string { return "" })
 		if got != tt.want {
 			t.Errorf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", tt.args[1:], got, tt.want, stdout.String(), stderr.String())
+		}
+	}
+}
+
+// Hostile input ends with exit 2 and a message naming the file and the
+// position, from the CLI too. Before: the nesting overflowed the stack (a
+// fatal error), and a device was read as an empty plan.
+func TestMLPSHostileInput(t *testing.T) {
+	dir := t.TempDir()
+	deep := filepath.Join(dir, "deep", "main.tf")
+	if err := os.MkdirAll(filepath.Dir(deep), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deep, []byte("locals {\n  x = "+strings.Repeat("[", 100000)+strings.Repeat("]", 100000)+"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path, want string
+	}{
+		{filepath.Dir(deep), deep + ":2:506: nested more than 500 deep"},
+		{os.DevNull, os.DevNull + ":1: not a regular file (a character device): not read"},
+	}
+	for _, tt := range tests {
+		var stdout, stderr bytes.Buffer
+		got := cli.Main(context.Background(), []string{"mlps", "check", tt.path}, nil, &stdout, &stderr, func(string) string { return "" })
+		if got != 2 || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("%s: exit %d, stderr %q: want 2 and %q", tt.path, got, stderr.String(), tt.want)
 		}
 	}
 }

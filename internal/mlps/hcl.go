@@ -51,7 +51,11 @@ type refMark string
 // LoadDir reads the Terraform configuration in dir (its .tf files, its
 // local modules) and evaluates what it can.
 func LoadDir(dir string, opt LoadOptions) (*Stack, error) {
-	l := &loader{parser: hclparse.NewParser(), funcs: functions(), stack: &Stack{Path: dir, Kind: "hcl"}}
+	l := newLoader(dir)
+	var err error
+	if l.root, err = resolve(dir); err != nil {
+		return nil, err
+	}
 	root, err := l.readModule(dir)
 	if err != nil {
 		return nil, err
@@ -63,8 +67,17 @@ func LoadDir(dir string, opt LoadOptions) (*Stack, error) {
 	if err := l.evalModule(root, &modInst{path: "", addr: "", dir: dir, vars: vars}); err != nil {
 		return nil, err
 	}
+	if err := l.failed(Pos{File: dir, Line: 1}); err != nil {
+		return nil, err
+	}
 	l.stack.index()
 	return l.stack, nil
+}
+
+func newLoader(path string) *loader {
+	l := &loader{parser: hclparse.NewParser(), stack: &Stack{Path: path, Kind: "hcl"}}
+	l.funcs = l.guardFuncs(functions())
+	return l
 }
 
 type loader struct {
@@ -75,6 +88,14 @@ type loader struct {
 	// evaluated counts module and resource instances, bounded by
 	// maxResources (modules with count inside modules with count).
 	evaluated int
+
+	// root is the checked directory, absolute and without symbolic links:
+	// links that lead out of it are not followed.
+	root string
+	// sourceBytes counts the bytes of the files read, spent the values
+	// built (budget.go); err is the first bound exceeded.
+	sourceBytes, spent int64
+	err                *ParseError
 }
 
 func (l *loader) spend(at Pos) error {
@@ -146,6 +167,10 @@ func (l *loader) readModule(dir string) (*module, error) {
 	if m, ok := l.mods[dir]; ok {
 		return m, nil
 	}
+	resolved, err := resolve(dir)
+	if err != nil {
+		return nil, err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -154,13 +179,25 @@ func (l *loader) readModule(dir string) (*module, error) {
 		outputs: map[string]*hclsyntax.Attribute{}}
 	var files []string
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".tf") {
+		if strings.HasSuffix(e.Name(), ".tf.json") {
+			l.stack.Notes = append(l.stack.Notes, Note{Pos: Pos{File: filepath.Join(dir, e.Name()), Line: 1},
+				Message: "a .tf.json file: not read, its resources are not checked"})
+			continue
+		}
+		if !strings.HasSuffix(e.Name(), ".tf") {
+			continue
+		}
+		read, err := l.sourceFile(dir, resolved, e)
+		if err != nil {
+			return nil, err
+		}
+		if read {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
 	sort.Strings(files)
 	for _, name := range files {
-		src, err := os.ReadFile(name)
+		src, err := l.readSource(name)
 		if err != nil {
 			return nil, err
 		}
@@ -174,8 +211,8 @@ func (l *loader) readModule(dir string) (*module, error) {
 
 // readFile parses one .tf file into m.
 func (l *loader) readFile(m *module, name string, src []byte) error {
-	f, diags := l.parser.ParseHCL(src, name)
-	if err := diagError(diags); err != nil {
+	f, err := l.parseHCL(src, name)
+	if err != nil {
 		return err
 	}
 	body, ok := f.Body.(*hclsyntax.Body)
@@ -183,6 +220,7 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 		return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
 	}
 	supps, commentLines := readSuppressions(name, src)
+	suppsByLine := byLine(supps)
 	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
 	for _, b := range body.Blocks {
 		p := Pos{File: name, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
@@ -196,7 +234,7 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 				mode = "data"
 			}
 			d := &resourceDecl{mode: mode, typ: b.Labels[0], name: b.Labels[1], block: b}
-			d.supp = suppressionsFor(supps, commentLines, b.TypeRange.Start.Line)
+			d.supp = suppressionsFor(suppsByLine, commentLines, b.TypeRange.Start.Line)
 			m.resources = append(m.resources, d)
 		case "variable":
 			if len(b.Labels) != 1 {
@@ -230,20 +268,42 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 func (l *loader) rootVars(dir string, m *module, opt LoadOptions) (map[string]cty.Value, error) {
 	set := map[string]cty.Value{}
 	var files []string
-	if _, err := os.Stat(filepath.Join(dir, "terraform.tfvars")); err == nil {
-		files = append(files, filepath.Join(dir, "terraform.tfvars"))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
 	}
-	auto, _ := filepath.Glob(filepath.Join(dir, "*.auto.tfvars"))
-	sort.Strings(auto)
-	files = append(files, auto...)
-	files = append(files, opt.VarFiles...)
-	for _, name := range files {
-		src, err := os.ReadFile(name)
+	resolved, err := resolve(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.Name() != "terraform.tfvars" && !strings.HasSuffix(e.Name(), ".auto.tfvars") {
+			continue
+		}
+		read, err := l.sourceFile(dir, resolved, e)
 		if err != nil {
 			return nil, err
 		}
-		f, diags := l.parser.ParseHCL(src, name)
-		if err := diagError(diags); err != nil {
+		if read {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	// terraform.tfvars first, then *.auto.tfvars in lexical order.
+	sort.Slice(files, func(i, j int) bool {
+		ti, tj := filepath.Base(files[i]) == "terraform.tfvars", filepath.Base(files[j]) == "terraform.tfvars"
+		if ti != tj {
+			return ti
+		}
+		return files[i] < files[j]
+	})
+	files = append(files, opt.VarFiles...)
+	for _, name := range files {
+		src, err := l.readSource(name)
+		if err != nil {
+			return nil, err
+		}
+		f, err := l.parseHCL(src, name)
+		if err != nil {
 			return nil, err
 		}
 		attrs, diags := f.Body.JustAttributes()
@@ -252,6 +312,9 @@ func (l *loader) rootVars(dir string, m *module, opt LoadOptions) (map[string]ct
 		}
 		for n, a := range attrs {
 			v, diags := a.Expr.Value(nil)
+			if err := l.failed(rangePos(a.Range)); err != nil {
+				return nil, err
+			}
 			if err := diagError(diags); err != nil {
 				return nil, err
 			}
@@ -297,6 +360,9 @@ func (l *loader) moduleVars(m *module, set map[string]cty.Value, at Pos) (map[st
 		}
 		if a, ok := b.Body.Attributes["default"]; ok {
 			v, diags := a.Expr.Value(nil)
+			if err := l.failed(rangePos(a.SrcRange)); err != nil {
+				return nil, err
+			}
 			if err := diagError(diags); err != nil {
 				return nil, err
 			}
@@ -423,6 +489,9 @@ func (l *loader) evalModule(m *module, mi *modInst) error {
 			err = l.evalCall(mi, n.call)
 		}
 		if err != nil {
+			return err
+		}
+		if err := l.failed(Pos{File: m.dir, Line: 1}); err != nil {
 			return err
 		}
 	}
@@ -672,6 +741,9 @@ func (l *loader) evalResource(mi *modInst, d *resourceDecl) error {
 			return err
 		}
 		obj, vals := l.evalBody(mi, d.block.Body, in.extra, true)
+		if err := l.failed(at); err != nil {
+			return err
+		}
 		r := &Resource{
 			Address: prefix + d.key() + in.suffix, Config: config, Module: mi.addr,
 			Mode: d.mode, Type: d.typ, Name: d.name, Values: vals, Pos: at,
@@ -795,7 +867,12 @@ func (l *loader) evalBody(mi *modInst, b *hclsyntax.Body, extra map[string]cty.V
 		}
 		v := l.eval(mi, fe.Expr, extra)
 		v, _ = v.UnmarkDeep()
-		if !v.IsWhollyKnown() || v.IsNull() || !v.CanIterateElements() || v.LengthInt() > maxInstances {
+		if v.IsWhollyKnown() && !v.IsNull() && v.CanIterateElements() && v.LengthInt() > maxInstances {
+			l.fail(fmt.Sprintf("dynamic %q: for_each has %d elements: at most %d", name, v.LengthInt(), maxInstances)) //nolint:errcheck // recorded
+			l.failed(rangePos(blk.TypeRange))                                                                          //nolint:errcheck // sets the position
+			continue
+		}
+		if !v.IsWhollyKnown() || v.IsNull() || !v.CanIterateElements() {
 			addBlock(name, content, withIter(cty.DynamicVal, cty.DynamicVal))
 			continue
 		}
@@ -833,6 +910,9 @@ func (l *loader) evalCall(mi *modInst, c *hclsyntax.Block) error {
 		return &ParseError{Pos: at, Msg: fmt.Sprintf("module %q: modules nested deeper than %d", name, maxModuleDepth)}
 	}
 	dir := filepath.Join(mi.dir, filepath.FromSlash(src))
+	if err := l.checkModuleDir(mi.dir, src); err != nil {
+		return &ParseError{Pos: at, Msg: fmt.Sprintf("module %q: %v", name, err)}
+	}
 	child, err := l.readModule(dir)
 	if err != nil {
 		var pe *ParseError
@@ -901,6 +981,25 @@ func (l *loader) evalCall(mi *modInst, c *hclsyntax.Block) error {
 		mi.modules[name] = cty.TupleVal(outs)
 	case len(outs) == 1:
 		mi.modules[name] = outs[0]
+	}
+	return nil
+}
+
+// checkModuleDir refuses a local module source that leads, through a
+// symbolic link, out of the checked directory. (A source that climbs out
+// with ../ is Terraform's own way to share modules and is read.)
+func (l *loader) checkModuleDir(parent, src string) error {
+	base, err := resolve(parent)
+	if err != nil {
+		return nil // reported when the module is read
+	}
+	lexical := filepath.Join(base, filepath.FromSlash(src))
+	resolved, err := filepath.EvalSymlinks(lexical)
+	if err != nil {
+		return nil
+	}
+	if resolved != lexical && !within(resolved, l.root) {
+		return fmt.Errorf("source %q is a symbolic link to %s, outside the checked directory: not followed", src, resolved)
 	}
 	return nil
 }

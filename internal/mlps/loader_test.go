@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
@@ -253,6 +252,11 @@ func TestMalformed(t *testing.T) {
 		{"format 2", "plan.json", `{"format_version": "2.0"}`, "plan.json:1: format_version"},
 		{"module fan-out", "main.tf", "module \"m\" {\n  source = \"./\"\n  count  = 10000\n}\n", "main.tf:1:1: module \"m\": modules nested deeper than 16"},
 		{"state not plan", "plan.json", `{"format_version": "1.0", "values": {}}`, "plan.json:1: no planned_values"},
+		// Where a truncated plan ends, not the start of its last line.
+		{"json cut", "plan.json", "{\n  \"format_version\": \"1.2\",\n  \"planned_values\": {\"root_module\": {\"resources\": [{\"address\": \"alicloud_v",
+			"plan.json:3:75: malformed JSON: the file ends at byte 103 inside a value (truncated?)"},
+		{"json byte", "plan.json", "{\n  \"format_version\": \"1.2\",\n  \"planned_values\" {}}", "plan.json:3:20: malformed JSON at byte 48: invalid character '{' after object key"},
+		{"json empty", "plan.json", "", "plan.json:1:1: empty: no JSON value"},
 		{"trailing", "plan.json", "{\"format_version\": \"1.2\", \"planned_values\": {\"root_module\": {}}}\n{}", "plan.json:2:1: data after"},
 	}
 	for _, tt := range tests {
@@ -296,7 +300,7 @@ func TestFanOut(t *testing.T) {
 
 // loadSource loads one file's text as a module, for the fuzz test.
 func loadSource(src []byte) (*Stack, error) {
-	l := &loader{parser: hclparse.NewParser(), funcs: functions(), stack: &Stack{Path: "fuzz", Kind: "hcl"}}
+	l := newLoader("fuzz")
 	m := &module{dir: "fuzz", variables: map[string]*hclsyntax.Block{}, locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Attribute{}}
 	if err := l.readFile(m, "fuzz.tf", src); err != nil {
 		return nil, err
@@ -306,6 +310,9 @@ func loadSource(src []byte) (*Stack, error) {
 		return nil, err
 	}
 	if err := l.evalModule(m, &modInst{dir: "fuzz", vars: vars}); err != nil {
+		return nil, err
+	}
+	if err := l.failed(Pos{File: "fuzz.tf", Line: 1}); err != nil {
 		return nil, err
 	}
 	l.stack.index()

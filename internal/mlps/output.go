@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -111,10 +112,29 @@ func WriteRulesJSON(w io.Writer) error {
 	return enc.Encode(out)
 }
 
-// uri turns a file name into a SARIF artifact location.
-func uri(name string) (string, string) {
-	if filepath.IsAbs(name) {
-		return "file://" + filepath.ToSlash(name), ""
+// artifactURI returns a file's URI for SARIF: relative to %SRCROOT% (the
+// working directory, cwd) when the file is under it, else an absolute file
+// URI; each percent-encoded as RFC 3986 wants (spaces, non-ASCII, #, ?,
+// %).
+func artifactURI(name, cwd string) (uri, base string) {
+	abs := name
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(cwd, name)
 	}
-	return strings.TrimPrefix(filepath.ToSlash(name), "./"), "%SRCROOT%"
+	if cwd != "" && within(abs, cwd) {
+		rel, _ := filepath.Rel(cwd, abs)
+		// url.URL writes a relative path whose first segment holds a
+		// colon with ./ before it, so that it is not read as a scheme.
+		return (&url.URL{Path: filepath.ToSlash(rel)}).String(), "%SRCROOT%"
+	}
+	return fileURI(abs), ""
+}
+
+// fileURI is the file URI of an absolute path (file:///C:/… on Windows).
+func fileURI(abs string) string {
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String()
 }

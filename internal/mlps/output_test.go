@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -155,8 +156,24 @@ func validateSARIF(t *testing.T, kind string, v any, path string) {
 		m, _ := v.(map[string]any)
 		for k, e := range m {
 			validateSARIF(t, "artifactLocation", e, path+"."+k)
+			// A base is an absolute URI ending in a slash (3.14.14).
+			u, _ := e.(map[string]any)["uri"].(string)
+			if p, err := url.Parse(u); err != nil || !p.IsAbs() || !strings.HasSuffix(u, "/") {
+				t.Errorf("%s.%s: base %q: want an absolute URI ending in a slash", path, k, u)
+			}
 		}
 		return
+	case "artifactLocation":
+		// An RFC 3986 URI reference; a relative one has a base.
+		if m, ok := v.(map[string]any); ok {
+			u, _ := m["uri"].(string)
+			p, err := url.Parse(u)
+			if err != nil || !rfc3986.MatchString(u) {
+				t.Errorf("%s: uri %q is not an RFC 3986 URI reference", path, u)
+			} else if !p.IsAbs() && m["uriBaseId"] == nil {
+				t.Errorf("%s: relative uri %q without uriBaseId", path, u)
+			}
+		}
 	}
 	spec, ok := sarifSpec[kind]
 	if !ok {

@@ -88,10 +88,15 @@ func LoadPlan(name string, r io.Reader) (*Stack, error) {
 
 func parsePlan(name string, data []byte) (*Stack, error) {
 	lines := newLineIndex(data)
+	// encoding/json stops at 10,000 levels; the walks over the values
+	// below are recursive too: refuse deep nesting first, where it is.
+	if off := checkJSONNesting(data); off >= 0 {
+		return nil, &ParseError{Pos: lines.pos(name, off), Msg: fmt.Sprintf("arrays and objects nested more than %d deep (byte %d): not read", maxNesting, off)}
+	}
 	var doc planDoc
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, jsonError(name, lines, err)
+		return nil, jsonError(name, lines, len(data), err)
 	}
 	if rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n"); len(rest) > 0 {
 		return nil, &ParseError{Pos: lines.pos(name, int64(len(data)-len(rest))), Msg: "data after the plan's JSON object"}
@@ -428,21 +433,25 @@ func (l lineIndex) pos(file string, off int64) Pos {
 	return Pos{File: file, Line: i + 1, Col: int(off-l[i]) + 1}
 }
 
-// jsonError turns a decoding error into a ParseError with its position.
-func jsonError(name string, lines lineIndex, err error) error {
+// jsonError turns a decoding error into a ParseError with its position:
+// line, column and byte offset.
+func jsonError(name string, lines lineIndex, size int, err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return &ParseError{Pos: lines.pos(name, max(se.Offset-1, 0)), Msg: "malformed JSON: " + se.Error()}
+		off := max(se.Offset-1, 0)
+		return &ParseError{Pos: lines.pos(name, off), Msg: fmt.Sprintf("malformed JSON at byte %d: %s", off, se.Error())}
 	case errors.As(err, &te):
 		field := te.Field
 		if field == "" {
 			field = "the document"
 		}
-		return &ParseError{Pos: lines.pos(name, te.Offset), Msg: fmt.Sprintf("%s: want %s, found a JSON %s", field, te.Type, te.Value)}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return &ParseError{Pos: lines.pos(name, int64(lines[len(lines)-1])), Msg: "malformed JSON: unexpected end of file"}
+		return &ParseError{Pos: lines.pos(name, te.Offset), Msg: fmt.Sprintf("%s (byte %d): want %s, found a JSON %s", field, te.Offset, te.Type, te.Value)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &ParseError{Pos: lines.pos(name, int64(size)), Msg: fmt.Sprintf("malformed JSON: the file ends at byte %d inside a value (truncated?)", size)}
+	case errors.Is(err, io.EOF):
+		return &ParseError{Pos: lines.pos(name, int64(size)), Msg: "empty: no JSON value"}
 	}
 	return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: err.Error()}
 }

@@ -3,6 +3,7 @@ package mlps
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -117,13 +118,28 @@ func sarifLevel(severity string) string {
 // for kinds other than fail). Suppressed findings carry an inSource
 // suppression with its reason.
 func (r *Report) WriteSARIF(w io.Writer, toolVersion string) error {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	return r.writeSARIF(w, toolVersion, cwd)
+}
+
+// writeSARIF writes the log with file URIs relative to cwd, the
+// %SRCROOT% base (an absolute file URI ending in a slash, as SARIF wants
+// of a base).
+func (r *Report) writeSARIF(w io.Writer, toolVersion, cwd string) error {
+	root := fileURI(cwd)
+	if !strings.HasSuffix(root, "/") {
+		root += "/"
+	}
 	run := sarifRun{
 		Tool: sarifTool{Driver: sarifDriver{Name: "gatehouse mlps check", Version: toolVersion,
 			InformationURI: "https://github.com/gatehouse-id/gatehouse/blob/main/docs/mlps.md"}},
 		Results:    []sarifResult{},
 		ColumnKind: "unicodeCodePoints",
 		OriginalURIBaseIDs: map[string]sarifArtifactLoc{
-			"%SRCROOT%": {URI: "./"},
+			"%SRCROOT%": {URI: root},
 		},
 		Properties: map[string]any{"schema": r.Schema, "summary": r.Summary},
 	}
@@ -159,9 +175,9 @@ func (r *Report) WriteSARIF(w io.Writer, toolVersion string) error {
 		default:
 			res.Kind, res.Level = "informational", "none"
 		}
-		res.Locations = []sarifLocation{location(f.Pos, f.Resource)}
+		res.Locations = []sarifLocation{location(f.Pos, f.Resource, cwd)}
 		if f.Suppressed != nil {
-			loc := location(f.Suppressed.Pos, "")
+			loc := location(f.Suppressed.Pos, "", cwd)
 			res.Suppressions = []sarifSuppression{{Kind: "inSource", Justification: f.Suppressed.Reason, Location: &loc}}
 		}
 		run.Results = append(run.Results, res)
@@ -171,8 +187,8 @@ func (r *Report) WriteSARIF(w io.Writer, toolVersion string) error {
 	return enc.Encode(sarifLog{Schema: sarifSchema, Version: "2.1.0", Runs: []sarifRun{run}})
 }
 
-func location(p Pos, resource string) sarifLocation {
-	u, base := uri(p.File)
+func location(p Pos, resource, cwd string) sarifLocation {
+	u, base := artifactURI(p.File, cwd)
 	line := p.Line
 	if line < 1 {
 		line = 1

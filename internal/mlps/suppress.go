@@ -93,15 +93,21 @@ func parseDirective(rest string) *Suppression {
 	return s
 }
 
+// byLine indexes suppressions by their line, once per file (not once per
+// resource: a file of many resources and suppressions stays linear).
+func byLine(all []*Suppression) map[int][]*Suppression {
+	m := map[int][]*Suppression{}
+	for _, s := range all {
+		m[s.Pos.Line] = append(m[s.Pos.Line], s)
+	}
+	return m
+}
+
 // suppressionsFor returns the suppressions that apply to a block whose
 // header is on line: on that line, or in the run of comment-only lines
 // right above it.
-func suppressionsFor(all []*Suppression, commentLines map[int]bool, line int) []*Suppression {
+func suppressionsFor(byLine map[int][]*Suppression, commentLines map[int]bool, line int) []*Suppression {
 	var out []*Suppression
-	byLine := map[int][]*Suppression{}
-	for _, s := range all {
-		byLine[s.Pos.Line] = append(byLine[s.Pos.Line], s)
-	}
 	out = append(out, byLine[line]...)
 	for l := line - 1; l > 0 && commentLines[l]; l-- {
 		out = append(out, byLine[l]...)
