@@ -680,6 +680,6 @@ func (a *API) listKeys(r *http.Request, _ directory.Actor) (int, any, error) {
 }
 
 func (a *API) rotateKey(r *http.Request, actor directory.Actor) (int, any, error) {
-	k, err := a.ops.RotateKey(r.Context(), actor)
-	return http.StatusCreated, k, err
+	keys, err := a.ops.RotateKey(r.Context(), actor)
+	return http.StatusCreated, list[Key]{keys}, err
 }

@@ -878,12 +878,16 @@ func (o *Ops) Keys(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
-// RotateKey makes a new signing key; the previous ones keep verifying the
-// tokens they signed until those expire.
-func (o *Ops) RotateKey(ctx context.Context, actor directory.Actor) (*Key, error) {
-	k, err := o.Auth.RotateKeys(ctx, actor)
+// RotateKey makes a new signing key of each algorithm (ES256, RS256); the
+// previous ones keep verifying the tokens they signed until those expire.
+func (o *Ops) RotateKey(ctx context.Context, actor directory.Actor) ([]Key, error) {
+	keys, err := o.Auth.RotateKeys(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
-	return &Key{ID: k.ID, Algorithm: k.Algorithm, Created: k.Created}, nil
+	out := make([]Key, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, Key{ID: k.ID, Algorithm: k.Algorithm, Created: k.Created})
+	}
+	return out, nil
 }

@@ -367,6 +367,66 @@ func TestSessionEndsWhenDisabled(t *testing.T) {
 	}
 }
 
+// TestSessionEndsOnSCIMPassword: a password set through SCIM (PATCH or
+// PUT of password, an HR system's reset) ends the account's sessions, as an
+// administrator's reset does; a SCIM change that leaves the password alone
+// does not.
+func TestSessionEndsOnSCIMPassword(t *testing.T) {
+	r := start(t, devLogin)
+	id := r.createPerson(t, "ed@example.com", "Correct-Horse-9")
+	send := func(method, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, r.url+"/scim/v2/Users/"+id, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+r.token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d", method, body, resp.StatusCode)
+		}
+	}
+	patchOp := func(value string) string {
+		return `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":` + value + `}]}`
+	}
+	put := func(password string) string {
+		pw := ""
+		if password != "" {
+			pw = `,"password":"` + password + `"`
+		}
+		return `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"ed@example.com","displayName":"Ed","active":true,
+			"emails":[{"value":"ed@example.com","type":"work"}]` + pw + `}`
+	}
+	signedIn := func(password string) *browser {
+		t.Helper()
+		b := newBrowser(t, r.url)
+		if home, post := b.signIn("/", "ed@example.com", password); home.status != 200 {
+			t.Fatalf("login with %s: %d %d %s", password, home.status, post.status, post.body)
+		}
+		return b
+	}
+	stillIn := func(b *browser) bool { return b.do("GET", "/", nil).status == http.StatusOK }
+
+	b := signedIn("Correct-Horse-9")
+	send("PATCH", patchOp(`{"displayName":"Ed Two"}`))
+	send("PUT", put(""))
+	if !stillIn(b) {
+		t.Fatal("a SCIM change without a password ended the session")
+	}
+	send("PATCH", patchOp(`{"password":"Battery-Staple-7"}`))
+	if stillIn(b) {
+		t.Error("PATCH password: the session still works")
+	}
+	b = signedIn("Battery-Staple-7")
+	send("PUT", put("Paper-Clip-Tower-5"))
+	if stillIn(b) {
+		t.Error("PUT password: the session still works")
+	}
+	signedIn("Paper-Clip-Tower-5")
+}
+
 // TestAdminResetForcesChange: an administrator's reset gives a temporary
 // password (once), ends the person's sessions, and the next login must
 // set a new password before it goes on.

@@ -178,10 +178,10 @@ type Stats struct {
 	LastAt    time.Time // time of the last error
 }
 
-// SigningKey is a key that signs access tokens.
+// SigningKey is a key that signs access tokens and ID tokens.
 type SigningKey struct {
 	ID        string // the JWS "kid"
-	Algorithm string // "ES256"
+	Algorithm string // AlgES256 or AlgRS256
 	// PrivatePEM is the PKCS #8 private key.
 	PrivatePEM []byte
 	Created    time.Time

@@ -2,15 +2,18 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +29,8 @@ import (
 //
 // Access tokens are JWTs (RFC 9068) signed with ES256, with a "kid" naming
 // the key; the keys rotate and the public ones are published as a JWKS.
+// An RS256 key rotates beside the ES256 one for OpenID Connect ID tokens
+// (RS256 is the algorithm every relying party supports: OIDC Core §15.1).
 // Signed tokens were chosen over opaque ones for three reasons: issuing one
 // writes nothing (RAM-style clients fetch a token per job, and the issue rate
 // is then bounded by CPU, not by commits); checking one needs no lookup of
@@ -107,7 +112,7 @@ func (s *Service) Issue(ctx context.Context, clientID, secret, client string, re
 		}
 		scopes = requested
 	}
-	key, err := s.keys.current(ctx)
+	key, err := s.keys.current(ctx, jose.ES256)
 	if err != nil {
 		return nil, err
 	}
@@ -205,11 +210,11 @@ func (s *Service) verifyAccessToken(ctx context.Context, raw string, now time.Ti
 	if err != nil {
 		return nil, err
 	}
-	if key == nil {
+	if key == nil || key.alg != jose.ES256 {
 		return nil, &FailureError{Reason: "access_token_unknown_key"}
 	}
 	var claims tokenClaims
-	if err := tok.Claims(&key.priv.PublicKey, &claims); err != nil {
+	if err := tok.Claims(key.priv.Public(), &claims); err != nil {
 		return nil, &FailureError{Reason: "access_token_bad_signature"}
 	}
 	// RFC 9068 §2.2: exp is required (go-jose checks it only when present).
@@ -265,10 +270,26 @@ func (s *Service) verifyAccessToken(ctx context.Context, raw string, now time.Ti
 
 // ---- signing keys
 
+// The algorithms of the signing keys: ES256 signs access tokens (and ID
+// tokens of clients that ask for it), RS256 the ID tokens of the rest.
+const (
+	AlgES256 = string(jose.ES256)
+	AlgRS256 = string(jose.RS256)
+)
+
+// SigningAlgorithms lists the algorithms Gatehouse signs JWTs with.
+func SigningAlgorithms() []string { return []string{AlgES256, AlgRS256} }
+
+// rsaKeyBits is the size of the RS256 keys (NIST SP 800-57: 2048 bits
+// stay acceptable through 2030; the keys rotate every KeyRotation).
+const rsaKeyBits = 2048
+
 // keyring holds the signing keys, loaded from the store and rotated on
-// use: the newest key signs; a key older than the rotation period is
-// retired (a new one takes over) and stays published until every token it
-// signed has expired.
+// use: for each algorithm the newest key signs; a key older than the
+// rotation period is retired (a new one takes over) and stays published
+// until every token it signed has expired. The RS256 key is made the
+// first time one is needed (an ID token, the JWKS), so that a hub without
+// OpenID Connect never spends the time.
 type keyring struct {
 	s       *Service
 	mu      sync.Mutex
@@ -278,7 +299,8 @@ type keyring struct {
 
 type loadedKey struct {
 	rec    *SigningKey
-	priv   *ecdsa.PrivateKey
+	alg    jose.SignatureAlgorithm
+	priv   crypto.Signer
 	signer jose.Signer // typ at+jwt
 
 	mu      sync.Mutex
@@ -295,7 +317,7 @@ func (lk *loadedKey) signerFor(typ string) (jose.Signer, error) {
 	if sg, ok := lk.signers[typ]; ok {
 		return sg, nil
 	}
-	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: lk.priv, KeyID: lk.rec.ID}},
+	sg, err := jose.NewSigner(jose.SigningKey{Algorithm: lk.alg, Key: jose.JSONWebKey{Key: lk.priv, KeyID: lk.rec.ID}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		return nil, err
@@ -334,6 +356,8 @@ func (k *keyring) load(ctx context.Context) error {
 	return nil
 }
 
+// loadKey parses a stored key; its type must be the one its algorithm
+// names (an RSA key stored as ES256 is refused, and the reverse).
 func loadKey(r *SigningKey) (*loadedKey, error) {
 	block, _ := pem.Decode(r.PrivatePEM)
 	if block == nil {
@@ -343,56 +367,95 @@ func loadKey(r *SigningKey) (*loadedKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key %s: %w", r.ID, err)
 	}
-	priv, ok := key.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("signing key %s: not an ECDSA key", r.ID)
+	var priv crypto.Signer
+	switch key := key.(type) {
+	case *ecdsa.PrivateKey:
+		if r.Algorithm != AlgES256 || key.Curve != elliptic.P256() {
+			return nil, fmt.Errorf("signing key %s: an ECDSA key must be ES256, on P-256", r.ID)
+		}
+		priv = key
+	case *rsa.PrivateKey:
+		if r.Algorithm != AlgRS256 || key.N.BitLen() < rsaKeyBits {
+			return nil, fmt.Errorf("signing key %s: an RSA key must be RS256 and have at least %d bits", r.ID, rsaKeyBits)
+		}
+		priv = key
+	default:
+		return nil, fmt.Errorf("signing key %s: neither an ECDSA nor an RSA key", r.ID)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: priv, KeyID: r.ID}},
+	alg := jose.SignatureAlgorithm(r.Algorithm)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: jose.JSONWebKey{Key: priv, KeyID: r.ID}},
 		(&jose.SignerOptions{}).WithType("at+jwt"))
 	if err != nil {
 		return nil, err
 	}
-	return &loadedKey{rec: r, priv: priv, signer: signer}, nil
+	return &loadedKey{rec: r, alg: alg, priv: priv, signer: signer}, nil
 }
 
-// current returns the key that signs now, creating or rotating keys as
-// needed.
-func (k *keyring) current(ctx context.Context) (*loadedKey, error) {
+// newest returns the newest key of alg, or nil.
+func (k *keyring) newest(alg jose.SignatureAlgorithm) *loadedKey {
+	for _, lk := range k.keys {
+		if lk.alg == alg {
+			return lk
+		}
+	}
+	return nil
+}
+
+// current returns the key of alg that signs now, creating or rotating
+// keys as needed.
+func (k *keyring) current(ctx context.Context, alg jose.SignatureAlgorithm) (*loadedKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.load(ctx); err != nil {
 		return nil, err
 	}
 	now := k.s.now()
-	if len(k.keys) > 0 && k.keys[0].rec.Retired.IsZero() && now.Sub(k.keys[0].rec.Created) < k.s.opt.KeyRotation {
-		return k.keys[0], nil
+	if lk := k.newest(alg); lk != nil && lk.rec.Retired.IsZero() && now.Sub(lk.rec.Created) < k.s.opt.KeyRotation {
+		return lk, nil
 	}
-	if err := k.rotate(ctx, directory.Actor{Kind: "system", RequestID: "key-rotation"}); err != nil {
+	if _, err := k.rotate(ctx, directory.Actor{Kind: "system", RequestID: "key-rotation"}, []jose.SignatureAlgorithm{alg}); err != nil {
 		return nil, err
 	}
-	return k.keys[0], nil
+	return k.newest(alg), nil
 }
 
-// rotate makes a new signing key, retires the previous ones and deletes
-// those retired long enough ago that no token they signed is still valid.
-// Called with k.mu held.
-func (k *keyring) rotate(ctx context.Context, actor directory.Actor) error {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
+// newKey makes a private key for alg.
+func newKey(alg jose.SignatureAlgorithm) (crypto.Signer, error) {
+	switch alg {
+	case jose.ES256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case jose.RS256:
+		return rsa.GenerateKey(rand.Reader, rsaKeyBits)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return err
-	}
+	return nil, fmt.Errorf("no signing keys for %s", alg)
+}
+
+// rotate makes a new signing key for each of algs, retires the previous
+// ones of those algorithms and deletes the keys retired long enough ago
+// that no token they signed is still valid. Called with k.mu held.
+func (k *keyring) rotate(ctx context.Context, actor directory.Actor, algs []jose.SignatureAlgorithm) ([]*SigningKey, error) {
 	now := k.s.stamp()
-	rec := &SigningKey{ID: "k" + now.Format("20060102") + "-" + randomID()[:8], Algorithm: "ES256",
-		PrivatePEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), Created: now}
+	var recs []*SigningKey
+	for _, alg := range algs {
+		priv, err := newKey(alg)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, &SigningKey{ID: "k" + now.Format("20060102") + "-" + randomID()[:8], Algorithm: string(alg),
+			PrivatePEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), Created: now})
+	}
 	keep := k.s.opt.AccessTokenLifetime + time.Hour
-	err = k.s.store.WriteAuth(ctx, func(tx Tx) error {
+	err := k.s.store.WriteAuth(ctx, func(tx Tx) error {
 		for _, old := range k.keys {
 			switch {
 			case old.rec.Retired.IsZero():
+				if !slices.Contains(algs, old.alg) {
+					continue
+				}
 				if err := tx.RetireSigningKey(ctx, old.rec.ID, now); err != nil {
 					return err
 				}
@@ -402,16 +465,21 @@ func (k *keyring) rotate(ctx context.Context, actor directory.Actor) error {
 				}
 			}
 		}
-		if err := tx.InsertSigningKey(ctx, rec); err != nil {
-			return err
+		for _, rec := range recs {
+			if err := tx.InsertSigningKey(ctx, rec); err != nil {
+				return err
+			}
+			if err := tx.AppendAudit(ctx, k.s.audit(actor, "key.rotate", "SigningKey", rec.ID, nil, map[string]string{"kid": rec.ID, "alg": rec.Algorithm})); err != nil {
+				return err
+			}
 		}
-		return tx.AppendAudit(ctx, k.s.audit(actor, "key.rotate", "SigningKey", rec.ID, nil, map[string]string{"kid": rec.ID, "alg": rec.Algorithm}))
+		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	k.version = -1
-	return k.load(ctx)
+	return recs, k.load(ctx)
 }
 
 // byID returns the key kid, or nil if there is none.
@@ -429,17 +497,15 @@ func (k *keyring) byID(ctx context.Context, kid string) (*loadedKey, error) {
 	return nil, nil
 }
 
-// RotateKeys makes a new signing key now.
-func (s *Service) RotateKeys(ctx context.Context, actor directory.Actor) (*SigningKey, error) {
+// RotateKeys makes a new signing key of each algorithm now (ES256, then
+// RS256) and returns them.
+func (s *Service) RotateKeys(ctx context.Context, actor directory.Actor) ([]*SigningKey, error) {
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
 	if err := s.keys.load(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.keys.rotate(ctx, actor); err != nil {
-		return nil, err
-	}
-	return s.keys.keys[0].rec, nil
+	return s.keys.rotate(ctx, actor, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 }
 
 // SigningKeys lists the signing keys, newest first (private parts
@@ -457,28 +523,34 @@ func (s *Service) SigningKeys(ctx context.Context) ([]*SigningKey, error) {
 	return out, nil
 }
 
-// JWKS returns the public keys that verify access tokens: the current key
-// and the retired ones still published.
+// JWKS returns the public keys that verify the tokens Gatehouse signs:
+// the current key of each algorithm and the retired ones still published,
+// each with its kid, alg and use.
 func (s *Service) JWKS(ctx context.Context) (*jose.JSONWebKeySet, error) {
-	if _, err := s.keys.current(ctx); err != nil {
-		return nil, err
+	for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.RS256} {
+		if _, err := s.keys.current(ctx, alg); err != nil {
+			return nil, err
+		}
 	}
 	s.keys.mu.Lock()
 	defer s.keys.mu.Unlock()
 	set := &jose.JSONWebKeySet{}
 	for _, lk := range s.keys.keys {
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: &lk.priv.PublicKey, KeyID: lk.rec.ID, Algorithm: string(jose.ES256), Use: "sig"})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: lk.priv.Public(), KeyID: lk.rec.ID, Algorithm: string(lk.alg), Use: "sig"})
 	}
 	return set, nil
 }
 
-// SignJWT signs claims as a JWT with the key that signs access tokens now
-// (ES256, published in the JWKS, rotated with them), writing typ in the
-// JWS header: "at+jwt" for an access token (RFC 9068), "JWT" for an OpenID
-// Connect ID token. What the claims say is the caller's business; the
-// typ keeps one kind of token from passing for another.
-func (s *Service) SignJWT(ctx context.Context, typ string, claims any) (string, error) {
-	key, err := s.keys.current(ctx)
+// SignJWT signs claims as a JWT with the key of alg (AlgES256 or
+// AlgRS256) that signs now (published in the JWKS, rotated), writing typ
+// in the JWS header: "at+jwt" for an access token (RFC 9068), "JWT" for an
+// OpenID Connect ID token. What the claims say is the caller's business;
+// the typ keeps one kind of token from passing for another.
+func (s *Service) SignJWT(ctx context.Context, alg, typ string, claims any) (string, error) {
+	if !slices.Contains(SigningAlgorithms(), alg) {
+		return "", fmt.Errorf("sign %s: no signing keys for %q", typ, alg)
+	}
+	key, err := s.keys.current(ctx, jose.SignatureAlgorithm(alg))
 	if err != nil {
 		return "", err
 	}
@@ -499,14 +571,14 @@ var ErrBadJWT = errors.New("not a valid token")
 
 // VerifyJWT checks that raw is a JWT of type typ (its JWS typ header,
 // compared case-insensitively, with or without "application/") signed by
-// one of the published keys, and decodes its claims into out. It checks no
-// claim: the caller checks iss, aud, exp and the rest. Every failure is
-// ErrBadJWT, except the store's.
+// one of the published keys with that key's own algorithm, and decodes its
+// claims into out. It checks no claim: the caller checks iss, aud, exp and
+// the rest. Every failure is ErrBadJWT, except the store's.
 func (s *Service) VerifyJWT(ctx context.Context, raw, typ string, out any) error {
 	if len(raw) > 8192 {
 		return ErrBadJWT
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(tok.Headers) != 1 {
 		return ErrBadJWT
 	}
@@ -519,10 +591,11 @@ func (s *Service) VerifyJWT(ctx context.Context, raw, typ string, out any) error
 	if err != nil {
 		return err
 	}
-	if key == nil {
+	// The header's alg must be the key's (no algorithm confusion).
+	if key == nil || h.Algorithm != string(key.alg) {
 		return ErrBadJWT
 	}
-	if err := tok.Claims(&key.priv.PublicKey, out); err != nil {
+	if err := tok.Claims(key.priv.Public(), out); err != nil {
 		return ErrBadJWT
 	}
 	return nil

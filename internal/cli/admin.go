@@ -968,15 +968,18 @@ func (e *env) keys(args []string) error {
 				_ = table(c.e.stdout, []string{"KID", "ALG", "CREATED", "STATE"}, rows)
 			})
 		}},
-		"rotate": {about: "make a new signing key; the old ones verify what they signed until it expires", run: func(c *cmd) error {
-			k, err := c.a.Admin.RotateKey(c.e.ctx, cliActor())
+		"rotate": {about: "make a new signing key of each algorithm (ES256, RS256); the old ones verify what they signed until it expires", run: func(c *cmd) error {
+			keys, err := c.a.Admin.RotateKey(c.e.ctx, cliActor())
 			if err != nil {
 				return err
 			}
-			return c.print(k, func() {
-				c.printf("New signing key %s; the previous keys verify the tokens they signed until those expire.\n", k.ID)
+			return c.print(admin.Items(keys), func() {
+				for _, k := range keys {
+					c.printf("New %s signing key %s.\n", k.Algorithm, k.ID)
+				}
+				c.printf("The previous keys verify the tokens they signed until those expire.\n")
 			})
 		}},
 	}
-	return e.runGroup(&group{name: "keys", about: "The keys that sign OAuth 2.0 access tokens.", order: []string{"list", "rotate"}, subs: subs}, args)
+	return e.runGroup(&group{name: "keys", about: "The keys that sign OAuth 2.0 access tokens (ES256) and OpenID Connect ID tokens (RS256 or ES256).", order: []string{"list", "rotate"}, subs: subs}, args)
 }

@@ -221,7 +221,7 @@ Usage:
   gatehouse groups list [--filter F]               list and search groups
   gatehouse audit list|verify|checkpoint|key|prune read, verify (against signed checkpoints), checkpoint and prune
                                                    the hash-chained audit log
-  gatehouse keys list|rotate                       the keys that sign OAuth access tokens
+  gatehouse keys list|rotate                       the keys that sign access tokens and ID tokens
   gatehouse saml create|show|update|metadata|keys|rotate-key
                                                    SAML service providers (GitBook, Alibaba Cloud), the IdP's keys
   gatehouse rules list|show|put|delete|check|test  the event rules (put --file RULE.yaml; test --pattern P --event E)

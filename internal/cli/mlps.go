@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,13 +206,107 @@ func (e *env) mlpsEvidence(args []string) error {
 	return nil
 }
 
+// mfaFacts reads the factor policy (login.admin_groups,
+// login.group_factors), the groups it names, and the second factors of the
+// active people it asks two factors of.
+func mfaFacts(e *env, a *app.App, users []*directory.User) (*mlps.MFAFacts, error) {
+	ctx := e.ctx
+	var groups []*directory.Group
+	q := directory.Query{Limit: 1000}
+	for {
+		page, err := a.Directory.Groups(ctx, directory.Profile{}, q)
+		if err != nil {
+			return nil, err
+		}
+		groups = append(groups, page.Items...)
+		if page.Next == nil || len(page.Items) == 0 {
+			break
+		}
+		q.After = page.Next
+	}
+	// The policy's groups, resolved as the login resolves them: an id, or
+	// a display name ignoring case.
+	find := func(ref string) *directory.Group {
+		for _, g := range groups {
+			if g.ID == ref || strings.EqualFold(g.DisplayName, ref) {
+				return g
+			}
+		}
+		return nil
+	}
+	type entry struct {
+		mlps.MFAGroup
+		id string
+	}
+	var policy []*entry
+	add := func(ref string, admin bool, n int) {
+		for _, p := range policy {
+			if p.Ref == ref {
+				p.Admin, p.Factors = p.Admin || admin, max(p.Factors, n)
+				return
+			}
+		}
+		en := &entry{MFAGroup: mlps.MFAGroup{Ref: ref, Admin: admin, Factors: n}}
+		if g := find(ref); g != nil {
+			en.Name, en.id = g.DisplayName, g.ID
+		}
+		policy = append(policy, en)
+	}
+	for _, ref := range a.Config.Login.AdminGroups {
+		add(ref, true, 2)
+	}
+	refs := make([]string, 0, len(a.Config.Login.GroupFactors))
+	for ref := range a.Config.Login.GroupFactors {
+		refs = append(refs, ref)
+	}
+	slices.Sort(refs)
+	for _, ref := range refs {
+		add(ref, false, a.Config.Login.GroupFactors[ref])
+	}
+	m := &mlps.MFAFacts{}
+	for _, u := range users {
+		if !u.Active {
+			continue
+		}
+		var mine []*entry
+		need, admin := 1, false
+		for _, p := range policy {
+			if p.id != "" && slices.ContainsFunc(u.Groups, func(r directory.GroupRef) bool { return r.ID == p.id }) {
+				mine = append(mine, p)
+				need, admin = max(need, p.Factors), admin || p.Admin
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		fl, err := a.Login.Factors(ctx, u.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range mine {
+			p.Members++
+			if len(fl.Factors) > 0 {
+				p.Enrolled++
+			}
+		}
+		if need >= 2 {
+			m.People = append(m.People, mlps.MFAPerson{UserName: u.UserName, Admin: admin, SecondFactors: len(fl.Factors), RecoveryCodes: fl.RecoveryCodes})
+		}
+	}
+	for _, p := range policy {
+		m.Groups = append(m.Groups, p.MFAGroup)
+	}
+	return m, nil
+}
+
 // identityFacts reads what the evidence report attests from the database:
 // the accounts, the administration applications, the audit log, the
 // tokens and secrets.
 func identityFacts(e *env, a *app.App, checkpointFiles []string) (mlps.IdentityFacts, error) {
 	ctx := e.ctx
 	facts := mlps.IdentityFacts{Now: time.Now()}
-	q := directory.Query{Limit: 1000}
+	q := directory.Query{Limit: 1000, Read: directory.ReadOptions{Groups: true}}
+	var users []*directory.User
 	for {
 		page, err := a.Directory.Users(ctx, directory.Profile{}, q)
 		if err != nil {
@@ -220,10 +315,18 @@ func identityFacts(e *env, a *app.App, checkpointFiles []string) (mlps.IdentityF
 		for _, u := range page.Items {
 			facts.Accounts = append(facts.Accounts, mlps.Account{ID: u.ID, UserName: u.UserName, Active: u.Active, Created: u.Created, Modified: u.Modified})
 		}
+		users = append(users, page.Items...)
 		if page.Next == nil || len(page.Items) == 0 {
 			break
 		}
 		q.After = page.Next
+	}
+	if a.Login != nil {
+		m, err := mfaFacts(e, a, users)
+		if err != nil {
+			return facts, err
+		}
+		facts.MFA = m
 	}
 	apps, err := a.Admin.ListApps(ctx)
 	if err != nil {

@@ -31,7 +31,7 @@ func (l listFlag) Set(v string) error {
 type oidcFlags struct {
 	redirects, postLogout              []string
 	public, requirePKCE, emailVerified *bool
-	scopes, groupsClaim                *string
+	scopes, groupsClaim, idAlg         *string
 	access, id, refresh                *time.Duration
 	initiate                           *string
 }
@@ -45,6 +45,7 @@ func (f *oidcFlags) register(fs *flag.FlagSet) {
 	f.groupsClaim = fs.String("groups-claim", "allowed", "which of the person's groups the groups claim lists: allowed (those among the application's allowed groups), all or none")
 	f.emailVerified = fs.Bool("email-verified", false, "state email_verified true: the directory vouches for the addresses")
 	f.initiate = fs.String("initiate-login-uri", "", "the application's https URL that starts its sign-in: the user page links to it (\"\" for none)")
+	f.idAlg = fs.String("id-token-signed-response-alg", oidc.IDTokenAlgs()[0], "the algorithm of the client's ID tokens: "+strings.Join(oidc.IDTokenAlgs(), " (default) or "))
 	f.access = fs.Duration("access-token-lifetime", oidc.DefaultAccessTokenLifetime, "access token lifetime (1m to 1h)")
 	f.id = fs.Duration("id-token-lifetime", oidc.DefaultIDTokenLifetime, "ID token lifetime (1m to 1h)")
 	f.refresh = fs.Duration("refresh-token-lifetime", oidc.DefaultRefreshTokenLifetime, "how long an offline_access grant's refresh tokens live, from the authorization (1h to 8760h)")
@@ -84,6 +85,9 @@ func (f *oidcFlags) apply(c *cmd, s *oidc.Settings) {
 	if c.set["email-verified"] {
 		s.EmailVerified = *f.emailVerified
 	}
+	if c.set["id-token-signed-response-alg"] {
+		s.IDTokenSignedResponseAlg = *f.idAlg
+	}
 	secs := func(d time.Duration) int64 { return int64(d / time.Second) }
 	if c.set["access-token-lifetime"] {
 		s.AccessTokenLifetime = secs(*f.access)
@@ -112,7 +116,7 @@ func (e *env) appOIDC() *sub {
 			}
 			changed := false
 			for _, name := range []string{"redirect-uri", "post-logout-uri", "public", "require-pkce", "scopes", "groups-claim",
-				"email-verified", "initiate-login-uri", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"} {
+				"email-verified", "initiate-login-uri", "id-token-signed-response-alg", "access-token-lifetime", "id-token-lifetime", "refresh-token-lifetime"} {
 				changed = changed || c.set[name]
 			}
 			if changed {
@@ -158,6 +162,7 @@ func (c *cmd) showOIDC(v *admin.OIDCClient) {
 	}
 	c.printf("Scopes:        %s\n", strings.Join(s.Scopes, " "))
 	c.printf("Groups claim:  %s\n", s.GroupsClaim)
+	c.printf("ID tokens:     %s\n", s.IDTokenSignedResponseAlg)
 	if s.InitiateLoginURI != "" {
 		c.printf("Sign-in URL:   %s (the user page's link)\n", s.InitiateLoginURI)
 	}

@@ -52,7 +52,10 @@ type Options struct {
 // Env is the running scenario.
 type Env struct {
 	Hub, RAM, GitBook *Server
-	Mail              *Mailbox
+	// GitBookSAML is GitBook's SAML side (saml.go): the documentation the
+	// new hire reaches through SAML, registered at the hub by FirstSignIn.
+	GitBookSAML *GitBookSP
+	Mail        *Mailbox
 	// HRToken is the bearer token of the hub's SCIM client ("hr").
 	HRToken string
 	// RAM's OAuth application, and GitBook's token for the hub.
@@ -201,6 +204,10 @@ func (e *Env) serve(ctx context.Context, log *slog.Logger, mutate func(*config.C
 
 // Close stops everything and removes the demo's directory (if it made it).
 func (e *Env) Close() {
+	if e.GitBookSAML != nil {
+		e.GitBookSAML.Close()
+		e.GitBookSAML = nil
+	}
 	for i := len(e.servers) - 1; i >= 0; i-- {
 		s := e.servers[i]
 		s.cancel()

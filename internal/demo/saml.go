@@ -29,10 +29,17 @@ import (
 
 // The scenario's last step (issue 13): the new hire signs in at Gatehouse
 // and reaches the GitBook stand-in through SAML. GitBookSP plays GitBook's
-// SAML side, written with crewjam/saml's service provider: its
-// documentation page asks Gatehouse for an assertion (SP-initiated,
-// HTTP-Redirect, signed), checks the response, and shows who is signed
-// in. SAMLLogin drives a browser (a cookie-jar client) through it.
+// SAML side, written with crewjam/saml's service provider (the library
+// the SAML tests use as a service provider): its documentation page asks
+// Gatehouse for an assertion (SP-initiated, HTTP-Redirect, signed), and
+// its ACS believes nothing the browser posts until the library has
+// checked it — the XML signature against the certificate in Gatehouse's
+// metadata (the Response's or every Assertion's), the Destination and the
+// SubjectConfirmation's Recipient against its own ACS URL, InResponseTo
+// against the one AuthnRequest this RelayState started, the Audience
+// against its own entity id, the Issuer, NotBefore/NotOnOrAfter. Only then
+// is she signed in, and the assertion recorded (Accepted). SAMLLogin
+// drives a browser (a cookie-jar client) through it.
 
 // GitBookSP is a GitBook-like SAML service provider on loopback.
 type GitBookSP struct {
@@ -44,6 +51,73 @@ type GitBookSP struct {
 	mu       sync.Mutex
 	pending  map[string]string // RelayState → AuthnRequest ID
 	sessions map[string]string // cookie → NameID
+	accepted []Accepted
+	refused  []string
+	lastPost string // the last SAMLResponse posted (tests replay and alter it)
+}
+
+// Accepted is an assertion the stand-in accepted, as its SAML library
+// read it after checking it.
+type Accepted struct {
+	NameID, NameIDFormat string
+	AssertionID          string
+	// InResponseTo is the AuthnRequest's ID the assertion answers (its
+	// SubjectConfirmationData), Recipient where it may be delivered.
+	InResponseTo, Recipient string
+	Audiences               []string
+	// AssertionSigned: the assertion carries its own XML signature (the
+	// library also checked the Response's when there was one).
+	AssertionSigned bool
+	AuthnContext    string
+	Attributes      map[string][]string
+	At              time.Time
+}
+
+// Accepted lists the assertions the stand-in accepted, oldest first.
+func (g *GitBookSP) Accepted() []Accepted {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]Accepted(nil), g.accepted...)
+}
+
+// Refused lists why the stand-in refused responses, oldest first.
+func (g *GitBookSP) Refused() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.refused...)
+}
+
+// accepted is what a checked assertion says.
+func accepted(a *crewsaml.Assertion) Accepted {
+	out := Accepted{AssertionID: a.ID, AssertionSigned: a.Signature != nil, Attributes: map[string][]string{}, At: time.Now()}
+	if a.Subject != nil {
+		if a.Subject.NameID != nil {
+			out.NameID, out.NameIDFormat = a.Subject.NameID.Value, a.Subject.NameID.Format
+		}
+		for _, sc := range a.Subject.SubjectConfirmations {
+			if d := sc.SubjectConfirmationData; d != nil {
+				out.InResponseTo, out.Recipient = d.InResponseTo, d.Recipient
+			}
+		}
+	}
+	if a.Conditions != nil {
+		for _, r := range a.Conditions.AudienceRestrictions {
+			out.Audiences = append(out.Audiences, r.Audience.Value)
+		}
+	}
+	for _, st := range a.AuthnStatements {
+		if st.AuthnContext.AuthnContextClassRef != nil {
+			out.AuthnContext = st.AuthnContext.AuthnContextClassRef.Value
+		}
+	}
+	for _, st := range a.AttributeStatements {
+		for _, at := range st.Attributes {
+			for _, v := range at.Values {
+				out.Attributes[at.Name] = append(out.Attributes[at.Name], v.Value)
+			}
+		}
+	}
+	return out
 }
 
 // StartGitBookSP starts the stand-in, trusting the identity provider
@@ -142,28 +216,46 @@ func (g *GitBookSP) serveACS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.mu.Lock()
+	g.lastPost = r.PostForm.Get("SAMLResponse")
 	id, ok := g.pending[r.PostForm.Get("RelayState")]
 	delete(g.pending, r.PostForm.Get("RelayState"))
+	sp := g.sp
 	g.mu.Unlock()
 	if !ok {
+		g.refuse("no sign-in was started here")
 		http.Error(w, "no sign-in was started here", http.StatusBadRequest)
 		return
 	}
-	a, err := g.sp.ParseResponse(r, []string{id})
+	// Only what the library checked is believed: ParseResponse verifies
+	// the signature, Destination, Recipient, InResponseTo (the ID of the
+	// request this RelayState started, and no other), Audience, Issuer
+	// and the validity window, and returns the assertion it verified.
+	a, err := sp.ParseResponse(r, []string{id})
+	if err == nil && (a.Subject == nil || a.Subject.NameID == nil || a.Subject.NameID.Value == "") {
+		err = errors.New("the assertion names nobody")
+	}
 	if err != nil {
 		var ire *crewsaml.InvalidResponseError
 		if errors.As(err, &ire) {
 			err = ire.PrivateErr
 		}
+		g.refuse(err.Error())
 		http.Error(w, "the SAML response is refused: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	cookie := randomHex()
 	g.mu.Lock()
 	g.sessions[cookie] = a.Subject.NameID.Value
+	g.accepted = append(g.accepted, accepted(a))
 	g.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: spCookie, Value: cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	http.Redirect(w, r, g.URL+"/docs", http.StatusFound)
+}
+
+func (g *GitBookSP) refuse(why string) {
+	g.mu.Lock()
+	g.refused = append(g.refused, why)
+	g.mu.Unlock()
 }
 
 // SignIn signs a browser in at Gatehouse when the SAML flow sends it to the

@@ -25,10 +25,12 @@ import (
 // authenticator app; the demo plays her phone with Gatehouse's own TOTP
 // generator (RFC 6238, the codes oathtool or any app makes).
 //
-// SignInTOTP is written to be the sign-in step of a SAML round trip: given
-// the login page a browser was sent to, it signs in and returns the
-// response after the login, as a SAML hop (the GitBook stand-in, from the
-// SAML work) expects of its sign-in callback.
+// SignInTOTP is the sign-in step of a SAML round trip: given the login
+// page a browser was sent to, it signs in and returns the response after
+// the login, as SAMLLogin expects of its sign-in callback. FirstSignIn
+// puts the two together: she opens GitBook's documentation, GitBook sends
+// her to the hub with an AuthnRequest, she signs in, and the hub's signed
+// assertion brings her back.
 
 // TwoFactorGroup is the hub group whose members need two factors in the
 // demo (the hub's login.group_factors).
@@ -78,6 +80,16 @@ type SignInReport struct {
 	RecoveryCodes int
 	// Code is the TOTP code submitted.
 	Code string
+	// SignedIn is how long after she opened GitBook's documentation she
+	// was signed in at the hub (the SAML redirect, the login page, her
+	// password, her new password, her authenticator app's set-up);
+	// GitBook how long until GitBook showed her its documentation (the
+	// hub's signed assertion posted to GitBook's ACS and checked there).
+	SignedIn, GitBook time.Duration
+	// GitBookAs is who GitBook says is signed in; Assertion the assertion
+	// GitBook's SAML library accepted for her.
+	GitBookAs string
+	Assertion *Accepted
 }
 
 // SignInTOTP returns a sign-in callback: on the hub's login page (resp),
@@ -206,11 +218,20 @@ func postForm(ctx context.Context, client *http.Client, u string, form url.Value
 	return client.Do(req)
 }
 
-// FirstSignIn is the new hire's first sign-in at the hub: an operator
-// gives her a temporary password (shown once), HR's group for her
-// department needs two factors, and she signs in in a browser — her own
-// password, then her authenticator app, set up on the way. It returns what
-// happened, and the session she has.
+// GitBookApp is the name of the GitBook stand-in's SAML application at
+// the hub.
+const GitBookApp = "GitBook"
+
+// FirstSignIn is the new hire's first sign-in at the hub, on her way to
+// GitBook's documentation: an operator gives her a temporary password
+// (shown once), HR's group for her department needs two factors and may
+// use GitBook (a saml-sp application with the GitBook preset, registered
+// from the stand-in's metadata); she opens GitBook's documentation in a
+// browser, GitBook sends her to the hub with a signed AuthnRequest
+// (SP-initiated, HTTP-Redirect), she signs in — her own password, then
+// her authenticator app, set up on the way — and the hub's signed
+// assertion, checked by GitBook's SAML library, signs her in at GitBook.
+// It returns what happened, and the session she has at the hub.
 func (e *Env) FirstSignIn(ctx context.Context, userID, newPassword string) (*SignInReport, *login.Session, error) {
 	temp, err := e.Hub.App.Login.ResetPassword(ctx, operator, userID)
 	if err != nil {
@@ -224,35 +245,37 @@ func (e *Env) FirstSignIn(ctx context.Context, userID, newPassword string) (*Sig
 	if err != nil {
 		return nil, nil, err
 	}
+	if e.GitBookSAML == nil {
+		g, err := StartGitBookSP(ctx, e.Hub.URL+"/saml/metadata")
+		if err != nil {
+			return nil, nil, fmt.Errorf("GitBook's SAML side: %w", err)
+		}
+		e.GitBookSAML = g
+		if _, err := g.Register(ctx, e.Hub.App.Admin, GitBookApp, []string{TwoFactorGroup}); err != nil {
+			return nil, nil, fmt.Errorf("register GitBook at the hub: %w", err)
+		}
+	}
 	client := Browser()
 	var report SignInReport
 	phone := &Phone{}
-	// ↓ With the SAML hop (the SAML work's GitBook stand-in), the browser
-	// opens GitBook's documentation instead, and this same callback signs
-	// in when Gatehouse shows its login page:
-	//   name, err := SAMLLogin(ctx, client, gitbook, SignInTOTP(…))
-	resp, err := getPage(ctx, client, e.Hub.URL+"/login")
-	if err == nil && resp.StatusCode == http.StatusSeeOther {
-		loc, lerr := resp.Location()
-		resp.Body.Close()
-		if lerr != nil {
-			return nil, nil, lerr
+	signIn := SignInTOTP(u.UserName, temp, newPassword, phone, &report)
+	start := time.Now()
+	who, err := SAMLLogin(ctx, client, e.GitBookSAML, func(ctx context.Context, c *http.Client, resp *http.Response) (*http.Response, error) {
+		after, err := signIn(ctx, c, resp)
+		report.SignedIn = time.Since(start)
+		return after, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	report.GitBook, report.GitBookAs = time.Since(start), who
+	for _, a := range e.GitBookSAML.Accepted() {
+		if a.NameID == who {
+			report.Assertion = &a
 		}
-		resp, err = getPage(ctx, client, loc.String())
 	}
-	if err != nil {
-		return nil, nil, err
-	}
-	after, err := SignInTOTP(u.UserName, temp, newPassword, phone, &report)(ctx, client, resp)
-	if err != nil {
-		return nil, nil, err
-	}
-	page, err := readPage(after)
-	if err != nil {
-		return nil, nil, err
-	}
-	if after.StatusCode != http.StatusOK || !strings.Contains(page, "Signed in as") {
-		return nil, nil, fmt.Errorf("after the sign-in: %d %.300s", after.StatusCode, page)
+	if report.Assertion == nil {
+		return nil, nil, fmt.Errorf("GitBook shows %q, and accepted no assertion for that name", who)
 	}
 	sessions, err := e.Hub.App.Login.Sessions(ctx, userID)
 	if err != nil || len(sessions) == 0 {

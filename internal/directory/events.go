@@ -248,7 +248,11 @@ func (s *Service) record(ctx context.Context, tx Tx, e *AuditEntry, evs []*Event
 }
 
 func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, after *User) error {
-	if before != nil && after != nil && before.Active && !after.Active {
+	// A disabled account is signed out everywhere; so is one whose
+	// password was set (SCIM PUT or PATCH of password: an HR system's
+	// reset, like an administrator's), so that whoever knew the old one
+	// and signed in with it is out too.
+	if before != nil && after != nil && (before.Active && !after.Active || before.PasswordHash != after.PasswordHash) {
 		if err := tx.EndSessions(ctx, after.ID); err != nil {
 			return err
 		}

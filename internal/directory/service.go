@@ -335,12 +335,13 @@ func writeUser(ctx context.Context, tx Tx, p Profile, cur, next *User) error {
 
 // replaceUser builds the replacement of cur by u (PUT semantics): u's
 // attributes, cur's identity, creation time and — when u sets none — password
-// and organization.
+// and organization. u's password has been hashed (preparePassword: the
+// cleartext is gone, the hash is set).
 func replaceUser(cur, u *User, now time.Time) *User {
 	next := u.Clone()
 	next.ID, next.Created = cur.ID, cur.Created
 	next.Modified, next.Version = now, cur.Version+1
-	if next.Password == "" {
+	if next.Password == "" && next.PasswordHash == "" {
 		next.PasswordHash = cur.PasswordHash
 	}
 	if next.OrgID == "" {

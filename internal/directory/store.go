@@ -181,8 +181,9 @@ type Tx interface {
 	// it is the first time (false: it has been active before).
 	MarkActivated(ctx context.Context, id string, at time.Time) (bool, error)
 	// EndSessions ends user id's sign-in sessions (internal/login): a
-	// disabled account is signed out everywhere, in the transaction that
-	// disables it. (Deleting a user deletes its sessions with it.)
+	// disabled account, or one whose password was set, is signed out
+	// everywhere, in the transaction that changes it. (Deleting a user
+	// deletes its sessions with it.)
 	EndSessions(ctx context.Context, id string) error
 }
 

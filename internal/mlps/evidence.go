@@ -23,6 +23,42 @@ type IdentityFacts struct {
 	Admins           []AdminApp
 	Audit            AuditFacts
 	Credentials      []Credential
+	// MFA is the factor policy and who it asks two factors of (nil: not
+	// read — the database has no sign-in).
+	MFA *MFAFacts
+}
+
+// MFAFacts are the sign-in factor policy (login.admin_groups,
+// login.group_factors) and the active people it asks two or more factors
+// of, with the second factors they have set up.
+type MFAFacts struct {
+	// Groups are the policy's groups, as configured.
+	Groups []MFAGroup
+	// People are the active members of those groups that need two factors.
+	People []MFAPerson
+}
+
+// MFAGroup is one group of the factor policy.
+type MFAGroup struct {
+	// Ref is the group as the configuration names it (display name or id);
+	// Name its display name ("" when no group matches: the policy then
+	// applies to nobody).
+	Ref, Name string
+	Admin     bool // named by login.admin_groups (always two factors)
+	Factors   int  // the factors its members need
+	// Members is how many active direct members it has, Enrolled how many
+	// of them have a second factor set up.
+	Members, Enrolled int
+}
+
+// MFAPerson is an active person the policy asks two or more factors of.
+type MFAPerson struct {
+	UserName string
+	Admin    bool
+	// SecondFactors is how many confirmed second factors (authenticator
+	// apps, security keys, passkeys) she has; RecoveryCodes how many
+	// recovery codes are left.
+	SecondFactors, RecoveryCodes int
 }
 
 // Account is a directory account.
@@ -149,22 +185,20 @@ func BuildEvidence(check *Report, f IdentityFacts, strict bool) *Evidence {
 			dormant.Items = append(dormant.Items, fmt.Sprintf("%s (last changed %s, %d days ago)", a.UserName, last.UTC().Format(time.DateOnly), days(f.Now.Sub(last))))
 		}
 	}
-	dormant.Detail = fmt.Sprintf("%d of %d active accounts unchanged for more than %d days. Gatehouse has no sign-in yet: "+
-		"an account's last activity here is its last change (by SCIM, LDAP synchronization or an administrator), not a sign-in",
+	dormant.Detail = fmt.Sprintf("%d of %d active accounts unchanged for more than %d days. "+
+		"An account's last activity here is its last change (by SCIM, LDAP synchronization or an administrator); sign-ins are not counted",
 		len(dormant.Items), active, days(f.DormantAfter))
 	dormant.Status = passIf(len(dormant.Items) == 0)
 	ev.Controls = append(ev.Controls, limit(dormant))
 
-	// Administrators' MFA.
+	// Administrators' MFA and the groups that need two factors.
 	enabledAdmins := 0
 	for _, a := range f.Admins {
 		if a.Enabled {
 			enabledAdmins++
 		}
 	}
-	ev.Controls = append(ev.Controls, Control{ID: "admin-mfa", Title: "Administrators sign in with two or more factors",
-		Clauses: []string{"8.1.4.1"}, Status: EvNotAvailable,
-		Detail: fmt.Sprintf("not available: Gatehouse has no sign-in yet. Its %d enabled administration application(s) authenticate with bearer tokens (see credential-age)", enabledAdmins)})
+	ev.Controls = append(ev.Controls, adminMFA(f.MFA, enabledAdmins), groupMFA(f.MFA))
 
 	// Audit chain.
 	chain := Control{ID: "audit-chain", Title: "The audit log is intact (hash chain, signed checkpoints)", Clauses: []string{"8.1.4.3"}}
@@ -239,6 +273,86 @@ func BuildEvidence(check *Report, f IdentityFacts, strict bool) *Evidence {
 		}
 	}
 	return ev
+}
+
+// adminMFA: the members of login.admin_groups need two factors at every
+// sign-in (the policy); the evidence that they use them is that each has
+// a second factor set up. One who has none cannot sign in until she sets
+// one up, and is listed.
+func adminMFA(m *MFAFacts, apiAdmins int) Control {
+	c := Control{ID: "admin-mfa", Title: "Administrators sign in with two or more factors", Clauses: []string{"8.1.4.1"}}
+	api := fmt.Sprintf("; the %d enabled administration application(s) of the admin API authenticate with bearer tokens (see credential-age)", apiAdmins)
+	if m == nil {
+		c.Status, c.Detail = EvNotAvailable, "not available: this database has no sign-in data"+api
+		return c
+	}
+	var groups, missing []string
+	for _, g := range m.Groups {
+		if !g.Admin {
+			continue
+		}
+		if g.Name == "" {
+			missing = append(missing, g.Ref)
+			continue
+		}
+		groups = append(groups, g.Name)
+	}
+	if len(groups) == 0 && len(missing) == 0 {
+		c.Status = EvUnknown
+		c.Detail = "login.admin_groups is empty: the factor policy names no administrators, so who they are cannot be told" + api
+		return c
+	}
+	admins, enrolled := 0, 0
+	for _, p := range m.People {
+		if !p.Admin {
+			continue
+		}
+		admins++
+		if p.SecondFactors > 0 {
+			enrolled++
+			continue
+		}
+		c.Items = append(c.Items, fmt.Sprintf("%s: no second factor set up (%d recovery codes); the next sign-in makes her set one up", p.UserName, p.RecoveryCodes))
+	}
+	for _, ref := range missing {
+		c.Items = append(c.Items, fmt.Sprintf("login.admin_groups names %q, which is no group: the policy applies to nobody there", ref))
+	}
+	c.Status = passIf(len(c.Items) == 0)
+	c.Detail = fmt.Sprintf("%d of %d active administrators (members of %s) have a second factor set up; the factor policy asks them two factors at every sign-in%s",
+		enrolled, admins, strings.Join(groups, ", "), api)
+	return limit(c)
+}
+
+// groupMFA lists the groups whose policy asks two or more factors, with
+// how many of their active members have a second factor; a configured
+// group that matches no group fails (the policy then protects nobody).
+func groupMFA(m *MFAFacts) Control {
+	c := Control{ID: "group-mfa", Title: "Groups whose policy requires two or more factors", Clauses: []string{"8.1.4.1"}}
+	if m == nil {
+		c.Status, c.Detail = EvNotAvailable, "not available: this database has no sign-in data"
+		return c
+	}
+	bad := false
+	n := 0
+	for _, g := range m.Groups {
+		if g.Factors < 2 {
+			continue
+		}
+		why := "login.group_factors"
+		if g.Admin {
+			why = "login.admin_groups"
+		}
+		if g.Name == "" {
+			bad = true
+			c.Items = append(c.Items, fmt.Sprintf("%q (%s): no such group — the policy applies to nobody", g.Ref, why))
+			continue
+		}
+		n++
+		c.Items = append(c.Items, fmt.Sprintf("%s (%s): %d factors; %d of %d active members have a second factor set up", g.Name, why, g.Factors, g.Enrolled, g.Members))
+	}
+	c.Status = passIf(!bad)
+	c.Detail = fmt.Sprintf("%d group(s) require two or more factors of their members (a member without a second factor sets one up at her next sign-in)", n)
+	return limit(c)
 }
 
 func passIf(ok bool) string {

@@ -400,7 +400,7 @@ func (h *harness) verify(raw, typ string) (map[string]any, jose.Header) {
 	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
 		h.t.Fatal(err)
 	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil {
 		h.t.Fatalf("parse %s: %v", typ, err)
 	}
@@ -411,6 +411,9 @@ func (h *harness) verify(raw, typ string) (map[string]any, jose.Header) {
 	keys := set.Key(hdr.KeyID)
 	if len(keys) != 1 {
 		h.t.Fatalf("kid %q is not published", hdr.KeyID)
+	}
+	if keys[0].Algorithm != hdr.Algorithm || keys[0].Use != "sig" {
+		h.t.Errorf("%s signed %s by a key published as %s, use %q", typ, hdr.Algorithm, keys[0].Algorithm, keys[0].Use)
 	}
 	var claims map[string]any
 	if err := tok.Claims(keys[0].Key, &claims); err != nil {

@@ -43,10 +43,12 @@ func (h *harness) signedIn(userID string) string {
 
 // TestOpenIDClient: openid-client discovers the provider, completes the
 // code flow with PKCE (state, nonce, iss in the response, the ID token's
-// signature with the published ES256 key), reads userinfo, gets
+// signature with the key the JWKS publishes: RS256, openid-client's
+// default, unless the client chose ES256), reads userinfo, gets
 // invalid_grant for a reused code, rotates a refresh token and gets
 // invalid_grant for the reused one (and then for its successor), and
-// builds the logout URL; for a confidential and for a public client.
+// builds the logout URL; for a confidential and for a public client, and
+// for a client registered with ES256 ID tokens.
 func TestOpenIDClient(t *testing.T) {
 	dir, err := filepath.Abs("testdata/rp")
 	if err != nil {
@@ -68,17 +70,23 @@ func TestOpenIDClient(t *testing.T) {
 	eng := h.group("engineering", ann.ID)
 	settings := `{"redirectUris":["https://rp.example/cb"],"postLogoutRedirectUris":["https://rp.example/bye"],
 		"scopes":["profile","email","groups","offline_access"],"emailVerified":true}`
-	for _, kind := range []string{"confidential", "public"} {
+	for _, kind := range []string{"confidential", "public", "es256"} {
 		t.Run(kind, func(t *testing.T) {
-			s := settings
-			if kind == "public" {
+			s, alg := settings, "RS256"
+			switch kind {
+			case "public":
 				s = strings.Replace(s, "{", `{"public":true,`, 1)
+			case "es256":
+				s, alg = strings.Replace(s, "{", `{"idTokenSignedResponseAlg":"ES256",`, 1), "ES256"
 			}
 			c := h.client("rp-"+kind, s, auth.Access{AllowedGroups: []string{eng.ID}})
 			cmd := exec.Command(node, "rp.mjs")
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "ISSUER="+h.url, "CLIENT_ID="+c.id, "CLIENT_SECRET="+c.secret, "REDIRECT_URI="+c.redirect,
 				"POST_LOGOUT_URI=https://rp.example/bye", "COOKIE="+h.signedIn(ann.ID))
+			if kind == "es256" {
+				cmd.Env = append(cmd.Env, "ID_TOKEN_ALG=ES256")
+			}
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -92,7 +100,7 @@ func TestOpenIDClient(t *testing.T) {
 			logout, _ := got["logout_url"].(string)
 			delete(got, "logout_url")
 			want := map[string]any{
-				"sub": ann.ID, "email": "ann@example.com", "groups": []any{"engineering"}, "acr": login.ACR1FA, "amr": []any{"pwd"},
+				"id_token_alg": alg, "sub": ann.ID, "email": "ann@example.com", "groups": []any{"engineering"}, "acr": login.ACR1FA, "amr": []any{"pwd"},
 				"has_refresh": true, "userinfo_email": "ann@example.com", "code_reuse": "invalid_grant",
 				"rotated": true, "refreshed_sub": ann.ID, "refresh_reuse": "invalid_grant", "after_reuse": "invalid_grant",
 			}

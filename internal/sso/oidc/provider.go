@@ -6,8 +6,9 @@
 //
 // It is built on Gatehouse's own parts rather than on a provider library:
 // people sign in through login.Sessions (the login page, its sessions and
-// policy); tokens are signed with auth's rotating ES256 keys and published
-// in the same JWKS as the client-credentials access tokens, under the same
+// policy); tokens are signed with auth's rotating keys (access tokens
+// ES256, ID tokens RS256 unless the client chose ES256) and published in
+// the same JWKS as the client-credentials access tokens, under the same
 // issuer; the token endpoint is /oauth2/token, which serves the
 // client-credentials grant too; grants, codes and refresh tokens live in
 // the database (Store), so that replicas share them. docs/sso-oidc.md says
@@ -48,7 +49,9 @@ const (
 // keys and the check of client secrets.
 type Keys interface {
 	Issuer() string
-	SignJWT(ctx context.Context, typ string, claims any) (string, error)
+	// SignJWT signs with the current key of alg (auth.AlgES256 or
+	// auth.AlgRS256).
+	SignJWT(ctx context.Context, alg, typ string, claims any) (string, error)
 	VerifyJWT(ctx context.Context, raw, typ string, out any) error
 	CheckSecret(ctx context.Context, clientID, secret, client string) (*auth.App, *auth.Secret, error)
 }
@@ -182,7 +185,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	md["jwks_uri"] = base + oauth.JWKSPath
 	md["scopes_supported"] = KnownScopes()
 	md["subject_types_supported"] = []string{"public"}
-	md["id_token_signing_alg_values_supported"] = []string{"ES256"}
+	md["id_token_signing_alg_values_supported"] = IDTokenAlgs()
 	md["claims_supported"] = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash",
 		"name", "given_name", "family_name", "middle_name", "nickname", "preferred_username", "locale", "zoneinfo", "updated_at",
 		"email", "email_verified", "groups"}

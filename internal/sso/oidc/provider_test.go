@@ -65,7 +65,12 @@ func TestCodeFlow(t *testing.T) {
 		t.Error("the access token carries personal claims")
 	}
 
-	id, _ := h.verify(tr.str("id_token"), "JWT")
+	// ID tokens are RS256 by default (OIDC Core §15.1, Registration §2);
+	// access tokens ES256.
+	id, idh := h.verify(tr.str("id_token"), "JWT")
+	if _, ath := h.verify(tr.str("access_token"), "at+jwt"); idh.Algorithm != "RS256" || ath.Algorithm != "ES256" {
+		t.Errorf("id_token alg %s, access token alg %s; want RS256, ES256", idh.Algorithm, ath.Algorithm)
+	}
 	want := map[string]any{
 		"iss": h.url, "sub": ann.ID, "aud": []any{wiki.id}, "azp": wiki.id, "nonce": q.Get("nonce"),
 		"acr": login.ACR1FA, "amr": []any{"pwd"},
@@ -103,6 +108,28 @@ func TestCodeFlow(t *testing.T) {
 	// A scope that was not granted is refused.
 	if r := h.token(wiki, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {r1.str("refresh_token")}, "scope": {"openid admin"}}); r.str("error") != "invalid_scope" {
 		t.Errorf("wider scope: %d %v", r.status, r.body)
+	}
+}
+
+// TestIDTokenES256: a client registered with idTokenSignedResponseAlg
+// ES256 gets ES256 ID tokens, whose id_token_hint the logout endpoint
+// accepts like an RS256 one.
+func TestIDTokenES256(t *testing.T) {
+	h := newHarness(t)
+	ann := h.user("ann@example.com")
+	es := h.client("es", `{"redirectUris":["https://es.example/cb"],"postLogoutRedirectUris":["https://es.example/bye"],"idTokenSignedResponseAlg":"ES256"}`,
+		auth.Access{Everyone: true})
+	h.sessions.next = ann.ID
+	b := h.browser()
+	verifier, challenge := pkce()
+	cb := callback(t, b.authorize(es.authParams("openid", challenge)), es.redirect)
+	tr := h.exchange(es, cb.Get("code"), verifier)
+	if tr.status != http.StatusOK {
+		t.Fatalf("exchange: %d %v", tr.status, tr.body)
+	}
+	id, hdr := h.verify(tr.str("id_token"), "JWT")
+	if hdr.Algorithm != "ES256" || id["sub"] != ann.ID {
+		t.Errorf("id_token alg %s, sub %v; want ES256, %s", hdr.Algorithm, id["sub"], ann.ID)
 	}
 }
 
@@ -584,9 +611,9 @@ func TestSettings(t *testing.T) {
 		name, in string
 		want     string // normalised redirectUris and scopes, or the error's start
 	}{
-		{"defaults", `{"redirectUris":["https://a.example/cb"]}`, `ok https://a.example/cb|openid profile email|allowed|600`},
-		{"loopback http", `{"redirectUris":["http://127.0.0.1:8080/cb","http://localhost/cb","http://[::1]/cb"]}`, "ok http://127.0.0.1:8080/cb http://localhost/cb http://[::1]/cb|openid profile email|allowed|600"},
-		{"native scheme, public", `{"public":true,"redirectUris":["com.example.app:/cb"]}`, "ok com.example.app:/cb|openid profile email|allowed|600"},
+		{"defaults", `{"redirectUris":["https://a.example/cb"]}`, "ok https://a.example/cb|openid profile email|allowed|600|RS256"},
+		{"loopback http", `{"redirectUris":["http://127.0.0.1:8080/cb","http://localhost/cb","http://[::1]/cb"]}`, "ok http://127.0.0.1:8080/cb http://localhost/cb http://[::1]/cb|openid profile email|allowed|600|RS256"},
+		{"native scheme, public", `{"public":true,"redirectUris":["com.example.app:/cb"]}`, "ok com.example.app:/cb|openid profile email|allowed|600|RS256"},
 		{"native scheme, confidential", `{"redirectUris":["com.example.app:/cb"]}`, "err"},
 		{"no redirect", `{}`, "err"},
 		{"http elsewhere", `{"redirectUris":["http://a.example/cb"]}`, "err"},
@@ -600,8 +627,13 @@ func TestSettings(t *testing.T) {
 		{"bad groups claim", `{"redirectUris":["https://a.example/cb"],"groupsClaim":"some"}`, "err"},
 		{"lifetime too long", `{"redirectUris":["https://a.example/cb"],"accessTokenLifetime":86400}`, "err"},
 		{"duplicate member", `{"redirectUris":["https://a.example/cb"],"redirectUris":["https://b.example/cb"]}`, "err"},
-		{"initiate login https", `{"redirectUris":["https://a.example/cb"],"initiateLoginUri":"https://a.example/login"}`, "ok https://a.example/cb|openid profile email|allowed|600"},
+		{"initiate login https", `{"redirectUris":["https://a.example/cb"],"initiateLoginUri":"https://a.example/login"}`, "ok https://a.example/cb|openid profile email|allowed|600|RS256"},
 		{"initiate login http", `{"redirectUris":["https://a.example/cb"],"initiateLoginUri":"http://127.0.0.1/login"}`, "err"},
+		{"ES256 ID tokens", `{"redirectUris":["https://a.example/cb"],"idTokenSignedResponseAlg":"ES256"}`, "ok https://a.example/cb|openid profile email|allowed|600|ES256"},
+		{"RS256 ID tokens", `{"redirectUris":["https://a.example/cb"],"idTokenSignedResponseAlg":"RS256"}`, "ok https://a.example/cb|openid profile email|allowed|600|RS256"},
+		{"HS256 ID tokens", `{"redirectUris":["https://a.example/cb"],"idTokenSignedResponseAlg":"HS256"}`, "err"},
+		{"unsigned ID tokens", `{"redirectUris":["https://a.example/cb"],"idTokenSignedResponseAlg":"none"}`, "err"},
+		{"lower-case alg", `{"redirectUris":["https://a.example/cb"],"idTokenSignedResponseAlg":"rs256"}`, "err"},
 		{"bad post-logout", `{"redirectUris":["https://a.example/cb"],"postLogoutRedirectUris":["http://evil.example/"]}`, "err"},
 	}
 	for _, tc := range tests {
@@ -609,7 +641,7 @@ func TestSettings(t *testing.T) {
 			s, err := oidc.ParseSettings(json.RawMessage(tc.in))
 			got := "err"
 			if err == nil {
-				got = "ok " + strings.Join(s.RedirectURIs, " ") + "|" + strings.Join(s.Scopes, " ") + "|" + s.GroupsClaim + "|" + jsonNum(s.AccessTokenLifetime)
+				got = "ok " + strings.Join(s.RedirectURIs, " ") + "|" + strings.Join(s.Scopes, " ") + "|" + s.GroupsClaim + "|" + jsonNum(s.AccessTokenLifetime) + "|" + s.IDTokenSignedResponseAlg
 			}
 			if got != tc.want {
 				t.Errorf("got %q (%v), want %q", got, err, tc.want)

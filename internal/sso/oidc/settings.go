@@ -42,6 +42,11 @@ const (
 	GroupsNone = "none"
 )
 
+// IDTokenAlgs lists the algorithms an ID token may be signed with, the
+// default first: RS256, which OIDC Core §15.1 requires every provider to
+// offer and Registration §2 makes the default, then ES256.
+func IDTokenAlgs() []string { return []string{auth.AlgRS256, auth.AlgES256} }
+
 // Bounds and defaults of the token lifetimes (seconds in the settings).
 const (
 	DefaultAccessTokenLifetime  = 10 * time.Minute
@@ -88,6 +93,10 @@ type Settings struct {
 	// through Gatehouse (OIDC Registration's initiate_login_uri): the user
 	// page's link to the application. https only; "" for none.
 	InitiateLoginURI string `json:"initiateLoginUri,omitempty"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (OIDC Registration's id_token_signed_response_alg): RS256 (default)
+	// or ES256.
+	IDTokenSignedResponseAlg string `json:"idTokenSignedResponseAlg"`
 	// Lifetimes, in seconds.
 	AccessTokenLifetime  int64 `json:"accessTokenLifetime"`
 	IDTokenLifetime      int64 `json:"idTokenLifetime"`
@@ -189,6 +198,13 @@ func (s *Settings) normalize() error {
 	case GroupsAllowed, GroupsAll, GroupsNone:
 	default:
 		add("groupsClaim must be %s, %s or %s", GroupsAllowed, GroupsAll, GroupsNone)
+	}
+	switch s.IDTokenSignedResponseAlg {
+	case "":
+		s.IDTokenSignedResponseAlg = IDTokenAlgs()[0]
+	case auth.AlgRS256, auth.AlgES256:
+	default:
+		add("idTokenSignedResponseAlg must be %s", strings.Join(IDTokenAlgs(), " or "))
 	}
 	lifetime := func(field string, v *int64, def, lo, hi time.Duration) {
 		if *v == 0 {

@@ -291,7 +291,7 @@ func (p *Provider) tokenResponse(ctx context.Context, c *client, g *Grant, scope
 		ID: newSecret()[:22], ClientID: c.app.ID, Scope: strings.Join(scopes, " "), AuthTime: g.AuthTime.Unix(), ACR: g.ACR, AMR: g.AMR,
 		GrantID: g.ID,
 	}
-	access, err := p.opt.Keys.SignJWT(ctx, "at+jwt", at)
+	access, err := p.opt.Keys.SignJWT(ctx, auth.AlgES256, "at+jwt", at)
 	if err != nil {
 		return nil, err
 	}
@@ -333,9 +333,9 @@ func (p *Provider) idToken(ctx context.Context, c *client, g *Grant, scopes []st
 	}
 	if access != "" {
 		// at_hash (OIDC Core §3.1.3.6): the left half of the SHA-256 of
-		// the access token (ES256).
+		// the access token (SHA-256 is the hash of both RS256 and ES256).
 		sum := sha256.Sum256([]byte(access))
 		claims["at_hash"] = base64.RawURLEncoding.EncodeToString(sum[:16])
 	}
-	return p.opt.Keys.SignJWT(ctx, "JWT", claims)
+	return p.opt.Keys.SignJWT(ctx, c.set.IDTokenSignedResponseAlg, "JWT", claims)
 }

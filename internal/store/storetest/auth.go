@@ -411,9 +411,13 @@ func testClientCredentials(t *testing.T, ns NewStore) {
 	// Key rotation: tokens signed by the previous key stay valid; the new
 	// key signs from now on; both are published.
 	old := jwtHeaderKid(t, ro.AccessToken)
-	k, err := svc.RotateKeys(e.ctx, cli)
-	if err != nil || k.ID == old {
-		t.Fatalf("rotate: %v %+v", err, k)
+	rotated, err := svc.RotateKeys(e.ctx, cli)
+	if err != nil || len(rotated) != 2 || rotated[0].Algorithm != auth.AlgES256 || rotated[1].Algorithm != auth.AlgRS256 {
+		t.Fatalf("rotate: %v %+v", err, rotated)
+	}
+	k := rotated[0]
+	if k.ID == old {
+		t.Fatalf("rotate: the same key %s", k.ID)
 	}
 	if _, err := svc.Authenticate(e.ctx, bearer(ro.AccessToken), "192.0.2.1"); err != nil {
 		t.Errorf("token signed by the retired key: %v", err)
@@ -423,7 +427,7 @@ func testClientCredentials(t *testing.T, ns NewStore) {
 		t.Fatalf("issue after rotation: %v", err)
 	}
 	set, err := svc.JWKS(e.ctx)
-	if err != nil || len(set.Keys) != 2 || len(set.Key(old)) != 1 || len(set.Key(k.ID)) != 1 {
+	if err != nil || len(set.Keys) != 3 || len(set.Key(old)) != 1 || len(set.Key(k.ID)) != 1 || len(set.Key(rotated[1].ID)) != 1 {
 		t.Fatalf("jwks: %v %+v", err, set)
 	}
 	for _, key := range set.Keys {
@@ -442,6 +446,110 @@ func testClientCredentials(t *testing.T, ns NewStore) {
 	// A token from another issuer is refused.
 	foreign := e.auth(auth.Options{Issuer: "https://elsewhere.example"})
 	wantUnauthenticated(t, foreign, e, bearer(ro.AccessToken), "")
+}
+
+// testSigningKeys: an ES256 and an RS256 key rotate side by side; the
+// JWKS publishes both with kid, alg and use; a JWT signed by either
+// verifies, also after its key retired; a JWT whose header names another
+// algorithm than its key's is refused.
+func testSigningKeys(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	svc := e.auth(auth.Options{Issuer: "https://gatehouse.example", KeyRotation: 24 * time.Hour})
+	claims := map[string]any{"iss": "https://gatehouse.example", "sub": "u1"}
+	sign := func(alg string) string {
+		t.Helper()
+		raw, err := svc.SignJWT(e.ctx, alg, "JWT", claims)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	header := func(raw string) (h struct{ Kid, Typ, Alg string }) {
+		t.Helper()
+		b, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0])
+		if err != nil || json.Unmarshal(b, &h) != nil {
+			t.Fatalf("header of %s", raw)
+		}
+		return h
+	}
+	verify := func(raw string) error {
+		var out map[string]any
+		return svc.VerifyJWT(e.ctx, raw, "JWT", &out)
+	}
+	rs, es := sign(auth.AlgRS256), sign(auth.AlgES256)
+	if h := header(rs); h.Alg != "RS256" || h.Typ != "JWT" || h.Kid == "" {
+		t.Errorf("RS256 header %+v", h)
+	}
+	if h := header(es); h.Alg != "ES256" || h.Kid == "" || h.Kid == header(rs).Kid {
+		t.Errorf("ES256 header %+v", h)
+	}
+	if _, err := svc.SignJWT(e.ctx, "HS256", "JWT", claims); err == nil {
+		t.Error("HS256: signed")
+	}
+	check := func(want ...string) {
+		t.Helper()
+		set, err := svc.JWKS(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, k := range set.Keys {
+			if !k.IsPublic() || k.Use != "sig" || k.KeyID == "" {
+				t.Errorf("JWKS key %+v", k)
+			}
+			got = append(got, k.Algorithm)
+		}
+		slices.Sort(got)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("JWKS algorithms (-want +got):\n%s", diff)
+		}
+	}
+	check("ES256", "RS256")
+	// Rotation by time: a day later both keys are replaced on use; the
+	// old ones stay published and keep verifying.
+	e.clock.Advance(25 * time.Hour)
+	rs2 := sign(auth.AlgRS256)
+	if header(rs2).Kid == header(rs).Kid {
+		t.Error("RS256 key not rotated after the rotation period")
+	}
+	check("ES256", "ES256", "RS256", "RS256")
+	for _, raw := range []string{rs, es, rs2} {
+		if err := verify(raw); err != nil {
+			t.Errorf("verify %s: %v", header(raw).Alg, err)
+		}
+	}
+	// Rotation on demand: both algorithms.
+	rotated, err := svc.RotateKeys(e.ctx, cli)
+	if err != nil || len(rotated) != 2 {
+		t.Fatal(err, rotated)
+	}
+	if h := header(sign(auth.AlgRS256)); h.Kid != rotated[1].ID {
+		t.Errorf("after rotation RS256 is signed by %s, want %s", h.Kid, rotated[1].ID)
+	}
+	if err := verify(rs2); err != nil {
+		t.Errorf("token of the retired RS256 key: %v", err)
+	}
+	// Algorithm confusion: an RS256 token re-labelled ES256 (and the
+	// reverse) under the same kid is refused.
+	relabel := func(raw, alg string) string {
+		h := header(raw)
+		b, _ := json.Marshal(map[string]string{"alg": alg, "kid": h.Kid, "typ": h.Typ})
+		parts := strings.Split(raw, ".")
+		return base64.RawURLEncoding.EncodeToString(b) + "." + parts[1] + "." + parts[2]
+	}
+	for _, raw := range []string{relabel(rs2, "ES256"), relabel(es, "RS256"), relabel(rs2, "HS256"), relabel(rs2, "none")} {
+		if err := verify(raw); !errors.Is(err, auth.ErrBadJWT) {
+			t.Errorf("relabelled token %s: %v", header(raw).Alg, err)
+		}
+	}
+	// An RS256 JWT is never an access token.
+	at, err := svc.SignJWT(e.ctx, auth.AlgRS256, "at+jwt", claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Authenticate(e.ctx, bearer(at), "192.0.2.1"); err == nil {
+		t.Error("an RS256 access token was accepted")
+	}
 }
 
 func jwtHeaderKid(t *testing.T, token string) string {
@@ -1053,8 +1161,8 @@ func testAccessTokenForm(t *testing.T, ns NewStore) {
 		t.Fatal(err)
 	}
 	keys, err := svc.SigningKeys(e.ctx)
-	if err != nil || len(keys) == 0 {
-		t.Fatal(err)
+	if err != nil || len(keys) == 0 || keys[0].Algorithm != auth.AlgES256 {
+		t.Fatal(err, keys)
 	}
 	block, _ := pem.Decode(keys[0].PrivatePEM)
 	priv, err := x509.ParsePKCS8PrivateKey(block.Bytes)

@@ -181,6 +181,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Tokens", testTokens},
 		{"ClientCredentials", testClientCredentials},
 		{"AccessTokenForm", testAccessTokenForm},
+		{"SigningKeys", testSigningKeys},
 		{"Throttle", testThrottle},
 		{"SyncScope", testSyncScope},
 		{"ScopedVersions", testScopedVersions},

@@ -2,13 +2,17 @@
 //
 // Environment: ISSUER, CLIENT_ID, CLIENT_SECRET ("" for a public client),
 // REDIRECT_URI, POST_LOGOUT_URI, COOKIE (the Cookie header of a browser
-// signed in at Gatehouse). Prints one JSON object of results; exits 1 on an
+// signed in at Gatehouse), ID_TOKEN_ALG (the client's registered
+// id_token_signed_response_alg; unset: openid-client's default, RS256).
+// Non-repudiation checks are on: openid-client verifies every ID token's
+// signature with the key the JWKS publishes under its kid. Prints one JSON object of results; exits 1 on an
 // unexpected error.
 import * as client from 'openid-client'
 
 const env = process.env
 const issuer = new URL(env.ISSUER)
-const metadata = { client_id: env.CLIENT_ID, id_token_signed_response_alg: 'ES256' }
+const metadata = { client_id: env.CLIENT_ID }
+if (env.ID_TOKEN_ALG) metadata.id_token_signed_response_alg = env.ID_TOKEN_ALG
 let auth
 if (env.CLIENT_SECRET) {
   metadata.client_secret = env.CLIENT_SECRET
@@ -16,7 +20,7 @@ if (env.CLIENT_SECRET) {
 } else {
   auth = client.None()
 }
-const config = await client.discovery(issuer, env.CLIENT_ID, metadata, auth, { execute: [client.allowInsecureRequests] })
+const config = await client.discovery(issuer, env.CLIENT_ID, metadata, auth, { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks] })
 
 // The browser: follows Gatehouse's redirects with its cookie, stops at the
 // redirect URI.
@@ -63,6 +67,7 @@ const tokens = await client.authorizationCodeGrant(config, callback, {
   pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
 })
 const claims = tokens.claims()
+out.id_token_alg = JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')).alg
 out.sub = claims.sub
 out.email = claims.email
 out.groups = claims.groups
