@@ -53,6 +53,9 @@ type SAMLAppInput struct {
 	// NameIDFormat and NameIDSource override the preset's NameID.
 	NameIDFormat string `json:"nameIdFormat,omitempty"`
 	NameIDSource string `json:"nameIdSource,omitempty"`
+	// PushTarget is the push target whose links name accounts (the NameID
+	// is the userName the push sent; "" to stop).
+	PushTarget *string `json:"pushTarget,omitempty"`
 	// Attributes replace the preset's attributes.
 	Attributes *[]saml.AttributeRule `json:"attributes,omitempty"`
 	// Alibaba Cloud role SSO: the account id, the RAM identity provider's
@@ -157,6 +160,7 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 	if in.SignedRequests != nil {
 		s.SignedRequests = *in.SignedRequests
 	}
+	pushTarget := s.NameID.PushTarget
 	if in.Preset != nil || cur == nil {
 		preset := ""
 		if in.Preset != nil {
@@ -171,6 +175,10 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 	}
 	if in.NameIDSource != "" {
 		s.NameID.Source = in.NameIDSource
+	}
+	s.NameID.PushTarget = pushTarget
+	if in.PushTarget != nil {
+		s.NameID.PushTarget = *in.PushTarget
 	}
 	if in.Attributes != nil {
 		s.Attributes = slices.Clone(*in.Attributes)

@@ -366,7 +366,12 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 		p.fail(w, r, "saml: read user", err)
 		return
 	}
-	subject, err := sp.Settings.Map(user, "tr-"+newHandle())
+	subject, err := p.subjectFor(ctx, sp, user, "tr-"+newHandle())
+	var ce *CollisionError
+	if errors.As(err, &ce) {
+		p.refuseCollision(w, r, sp, handle, pend, sess, ce)
+		return
+	}
 	var re *RefusalError
 	if errors.As(err, &re) {
 		p.refuse(w, r, refusal{http.StatusForbidden, "You cannot use " + sp.Name, "Gatehouse cannot sign you in to " + sp.Name + ": " + re.Message + "."})
@@ -541,11 +546,22 @@ func (p *IdP) assertion(idp *crewsaml.IdentityProvider, sp *ServiceProvider, pen
 // sendStatus answers a request with an error status (no assertion), to the
 // assertion consumer service chosen from the settings.
 func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, top, second string) {
+	form, ok := p.statusResponse(w, r, sp, handle, pend, top, second, nil)
+	if ok {
+		writePostForm(w, form)
+	}
+}
+
+// statusResponse marks the request answered and makes a response with an
+// error status (no assertion); record, if not nil, runs in the same
+// transaction. On failure it has shown the error page.
+func (p *IdP) statusResponse(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, top, second string,
+	record func(Tx, time.Time) error) (*crewsaml.IdpAuthnRequestForm, bool) {
 	ctx := r.Context()
 	idp, _, err := p.provider(ctx)
 	if err != nil {
 		p.fail(w, r, "saml: keys", err)
-		return
+		return nil, false
 	}
 	now := p.opt.Now().UTC()
 	var form crewsaml.IdpAuthnRequestForm
@@ -557,6 +573,11 @@ func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProv
 		if !ok {
 			return errAnswered
 		}
+		if record != nil {
+			if err := record(tx, now); err != nil {
+				return err
+			}
+		}
 		req := p.authnRequest(idp, r, sp, pend, now)
 		if err := req.MakeErrorResponse(top, second, ""); err != nil {
 			return err
@@ -566,13 +587,54 @@ func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProv
 	})
 	if errors.Is(err, errAnswered) {
 		p.refuse(w, r, errGone)
-		return
+		return nil, false
 	}
 	if err != nil {
 		p.fail(w, r, "saml: error response", err)
+		return nil, false
+	}
+	return &form, true
+}
+
+// refuseCollision refuses a sign-in whose NameID another active account
+// would be given: the service provider is told Responder/RequestDenied,
+// through a page that tells the person why (she presses the button to
+// return to the service provider; with IsPassive the response goes at
+// once). The audit record sso.saml.refuse and the event User.SSORefused
+// are written with the answer; the log names no one.
+func (p *IdP) refuseCollision(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, sess *login.Session, ce *CollisionError) {
+	ctx := r.Context()
+	p.log.WarnContext(ctx, "saml: sign-in refused: another active account has the same NameID", "app", sp.AppID)
+	user, err := p.opt.Users.User(ctx, sess.UserID)
+	if err != nil {
+		p.fail(w, r, "saml: read user", err)
 		return
 	}
-	writePostForm(w, &form)
+	record := func(tx Tx, now time.Time) error {
+		actor := directory.Actor{Kind: "user", AppID: sp.AppID, AppName: sp.Name, RequestID: logging.RequestID(ctx)}
+		detail := map[string]any{"appId": sp.AppID, "sessionId": sess.ID, "reason": "nameid-collision"}
+		if err := tx.AppendAudit(ctx, &directory.AuditEntry{Time: now, Actor: actor, Action: "sso.saml.refuse",
+			ResourceType: "User", ResourceID: sess.UserID,
+			After: mustJSON(map[string]any{"refused": map[string]any{"appId": sp.AppID, "sessionId": sess.ID,
+				"reason": "nameid-collision", "otherUserId": ce.OtherID, "inResponseTo": pend.RequestID}})}); err != nil {
+			return err
+		}
+		raw := mustJSON(directory.EventData{After: directory.Snapshot(user), Login: mustJSON(detail)})
+		return tx.AppendEvents(ctx, []*directory.EventRecord{{ID: "ev-" + newHandle(), Type: directory.UserSSORefused,
+			Subject: "users/" + sess.UserID, Time: now, Actor: actor, ResourceType: "User", ResourceID: sess.UserID, Data: raw}})
+	}
+	form, ok := p.statusResponse(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusRequestDenied, record)
+	if !ok {
+		return
+	}
+	if pend.Passive {
+		writePostForm(w, form)
+		return
+	}
+	writeRefusalForm(w, form, "You cannot use "+sp.Name,
+		"Gatehouse cannot sign you in to "+sp.Name+": another account at Gatehouse would be known to "+sp.Name+
+			" by the same name as yours, and the two of you would share one account there. Ask your administrator to give one of the accounts another email address or user name. "+
+			sp.Name+" is told that the sign-in was refused.")
 }
 
 // fail logs an internal error (without personal data) and shows the error
