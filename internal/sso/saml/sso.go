@@ -34,6 +34,50 @@ type pending struct {
 	Passive    bool      `json:"passive,omitempty"`
 	MFA        bool      `json:"mfa,omitempty"` // the service provider asked for two factors
 	Received   time.Time `json:"received"`
+	// Subject is the principal the request names (its <Subject>), if it
+	// names one: the assertion must be about her (SAML core §3.4.1.4).
+	Subject *requestedSubject `json:"subject,omitempty"`
+}
+
+// requestedSubject is an AuthnRequest's <Subject>.
+type requestedSubject struct {
+	// NameID is its NameID; nil when it identifies the principal
+	// otherwise (a BaseID, an EncryptedID) or not at all, which Gatehouse
+	// cannot match.
+	NameID *crewsaml.NameID `json:"nameId,omitempty"`
+}
+
+func subjectOf(s *crewsaml.Subject) *requestedSubject {
+	if s == nil {
+		return nil
+	}
+	out := &requestedSubject{}
+	if s.NameID != nil && s.BaseID == nil && s.EncryptedID == nil {
+		n := *s.NameID
+		out.NameID = &n
+	}
+	return out
+}
+
+// matches reports whether the assertion's subject is the one requested:
+// the same NameID value (an email's without regard to case), and the
+// same format and qualifiers when the request gives them (a format of
+// unspecified matches any).
+func (rs *requestedSubject) matches(subject *Subject) bool {
+	if rs == nil {
+		return true
+	}
+	n := rs.NameID
+	if n == nil || n.NameQualifier != "" || n.SPNameQualifier != "" || n.SPProvidedID != "" {
+		return false // Gatehouse's NameIDs carry no qualifiers
+	}
+	if n.Format != "" && n.Format != string(crewsaml.UnspecifiedNameIDFormat) && n.Format != subject.NameIDFormat {
+		return false
+	}
+	if subject.NameIDFormat == string(crewsaml.EmailAddressNameIDFormat) {
+		return strings.EqualFold(n.Value, subject.NameID)
+	}
+	return n.Value == subject.NameID
 }
 
 // refusal is an error page's text.
@@ -160,6 +204,7 @@ func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 		Force:        req.Request.ForceAuthn != nil && *req.Request.ForceAuthn,
 		Passive:      req.Request.IsPassive != nil && *req.Request.IsPassive,
 		Received:     now,
+		Subject:      subjectOf(req.Request.Subject),
 	}
 	if rac := req.Request.RequestedAuthnContext; rac != nil && slices.Contains(rac.ClassRefs(), ContextMFA) && rac.Comparison != "maximum" {
 		pend.MFA = true
@@ -381,6 +426,10 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 		p.fail(w, r, "saml: attributes", err)
 		return
 	}
+	if !pend.Subject.matches(subject) {
+		p.refuseSubject(w, r, sp, handle, pend)
+		return
+	}
 	resp, err := p.respond(ctx, r, sp, handle, pend, sess, subject)
 	if errors.Is(err, errAnswered) {
 		p.refuse(w, r, errGone)
@@ -594,6 +643,25 @@ func (p *IdP) statusResponse(w http.ResponseWriter, r *http.Request, sp *Service
 		return nil, false
 	}
 	return &form, true
+}
+
+// refuseSubject answers a request that names another principal than the
+// person signed in (SAML core §3.4.1.4): no assertion, the status
+// Responder/UnknownPrincipal, through a page that says why (at once with
+// IsPassive).
+func (p *IdP) refuseSubject(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending) {
+	p.log.InfoContext(r.Context(), "saml: AuthnRequest names another subject than the session's", "app", sp.AppID)
+	form, ok := p.statusResponse(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusUnknownPrincipal, nil)
+	if !ok {
+		return
+	}
+	if pend.Passive {
+		writePostForm(w, form)
+		return
+	}
+	writeRefusalForm(w, form, "Signed in as someone else",
+		sp.Name+" asked Gatehouse to sign in a particular person, and you are signed in to Gatehouse as someone else. "+
+			"Sign out of Gatehouse and sign in as that person, or start again from "+sp.Name+". "+sp.Name+" is told that the sign-in failed.")
 }
 
 // refuseCollision refuses a sign-in whose NameID another active account
