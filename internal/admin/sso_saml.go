@@ -195,7 +195,17 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 			r.Provider = in.AliyunProvider
 		}
 		if in.AliyunRoles != nil {
-			r.Roles = in.AliyunRoles
+			// Bound to group ids now: a group renamed keeps its roles, and a
+			// group created later with the old name gets none.
+			roles := make(map[string][]string, len(in.AliyunRoles))
+			for ref, rs := range in.AliyunRoles {
+				ids, err := o.groupIDsFor(ctx, "aliyunRoles", []string{ref})
+				if err != nil {
+					return nil, err
+				}
+				roles[ids[0]] = append(roles[ids[0]], rs...)
+			}
+			r.Roles = roles
 		}
 		if in.SessionDuration != nil {
 			r.SessionDuration = *in.SessionDuration

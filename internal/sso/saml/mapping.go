@@ -131,12 +131,13 @@ func (s *Settings) aliyunRoles(u *directory.User) []string {
 		return nil
 	}
 	var roles []string
+	// By group id only: the administration binds the names it is given to
+	// ids when the settings are applied, so that a renamed group keeps its
+	// roles and a new group of the old name gets none.
 	for _, g := range u.Groups {
-		for _, key := range []string{g.DisplayName, g.ID} {
-			for _, role := range r.Roles[key] {
-				if !slices.Contains(roles, role) {
-					roles = append(roles, role)
-				}
+		for _, role := range r.Roles[g.ID] {
+			if !slices.Contains(roles, role) {
+				roles = append(roles, role)
 			}
 		}
 	}

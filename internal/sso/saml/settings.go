@@ -93,8 +93,9 @@ type AliyunRole struct {
 	Account string `json:"account"`
 	// Provider is the RAM identity provider's name (the saml-provider).
 	Provider string `json:"provider"`
-	// Roles maps a Gatehouse group (display name or id) to the RAM roles
-	// its members may assume.
+	// Roles maps a Gatehouse group id to the RAM roles its members may
+	// assume. The administration (CLI, admin API) takes names and stores
+	// the ids they name then; a key that is no group id grants nothing.
 	Roles map[string][]string `json:"roles"`
 	// SessionDuration is the console session's length in seconds
 	// (900–43200); 0 leaves it to RAM.
