@@ -30,7 +30,7 @@ func (a *App) setupSAML(_ context.Context) error {
 		Store:      st,
 		Apps:       &saml.AuthApps{Apps: a.Auth, Version: a.Store.CredentialsVersion},
 		Users:      saml.DirectoryUsers{Directory: a.Directory, Schemas: a.Schemas},
-		Downstream: pushNames{a: a},
+		Downstream: a,
 		Sessions:   a.Sessions,
 		BaseURL:    func() string { return strings.TrimSuffix(a.Auth.Issuer(), "/") },
 		Logger:     a.Log,
@@ -57,14 +57,11 @@ func (a *App) mountSAML(mux *http.ServeMux) {
 	}
 }
 
-// pushNames tells the SAML identity provider the userName a push gives an
-// account downstream (saml.Downstream): the target's mapping applied to the
-// account's event document, as the push sends it, for an account the push
-// (or the event pipeline's delivery) linked to a downstream account.
-type pushNames struct{ a *App }
-
-func (n pushNames) DownstreamName(ctx context.Context, target string, u *directory.User) (string, bool, error) {
-	a := n.a
+// DownstreamName tells the SAML identity provider the userName the push of
+// target gives u downstream (saml.Downstream): the target's mapping applied
+// to the account's event document, as the push sends it, when the push (or
+// the event pipeline's delivery) linked u to a downstream account.
+func (a *App) DownstreamName(ctx context.Context, target string, u *directory.User) (string, bool, error) {
 	if a.Events == nil {
 		return "", false, nil
 	}
