@@ -18,9 +18,11 @@ import (
 //   - an account that a push linked to a downstream user (the push target
 //     of NameIDRule.PushTarget) is named as the push named it downstream:
 //     the push never gives one downstream name to two accounts;
-//   - otherwise the NameID is derived, and the sign-in is refused when
-//     another active account derives the same NameID, compared without
-//     regard to case.
+//   - an account that push did not link is refused (its derived name could
+//     be the downstream name the push gave another account);
+//   - without a push target the NameID is derived, and the sign-in is
+//     refused when another active account derives the same NameID,
+//     compared without regard to case.
 
 // Namesakes finds the accounts whose NameID could equal another's.
 type Namesakes interface {
@@ -62,6 +64,13 @@ func (p *IdP) subjectFor(ctx context.Context, sp *ServiceProvider, u *directory.
 	out, err := s.mapAs(u, transientID, linked)
 	if err != nil || linked != "" {
 		return out, err
+	}
+	if s.NameID.PushTarget != "" && p.opt.Downstream != nil {
+		// The push makes this service provider's accounts, and made none
+		// for her: a derived name could be the downstream name of another
+		// (the push transliterates: "zhangwei@…" derives the name it gave
+		// 张伟), which no namesake lookup by user name finds. Refused.
+		return nil, refuse("no account was made for you there by Gatehouse's provisioning yet; ask an administrator to provision your account")
 	}
 	if p.opt.Namesakes == nil {
 		return nil, fmt.Errorf("saml: no namesake lookup configured")

@@ -167,7 +167,10 @@ func TestNameIDCollisionAliyunUser(t *testing.T) {
 	if got := as.Subject.NameID.Value; got != "alice@example.onaliyun.com" {
 		t.Errorf("linked NameID %q", got)
 	}
-	refusedWith(t, signInTo(t, e, sp, other), "the same name as yours")
+	if a := signInTo(t, e, sp, other); a.status != http.StatusForbidden || !strings.Contains(a.body, "no account was made for you there") ||
+		strings.Contains(a.body, "SAMLResponse") {
+		t.Errorf("not linked, the push making the accounts: %d %s", a.status, a.body)
+	}
 
 	// A push that named 张伟 "zhangwei" downstream: his NameID is that
 	// name, not the derived one (which his user name cannot give).
@@ -176,6 +179,12 @@ func TestNameIDCollisionAliyunUser(t *testing.T) {
 	as = signedInAs(t, e, sp, zw)
 	if got := as.Subject.NameID.Value; got != "zhangwei@example.onaliyun.com" {
 		t.Errorf("linked NameID %q", got)
+	}
+	// An account whose user name derives 张伟's RAM name, not linked: no
+	// lookup by user name finds 张伟, so it is refused for want of a link.
+	zw2 := e.user("zhangwei@contractor.example", "zw2@contractor.example", "Wei", "Zhang")
+	if a := signInTo(t, e, sp, zw2); a.status != http.StatusForbidden || strings.Contains(a.body, "SAMLResponse") {
+		t.Errorf("zhangwei@contractor.example signed in: %d %s", a.status, a.body)
 	}
 }
 

@@ -72,7 +72,7 @@ type NameIDRule struct {
 	// this service provider's accounts: a person the push linked to a
 	// downstream account is named by the userName the push sent it (for
 	// aliyunUser, that name's part before "@", then the logon suffix).
-	// Others get the derived NameID. Either way a NameID names one account
+	// Others are refused. Either way a NameID names one account
 	// (nameid.go).
 	PushTarget string `json:"pushTarget,omitempty"`
 }
