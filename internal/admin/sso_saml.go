@@ -54,7 +54,8 @@ type SAMLAppInput struct {
 	NameIDFormat string `json:"nameIdFormat,omitempty"`
 	NameIDSource string `json:"nameIdSource,omitempty"`
 	// PushTarget is the push target whose links name accounts (the NameID
-	// is the userName the push sent; "" to stop).
+	// is the userName the push sent; accounts it did not link are refused;
+	// "" to stop).
 	PushTarget *string `json:"pushTarget,omitempty"`
 	// Attributes replace the preset's attributes.
 	Attributes *[]saml.AttributeRule `json:"attributes,omitempty"`
