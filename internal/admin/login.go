@@ -18,6 +18,12 @@ import (
 
 // groupIDs resolves groups given by id or display name to ids.
 func (o *Ops) groupIDs(ctx context.Context, refs []string) ([]string, error) {
+	return o.groupIDsFor(ctx, "allowedGroups", refs)
+}
+
+// groupIDsFor resolves group references (ids or display names) to ids;
+// field names the input in errors.
+func (o *Ops) groupIDsFor(ctx context.Context, field string, refs []string) ([]string, error) {
 	out := make([]string, 0, len(refs))
 	for _, ref := range refs {
 		if g, err := o.Dir.Group(ctx, adminProfile(), ref, directory.ReadOptions{}); err == nil {
@@ -32,14 +38,14 @@ func (o *Ops) groupIDs(ctx context.Context, refs []string) ([]string, error) {
 			err = filter.Resolve(e, o.Schemas.Group)
 		}
 		if err != nil {
-			return nil, invalid("allowedGroups", "%q is not a group id or name", ref)
+			return nil, invalid(field, "%q is not a group id or name", ref)
 		}
 		page, err := o.Dir.Groups(ctx, adminProfile(), directory.Query{Filter: e, Limit: 2})
 		if err != nil {
 			return nil, err
 		}
 		if len(page.Items) != 1 {
-			return nil, invalid("allowedGroups", "no group has the id or the name %q", ref)
+			return nil, invalid(field, "no group has the id or the name %q", ref)
 		}
 		out = append(out, page.Items[0].ID)
 	}

@@ -53,6 +53,10 @@ type SAMLAppInput struct {
 	// NameIDFormat and NameIDSource override the preset's NameID.
 	NameIDFormat string `json:"nameIdFormat,omitempty"`
 	NameIDSource string `json:"nameIdSource,omitempty"`
+	// PushTarget is the push target whose links name accounts (the NameID
+	// is the userName the push sent; accounts it did not link are refused;
+	// "" to stop).
+	PushTarget *string `json:"pushTarget,omitempty"`
 	// Attributes replace the preset's attributes.
 	Attributes *[]saml.AttributeRule `json:"attributes,omitempty"`
 	// Alibaba Cloud role SSO: the account id, the RAM identity provider's
@@ -157,6 +161,7 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 	if in.SignedRequests != nil {
 		s.SignedRequests = *in.SignedRequests
 	}
+	pushTarget := s.NameID.PushTarget
 	if in.Preset != nil || cur == nil {
 		preset := ""
 		if in.Preset != nil {
@@ -171,6 +176,10 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 	}
 	if in.NameIDSource != "" {
 		s.NameID.Source = in.NameIDSource
+	}
+	s.NameID.PushTarget = pushTarget
+	if in.PushTarget != nil {
+		s.NameID.PushTarget = *in.PushTarget
 	}
 	if in.Attributes != nil {
 		s.Attributes = slices.Clone(*in.Attributes)
@@ -187,7 +196,17 @@ func (o *Ops) samlSettings(ctx context.Context, cur *saml.Settings, in SAMLAppIn
 			r.Provider = in.AliyunProvider
 		}
 		if in.AliyunRoles != nil {
-			r.Roles = in.AliyunRoles
+			// Bound to group ids now: a group renamed keeps its roles, and a
+			// group created later with the old name gets none.
+			roles := make(map[string][]string, len(in.AliyunRoles))
+			for ref, rs := range in.AliyunRoles {
+				ids, err := o.groupIDsFor(ctx, "aliyunRoles", []string{ref})
+				if err != nil {
+					return nil, err
+				}
+				roles[ids[0]] = append(roles[ids[0]], rs...)
+			}
+			r.Roles = roles
 		}
 		if in.SessionDuration != nil {
 			r.SessionDuration = *in.SessionDuration

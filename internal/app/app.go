@@ -666,6 +666,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.Log.Info("no base_url: OAuth access tokens name the listen address as their issuer; set base_url to the URL clients and resource servers use",
 			"issuer", a.Auth.Issuer())
 	}
+	if a.Login != nil {
+		// The login policy's groups bind to ids now (a name that matches no
+		// group, or a bound group deleted, is logged as a warning). An error
+		// here is not fatal: each login binds again, failing if it must.
+		if _, err := a.Login.BindPolicy(ctx); err != nil {
+			a.Log.Error("login policy: bind the groups", "error", err.Error())
+		}
+	}
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"flag"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
 // users and groups list and search the directory, as GET /admin/v1/users
@@ -92,6 +95,47 @@ func (e *env) groups(args []string) error {
 			},
 		},
 	}
+	subs["policy"] = &sub{
+		about: "show the groups login.admin_groups and login.group_factors are bound to (by id: a rename keeps them), with warnings",
+		run: func(c *cmd) error {
+			if c.a.Login == nil {
+				return fmt.Errorf("sign-in is not available on this database")
+			}
+			bs, err := c.a.Login.BindPolicy(c.e.ctx)
+			if err != nil {
+				return err
+			}
+			type row struct {
+				Ref     string   `json:"ref"`
+				Groups  []string `json:"groupIds"`
+				Warning string   `json:"warning,omitempty"`
+			}
+			out := []row{}
+			for _, b := range bs {
+				out = append(out, row{Ref: b.Ref, Groups: append([]string{}, b.IDs...), Warning: b.Warning})
+			}
+			return c.print(out, func() {
+				var rows [][]string
+				for _, r := range out {
+					var names []string
+					for _, id := range r.Groups {
+						name := id
+						if g, err := c.a.Directory.Group(c.e.ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, id, directory.ReadOptions{}); err == nil {
+							name = g.DisplayName + " (" + id + ")"
+						}
+						names = append(names, name)
+					}
+					rows = append(rows, []string{r.Ref, strings.Join(names, ", ")})
+				}
+				_ = table(c.e.stdout, []string{"CONFIGURED", "BOUND TO"}, rows)
+				for _, r := range out {
+					if r.Warning != "" {
+						c.printf("warning: %s\n", r.Warning)
+					}
+				}
+			})
+		},
+	}
 	return e.runGroup(&group{name: "groups", about: "The directory's groups (all of them: no application's synchronization scope applies).",
-		order: []string{"list"}, subs: subs}, args)
+		order: []string{"list", "policy"}, subs: subs}, args)
 }

@@ -18,10 +18,10 @@ import (
 
 // samlFlags are the flags of saml create and saml update.
 type samlFlags struct {
-	metadata, entityID, preset, nameIDFormat, nameIDSource, aliyunAccount, aliyunProvider, aliyunDomain, allowedGroups, name *string
-	acs, slo, certs, roles                                                                                                   repeated
-	signedRequests, everyone, disabled                                                                                       *bool
-	sessionDuration, minFactors                                                                                              *int
+	metadata, entityID, preset, nameIDFormat, nameIDSource, aliyunAccount, aliyunProvider, aliyunDomain, pushTarget, allowedGroups, name *string
+	acs, slo, certs, roles                                                                                                               repeated
+	signedRequests, everyone, disabled                                                                                                   *bool
+	sessionDuration, minFactors                                                                                                          *int
 }
 
 // repeated is a flag that may be given several times (or as a comma list).
@@ -48,6 +48,7 @@ func (f *samlFlags) register(fs *flag.FlagSet, update bool) {
 	fs.Var(&f.roles, "aliyun-role", "Alibaba Cloud role SSO: GROUP=ROLE[+ROLE…], the RAM roles a group's members may assume (repeatable)")
 	f.sessionDuration = fs.Int("session-duration", 0, "Alibaba Cloud role SSO: console session length in seconds (900-43200)")
 	f.aliyunDomain = fs.String("aliyun-domain", "", "Alibaba Cloud user SSO: the RAM users' logon suffix (such as example.onaliyun.com)")
+	f.pushTarget = fs.String("push-target", "", "the push target that creates the service provider's accounts: an account it linked is named by the userName it sent, others are refused (\"-\" to stop)")
 	f.allowedGroups = fs.String("allowed-groups", "", "the groups (names or ids, comma-separated) whose members may use the application")
 	f.everyone = fs.Bool("everyone", false, "let every active person use the application")
 	f.minFactors = fs.Int("min-factors", 0, "factors a session needs to use the application (0: the groups' policy, 1, 2)")
@@ -92,6 +93,13 @@ func (f *samlFlags) input(c *cmd) (admin.SAMLAppInput, error) {
 	}
 	in.NameIDFormat, in.NameIDSource = *f.nameIDFormat, *f.nameIDSource
 	in.AliyunAccount, in.AliyunProvider, in.AliyunDomain = *f.aliyunAccount, *f.aliyunProvider, *f.aliyunDomain
+	switch *f.pushTarget {
+	case "":
+	case "-":
+		in.PushTarget = new(string)
+	default:
+		in.PushTarget = f.pushTarget
+	}
 	if len(f.roles) > 0 {
 		in.AliyunRoles = map[string][]string{}
 		for _, r := range f.roles {

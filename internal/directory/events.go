@@ -45,6 +45,10 @@ const (
 	UserFactorAdded      = "User.FactorAdded"
 	UserFactorRemoved    = "User.FactorRemoved"
 	UserRecoveryCodeUsed = "User.RecoveryCodeUsed"
+	// UserSSORefused: a single sign-on to an application was refused for
+	// a reason the person's account gives (internal/sso/saml: another
+	// account would be given the same NameID).
+	UserSSORefused = "User.SSORefused"
 )
 
 // EventTypes lists every event type Gatehouse emits: the lifecycle events
@@ -53,7 +57,7 @@ func EventTypes() []string {
 	return []string{UserCreated, UserUpdated, UserDisabled, UserEnabled, UserDeleted, GroupCreated, GroupUpdated,
 		GroupDeleted, GroupMemberAdded, GroupMemberRemoved, OrganizationCreated, OrganizationUpdated, OrganizationDeleted,
 		UserLoggedIn, UserLoginFailed, UserLocked, UserUnlocked, UserLoggedOut, UserPasswordChanged,
-		UserFactorAdded, UserFactorRemoved, UserRecoveryCodeUsed}
+		UserFactorAdded, UserFactorRemoved, UserRecoveryCodeUsed, UserSSORefused}
 }
 
 // EventRecord is one event as the change writes it.

@@ -15,7 +15,7 @@ import (
 func TestPatternWarnings(t *testing.T) {
 	const hub = "com.alibabacloud.idaas"
 	types := "they are User.Created, User.Updated, User.Disabled, User.Enabled, User.Deleted, Group.Created, Group.Updated, Group.Deleted, " +
-		"Group.MemberAdded, Group.MemberRemoved, Organization.Created, Organization.Updated, Organization.Deleted, User.LoggedIn, User.LoginFailed, User.Locked, User.Unlocked, User.LoggedOut, User.PasswordChanged, User.FactorAdded, User.FactorRemoved, User.RecoveryCodeUsed, Document.Indexed, Document.Removed"
+		"Group.MemberAdded, Group.MemberRemoved, Organization.Created, Organization.Updated, Organization.Deleted, User.LoggedIn, User.LoginFailed, User.Locked, User.Unlocked, User.LoggedOut, User.PasswordChanged, User.FactorAdded, User.FactorRemoved, User.RecoveryCodeUsed, User.SSORefused, Document.Indexed, Document.Removed"
 	tests := []struct {
 		name    string
 		source  string // events.source
@@ -111,7 +111,7 @@ func TestAPIRuleWarnings(t *testing.T) {
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}
-	want := []string{`api_rules.api.pattern.detail-type: matches no event type Gatehouse emits ("UserCreated": did you mean "User.Created"?); they are User.Created, User.Updated, User.Disabled, User.Enabled, User.Deleted, Group.Created, Group.Updated, Group.Deleted, Group.MemberAdded, Group.MemberRemoved, Organization.Created, Organization.Updated, Organization.Deleted, User.LoggedIn, User.LoginFailed, User.Locked, User.Unlocked, User.LoggedOut, User.PasswordChanged, User.FactorAdded, User.FactorRemoved, User.RecoveryCodeUsed, Document.Indexed, Document.Removed`}
+	want := []string{`api_rules.api.pattern.detail-type: matches no event type Gatehouse emits ("UserCreated": did you mean "User.Created"?); they are User.Created, User.Updated, User.Disabled, User.Enabled, User.Deleted, Group.Created, Group.Updated, Group.Deleted, Group.MemberAdded, Group.MemberRemoved, Organization.Created, Organization.Updated, Organization.Deleted, User.LoggedIn, User.LoginFailed, User.Locked, User.Unlocked, User.LoggedOut, User.PasswordChanged, User.FactorAdded, User.FactorRemoved, User.RecoveryCodeUsed, User.SSORefused, Document.Indexed, Document.Removed`}
 	if diff := cmp.Diff(want, c.Warnings); diff != "" {
 		t.Errorf("warnings (-want +got):\n%s", diff)
 	}

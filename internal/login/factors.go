@@ -167,7 +167,7 @@ func (r recoveryStep) Verify(ctx context.Context, p *Pending, c Client, form map
 	if !used {
 		return nil, &stepFailure{reason: "invalid-recovery"}
 	}
-	return &Proof{AMR: []string{AMROTP}}, nil
+	return &Proof{AMR: []string{AMRRecoveryCode}}, nil
 }
 
 // ---- views

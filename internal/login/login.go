@@ -33,8 +33,8 @@ type Session struct {
 	AuthTime time.Time
 	// AMR lists the RFC 8176 methods of the last authentication: "pwd"
 	// (a password, or a delegated LDAP/AD bind: the audit record says which
-	// directory checked it), "otp" (a TOTP code or a recovery code: both
-	// one-time passwords), "hwk" or "swk" with "user" (a WebAuthn key bound
+	// directory checked it; a recovery code too: AMRRecoveryCode), "otp"
+	// (a TOTP code), "hwk" or "swk" with "user" (a WebAuthn key bound
 	// to its device, or a synced passkey; "user" for the presence test),
 	// and "mfa" when two or more factors were used (docs/sso.md, "AMR and
 	// ACR").
@@ -62,11 +62,19 @@ const (
 // RFC 8176 authentication method references.
 const (
 	AMRPassword = "pwd"
-	// AMROTP: a TOTP code, or a recovery code (a single-use code the
-	// person keeps: NIST SP 800-63B's "look-up secret", a one-time
-	// password; RFC 8176's "kba" is knowledge-based questions, which it is
-	// not).
+	// AMROTP: a TOTP code (RFC 8176's "otp" cites the generators of RFC
+	// 4226 and RFC 6238: a code a device computes from a shared key).
 	AMROTP = "otp"
+	// AMRRecoveryCode: a recovery code is "pwd". It is a secret issued to
+	// the person and presented verbatim, checked against a stored hash:
+	// a password that works once (NIST SP 800-63B's "look-up secret"). It
+	// is not "otp": no device generates it, and a relying party that reads
+	// "otp" as "an authenticator app or token was used" would be misled.
+	// Nor is it "kba", knowledge-based authentication (questions about the
+	// person's history, NIST SP 800-63-2). That it was a second factor is
+	// stated by "mfa" and the ACR; audit records and events name it
+	// (factor kind "recovery").
+	AMRRecoveryCode = AMRPassword
 	// AMRHardwareKey and AMRSoftwareKey: a WebAuthn credential bound to
 	// its device, or one its authenticator may copy to others (a synced
 	// passkey: backup-eligible).

@@ -21,12 +21,18 @@ import (
 //     (login.admin_groups);
 //   - what the relying party asks for (Requirement.MinFactors).
 
-// inGroup reports whether refs holds a group named by ref (an id, or a
-// display name, ignoring case).
-func inGroup(refs []directory.GroupRef, ref string) bool {
-	return slices.ContainsFunc(refs, func(g directory.GroupRef) bool {
-		return g.ID == ref || strings.EqualFold(g.DisplayName, ref)
-	})
+// The groups are matched by id: their references are bound to ids
+// (binding.go), never compared with display names at request time, so a
+// rename keeps the policy where it was.
+
+// inGroup reports whether the person (her groups refs) is a member of one
+// of the groups ref is bound to.
+func (s *Service) inGroup(ctx context.Context, refs []directory.GroupRef, ref string) (bool, error) {
+	ids, err := s.boundIDs(ctx, ref)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(refs, func(g directory.GroupRef) bool { return slices.Contains(ids, g.ID) }), nil
 }
 
 // RequiredFactors returns the factors userID needs for appID ("" for
@@ -37,13 +43,23 @@ func (s *Service) RequiredFactors(ctx context.Context, userID, appID string, lea
 	if err != nil {
 		return 0, wrapf("factor policy", err)
 	}
+	// An error binding a reference fails the check (closed), never skips
+	// the group's requirement.
 	for ref, n := range s.opt.Policy.GroupFactors {
-		if inGroup(u.Groups, ref) {
+		in, err := s.inGroup(ctx, u.Groups, ref)
+		if err != nil {
+			return 0, wrapf("factor policy", err)
+		}
+		if in {
 			need = max(need, n)
 		}
 	}
 	for _, ref := range s.opt.Policy.AdminGroups {
-		if inGroup(u.Groups, ref) {
+		in, err := s.inGroup(ctx, u.Groups, ref)
+		if err != nil {
+			return 0, wrapf("factor policy", err)
+		}
+		if in {
 			need = max(need, 2)
 		}
 	}

@@ -131,11 +131,12 @@ type Lockout struct {
 
 // Policy says how many factors a session needs.
 type Policy struct {
-	// AdminGroups name the groups (by id or display name) whose members
-	// administer something: they always need two factors.
+	// AdminGroups name the groups (by id or display name, bound to an id
+	// once: binding.go) whose members administer something: they always
+	// need two factors.
 	AdminGroups []string
 	// GroupFactors gives the factors the members of a group (by id or
-	// display name) need, whatever the application.
+	// display name, bound as AdminGroups) need, whatever the application.
 	GroupFactors map[string]int
 }
 
@@ -191,6 +192,8 @@ type Service struct {
 	store Store
 	apps  Apps
 	opt   Options
+	// binds are the policy's groups, bound to ids (binding.go).
+	binds bindings
 	// sealer seals TOTP secrets (nil: no TOTP); rp is the WebAuthn relying
 	// party (nil: no WebAuthn); steps are the second factors, in the order
 	// the login offers them.
@@ -253,7 +256,7 @@ func New(store Store, apps Apps, opt Options) *Service {
 	if opt.PasswordPolicy.MaxLength == 0 {
 		opt.PasswordPolicy = directory.DefaultPasswordPolicy()
 	}
-	s := &Service{store: store, apps: apps, opt: opt, addrs: auth.NewThrottle(lo.AddressFailures, lo.AddressWindow, opt.Now),
+	s := &Service{store: store, apps: apps, opt: opt, binds: bindings{bound: map[string]*Binding{}}, addrs: auth.NewThrottle(lo.AddressFailures, lo.AddressWindow, opt.Now),
 		ghosts: auth.NewThrottle(lo.Failures, lo.Window, opt.Now)}
 	s.sealer = opt.Sealer
 	if opt.RelyingParty != nil {

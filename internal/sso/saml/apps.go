@@ -7,6 +7,8 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
 // Validate is the auth.SSOValidator of the saml-sp kind: it reads the
@@ -78,6 +80,46 @@ func (a *AuthApps) SAMLServiceProviders(ctx context.Context) ([]*ServiceProvider
 // DirectoryUsers reads people from the directory, with their groups.
 type DirectoryUsers struct {
 	Directory *directory.Service
+	// Schemas resolve the filters of Namesakes.
+	Schemas *schema.Registry
+}
+
+// maxNamesakes bounds the accounts Namesakes reads: one other is enough
+// to refuse.
+const maxNamesakes = 20
+
+// Namesakes implements Namesakes: the active accounts whose email (any of
+// them), userName, or userName before "@" equals value, compared as the
+// directory compares those attributes (without regard to case).
+func (d DirectoryUsers) Namesakes(ctx context.Context, source, value string) ([]*directory.User, error) {
+	if value == "" {
+		return nil, nil
+	}
+	quote := func(s string) string { b, _ := json.Marshal(s); return string(b) } // a JSON string, as filters take
+	lit := quote(value)
+	var f string
+	switch source {
+	case "email":
+		f = "active eq true and emails.value eq " + lit
+	case "userName":
+		f = "active eq true and userName eq " + lit
+	case "aliyunUser":
+		f = "active eq true and (userName eq " + lit + " or userName sw " + quote(value+"@") + ")"
+	default:
+		return nil, nil
+	}
+	e, err := filter.Parse(f)
+	if err != nil {
+		return nil, err
+	}
+	if err := filter.Resolve(e, d.Schemas.User); err != nil {
+		return nil, err
+	}
+	page, err := d.Directory.Users(ctx, directory.Profile{TargetOrgID: directory.RootOrgID}, directory.Query{Filter: e, Limit: maxNamesakes})
+	if err != nil {
+		return nil, err
+	}
+	return page.Items, nil
 }
 
 // User implements Users.

@@ -61,3 +61,30 @@ func writePostForm(w http.ResponseWriter, f *crewsaml.IdpAuthnRequestForm) {
 	formHeaders(w.Header(), f.URL)
 	_, _ = w.Write(buf.Bytes())
 }
+
+// refusalForm is a page that says why a sign-in is refused, and carries
+// the service provider's error response on a button (no script: the
+// person reads the page first).
+var refusalForm = template.Must(template.New("saml-refusal").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body><h1>{{.Title}}</h1><p>{{.Message}}</p>
+<form method="post" action="{{.Form.URL}}">
+<input type="hidden" name="SAMLResponse" value="{{.Form.SAMLResponse}}">
+{{- if .Form.RelayState}}<input type="hidden" name="RelayState" value="{{.Form.RelayState}}">{{end}}
+<button type="submit">Return to the application</button>
+</form></body></html>
+`))
+
+// writeRefusalForm shows why a sign-in is refused (403), with the button
+// that takes the error response to the service provider.
+func writeRefusalForm(w http.ResponseWriter, f *crewsaml.IdpAuthnRequestForm, title, message string) {
+	var buf bytes.Buffer
+	if err := refusalForm.Execute(&buf, map[string]any{"Form": f, "Title": title, "Message": message}); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	formHeaders(w.Header(), f.URL)
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write(buf.Bytes())
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/sso/saml"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 )
@@ -46,8 +47,10 @@ type env struct {
 	idp      *saml.IdP
 	srv      *httptest.Server
 	sessions *fakeSessions
-	offset   atomic.Int64 // added to the clock (ns)
-	fixed    time.Time    // the clock, if set
+	// downstream are the names pushes gave accounts (target+" "+user id).
+	downstream fakeDownstream
+	offset     atomic.Int64 // added to the clock (ns)
+	fixed      time.Time    // the clock, if set
 }
 
 func (e *env) now() time.Time {
@@ -71,6 +74,15 @@ func readTestKey(name string) *saml.Key {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	return &saml.Key{ID: "s20260101-" + name, PrivatePEM: priv, CertPEM: cert, Created: t0, Activates: t0}
 }
+
+// testSchemas resolve the filters of the namesake lookups.
+var testSchemas = func() *schema.Registry {
+	r, err := schema.NewRegistry(nil)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}()
 
 func newEnv(t testing.TB) *env { return newEnvAt(t, time.Time{}) }
 
@@ -97,16 +109,18 @@ func newEnvWith(t testing.TB, fixed time.Time, key *saml.Key) *env {
 		t.Fatal(err)
 	}
 	e.sessions = newFakeSessions()
+	e.downstream = fakeDownstream{}
 	mux := http.NewServeMux()
 	e.srv = httptest.NewServer(mux)
 	t.Cleanup(e.srv.Close)
 	e.idp = saml.New(saml.Options{
-		Store:    st,
-		Apps:     &saml.AuthApps{Apps: e.auth, Version: st.CredentialsVersion},
-		Users:    saml.DirectoryUsers{Directory: e.dir},
-		Sessions: e.sessions,
-		BaseURL:  func() string { return e.srv.URL },
-		Now:      e.now,
+		Store:      st,
+		Apps:       &saml.AuthApps{Apps: e.auth, Version: st.CredentialsVersion},
+		Users:      saml.DirectoryUsers{Directory: e.dir, Schemas: testSchemas},
+		Downstream: e.downstream,
+		Sessions:   e.sessions,
+		BaseURL:    func() string { return e.srv.URL },
+		Now:        e.now,
 	})
 	e.idp.Mount(mux)
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
@@ -182,6 +196,15 @@ func (e *env) app(name string, s *saml.Settings) *auth.App {
 		e.t.Fatal(err)
 	}
 	return a
+}
+
+// fakeDownstream is saml.Downstream: the links of pushes, by target and
+// user id.
+type fakeDownstream map[string]string
+
+func (f fakeDownstream) DownstreamName(_ context.Context, target string, u *directory.User) (string, bool, error) {
+	n, ok := f[target+" "+u.ID]
+	return n, ok, nil
 }
 
 // ---- the test double of login.Sessions

@@ -91,10 +91,17 @@ type Users interface {
 
 // Options configure an identity provider.
 type Options struct {
-	Store    Store
-	Apps     Apps
-	Users    Users
-	Sessions login.Sessions
+	Store Store
+	Apps  Apps
+	Users Users
+	// Namesakes finds the accounts that could share a NameID (nil: Users,
+	// if it implements Namesakes; without one, NameIDs that could be
+	// shared are refused).
+	Namesakes Namesakes
+	// Downstream gives the names pushes gave accounts downstream (nil: no
+	// NameID comes from a push).
+	Downstream Downstream
+	Sessions   login.Sessions
 	// BaseURL is Gatehouse's external URL (scheme and host, no trailing
 	// slash): the entity ID is BaseURL + MetadataPath.
 	BaseURL func() string
@@ -116,6 +123,9 @@ func New(opt Options) *IdP {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if n, ok := opt.Users.(Namesakes); ok && opt.Namesakes == nil {
+		opt.Namesakes = n
 	}
 	return &IdP{opt: opt, keys: &keyring{store: opt.Store, now: opt.Now}, log: opt.Logger}
 }

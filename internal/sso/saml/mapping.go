@@ -55,10 +55,18 @@ var roleSessionNameRE = regexp.MustCompile(`[^\w+=,.@-]`)
 // Map computes the NameID and the attributes of the assertion for u with
 // the settings s (transientID is the NameID of the transient format).
 func (s *Settings) Map(u *directory.User, transientID string) (*Subject, error) {
+	return s.mapAs(u, transientID, "")
+}
+
+// mapAs is Map with the NameID given (when not ""), as a push's link
+// gives it.
+func (s *Settings) mapAs(u *directory.User, transientID, nameID string) (*Subject, error) {
 	out := &Subject{NameIDFormat: string(nameIDFormats[s.NameID.Format])}
 	switch {
 	case s.NameID.Format == "transient":
 		out.NameID = transientID
+	case nameID != "":
+		out.NameID = nameID
 	case s.NameID.Source == "aliyunUser":
 		local, _, _ := strings.Cut(u.UserName, "@")
 		local = strings.ToLower(local)
@@ -123,12 +131,13 @@ func (s *Settings) aliyunRoles(u *directory.User) []string {
 		return nil
 	}
 	var roles []string
+	// By group id only: the administration binds the names it is given to
+	// ids when the settings are applied, so that a renamed group keeps its
+	// roles and a new group of the old name gets none.
 	for _, g := range u.Groups {
-		for _, key := range []string{g.DisplayName, g.ID} {
-			for _, role := range r.Roles[key] {
-				if !slices.Contains(roles, role) {
-					roles = append(roles, role)
-				}
+		for _, role := range r.Roles[g.ID] {
+			if !slices.Contains(roles, role) {
+				roles = append(roles, role)
 			}
 		}
 	}

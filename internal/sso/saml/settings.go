@@ -68,6 +68,13 @@ type NameIDRule struct {
 	// Source: "email" (lower-cased), "userName", "id", "aliyunUser"
 	// (<user>@<alias>.onaliyun.com). Ignored for transient.
 	Source string `json:"source,omitempty"`
+	// PushTarget names the push target (docs/provisioning.md) that creates
+	// this service provider's accounts: a person the push linked to a
+	// downstream account is named by the userName the push sent it (for
+	// aliyunUser, that name's part before "@", then the logon suffix).
+	// Others are refused. Either way a NameID names one account
+	// (nameid.go).
+	PushTarget string `json:"pushTarget,omitempty"`
 }
 
 // AttributeRule is one asserted attribute.
@@ -86,8 +93,9 @@ type AliyunRole struct {
 	Account string `json:"account"`
 	// Provider is the RAM identity provider's name (the saml-provider).
 	Provider string `json:"provider"`
-	// Roles maps a Gatehouse group (display name or id) to the RAM roles
-	// its members may assume.
+	// Roles maps a Gatehouse group id to the RAM roles its members may
+	// assume. The administration (CLI, admin API) takes names and stores
+	// the ids they name then; a key that is no group id grants nothing.
 	Roles map[string][]string `json:"roles"`
 	// SessionDuration is the console session's length in seconds
 	// (900–43200); 0 leaves it to RAM.
@@ -206,6 +214,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.NameID.Format != "transient" && !slices.Contains([]string{"email", "userName", "id", "aliyunUser"}, s.NameID.Source) {
 		bad("unknown NameID source %q (email, userName, id, aliyunUser)", s.NameID.Source)
+	}
+	if t := s.NameID.PushTarget; t != "" && (s.NameID.Format == "transient" || s.NameID.Source == "id" || !aliyunNameRE.MatchString(t)) {
+		bad("NameID push target %q: a target name, for a NameID from email, userName or aliyunUser", t)
 	}
 	seen := map[string]bool{}
 	for _, a := range s.Attributes {

@@ -41,7 +41,7 @@ func TestPresets(t *testing.T) {
 			refusal: "no email address"},
 		{name: "aliyun role", preset: "aliyun-role", settings: saml.Settings{AliyunRole: &saml.AliyunRole{
 			Account: "1234567890", Provider: "gatehouse", SessionDuration: 3600,
-			Roles: map[string][]string{"engineering": {"dev", "reader"}, "g-ops": {"ops"}, "finance": {"payer"}},
+			Roles: map[string][]string{"g-eng": {"dev", "reader"}, "g-ops": {"ops"}, "g-fin": {"payer"}},
 		}}, want: &saml.Subject{
 			NameID: "Alice.Liddell@corp.example", NameIDFormat: string(crewsaml.PersistentNameIDFormat),
 			Attributes: []crewsaml.Attribute{
@@ -54,10 +54,16 @@ func TestPresets(t *testing.T) {
 			},
 		}},
 		{name: "aliyun role, no group grants one", preset: "aliyun-role", settings: saml.Settings{AliyunRole: &saml.AliyunRole{
-			Account: "1234567890", Provider: "gatehouse", Roles: map[string][]string{"finance": {"payer"}},
+			Account: "1234567890", Provider: "gatehouse", Roles: map[string][]string{"g-fin": {"payer"}},
+		}}, refusal: "none of your groups grants a role"},
+		// Keys are group ids, bound when the settings were applied: a group
+		// whose display name is a key (created after a rename, say) gains
+		// nothing. (Before the fix, display names matched at request time.)
+		{name: "aliyun role, a display name grants nothing", preset: "aliyun-role", settings: saml.Settings{AliyunRole: &saml.AliyunRole{
+			Account: "1234567890", Provider: "gatehouse", Roles: map[string][]string{"engineering": {"dev"}, "ops": {"ops"}},
 		}}, refusal: "none of your groups grants a role"},
 		{name: "aliyun role, session name cleaned", preset: "aliyun-role", settings: saml.Settings{AliyunRole: &saml.AliyunRole{
-			Account: "1", Provider: "p", Roles: map[string][]string{"ops": {"ops"}},
+			Account: "1", Provider: "p", Roles: map[string][]string{"g-ops": {"ops"}},
 		}}, user: func(u *directory.User) { u.UserName = "张 三/admin" }, want: &saml.Subject{
 			NameID: "张 三/admin", NameIDFormat: string(crewsaml.PersistentNameIDFormat),
 			Attributes: []crewsaml.Attribute{

@@ -34,6 +34,50 @@ type pending struct {
 	Passive    bool      `json:"passive,omitempty"`
 	MFA        bool      `json:"mfa,omitempty"` // the service provider asked for two factors
 	Received   time.Time `json:"received"`
+	// Subject is the principal the request names (its <Subject>), if it
+	// names one: the assertion must be about her (SAML core §3.4.1.4).
+	Subject *requestedSubject `json:"subject,omitempty"`
+}
+
+// requestedSubject is an AuthnRequest's <Subject>.
+type requestedSubject struct {
+	// NameID is its NameID; nil when it identifies the principal
+	// otherwise (a BaseID, an EncryptedID) or not at all, which Gatehouse
+	// cannot match.
+	NameID *crewsaml.NameID `json:"nameId,omitempty"`
+}
+
+func subjectOf(s *crewsaml.Subject) *requestedSubject {
+	if s == nil {
+		return nil
+	}
+	out := &requestedSubject{}
+	if s.NameID != nil && s.BaseID == nil && s.EncryptedID == nil {
+		n := *s.NameID
+		out.NameID = &n
+	}
+	return out
+}
+
+// matches reports whether the assertion's subject is the one requested:
+// the same NameID value (an email's without regard to case), and the
+// same format and qualifiers when the request gives them (a format of
+// unspecified matches any).
+func (rs *requestedSubject) matches(subject *Subject) bool {
+	if rs == nil {
+		return true
+	}
+	n := rs.NameID
+	if n == nil || n.NameQualifier != "" || n.SPNameQualifier != "" || n.SPProvidedID != "" {
+		return false // Gatehouse's NameIDs carry no qualifiers
+	}
+	if n.Format != "" && n.Format != string(crewsaml.UnspecifiedNameIDFormat) && n.Format != subject.NameIDFormat {
+		return false
+	}
+	if subject.NameIDFormat == string(crewsaml.EmailAddressNameIDFormat) {
+		return strings.EqualFold(n.Value, subject.NameID)
+	}
+	return n.Value == subject.NameID
 }
 
 // refusal is an error page's text.
@@ -160,6 +204,7 @@ func (p *IdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 		Force:        req.Request.ForceAuthn != nil && *req.Request.ForceAuthn,
 		Passive:      req.Request.IsPassive != nil && *req.Request.IsPassive,
 		Received:     now,
+		Subject:      subjectOf(req.Request.Subject),
 	}
 	if rac := req.Request.RequestedAuthnContext; rac != nil && slices.Contains(rac.ClassRefs(), ContextMFA) && rac.Comparison != "maximum" {
 		pend.MFA = true
@@ -366,7 +411,12 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 		p.fail(w, r, "saml: read user", err)
 		return
 	}
-	subject, err := sp.Settings.Map(user, "tr-"+newHandle())
+	subject, err := p.subjectFor(ctx, sp, user, "tr-"+newHandle())
+	var ce *CollisionError
+	if errors.As(err, &ce) {
+		p.refuseCollision(w, r, sp, handle, pend, sess, ce)
+		return
+	}
 	var re *RefusalError
 	if errors.As(err, &re) {
 		p.refuse(w, r, refusal{http.StatusForbidden, "You cannot use " + sp.Name, "Gatehouse cannot sign you in to " + sp.Name + ": " + re.Message + "."})
@@ -374,6 +424,10 @@ func (p *IdP) answer(w http.ResponseWriter, r *http.Request, sp *ServiceProvider
 	}
 	if err != nil {
 		p.fail(w, r, "saml: attributes", err)
+		return
+	}
+	if !pend.Subject.matches(subject) {
+		p.refuseSubject(w, r, sp, handle, pend)
 		return
 	}
 	resp, err := p.respond(ctx, r, sp, handle, pend, sess, subject)
@@ -541,11 +595,22 @@ func (p *IdP) assertion(idp *crewsaml.IdentityProvider, sp *ServiceProvider, pen
 // sendStatus answers a request with an error status (no assertion), to the
 // assertion consumer service chosen from the settings.
 func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, top, second string) {
+	form, ok := p.statusResponse(w, r, sp, handle, pend, top, second, nil)
+	if ok {
+		writePostForm(w, form)
+	}
+}
+
+// statusResponse marks the request answered and makes a response with an
+// error status (no assertion); record, if not nil, runs in the same
+// transaction. On failure it has shown the error page.
+func (p *IdP) statusResponse(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, top, second string,
+	record func(Tx, time.Time) error) (*crewsaml.IdpAuthnRequestForm, bool) {
 	ctx := r.Context()
 	idp, _, err := p.provider(ctx)
 	if err != nil {
 		p.fail(w, r, "saml: keys", err)
-		return
+		return nil, false
 	}
 	now := p.opt.Now().UTC()
 	var form crewsaml.IdpAuthnRequestForm
@@ -557,6 +622,11 @@ func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProv
 		if !ok {
 			return errAnswered
 		}
+		if record != nil {
+			if err := record(tx, now); err != nil {
+				return err
+			}
+		}
 		req := p.authnRequest(idp, r, sp, pend, now)
 		if err := req.MakeErrorResponse(top, second, ""); err != nil {
 			return err
@@ -566,13 +636,73 @@ func (p *IdP) sendStatus(w http.ResponseWriter, r *http.Request, sp *ServiceProv
 	})
 	if errors.Is(err, errAnswered) {
 		p.refuse(w, r, errGone)
-		return
+		return nil, false
 	}
 	if err != nil {
 		p.fail(w, r, "saml: error response", err)
+		return nil, false
+	}
+	return &form, true
+}
+
+// refuseSubject answers a request that names another principal than the
+// person signed in (SAML core §3.4.1.4): no assertion, the status
+// Responder/UnknownPrincipal, through a page that says why (at once with
+// IsPassive).
+func (p *IdP) refuseSubject(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending) {
+	p.log.InfoContext(r.Context(), "saml: AuthnRequest names another subject than the session's", "app", sp.AppID)
+	form, ok := p.statusResponse(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusUnknownPrincipal, nil)
+	if !ok {
 		return
 	}
-	writePostForm(w, &form)
+	if pend.Passive {
+		writePostForm(w, form)
+		return
+	}
+	writeRefusalForm(w, form, "Signed in as someone else",
+		sp.Name+" asked Gatehouse to sign in a particular person, and you are signed in to Gatehouse as someone else. "+
+			"Sign out of Gatehouse and sign in as that person, or start again from "+sp.Name+". "+sp.Name+" is told that the sign-in failed.")
+}
+
+// refuseCollision refuses a sign-in whose NameID another active account
+// would be given: the service provider is told Responder/RequestDenied,
+// through a page that tells the person why (she presses the button to
+// return to the service provider; with IsPassive the response goes at
+// once). The audit record sso.saml.refuse and the event User.SSORefused
+// are written with the answer; the log names no one.
+func (p *IdP) refuseCollision(w http.ResponseWriter, r *http.Request, sp *ServiceProvider, handle string, pend *pending, sess *login.Session, ce *CollisionError) {
+	ctx := r.Context()
+	p.log.WarnContext(ctx, "saml: sign-in refused: another active account has the same NameID", "app", sp.AppID)
+	user, err := p.opt.Users.User(ctx, sess.UserID)
+	if err != nil {
+		p.fail(w, r, "saml: read user", err)
+		return
+	}
+	record := func(tx Tx, now time.Time) error {
+		actor := directory.Actor{Kind: "user", AppID: sp.AppID, AppName: sp.Name, RequestID: logging.RequestID(ctx)}
+		detail := map[string]any{"appId": sp.AppID, "sessionId": sess.ID, "reason": "nameid-collision"}
+		if err := tx.AppendAudit(ctx, &directory.AuditEntry{Time: now, Actor: actor, Action: "sso.saml.refuse",
+			ResourceType: "User", ResourceID: sess.UserID,
+			After: mustJSON(map[string]any{"refused": map[string]any{"appId": sp.AppID, "sessionId": sess.ID,
+				"reason": "nameid-collision", "otherUserId": ce.OtherID, "inResponseTo": pend.RequestID}})}); err != nil {
+			return err
+		}
+		raw := mustJSON(directory.EventData{After: directory.Snapshot(user), Login: mustJSON(detail)})
+		return tx.AppendEvents(ctx, []*directory.EventRecord{{ID: "ev-" + newHandle(), Type: directory.UserSSORefused,
+			Subject: "users/" + sess.UserID, Time: now, Actor: actor, ResourceType: "User", ResourceID: sess.UserID, Data: raw}})
+	}
+	form, ok := p.statusResponse(w, r, sp, handle, pend, crewsaml.StatusResponder, crewsaml.StatusRequestDenied, record)
+	if !ok {
+		return
+	}
+	if pend.Passive {
+		writePostForm(w, form)
+		return
+	}
+	writeRefusalForm(w, form, "You cannot use "+sp.Name,
+		"Gatehouse cannot sign you in to "+sp.Name+": another account at Gatehouse would be known to "+sp.Name+
+			" by the same name as yours, and the two of you would share one account there. Ask your administrator to give one of the accounts another email address or user name. "+
+			sp.Name+" is told that the sign-in was refused.")
 }
 
 // fail logs an internal error (without personal data) and shows the error

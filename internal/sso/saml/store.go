@@ -90,4 +90,6 @@ type Tx interface {
 	// DeleteSAMLParticipants forgets the participants of a session.
 	DeleteSAMLParticipants(ctx context.Context, sessionID string) error
 	AppendAudit(ctx context.Context, e *directory.AuditEntry) error
+	// AppendEvents writes events to the outbox.
+	AppendEvents(ctx context.Context, evs []*directory.EventRecord) error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -117,4 +118,16 @@ func (s *Store) SetSyncState(ctx context.Context, scope, state string) error {
 	_, err := s.writeExec(ctx, "set sync state", `INSERT INTO sync_state (scope, state, updated) VALUES ($1, $2, $3)
 		ON CONFLICT (scope) DO UPDATE SET state = excluded.state, updated = excluded.updated`, scope, state, time.Now().UTC())
 	return err
+}
+
+// GroupIDByDisplayName finds a group by its display name, ignoring case
+// (directory.ErrNotFound when none has it): the login policy binds the
+// names of its configuration to groups with it.
+func (s *Store) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id FROM groups WHERE display_name_lower = $1`, strings.ToLower(displayName)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", notFound("Group", displayName)
+	}
+	return id, err
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/provision"
@@ -126,4 +127,16 @@ func (s *Store) SetSyncState(ctx context.Context, scope, state string) error {
 		return fmt.Errorf("set sync state: %w", err)
 	}
 	return nil
+}
+
+// GroupIDByDisplayName finds a group by its display name, ignoring case
+// (directory.ErrNotFound when none has it): the login policy binds the
+// names of its configuration to groups with it.
+func (s *Store) GroupIDByDisplayName(ctx context.Context, displayName string) (string, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM groups WHERE display_name_lower = ?`, strings.ToLower(displayName)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("Group", displayName)
+	}
+	return id, err
 }

@@ -584,3 +584,76 @@ func testLoginPasswords(t *testing.T, ns NewStore) {
 		t.Errorf("password change details (-want +got):\n%s", diff)
 	}
 }
+
+// testLoginPolicyBinding: the policy's groups are bound to ids when first
+// resolved, and recorded. A rename (SCIM PATCH displayName) keeps the
+// policy on the group; a group created later with the old name does not
+// gain it, in this process or after a restart; a name that matches no
+// group, or a bound group that was deleted, is a warning. (Before the
+// fix, groups were matched by display name at request time: the rename
+// dropped the administrators' second factor, and the new group took it.)
+func testLoginPolicyBinding(t *testing.T, ns NewStore) {
+	policy := login.Policy{AdminGroups: []string{"Admins", "ghosts"}, GroupFactors: map[string]int{"finance": 2}}
+	le := newLoginEnv(t, ns, login.Options{Policy: policy})
+	root := le.person("root", "Secret-Pass-1", true)
+	fin := le.person("fin", "Secret-Pass-1", true)
+	mallory := le.person("mallory", "Secret-Pass-1", true)
+	admins := le.createGroup("admins", root.ID)
+	finance := le.createGroup("finance", fin.ID)
+	need := func(svc *login.Service, u *directory.User, want int, what string) {
+		t.Helper()
+		got, err := svc.RequiredFactors(le.ctx, u.ID, "", 0)
+		if err != nil || got != want {
+			t.Errorf("%s: %s needs %d factors (%v), want %d", what, u.UserName, got, err, want)
+		}
+	}
+	bindings, err := le.svc.BindPolicy(le.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warned := map[string]string{}
+	for _, b := range bindings {
+		warned[b.Ref] = b.Warning
+	}
+	if warned["Admins"] != "" || warned["finance"] != "" || !strings.Contains(warned["ghosts"], "matches no group") {
+		t.Errorf("warnings %q", warned)
+	}
+	need(le.svc, root, 2, "bound")
+	need(le.svc, fin, 2, "bound")
+
+	rename := func(g *directory.Group, name string) {
+		t.Helper()
+		if _, err := le.env.svc.UpdateGroup(le.ctx, le.actor, strict, g.ID, nil, func(g *directory.Group) error { g.DisplayName = name; return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rename(admins, "former-admins")
+	rename(finance, "Finance & Accounting")
+	le.createGroup("Admins", mallory.ID)
+	le.createGroup("finance", mallory.ID)
+	need(le.svc, root, 2, "renamed")
+	need(le.svc, fin, 2, "renamed")
+	need(le.svc, mallory, 1, "a new group with the old name")
+
+	// After a restart: the recorded bindings hold.
+	restarted := login.New(le.store, le.store, login.Options{Policy: policy, Now: le.clock.Now, NewID: newID, Hasher: loginHasher{}})
+	need(restarted, root, 2, "renamed, restarted")
+	need(restarted, fin, 2, "renamed, restarted")
+	need(restarted, mallory, 1, "a new group with the old name, restarted")
+
+	// A bound group deleted: a warning, and the new group still not bound.
+	if err := le.env.svc.DeleteGroup(le.ctx, le.actor, strict, admins.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	restarted = login.New(le.store, le.store, login.Options{Policy: policy, Now: le.clock.Now, NewID: newID, Hasher: loginHasher{}})
+	bindings, err = restarted.BindPolicy(le.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bindings {
+		if b.Ref == "Admins" && !strings.Contains(b.Warning, "no longer exists") {
+			t.Errorf("a deleted bound group: warning %q", b.Warning)
+		}
+	}
+	need(restarted, mallory, 1, "the bound group deleted")
+}

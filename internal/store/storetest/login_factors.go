@@ -197,8 +197,11 @@ func testLoginFactors(t *testing.T, ns NewStore) {
 
 	// A recovery code stands in for the app, once.
 	p, _ := le.svc.PendingFor(le.ctx, out.Pending.ID, c)
+	// Its AMR is "pwd", not "otp" (login.AMRRecoveryCode): two factors
+	// all the same (mfa, the 2FA ACR).
 	done, err = le.svc.Step(le.ctx, p, c, "recovery", map[string][]string{"code": {strings.ToUpper(codes[0])}})
-	if err != nil || !done.Done() || !cmp.Equal(done.Session.AMR, []string{"pwd", "otp", "mfa"}) {
+	if err != nil || !done.Done() || !cmp.Equal(done.Session.AMR, []string{"pwd", "mfa"}) || done.Session.Factors != 2 ||
+		done.Session.ACR() != login.ACR2FA {
 		t.Fatalf("a recovery code: %v %+v", err, done)
 	}
 	out, _ = le.try(c, login.Requirement{}, "ada", "Secret-Pass-1")

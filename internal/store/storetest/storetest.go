@@ -174,6 +174,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"LoginSessions", testLoginSessions},
 		{"LoginLockout", testLoginLockout},
 		{"LoginPolicy", testLoginPolicy},
+		{"LoginPolicyBinding", testLoginPolicyBinding},
 		{"LoginPasswords", testLoginPasswords},
 		{"LoginFactors", testLoginFactors},
 		{"LoginFactorPolicy", testLoginFactorPolicy},
