@@ -160,14 +160,8 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 		return nil, err
 	}
 	if u == nil {
-		// The same cost and, in time, the same "locked" answer as for an
-		// account that exists, so that neither tells whether it does.
-		s.burn(ctx)
-		s.addrs.Fail(auth.AddrKey(c.Addr))
-		if d := s.ghosts.Fail(strings.ToLower(userName) + "|" + auth.NetworkKey(c.Addr)); d > 0 {
-			return nil, &Failure{Reason: "locked", RetryAfter: d}
-		}
-		return nil, fail("invalid")
+		// Answered as an account's wrong password is (ghosts.go).
+		return nil, s.unknownName(ctx, p, c, userName)
 	}
 	key, dev := s.clientKey(ctx, u.ID, c)
 	trusted := dev != nil
