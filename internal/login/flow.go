@@ -536,6 +536,14 @@ func (s *Service) finish(ctx context.Context, p *Pending, c Client, method strin
 			old = o
 		}
 	}
+	if old != nil && old.UserID == u.ID && now.Before(old.Expires) && now.Sub(old.LastSeen) < s.opt.SessionIdle {
+		// A step-up or re-authentication continues the person's session:
+		// its absolute lifetime counts from her first sign-in.
+		if old.Expires.Before(sess.Expires) {
+			sess.Expires = old.Expires
+		}
+		sess.Created = old.Created
+	}
 	dev := &Device{UserID: u.ID, Created: now, LastUsed: now}
 	var devHash []byte
 	if c.Device != "" && tokenOK(c.Device) {
