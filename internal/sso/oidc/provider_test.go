@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
 )
 
@@ -86,6 +87,25 @@ func TestCodeFlow(t *testing.T) {
 	status, ui := h.userinfo(tr.str("access_token"))
 	if status != http.StatusOK || ui["sub"] != ann.ID || ui["email"] != "ann@example.com" || !cmp.Equal(ui["groups"], []any{"engineering"}) {
 		t.Errorf("userinfo: %d %v", status, ui)
+	}
+	// Two Authorization headers are ambiguous: refused (RFC 6750 §3.1).
+	req, _ := http.NewRequest(http.MethodGet, h.url+oidc.UserInfoPath, nil)
+	req.Header["Authorization"] = []string{"Bearer " + tr.str("access_token"), "Bearer other"}
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Errorf("userinfo with two Authorization headers: %v %v, want 400", res, err)
+	} else {
+		res.Body.Close()
+	}
+	// At the token endpoint too: which client would it be?
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.str("refresh_token")}}
+	req, _ = http.NewRequest(http.MethodPost, h.url+oauth.TokenPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(wiki.id), url.QueryEscape(wiki.secret))
+	req.Header.Add("Authorization", "Basic b3RoZXI6c2VjcmV0")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Errorf("token request with two Authorization headers: %v %v, want 400", res, err)
+	} else {
+		res.Body.Close()
 	}
 
 	// Rotation: the new refresh token works once, with a narrower scope.
