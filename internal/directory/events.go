@@ -249,7 +249,7 @@ func (s *Service) record(ctx context.Context, tx Tx, e *AuditEntry, evs []*Event
 
 func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, after *User) error {
 	if before != nil && after != nil && before.Active && !after.Active {
-		if err := tx.EndSessions(ctx, after.ID); err != nil {
+		if err := tx.EndSessions(ctx, after.ID, e.Time); err != nil {
 			return err
 		}
 	}

@@ -717,8 +717,12 @@ func (s *Service) ResetFactors(ctx context.Context, actor directory.Actor, userI
 			return err
 		}
 		ended = len(ids)
+		grants, err := tx.RevokeUserGrants(ctx, userID, s.stamp())
+		if err != nil {
+			return err
+		}
 		return s.record(ctx, tx, actor, ActionFactorReset, directory.UserFactorRemoved, u,
-			Detail{By: "administrator", Removed: removed, Sessions: ended}, nil, nil)
+			Detail{By: "administrator", Removed: removed, Sessions: ended, Grants: int(grants)}, nil, nil)
 	})
 	return removed, ended, err
 }
