@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -241,7 +240,7 @@ func factorName(name, def string) (string, error) {
 	if name == "" {
 		return def, nil
 	}
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxFactorName || strings.ContainsFunc(name, unicode.IsControl) {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxFactorName || directory.UnsafeText(name) {
 		return "", &Failure{Reason: "factor-name"}
 	}
 	return name, nil
