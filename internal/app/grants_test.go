@@ -17,8 +17,9 @@ import (
 )
 
 // TestGrantsRevoked: a person's OpenID Connect grants (offline ones, with
-// refresh tokens) are revoked when her password is reset or changed, her
-// factors are reset, an administrator signs her out everywhere or revokes
+// refresh tokens) are revoked when she signs out everywhere, her password
+// is reset or changed, her factors are reset, an administrator signs her
+// out everywhere or revokes
 // them (CLI and admin API), and when her account is disabled — enabling it
 // again does not revive them. The refresh after each gets invalid_grant
 // (red team finding 2: they all survived).
@@ -90,6 +91,21 @@ func TestGrantsRevoked(t *testing.T) {
 		name   string
 		revoke func()
 	}{
+		{"her own sign out everywhere", func() {
+			b := newBrowser(t, r.url)
+			if last, pw := b.signIn("/", "ada@example.com", "Correct-Horse-9"); last.status != 200 {
+				t.Fatalf("sign-in: %d %s", pw.status, pw.body)
+			}
+			page := b.do("GET", "/logout", nil)
+			f := fields(page.body)
+			f.Set("everywhere", "1")
+			if out := b.do("POST", "/logout", f); out.status != 200 {
+				t.Fatalf("sign out everywhere: %d %s", out.status, out.body)
+			}
+			if home := b.do("GET", "/", nil); home.status != http.StatusSeeOther {
+				t.Errorf("still signed in after signing out everywhere: %d", home.status)
+			}
+		}},
 		{"password change", func() {
 			if err := r.app.Login.ChangePassword(ctx, &login.Session{ID: "elsewhere", UserID: id}, login.Client{Addr: "127.0.0.1"},
 				"Correct-Horse-9", "Correct-Horse-10", "Correct-Horse-10"); err != nil {

@@ -385,7 +385,15 @@ func (s *Site) logoutPost(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	if _, err := s.EndSession(w, r); err != nil {
+	if r.PostFormValue("everywhere") != "" {
+		// Every browser, and her applications' refresh tokens.
+		_, _, _, err := s.login.LogoutEverywhere(r.Context(), s.cookie(r, "session"), s.client(r))
+		s.setCookie(w, "session", "", -1)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	} else if _, err := s.EndSession(w, r); err != nil {
 		s.internal(w, r, err)
 		return
 	}
