@@ -184,7 +184,7 @@ type Tx interface {
 	// revokes her single sign-on grants (refresh tokens) at at: a disabled
 	// account is signed out everywhere, in the transaction that disables
 	// it, and enabling it again revives neither. (Deleting a user deletes
-	// its sessions and grants with it.)
+	// its sessions; its grants no longer refresh: the person is gone.)
 	EndSessions(ctx context.Context, id string, at time.Time) error
 }
 
