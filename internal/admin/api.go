@@ -134,7 +134,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
 	a.routes = append(a.routes, pattern)
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.authn.Authenticate(r.Context(), r.Header.Get("Authorization"), a.clientAddr(r))
+		p, err := a.authn.Authenticate(r.Context(), auth.Authorization(r), a.clientAddr(r))
 		if err != nil {
 			writeProblem(w, r, authProblem(a.classify(err), r.Header.Get("Authorization") != ""))
 			return

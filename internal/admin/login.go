@@ -107,6 +107,17 @@ type PasswordReset struct {
 type SessionsEnded struct {
 	UserID string `json:"userId"`
 	Ended  int    `json:"ended"`
+	// GrantsRevoked counts her single sign-on grants (OpenID Connect
+	// refresh tokens) revoked with them.
+	GrantsRevoked int `json:"grantsRevoked"`
+}
+
+// GrantsRevoked is the answer of revoking a person's single sign-on
+// grants.
+type GrantsRevoked struct {
+	UserID   string `json:"userId"`
+	UserName string `json:"userName"`
+	Revoked  int    `json:"revoked"`
 }
 
 func (o *Ops) loginService() (*login.Service, error) {
@@ -213,11 +224,29 @@ func (o *Ops) EndSessions(ctx context.Context, actor directory.Actor, ref string
 	if err != nil {
 		return nil, err
 	}
-	n, err := svc.RevokeSessions(ctx, actor, u.ID)
+	n, g, err := svc.RevokeSessions(ctx, actor, u.ID)
 	if err != nil {
 		return nil, err
 	}
-	return &SessionsEnded{UserID: u.ID, Ended: n}, nil
+	return &SessionsEnded{UserID: u.ID, Ended: n, GrantsRevoked: g}, nil
+}
+
+// RevokeGrants revokes every single sign-on grant of a person: her
+// applications' refresh tokens stop working; her sessions stay.
+func (o *Ops) RevokeGrants(ctx context.Context, actor directory.Actor, ref string) (*GrantsRevoked, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	n, err := svc.RevokeGrants(ctx, actor, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &GrantsRevoked{UserID: u.ID, UserName: u.UserName, Revoked: n}, nil
 }
 
 // ---- HTTP
@@ -237,6 +266,10 @@ func (a *API) loginRoutes() {
 	})
 	a.handle("DELETE /users/{user}/sessions", func(r *http.Request, actor directory.Actor) (int, any, error) {
 		x, err := a.ops.EndSessions(r.Context(), actor, r.PathValue("user"))
+		return http.StatusOK, x, err
+	})
+	a.handle("DELETE /users/{user}/grants", func(r *http.Request, actor directory.Actor) (int, any, error) {
+		x, err := a.ops.RevokeGrants(r.Context(), actor, r.PathValue("user"))
 		return http.StatusOK, x, err
 	})
 }

@@ -593,7 +593,7 @@ func (a *App) Handler() http.Handler {
 // scope (or to anyone when metrics.public is set).
 func (a *App) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if !a.Config.Metrics.Public {
-		p, err := a.Auth.Authenticate(r.Context(), r.Header.Get("Authorization"), scim.RemoteHost(r))
+		p, err := a.Auth.Authenticate(r.Context(), auth.Authorization(r), scim.RemoteHost(r))
 		if err != nil && a.Store.Unavailable(err) {
 			// The credential could not be checked: not the caller's fault.
 			a.Log.ErrorContext(r.Context(), "metrics: authenticate", "err", err)

@@ -169,6 +169,26 @@ func TestSearchEndToEnd(t *testing.T) {
 			t.Errorf("401 without a Bearer challenge: %v", hdr)
 		}
 	}
+	// A header sent twice is ambiguous (a proxy may have checked the
+	// first, Gatehouse read the other): refused, whichever it is.
+	for _, hdr := range []http.Header{
+		{"Authorization": {"Bearer " + token}, "Gatehouse-User": {"bob@example.com", "alice@example.com"}},
+		{"Authorization": {"Bearer " + token}, "Gatehouse-User": {alice, "bob@example.com"}},
+		{"Authorization": {"Bearer " + token, "Bearer " + token}, "Gatehouse-User": {alice}},
+	} {
+		req, _ := http.NewRequest("GET", r.url+"/search?"+q, nil)
+		req.Header = hdr
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || err != nil || body["error"] != "invalid_request" {
+			t.Errorf("headers %v: %d %v %v, want 400 invalid_request", hdr, resp.StatusCode, body, err)
+		}
+	}
 	st, err := s.Backend.Stats(ctx)
 	if err != nil || st.Chunks != 2 || st.Model == "" {
 		t.Errorf("stats after the bad requests: %+v %v", st, err)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -179,8 +178,9 @@ type AppSpec struct {
 
 func (s *Service) checkApp(ctx context.Context, tx Tx, a *App, prevSSO json.RawMessage) error {
 	a.Name = strings.TrimSpace(a.Name)
-	if a.Name == "" || len(a.Name) > 128 || strings.ContainsFunc(a.Name, unicode.IsControl) {
-		return directory.Errorf(directory.ErrInvalid, "name", "an application name must have 1 to 128 characters, without control characters")
+	if a.Name == "" || len(a.Name) > 128 || directory.UnsafeText(a.Name) {
+		return directory.Errorf(directory.ErrInvalid, "name",
+			"an application name must have 1 to 128 characters, without control characters or invisible bidirectional marks (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)")
 	}
 	if !slices.Contains(Kinds(), a.Kind) {
 		return directory.Errorf(directory.ErrInvalid, "kind", "kind must be %s, %s, %s, %s or %s", KindSCIMClient, KindServerApp, KindAdmin, KindSAMLSP, KindOIDCClient)

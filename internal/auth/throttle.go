@@ -2,6 +2,7 @@ package auth
 
 import (
 	"container/list"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -148,4 +149,15 @@ func NetworkKey(client string) string {
 	}
 	p, _ := a.Prefix(bits)
 	return "net:" + p.String()
+}
+
+// Authorization returns a request's Authorization header. Sent more than
+// once it is ambiguous — a proxy may have checked one, we would read
+// another — so it is then a value that authenticates nobody: the request
+// is refused as an invalid credential.
+func Authorization(r *http.Request) string {
+	if v := r.Header.Values("Authorization"); len(v) > 1 {
+		return "Duplicate Authorization headers"
+	}
+	return r.Header.Get("Authorization")
 }

@@ -70,7 +70,7 @@ func (e *env) users(args []string) error {
 		subs[name] = sc
 	}
 	return e.runGroup(&group{name: "users", about: "The directory's users (all of them: no application's synchronization scope applies), and their sign-in.",
-		order: []string{"list", "login", "reset-password", "unlock", "logout", "reset-factors"}, subs: subs}, args)
+		order: []string{"list", "login", "reset-password", "unlock", "logout", "revoke-grants", "reset-factors"}, subs: subs}, args)
 }
 
 func (e *env) groups(args []string) error {

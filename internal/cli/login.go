@@ -7,8 +7,8 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 )
 
-// Sign-in administration: gatehouse users login|reset-password|unlock|logout
-// USER, as the admin API's /users/{user}/… do.
+// Sign-in administration: gatehouse users login|reset-password|unlock|logout|
+// revoke-grants USER, as the admin API's /users/{user}/… do.
 
 func loginSubs() map[string]*sub {
 	userArg := []arg{{"USER", "the user's userName or id"}}
@@ -41,13 +41,23 @@ func loginSubs() map[string]*sub {
 				}
 				return c.print(st, func() { c.printf("Unlocked %s: every network and device may try again.\n", st.UserName) })
 			}},
-		"logout": {about: "end every session of a person (she must sign in again)", args: userArg,
+		"logout": {about: "sign a person out everywhere: end her sessions and revoke her applications' refresh tokens", args: userArg,
 			run: func(c *cmd) error {
 				x, err := c.a.Admin.EndSessions(c.e.ctx, cliActor(), c.pos[0])
 				if err != nil {
 					return err
 				}
-				return c.print(x, func() { c.printf("Ended %s.\n", plural(x.Ended, "session", "sessions")) })
+				return c.print(x, func() {
+					c.printf("Ended %s; revoked %s.\n", plural(x.Ended, "session", "sessions"), plural(x.GrantsRevoked, "grant", "grants"))
+				})
+			}},
+		"revoke-grants": {about: "revoke a person's single sign-on grants: her applications' refresh tokens stop working (her sessions stay)", args: userArg,
+			run: func(c *cmd) error {
+				x, err := c.a.Admin.RevokeGrants(c.e.ctx, cliActor(), c.pos[0])
+				if err != nil {
+					return err
+				}
+				return c.print(x, func() { c.printf("Revoked %s of %s.\n", plural(x.Revoked, "grant", "grants"), x.UserName) })
 			}},
 	}
 }

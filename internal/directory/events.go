@@ -257,7 +257,7 @@ func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, 
 	// reset, like an administrator's), so that whoever knew the old one
 	// and signed in with it is out too.
 	if before != nil && after != nil && (before.Active && !after.Active || before.PasswordHash != after.PasswordHash) {
-		if err := tx.EndSessions(ctx, after.ID); err != nil {
+		if err := tx.EndSessions(ctx, after.ID, e.Time); err != nil {
 			return err
 		}
 	}

@@ -180,11 +180,13 @@ type Tx interface {
 	// MarkActivated records that user id is active, and reports whether
 	// it is the first time (false: it has been active before).
 	MarkActivated(ctx context.Context, id string, at time.Time) (bool, error)
-	// EndSessions ends user id's sign-in sessions (internal/login): a
-	// disabled account, or one whose password was set, is signed out
-	// everywhere, in the transaction that changes it. (Deleting a user
-	// deletes its sessions with it.)
-	EndSessions(ctx context.Context, id string) error
+	// EndSessions ends user id's sign-in sessions (internal/login) and
+	// revokes her single sign-on grants (refresh tokens) at at: a disabled
+	// account, or one whose password was set, is signed out everywhere, in
+	// the transaction that changes it, and enabling it again revives
+	// neither. (Deleting a user deletes its sessions; its grants no longer
+	// refresh: the person is gone.)
+	EndSessions(ctx context.Context, id string, at time.Time) error
 }
 
 // AuditQuery selects audit entries, newest first. Empty fields select all.

@@ -82,7 +82,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		client = host
 	}
-	header := r.Header.Get("Authorization")
+	header := auth.Authorization(r)
 	p, err := rc.Auth.Authenticate(r.Context(), header, client)
 	if err != nil {
 		var te *auth.ThrottledError

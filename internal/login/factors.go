@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -241,7 +240,7 @@ func factorName(name, def string) (string, error) {
 	if name == "" {
 		return def, nil
 	}
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxFactorName || strings.ContainsFunc(name, unicode.IsControl) {
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxFactorName || directory.UnsafeText(name) {
 		return "", &Failure{Reason: "factor-name"}
 	}
 	return name, nil
@@ -717,8 +716,12 @@ func (s *Service) ResetFactors(ctx context.Context, actor directory.Actor, userI
 			return err
 		}
 		ended = len(ids)
+		grants, err := tx.RevokeUserGrants(ctx, userID, s.stamp())
+		if err != nil {
+			return err
+		}
 		return s.record(ctx, tx, actor, ActionFactorReset, directory.UserFactorRemoved, u,
-			Detail{By: "administrator", Removed: removed, Sessions: ended}, nil, nil)
+			Detail{By: "administrator", Removed: removed, Sessions: ended, Grants: int(grants)}, nil, nil)
 	})
 	return removed, ended, err
 }

@@ -282,3 +282,35 @@ func TestFactorName(t *testing.T) {
 		}
 	}
 }
+
+// TestFactorNameRefusesSpoofing: a factor's name may not hold control
+// characters or the invisible direction marks, overrides and isolates
+// that make one name read as another (red team finding 6): refused with
+// "factor-name", whose page says why.
+func TestFactorNameRefusesSpoofing(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"", "def", true},
+		{"  Phone  ", "Phone", true},
+		{"Téléphone 電話", "Téléphone 電話", true},
+		{"Phone\u202Eenohp", "", false},
+		{"\u2066Phone\u2069", "", false},
+		{"Ph\u200Eone", "", false},
+		{"Ph\u200Fone", "", false},
+		{"Ph\u061Cone", "", false},
+		{"Phone\x1b[31m", "", false},
+		{"Pho\u0085ne", "", false},
+		{"Phone\nKey", "", false},
+		{"Phone\u2028Key", "", false},
+	} {
+		got, err := factorName(tc.in, "def")
+		if tc.ok != (err == nil) || got != tc.want {
+			t.Errorf("factorName(%q) = %q, %v; want %q ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+		if f, isF := isFailure(err); err != nil && (!isF || f.Reason != "factor-name") {
+			t.Errorf("factorName(%q): %v, want the factor-name failure", tc.in, err)
+		}
+	}
+}

@@ -160,14 +160,8 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 		return nil, err
 	}
 	if u == nil {
-		// The same cost and, in time, the same "locked" answer as for an
-		// account that exists, so that neither tells whether it does.
-		s.burn(ctx)
-		s.addrs.Fail(auth.AddrKey(c.Addr))
-		if d := s.ghosts.Fail(strings.ToLower(userName) + "|" + auth.NetworkKey(c.Addr)); d > 0 {
-			return nil, &Failure{Reason: "locked", RetryAfter: d}
-		}
-		return nil, fail("invalid")
+		// Answered as an account's wrong password is (ghosts.go).
+		return nil, s.unknownName(ctx, p, c, userName)
 	}
 	key, dev := s.clientKey(ctx, u.ID, c)
 	trusted := dev != nil
@@ -223,12 +217,16 @@ func (s *Service) findUser(ctx context.Context, userName string) (*directory.Use
 	return u, err
 }
 
-// burn spends a password check's time on nothing.
+// burn spends a password check's time on nothing: a check against a
+// dummy argon2id hash — or, the first time, making that hash, which costs
+// the same (not both: the first unknown name would take twice as long).
 func (s *Service) burn(ctx context.Context) {
+	first := false
 	s.dummyOnce.Do(func() {
+		first = true
 		s.dummy, _ = s.opt.Hasher.Hash(context.WithoutCancel(ctx), "gatehouse: no such account")
 	})
-	if s.dummy != "" {
+	if s.dummy != "" && !first {
 		_, _ = s.verify(ctx, "gatehouse: no such account?", s.dummy)
 	}
 }
@@ -541,6 +539,14 @@ func (s *Service) finish(ctx context.Context, p *Pending, c Client, method strin
 		if o, err := s.store.SessionByHash(ctx, HashToken(c.Session)); err == nil {
 			old = o
 		}
+	}
+	if old != nil && old.UserID == u.ID && now.Before(old.Expires) && now.Sub(old.LastSeen) < s.opt.SessionIdle {
+		// A step-up or re-authentication continues the person's session:
+		// its absolute lifetime counts from her first sign-in.
+		if old.Expires.Before(sess.Expires) {
+			sess.Expires = old.Expires
+		}
+		sess.Created = old.Created
 	}
 	dev := &Device{UserID: u.ID, Created: now, LastUsed: now}
 	var devHash []byte

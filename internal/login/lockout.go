@@ -50,61 +50,74 @@ func (s *Service) clientKey(ctx context.Context, userID string, c Client) (key s
 	return auth.NetworkKey(c.Addr), nil
 }
 
+// lockTx is what the limits read and write: an account's login state and
+// its failures per client key. A login Tx, or (for a user name that is no
+// account) the in-memory table of such names (ghosts), which applies the
+// same limits to it.
+type lockTx interface {
+	AccountForUpdate(ctx context.Context, userID string) (*Account, error)
+	PutAccount(ctx context.Context, a *Account) error
+	LockForUpdate(ctx context.Context, userID, key string) (*Lock, error)
+	PutLock(ctx context.Context, l *Lock) error
+}
+
 // charge counts an attempt of userID from key before its check, or
 // refuses it with the time to wait. factor: the attempt is a second
 // factor's.
 func (s *Service) charge(ctx context.Context, userID, key string, trusted, factor bool) error {
+	return s.store.WriteLogin(ctx, func(tx Tx) error { return s.chargeTx(ctx, tx, userID, key, trusted, factor) })
+}
+
+func (s *Service) chargeTx(ctx context.Context, tx lockTx, userID, key string, trusted, factor bool) error {
 	lo := s.opt.Lockout
-	return s.store.WriteLogin(ctx, func(tx Tx) error {
-		now := s.stamp()
-		acct, err := tx.AccountForUpdate(ctx, userID)
-		if err != nil {
-			return err
+	now := s.stamp()
+	acct, err := tx.AccountForUpdate(ctx, userID)
+	if err != nil {
+		return err
+	}
+	l, err := tx.LockForUpdate(ctx, userID, key)
+	if err != nil {
+		return err
+	}
+	if now.Before(l.LockedUntil) {
+		return &Failure{Reason: "locked", RetryAfter: l.LockedUntil.Sub(now)}
+	}
+	if !l.First.IsZero() && (now.Sub(l.First) >= lo.Window || !l.LockedUntil.IsZero()) {
+		*l = Lock{UserID: userID, Key: key} // the window, or the lock, is over
+	}
+	if l.Failures >= lo.Failures {
+		// Attempts in flight already fill the allowance.
+		return &Failure{Reason: "locked", RetryAfter: time.Second}
+	}
+	if l.First.IsZero() {
+		l.First = now
+	}
+	l.Failures++
+	if err := tx.PutLock(ctx, l); err != nil {
+		return err
+	}
+	if trusted {
+		return nil
+	}
+	if factor {
+		if acct.FactorFailures >= lo.FactorFailures {
+			return &Failure{Reason: "factor-locked"}
 		}
-		l, err := tx.LockForUpdate(ctx, userID, key)
-		if err != nil {
-			return err
-		}
-		if now.Before(l.LockedUntil) {
-			return &Failure{Reason: "locked", RetryAfter: l.LockedUntil.Sub(now)}
-		}
-		if !l.First.IsZero() && (now.Sub(l.First) >= lo.Window || !l.LockedUntil.IsZero()) {
-			*l = Lock{UserID: userID, Key: key} // the window, or the lock, is over
-		}
-		if l.Failures >= lo.Failures {
-			// Attempts in flight already fill the allowance.
-			return &Failure{Reason: "locked", RetryAfter: time.Second}
-		}
-		if l.First.IsZero() {
-			l.First = now
-		}
-		l.Failures++
-		if err := tx.PutLock(ctx, l); err != nil {
-			return err
-		}
-		if trusted {
-			return nil
-		}
-		if factor {
-			if acct.FactorFailures >= lo.FactorFailures {
-				return &Failure{Reason: "factor-locked"}
-			}
-			acct.FactorFailures++
-		}
-		if !acct.LastFailure.IsZero() && now.Sub(acct.LastFailure) >= lo.Window && !now.Before(acct.NextAttempt) {
-			acct.Failures, acct.NextAttempt = 0, time.Time{}
-		}
-		if now.Before(acct.NextAttempt) {
-			// Refunds the lock's count: this attempt checks nothing.
-			return &Failure{Reason: "slowed", RetryAfter: acct.NextAttempt.Sub(now)}
-		}
-		acct.Failures++
-		acct.LastFailure = now
-		if over := acct.Failures - lo.AccountFailures; over > 0 {
-			acct.NextAttempt = now.Add(accountDelay(over, lo.AccountMaxDelay))
-		}
-		return tx.PutAccount(ctx, acct)
-	})
+		acct.FactorFailures++
+	}
+	if !acct.LastFailure.IsZero() && now.Sub(acct.LastFailure) >= lo.Window && !now.Before(acct.NextAttempt) {
+		acct.Failures, acct.NextAttempt = 0, time.Time{}
+	}
+	if now.Before(acct.NextAttempt) {
+		// Refunds the lock's count: this attempt checks nothing.
+		return &Failure{Reason: "slowed", RetryAfter: acct.NextAttempt.Sub(now)}
+	}
+	acct.Failures++
+	acct.LastFailure = now
+	if over := acct.Failures - lo.AccountFailures; over > 0 {
+		acct.NextAttempt = now.Add(accountDelay(over, lo.AccountMaxDelay))
+	}
+	return tx.PutAccount(ctx, acct)
 }
 
 // accountDelay is the wait after the over-th failure past the account's
@@ -156,15 +169,9 @@ func (s *Service) refund(ctx context.Context, userID, key string, trusted, facto
 // crosses the account's, or the account's second-factor allowance — the
 // lock with its User.Locked.
 func (s *Service) failed(ctx context.Context, u *directory.User, key string, trusted, factor bool, c Client, d Detail) error {
-	lo := s.opt.Lockout
 	s.addrs.Fail(auth.AddrKey(c.Addr))
 	return s.write(ctx, func(tx Tx) error {
-		now := s.stamp()
-		acct, err := tx.AccountForUpdate(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		l, err := tx.LockForUpdate(ctx, u.ID, key)
+		locks, err := s.lockAfter(ctx, tx, u.ID, key, trusted, factor)
 		if err != nil {
 			return err
 		}
@@ -173,35 +180,53 @@ func (s *Service) failed(ctx context.Context, u *directory.User, key string, tru
 		if err := s.record(ctx, tx, actor, ActionLoginFailed, directory.UserLoginFailed, u, d, nil, nil); err != nil {
 			return err
 		}
-		if l.Failures >= lo.Failures && l.LockedUntil.IsZero() {
-			l.LockedUntil = now.Add(lo.Duration)
-			if err := tx.PutLock(ctx, l); err != nil {
+		for _, ld := range locks {
+			ld.Client = c.Addr
+			if err := s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u, ld, nil, nil); err != nil {
 				return err
 			}
-			scope := "network"
-			if trusted {
-				scope = "device"
-			}
-			until := l.LockedUntil
-			if err := s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
-				Detail{Scope: scope, Until: &until, Reason: "failures", Client: c.Addr}, nil, nil); err != nil {
-				return err
-			}
-		}
-		if !trusted && acct.Failures == lo.AccountFailures+1 {
-			until := acct.NextAttempt
-			if err := s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
-				Detail{Scope: "account", Until: &until, Reason: "failures", Client: c.Addr}, nil, nil); err != nil {
-				return err
-			}
-		}
-		if !trusted && factor && acct.FactorFailures == lo.FactorFailures {
-			// Until an administrator's unlock: no Until.
-			return s.record(ctx, tx, actor, ActionLocked, directory.UserLocked, u,
-				Detail{Scope: "factor", Reason: "factor-failures", Client: c.Addr}, nil, nil)
 		}
 		return nil
 	})
+}
+
+// lockAfter applies a failed check of userID from key to the limits: it
+// locks the key when the failure fills its allowance, and returns the
+// detail of each lock this failure starts (the key's, the account-wide
+// slow-down, the second factors').
+func (s *Service) lockAfter(ctx context.Context, tx lockTx, userID, key string, trusted, factor bool) ([]Detail, error) {
+	lo := s.opt.Lockout
+	now := s.stamp()
+	acct, err := tx.AccountForUpdate(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	l, err := tx.LockForUpdate(ctx, userID, key)
+	if err != nil {
+		return nil, err
+	}
+	var out []Detail
+	if l.Failures >= lo.Failures && l.LockedUntil.IsZero() {
+		l.LockedUntil = now.Add(lo.Duration)
+		if err := tx.PutLock(ctx, l); err != nil {
+			return nil, err
+		}
+		scope := "network"
+		if trusted {
+			scope = "device"
+		}
+		until := l.LockedUntil
+		out = append(out, Detail{Scope: scope, Until: &until, Reason: "failures"})
+	}
+	if !trusted && acct.Failures == lo.AccountFailures+1 {
+		until := acct.NextAttempt
+		out = append(out, Detail{Scope: "account", Until: &until, Reason: "failures"})
+	}
+	if !trusted && factor && acct.FactorFailures == lo.FactorFailures {
+		// Until an administrator's unlock: no Until.
+		out = append(out, Detail{Scope: "factor", Reason: "factor-failures"})
+	}
+	return out, nil
 }
 
 // succeeded forgets the failures of key and the account-wide count

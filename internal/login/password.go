@@ -167,6 +167,12 @@ func (s *Service) setPassword(ctx context.Context, tx Tx, actor directory.Actor,
 		return err
 	}
 	d.Sessions = len(ended)
+	// Her applications' refresh tokens were got with the old password.
+	grants, err := tx.RevokeUserGrants(ctx, userID, now)
+	if err != nil {
+		return err
+	}
+	d.Grants = int(grants)
 	action := ActionPasswordChange
 	if temporary {
 		action = ActionPasswordReset

@@ -23,6 +23,7 @@ const (
 	ActionUnlocked       = "login.unlock"
 	ActionLogout         = "login.logout"
 	ActionRevoked        = "login.revoke"
+	ActionGrantsRevoked  = "login.grants.revoke"
 	ActionPasswordChange = "user.password.change"
 	ActionPasswordReset  = "user.password.reset"
 	// Second factors (factors.go).
@@ -53,8 +54,10 @@ type Detail struct {
 	// (the slow-down), until when.
 	Scope string     `json:"scope,omitempty"`
 	Until *time.Time `json:"until,omitempty"`
-	// Sessions counts the sessions a change ended.
+	// Sessions counts the sessions a change ended; Grants the single
+	// sign-on grants (OpenID Connect refresh tokens) it revoked.
 	Sessions int `json:"sessionsEnded,omitempty"`
+	Grants   int `json:"grantsRevoked,omitempty"`
 	// By says who changed a password: "self" or "administrator"; Forced
 	// that it was the change a reset forced.
 	By     string `json:"by,omitempty"`

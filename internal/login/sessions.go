@@ -85,22 +85,70 @@ func (s *Service) Logout(ctx context.Context, token string, c Client) (*Session,
 	return sess, nil
 }
 
-// RevokeSessions ends every session of a user (an administrator's
-// action), with the audit record and User.LoggedOut. It returns how many
-// it ended.
-func (s *Service) RevokeSessions(ctx context.Context, actor directory.Actor, userID string) (int, error) {
+// RevokeSessions signs a user out everywhere (an administrator's
+// action): it ends every session of hers and revokes her single sign-on
+// grants, with the audit record and User.LoggedOut. It returns how many
+// sessions it ended and grants it revoked.
+func (s *Service) RevokeSessions(ctx context.Context, actor directory.Actor, userID string) (sessions, grants int, err error) {
+	return s.everywhere(ctx, actor, ActionRevoked, "revoked", userID, "")
+}
+
+// LogoutEverywhere signs the person of the session with this token out
+// everywhere (her own choice): every session of hers ends and her single
+// sign-on grants are revoked, audited as login.logout (reason
+// "logout-everywhere") with User.LoggedOut. It returns the session (nil
+// when the token names none) and how many sessions and grants ended.
+func (s *Service) LogoutEverywhere(ctx context.Context, token string, c Client) (*Session, int, int, error) {
+	sess, err := s.Session(ctx, token)
+	if err != nil || sess == nil {
+		return nil, 0, 0, err
+	}
+	actor := personActor(c.RequestID)
+	n, g, err := s.everywhere(ctx, actor, ActionLogout, "logout-everywhere", sess.UserID, c.Addr)
+	return sess, n, g, err
+}
+
+// everywhere ends every session of a user and revokes her grants, with
+// the audit record action (User.LoggedOut).
+func (s *Service) everywhere(ctx context.Context, actor directory.Actor, action, reason, userID, client string) (sessions, grants int, err error) {
+	u, err := s.store.User(ctx, userID, directory.ReadOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	err = s.write(ctx, func(tx Tx) error {
+		ids, err := tx.DeleteUserSessions(ctx, userID, "")
+		if err != nil {
+			return err
+		}
+		g, err := tx.RevokeUserGrants(ctx, userID, s.stamp())
+		if err != nil {
+			return err
+		}
+		sessions, grants = len(ids), int(g)
+		return s.record(ctx, tx, actor, action, directory.UserLoggedOut, u,
+			Detail{Reason: reason, Sessions: sessions, Grants: grants, Client: client}, nil, nil)
+	})
+	return sessions, grants, err
+}
+
+// RevokeGrants revokes every single sign-on grant of a user (an
+// administrator's action): her applications' refresh tokens stop working
+// (invalid_grant) and the access tokens they issued are refused at
+// UserInfo; her browser sessions stay. Audited as login.grants.revoke. It
+// returns how many grants it revoked.
+func (s *Service) RevokeGrants(ctx context.Context, actor directory.Actor, userID string) (int, error) {
 	u, err := s.store.User(ctx, userID, directory.ReadOptions{})
 	if err != nil {
 		return 0, err
 	}
 	var n int
 	err = s.write(ctx, func(tx Tx) error {
-		ids, err := tx.DeleteUserSessions(ctx, userID, "")
+		g, err := tx.RevokeUserGrants(ctx, userID, s.stamp())
 		if err != nil {
 			return err
 		}
-		n = len(ids)
-		return s.record(ctx, tx, actor, ActionRevoked, directory.UserLoggedOut, u, Detail{Reason: "revoked", Sessions: n}, nil, nil)
+		n = int(g)
+		return s.record(ctx, tx, actor, ActionGrantsRevoked, "", u, Detail{Reason: "revoked", Grants: n}, nil, nil)
 	})
 	return n, err
 }

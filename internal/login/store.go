@@ -60,6 +60,10 @@ type Tx interface {
 	// DeleteUserSessions ends a user's sessions but except ("" for all),
 	// returning the ids it ended.
 	DeleteUserSessions(ctx context.Context, userID, except string) ([]string, error)
+	// RevokeUserGrants revokes every single sign-on grant of a user still
+	// in force (OpenID Connect refresh tokens and what they issue), and
+	// returns how many.
+	RevokeUserGrants(ctx context.Context, userID string, at time.Time) (int64, error)
 
 	// PutPending creates or replaces a pending login.
 	PutPending(ctx context.Context, p *Pending) error

@@ -233,6 +233,10 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 	// Client authentication: HTTP Basic (client_secret_basic) or the
 	// client_secret parameter (client_secret_post), not both.
 	clientID, secret := p["client_id"], p["client_secret"]
+	if len(r.Header.Values("Authorization")) > 1 {
+		h.writeError(w, r, errRequest("send the Authorization header once"), requestID)
+		return
+	}
 	if hdr := r.Header.Get("Authorization"); hdr != "" {
 		id, sec, te := basic(hdr)
 		if te != nil {

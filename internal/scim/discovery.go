@@ -305,7 +305,7 @@ func modeName(p directory.Profile) string {
 func (s *Server) schemaProfile(w http.ResponseWriter, r *http.Request) (directory.Profile, bool) {
 	// The answer depends on the credential: caches must keep them apart.
 	w.Header().Add("Vary", "Authorization")
-	header := r.Header.Get("Authorization")
+	header := auth.Authorization(r)
 	if header == "" {
 		return directory.IDaaSProfile(), true
 	}

@@ -253,7 +253,7 @@ func (h *headerRecorder) WriteHeader(code int)        { h.status = code }
 // too often.
 func (s *Server) authenticate(scope string, h func(http.ResponseWriter, *http.Request, *auth.Principal)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		header := r.Header.Get("Authorization")
+		header := auth.Authorization(r)
 		p, err := s.auth.Authenticate(r.Context(), header, s.cfg.ClientAddr(r))
 		if err != nil {
 			s.writeError(w, r, authError(s.classify(err), header != ""))

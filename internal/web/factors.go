@@ -63,7 +63,7 @@ func (s *Site) showFactors(w http.ResponseWriter, r *http.Request, status int, s
 	}
 	day := func(t time.Time) string { return t.UTC().Format("2006-01-02") }
 	for _, f := range list.Factors {
-		v := factorView{ID: f.ID, Name: f.Name, KindText: l.T("factor.kind." + f.Kind), Used: l.F("factor.unused", day(f.Created))}
+		v := factorView{ID: f.ID, Name: visible(f.Name), KindText: l.T("factor.kind." + f.Kind), Used: l.F("factor.unused", day(f.Created))}
 		if f.LastUsed != nil {
 			v.Used = l.F("factor.used", day(f.Created), day(*f.LastUsed))
 		}

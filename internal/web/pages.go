@@ -2,12 +2,15 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
@@ -148,7 +151,7 @@ func (s *Site) showLogin(w http.ResponseWriter, r *http.Request, status int, p *
 	}
 	if p.AppID != "" {
 		if a, err := s.login.App(ctx, p.AppID); err == nil {
-			pg.AppName = a.Name
+			pg.AppName = visible(a.Name)
 		}
 	}
 	s.render(w, r, status, "login", pg)
@@ -313,7 +316,7 @@ func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 	sr := s.searchOn()
 	pg := &page{L: l, Title: l.T("home.title"), UserName: displayName(u.DisplayName, u.UserName), SearchOn: sr != nil, Answers: sr != nil && sr.Answers()}
 	for _, a := range apps {
-		link := appLink{Name: a.Name, RequireSSO: a.Access.RequireSSO}
+		link := appLink{Name: visible(a.Name), RequireSSO: a.Access.RequireSSO}
 		if fn := s.launcher(a.Kind); fn != nil {
 			link.URL = safeLink(fn(a))
 		}
@@ -324,9 +327,30 @@ func (s *Site) homePage(w http.ResponseWriter, r *http.Request) {
 
 func displayName(display, userName string) string {
 	if display != "" {
-		return display + " (" + userName + ")"
+		return visible(display) + " (" + visible(userName) + ")"
 	}
-	return userName
+	return visible(userName)
+}
+
+// visible shows a name as what it is: its control characters and
+// invisible direction marks (directory.UnsafeRune), which could make it
+// read as another, are shown as their code points ("[U+202E]"). Names
+// that come from elsewhere — a person's displayName and userName from
+// SCIM, applications and factors named before Gatehouse refused them —
+// go through it.
+func visible(s string) string {
+	if !directory.UnsafeText(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if directory.UnsafeRune(r) {
+			fmt.Fprintf(&b, "[U+%04X]", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // safeLink keeps a launcher's URL when it is a path on Gatehouse or an
@@ -362,7 +386,15 @@ func (s *Site) logoutPost(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	if _, err := s.EndSession(w, r); err != nil {
+	if r.PostFormValue("everywhere") != "" {
+		// Every browser, and her applications' refresh tokens.
+		_, _, _, err := s.login.LogoutEverywhere(r.Context(), s.cookie(r, "session"), s.client(r))
+		s.setCookie(w, "session", "", -1)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+	} else if _, err := s.EndSession(w, r); err != nil {
 		s.internal(w, r, err)
 		return
 	}

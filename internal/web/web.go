@@ -430,7 +430,8 @@ func (s *Site) Allowed(ctx context.Context, userID, appID string) (bool, string,
 
 // Refuse renders the error page.
 func (s *Site) Refuse(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	s.render(w, r, status, "error", &page{Title: title, Message: message})
+	// The message may name an application (login.Service.Allowed).
+	s.render(w, r, status, "error", &page{Title: title, Message: visible(message)})
 }
 
 // EndSession ends the request's session and clears its cookie.

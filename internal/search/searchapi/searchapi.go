@@ -74,6 +74,13 @@ type AppAsker struct {
 
 // Who implements Asker.
 func (a AppAsker) Who(r *http.Request) (Who, error) {
+	// A header sent twice is ambiguous — a proxy may read the first, we
+	// the other (which user, which credential?): refused.
+	for _, h := range []string{"Authorization", UserHeader} {
+		if len(r.Header.Values(h)) > 1 {
+			return Who{}, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "send the " + h + " header once"}
+		}
+	}
 	authz := r.Header.Get("Authorization")
 	p, err := a.Auth.Authenticate(r.Context(), authz, a.ClientAddr(r))
 	if err != nil {

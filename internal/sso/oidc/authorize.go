@@ -136,10 +136,21 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *client, a 
 	if (a.HasPrompt("login") || a.MaxAge == 0) && !fresh {
 		req.Force = true
 	}
-	// id_token_hint names whom the client expects: another person's
-	// session does not do.
-	if a.IDTokenHint != "" && sess != nil {
-		if sub, ok := p.hintSubject(ctx, a.IDTokenHint, c.app.ID); ok && sub != sess.UserID && !fresh {
+	// id_token_hint names whom the client expects (OIDC Core §3.1.2.1):
+	// one that is not an ID token of ours for this client (forged, its
+	// signature broken, another client's) is refused, never ignored; and
+	// another person's session does not do (with prompt=none:
+	// login_required, below).
+	if a.IDTokenHint != "" {
+		sub, ok := p.hintSubject(ctx, a.IDTokenHint, c.app.ID)
+		if !ok {
+			if !pending.LoginSent.IsZero() {
+				_ = p.opt.Store.DeleteAuthRequest(ctx, pending.ID)
+			}
+			p.redirectError(w, r, a, errorf(errInvalidRequest, "id_token_hint is not an ID token Gatehouse issued to this client"))
+			return
+		}
+		if sess != nil && sub != sess.UserID && !fresh {
 			req.Force = true
 		}
 	}

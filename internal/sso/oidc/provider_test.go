@@ -1,6 +1,7 @@
 package oidc_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
+	"github.com/gatehouse-id/gatehouse/internal/oauth"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
 )
 
@@ -91,6 +93,25 @@ func TestCodeFlow(t *testing.T) {
 	status, ui := h.userinfo(tr.str("access_token"))
 	if status != http.StatusOK || ui["sub"] != ann.ID || ui["email"] != "ann@example.com" || !cmp.Equal(ui["groups"], []any{"engineering"}) {
 		t.Errorf("userinfo: %d %v", status, ui)
+	}
+	// Two Authorization headers are ambiguous: refused (RFC 6750 §3.1).
+	req, _ := http.NewRequest(http.MethodGet, h.url+oidc.UserInfoPath, nil)
+	req.Header["Authorization"] = []string{"Bearer " + tr.str("access_token"), "Bearer other"}
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Errorf("userinfo with two Authorization headers: %v %v, want 400", res, err)
+	} else {
+		res.Body.Close()
+	}
+	// At the token endpoint too: which client would it be?
+	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.str("refresh_token")}}
+	req, _ = http.NewRequest(http.MethodPost, h.url+oauth.TokenPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(wiki.id), url.QueryEscape(wiki.secret))
+	req.Header.Add("Authorization", "Basic b3RoZXI6c2VjcmV0")
+	if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != http.StatusBadRequest {
+		t.Errorf("token request with two Authorization headers: %v %v, want 400", res, err)
+	} else {
+		res.Body.Close()
 	}
 
 	// Rotation: the new refresh token works once, with a narrower scope.
@@ -653,3 +674,67 @@ func TestSettings(t *testing.T) {
 func jsonNum(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 var _ = time.Second
+
+// TestIDTokenHint: an id_token_hint that is not an ID token Gatehouse
+// issued to this client — forged, with a broken signature, another
+// client's — is refused with invalid_request at the redirect_uri, with
+// prompt=none or not, instead of being ignored; with prompt=none, a hint
+// naming someone else than the person signed in gets login_required, and
+// her own is answered (red team finding 4: OIDC Core §3.1.2.1, §3.1.2.6).
+func TestIDTokenHint(t *testing.T) {
+	h := newHarness(t)
+	ann, bob := h.user("ann@example.com"), h.user("bob@example.com")
+	wiki := h.client("wiki", wikiSettings, auth.Access{Everyone: true})
+	other := h.client("other", `{"redirectUris":["https://other.example/cb"]}`, auth.Access{Everyone: true})
+	idToken := func(b *browser, c *rp, who string) string {
+		t.Helper()
+		h.sessions.next = who
+		verifier, challenge := pkce()
+		cb := callback(t, b.authorize(c.authParams("openid", challenge)), c.redirect)
+		tr := h.exchange(c, cb.Get("code"), verifier)
+		if tr.status != http.StatusOK || tr.str("id_token") == "" {
+			t.Fatalf("exchange: %d %v", tr.status, tr.body)
+		}
+		return tr.str("id_token")
+	}
+	b := h.browser()
+	annHint := idToken(b, wiki, ann.ID)
+	annOther := idToken(b, other, ann.ID)
+	bobHint := idToken(h.browser(), wiki, bob.ID)
+	parts := strings.Split(annHint, ".")
+	sig := []byte(parts[2])
+	sig[len(sig)/2] ^= 1
+	broken := parts[0] + "." + parts[1] + "." + string(sig)
+	resigned := parts[0] + "." + strings.TrimRight(base64.RawURLEncoding.EncodeToString([]byte(`{"iss":"`+h.url+`","sub":"`+bob.ID+`","aud":"`+wiki.id+`"}`)), "=") + "." + parts[2]
+
+	for _, tc := range []struct {
+		name, hint, prompt, err string
+	}{
+		{"her own, prompt none", annHint, "none", ""},
+		{"her own", annHint, "", ""},
+		{"someone else's, prompt none", bobHint, "none", "login_required"},
+		{"forged, prompt none", "x.y.z", "none", "invalid_request"},
+		{"forged", "x.y.z", "", "invalid_request"},
+		{"broken signature, prompt none", broken, "none", "invalid_request"},
+		{"claims swapped, prompt none", resigned, "none", "invalid_request"},
+		{"another client's, prompt none", annOther, "none", "invalid_request"},
+		{"another client's", annOther, "", "invalid_request"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := h.sessions.logins
+			_, challenge := pkce()
+			q := wiki.authParams("openid", challenge)
+			q.Set("id_token_hint", tc.hint)
+			if tc.prompt != "" {
+				q.Set("prompt", tc.prompt)
+			}
+			cb := callback(t, b.authorize(q), wiki.redirect)
+			if cb.Get("error") != tc.err || (tc.err == "") != (cb.Get("code") != "") || cb.Get("state") != q.Get("state") {
+				t.Errorf("callback %v, want error %q", cb, tc.err)
+			}
+			if h.sessions.logins != before {
+				t.Errorf("the login page was shown")
+			}
+		})
+	}
+}

@@ -55,6 +55,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // both (RFC 6750 §2).
 func bearer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	var token string
+	if len(r.Header.Values("Authorization")) > 1 {
+		challenge(w, errInvalidRequest, "send the Authorization header once")
+		return "", false
+	}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, v, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(v) == "" {

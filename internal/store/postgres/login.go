@@ -299,10 +299,22 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 	return total, nil
 }
 
-// EndSessions ends a user's sessions (directory.Tx: a disabled account).
-func (t *tx) EndSessions(ctx context.Context, id string) error {
+// EndSessions ends a user's sessions and revokes her single sign-on
+// grants (directory.Tx: a disabled account).
+func (t *tx) EndSessions(ctx context.Context, id string, at time.Time) error {
 	if _, err := t.tx.Exec(ctx, `DELETE FROM login_sessions WHERE user_id = $1`, id); err != nil {
 		return fmt.Errorf("end sessions: %w", err)
 	}
-	return nil
+	_, err := t.RevokeUserGrants(ctx, id, at)
+	return err
+}
+
+// RevokeUserGrants revokes every OpenID Connect grant of a user still in
+// force (login.Tx), and returns how many.
+func (t *tx) RevokeUserGrants(ctx context.Context, userID string, at time.Time) (int64, error) {
+	tag, err := t.tx.Exec(ctx, `UPDATE oidc_grants SET revoked = $1 WHERE user_id = $2 AND revoked IS NULL`, at.UTC(), userID)
+	if err != nil {
+		return 0, fmt.Errorf("revoke grants: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

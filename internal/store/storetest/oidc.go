@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
 )
 
@@ -168,6 +169,26 @@ func testOIDC(t *testing.T, ns NewStore) {
 	}
 	if gg, _ := st.Grant(e.ctx, "g-off"); !gg.Revoked.IsZero() {
 		t.Error("an offline grant ended with the session")
+	}
+
+	// A person's revocation (a password change, sign out everywhere)
+	// takes her offline grants too, keeping the time of one revoked before.
+	if ls, ok := e.store.(login.Store); ok {
+		var n int64
+		err := ls.WriteLogin(e.ctx, func(tx login.Tx) error {
+			var err error
+			n, err = tx.RevokeUserGrants(e.ctx, "u-1", at.Add(3*time.Minute))
+			return err
+		})
+		if err != nil || n != 1 {
+			t.Errorf("RevokeUserGrants: %d %v, want 1 (g-off)", n, err)
+		}
+		if gg, _ := st.Grant(e.ctx, "g-off"); !gg.Revoked.Equal(at.Add(3 * time.Minute)) {
+			t.Errorf("g-off after the person's revocation: %+v", gg)
+		}
+		if gg, _ := st.Grant(e.ctx, "g-1"); !gg.Revoked.Equal(at.Add(time.Minute)) {
+			t.Errorf("g-1 after the person's revocation: %+v, want its first revocation kept", gg)
+		}
 	}
 
 	// Pruning: g-1 and g-on expired, g-off not.
