@@ -80,6 +80,9 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id, withoutSecr
 	a.Web = site
 	a.Sessions, a.Recorder = a.Web, a.Web
 	a.Admin.Login = a.Login
+	if err := a.setupConsole(); err != nil {
+		return err
+	}
 	a.setupOIDC()
 	if err := a.setupSAML(ctx); err != nil {
 		return err
@@ -117,6 +120,7 @@ func (a *App) factorSealer() (*login.Sealer, error) {
 // OIDC routes) to mux.
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
+	a.Console.Mount(mux)
 	a.mountOIDC(mux)
 	a.mountSAML(mux)
 }
