@@ -120,8 +120,8 @@ func TestConsoleCrossSiteRefused(t *testing.T) {
 		form url.Values
 		hdr  []string
 	}{
-		"from another site": {url.Values{"csrf": {csrf}}, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}},
-		"without the token": {url.Values{}, nil},
+		"from another site":  {url.Values{"csrf": {csrf}}, []string{"Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"}},
+		"without the token":  {url.Values{}, nil},
 		"with another token": {url.Values{"csrf": {"AAAA"}}, nil},
 	} {
 		got := b.do("POST", "/console/logout", tc.form, tc.hdr...)

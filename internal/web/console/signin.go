@@ -19,25 +19,15 @@ import (
 // __Host-gatehouse_console on https).
 const cookieName = "console"
 
-// TokenSession is the console session of an admin token.
-type TokenSession struct {
-	ID       string
-	AppID    string
-	TokenID  string
-	Created  time.Time
-	LastSeen time.Time
-	Expires  time.Time
-}
-
 // TokenSessions keeps the console sessions of admin tokens: by the
 // SHA-256 of their cookie token, never the token itself.
 type TokenSessions interface {
 	// PutConsoleSession stores a new session under hash.
-	PutConsoleSession(ctx context.Context, s *TokenSession, hash []byte) error
+	PutConsoleSession(ctx context.Context, s *login.TokenSession, hash []byte) error
 	// ConsoleSession returns the session stored under hash
 	// (directory.ErrNotFound when there is none). Expiry is the caller's
 	// to check.
-	ConsoleSession(ctx context.Context, hash []byte) (*TokenSession, error)
+	ConsoleSession(ctx context.Context, hash []byte) (*login.TokenSession, error)
 	// TouchConsoleSession moves a session's LastSeen.
 	TouchConsoleSession(ctx context.Context, id string, at time.Time) error
 	// DeleteConsoleSession ends a session.
@@ -195,7 +185,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !p.Token.Expires.IsZero() && p.Token.Expires.Before(exp) {
 		exp = p.Token.Expires
 	}
-	s := &TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
+	s := &login.TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
 	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v)); err != nil {
 		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
 		return
@@ -237,15 +227,15 @@ func (c *Console) logoutPost(q *Request) error {
 // tests').
 type MemorySessions struct {
 	mu     sync.Mutex
-	byHash map[string]*TokenSession
+	byHash map[string]*login.TokenSession
 }
 
 // NewMemorySessions returns an empty MemorySessions.
 func NewMemorySessions() *MemorySessions {
-	return &MemorySessions{byHash: map[string]*TokenSession{}}
+	return &MemorySessions{byHash: map[string]*login.TokenSession{}}
 }
 
-func (m *MemorySessions) PutConsoleSession(_ context.Context, s *TokenSession, hash []byte) error {
+func (m *MemorySessions) PutConsoleSession(_ context.Context, s *login.TokenSession, hash []byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cp := *s
@@ -253,7 +243,7 @@ func (m *MemorySessions) PutConsoleSession(_ context.Context, s *TokenSession, h
 	return nil
 }
 
-func (m *MemorySessions) ConsoleSession(_ context.Context, hash []byte) (*TokenSession, error) {
+func (m *MemorySessions) ConsoleSession(_ context.Context, hash []byte) (*login.TokenSession, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for h, s := range m.byHash {
