@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -225,5 +226,50 @@ func TestConsoleAdministratorSignIn(t *testing.T) {
 	home, path := b.follow("/console/")
 	if home.status != 200 || path != "/console/" || !strings.Contains(home.body, "Person ada@example.com") || !strings.Contains(home.body, "your account") {
 		t.Fatalf("dashboard: %d %s\n%s", home.status, path, home.body)
+	}
+}
+
+// TestConsoleDirectory: users and groups are searched with the SCIM
+// filter language (a wrong filter says what is wrong, 400), a person's
+// page shows her groups and her journey, a group's its members, the
+// organizations their tree.
+func TestConsoleDirectory(t *testing.T) {
+	r := start(t, devLogin)
+	id := r.createPerson(t, "grace@example.com", "Correct-Horse-9", "engineering")
+	r.createPerson(t, "alan@example.com", "Correct-Horse-9")
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	list := b.do("GET", "/console/users?filter="+url.QueryEscape(`userName sw "grace"`), nil)
+	if list.status != 200 || !strings.Contains(list.body, `href="/console/users/`+id+`"`) || strings.Contains(list.body, "alan@example.com") ||
+		!strings.Contains(list.body, "1 found.") {
+		t.Fatalf("users sw grace: %d\n%s", list.status, list.body)
+	}
+	bad := b.do("GET", "/console/users?filter="+url.QueryEscape(`userName zz "grace"`), nil)
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, `role="alert"`) || !strings.Contains(bad.body, "zz") {
+		t.Errorf("bad filter: %d\n%s", bad.status, bad.body)
+	}
+	user := b.do("GET", "/console/users/"+id, nil)
+	if user.status != 200 || !strings.Contains(user.body, "engineering") || !strings.Contains(user.body, `<ol class="timeline"`) ||
+		!strings.Contains(user.body, "Created by") {
+		t.Fatalf("user page: %d\n%s", user.status, user.body)
+	}
+	if got := b.do("GET", "/console/users/no-such-id", nil); got.status != http.StatusNotFound {
+		t.Errorf("unknown user: %d", got.status)
+	}
+	groups := b.do("GET", "/console/groups?filter="+url.QueryEscape(`displayName eq "engineering"`), nil)
+	m := regexp.MustCompile(`href="/console/groups/([^"]+)"`).FindStringSubmatch(groups.body)
+	if groups.status != 200 || m == nil {
+		t.Fatalf("groups: %d\n%s", groups.status, groups.body)
+	}
+	if g := b.do("GET", "/console/groups/"+m[1], nil); g.status != 200 || !strings.Contains(g.body, `href="/console/users/`+id+`"`) {
+		t.Errorf("group page: %d\n%s", g.status, g.body)
+	}
+	orgs := b.do("GET", "/console/orgs", nil)
+	people := regexp.MustCompile(`<a href="(/console/users\?filter=[^"]+)">`).FindStringSubmatch(orgs.body)
+	if orgs.status != 200 || people == nil {
+		t.Fatalf("orgs: %d\n%s", orgs.status, orgs.body)
+	}
+	if got := b.do("GET", html.UnescapeString(people[1]), nil); got.status != 200 || !strings.Contains(got.body, "2 found.") {
+		t.Errorf("the root organization's people: %d\n%s", got.status, got.body)
 	}
 }

@@ -488,4 +488,18 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	// indent shows a tree's depth in text (no inline style).
+	"indent": func(depth int) string { return strings.Repeat("— ", depth) },
+	// failedStep: a journey step with a dead delivery.
+	"failedStep": func(s admin.JourneyStep) bool {
+		if s.Event == nil {
+			return false
+		}
+		for _, d := range s.Event.Deliveries {
+			if d.State == "dead" {
+				return true
+			}
+		}
+		return false
+	},
 }

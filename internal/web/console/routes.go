@@ -7,6 +7,11 @@ package console
 func (c *Console) table() []Route {
 	return []Route{
 		{Pattern: "GET /{$}", Nav: "nav.dashboard", Template: "dashboard", Handle: c.dashboard},
+		{Pattern: "GET /users", Nav: "nav.users", Template: "users", Handle: c.usersPage},
+		{Pattern: "GET /users/{id}", Template: "user", Handle: c.userPage},
+		{Pattern: "GET /groups", Nav: "nav.groups", Template: "groups", Handle: c.groupsPage},
+		{Pattern: "GET /groups/{id}", Template: "group", Handle: c.groupPage},
+		{Pattern: "GET /orgs", Nav: "nav.orgs", Template: "orgs", Handle: c.orgsPage},
 		{Pattern: "POST /logout", Handle: c.logoutPost},
 	}
 }
