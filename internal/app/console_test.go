@@ -294,3 +294,22 @@ func TestConsoleAudit(t *testing.T) {
 		t.Errorf("verify: %d\n%s", v.status, v.body)
 	}
 }
+
+// TestConsoleDashboard: the accounts counted, the latest changes listed
+// with links to their people.
+func TestConsoleDashboard(t *testing.T) {
+	r := start(t, devLogin)
+	id := r.createPerson(t, "ada@example.com", "Correct-Horse-9", "engineering")
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	page := b.do("GET", "/console/", nil)
+	for _, want := range []string{`<span class="n">1</span> <span class="k">users</span>`, `<span class="n">0</span> <span class="k">inactive</span>`,
+		`<span class="n">1</span> <span class="k">groups</span>`, `href="/console/users/` + id + `"`, "user.create", "Delivery health"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("dashboard lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(page.body)
+	}
+}
