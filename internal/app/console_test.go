@@ -313,3 +313,27 @@ func TestConsoleDashboard(t *testing.T) {
 		t.Log(page.body)
 	}
 }
+
+// TestConsoleCharts: the charts are SVG drawn on the server, with their
+// figures as a table; a sign-in is counted in the sign-ins chart.
+func TestConsoleCharts(t *testing.T) {
+	r := start(t, devLogin)
+	r.createPerson(t, "ada@example.com", "Correct-Horse-9")
+	person := newBrowser(t, r.url)
+	if last, _ := person.signIn("/", "ada@example.com", "Correct-Horse-9"); last.status != 200 {
+		t.Fatalf("sign in: %d", last.status)
+	}
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	for _, period := range []string{"24h", "7d"} {
+		page := b.do("GET", "/console/charts?period="+period, nil)
+		if page.status != 200 || strings.Count(page.body, `<svg viewBox=`) != 4 || strings.Contains(page.body, "style=") ||
+			strings.Contains(page.body, "<script") {
+			t.Fatalf("charts %s: %d\n%s", period, page.status, page.body)
+		}
+		i := strings.Index(page.body, `id="signins-c"`)
+		if i < 0 || !strings.Contains(page.body[i:], `<td class="num">1</td><td class="num">0</td>`) {
+			t.Errorf("charts %s: the sign-in is not counted\n%s", period, page.body[max(i, 0):])
+		}
+	}
+}

@@ -12,6 +12,7 @@ func (c *Console) table() []Route {
 		{Pattern: "GET /groups", Nav: "nav.groups", Template: "groups", Handle: c.groupsPage},
 		{Pattern: "GET /groups/{id}", Template: "group", Handle: c.groupPage},
 		{Pattern: "GET /orgs", Nav: "nav.orgs", Template: "orgs", Handle: c.orgsPage},
+		{Pattern: "GET /charts", Nav: "nav.charts", Template: "charts", Handle: c.chartsPage},
 		{Pattern: "GET /audit", Nav: "nav.audit", Template: "audit", Handle: c.auditPage},
 		{Pattern: "POST /audit/verify", Template: "audit", Handle: c.auditVerify},
 		{Pattern: "POST /logout", Handle: c.logoutPost},
