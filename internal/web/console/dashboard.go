@@ -16,8 +16,8 @@ import (
 
 // dashboardView is the dashboard's data.
 type dashboardView struct {
-	Users, Inactive, Groups, Orgs int
-	Recent                        []*directory.AuditEntry
+	Users, Groups, Orgs int
+	Recent              []*directory.AuditEntry
 	// Targets are the delivery targets with their queues; TargetsErr
 	// says why they cannot be shown.
 	Targets    []targetHealth
@@ -44,9 +44,8 @@ func (c *Console) dashboard(q *Request) error {
 	if v.Users, err = c.count(ctx, c.opt.Ops.Users, ""); err != nil {
 		return err
 	}
-	if v.Inactive, err = c.count(ctx, c.opt.Ops.Users, "active eq false"); err != nil {
-		return err
-	}
+	// Not counted: the inactive accounts (a filter on active scans
+	// every account: 70 ms at 100,000). The tile links to them.
 	gp, err := c.opt.Ops.Groups(ctx, admin.ListQuery{Limit: 1})
 	if err != nil {
 		return err
