@@ -109,7 +109,7 @@ type loginView struct {
 // safeNext keeps a console path to come back to (Prefix otherwise).
 func safeNext(v string) string {
 	if login.SafeResume(v) && (v == Prefix || strings.HasPrefix(v, Prefix+"/") || strings.HasPrefix(v, Prefix+"?")) &&
-		!strings.HasPrefix(v, Prefix+"/login") {
+		!strings.HasPrefix(v, Prefix+"/login") && !strings.Contains(v, "/..") && !strings.Contains(strings.ToLower(v), "%2e") && !strings.Contains(v, "\\") {
 		return v
 	}
 	return Prefix + "/"
