@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/web"
 	"github.com/gatehouse-id/gatehouse/internal/web/console"
@@ -336,4 +338,32 @@ func TestConsoleCharts(t *testing.T) {
 			t.Errorf("charts %s: the sign-in is not counted\n%s", period, page.body[max(i, 0):])
 		}
 	}
+}
+
+// TestConsoleTokenThrottled: guessing admin tokens in the console's form
+// is throttled per client address as on the API (auth.failure_limit), and
+// a right token of Gatehouse's form still gets in (as on the API: a value
+// that cannot be one of Gatehouse's is refused unchecked while blocked).
+func TestConsoleTokenThrottled(t *testing.T) {
+	r := start(t, func(c *config.Config) { devLogin(c); c.Auth.FailureLimit = 3 })
+	b := newBrowser(t, r.url)
+	f := fields(b.do("GET", "/console/login", nil).body)
+	var last int
+	for i := range 5 {
+		f.Set("token", fmt.Sprintf("gh_wrong-%d", i))
+		last = b.do("POST", "/console/login", f).status
+	}
+	if last != http.StatusTooManyRequests {
+		t.Errorf("after 5 wrong tokens: %d", last)
+	}
+	ctx := context.Background()
+	p, err := r.app.Auth.Authenticate(ctx, "Bearer "+r.admin, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, tok, err := r.app.Auth.CreateToken(ctx, directory.Actor{Kind: "cli"}, p.App.ID, 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consoleToken(t, b, tok)
 }
