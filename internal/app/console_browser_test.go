@@ -113,6 +113,13 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	b.screenshot(dir, "console-4-journey.png")
 
+	// The charts: SVG drawn on the server, under the CSP.
+	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/charts"]`)), visible("figure.chart svg"))
+	if n := eval[int](b, `document.querySelectorAll('figure.chart svg').length`); n != 4 {
+		t.Errorf("%d charts", n)
+	}
+	b.screenshot(dir, "console-5-charts.png")
+
 	for _, m := range messages() {
 		if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") || strings.HasPrefix(m, "error") {
 			t.Errorf("browser: %s", m)

@@ -87,6 +87,10 @@ func (ch *chart) SVG() template.HTML {
 		}
 	}
 	top1 := niceCeil(maxV)
+	if ch.Bars && top1 < 4 {
+		// Counts: whole numbers on the grid.
+		top1 = 4
+	}
 	x := func(i float64) float64 { return left + (w-left-right)*i/float64(n) }
 	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/top1) }
 	var b strings.Builder
@@ -95,7 +99,7 @@ func (ch *chart) SVG() template.HTML {
 	for i := 0; i <= 4; i++ {
 		v := top1 * float64(i) / 4
 		fmt.Fprintf(&b, `<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, left, w-right, y(v), y(v))
-		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-6, y(v)+4, formatValue(v))
+		fmt.Fprintf(&b, `<text class="axis" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left-6, y(v)+4, strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	step := max(1, n/6)
 	for i := 0; i < n; i += step {
