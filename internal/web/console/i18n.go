@@ -183,6 +183,7 @@ var english = map[string]string{
 	"charts.capped":            "More than 50,000 records in the period: the chart shows the first 50,000.",
 	"charts.figures":           "Figures",
 	"charts.from":              "From (UTC)",
+	"actor":                    "Actor",
 }
 
 var chinese = map[string]string{
@@ -324,4 +325,5 @@ var chinese = map[string]string{
 	"charts.capped":            "该时间范围内超过 50,000 条记录：图表只显示前 50,000 条。",
 	"charts.figures":           "数据",
 	"charts.from":              "起始（UTC）",
+	"actor":                    "操作者",
 }
