@@ -193,3 +193,18 @@ func (a *API) listGroups(r *http.Request, _ directory.Actor) (int, any, error) {
 	page, err := a.ops.Groups(r.Context(), q)
 	return http.StatusOK, page, err
 }
+
+// User reads one account as administrators see it (its groups with it).
+func (o *Ops) User(ctx context.Context, id string) (*directory.User, error) {
+	return o.Dir.User(ctx, adminProfile(), id, directory.ReadOptions{Groups: true})
+}
+
+// Group reads one group as administrators see it (its members with it).
+func (o *Ops) Group(ctx context.Context, id string) (*directory.Group, error) {
+	return o.Dir.Group(ctx, adminProfile(), id, directory.ReadOptions{Members: true})
+}
+
+// Orgs lists the organizations.
+func (o *Ops) Orgs(ctx context.Context) ([]*directory.Organization, error) {
+	return o.Dir.Orgs(ctx)
+}

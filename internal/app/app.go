@@ -49,6 +49,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 	"github.com/gatehouse-id/gatehouse/internal/targets"
 	"github.com/gatehouse-id/gatehouse/internal/web"
+	"github.com/gatehouse-id/gatehouse/internal/web/console"
 )
 
 // Store is everything the services need from the database.
@@ -105,6 +106,8 @@ type App struct {
 	// Sign-in and single sign-on (login.go).
 	Login *login.Service
 	Web   *web.Site
+	// Console is the administrators' console (console.go).
+	Console *console.Console
 	// Sessions and Recorder are what the SSO protocols use (a.Web).
 	Sessions login.Sessions
 	Recorder login.Recorder

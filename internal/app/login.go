@@ -83,6 +83,9 @@ func (a *App) setupLogin(ctx context.Context, hasher *auth.Argon2id, withoutSecr
 		site.SetSearch(portalSearch{a})
 	}
 	a.Admin.Login = a.Login
+	if err := a.setupConsole(); err != nil {
+		return err
+	}
 	a.setupOIDC()
 	if err := a.setupSAML(ctx); err != nil {
 		return err
@@ -120,6 +123,7 @@ func (a *App) factorSealer() (*login.Sealer, error) {
 // OIDC routes) to mux.
 func (a *App) mountSSO(mux *http.ServeMux) {
 	a.Web.Mount(mux)
+	a.Console.Mount(mux)
 	a.mountOIDC(mux)
 	a.mountSAML(mux)
 }

@@ -1,29 +1,12 @@
 package app_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
-
-// screenshot saves a full-page PNG (quality 100: PNG, not JPEG) of the tab as name in the test's
-// artifact directory (kept with go test -artifacts -outputdir DIR).
-func (b tab) screenshot(name string) {
-	b.t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	file := filepath.Join(b.t.ArtifactDir(), name)
-	if err := os.WriteFile(file, png, 0o600); err != nil {
-		b.t.Fatal(err)
-	}
-	b.t.Logf("screenshot: %s", file)
-}
 
 // TestBrowserPortalSearch: in Chromium, ada signs in, searches from the
 // search box of her page with the keyboard alone (Tab to the skip link,
@@ -101,16 +84,16 @@ func TestBrowserPortalSearch(t *testing.T) {
 		if v := eval[string](b, `document.querySelector('#q').value`); v != "连接 VPN" {
 			t.Errorf("%s: the box holds %q", p.user, v)
 		}
-		b.screenshot(p.shot)
+		b.screenshot(screenshotDir(t), p.shot)
 		if p.lang == "" {
 			// Her profile and her page, for review.
 			b.do(chromedp.Navigate(r.url+"/profile"), visible("dl.profile"))
 			if got := b.text("dl.profile"); !strings.Contains(got, "engineering-readers") || !strings.Contains(got, "ada@example.com (work)") {
 				t.Errorf("ada's profile: %q", got)
 			}
-			b.screenshot("portal-profile-ada.png")
+			b.screenshot(screenshotDir(t), "portal-profile-ada.png")
 			b.do(chromedp.Navigate(r.url+"/"), visible("#q"))
-			b.screenshot("portal-home-ada.png")
+			b.screenshot(screenshotDir(t), "portal-home-ada.png")
 		}
 		for _, m := range messages() {
 			if strings.Contains(m, "Content Security Policy") || strings.HasPrefix(m, "exception") || strings.HasPrefix(m, "error") {

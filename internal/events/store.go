@@ -198,3 +198,11 @@ type RuleStore interface {
 	// DeleteRule removes a rule (directory.ErrNotFound if there is none).
 	DeleteRule(ctx context.Context, name string, audit *directory.AuditEntry) error
 }
+
+// AttemptPoint is one delivery attempt as the console's charts read it.
+type AttemptPoint struct {
+	At      time.Time
+	Target  string
+	Outcome string // delivered, retry, permanent, disable
+	Latency time.Duration
+}

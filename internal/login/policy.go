@@ -227,3 +227,32 @@ func (s *Service) FindUser(ctx context.Context, ref string) (*directory.User, er
 	}
 	return s.store.User(ctx, id, directory.ReadOptions{})
 }
+
+// IsAdmin reports whether userID is a member of one of the
+// administrators' groups (login.admin_groups), directly — by the groups'
+// ids the names are bound to, like the factor policy.
+func (s *Service) IsAdmin(ctx context.Context, userID string) (bool, error) {
+	if len(s.opt.Policy.AdminGroups) == 0 {
+		return false, nil
+	}
+	u, err := s.store.User(ctx, userID, directory.ReadOptions{Groups: true})
+	if errors.Is(err, directory.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrapf("admin check", err)
+	}
+	if !u.Active {
+		return false, nil
+	}
+	for _, ref := range s.opt.Policy.AdminGroups {
+		in, err := s.inGroup(ctx, u.Groups, ref)
+		if err != nil {
+			return false, wrapf("admin check", err)
+		}
+		if in {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -462,3 +462,29 @@ func (s *Store) SetTargetDisabled(ctx context.Context, target, reason string, di
 		return nil
 	})
 }
+
+// AttemptsSince returns the delivery attempts made at or after since,
+// oldest first, at most limit (the console's charts).
+func (s *Store) AttemptsSince(ctx context.Context, since time.Time, limit int) ([]events.AttemptPoint, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT a.at, d.target, a.outcome, a.latency_us
+		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE a.at >= ? ORDER BY a.at LIMIT ?`, fmtTime(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("attempts since: %w", err)
+	}
+	defer rows.Close()
+	var out []events.AttemptPoint
+	for rows.Next() {
+		var p events.AttemptPoint
+		var at string
+		var us int64
+		if err := rows.Scan(&at, &p.Target, &p.Outcome, &us); err != nil {
+			return nil, err
+		}
+		if p.At, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		p.Latency = time.Duration(us) * time.Microsecond
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

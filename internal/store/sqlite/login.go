@@ -321,6 +321,7 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 		args []any
 	}{
 		{`DELETE FROM login_sessions WHERE expires < ?`, []any{b}},
+		{`DELETE FROM console_sessions WHERE expires < ?`, []any{b}},
 		{`DELETE FROM login_pending WHERE expires < ?`, []any{b}},
 		{`DELETE FROM login_locks WHERE first < ? AND (locked_until IS NULL OR locked_until < ?)`, []any{b, b}},
 		{`DELETE FROM login_devices WHERE last_used < ?`, []any{fmtTime(devicesBefore)}},

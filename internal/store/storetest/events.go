@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -403,6 +404,26 @@ func testAttemptLog(t *testing.T, ns NewStore) {
 	want := []row{{1, t0, events.OutcomeRetry, 429}, {2, t2, events.OutcomeRetry, 503}, {3, t4, events.OutcomeDelivered, 200}}
 	if diff := cmp.Diff(want, rows); diff != "" {
 		t.Errorf("attempt log (-want +got):\n%s", diff)
+	}
+	// The console's charts read the attempts since a time, with their
+	// target, oldest first, at most limit.
+	type since interface {
+		AttemptsSince(ctx context.Context, since time.Time, limit int) ([]events.AttemptPoint, error)
+	}
+	if ss, ok := e.store.(since); !ok {
+		t.Error("the store does not read attempts since a time")
+	} else {
+		pts, err := ss.AttemptsSince(e.ctx, t2, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPts := []events.AttemptPoint{{At: t2, Target: "mail", Outcome: events.OutcomeRetry}, {At: t4, Target: "mail", Outcome: events.OutcomeDelivered}}
+		if diff := cmp.Diff(wantPts, pts); diff != "" {
+			t.Errorf("attempts since t2 (-want +got):\n%s", diff)
+		}
+		if pts, err := ss.AttemptsSince(e.ctx, t0, 1); err != nil || len(pts) != 1 || !pts[0].At.Equal(t0) {
+			t.Errorf("attempts since t0, limit 1: %v %v", pts, err)
+		}
 	}
 	// A lease that runs out: the attempt may have been made, since the claim.
 	if n, err := es.Replay(e.ctx, []string{"d1"}, nil, t4, nil); err != nil || n != 1 {

@@ -172,6 +172,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"Apps", testApps},
 		{"SSOApps", testSSOApps},
 		{"LoginSessions", testLoginSessions},
+		{"ConsoleSessions", testConsoleSessions},
 		{"LoginLockout", testLoginLockout},
 		{"LoginPolicy", testLoginPolicy},
 		{"LoginPolicyBinding", testLoginPolicyBinding},

@@ -1,0 +1,57 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gatehouse-id/gatehouse/internal/login"
+)
+
+// The console sessions of admin tokens (login.TokenSession).
+
+// PutConsoleSession stores a new console session under its token's hash.
+func (s *Store) PutConsoleSession(ctx context.Context, x *login.TokenSession, hash []byte) error {
+	return s.write(ctx, func(t *tx) error {
+		_, err := t.tx.Exec(ctx, `INSERT INTO console_sessions (id, token_hash, app_id, token_id, created, last_seen, expires)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, x.ID, hash, x.AppID, x.TokenID, x.Created, x.LastSeen, x.Expires)
+		if err != nil {
+			return fmt.Errorf("insert console session: %w", err)
+		}
+		return nil
+	})
+}
+
+// ConsoleSession returns the console session stored under hash.
+func (s *Store) ConsoleSession(ctx context.Context, hash []byte) (*login.TokenSession, error) {
+	var x login.TokenSession
+	err := s.pool.QueryRow(ctx, `SELECT id, app_id, token_id, created, last_seen, expires FROM console_sessions WHERE token_hash = $1`, hash).
+		Scan(&x.ID, &x.AppID, &x.TokenID, &x.Created, &x.LastSeen, &x.Expires)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, notFound("ConsoleSession", "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("console session: %w", err)
+	}
+	x.Created, x.LastSeen, x.Expires = x.Created.UTC(), x.LastSeen.UTC(), x.Expires.UTC()
+	return &x, nil
+}
+
+// TouchConsoleSession moves a console session's LastSeen.
+func (s *Store) TouchConsoleSession(ctx context.Context, id string, at time.Time) error {
+	return s.write(ctx, func(t *tx) error {
+		_, err := t.tx.Exec(ctx, `UPDATE console_sessions SET last_seen = $1 WHERE id = $2 AND last_seen < $1`, at, id)
+		return err
+	})
+}
+
+// DeleteConsoleSession ends a console session.
+func (s *Store) DeleteConsoleSession(ctx context.Context, id string) error {
+	return s.write(ctx, func(t *tx) error {
+		_, err := t.tx.Exec(ctx, `DELETE FROM console_sessions WHERE id = $1`, id)
+		return err
+	})
+}

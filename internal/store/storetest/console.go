@@ -1,0 +1,77 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
+)
+
+// consoleSessions is what the console keeps of admin tokens' sessions
+// (internal/web/console.TokenSessions).
+type consoleSessions interface {
+	PutConsoleSession(ctx context.Context, s *login.TokenSession, hash []byte) error
+	ConsoleSession(ctx context.Context, hash []byte) (*login.TokenSession, error)
+	TouchConsoleSession(ctx context.Context, id string, at time.Time) error
+	DeleteConsoleSession(ctx context.Context, id string) error
+}
+
+// testConsoleSessions: a console session is found by its token's hash
+// only, its use moves LastSeen forward (never back), it ends when deleted,
+// and the login prune deletes expired ones.
+func testConsoleSessions(t *testing.T, ns NewStore) {
+	st := ns(t)
+	cs, ok := st.(consoleSessions)
+	if !ok {
+		t.Fatal("the store does not keep console sessions")
+	}
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 123000, time.UTC)
+	a := &login.TokenSession{ID: "cs-1", AppID: "app-1", TokenID: "tok-1", Created: t0, LastSeen: t0, Expires: t0.Add(8 * time.Hour)}
+	b := &login.TokenSession{ID: "cs-2", AppID: "app-1", TokenID: "tok-2", Created: t0, LastSeen: t0, Expires: t0.Add(time.Minute)}
+	if err := cs.PutConsoleSession(ctx, a, login.HashToken("token-a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.PutConsoleSession(ctx, b, login.HashToken("token-b")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := cs.ConsoleSession(ctx, login.HashToken("token-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(a, got); diff != "" {
+		t.Errorf("session (-want +got):\n%s", diff)
+	}
+	if _, err := cs.ConsoleSession(ctx, login.HashToken("token-c")); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("unknown token: %v", err)
+	}
+	if err := cs.TouchConsoleSession(ctx, "cs-1", t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.TouchConsoleSession(ctx, "cs-1", t0); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := cs.ConsoleSession(ctx, login.HashToken("token-a")); got == nil || !got.LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Errorf("touched: %+v", got)
+	}
+	if err := st.WriteLogin(ctx, func(tx login.Tx) error {
+		_, err := tx.PruneLogin(ctx, t0.Add(time.Hour), t0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.ConsoleSession(ctx, login.HashToken("token-b")); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("expired session after the prune: %v", err)
+	}
+	if err := cs.DeleteConsoleSession(ctx, "cs-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.ConsoleSession(ctx, login.HashToken("token-a")); !errors.Is(err, directory.ErrNotFound) {
+		t.Errorf("deleted session: %v", err)
+	}
+}

@@ -1,0 +1,278 @@
+package console
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/login"
+)
+
+// cookieName is the console session cookie's base name (the site makes it
+// __Host-gatehouse_console on https).
+const cookieName = "console"
+
+// TokenSessions keeps the console sessions of admin tokens: by the
+// SHA-256 of their cookie token, never the token itself.
+type TokenSessions interface {
+	// PutConsoleSession stores a new session under hash.
+	PutConsoleSession(ctx context.Context, s *login.TokenSession, hash []byte) error
+	// ConsoleSession returns the session stored under hash
+	// (directory.ErrNotFound when there is none). Expiry is the caller's
+	// to check.
+	ConsoleSession(ctx context.Context, hash []byte) (*login.TokenSession, error)
+	// TouchConsoleSession moves a session's LastSeen.
+	TouchConsoleSession(ctx context.Context, id string, at time.Time) error
+	// DeleteConsoleSession ends a session.
+	DeleteConsoleSession(ctx context.Context, id string) error
+}
+
+// touchEvery is how stale a session's LastSeen may be before a use
+// writes it again.
+const touchEvery = time.Minute
+
+// tokenAdmin returns the administrator of console session token tok; nil,
+// nil when it has ended (expired, idle, unknown, or its admin token no
+// longer administers).
+func (c *Console) tokenAdmin(ctx context.Context, tok, requestID string) (*Admin, error) {
+	if len(tok) != 43 {
+		return nil, nil
+	}
+	s, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(tok))
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
+	}
+	now := c.opt.Now().UTC()
+	if !now.Before(s.Expires) || now.Sub(s.LastSeen) >= c.opt.SessionIdle {
+		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID)
+		return nil, nil
+	}
+	app, tokenOK, err := c.stillAdmin(ctx, s.AppID, s.TokenID, now)
+	if err != nil {
+		return nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
+	}
+	if !tokenOK {
+		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID)
+		return nil, nil
+	}
+	if now.Sub(s.LastSeen) >= touchEvery {
+		if err := c.opt.Sessions.TouchConsoleSession(ctx, s.ID, now); err != nil {
+			c.opt.Log.WarnContext(ctx, "console: could not record a session's use", "err", err)
+		}
+	}
+	return &Admin{Name: app.Name, Via: "token",
+		Actor: directory.Actor{Kind: "app", AppID: app.ID, AppName: app.Name, TokenID: s.TokenID, RequestID: requestID}}, nil
+}
+
+// stillAdmin reports whether token tokenID of application appID may still
+// administer: enabled, unexpired, of an enabled application with the
+// admin scope.
+func (c *Console) stillAdmin(ctx context.Context, appID, tokenID string, now time.Time) (*auth.App, bool, error) {
+	app, err := c.opt.Credentials.FindApp(ctx, appID)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if app.ID != appID || !app.Enabled || !app.Scopes.Has(auth.ScopeAdmin) {
+		return nil, false, nil
+	}
+	toks, err := c.opt.Credentials.Tokens(ctx, appID)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, t := range toks {
+		if t.ID == tokenID {
+			return app, t.Enabled && (t.Expires.IsZero() || now.Before(t.Expires)), nil
+		}
+	}
+	return nil, false, nil
+}
+
+// loginView is the sign-in page's data.
+type loginView struct {
+	// SSO: people may sign in with Gatehouse's login (the link).
+	SSOLink string
+}
+
+// safeNext keeps a console path to come back to (Prefix otherwise).
+func safeNext(v string) string {
+	if login.SafeResume(v) && (v == Prefix || strings.HasPrefix(v, Prefix+"/") || strings.HasPrefix(v, Prefix+"?")) &&
+		!strings.HasPrefix(v, Prefix+"/login") && !strings.Contains(v, "/..") && !strings.Contains(strings.ToLower(v), "%2e") && !strings.Contains(v, "\\") {
+		return v
+	}
+	return Prefix + "/"
+}
+
+// loginPage offers both ways in: Gatehouse's sign-in (for an
+// administrator's own account) and the admin token form.
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	c.opt.Site.Browser(w, r)
+	c.showLogin(w, r, http.StatusOK, "", safeNext(r.URL.Query().Get("next")))
+}
+
+func (c *Console) showLogin(w http.ResponseWriter, r *http.Request, status int, msg, next string) {
+	l := c.lang(r)
+	// Gatehouse's login comes back to the console, where the
+	// administrator check is made.
+	v := &view{L: l, Title: l.T("signin.title"), CSRF: c.opt.Site.CSRF(r), Error: msg, Next: next,
+		Data: loginView{SSOLink: Prefix + "/sso?next=" + url.QueryEscape(next)}}
+	if err := c.render(w, r, status, "login", v); err != nil {
+		c.fail(w, r, nil, err)
+	}
+}
+
+// loginPost exchanges an admin token for a console session.
+func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	l := c.lang(r)
+	if err := r.ParseForm(); err != nil {
+		c.fail(w, r, nil, &Error{Status: http.StatusBadRequest, Key: "err.form"})
+		return
+	}
+	if !c.opt.Site.CheckCSRF(r) {
+		c.fail(w, r, nil, &Error{Status: http.StatusForbidden, Key: "err.csrf"})
+		return
+	}
+	next := safeNext(r.PostFormValue("next"))
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" || len(token) > 4096 {
+		c.showLogin(w, r, http.StatusBadRequest, l.T("signin.token.missing"), next)
+		return
+	}
+	ctx := r.Context()
+	p, err := c.opt.Credentials.Authenticate(ctx, "Bearer "+token, c.opt.ClientAddr(r))
+	switch {
+	case errors.Is(err, auth.ErrThrottled):
+		c.showLogin(w, r, http.StatusTooManyRequests, l.T("signin.token.throttled"), next)
+		return
+	case errors.Is(err, auth.ErrUnauthenticated):
+		c.showLogin(w, r, http.StatusUnauthorized, l.T("signin.token.invalid"), next)
+		return
+	case err != nil:
+		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+		return
+	}
+	if p.Token == nil || !p.Scopes.Has(auth.ScopeAdmin) {
+		// An access token (OAuth) or a credential without the admin
+		// scope: the console takes admin tokens only.
+		c.showLogin(w, r, http.StatusForbidden, l.T("signin.token.scope"), next)
+		return
+	}
+	v, err := login.NewToken()
+	if err != nil {
+		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+		return
+	}
+	id, err := login.NewToken()
+	if err != nil {
+		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+		return
+	}
+	now := c.opt.Now().UTC().Truncate(time.Microsecond)
+	exp := now.Add(c.opt.SessionLifetime)
+	if !p.Token.Expires.IsZero() && p.Token.Expires.Before(exp) {
+		exp = p.Token.Expires
+	}
+	s := &login.TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
+	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v)); err != nil {
+		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+		return
+	}
+	c.opt.Log.InfoContext(ctx, "console: admin token signed in", "app", p.App.ID, "token", p.Token.ID)
+	c.opt.Site.SetCookie(w, cookieName, v, 0)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// ssoPage sends a person to Gatehouse's login (two factors), to come back
+// to the console, where the administrator check is made.
+func (c *Console) ssoPage(w http.ResponseWriter, r *http.Request) {
+	c.opt.Site.Authenticate(w, r, login.Requirement{MinFactors: 2}, safeNext(r.URL.Query().Get("next")))
+}
+
+// logoutPost ends the console session: the token session, or the
+// person's Gatehouse session.
+func (c *Console) logoutPost(q *Request) error {
+	ctx := q.Context()
+	if tok := q.c.opt.Site.Cookie(q.Request, cookieName); len(tok) == 43 {
+		s, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(tok))
+		if err == nil {
+			if err := c.opt.Sessions.DeleteConsoleSession(ctx, s.ID); err != nil {
+				return &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
+			}
+		}
+		c.opt.Site.SetCookie(q.W, cookieName, "", -1)
+	}
+	if q.Admin.Via == "sso" {
+		if _, err := c.opt.Site.EndSession(q.W, q.Request); err != nil {
+			return &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
+		}
+	}
+	http.Redirect(q.W, q.Request, Prefix+"/login", http.StatusSeeOther)
+	return nil
+}
+
+// MemorySessions keeps console sessions in memory (one process; the
+// tests').
+type MemorySessions struct {
+	mu     sync.Mutex
+	byHash map[string]*login.TokenSession
+}
+
+// NewMemorySessions returns an empty MemorySessions.
+func NewMemorySessions() *MemorySessions {
+	return &MemorySessions{byHash: map[string]*login.TokenSession{}}
+}
+
+func (m *MemorySessions) PutConsoleSession(_ context.Context, s *login.TokenSession, hash []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := *s
+	m.byHash[string(hash)] = &cp
+	return nil
+}
+
+func (m *MemorySessions) ConsoleSession(_ context.Context, hash []byte) (*login.TokenSession, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for h, s := range m.byHash {
+		if subtle.ConstantTimeCompare([]byte(h), hash) == 1 {
+			cp := *s
+			return &cp, nil
+		}
+	}
+	return nil, &directory.Error{Kind: directory.ErrNotFound, Op: "console session", Msg: "no such session"}
+}
+
+func (m *MemorySessions) TouchConsoleSession(_ context.Context, id string, at time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.byHash {
+		if s.ID == id {
+			s.LastSeen = at
+		}
+	}
+	return nil
+}
+
+func (m *MemorySessions) DeleteConsoleSession(_ context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for h, s := range m.byHash {
+		if s.ID == id {
+			delete(m.byHash, h)
+		}
+	}
+	return nil
+}
