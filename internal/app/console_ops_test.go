@@ -274,7 +274,8 @@ func TestConsoleDeadLetters(t *testing.T) {
 		t.Errorf("bad state: %d", bad.status)
 	}
 	one := b.do("GET", "/console/deliveries/"+ids[0][1], nil)
-	if one.status != 200 || !strings.Contains(one.body, `<span class="bad">permanent</span>`) || !strings.Contains(one.body, ">400<") {
+	if one.status != 200 || !strings.Contains(one.body, `<span class="bad">permanent</span>`) || !strings.Contains(one.body, ">400<") ||
+		!strings.Contains(one.body, "<dd>1</dd>") {
 		t.Fatalf("delivery: %d\n%s", one.status, one.body)
 	}
 	fixed.Store(true)

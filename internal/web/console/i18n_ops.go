@@ -1,6 +1,10 @@
 package console
 
-import "maps"
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+)
 
 // The strings of the applications, rules, targets and deliveries,
 // provisioning and settings pages, merged into english and chinese at
@@ -10,6 +14,17 @@ func init() {
 	maps.Copy(english, englishOps)
 	maps.Copy(chinese, chineseOps)
 	funcs["stateOf"] = stateOf
+	funcs["json"] = indentJSON
+}
+
+// indentJSON shows a JSON document indented (as it is when it is not
+// JSON).
+func indentJSON(doc []byte) string {
+	var buf bytes.Buffer
+	if json.Indent(&buf, doc, "", "  ") != nil {
+		return string(doc)
+	}
+	return buf.String()
 }
 
 // deliveryState is a delivery's state as a page shows it: in words, with
@@ -129,7 +144,7 @@ var englishOps = map[string]string{
 	"deliveries.eventTime":    "Event time",
 	"deliveries.subject":      "Subject",
 	"deliveries.attempts":     "Attempts",
-	"deliveries.replays":      "replayed %d times",
+	"deliveries.replays":      "replays: %d",
 	"deliveries.lastError":    "Last error",
 	"deliveries.next":         "Next attempt",
 	"deliveries.replay":       "Replay",
@@ -282,7 +297,7 @@ var chineseOps = map[string]string{
 	"deliveries.eventTime":    "事件时间",
 	"deliveries.subject":      "主体",
 	"deliveries.attempts":     "尝试次数",
-	"deliveries.replays":      "已重放 %d 次",
+	"deliveries.replays":      "重放：%d 次",
 	"deliveries.lastError":    "最近错误",
 	"deliveries.next":         "下次尝试",
 	"deliveries.replay":       "重放",
