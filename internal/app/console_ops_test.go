@@ -189,7 +189,8 @@ func TestConsoleRules(t *testing.T) {
 	}
 	csrf := fields(list.body).Get("csrf")
 	bad := b.do("POST", "/console/rules", url.Values{"csrf": {csrf}, "rule": {"name: leavers\npattern: {\"detail-type\": [\"User.Disabled\"]}\ntargets: [{target: nowhere}]\n"}})
-	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, `<ul id="problems">`) || !strings.Contains(bad.body, "nowhere") {
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, `<ul id="problems"><li>line `) || !strings.Contains(bad.body, "nowhere") ||
+		!strings.Contains(bad.body, `>{&#34;detail-type&#34;:[&#34;User.Disabled&#34;]}</textarea>`) {
 		t.Fatalf("unknown target: %d\n%s", bad.status, bad.body)
 	}
 	if _, err := r.app.Admin.Rule("leavers"); err == nil {

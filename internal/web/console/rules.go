@@ -129,6 +129,11 @@ func (c *Console) saveRule(q *Request) error {
 		return Errorf(http.StatusRequestEntityTooLarge, "rules.err.size")
 	}
 	r, err := admin.DecodeRule([]byte(text))
+	if err == nil && r.Pattern != nil {
+		if pat, jerr := json.Marshal(r.Pattern); jerr == nil {
+			v.Pattern = string(pat)
+		}
+	}
 	if err == nil && r.Name == "" {
 		err = directory.Errorf(directory.ErrInvalid, "name", "the rule needs a name")
 	}
@@ -158,6 +163,9 @@ func (c *Console) saveRule(q *Request) error {
 // into its lines.
 func problems(msg string) []string {
 	var out []string
+	if head, rest, ok := strings.Cut(msg, ":\n"); ok && !strings.Contains(head, "\n") {
+		msg = rest // "the rule is refused": the page says so
+	}
 	for _, l := range strings.Split(msg, "\n") {
 		if l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "- ")); l != "" {
 			out = append(out, l)
