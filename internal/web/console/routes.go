@@ -12,6 +12,8 @@ func (c *Console) table() []Route {
 		{Pattern: "GET /groups", Nav: "nav.groups", Template: "groups", Handle: c.groupsPage},
 		{Pattern: "GET /groups/{id}", Template: "group", Handle: c.groupPage},
 		{Pattern: "GET /orgs", Nav: "nav.orgs", Template: "orgs", Handle: c.orgsPage},
+		{Pattern: "GET /audit", Nav: "nav.audit", Template: "audit", Handle: c.auditPage},
+		{Pattern: "POST /audit/verify", Template: "audit", Handle: c.auditVerify},
 		{Pattern: "GET /apps", Nav: "nav.apps", Template: "apps", Handle: c.appsPage},
 		{Pattern: "POST /apps", Template: "apps", Handle: c.createApp},
 		{Pattern: "GET /apps/{app}", Template: "app", Handle: c.appPage},
@@ -38,8 +40,6 @@ func (c *Console) table() []Route {
 		{Pattern: "POST /dead/replay", Template: "deliveries", Handle: c.replayDead},
 		{Pattern: "GET /provisioning", Nav: "nav.provisioning", Template: "provisioning", Handle: c.provisioningPage},
 		{Pattern: "POST /provisioning/{target}/plan", Template: "provisioning", Handle: c.pushPlan},
-		{Pattern: "GET /audit", Nav: "nav.audit", Template: "audit", Handle: c.auditPage},
-		{Pattern: "POST /audit/verify", Template: "audit", Handle: c.auditVerify},
 		{Pattern: "GET /settings", Nav: "nav.settings", Template: "settings", Handle: c.settingsPage},
 		{Pattern: "POST /logout", Handle: c.logoutPost},
 	}

@@ -17,14 +17,15 @@ import (
 // The console in Chromium (issue 17): sign in with an admin token, create
 // an application and its token (shown once), replay a dead letter, edit
 // and test a rule — a screenshot of each step saved for review in
-// $GATEHOUSE_TEST_SCREENSHOTS (default: gatehouse-screenshots under the
-// system's temporary directory), the path logged.
+// the directory $GATEHOUSE_TEST_SCREENSHOTS names (in a directory named
+// after the test), else in the test's temporary directory; the path is
+// logged.
 
-// screenshots returns where the test saves its screenshots.
-func screenshots(t *testing.T) string {
+// opsScreenshots returns where the test saves its screenshots.
+func opsScreenshots(t *testing.T) string {
 	dir := os.Getenv("GATEHOUSE_TEST_SCREENSHOTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "gatehouse-screenshots")
+		dir = t.TempDir()
 	}
 	dir = filepath.Join(dir, t.Name())
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -35,7 +36,7 @@ func screenshots(t *testing.T) string {
 }
 
 // shot saves the whole page as dir/name.png.
-func (b tab) shot(dir, name string) {
+func (b tab) opsShot(dir, name string) {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -46,7 +47,7 @@ func (b tab) shot(dir, name string) {
 	}
 }
 
-func TestBrowserConsole(t *testing.T) {
+func TestBrowserConsoleOperations(t *testing.T) {
 	h := newHook(t)
 	var fixed atomic.Bool
 	h.status = func(int) int {
@@ -62,19 +63,19 @@ func TestBrowserConsole(t *testing.T) {
 		ds, _ := r.app.Admin.Deliveries(ctx0, events.DeliveryQuery{State: events.StateDead})
 		return len(ds) == 1
 	})
-	dir := screenshots(t)
+	dir := opsScreenshots(t)
 	ctx, messages := newChrome(t)
 	b := tab{t, ctx}
 	b.do(chromedp.EmulateViewport(1280, 900))
 
 	// Sign in with the admin token, typed and sent with Enter.
 	b.do(chromedp.Navigate(r.url+"/console/"), visible("#token"))
-	b.shot(dir, "01-sign-in")
+	b.opsShot(dir, "01-sign-in")
 	b.do(typeIn("#token", r.admin+"\r"), visible("ul.tiles"))
 	if got := b.text("header .who span"); !strings.Contains(got, "admin token") {
 		t.Errorf("signed in as %q", got)
 	}
-	b.shot(dir, "02-dashboard")
+	b.opsShot(dir, "02-dashboard")
 
 	// An application and its token, shown once.
 	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/apps"]`)), visible("#name"),
@@ -87,7 +88,7 @@ func TestBrowserConsole(t *testing.T) {
 	if !strings.HasPrefix(token, "gate_tk_") {
 		t.Fatalf("token shown: %q", token)
 	}
-	b.shot(dir, "03-token-shown-once")
+	b.opsShot(dir, "03-token-shown-once")
 	if res := call(t, "GET", r.url+"/scim/v2/Users", "", "Authorization", "Bearer "+token); res.status != 200 {
 		t.Errorf("the token the console showed: %d", res.status)
 	}
@@ -97,7 +98,7 @@ func TestBrowserConsole(t *testing.T) {
 	if html := eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, token) || strings.Contains(html, "secret-value") {
 		t.Error("a reload shows the token again")
 	}
-	b.shot(dir, "04-reload")
+	b.opsShot(dir, "04-reload")
 	if toks, _ := r.app.Admin.ListTokens(ctx0, "crm"); len(toks) != 1 {
 		t.Errorf("%d tokens after a reload, want 1", len(toks))
 	}
@@ -112,17 +113,17 @@ func TestBrowserConsole(t *testing.T) {
 
 	// The dead letter: its attempt log, then replayed once the target is fixed.
 	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/dead"]`)), visible("#replay-dead"))
-	b.shot(dir, "05-dead-letters")
+	b.opsShot(dir, "05-dead-letters")
 	b.do(chromedp.Click(chromedp.CSS(`main table a[href^="/console/deliveries/"]`)), visible("#replay"))
 	if got := b.text("main table tbody"); !strings.Contains(got, "permanent") || !strings.Contains(got, "400") {
 		t.Errorf("attempt log: %q", got)
 	}
-	b.shot(dir, "06-attempt-log")
+	b.opsShot(dir, "06-attempt-log")
 	fixed.Store(true)
 	b.do(chromedp.Click(chromedp.CSS("#replay")), visible("p.notice"))
 	waitFor(t, "the replayed delivery", func() bool { return len(h.received()) == 1 })
 	b.do(chromedp.Reload(), visible("main table"))
-	b.shot(dir, "07-replayed")
+	b.opsShot(dir, "07-replayed")
 	if got := b.text("main dl.props"); !strings.Contains(got, "delivered") {
 		t.Errorf("after the replay: %q", got)
 	}
@@ -136,7 +137,7 @@ func TestBrowserConsole(t *testing.T) {
 	if got := b.text("#problems"); !strings.Contains(got, "nowhere") {
 		t.Errorf("problems: %q", got)
 	}
-	b.shot(dir, "08-rule-refused")
+	b.opsShot(dir, "08-rule-refused")
 	b.do(chromedp.SetValue(chromedp.CSS("#rule"), "name: leavers\npattern: {\"detail-type\": [\"User.Disabled\"]}\ntargets: [{target: hook}]\n"),
 		chromedp.Click(chromedp.CSS("#save-rule")), visible("p.notice"))
 	if rv, err := r.app.Admin.Rule("leavers"); err != nil || rv.Origin != "api" {
@@ -147,7 +148,7 @@ func TestBrowserConsole(t *testing.T) {
 	if got := b.text("#verdict"); !strings.HasPrefix(got, "match:") {
 		t.Errorf("verdict: %q", got)
 	}
-	b.shot(dir, "09-rule-tested")
+	b.opsShot(dir, "09-rule-tested")
 	// (The verdict shown is removed first, so that the wait is for the
 	// next page's.)
 	eval[bool](b, `document.querySelector('#verdict').remove() === undefined`)
@@ -156,7 +157,7 @@ func TestBrowserConsole(t *testing.T) {
 	if got := b.text("#verdict"); !strings.HasPrefix(got, "no match:") || !strings.Contains(got, "detail-type") {
 		t.Errorf("verdict: %q", got)
 	}
-	b.shot(dir, "10-rule-no-match")
+	b.opsShot(dir, "10-rule-no-match")
 
 	// Every field of the pages visited has a label; nothing was refused by
 	// the CSP, no script failed. (The 400 of the refused rule and the 409
