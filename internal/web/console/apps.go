@@ -134,7 +134,11 @@ func (c *Console) newCredential(kind string, rotate bool) func(*Request) error {
 		if err != nil {
 			return err
 		}
-		return q.RenderStatus(http.StatusCreated, "app.title", q.L.T("apps."+kind+".created"), appView{App: a, Once: usedForms.issue(), Secret: shown})
+		notice := q.L.T("apps." + kind + ".created")
+		if rotate && shown.Rotated == "" {
+			notice += " " + q.L.F("apps.rotate.kept", old)
+		}
+		return q.RenderStatus(http.StatusCreated, "app.title", notice, appView{App: a, Once: usedForms.issue(), Secret: shown})
 	}
 }
 
