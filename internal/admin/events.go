@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/rules"
+	"gopkg.in/yaml.v3"
 )
 
 // EventOps are the event pipeline's administration (nil fields: the
@@ -676,4 +678,16 @@ func (a *API) testRule(r *http.Request, _ directory.Actor) (int, any, error) {
 	}
 	res, err := TestPattern(req.Pattern, req.Event)
 	return http.StatusOK, res, err
+}
+
+// DecodeRule reads a rule as `gatehouse rules put --file` and the
+// console's editor take it: YAML or JSON, unknown fields refused.
+func DecodeRule(src []byte) (events.RuleSpec, error) {
+	var r events.RuleSpec
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil {
+		return r, directory.Errorf(directory.ErrInvalid, "rule", "%v", err)
+	}
+	return r, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -23,7 +24,7 @@ func (a *App) setupConsole() error {
 	}
 	c, err := console.New(console.Options{
 		Site: a.Web, Admins: a.Login, Credentials: a.Auth, Sessions: sessions, Ops: a.Admin,
-		Data:       console.Data{Runs: a.consoleRuns, Series: consoleSeries{a}},
+		Data:       console.Data{Runs: a.consoleRuns, Series: consoleSeries{a}, PushPlan: a.pushPlan, Settings: a.recordedSettings},
 		ClientAddr: scim.RemoteHost, Log: a.Log,
 	})
 	if err != nil {
@@ -100,4 +101,31 @@ func (s consoleSeries) PushChanges(ctx context.Context, since time.Time, limit i
 		out = out[len(out)-limit:]
 	}
 	return out, nil
+}
+
+// pushPlan is `gatehouse push TARGET --dry-run`: the same pusher, run
+// without writing to the target or the links.
+func (a *App) pushPlan(ctx context.Context, target string) (*provision.Summary, []provision.Item, error) {
+	p, err := a.Pusher(ctx, target)
+	if err != nil {
+		return nil, nil, err
+	}
+	var mu sync.Mutex
+	var items []provision.Item
+	sum, err := p.Run(ctx, provision.PushOptions{DryRun: true, Progress: func(it provision.Item) {
+		mu.Lock()
+		items = append(items, it)
+		mu.Unlock()
+	}})
+	return sum, items, err
+}
+
+// recordedSettings are the configurations the servers recorded (their
+// secrets left out when recorded: events.RedactTargets), most recent first.
+func (a *App) recordedSettings(ctx context.Context) ([]*events.ServerConfig, error) {
+	st, ok := a.Store.(events.ServerConfigStore)
+	if !ok {
+		return nil, nil
+	}
+	return st.ServerConfigs(ctx)
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/app"
@@ -88,11 +85,9 @@ func (e *env) rules(args []string) error {
 				if err != nil {
 					return usagef("rules put: %v", err)
 				}
-				var r events.RuleSpec
-				dec := yaml.NewDecoder(bytes.NewReader(src))
-				dec.KnownFields(true)
-				if err := dec.Decode(&r); err != nil {
-					return usagef("rules put: %s: %v", *file, err)
+				r, err := admin.DecodeRule(src)
+				if err != nil {
+					return usagef("rules put: %s: %s", *file, directory.Message(err))
 				}
 				created, err := c.a.Admin.PutRule(c.e.ctx, cliActor(), r)
 				if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
 // Data are the read-only sources the pages show besides admin.Ops (which
@@ -16,6 +17,13 @@ type Data struct {
 	Runs func(ctx context.Context) ([]Run, error)
 	// Series reads what the charts draw (charts.go).
 	Series Series
+	// PushPlan is `gatehouse push TARGET --dry-run`: what a push would
+	// do with each account, changing nothing.
+	PushPlan func(ctx context.Context, target string) (*provision.Summary, []provision.Item, error)
+	// Settings are the configurations the servers recorded (the events
+	// source, the rules file's targets without their secrets and rules),
+	// most recent first.
+	Settings func(ctx context.Context) ([]*events.ServerConfig, error)
 }
 
 // Run is one push target or LDAP directory and what is kept of its runs.
