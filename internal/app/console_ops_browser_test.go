@@ -55,12 +55,12 @@ func TestBrowserConsoleOperations(t *testing.T) {
 
 	// Sign in with the admin token, typed and sent with Enter.
 	b.do(chromedp.Navigate(r.url+"/console/"), visible("#token"))
-	b.screenshot(dir, "01-sign-in"+".png")
+	b.screenshot(dir, "01-sign-in.png")
 	b.do(typeIn("#token", r.admin+"\r"), visible("ul.tiles"))
 	if got := b.text("header .who span"); !strings.Contains(got, "admin token") {
 		t.Errorf("signed in as %q", got)
 	}
-	b.screenshot(dir, "02-dashboard"+".png")
+	b.screenshot(dir, "02-dashboard.png")
 
 	// An application and its token, shown once.
 	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/apps"]`)), visible("#name"),
@@ -73,7 +73,7 @@ func TestBrowserConsoleOperations(t *testing.T) {
 	if !strings.HasPrefix(token, "gate_tk_") {
 		t.Fatalf("token shown: %q", token)
 	}
-	b.screenshot(dir, "03-token-shown-once"+".png")
+	b.screenshot(dir, "03-token-shown-once.png")
 	if res := call(t, "GET", r.url+"/scim/v2/Users", "", "Authorization", "Bearer "+token); res.status != 200 {
 		t.Errorf("the token the console showed: %d", res.status)
 	}
@@ -83,7 +83,7 @@ func TestBrowserConsoleOperations(t *testing.T) {
 	if html := eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, token) || strings.Contains(html, "secret-value") {
 		t.Error("a reload shows the token again")
 	}
-	b.screenshot(dir, "04-reload"+".png")
+	b.screenshot(dir, "04-reload.png")
 	if toks, _ := r.app.Admin.ListTokens(ctx0, "crm"); len(toks) != 1 {
 		t.Errorf("%d tokens after a reload, want 1", len(toks))
 	}
@@ -98,17 +98,17 @@ func TestBrowserConsoleOperations(t *testing.T) {
 
 	// The dead letter: its attempt log, then replayed once the target is fixed.
 	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/dead"]`)), visible("#replay-dead"))
-	b.screenshot(dir, "05-dead-letters"+".png")
+	b.screenshot(dir, "05-dead-letters.png")
 	b.do(chromedp.Click(chromedp.CSS(`main table a[href^="/console/deliveries/"]`)), visible("#replay"))
 	if got := b.text("main table tbody"); !strings.Contains(got, "permanent") || !strings.Contains(got, "400") {
 		t.Errorf("attempt log: %q", got)
 	}
-	b.screenshot(dir, "06-attempt-log"+".png")
+	b.screenshot(dir, "06-attempt-log.png")
 	fixed.Store(true)
 	b.do(chromedp.Click(chromedp.CSS("#replay")), visible("p.notice"))
 	waitFor(t, "the replayed delivery", func() bool { return len(h.received()) == 1 })
 	b.do(chromedp.Reload(), visible("main table"))
-	b.screenshot(dir, "07-replayed"+".png")
+	b.screenshot(dir, "07-replayed.png")
 	if got := b.text("main dl.props"); !strings.Contains(got, "delivered") {
 		t.Errorf("after the replay: %q", got)
 	}
@@ -122,7 +122,7 @@ func TestBrowserConsoleOperations(t *testing.T) {
 	if got := b.text("#problems"); !strings.Contains(got, "nowhere") {
 		t.Errorf("problems: %q", got)
 	}
-	b.screenshot(dir, "08-rule-refused"+".png")
+	b.screenshot(dir, "08-rule-refused.png")
 	b.do(chromedp.SetValue(chromedp.CSS("#rule"), "name: leavers\npattern: {\"detail-type\": [\"User.Disabled\"]}\ntargets: [{target: hook}]\n"),
 		chromedp.Click(chromedp.CSS("#save-rule")), visible("p.notice"))
 	if rv, err := r.app.Admin.Rule("leavers"); err != nil || rv.Origin != "api" {
@@ -133,7 +133,7 @@ func TestBrowserConsoleOperations(t *testing.T) {
 	if got := b.text("#verdict"); !strings.HasPrefix(got, "match:") {
 		t.Errorf("verdict: %q", got)
 	}
-	b.screenshot(dir, "09-rule-tested"+".png")
+	b.screenshot(dir, "09-rule-tested.png")
 	// (The verdict shown is removed first, so that the wait is for the
 	// next page's.)
 	eval[bool](b, `document.querySelector('#verdict').remove() === undefined`)
@@ -142,7 +142,7 @@ func TestBrowserConsoleOperations(t *testing.T) {
 	if got := b.text("#verdict"); !strings.HasPrefix(got, "no match:") || !strings.Contains(got, "detail-type") {
 		t.Errorf("verdict: %q", got)
 	}
-	b.screenshot(dir, "10-rule-no-match"+".png")
+	b.screenshot(dir, "10-rule-no-match.png")
 
 	// Every field of the pages visited has a label; nothing was refused by
 	// the CSP, no script failed. (The 400 of the refused rule and the 409
