@@ -42,6 +42,9 @@ type Ops struct {
 	Login *login.Service
 	// Docs administers documentation search (nil: not enabled).
 	Docs DocOps
+	// QueryTimeout is the time budget of a user or group listing, as
+	// scim.query_timeout is the SCIM endpoint's (0: none).
+	QueryTimeout time.Duration
 }
 
 // ---- views

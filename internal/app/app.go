@@ -269,7 +269,8 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		OnLimit:                a.Metrics.QueryLimited,
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
-		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
+		QueryTimeout: time.Duration(cfg.SCIM.QueryTimeout),
+		Checkpoints:  admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	if cfg.Search.Enabled {
 		a.Admin.Docs = docOps{a}
 	}

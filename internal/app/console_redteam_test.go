@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -54,5 +55,27 @@ func TestConsoleAdminGroupRenamed(t *testing.T) {
 	if got := b.do("POST", "/console/audit/verify", url.Values{"csrf": {csrf}}); got.status != http.StatusForbidden {
 		t.Errorf("eve posting: %d", got.status)
 	}
-	_ = strings.Contains
+}
+
+// TestConsoleSearchBudget: the console's user and group search (and the
+// admin API's listings, the same operation) run within scim.query_timeout,
+// as /scim/v2's lists do: a search that runs out of it is a 400 that says
+// to narrow the filter, not a query left running. (Failed before: the
+// listing had no budget and answered 200.)
+func TestConsoleSearchBudget(t *testing.T) {
+	r := start(t, devLogin)
+	r.createPerson(t, "grace@example.com", "Correct-Horse-9")
+	if r.app.Admin.QueryTimeout != 10*time.Second {
+		t.Errorf("QueryTimeout %v, want scim.query_timeout", r.app.Admin.QueryTimeout)
+	}
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	// A budget that has always run out.
+	r.app.Admin.QueryTimeout = time.Nanosecond
+	for _, path := range []string{"/console/users", "/console/groups"} {
+		got := b.do("GET", path+"?filter="+url.QueryEscape(`displayName co "a"`), nil)
+		if got.status != http.StatusBadRequest || !strings.Contains(got.body, "time budget") {
+			t.Errorf("%s: %d\n%s", path, got.status, got.body)
+		}
+	}
 }
