@@ -79,3 +79,34 @@ func TestConsoleSearchBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleShowsSpoofingCharacters: userName and displayName refuse a
+// right-to-left override or an invisible mark, but other values do not —
+// a person's e-mail and title from a SCIM client, a downstream system's
+// error text in the journey, names stored before the refusal, the filter
+// an administrator is sent in a link — and such a character makes one
+// text read as another ("\u202Emoc.elpmaxe" reads "example.com"). The
+// console shows them as their code points, as the portal shows names.
+// (Failed before: the console showed them raw.)
+func TestConsoleShowsSpoofingCharacters(t *testing.T) {
+	r := start(t, devLogin)
+	const spoof = "\u202Enimda\u200F"
+	u, _, err := r.app.Directory.CreateUser(context.Background(), directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
+		&directory.User{UserName: "mallory@example.com", Active: true,
+			Attrs: directory.Attrs{"title": spoof, "emails": []any{map[string]any{"value": "mallory" + spoof + "@example.com", "type": "work"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	for _, path := range []string{
+		"/console/users", "/console/users/" + u.ID,
+		"/console/users?filter=" + url.QueryEscape(`title eq "`+spoof+`"`),
+		"/console/users?filter=" + url.QueryEscape(`userName zz "`+spoof+`"`),
+	} {
+		got := b.do("GET", path, nil)
+		if strings.ContainsAny(got.body, "\u202E\u200F") || !strings.Contains(got.body, "[U+202E]nimda[U+200F]") {
+			t.Errorf("%s: %d, shown raw:\n%s", path, got.status, got.body)
+		}
+	}
+}
