@@ -110,3 +110,32 @@ func TestConsoleShowsSpoofingCharacters(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleSignOutEndsEveryWayIn: an administrator signed in with her
+// account who also typed an admin token (the token session is the one
+// the console uses) signs out: the console must not open again on the
+// Gatehouse session left behind. (Failed before: only the token session
+// ended, and the next page opened as her.)
+func TestConsoleSignOutEndsEveryWayIn(t *testing.T) {
+	r, _ := startMFA(t, nil)
+	r.createPerson(t, "ada@example.com", "Correct-Horse-9", "admins")
+	b := newBrowser(t, r.url)
+	step, _ := b.password("/console/sso?next=%2Fconsole%2F", "ada@example.com", "Correct-Horse-9")
+	secret := match(t, secretRE, step.body)
+	f := fields(step.body)
+	f.Set("code", oathtool(t, secret, time.Now()))
+	if done := b.do("POST", "/login", f); done.status != 200 {
+		t.Fatalf("set-up: %d\n%s", done.status, done.body)
+	}
+	if home, _ := b.follow("/console/"); home.status != 200 || !strings.Contains(home.body, "Person ada@example.com") {
+		t.Fatalf("dashboard: %d\n%s", home.status, home.body)
+	}
+	consoleToken(t, b, r.admin)
+	csrf := fields(b.do("GET", "/console/", nil).body).Get("csrf")
+	if got := b.do("POST", "/console/logout", url.Values{"csrf": {csrf}}); got.status != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", got.status)
+	}
+	if got := b.do("GET", "/console/", nil); got.status != http.StatusSeeOther {
+		t.Errorf("after signing out: %d\n%s", got.status, got.body)
+	}
+}

@@ -201,8 +201,9 @@ func (c *Console) ssoPage(w http.ResponseWriter, r *http.Request) {
 	c.opt.Site.Authenticate(w, r, login.Requirement{MinFactors: 2}, safeNext(r.URL.Query().Get("next")))
 }
 
-// logoutPost ends the console session: the token session, or the
-// person's Gatehouse session.
+// logoutPost ends the console session: the token session and the
+// browser's Gatehouse session, if it has one — else the console would
+// open again on whichever is left.
 func (c *Console) logoutPost(q *Request) error {
 	ctx := q.Context()
 	if tok := q.c.opt.Site.Cookie(q.Request, cookieName); len(tok) == 43 {
@@ -214,7 +215,7 @@ func (c *Console) logoutPost(q *Request) error {
 		}
 		c.opt.Site.SetCookie(q.W, cookieName, "", -1)
 	}
-	if q.Admin.Via == "sso" {
+	if sess, err := c.opt.Site.Current(q.Request); err != nil || sess != nil {
 		if _, err := c.opt.Site.EndSession(q.W, q.Request); err != nil {
 			return &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
 		}
