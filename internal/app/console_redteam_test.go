@@ -139,3 +139,24 @@ func TestConsoleSignOutEndsEveryWayIn(t *testing.T) {
 		t.Errorf("after signing out: %d\n%s", got.status, got.body)
 	}
 }
+
+// TestConsoleTokenSignInReplacesSession: signing in again with a token in
+// a browser that has a console session ends that session, rather than
+// leaving it valid beside the new one — a console cookie planted in (or
+// copied from) the browser before the sign-in is worth nothing after it.
+// (Failed before: the old cookie still opened the console.)
+func TestConsoleTokenSignInReplacesSession(t *testing.T) {
+	r := start(t, devLogin)
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	u, _ := url.Parse(r.url)
+	old := newBrowser(t, r.url)
+	old.c.Jar.SetCookies(u, b.c.Jar.Cookies(u))
+	if got := old.do("GET", "/console/", nil); got.status != 200 {
+		t.Fatalf("copied session: %d", got.status)
+	}
+	consoleToken(t, b, r.admin)
+	if got := old.do("GET", "/console/", nil); got.status != http.StatusSeeOther {
+		t.Errorf("the session signed in over: %d", got.status)
+	}
+}

@@ -185,6 +185,17 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !p.Token.Expires.IsZero() && p.Token.Expires.Before(exp) {
 		exp = p.Token.Expires
 	}
+	// A console session this browser already has ends: the sign-in
+	// replaces it (a cookie planted or copied before is worth nothing
+	// after).
+	if old := c.opt.Site.Cookie(r, cookieName); len(old) == 43 {
+		if prev, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(old)); err == nil {
+			if err := c.opt.Sessions.DeleteConsoleSession(ctx, prev.ID); err != nil {
+				c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+				return
+			}
+		}
+	}
 	s := &login.TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
 	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v)); err != nil {
 		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
