@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
@@ -158,5 +160,57 @@ func TestConsoleTokenSignInReplacesSession(t *testing.T) {
 	consoleToken(t, b, r.admin)
 	if got := old.do("GET", "/console/", nil); got.status != http.StatusSeeOther {
 		t.Errorf("the session signed in over: %d", got.status)
+	}
+}
+
+// TestConsoleTokenSessionEndsWithItsToken: a console session made with an
+// admin token ends at the next request when its token is rotated
+// (the next created, it disabled and deleted), when its application loses the admin scope, and
+// when its application is disabled — each on its own session, and on the
+// POST routes too.
+func TestConsoleTokenSessionEndsWithItsToken(t *testing.T) {
+	ctx := context.Background()
+	cli := directory.Actor{Kind: "cli"}
+	for name, end := range map[string]func(r *running, appID, tokenID string) error{
+		"token rotated": func(r *running, appID, tokenID string) error {
+			if _, _, err := r.app.Auth.CreateToken(ctx, cli, appID, 48*time.Hour); err != nil {
+				return err
+			}
+			if _, err := r.app.Auth.SetTokenEnabled(ctx, cli, appID, tokenID, false); err != nil {
+				return err
+			}
+			return r.app.Auth.DeleteToken(ctx, cli, appID, tokenID)
+		},
+		"admin scope removed": func(r *running, appID, _ string) error {
+			_, err := r.app.Auth.UpdateApp(ctx, cli, appID, func(a *auth.App) error {
+				a.Scopes = slices.DeleteFunc(a.Scopes, func(s string) bool { return s == auth.ScopeAdmin })
+				return nil
+			})
+			return err
+		},
+		"application disabled": func(r *running, appID, _ string) error {
+			_, err := r.app.Auth.UpdateApp(ctx, cli, appID, func(a *auth.App) error { a.Enabled = false; return nil })
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := start(t, devLogin)
+			b := newBrowser(t, r.url)
+			consoleToken(t, b, r.admin)
+			csrf := fields(b.do("GET", "/console/", nil).body).Get("csrf")
+			p, err := r.app.Auth.Authenticate(ctx, "Bearer "+r.admin, "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := end(r, p.App.ID, p.Token.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.do("POST", "/console/audit/verify", url.Values{"csrf": {csrf}}); got.status != http.StatusForbidden {
+				t.Errorf("POST: %d", got.status)
+			}
+			if got := b.do("GET", "/console/users", nil); got.status != http.StatusSeeOther {
+				t.Errorf("GET: %d", got.status)
+			}
+		})
 	}
 }
