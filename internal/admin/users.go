@@ -70,6 +70,11 @@ func (o *Ops) Users(ctx context.Context, q ListQuery) (*ListPage[UserSummary], e
 	if err != nil {
 		return nil, err
 	}
+	release, err := o.admit(ctx, o.Schemas, func(r *schema.Registry) *schema.ResourceType { return r.User }, dq)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := o.budget(ctx)
 	defer cancel()
 	page, err := o.Dir.Users(ctx, adminProfile(), dq)
@@ -90,6 +95,11 @@ func (o *Ops) Groups(ctx context.Context, q ListQuery) (*ListPage[GroupSummary],
 	if err != nil {
 		return nil, err
 	}
+	release, err := o.admit(ctx, o.Schemas, func(r *schema.Registry) *schema.ResourceType { return r.Group }, dq)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ctx, cancel := o.budget(ctx)
 	defer cancel()
 	page, err := o.Dir.Groups(ctx, adminProfile(), dq)
@@ -152,6 +162,15 @@ func (o *Ops) listErr(ctx context.Context, err error) error {
 		return invalid("filter", "the query did not finish within its time budget (%s): narrow the filter with an indexed equality (id, userName, externalId, emails.value; a group's displayName)", o.QueryTimeout)
 	}
 	return err
+}
+
+// admit takes a slot for an expensive listing (Admit), as a SCIM list
+// does.
+func (o *Ops) admit(ctx context.Context, reg *schema.Registry, rt func(*schema.Registry) *schema.ResourceType, dq directory.Query) (func(), error) {
+	if o.Admit == nil || reg == nil {
+		return func() {}, nil
+	}
+	return o.Admit(ctx, "admin", rt(reg), dq.Filter)
 }
 
 // budget bounds a listing's database work by QueryTimeout, as the SCIM

@@ -283,6 +283,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	} else {
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
+	a.Admin.Admit = a.SCIM.Admit
 	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram", Unavailable: st.Unavailable}, log)
 	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
 		st.Close()

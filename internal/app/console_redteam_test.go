@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/config"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
@@ -212,5 +213,35 @@ func TestConsoleTokenSessionEndsWithItsToken(t *testing.T) {
 				t.Errorf("GET: %d", got.status)
 			}
 		})
+	}
+}
+
+// TestConsoleSearchSlots: the console's searches that no index answers
+// take one of /scim/v2's slots for expensive queries, as a SCIM list does:
+// with every slot taken, such a search is 503 with Retry-After; one an
+// index answers still runs. (Failed before: the console ran any number of
+// them at once, beside the SCIM endpoint's limit.)
+func TestConsoleSearchSlots(t *testing.T) {
+	r := start(t, func(c *config.Config) {
+		devLogin(c)
+		c.SCIM.ExpensiveQueries, c.SCIM.ExpensiveQueriesPerApp = 1, 1
+	})
+	r.createPerson(t, "grace@example.com", "Correct-Horse-9")
+	b := newBrowser(t, r.url)
+	consoleToken(t, b, r.admin)
+	release, err := r.app.SCIM.Admit(context.Background(), "someone", r.app.Admin.Schemas.User, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.do("GET", "/console/users?filter="+url.QueryEscape(`displayName co "a"`), nil); got.status != http.StatusServiceUnavailable ||
+		got.header.Get("Retry-After") == "" || !strings.Contains(got.body, "retry shortly") {
+		t.Errorf("expensive search, no slot: %d %v\n%s", got.status, got.header, got.body)
+	}
+	if got := b.do("GET", "/console/users?filter="+url.QueryEscape(`userName eq "grace@example.com"`), nil); got.status != 200 {
+		t.Errorf("indexed search, no slot: %d", got.status)
+	}
+	release()
+	if got := b.do("GET", "/console/users?filter="+url.QueryEscape(`displayName co "a"`), nil); got.status != 200 {
+		t.Errorf("expensive search, a slot free: %d", got.status)
 	}
 }
