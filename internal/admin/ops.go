@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/checkpoint"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
@@ -42,6 +43,13 @@ type Ops struct {
 	Login *login.Service
 	// Docs administers documentation search (nil: not enabled).
 	Docs DocOps
+	// QueryTimeout is the time budget of a user or group listing, as
+	// scim.query_timeout is the SCIM endpoint's (0: none).
+	QueryTimeout time.Duration
+	// Admit, when set, admits a user or group listing with filter e to
+	// the SCIM endpoint's slots for expensive queries (scim.Server.Admit),
+	// all administrators' listings as one caller, "admin".
+	Admit func(ctx context.Context, caller string, rt *schema.ResourceType, e filter.Expr) (func(), error)
 }
 
 // ---- views

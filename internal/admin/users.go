@@ -70,9 +70,16 @@ func (o *Ops) Users(ctx context.Context, q ListQuery) (*ListPage[UserSummary], e
 	if err != nil {
 		return nil, err
 	}
+	release, err := o.admit(ctx, o.Schemas, func(r *schema.Registry) *schema.ResourceType { return r.User }, dq)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := o.budget(ctx)
+	defer cancel()
 	page, err := o.Dir.Users(ctx, adminProfile(), dq)
 	if err != nil {
-		return nil, listErr(err)
+		return nil, o.listErr(ctx, err)
 	}
 	out := &ListPage[UserSummary]{Items: make([]UserSummary, 0, len(page.Items)), Total: page.Total, Next: nextOf(page.Next)}
 	for _, u := range page.Items {
@@ -88,9 +95,16 @@ func (o *Ops) Groups(ctx context.Context, q ListQuery) (*ListPage[GroupSummary],
 	if err != nil {
 		return nil, err
 	}
+	release, err := o.admit(ctx, o.Schemas, func(r *schema.Registry) *schema.ResourceType { return r.Group }, dq)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	ctx, cancel := o.budget(ctx)
+	defer cancel()
 	page, err := o.Dir.Groups(ctx, adminProfile(), dq)
 	if err != nil {
-		return nil, listErr(err)
+		return nil, o.listErr(ctx, err)
 	}
 	out := &ListPage[GroupSummary]{Items: make([]GroupSummary, 0, len(page.Items)), Total: page.Total, Next: nextOf(page.Next)}
 	for _, g := range page.Items {
@@ -140,11 +154,33 @@ func (o *Ops) listQuery(q ListQuery, rt func(*schema.Registry) *schema.ResourceT
 }
 
 // listErr reports a filter the store cannot run as a bad filter.
-func listErr(err error) error {
+func (o *Ops) listErr(ctx context.Context, err error) error {
 	if errors.Is(err, directory.ErrInvalidFilter) {
 		return invalid("filter", "filter: %s", directory.Message(err))
 	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return invalid("filter", "the query did not finish within its time budget (%s): narrow the filter with an indexed equality (id, userName, externalId, emails.value; a group's displayName)", o.QueryTimeout)
+	}
 	return err
+}
+
+// admit takes a slot for an expensive listing (Admit), as a SCIM list
+// does.
+func (o *Ops) admit(ctx context.Context, reg *schema.Registry, rt func(*schema.Registry) *schema.ResourceType, dq directory.Query) (func(), error) {
+	if o.Admit == nil || reg == nil {
+		return func() {}, nil
+	}
+	return o.Admit(ctx, "admin", rt(reg), dq.Filter)
+}
+
+// budget bounds a listing's database work by QueryTimeout, as the SCIM
+// endpoint bounds its lists: a filter no index answers, over a large
+// directory, cannot hold a connection and a CPU for long.
+func (o *Ops) budget(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.QueryTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, o.QueryTimeout)
 }
 
 // nextOf is the position after a page ("" at the end). With no sort the

@@ -269,7 +269,8 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 		OnLimit:                a.Metrics.QueryLimited,
 	}
 	a.Admin = &admin.Ops{Auth: a.Auth, Dir: a.Directory, Schemas: reg, Retention: time.Duration(cfg.Audit.Retention),
-		Checkpoints: admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
+		QueryTimeout: time.Duration(cfg.SCIM.QueryTimeout),
+		Checkpoints:  admin.Checkpoints{File: cfg.CheckpointFile(), KeyFile: cfg.CheckpointKeyFile(), PublicKeys: cfg.Audit.CheckpointPublicKeys}}
 	if cfg.Search.Enabled {
 		a.Admin.Docs = docOps{a}
 	}
@@ -282,6 +283,7 @@ func NewWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt Optio
 	} else {
 		a.SCIM = scim.New(a.Directory, a.Auth, reg, scimCfg, log)
 	}
+	a.Admin.Admit = a.SCIM.Admit
 	a.OAuth = oauth.New(a.Auth, oauth.Config{ClientAddr: scim.RemoteHost, StrictRAM: cfg.Profile == "ram", Unavailable: st.Unavailable}, log)
 	if err := a.setupEvents(ctx, baseURL, opt); err != nil {
 		st.Close()

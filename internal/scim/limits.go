@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -254,4 +255,23 @@ func (s *Server) onLimit(reason string) {
 	if s.cfg.OnLimit != nil {
 		s.cfg.OnLimit(reason)
 	}
+}
+
+// Admit admits a listing made elsewhere than this endpoint (the admin
+// API's and the console's, by caller) to the same slots as its own: when
+// filter e (nil: none) on rt is expensive, it waits for a slot as a SCIM
+// list does. It returns the function that gives the slot back, or
+// directory.ErrUnavailable when none came in time.
+func (s *Server) Admit(ctx context.Context, caller string, rt *schema.ResourceType, e filter.Expr) (func(), error) {
+	if !expensive(rt, e) {
+		return func() {}, nil
+	}
+	release, err := s.limits.acquire(ctx, caller)
+	if err != nil {
+		if name := err.Error(); name == LimitApp || name == LimitGlobal {
+			s.onLimit(name)
+		}
+		return nil, directory.Errorf(directory.ErrUnavailable, "filter", "too many searches that no index answers are running: retry shortly, or narrow the filter with an indexed equality (id, userName, externalId, emails.value; a group's displayName)")
+	}
+	return release, nil
 }

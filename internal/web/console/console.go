@@ -45,6 +45,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/auth"
@@ -434,8 +435,37 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", v.L.Tag)
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(visible(buf.Bytes()))
 	return nil
+}
+
+// visible shows the control characters and invisible direction marks
+// (directory.UnsafeRune) of a rendered page as their code points
+// ("[U+202E]"), as the portal shows names: the console shows values from
+// elsewhere — attributes from SCIM clients, downstream systems' errors,
+// filters in links, names stored before Gatehouse refused them — and such
+// a character makes one text read as another. Done on the whole page, so
+// that no template can forget it; the templates hold none.
+func visible(page []byte) []byte {
+	if !bytes.ContainsFunc(page, unsafeInPage) {
+		return page
+	}
+	out := make([]byte, 0, len(page)+64)
+	for len(page) > 0 {
+		r, n := utf8.DecodeRune(page)
+		if unsafeInPage(r) {
+			out = fmt.Appendf(out, "[U+%04X]", r)
+		} else {
+			out = append(out, page[:n]...)
+		}
+		page = page[n:]
+	}
+	return out
+}
+
+// unsafeInPage: an UnsafeRune other than the white space of the markup.
+func unsafeInPage(r rune) bool {
+	return r != '\n' && r != '\r' && r != '\t' && directory.UnsafeRune(r)
 }
 
 // fail renders err on the error page: an *Error as it says, an admin

@@ -185,6 +185,17 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	if !p.Token.Expires.IsZero() && p.Token.Expires.Before(exp) {
 		exp = p.Token.Expires
 	}
+	// A console session this browser already has ends: the sign-in
+	// replaces it (a cookie planted or copied before is worth nothing
+	// after).
+	if old := c.opt.Site.Cookie(r, cookieName); len(old) == 43 {
+		if prev, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(old)); err == nil {
+			if err := c.opt.Sessions.DeleteConsoleSession(ctx, prev.ID); err != nil {
+				c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
+				return
+			}
+		}
+	}
 	s := &login.TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
 	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v)); err != nil {
 		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
@@ -201,8 +212,9 @@ func (c *Console) ssoPage(w http.ResponseWriter, r *http.Request) {
 	c.opt.Site.Authenticate(w, r, login.Requirement{MinFactors: 2}, safeNext(r.URL.Query().Get("next")))
 }
 
-// logoutPost ends the console session: the token session, or the
-// person's Gatehouse session.
+// logoutPost ends the console session: the token session and the
+// browser's Gatehouse session, if it has one — else the console would
+// open again on whichever is left.
 func (c *Console) logoutPost(q *Request) error {
 	ctx := q.Context()
 	if tok := q.c.opt.Site.Cookie(q.Request, cookieName); len(tok) == 43 {
@@ -214,7 +226,7 @@ func (c *Console) logoutPost(q *Request) error {
 		}
 		c.opt.Site.SetCookie(q.W, cookieName, "", -1)
 	}
-	if q.Admin.Via == "sso" {
+	if sess, err := c.opt.Site.Current(q.Request); err != nil || sess != nil {
 		if _, err := c.opt.Site.EndSession(q.W, q.Request); err != nil {
 			return &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
 		}
