@@ -127,6 +127,20 @@ func (o *Ops) loginService() (*login.Service, error) {
 	return o.Login, nil
 }
 
+// loginUser returns the sign-in service and the user ref names (her id
+// or userName).
+func (o *Ops) loginUser(ctx context.Context, ref string) (*login.Service, *directory.User, error) {
+	svc, err := o.loginService()
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := o.findUser(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	return svc, u, nil
+}
+
 // findUser finds a user by id or userName.
 func (o *Ops) findUser(ctx context.Context, ref string) (*directory.User, error) {
 	u, err := o.Dir.User(ctx, adminProfile(), ref, directory.ReadOptions{})
@@ -142,11 +156,7 @@ func (o *Ops) findUser(ctx context.Context, ref string) (*directory.User, error)
 
 // LoginState returns a person's sign-in state.
 func (o *Ops) LoginState(ctx context.Context, ref string) (*LoginState, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +189,7 @@ func (o *Ops) LoginState(ctx context.Context, ref string) (*LoginState, error) {
 // ResetPassword gives a person a temporary password that her next login
 // must replace, and ends her sessions.
 func (o *Ops) ResetPassword(ctx context.Context, actor directory.Actor, ref string) (*PasswordReset, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +206,7 @@ func (o *Ops) ResetPassword(ctx context.Context, actor directory.Actor, ref stri
 
 // Unlock ends a person's login locks and slow-down.
 func (o *Ops) Unlock(ctx context.Context, actor directory.Actor, ref string) (*LoginState, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -216,11 +218,7 @@ func (o *Ops) Unlock(ctx context.Context, actor directory.Actor, ref string) (*L
 
 // EndSessions ends every session of a person.
 func (o *Ops) EndSessions(ctx context.Context, actor directory.Actor, ref string) (*SessionsEnded, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -234,11 +232,7 @@ func (o *Ops) EndSessions(ctx context.Context, actor directory.Actor, ref string
 // RevokeGrants revokes every single sign-on grant of a person: her
 // applications' refresh tokens stop working; her sessions stay.
 func (o *Ops) RevokeGrants(ctx context.Context, actor directory.Actor, ref string) (*GrantsRevoked, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -24,11 +24,7 @@ type FactorsReset struct {
 // ResetFactors removes every second factor and recovery code of a person
 // and ends her sessions.
 func (o *Ops) ResetFactors(ctx context.Context, actor directory.Actor, ref string) (*FactorsReset, error) {
-	svc, err := o.loginService()
-	if err != nil {
-		return nil, err
-	}
-	u, err := o.findUser(ctx, ref)
+	svc, u, err := o.loginUser(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
