@@ -96,6 +96,10 @@ type loader struct {
 	// built (budget.go); err is the first bound exceeded.
 	sourceBytes, spent int64
 	err                *ParseError
+	// schema tells which keys of a resource in a .tf.json file are nested
+	// blocks; loaded with the first such file.
+	schema    *Schema
+	schemaErr error
 }
 
 func (l *loader) spend(at Pos) error {
@@ -179,12 +183,7 @@ func (l *loader) readModule(dir string) (*module, error) {
 		outputs: map[string]*hclsyntax.Attribute{}}
 	var files []string
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".tf.json") {
-			l.stack.Notes = append(l.stack.Notes, Note{Pos: Pos{File: filepath.Join(dir, e.Name()), Line: 1},
-				Message: "a .tf.json file: not read, its resources are not checked"})
-			continue
-		}
-		if !strings.HasSuffix(e.Name(), ".tf") {
+		if !strings.HasSuffix(e.Name(), ".tf") && !strings.HasSuffix(e.Name(), ".tf.json") {
 			continue
 		}
 		read, err := l.sourceFile(dir, resolved, e)
@@ -211,15 +210,27 @@ func (l *loader) readModule(dir string) (*module, error) {
 
 // readFile parses one .tf file into m.
 func (l *loader) readFile(m *module, name string, src []byte) error {
-	f, err := l.parseHCL(src, name)
-	if err != nil {
-		return err
+	var body *hclsyntax.Body
+	var supps []*Suppression
+	var commentLines map[int]bool
+	if strings.HasSuffix(name, ".tf.json") {
+		b, err := l.parseTFJSON(src, name)
+		if err != nil {
+			return err
+		}
+		body = b
+	} else {
+		f, err := l.parseHCL(src, name)
+		if err != nil {
+			return err
+		}
+		b, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
+		}
+		body = b
+		supps, commentLines = readSuppressions(name, src)
 	}
-	body, ok := f.Body.(*hclsyntax.Body)
-	if !ok {
-		return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
-	}
-	supps, commentLines := readSuppressions(name, src)
 	suppsByLine := byLine(supps)
 	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
 	for _, b := range body.Blocks {

@@ -164,6 +164,12 @@ func (l *loader) parseHCL(src []byte, name string) (*hcl.File, error) {
 // one per operator in the same element (a + b + c nests as (a + b) + c).
 func checkHCLNesting(src []byte, name string) error {
 	toks, _ := hclsyntax.LexConfig(src, name, hcl.InitialPos)
+	return checkTokenNesting(toks, name)
+}
+
+// checkTokenNesting is checkHCLNesting on tokens already lexed (a template
+// in a .tf.json string is lexed as a template).
+func checkTokenNesting(toks hclsyntax.Tokens, name string) error {
 	type frame struct {
 		base, ops int
 		brace     bool // newlines separate items

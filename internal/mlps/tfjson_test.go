@@ -1,0 +1,135 @@
+package mlps
+
+import (
+	"errors"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// findings returns "rule resource file:line" for each unsuppressed failure.
+func findings(t *testing.T, dir string) []string {
+	t.Helper()
+	st, err := LoadDir(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Check([]*Stack{st}, loadSchema(t))
+	var out []string
+	for _, f := range rep.Findings {
+		if f.Status == StatusFail && f.Suppressed == nil {
+			out = append(out, f.Rule+" "+f.Resource+" "+strings.TrimPrefix(f.Pos.String(), dir+string(filepath.Separator)))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// A .tf.json file is read as Terraform reads it: a rule that opens 22 to
+// the Internet there is a finding, at its line (TestTFJSON failed before:
+// the file was only noted, no finding).
+func TestTFJSON(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf.json"), `{
+  "resource": {
+    "alicloud_security_group": {"app": {"vpc_id": "vpc-1"}},
+    "alicloud_security_group_rule": {
+      "ssh": {
+        "type": "ingress",
+        "ip_protocol": "tcp",
+        "port_range": "22/22",
+        "cidr_ip": "0.0.0.0/0",
+        "security_group_id": "${alicloud_security_group.app.id}"
+      }
+    }
+  }
+}`)
+	want := []string{
+		"ecs-security-group-risky-ports-check-with-protocol alicloud_security_group_rule.ssh main.tf.json:8:9",
+		"gh-sg-public-ingress-443-only alicloud_security_group_rule.ssh main.tf.json:8:9",
+	}
+	if diff := cmp.Diff(want, findings(t, dir)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+// A module of .tf and .tf.json files is one module: references cross
+// between them, locals and variables included, and nested blocks in JSON
+// are blocks where the provider schema says so.
+func TestTFJSONMixed(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf"), `variable "ports" {
+  default = "1/65535"
+}
+
+resource "alicloud_security_group" "app" {
+  vpc_id = "vpc-1"
+}
+`)
+	write(t, filepath.Join(dir, "rules.tf.json"), `{
+  "locals": {"world": "0.0.0.0/0"},
+  "variable": {"proto": {"type": "string", "default": "tcp"}},
+  "resource": [{
+    "alicloud_security_group_rule": {
+      "all": [{
+        "count": 2,
+        "type": "ingress",
+        "ip_protocol": "${var.proto}",
+        "port_range": "${var.ports}",
+        "cidr_ip": "${local.world}",
+        "security_group_id": "${alicloud_security_group.app.id}"
+      }]
+    }
+  }]
+}`)
+	want := []string{
+		"ecs-security-group-risky-ports-check-with-protocol alicloud_security_group_rule.all[0] rules.tf.json:10:9",
+		"ecs-security-group-risky-ports-check-with-protocol alicloud_security_group_rule.all[1] rules.tf.json:10:9",
+		"gh-sg-public-ingress-443-only alicloud_security_group_rule.all[0] rules.tf.json:10:9",
+		"gh-sg-public-ingress-443-only alicloud_security_group_rule.all[1] rules.tf.json:10:9",
+		"sg-public-access-check alicloud_security_group_rule.all[0] rules.tf.json:10:9",
+		"sg-public-access-check alicloud_security_group_rule.all[1] rules.tf.json:10:9",
+	}
+	if diff := cmp.Diff(want, findings(t, dir)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+// Malformed and hostile .tf.json files are refused with a position, before
+// a recursive parser or evaluator sees them.
+func TestTFJSONMalformed(t *testing.T) {
+	deep := strings.Repeat("[", maxNesting+1) + strings.Repeat("]", maxNesting+1)
+	deepTemplate := "${" + strings.Repeat("(", maxNesting+1) + "1" + strings.Repeat(")", maxNesting+1) + "}"
+	tests := []struct {
+		name, text, want string
+	}{
+		{"syntax", "{\n  \"resource\": {,}\n}", "main.tf.json:2:16: malformed JSON"},
+		{"truncated", "{\"resource\": {\"alicloud_vpc\": {", "main.tf.json:1:32: malformed JSON: the file ends inside a value"},
+		{"not an object", "[]", "main.tf.json:1:1: a .tf.json file must hold one JSON object"},
+		{"trailing", "{}\n{}", "main.tf.json:2:1: malformed JSON: data after"},
+		{"body not an object", "{\"resource\": {\"alicloud_vpc\": {\"v\": 7}}}", "main.tf.json:1:37: want a JSON object"},
+		{"deep arrays", "{\"locals\": {\"x\": " + deep + "}}", "main.tf.json:1:516: arrays and objects nested more than 500 deep"},
+		{"deep template", "{\"locals\": {\n\"x\": \"" + deepTemplate + "\"}}", "main.tf.json:2:"},
+		{"huge number", "{\"locals\": {\"x\": 1e999999}}", "main.tf.json:1:18: a number literal"},
+		{"template syntax", "{\"locals\": {\"x\": \"${1 +}\"}}", "main.tf.json:1:"},
+		{"duplicate", "{\"resource\": {\"alicloud_vpc\": {\"v\": {\"cidr_block\": \"10.0.0.0/8\",\n \"cidr_block\": \"0.0.0.0/0\"}}}}", "main.tf.json:2:2: duplicate argument \"cidr_block\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "main.tf.json"), tt.text)
+			_, err := LoadDir(dir, LoadOptions{})
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v: want a ParseError", err)
+			}
+			got := strings.TrimPrefix(pe.Error(), dir+string(filepath.Separator))
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("error %q: want it to start with %q", got, tt.want)
+			}
+		})
+	}
+}
