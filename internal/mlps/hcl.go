@@ -194,7 +194,15 @@ func (l *loader) readModule(dir string) (*module, error) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
-	sort.Strings(files)
+	// Override files come after the others, in lexical order, and merge
+	// into what those declare, as Terraform merges them.
+	sort.Slice(files, func(i, j int) bool {
+		oi, oj := isOverride(files[i]), isOverride(files[j])
+		if oi != oj {
+			return oj
+		}
+		return files[i] < files[j]
+	})
 	for _, name := range files {
 		src, err := l.readSource(name)
 		if err != nil {
@@ -230,6 +238,9 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 		}
 		body = b
 		supps, commentLines = readSuppressions(name, src)
+	}
+	if isOverride(name) {
+		return overrideModule(m, body)
 	}
 	suppsByLine := byLine(supps)
 	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
@@ -761,11 +772,11 @@ func (l *loader) evalResource(mi *modInst, d *resourceDecl) error {
 			attrPos: map[string]Pos{}, Repeat: repeat, suppressions: d.supp,
 		}
 		for n, a := range d.block.Body.Attributes {
-			r.attrPos[n] = Pos{File: at.File, Line: a.SrcRange.Start.Line, Col: a.SrcRange.Start.Column}
+			r.attrPos[n] = Pos{File: a.SrcRange.Filename, Line: a.SrcRange.Start.Line, Col: a.SrcRange.Start.Column}
 		}
 		for _, b := range d.block.Body.Blocks {
 			if _, ok := r.attrPos[b.Type]; !ok {
-				r.attrPos[b.Type] = Pos{File: at.File, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
+				r.attrPos[b.Type] = Pos{File: b.TypeRange.Filename, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
 			}
 		}
 		if len(l.stack.Resources) >= maxResources {

@@ -133,3 +133,56 @@ func TestTFJSONMalformed(t *testing.T) {
 		})
 	}
 }
+
+// Override files (override.tf, *_override.tf, and in JSON) merge into the
+// module's other files as Terraform merges them: an override that opens
+// SSH to the Internet is a finding at its own line, on the resource it
+// overrides (TestOverride failed before: override.tf was read as one more
+// declaration of the same resource, without port_range, and passed).
+func TestOverride(t *testing.T) {
+	main := `resource "alicloud_security_group" "app" {
+  vpc_id = "vpc-1"
+}
+
+resource "alicloud_security_group_rule" "ssh" {
+  type              = "ingress"
+  ip_protocol       = "tcp"
+  port_range        = "22/22"
+  cidr_ip           = "192.0.2.0/24"
+  security_group_id = alicloud_security_group.app.id
+}
+`
+	tests := []struct {
+		name, file, text string
+		want             []string
+	}{
+		{"hcl", "override.tf", "resource \"alicloud_security_group_rule\" \"ssh\" {\n  cidr_ip = \"0.0.0.0/0\"\n}\n", []string{
+			"ecs-security-group-risky-ports-check-with-protocol alicloud_security_group_rule.ssh main.tf:8:3",
+			"gh-sg-public-ingress-443-only alicloud_security_group_rule.ssh main.tf:8:3",
+		}},
+		{"json", "ssh_override.tf.json", "{\"resource\": {\"alicloud_security_group_rule\": {\"ssh\": {\n  \"cidr_ip\": \"0.0.0.0/0\",\n  \"port_range\": \"1/65535\"}}}}", []string{
+			"ecs-security-group-risky-ports-check-with-protocol alicloud_security_group_rule.ssh ssh_override.tf.json:3:3",
+			"gh-sg-public-ingress-443-only alicloud_security_group_rule.ssh ssh_override.tf.json:3:3",
+			"sg-public-access-check alicloud_security_group_rule.ssh ssh_override.tf.json:3:3",
+		}},
+		{"not an override", "override_ssh.tf", "resource \"alicloud_security_group\" \"other\" {\n  vpc_id = \"vpc-2\"\n}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, filepath.Join(dir, "main.tf"), main)
+			write(t, filepath.Join(dir, tt.file), tt.text)
+			if diff := cmp.Diff(tt.want, findings(t, dir)); diff != "" {
+				t.Errorf("findings (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf"), main)
+	write(t, filepath.Join(dir, "override.tf"), "\nresource \"alicloud_security_group_rule\" \"http\" {\n  cidr_ip = \"0.0.0.0/0\"\n}\n")
+	_, err := LoadDir(dir, LoadOptions{})
+	if err == nil || !strings.HasSuffix(err.Error(), "override.tf:2:1: an override of alicloud_security_group_rule.http, which no other file of the module declares") {
+		t.Errorf("error %v: want the override of an undeclared resource refused", err)
+	}
+}
