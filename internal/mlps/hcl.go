@@ -239,11 +239,13 @@ func (l *loader) readFile(m *module, name string, src []byte) error {
 		body = b
 		supps, commentLines = readSuppressions(name, src)
 	}
+	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
 	if isOverride(name) {
+		// its suppressions are noted as matching nothing: those of the
+		// declaration it overrides apply
 		return overrideModule(m, body)
 	}
 	suppsByLine := byLine(supps)
-	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
 	for _, b := range body.Blocks {
 		p := Pos{File: name, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
 		switch b.Type {
