@@ -1,6 +1,7 @@
 package mlps
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"sort"
@@ -185,4 +186,33 @@ resource "alicloud_security_group_rule" "ssh" {
 	if err == nil || !strings.HasSuffix(err.Error(), "override.tf:2:1: an override of alicloud_security_group_rule.http, which no other file of the module declares") {
 		t.Errorf("error %v: want the override of an undeclared resource refused", err)
 	}
+}
+
+// The .tf.json reader never panics: any input is a stack or a ParseError
+// with a position.
+func FuzzLoadTFJSON(f *testing.F) {
+	f.Add([]byte(`{"resource": {"alicloud_security_group_rule": {"ssh": {"type": "ingress", "ip_protocol": "tcp", "port_range": "22/22", "cidr_ip": "0.0.0.0/0"}}}}`))
+	f.Add([]byte(`{"locals": {"world": "0.0.0.0/0"}, "variable": {"p": {"type": "list(string)", "default": ["a"]}}, "output": {"o": {"value": "${local.world}"}}}`))
+	f.Add([]byte(`{"resource": [{"alicloud_instance": {"i": [{"count": 2, "data_disks": [{"encrypted": true}], "dynamic": {"data_disks": {"for_each": "${[1, 2]}", "iterator": "d", "content": {"size": "${d.value}"}}}}]}}]}`))
+	f.Add([]byte(`{"module": {"m": {"source": "./m", "x": {"${1}": [null, 1e3, false]}}}, "//": "comment"}`))
+	f.Add([]byte("{\"locals\": {\"x\": \"${for x in [1] : x}%{ if true }y%{ endif }\"}}"))
+	schema := loadSchema(f)
+	f.Fuzz(func(t *testing.T, src []byte) {
+		st, err := loadSourceAs("fuzz.tf.json", src)
+		if err != nil {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v is not a ParseError", err)
+			}
+			if pe.Pos.Line < 1 {
+				t.Fatalf("position %v", pe.Pos)
+			}
+			return
+		}
+		rep := Check([]*Stack{st}, schema)
+		var buf bytes.Buffer
+		if err := rep.WriteSARIF(&buf, "test"); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
