@@ -216,3 +216,83 @@ func FuzzLoadTFJSON(f *testing.F) {
 		}
 	})
 }
+
+// A module called from a .tf.json file is read and evaluated, its
+// variables given by the call, and its own .tf.json files checked.
+func TestTFJSONModule(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "main.tf.json"), `{"module": {"fw": {"source": "./fw", "cidr": "0.0.0.0/0"}}}`)
+	write(t, filepath.Join(dir, "fw", "variables.tf"), "variable \"cidr\" {}\n")
+	write(t, filepath.Join(dir, "fw", "main.tf.json"), `{"resource": {"alicloud_security_group_rule": {"rdp": {
+  "type": "ingress", "ip_protocol": "tcp", "port_range": "3389/3389",
+  "cidr_ip": "${var.cidr}", "security_group_id": "sg-1"}}}}`)
+	want := []string{
+		"ecs-security-group-risky-ports-check-with-protocol module.fw.alicloud_security_group_rule.rdp fw/main.tf.json:2:44",
+		"gh-sg-public-ingress-443-only module.fw.alicloud_security_group_rule.rdp fw/main.tf.json:2:44",
+	}
+	if diff := cmp.Diff(want, findings(t, dir)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+// The same configuration in HCL and in JSON gives the same findings:
+// nested blocks (as the schema names them) and dynamic blocks included.
+func TestTFJSONSameAsHCL(t *testing.T) {
+	hclDir, jsonDir := t.TempDir(), t.TempDir()
+	write(t, filepath.Join(hclDir, "main.tf"), `locals {
+  enc = [true, false]
+}
+
+resource "alicloud_instance" "app" {
+  instance_type              = "ecs.g7.large"
+  image_id                   = "img"
+  system_disk_encrypted      = true
+  internet_max_bandwidth_out = 10
+  data_disks {
+    encrypted = false
+  }
+  dynamic "data_disks" {
+    for_each = local.enc
+    content {
+      encrypted = data_disks.value
+    }
+  }
+}
+`)
+	write(t, filepath.Join(jsonDir, "main.tf.json"), `{
+  "locals": {"enc": [true, false]},
+  "resource": {"alicloud_instance": {"app": {
+    "instance_type": "ecs.g7.large",
+    "image_id": "img",
+    "system_disk_encrypted": true,
+    "internet_max_bandwidth_out": 10,
+    "data_disks": {"encrypted": false},
+    "dynamic": {"data_disks": {"for_each": "${local.enc}", "content": {"encrypted": "${data_disks.value}"}}}
+  }}}
+}`)
+	load := func(dir string) *Report {
+		st, err := LoadDir(dir, LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Check([]*Stack{st}, loadSchema(t))
+	}
+	hclRep, jsonRep := load(hclDir), load(jsonDir)
+	if len(failing(hclRep)) == 0 {
+		t.Fatal("the HCL configuration has no finding: the test checks nothing")
+	}
+	if diff := cmp.Diff(failing(hclRep), failing(jsonRep)); diff != "" {
+		t.Errorf("findings HCL (-) and JSON (+):\n%s", diff)
+	}
+	msgs := func(rep *Report) []string {
+		var out []string
+		for _, f := range rep.Findings {
+			out = append(out, f.Rule+" "+string(f.Status)+" "+f.Message)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if diff := cmp.Diff(msgs(hclRep), msgs(jsonRep)); diff != "" {
+		t.Errorf("checks HCL (-) and JSON (+):\n%s", diff)
+	}
+}
