@@ -18,7 +18,7 @@ import (
 // are read only when they are regular files, up to a size, and their
 // nesting is bounded before a recursive parser sees them.
 const (
-	// maxSourceBytes bounds one .tf or .tfvars file; maxStackSourceBytes
+	// maxSourceBytes bounds one .tf, .tf.json or .tfvars file; maxStackSourceBytes
 	// all of those one PATH reads (its modules included).
 	maxSourceBytes      = 16 << 20
 	maxStackSourceBytes = 128 << 20
@@ -129,14 +129,14 @@ func (l *loader) sourceFile(dir, resolvedDir string, e fs.DirEntry) (read bool, 
 	return true, nil
 }
 
-// readSource reads one .tf or .tfvars file within the stack's budget.
+// readSource reads one .tf, .tf.json or .tfvars file within the stack's budget.
 func (l *loader) readSource(name string) ([]byte, error) {
 	src, err := readRegular(name, maxSourceBytes)
 	if err != nil {
 		return nil, err
 	}
 	if l.sourceBytes += int64(len(src)); l.sourceBytes > maxStackSourceBytes {
-		return nil, &ParseError{Pos: Pos{File: name, Line: 1}, Msg: fmt.Sprintf("the .tf and .tfvars files of this PATH exceed %d bytes", maxStackSourceBytes)}
+		return nil, &ParseError{Pos: Pos{File: name, Line: 1}, Msg: fmt.Sprintf("the .tf, .tf.json and .tfvars files of this PATH exceed %d bytes", maxStackSourceBytes)}
 	}
 	return src, nil
 }
