@@ -96,6 +96,10 @@ type loader struct {
 	// built (budget.go); err is the first bound exceeded.
 	sourceBytes, spent int64
 	err                *ParseError
+	// schema tells which keys of a resource in a .tf.json file are nested
+	// blocks; loaded with the first such file.
+	schema    *Schema
+	schemaErr error
 }
 
 func (l *loader) spend(at Pos) error {
@@ -179,12 +183,7 @@ func (l *loader) readModule(dir string) (*module, error) {
 		outputs: map[string]*hclsyntax.Attribute{}}
 	var files []string
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".tf.json") {
-			l.stack.Notes = append(l.stack.Notes, Note{Pos: Pos{File: filepath.Join(dir, e.Name()), Line: 1},
-				Message: "a .tf.json file: not read, its resources are not checked"})
-			continue
-		}
-		if !strings.HasSuffix(e.Name(), ".tf") {
+		if !strings.HasSuffix(e.Name(), ".tf") && !strings.HasSuffix(e.Name(), ".tf.json") {
 			continue
 		}
 		read, err := l.sourceFile(dir, resolved, e)
@@ -195,7 +194,15 @@ func (l *loader) readModule(dir string) (*module, error) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
-	sort.Strings(files)
+	// Override files come after the others, in lexical order, and merge
+	// into what those declare, as Terraform merges them.
+	sort.Slice(files, func(i, j int) bool {
+		oi, oj := isOverride(files[i]), isOverride(files[j])
+		if oi != oj {
+			return oj
+		}
+		return files[i] < files[j]
+	})
 	for _, name := range files {
 		src, err := l.readSource(name)
 		if err != nil {
@@ -211,17 +218,34 @@ func (l *loader) readModule(dir string) (*module, error) {
 
 // readFile parses one .tf file into m.
 func (l *loader) readFile(m *module, name string, src []byte) error {
-	f, err := l.parseHCL(src, name)
-	if err != nil {
-		return err
+	var body *hclsyntax.Body
+	var supps []*Suppression
+	var commentLines map[int]bool
+	if strings.HasSuffix(name, ".tf.json") {
+		b, err := l.parseTFJSON(src, name)
+		if err != nil {
+			return err
+		}
+		body = b
+	} else {
+		f, err := l.parseHCL(src, name)
+		if err != nil {
+			return err
+		}
+		b, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
+		}
+		body = b
+		supps, commentLines = readSuppressions(name, src)
 	}
-	body, ok := f.Body.(*hclsyntax.Body)
-	if !ok {
-		return &ParseError{Pos: Pos{File: name, Line: 1}, Msg: "not HCL native syntax"}
-	}
-	supps, commentLines := readSuppressions(name, src)
-	suppsByLine := byLine(supps)
 	l.stack.Suppressions = append(l.stack.Suppressions, supps...)
+	if isOverride(name) {
+		// its suppressions are noted as matching nothing: those of the
+		// declaration it overrides apply
+		return overrideModule(m, body)
+	}
+	suppsByLine := byLine(supps)
 	for _, b := range body.Blocks {
 		p := Pos{File: name, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
 		switch b.Type {
@@ -750,11 +774,11 @@ func (l *loader) evalResource(mi *modInst, d *resourceDecl) error {
 			attrPos: map[string]Pos{}, Repeat: repeat, suppressions: d.supp,
 		}
 		for n, a := range d.block.Body.Attributes {
-			r.attrPos[n] = Pos{File: at.File, Line: a.SrcRange.Start.Line, Col: a.SrcRange.Start.Column}
+			r.attrPos[n] = Pos{File: a.SrcRange.Filename, Line: a.SrcRange.Start.Line, Col: a.SrcRange.Start.Column}
 		}
 		for _, b := range d.block.Body.Blocks {
 			if _, ok := r.attrPos[b.Type]; !ok {
-				r.attrPos[b.Type] = Pos{File: at.File, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
+				r.attrPos[b.Type] = Pos{File: b.TypeRange.Filename, Line: b.TypeRange.Start.Line, Col: b.TypeRange.Start.Column}
 			}
 		}
 		if len(l.stack.Resources) >= maxResources {

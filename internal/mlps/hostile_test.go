@@ -163,11 +163,10 @@ func TestFiles(t *testing.T) {
 	for _, r := range st.Resources {
 		names = append(names, r.Name)
 	}
-	if strings.Join(names, " ") != "v shared" {
-		t.Errorf("resources %q: want v and shared (the link inside the directory is followed)", names)
+	if strings.Join(names, " ") != "j v shared" {
+		t.Errorf("resources %q: want j (the .tf.json file), v and shared (the link inside the directory is followed)", names)
 	}
-	if len(st.Notes) != 2 || !strings.Contains(st.Notes[0].Message, ".tf.json file: not read, its resources are not checked") ||
-		!strings.Contains(st.Notes[1].Message, "a directory named like a .tf file: skipped") {
+	if len(st.Notes) != 1 || !strings.Contains(st.Notes[0].Message, "a directory named like a .tf file: skipped") {
 		t.Errorf("notes %+v", st.Notes)
 	}
 
@@ -180,6 +179,9 @@ func TestFiles(t *testing.T) {
 			symlink(t, filepath.Join(outside, "evil.tf"), filepath.Join(dir, "evil.tf"))
 		},
 			"evil.tf:1: a symbolic link to " + filepath.Join(outside, "evil.tf") + ", outside the checked directory: not followed"},
+		{"json link out", func(t *testing.T, dir string) {
+			symlink(t, filepath.Join(outside, "evil.tf"), filepath.Join(dir, "evil.tf.json"))
+		}, "evil.tf.json:1: a symbolic link to " + filepath.Join(outside, "evil.tf") + ", outside the checked directory: not followed"},
 		{"dev zero", func(t *testing.T, dir string) { symlink(t, os.DevNull, filepath.Join(dir, "main.tf")) },
 			"main.tf:1: a symbolic link to " + os.DevNull + ", outside the checked directory: not followed"},
 		{"tfvars link out", func(t *testing.T, dir string) {

@@ -18,7 +18,7 @@ import (
 // are read only when they are regular files, up to a size, and their
 // nesting is bounded before a recursive parser sees them.
 const (
-	// maxSourceBytes bounds one .tf or .tfvars file; maxStackSourceBytes
+	// maxSourceBytes bounds one .tf, .tf.json or .tfvars file; maxStackSourceBytes
 	// all of those one PATH reads (its modules included).
 	maxSourceBytes      = 16 << 20
 	maxStackSourceBytes = 128 << 20
@@ -129,14 +129,14 @@ func (l *loader) sourceFile(dir, resolvedDir string, e fs.DirEntry) (read bool, 
 	return true, nil
 }
 
-// readSource reads one .tf or .tfvars file within the stack's budget.
+// readSource reads one .tf, .tf.json or .tfvars file within the stack's budget.
 func (l *loader) readSource(name string) ([]byte, error) {
 	src, err := readRegular(name, maxSourceBytes)
 	if err != nil {
 		return nil, err
 	}
 	if l.sourceBytes += int64(len(src)); l.sourceBytes > maxStackSourceBytes {
-		return nil, &ParseError{Pos: Pos{File: name, Line: 1}, Msg: fmt.Sprintf("the .tf and .tfvars files of this PATH exceed %d bytes", maxStackSourceBytes)}
+		return nil, &ParseError{Pos: Pos{File: name, Line: 1}, Msg: fmt.Sprintf("the .tf, .tf.json and .tfvars files of this PATH exceed %d bytes", maxStackSourceBytes)}
 	}
 	return src, nil
 }
@@ -164,6 +164,12 @@ func (l *loader) parseHCL(src []byte, name string) (*hcl.File, error) {
 // one per operator in the same element (a + b + c nests as (a + b) + c).
 func checkHCLNesting(src []byte, name string) error {
 	toks, _ := hclsyntax.LexConfig(src, name, hcl.InitialPos)
+	return checkTokenNesting(toks, name)
+}
+
+// checkTokenNesting is checkHCLNesting on tokens already lexed (a template
+// in a .tf.json string is lexed as a template).
+func checkTokenNesting(toks hclsyntax.Tokens, name string) error {
 	type frame struct {
 		base, ops int
 		brace     bool // newlines separate items

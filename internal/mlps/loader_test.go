@@ -299,10 +299,14 @@ func TestFanOut(t *testing.T) {
 }
 
 // loadSource loads one file's text as a module, for the fuzz test.
-func loadSource(src []byte) (*Stack, error) {
+func loadSource(src []byte) (*Stack, error) { return loadSourceAs("fuzz.tf", src) }
+
+// loadSourceAs loads one file's text as a module, under a name (.tf or
+// .tf.json).
+func loadSourceAs(name string, src []byte) (*Stack, error) {
 	l := newLoader("fuzz")
 	m := &module{dir: "fuzz", variables: map[string]*hclsyntax.Block{}, locals: map[string]*hclsyntax.Attribute{}, outputs: map[string]*hclsyntax.Attribute{}}
-	if err := l.readFile(m, "fuzz.tf", src); err != nil {
+	if err := l.readFile(m, name, src); err != nil {
 		return nil, err
 	}
 	vars, err := l.moduleVars(m, nil, Pos{})
