@@ -813,3 +813,48 @@ func testLoginPolicyBindingRace(t *testing.T, ns NewStore) {
 		t.Errorf("bindings made at once by many replicas (-want +got):\n%s", diff)
 	}
 }
+
+// The policy bindings migration (0020) splits the one sync_state record
+// of every binding (scope login:policy-groups) into a row per reference.
+// Each store's test writes the record (LegacyPolicyBindings) with the
+// schema before that migration, opens the database (which migrates it) and
+// checks the bindings (CheckMigratedPolicyBindings).
+
+// LegacyPolicyBindings records bindings the way Gatehouse did before the
+// migration (the same SQL in both dialects).
+func LegacyPolicyBindings() []string {
+	return []string{`INSERT INTO sync_state (scope, state, updated) VALUES ('login:policy-groups',
+		'{"Admins":{"ids":["g-admins"],"bound":"2026-01-02T03:04:05Z"},"it''s both":{"ids":["g-id","g-name"],"bound":"2026-01-02T03:04:06Z"}}',
+		'2026-01-02T03:04:06Z')`}
+}
+
+// CheckMigratedPolicyBindings: the migrated bindings hold, and a name
+// bound since binds as any other.
+func CheckMigratedPolicyBindings(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	bs, ok := s.(login.BindingStore)
+	if !ok {
+		t.Fatal("the store binds no names")
+	}
+	if raw, err := bs.SyncState(ctx, "login:policy-groups"); err != nil || raw != "" {
+		t.Errorf("the old record after the migration: %q (%v)", raw, err)
+	}
+	policy := login.Policy{AdminGroups: []string{"Admins", "it's both"}}
+	svc := login.New(s, s, login.Options{Policy: policy, Now: time.Now, NewID: newID, Hasher: loginHasher{}})
+	bindings, err := svc.BindPolicy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	bound := map[string]time.Time{}
+	for _, b := range bindings {
+		got[b.Ref], bound[b.Ref] = b.IDs, b.Bound
+	}
+	if diff := cmp.Diff(map[string][]string{"Admins": {"g-admins"}, "it's both": {"g-id", "g-name"}}, got); diff != "" {
+		t.Errorf("migrated bindings (-want +got):\n%s", diff)
+	}
+	if want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC); !bound["Admins"].Equal(want) {
+		t.Errorf("Admins bound at %v, want %v", bound["Admins"], want)
+	}
+}
