@@ -15,16 +15,20 @@ import (
 // The policy's groups (login.admin_groups, login.group_factors) are
 // configured by id or display name, and bound to group ids: a name binds
 // to the group that has it the first time one does, and the binding is
-// recorded (in the store's sync state, scope BindingScope) and never
-// moves. So a group keeps its policy when it is renamed (a SCIM PATCH of
+// recorded (in the store's sync state, one scope per reference:
+// BindingScope followed by the reference) and never moves. A binding is
+// written only if the reference has none: when servers bind at once the
+// first binding wins and every server reads it back, so none is lost or
+// overwritten. So a group keeps its policy when it is renamed (a SCIM PATCH of
 // displayName), and a group created later with a bound name does not
 // gain it. A name no group has yet binds when one first has it (a
 // configuration written before the directory was synchronised); a bound
 // group that was deleted leaves its name bound to nothing until the
 // configuration names another group by id.
 
-// BindingScope is the sync-state scope where the bindings are recorded.
-const BindingScope = "login:policy-groups"
+// BindingScope begins the sync-state scope where a reference's binding
+// is recorded (the reference follows it).
+const BindingScope = "login:policy-group:"
 
 // BindingStore finds groups by name and records the bindings. The stores
 // implement it; without it, only ids bind.
@@ -33,7 +37,9 @@ type BindingStore interface {
 	// (directory.ErrNotFound when none has it).
 	GroupIDByDisplayName(ctx context.Context, displayName string) (string, error)
 	SyncState(ctx context.Context, scope string) (string, error)
-	SetSyncState(ctx context.Context, scope, state string) error
+	// AddSyncState saves state as the state of scope unless scope has one,
+	// and returns the state scope has: state, or the one saved first.
+	AddSyncState(ctx context.Context, scope, state string) (string, error)
 }
 
 // Binding is where a configured group reference points.
@@ -103,14 +109,12 @@ func (s *Service) bind(ctx context.Context, ref string) (*Binding, error) {
 		// Without a store that binds names: an id binds to itself.
 		return &Binding{Ref: ref, IDs: []string{ref}}, nil
 	}
-	recorded, err := s.recorded(ctx, bs)
+	raw, err := bs.SyncState(ctx, BindingScope+ref)
 	if err != nil {
-		return nil, err
+		return nil, wrapf("policy bindings", err)
 	}
-	if b := recorded[ref]; b != nil {
-		b.Ref = ref
-		s.binds.bound[ref] = b
-		return s.check(ctx, b)
+	if raw != "" {
+		return s.recorded(ctx, ref, raw)
 	}
 	// Not bound yet: the group whose id it is, and the group whose name it
 	// is.
@@ -128,32 +132,29 @@ func (s *Service) bind(ctx context.Context, ref string) (*Binding, error) {
 	if len(ids) == 0 {
 		return &Binding{Ref: ref, Warning: fmt.Sprintf("%q matches no group (by id or name): it applies to nobody until a group has that name", ref)}, nil
 	}
-	b := &Binding{Ref: ref, IDs: ids, Bound: s.stamp()}
-	recorded[ref] = b
-	raw, err := json.Marshal(recorded)
+	mine, err := json.Marshal(&Binding{IDs: ids, Bound: s.stamp()})
 	if err != nil {
 		return nil, err
 	}
-	if err := bs.SetSyncState(ctx, BindingScope, string(raw)); err != nil {
+	// Another server may have bound ref since it was read (to another
+	// group, if the name moved in between): the first binding stands.
+	raw, err = bs.AddSyncState(ctx, BindingScope+ref, string(mine))
+	if err != nil {
 		return nil, wrapf("bind policy group", err)
 	}
-	s.binds.bound[ref] = b
-	return s.check(ctx, b)
+	return s.recorded(ctx, ref, raw)
 }
 
-// recorded reads the recorded bindings.
-func (s *Service) recorded(ctx context.Context, bs BindingStore) (map[string]*Binding, error) {
-	raw, err := bs.SyncState(ctx, BindingScope)
-	if err != nil {
+// recorded caches and checks the binding of ref recorded as raw; the
+// caller holds s.binds.mu.
+func (s *Service) recorded(ctx context.Context, ref, raw string) (*Binding, error) {
+	b := &Binding{}
+	if err := json.Unmarshal([]byte(raw), b); err != nil {
 		return nil, wrapf("policy bindings", err)
 	}
-	out := map[string]*Binding{}
-	if raw != "" {
-		if err := json.Unmarshal([]byte(raw), &out); err != nil {
-			return nil, wrapf("policy bindings", err)
-		}
-	}
-	return out, nil
+	b.Ref = ref
+	s.binds.bound[ref] = b
+	return s.check(ctx, b)
 }
 
 // check returns b with a warning if it binds several groups or a group

@@ -159,6 +159,22 @@ func TestMigrateAttrsVersions(t *testing.T) {
 	storetest.CheckMigratedAttrsVersions(t, openIn(t, url, schemaName))
 }
 
+// TestMigratePolicyBindings: the policy bindings recorded as one record
+// before migration 0020 are one row per reference after it.
+func TestMigratePolicyBindings(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	schemaName := freshSchema(t, url)
+	conn := connectIn(t, url, schemaName)
+	migrateTo(t, conn, 19)
+	for _, stmt := range storetest.LegacyPolicyBindings() {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	storetest.CheckMigratedPolicyBindings(t, openIn(t, url, schemaName))
+}
+
 // TestNewerDatabaseRefused: a database with a migration this build does
 // not know (a newer Gatehouse used it) is not opened — and this build's own
 // pending migration is not applied to it; the message says what to do.

@@ -120,6 +120,23 @@ func (s *Store) SetSyncState(ctx context.Context, scope, state string) error {
 	return err
 }
 
+// AddSyncState saves state as the state of scope unless scope has one,
+// and returns the state scope has: state, or the one saved first.
+func (s *Store) AddSyncState(ctx context.Context, scope, state string) (string, error) {
+	var stored string
+	err := s.write(ctx, func(t *tx) error {
+		if _, err := t.tx.Exec(ctx, `INSERT INTO sync_state (scope, state, updated) VALUES ($1, $2, $3)
+			ON CONFLICT (scope) DO NOTHING`, scope, state, time.Now().UTC()); err != nil {
+			return err
+		}
+		return t.tx.QueryRow(ctx, `SELECT state FROM sync_state WHERE scope = $1`, scope).Scan(&stored)
+	})
+	if err != nil {
+		return "", fmt.Errorf("add sync state: %w", err)
+	}
+	return stored, nil
+}
+
 // GroupIDByDisplayName finds a group by its display name, ignoring case
 // (directory.ErrNotFound when none has it): the login policy binds the
 // names of its configuration to groups with it.

@@ -99,6 +99,30 @@ func TestMigrateAttrsVersions(t *testing.T) {
 	storetest.CheckMigratedAttrsVersions(t, s)
 }
 
+// TestMigratePolicyBindings: the policy bindings recorded as one record
+// before migration 0020 are one row per reference after it.
+func TestMigratePolicyBindings(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(t, db, 19)
+	for _, stmt := range storetest.LegacyPolicyBindings() {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckMigratedPolicyBindings(t, s)
+}
+
 // migrateTo applies the migrations up to version last, as Open would have.
 func migrateTo(t *testing.T, db *sql.DB, last int) {
 	t.Helper()

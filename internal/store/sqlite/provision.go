@@ -129,6 +129,23 @@ func (s *Store) SetSyncState(ctx context.Context, scope, state string) error {
 	return nil
 }
 
+// AddSyncState saves state as the state of scope unless scope has one,
+// and returns the state scope has: state, or the one saved first.
+func (s *Store) AddSyncState(ctx context.Context, scope, state string) (string, error) {
+	var stored string
+	err := s.submit(ctx, func(t *tx) error {
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO sync_state (scope, state, updated) VALUES (?, ?, ?)
+			ON CONFLICT (scope) DO NOTHING`, scope, state, fmtTime(time.Now())); err != nil {
+			return err
+		}
+		return t.tx.QueryRowContext(ctx, `SELECT state FROM sync_state WHERE scope = ?`, scope).Scan(&stored)
+	})
+	if err != nil {
+		return "", fmt.Errorf("add sync state: %w", err)
+	}
+	return stored, nil
+}
+
 // GroupIDByDisplayName finds a group by its display name, ignoring case
 // (directory.ErrNotFound when none has it): the login policy binds the
 // names of its configuration to groups with it.

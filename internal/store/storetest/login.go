@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -656,4 +657,204 @@ func testLoginPolicyBinding(t *testing.T, ns NewStore) {
 		}
 	}
 	need(restarted, mallory, 1, "the bound group deleted")
+}
+
+// binderStore is a store that binds the policy's group names.
+type binderStore interface {
+	Store
+	login.BindingStore
+}
+
+// pausingBinder is one replica's view of the store: after its first
+// read of a binding it runs paused (which waits while the other replica
+// binds), so two replicas bind at the same moment.
+type pausingBinder struct {
+	binderStore
+	once   sync.Once
+	paused func()
+}
+
+func (p *pausingBinder) SyncState(ctx context.Context, scope string) (string, error) {
+	s, err := p.binderStore.SyncState(ctx, scope)
+	p.once.Do(p.paused)
+	return s, err
+}
+
+// testLoginPolicyBindingRace: two replicas binding at the same moment.
+// Different names: neither binding is lost (a lost binding would bind
+// again, to whichever group has the name then: a group created with the
+// old name after a rename takes the policy). The same name, to different
+// groups (renamed and recreated between the two lookups): the first
+// binding wins and both replicas use it. (Before the fix the bindings
+// were one record that each replica rewrote whole: the second writer
+// dropped the first's name, and bound the same name to its own group.)
+func testLoginPolicyBindingRace(t *testing.T, ns NewStore) {
+	le := newLoginEnv(t, ns, login.Options{})
+	bs, ok := le.store.(binderStore)
+	if !ok {
+		t.Skip("the store binds no names")
+	}
+	root := le.person("root", "Secret-Pass-1", true)
+	fin := le.person("fin", "Secret-Pass-1", true)
+	mallory := le.person("mallory", "Secret-Pass-1", true)
+	rename := func(g *directory.Group, name string) {
+		t.Helper()
+		if _, err := le.env.svc.UpdateGroup(le.ctx, le.actor, strict, g.ID, nil, func(g *directory.Group) error { g.DisplayName = name; return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replica := func(policy login.Policy, paused func()) *login.Service {
+		var st Store = bs
+		if paused != nil {
+			st = &pausingBinder{binderStore: bs, paused: paused}
+		}
+		return login.New(st, le.store, login.Options{Policy: policy, Now: le.clock.Now, NewID: newID, Hasher: loginHasher{}})
+	}
+	ids := func(bindings []login.Binding) map[string][]string {
+		out := map[string][]string{}
+		for _, b := range bindings {
+			out[b.Ref] = b.IDs
+		}
+		return out
+	}
+	// race binds with b paused after its read while a binds and then
+	// between runs; it returns both replicas' bindings.
+	race := func(a, b login.Policy, between func()) (ba, bb []login.Binding) {
+		t.Helper()
+		read, resume := make(chan struct{}), make(chan struct{})
+		rb := replica(b, func() { close(read); <-resume })
+		done := make(chan error, 1)
+		go func() {
+			var err error
+			bb, err = rb.BindPolicy(le.ctx)
+			done <- err
+		}()
+		<-read
+		ba, err := replica(a, nil).BindPolicy(le.ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		between()
+		close(resume)
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+		return ba, bb
+	}
+
+	// Different names.
+	admins := le.createGroup("admins", root.ID)
+	finance := le.createGroup("finance", fin.ID)
+	race(login.Policy{AdminGroups: []string{"admins"}}, login.Policy{GroupFactors: map[string]int{"finance": 2}}, func() {})
+	rename(admins, "former-admins")
+	rename(finance, "former-finance")
+	le.createGroup("admins", mallory.ID)
+	le.createGroup("finance", mallory.ID)
+	both := login.Policy{AdminGroups: []string{"admins"}, GroupFactors: map[string]int{"finance": 2}}
+	got, err := replica(both, nil).BindPolicy(le.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string][]string{"admins": {admins.ID}, "finance": {finance.ID}}, ids(got)); diff != "" {
+		t.Errorf("bindings of different names made at once (-want +got):\n%s", diff)
+	}
+
+	// The same name, to different groups.
+	ops := le.createGroup("ops", root.ID)
+	var newOps *directory.Group
+	policy := login.Policy{AdminGroups: []string{"ops"}}
+	ba, bb := race(policy, policy, func() {
+		rename(ops, "former-ops")
+		newOps = le.createGroup("ops", mallory.ID)
+	})
+	want := map[string][]string{"ops": {ops.ID}}
+	if diff := cmp.Diff(want, ids(ba)); diff != "" {
+		t.Errorf("the first replica's binding (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, ids(bb)); diff != "" {
+		t.Errorf("the second replica's binding (-want +got; %s is the new group):\n%s", newOps.ID, diff)
+	}
+	if got, err := replica(policy, nil).BindPolicy(le.ctx); err != nil || !cmp.Equal(want, ids(got)) {
+		t.Errorf("the binding recorded: %v (%v), want %v", ids(got), err, want)
+	}
+	for _, u := range []*directory.User{root, mallory} {
+		n, err := replica(policy, nil).RequiredFactors(le.ctx, u.ID, "", 0)
+		if want := map[string]int{"root": 2, "mallory": 1}[u.UserName]; err != nil || n != want {
+			t.Errorf("%s needs %d factors (%v), want %d", u.UserName, n, err, want)
+		}
+	}
+
+	// Many replicas at once, each its own name: every binding kept.
+	var names []string
+	groups := map[string][]string{}
+	for i := range 8 {
+		name := "team-" + strconv.Itoa(i)
+		names = append(names, name)
+		groups[name] = []string{le.createGroup(name).ID}
+	}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Go(func() {
+			if _, err := replica(login.Policy{AdminGroups: []string{name}}, nil).BindPolicy(le.ctx); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, name := range names {
+		rename(&directory.Group{ID: groups[name][0]}, "former-"+name)
+		le.createGroup(name)
+	}
+	got, err = replica(login.Policy{AdminGroups: names}, nil).BindPolicy(le.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(groups, ids(got)); diff != "" {
+		t.Errorf("bindings made at once by many replicas (-want +got):\n%s", diff)
+	}
+}
+
+// The policy bindings migration (0020) splits the one sync_state record
+// of every binding (scope login:policy-groups) into a row per reference.
+// Each store's test writes the record (LegacyPolicyBindings) with the
+// schema before that migration, opens the database (which migrates it) and
+// checks the bindings (CheckMigratedPolicyBindings).
+
+// LegacyPolicyBindings records bindings the way Gatehouse did before the
+// migration (the same SQL in both dialects).
+func LegacyPolicyBindings() []string {
+	return []string{`INSERT INTO sync_state (scope, state, updated) VALUES ('login:policy-groups',
+		'{"Admins":{"ids":["g-admins"],"bound":"2026-01-02T03:04:05Z"},"it''s both":{"ids":["g-id","g-name"],"bound":"2026-01-02T03:04:06Z"}}',
+		'2026-01-02T03:04:06Z')`}
+}
+
+// CheckMigratedPolicyBindings: the migrated bindings hold, and a name
+// bound since binds as any other.
+func CheckMigratedPolicyBindings(t *testing.T, s Store) {
+	t.Helper()
+	ctx := context.Background()
+	bs, ok := s.(login.BindingStore)
+	if !ok {
+		t.Fatal("the store binds no names")
+	}
+	if raw, err := bs.SyncState(ctx, "login:policy-groups"); err != nil || raw != "" {
+		t.Errorf("the old record after the migration: %q (%v)", raw, err)
+	}
+	policy := login.Policy{AdminGroups: []string{"Admins", "it's both"}}
+	svc := login.New(s, s, login.Options{Policy: policy, Now: time.Now, NewID: newID, Hasher: loginHasher{}})
+	bindings, err := svc.BindPolicy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	bound := map[string]time.Time{}
+	for _, b := range bindings {
+		got[b.Ref], bound[b.Ref] = b.IDs, b.Bound
+	}
+	if diff := cmp.Diff(map[string][]string{"Admins": {"g-admins"}, "it's both": {"g-id", "g-name"}}, got); diff != "" {
+		t.Errorf("migrated bindings (-want +got):\n%s", diff)
+	}
+	if want := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC); !bound["Admins"].Equal(want) {
+		t.Errorf("Admins bound at %v, want %v", bound["Admins"], want)
+	}
 }

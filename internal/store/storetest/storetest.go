@@ -176,6 +176,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"LoginLockout", testLoginLockout},
 		{"LoginPolicy", testLoginPolicy},
 		{"LoginPolicyBinding", testLoginPolicyBinding},
+		{"LoginPolicyBindingRace", testLoginPolicyBindingRace},
 		{"LoginPasswords", testLoginPasswords},
 		{"LoginFactors", testLoginFactors},
 		{"LoginFactorPolicy", testLoginFactorPolicy},
