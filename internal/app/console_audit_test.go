@@ -55,7 +55,7 @@ func TestConsoleSignInAudited(t *testing.T) {
 	b := newBrowser(t, r.url)
 	consoleToken(t, b, r.admin)
 	in := lastAudit(t, r, console.ActionSignIn)
-	if in.Actor.Kind != "app" || in.Actor.AppID != p.App.ID || in.Actor.TokenID != p.Token.ID || in.ResourceType != "App" || in.ResourceID != p.App.ID {
+	if in.Actor.Kind != "app" || in.Actor.AppID != p.App.ID || in.Actor.TokenID != p.Token.ID || in.ResourceType != "Application" || in.ResourceID != p.App.ID {
 		t.Errorf("sign-in record: %+v", in)
 	}
 	if d := consoleAudit(t, r, console.ActionSignIn); len(d) != 1 || d[0].Client != "127.0.0.1" || d[0].SessionID == "" {
@@ -63,7 +63,7 @@ func TestConsoleSignInAudited(t *testing.T) {
 	}
 	// The console's audit page lists it.
 	page := b.do("GET", "/console/audit?action=console.", nil)
-	if page.status != 200 || !strings.Contains(page.body, console.ActionSignIn) {
+	if page.status != 200 || !strings.Contains(page.body, console.ActionSignIn) || !strings.Contains(page.body, `href="/console/apps/`+p.App.ID+`"`) {
 		t.Errorf("audit page: %d\n%s", page.status, page.body)
 	}
 	csrf := fields(page.body).Get("csrf")

@@ -76,7 +76,7 @@ func (c *Console) auditEntry(r *http.Request, action string, app *auth.App, appI
 	if app != nil {
 		actor.AppName = app.Name
 	}
-	return &directory.AuditEntry{Time: c.opt.Now().UTC(), Actor: actor, Action: action, ResourceType: "App", ResourceID: appID, After: body}
+	return &directory.AuditEntry{Time: c.opt.Now().UTC().Truncate(time.Microsecond), Actor: actor, Action: action, ResourceType: "Application", ResourceID: appID, After: body}
 }
 
 // refused audits a refused token sign-in; the sign-in is refused whether
