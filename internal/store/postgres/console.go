@@ -8,18 +8,23 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
 // The console sessions of admin tokens (login.TokenSession).
 
-// PutConsoleSession stores a new console session under its token's hash.
-func (s *Store) PutConsoleSession(ctx context.Context, x *login.TokenSession, hash []byte) error {
+// PutConsoleSession stores a new console session under its token's hash,
+// and its audit record (when not nil) in the same transaction.
+func (s *Store) PutConsoleSession(ctx context.Context, x *login.TokenSession, hash []byte, audit *directory.AuditEntry) error {
 	return s.write(ctx, func(t *tx) error {
 		_, err := t.tx.Exec(ctx, `INSERT INTO console_sessions (id, token_hash, app_id, token_id, created, last_seen, expires)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, x.ID, hash, x.AppID, x.TokenID, x.Created, x.LastSeen, x.Expires)
 		if err != nil {
 			return fmt.Errorf("insert console session: %w", err)
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
 		}
 		return nil
 	})
@@ -48,10 +53,24 @@ func (s *Store) TouchConsoleSession(ctx context.Context, id string, at time.Time
 	})
 }
 
-// DeleteConsoleSession ends a console session.
-func (s *Store) DeleteConsoleSession(ctx context.Context, id string) error {
+// DeleteConsoleSession ends a console session, with its audit record
+// (when not nil) in the same transaction.
+func (s *Store) DeleteConsoleSession(ctx context.Context, id string, audit *directory.AuditEntry) error {
 	return s.write(ctx, func(t *tx) error {
-		_, err := t.tx.Exec(ctx, `DELETE FROM console_sessions WHERE id = $1`, id)
-		return err
+		if _, err := t.tx.Exec(ctx, `DELETE FROM console_sessions WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
+		return nil
+	})
+}
+
+// AppendConsoleAudit appends the audit record of a console sign-in that
+// was refused (no session to write with it).
+func (s *Store) AppendConsoleAudit(ctx context.Context, audit *directory.AuditEntry) error {
+	return s.write(ctx, func(t *tx) error {
+		return t.AppendAudit(ctx, audit)
 	})
 }

@@ -7,18 +7,23 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
 // The console sessions of admin tokens (login.TokenSession).
 
-// PutConsoleSession stores a new console session under its token's hash.
-func (s *Store) PutConsoleSession(ctx context.Context, x *login.TokenSession, hash []byte) error {
+// PutConsoleSession stores a new console session under its token's hash,
+// and its audit record (when not nil) in the same transaction.
+func (s *Store) PutConsoleSession(ctx context.Context, x *login.TokenSession, hash []byte, audit *directory.AuditEntry) error {
 	return s.submit(ctx, func(t *tx) error {
 		_, err := t.tx.ExecContext(ctx, `INSERT INTO console_sessions (id, token_hash, app_id, token_id, created, last_seen, expires)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, x.ID, hash, x.AppID, x.TokenID, fmtTime(x.Created), fmtTime(x.LastSeen), fmtTime(x.Expires))
 		if err != nil {
 			return fmt.Errorf("insert console session: %w", err)
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
 		}
 		return nil
 	})
@@ -55,10 +60,24 @@ func (s *Store) TouchConsoleSession(ctx context.Context, id string, at time.Time
 	})
 }
 
-// DeleteConsoleSession ends a console session.
-func (s *Store) DeleteConsoleSession(ctx context.Context, id string) error {
+// DeleteConsoleSession ends a console session, with its audit record
+// (when not nil) in the same transaction.
+func (s *Store) DeleteConsoleSession(ctx context.Context, id string, audit *directory.AuditEntry) error {
 	return s.submit(ctx, func(t *tx) error {
-		_, err := t.tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE id = ?`, id)
-		return err
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM console_sessions WHERE id = ?`, id); err != nil {
+			return err
+		}
+		if audit != nil {
+			return t.AppendAudit(ctx, audit)
+		}
+		return nil
+	})
+}
+
+// AppendConsoleAudit appends the audit record of a console sign-in that
+// was refused (no session to write with it).
+func (s *Store) AppendConsoleAudit(ctx context.Context, audit *directory.AuditEntry) error {
+	return s.submit(ctx, func(t *tx) error {
+		return t.AppendAudit(ctx, audit)
 	})
 }

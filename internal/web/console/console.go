@@ -203,8 +203,14 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	mux.Handle(Prefix+"/", c.protect(c.admin(Route{Handle: func(*Request) error { return errNotFound }})))
 }
 
+// assets serves the console's static files, never a listing of their
+// directory (404).
 func (c *Console) assets() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		c.static.ServeHTTP(w, r)

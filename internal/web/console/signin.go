@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
@@ -22,16 +24,75 @@ const cookieName = "console"
 // TokenSessions keeps the console sessions of admin tokens: by the
 // SHA-256 of their cookie token, never the token itself.
 type TokenSessions interface {
-	// PutConsoleSession stores a new session under hash.
-	PutConsoleSession(ctx context.Context, s *login.TokenSession, hash []byte) error
+	// PutConsoleSession stores a new session under hash, and audit (when
+	// not nil) in the same transaction.
+	PutConsoleSession(ctx context.Context, s *login.TokenSession, hash []byte, audit *directory.AuditEntry) error
 	// ConsoleSession returns the session stored under hash
 	// (directory.ErrNotFound when there is none). Expiry is the caller's
 	// to check.
 	ConsoleSession(ctx context.Context, hash []byte) (*login.TokenSession, error)
 	// TouchConsoleSession moves a session's LastSeen.
 	TouchConsoleSession(ctx context.Context, id string, at time.Time) error
-	// DeleteConsoleSession ends a session.
-	DeleteConsoleSession(ctx context.Context, id string) error
+	// DeleteConsoleSession ends a session, with audit (when not nil) in
+	// the same transaction.
+	DeleteConsoleSession(ctx context.Context, id string, audit *directory.AuditEntry) error
+	// AppendConsoleAudit appends the audit record of a refused sign-in.
+	AppendConsoleAudit(ctx context.Context, audit *directory.AuditEntry) error
+}
+
+// Audit actions of admin token sign-ins (MLPS 2.0 level 3 wants every
+// administrator sign-in and sign-out audited). A person's sign-in to the
+// console is Gatehouse's login, audited as login.success and login.logout.
+const (
+	ActionSignIn       = "console.login.success"
+	ActionSignInFailed = "console.login.failure"
+	ActionSignOut      = "console.logout"
+)
+
+// Why a token sign-in was refused (the audit record's reason).
+const (
+	reasonInvalid   = "invalid-token"
+	reasonThrottled = "throttled"
+	reasonScope     = "not-admin"
+)
+
+// signInDetail is the console part of a sign-in or sign-out audit
+// record: never the token, nor the session's cookie.
+type signInDetail struct {
+	SessionID string `json:"sessionId,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Client    string `json:"client,omitempty"`
+}
+
+// auditEntry makes the audit record of action for the token tokenID of
+// application appID ("" when the token was not recognised).
+func (c *Console) auditEntry(r *http.Request, action string, app *auth.App, appID, tokenID string, d signInDetail) *directory.AuditEntry {
+	d.Client = c.opt.ClientAddr(r)
+	body, _ := json.Marshal(map[string]any{"console": d})
+	actor := directory.Actor{Kind: "app", AppID: appID, TokenID: tokenID, RequestID: logging.RequestID(r.Context())}
+	if appID == "" {
+		actor.Kind = "anonymous"
+	}
+	if app != nil {
+		actor.AppName = app.Name
+	}
+	return &directory.AuditEntry{Time: c.opt.Now().UTC().Truncate(time.Microsecond), Actor: actor, Action: action, ResourceType: "Application", ResourceID: appID, After: body}
+}
+
+// refused audits a refused token sign-in; the sign-in is refused whether
+// the record could be written or not (logged then).
+func (c *Console) refused(r *http.Request, p *auth.Principal, reason string) {
+	var app *auth.App
+	var appID, tokenID string
+	if p != nil && p.App != nil {
+		app, appID = p.App, p.App.ID
+		if p.Token != nil {
+			tokenID = p.Token.ID
+		}
+	}
+	if err := c.opt.Sessions.AppendConsoleAudit(r.Context(), c.auditEntry(r, ActionSignInFailed, app, appID, tokenID, signInDetail{Reason: reason})); err != nil {
+		c.opt.Log.ErrorContext(r.Context(), "console: could not audit a refused sign-in", "err", err)
+	}
 }
 
 // touchEvery is how stale a session's LastSeen may be before a use
@@ -54,7 +115,7 @@ func (c *Console) tokenAdmin(ctx context.Context, tok, requestID string) (*Admin
 	}
 	now := c.opt.Now().UTC()
 	if !now.Before(s.Expires) || now.Sub(s.LastSeen) >= c.opt.SessionIdle {
-		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID)
+		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID, nil)
 		return nil, nil
 	}
 	app, tokenOK, err := c.stillAdmin(ctx, s.AppID, s.TokenID, now)
@@ -62,7 +123,7 @@ func (c *Console) tokenAdmin(ctx context.Context, tok, requestID string) (*Admin
 		return nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
 	}
 	if !tokenOK {
-		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID)
+		_ = c.opt.Sessions.DeleteConsoleSession(ctx, s.ID, nil)
 		return nil, nil
 	}
 	if now.Sub(s.LastSeen) >= touchEvery {
@@ -155,9 +216,11 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	p, err := c.opt.Credentials.Authenticate(ctx, "Bearer "+token, c.opt.ClientAddr(r))
 	switch {
 	case errors.Is(err, auth.ErrThrottled):
+		c.refused(r, nil, reasonThrottled)
 		c.showLogin(w, r, http.StatusTooManyRequests, l.T("signin.token.throttled"), next)
 		return
 	case errors.Is(err, auth.ErrUnauthenticated):
+		c.refused(r, nil, reasonInvalid)
 		c.showLogin(w, r, http.StatusUnauthorized, l.T("signin.token.invalid"), next)
 		return
 	case err != nil:
@@ -167,6 +230,7 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	if p.Token == nil || !p.Scopes.Has(auth.ScopeAdmin) {
 		// An access token (OAuth) or a credential without the admin
 		// scope: the console takes admin tokens only.
+		c.refused(r, p, reasonScope)
 		c.showLogin(w, r, http.StatusForbidden, l.T("signin.token.scope"), next)
 		return
 	}
@@ -190,14 +254,15 @@ func (c *Console) loginPost(w http.ResponseWriter, r *http.Request) {
 	// after).
 	if old := c.opt.Site.Cookie(r, cookieName); len(old) == 43 {
 		if prev, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(old)); err == nil {
-			if err := c.opt.Sessions.DeleteConsoleSession(ctx, prev.ID); err != nil {
+			if err := c.opt.Sessions.DeleteConsoleSession(ctx, prev.ID, nil); err != nil {
 				c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
 				return
 			}
 		}
 	}
 	s := &login.TokenSession{ID: id[:22], AppID: p.App.ID, TokenID: p.Token.ID, Created: now, LastSeen: now, Expires: exp}
-	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v)); err != nil {
+	audit := c.auditEntry(r, ActionSignIn, p.App, p.App.ID, p.Token.ID, signInDetail{SessionID: s.ID})
+	if err := c.opt.Sessions.PutConsoleSession(ctx, s, login.HashToken(v), audit); err != nil {
 		c.fail(w, r, nil, &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err})
 		return
 	}
@@ -220,7 +285,12 @@ func (c *Console) logoutPost(q *Request) error {
 	if tok := q.c.opt.Site.Cookie(q.Request, cookieName); len(tok) == 43 {
 		s, err := c.opt.Sessions.ConsoleSession(ctx, login.HashToken(tok))
 		if err == nil {
-			if err := c.opt.Sessions.DeleteConsoleSession(ctx, s.ID); err != nil {
+			var app *auth.App
+			if a, err := c.opt.Credentials.FindApp(ctx, s.AppID); err == nil && a.ID == s.AppID {
+				app = a
+			}
+			audit := c.auditEntry(q.Request, ActionSignOut, app, s.AppID, s.TokenID, signInDetail{SessionID: s.ID, Reason: "logout"})
+			if err := c.opt.Sessions.DeleteConsoleSession(ctx, s.ID, audit); err != nil {
 				return &Error{Status: http.StatusInternalServerError, Key: "err.internal", Err: err}
 			}
 		}
@@ -240,6 +310,22 @@ func (c *Console) logoutPost(q *Request) error {
 type MemorySessions struct {
 	mu     sync.Mutex
 	byHash map[string]*login.TokenSession
+	audit  []*directory.AuditEntry
+}
+
+// Audit returns the audit records given to m (unchained: m keeps no
+// hash chain).
+func (m *MemorySessions) Audit() []*directory.AuditEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]*directory.AuditEntry(nil), m.audit...)
+}
+
+func (m *MemorySessions) AppendConsoleAudit(_ context.Context, audit *directory.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.audit = append(m.audit, audit)
+	return nil
 }
 
 // NewMemorySessions returns an empty MemorySessions.
@@ -247,11 +333,14 @@ func NewMemorySessions() *MemorySessions {
 	return &MemorySessions{byHash: map[string]*login.TokenSession{}}
 }
 
-func (m *MemorySessions) PutConsoleSession(_ context.Context, s *login.TokenSession, hash []byte) error {
+func (m *MemorySessions) PutConsoleSession(_ context.Context, s *login.TokenSession, hash []byte, audit *directory.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	cp := *s
 	m.byHash[string(hash)] = &cp
+	if audit != nil {
+		m.audit = append(m.audit, audit)
+	}
 	return nil
 }
 
@@ -278,9 +367,12 @@ func (m *MemorySessions) TouchConsoleSession(_ context.Context, id string, at ti
 	return nil
 }
 
-func (m *MemorySessions) DeleteConsoleSession(_ context.Context, id string) error {
+func (m *MemorySessions) DeleteConsoleSession(_ context.Context, id string, audit *directory.AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if audit != nil {
+		m.audit = append(m.audit, audit)
+	}
 	for h, s := range m.byHash {
 		if s.ID == id {
 			delete(m.byHash, h)
