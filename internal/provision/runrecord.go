@@ -3,6 +3,7 @@ package provision
 import (
 	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -49,7 +50,11 @@ func RunEntry(actor directory.Actor, target, trigger string, start, end time.Tim
 	if err != nil {
 		r.Error = err.Error()
 		if len(r.Error) > maxRunError {
-			r.Error = r.Error[:maxRunError] + "…"
+			n := maxRunError
+			for n > 0 && !utf8.RuneStart(r.Error[n]) {
+				n-- // not in the middle of a character
+			}
+			r.Error = r.Error[:n] + "…"
 		}
 	}
 	after, _ := json.Marshal(r)
