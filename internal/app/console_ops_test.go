@@ -10,10 +10,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
 // The console's applications, rules, deliveries, provisioning and
@@ -352,6 +354,40 @@ targets:
 	}
 	if got := b.do("POST", "/console/provisioning/nowhere/plan", url.Values{"csrf": {csrf}}); got.status != http.StatusNotFound {
 		t.Errorf("unknown target: %d", got.status)
+	}
+
+	// The plan left no record of a run; a push does, and the provisioning
+	// page and the dashboard show it: its counts, no account.
+	if page := b.do("GET", "/console/provisioning", nil); !strings.Contains(page.body, "No push has run yet") {
+		t.Errorf("a dry run shows as a run:\n%s", page.body)
+	}
+	ctx := context.Background()
+	p, err := r.app.Pusher(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	sum, err := p.Run(ctx, provision.PushOptions{})
+	if err != nil || sum.Actions["create"] != 1 {
+		t.Fatalf("push: %+v %v", sum, err)
+	}
+	if err := r.app.RecordPush(ctx, directory.Actor{Kind: "cli"}, "crm", "cli", started, sum, nil); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := r.app.Directory.Audit(ctx, directory.AuditQuery{Action: provision.RunAction})
+	if err != nil || len(entries) != 1 || entries[0].ResourceID != "crm" || strings.Contains(string(entries[0].After), "ada") {
+		t.Fatalf("push.run records: %v %v", entries, err)
+	}
+	if rec, ok := provision.ReadRunRecord(entries[0]); !ok || rec.Created != 1 || rec.InScope != 1 || rec.Trigger != "cli" || rec.Failed != 0 {
+		t.Errorf("push.run record: %s", entries[0].After)
+	}
+	page = b.do("GET", "/console/provisioning", nil)
+	if page.status != 200 || !strings.Contains(page.body, "Latest pushes to crm") ||
+		!strings.Contains(page.body, `<td>cli</td>`) || !strings.Contains(page.body, `<td class="num">1</td>`) {
+		t.Errorf("provisioning after a push: %d\n%s", page.status, page.body)
+	}
+	if dash := b.do("GET", "/console/", nil); dash.status != 200 || !strings.Contains(dash.body, "(cli): created 1, updated 0") {
+		t.Errorf("dashboard after a push: %d\n%s", dash.status, dash.body)
 	}
 }
 

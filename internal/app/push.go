@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
@@ -26,6 +27,16 @@ func (a *App) PushTargets() []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// RecordPush appends the audit record of a push run (provision.RunAction)
+// that started at start and ended with sum and err: every push that writes
+// leaves one, with its counts, never an account's name. The record is
+// written even when ctx was cancelled (the push was interrupted).
+func (a *App) RecordPush(ctx context.Context, actor directory.Actor, target, trigger string, start time.Time, sum *provision.Summary, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return a.Directory.RecordAudit(ctx, provision.RunEntry(actor, target, trigger, start, time.Now(), sum, err))
 }
 
 // Pusher builds the push of target name, its scope resolved.

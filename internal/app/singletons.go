@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 	"github.com/gatehouse-id/gatehouse/internal/provision/ldapsync"
 )
@@ -137,16 +138,23 @@ func (a *App) runPushes(ctx context.Context) {
 		}
 		wg.Go(func() {
 			a.runEvery(ctx, "push:"+name, t.Push.Interval, t.Push.Interval, func(ctx context.Context) {
+				start := time.Now()
 				p, err := a.Pusher(ctx, name)
+				var sum *provision.Summary
 				if err == nil {
-					var sum *provision.Summary
 					sum, err = p.Run(ctx, provision.PushOptions{})
 					if sum != nil {
 						a.Log.Info("scheduled push", "target", name, "in_scope", sum.InScope, "actions", sum.Actions, "errors", sum.Errors, "duration", sum.Duration)
 					}
 				}
-				if err != nil && ctx.Err() == nil {
+				if ctx.Err() != nil {
+					return // the server is stopping
+				}
+				if err != nil {
 					a.Log.Error("scheduled push", "target", name, "err", err)
+				}
+				if rerr := a.RecordPush(ctx, directory.Actor{Kind: "system", RequestID: "push-schedule"}, name, "schedule", start, sum, err); rerr != nil {
+					a.Log.Error("scheduled push: cannot record the run in the audit log", "target", name, "err", rerr)
 				}
 			})
 		})

@@ -55,9 +55,18 @@ func (e *env) pushCmd(args []string) error {
 	if out.human && isTerminal(e.stderr) {
 		out.bar = e.stderr
 	}
+	start := time.Now()
 	sum, err := p.Run(e.ctx, provision.PushOptions{DryRun: *dry, Full: *full, Progress: out.item})
 	if sum != nil {
 		out.summary(sum)
+	}
+	if !*dry {
+		if rerr := a.RecordPush(e.ctx, cliActor(), pos[0], "cli", start, sum, err); rerr != nil {
+			fmt.Fprintf(e.stderr, "gatehouse: push %s: cannot record the run in the audit log: %v\n", pos[0], rerr)
+			if err == nil {
+				err = rerr
+			}
+		}
 	}
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
+	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
 // The dashboard: accounts, recent changes, delivery health and failing
@@ -25,6 +26,8 @@ type dashboardView struct {
 	// Dead are the latest dead deliveries.
 	Dead []*events.Delivery
 	Runs []Run
+	// LastPush is each push target's latest run.
+	LastPush map[string]provision.RunRecord
 }
 
 // targetHealth is a target's queue and whether it is failing.
@@ -90,6 +93,14 @@ func (c *Console) dashboard(q *Request) error {
 	if c.opt.Data.Runs != nil {
 		if v.Runs, err = c.opt.Data.Runs(ctx); err != nil {
 			return err
+		}
+		pushes, err := c.pushRuns(ctx, 1)
+		if err != nil {
+			return err
+		}
+		v.LastPush = map[string]provision.RunRecord{}
+		for name, rs := range pushes {
+			v.LastPush[name] = rs[0]
 		}
 	}
 	return q.Render("dashboard.title", v)

@@ -1,15 +1,18 @@
 package console
 
 import (
+	"context"
 	"net/http"
 	"slices"
 
+	"github.com/gatehouse-id/gatehouse/internal/admin"
 	"github.com/gatehouse-id/gatehouse/internal/events"
 	"github.com/gatehouse-id/gatehouse/internal/provision"
 )
 
 // Provisioning: the push targets and LDAP directories with what the
-// database keeps of their runs (Data.Runs), each push target's failed
+// database keeps of their runs (Data.Runs), each push target's latest
+// runs (their push.run audit records, read through admin.Ops), its failed
 // deliveries (its implicit rule push:TARGET, dead), and a push target's
 // plan — `gatehouse push TARGET --dry-run` (Data.PushPlan): what a push
 // would create, update or deactivate, changing nothing.
@@ -19,6 +22,13 @@ const planRows = 500
 
 // pushErrors is how many failed deliveries a push target shows.
 const pushErrors = 20
+
+// pushHistory is how many runs a push target shows; pushRecords bounds
+// the push.run records read to find them.
+const (
+	pushHistory = 5
+	pushRecords = 200
+)
 
 type provisioningView struct {
 	Runs []provisionRun
@@ -32,6 +42,25 @@ type provisioningView struct {
 type provisionRun struct {
 	Run
 	Failed []*events.Delivery
+	// Pushes are the target's latest push runs, newest first.
+	Pushes []provision.RunRecord
+}
+
+// pushRuns returns each push target's latest runs (at most per target),
+// newest first, from the push.run records of the audit log.
+func (c *Console) pushRuns(ctx context.Context, per int) (map[string][]provision.RunRecord, error) {
+	entries, _, err := c.opt.Ops.Audit(ctx, admin.AuditFilter{Action: provision.RunAction, Limit: pushRecords})
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]provision.RunRecord{}
+	for _, e := range entries {
+		r, ok := provision.ReadRunRecord(e)
+		if ok && len(out[e.ResourceID]) < per {
+			out[e.ResourceID] = append(out[e.ResourceID], r)
+		}
+	}
+	return out, nil
 }
 
 func (c *Console) provisioningPage(q *Request) error {
@@ -52,9 +81,14 @@ func (c *Console) provisioning(q *Request) (*provisioningView, error) {
 	if err != nil {
 		return nil, err
 	}
+	pushes, err := c.pushRuns(q.Context(), pushHistory)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range runs {
 		pr := provisionRun{Run: r}
 		if r.Kind == "push" {
+			pr.Pushes = pushes[r.Name]
 			ds, err := c.opt.Ops.Deliveries(q.Context(), events.DeliveryQuery{Rule: "push:" + r.Name, State: events.StateDead, Limit: pushErrors})
 			if err == nil {
 				pr.Failed = ds
