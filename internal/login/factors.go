@@ -463,18 +463,30 @@ func (s *Service) ConfirmEnrolWebAuthn(ctx context.Context, p *Pending, c Client
 	if err != nil {
 		return nil, err
 	}
-	if name, err = factorName(name, "Security key"); err != nil {
-		return nil, err
-	}
-	cred, err := s.finishRegistration(ctx, u, "enrol:"+p.ID, response)
-	if err != nil {
-		return nil, registrationFailure(err)
-	}
-	f, err := s.webAuthnFactor(u.ID, name, cred)
+	f, cred, err := s.registeredKey(ctx, u, "enrol:"+p.ID, name, response)
 	if err != nil {
 		return nil, err
 	}
 	return s.enrolled(ctx, p, c, u, f, 0, webAuthnAMR(cred))
+}
+
+// registeredKey checks the browser's answer to the registration ceremony
+// bound to binding and returns the security key it registers, named name
+// ("Security key" when empty).
+func (s *Service) registeredKey(ctx context.Context, u *directory.User, binding, name, response string) (*Factor, *webauthn.Credential, error) {
+	name, err := factorName(name, "Security key")
+	if err != nil {
+		return nil, nil, err
+	}
+	cred, err := s.finishRegistration(ctx, u, binding, response)
+	if err != nil {
+		return nil, nil, registrationFailure(err)
+	}
+	f, err := s.webAuthnFactor(u.ID, name, cred)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, cred, nil
 }
 
 // registrationFailure is what a refused registration tells the person.
@@ -572,14 +584,7 @@ func (s *Service) ConfirmWebAuthn(ctx context.Context, sess *Session, c Client, 
 	if err != nil {
 		return nil, err
 	}
-	if name, err = factorName(name, "Security key"); err != nil {
-		return nil, err
-	}
-	cred, err := s.finishRegistration(ctx, u, "session:"+sess.ID, response)
-	if err != nil {
-		return nil, registrationFailure(err)
-	}
-	f, err := s.webAuthnFactor(u.ID, name, cred)
+	f, _, err := s.registeredKey(ctx, u, "session:"+sess.ID, name, response)
 	if err != nil {
 		return nil, err
 	}
