@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/sso/oidc"
+	"github.com/gatehouse-id/gatehouse/internal/web"
 )
 
 // TestOIDCEndToEnd: the real server, the real login page: a person of
@@ -64,6 +65,12 @@ func TestOIDCEndToEnd(t *testing.T) {
 	page, _ := b.follow(oidc.AuthorizePath + "?" + q.Encode())
 	if page.status != 200 || !strings.Contains(page.body, `name="password"`) {
 		t.Fatalf("authorize without a session: %d %s", page.status, page.body)
+	}
+	// Chromium applies form-action to the redirects after the login form,
+	// the last of which goes to the client (TestBrowserOIDCRoundTrip).
+	if csp := page.header.Get("Content-Security-Policy"); csp != web.PolicyFor(false, "https://wiki.example") ||
+		!strings.Contains(csp, "form-action 'self' https://wiki.example;") {
+		t.Errorf("the login page's policy: %s", csp)
 	}
 	f := fields(page.body)
 	f.Set("username", "ada@example.com")

@@ -156,6 +156,9 @@ type Pending struct {
 	MinFactors int
 	Force      bool
 	Resume     string
+	// FormTarget is Requirement.FormTarget: the login pages' form-action
+	// names it.
+	FormTarget string
 	// UserID is set once the first factor succeeded.
 	UserID string
 	// AMR and Factors collect the methods succeeded so far; AuthTime is

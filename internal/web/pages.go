@@ -66,7 +66,8 @@ func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Site) showLogin(w http.ResponseWriter, r *http.Request, status int, p *login.Pending, msg, prefill string) {
 	l := s.lang(r)
 	ctx := r.Context()
-	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText), Action: "/login"}
+	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText), Action: "/login",
+		FormTarget: p.FormTarget}
 	method := r.URL.Query().Get("m")
 	if r.Method == http.MethodPost {
 		method = r.PostFormValue("method")
@@ -221,6 +222,15 @@ func (s *Site) loginPost(w http.ResponseWriter, r *http.Request) {
 		// The login set up her first factor: her recovery codes, this
 		// once, then on to where the login was going.
 		s.showCodes(w, r, out.RecoveryCodes, p.Resume)
+		return
+	}
+	if p.FormTarget == login.FormTargetPage {
+		// Where the login ends cannot be named in form-action: a page of
+		// Gatehouse's ends the form's redirects, and the Refresh header
+		// (or the link) starts a navigation of its own.
+		l := s.lang(r)
+		w.Header().Set("Refresh", "0; url="+p.Resume)
+		s.render(w, r, http.StatusOK, "continue", &page{L: l, Title: l.T("continue.title"), Continue: p.Resume})
 		return
 	}
 	http.Redirect(w, r, p.Resume, http.StatusSeeOther)
