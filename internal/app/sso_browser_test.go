@@ -6,12 +6,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -40,6 +43,17 @@ func TestBrowserSAMLRoundTrip(t *testing.T) {
 	if _, err := g.Register(ctx0, r.app.Admin, "GitBook", []string{"engineering"}); err != nil {
 		t.Fatal(err)
 	}
+	// The SP's ACS sends the browser to another origin, which sends it
+	// back to the documentation (a custom domain in front of GitBook):
+	// a form's redirects that leave the auto-posting page's form-action
+	// are blocked by Chromium.
+	var bounced atomic.Int32
+	bounce := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		bounced.Add(1)
+		http.Redirect(w, req, g.URL+"/docs", http.StatusFound)
+	}))
+	t.Cleanup(bounce.Close)
+	g.Landing = bounce.URL + "/landing"
 	ctx, messages := newChrome(t)
 	b := tab{t, ctx}
 
@@ -50,6 +64,9 @@ func TestBrowserSAMLRoundTrip(t *testing.T) {
 	b.do(typeIn("#username", "ada@example.com"), typeIn("#password", "Correct-Horse-9\r"), visible("#who"))
 	if got := b.text("#who"); got != "ada@example.com" {
 		t.Errorf("the SP shows %q", got)
+	}
+	if bounced.Load() != 1 {
+		t.Errorf("the ACS's redirect to another origin was followed %d times", bounced.Load())
 	}
 	if a := g.Accepted(); len(a) != 1 {
 		t.Errorf("the SP accepted %d assertions: %+v", len(a), a)
@@ -100,6 +117,11 @@ func browserOIDCRoundTrip(t *testing.T, ln net.Listener) {
 	}
 	results := make(chan result, 1)
 	var clientID, secret string
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="rp">%s</p>`, html.EscapeString(req.URL.Query().Get("status")))
+	}))
+	t.Cleanup(app.Close)
 	rp := httptest.NewUnstartedServer(nil)
 	rp.Listener.Close()
 	rp.Listener = ln
@@ -134,20 +156,21 @@ func browserOIDCRoundTrip(t *testing.T, ln net.Listener) {
 			case results <- result{res.StatusCode, string(b)}:
 			default:
 			}
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(w, `<!doctype html><title>RP</title><p id="rp">%d</p>`, res.StatusCode)
+			// The client's own redirect after its callback, to another
+			// origin (its application behind a separate sign-in host).
+			http.Redirect(w, req, app.URL+"/home?status="+strconv.Itoa(res.StatusCode), http.StatusFound)
 		default:
 			http.NotFound(w, req)
 		}
 	})
-	app, err := r.app.Auth.CreateApp(ctx0, op, auth.AppSpec{Name: "wiki", Kind: auth.KindOIDCClient,
+	client, err := r.app.Auth.CreateApp(ctx0, op, auth.AppSpec{Name: "wiki", Kind: auth.KindOIDCClient,
 		Access: auth.Access{AllowedGroups: []string{groups.Items[0].ID}},
 		SSO:    json.RawMessage(`{"redirectUris":["` + redirect + `"],"scopes":["email"]}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientID = app.ID
-	if _, secret, err = r.app.Auth.CreateSecret(ctx0, op, app.ID); err != nil {
+	clientID = client.ID
+	if _, secret, err = r.app.Auth.CreateSecret(ctx0, op, client.ID); err != nil {
 		t.Fatal(err)
 	}
 

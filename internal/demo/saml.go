@@ -45,8 +45,13 @@ import (
 type GitBookSP struct {
 	// URL is its base URL; the documentation is at URL+"/docs".
 	URL string
-	sp  *crewsaml.ServiceProvider
-	srv *http.Server
+	// Landing is where its ACS sends the browser after a sign-in: by
+	// default URL+"/docs"; a test sets another site's page (GitBook's
+	// ACS and the documentation may be on different origins: a custom
+	// domain). Set it before the first sign-in.
+	Landing string
+	sp      *crewsaml.ServiceProvider
+	srv     *http.Server
 
 	mu       sync.Mutex
 	pending  map[string]string // RelayState → AuthnRequest ID
@@ -249,7 +254,11 @@ func (g *GitBookSP) serveACS(w http.ResponseWriter, r *http.Request) {
 	g.accepted = append(g.accepted, accepted(a))
 	g.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: spCookie, Value: cookie, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, g.URL+"/docs", http.StatusFound)
+	landing := g.URL + "/docs"
+	if g.Landing != "" {
+		landing = g.Landing
+	}
+	http.Redirect(w, r, landing, http.StatusFound)
 }
 
 func (g *GitBookSP) refuse(why string) {

@@ -58,9 +58,6 @@ func (s *Service) Begin(ctx context.Context, c Client, req Requirement, resume s
 	if !tokenOK(c.Browser) {
 		return nil, directory.Errorf(directory.ErrInvalid, "browser", "the browser has no login cookie")
 	}
-	if req.FormTarget != FormTargetPage && !FormTargetOK(req.FormTarget) {
-		return nil, directory.Errorf(directory.ErrInvalid, "formTarget", "where the login ends must be one origin or a private-use scheme")
-	}
 	if req.MinFactors < 0 || req.MinFactors > auth.MaxFactors {
 		return nil, directory.Errorf(directory.ErrInvalid, "minFactors", "at most %d factors can be required", auth.MaxFactors)
 	}
@@ -70,7 +67,7 @@ func (s *Service) Begin(ctx context.Context, c Client, req Requirement, resume s
 	}
 	now := s.stamp()
 	p := &Pending{ID: id, BrowserHash: HashToken(c.Browser), AppID: req.AppID, MinFactors: req.MinFactors, Force: req.Force,
-		Resume: resume, FormTarget: req.FormTarget, Stage: StageFirst, Created: now, Expires: now.Add(s.opt.PendingLifetime)}
+		Resume: resume, EndsElsewhere: req.EndsElsewhere, Stage: StageFirst, Created: now, Expires: now.Add(s.opt.PendingLifetime)}
 	if err := s.stepUp(ctx, p, c, req); err != nil {
 		return nil, err
 	}

@@ -18,7 +18,6 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -120,68 +119,16 @@ type Requirement struct {
 	// Passive: never show a page (SAML IsPassive, OIDC prompt=none); the
 	// protocol answers with its own error when the session falls short.
 	Passive bool
-	// FormTarget is where the browser goes once the login ends, when
-	// that is not Gatehouse (an OpenID Connect client's redirect URI), as
-	// a Content-Security-Policy source expression (FormTargetOK): the
-	// login pages' form-action names it beside 'self'. Chromium and Safari
-	// apply form-action to every redirect that follows a form's
-	// submission, so without it the last redirect — to the client — is
-	// blocked and the person stays on the login page. "": the login ends
-	// on Gatehouse (its user page, SAML's auto-posting form, which sets
-	// its own policy). FormTargetPage: it ends at a place no source
-	// expression can name (an IPv6 literal): the login's last form lands
-	// on a page of Gatehouse's that goes on by itself.
-	FormTarget string
-}
-
-// FormTargetPage is the FormTarget of a login that ends where form-action
-// cannot name (Requirement).
-const FormTargetPage = "page"
-
-// FormTargetOK reports whether t may be a Requirement's FormTarget: a
-// host source with a scheme and an exact host and port
-// (https://app.example, http://127.0.0.1:8080), or a scheme source of a
-// private-use scheme in reverse-domain form (com.example.app:) — one
-// source expression, nothing that could end the directive or the header.
-func FormTargetOK(t string) bool {
-	if t == "" {
-		return true
-	}
-	if len(t) > 300 {
-		return false
-	}
-	for _, c := range t {
-		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.ContainsRune(".-+:/[]", c)
-		if !ok {
-			return false
-		}
-	}
-	scheme, rest, found := strings.Cut(t, ":")
-	if !found || scheme == "" || scheme[0] < 'a' || scheme[0] > 'z' {
-		return false
-	}
-	if rest == "" {
-		// A scheme source: only a private-use scheme, never http: or
-		// https:, which would allow every site.
-		return strings.Contains(scheme, ".") && !strings.ContainsAny(scheme, "/[]:")
-	}
-	if scheme != "https" && scheme != "http" {
-		return false
-	}
-	host, ok := strings.CutPrefix(rest, "//")
-	if !ok || host == "" || strings.ContainsAny(host, "/") {
-		return false
-	}
-	h, port, hasPort := strings.Cut(host, ":")
-	if h == "" || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") || strings.Contains(h, "..") {
-		return false
-	}
-	if hasPort {
-		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
-			return false
-		}
-	}
-	return true
+	// EndsElsewhere: the login ends at another site (an OpenID Connect
+	// client's redirect URI). Its last form then lands on Gatehouse's
+	// "Signed in" page, which goes on by itself (a Refresh header, or its
+	// button), instead of a redirect: Chromium and Safari apply the login
+	// pages' form-action 'self' to every redirect that follows a form's
+	// submission — the one to the client and the client's own after it —
+	// and block the first that is not 'self', leaving the person on the
+	// login page. A new navigation is not a form's. false: the login ends
+	// on Gatehouse (its user page, SAML's auto-posting page).
+	EndsElsewhere bool
 }
 
 // Sessions is what the SSO protocols use. *web.Site implements it, on top

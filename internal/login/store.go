@@ -156,9 +156,8 @@ type Pending struct {
 	MinFactors int
 	Force      bool
 	Resume     string
-	// FormTarget is Requirement.FormTarget: the login pages' form-action
-	// names it.
-	FormTarget string
+	// EndsElsewhere is Requirement.EndsElsewhere.
+	EndsElsewhere bool
 	// UserID is set once the first factor succeeded.
 	UserID string
 	// AMR and Factors collect the methods succeeded so far; AuthTime is

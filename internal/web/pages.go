@@ -66,8 +66,7 @@ func (s *Site) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Site) showLogin(w http.ResponseWriter, r *http.Request, status int, p *login.Pending, msg, prefill string) {
 	l := s.lang(r)
 	ctx := r.Context()
-	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText), Action: "/login",
-		FormTarget: p.FormTarget}
+	pg := &page{L: l, Login: p.ID, Stage: p.Stage, Error: msg, Prefill: prefill, Policy: l.F("policy", s.opt.PolicyText), Action: "/login"}
 	method := r.URL.Query().Get("m")
 	if r.Method == http.MethodPost {
 		method = r.PostFormValue("method")
@@ -224,10 +223,11 @@ func (s *Site) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.showCodes(w, r, out.RecoveryCodes, p.Resume)
 		return
 	}
-	if p.FormTarget == login.FormTargetPage {
-		// Where the login ends cannot be named in form-action: a page of
-		// Gatehouse's ends the form's redirects, and the Refresh header
-		// (or the link) starts a navigation of its own.
+	if p.EndsElsewhere {
+		// login.Requirement.EndsElsewhere: a page of Gatehouse's ends the
+		// form's navigation, under form-action 'self'; the Refresh header
+		// (or the button) starts a navigation of its own to the resume
+		// path, whose redirects leave the site.
 		l := s.lang(r)
 		w.Header().Set("Refresh", "0; url="+p.Resume)
 		s.render(w, r, http.StatusOK, "continue", &page{L: l, Title: l.T("continue.title"), Continue: p.Resume})

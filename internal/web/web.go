@@ -48,20 +48,6 @@ const CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action '
 // the site's own script file (no inline script).
 const CSPScript = CSP + "; script-src 'self'"
 
-// PolicyFor is the page policy (CSP, or CSPScript with script) whose
-// form-action also names target, a login.FormTargetOK source: where a
-// login's last form may end up after its redirects.
-func PolicyFor(script bool, target string) string {
-	p := CSP
-	if script {
-		p = CSPScript
-	}
-	if target == "" || !login.FormTargetOK(target) {
-		return p
-	}
-	return strings.Replace(p, "form-action 'self'", "form-action 'self' "+target, 1)
-}
-
 // maxForm bounds a form's body.
 const maxForm = 64 << 10
 
@@ -344,9 +330,6 @@ type page struct {
 	OffersTOTP      bool
 	OffersWebAuthn  bool
 	Script          bool
-	// FormTarget: the login's login.Pending.FormTarget, which the page's
-	// form-action allows.
-	FormTarget string
 }
 
 type methodLink struct {
@@ -386,8 +369,8 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 		return
 	}
 	headers(w)
-	if p.Script || p.FormTarget != "" {
-		w.Header().Set("Content-Security-Policy", PolicyFor(p.Script, p.FormTarget))
+	if p.Script {
+		w.Header().Set("Content-Security-Policy", CSPScript)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Language", p.L.Tag)

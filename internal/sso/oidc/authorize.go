@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/login"
@@ -131,7 +130,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *client, a 
 	// page. That login answers prompt=login and max_age=0.
 	fresh := sess != nil && !pending.LoginSent.IsZero() && !sess.AuthTime.Before(pending.LoginSent.Add(-freshness))
 	req := login.Requirement{AppID: c.app.ID, Passive: a.HasPrompt("none"), MinFactors: minFactors(a.ACRValues),
-		FormTarget: formTarget(a.RedirectURI)}
+		EndsElsewhere: true}
 	if a.MaxAge > 0 {
 		req.MaxAge = time.Duration(a.MaxAge) * time.Second
 	}
@@ -217,28 +216,6 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, c *client, a 
 		return
 	}
 	p.redirect(w, r, a, url.Values{"code": {code}})
-}
-
-// formTarget is the Content-Security-Policy source of a (registered)
-// redirect URI, for the login pages' form-action: browsers apply it to the
-// redirect to the client that ends the login (login.Requirement). Its
-// origin for https and http (loopback), its scheme for a private-use one;
-// login.FormTargetPage for what a source expression cannot name (an IPv6
-// literal host: Chromium matches none).
-func formTarget(redirectURI string) string {
-	u, err := url.Parse(redirectURI)
-	if err != nil || u.Scheme == "" {
-		return login.FormTargetPage
-	}
-	scheme := strings.ToLower(u.Scheme)
-	t := scheme + ":"
-	if scheme == "https" || scheme == "http" {
-		t = scheme + "://" + strings.ToLower(u.Host)
-	}
-	if !login.FormTargetOK(t) {
-		return login.FormTargetPage
-	}
-	return t
 }
 
 // minFactors is what acr_values ask for: two factors if they name only

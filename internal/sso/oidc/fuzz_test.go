@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/gatehouse-id/gatehouse/internal/login"
 )
 
 // FuzzParseAuthorize: the authorization request parser never panics; what
@@ -103,24 +101,4 @@ func FuzzRedirectURI(f *testing.F) {
 			}
 		}
 	})
-}
-
-// TestFormTarget: the login pages' form-action names exactly the origin
-// the login ends at (Chromium and Safari apply it to the redirect to the
-// client); a host no source expression can name ends the login on a page
-// of Gatehouse's instead.
-func TestFormTarget(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://wiki.example/cb":           "https://wiki.example",
-		"https://Wiki.Example:8443/a/b?x=1": "https://wiki.example:8443",
-		"http://127.0.0.1:49152/cb":         "http://127.0.0.1:49152",
-		"http://localhost/cb":               "http://localhost",
-		"com.example.app:/oauth2/cb":        "com.example.app:",
-		"http://[::1]:49152/cb":             login.FormTargetPage,
-		"::":                                login.FormTargetPage,
-	} {
-		if got := formTarget(in); got != want {
-			t.Errorf("formTarget(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

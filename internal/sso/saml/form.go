@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"html/template"
 	"net/http"
-	"net/url"
 
 	crewsaml "github.com/crewjam/saml"
 )
@@ -14,8 +13,12 @@ import (
 // The page that carries a response to the service provider (HTTP-POST
 // binding): a form posted by a one-line script, with a button for browsers
 // without JavaScript. Its Content-Security-Policy allows that script by
-// its hash and the form to go only to the assertion consumer service's
-// origin.
+// its hash and nothing else. It sets no form-action: Chromium and Safari
+// apply form-action to every redirect that follows the form's submission,
+// and a service provider's ACS redirects wherever it likes (GitBook's to
+// the documentation's own domain), so naming the ACS's origin blocked
+// sign-ins whose ACS sends the browser on to another origin. The one form
+// is the template's, posting to the ACS from the SP's metadata.
 
 const submitScript = `document.forms[0].submit();`
 
@@ -36,14 +39,13 @@ var postForm = template.Must(template.New("saml-post").Parse(`<!DOCTYPE html>
 </form><script>` + submitScript + `</script></body></html>
 `))
 
-// formHeaders sets the headers of the page that posts to target.
-func formHeaders(h http.Header, target string) {
-	action := "'none'"
-	if u, err := url.Parse(target); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-		action = u.Scheme + "://" + u.Host
-	}
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src "+submitScriptHash+"; form-action "+action+
-		"; frame-ancestors 'none'; base-uri 'none'")
+// formPolicy is the Content-Security-Policy of the page that posts a
+// response.
+var formPolicy = "default-src 'none'; script-src " + submitScriptHash + "; frame-ancestors 'none'; base-uri 'none'"
+
+// formHeaders sets the headers of the page that posts a response.
+func formHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", formPolicy)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
@@ -58,7 +60,7 @@ func writePostForm(w http.ResponseWriter, f *crewsaml.IdpAuthnRequestForm) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	formHeaders(w.Header(), f.URL)
+	formHeaders(w.Header())
 	_, _ = w.Write(buf.Bytes())
 }
 
@@ -84,7 +86,7 @@ func writeRefusalForm(w http.ResponseWriter, f *crewsaml.IdpAuthnRequestForm, ti
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	formHeaders(w.Header(), f.URL)
+	formHeaders(w.Header())
 	w.WriteHeader(http.StatusForbidden)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -217,7 +217,7 @@ func (p *IdP) finishLogout(w http.ResponseWriter, r *http.Request, sp *ServicePr
 	if (sess != nil && !ended) || others > 0 {
 		resp.Status.StatusCode.StatusCode = &crewsaml.StatusCode{Value: crewsaml.StatusPartialLogout}
 	}
-	formHeaders(w.Header(), resp.Destination)
+	formHeaders(w.Header())
 	if err := req.WriteLogoutResponse(w, resp); err != nil {
 		w.Header().Del("Content-Security-Policy")
 		p.fail(w, r, "saml: logout response", err)

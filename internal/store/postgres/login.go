@@ -62,14 +62,14 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]*login.Sessi
 	return collect(rows, scanSession)
 }
 
-const pendingCols = `id, browser_hash, app_id, min_factors, force, resume, user_id, amr, factors, auth_time, stage, created, expires, form_target`
+const pendingCols = `id, browser_hash, app_id, min_factors, force, resume, user_id, amr, factors, auth_time, stage, created, expires, ends_elsewhere`
 
 func scanPending(sc scanner) (*login.Pending, error) {
 	var p login.Pending
 	var user pgtype.Text
 	var auth pgtype.Timestamptz
 	var amr string
-	if err := sc.Scan(&p.ID, &p.BrowserHash, &p.AppID, &p.MinFactors, &p.Force, &p.Resume, &user, &amr, &p.Factors, &auth, &p.Stage, &p.Created, &p.Expires, &p.FormTarget); err != nil {
+	if err := sc.Scan(&p.ID, &p.BrowserHash, &p.AppID, &p.MinFactors, &p.Force, &p.Resume, &user, &amr, &p.Factors, &auth, &p.Stage, &p.Created, &p.Expires, &p.EndsElsewhere); err != nil {
 		return nil, err
 	}
 	p.UserID, p.AMR, p.AuthTime = user.String, strings.Fields(amr), fromTstz(auth)
@@ -180,7 +180,7 @@ func (t *tx) PutPending(ctx context.Context, p *login.Pending) error {
 		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, factors = excluded.factors,
 			auth_time = excluded.auth_time, stage = excluded.stage, expires = excluded.expires`,
 		p.ID, p.BrowserHash, p.AppID, p.MinFactors, p.Force, p.Resume, nullStr(p.UserID), strings.Join(p.AMR, " "), p.Factors,
-		tstz(p.AuthTime), p.Stage, p.Created, p.Expires, p.FormTarget)
+		tstz(p.AuthTime), p.Stage, p.Created, p.Expires, p.EndsElsewhere)
 	if isForeignKey(err) {
 		return notFound("User", p.UserID)
 	}

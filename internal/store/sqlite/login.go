@@ -71,17 +71,17 @@ func (s *Store) UserSessions(ctx context.Context, userID string) ([]*login.Sessi
 	return collect(rows, scanSession)
 }
 
-const pendingCols = `id, browser_hash, app_id, min_factors, force, resume, user_id, amr, factors, auth_time, stage, created, expires, form_target`
+const pendingCols = `id, browser_hash, app_id, min_factors, force, resume, user_id, amr, factors, auth_time, stage, created, expires, ends_elsewhere`
 
 func scanPending(sc scanner) (*login.Pending, error) {
 	var p login.Pending
-	var force int
+	var force, elsewhere int
 	var user, auth sql.NullString
 	var amr, created, expires string
-	if err := sc.Scan(&p.ID, &p.BrowserHash, &p.AppID, &p.MinFactors, &force, &p.Resume, &user, &amr, &p.Factors, &auth, &p.Stage, &created, &expires, &p.FormTarget); err != nil {
+	if err := sc.Scan(&p.ID, &p.BrowserHash, &p.AppID, &p.MinFactors, &force, &p.Resume, &user, &amr, &p.Factors, &auth, &p.Stage, &created, &expires, &elsewhere); err != nil {
 		return nil, err
 	}
-	p.Force, p.UserID, p.AMR = force != 0, user.String, strings.Fields(amr)
+	p.Force, p.EndsElsewhere, p.UserID, p.AMR = force != 0, elsewhere != 0, user.String, strings.Fields(amr)
 	var err error
 	if p.AuthTime, err = parseOptTime(auth); err != nil {
 		return nil, err
@@ -219,7 +219,7 @@ func (t *tx) PutPending(ctx context.Context, p *login.Pending) error {
 		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, amr = excluded.amr, factors = excluded.factors,
 			auth_time = excluded.auth_time, stage = excluded.stage, expires = excluded.expires`,
 		p.ID, p.BrowserHash, p.AppID, p.MinFactors, boolInt(p.Force), p.Resume, nullStr(p.UserID), strings.Join(p.AMR, " "), p.Factors,
-		optTime(p.AuthTime), p.Stage, fmtTime(p.Created), fmtTime(p.Expires), p.FormTarget)
+		optTime(p.AuthTime), p.Stage, fmtTime(p.Created), fmtTime(p.Expires), boolInt(p.EndsElsewhere))
 	if isForeignKey(err) {
 		return notFound("User", p.UserID)
 	}

@@ -129,16 +129,15 @@ func testLoginSessions(t *testing.T, ns NewStore) {
 		t.Fatalf("login: %q", reason)
 	}
 	s := out.Session
-	// Where a login ends is kept with it (the login pages' form-action).
-	begun, err := le.svc.Begin(le.ctx, c, login.Requirement{FormTarget: "https://wiki.example"}, "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, err := le.svc.PendingFor(le.ctx, begun.ID, c); err != nil || p.FormTarget != "https://wiki.example" {
-		t.Errorf("pending login's form target: %+v %v", p, err)
-	}
-	if _, err := le.svc.Begin(le.ctx, c, login.Requirement{FormTarget: "https:"}, "/"); !errors.Is(err, directory.ErrInvalid) {
-		t.Errorf("a login ending at every https site: %v", err)
+	// Where a login ends is kept with it (login.Requirement.EndsElsewhere).
+	for _, elsewhere := range []bool{true, false} {
+		begun, err := le.svc.Begin(le.ctx, c, login.Requirement{EndsElsewhere: elsewhere}, "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := le.svc.PendingFor(le.ctx, begun.ID, c); err != nil || p.EndsElsewhere != elsewhere {
+			t.Errorf("pending login ends elsewhere: %+v %v, want %v", p, err, elsewhere)
+		}
 	}
 	want := &login.Session{ID: s.ID, UserID: u.ID, AuthTime: le.clock.t, AMR: []string{"pwd"}, Factors: 1, Created: le.clock.t,
 		LastSeen: le.clock.t, Expires: le.clock.At(time.Hour)}
