@@ -104,3 +104,30 @@ func TestCommitterFinishesCheckpoint(t *testing.T) {
 		t.Errorf("walFrames = %d after a complete checkpoint", s.walFrames.Load())
 	}
 }
+
+// TestWriterTempStore: the writer's connections keep statement journals in
+// memory (temp_store = 2, MEMORY), also the one that ran the migrations,
+// which ran with temporary files (temp_store = 1).
+func TestWriterTempStore(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "temp.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var conns []interface{ Close() error }
+	for range 2 {
+		c, err := s.wdb.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		var mode int
+		if err := c.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&mode); err != nil || mode != 2 {
+			t.Errorf("writer connection %d: temp_store %d %v, want 2 (MEMORY)", len(conns), mode, err)
+		}
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
