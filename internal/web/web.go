@@ -185,9 +185,8 @@ func headers(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// Headers sets the security headers of Gatehouse's pages on w, for the
-// protocols' own pages (which may widen form-action for an auto-posting
-// form).
+// Headers sets the security headers of Gatehouse's pages on w, for pages
+// served outside the Site (the console).
 func Headers(w http.ResponseWriter) { headers(w) }
 
 func (s *Site) assets() http.Handler {
