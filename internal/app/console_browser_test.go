@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -38,6 +39,21 @@ func (b tab) screenshot(dir, name string) {
 		b.t.Fatal(err)
 	}
 	b.t.Logf("screenshot %s", path)
+}
+
+// waitFor evaluates js until it is true (a navigation may be under way:
+// its errors are retried), for at most 30 s.
+func (b tab) waitFor(js string) {
+	b.t.Helper()
+	var last error
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		last = err
+	}
+	b.t.Fatalf("waiting for %s: %v", js, last)
 }
 
 // TestBrowserConsole: in Chromium, with the keyboard — an administrator
@@ -94,7 +110,9 @@ func TestBrowserConsole(t *testing.T) {
 
 	// Users: the SCIM filter finds her, alone.
 	b.do(chromedp.Click(chromedp.CSS(`nav.side a[href="/console/users"]`)), visible("#filter"),
-		typeIn("#filter", `userName sw "mei" and active eq true`+"\r"), visible("table a"))
+		typeIn("#filter", `userName sw "mei" and active eq true`+"\r"))
+	// The unfiltered list has a table too: wait for the filtered page.
+	b.waitFor(`location.search.includes("filter=") && document.readyState === "complete" && document.querySelector("table a") !== null`)
 	if rows := eval[int](b, `document.querySelectorAll('main tbody tr').length`); rows != 1 {
 		t.Errorf("%d users found", rows)
 	}
