@@ -133,8 +133,8 @@ type Tx interface {
 
 	// PruneLogin deletes sessions, pending logins, client locks and
 	// ceremonies that ended before t, factors still unconfirmed that were
-	// begun before t, and trusted devices unused since before
-	// devicesBefore.
+	// begun before t, trusted devices unused since before devicesBefore,
+	// and the console's single-use form values used a day before t.
 	PruneLogin(ctx context.Context, t, devicesBefore time.Time) (int64, error)
 
 	AppendAudit(ctx context.Context, e *directory.AuditEntry) error

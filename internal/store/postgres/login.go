@@ -285,6 +285,7 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 	}{
 		{`DELETE FROM login_sessions WHERE expires < $1`, []any{before}},
 		{`DELETE FROM console_sessions WHERE expires < $1`, []any{before}},
+		{`DELETE FROM console_form_uses WHERE used < $1`, []any{before.Add(-24 * time.Hour)}},
 		{`DELETE FROM login_pending WHERE expires < $1`, []any{before}},
 		{`DELETE FROM login_locks WHERE first < $1 AND (locked_until IS NULL OR locked_until < $1)`, []any{before}},
 		{`DELETE FROM login_devices WHERE last_used < $1`, []any{devicesBefore}},

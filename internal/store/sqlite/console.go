@@ -81,3 +81,21 @@ func (s *Store) AppendConsoleAudit(ctx context.Context, audit *directory.AuditEn
 		return t.AppendAudit(ctx, audit)
 	})
 }
+
+// UseConsoleForm records the use of a single-use console form value (by
+// its hash): true the first time, false when it was used before. Uses
+// older than a day are forgotten (PruneLogin).
+func (s *Store) UseConsoleForm(ctx context.Context, hash []byte, at time.Time) (bool, error) {
+	first := false
+	err := s.submit(ctx, func(t *tx) error {
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO console_form_uses (value_hash, used) VALUES (?, ?) ON CONFLICT (value_hash) DO NOTHING`,
+			hash, fmtTime(at))
+		if err != nil {
+			return fmt.Errorf("use console form: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		first = n == 1
+		return nil
+	})
+	return first, err
+}

@@ -322,6 +322,7 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 	}{
 		{`DELETE FROM login_sessions WHERE expires < ?`, []any{b}},
 		{`DELETE FROM console_sessions WHERE expires < ?`, []any{b}},
+		{`DELETE FROM console_form_uses WHERE used < ?`, []any{fmtTime(before.Add(-24 * time.Hour))}},
 		{`DELETE FROM login_pending WHERE expires < ?`, []any{b}},
 		{`DELETE FROM login_locks WHERE first < ? AND (locked_until IS NULL OR locked_until < ?)`, []any{b, b}},
 		{`DELETE FROM login_devices WHERE last_used < ?`, []any{fmtTime(devicesBefore)}},

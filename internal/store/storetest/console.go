@@ -20,6 +20,7 @@ type consoleSessions interface {
 	TouchConsoleSession(ctx context.Context, id string, at time.Time) error
 	DeleteConsoleSession(ctx context.Context, id string, audit *directory.AuditEntry) error
 	AppendConsoleAudit(ctx context.Context, audit *directory.AuditEntry) error
+	UseConsoleForm(ctx context.Context, hash []byte, at time.Time) (bool, error)
 }
 
 // testConsoleSessions: a console session is found by its token's hash
@@ -106,5 +107,37 @@ func testConsoleSessions(t *testing.T, ns NewStore) {
 	rep, err := directory.VerifyAudit(ctx, st, directory.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Errorf("chain: %+v %v", rep, err)
+	}
+
+	// Single-use form values: the first use only, whichever server asks
+	// (they share the database); forgotten a day after the prune's time.
+	f1, f2 := login.HashToken("once-1"), login.HashToken("once-2")
+	for i, want := range []bool{true, false, false} {
+		if first, err := cs.UseConsoleForm(ctx, f1, t0.Add(time.Duration(i)*time.Second)); err != nil || first != want {
+			t.Errorf("use %d of a form value: %v %v, want %v", i+1, first, err, want)
+		}
+	}
+	if first, err := cs.UseConsoleForm(ctx, f2, t0.Add(25*time.Hour)); err != nil || !first {
+		t.Errorf("another form value: %v %v", first, err)
+	}
+	prune := func(at time.Time) {
+		t.Helper()
+		if err := st.WriteLogin(ctx, func(tx login.Tx) error {
+			_, err := tx.PruneLogin(ctx, at, t0)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prune(t0.Add(23 * time.Hour))
+	if first, _ := cs.UseConsoleForm(ctx, f1, t0.Add(23*time.Hour)); first {
+		t.Error("a form value used 23 hours ago was forgotten")
+	}
+	prune(t0.Add(24*time.Hour + time.Minute))
+	if first, _ := cs.UseConsoleForm(ctx, f1, t0.Add(25*time.Hour)); !first {
+		t.Error("a form value used a day before the prune's time is still remembered")
+	}
+	if first, _ := cs.UseConsoleForm(ctx, f2, t0.Add(25*time.Hour)); first {
+		t.Error("the prune forgot a recent form value")
 	}
 }

@@ -1,11 +1,12 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/admin"
@@ -21,7 +22,9 @@ import (
 // never stored in the page state, never in a URL, and the page is
 // no-store. Each form that makes one carries a single-use value (once), so
 // that a reload — which sends the POST again — neither shows the secret
-// again nor makes another: it answers 409, saying so.
+// again nor makes another: it answers 409, saying so. Used values are
+// recorded in the database (TokenSessions.UseConsoleForm), so a reload
+// that a load balancer sends to another replica is refused there too.
 
 // appKinds are the kinds the create form offers (single sign-on
 // applications have their own settings: the CLI and the API make them).
@@ -80,7 +83,7 @@ func (c *Console) appPage(q *Request) error {
 	if err != nil {
 		return err
 	}
-	return q.Render("app.title", appView{App: a, Once: usedForms.issue()})
+	return q.Render("app.title", appView{App: a, Once: newOnce()})
 }
 
 // newCredential is POST /apps/{app}/tokens and /secrets, and their
@@ -88,7 +91,9 @@ func (c *Console) appPage(q *Request) error {
 // replaces (if any) disabled, and the value shown in this answer only.
 func (c *Console) newCredential(kind string, rotate bool) func(*Request) error {
 	return func(q *Request) error {
-		if !usedForms.use(q.PostFormValue("once")) {
+		if first, err := c.useOnce(q.Context(), q.PostFormValue("once")); err != nil {
+			return err
+		} else if !first {
 			return Errorf(http.StatusConflict, "apps.err.once")
 		}
 		ctx, actor, ref := q.Context(), q.Admin.Actor, q.PathValue("app")
@@ -138,7 +143,7 @@ func (c *Console) newCredential(kind string, rotate bool) func(*Request) error {
 		if rotate && shown.Rotated == "" {
 			notice += " " + q.L.F("apps.rotate.kept", old)
 		}
-		return q.RenderStatus(http.StatusCreated, "app.title", notice, appView{App: a, Once: usedForms.issue(), Secret: shown})
+		return q.RenderStatus(http.StatusCreated, "app.title", notice, appView{App: a, Once: newOnce(), Secret: shown})
 	}
 }
 
@@ -190,57 +195,22 @@ func (c *Console) setApp(enabled bool) func(*Request) error {
 	}
 }
 
-// onceSet issues single-use form values and remembers, for a day, those
-// used (at most onceMax: when full, the expired are forgotten, then any
-// others as needed). It is the
-// process's: a reload sent to another replica is not recognised there and
-// makes another credential (audited like any other), never shows one twice.
-type onceSet struct {
-	mu   sync.Mutex
-	used map[string]time.Time
-}
-
-const (
-	onceMax = 100000
-	onceTTL = 24 * time.Hour
-)
-
-var usedForms = &onceSet{used: map[string]time.Time{}}
-
-func (s *onceSet) issue() string {
+// newOnce issues a single-use form value.
+func newOnce() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// use reports whether v is a well-formed value not used before, and
-// marks it used.
-func (s *onceSet) use(v string) bool {
+// useOnce reports whether v is a well-formed single-use value not used
+// before, and records it used (by its SHA-256).
+func (c *Console) useOnce(ctx context.Context, v string) (bool, error) {
 	if len(v) != 32 {
-		return false
+		return false, nil
 	}
 	if _, err := hex.DecodeString(v); err != nil {
-		return false
+		return false, nil
 	}
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.used[v]; ok {
-		return false
-	}
-	if len(s.used) >= onceMax {
-		for k, t := range s.used {
-			if now.Sub(t) > onceTTL {
-				delete(s.used, k)
-			}
-		}
-		for k := range s.used {
-			if len(s.used) < onceMax {
-				break
-			}
-			delete(s.used, k)
-		}
-	}
-	s.used[v] = now
-	return true
+	sum := sha256.Sum256([]byte(v))
+	return c.opt.Sessions.UseConsoleForm(ctx, sum[:], c.opt.Now())
 }

@@ -38,6 +38,9 @@ type TokenSessions interface {
 	DeleteConsoleSession(ctx context.Context, id string, audit *directory.AuditEntry) error
 	// AppendConsoleAudit appends the audit record of a refused sign-in.
 	AppendConsoleAudit(ctx context.Context, audit *directory.AuditEntry) error
+	// UseConsoleForm records the use of a single-use form value, by its
+	// hash: true the first time, false ever after (for at least a day).
+	UseConsoleForm(ctx context.Context, hash []byte, at time.Time) (bool, error)
 }
 
 // Audit actions of admin token sign-ins (MLPS 2.0 level 3 wants every
@@ -314,6 +317,7 @@ type MemorySessions struct {
 	mu     sync.Mutex
 	byHash map[string]*login.TokenSession
 	audit  []*directory.AuditEntry
+	forms  map[string]time.Time
 }
 
 // Audit returns the audit records given to m (unchained: m keeps no
@@ -333,8 +337,36 @@ func (m *MemorySessions) AppendConsoleAudit(_ context.Context, audit *directory.
 
 // NewMemorySessions returns an empty MemorySessions.
 func NewMemorySessions() *MemorySessions {
-	return &MemorySessions{byHash: map[string]*login.TokenSession{}}
+	return &MemorySessions{byHash: map[string]*login.TokenSession{}, forms: map[string]time.Time{}}
 }
+
+// UseConsoleForm implements TokenSessions, in this process only: it
+// remembers a day of uses, at most memoryFormsMax (when full, the oldest
+// day's first, then any).
+func (m *MemorySessions) UseConsoleForm(_ context.Context, hash []byte, at time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.forms[string(hash)]; ok {
+		return false, nil
+	}
+	if len(m.forms) >= memoryFormsMax {
+		for k, t := range m.forms {
+			if at.Sub(t) > 24*time.Hour {
+				delete(m.forms, k)
+			}
+		}
+		for k := range m.forms {
+			if len(m.forms) < memoryFormsMax {
+				break
+			}
+			delete(m.forms, k)
+		}
+	}
+	m.forms[string(hash)] = at
+	return true, nil
+}
+
+const memoryFormsMax = 100000
 
 func (m *MemorySessions) PutConsoleSession(_ context.Context, s *login.TokenSession, hash []byte, audit *directory.AuditEntry) error {
 	m.mu.Lock()
