@@ -5,8 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
@@ -18,23 +18,11 @@ import (
 // same password-hashing work, the same locks after the same failures for
 // the same time, the same account-wide slow-down. Such a name goes through
 // the limits of an account (chargeTx, lockAfter) on a ghost: an account
-// kept in memory, per replica, under the SHA-256 of the lower-cased name
-// (never the name: it may be a mistyped password).
-
-// maxGhosts bounds the names remembered; past it, those whose limits have
-// ended are forgotten first, then any.
-const maxGhosts = 100000
-
-// ghosts is the in-memory login state of the names that are no account.
-type ghosts struct {
-	mu       sync.Mutex
-	accounts map[string]Account
-	locks    map[[2]string]Lock
-}
-
-func newGhosts() *ghosts {
-	return &ghosts{accounts: map[string]Account{}, locks: map[[2]string]Lock{}}
-}
+// kept in the database (Tx.GhostForUpdate, PutGhost), under the SHA-256 of
+// the lower-cased name (never the name: it may be a mistyped password).
+// In the database, not in a replica's memory: with three replicas behind
+// a load balancer, a name kept apart by each would lock after three times
+// an account's failures, and that difference would tell.
 
 // ghostID is the id a name that is no account has among the ghosts.
 func ghostID(userName string) string {
@@ -42,90 +30,118 @@ func ghostID(userName string) string {
 	return "ghost:" + hex.EncodeToString(h[:16])
 }
 
-// write runs fn as one transaction: what it puts is kept only if it
-// returns nil.
-func (g *ghosts) write(now time.Time, window time.Duration, fn func(lockTx) error) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	tx := &ghostTx{g: g, accounts: map[string]Account{}, locks: map[[2]string]Lock{}}
-	if err := fn(tx); err != nil {
+// ghostState is a ghost's limits as stored.
+type ghostState struct {
+	Account Account `json:"account"`
+	Locks   []Lock  `json:"locks,omitempty"`
+}
+
+// ghostTx is a lockTx over one ghost, in a login transaction: its state
+// is read (and locked) on first use and written back by flush.
+type ghostTx struct {
+	tx     Tx
+	id     string
+	window time.Duration
+	st     *ghostState
+	dirty  bool
+}
+
+func (t *ghostTx) load(ctx context.Context) error {
+	if t.st != nil {
+		return nil
+	}
+	raw, err := t.tx.GhostForUpdate(ctx, t.id)
+	if err != nil {
 		return err
 	}
-	for k, a := range tx.accounts {
-		g.accounts[k] = a
-	}
-	for k, l := range tx.locks {
-		g.locks[k] = l
-	}
-	if len(g.accounts)+len(g.locks) > maxGhosts {
-		g.prune(now, window)
+	t.st = &ghostState{Account: Account{UserID: t.id}}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, t.st); err != nil {
+			return fmt.Errorf("login ghost: %w", err)
+		}
 	}
 	return nil
 }
 
-// prune forgets the names whose limits have ended, then, if too many are
-// left, any.
-func (g *ghosts) prune(now time.Time, window time.Duration) {
-	for k, a := range g.accounts {
-		if now.Sub(a.LastFailure) >= window && !now.Before(a.NextAttempt) {
-			delete(g.accounts, k)
+// flush writes the ghost back if it changed, with the time after which
+// its limits have all ended.
+func (t *ghostTx) flush(ctx context.Context) error {
+	if !t.dirty {
+		return nil
+	}
+	until := t.st.Account.LastFailure.Add(t.window)
+	later := func(x time.Time) {
+		if x.After(until) {
+			until = x
 		}
 	}
-	for k, l := range g.locks {
-		if now.Sub(l.First) >= window && !now.Before(l.LockedUntil) {
-			delete(g.locks, k)
-		}
+	later(t.st.Account.NextAttempt)
+	for _, l := range t.st.Locks {
+		later(l.First.Add(t.window))
+		later(l.LockedUntil)
 	}
-	for k := range g.accounts {
-		if len(g.accounts)+len(g.locks) <= maxGhosts/2 {
-			break
-		}
-		delete(g.accounts, k)
+	raw, err := json.Marshal(t.st)
+	if err != nil {
+		return err
 	}
-	for k := range g.locks {
-		if len(g.accounts)+len(g.locks) <= maxGhosts/2 {
-			break
-		}
-		delete(g.locks, k)
-	}
+	return t.tx.PutGhost(ctx, t.id, raw, until)
 }
 
-// ghostTx is a lockTx over the ghosts (their mutex held).
-type ghostTx struct {
-	g        *ghosts
-	accounts map[string]Account
-	locks    map[[2]string]Lock
+func (t *ghostTx) AccountForUpdate(ctx context.Context, userID string) (*Account, error) {
+	if userID != t.id {
+		return nil, fmt.Errorf("login ghost: asked for %q", userID)
+	}
+	if err := t.load(ctx); err != nil {
+		return nil, err
+	}
+	a := t.st.Account
+	return &a, nil
 }
 
-func (t *ghostTx) AccountForUpdate(_ context.Context, userID string) (*Account, error) {
-	if a, ok := t.accounts[userID]; ok {
-		return &a, nil
+func (t *ghostTx) PutAccount(ctx context.Context, a *Account) error {
+	if err := t.load(ctx); err != nil {
+		return err
 	}
-	if a, ok := t.g.accounts[userID]; ok {
-		return &a, nil
-	}
-	return &Account{UserID: userID}, nil
-}
-
-func (t *ghostTx) PutAccount(_ context.Context, a *Account) error {
-	t.accounts[a.UserID] = *a
+	t.st.Account, t.dirty = *a, true
 	return nil
 }
 
-func (t *ghostTx) LockForUpdate(_ context.Context, userID, key string) (*Lock, error) {
-	k := [2]string{userID, key}
-	if l, ok := t.locks[k]; ok {
-		return &l, nil
+func (t *ghostTx) LockForUpdate(ctx context.Context, userID, key string) (*Lock, error) {
+	if err := t.load(ctx); err != nil {
+		return nil, err
 	}
-	if l, ok := t.g.locks[k]; ok {
-		return &l, nil
+	for _, l := range t.st.Locks {
+		if l.Key == key {
+			return &l, nil
+		}
 	}
 	return &Lock{UserID: userID, Key: key}, nil
 }
 
-func (t *ghostTx) PutLock(_ context.Context, l *Lock) error {
-	t.locks[[2]string{l.UserID, l.Key}] = *l
+func (t *ghostTx) PutLock(ctx context.Context, l *Lock) error {
+	if err := t.load(ctx); err != nil {
+		return err
+	}
+	t.dirty = true
+	for i := range t.st.Locks {
+		if t.st.Locks[i].Key == l.Key {
+			t.st.Locks[i] = *l
+			return nil
+		}
+	}
+	t.st.Locks = append(t.st.Locks, *l)
 	return nil
+}
+
+// ghostWrite runs fn over ghost id in one login transaction.
+func (s *Service) ghostWrite(ctx context.Context, id string, fn func(lockTx) error) error {
+	return s.store.WriteLogin(ctx, func(tx Tx) error {
+		g := &ghostTx{tx: tx, id: id, window: s.opt.Lockout.Window}
+		if err := fn(g); err != nil {
+			return err
+		}
+		return g.flush(ctx)
+	})
 }
 
 // unknownName answers a password for a user name that is no account as
@@ -137,13 +153,12 @@ func (t *ghostTx) PutLock(_ context.Context, l *Lock) error {
 func (s *Service) unknownName(ctx context.Context, p *Pending, c Client, userName string) error {
 	id := ghostID(userName)
 	key, _ := s.clientKey(ctx, id, c) // the device look-up an account's attempt makes
-	win := s.opt.Lockout.Window
-	if err := s.ghosts.write(s.stamp(), win, func(tx lockTx) error { return s.chargeTx(ctx, tx, id, key, false, false) }); err != nil {
+	if err := s.ghostWrite(ctx, id, func(tx lockTx) error { return s.chargeTx(ctx, tx, id, key, false, false) }); err != nil {
 		return err
 	}
 	s.burn(ctx)
 	s.addrs.Fail(auth.AddrKey(c.Addr))
-	if err := s.ghosts.write(s.stamp(), win, func(tx lockTx) error {
+	if err := s.ghostWrite(ctx, id, func(tx lockTx) error {
 		_, err := s.lockAfter(ctx, tx, id, key, false, false)
 		return err
 	}); err != nil {

@@ -52,8 +52,8 @@ func (s *Service) clientKey(ctx context.Context, userID string, c Client) (key s
 
 // lockTx is what the limits read and write: an account's login state and
 // its failures per client key. A login Tx, or (for a user name that is no
-// account) the in-memory table of such names (ghosts), which applies the
-// same limits to it.
+// account) its ghost in one (ghostTx), which applies the same limits to
+// it.
 type lockTx interface {
 	AccountForUpdate(ctx context.Context, userID string) (*Account, error)
 	PutAccount(ctx context.Context, a *Account) error

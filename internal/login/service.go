@@ -201,9 +201,6 @@ type Service struct {
 	rp     *webauthn.WebAuthn
 	steps  []Step
 	addrs  *auth.Throttle
-	// ghosts is the login state of user names that are no account, so
-	// that they lock as accounts do (ghosts.go).
-	ghosts *ghosts
 	// dummy is a hash checked when there is no account, so that a wrong
 	// user name costs what a wrong password does.
 	dummyOnce sync.Once
@@ -256,8 +253,7 @@ func New(store Store, apps Apps, opt Options) *Service {
 	if opt.PasswordPolicy.MaxLength == 0 {
 		opt.PasswordPolicy = directory.DefaultPasswordPolicy()
 	}
-	s := &Service{store: store, apps: apps, opt: opt, binds: bindings{bound: map[string]*Binding{}}, addrs: auth.NewThrottle(lo.AddressFailures, lo.AddressWindow, opt.Now),
-		ghosts: newGhosts()}
+	s := &Service{store: store, apps: apps, opt: opt, binds: bindings{bound: map[string]*Binding{}}, addrs: auth.NewThrottle(lo.AddressFailures, lo.AddressWindow, opt.Now)}
 	s.sealer = opt.Sealer
 	if opt.RelyingParty != nil {
 		s.rp = opt.RelyingParty.wa

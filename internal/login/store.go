@@ -79,6 +79,11 @@ type Tx interface {
 	PutLock(ctx context.Context, l *Lock) error
 	// DeleteLocks forgets a user's failures from every client key.
 	DeleteLocks(ctx context.Context, userID string) (int64, error)
+	// GhostForUpdate locks and returns the stored limits of a user name
+	// that is no account, by its ghost id (nil when there are none);
+	// PutGhost stores them, to be forgotten after until (PruneLogin).
+	GhostForUpdate(ctx context.Context, id string) ([]byte, error)
+	PutGhost(ctx context.Context, id string, state []byte, until time.Time) error
 
 	// PutDevice records a trusted device (or moves its LastUsed).
 	PutDevice(ctx context.Context, d *Device, hash []byte) error
@@ -134,7 +139,8 @@ type Tx interface {
 	// PruneLogin deletes sessions, pending logins, client locks and
 	// ceremonies that ended before t, factors still unconfirmed that were
 	// begun before t, trusted devices unused since before devicesBefore,
-	// and the console's single-use form values used a day before t.
+	// the console's single-use form values used a day before t, and the
+	// limits of names that are no account that ended before t.
 	PruneLogin(ctx context.Context, t, devicesBefore time.Time) (int64, error)
 
 	AppendAudit(ctx context.Context, e *directory.AuditEntry) error

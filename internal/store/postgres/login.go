@@ -286,6 +286,7 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 		{`DELETE FROM login_sessions WHERE expires < $1`, []any{before}},
 		{`DELETE FROM console_sessions WHERE expires < $1`, []any{before}},
 		{`DELETE FROM console_form_uses WHERE used < $1`, []any{before.Add(-24 * time.Hour)}},
+		{`DELETE FROM login_ghosts WHERE until < $1`, []any{before}},
 		{`DELETE FROM login_pending WHERE expires < $1`, []any{before}},
 		{`DELETE FROM login_locks WHERE first < $1 AND (locked_until IS NULL OR locked_until < $1)`, []any{before}},
 		{`DELETE FROM login_devices WHERE last_used < $1`, []any{devicesBefore}},
@@ -319,4 +320,32 @@ func (t *tx) RevokeUserGrants(ctx context.Context, userID string, at time.Time) 
 		return 0, fmt.Errorf("revoke grants: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// GhostForUpdate locks and returns the stored limits of a name that is no
+// account (nil when there are none): two replicas counting the same name
+// take turns.
+func (t *tx) GhostForUpdate(ctx context.Context, id string) ([]byte, error) {
+	if _, err := t.tx.Exec(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES ($1, '', now()) ON CONFLICT (id) DO NOTHING`, id); err != nil {
+		return nil, fmt.Errorf("lock login ghost: %w", err)
+	}
+	var state string
+	if err := t.tx.QueryRow(ctx, `SELECT state FROM login_ghosts WHERE id = $1 FOR UPDATE`, id).Scan(&state); err != nil {
+		return nil, fmt.Errorf("lock login ghost: %w", err)
+	}
+	if state == "" {
+		return nil, nil
+	}
+	return []byte(state), nil
+}
+
+// PutGhost stores the limits of a name that is no account, to be
+// forgotten after until.
+func (t *tx) PutGhost(ctx context.Context, id string, state []byte, until time.Time) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, until = excluded.until`, id, string(state), until)
+	if err != nil {
+		return fmt.Errorf("put login ghost: %w", err)
+	}
+	return nil
 }

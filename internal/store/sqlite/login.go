@@ -323,6 +323,7 @@ func (t *tx) PruneLogin(ctx context.Context, before, devicesBefore time.Time) (i
 		{`DELETE FROM login_sessions WHERE expires < ?`, []any{b}},
 		{`DELETE FROM console_sessions WHERE expires < ?`, []any{b}},
 		{`DELETE FROM console_form_uses WHERE used < ?`, []any{fmtTime(before.Add(-24 * time.Hour))}},
+		{`DELETE FROM login_ghosts WHERE until < ?`, []any{b}},
 		{`DELETE FROM login_pending WHERE expires < ?`, []any{b}},
 		{`DELETE FROM login_locks WHERE first < ? AND (locked_until IS NULL OR locked_until < ?)`, []any{b, b}},
 		{`DELETE FROM login_devices WHERE last_used < ?`, []any{fmtTime(devicesBefore)}},
@@ -357,4 +358,29 @@ func (t *tx) RevokeUserGrants(ctx context.Context, userID string, at time.Time) 
 		return 0, fmt.Errorf("revoke grants: %w", err)
 	}
 	return res.RowsAffected()
+}
+
+// GhostForUpdate returns the stored limits of a name that is no account
+// (nil when there are none).
+func (t *tx) GhostForUpdate(ctx context.Context, id string) ([]byte, error) {
+	var state string
+	err := t.tx.QueryRowContext(ctx, `SELECT state FROM login_ghosts WHERE id = ?`, id).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read login ghost: %w", err)
+	}
+	return []byte(state), nil
+}
+
+// PutGhost stores the limits of a name that is no account, to be
+// forgotten after until.
+func (t *tx) PutGhost(ctx context.Context, id string, state []byte, until time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET state = excluded.state, until = excluded.until`, id, string(state), fmtTime(until))
+	if err != nil {
+		return fmt.Errorf("put login ghost: %w", err)
+	}
+	return nil
 }

@@ -351,6 +351,21 @@ func testLoginLockout(t *testing.T, ns NewStore) {
 	if diff := cmp.Diff([]string{"invalid", "invalid", "invalid", "invalid", "invalid", "locked"}, reasons); diff != "" {
 		t.Errorf("a name that is no account (-want +got):\n%s", diff)
 	}
+	// Two servers on one database (replicas): the name's failures count
+	// together, as an account's do, and it locks after as many.
+	other := &loginEnv{env: le.env, clock: le.clock, svc: login.New(le.store, le.store, login.Options{Now: le.clock.Now, NewID: newID, Hasher: loginHasher{}})}
+	reasons = nil
+	for i := range 6 {
+		srv := le
+		if i%2 == 1 {
+			srv = other
+		}
+		_, reason := srv.try(client(t, "192.0.2.70"), login.Requirement{}, "nobody-else", "guess")
+		reasons = append(reasons, reason)
+	}
+	if diff := cmp.Diff([]string{"invalid", "invalid", "invalid", "invalid", "invalid", "locked"}, reasons); diff != "" {
+		t.Errorf("a name that is no account, tried on two servers in turn (-want +got):\n%s", diff)
+	}
 
 	// Audit records hold the client address; events do not.
 	recs, _ := le.store.(events.Store).EventsAfter(le.ctx, 0, 10000)
