@@ -2,7 +2,9 @@ package login
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base32"
+	"encoding/hex"
 	"net/url"
 	"os"
 	"os/exec"
@@ -312,5 +314,31 @@ func TestFactorNameRefusesSpoofing(t *testing.T) {
 		if f, isF := isFailure(err); err != nil && (!isF || f.Reason != "factor-name") {
 			t.Errorf("factorName(%q): %v, want the factor-name failure", tc.in, err)
 		}
+	}
+}
+
+// TestGhostIDKeyed: what the database keeps of a user name that is no
+// account is a keyed hash of it, the same for every spelling of its case
+// and every replica with the same key file, another with another key, and
+// not the plain SHA-256 someone with the database could test guesses
+// against.
+func TestGhostIDKeyed(t *testing.T) {
+	k1, _ := NewSealer(bytes.Repeat([]byte{1}, FactorKeySize))
+	k1again, _ := NewSealer(bytes.Repeat([]byte{1}, FactorKeySize))
+	k2, _ := NewSealer(bytes.Repeat([]byte{2}, FactorKeySize))
+	a, b, c := &Service{sealer: k1}, &Service{sealer: k1again}, &Service{sealer: k2}
+	id := a.ghostID("Summer2024!")
+	if id != a.ghostID("summer2024!") || id != b.ghostID("SUMMER2024!") {
+		t.Errorf("ghost ids differ by case or replica: %s %s %s", id, a.ghostID("summer2024!"), b.ghostID("SUMMER2024!"))
+	}
+	if id == c.ghostID("Summer2024!") {
+		t.Error("two keys give one ghost id")
+	}
+	plain := sha256.Sum256([]byte("summer2024!"))
+	if strings.Contains(id, hex.EncodeToString(plain[:16])) || id == (&Service{}).ghostID("Summer2024!") {
+		t.Errorf("the ghost id is the unkeyed hash: %s", id)
+	}
+	if !strings.HasPrefix(id, "ghost:") || len(id) != len("ghost:")+32 {
+		t.Errorf("ghost id %q", id)
 	}
 }

@@ -169,7 +169,14 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 		return nil, err
 	}
 	if !u.Active {
-		s.burn(ctx)
+		if err := s.burn(ctx); err != nil {
+			// As an active account's check that could not be made.
+			s.refund(ctx, u.ID, key, trusted, false)
+			if f, ok := isFailure(err); ok {
+				return nil, f
+			}
+			return nil, fail("unavailable")
+		}
 		if err := s.failed(ctx, u, key, trusted, false, c, Detail{Method: "password", AppID: p.AppID, Reason: "inactive"}); err != nil {
 			return nil, err
 		}
@@ -220,15 +227,19 @@ func (s *Service) findUser(ctx context.Context, userName string) (*directory.Use
 // burn spends a password check's time on nothing: a check against a
 // dummy argon2id hash — or, the first time, making that hash, which costs
 // the same (not both: the first unknown name would take twice as long).
-func (s *Service) burn(ctx context.Context) {
+// It returns verify's error: a check that could not be made (busy) is
+// answered as an account's is.
+func (s *Service) burn(ctx context.Context) error {
 	first := false
 	s.dummyOnce.Do(func() {
 		first = true
 		s.dummy, _ = s.opt.Hasher.Hash(context.WithoutCancel(ctx), "gatehouse: no such account")
 	})
 	if s.dummy != "" && !first {
-		_, _ = s.verify(ctx, "gatehouse: no such account?", s.dummy)
+		_, err := s.verify(ctx, "gatehouse: no such account?", s.dummy)
+		return err
 	}
+	return nil
 }
 
 // verify checks a password against a hash, waiting at most HashWait for a
@@ -270,7 +281,9 @@ func (s *Service) checkPassword(ctx context.Context, u *directory.User, password
 		return d.Domain(), d.Bind(ctx, entry, password)
 	}
 	if u.PasswordHash == "" {
-		s.burn(ctx)
+		if err := s.burn(ctx); err != nil {
+			return "password", err
+		}
 		return "password", ErrInvalidCredentials
 	}
 	ok, err := s.verify(ctx, password, u.PasswordHash)

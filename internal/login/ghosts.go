@@ -18,15 +18,23 @@ import (
 // same password-hashing work, the same locks after the same failures for
 // the same time, the same account-wide slow-down. Such a name goes through
 // the limits of an account (chargeTx, lockAfter) on a ghost: an account
-// kept in the database (Tx.GhostForUpdate, PutGhost), under the SHA-256 of
-// the lower-cased name (never the name: it may be a mistyped password).
+// kept in the database (Tx.GhostForUpdate, PutGhost), under a keyed hash
+// of the lower-cased name (never the name: it may be a mistyped password;
+// keyed, so that the database alone does not let anyone test guesses).
 // In the database, not in a replica's memory: with three replicas behind
 // a load balancer, a name kept apart by each would lock after three times
 // an account's failures, and that difference would tell.
 
-// ghostID is the id a name that is no account has among the ghosts.
-func ghostID(userName string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(userName)))
+// ghostID is the id a name that is no account has among the ghosts: a
+// keyed hash of the lower-cased name (Sealer.NameID, the key file every
+// replica shares); without a factor key (commands that never sign anyone
+// in, some tests), its SHA-256.
+func (s *Service) ghostID(userName string) string {
+	name := strings.ToLower(userName)
+	if s.sealer != nil {
+		return "ghost:" + hex.EncodeToString(s.sealer.NameID(name))
+	}
+	h := sha256.Sum256([]byte(name))
 	return "ghost:" + hex.EncodeToString(h[:16])
 }
 
@@ -133,14 +141,21 @@ func (t *ghostTx) PutLock(ctx context.Context, l *Lock) error {
 	return nil
 }
 
-// ghostWrite runs fn over ghost id in one login transaction.
-func (s *Service) ghostWrite(ctx context.Context, id string, fn func(lockTx) error) error {
+// ghostWrite runs fn over ghost id in one login transaction, then then
+// (when not nil) in the same transaction.
+func (s *Service) ghostWrite(ctx context.Context, id string, fn func(lockTx) error, then func(Tx) error) error {
 	return s.store.WriteLogin(ctx, func(tx Tx) error {
 		g := &ghostTx{tx: tx, id: id, window: s.opt.Lockout.Window}
 		if err := fn(g); err != nil {
 			return err
 		}
-		return g.flush(ctx)
+		if err := g.flush(ctx); err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx)
+		}
+		return nil
 	})
 }
 
@@ -151,26 +166,38 @@ func (s *Service) ghostWrite(ctx context.Context, id string, fn func(lockTx) err
 // names no account and not the name; there is no event, as there is no
 // user for it to be about.
 func (s *Service) unknownName(ctx context.Context, p *Pending, c Client, userName string) error {
-	id := ghostID(userName)
+	id := s.ghostID(userName)
 	key, _ := s.clientKey(ctx, id, c) // the device look-up an account's attempt makes
-	if err := s.ghostWrite(ctx, id, func(tx lockTx) error { return s.chargeTx(ctx, tx, id, key, false, false) }); err != nil {
+	if err := s.ghostWrite(ctx, id, func(tx lockTx) error { return s.chargeTx(ctx, tx, id, key, false, false) }, nil); err != nil {
 		return err
 	}
-	s.burn(ctx)
+	if err := s.burn(ctx); err != nil {
+		// As an account's check that could not be made: the attempt is
+		// given back, the answer is the same (busy, or unavailable).
+		if rerr := s.ghostWrite(ctx, id, func(tx lockTx) error { return s.refundTx(ctx, tx, id, key, false, false) }, nil); rerr != nil {
+			s.opt.Log.WarnContext(ctx, "login: could not refund an attempt", "err", rerr)
+		}
+		if f, ok := isFailure(err); ok {
+			return f
+		}
+		return fail("unavailable")
+	}
 	s.addrs.Fail(auth.AddrKey(c.Addr))
-	if err := s.ghostWrite(ctx, id, func(tx lockTx) error {
+	body, _ := json.Marshal(map[string]any{"login": Detail{Method: "password", AppID: p.AppID, Reason: "unknown-user", Client: c.Addr}})
+	// The failure and its audit record in one transaction, as an
+	// account's (failed): the same number of writes.
+	err := s.ghostWrite(ctx, id, func(tx lockTx) error {
 		_, err := s.lockAfter(ctx, tx, id, key, false, false)
 		return err
-	}); err != nil {
-		return err
-	}
-	body, _ := json.Marshal(map[string]any{"login": Detail{Method: "password", AppID: p.AppID, Reason: "unknown-user", Client: c.Addr}})
-	err := s.write(ctx, func(tx Tx) error {
+	}, func(tx Tx) error {
 		return tx.AppendAudit(ctx, &directory.AuditEntry{Time: s.stamp(), Actor: personActor(c.RequestID), Action: ActionLoginFailed,
 			ResourceType: "User", After: body})
 	})
 	if err != nil {
 		return err
+	}
+	if s.opt.OnCommit != nil {
+		s.opt.OnCommit()
 	}
 	return fail("invalid")
 }

@@ -132,36 +132,39 @@ func accountDelay(over int, max time.Duration) time.Duration {
 // refund takes back an attempt whose check could not be made (the
 // directory was unavailable, hashing was busy).
 func (s *Service) refund(ctx context.Context, userID, key string, trusted, factor bool) {
-	err := s.store.WriteLogin(ctx, func(tx Tx) error {
-		acct, err := tx.AccountForUpdate(ctx, userID)
-		if err != nil {
-			return err
-		}
-		l, err := tx.LockForUpdate(ctx, userID, key)
-		if err != nil {
-			return err
-		}
-		if l.Failures > 0 {
-			l.Failures--
-			if err := tx.PutLock(ctx, l); err != nil {
-				return err
-			}
-		}
-		if !trusted && factor && acct.FactorFailures > 0 {
-			acct.FactorFailures--
-		}
-		if !trusted && acct.Failures > 0 {
-			acct.Failures--
-			if acct.Failures <= s.opt.Lockout.AccountFailures {
-				acct.NextAttempt = time.Time{}
-			}
-			return tx.PutAccount(ctx, acct)
-		}
-		return nil
-	})
+	err := s.store.WriteLogin(ctx, func(tx Tx) error { return s.refundTx(ctx, tx, userID, key, trusted, factor) })
 	if err != nil {
 		s.opt.Log.WarnContext(ctx, "login: could not refund an attempt", "err", err)
 	}
+}
+
+// refundTx is refund's work in tx.
+func (s *Service) refundTx(ctx context.Context, tx lockTx, userID, key string, trusted, factor bool) error {
+	acct, err := tx.AccountForUpdate(ctx, userID)
+	if err != nil {
+		return err
+	}
+	l, err := tx.LockForUpdate(ctx, userID, key)
+	if err != nil {
+		return err
+	}
+	if l.Failures > 0 {
+		l.Failures--
+		if err := tx.PutLock(ctx, l); err != nil {
+			return err
+		}
+	}
+	if !trusted && factor && acct.FactorFailures > 0 {
+		acct.FactorFailures--
+	}
+	if !trusted && acct.Failures > 0 {
+		acct.Failures--
+		if acct.Failures <= s.opt.Lockout.AccountFailures {
+			acct.NextAttempt = time.Time{}
+		}
+		return tx.PutAccount(ctx, acct)
+	}
+	return nil
 }
 
 // failed records a failed check of userID from key: its audit record and

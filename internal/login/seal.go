@@ -3,6 +3,7 @@ package login
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -38,6 +39,8 @@ var ErrSealKey = errors.New("the TOTP secret was sealed with another key (login.
 type Sealer struct {
 	aead cipher.AEAD
 	id   [8]byte
+	// names is a key derived from the factor key for NameID.
+	names []byte
 }
 
 // NewSealer returns a sealer with a 32-byte key.
@@ -56,7 +59,21 @@ func NewSealer(key []byte) (*Sealer, error) {
 	s := &Sealer{aead: aead}
 	sum := sha256.Sum256(key)
 	copy(s.id[:], sum[:8])
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("gatehouse: the ids of user names that are no account"))
+	s.names = m.Sum(nil)
 	return s, nil
+}
+
+// NameID is a keyed hash of name (HMAC-SHA-256 with a key derived from
+// the factor key, 16 bytes): what the database keeps of a user name that
+// is no account (ghosts.go). Keyed, so that someone with the database or a
+// backup, but not the key file, cannot test guesses of what was typed — a
+// user name field sometimes holds a password.
+func (s *Sealer) NameID(name string) []byte {
+	m := hmac.New(sha256.New, s.names)
+	m.Write([]byte(name))
+	return m.Sum(nil)[:16]
 }
 
 // KeyID names the key (hex), for logs.

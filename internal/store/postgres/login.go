@@ -326,11 +326,12 @@ func (t *tx) RevokeUserGrants(ctx context.Context, userID string, at time.Time) 
 // account (nil when there are none): two replicas counting the same name
 // take turns.
 func (t *tx) GhostForUpdate(ctx context.Context, id string) ([]byte, error) {
-	if _, err := t.tx.Exec(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES ($1, '', now()) ON CONFLICT (id) DO NOTHING`, id); err != nil {
-		return nil, fmt.Errorf("lock login ghost: %w", err)
-	}
+	// One statement that makes the row or locks it: a prune between an
+	// insert and a SELECT … FOR UPDATE could delete it in between.
 	var state string
-	if err := t.tx.QueryRow(ctx, `SELECT state FROM login_ghosts WHERE id = $1 FOR UPDATE`, id).Scan(&state); err != nil {
+	err := t.tx.QueryRow(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES ($1, '', now())
+		ON CONFLICT (id) DO UPDATE SET id = excluded.id RETURNING state`, id).Scan(&state)
+	if err != nil {
 		return nil, fmt.Errorf("lock login ghost: %w", err)
 	}
 	if state == "" {

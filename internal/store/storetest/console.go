@@ -110,7 +110,8 @@ func testConsoleSessions(t *testing.T, ns NewStore) {
 	}
 
 	// Single-use form values: the first use only, whichever server asks
-	// (they share the database); forgotten a day after the prune's time.
+	// (they share the database); forgotten by a prune whose time is a day
+	// after their use.
 	f1, f2 := login.HashToken("once-1"), login.HashToken("once-2")
 	for i, want := range []bool{true, false, false} {
 		if first, err := cs.UseConsoleForm(ctx, f1, t0.Add(time.Duration(i)*time.Second)); err != nil || first != want {

@@ -29,6 +29,13 @@ func (loginHasher) Verify(_ context.Context, pw, phc string) (bool, error) {
 	return phc == "hashed:"+pw, nil
 }
 
+// busyHasher is a hasher with no slot free: every check times out.
+type busyHasher struct{ fakeHasher }
+
+func (busyHasher) Verify(context.Context, string, string) (bool, error) {
+	return false, context.DeadlineExceeded
+}
+
 // stopClock is a clock that moves only when told.
 type stopClock struct{ t time.Time }
 
@@ -365,6 +372,21 @@ func testLoginLockout(t *testing.T, ns NewStore) {
 	}
 	if diff := cmp.Diff([]string{"invalid", "invalid", "invalid", "invalid", "invalid", "locked"}, reasons); diff != "" {
 		t.Errorf("a name that is no account, tried on two servers in turn (-want +got):\n%s", diff)
+	}
+	// With no hashing slot free, an account's check cannot be made: busy,
+	// the attempt given back. A disabled account and a name that is no
+	// account answer the same (after the first such name, whose dummy
+	// hash is made, not checked), and are not counted either.
+	busy := &loginEnv{env: le.env, clock: le.clock, svc: login.New(le.store, le.store, login.Options{Now: le.clock.Now, NewID: newID, Hasher: busyHasher{}})}
+	le.person("bea", "Secret-Pass-1", true)
+	busy.try(client(t, "192.0.2.80"), login.Requirement{}, "nobody-first", "guess")
+	for _, name := range []string{"bea", "gone", "nobody-busy"} {
+		for i := range 7 {
+			if _, reason := busy.try(client(t, "192.0.2.80"), login.Requirement{}, name, "guess"); reason != "busy" {
+				t.Errorf("%s, attempt %d, with no hashing slot: %q, want busy", name, i+1, reason)
+				break
+			}
+		}
 	}
 
 	// Audit records hold the client address; events do not.
