@@ -172,10 +172,7 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 		if err := s.burn(ctx); err != nil {
 			// As an active account's check that could not be made.
 			s.refund(ctx, u.ID, key, trusted, false)
-			if f, ok := isFailure(err); ok {
-				return nil, f
-			}
-			return nil, fail("unavailable")
+			return nil, s.notChecked(ctx, "password", err)
 		}
 		if err := s.failed(ctx, u, key, trusted, false, c, Detail{Method: "password", AppID: p.AppID, Reason: "inactive"}); err != nil {
 			return nil, err
@@ -199,13 +196,20 @@ func (s *Service) Password(ctx context.Context, p *Pending, c Client, userName, 
 		return nil, fail("invalid")
 	default:
 		s.refund(ctx, u.ID, key, trusted, false)
-		if f, ok := isFailure(err); ok {
-			return nil, f
-		}
-		s.opt.Log.ErrorContext(ctx, "login: the password could not be checked", "method", method, "err", err)
-		return nil, fail("unavailable")
+		return nil, s.notChecked(ctx, method, err)
 	}
 	return s.firstFactorDone(ctx, p, c, u, method, key, trusted)
+}
+
+// notChecked is the answer to a password that could not be checked (its
+// attempt given back by the caller): the Failure it is (busy: no hashing
+// slot free), or unavailable, logged.
+func (s *Service) notChecked(ctx context.Context, method string, err error) error {
+	if f, ok := isFailure(err); ok {
+		return f
+	}
+	s.opt.Log.ErrorContext(ctx, "login: the password could not be checked", "method", method, "err", err)
+	return fail("unavailable")
 }
 
 // findUser returns the account a person signs in as (nil if none).

@@ -177,10 +177,7 @@ func (s *Service) unknownName(ctx context.Context, p *Pending, c Client, userNam
 		if rerr := s.ghostWrite(ctx, id, func(tx lockTx) error { return s.refundTx(ctx, tx, id, key, false, false) }, nil); rerr != nil {
 			s.opt.Log.WarnContext(ctx, "login: could not refund an attempt", "err", rerr)
 		}
-		if f, ok := isFailure(err); ok {
-			return f
-		}
-		return fail("unavailable")
+		return s.notChecked(ctx, "password", err)
 	}
 	s.addrs.Fail(auth.AddrKey(c.Addr))
 	body, _ := json.Marshal(map[string]any{"login": Detail{Method: "password", AppID: p.AppID, Reason: "unknown-user", Client: c.Addr}})
