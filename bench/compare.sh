@@ -11,7 +11,8 @@
 # ids.txt and names.txt. Each round starts each build, warms it for 3 s and
 # runs wrk (2 threads, CONNS connections, default 16) for DURATION seconds
 # (default 8); it prints requests per second and the server's CPU time
-# (user + system, from /proc/PID/stat) per request.
+# (user + system, from /proc/PID/stat) per request, and wrk's p99 and
+# maximum latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +40,7 @@ for _ in $(seq 1 "$rounds"); do
 import json, sys
 r = json.loads(sys.argv[1])
 t0, t1, hz = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-print("%-16s %-32s %7d req/s %7.1f µs CPU/req  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / max(r["requests"], 1), r["non2xx"] + r["errors"]))
+print("%-16s %-32s %7d req/s %7.1f µs CPU/req  p99 %6.1f ms  max %6.1f ms  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / max(r["requests"], 1), r["p99_ms"], r["max_ms"], r["non2xx"] + r["errors"]))
 EOF
   done
 done

@@ -131,3 +131,61 @@ func TestWriterTempStore(t *testing.T) {
 		c.Close()
 	}
 }
+
+// TestCheckpointFlushesBeforeReporting: a background pass that copied pages
+// fsyncs the database file before it reports the log's size (which is what
+// sends the committer to finish the checkpoint), so that the committer's
+// finishing checkpoint has only the pages written since to flush; a pass
+// that copied nothing new does not sync.
+func TestCheckpointFlushesBeforeReporting(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "flush.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.stopCheckpointer() // drive checkpoints by hand
+	if s.syncDB == nil {
+		t.Fatal("the store did not open the database file for the checkpointer's fsync")
+	}
+	var reported []int64 // the log size the store reported when each sync ran
+	s.syncDB = func() error {
+		reported = append(reported, s.walFrames.Load())
+		return nil
+	}
+	write := func(from int) {
+		err := s.Write(ctx, func(tx directory.Tx) error {
+			now := time.Now()
+			for i := from; i < from+200; i++ {
+				if err := tx.InsertUser(ctx, &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.checkpoint(ctx, s.cdb) // whatever Open left in the log
+	reported = nil
+	s.walFrames.Store(-1)
+
+	write(0)
+	s.checkpoint(ctx, s.cdb)
+	if len(reported) != 1 || reported[0] != -1 {
+		t.Fatalf("after a pass that copied pages: syncs saw reported sizes %v, want one sync before the new size was reported", reported)
+	}
+	if s.walFrames.Load() <= 0 {
+		t.Fatalf("walFrames = %d after the pass", s.walFrames.Load())
+	}
+	s.checkpoint(ctx, s.cdb)
+	if len(reported) != 1 {
+		t.Fatalf("a pass that copied nothing new synced (%d syncs)", len(reported))
+	}
+	write(1000)
+	s.checkpoint(ctx, s.cdb)
+	if len(reported) != 2 {
+		t.Fatalf("a pass after more writes did not sync (%d syncs)", len(reported))
+	}
+}

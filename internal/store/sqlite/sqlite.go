@@ -64,8 +64,15 @@ type Store struct {
 	busyTimeout time.Duration    // Options.BusyTimeout
 	now         func() time.Time // Options.Now
 
-	cdb            *sql.DB      // the checkpointer's connection
-	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
+	cdb       *sql.DB      // the checkpointer's connection
+	walFrames atomic.Int64 // log size after the last checkpoint, in pages
+	walCopied int          // pages of the log the last checkpoint had copied (checkpoint)
+	// dbFile is the database file, open for the checkpointer's fsync
+	// (checkpoint.go). It stays open until every connection has closed:
+	// closing a descriptor of a file drops every POSIX lock the process
+	// holds on it, SQLite's included.
+	dbFile         *os.File
+	syncDB         func() error // dbFile.Sync; nil without it
 	stopCheckpoint context.CancelFunc
 	checkpointDone chan struct{}
 }
@@ -273,6 +280,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	cdb.SetMaxOpenConns(1)
 	s.cdb = cdb
+	if f, err := os.Open(path); err == nil {
+		s.dbFile, s.syncDB = f, f.Sync
+	}
 	s.startCommitter()
 	s.startCheckpointer(cdb)
 	return s, nil
@@ -301,7 +311,11 @@ func (s *Store) Close() error {
 	s.r.c.close()
 	s.l.c.close()
 	s.wc.close()
-	return errors.Join(s.rdb.Close(), s.ldb.Close(), s.wdb.Close(), s.cdb.Close())
+	err := errors.Join(s.rdb.Close(), s.ldb.Close(), s.wdb.Close(), s.cdb.Close())
+	if s.dbFile != nil {
+		s.dbFile.Close() // after the connections: it would drop their locks
+	}
+	return err
 }
 
 // Ping checks that the database answers.
