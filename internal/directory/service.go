@@ -365,6 +365,17 @@ func (s *Service) requireOrg(ctx context.Context, tx Tx, id string) error {
 // ReplaceUser replaces user id with u (PUT). expect, if not nil, must accept
 // the current version (If-Match).
 func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id string, u *User, expect func(int64) bool) (*User, error) {
+	return s.replaceUser(ctx, actor, p, id, u, expect, false)
+}
+
+// ReplaceUserWithGroups is ReplaceUser returning the user with its groups,
+// as User with ReadOptions{Groups: true} shows it to p, read in the change's
+// own transaction: exactly what the change left, without a read after it.
+func (s *Service) ReplaceUserWithGroups(ctx context.Context, actor Actor, p Profile, id string, u *User, expect func(int64) bool) (*User, error) {
+	return s.replaceUser(ctx, actor, p, id, u, expect, true)
+}
+
+func (s *Service) replaceUser(ctx context.Context, actor Actor, p Profile, id string, u *User, expect func(int64) bool, withGroups bool) (*User, error) {
 	u = u.Clone()
 	if err := checkUser(u, p); err != nil {
 		return nil, err
@@ -403,8 +414,8 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 			return err
 		}
 		if sameUser(cur, next) {
-			out = view
-			return nil
+			out, err = addGroups(ctx, tx, p, view, withGroups)
+			return err
 		}
 		stampUser(cur, next, now)
 		if err := writeUser(ctx, tx, p, cur, next); err != nil {
@@ -413,9 +424,30 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 		if out, _, err = viewUser(ctx, tx, p, next); err != nil {
 			return err
 		}
-		return s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next)
+		if err := s.recordUser(ctx, tx, s.audit(actor, "user.replace", cur, next, now), cur, next); err != nil {
+			return err
+		}
+		out, err = addGroups(ctx, tx, p, out, withGroups)
+		return err
 	})
 	return out, err
+}
+
+// addGroups returns v, a view of a user for p (viewUser), with its groups
+// inside p's scope when with is set, as User with ReadOptions{Groups: true}
+// shows them (a scoped view's version already derives from the same
+// groups). v itself may be the user just recorded, so it is copied.
+func addGroups(ctx context.Context, tx Tx, p Profile, v *User, with bool) (*User, error) {
+	if !with {
+		return v, nil
+	}
+	groups, err := tx.UserGroups(ctx, v.ID, p.Scope.restriction())
+	if err != nil {
+		return nil, err
+	}
+	v = v.Clone()
+	v.Groups = groups
+	return v, nil
 }
 
 // UpdateUser applies mutate to a copy of user id and stores the result
@@ -424,6 +456,16 @@ func (s *Service) ReplaceUser(ctx context.Context, actor Actor, p Profile, id st
 // effects beyond the user it is given, as it may run more than once. If
 // nothing changes, nothing is written.
 func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*User) error) (*User, error) {
+	return s.updateUser(ctx, actor, p, id, expect, mutate, false)
+}
+
+// UpdateUserWithGroups is UpdateUser returning the user with its groups,
+// as ReplaceUserWithGroups does.
+func (s *Service) UpdateUserWithGroups(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*User) error) (*User, error) {
+	return s.updateUser(ctx, actor, p, id, expect, mutate, true)
+}
+
+func (s *Service) updateUser(ctx context.Context, actor Actor, p Profile, id string, expect func(int64) bool, mutate func(*User) error, withGroups bool) (*User, error) {
 	hashes := map[string]string{} // new cleartext password → its hash
 	for attempt := 0; attempt < maxRetries; attempt++ {
 		var out *User
@@ -473,8 +515,8 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 				next.PasswordHash, next.Password = h, ""
 			}
 			if sameUser(cur, next) {
-				out = view
-				return nil
+				out, err = addGroups(ctx, tx, p, view, withGroups)
+				return err
 			}
 			if next.OrgID != cur.OrgID {
 				if err := s.requirePlacement(ctx, tx, p, next.OrgID); err != nil {
@@ -490,7 +532,11 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, p Profile, id str
 			if out, _, err = viewUser(ctx, tx, p, next); err != nil {
 				return err
 			}
-			return s.recordUser(ctx, tx, s.audit(actor, "user.update", cur, next, now), cur, next)
+			if err := s.recordUser(ctx, tx, s.audit(actor, "user.update", cur, next, now), cur, next); err != nil {
+				return err
+			}
+			out, err = addGroups(ctx, tx, p, out, withGroups)
+			return err
 		})
 		if errors.Is(err, errRetry) && pending != "" {
 			u := &User{Password: pending}

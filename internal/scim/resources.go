@@ -195,11 +195,12 @@ func (s *Server) doReplaceUser(c call, id string, body map[string]any) (*result,
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.dir.ReplaceUser(c.ctx, c.actor, c.profile, id, u, c.ifMatch)
-	if err != nil {
-		return nil, err
+	replace := s.dir.ReplaceUser
+	if c.proj.wants("groups", true) {
+		replace = s.dir.ReplaceUserWithGroups
 	}
-	if out, err = s.reloadUser(c, out); err != nil {
+	out, err := replace(c.ctx, c.actor, c.profile, id, u, c.ifMatch)
+	if err != nil {
 		return nil, err
 	}
 	return s.userResult(c, out, http.StatusOK), nil
@@ -214,7 +215,11 @@ func (s *Server) doPatchUser(c call, id string, body map[string]any) (*result, e
 		return nil, err
 	}
 	rt := s.reg.User
-	out, err := s.dir.UpdateUser(c.ctx, c.actor, c.profile, id, c.ifMatch, func(u *directory.User) error {
+	update := s.dir.UpdateUser
+	if c.proj.wants("groups", true) {
+		update = s.dir.UpdateUserWithGroups // what the response shows, read in the change's transaction
+	}
+	out, err := update(c.ctx, c.actor, c.profile, id, c.ifMatch, func(u *directory.User) error {
 		prev, doc := userDoc(u, "", false), userDoc(u, "", false)
 		if err := patch.Apply(doc, rt, ops); err != nil {
 			return err
@@ -244,9 +249,6 @@ func (s *Server) doPatchUser(c call, id string, body map[string]any) (*result, e
 		return nil
 	})
 	if err != nil {
-		return nil, err
-	}
-	if out, err = s.reloadUser(c, out); err != nil {
 		return nil, err
 	}
 	return s.userResult(c, out, http.StatusOK), nil

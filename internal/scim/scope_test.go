@@ -474,3 +474,73 @@ func TestScopedPlacementDoesNotProbe(t *testing.T) {
 		t.Errorf("unscoped: %q", d)
 	}
 }
+
+// TestWriteResponsesShowWhatAReadShows: the document a PATCH or PUT answers
+// with — its groups read in the change's own transaction — is the one a
+// GET right after it returns, groups, version and all: for an application
+// that sees everything and for one scoped to an organization (which must
+// not see groups outside its scope in the answer either), for a change and
+// for a write that changes nothing. With attributes that leave groups out,
+// the answer has none.
+func TestWriteResponsesShowWhatAReadShows(t *testing.T) {
+	f := newScopeFixture(t)
+	h := f.h
+	patchOp := func(name string) map[string]any {
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+			"Operations": []map[string]any{{"op": "replace", "path": "displayName", "value": name}}}
+	}
+	// bob is in eng-team (Engineering) and, after this, in a Sales group
+	// that the scoped application cannot see.
+	if _, _, err := h.dir.CreateGroup(context.Background(), operator, directory.Profile{TargetOrgID: f.sales},
+		&directory.Group{DisplayName: "sales-only", OrgID: f.sales, Members: []directory.Member{{ID: f.bob}}}); err != nil {
+		t.Fatal(err)
+	}
+	bob := "/Users/" + f.bob
+	groupNames := func(body map[string]any) []string {
+		var out []string
+		list, _ := body["groups"].([]any)
+		for _, g := range list {
+			out = append(out, g.(map[string]any)["display"].(string))
+		}
+		return out
+	}
+	for _, who := range []struct {
+		name   string
+		do     func(method, path string, body any) *response
+		groups []string
+	}{
+		{"administrator", func(m, p string, b any) *response { return h.do(m, p, b) }, []string{"eng-team", "sales-only"}},
+		{"scoped application", f.as, []string{"eng-team"}},
+	} {
+		for i, write := range []struct {
+			method string
+			body   func() any
+		}{
+			{"PATCH", func() any { return patchOp("Bob " + who.name) }},
+			{"PATCH", func() any { return patchOp("Bob " + who.name) }}, // changes nothing
+			{"PUT", func() any {
+				cur := h.must(who.do("GET", bob, nil), http.StatusOK).Body
+				delete(cur, "groups")
+				delete(cur, "meta")
+				cur["title"] = "Engineer " + who.name
+				return cur
+			}},
+		} {
+			w := h.must(who.do(write.method, bob, write.body()), http.StatusOK)
+			r := h.must(who.do("GET", bob, nil), http.StatusOK)
+			if diff := cmp.Diff(r.Body, w.Body); diff != "" {
+				t.Errorf("%s, write %d (%s): the answer differs from a GET after it (-GET +answer):\n%s", who.name, i, write.method, diff)
+			}
+			if w.Header.Get("ETag") != r.Header.Get("ETag") {
+				t.Errorf("%s, write %d (%s): ETag %q, a GET after it %q", who.name, i, write.method, w.Header.Get("ETag"), r.Header.Get("ETag"))
+			}
+			if got := groupNames(w.Body); !slices.Equal(got, who.groups) {
+				t.Errorf("%s, write %d (%s): groups %v, want %v", who.name, i, write.method, got, who.groups)
+			}
+		}
+		w := h.must(who.do("PATCH", bob+"?attributes=displayName", patchOp("Bob again "+who.name)), http.StatusOK)
+		if _, ok := w.Body["groups"]; ok || w.Body["displayName"] != "Bob again "+who.name {
+			t.Errorf("%s: PATCH with attributes=displayName answered %v", who.name, w.Body)
+		}
+	}
+}

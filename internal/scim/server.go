@@ -29,6 +29,10 @@ type Directory interface {
 	CreateUser(ctx context.Context, actor directory.Actor, p directory.Profile, u *directory.User) (*directory.User, bool, error)
 	ReplaceUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, u *directory.User, expect func(int64) bool) (*directory.User, error)
 	UpdateUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool, mutate func(*directory.User) error) (*directory.User, error)
+	// The With Groups variants return the user with its groups, read in
+	// the change's transaction (for a response that shows them).
+	ReplaceUserWithGroups(ctx context.Context, actor directory.Actor, p directory.Profile, id string, u *directory.User, expect func(int64) bool) (*directory.User, error)
+	UpdateUserWithGroups(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool, mutate func(*directory.User) error) (*directory.User, error)
 	DeleteUser(ctx context.Context, actor directory.Actor, p directory.Profile, id string, expect func(int64) bool) error
 
 	Group(ctx context.Context, p directory.Profile, id string, opt directory.ReadOptions) (*directory.Group, error)
