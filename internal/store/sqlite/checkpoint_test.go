@@ -189,3 +189,44 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 		t.Fatalf("a pass after more writes did not sync (%d syncs)", len(reported))
 	}
 }
+
+// TestDBFileSharedAcrossStores: the descriptor the checkpointer syncs is
+// one per process and file, closed only when the last Store on the file has
+// closed — closing a descriptor would drop the POSIX locks that the other
+// Store's SQLite connections hold on the file.
+func TestDBFileSharedAcrossStores(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "shared.db")
+	a, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.dbFile == nil || a.dbFile != b.dbFile {
+		t.Fatalf("two Stores on one file: descriptors %p and %p, want one shared", a.dbFile, b.dbFile)
+	}
+	other, err := Open(ctx, filepath.Join(t.TempDir(), "other.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if other.dbFile == a.dbFile {
+		t.Fatal("a Store on another file shares the descriptor")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.syncDB(); err != nil {
+		t.Fatalf("after the first Store closed, the second's descriptor: %v", err)
+	}
+	f := b.dbFile.f
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err == nil {
+		t.Error("the descriptor is still open after the last Store closed")
+	}
+}

@@ -64,15 +64,11 @@ type Store struct {
 	busyTimeout time.Duration    // Options.BusyTimeout
 	now         func() time.Time // Options.Now
 
-	cdb       *sql.DB      // the checkpointer's connection
-	walFrames atomic.Int64 // log size after the last checkpoint, in pages
-	walCopied int          // pages of the log the last checkpoint had copied (checkpoint)
-	// dbFile is the database file, open for the checkpointer's fsync
-	// (checkpoint.go). It stays open until every connection has closed:
-	// closing a descriptor of a file drops every POSIX lock the process
-	// holds on it, SQLite's included.
-	dbFile         *os.File
-	syncDB         func() error // dbFile.Sync; nil without it
+	cdb            *sql.DB      // the checkpointer's connection
+	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
+	walCopied      int          // pages of the log the last checkpoint had copied (checkpoint)
+	dbFile         *sharedFile  // the database file, for the checkpointer's fsync (dbfile.go)
+	syncDB         func() error // dbFile's Sync; nil without it
 	stopCheckpoint context.CancelFunc
 	checkpointDone chan struct{}
 }
@@ -280,8 +276,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	cdb.SetMaxOpenConns(1)
 	s.cdb = cdb
-	if f, err := os.Open(path); err == nil {
-		s.dbFile, s.syncDB = f, f.Sync
+	if sf := openDBFile(path); sf != nil {
+		s.dbFile, s.syncDB = sf, sf.f.Sync
 	}
 	s.startCommitter()
 	s.startCheckpointer(cdb)
@@ -313,7 +309,7 @@ func (s *Store) Close() error {
 	s.wc.close()
 	err := errors.Join(s.rdb.Close(), s.ldb.Close(), s.wdb.Close(), s.cdb.Close())
 	if s.dbFile != nil {
-		s.dbFile.Close() // after the connections: it would drop their locks
+		s.dbFile.release() // after the connections: see dbfile.go
 	}
 	return err
 }
