@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,6 +189,21 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 	if len(reported) != 2 {
 		t.Fatalf("a pass after more writes did not sync (%d syncs)", len(reported))
 	}
+
+	// A sync that fails is not reported to the committer, and the next
+	// pass tries again.
+	s.syncDB = func() error { return errors.New("EIO") }
+	write(2000)
+	s.checkpoint(ctx, s.cdb)
+	if n := s.walFrames.Load(); n != 0 {
+		t.Errorf("after a failed sync the committer was told the log has %d frames", n)
+	}
+	synced := false
+	s.syncDB = func() error { synced = true; return nil }
+	s.checkpoint(ctx, s.cdb)
+	if !synced || s.walFrames.Load() <= 0 {
+		t.Errorf("the pass after a failed sync: synced %v, walFrames %d", synced, s.walFrames.Load())
+	}
 }
 
 // TestDBFileSharedAcrossStores: the descriptor the checkpointer syncs is
@@ -219,8 +235,9 @@ func TestDBFileSharedAcrossStores(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
+	a.Close() // a second Close must not release the descriptor again
 	if err := b.syncDB(); err != nil {
-		t.Fatalf("after the first Store closed, the second's descriptor: %v", err)
+		t.Fatalf("after the first Store closed (twice), the second's descriptor: %v", err)
 	}
 	f := b.dbFile.f
 	if err := b.Close(); err != nil {

@@ -19,8 +19,8 @@ var dbFiles struct {
 
 type sharedFile struct {
 	f    *os.File
-	info os.FileInfo // nil if it could not be read: then never shared
-	refs int         // Stores using it; guarded by dbFiles
+	info os.FileInfo
+	refs int // Stores using it; guarded by dbFiles
 }
 
 // openDBFile returns the process's descriptor of the file at path, or nil
@@ -30,7 +30,7 @@ func openDBFile(path string) *sharedFile {
 	defer dbFiles.Unlock()
 	if info, err := os.Stat(path); err == nil {
 		for _, sf := range dbFiles.open {
-			if sf.info != nil && os.SameFile(sf.info, info) {
+			if os.SameFile(sf.info, info) {
 				sf.refs++
 				return sf
 			}
@@ -40,7 +40,12 @@ func openDBFile(path string) *sharedFile {
 	if err != nil {
 		return nil
 	}
-	info, _ := f.Stat()
+	info, err := f.Stat()
+	if err != nil {
+		// Not shareable, and closing it could drop another Store's locks:
+		// left open, unused.
+		return nil
+	}
 	sf := &sharedFile{f: f, info: info, refs: 1}
 	dbFiles.open = append(dbFiles.open, sf)
 	return sf
@@ -51,6 +56,9 @@ func openDBFile(path string) *sharedFile {
 func (sf *sharedFile) release() {
 	dbFiles.Lock()
 	defer dbFiles.Unlock()
+	if sf.refs <= 0 {
+		return // released already
+	}
 	if sf.refs--; sf.refs > 0 {
 		return
 	}

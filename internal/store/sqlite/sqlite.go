@@ -67,6 +67,7 @@ type Store struct {
 	cdb            *sql.DB      // the checkpointer's connection
 	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
 	walCopied      int          // pages of the log the last checkpoint had copied (checkpoint)
+	walLast        int          // and the log's size then
 	dbFile         *sharedFile  // the database file, for the checkpointer's fsync (dbfile.go)
 	syncDB         func() error // dbFile's Sync; nil without it
 	stopCheckpoint context.CancelFunc
@@ -308,8 +309,9 @@ func (s *Store) Close() error {
 	s.l.c.close()
 	s.wc.close()
 	err := errors.Join(s.rdb.Close(), s.ldb.Close(), s.wdb.Close(), s.cdb.Close())
-	if s.dbFile != nil {
-		s.dbFile.release() // after the connections: see dbfile.go
+	if sf := s.dbFile; sf != nil {
+		s.dbFile, s.syncDB = nil, nil // a second Close must not release it again
+		sf.release()                  // after the connections: see dbfile.go
 	}
 	return err
 }
