@@ -21,6 +21,11 @@ type Store interface {
 	// MissingUsers returns those of ids that are not users inside scope
 	// (nil: any user).
 	MissingUsers(ctx context.Context, ids []string, scope *SyncScope) ([]string, error)
+	// UsersGroups returns the groups of each of ids that is a user in at
+	// least one group, in group creation order, in one read: those of a
+	// batch of events' users. Ids that are no user, or a user in no group,
+	// have no entry.
+	UsersGroups(ctx context.Context, ids []string) (map[string][]GroupRef, error)
 	AuditReader
 	// PruneAudit deletes the records older than before, in one transaction
 	// that also appends the audit.prune record saying where the chain now

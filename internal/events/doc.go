@@ -60,6 +60,33 @@ type Document struct {
 // by id.
 type orgNames struct{ names, parents map[string]string }
 
+// batch is what the documents of a batch of events share: the organization
+// tree and, when read ahead (withGroups), the current groups of the batch's
+// users, read in one query rather than one read of each user.
+type batch struct {
+	orgs   orgNames
+	groups map[string][]directory.GroupRef // by user id; nil: read each user
+}
+
+// withGroups reads the current groups of the users that recs are about.
+func (b *Builder) withGroups(ctx context.Context, bt batch, recs []*directory.EventRecord) (batch, error) {
+	var ids []string
+	for _, rec := range recs {
+		if rec.Source == "" && rec.ResourceType == "User" && rec.ResourceID != "" {
+			ids = append(ids, rec.ResourceID)
+		}
+	}
+	if len(ids) == 0 {
+		return bt, nil
+	}
+	groups, err := b.Dir.UsersGroups(ctx, ids)
+	if err != nil {
+		return bt, err
+	}
+	bt.groups = groups
+	return bt, nil
+}
+
 func (b *Builder) orgs(ctx context.Context) (orgNames, error) {
 	orgs, err := b.Dir.Orgs(ctx)
 	if err != nil {
@@ -90,7 +117,8 @@ func (o orgNames) path(id string) (ids, names []string) {
 // Build returns the document of rec. Received events keep the document
 // they came with, marked as received (ReceivedField) by the application
 // that posted them.
-func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs orgNames) (json.RawMessage, error) {
+func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, bt batch) (json.RawMessage, error) {
+	orgs := bt.orgs
 	if rec.Source != "" {
 		return receivedDocument(rec)
 	}
@@ -102,7 +130,7 @@ func (b *Builder) Build(ctx context.Context, rec *directory.EventRecord, orgs or
 	var err error
 	switch rec.ResourceType {
 	case "User":
-		if detail, err = b.userDetail(ctx, rec, &data, orgs); err == nil {
+		if detail, err = b.userDetail(ctx, rec, &data, bt); err == nil {
 			detail["firstActivation"] = data.FirstActivation
 			if len(data.Login) > 0 {
 				var login any
@@ -148,7 +176,8 @@ func snapshotUser(raw json.RawMessage) (*directory.User, error) {
 		OrgID: s.OrgID, Attrs: s.Attrs, Version: s.Version, Created: s.Created, Modified: s.Modified}, nil
 }
 
-func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, data *directory.EventData, orgs orgNames) (map[string]any, error) {
+func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, data *directory.EventData, bt batch) (map[string]any, error) {
+	orgs := bt.orgs
 	before, err := snapshotUser(data.Before)
 	if err != nil {
 		return nil, err
@@ -167,12 +196,16 @@ func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, da
 	if after != nil {
 		// The user's groups now (the outbox records the user, not its
 		// memberships); a deleted user has none.
-		cur, err := b.Dir.User(ctx, u.ID, directory.ReadOptions{Groups: true})
-		switch {
-		case err == nil:
-			u.Groups = cur.Groups
-		case !errors.Is(err, directory.ErrNotFound):
-			return nil, err
+		if bt.groups != nil && u.ID == rec.ResourceID {
+			u.Groups = bt.groups[u.ID] // read ahead for the batch
+		} else {
+			cur, err := b.Dir.User(ctx, u.ID, directory.ReadOptions{Groups: true})
+			switch {
+			case err == nil:
+				u.Groups = cur.Groups
+			case !errors.Is(err, directory.ErrNotFound):
+				return nil, err
+			}
 		}
 	}
 	d := flatUser(u, orgs)

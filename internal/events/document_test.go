@@ -22,7 +22,7 @@ func TestDocumentEvents(t *testing.T) {
 		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Actor: directory.Actor{Kind: "system"}, ResourceType: "Document",
 		ResourceID: "gitbook:handbook/engineering/vpn.md", Data: data}
 	b := &Builder{Source: "com.alibabacloud.idaas"}
-	raw, err := b.Build(context.Background(), rec, orgNames{})
+	raw, err := b.Build(context.Background(), rec, batch{})
 	if err != nil {
 		t.Fatal(err)
 	}

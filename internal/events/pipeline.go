@@ -441,7 +441,7 @@ func (p *Pipeline) Render(ctx context.Context, rec *directory.EventRecord) (json
 	if err != nil {
 		return nil, err
 	}
-	return p.builder.Build(ctx, rec, orgs)
+	return p.builder.Build(ctx, rec, batch{orgs: orgs})
 }
 
 // ---- dispatch
@@ -494,6 +494,10 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	bt, err := p.builder.withGroups(ctx, batch{orgs: orgs}, recs)
+	if err != nil {
+		return 0, err
+	}
 	now := p.now()
 	var docs []*EventDoc
 	var ds []*Delivery
@@ -501,7 +505,7 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	woken := map[string]bool{}
 	before := map[string]int{} // matches of events written before their rule came into force
 	for _, rec := range recs {
-		doc, err := p.builder.Build(ctx, rec, orgs)
+		doc, err := p.builder.Build(ctx, rec, bt)
 		if err != nil {
 			// A record that cannot be built is kept (the document says
 			// why) rather than blocking the events after it.

@@ -389,6 +389,35 @@ func missingUsers(ctx context.Context, q querier, ids []string, scope *directory
 	return missing, nil
 }
 
+// UsersGroups returns the groups of each of ids that is a user in a group.
+func (s *Store) UsersGroups(ctx context.Context, ids []string) (map[string][]directory.GroupRef, error) {
+	out := map[string][]directory.GroupRef{}
+	// Ids PostgreSQL cannot hold are not users (and would fail the query).
+	keys := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !storable(id) })
+	if len(keys) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT u.id, g.id, g.display_name FROM users u
+		JOIN group_members gm ON gm.user_seq = u.seq JOIN groups g ON g.seq = gm.group_seq
+		WHERE u.id = ANY($1) ORDER BY u.seq, g.seq`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("users' groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var g directory.GroupRef
+		if err := rows.Scan(&user, &g.ID, &g.DisplayName); err != nil {
+			return nil, fmt.Errorf("users' groups: %w", err)
+		}
+		out[user] = append(out[user], g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users' groups: %w", err)
+	}
+	return out, nil
+}
+
 func (t *tx) UserGroups(ctx context.Context, id string, scope *directory.SyncScope) ([]directory.GroupRef, error) {
 	if !storable(id) {
 		return nil, nil

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -265,6 +266,39 @@ func missingUsers(ctx context.Context, q querier, ids []string, scope *directory
 		}
 	}
 	return missing, nil
+}
+
+// UsersGroups returns the groups of each of ids that is a user in a group.
+// The ids travel as one JSON array, so that every batch size is one
+// statement (and one entry of the statement cache).
+func (s *Store) UsersGroups(ctx context.Context, ids []string) (map[string][]directory.GroupRef, error) {
+	out := map[string][]directory.GroupRef{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("users' groups: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT u.id, g.id, g.display_name FROM users u
+		JOIN group_members gm ON gm.user_seq = u.seq JOIN groups g ON g.seq = gm.group_seq
+		WHERE u.id IN (SELECT value FROM json_each(?)) ORDER BY u.seq, g.seq`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("users' groups: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var user string
+		var g directory.GroupRef
+		if err := rows.Scan(&user, &g.ID, &g.DisplayName); err != nil {
+			return nil, fmt.Errorf("users' groups: %w", err)
+		}
+		out[user] = append(out[user], g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users' groups: %w", err)
+	}
+	return out, nil
 }
 
 func (t *tx) UserGroups(ctx context.Context, id string, scope *directory.SyncScope) ([]directory.GroupRef, error) {

@@ -161,6 +161,7 @@ func Run(t *testing.T, newStore NewStore, tamper Tamper) {
 		{"ConcurrentCreateIdempotent", testConcurrentCreateIdempotent},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"Groups", testGroups},
+		{"UsersGroups", testUsersGroups},
 		{"ConcurrentMembership", testConcurrentMembership},
 		{"FailedChangesLeaveNoTrace", testFailedChanges},
 		{"Filters", testFilters},
@@ -690,6 +691,32 @@ func testGroups(t *testing.T, ns NewStore) {
 	}
 	_, err = e.store.Group(e.ctx, g.ID, directory.ReadOptions{})
 	wantKind(t, err, directory.ErrNotFound)
+}
+
+// testUsersGroups: the groups of many users in one read, each user's in
+// group creation order; users in no group, deleted users and ids that are
+// no user (or that a database cannot hold) have no entry.
+func testUsersGroups(t *testing.T, ns NewStore) {
+	e := setup(t, ns)
+	ada := e.createUser(strict, &directory.User{UserName: "ada@example.com"})
+	bob := e.createUser(strict, &directory.User{UserName: "bob@example.com"})
+	cy := e.createUser(strict, &directory.User{UserName: "cy@example.com"})
+	zeta := e.createGroup("zeta", ada.ID, cy.ID)
+	alpha := e.createGroup("alpha", ada.ID)
+	if err := e.svc.DeleteUser(e.ctx, e.actor, strict, cy.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.store.UsersGroups(e.ctx, []string{bob.ID, ada.ID, cy.ID, "no-such-user", "bad\x00id", "\xff", ada.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]directory.GroupRef{ada.ID: {{ID: zeta.ID, DisplayName: "zeta"}, {ID: alpha.ID, DisplayName: "alpha"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("UsersGroups (-want +got):\n%s", diff)
+	}
+	if got, err := e.store.UsersGroups(e.ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("no ids: %v, %v", got, err)
+	}
 }
 
 func sorted(ids ...string) []string {
