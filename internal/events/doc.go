@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/mozillazg/go-pinyin"
 	"golang.org/x/text/unicode/norm"
@@ -65,15 +66,20 @@ type orgNames struct{ names, parents map[string]string }
 // users, read in one query rather than one read of each user.
 type batch struct {
 	orgs   orgNames
-	groups map[string][]directory.GroupRef // by user id; nil: read each user
+	groups map[string][]directory.GroupRef // by user id, for the ids in read
+	read   map[string]bool                 // users whose groups were read ahead; others are read each
 }
 
 // withGroups reads the current groups of the users that recs are about.
 func (b *Builder) withGroups(ctx context.Context, bt batch, recs []*directory.EventRecord) (batch, error) {
 	var ids []string
+	read := map[string]bool{}
 	for _, rec := range recs {
-		if rec.Source == "" && rec.ResourceType == "User" && rec.ResourceID != "" {
+		// An id that is not valid UTF-8 (Gatehouse makes none) would not
+		// survive the query's encoding: such a user is read on its own.
+		if rec.Source == "" && rec.ResourceType == "User" && rec.ResourceID != "" && utf8.ValidString(rec.ResourceID) {
 			ids = append(ids, rec.ResourceID)
+			read[rec.ResourceID] = true
 		}
 	}
 	if len(ids) == 0 {
@@ -83,7 +89,7 @@ func (b *Builder) withGroups(ctx context.Context, bt batch, recs []*directory.Ev
 	if err != nil {
 		return bt, err
 	}
-	bt.groups = groups
+	bt.groups, bt.read = groups, read
 	return bt, nil
 }
 
@@ -196,7 +202,7 @@ func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, da
 	if after != nil {
 		// The user's groups now (the outbox records the user, not its
 		// memberships); a deleted user has none.
-		if bt.groups != nil && u.ID == rec.ResourceID {
+		if bt.read[u.ID] && u.ID == rec.ResourceID {
 			u.Groups = bt.groups[u.ID] // read ahead for the batch
 		} else {
 			cur, err := b.Dir.User(ctx, u.ID, directory.ReadOptions{Groups: true})

@@ -41,7 +41,7 @@ func BuildDocuments(ctx context.Context, b *Builder, recs []*directory.EventReco
 	if err != nil {
 		return nil, nil, err
 	}
-	if bt.groups == nil {
+	if len(bt.read) == 0 {
 		return nil, nil, fmt.Errorf("the batch's groups were not read ahead")
 	}
 	for _, rec := range recs {

@@ -494,6 +494,9 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// The groups of the batch's users, in one read. Should it fail (the
+	// database, not one event), the whole batch is tried again, as when
+	// reading the records fails.
 	bt, err := p.builder.withGroups(ctx, batch{orgs: orgs}, recs)
 	if err != nil {
 		return 0, err

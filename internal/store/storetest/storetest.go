@@ -695,7 +695,8 @@ func testGroups(t *testing.T, ns NewStore) {
 
 // testUsersGroups: the groups of many users in one read, each user's in
 // group creation order; users in no group, deleted users and ids that are
-// no user (or that a database cannot hold) have no entry.
+// no user (among them ids PostgreSQL cannot hold: NUL, invalid UTF-8) have
+// no entry.
 func testUsersGroups(t *testing.T, ns NewStore) {
 	e := setup(t, ns)
 	ada := e.createUser(strict, &directory.User{UserName: "ada@example.com"})
