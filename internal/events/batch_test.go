@@ -3,15 +3,12 @@ package events_test
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/events"
-	"github.com/gatehouse-id/gatehouse/internal/login"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
-	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 )
 
 // TestBatchDocumentsReadGroupsAhead: the dispatcher reads the current
@@ -20,12 +17,7 @@ import (
 // none for a user in no group or deleted since — byte for byte.
 func TestBatchDocumentsReadGroupsAhead(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	newID := func() string { v, _ := login.NewToken(); return v }
+	st := openStore(t)
 	dir := directory.NewService(st, directory.Options{NewID: newID})
 	actor, root := directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID}
 	user := func(name string) string {

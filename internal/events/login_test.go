@@ -17,6 +17,18 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlite"
 )
 
+// openStore opens a SQLite store in a temporary directory, closed at the
+// test's end.
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "g.db"), sqlite.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 type plainHasher struct{}
 
 func (plainHasher) Hash(_ context.Context, pw string) (string, error) { return "plain:" + pw, nil }
@@ -29,12 +41,8 @@ func (plainHasher) Verify(_ context.Context, pw, phc string) (bool, error) {
 // false — with detail.login, and without the client's address.
 func TestLoginEventDocument(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "g.db"), sqlite.Options{Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	newID := func() string { v, _ := login.NewToken(); return v }
+	st := openStore(t)
+	newID := func() string { v, _ := login.NewToken(); return v } // the login's ids are tokens
 	dir := directory.NewService(st, directory.Options{Hasher: plainHasher{}, Policy: directory.DefaultPasswordPolicy(), NewID: newID})
 	u, _, err := dir.CreateUser(ctx, directory.Actor{Kind: "cli"}, directory.Profile{TargetOrgID: directory.RootOrgID},
 		&directory.User{UserName: "ada@example.com", Active: true, Password: "Secret-Pass-1",
