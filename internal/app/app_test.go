@@ -88,6 +88,28 @@ func startOn(t testing.TB, ln net.Listener, mutate func(*config.Config)) *runnin
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	r := serveOn(t, ln, cfg)
+	a := r.app
+	if _, created, err := a.Auth.Bootstrap(context.Background(), adminToken); err != nil || !created {
+		t.Fatalf("bootstrap: %v %v", created, err)
+	}
+	r.admin = adminToken
+	op := directory.Actor{Kind: "cli"}
+	appl, err := a.Auth.CreateApp(context.Background(), op, auth.AppSpec{Name: "e2e", Profile: directory.IDaaSProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, r.token, err = a.Auth.CreateToken(context.Background(), op, appl.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// serveOn runs a server with cfg on ln until the test ends, its log kept
+// (JSON lines); the database is what cfg names, as it is.
+func serveOn(t testing.TB, ln net.Listener, cfg config.Config) *running {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +118,7 @@ func startOn(t testing.TB, ln net.Listener, mutate func(*config.Config)) *runnin
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	r := &running{app: a, cancel: cancel, done: make(chan error, 1), log: logs}
@@ -110,19 +133,6 @@ func startOn(t testing.TB, ln net.Listener, mutate func(*config.Config)) *runnin
 		<-r.done
 		a.Close()
 	})
-	if _, created, err := a.Auth.Bootstrap(context.Background(), adminToken); err != nil || !created {
-		t.Fatalf("bootstrap: %v %v", created, err)
-	}
-	r.admin = adminToken
-	op := directory.Actor{Kind: "cli"}
-	appl, err := a.Auth.CreateApp(context.Background(), op, auth.AppSpec{Name: "e2e", Profile: directory.IDaaSProfile()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, r.token, err = a.Auth.CreateToken(context.Background(), op, appl.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return r
 }
 

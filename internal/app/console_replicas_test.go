@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-id/gatehouse/internal/app"
 	"github.com/gatehouse-id/gatehouse/internal/config"
-	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
 
 // TestConsoleFormOnceAcrossReplicas: two servers on one PostgreSQL
@@ -30,30 +28,15 @@ func TestConsoleFormOnceAcrossReplicas(t *testing.T) {
 		cfg.DatabaseURL = shared
 		cfg.ShutdownTimeout = config.Duration(10 * time.Second)
 		devLogin(&cfg)
-		if err := cfg.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		log, _ := logging.New(&logBuffer{}, logging.Options{Format: "json"})
-		ctx, cancel := context.WithCancel(context.Background())
-		a, err := app.New(ctx, cfg, log)
-		if err != nil {
-			t.Fatal(err)
-		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- a.Serve(ctx, ln) }()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-			a.Close()
-		})
-		if _, _, err := a.Auth.Bootstrap(context.Background(), adminToken); err != nil {
+		r := serveOn(t, ln, cfg)
+		if _, _, err := r.app.Auth.Bootstrap(context.Background(), adminToken); err != nil {
 			t.Fatal(err)
 		}
-		return "http://" + ln.Addr().String()
+		return r.url
 	}
 	one, two := serve(), serve()
 
