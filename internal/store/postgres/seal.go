@@ -347,10 +347,10 @@ func (t *tx) appendChained(ctx context.Context, e *directory.AuditEntry) error {
 
 // AppendAudit appends e to audit_pending, taking no lock; sealing gives it
 // its seq and hash once the transaction has committed (e.Seq stays 0). The
-// insert goes with the commit (tx.deferred).
+// insert is queued: it goes with the commit, or with the next statement.
 func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
 	e.Seq, e.Time, e.PrevHash, e.Hash = 0, e.Time.UTC().Truncate(time.Microsecond), "", ""
-	t.deferred = append(t.deferred, deferredStmt{op: "append audit", sql: `INSERT INTO audit_pending (at, actor_kind, actor_app_id,
+	t.tx.queue(deferredStmt{op: "append audit", sql: `INSERT INTO audit_pending (at, actor_kind, actor_app_id,
 			actor_app_name, actor_token_id, request_id, action, resource_type, resource_id, before, after)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		args: []any{e.Time, e.Actor.Kind, nullStr(e.Actor.AppID), nullStr(e.Actor.AppName), nullStr(e.Actor.TokenID),
@@ -362,7 +362,7 @@ func (t *tx) AppendAudit(ctx context.Context, e *directory.AuditEntry) error {
 // AppendEvents writes a change's events to events_pending, taking no lock,
 // with rids in the order of evs (unnest yields its rows in order, and
 // nextval is taken as each row is produced); sealing numbers them (their
-// Seq stays 0). The insert goes with the commit (tx.deferred).
+// Seq stays 0). The insert is queued (pipeTx.queue).
 func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) error {
 	if len(evs) == 0 {
 		return nil
@@ -377,7 +377,7 @@ func (t *tx) AppendEvents(ctx context.Context, evs []*directory.EventRecord) err
 		resTypes[i], resIDs[i], data[i] = e.ResourceType, e.ResourceID, string(e.Data)
 		e.Seq = 0
 	}
-	t.deferred = append(t.deferred, deferredStmt{op: "append events", sql: `INSERT INTO events_pending
+	t.tx.queue(deferredStmt{op: "append events", sql: `INSERT INTO events_pending
 			(rid, id, type, subject, time, actor, resource_type, resource_id, data)
 		SELECT nextval('pending_rid'), e.id, e.type, e.subject, e.time, e.actor::jsonb, e.resource_type, e.resource_id, e.data
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])

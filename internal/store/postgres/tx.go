@@ -60,45 +60,43 @@ func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 }
 
 func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended bool, err error) {
-	pgTx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
 	}
-	defer pgTx.Rollback(ctx) //nolint:errcheck // a no-op after Commit; on failure the connection is closed
-	t := &tx{tx: pgTx}
+	p := &pipeTx{conn: conn}
+	defer p.release(ctx)
+	t := &tx{tx: p}
 	if err := fn(t); err != nil {
 		return false, err
 	}
-	return t.appended, s.commit(ctx, pgTx, t.deferred)
+	return t.appended, s.commit(ctx, p)
 }
 
-// commit runs the deferred statements and commits pgTx, resolving a COMMIT
-// whose answer is lost.
-func (s *Store) commit(ctx context.Context, pgTx pgx.Tx, deferred []deferredStmt) error {
-	// The deferred statements and the transaction's id, to learn the
+// commit sends what is queued and commits p, resolving a COMMIT whose
+// answer is lost.
+func (s *Store) commit(ctx context.Context, p *pipeTx) error {
+	if !p.sent() {
+		return nil // nothing was written: nothing to commit
+	}
+	// The queued statements and the transaction's id, to learn the
 	// outcome of a COMMIT whose answer is lost (NULL when the transaction
 	// wrote nothing), in one round trip.
 	b := &pgx.Batch{}
-	for _, d := range deferred {
-		b.Queue(d.sql, d.args...)
-	}
 	b.Queue(`SELECT txid_current_if_assigned()`)
-	br := pgTx.SendBatch(ctx, b)
-	for _, d := range deferred {
-		if _, err := br.Exec(); err != nil {
-			br.Close()
-			return conflict(err, d.op)
-		}
-	}
+	br := p.SendBatch(ctx, b)
 	var xid *int64
 	err := br.QueryRow().Scan(&xid)
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	if _, queued := br.(errBatch); queued {
+		return err // a queued statement failed; the error names it
+	}
 	if err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if err := pgTx.Commit(ctx); err != nil {
+	if err := p.commit(ctx); err != nil {
 		if xid == nil || !unavailable(err) {
 			return fmt.Errorf("commit: %w", err)
 		}
@@ -142,18 +140,15 @@ func (s *Store) commitOutcome(ctx context.Context, xid int64, commitErr error) e
 const outcomeWait = 5 * time.Second
 
 type tx struct {
-	tx pgx.Tx
+	tx *pipeTx
 	// appended: the transaction wrote to audit_pending or events_pending,
 	// which the writer has sealed before it answers (seal.go).
 	appended bool
-	// deferred are statements whose results nothing in the transaction
-	// reads (the appends to the pending tables): they go with the commit,
-	// in one round trip.
-	deferred []deferredStmt
 }
 
-// deferredStmt is a statement run just before the commit; op names it in
-// errors.
+// deferredStmt is a statement whose answer nothing in the transaction
+// reads, queued to travel with the next statement sent (pipeTx.queue); op
+// names it in errors.
 type deferredStmt struct {
 	sql  string
 	args []any
@@ -225,51 +220,49 @@ func (t *tx) UserIDByUserName(ctx context.Context, userName string) (string, err
 }
 
 // setExternalID sets or (with "") removes the externalId in domain of the
-// row id of table (users or groups), kept in side (keyed by key).
-func (t *tx) setExternalID(ctx context.Context, table, side, key, id, domain, externalID, op string) error {
+// row id of table (users or groups), kept in side (keyed by key). The
+// statement is queued (pipeTx.queue): nothing reads its answer, and its
+// failure (the externalId is taken) is reported by the next statement.
+func (t *tx) setExternalID(table, side, key, id, domain, externalID, op string) {
 	if externalID == "" {
-		_, err := t.tx.Exec(ctx, `DELETE FROM `+side+` WHERE `+key+` = (SELECT seq FROM `+table+` WHERE id = $1) AND domain = $2`, id, domain)
-		if err != nil {
-			return conflict(err, op)
-		}
-		return nil
+		t.tx.queue(deferredStmt{op: op, sql: `DELETE FROM ` + side + ` WHERE ` + key + ` = (SELECT seq FROM ` + table + ` WHERE id = $1) AND domain = $2`,
+			args: []any{id, domain}})
+		return
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO `+side+` (`+key+`, domain, external_id) SELECT seq, $1, $2 FROM `+table+` WHERE id = $3
-		ON CONFLICT (`+key+`, domain) DO UPDATE SET external_id = EXCLUDED.external_id`, domain, externalID, id)
-	if err != nil {
-		return conflict(err, op)
-	}
-	return nil
+	t.tx.queue(deferredStmt{op: op, sql: `INSERT INTO ` + side + ` (` + key + `, domain, external_id) SELECT seq, $1, $2 FROM ` + table + ` WHERE id = $3
+		ON CONFLICT (` + key + `, domain) DO UPDATE SET external_id = EXCLUDED.external_id`, args: []any{domain, externalID, id}})
 }
 
 func (t *tx) SetUserExternalID(ctx context.Context, id, domain, externalID string) error {
-	return t.setExternalID(ctx, "users", "user_external_ids", "user_seq", id, domain, externalID, "set user externalId")
+	t.setExternalID("users", "user_external_ids", "user_seq", id, domain, externalID, "set user externalId")
+	return nil
 }
 
+// InsertUser queues the user's INSERT (pipeTx.queue) with its emails'
+// index: nothing reads their answers, and a failure (the userName or id is
+// taken) is reported by the next statement or the commit, as the same
+// conflict.
 func (t *tx) InsertUser(ctx context.Context, u *directory.User) error {
 	attrs, err := encodeAttrs(u.Attrs)
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = t.tx.QueryRow(ctx, `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower,
+	t.tx.queue(deferredStmt{op: "create user", sql: `INSERT INTO users (id, org_id, user_name, user_name_lower, display_name, display_name_lower,
 			active, password_hash, attrs, created, modified, version, attrs_version, attrs_modified)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
-		u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified).Scan(&seq)
-	if err != nil {
-		return conflict(err, "create user")
-	}
-	return t.writeEmails(ctx, seq, u, false)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		args: []any{u.ID, u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
+			u.Active, nullStr(u.PasswordHash), attrs, u.Created, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified}})
+	t.writeEmails(u, false)
+	return nil
 }
 
-// writeEmails indexes the user's emails in user_emails, one statement for
-// all of them.
-func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, replace bool) error {
+// writeEmails indexes user u's emails in user_emails, one statement for
+// all of them. The statements are queued (pipeTx.queue): nothing in the
+// transaction reads their answers. They find the user by id, so that they
+// can be queued behind its INSERT.
+func (t *tx) writeEmails(u *directory.User, replace bool) {
 	if replace {
-		if _, err := t.tx.Exec(ctx, `DELETE FROM user_emails WHERE user_seq = $1`, seq); err != nil {
-			return fmt.Errorf("index emails: %w", err)
-		}
+		t.tx.queue(deferredStmt{op: "index emails", sql: `DELETE FROM user_emails WHERE user_seq = (SELECT seq FROM users WHERE id = $1)`, args: []any{u.ID}})
 	}
 	emails, _ := u.Attrs["emails"].([]any)
 	var (
@@ -294,16 +287,12 @@ func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, repl
 		primaries = append(primaries, primary)
 	}
 	if len(pos) == 0 {
-		return nil
+		return
 	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO user_emails (user_seq, pos, value_lower, type_lower, display_lower, is_primary)
-		SELECT $1, e.pos, e.value, e.type, e.display, e.is_primary
+	t.tx.queue(deferredStmt{op: "index emails", sql: `INSERT INTO user_emails (user_seq, pos, value_lower, type_lower, display_lower, is_primary)
+		SELECT (SELECT seq FROM users WHERE id = $1), e.pos, e.value, e.type, e.display, e.is_primary
 		FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[], $6::boolean[]) AS e (pos, value, type, display, is_primary)`,
-		seq, pos, values, types, displays, primaries)
-	if err != nil {
-		return fmt.Errorf("index emails: %w", err)
-	}
-	return nil
+		args: []any{u.ID, pos, values, types, displays, primaries}})
 }
 
 func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
@@ -311,20 +300,20 @@ func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
 	if err != nil {
 		return err
 	}
-	var seq int64
-	err = t.tx.QueryRow(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, display_name = $4,
+	tag, err := t.tx.Exec(ctx, `UPDATE users SET org_id = $1, user_name = $2, user_name_lower = $3, display_name = $4,
 			display_name_lower = $5, active = $6, password_hash = $7, attrs = $8, modified = $9, version = $10,
 			attrs_version = $11, attrs_modified = $12
-		WHERE id = $13 RETURNING seq`,
+		WHERE id = $13`,
 		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified, u.ID).Scan(&seq)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return notFound("User", u.ID)
-	}
+		u.Active, nullStr(u.PasswordHash), attrs, u.Modified, u.Version, u.AttrsVersion, u.AttrsModified, u.ID)
 	if err != nil {
 		return conflict(err, "update user")
 	}
-	return t.writeEmails(ctx, seq, u, true)
+	if tag.RowsAffected() == 0 {
+		return notFound("User", u.ID)
+	}
+	t.writeEmails(u, true)
+	return nil
 }
 
 func (t *tx) DeleteUser(ctx context.Context, id string) ([]string, error) {
@@ -480,7 +469,8 @@ func (t *tx) GroupIDByDisplayName(ctx context.Context, displayName string) (stri
 }
 
 func (t *tx) SetGroupExternalID(ctx context.Context, id, domain, externalID string) error {
-	return t.setExternalID(ctx, "groups", "group_external_ids", "group_seq", id, domain, externalID, "set group externalId")
+	t.setExternalID("groups", "group_external_ids", "group_seq", id, domain, externalID, "set group externalId")
+	return nil
 }
 
 func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {

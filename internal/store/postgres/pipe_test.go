@@ -1,0 +1,292 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+)
+
+// roundTrips counts what a pool sends: each Exec, Query, QueryRow and batch
+// is one round trip to the database.
+type roundTrips struct {
+	mu   sync.Mutex
+	sent []string // the first statement of each
+}
+
+func (r *roundTrips) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	r.add(d.SQL)
+	return ctx
+}
+func (r *roundTrips) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (r *roundTrips) TraceBatchStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceBatchStartData) context.Context {
+	first := ""
+	if d.Batch.Len() > 0 {
+		first = d.Batch.QueuedQueries[0].SQL
+	}
+	r.add(first)
+	return ctx
+}
+func (r *roundTrips) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (r *roundTrips) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+func (r *roundTrips) add(sql string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sql = strings.Join(strings.Fields(sql), " ")
+	if len(sql) > 40 {
+		sql = sql[:40]
+	}
+	r.sent = append(r.sent, sql)
+}
+
+// take returns what was sent since the last take.
+func (r *roundTrips) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.sent
+	r.sent = nil
+	return out
+}
+
+// traced points s's writes at a pool of their own whose round trips are
+// counted, until the test ends.
+func traced(t *testing.T, s *Store, url string) *roundTrips {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{s.schema}.Sanitize()
+	rt := &roundTrips{}
+	cfg.ConnConfig.Tracer = rt
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := s.pool
+	s.pool = pool
+	t.Cleanup(func() {
+		s.pool = old
+		pool.Close()
+	})
+	return rt
+}
+
+// TestWriteRoundTrips: a write waits for the database only for the answers
+// it reads. BEGIN travels with the first statement; the user, the index of
+// its emails, its externalId, the audit record and the events travel with
+// the next statement or the commit; a transaction that wrote nothing sends
+// nothing.
+func TestWriteRoundTrips(t *testing.T) {
+	url := testURL(t)
+	s := openIn(t, url, freshSchema(t, url))
+	rt := traced(t, s, url)
+	ctx := context.Background()
+
+	u := newUser("rt-1", "rt@example.com")
+	u.Attrs = directory.Attrs{"emails": []any{map[string]any{"value": "rt@example.com", "primary": true}}}
+	rt.take()
+	appended, err := s.writeOnce(ctx, func(t *tx) error {
+		if err := t.InsertUser(ctx, u); err != nil {
+			return err
+		}
+		if err := t.SetUserExternalID(ctx, u.ID, "", "ext-rt-1"); err != nil {
+			return err
+		}
+		if _, err := t.MarkActivated(ctx, u.ID, u.Created); err != nil {
+			return err
+		}
+		if err := t.AppendAudit(ctx, &directory.AuditEntry{Time: u.Created, Action: "user.create", ResourceType: "User", ResourceID: u.ID}); err != nil {
+			return err
+		}
+		return t.AppendEvents(ctx, []*directory.EventRecord{{ID: "ev-rt-1", Type: "user.created", Subject: u.ID, Time: u.Created,
+			ResourceType: "User", ResourceID: u.ID, Data: []byte(`{}`)}})
+	})
+	if err != nil || !appended {
+		t.Fatalf("write: appended %v, %v", appended, err)
+	}
+	want := []string{
+		beginSQL,                    // with the INSERTs of the user, its emails and its externalId, and MarkActivated's
+		"INSERT INTO audit_pending", // with the events and txid_current_if_assigned
+		"commit",
+	}
+	if got := rt.take(); !sentAsWanted(got, want) {
+		t.Errorf("round trips:\n got %q\nwant %q", got, want)
+	}
+
+	// What the queued statements wrote is there, in the same transaction
+	// and after it.
+	var emails, ext int
+	if _, err := s.writeOnce(ctx, func(t *tx) error {
+		return t.tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM user_emails e JOIN users u ON u.seq = e.user_seq WHERE u.id = $1),
+			(SELECT count(*) FROM user_external_ids x JOIN users u ON u.seq = x.user_seq WHERE u.id = $1 AND x.external_id = 'ext-rt-1')`, u.ID).Scan(&emails, &ext)
+	}); err != nil || emails != 1 || ext != 1 {
+		t.Fatalf("after the write: %d emails, %d externalIds, %v; want 1, 1", emails, ext, err)
+	}
+	rt.take()
+
+	// Nothing written, nothing sent.
+	if _, err := s.writeOnce(ctx, func(*tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := rt.take(); len(got) != 0 {
+		t.Errorf("a transaction that wrote nothing sent %q", got)
+	}
+}
+
+// sentAsWanted reports whether each round trip of got began with the
+// statement want says.
+func sentAsWanted(got, want []string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if !strings.HasPrefix(got[i], want[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestQueuedStatementFailure: a queued statement that fails is reported by
+// the statement it travelled with, as its own error would have been — the
+// conflict naming the attribute — and nothing of the transaction stays.
+// The reporting statement does not take it for its own failure, and the
+// connection goes back to the pool usable.
+func TestQueuedStatementFailure(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	mustWrite(t, s, func(ctx context.Context, tx directory.Tx) error {
+		if err := tx.InsertUser(ctx, newUser("a", "a@example.com")); err != nil {
+			return err
+		}
+		return tx.SetUserExternalID(ctx, "a", "", "taken")
+	})
+
+	// Reported by the next statement (UserIDByUserName's lookup).
+	err := s.Write(ctx, func(tx directory.Tx) error {
+		if err := tx.InsertUser(ctx, newUser("b", "b@example.com")); err != nil {
+			return err
+		}
+		if err := tx.SetUserExternalID(ctx, "b", "", "taken"); err != nil {
+			t.Errorf("queued: reported at once: %v", err)
+			return err
+		}
+		_, err := tx.UserIDByUserName(ctx, "nobody@example.com")
+		if errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("the lookup after a failed queued statement answered not found")
+		}
+		return err
+	})
+	if !errors.Is(err, directory.ErrConflict) || directory.Field(err) != "externalId" {
+		t.Errorf("got %v (field %q), want a conflict on externalId", err, directory.Field(err))
+	}
+	// Reported by the commit.
+	err = s.Write(ctx, func(tx directory.Tx) error {
+		if err := tx.InsertUser(ctx, newUser("c", "c@example.com")); err != nil {
+			return err
+		}
+		return tx.SetUserExternalID(ctx, "c", "", "taken")
+	})
+	if !errors.Is(err, directory.ErrConflict) || directory.Field(err) != "externalId" {
+		t.Errorf("at commit: got %v (field %q), want a conflict on externalId", err, directory.Field(err))
+	}
+	for _, id := range []string{"b", "c"} {
+		if _, err := s.User(ctx, id, directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("user %s after its failed write: %v, want not found", id, err)
+		}
+	}
+
+	// A failure that is not a conflict keeps its words but not its code:
+	// the reporting statement's own checks (here: a foreign key violation
+	// means "no such organization") must not take it for theirs.
+	p := &pipeTx{}
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.conn = conn
+	p.queue(deferredStmt{op: "queued insert", sql: `INSERT INTO user_emails (user_seq, pos, value_lower, is_primary) VALUES (-1, 0, 'x', false)`})
+	_, err = p.Exec(ctx, `SELECT 1`)
+	if err == nil || !strings.Contains(err.Error(), "queued insert") || isForeignKey(err) {
+		t.Errorf("queued foreign key violation reported as %v (isForeignKey %v)", err, isForeignKey(err))
+	}
+	p.release(ctx)
+
+	// Every connection is usable afterwards.
+	for range 2 * int(s.pool.Config().MaxConns) {
+		if _, err := s.User(ctx, "a", directory.ReadOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestQueuedBeforeReads: statements queued run before the next statement,
+// in order, so that a read in the transaction sees them; rows come back
+// through a batch as through a query.
+func TestQueuedBeforeReads(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeTx{conn: conn}
+	defer p.release(ctx)
+	// (A batch's statements are prepared before any runs: the table must
+	// exist before the batch that uses it is sent.)
+	if _, err := p.Exec(ctx, `CREATE TEMP TABLE q (n int) ON COMMIT DROP`); err != nil {
+		t.Fatal(err)
+	}
+	for n := range 3 {
+		p.queue(deferredStmt{op: "insert", sql: `INSERT INTO q VALUES ($1)`, args: []any{n}})
+	}
+	rows, err := p.Query(ctx, `SELECT n FROM q ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil || len(got) != 3 || got[2] != 2 {
+		t.Fatalf("rows %v, %v; want [0 1 2]", got, err)
+	}
+	p.queue(deferredStmt{op: "delete", sql: `DELETE FROM q WHERE n = 0`})
+	var n int
+	if err := p.QueryRow(ctx, `SELECT count(*) FROM q`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("count %d, %v; want 2", n, err)
+	}
+	p.queue(deferredStmt{op: "delete", sql: `DELETE FROM q`})
+	if err := p.QueryRow(ctx, `SELECT n FROM q`).Scan(&n); !errors.Is(err, pgx.ErrNoRows) {
+		t.Fatalf("no rows: %v, want pgx.ErrNoRows", err)
+	}
+	if err := p.commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAbortedCommit: COMMIT of a transaction the database aborted answers
+// ROLLBACK, which is a failure, not a success.
+func TestAbortedCommit(t *testing.T) {
+	s := open(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pipeTx{conn: conn}
+	defer p.release(ctx)
+	if _, err := p.Exec(ctx, `SELECT 1/0`); err == nil {
+		t.Fatal("division by zero succeeded")
+	}
+	if err := p.commit(ctx); !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Fatalf("commit of an aborted transaction: %v, want pgx.ErrTxCommitRollback", err)
+	}
+}
