@@ -133,6 +133,32 @@ func TestWriteRoundTrips(t *testing.T) {
 	}
 	rt.take()
 
+	// A group with a member: its INSERT travels with the insert of its
+	// members (whose answer is read), the members' new versions with the
+	// commit's batch.
+	g := &directory.Group{ID: "g-rt", OrgID: directory.RootOrgID, DisplayName: "rt", Members: []directory.Member{{ID: u.ID}},
+		Created: u.Created, Modified: u.Created, Version: 1}
+	if _, err := s.writeOnce(ctx, func(t *tx) error {
+		if err := t.InsertGroup(ctx, g); err != nil {
+			return err
+		}
+		if err := t.TouchUsers(ctx, []string{u.ID}, u.Created); err != nil {
+			return err
+		}
+		return t.AppendAudit(ctx, &directory.AuditEntry{Time: u.Created, Action: "group.create", ResourceType: "Group", ResourceID: g.ID})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{beginSQL, "UPDATE users SET version = version + 1", "commit"}
+	if got := rt.take(); !sentAsWanted(got, want) {
+		t.Errorf("group round trips:\n got %q\nwant %q", got, want)
+	}
+	var members int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE g.id = $1`, g.ID).Scan(&members); err != nil || members != 1 {
+		t.Fatalf("group members %d, %v; want 1", members, err)
+	}
+	rt.take()
+
 	// Nothing written, nothing sent.
 	if _, err := s.writeOnce(ctx, func(*tx) error { return nil }); err != nil {
 		t.Fatal(err)

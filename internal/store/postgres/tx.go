@@ -439,9 +439,7 @@ func (t *tx) TouchUsers(ctx context.Context, ids []string, _ time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := t.tx.Exec(ctx, `UPDATE users SET version = version + 1 WHERE id = ANY($1)`, ids); err != nil {
-		return fmt.Errorf("touch users: %w", err)
-	}
+	t.tx.queue(deferredStmt{op: "touch users", sql: `UPDATE users SET version = version + 1 WHERE id = ANY($1)`, args: []any{ids}})
 	return nil
 }
 
@@ -449,9 +447,7 @@ func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error 
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := t.tx.Exec(ctx, `UPDATE groups SET version = version + 1, modified = $1 WHERE id = ANY($2)`, at, ids); err != nil {
-		return fmt.Errorf("touch groups: %w", err)
-	}
+	t.tx.queue(deferredStmt{op: "touch groups", sql: `UPDATE groups SET version = version + 1, modified = $1 WHERE id = ANY($2)`, args: []any{at, ids}})
 	return nil
 }
 
@@ -478,13 +474,10 @@ func (t *tx) InsertGroup(ctx context.Context, g *directory.Group) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.tx.Exec(ctx, `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version,
+	t.tx.queue(deferredStmt{op: "create group", sql: `INSERT INTO groups (id, org_id, display_name, display_name_lower, attrs, created, modified, version,
 			attrs_version, attrs_modified)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Created, g.Modified, g.Version, g.AttrsVersion, g.AttrsModified)
-	if err != nil {
-		return conflict(err, "create group")
-	}
+		args: []any{g.ID, g.OrgID, g.DisplayName, strings.ToLower(g.DisplayName), attrs, g.Created, g.Modified, g.Version, g.AttrsVersion, g.AttrsModified}})
 	_, err = t.AddMembers(ctx, g.ID, memberIDs(g.Members))
 	return err
 }
@@ -654,11 +647,8 @@ func (t *tx) OrgExists(ctx context.Context, id string) (bool, error) {
 }
 
 func (t *tx) InsertOrg(ctx context.Context, o *directory.Organization) error {
-	_, err := t.tx.Exec(ctx, `INSERT INTO orgs (id, parent_id, name, external_id, created, modified, version) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		o.ID, nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), o.Created, o.Modified, o.Version)
-	if err != nil {
-		return conflict(err, "create organization")
-	}
+	t.tx.queue(deferredStmt{op: "create organization", sql: `INSERT INTO orgs (id, parent_id, name, external_id, created, modified, version) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		args: []any{o.ID, nullStr(o.ParentID), o.Name, nullStr(o.ExternalID), o.Created, o.Modified, o.Version}})
 	return nil
 }
 
