@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -31,6 +32,12 @@ type pipeTx struct {
 	begun  bool // BEGIN was sent: the connection may be in a transaction
 	ended  bool // COMMIT or ROLLBACK was sent
 	queued []deferredStmt
+	// err is the failure of a batch that carried BEGIN or queued
+	// statements: every later statement, and the commit, fail with it. (The
+	// batch may not have run at all — pgx prepares a batch's statements
+	// before it runs any — so the connection may be outside a transaction,
+	// where a later statement would commit on its own.)
+	err error
 }
 
 // beginSQL is what pgx's BeginTx sends for pgx.ReadCommitted.
@@ -65,7 +72,14 @@ func (p *pipeTx) send(ctx context.Context, pre []deferredStmt, b *pgx.Batch) (pg
 	for _, d := range pre {
 		if _, err := br.Exec(); err != nil {
 			br.Close()
-			return nil, queuedFailure(err, d.op)
+			var pe pgx.ErrPreprocessingBatch
+			if errors.As(err, &pe) {
+				// Nothing ran: the failure may be any statement's.
+				p.err = fmt.Errorf("send batch: %w", err)
+			} else {
+				p.err = queuedFailure(err, d.op)
+			}
+			return nil, p.err
 		}
 	}
 	return br, nil
@@ -96,6 +110,9 @@ func queuedFailure(err error, op string) error {
 // returns the batch, whose next result is sql's; nil when nothing had to go
 // before it: the caller sends sql alone.
 func (p *pipeTx) withPrefix(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
 	pre := p.prefix()
 	if len(pre) == 0 {
 		return nil, nil
@@ -153,6 +170,9 @@ func (p *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 // SendBatch sends b's statements in one round trip, after what must go
 // before them.
 func (p *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if p.err != nil {
+		return errBatch{p.err}
+	}
 	pre := p.prefix()
 	if len(pre) == 0 {
 		return p.conn.SendBatch(ctx, b)
@@ -172,6 +192,9 @@ func (p *pipeTx) sent() bool { return p.begun || len(p.queued) > 0 }
 // ROLLBACK to it, which is an error (pgx.ErrTxCommitRollback), as pgx's Tx
 // says.
 func (p *pipeTx) commit(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
 	if !p.begun {
 		return nil
 	}

@@ -316,3 +316,63 @@ func TestAbortedCommit(t *testing.T) {
 		t.Fatalf("commit of an aborted transaction: %v, want pgx.ErrTxCommitRollback", err)
 	}
 }
+
+// TestFailedBatchSticks: when a batch that carried BEGIN did not run (the
+// context was over, or a statement could not be prepared, which fails the
+// whole batch before any runs), the connection may be outside a
+// transaction; every later statement and the commit fail with the first
+// failure, so that none commits on its own. A statement that could not be
+// prepared keeps its SQLSTATE, not named after a queued statement.
+func TestFailedBatchSticks(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		fail func(p *pipeTx) error
+	}{
+		{"context over", func(p *pipeTx) error {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			_, err := p.Exec(c, `SELECT 1`)
+			return err
+		}},
+		{"not prepared", func(p *pipeTx) error {
+			_, err := p.Exec(ctx, `SELECT no_such_column FROM users`)
+			return err
+		}},
+		{"not prepared, behind a queued statement", func(p *pipeTx) error {
+			p.queue(deferredStmt{op: "queued", sql: `SELECT 1`})
+			_, err := p.Exec(ctx, `SELECT no_such_column FROM users`)
+			if pe, ok := pgError(err); !ok || pe.Code != "42703" || strings.Contains(err.Error(), "queued") {
+				t.Errorf("undefined column reported as %v", err)
+			}
+			return err
+		}},
+	} {
+		conn, err := s.pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &pipeTx{conn: conn}
+		first := tc.fail(p)
+		if first == nil {
+			t.Fatalf("%s: the first statement succeeded", tc.name)
+		}
+		id := "sticks-" + tc.name
+		if _, err := p.Exec(ctx, `INSERT INTO login_ghosts (id, state, until) VALUES ($1, '', now())`, id); err == nil {
+			t.Errorf("%s: a statement after the failed batch ran", tc.name)
+		}
+		var one int
+		if err := p.QueryRow(ctx, `SELECT 1`).Scan(&one); err == nil {
+			t.Errorf("%s: a query after the failed batch ran", tc.name)
+		}
+		if err := p.commit(ctx); err == nil {
+			t.Errorf("%s: the commit after the failed batch succeeded", tc.name)
+		}
+		p.release(ctx)
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM login_ghosts WHERE id = $1`, id).Scan(&n); err != nil || n != 0 {
+			t.Errorf("%s: %d rows, %v; want none", tc.name, n, err)
+		}
+	}
+}
