@@ -462,7 +462,11 @@ func (p *Pipeline) dispatchLoop(ctx context.Context) {
 				break
 			}
 			p.dispatchErrs.OK(ctx)
-			if n == 0 {
+			if n < dispatchBatch {
+				// All there was: what commits from now on pokes this
+				// loop (a write of this process) or waits for the tick
+				// (another replica's). Looking again at once would only
+				// cost the reads of an empty batch.
 				break
 			}
 		}

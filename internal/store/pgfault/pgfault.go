@@ -4,8 +4,9 @@
 // the server, or with the server's answer to it on its way back.
 //
 // It understands just enough of the wire protocol (version 3, without TLS:
-// connect with sslmode=disable) to recognise a simple-query COMMIT and the
-// CommandComplete that answers it.
+// connect with sslmode=disable) to recognise a COMMIT — a simple query, or
+// the Bind of a statement prepared from it (the extended protocol, as in a
+// pipelined batch) — and the CommandComplete that answers it.
 package pgfault
 
 import (
@@ -36,6 +37,9 @@ type Proxy struct {
 type link struct {
 	client, server net.Conn
 	once           sync.Once
+	// commits are the names of the statements the client prepared from
+	// COMMIT on this connection ("" for the unnamed one).
+	commits map[string]bool
 }
 
 func (l *link) close() {
@@ -103,6 +107,14 @@ func (p *Proxy) LoseNextCommitAnswer() {
 	p.mu.Unlock()
 }
 
+// Armed reports whether a fault armed by LoseNextCommit or
+// LoseNextCommitAnswer is still waiting for its COMMIT.
+func (p *Proxy) Armed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.loseCommit || p.loseAnswer
+}
+
 // Close stops the proxy and cuts every connection.
 func (p *Proxy) Close() {
 	p.ln.Close()
@@ -157,7 +169,7 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn, fromClient bool) {
 			return
 		}
 		first = false
-		if p.fault(msg, fromClient) {
+		if p.fault(l, msg, fromClient) {
 			return
 		}
 		if _, err := dst.Write(msg); err != nil {
@@ -167,11 +179,12 @@ func (p *Proxy) pipe(l *link, src, dst net.Conn, fromClient bool) {
 }
 
 // fault reports whether msg trips an armed fault (and disarms it).
-func (p *Proxy) fault(msg []byte, fromClient bool) bool {
+func (p *Proxy) fault(l *link, msg []byte, fromClient bool) bool {
+	commit := fromClient && l.isCommit(msg)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case fromClient && p.loseCommit && isCommitQuery(msg):
+	case p.loseCommit && commit:
 		p.loseCommit = false
 		return true
 	case !fromClient && p.loseAnswer && msg[0] == 'C' && bytes.Equal(bytes.TrimRight(msg[5:], "\x00"), []byte("COMMIT")):
@@ -181,13 +194,37 @@ func (p *Proxy) fault(msg []byte, fromClient bool) bool {
 	return false
 }
 
-// isCommitQuery recognises a simple query whose text is COMMIT.
-func isCommitQuery(msg []byte) bool {
-	if msg[0] != 'Q' {
-		return false
+// isCommit reports whether msg, from the client, runs a COMMIT: a simple
+// query whose text is COMMIT, or the Bind of a statement prepared from it.
+// It remembers the statements prepared from COMMIT (Parse). Only the
+// client's goroutine calls it.
+func (l *link) isCommit(msg []byte) bool {
+	switch msg[0] {
+	case 'Q':
+		return isCommitText(bytes.TrimRight(msg[5:], "\x00"))
+	case 'P': // Parse: statement name, query text, …
+		name, rest, ok := bytes.Cut(msg[5:], []byte{0})
+		if !ok {
+			return false
+		}
+		query, _, _ := bytes.Cut(rest, []byte{0})
+		if l.commits == nil {
+			l.commits = map[string]bool{}
+		}
+		l.commits[string(name)] = isCommitText(query)
+	case 'B': // Bind: portal name, statement name, …
+		_, rest, ok := bytes.Cut(msg[5:], []byte{0})
+		if !ok {
+			return false
+		}
+		stmt, _, _ := bytes.Cut(rest, []byte{0})
+		return l.commits[string(stmt)]
 	}
-	q := bytes.TrimSpace(bytes.TrimRight(msg[5:], "\x00"))
-	q = bytes.TrimSuffix(q, []byte(";"))
+	return false
+}
+
+func isCommitText(q []byte) bool {
+	q = bytes.TrimSuffix(bytes.TrimSpace(q), []byte(";"))
 	return bytes.EqualFold(q, []byte("commit"))
 }
 

@@ -78,6 +78,9 @@ func TestCommitAnswerLost(t *testing.T) {
 	if err := write(s, insert("u1", "one@example.com")); err != nil {
 		t.Fatalf("a committed write reported as failed: %v", err)
 	}
+	if p.Armed() {
+		t.Fatal("the proxy saw no COMMIT answered")
+	}
 	if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); err != nil {
 		t.Errorf("the committed user: %v", err)
 	}
@@ -89,6 +92,9 @@ func TestCommitLost(t *testing.T) {
 	s, p := openThroughProxy(t)
 	p.LoseNextCommit()
 	err := write(s, insert("u1", "one@example.com"))
+	if p.Armed() {
+		t.Fatal("the proxy saw no COMMIT sent")
+	}
 	if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
 		t.Fatalf("Write with its COMMIT lost: %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
 	}

@@ -14,7 +14,10 @@ import (
 // sent so that it waits for the database only where it needs an answer:
 //
 //   - BEGIN is not a round trip of its own: it travels with the first
-//     statement (pgx's Tx sends it alone and waits);
+//     statement (pgx's Tx sends it alone and waits), and so does the
+//     transaction's id (txid_current), known from then on, so that COMMIT
+//     can travel with the last statements and a COMMIT whose answer is
+//     lost can still be resolved (Store.commitOutcome);
 //   - statements whose answers nothing reads (an index of the row just
 //     written, the appends to the pending tables) are queued and travel
 //     with the next statement the transaction sends, or with the commit;
@@ -29,8 +32,9 @@ import (
 // rolls it back.
 type pipeTx struct {
 	conn   *pgxpool.Conn
-	begun  bool // BEGIN was sent: the connection may be in a transaction
-	ended  bool // COMMIT or ROLLBACK was sent
+	begun  bool  // BEGIN was sent: the connection may be in a transaction
+	ended  bool  // COMMIT was answered: the transaction is over
+	xid    int64 // the transaction's id, once BEGIN's batch has run
 	queued []deferredStmt
 	// err is the failure of a batch that carried BEGIN or queued
 	// statements: every later statement, and the commit, fail with it. (The
@@ -43,6 +47,10 @@ type pipeTx struct {
 // beginSQL is what pgx's BeginTx sends for pgx.ReadCommitted.
 const beginSQL = `begin isolation level read committed`
 
+// xidSQL gives the transaction its id at once (a writing transaction gets
+// one at its first write anyway).
+const xidSQL = `SELECT txid_current()`
+
 // queue adds a statement to send with the next one.
 func (p *pipeTx) queue(d deferredStmt) { p.queued = append(p.queued, d) }
 
@@ -51,7 +59,7 @@ func (p *pipeTx) queue(d deferredStmt) { p.queued = append(p.queued, d) }
 func (p *pipeTx) prefix() []deferredStmt {
 	var pre []deferredStmt
 	if !p.begun {
-		pre = append(pre, deferredStmt{sql: beginSQL, op: "begin"})
+		pre = append(pre, deferredStmt{sql: beginSQL, op: "begin"}, deferredStmt{sql: xidSQL, op: "begin"})
 		p.begun = true
 	}
 	pre = append(pre, p.queued...)
@@ -70,7 +78,13 @@ func (p *pipeTx) send(ctx context.Context, pre []deferredStmt, b *pgx.Batch) (pg
 	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
 	br := p.conn.SendBatch(ctx, all)
 	for _, d := range pre {
-		if _, err := br.Exec(); err != nil {
+		var err error
+		if d.sql == xidSQL {
+			err = br.QueryRow().Scan(&p.xid)
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			br.Close()
 			var pe pgx.ErrPreprocessingBatch
 			if errors.As(err, &pe) {
@@ -188,9 +202,29 @@ func (p *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 // transaction that sent nothing has nothing to commit.
 func (p *pipeTx) sent() bool { return p.begun || len(p.queued) > 0 }
 
-// commit sends COMMIT. A transaction the database had aborted answers
-// ROLLBACK to it, which is an error (pgx.ErrTxCommitRollback), as pgx's Tx
-// says.
+// flush sends what is queued (with BEGIN, if not sent yet) and waits for
+// it.
+func (p *pipeTx) flush(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
+	}
+	pre := p.prefix()
+	if len(pre) == 0 {
+		return nil
+	}
+	br, err := p.send(ctx, pre, &pgx.Batch{})
+	if err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// commit sends COMMIT, behind what is queued, in one batch: should a
+// queued statement fail, the database skips the rest of the batch, COMMIT
+// included, and the transaction stays to be rolled back. A transaction the
+// database had aborted answers ROLLBACK to COMMIT, which is an error
+// (pgx.ErrTxCommitRollback), as pgx's Tx says. BEGIN must have been sent
+// (flush), so that the transaction's id is known.
 func (p *pipeTx) commit(ctx context.Context) error {
 	if p.err != nil {
 		return p.err
@@ -198,11 +232,20 @@ func (p *pipeTx) commit(ctx context.Context) error {
 	if !p.begun {
 		return nil
 	}
-	p.ended = true
-	tag, err := p.conn.Exec(ctx, "commit")
+	b := &pgx.Batch{}
+	b.Queue("commit")
+	br, err := p.send(ctx, p.prefix(), b)
 	if err != nil {
 		return err
 	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	p.ended = true
 	if tag.String() != "COMMIT" {
 		return pgx.ErrTxCommitRollback
 	}

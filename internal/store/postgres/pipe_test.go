@@ -83,7 +83,7 @@ func traced(t *testing.T, s *Store, url string) *roundTrips {
 // TestWriteRoundTrips: a write waits for the database only for the answers
 // it reads. BEGIN travels with the first statement; the user, the index of
 // its emails, its externalId, the audit record and the events travel with
-// the next statement or the commit; a transaction that wrote nothing sends
+// the next statement or with COMMIT; a transaction that wrote nothing sends
 // nothing.
 func TestWriteRoundTrips(t *testing.T) {
 	url := testURL(t)
@@ -114,9 +114,8 @@ func TestWriteRoundTrips(t *testing.T) {
 		t.Fatalf("write: appended %v, %v", appended, err)
 	}
 	want := []string{
-		beginSQL,                    // with the INSERTs of the user, its emails and its externalId, and MarkActivated's
-		"INSERT INTO audit_pending", // with the events and txid_current_if_assigned
-		"commit",
+		beginSQL,                    // with the transaction's id, the INSERTs of the user, its emails and its externalId, and MarkActivated's
+		"INSERT INTO audit_pending", // with the events and COMMIT
 	}
 	if got := rt.take(); !sentAsWanted(got, want) {
 		t.Errorf("round trips:\n got %q\nwant %q", got, want)
@@ -149,7 +148,7 @@ func TestWriteRoundTrips(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want = []string{beginSQL, "UPDATE users SET version = version + 1", "commit"}
+	want = []string{beginSQL, "UPDATE users SET version = version + 1"} // the second with COMMIT
 	if got := rt.take(); !sentAsWanted(got, want) {
 		t.Errorf("group round trips:\n got %q\nwant %q", got, want)
 	}

@@ -23,9 +23,10 @@
 //     before giving up with directory.ErrBusy. A unique violation (23505) is a
 //     directory.ErrConflict naming the attribute, found by constraint name; the
 //     directory.Service retries idempotent creates that lose a race that way.
-//   - Round trips. A write's transaction sends BEGIN with its first
-//     statement, and queues the statements whose answers nothing reads, to
-//     travel with the next one or the commit (pipe.go).
+//   - Round trips. A write's transaction sends BEGIN (and takes its
+//     transaction id) with its first statement, and queues the statements
+//     whose answers nothing reads, to travel with the next one or with
+//     COMMIT (pipe.go).
 //   - Contexts. A context that ends (a list's time budget, a client gone)
 //     cancels the statement in the server with a cancel request, rather than
 //     only closing the connection, which leaves the server running it.

@@ -73,36 +73,31 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended boo
 	return t.appended, s.commit(ctx, p)
 }
 
-// commit sends what is queued and commits p, resolving a COMMIT whose
-// answer is lost.
+// commit sends what is queued and COMMIT, in one round trip, resolving a
+// COMMIT whose answer is lost.
 func (s *Store) commit(ctx context.Context, p *pipeTx) error {
 	if !p.sent() {
 		return nil // nothing was written: nothing to commit
 	}
-	// The queued statements and the transaction's id, to learn the
-	// outcome of a COMMIT whose answer is lost (NULL when the transaction
-	// wrote nothing), in one round trip.
-	b := &pgx.Batch{}
-	b.Queue(`SELECT txid_current_if_assigned()`)
-	br := p.SendBatch(ctx, b)
-	var xid *int64
-	err := br.QueryRow().Scan(&xid)
-	if cerr := br.Close(); err == nil {
-		err = cerr
+	if !p.begun {
+		// Only queued statements: they go first, with BEGIN, so that the
+		// transaction's id is known before COMMIT is sent.
+		if err := p.flush(ctx); err != nil {
+			return err
+		}
 	}
-	if _, queued := br.(errBatch); queued {
+	err := p.commit(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case p.xid != 0 && unavailable(err):
+		// The connection was lost with COMMIT sent, or about to be: the
+		// database knows what became of the transaction.
+		return s.commitOutcome(ctx, p.xid, err)
+	case p.err != nil:
 		return err // a queued statement failed; the error names it
 	}
-	if err != nil {
-		return fmt.Errorf("commit: %w", err)
-	}
-	if err := p.commit(ctx); err != nil {
-		if xid == nil || !unavailable(err) {
-			return fmt.Errorf("commit: %w", err)
-		}
-		return s.commitOutcome(ctx, *xid, err)
-	}
-	return nil
+	return fmt.Errorf("commit: %w", err)
 }
 
 // commitOutcome learns what became of transaction xid, whose COMMIT was
