@@ -392,7 +392,7 @@ func (s *Store) NextDue(ctx context.Context, target string) (time.Time, error) {
 func (s *Store) writeExec(ctx context.Context, op, query string, args ...any) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(t *tx) error {
-		tag, err := t.tx.Exec(ctx, query, args...)
+		tag, err := t.tx.execOnly(ctx, query, args...)
 		if err != nil {
 			return conflict(err, op)
 		}

@@ -103,3 +103,101 @@ func TestCommitLost(t *testing.T) {
 	}
 	mustWrite(t, s, insert("u1", "one@example.com"))
 }
+
+// readThenInsert begins the transaction with a read, so that the user's
+// INSERT and its externalId are queued and travel in COMMIT's batch.
+func readThenInsert(id, userName string) func(ctx context.Context, tx directory.Tx) error {
+	return func(ctx context.Context, tx directory.Tx) error {
+		if _, err := tx.UserIDByUserName(ctx, "nobody@example.com"); err != nil && !errors.Is(err, directory.ErrNotFound) {
+			return err
+		}
+		if err := tx.InsertUser(ctx, newUser(id, userName)); err != nil {
+			return err
+		}
+		return tx.SetUserExternalID(ctx, id, "", "ext-"+id)
+	}
+}
+
+// TestCommitBatchCutPoints: COMMIT travelling with queued statements, lost
+// on its way (nothing was made) or with its answer lost (all was made).
+func TestCommitBatchCutPoints(t *testing.T) {
+	t.Run("commit lost", func(t *testing.T) {
+		s, p := openThroughProxy(t)
+		p.LoseNextCommit()
+		err := write(s, readThenInsert("u1", "one@example.com"))
+		if p.Armed() {
+			t.Fatal("the proxy saw no COMMIT sent")
+		}
+		if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
+			t.Fatalf("got %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
+		}
+		if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("the user of the lost COMMIT: %v, want not found", err)
+		}
+		mustWrite(t, s, readThenInsert("u1", "one@example.com"))
+	})
+	t.Run("answer lost", func(t *testing.T) {
+		s, p := openThroughProxy(t)
+		p.LoseNextCommitAnswer()
+		if err := write(s, readThenInsert("u1", "one@example.com")); err != nil {
+			t.Fatalf("a committed write reported as failed: %v", err)
+		}
+		if p.Armed() {
+			t.Fatal("the proxy saw no COMMIT answered")
+		}
+		var n int
+		if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM user_external_ids x JOIN users u ON u.seq = x.user_seq
+			WHERE u.id = 'u1' AND x.external_id = 'ext-u1'`).Scan(&n); err != nil || n != 1 {
+			t.Errorf("the committed user's externalId: %d rows, %v", n, err)
+		}
+	})
+}
+
+// TestCommitOutcomeWithFullPool: a write whose connection is cut before its
+// COMMIT's batch leaves, in a pool of one connection, is told at once that
+// nothing was made — not, after waiting for a connection its own broken one
+// holds, that the change "may have been made".
+func TestCommitOutcomeWithFullPool(t *testing.T) {
+	url := testURL(t)
+	schemaName := freshSchema(t, url)
+	p, err := pgfault.Start(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	s, err := Open(context.Background(), p.URL(), Options{Schema: schemaName, MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	for _, cut := range []struct {
+		name string
+		arm  func()
+	}{
+		{"before the batch", func() { p.Down(); p.Up() }},
+		{"commit lost", p.LoseNextCommit},
+		{"answer lost", p.LoseNextCommitAnswer},
+	} {
+		id := "u-" + strings.ReplaceAll(cut.name, " ", "-")
+		err := write(s, func(ctx context.Context, tx directory.Tx) error {
+			if err := readThenInsert(id, id+"@example.com")(ctx, tx); err != nil {
+				return err
+			}
+			cut.arm()
+			return nil
+		})
+		_, rerr := s.User(context.Background(), id, directory.ReadOptions{})
+		switch {
+		case strings.Contains(directory.Message(err), "may have been made"):
+			t.Errorf("%s: %q; the database could tell", cut.name, directory.Message(err))
+		case err == nil && rerr != nil:
+			t.Errorf("%s: acknowledged, but the user: %v", cut.name, rerr)
+		case err != nil && !errors.Is(rerr, directory.ErrNotFound):
+			t.Errorf("%s: failed (%v), but the user: %v", cut.name, err, rerr)
+		case cut.name == "answer lost" && err != nil:
+			t.Errorf("%s: a committed write reported as failed: %v", cut.name, err)
+		case cut.name != "answer lost" && !errors.Is(err, directory.ErrUnavailable):
+			t.Errorf("%s: %v, want ErrUnavailable", cut.name, err)
+		}
+	}
+}

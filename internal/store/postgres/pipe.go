@@ -36,6 +36,9 @@ type pipeTx struct {
 	ended  bool  // COMMIT was answered: the transaction is over
 	xid    int64 // the transaction's id, once BEGIN's batch has run
 	queued []deferredStmt
+	// idle: the transaction's only statement (execOnly) changed nothing,
+	// so it has no id and nothing to commit.
+	idle bool
 	// err is the failure of a batch that carried BEGIN or queued
 	// statements: every later statement, and the commit, fail with it. (The
 	// batch may not have run at all — pgx prepares a batch's statements
@@ -47,9 +50,15 @@ type pipeTx struct {
 // beginSQL is what pgx's BeginTx sends for pgx.ReadCommitted.
 const beginSQL = `begin isolation level read committed`
 
-// xidSQL gives the transaction its id at once (a writing transaction gets
-// one at its first write anyway).
+// xidSQL gives the transaction its id at once. A transaction that writes
+// gets one at its first write anyway; one that only reads (or finds
+// nothing to change) gets one too, and its COMMIT is then written to the
+// database's log — the price of knowing the id before COMMIT is sent. A
+// transaction of one statement avoids it (execOnly).
 const xidSQL = `SELECT txid_current()`
+
+// xidIfAssignedSQL gives the transaction's id if it has one: if it wrote.
+const xidIfAssignedSQL = `SELECT txid_current_if_assigned()`
 
 // queue adds a statement to send with the next one.
 func (p *pipeTx) queue(d deferredStmt) { p.queued = append(p.queued, d) }
@@ -164,6 +173,41 @@ func (p *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return &batchRow{row: br.QueryRow(), br: br}
 }
 
+// execOnly runs the transaction's only statement, with BEGIN and, behind
+// it, a question for the transaction's id in one round trip: a statement
+// that changed nothing (a periodic sweep that found nothing to do) leaves
+// the transaction without an id, which then ends without COMMIT (idle), so
+// that it costs the database no write to its log.
+func (p *pipeTx) execOnly(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if p.begun || len(p.queued) > 0 {
+		return p.Exec(ctx, sql, args...)
+	}
+	p.begun = true
+	b := &pgx.Batch{}
+	b.Queue(beginSQL)
+	b.Queue(sql, args...)
+	b.Queue(xidIfAssignedSQL)
+	br := p.conn.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if err != nil {
+		return tag, err
+	}
+	var xid *int64
+	if err := br.QueryRow().Scan(&xid); err != nil {
+		return tag, err
+	}
+	if xid == nil {
+		p.idle = true
+	} else {
+		p.xid = *xid
+	}
+	return tag, br.Close()
+}
+
 // Query runs a statement that answers rows.
 func (p *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	br, err := p.withPrefix(ctx, sql, args)
@@ -257,12 +301,25 @@ func (p *pipeTx) commit(ctx context.Context) error {
 // a COMMIT had no answer) is closed: the pool destroys a connection that
 // is closed, busy or in a transaction rather than lend it again.
 func (p *pipeTx) release(ctx context.Context) {
+	if p.conn == nil {
+		return // discarded
+	}
 	if p.begun && !p.ended {
 		if _, err := p.conn.Exec(context.WithoutCancel(ctx), "rollback"); err != nil {
 			_ = p.conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}
 	p.conn.Release()
+}
+
+// discard closes the connection, whose state is unknown (its COMMIT went
+// unanswered), and gives its place in the pool back at once, so that the
+// question of what became of the transaction can be asked even when every
+// other connection is taken.
+func (p *pipeTx) discard(ctx context.Context) {
+	_ = p.conn.Conn().Close(context.WithoutCancel(ctx))
+	p.conn.Release()
+	p.conn = nil
 }
 
 // batchRow is the row of a statement sent in a batch: reading it closes

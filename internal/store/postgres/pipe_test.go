@@ -375,3 +375,80 @@ func TestFailedBatchSticks(t *testing.T) {
 		}
 	}
 }
+
+// TestQueuedFailureInCommitBatch: a statement queued into COMMIT's batch
+// that the database refuses is reported as itself — a taken userName as
+// the conflict, an error whose code speaks of the server's state (a full
+// disk) as that error, not as a lost connection — and nothing of the
+// transaction stays, nor a connection idle in it.
+func TestQueuedFailureInCommitBatch(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	mustWrite(t, s, insert("a", "a@example.com"))
+	err := write(s, readThenInsert("b", "A@example.com"))
+	if !errors.Is(err, directory.ErrConflict) || directory.Field(err) != "userName" {
+		t.Fatalf("got %v (field %q), want a conflict on userName", err, directory.Field(err))
+	}
+	if _, err := s.pool.Exec(ctx, `CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS
+		$$BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END$$`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `CREATE TRIGGER full_disk BEFORE INSERT ON user_external_ids FOR EACH ROW EXECUTE FUNCTION full_disk()`); err != nil {
+		t.Fatal(err)
+	}
+	err = write(s, readThenInsert("c", "c@example.com"))
+	if err == nil || !s.Unavailable(err) || strings.Contains(directory.Message(err), "connection was lost") ||
+		strings.Contains(directory.Message(err), "may have been made") {
+		t.Fatalf("a full disk: %v (%q), want the database's error, unavailable, not a lost connection", err, directory.Message(err))
+	}
+	for _, id := range []string{"b", "c"} {
+		if _, err := s.User(ctx, id, directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("user %s of a failed write: %v, want not found", id, err)
+		}
+	}
+	var idle int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+		AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid() AND query ILIKE '%user_external_ids%'`).Scan(&idle); err != nil || idle != 0 {
+		t.Errorf("%d connections idle in a failed write's transaction, %v", idle, err)
+	}
+	if _, err := s.pool.Exec(ctx, `DROP TRIGGER full_disk ON user_external_ids`); err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, readThenInsert("c", "c@example.com"))
+}
+
+// TestExecOnlyIdle: a write of one statement that changes nothing (a
+// sweep with nothing to sweep) ends without COMMIT, so that it takes no
+// transaction id and the database writes nothing to its log; one that
+// changes rows commits them.
+func TestExecOnlyIdle(t *testing.T) {
+	url := testURL(t)
+	s := openIn(t, url, freshSchema(t, url))
+	rt := traced(t, s, url)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if n, err := s.Recover(ctx, now); err != nil || n != 0 {
+		t.Fatalf("Recover on nothing: %d, %v", n, err)
+	}
+	for _, sql := range rt.take() {
+		if strings.HasPrefix(strings.ToLower(sql), "commit") {
+			t.Errorf("a write that changed nothing sent %q", sql)
+		}
+	}
+	if err := s.SetSyncState(ctx, "scope-1", `{"n":1}`); err != nil {
+		t.Fatal(err)
+	}
+	var committed int
+	for _, sql := range rt.take() {
+		if strings.HasPrefix(strings.ToLower(sql), "commit") {
+			committed++
+		}
+	}
+	if committed != 1 {
+		t.Errorf("a write that changed a row sent %d COMMITs, want 1", committed)
+	}
+	got, err := s.SyncState(ctx, "scope-1")
+	if err != nil || got != `{"n":1}` {
+		t.Errorf("sync state after the write: %s, %v", got, err)
+	}
+}

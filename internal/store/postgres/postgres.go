@@ -26,15 +26,17 @@
 //   - Round trips. A write's transaction sends BEGIN (and takes its
 //     transaction id) with its first statement, and queues the statements
 //     whose answers nothing reads, to travel with the next one or with
-//     COMMIT (pipe.go).
+//     COMMIT (pipe.go). A transaction of one statement asks for its id
+//     after it instead, and ends without COMMIT if it changed nothing.
 //   - Contexts. A context that ends (a list's time budget, a client gone)
 //     cancels the statement in the server with a cancel request, rather than
 //     only closing the connection, which leaves the server running it.
 //   - Outages. Unavailable tells the errors that mean the database cannot be
 //     used for now (answered 503). A COMMIT whose answer is lost with the
 //     connection is resolved by asking txid_status over another connection
-//     (tx.go, commitOutcome), so that a committed change is not reported as
-//     failed.
+//     (tx.go, commitOutcome), once the lost one has left the pool, so that a
+//     committed change is not reported as failed; a batch that never left
+//     needs no question.
 //   - Reads that take more than one statement (a page and its count, users and
 //     their groups) run in one REPEATABLE READ read-only transaction, so they
 //     see one snapshot.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
@@ -76,8 +77,8 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended boo
 // commit sends what is queued and COMMIT, in one round trip, resolving a
 // COMMIT whose answer is lost.
 func (s *Store) commit(ctx context.Context, p *pipeTx) error {
-	if !p.sent() {
-		return nil // nothing was written: nothing to commit
+	if !p.sent() || p.idle {
+		return nil // nothing was written: nothing to commit (release rolls back)
 	}
 	if !p.begun {
 		// Only queued statements: they go first, with BEGIN, so that the
@@ -90,14 +91,41 @@ func (s *Store) commit(ctx context.Context, p *pipeTx) error {
 	switch {
 	case err == nil:
 		return nil
+	case answered(err, p):
+		// The database refused a queued statement or COMMIT, on a
+		// connection still up: the transaction did not commit, whatever
+		// the error's code says of the server's state.
+	case unavailable(err) && notSent(err):
+		// The batch carrying COMMIT never reached the database: the
+		// transaction ended with the connection.
+		return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
+			Msg: "the database connection was lost; the change was not made", Err: err}
 	case p.xid != 0 && unavailable(err):
-		// The connection was lost with COMMIT sent, or about to be: the
-		// database knows what became of the transaction.
+		// The connection was lost with COMMIT sent: the database knows
+		// what became of the transaction. The lost connection gives its
+		// place in the pool back first, so that the question can be
+		// asked when every connection is held by such a write.
+		p.discard(ctx)
 		return s.commitOutcome(ctx, p.xid, err)
-	case p.err != nil:
+	}
+	if p.err != nil {
 		return err // a queued statement failed; the error names it
 	}
 	return fmt.Errorf("commit: %w", err)
+}
+
+// answered reports whether err is the database's answer on p's
+// connection, which is still up.
+func answered(err error, p *pipeTx) bool {
+	_, ok := pgError(err)
+	return ok && !p.conn.Conn().IsClosed()
+}
+
+// notSent reports whether err says that a batch was not sent, or that none
+// of it ran: pgx could not prepare it, or failed before writing a byte.
+func notSent(err error) bool {
+	var pe pgx.ErrPreprocessingBatch
+	return errors.As(err, &pe) || pgconn.SafeToRetry(err)
 }
 
 // commitOutcome learns what became of transaction xid, whose COMMIT was
