@@ -76,13 +76,8 @@ type Store struct {
 
 // Options tunes the store.
 type Options struct {
-	// ReadConns is the size of the read pool (default: GOMAXPROCS, at least
-	// 2). More connections than CPUs buy nothing: a read is CPU work (the
-	// file is memory-mapped, and a page fault holds its thread), and each
-	// connection maps the file anew after every write — SQLite drops a
-	// reader's page cache and mapping when another connection committed —
-	// so each extra one multiplies the page faults that remapping costs
-	// (docs/benchmarks.md, issue 16).
+	// ReadConns is the size of the read pool (default: 2 × GOMAXPROCS, at
+	// least 4).
 	ReadConns int
 	// ListConns is the size of the pool that lists and searches of users
 	// and groups use (default: as ReadConns).
@@ -205,7 +200,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: synchronous must be FULL or NORMAL, not %q", opt.Synchronous)
 	}
 	if opt.ReadConns <= 0 {
-		opt.ReadConns = max(2, runtime.GOMAXPROCS(0))
+		opt.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
 	}
 	if opt.ListConns <= 0 {
 		opt.ListConns = opt.ReadConns
