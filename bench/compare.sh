@@ -13,7 +13,9 @@
 # (default 8); it prints requests per second and the server's CPU time
 # (user + system, from /proc/PID/stat) per request, the whole machine's
 # (from /proc/stat: with PostgreSQL on the same machine, its CPU is in it,
-# and wrk's), and wrk's p99 and maximum latency.
+# and wrk's), the server's minor page faults per request (a memory-mapped
+# SQLite file faults its pages back in after each write), and wrk's p99 and
+# maximum latency.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,7 @@ port=${PORT:-18090} conns=${CONNS:-16} duration=${DURATION:-8}
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+minflt() { awk '{print $10}' "/proc/$1/stat"; }
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
 for _ in $(seq 1 "$rounds"); do
@@ -33,17 +36,18 @@ for _ in $(seq 1 "$rounds"); do
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     wrk -t2 -c"$conns" -d3s -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" >/dev/null
-    t0=$(cpu_ticks $server) m0=$(machine_ticks)
+    t0=$(cpu_ticks $server) m0=$(machine_ticks) f0=$(minflt $server)
     line=$(wrk -t2 -c"$conns" -d"${duration}s" -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" | tail -n 1)
-    t1=$(cpu_ticks $server) m1=$(machine_ticks)
+    t1=$(cpu_ticks $server) m1=$(machine_ticks) f1=$(minflt $server)
     kill $server
     wait $server 2>/dev/null || true
-    python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" "$m0" "$m1" <<'EOF'
+    python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" "$m0" "$m1" "$f0" "$f1" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
 t0, t1, hz, m0, m1 = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[7]), int(sys.argv[8])
 n = max(r["requests"], 1)
-print("%-16s %-32s %7d req/s %7.1f µs CPU/req (machine %7.1f)  p99 %6.1f ms  max %6.1f ms  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / n, (m1 - m0) / hz * 1e6 / n, r["p99_ms"], r["max_ms"], r["non2xx"] + r["errors"]))
+faults = (int(sys.argv[10]) - int(sys.argv[9])) / n
+print("%-16s %-32s %7d req/s %7.1f µs CPU/req (machine %7.1f)  %5.2f faults/req  p99 %6.1f ms  max %6.1f ms  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / n, (m1 - m0) / hz * 1e6 / n, faults, r["p99_ms"], r["max_ms"], r["non2xx"] + r["errors"]))
 EOF
   done
 done

@@ -37,7 +37,7 @@ type pipeTx struct {
 	xid    int64 // the transaction's id, once BEGIN's batch has run
 	queued []deferredStmt
 	// idle: the transaction's only statement (execOnly) changed nothing,
-	// so it has no id and nothing to commit.
+	// so it has no id, and its COMMIT writes nothing to the log.
 	idle bool
 	// err is the failure of a batch that carried BEGIN or queued
 	// statements: every later statement, and the commit, fail with it. (The
@@ -54,7 +54,7 @@ const beginSQL = `begin isolation level read committed`
 // gets one at its first write anyway; one that only reads (or finds
 // nothing to change) gets one too, and its COMMIT is then written to the
 // database's log — the price of knowing the id before COMMIT is sent. A
-// transaction of one statement avoids it (execOnly).
+// transaction of one statement asks after it instead (execOnly).
 const xidSQL = `SELECT txid_current()`
 
 // xidIfAssignedSQL gives the transaction's id if it has one: if it wrote.
@@ -174,10 +174,12 @@ func (p *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 // execOnly runs the transaction's only statement, with BEGIN and, behind
-// it, a question for the transaction's id in one round trip: a statement
-// that changed nothing (a periodic sweep that found nothing to do) leaves
-// the transaction without an id, which then ends without COMMIT (idle), so
-// that it costs the database no write to its log.
+// it, a question for the transaction's id in one round trip, instead of
+// taking an id in BEGIN's batch (xidSQL): a statement that changed nothing
+// (a periodic sweep that found nothing to do) leaves the transaction
+// without an id (idle), and its COMMIT costs the database no write to its
+// log. (COMMIT is still sent: a statement may have effects that give it no
+// id, such as a notification.)
 func (p *pipeTx) execOnly(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if p.begun || len(p.queued) > 0 {
 		return p.Exec(ctx, sql, args...)

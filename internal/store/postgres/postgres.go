@@ -27,7 +27,8 @@
 //     transaction id) with its first statement, and queues the statements
 //     whose answers nothing reads, to travel with the next one or with
 //     COMMIT (pipe.go). A transaction of one statement asks for its id
-//     after it instead, and ends without COMMIT if it changed nothing.
+//     after it instead: one that changed nothing has none, and its COMMIT
+//     writes nothing to the database's log.
 //   - Contexts. A context that ends (a list's time budget, a client gone)
 //     cancels the statement in the server with a cancel request, rather than
 //     only closing the connection, which leaves the server running it.

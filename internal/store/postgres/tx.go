@@ -77,8 +77,8 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (appended boo
 // commit sends what is queued and COMMIT, in one round trip, resolving a
 // COMMIT whose answer is lost.
 func (s *Store) commit(ctx context.Context, p *pipeTx) error {
-	if !p.sent() || p.idle {
-		return nil // nothing was written: nothing to commit (release rolls back)
+	if !p.sent() {
+		return nil // nothing was sent: nothing to commit
 	}
 	if !p.begun {
 		// Only queued statements: they go first, with BEGIN, so that the
@@ -91,6 +91,11 @@ func (s *Store) commit(ctx context.Context, p *pipeTx) error {
 	switch {
 	case err == nil:
 		return nil
+	case p.idle && unavailable(err):
+		// The transaction changed nothing (execOnly): whatever became of
+		// its COMMIT, nothing was made.
+		return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
+			Msg: "the database connection was lost; the change was not made", Err: err}
 	case answered(err, p):
 		// The database refused a queued statement or COMMIT, on a
 		// connection still up: the transaction did not commit, whatever
