@@ -8,7 +8,11 @@ setup = function(thread)
   nthreads = nthreads + 1
   thread:set("tid", nthreads)
 end
-init = function(args) prefix = os.getenv("PREFIX") or tostring(os.time()) end
+-- Each run's userNames are new: PREFIX (a script's process id, the same
+-- for all its runs) and the time the run began, so that a second run
+-- creates users instead of repeating the first run's (a repeated POST
+-- updates the account it made, and would measure updates).
+init = function(args) prefix = (os.getenv("PREFIX") or "p") .. "-" .. tostring(os.time()) end
 request = function()
   counter = counter + 1
   local name = string.format("new-%s-%d-%d@example.com", prefix, tid, counter)
