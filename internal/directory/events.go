@@ -262,9 +262,17 @@ func (s *Service) recordUser(ctx context.Context, tx Tx, e *AuditEntry, before, 
 		}
 	}
 	first := false
-	if after != nil && after.Active && (before == nil || !before.Active) {
-		// Created active, or enabled: the first time marks the event, so
-		// that a rule can welcome a person once (detail.firstActivation).
+	switch {
+	case after != nil && after.Active && before == nil:
+		// Created active: the account's first activation, which marks the
+		// event, so that a rule can welcome a person once
+		// (detail.firstActivation).
+		if err := tx.AddActivation(ctx, after.ID, e.Time); err != nil {
+			return err
+		}
+		first = true
+	case after != nil && after.Active && !before.Active:
+		// Enabled: the first activation only if it never was active.
 		var err error
 		if first, err = tx.MarkActivated(ctx, after.ID, e.Time); err != nil {
 			return err

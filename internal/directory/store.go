@@ -185,6 +185,11 @@ type Tx interface {
 	// MarkActivated records that user id is active, and reports whether
 	// it is the first time (false: it has been active before).
 	MarkActivated(ctx context.Context, id string, at time.Time) (bool, error)
+	// AddActivation records the first activation of user id, created
+	// active in this transaction: a new account has no activation yet
+	// (activations are deleted with their account), so nothing need be
+	// read, and a store may send it with the next statement.
+	AddActivation(ctx context.Context, id string, at time.Time) error
 	// EndSessions ends user id's sign-in sessions (internal/login) and
 	// revokes her single sign-on grants (refresh tokens) at at: a disabled
 	// account, or one whose password was set, is signed out everywhere, in

@@ -57,6 +57,14 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 	return out, nil
 }
 
+// AddActivation records the first activation of user id, created in this
+// transaction. The statement is queued (pipeTx.queue): nothing reads its
+// answer.
+func (t *tx) AddActivation(ctx context.Context, id string, at time.Time) error {
+	t.tx.queue(deferredStmt{op: "add activation", sql: `INSERT INTO user_activations (user_id, at) VALUES ($1, $2)`, args: []any{id, at.UTC()}})
+	return nil
+}
+
 // MarkActivated records the first activation of user id; false: it had
 // been active before.
 func (t *tx) MarkActivated(ctx context.Context, id string, at time.Time) (bool, error) {

@@ -476,3 +476,47 @@ func TestExecOnlyIdle(t *testing.T) {
 		t.Errorf("sync state after the write: %s, %v", got, err)
 	}
 }
+
+// onceStore runs the directory's writes without waiting for the sealer,
+// so that a tracer sees the writing transaction's round trips alone.
+type onceStore struct{ *Store }
+
+func (o onceStore) Write(ctx context.Context, fn func(directory.Tx) error) error {
+	_, err := o.Store.writeOnce(ctx, func(t *tx) error { return fn(t) })
+	return err
+}
+
+// TestCreateUserRoundTrips: SCIM's create of an active user waits for the
+// database three times — the organization check (with BEGIN), the lookup
+// of the userName, and the commit's batch, which carries the user's row,
+// its emails, its first activation (known without asking: the account is
+// new), the audit record and the events — and the activation is there.
+func TestCreateUserRoundTrips(t *testing.T) {
+	url := testURL(t)
+	s := openIn(t, url, freshSchema(t, url))
+	ctx := context.Background()
+	svc := directory.NewService(onceStore{s}, directory.Options{Now: time.Now, NewID: func() string { return "rt-create" }})
+	rt := traced(t, s, url)
+	u := &directory.User{UserName: "rt-create@example.com", Active: true,
+		Attrs: directory.Attrs{"emails": []any{map[string]any{"value": "rt-create@example.com", "primary": true}}}}
+	rt.take()
+	out, created, err := svc.CreateUser(ctx, directory.Actor{Kind: "cli"}, directory.IDaaSProfile(), u)
+	if err != nil || !created {
+		t.Fatalf("create: %v, %v", created, err)
+	}
+	want := []string{beginSQL, "SELECT id FROM users WHERE user_name_low", "INSERT INTO users"}
+	if got := rt.take(); !sentAsWanted(got, want) {
+		t.Errorf("round trips:\n got %q\nwant %q", got, want)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM user_activations WHERE user_id = $1`, out.ID).Scan(&n); err != nil || n != 1 {
+		t.Errorf("activations of the new user: %d, %v; want 1", n, err)
+	}
+	var first bool
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce((data::jsonb #>> '{firstActivation}')::boolean, false) FROM events_pending
+		WHERE type = 'User.Created' AND resource_id = $1`, out.ID).Scan(&first); err != nil {
+		t.Errorf("the event's firstActivation: %v", err)
+	} else if !first {
+		t.Errorf("User.Created without firstActivation")
+	}
+}

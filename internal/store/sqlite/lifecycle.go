@@ -49,6 +49,15 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 	return out, nil
 }
 
+// AddActivation records the first activation of user id, created in this
+// transaction.
+func (t *tx) AddActivation(ctx context.Context, id string, at time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO user_activations (user_id, at) VALUES (?, ?)`, id, fmtTime(at)); err != nil {
+		return fmt.Errorf("add activation: %w", err)
+	}
+	return nil
+}
+
 // MarkActivated records the first activation of user id; false: it had
 // been active before.
 func (t *tx) MarkActivated(ctx context.Context, id string, at time.Time) (bool, error) {
