@@ -13,14 +13,26 @@ import (
 // openThroughProxy opens a store in a fresh schema through a pgfault proxy.
 func openThroughProxy(t *testing.T) (*Store, *pgfault.Proxy) {
 	t.Helper()
+	return openThroughProxyWith(t, Options{})
+}
+
+// openThroughProxyWith opens a store with opt in a fresh schema through a
+// pgfault proxy.
+func openThroughProxyWith(t *testing.T, opt Options) (*Store, *pgfault.Proxy) {
+	t.Helper()
 	url := testURL(t)
-	schemaName := freshSchema(t, url)
+	opt.Schema = freshSchema(t, url)
 	p, err := pgfault.Start(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	return openIn(t, p.URL(), schemaName), p
+	s, err := Open(context.Background(), p.URL(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, p
 }
 
 func insert(id, userName string) func(ctx context.Context, tx directory.Tx) error {
@@ -69,39 +81,15 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 	}
 }
 
-// A COMMIT whose answer is lost with the connection was made: Write learns
-// so from the database and reports success, not an error the client would
-// retry.
-func TestCommitAnswerLost(t *testing.T) {
-	s, p := openThroughProxy(t)
-	p.LoseNextCommitAnswer()
-	if err := write(s, insert("u1", "one@example.com")); err != nil {
-		t.Fatalf("a committed write reported as failed: %v", err)
-	}
-	if p.Armed() {
-		t.Fatal("the proxy saw no COMMIT answered")
-	}
-	if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); err != nil {
-		t.Errorf("the committed user: %v", err)
-	}
-}
-
-// A COMMIT lost on its way to the server was not made: Write says so with
-// ErrUnavailable, and retrying is safe.
-func TestCommitLost(t *testing.T) {
-	s, p := openThroughProxy(t)
-	p.LoseNextCommit()
-	err := write(s, insert("u1", "one@example.com"))
-	if p.Armed() {
-		t.Fatal("the proxy saw no COMMIT sent")
-	}
-	if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
-		t.Fatalf("Write with its COMMIT lost: %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
-	}
-	if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
-		t.Errorf("the user of the lost COMMIT: %v, want not found", err)
-	}
-	mustWrite(t, s, insert("u1", "one@example.com"))
+// writeShapes are two writes of user id: its INSERT alone (queued, then
+// sent with BEGIN before COMMIT), and a read first, so that the INSERT
+// and the user's externalId travel in COMMIT's own batch.
+var writeShapes = []struct {
+	name  string
+	write func(id, userName string) func(ctx context.Context, tx directory.Tx) error
+}{
+	{"insert alone", insert},
+	{"commit with the queue", readThenInsert},
 }
 
 // readThenInsert begins the transaction with a read, so that the user's
@@ -118,39 +106,47 @@ func readThenInsert(id, userName string) func(ctx context.Context, tx directory.
 	}
 }
 
-// TestCommitBatchCutPoints: COMMIT travelling with queued statements, lost
-// on its way (nothing was made) or with its answer lost (all was made).
-func TestCommitBatchCutPoints(t *testing.T) {
-	t.Run("commit lost", func(t *testing.T) {
-		s, p := openThroughProxy(t)
-		p.LoseNextCommit()
-		err := write(s, readThenInsert("u1", "one@example.com"))
-		if p.Armed() {
-			t.Fatal("the proxy saw no COMMIT sent")
-		}
-		if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
-			t.Fatalf("got %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
-		}
-		if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
-			t.Errorf("the user of the lost COMMIT: %v, want not found", err)
-		}
-		mustWrite(t, s, readThenInsert("u1", "one@example.com"))
-	})
-	t.Run("answer lost", func(t *testing.T) {
-		s, p := openThroughProxy(t)
-		p.LoseNextCommitAnswer()
-		if err := write(s, readThenInsert("u1", "one@example.com")); err != nil {
-			t.Fatalf("a committed write reported as failed: %v", err)
-		}
-		if p.Armed() {
-			t.Fatal("the proxy saw no COMMIT answered")
-		}
-		var n int
-		if err := s.pool.QueryRow(context.Background(), `SELECT count(*) FROM user_external_ids x JOIN users u ON u.seq = x.user_seq
-			WHERE u.id = 'u1' AND x.external_id = 'ext-u1'`).Scan(&n); err != nil || n != 1 {
-			t.Errorf("the committed user's externalId: %d rows, %v", n, err)
-		}
-	})
+// A COMMIT whose answer is lost with the connection was made: Write learns
+// so from the database and reports success, not an error the client would
+// retry.
+func TestCommitAnswerLost(t *testing.T) {
+	for _, shape := range writeShapes {
+		t.Run(shape.name, func(t *testing.T) {
+			s, p := openThroughProxy(t)
+			p.LoseNextCommitAnswer()
+			if err := write(s, shape.write("u1", "one@example.com")); err != nil {
+				t.Fatalf("a committed write reported as failed: %v", err)
+			}
+			if p.Armed() {
+				t.Fatal("the proxy saw no COMMIT answered")
+			}
+			if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); err != nil {
+				t.Errorf("the committed user: %v", err)
+			}
+		})
+	}
+}
+
+// A COMMIT lost on its way to the server was not made: Write says so with
+// ErrUnavailable, and retrying is safe.
+func TestCommitLost(t *testing.T) {
+	for _, shape := range writeShapes {
+		t.Run(shape.name, func(t *testing.T) {
+			s, p := openThroughProxy(t)
+			p.LoseNextCommit()
+			err := write(s, shape.write("u1", "one@example.com"))
+			if p.Armed() {
+				t.Fatal("the proxy saw no COMMIT sent")
+			}
+			if !errors.Is(err, directory.ErrUnavailable) || !strings.Contains(directory.Message(err), "not made") {
+				t.Fatalf("Write with its COMMIT lost: %v (%q), want ErrUnavailable saying the change was not made", err, directory.Message(err))
+			}
+			if _, err := s.User(context.Background(), "u1", directory.ReadOptions{}); !errors.Is(err, directory.ErrNotFound) {
+				t.Errorf("the user of the lost COMMIT: %v, want not found", err)
+			}
+			mustWrite(t, s, shape.write("u1", "one@example.com"))
+		})
+	}
 }
 
 // TestCommitOutcomeWithFullPool: a write whose connection is cut before its
@@ -158,18 +154,7 @@ func TestCommitBatchCutPoints(t *testing.T) {
 // nothing was made — not, after waiting for a connection its own broken one
 // holds, that the change "may have been made".
 func TestCommitOutcomeWithFullPool(t *testing.T) {
-	url := testURL(t)
-	schemaName := freshSchema(t, url)
-	p, err := pgfault.Start(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(p.Close)
-	s, err := Open(context.Background(), p.URL(), Options{Schema: schemaName, MaxConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, p := openThroughProxyWith(t, Options{MaxConns: 1})
 	for _, cut := range []struct {
 		name string
 		arm  func()
