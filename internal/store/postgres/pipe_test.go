@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -486,16 +487,21 @@ func (o onceStore) Write(ctx context.Context, fn func(directory.Tx) error) error
 	return err
 }
 
-// TestCreateUserRoundTrips: SCIM's create of an active user waits for the
-// database three times — the organization check (with BEGIN), the lookup
-// of the userName, and the commit's batch, which carries the user's row,
-// its emails, its first activation (known without asking: the account is
-// new), the audit record and the events — and the activation is there.
+// TestCreateUserRoundTrips: SCIM's create of an active user in the root
+// organization waits for the database twice — the lookup of the userName
+// (with BEGIN), and the commit's batch, which carries the user's row, its
+// emails, its first activation (known without asking: the account is new),
+// the audit record and the events — and the activation is there. In
+// another organization, its check (with BEGIN) comes first.
 func TestCreateUserRoundTrips(t *testing.T) {
 	url := testURL(t)
 	s := openIn(t, url, freshSchema(t, url))
 	ctx := context.Background()
-	svc := directory.NewService(onceStore{s}, directory.Options{Now: time.Now, NewID: func() string { return "rt-create" }})
+	ids := 0
+	svc := directory.NewService(onceStore{s}, directory.Options{Now: time.Now, NewID: func() string {
+		ids++
+		return fmt.Sprintf("rt-create-%d", ids)
+	}})
 	rt := traced(t, s, url)
 	u := &directory.User{UserName: "rt-create@example.com", Active: true,
 		Attrs: directory.Attrs{"emails": []any{map[string]any{"value": "rt-create@example.com", "primary": true}}}}
@@ -504,7 +510,7 @@ func TestCreateUserRoundTrips(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("create: %v, %v", created, err)
 	}
-	want := []string{beginSQL, "SELECT id FROM users WHERE user_name_low", "INSERT INTO users"}
+	want := []string{beginSQL, "INSERT INTO users"}
 	if got := rt.take(); !sentAsWanted(got, want) {
 		t.Errorf("round trips:\n got %q\nwant %q", got, want)
 	}
@@ -518,5 +524,24 @@ func TestCreateUserRoundTrips(t *testing.T) {
 		t.Errorf("the event's firstActivation: %v", err)
 	} else if !first {
 		t.Errorf("User.Created without firstActivation")
+	}
+
+	org, err := svc.CreateOrg(ctx, directory.Actor{Kind: "cli"}, &directory.Organization{Name: "Sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgID := org.ID
+	rt.take()
+	u2 := &directory.User{UserName: "rt-create-2@example.com", Active: true, OrgID: orgID}
+	if _, _, err := svc.CreateUser(ctx, directory.Actor{Kind: "cli"}, directory.IDaaSProfile(), u2); err != nil {
+		t.Fatal(err)
+	}
+	want = []string{beginSQL, "SELECT id FROM users WHERE user_name_low", "INSERT INTO users"}
+	if got := rt.take(); !sentAsWanted(got, want) {
+		t.Errorf("round trips in organization %s:\n got %q\nwant %q", orgID, got, want)
+	}
+	u3 := &directory.User{UserName: "rt-create-3@example.com", Active: true, OrgID: "no-such-org"}
+	if _, _, err := svc.CreateUser(ctx, directory.Actor{Kind: "cli"}, directory.IDaaSProfile(), u3); !errors.Is(err, directory.ErrInvalid) {
+		t.Errorf("a create in an organization that does not exist: %v, want ErrInvalid", err)
 	}
 }
