@@ -188,7 +188,9 @@ type Tx interface {
 	// AddActivation records the first activation of user id, created
 	// active in this transaction: a new account has no activation yet
 	// (activations are deleted with their account), so nothing need be
-	// read, and a store may send it with the next statement.
+	// read, and a store may send it with the next statement. A row that
+	// is there all the same (a database edited with its foreign keys off)
+	// is kept, and the create goes through, as with MarkActivated.
 	AddActivation(ctx context.Context, id string, at time.Time) error
 	// EndSessions ends user id's sign-in sessions (internal/login) and
 	// revokes her single sign-on grants (refresh tokens) at at: a disabled

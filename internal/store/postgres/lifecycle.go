@@ -61,7 +61,7 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 // transaction. The statement is queued (pipeTx.queue): nothing reads its
 // answer.
 func (t *tx) AddActivation(ctx context.Context, id string, at time.Time) error {
-	t.tx.queue(deferredStmt{op: "add activation", sql: `INSERT INTO user_activations (user_id, at) VALUES ($1, $2)`, args: []any{id, at.UTC()}})
+	t.tx.queue(deferredStmt{op: "add activation", sql: `INSERT INTO user_activations (user_id, at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING`, args: []any{id, at.UTC()}})
 	return nil
 }
 

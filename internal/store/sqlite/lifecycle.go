@@ -52,7 +52,7 @@ func (s *Store) StartRules(ctx context.Context, names []string, now time.Time) (
 // AddActivation records the first activation of user id, created in this
 // transaction.
 func (t *tx) AddActivation(ctx context.Context, id string, at time.Time) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO user_activations (user_id, at) VALUES (?, ?)`, id, fmtTime(at)); err != nil {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO user_activations (user_id, at) VALUES (?, ?) ON CONFLICT (user_id) DO NOTHING`, id, fmtTime(at)); err != nil {
 		return fmt.Errorf("add activation: %w", err)
 	}
 	return nil
