@@ -548,3 +548,40 @@ func TestCreateUserRoundTrips(t *testing.T) {
 		t.Errorf("a create in an organization that does not exist: %v, want ErrInvalid", err)
 	}
 }
+
+// TestSealRoundTrips: a sealing round that finds a change pending waits
+// for the database four times — the look (outside a transaction), the
+// head's lock with the reads of what is pending (and BEGIN), the move
+// into the chain and the outbox, and COMMIT — and one that finds nothing
+// once.
+func TestSealRoundTrips(t *testing.T) {
+	url := testURL(t)
+	s := openIn(t, url, freshSchema(t, url))
+	ctx := context.Background()
+	mustWrite(t, s, insert("u1", "one@example.com")) // sealed before it returns
+	rt := traced(t, s, url)
+	if _, err := s.writeOnce(ctx, func(t *tx) error {
+		return t.AppendAudit(ctx, &directory.AuditEntry{Time: time.Now().UTC(), Action: "user.create", ResourceType: "User", ResourceID: "u1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rt.take()
+	n, err := s.seal(ctx, true)
+	if err != nil || n != 1 {
+		t.Fatalf("seal: %d, %v; want 1 record", n, err)
+	}
+	want := []string{"SELECT EXISTS (SELECT 1 FROM audit_pendi", beginSQL, "WITH moved AS ( DELETE FROM audit_pendin", "commit"}
+	if got := rt.take(); !sentAsWanted(got, want) {
+		t.Errorf("round trips:\n got %q\nwant %q", got, want)
+	}
+	if n, err := s.seal(ctx, true); err != nil || n != 0 {
+		t.Fatalf("seal of nothing: %d, %v", n, err)
+	}
+	if got := rt.take(); len(got) != 1 {
+		t.Errorf("a round with nothing pending sent %q; want the look alone", got)
+	}
+	rep, err := directory.VerifyAudit(ctx, s, directory.VerifyOptions{})
+	if err != nil || !rep.OK || rep.Records != 1 || rep.Unsealed != 0 {
+		t.Errorf("verify: %v %+v; want 1 record, sealed", err, rep)
+	}
+}

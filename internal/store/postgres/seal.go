@@ -186,34 +186,36 @@ func (t *tx) seal(ctx context.Context) (int, error) {
 	// record or a thousand.
 	var headSeq int64
 	var headHash string
-	b := &pgx.Batch{}
-	// (With sequential scans off, the scan of events_seq, which can only
-	// be one, looks so expensive that the planner would JIT-compile the
-	// statement: 200 ms. No JIT in this transaction.)
-	b.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true), set_config('gatehouse.audit_seal', 'on', true)`)
-	b.Queue(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`)
-	br := t.tx.SendBatch(ctx, b)
-	_, err := br.Exec()
-	if err == nil {
-		err = br.QueryRow().Scan(&headSeq, &headHash)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("seal audit: %w", err)
-	}
 	sealed := 0
-	for {
+	for first := true; ; first = false {
+		b := &pgx.Batch{}
+		if first {
+			// (With sequential scans off, the scan of events_seq, which
+			// can only be one, looks so expensive that the planner would
+			// JIT-compile the statement: 200 ms. No JIT in this
+			// transaction.) The head's lock, then the reads below, in one
+			// round trip: statements of a batch run one after another, so
+			// the reads run once the lock is held.
+			b.Queue(`SELECT set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true), set_config('gatehouse.audit_seal', 'on', true)`)
+			b.Queue(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`)
+		}
 		// What is pending now (READ COMMITTED: as of this statement,
 		// taken after the lock), and where events_seq stands: only
 		// holders of the head lock take its values.
-		b := &pgx.Batch{}
 		b.Queue(`SELECT `+auditPendingCols+` FROM audit_pending ORDER BY rid LIMIT $1`, sealBatch)
 		b.Queue(`SELECT coalesce((SELECT array_agg(rid ORDER BY rid) FROM (SELECT rid FROM events_pending ORDER BY rid LIMIT $1) e), '{}'),
 			(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM events_seq)`, sealBatch)
 		br := t.tx.SendBatch(ctx, b)
-		recs, err := readPending(br)
+		var err error
+		if first {
+			if _, err = br.Exec(); err == nil {
+				err = br.QueryRow().Scan(&headSeq, &headHash)
+			}
+		}
+		var recs []*directory.AuditEntry
+		if err == nil {
+			recs, err = readPending(br)
+		}
 		var evRids []int64
 		var evBase int64
 		if err == nil {
