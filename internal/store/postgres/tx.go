@@ -91,20 +91,15 @@ func (s *Store) commit(ctx context.Context, p *pipeTx) error {
 	switch {
 	case err == nil:
 		return nil
-	case p.idle && unavailable(err):
-		// The transaction changed nothing (execOnly): whatever became of
-		// its COMMIT, nothing was made.
-		return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
-			Msg: "the database connection was lost; the change was not made", Err: err}
 	case answered(err, p):
 		// The database refused a queued statement or COMMIT, on a
 		// connection still up: the transaction did not commit, whatever
 		// the error's code says of the server's state.
-	case unavailable(err) && notSent(err):
-		// The batch carrying COMMIT never reached the database: the
-		// transaction ended with the connection.
-		return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
-			Msg: "the database connection was lost; the change was not made", Err: err}
+	case unavailable(err) && (p.idle || notSent(err)):
+		// The transaction changed nothing (execOnly), or the batch
+		// carrying COMMIT never reached the database and the transaction
+		// ended with the connection: nothing was made.
+		return notMade(err)
 	case p.xid != 0 && unavailable(err):
 		// The connection was lost with COMMIT sent: the database knows
 		// what became of the transaction. The lost connection gives its
@@ -117,6 +112,13 @@ func (s *Store) commit(ctx context.Context, p *pipeTx) error {
 		return err // a queued statement failed; the error names it
 	}
 	return fmt.Errorf("commit: %w", err)
+}
+
+// notMade is the error of a write whose connection was lost before it
+// committed: retrying is safe.
+func notMade(err error) error {
+	return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
+		Msg: "the database connection was lost; the change was not made", Err: err}
 }
 
 // answered reports whether err is the database's answer on p's
@@ -150,8 +152,7 @@ func (s *Store) commitOutcome(ctx context.Context, xid int64, commitErr error) e
 		case err == nil && status != nil && *status == "committed":
 			return nil
 		case err == nil && status != nil && *status == "aborted":
-			return &directory.Error{Kind: directory.ErrUnavailable, Op: "commit",
-				Msg: "the database connection was lost; the change was not made", Err: commitErr}
+			return notMade(commitErr)
 		}
 		// "in progress" (the server is still committing), or no answer.
 		select {
