@@ -16,6 +16,11 @@
 # and wrk's), the server's minor page faults per request (a memory-mapped
 # SQLite file faults its pages back in after each write), and wrk's p99 and
 # maximum latency.
+#
+# WRITES=N runs, beside the measured scenario, one more wrk connection that
+# creates about N users a second (bench/wrk/post_user_paced.lua): reads
+# under a stream of writes, as a live hub serves them. The server's CPU per
+# request then includes the writes' (at 35 a second, about 1 % of it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +31,8 @@ dburl=${DATABASE_URL:-$out/gatehouse.db}
 port=${PORT:-18090} conns=${CONNS:-16} duration=${DURATION:-8}
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
 hz=$(getconf CLK_TCK)
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 minflt() { awk '{print $10}' "/proc/$1/stat"; }
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
@@ -37,17 +44,28 @@ for _ in $(seq 1 "$rounds"); do
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     wrk -t2 -c"$conns" -d3s -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" >/dev/null
     t0=$(cpu_ticks $server) m0=$(machine_ticks) f0=$(minflt $server)
+    writes=
+    if [ -n "${WRITES:-}" ]; then
+      RATE=$WRITES wrk -t1 -c1 -d"${duration}s" -s bench/wrk/post_user_paced.lua "http://127.0.0.1:$port" > "$tmp" &
+      writes=$!
+    fi
     line=$(wrk -t2 -c"$conns" -d"${duration}s" -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" | tail -n 1)
     t1=$(cpu_ticks $server) m1=$(machine_ticks) f1=$(minflt $server)
+    wline='{}'
+    if [ -n "$writes" ]; then wait $writes; wline=$(tail -n 1 "$tmp"); fi
     kill $server
     wait $server 2>/dev/null || true
-    python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" "$m0" "$m1" "$f0" "$f1" <<'EOF'
+    python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" "$m0" "$m1" "$f0" "$f1" "$wline" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])
+w = json.loads(sys.argv[11])
 t0, t1, hz, m0, m1 = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[7]), int(sys.argv[8])
 n = max(r["requests"], 1)
 faults = (int(sys.argv[10]) - int(sys.argv[9])) / n
-print("%-16s %-32s %7d req/s %7.1f µs CPU/req (machine %7.1f)  %5.2f faults/req  p99 %6.1f ms  max %6.1f ms  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / n, (m1 - m0) / hz * 1e6 / n, faults, r["p99_ms"], r["max_ms"], r["non2xx"] + r["errors"]))
+line = "%-16s %-32s %7d req/s %7.1f µs CPU/req (machine %7.1f)  %5.2f faults/req  p99 %6.1f ms  max %6.1f ms  non-2xx %d" % (sys.argv[6], sys.argv[5], r["rps"], (t1 - t0) / hz * 1e6 / n, (m1 - m0) / hz * 1e6 / n, faults, r["p99_ms"], r["max_ms"], r["non2xx"] + r["errors"])
+if w:
+    line += "  | beside %.0f POST/s (non-2xx %d)" % (w["rps"], w["non2xx"] + w["errors"])
+print(line)
 EOF
   done
 done

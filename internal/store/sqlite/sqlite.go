@@ -171,6 +171,9 @@ func registerLower() {
 	})
 }
 
+// defaultReadConns is the size of each read pool unless Options says.
+func defaultReadConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
 // Open opens (creating if needed, unless opt.MustExist) the database at
 // path and migrates it.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
@@ -200,7 +203,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: synchronous must be FULL or NORMAL, not %q", opt.Synchronous)
 	}
 	if opt.ReadConns <= 0 {
-		opt.ReadConns = max(4, 2*runtime.GOMAXPROCS(0))
+		opt.ReadConns = defaultReadConns()
 	}
 	if opt.ListConns <= 0 {
 		opt.ListConns = opt.ReadConns
@@ -243,7 +246,13 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		wdb.Close()
 		return nil, err
 	}
-	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=mmap_size(17179869184)"
+	// mmap_size(0): reads copy pages into the page cache. A memory-mapped
+	// reader unmaps the whole file whenever another connection has
+	// committed and faults every page back in, and a 1,000,000-user file
+	// read at random faulted on most reads even without writes: GETs cost
+	// 12–30 % more CPU mapped than copied, and three times as much under a
+	// stream of writes (pagecache.go, docs/benchmarks.md).
+	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=mmap_size(0)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		wdb.Close()
