@@ -32,7 +32,9 @@ port=${PORT:-18090} conns=${CONNS:-16} duration=${DURATION:-8}
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
 hz=$(getconf CLK_TCK)
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+server= writes=
+# An early exit (set -e) stops the server and the paced writer too.
+trap 'kill $server $writes 2>/dev/null; rm -f "$tmp"' EXIT
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 minflt() { awk '{print $10}' "/proc/$1/stat"; }
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
@@ -45,16 +47,20 @@ for _ in $(seq 1 "$rounds"); do
     wrk -t2 -c"$conns" -d3s -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" >/dev/null
     t0=$(cpu_ticks $server) m0=$(machine_ticks) f0=$(minflt $server)
     writes=
-    if [ -n "${WRITES:-}" ]; then
-      RATE=$WRITES wrk -t1 -c1 -d"${duration}s" -s bench/wrk/post_user_paced.lua "http://127.0.0.1:$port" > "$tmp" &
+    if [ "${WRITES:-0}" -gt 0 ]; then
+      # A prefix of its own: its userNames must not collide with the
+      # measured scenario's when that is post_user too.
+      PREFIX=${PREFIX}w RATE=$WRITES wrk -t1 -c1 -d"${duration}s" -s bench/wrk/post_user_paced.lua "http://127.0.0.1:$port" > "$tmp" &
       writes=$!
     fi
     line=$(wrk -t2 -c"$conns" -d"${duration}s" -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" | tail -n 1)
     t1=$(cpu_ticks $server) m1=$(machine_ticks) f1=$(minflt $server)
     wline='{}'
-    if [ -n "$writes" ]; then wait $writes; wline=$(tail -n 1 "$tmp"); fi
+    if [ -n "$writes" ]; then wait $writes || true; wline=$(tail -n 1 "$tmp"); writes=; fi
+    [ -n "$wline" ] || wline='{}'
     kill $server
     wait $server 2>/dev/null || true
+    server=
     python3 - "$line" "$t0" "$t1" "$hz" "$bin" "$scenario" "$m0" "$m1" "$f0" "$f1" "$wline" <<'EOF'
 import json, sys
 r = json.loads(sys.argv[1])

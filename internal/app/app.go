@@ -178,6 +178,9 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, mustExi
 		}
 	default:
 		st, err = sqlite.Open(ctx, loc, sqlite.Options{Synchronous: cfg.SQLiteSynchronous, MustExist: mustExist})
+		if perr := sqlite.PageCacheErr(); perr != nil && err == nil && log != nil {
+			log.Warn("SQLite refused the page-cache block: its pages are allocated one by one, and reads cost more CPU", "err", perr)
+		}
 	}
 	if mustExist && errors.Is(err, fs.ErrNotExist) {
 		return nil, noDatabase{err}

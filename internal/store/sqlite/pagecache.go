@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"modernc.org/libc"
@@ -30,9 +29,15 @@ import (
 // checkpointer's, the read and list pools), and two more: for a command's
 // read-only connection, and so that the block is not nearly full when
 // every cache is, which makes SQLite recycle pages sooner; at most
-// maxPageCacheBytes. A page that finds no free slot (more stores in one
-// process, more cores, a database with larger pages) is allocated as
-// before: slower, never wrong.
+// maxPageCacheBytes. The block bounds the pages cached by the whole
+// process: once fewer than ten slots are free (more stores in one
+// process, more than 6 cores), SQLite counts that as memory pressure, and a
+// connection's cache takes the least recently used unpinned page of any
+// connection before it allocates a new one; it allocates (one by one, as
+// before) only when there is none to take. A database whose pages are
+// larger than 4 KiB does not fit the slots and allocates every page that
+// way; one with smaller pages uses a whole slot for each. Slower, never
+// wrong.
 var pageCache struct {
 	err   error // why SQLite refused the block (nil if it took it)
 	slots int   // how many pages it holds
@@ -43,8 +48,10 @@ var pageCache struct {
 // first connection opens: package initialization runs before any code of
 // this package, and no other package of Gatehouse opens SQLite. SQLite
 // sets the block up (writing into each slot) when it initializes, so a
-// command that never opens a database never touches it. If SQLite refuses,
-// pages are allocated one by one as before; a test checks that it did not.
+// command that never opens a database never touches it. If SQLite refuses
+// (a package imported later that opened a database in its own init would
+// make it), pages are allocated one by one as before: Open logs a warning
+// once, and a test checks that it did not happen.
 func init() {
 	pageCache.err = setPageCache(3 + 2*defaultReadConns() + 2)
 }
@@ -63,15 +70,16 @@ func setPageCache(caches int) error {
 	tls := libc.NewTLS()
 	defer tls.Close()
 	// The header SQLite adds to each page in the cache
-	// (SQLITE_CONFIG_PCACHE_HDRSZ), so that a slot fits a whole line. Go
-	// heap memory does not move; KeepAlive holds it while SQLite writes.
-	hdr := new(int32)
-	err := sqliteConfig(tls, sqlite3.SQLITE_CONFIG_PCACHE_HDRSZ, uintptr(unsafe.Pointer(hdr)))
-	runtime.KeepAlive(hdr)
-	if err != nil {
+	// (SQLITE_CONFIG_PCACHE_HDRSZ), so that a slot fits a whole line. SQLite
+	// writes it into C memory (the TLS's stack), not a Go variable, which
+	// the Go runtime may move while SQLite runs.
+	out := tls.Alloc(4)
+	defer tls.Free(4)
+	if err := sqliteConfig(tls, sqlite3.SQLITE_CONFIG_PCACHE_HDRSZ, out); err != nil {
 		return err
 	}
-	size := (4096 + int(*hdr) + 7) &^ 7
+	hdr := *(*int32)(unsafe.Pointer(out))
+	size := (4096 + int(hdr) + 7) &^ 7
 	slots := min(caches*(defaultCacheKiB*1024/size), maxPageCacheBytes/size)
 	buf, err := allocPageCache(size * slots)
 	if err != nil {
@@ -83,6 +91,12 @@ func setPageCache(caches int) error {
 	pageCache.slots, pageCache.size = slots, size
 	return nil
 }
+
+// PageCacheErr says why SQLite refused the page-cache block, nil if it took
+// it: the block must be SQLite's before its first connection opens, and a
+// package initialized before this one that opened a database would undo it
+// (reads then cost what they did before the block).
+func PageCacheErr() error { return pageCache.err }
 
 // sqliteConfig calls sqlite3_config(op, args...).
 func sqliteConfig(tls *libc.TLS, op int32, args ...any) error {
@@ -102,17 +116,16 @@ func sqliteConfig(tls *libc.TLS, op int32, args ...any) error {
 func pageCacheUse() (used, overflow int64, err error) {
 	tls := libc.NewTLS()
 	defer tls.Close()
+	out := tls.Alloc(16) // current, highwater: C memory, as in setPageCache
+	defer tls.Free(16)
 	for _, st := range []struct {
 		op  int32
 		out *int64
 	}{{sqlite3.SQLITE_STATUS_PAGECACHE_USED, &used}, {sqlite3.SQLITE_STATUS_PAGECACHE_OVERFLOW, &overflow}} {
-		p := new([2]int64) // current, highwater
-		rc := sqlite3.Xsqlite3_status64(tls, st.op, uintptr(unsafe.Pointer(&p[0])), uintptr(unsafe.Pointer(&p[1])), 0)
-		runtime.KeepAlive(p)
-		if rc != sqlite3.SQLITE_OK {
+		if rc := sqlite3.Xsqlite3_status64(tls, st.op, out, out+8, 0); rc != sqlite3.SQLITE_OK {
 			return 0, 0, fmt.Errorf("sqlite3_status64(%d) = %d", st.op, rc)
 		}
-		*st.out = p[0]
+		*st.out = *(*int64)(unsafe.Pointer(out))
 	}
 	return used, overflow, nil
 }
