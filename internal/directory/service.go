@@ -324,7 +324,7 @@ func insertUser(ctx context.Context, tx Tx, p Profile, u *User) error {
 
 // writeUser stores next over cur, with its externalId in p's domain.
 func writeUser(ctx context.Context, tx Tx, p Profile, cur, next *User) error {
-	if err := tx.UpdateUser(ctx, next); err != nil {
+	if err := tx.UpdateUser(ctx, cur, next); err != nil {
 		return err
 	}
 	if cur.ExternalID == next.ExternalID {

@@ -119,9 +119,10 @@ type Tx interface {
 	UserIDByUserName(ctx context.Context, userName string) (string, error)
 	// InsertUser and UpdateUser write the user's attributes, times and
 	// versions (AttrsVersion and AttrsModified included); its externalId
-	// is written by SetUserExternalID.
+	// is written by SetUserExternalID. UpdateUser writes u over cur, the
+	// user as UserForUpdate returned it in this transaction (nil: unknown).
 	InsertUser(ctx context.Context, u *User) error
-	UpdateUser(ctx context.Context, u *User) error
+	UpdateUser(ctx context.Context, cur, u *User) error
 	// SetUserExternalID sets the user's externalId in domain, or removes it
 	// when externalID is "". A value another user has in domain is an
 	// ErrConflict.

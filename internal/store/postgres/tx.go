@@ -324,7 +324,10 @@ func (t *tx) writeEmails(u *directory.User, replace bool) {
 		args: []any{u.ID, pos, values, types, displays, primaries}})
 }
 
-func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
+// UpdateUser writes u over cur. PostgreSQL writes a new row version with
+// new index entries whatever the columns set (modified, which changes with
+// every update, is indexed), so cur is not needed here.
+func (t *tx) UpdateUser(ctx context.Context, _, u *directory.User) error {
 	attrs, err := encodeAttrs(u.Attrs)
 	if err != nil {
 		return err

@@ -172,16 +172,33 @@ func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, repl
 	return nil
 }
 
-func (t *tx) UpdateUser(ctx context.Context, u *directory.User) error {
+// UpdateUser writes u over cur, the row as UserForUpdate returned it. The
+// indexed columns u leaves as they were (organization, userName) are left
+// out of the UPDATE: SQLite rewrites the entries of every index on a column
+// an UPDATE sets, equal or not, and a PATCH of a display name or of active
+// then read and rewrote two more index pages at random places in the file.
+func (t *tx) UpdateUser(ctx context.Context, cur, u *directory.User) error {
 	attrs, err := encodeAttrs(u.Attrs)
 	if err != nil {
 		return err
 	}
+	set := make([]string, 0, 12)
+	args := make([]any, 0, 13)
+	if cur == nil || cur.OrgID != u.OrgID {
+		set, args = append(set, "org_id = ?"), append(args, u.OrgID)
+	}
+	if cur == nil || cur.UserName != u.UserName {
+		set, args = append(set, "user_name = ?"), append(args, u.UserName)
+	}
+	if lower := strings.ToLower(u.UserName); cur == nil || strings.ToLower(cur.UserName) != lower {
+		set, args = append(set, "user_name_lower = ?"), append(args, lower)
+	}
+	set = append(set, "display_name = ?", "display_name_lower = ?", "active = ?", "password_hash = ?", "attrs = ?",
+		"modified = ?", "version = ?", "attrs_version = ?", "attrs_modified = ?")
+	args = append(args, nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)), boolInt(u.Active), nullStr(u.PasswordHash),
+		attrs, fmtTime(u.Modified), u.Version, u.AttrsVersion, fmtTime(u.AttrsModified), u.ID)
 	var seq int64
-	err = t.tx.QueryRowContext(ctx, `UPDATE users SET org_id = ?, user_name = ?, user_name_lower = ?, display_name = ?, display_name_lower = ?,
-		active = ?, password_hash = ?, attrs = ?, modified = ?, version = ?, attrs_version = ?, attrs_modified = ? WHERE id = ? RETURNING seq`,
-		u.OrgID, u.UserName, strings.ToLower(u.UserName), nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)),
-		boolInt(u.Active), nullStr(u.PasswordHash), attrs, fmtTime(u.Modified), u.Version, u.AttrsVersion, fmtTime(u.AttrsModified), u.ID).Scan(&seq)
+	err = t.tx.QueryRowContext(ctx, `UPDATE users SET `+strings.Join(set, ", ")+` WHERE id = ? RETURNING seq`, args...).Scan(&seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("User", u.ID)
 	}

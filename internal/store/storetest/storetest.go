@@ -323,6 +323,19 @@ func testUserUniqueness(t *testing.T, ns NewStore) {
 	if n := e.countUsers(); n != 2 {
 		t.Errorf("users = %d, want 2", n)
 	}
+	// Renames: in case only (the case-insensitive key stays), then to a
+	// new name, which frees the old one and takes the new one.
+	for _, name := range []string{"Bob", "robert"} {
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, b.ID, nil, func(u *directory.User) error { u.UserName = name; return nil }); err != nil {
+			t.Fatalf("rename to %q: %v", name, err)
+		}
+		if got, _ := e.store.User(e.ctx, b.ID, directory.ReadOptions{}); got.UserName != name {
+			t.Errorf("after the rename to %q: userName %q", name, got.UserName)
+		}
+	}
+	e.createUser(strict, &directory.User{UserName: "BOB", Active: true})
+	_, _, err = e.svc.CreateUser(e.ctx, e.actor, strict, &directory.User{UserName: "Robert", Active: true})
+	wantKind(t, err, directory.ErrConflict)
 	_ = a
 }
 
@@ -836,6 +849,15 @@ func testOrgs(t *testing.T, ns NewStore) {
 	}
 	_, _, err = e.svc.CreateUser(e.ctx, e.actor, p, &directory.User{UserName: "gina", Active: true, OrgID: "missing"})
 	wantKind(t, err, directory.ErrInvalid)
+	// A user moves between organizations by an update, and back.
+	for _, org := range []string{eng.ID, platform.ID} {
+		if _, err := e.svc.UpdateUser(e.ctx, e.actor, strict, u.ID, nil, func(u *directory.User) error { u.OrgID = org; return nil }); err != nil {
+			t.Fatalf("move to %q: %v", org, err)
+		}
+		if got, _ := e.store.User(e.ctx, u.ID, directory.ReadOptions{}); got.OrgID != org {
+			t.Errorf("after the move to %q: org %q", org, got.OrgID)
+		}
+	}
 	// Non-empty organizations cannot be deleted.
 	wantKind(t, e.svc.DeleteOrg(e.ctx, e.actor, eng.ID), directory.ErrConflict)
 	wantKind(t, e.svc.DeleteOrg(e.ctx, e.actor, directory.RootOrgID), directory.ErrInvalid)
