@@ -177,28 +177,44 @@ func (t *tx) writeEmails(ctx context.Context, seq int64, u *directory.User, repl
 // out of the UPDATE: SQLite rewrites the entries of every index on a column
 // an UPDATE sets, equal or not, and a PATCH of a display name or of active
 // then read and rewrote two more index pages at random places in the file.
+//
+// The lower-cased userName is computed, not read: a key stored by a build
+// with other Unicode tables may differ from what this one computes. The
+// UPDATE that leaves it out therefore requires the stored key to be the
+// computed one, and when it is not, the whole row is written (the key
+// repaired, or the change refused if another user now holds it), as every
+// update did before.
 func (t *tx) UpdateUser(ctx context.Context, cur, u *directory.User) error {
 	attrs, err := encodeAttrs(u.Attrs)
 	if err != nil {
 		return err
 	}
 	set := make([]string, 0, 12)
-	args := make([]any, 0, 13)
+	args := make([]any, 0, 14)
 	if cur == nil || cur.OrgID != u.OrgID {
 		set, args = append(set, "org_id = ?"), append(args, u.OrgID)
 	}
 	if cur == nil || cur.UserName != u.UserName {
 		set, args = append(set, "user_name = ?"), append(args, u.UserName)
 	}
-	if lower := strings.ToLower(u.UserName); cur == nil || strings.ToLower(cur.UserName) != lower {
+	lower := strings.ToLower(u.UserName)
+	keepKey := cur != nil && strings.ToLower(cur.UserName) == lower
+	if !keepKey {
 		set, args = append(set, "user_name_lower = ?"), append(args, lower)
 	}
 	set = append(set, "display_name = ?", "display_name_lower = ?", "active = ?", "password_hash = ?", "attrs = ?",
 		"modified = ?", "version = ?", "attrs_version = ?", "attrs_modified = ?")
 	args = append(args, nullStr(u.DisplayName), nullStr(strings.ToLower(u.DisplayName)), boolInt(u.Active), nullStr(u.PasswordHash),
 		attrs, fmtTime(u.Modified), u.Version, u.AttrsVersion, fmtTime(u.AttrsModified), u.ID)
+	where := "id = ?"
+	if keepKey {
+		where, args = where+" AND user_name_lower = ?", append(args, lower)
+	}
 	var seq int64
-	err = t.tx.QueryRowContext(ctx, `UPDATE users SET `+strings.Join(set, ", ")+` WHERE id = ? RETURNING seq`, args...).Scan(&seq)
+	err = t.tx.QueryRowContext(ctx, `UPDATE users SET `+strings.Join(set, ", ")+` WHERE `+where+` RETURNING seq`, args...).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) && keepKey {
+		return t.UpdateUser(ctx, nil, u) // the stored key is not the computed one: write it
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return notFound("User", u.ID)
 	}
