@@ -32,7 +32,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := e.Op + ": " + e.Msg
+	s := e.Msg
+	if e.Op != "" {
+		s = e.Op + ": " + s
+	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
 	}

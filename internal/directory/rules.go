@@ -112,8 +112,11 @@ func checkText(field, v string, max int, required bool) error {
 //     and Default_Ignorable_Code_Point: zero-width space, joiners, word
 //     joiner, BOM, soft hyphen, bidirectional embeddings, overrides,
 //     isolates and marks, variation selectors, Hangul fillers, tags), nor
-//     noncharacters or private-use characters — RFC 8264 disallows all of
-//     them in every PRECIS string class;
+//     noncharacters, private-use characters or code points this build's
+//     Unicode (unicode.Version) does not assign — RFC 8264 disallows all of
+//     them in every PRECIS string class; an unassigned one may gain a
+//     lower case in a later Unicode, and a stored userName's lower-cased
+//     key would then no longer be what Gatehouse computes;
 //   - white space at either end, nor, in a userName, white space other
 //     than U+0020 (no-break, ideographic, line separator…);
 //
@@ -149,6 +152,13 @@ func checkText(field, v string, max int, required bool) error {
 // received events (internal/events).
 func Invisible(r rune) bool {
 	return unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) || unicode.Is(unicode.Variation_Selector, r)
+}
+
+// assigned reports whether Unicode (this build's tables) assigns r: a
+// code point in none of the general categories but Cn is unassigned. (Go's
+// unicode.C, "Other", holds Cn too, hence its four assigned parts.)
+func assigned(r rune) bool {
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z, unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
 
 // CheckName applies the look-alike rules to the new name of an
@@ -189,6 +199,8 @@ func checkNewName(field, cur, next string, innerSpaces bool) error {
 			return Errorf(ErrInvalid, field, "%s contains the invisible character U+%04X (zero-width, joiner, bidirectional or other formatting characters are not allowed)", field, r)
 		case unicode.Is(unicode.Noncharacter_Code_Point, r) || unicode.Is(unicode.Co, r):
 			return Errorf(ErrInvalid, field, "%s contains U+%04X, a private-use character or noncharacter", field, r)
+		case !assigned(r):
+			return Errorf(ErrInvalid, field, "%s contains U+%04X, a code point Unicode %s does not assign", field, r, unicode.Version)
 		case !innerSpaces && r != ' ' && unicode.IsSpace(r):
 			return Errorf(ErrInvalid, field, "%s contains the white space U+%04X: only U+0020 is allowed", field, r)
 		}

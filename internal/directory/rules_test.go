@@ -229,6 +229,12 @@ func TestCheckNewName(t *testing.T) {
 		{name: "Mongolian vowel separator", in: "ada\u180e", userErr: "U+180E", groupErr: "U+180E"},
 		{name: "private use", in: "ada\ue000", userErr: "private-use", groupErr: "private-use"},
 		{name: "noncharacter", in: "ada\ufdd0", userErr: "noncharacter", groupErr: "noncharacter"},
+		// Unassigned in Unicode 15 (Go 1.26's tables); Unicode 16 makes
+		// U+A7DC the capital of U+019B, which these tables lower-case to
+		// itself.
+		{name: "unassigned code point", in: "\ua7dcambda", userErr: "U+A7DC, a code point Unicode", groupErr: "does not assign"},
+		{name: "unassigned, in the Greek block", in: "ada\u0378x", userErr: "U+0378", groupErr: "U+0378"},
+		{name: "unchanged old unassigned", in: "\ua7dcambda", sameAsOld: true},
 		{name: "leading space", in: " ada", userErr: "begins or ends", groupErr: "begins or ends"},
 		{name: "trailing space", in: "ada ", userErr: "begins or ends", groupErr: "begins or ends"},
 		{name: "trailing ideographic space", in: "张三\u3000", userErr: "begins or ends", groupErr: "begins or ends"},

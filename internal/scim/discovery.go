@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
@@ -151,7 +152,7 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 	text := fmt.Sprintf("at most %d characters, without control characters, not blank", directory.MaxNameLen)
 	lookAlike := "must not hold invisible characters (Unicode format and other default-ignorable characters: zero-width space and joiners, " +
 		"word joiner, BOM, soft hyphen, bidirectional embeddings, overrides, isolates and marks, variation selectors…), " +
-		"noncharacters or private-use characters, nor white space at either end"
+		"noncharacters, private-use characters or code points Unicode " + unicode.Version + " does not assign, nor white space at either end"
 	nfc := "and must be in Unicode Normalization Form C (NFC). Names stored before these rules keep working until they change."
 	c := map[string]constraint{
 		u + "userName": {note: "Gatehouse: " + text + "; unique ignoring case: a taken one is 409 uniqueness. A new userName " + lookAlike +
