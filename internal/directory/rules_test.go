@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/text/unicode/rangetable"
 )
 
 func TestParsePhone(t *testing.T) {
@@ -315,5 +316,36 @@ func TestFoldsApart(t *testing.T) {
 		if got, bad := foldsApart(r); !bad || got != plain {
 			t.Errorf("foldsApart(%q) = %q, %v; want %q", r, got, bad, plain)
 		}
+	}
+}
+
+// TestAssigned: assigned agrees, rune by rune, with x/text's table of the
+// code points Unicode assigns in the version of Go's tables.
+func TestAssigned(t *testing.T) {
+	table := rangetable.Assigned(unicode.Version)
+	if table == nil {
+		t.Skipf("x/text has no table of assigned code points for Unicode %s", unicode.Version)
+	}
+	n := 0
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if assigned(r) != unicode.Is(table, r) {
+			if n++; n <= 10 {
+				t.Errorf("assigned(%U) = %v; Unicode %s says %v", r, assigned(r), unicode.Version, unicode.Is(table, r))
+			}
+		}
+	}
+	if n > 10 {
+		t.Errorf("and %d more", n-10)
+	}
+}
+
+// TestErrorWithoutOp: an Error that names no operation reads as its
+// message alone.
+func TestErrorWithoutOp(t *testing.T) {
+	if got := Errorf(ErrInvalid, "userName", "userName is taken").Error(); got != "userName is taken" {
+		t.Errorf("Error() = %q", got)
+	}
+	if got := (&Error{Kind: ErrInvalid, Op: "create user", Msg: "userName is taken"}).Error(); got != "create user: userName is taken" {
+		t.Errorf("Error() = %q", got)
 	}
 }
