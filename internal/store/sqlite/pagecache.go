@@ -19,9 +19,10 @@ import (
 // writes each page a read touched cost an munmap, an mmap and page faults
 // on top of its read. On a 1,000,000-user database with 35 writes a second
 // beside the reads, GET /Users/{id} cost 320–370 µs of CPU and answered
-// 3,900 requests a second; with the block, 105–110 µs and 10,500–10,900
-// (docs/benchmarks.md, "Issue 16: a sixth session"). The same holds with
-// only the usage flush writing every 10 s: 12–30 % less CPU per read.
+// 3,900 requests a second on one VM; with the block, 105–110 µs and
+// 10,500–10,900 (docs/benchmarks.md, "Issue 16: a sixth session"). Where
+// page faults cost less the CPU saved is smaller (4–13 % on another VM,
+// "a seventh session"); the p99 of reads halved on both.
 //
 // The block holds, in pages of 4 KiB (the page size of the databases
 // Gatehouse creates), SQLite's default cache of 2,000 KiB for each

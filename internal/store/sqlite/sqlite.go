@@ -249,9 +249,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	// mmap_size(0): reads copy pages into the page cache. A memory-mapped
 	// reader unmaps the whole file whenever another connection has
 	// committed and faults every page back in, and a 1,000,000-user file
-	// read at random faulted on most reads even without writes: GETs cost
-	// 12–30 % more CPU mapped than copied, and three times as much under a
-	// stream of writes (pagecache.go, docs/benchmarks.md).
+	// read at random faulted on most reads even without writes. What that
+	// cost depends on the machine's page faults: mapped GETs took 12–30 %
+	// more CPU than copied ones, and three times as much under a stream of
+	// writes, on one VM, and 0 and 4–13 % more on another; their p99 was
+	// twice as long on both (pagecache.go, docs/benchmarks.md).
 	rdsn := "file:" + url.PathEscape(path) + "?" + common + "&_pragma=query_only(1)&_pragma=mmap_size(0)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
