@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
@@ -178,7 +179,7 @@ type AppSpec struct {
 
 func (s *Service) checkApp(ctx context.Context, tx Tx, a *App, prevSSO json.RawMessage) error {
 	a.Name = strings.TrimSpace(a.Name)
-	if a.Name == "" || len(a.Name) > 128 || directory.UnsafeText(a.Name) {
+	if a.Name == "" || utf8.RuneCountInString(a.Name) > 128 || directory.UnsafeText(a.Name) {
 		return directory.Errorf(directory.ErrInvalid, "name",
 			"an application name must have 1 to 128 characters, without control characters or invisible bidirectional marks (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069)")
 	}

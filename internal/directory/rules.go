@@ -190,6 +190,10 @@ func checkNewName(field, cur, next string, innerSpaces bool) error {
 	if next == cur {
 		return nil
 	}
+	if !utf8.ValidString(next) {
+		// Ranging over it would see U+FFFD, which passes every rule below.
+		return Errorf(ErrInvalid, field, "%s is not valid UTF-8", field)
+	}
 	if next != strings.TrimSpace(next) {
 		return Errorf(ErrInvalid, field, "%s begins or ends with white space", field)
 	}

@@ -236,6 +236,8 @@ func TestCheckNewName(t *testing.T) {
 		{name: "unassigned code point", in: "\ua7dcambda", userErr: "U+A7DC, a code point Unicode", groupErr: "does not assign"},
 		{name: "unassigned, in the Greek block", in: "ada\u0378x", userErr: "U+0378", groupErr: "U+0378"},
 		{name: "unchanged old unassigned", in: "\ua7dcambda", sameAsOld: true},
+		{name: "not UTF-8", in: "ada\xff", userErr: "not valid UTF-8", groupErr: "not valid UTF-8"},
+		{name: "surrogate bytes", in: "ada\xed\xa0\x80", userErr: "not valid UTF-8", groupErr: "not valid UTF-8"},
 		{name: "leading space", in: " ada", userErr: "begins or ends", groupErr: "begins or ends"},
 		{name: "trailing space", in: "ada ", userErr: "begins or ends", groupErr: "begins or ends"},
 		{name: "trailing ideographic space", in: "张三\u3000", userErr: "begins or ends", groupErr: "begins or ends"},

@@ -89,6 +89,9 @@ func testApps(t *testing.T, ns NewStore) {
 		"extension":       {Name: "x6", ExtensionURN: "urn:example:unknown"},
 		"empty name":      {Name: "  "},
 		"control in name": {Name: "a\nb"},
+		"name not UTF-8":  {Name: "\xff"},
+		"overlong UTF-8":  {Name: "\xc0\xaf"},
+		"129 characters":  {Name: strings.Repeat("应", 129)},
 		"drop in rfc":     {Name: "x7", Profile: directory.Profile{DropExtraValues: true}},
 	} {
 		if _, err := svc.CreateApp(e.ctx, cli, spec); !errors.Is(err, directory.ErrInvalid) {
@@ -159,6 +162,15 @@ func testApps(t *testing.T, ns NewStore) {
 	}
 	if want := []string{"app.delete", "app.disable", "app.create", "app.create"}; !slices.Equal(actions, want) {
 		t.Errorf("audit actions %v, want %v", actions, want)
+	}
+
+	// 128 characters, of three bytes each: the limit counts characters.
+	long := mustApp(t, svc, e, auth.AppSpec{Name: strings.Repeat("应", 128)})
+	if err := svc.DeleteApp(e.ctx, cli, long.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.UpdateApp(e.ctx, cli, app.ID, func(a *auth.App) error { a.Name = "okta\xed\xa0\x80"; return nil }); !errors.Is(err, directory.ErrInvalid) {
+		t.Errorf("a rename to a name that is not UTF-8: got %v, want invalid", err)
 	}
 
 	// The extra-values option is stored, read back and changed.
