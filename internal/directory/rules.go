@@ -271,8 +271,10 @@ func checkUser(u *User, p Profile) error {
 	if err := checkText("displayName", u.DisplayName, MaxNameLen, false); err != nil {
 		return err
 	}
-	if strings.Contains(u.ExternalID, "bulkId:") || strings.Contains(u.UserName, "bulkId:") {
-		return Errorf(ErrInvalid, "externalId", "an unresolved bulkId reference cannot be stored")
+	for _, f := range []struct{ name, v string }{{"userName", u.UserName}, {"externalId", u.ExternalID}} {
+		if strings.Contains(f.v, "bulkId:") {
+			return Errorf(ErrInvalid, f.name, "%s holds an unresolved bulkId reference, which cannot be stored", f.name)
+		}
 	}
 	if u.Attrs == nil {
 		u.Attrs = Attrs{}

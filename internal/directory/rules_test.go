@@ -351,3 +351,20 @@ func TestErrorWithoutOp(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// TestUnresolvedBulkID: a userName or externalId that still holds a bulkId
+// reference is refused, and the error names the attribute that holds it.
+func TestUnresolvedBulkID(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		u     *User
+	}{
+		{"userName", &User{UserName: "a bulkId:x"}},
+		{"externalId", &User{UserName: "ada", ExternalID: "bulkId:x"}},
+	} {
+		err := checkUser(tc.u, Profile{})
+		if !errors.Is(err, ErrInvalid) || Field(err) != tc.field || !strings.Contains(Message(err), tc.field) {
+			t.Errorf("%s with bulkId: %v (field %q), want invalid naming %s", tc.field, err, Field(err), tc.field)
+		}
+	}
+}

@@ -157,7 +157,8 @@ func (s *Server) constraints(p directory.Profile) map[string]constraint {
 	c := map[string]constraint{
 		u + "userName": {note: "Gatehouse: " + text + "; unique ignoring case: a taken one is 409 uniqueness. A new userName " + lookAlike +
 			" or other than U+0020, may not hold a letter that is another ignoring case without lower-casing to it " +
-			"(long s, final sigma, the micro sign, the Greek symbol forms…: the error names the letter to write instead) " + nfc},
+			"(long s, final sigma, the micro sign, the Greek symbol forms…: the error names the letter to write instead) " + nfc +
+			" It may not contain \"bulkId:\" (an unresolved bulk reference)."},
 		u + "displayName": {note: "Gatehouse: " + text + "."},
 		u + "active": {note: "Gatehouse: true or false (the strings \"true\" and \"false\" are accepted in any case, without white space). " +
 			"A POST or PUT without it means true. A PATCH cannot remove it or set it to null (400 mutability)."},
