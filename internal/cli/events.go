@@ -246,6 +246,7 @@ func (e *env) eventsCmd(args []string) error {
 			run: func(c *cmd) error { return c.tail(*after, *limit, *follow) },
 		},
 		"backfill": {
+			about: "route the past events a rule matches, as if it had been in force (--dry-run: say what would be queued)",
 			flags: func(fs *flag.FlagSet) func() error {
 				fs.StringVar(&bf.Rule, "rule", "", "the rule whose past events to route (required)")
 				since := fs.String("since", "", "only events from this time: 2026-03-01, an RFC 3339 time, or a duration back from now (72h)")
@@ -282,6 +283,15 @@ func parseWhen(flagName, s string) (time.Time, error) {
 // backfill routes past events by one rule (or says what it would).
 func (c *cmd) backfill(req events.BackfillRequest) error {
 	rep, err := c.a.Admin.Backfill(c.e.ctx, cliActor(), req)
+	if r := c.a.Running; errors.Is(err, directory.ErrNotFound) && r != nil &&
+		slices.ContainsFunc(r.Rules, func(s events.RuleSpec) bool { return s.Name == req.Rule && !s.Disabled }) {
+		// The backfill routes by this process's rules; the server's rules
+		// file is not in its environment.
+		return directory.Errorf(directory.ErrNotFound, "rule",
+			"rule %q is in force on the running server (rules file %s) but not in this command's rules (%s): a backfill routes by the command's own rules; "+
+				"run it with the server's rules file (GATEHOUSE_RULES_FILE=%s), or through the server (POST /admin/v1/events/backfill)",
+			req.Rule, r.RulesFile, cmpOr(c.a.Config.Events.RulesFile, "no rules file"), r.RulesFile)
+	}
 	if err != nil {
 		return err
 	}
