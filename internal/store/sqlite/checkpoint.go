@@ -28,16 +28,43 @@ import (
 // checkpoint used to flush everything copied since the last restart — 40
 // MiB at 2,000 PATCHes a second on 1,000,000 users: a 55–70 ms stall of
 // every write, the tail of PATCH's latency (docs/benchmarks.md, issue 16).
-// So the checkpointer fsyncs the database file itself after each pass that
+// So the checkpointer fsyncs the database file itself after passes that
 // copied pages, off the commit path, and only then reports the log's size
 // (which is what sends the committer to finish): what the committer flushes
 // is the few pages written since. This sync is for latency only; SQLite's
 // own, in the checkpoint that completes, is what durability rests on.
+//
+// Copy often, sync seldom. A pass copies everything committed since the
+// last one, and copying costs CPU (a read and a write of each page): one
+// pass every 250 ms under 1,600 PATCHes a second copied the 3,500 or so
+// frames of log those 250 ms had written, in 15–50 ms, taking one of two
+// cores from the committer and the requests, and its fsync then held up
+// the commits' own for 25–40 ms: every write in flight stalled at once,
+// four times a second, which was PATCH's p99 (30–36 ms; docs/benchmarks.md,
+// "an eighth session"). So the checkpointer copies after commits, at most
+// one pass every copyEvery (a few hundred frames, a millisecond or two),
+// and fsyncs at most every syncEvery — and always before it reports a log
+// that has reached restartFrames, so that the committer's finishing
+// checkpoint still flushes only what the last pass left. Without writes it
+// wakes every syncEvery (another process may write to the file) and syncs
+// what an earlier pass copied. The price: the pages every write touches
+// (the tables' last pages, the upper levels of the b-trees) are copied once
+// a pass, so more passes copy more in all; at 10 ms the checkpointer's CPU
+// doubled and POSTs a second fell by up to a tenth, hence 20.
 
 const (
-	checkpointEvery = 250 * time.Millisecond
-	restartFrames   = 8192 // 32 MiB of 4 KiB pages
+	copyEvery     = 20 * time.Millisecond
+	syncEvery     = 250 * time.Millisecond
+	restartFrames = 8192 // 32 MiB of 4 KiB pages
 )
+
+// checkpointTuning is copyEvery, syncEvery and restartFrames as a store's
+// checkpointer uses them (tests change them; the committer's
+// finishCheckpoint reads the constant).
+type checkpointTuning struct {
+	copyEvery, syncEvery time.Duration
+	restartFrames        int
+}
 
 func (s *Store) startCheckpointer(db *sql.DB) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -45,31 +72,55 @@ func (s *Store) startCheckpointer(db *sql.DB) {
 	s.checkpointDone = make(chan struct{})
 	go func() {
 		defer close(s.checkpointDone)
-		t := time.NewTicker(checkpointEvery)
-		defer t.Stop()
+		tick := time.NewTicker(s.tuning.syncEvery)
+		defer tick.Stop()
+		pace := time.NewTimer(0)
+		defer pace.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				s.checkpoint(ctx, db)
+			case <-tick.C:
+			case <-s.committed:
+			}
+			s.checkpoint(ctx, db, time.Since(s.lastSync) >= s.tuning.syncEvery)
+			pace.Reset(s.tuning.copyEvery)
+			select {
+			case <-ctx.Done():
+				return
+			case <-pace.C:
 			}
 		}
 	}()
 }
 
-// checkpoint runs one checkpoint pass, flushes the pages it copied, and
-// reports nothing: a failed checkpoint is retried at the next tick, and the
-// log meanwhile only grows. Only the checkpointer's goroutine calls it
-// (and Close, after that goroutine has stopped).
-func (s *Store) checkpoint(ctx context.Context, db *sql.DB) {
+// committedSignal tells the checkpointer that a batch has committed, without
+// waiting: one signal pending is enough.
+func (s *Store) committedSignal() {
+	select {
+	case s.committed <- struct{}{}:
+	default:
+	}
+}
+
+// checkpoint runs one checkpoint pass; if pages copied by it or an earlier
+// pass are not yet flushed, it flushes them when syncNow is set or the log
+// has reached restartFrames. It reports nothing: a failed checkpoint is
+// retried at the next pass, and the log meanwhile only grows. Only the
+// checkpointer's goroutine calls it (and Close, after that goroutine has
+// stopped).
+func (s *Store) checkpoint(ctx context.Context, db *sql.DB, syncNow bool) {
 	var busy, frames, done int
-	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil {
+	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil || !ran(busy, frames) {
 		return
 	}
 	// Pages were copied since the last pass if more are copied now, or if
 	// the log is a new one (smaller than before).
-	if done > 0 && (done != s.walCopied || frames < s.walLast) && s.syncDB != nil {
+	if done > 0 && (done != s.walCopied || frames < s.walLast) {
+		s.unsynced = true
+	}
+	s.walCopied, s.walLast = done, frames
+	if s.unsynced && s.syncDB != nil && (syncNow || frames >= s.tuning.restartFrames) {
 		if err := s.syncDB(); err != nil {
 			// Not reported to the committer: it finishes no checkpoint on
 			// the strength of this pass. (On Linux since 4.13 a writeback
@@ -78,8 +129,8 @@ func (s *Store) checkpoint(ctx context.Context, db *sql.DB) {
 			s.walFrames.Store(0)
 			return
 		}
+		s.unsynced, s.lastSync = false, time.Now()
 	}
-	s.walCopied, s.walLast = done, frames
 	s.walFrames.Store(int64(frames))
 }
 
@@ -90,10 +141,18 @@ func (s *Store) finishCheckpoint() {
 		return
 	}
 	var busy, frames, done int
-	if err := s.wdb.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err == nil && frames == done {
+	if err := s.wdb.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err == nil && ran(busy, frames) && frames == done {
 		s.walFrames.Store(0)
 	}
 }
+
+// ran tells whether a PRAGMA wal_checkpoint(PASSIVE) that answered busy,
+// frames ran at all. Another connection's checkpoint in progress (the
+// committer's finishing one and the checkpointer's passes can meet) makes
+// it answer 1, -1, -1 without an error: the log's size is then unknown —
+// and -1 = -1 would read as a log copied to its end, which sent the
+// committer on to start it over as if it were.
+func ran(busy, frames int) bool { return busy == 0 && frames >= 0 }
 
 func (s *Store) stopCheckpointer() {
 	if s.stopCheckpoint != nil {

@@ -168,42 +168,113 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.checkpoint(ctx, s.cdb) // whatever Open left in the log
+	s.checkpoint(ctx, s.cdb, true) // whatever Open left in the log
 	reported = nil
 	s.walFrames.Store(-1)
 
 	write(0)
-	s.checkpoint(ctx, s.cdb)
+	s.checkpoint(ctx, s.cdb, true)
 	if len(reported) != 1 || reported[0] != -1 {
 		t.Fatalf("after a pass that copied pages: syncs saw reported sizes %v, want one sync before the new size was reported", reported)
 	}
 	if s.walFrames.Load() <= 0 {
 		t.Fatalf("walFrames = %d after the pass", s.walFrames.Load())
 	}
-	s.checkpoint(ctx, s.cdb)
+	s.checkpoint(ctx, s.cdb, true)
 	if len(reported) != 1 {
 		t.Fatalf("a pass that copied nothing new synced (%d syncs)", len(reported))
 	}
 	write(1000)
-	s.checkpoint(ctx, s.cdb)
+	s.checkpoint(ctx, s.cdb, true)
 	if len(reported) != 2 {
 		t.Fatalf("a pass after more writes did not sync (%d syncs)", len(reported))
 	}
 
+	// Copy often, sync seldom: a pass before the sync is due copies
+	// without syncing and reports the log's size (short of restartFrames:
+	// the committer does nothing with it); the next pass when it is due
+	// syncs what that one copied, though it copies nothing itself.
+	write(2000)
+	s.checkpoint(ctx, s.cdb, false)
+	if len(reported) != 2 {
+		t.Fatalf("a pass before the sync was due synced (%d syncs)", len(reported))
+	}
+	copied := s.walFrames.Load()
+	if copied <= 0 {
+		t.Fatalf("walFrames = %d after a pass that did not sync", copied)
+	}
+	s.checkpoint(ctx, s.cdb, true)
+	if len(reported) != 3 {
+		t.Fatalf("the pages an earlier pass copied were not synced when the sync was due (%d syncs)", len(reported))
+	}
+	// A log at restartFrames is synced before it is reported, due or not:
+	// what the committer's finishing checkpoint flushes is only what this
+	// pass left.
+	s.tuning.restartFrames = 1
+	s.walFrames.Store(-2)
+	write(3000)
+	s.checkpoint(ctx, s.cdb, false)
+	if len(reported) != 4 || reported[3] != -2 {
+		t.Fatalf("a log at restartFrames: syncs saw reported sizes %v, want a fourth before the new size was reported", reported)
+	}
+	s.tuning.restartFrames = restartFrames
+
 	// A sync that fails is not reported to the committer, and the next
 	// pass tries again.
 	s.syncDB = func() error { return errors.New("EIO") }
-	write(2000)
-	s.checkpoint(ctx, s.cdb)
+	write(4000)
+	s.checkpoint(ctx, s.cdb, true)
 	if n := s.walFrames.Load(); n != 0 {
 		t.Errorf("after a failed sync the committer was told the log has %d frames", n)
 	}
 	synced := false
 	s.syncDB = func() error { synced = true; return nil }
-	s.checkpoint(ctx, s.cdb)
+	s.checkpoint(ctx, s.cdb, true)
 	if !synced || s.walFrames.Load() <= 0 {
 		t.Errorf("the pass after a failed sync: synced %v, walFrames %d", synced, s.walFrames.Load())
 	}
+}
+
+// TestCheckpointFollowsCommits: the checkpointer copies what a batch
+// committed without waiting for its periodic tick (here an hour away), so
+// that each pass has little to copy.
+func TestCheckpointFollowsCommits(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "follow.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.stopCheckpointer()
+	s.tuning.syncEvery = time.Hour
+	s.startCheckpointer(s.cdb)
+	err = s.Write(ctx, func(tx directory.Tx) error {
+		now := time.Now()
+		for i := range 200 {
+			if err := tx.InsertUser(ctx, &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The WAL-index header (-shm) holds the log's length (mxFrame, byte
+	// 16) and, after its two copies, how much of it a checkpoint copied
+	// (nBackfill, byte 96); little-endian here.
+	var mx, backfill uint32
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(s.path + "-shm")
+		if err != nil || len(b) < 100 {
+			t.Fatalf("read -shm: %v", err)
+		}
+		mx, backfill = binary.LittleEndian.Uint32(b[16:20]), binary.LittleEndian.Uint32(b[96:100])
+		if mx > 0 && backfill == mx {
+			return
+		}
+	}
+	t.Fatalf("no checkpoint after a commit: %d of %d frames copied", backfill, mx)
 }
 
 // TestDBFileSharedAcrossStores: the descriptor the checkpointer syncs is

@@ -100,6 +100,7 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.runBatch(batch)
+		s.committedSignal()
 		s.finishCheckpoint()
 	}
 }

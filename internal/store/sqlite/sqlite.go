@@ -64,10 +64,14 @@ type Store struct {
 	busyTimeout time.Duration    // Options.BusyTimeout
 	now         func() time.Time // Options.Now
 
-	cdb            *sql.DB      // the checkpointer's connection
-	walFrames      atomic.Int64 // log size after the last checkpoint, in pages
-	walCopied      int          // pages of the log the last checkpoint had copied (checkpoint)
-	walLast        int          // and the log's size then
+	cdb            *sql.DB       // the checkpointer's connection
+	walFrames      atomic.Int64  // log size after the last checkpoint, in pages
+	walCopied      int           // pages of the log the last checkpoint had copied (checkpoint)
+	walLast        int           // and the log's size then
+	unsynced       bool          // pages copied since the last sync (checkpoint)
+	lastSync       time.Time     // when the checkpointer last synced the file
+	committed      chan struct{} // a batch committed: the checkpointer may copy it
+	tuning         checkpointTuning
 	dbFile         *sharedFile  // the database file, for the checkpointer's fsync (dbfile.go)
 	syncDB         func() error // dbFile's Sync; nil without it
 	stopCheckpoint context.CancelFunc
@@ -291,6 +295,8 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if sf := openDBFile(path); sf != nil {
 		s.dbFile, s.syncDB = sf, sf.f.Sync
 	}
+	s.committed = make(chan struct{}, 1)
+	s.tuning = checkpointTuning{copyEvery: copyEvery, syncEvery: syncEvery, restartFrames: restartFrames}
 	s.startCommitter()
 	s.startCheckpointer(cdb)
 	return s, nil
@@ -315,7 +321,7 @@ func absPath(path string) string {
 func (s *Store) Close() error {
 	s.stopCommitter()
 	s.stopCheckpointer()
-	s.checkpoint(context.Background(), s.cdb) // leave a small log behind
+	s.checkpoint(context.Background(), s.cdb, true) // leave a small log behind
 	s.r.c.close()
 	s.l.c.close()
 	s.wc.close()
