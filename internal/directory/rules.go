@@ -259,6 +259,31 @@ func checkGroupName(cur *Group, next *Group) error {
 	return checkNewName("displayName", old, next.DisplayName, true)
 }
 
+// CheckUser applies to next, the account cur becomes (nil for a new
+// one), the rules of a user's values that need no database: those
+// CreateUser and the updates refuse a change by before they look at the
+// store (lengths, externalId, emails and phone numbers, the look-alike
+// rules of userName). It changes neither argument. A dry run uses it to
+// report what the run would refuse (ldapsync); uniqueness, the
+// organization and the manager, which need the store, are not checked.
+func CheckUser(p Profile, cur, next *User) error {
+	u := next.Clone()
+	if err := checkUser(u, p); err != nil {
+		return err
+	}
+	return checkUserName(cur, u)
+}
+
+// CheckGroup is CheckUser for a group: its name, externalId and members'
+// references, not whether the members exist.
+func CheckGroup(p Profile, cur, next *Group) error {
+	g := next.Clone()
+	if err := checkGroup(g, p); err != nil {
+		return err
+	}
+	return checkGroupName(cur, g)
+}
+
 // checkUser applies the field rules to u, filling in what the rules derive
 // (the "work" type IDaaS implies, phoneRegion). It does not touch the store.
 func checkUser(u *User, p Profile) error {

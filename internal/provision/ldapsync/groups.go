@@ -257,7 +257,12 @@ func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup, keepMem
 	if d.cur == nil {
 		ch.Op, ch.Added = "create", len(want.Members)
 		local := newPrefix + g.id
-		if !r.opt.DryRun {
+		if r.opt.DryRun {
+			// What the run would refuse, the dry run reports as it would.
+			if err := directory.CheckGroup(r.s.profile(), nil, &directory.Group{DisplayName: want.DisplayName, ExternalID: want.ExternalID, OrgID: want.OrgID}); err != nil {
+				return nil, err
+			}
+		} else {
 			first := want.Members[:min(len(want.Members), memberChunk)]
 			members := make([]directory.Member, len(first))
 			for i, id := range first {
@@ -296,7 +301,13 @@ func (r *run) group(ctx context.Context, g *groupEntry, want *wantGroup, keepMem
 		op = "move"
 	}
 	ch.Op = op
-	if !r.opt.DryRun {
+	if r.opt.DryRun {
+		next := cur.Clone()
+		next.DisplayName, next.ExternalID, next.OrgID = want.DisplayName, want.ExternalID, want.OrgID
+		if err := directory.CheckGroup(r.s.profile(), cur, next); err != nil {
+			return nil, err
+		}
+	} else {
 		_, err := r.s.dir.UpdateGroup(ctx, r.s.cfg.Actor(), r.s.profile(), cur.ID, nil, func(x *directory.Group) error {
 			x.DisplayName, x.ExternalID, x.OrgID = want.DisplayName, want.ExternalID, want.OrgID
 			return nil

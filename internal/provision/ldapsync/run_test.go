@@ -653,3 +653,82 @@ func TestManagerFailed(t *testing.T) {
 		t.Errorf("emea-0001's manager = %v, want %v", ent["manager"], want)
 	}
 }
+
+// TestDryRunRefusals: what the run refuses by the rules of an account's or
+// group's values — an email address that is not one, a name holding an
+// invisible character — the dry run reports as the same error, for a new
+// entry and a changed one. (It did not check them: it planned a create
+// that the run then refused.)
+func TestDryRunRefusals(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.ErrorCount != 0 {
+		t.Fatalf("errors: %v", sum.Errors)
+	}
+	adm := s.AdminT(t)
+	apac := ouDN(s.Suffix, "Sales", "APAC")
+	mod := ldap.NewModifyRequest("uid=apac-0001,"+apac, nil)
+	mod.Replace("mail", []string{"not an address"})
+	if err := adm.Modify(mod); err != nil {
+		t.Fatal(err)
+	}
+	add := ldap.NewAddRequest("uid=new\u200buser,"+apac, nil)
+	add.Attribute("objectClass", []string{"inetOrgPerson"})
+	add.Attribute("uid", []string{"new\u200buser"})
+	add.Attribute("cn", []string{"New User"})
+	add.Attribute("sn", []string{"User"})
+	if err := adm.Add(add); err != nil {
+		t.Fatal(err)
+	}
+	// A new entry whose manager is the refused one.
+	mate := ldap.NewAddRequest("uid=newmate,"+apac, nil)
+	mate.Attribute("objectClass", []string{"inetOrgPerson"})
+	mate.Attribute("uid", []string{"newmate"})
+	mate.Attribute("cn", []string{"New Mate"})
+	mate.Attribute("sn", []string{"Mate"})
+	mate.Attribute("manager", []string{"uid=new\u200buser," + apac})
+	if err := adm.Add(mate); err != nil {
+		t.Fatal(err)
+	}
+	grp := ldap.NewAddRequest("cn=team\u200bx,ou=Groups,"+s.Suffix, nil)
+	grp.Attribute("objectClass", []string{"groupOfNames"})
+	grp.Attribute("cn", []string{"team\u200bx"})
+	grp.Attribute("member", []string{"uid=apac-0002," + apac})
+	if err := adm.Add(grp); err != nil {
+		t.Fatal(err)
+	}
+
+	outcome := func(dry bool) []string {
+		t.Helper()
+		var changes []string
+		sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{DryRun: dry, Progress: func(p ldapsync.Progress) {
+			if c := p.Change; c != nil && c.Op != "error" {
+				changes = append(changes, c.Op+" "+c.Kind+" "+c.Name+" "+strings.Join(c.Changed, ","))
+			}
+		}})
+		slices.Sort(changes)
+		out := []string{fmt.Sprintf("users %+v groups %+v changes %q", sum.Users, sum.Groups, changes)}
+		for _, e := range sum.Errors {
+			out = append(out, strings.Join([]string{e.Op, e.Kind, e.DN, e.Field, e.Error}, " | "))
+		}
+		slices.Sort(out[1:])
+		return out
+	}
+	dry := outcome(true)
+	if len(dry) != 4 {
+		t.Fatalf("the dry run reported %d errors, want 3:\n%s", len(dry)-1, strings.Join(dry, "\n"))
+	}
+	for _, want := range []string{"emails", "userName", "displayName"} {
+		if !slices.ContainsFunc(dry[1:], func(e string) bool { return strings.Contains(e, " | "+want+" | ") }) {
+			t.Errorf("no dry-run error for %s:\n%s", want, strings.Join(dry, "\n"))
+		}
+	}
+	if diff := cmp.Diff(outcome(false), dry); diff != "" {
+		t.Errorf("the dry run's outcome differs from the run's (-run +dry):\n%s", diff)
+	}
+	if n := len(g.users(t, `userName eq "apac-0001"`)); n != 1 {
+		t.Errorf("%d accounts apac-0001", n)
+	}
+}

@@ -263,7 +263,12 @@ func (r *run) writeUser(ctx context.Context, dn string, w *wantUser, pendingMana
 	u := &directory.User{}
 	r.s.m.apply(w, u)
 	local := newPrefix + w.ExternalID
-	if !r.opt.DryRun {
+	if r.opt.DryRun {
+		// What the run would refuse, the dry run reports as it would.
+		if err := directory.CheckUser(r.s.profile(), nil, u); err != nil {
+			return nil, "", err
+		}
+	} else {
 		out, _, err := r.s.dir.CreateUser(ctx, r.s.cfg.Actor(), r.s.profile(), u)
 		if err != nil {
 			return nil, "", err
@@ -358,6 +363,9 @@ func (r *run) updateUser(ctx context.Context, dn, id string, w *wantUser, op str
 		}
 		next := cur.Clone()
 		m.apply(w, next)
+		if err := directory.CheckUser(r.s.profile(), cur, next); err != nil {
+			return nil, err
+		}
 		before, after, changed = cur, next, changedFields(cur, next)
 	} else {
 		_, err := r.s.dir.UpdateUser(ctx, r.s.cfg.Actor(), r.s.profile(), id, nil, func(u *directory.User) error {
