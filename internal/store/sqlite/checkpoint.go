@@ -10,8 +10,8 @@ import (
 // database file from inside the commit that crosses 1,000 pages: the writer,
 // and every write waiting behind it, then waits for that copy and its fsync.
 // Gatehouse turns that off (wal_autocheckpoint=0) and checkpoints from a
-// connection of its own instead, a few times a second: the committer never
-// stops for it. A PASSIVE checkpoint copies what it can without waiting for
+// connection of its own instead (below): the committer never stops for
+// it. A PASSIVE checkpoint copies what it can without waiting for
 // readers or writers.
 //
 // The log only starts over from its beginning when a write begins while
@@ -28,33 +28,40 @@ import (
 // checkpoint used to flush everything copied since the last restart — 40
 // MiB at 2,000 PATCHes a second on 1,000,000 users: a 55–70 ms stall of
 // every write, the tail of PATCH's latency (docs/benchmarks.md, issue 16).
-// So the checkpointer fsyncs the database file itself after passes that
-// copied pages, off the commit path, and only then reports the log's size
-// (which is what sends the committer to finish): what the committer flushes
-// is the few pages written since. This sync is for latency only; SQLite's
+// So the checkpointer fsyncs the database file itself, off the commit path,
+// before it reports a log that has reached restartFrames (which is what
+// sends the committer to finish): what the committer flushes is the few
+// pages written since. This sync is for latency only; SQLite's
 // own, in the checkpoint that completes, is what durability rests on.
 //
-// Copy often, sync seldom. A pass copies everything committed since the
-// last one, and copying costs CPU (a read and a write of each page): one
-// pass every 250 ms under 1,600 PATCHes a second copied the 3,500 or so
-// frames of log those 250 ms had written, in 15–50 ms, taking one of two
-// cores from the committer and the requests, and its fsync then held up
-// the commits' own for 25–40 ms: every write in flight stalled at once,
-// four times a second, which was PATCH's p99 (30–36 ms; docs/benchmarks.md,
-// "an eighth session"). So the checkpointer copies after commits, at most
-// one pass every copyEvery (a few hundred frames, a millisecond or two),
-// and fsyncs at most every syncEvery — and always before it reports a log
-// that has reached restartFrames, so that the committer's finishing
-// checkpoint still flushes only what the last pass left. Without writes it
-// wakes every syncEvery (another process may write to the file) and syncs
-// what an earlier pass copied. The price: the pages every write touches
-// (the tables' last pages, the upper levels of the b-trees) are copied once
-// a pass, so more passes copy more in all; at 10 ms the checkpointer's CPU
-// doubled and POSTs a second fell by up to a tenth, hence 20.
+// Copy often, sync seldom, while writes come fast. A pass copies
+// everything committed since the last one, and copying costs CPU (a read
+// and a write of each page): one pass every 250 ms under 1,600 PATCHes a
+// second copied the 3,500 or so frames of log those 250 ms had written, in
+// 15–50 ms, taking one of two cores from the committer and the requests,
+// and its fsync then held up the commits' own for 25–40 ms: every write in
+// flight stalled at once, four times a second, which was PATCH's p99
+// (30–36 ms; docs/benchmarks.md, "an eighth session"). So while writes come
+// fast — the last pass copied at least busyFrames — the checkpointer copies
+// after commits, at most one pass every copyEvery (a few hundred frames, a
+// millisecond or two). Otherwise it copies every syncEvery, as before: a
+// pass that copies the whole log lets the next commit start it over, which
+// costs SQLite's own fsync of the database and one more of the log on the
+// commit path, and at a few writes a second a pass after each commit made
+// that happen after each commit. The pages it copied are synced at most
+// every syncEvery while the log is short of restartFrames, and after each
+// pass that copied some once it has reached it (the log stays that long
+// only while a reader holds on to its start), so that the committer's
+// finishing checkpoint still flushes only what the last pass left. The
+// price of frequent passes: the pages every write touches (the tables'
+// last pages, the upper levels of the b-trees) are copied once a pass, so
+// more passes copy more in all; at 10 ms the checkpointer's CPU doubled
+// and POSTs a second fell by up to a tenth, hence 20.
 
 const (
 	copyEvery     = 20 * time.Millisecond
 	syncEvery     = 250 * time.Millisecond
+	busyFrames    = 64   // 256 KiB of log since the last pass
 	restartFrames = 8192 // 32 MiB of 4 KiB pages
 )
 
@@ -76,14 +83,22 @@ func (s *Store) startCheckpointer(db *sql.DB) {
 		defer tick.Stop()
 		pace := time.NewTimer(0)
 		defer pace.Stop()
+		fast := true // until a pass says otherwise
 		for {
+			var commits <-chan struct{}
+			if fast {
+				commits = s.committed
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-			case <-s.committed:
+			case <-commits:
 			}
-			s.checkpoint(ctx, db, time.Since(s.lastSync) >= s.tuning.syncEvery)
+			fast = s.checkpoint(ctx, db, time.Since(s.lastSync) >= s.tuning.syncEvery) >= busyFrames
+			if !fast {
+				continue
+			}
 			pace.Reset(s.tuning.copyEvery)
 			select {
 			case <-ctx.Done():
@@ -105,18 +120,23 @@ func (s *Store) committedSignal() {
 
 // checkpoint runs one checkpoint pass; if pages copied by it or an earlier
 // pass are not yet flushed, it flushes them when syncNow is set or the log
-// has reached restartFrames. It reports nothing: a failed checkpoint is
-// retried at the next pass, and the log meanwhile only grows. Only the
-// checkpointer's goroutine calls it (and Close, after that goroutine has
-// stopped).
-func (s *Store) checkpoint(ctx context.Context, db *sql.DB, syncNow bool) {
+// has reached restartFrames. It returns how many frames of log the pass
+// copied, and reports nothing else: a failed checkpoint is retried at the
+// next pass, and the log meanwhile only grows. Only the checkpointer's
+// goroutine calls it (and Close, after that goroutine has stopped).
+func (s *Store) checkpoint(ctx context.Context, db *sql.DB, syncNow bool) (copied int) {
+	reported := s.walFrames.Load()
 	var busy, frames, done int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil || !ran(busy, frames) {
-		return
+		return 0
 	}
 	// Pages were copied since the last pass if more are copied now, or if
 	// the log is a new one (smaller than before).
-	if done > 0 && (done != s.walCopied || frames < s.walLast) {
+	copied = done - s.walCopied
+	if frames < s.walLast {
+		copied = done
+	}
+	if done > 0 && copied != 0 {
 		s.unsynced = true
 	}
 	s.walCopied, s.walLast = done, frames
@@ -127,11 +147,15 @@ func (s *Store) checkpoint(ctx context.Context, db *sql.DB, syncNow bool) {
 			// error reaches every descriptor open on the file, SQLite's
 			// too, so its own sync fails as well.) The next pass retries.
 			s.walFrames.Store(0)
-			return
+			return copied
 		}
 		s.unsynced, s.lastSync = false, time.Now()
 	}
-	s.walFrames.Store(int64(frames))
+	// Unless the committer has reset it meanwhile: it finished a
+	// checkpoint while this pass ran, and the size this pass read may be
+	// that of the log it let start over.
+	s.walFrames.CompareAndSwap(reported, int64(frames))
+	return copied
 }
 
 // finishCheckpoint runs in the committer, between batches, when the log has

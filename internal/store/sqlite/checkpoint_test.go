@@ -217,6 +217,19 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 	if len(reported) != 4 || reported[3] != -2 {
 		t.Fatalf("a log at restartFrames: syncs saw reported sizes %v, want a fourth before the new size was reported", reported)
 	}
+	// The committer may finish a checkpoint while a pass syncs (here the
+	// sync stands in for it): the pass then leaves the committer's reset
+	// alone rather than report the size of a log that has been let go.
+	s.syncDB = func() error {
+		reported = append(reported, s.walFrames.Load())
+		s.walFrames.Store(0)
+		return nil
+	}
+	write(3500)
+	s.checkpoint(ctx, s.cdb, false)
+	if n := s.walFrames.Load(); n != 0 {
+		t.Errorf("a pass overwrote the committer's reset with %d frames", n)
+	}
 	s.tuning.restartFrames = restartFrames
 
 	// A sync that fails is not reported to the committer, and the next
@@ -233,6 +246,63 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 	if !synced || s.walFrames.Load() <= 0 {
 		t.Errorf("the pass after a failed sync: synced %v, walFrames %d", synced, s.walFrames.Load())
 	}
+}
+
+// TestCheckpointSlowWrites: once a pass has copied little (writes come
+// seldom), commits no longer bring a pass each — each complete copy lets the
+// next commit start the log over, at the price of fsyncs on the commit path
+// — and the periodic tick (here an hour away) copies instead.
+func TestCheckpointSlowWrites(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "slow.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.stopCheckpointer()
+	s.checkpoint(ctx, s.cdb, true) // what Open wrote, so that the first pass copies only the first write
+	s.tuning.syncEvery = time.Hour
+	s.startCheckpointer(s.cdb)
+	write := func(id string) {
+		t.Helper()
+		err := s.Write(ctx, func(tx directory.Tx) error {
+			now := time.Now()
+			return tx.InsertUser(ctx, &directory.User{ID: id, UserName: id, OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("first")
+	// The pass after it (the checkpointer starts out following commits)
+	// copies the few frames it wrote.
+	var mx, backfill uint32
+	copied := false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && !copied; time.Sleep(5 * time.Millisecond) {
+		mx, backfill = shmFrames(t, s.path)
+		copied = mx > 0 && backfill == mx
+	}
+	if !copied {
+		t.Fatalf("no pass after the first commit: %d of %d frames copied", backfill, mx)
+	}
+	write("second")
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if mx, backfill = shmFrames(t, s.path); backfill == mx {
+			t.Fatalf("a pass followed a commit after a pass that copied %d frames or fewer (%d of %d copied)", busyFrames, backfill, mx)
+		}
+	}
+}
+
+// shmFrames reads the log's length (mxFrame, byte 16 of the WAL-index
+// header in the -shm file) and how much of it a checkpoint copied
+// (nBackfill, byte 96, after the header's two copies); little-endian here.
+func shmFrames(t *testing.T, path string) (mx, backfill uint32) {
+	t.Helper()
+	b, err := os.ReadFile(path + "-shm")
+	if err != nil || len(b) < 100 {
+		t.Fatalf("read -shm: %v", err)
+	}
+	return binary.LittleEndian.Uint32(b[16:20]), binary.LittleEndian.Uint32(b[96:100])
 }
 
 // TestCheckpointFollowsCommits: the checkpointer copies what a batch
@@ -260,17 +330,9 @@ func TestCheckpointFollowsCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The WAL-index header (-shm) holds the log's length (mxFrame, byte
-	// 16) and, after its two copies, how much of it a checkpoint copied
-	// (nBackfill, byte 96); little-endian here.
 	var mx, backfill uint32
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		b, err := os.ReadFile(s.path + "-shm")
-		if err != nil || len(b) < 100 {
-			t.Fatalf("read -shm: %v", err)
-		}
-		mx, backfill = binary.LittleEndian.Uint32(b[16:20]), binary.LittleEndian.Uint32(b[96:100])
-		if mx > 0 && backfill == mx {
+		if mx, backfill = shmFrames(t, s.path); mx > 0 && backfill == mx {
 			return
 		}
 	}

@@ -100,8 +100,8 @@ func (s *Store) commitLoop() {
 			}
 		}
 		s.runBatch(batch)
-		s.committedSignal()
 		s.finishCheckpoint()
+		s.committedSignal() // after: a pass must not report the size of a log finishCheckpoint let go
 	}
 }
 
