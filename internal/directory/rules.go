@@ -575,7 +575,11 @@ func checkGroup(g *Group, p Profile) error {
 	return nil
 }
 
-// checkOrg checks o, replacing cur (nil for a new organization).
+// CheckOrg is CheckUser for an organization: its name and externalId.
+func CheckOrg(cur, next *Organization) error { return checkOrg(cur, next) }
+
+// checkOrg checks o, replacing cur (nil for a new organization). It does
+// not change either.
 func checkOrg(cur, o *Organization) error {
 	if err := checkText("name", o.Name, MaxNameLen, true); err != nil {
 		return err

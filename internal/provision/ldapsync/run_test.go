@@ -654,8 +654,8 @@ func TestManagerFailed(t *testing.T) {
 	}
 }
 
-// TestDryRunRefusals: what the run refuses by the rules of an account's or
-// group's values — an email address that is not one, a name holding an
+// TestDryRunRefusals: what the run refuses by the rules of an account's,
+// group's or organization's values — an email address that is not one, a name holding an
 // invisible character — the dry run reports as the same error, for a new
 // entry and a changed one. (It did not check them: it planned a create
 // that the run then refused.)
@@ -692,6 +692,22 @@ func TestDryRunRefusals(t *testing.T) {
 	if err := adm.Add(mate); err != nil {
 		t.Fatal(err)
 	}
+	// A new OU whose name holds U+200B, with an account in it.
+	ops := "ou=Ops\u200b," + ouDN(s.Suffix)
+	ou := ldap.NewAddRequest(ops, nil)
+	ou.Attribute("objectClass", []string{"organizationalUnit"})
+	ou.Attribute("ou", []string{"Ops\u200b"})
+	if err := adm.Add(ou); err != nil {
+		t.Fatal(err)
+	}
+	opsUser := ldap.NewAddRequest("uid=opsuser,"+ops, nil)
+	opsUser.Attribute("objectClass", []string{"inetOrgPerson"})
+	opsUser.Attribute("uid", []string{"opsuser"})
+	opsUser.Attribute("cn", []string{"Ops User"})
+	opsUser.Attribute("sn", []string{"User"})
+	if err := adm.Add(opsUser); err != nil {
+		t.Fatal(err)
+	}
 	grp := ldap.NewAddRequest("cn=team\u200bx,ou=Groups,"+s.Suffix, nil)
 	grp.Attribute("objectClass", []string{"groupOfNames"})
 	grp.Attribute("cn", []string{"team\u200bx"})
@@ -709,7 +725,7 @@ func TestDryRunRefusals(t *testing.T) {
 			}
 		}})
 		slices.Sort(changes)
-		out := []string{fmt.Sprintf("users %+v groups %+v changes %q", sum.Users, sum.Groups, changes)}
+		out := []string{fmt.Sprintf("users %+v groups %+v orgs %+v changes %q", sum.Users, sum.Groups, sum.Orgs, changes)}
 		for _, e := range sum.Errors {
 			out = append(out, strings.Join([]string{e.Op, e.Kind, e.DN, e.Field, e.Error}, " | "))
 		}
@@ -717,10 +733,10 @@ func TestDryRunRefusals(t *testing.T) {
 		return out
 	}
 	dry := outcome(true)
-	if len(dry) != 4 {
-		t.Fatalf("the dry run reported %d errors, want 3:\n%s", len(dry)-1, strings.Join(dry, "\n"))
+	if len(dry) != 5 {
+		t.Fatalf("the dry run reported %d errors, want 4:\n%s", len(dry)-1, strings.Join(dry, "\n"))
 	}
-	for _, want := range []string{"emails", "userName", "displayName"} {
+	for _, want := range []string{"emails", "userName", "displayName", "name"} {
 		if !slices.ContainsFunc(dry[1:], func(e string) bool { return strings.Contains(e, " | "+want+" | ") }) {
 			t.Errorf("no dry-run error for %s:\n%s", want, strings.Join(dry, "\n"))
 		}

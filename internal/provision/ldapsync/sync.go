@@ -651,6 +651,10 @@ func (r *run) org(ctx context.Context, ou ouEntry, want *wantOrg, byID, byExt ma
 	if cur == nil {
 		ch.Op = "create"
 		if r.opt.DryRun {
+			// What the run would refuse, the dry run reports as it would.
+			if err := directory.CheckOrg(nil, &directory.Organization{Name: want.Name, ParentID: want.ParentID, ExternalID: want.ExternalID}); err != nil {
+				return fail(err)
+			}
 			ch.ID = ""
 			r.setLink("Organization", newPrefix+ou.id, ou.id, h)
 			r.count(&r.sum.Orgs, "create")
@@ -686,7 +690,11 @@ func (r *run) org(ctx context.Context, ou ouEntry, want *wantOrg, byID, byExt ma
 		r.count(&r.sum.Orgs, "unchanged")
 		return nil, cur.ID
 	}
-	if !r.opt.DryRun {
+	if r.opt.DryRun {
+		if err := directory.CheckOrg(cur, &next); err != nil {
+			return fail(err)
+		}
+	} else {
 		if _, err := r.s.dir.UpdateOrg(ctx, r.s.cfg.Actor(), cur.ID, func(o *directory.Organization) error {
 			o.Name, o.ParentID, o.ExternalID = want.Name, want.ParentID, want.ExternalID
 			return nil

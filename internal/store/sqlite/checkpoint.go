@@ -42,9 +42,11 @@ import (
 // and its fsync then held up the commits' own for 25–40 ms: every write in
 // flight stalled at once, four times a second, which was PATCH's p99
 // (30–36 ms; docs/benchmarks.md, "an eighth session"). So while writes come
-// fast — the last pass copied at least busyFrames — the checkpointer copies
-// after commits, at most one pass every copyEvery (a few hundred frames, a
-// millisecond or two). Otherwise it copies every syncEvery, as before: a
+// fast — passes copy at least busyRate frames a second of the time since
+// the pass before; three slower passes in a row, not one, end it — the
+// checkpointer copies after commits, at most one pass every copyEvery (a
+// few hundred frames, a millisecond or two). Otherwise it copies every
+// syncEvery, as before: a
 // pass that copies the whole log lets the next commit start it over, which
 // costs SQLite's own fsync of the database and one more of the log on the
 // commit path, and at a few writes a second a pass after each commit made
@@ -61,7 +63,8 @@ import (
 const (
 	copyEvery     = 20 * time.Millisecond
 	syncEvery     = 250 * time.Millisecond
-	busyFrames    = 64   // 256 KiB of log since the last pass
+	busyRate      = 3200 // frames a second (64 in 20 ms, 256 KiB): writes come fast
+	slowPasses    = 3    // slower passes in a row that end the fast mode
 	restartFrames = 8192 // 32 MiB of 4 KiB pages
 )
 
@@ -83,7 +86,8 @@ func (s *Store) startCheckpointer(db *sql.DB) {
 		defer tick.Stop()
 		pace := time.NewTimer(0)
 		defer pace.Stop()
-		fast := true // until a pass says otherwise
+		fast, slow := true, 0 // fast until passes say otherwise
+		prev := time.Now()
 		for {
 			var commits <-chan struct{}
 			if fast {
@@ -95,7 +99,18 @@ func (s *Store) startCheckpointer(db *sql.DB) {
 			case <-tick.C:
 			case <-commits:
 			}
-			fast = s.checkpoint(ctx, db, time.Since(s.lastSync) >= s.tuning.syncEvery) >= busyFrames
+			start := time.Now()
+			copied := s.checkpoint(ctx, db, time.Since(s.lastSync) >= s.tuning.syncEvery)
+			switch {
+			case copied < 0: // it did not run: nothing learned
+			case float64(copied) >= busyRate*start.Sub(prev).Seconds():
+				fast, slow = true, 0
+			default:
+				if slow++; slow >= slowPasses {
+					fast = false
+				}
+			}
+			prev = start
 			if !fast {
 				continue
 			}
@@ -121,14 +136,15 @@ func (s *Store) committedSignal() {
 // checkpoint runs one checkpoint pass; if pages copied by it or an earlier
 // pass are not yet flushed, it flushes them when syncNow is set or the log
 // has reached restartFrames. It returns how many frames of log the pass
-// copied, and reports nothing else: a failed checkpoint is retried at the
+// copied (-1 if it could not run: another connection was checkpointing),
+// and reports nothing else: a failed checkpoint is retried at the
 // next pass, and the log meanwhile only grows. Only the checkpointer's
 // goroutine calls it (and Close, after that goroutine has stopped).
 func (s *Store) checkpoint(ctx context.Context, db *sql.DB, syncNow bool) (copied int) {
 	reported := s.walFrames.Load()
 	var busy, frames, done int
 	if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done); err != nil || !ran(busy, frames) {
-		return 0
+		return -1
 	}
 	// Pages were copied since the last pass if more are copied now, or if
 	// the log is a new one (smaller than before).
