@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -268,7 +269,7 @@ func checkGroupName(cur *Group, next *Group) error {
 // organization and the manager, which need the store, are not checked.
 func CheckUser(p Profile, cur, next *User) error {
 	u := next.Clone()
-	if err := checkUser(u, p); err != nil {
+	if err := checkUserChange(cur, u, p); err != nil {
 		return err
 	}
 	return checkUserName(cur, u)
@@ -286,37 +287,81 @@ func CheckGroup(p Profile, cur, next *Group) error {
 
 // checkUser applies the field rules to u, filling in what the rules derive
 // (the "work" type IDaaS implies, phoneRegion). It does not touch the store.
-func checkUser(u *User, p Profile) error {
-	if err := checkText("userName", u.UserName, MaxNameLen, true); err != nil {
-		return err
+func checkUser(u *User, p Profile) error { return checkUserChange(nil, u, p) }
+
+// checkUserChange is checkUser for u replacing cur (nil for a new
+// account): a value cur already holds unchanged passes, though the rules
+// — or p's, stricter than those of the client that stored it — would
+// refuse it new. So a change of other fields is never refused for a value
+// it does not touch: disabling a departed account that another client gave
+// a second phone number, say, which an IDaaS-profile connector may not
+// store (TestDisableKeepsHeldValues).
+func checkUserChange(cur, u *User, p Profile) error {
+	held := func(name string) bool {
+		if cur == nil {
+			return false
+		}
+		var a, b any
+		if cur.Attrs != nil {
+			a = cur.Attrs[name]
+		}
+		if u.Attrs != nil {
+			b = u.Attrs[name]
+		}
+		return sameJSON(a, b)
 	}
-	if err := checkExternalID(u.ExternalID, p); err != nil {
-		return err
+	if cur == nil || u.UserName != cur.UserName {
+		if err := checkText("userName", u.UserName, MaxNameLen, true); err != nil {
+			return err
+		}
+		if strings.Contains(u.UserName, "bulkId:") {
+			return Errorf(ErrInvalid, "userName", "userName holds an unresolved bulkId reference, which cannot be stored")
+		}
 	}
-	if err := checkText("displayName", u.DisplayName, MaxNameLen, false); err != nil {
-		return err
+	if cur == nil || u.ExternalID != cur.ExternalID {
+		if err := checkExternalID(u.ExternalID, p); err != nil {
+			return err
+		}
+		if strings.Contains(u.ExternalID, "bulkId:") {
+			return Errorf(ErrInvalid, "externalId", "externalId holds an unresolved bulkId reference, which cannot be stored")
+		}
 	}
-	for _, f := range []struct{ name, v string }{{"userName", u.UserName}, {"externalId", u.ExternalID}} {
-		if strings.Contains(f.v, "bulkId:") {
-			return Errorf(ErrInvalid, f.name, "%s holds an unresolved bulkId reference, which cannot be stored", f.name)
+	if cur == nil || u.DisplayName != cur.DisplayName {
+		if err := checkText("displayName", u.DisplayName, MaxNameLen, false); err != nil {
+			return err
 		}
 	}
 	if u.Attrs == nil {
 		u.Attrs = Attrs{}
 	}
 	u.Dropped, u.Retyped = nil, nil
-	if err := checkEmails(u, p); err != nil {
-		return err
+	if !held("emails") {
+		if err := checkEmails(u, p); err != nil {
+			return err
+		}
 	}
-	if err := checkPhones(u, p); err != nil {
-		return err
+	if !held("phoneNumbers") || !held("phoneRegion") {
+		if err := checkPhones(u, p); err != nil {
+			return err
+		}
 	}
 	for _, name := range []string{"emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509Certificates"} {
+		if held(name) {
+			continue
+		}
 		if err := checkPrimary(u.Attrs, name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sameJSON reports whether a and b encode to the same JSON (so that
+// float64(1) and json.Number("1") agree).
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func checkEmails(u *User, p Profile) error {

@@ -503,7 +503,7 @@ func (s *Service) updateUser(ctx context.Context, actor Actor, p Profile, id str
 			restoreManager(next, mgr)
 			next.ID, next.Created, next.Version, next.Groups = cur.ID, cur.Created, cur.Version, nil
 			next.Modified, next.AttrsVersion, next.AttrsModified = cur.Modified, cur.AttrsVersion, cur.AttrsModified
-			if err := checkUser(next, p); err != nil {
+			if err := checkUserChange(cur, next, p); err != nil {
 				return err
 			}
 			if err := checkUserName(cur, next); err != nil {

@@ -748,3 +748,39 @@ func TestDryRunRefusals(t *testing.T) {
 		t.Errorf("%d accounts apac-0001", n)
 	}
 }
+
+// TestDisableDepartedWithForeignValues: an account whose entry has gone is
+// disabled even if another client gave it values this connector could not
+// store (a second phone number, under IDaaS's field table), and keeps
+// them; the dry run plans the same. The disable was refused for the phone
+// numbers, run after run, leaving the departed account enabled.
+func TestDisableDepartedWithForeignValues(t *testing.T) {
+	s := smallDir(t, slapdtest.Options{})
+	g := newGatehouse(t)
+	cfg := openldapConfig(s)
+	env := map[string]string{"LDAP_PW": s.SvcPW}
+	if sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{}); sum.ErrorCount != 0 {
+		t.Fatalf("errors: %v", sum.Errors)
+	}
+	u := g.user(t, "apac-0003")
+	two := []any{map[string]any{"value": "+1 202 555 0100", "type": "work"}, map[string]any{"value": "+1 202 555 0101", "type": "mobile"}}
+	if _, err := g.dir.UpdateUser(g.ctx, directory.Actor{Kind: "cli"}, directory.Profile{}, u.ID, nil, func(x *directory.User) error {
+		x.Attrs["phoneNumbers"] = two
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AdminT(t).Del(ldap.NewDelRequest("uid=apac-0003,"+ouDN(s.Suffix, "Sales", "APAC"), nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, dry := range []bool{true, false} {
+		sum := run(t, g.syncer(t, cfg, env), ldapsync.Options{DryRun: dry})
+		if sum.ErrorCount != 0 || sum.Users.Disabled != 1 {
+			t.Errorf("dry run %v: users %+v, errors %v", dry, sum.Users, sum.Errors)
+		}
+	}
+	u = g.user(t, "apac-0003")
+	if u.Active || len(u.Attrs["phoneNumbers"].([]any)) != 2 {
+		t.Errorf("the departed account: active %v, phoneNumbers %v", u.Active, u.Attrs["phoneNumbers"])
+	}
+}
