@@ -674,47 +674,27 @@ func TestDryRunRefusals(t *testing.T) {
 	if err := adm.Modify(mod); err != nil {
 		t.Fatal(err)
 	}
-	add := ldap.NewAddRequest("uid=new\u200buser,"+apac, nil)
-	add.Attribute("objectClass", []string{"inetOrgPerson"})
-	add.Attribute("uid", []string{"new\u200buser"})
-	add.Attribute("cn", []string{"New User"})
-	add.Attribute("sn", []string{"User"})
-	if err := adm.Add(add); err != nil {
-		t.Fatal(err)
+	// add adds the entry dn with objectClass class and the attributes
+	// given as name, value pairs.
+	add := func(dn, class string, attrs ...string) {
+		t.Helper()
+		req := ldap.NewAddRequest(dn, nil)
+		req.Attribute("objectClass", []string{class})
+		for i := 0; i < len(attrs); i += 2 {
+			req.Attribute(attrs[i], []string{attrs[i+1]})
+		}
+		if err := adm.Add(req); err != nil {
+			t.Fatal(err)
+		}
 	}
+	add("uid=new\u200buser,"+apac, "inetOrgPerson", "uid", "new\u200buser", "cn", "New User", "sn", "User")
 	// A new entry whose manager is the refused one.
-	mate := ldap.NewAddRequest("uid=newmate,"+apac, nil)
-	mate.Attribute("objectClass", []string{"inetOrgPerson"})
-	mate.Attribute("uid", []string{"newmate"})
-	mate.Attribute("cn", []string{"New Mate"})
-	mate.Attribute("sn", []string{"Mate"})
-	mate.Attribute("manager", []string{"uid=new\u200buser," + apac})
-	if err := adm.Add(mate); err != nil {
-		t.Fatal(err)
-	}
+	add("uid=newmate,"+apac, "inetOrgPerson", "uid", "newmate", "cn", "New Mate", "sn", "Mate", "manager", "uid=new\u200buser,"+apac)
 	// A new OU whose name holds U+200B, with an account in it.
 	ops := "ou=Ops\u200b," + ouDN(s.Suffix)
-	ou := ldap.NewAddRequest(ops, nil)
-	ou.Attribute("objectClass", []string{"organizationalUnit"})
-	ou.Attribute("ou", []string{"Ops\u200b"})
-	if err := adm.Add(ou); err != nil {
-		t.Fatal(err)
-	}
-	opsUser := ldap.NewAddRequest("uid=opsuser,"+ops, nil)
-	opsUser.Attribute("objectClass", []string{"inetOrgPerson"})
-	opsUser.Attribute("uid", []string{"opsuser"})
-	opsUser.Attribute("cn", []string{"Ops User"})
-	opsUser.Attribute("sn", []string{"User"})
-	if err := adm.Add(opsUser); err != nil {
-		t.Fatal(err)
-	}
-	grp := ldap.NewAddRequest("cn=team\u200bx,ou=Groups,"+s.Suffix, nil)
-	grp.Attribute("objectClass", []string{"groupOfNames"})
-	grp.Attribute("cn", []string{"team\u200bx"})
-	grp.Attribute("member", []string{"uid=apac-0002," + apac})
-	if err := adm.Add(grp); err != nil {
-		t.Fatal(err)
-	}
+	add(ops, "organizationalUnit", "ou", "Ops\u200b")
+	add("uid=opsuser,"+ops, "inetOrgPerson", "uid", "opsuser", "cn", "Ops User", "sn", "User")
+	add("cn=team\u200bx,ou=Groups,"+s.Suffix, "groupOfNames", "cn", "team\u200bx", "member", "uid=apac-0002,"+apac)
 
 	outcome := func(dry bool) []string {
 		t.Helper()

@@ -19,27 +19,8 @@ import (
 // two batches, which lets the next batch start the log over.
 func TestCommitterFinishesCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "wal.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.stopCheckpointer() // drive checkpoints by hand
-	write := func(from, n int) {
-		err := s.Write(ctx, func(tx directory.Tx) error {
-			now := time.Now()
-			for i := from; i < from+n; i++ {
-				u := &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}
-				if err := tx.InsertUser(ctx, u); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := handDriven(t, "wal.db")
+	write := func(from, n int) { insertUsers(t, s, from, n) }
 	// checkpoint copies the log as a background tick would.
 	checkpoint := func() {
 		var busy, n, done int
@@ -140,12 +121,7 @@ func TestWriterTempStore(t *testing.T) {
 // that copied nothing new does not sync.
 func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "flush.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.stopCheckpointer() // drive checkpoints by hand
+	s := handDriven(t, "flush.db")
 	if s.syncDB == nil {
 		t.Fatal("the store did not open the database file for the checkpointer's fsync")
 	}
@@ -154,20 +130,7 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 		reported = append(reported, s.walFrames.Load())
 		return nil
 	}
-	write := func(from int) {
-		err := s.Write(ctx, func(tx directory.Tx) error {
-			now := time.Now()
-			for i := from; i < from+200; i++ {
-				if err := tx.InsertUser(ctx, &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(from int) { insertUsers(t, s, from, 200) }
 	s.checkpoint(ctx, s.cdb, true) // whatever Open left in the log
 	reported = nil
 	s.walFrames.Store(-1)
@@ -255,40 +218,15 @@ func TestCheckpointFlushesBeforeReporting(t *testing.T) {
 // (here an hour away) copies instead. It takes slowPasses such passes in a
 // row, not one: a lull under heavy writes must not end the fast mode.
 func TestCheckpointSlowWrites(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "slow.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.stopCheckpointer()
-	s.checkpoint(ctx, s.cdb, true) // what Open wrote, so that passes copy only the writes below
+	s := handDriven(t, "slow.db")
+	s.checkpoint(context.Background(), s.cdb, true) // what Open wrote, so that passes copy only the writes below
 	s.tuning.syncEvery = time.Hour
 	s.startCheckpointer(s.cdb)
-	write := func(id string) {
-		t.Helper()
-		err := s.Write(ctx, func(tx directory.Tx) error {
-			now := time.Now()
-			return tx.InsertUser(ctx, &directory.User{ID: id, UserName: id, OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1})
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	// copiedWithin reports whether a pass copies the whole log within d.
-	copiedWithin := func(d time.Duration) bool {
-		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
-			if mx, backfill := shmFrames(t, s.path); mx > 0 && backfill == mx {
-				return true
-			}
-		}
-		return false
-	}
 	passes := 0
 	for i := range 10 {
 		time.Sleep(100 * time.Millisecond)
-		write(fmt.Sprint("u", i))
-		if !copiedWithin(2 * time.Second) {
+		insertUsers(t, s, i, 1)
+		if !copiedWithin(t, s, 2*time.Second) {
 			break
 		}
 		passes++
@@ -312,22 +250,38 @@ func shmFrames(t *testing.T, path string) (mx, backfill uint32) {
 	return binary.LittleEndian.Uint32(b[16:20]), binary.LittleEndian.Uint32(b[96:100])
 }
 
-// TestCheckpointFollowsCommits: the checkpointer copies what a batch
-// committed without waiting for its periodic tick (here an hour away), so
-// that each pass has little to copy.
-func TestCheckpointFollowsCommits(t *testing.T) {
-	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "follow.db"), Options{})
+// copiedWithin reports whether a pass copies the whole log of s within d.
+func copiedWithin(t *testing.T, s *Store, d time.Duration) bool {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if mx, backfill := shmFrames(t, s.path); mx > 0 && backfill == mx {
+			return true
+		}
+	}
+	return false
+}
+
+// handDriven opens a store in a new directory with its checkpointer
+// stopped: the test drives checkpoints itself, or restarts the
+// checkpointer after changing its tuning.
+func handDriven(t *testing.T, name string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), name), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	s.stopCheckpointer()
-	s.tuning.syncEvery = time.Hour
-	s.startCheckpointer(s.cdb)
-	err = s.Write(ctx, func(tx directory.Tx) error {
+	return s
+}
+
+// insertUsers writes users u<from>… u<from+n-1> in one write.
+func insertUsers(t *testing.T, s *Store, from, n int) {
+	t.Helper()
+	ctx := context.Background()
+	err := s.Write(ctx, func(tx directory.Tx) error {
 		now := time.Now()
-		for i := range 200 {
+		for i := from; i < from+n; i++ {
 			if err := tx.InsertUser(ctx, &directory.User{ID: fmt.Sprint("u", i), UserName: fmt.Sprint("user", i), OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1}); err != nil {
 				return err
 			}
@@ -337,13 +291,20 @@ func TestCheckpointFollowsCommits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mx, backfill uint32
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if mx, backfill = shmFrames(t, s.path); mx > 0 && backfill == mx {
-			return
-		}
+}
+
+// TestCheckpointFollowsCommits: the checkpointer copies what a batch
+// committed without waiting for its periodic tick (here an hour away), so
+// that each pass has little to copy.
+func TestCheckpointFollowsCommits(t *testing.T) {
+	s := handDriven(t, "follow.db")
+	s.tuning.syncEvery = time.Hour
+	s.startCheckpointer(s.cdb)
+	insertUsers(t, s, 0, 200)
+	if !copiedWithin(t, s, 20*time.Second) {
+		mx, backfill := shmFrames(t, s.path)
+		t.Fatalf("no checkpoint after a commit: %d of %d frames copied", backfill, mx)
 	}
-	t.Fatalf("no checkpoint after a commit: %d of %d frames copied", backfill, mx)
 }
 
 // TestDBFileSharedAcrossStores: the descriptor the checkpointer syncs is

@@ -8,12 +8,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
-
-	"github.com/gatehouse-id/gatehouse/internal/directory"
 )
 
 // TestCheckpointWhileAnotherRuns: a checkpoint that finds another
@@ -25,19 +21,8 @@ import (
 // second), as a checkpoint running in another process would.
 func TestCheckpointWhileAnotherRuns(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "busy.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.stopCheckpointer()
-	err = s.Write(ctx, func(tx directory.Tx) error {
-		now := time.Now()
-		return tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "user1", OrgID: directory.RootOrgID, Created: now, Modified: now, Version: 1})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := handDriven(t, "busy.db")
+	insertUsers(t, s, 1, 1)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldCheckpointLock$")
 	cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_HOLD_CKPT_LOCK="+s.path+"-shm")
