@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/mail"
+	"reflect"
 	"slices"
 	"strings"
 	"unicode"
@@ -357,11 +358,15 @@ func checkUserChange(cur, u *User, p Profile) error {
 }
 
 // sameJSON reports whether a and b encode to the same JSON (so that
-// float64(1) and json.Number("1") agree).
+// float64(1) and json.Number("1") agree); values that do not encode are
+// compared as they are.
 func sameJSON(a, b any) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
+	if err1 != nil || err2 != nil {
+		return reflect.DeepEqual(a, b)
+	}
+	return string(ja) == string(jb)
 }
 
 func checkEmails(u *User, p Profile) error {

@@ -2,10 +2,8 @@ package directory
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"time"
 )
@@ -566,13 +564,7 @@ func equalAttrs(a, b Attrs) bool {
 	if len(a) == 0 && len(b) == 0 {
 		return true
 	}
-	// Compare through JSON so that float64(1) and json.Number("1") agree.
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	if err1 != nil || err2 != nil {
-		return reflect.DeepEqual(a, b)
-	}
-	return string(ja) == string(jb)
+	return sameJSON(a, b)
 }
 
 // DeleteUser deletes user id and its memberships — in every group, those
