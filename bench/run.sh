@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks of docs/benchmarks.md: seeds a database, starts Gatehouse on it,
 # and measures each scenario with wrk (closed loop, 2 threads, on the same
-# machine), three times, alongside a trivial net/http handler.
+# machine), three times, alongside a trivial net/http handler and the floor
+# of a GET by id (bench/floor: the user's row read with Gatehouse's driver
+# and written out, nothing else).
 #
 #   bench/run.sh sqlite 100000
 #   bench/run.sh postgres 1000000
@@ -14,7 +16,8 @@
 # database and the results; default bench/out/<kind>-<users>: put it under
 # /tmp to keep a 1,000,000-user database off the work tree), PGDB (the
 # PostgreSQL database to recreate, default gatehouse_bench), PORT (Gatehouse's
-# port, default 18080; the trivial handler listens on PORT+1, pprof on PORT+2),
+# port, default 18080; the trivial handler listens on PORT+1, pprof on PORT+2,
+# the floor on PORT+3),
 # GATEHOUSE (a gatehouse binary to measure instead of building the work tree:
 # GATEHOUSE=/tmp/gatehouse-before SKIP_SEED=1 bench/run.sh … compares builds on
 # the same data).
@@ -30,8 +33,8 @@ out=${OUT:-bench/out/$kind-$users}
 pgdb=${PGDB:-gatehouse_bench}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-port=${PORT:-18080} # Gatehouse; the trivial handler on port+1, pprof on port+2
-bport=$((port + 1)) dport=$((port + 2))
+port=${PORT:-18080} # Gatehouse; the trivial handler on port+1, pprof on port+2, the floor on port+3
+bport=$((port + 1)) dport=$((port + 2)) fport=$((port + 3))
 
 command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)"; exit 1; }
 bin=${GATEHOUSE:-}
@@ -40,6 +43,7 @@ if [ -z "$bin" ]; then
   bin=$out/gatehouse
 fi
 go build -o "$out/baseline" ./bench/baseline
+go build -o "$out/floor" ./bench/floor
 go build -o "$out/walk" ./bench/walk
 go build -o "$out/seed" ./bench/seed
 
@@ -72,8 +76,12 @@ GATEHOUSE_DEBUG_LISTEN=127.0.0.1:$dport \
 server=$!
 "$out/baseline" -listen 127.0.0.1:$bport &
 baseline=$!
-trap 'kill $server $baseline 2>/dev/null || true' EXIT
+trap 'kill $server $baseline ${floor:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:$port/readyz >/dev/null && break; sleep 0.1; done
+# After Gatehouse is ready: it creates and migrates the database.
+"$out/floor" -database-url "$dburl" -listen 127.0.0.1:$fport &
+floor=$!
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:$fport/readyz >/dev/null && break; sleep 0.1; done
 
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
 export BASIC="Basic $(tr -d '\n' < "$out/client.txt" | base64 -w0)"
@@ -107,6 +115,7 @@ if [ -n "${ONLY_AUTH:-}" ]; then conns=""; SKIP_WRITES=1; SKIP_WALK=1; fi
 for c in $conns; do
   for _ in $(seq 1 "$runs"); do
     measure baseline baseline.lua "$c" $bport "$baseline"
+    measure floor_get_by_id get_by_id.lua "$c" $fport "$floor"
     measure get_by_id get_by_id.lua "$c"
     measure filter_username filter_username.lua "$c"
     measure filter_email filter_email.lua "$c"
