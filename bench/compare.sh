@@ -5,6 +5,11 @@
 #
 #   bench/compare.sh OUT SCENARIO ROUNDS BINARY...
 #   bench/compare.sh /tmp/bench/sqlite-1000000 get_by_id 3 /tmp/gatehouse-before /tmp/gatehouse-after
+#   bench/compare.sh /tmp/bench/sqlite-1000000 get_by_id 3 baseline floor /tmp/gatehouse
+#
+# A build named baseline or floor is that yardstick (bench/baseline, the
+# trivial handler; bench/floor, the floor of a GET by id, for get_by_id),
+# built from the work tree.
 #
 # OUT is a directory bench/run.sh filled (OUT=… bench/run.sh …): its seeded
 # database (gatehouse.db, or DATABASE_URL for PostgreSQL), token.txt,
@@ -31,17 +36,30 @@ dburl=${DATABASE_URL:-$out/gatehouse.db}
 port=${PORT:-18090} conns=${CONNS:-16} duration=${DURATION:-8}
 export WRKDIR=$(pwd)/bench/wrk TOKEN=$(cat "$out/token.txt") IDS=$out/ids.txt NAMES=$out/names.txt PREFIX=$$
 hz=$(getconf CLK_TCK)
-tmp=$(mktemp)
+tmp=$(mktemp) yard=$(mktemp -d)
 server= writes=
 # An early exit (set -e) stops the server and the paced writer too.
-trap 'kill $server $writes 2>/dev/null; rm -f "$tmp"' EXIT
+trap 'kill $server $writes 2>/dev/null; rm -rf "$tmp" "$yard"' EXIT
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 minflt() { awk '{print $10}' "/proc/$1/stat"; }
 machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 
+# The yardsticks, named "baseline" and "floor" among the builds: the trivial
+# handler and the floor of a GET by id (bench/floor: run it with the
+# get_by_id scenario), built once.
+for bin in "$@"; do
+  case $bin in
+  baseline | floor) go build -o "$yard/$bin" "./bench/$bin" ;;
+  esac
+done
+
 for _ in $(seq 1 "$rounds"); do
   for bin in "$@"; do
-    "$bin" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen "127.0.0.1:$port" --log-format json 2>/dev/null >/dev/null &
+    case $bin in
+    baseline) "$yard/baseline" -listen "127.0.0.1:$port" 2>/dev/null >/dev/null & ;;
+    floor) "$yard/floor" -database-url "$dburl" -listen "127.0.0.1:$port" 2>/dev/null >/dev/null & ;;
+    *) "$bin" serve --config bench/gatehouse.yaml --database-url "$dburl" --listen "127.0.0.1:$port" --log-format json 2>/dev/null >/dev/null & ;;
+    esac
     server=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
     wrk -t2 -c"$conns" -d3s -s "bench/wrk/$scenario.lua" "http://127.0.0.1:$port" >/dev/null
