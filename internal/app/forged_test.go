@@ -193,3 +193,58 @@ rules:
 		t.Errorf("received document: %s", got.body)
 	}
 }
+
+// TestEventsPreemptedIDs: an application that may post events cannot have
+// another sender's events dropped as duplicates by posting their source
+// and id first. The real sender's event is taken, routed by the rule that
+// names it and delivered; each application's repeat is its own duplicate.
+func TestEventsPreemptedIDs(t *testing.T) {
+	h := newHook(t)
+	r := startWithRules(t, fmt.Sprintf(`
+targets:
+  hook:
+    webhook: {url: %q, secrets: [%q]}
+rules:
+  - name: new-hires
+    pattern: {"received": {"app": ["idaas-callbacks"]}, "detail-type": ["User.Created"]}
+    targets: [{target: hook}]
+`, h.srv.URL, h.secret), nil)
+	tokens := map[string]string{}
+	for _, name := range []string{"intruder", "idaas-callbacks"} {
+		if res := adminCall(t, r, "POST", "/apps", `{"name":"`+name+`","kind":"server-app","scopes":["events:write"]}`); res.status != 201 {
+			t.Fatal(res.status, string(res.raw))
+		}
+		tokens[name] = adminCall(t, r, "POST", "/apps/"+name+"/tokens", "").str("token")
+	}
+	post := func(app, userName string) *reply {
+		return call(t, "POST", r.url+"/events", `{"specversion":"1.0","id":"evt-42","source":"com.example.idaas","type":"User.Created","subject":"users/x","data":{"userName":"`+userName+`"}}`,
+			append(bearer(tokens[app]), "Content-Type", "application/cloudevents+json")...)
+	}
+	counts := func(res *reply) string {
+		return fmt.Sprintf("%d %v/%v", res.status, res.body["accepted"], res.body["duplicates"])
+	}
+	if res := post("intruder", "mallory"); counts(res) != "202 1/0" {
+		t.Fatalf("the intruder's event: %s %s", counts(res), res.raw)
+	}
+	if res := post("idaas-callbacks", "new-hire"); counts(res) != "202 1/0" {
+		t.Fatalf("the real sender's event after the intruder's: %s %s (want it accepted, not a duplicate)", counts(res), res.raw)
+	}
+	for _, app := range []string{"intruder", "idaas-callbacks"} {
+		if res := post(app, "again"); counts(res) != "202 0/1" {
+			t.Errorf("%s posting its event again: %s %s (want a duplicate)", app, counts(res), res.raw)
+		}
+	}
+	waitFor(t, "the real sender's event delivered", func() bool {
+		for _, req := range h.received() {
+			if data, _ := req.doc["detail"].(map[string]any); data["userName"] == "new-hire" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, req := range h.received() {
+		if data, _ := req.doc["detail"].(map[string]any); data["userName"] != "new-hire" {
+			t.Errorf("delivered: %s", req.body)
+		}
+	}
+}

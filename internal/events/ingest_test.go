@@ -738,7 +738,7 @@ func (s *receiverStore) AppendExternal(_ context.Context, evs []*External, actor
 	}
 	fresh := make([]bool, len(evs))
 	for i, e := range evs {
-		k := e.Source + "\x00" + e.ID
+		k := actor.AppID + "\x00" + e.Source + "\x00" + e.ID // the stores' key
 		if !s.seen[k] {
 			s.seen[k], fresh[i] = true, true
 			s.evs = append(s.evs, e)
@@ -882,7 +882,8 @@ func TestReceiver(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if _, err := st.AppendExternal(context.Background(), evs, directory.Actor{}); err != nil {
+				// Posted before by the same application ("writer"'s).
+				if _, err := st.AppendExternal(context.Background(), evs, directory.Actor{Kind: "app", AppID: "app1"}); err != nil {
 					t.Fatal(err)
 				}
 			}

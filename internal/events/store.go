@@ -116,8 +116,12 @@ type Store interface {
 	// EventsAfter returns outbox records with Seq > after, in order.
 	EventsAfter(ctx context.Context, after int64, limit int) ([]*directory.EventRecord, error)
 	// AppendExternal stores received events (with an audit record of the
-	// receipt), skipping those whose (source, id) is already stored; it
-	// reports which were new.
+	// receipt), skipping those the same application (actor.AppID) has
+	// posted before with the same (source, id); it reports which were new.
+	// The application is part of the key because source and id are what
+	// the sender wrote: keyed on them alone, any application allowed to
+	// post events could post another sender's ids first and have that
+	// sender's events dropped as duplicates.
 	AppendExternal(ctx context.Context, evs []*External, actor directory.Actor) ([]bool, error)
 	// DispatchCursor is the seq of the last event dispatched.
 	DispatchCursor(ctx context.Context) (int64, error)

@@ -68,8 +68,9 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]*dir
 	return out, nil
 }
 
-// AppendExternal stores received events, skipping known (source, id) pairs,
-// and records the receipt of the new ones in the audit log, in one
+// AppendExternal stores received events, skipping those the same
+// application has posted before with the same source and id (the key
+// events.Store describes), and records the receipt of the new ones in the audit log, in one
 // transaction. It takes the audit head's lock before the events' seqs, as
 // every taker of event seqs does (see above); holding it, it is also the
 // only writer of events, so the inserts that do nothing on conflict tell
@@ -89,10 +90,10 @@ func (s *Store) AppendExternal(ctx context.Context, evs []*events.External, acto
 		// (source, id) repeated within evs is new only the first time.
 		b := &pgx.Batch{}
 		for _, e := range evs {
-			b.Queue(`INSERT INTO events (seq, id, source, type, subject, time, actor, resource_type, resource_id, data)
-				VALUES (nextval('events_seq'), $1, $2, $3, $4, $5, $6, 'Event', $1, $7)
-				ON CONFLICT (source, id) DO NOTHING`,
-				e.ID, e.Source, e.Type, e.Subject, e.Time.UTC(), string(a), string(e.Doc))
+			b.Queue(`INSERT INTO events (seq, id, source, receiver, type, subject, time, actor, resource_type, resource_id, data)
+				VALUES (nextval('events_seq'), $1, $2, $3, $4, $5, $6, $7, 'Event', $1, $8)
+				ON CONFLICT (source, id, receiver) DO NOTHING`,
+				e.ID, e.Source, actor.AppID, e.Type, e.Subject, e.Time.UTC(), string(a), string(e.Doc))
 		}
 		br := t.tx.SendBatch(ctx, b)
 		var ids []string

@@ -159,6 +159,23 @@ func TestMigrateAttrsVersions(t *testing.T) {
 	storetest.CheckMigratedAttrsVersions(t, openIn(t, url, schemaName))
 }
 
+// TestMigrateEventReceivers: an event received before migration 0024 is
+// its poster's: posted again by it, a duplicate; by another application,
+// new.
+func TestMigrateEventReceivers(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	schemaName := freshSchema(t, url)
+	conn := connectIn(t, url, schemaName)
+	migrateTo(t, conn, 23)
+	for _, stmt := range storetest.LegacyEventReceivers() {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	storetest.CheckMigratedEventReceivers(t, openIn(t, url, schemaName))
+}
+
 // TestMigratePolicyBindings: the policy bindings recorded as one record
 // before migration 0020 are one row per reference after it.
 func TestMigratePolicyBindings(t *testing.T) {

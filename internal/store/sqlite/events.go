@@ -58,16 +58,18 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]*dir
 	return collect(rows, scanEventRecord)
 }
 
-// AppendExternal stores received events, skipping known (source, id) pairs.
+// AppendExternal stores received events, skipping those the same
+// application has posted before with the same source and id (the key
+// events.Store describes).
 func (s *Store) AppendExternal(ctx context.Context, evs []*events.External, actor directory.Actor) ([]bool, error) {
 	fresh := make([]bool, len(evs))
+	a, _ := json.Marshal(actor) // strings only: cannot fail
 	err := s.submit(ctx, func(t *tx) error {
 		var ids []string
 		for i, e := range evs {
-			a, _ := json.Marshal(actor)
-			res, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, source, type, subject, time, actor, resource_type, resource_id, data)
-				VALUES (?, ?, ?, ?, ?, ?, 'Event', ?, ?)`,
-				e.ID, e.Source, e.Type, e.Subject, fmtTime(e.Time), string(a), e.ID, string(e.Doc))
+			res, err := t.tx.ExecContext(ctx, `INSERT OR IGNORE INTO events (id, source, receiver, type, subject, time, actor, resource_type, resource_id, data)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 'Event', ?, ?)`,
+				e.ID, e.Source, actor.AppID, e.Type, e.Subject, fmtTime(e.Time), string(a), e.ID, string(e.Doc))
 			if err != nil {
 				return fmt.Errorf("store received event: %w", err)
 			}

@@ -99,6 +99,31 @@ func TestMigrateAttrsVersions(t *testing.T) {
 	storetest.CheckMigratedAttrsVersions(t, s)
 }
 
+// TestMigrateEventReceivers: an event received before migration 0024 is
+// its poster's: posted again by it, a duplicate; by another application,
+// new.
+func TestMigrateEventReceivers(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.db")
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(t, db, 23)
+	for _, stmt := range storetest.LegacyEventReceivers() {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckMigratedEventReceivers(t, s)
+}
+
 // TestMigratePolicyBindings: the policy bindings recorded as one record
 // before migration 0020 are one row per reference after it.
 func TestMigratePolicyBindings(t *testing.T) {

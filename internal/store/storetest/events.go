@@ -439,8 +439,9 @@ func testAttemptLog(t *testing.T, ns NewStore) {
 	}
 }
 
-// testExternalEvents: received events are stored once per (source, id),
-// with an audit record, in the same sequence as Gatehouse's own.
+// testExternalEvents: received events are stored once per (source, id)
+// and application, with an audit record, in the same sequence as
+// Gatehouse's own.
 func testExternalEvents(t *testing.T, ns NewStore) {
 	e := setup(t, ns)
 	es := asEvents(t, e.store)
@@ -475,8 +476,24 @@ func testExternalEvents(t *testing.T, ns NewStore) {
 	if len(entries) != 2 {
 		t.Errorf("audit records of receipts: %d", len(entries))
 	}
-	if rep, err := e.svc.VerifyAudit(e.ctx); err != nil || !rep.OK {
-		t.Errorf("audit chain after receipts: %v %+v", err, rep)
+	// Another application posting the same source and id, before or after
+	// the first, is not its duplicate: an application allowed to post
+	// events cannot have another's dropped by posting its ids first.
+	other := directory.Actor{Kind: "app", AppID: "app-2", AppName: "intruder", RequestID: "r2"}
+	early := &events.External{ID: "x3", Source: "urn:idaas", Type: "User.Created", Subject: "u/3", Time: now, Doc: json.RawMessage(`{"id":"forged"}`)}
+	if fresh, err := es.AppendExternal(e.ctx, []*events.External{evs[0], early}, other); err != nil || !slices.Equal(fresh, []bool{true, true}) {
+		t.Fatalf("another application's append: %v %v", err, fresh)
+	}
+	real := &events.External{ID: "x3", Source: "urn:idaas", Type: "User.Created", Subject: "u/3", Time: now, Doc: json.RawMessage(`{"id":"x3"}`)}
+	if fresh, err := es.AppendExternal(e.ctx, []*events.External{real, evs[0]}, actor); err != nil || !slices.Equal(fresh, []bool{true, false}) {
+		t.Fatalf("the sender's own after another's: %v %v", err, fresh)
+	}
+	if fresh, err := es.AppendExternal(e.ctx, []*events.External{early}, other); err != nil || !slices.Equal(fresh, []bool{false}) {
+		t.Fatalf("the other application again: %v %v", err, fresh)
+	}
+	recs, _ = es.EventsAfter(e.ctx, 0, 10)
+	if n := len(recs); n != 7 || recs[6].ID != "x3" || string(recs[6].Data) != `{"id":"x3"}` || recs[6].Actor.AppID != "app-1" {
+		t.Fatalf("records after another application's: %d %+v", n, recs[n-1])
 	}
 }
 

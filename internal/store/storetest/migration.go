@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"testing"
@@ -376,5 +377,41 @@ func CheckMigratedAttrsVersions(t *testing.T, s Store) {
 	}
 	if og.Version != 5 || og.AttrsVersion != 4 || !og.Modified.Equal(now) || og.AttrsModified.Equal(now) {
 		t.Errorf("group after a membership change: version %d, attrs version %d, modified %v, attrs modified %v", og.Version, og.AttrsVersion, og.Modified, og.AttrsModified)
+	}
+}
+
+// LegacyEventReceivers returns the statements that write, as a database
+// before migration 0024 holds them, an event received from application
+// app-1 and one of Gatehouse's own (their seqs given, since PostgreSQL's
+// have no default, and above those the test's appends take).
+func LegacyEventReceivers() []string {
+	return []string{
+		`INSERT INTO events (seq, id, source, type, subject, time, actor, resource_type, resource_id, data)
+			VALUES (1000, 'x1', 'urn:idaas', 'User.Created', 'u/1', '2026-01-02T03:04:05.000000Z',
+				'{"kind":"app","appId":"app-1","appName":"idaas"}', 'Event', 'x1', '{"id":"x1"}')`,
+		`INSERT INTO events (seq, id, source, type, subject, time, actor, resource_type, resource_id, data)
+			VALUES (1001, 'own-1', '', 'User.Created', 'users/u', '2026-01-02T03:04:05.000000Z',
+				'{"kind":"cli"}', 'User', 'u', '{}')`,
+	}
+}
+
+// CheckMigratedEventReceivers checks the rows of LegacyEventReceivers
+// after migration: the received event is app-1's, so app-1 posting it
+// again is a duplicate, and another application posting the same source
+// and id is not.
+func CheckMigratedEventReceivers(t *testing.T, s Store) {
+	t.Helper()
+	es, ok := s.(events.Store)
+	if !ok {
+		t.Fatal("the store keeps no events")
+	}
+	ctx := context.Background()
+	again := []*events.External{{ID: "x1", Source: "urn:idaas", Type: "User.Created", Subject: "u/1",
+		Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Doc: json.RawMessage(`{"id":"x1"}`)}}
+	if fresh, err := es.AppendExternal(ctx, again, directory.Actor{Kind: "app", AppID: "app-1"}); err != nil || len(fresh) != 1 || fresh[0] {
+		t.Errorf("app-1 posting its migrated event again: %v %v (want a duplicate)", err, fresh)
+	}
+	if fresh, err := es.AppendExternal(ctx, again, directory.Actor{Kind: "app", AppID: "app-2"}); err != nil || len(fresh) != 1 || !fresh[0] {
+		t.Errorf("app-2 posting app-1's migrated event: %v %v (want new)", err, fresh)
 	}
 }
