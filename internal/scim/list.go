@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,16 +36,38 @@ type listRequest struct {
 
 func badValue(msg string) *Error { return errorf(http.StatusBadRequest, "invalidValue", msg) }
 
+// canonicalParam spells the list parameters as RFC 7644 and RFC 9865 do.
+var canonicalParam = map[string]string{"filter": "filter", "sortby": "sortBy", "sortorder": "sortOrder",
+	"startindex": "startIndex", "count": "count", "cursor": "cursor"}
+
 // listRequestFromQuery reads GET parameters. Names are matched
 // case-insensitively; unknown parameters are ignored (RFC 7644 §3.4.2).
+// A parameter that takes one value (all but attributes and
+// excludedAttributes, whose lists are joined) given more than once, in
+// any spellings, is refused: which one counts would be left to chance
+// (Go's map order, for "filter" and "Filter"), and a proxy that checked
+// one may not see the one Gatehouse reads.
 func listRequestFromQuery(q url.Values) (listRequest, error) {
 	lr := listRequest{count: -1}
+	var seen []string
 	for k, vs := range q {
+		name := strings.ToLower(k)
+		switch name {
+		case "filter", "sortby", "sortorder", "startindex", "count", "cursor":
+			if len(vs) > 1 || slices.Contains(seen, name) {
+				e := badValue(canonicalParam[name] + " is given more than once")
+				if name == "filter" {
+					e.ScimType = "invalidFilter"
+				}
+				return lr, e
+			}
+			seen = append(seen, name)
+		}
 		v := ""
 		if len(vs) > 0 {
 			v = vs[len(vs)-1]
 		}
-		switch strings.ToLower(k) {
+		switch name {
 		case "filter":
 			lr.filter = v
 		case "sortby":

@@ -802,3 +802,39 @@ func TestQueryProjection(t *testing.T) {
 		t.Errorf("listing lacks alice")
 	}
 }
+
+// TestQueryRepeatedParameters: a list parameter that takes one value,
+// given twice (as is, or in two spellings, which Go's map order used to
+// pick between), is refused rather than resolved by position; attributes
+// and excludedAttributes lists are joined (red-team finding).
+func TestQueryRepeatedParameters(t *testing.T) {
+	f := newQueryFixture(t)
+	h := f.h
+	alice, dave := url.QueryEscape(`userName eq "alice@example.com"`), url.QueryEscape(`userName eq "dave@example.com"`)
+	for _, q := range []struct{ query, scimType string }{
+		{"filter=" + alice + "&filter=" + dave, "invalidFilter"},
+		{"filter=" + alice + "&Filter=" + dave, "invalidFilter"},
+		{"filter=" + alice + "&FILTER=" + alice, "invalidFilter"},
+		{"count=1&count=3", "invalidValue"},
+		{"count=1&Count=1", "invalidValue"},
+		{"startIndex=1&startindex=2", "invalidValue"},
+		{"sortBy=userName&sortBy=title", "invalidValue"},
+		{"sortOrder=ascending&SortOrder=descending", "invalidValue"},
+		{"cursor=&cursor=", "invalidValue"},
+	} {
+		t.Run(q.query, func(t *testing.T) {
+			h := h.with(t)
+			r := h.do("GET", "/Users?"+q.query, nil)
+			checkError(t, r, http.StatusBadRequest, q.scimType)
+			if !strings.Contains(r.str("detail"), "more than once") {
+				t.Errorf("detail: %q", r.str("detail"))
+			}
+			checkError(t, h.do("GET", "/Groups?"+q.query, nil), http.StatusBadRequest, q.scimType)
+		})
+	}
+	// One of each, and repeated attribute lists, are taken.
+	r := h.must(h.do("GET", "/Users?filter="+alice+"&count=5&startIndex=1&attributes=userName&attributes=title&excludedAttributes=emails", nil), http.StatusOK)
+	if r.Body["totalResults"] != jsonInt(1) {
+		t.Errorf("one of each: %s", r.Raw)
+	}
+}
