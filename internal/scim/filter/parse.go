@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -163,6 +164,14 @@ func (p *parser) next() {
 				p.tok = token{kind: tEOF, pos: start}
 				return
 			}
+			// encoding/json decodes the escape of an unpaired surrogate
+			// as U+FFFD; such a value is refused, as in a body, not
+			// compared repaired.
+			if r, ok := unpairedSurrogate(p.src[p.off+1 : end-1]); ok {
+				p.err = &Error{Pos: start, Msg: fmt.Sprintf("malformed string: \\u%04x is an unpaired UTF-16 surrogate (not a character)", r)}
+				p.tok = token{kind: tEOF, pos: start}
+				return
+			}
 		}
 		p.off = end
 		p.tok = token{kind: tString, text: v, pos: start}
@@ -191,6 +200,41 @@ func plainString(s string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// unpairedSurrogate finds, in the content of a JSON string that decodes
+// (its escapes well formed), the escape of a UTF-16 surrogate that is not
+// a high one followed by a low one.
+func unpairedSurrogate(s string) (rune, bool) {
+	hex := func(i int) rune {
+		n, _ := strconv.ParseUint(s[i:i+4], 16, 32)
+		return rune(n)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		if s[i+1] != 'u' {
+			i++ // a one-letter escape: \\, \" …
+			continue
+		}
+		r := hex(i + 2)
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return r, true
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+12 > len(s) || s[i+6] != '\\' || s[i+7] != 'u' {
+				return r, true
+			}
+			if lo := hex(i + 8); lo < 0xDC00 || lo > 0xDFFF {
+				return r, true
+			}
+			i += 11
+		default:
+			i += 5
+		}
+	}
+	return 0, false
 }
 
 // scanString returns the offset just past the JSON string starting at i.
