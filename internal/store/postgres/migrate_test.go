@@ -19,15 +19,7 @@ func TestMigrateExternalIDs(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
 			ctx := context.Background()
-			schemaName := freshSchema(t, url)
-			conn := connectIn(t, url, schemaName)
-			migrateTo(t, conn, 5)
-			for _, stmt := range storetest.LegacyExternalIDs(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}, single) {
-				if _, err := conn.Exec(ctx, stmt); err != nil {
-					t.Fatalf("%v: %s", err, stmt)
-				}
-			}
-			s := openIn(t, url, schemaName)
+			s, schemaName := legacy(t, url, 5, storetest.LegacyExternalIDs(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}, single))
 			storetest.CheckMigratedExternalIDs(t, s, single)
 			var n int
 			if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.columns
@@ -84,17 +76,7 @@ func TestAppliedMigrations(t *testing.T) {
 // replay reset the attempt count and rewrote the log) number their next
 // attempts after the log, which stays.
 func TestMigrateAttemptLogs(t *testing.T) {
-	url := testURL(t)
-	ctx := context.Background()
-	schemaName := freshSchema(t, url)
-	conn := connectIn(t, url, schemaName)
-	migrateTo(t, conn, 9)
-	for _, stmt := range storetest.LegacyAttemptLogs() {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	s := openIn(t, url, schemaName)
+	s, _ := legacy(t, testURL(t), 9, storetest.LegacyAttemptLogs())
 	storetest.CheckMigratedAttemptLogs(t, s)
 }
 
@@ -119,6 +101,23 @@ func connectIn(t *testing.T, url, schemaName string) *pgx.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// legacy writes stmts into a new schema migrated up to version last, as a
+// database an older build left, and opens it with this build (which
+// migrates the rest). It returns the store and the schema's name.
+func legacy(t *testing.T, url string, last int, stmts []string) (*Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	schemaName := freshSchema(t, url)
+	conn := connectIn(t, url, schemaName)
+	migrateTo(t, conn, last)
+	for _, stmt := range stmts {
+		if _, err := conn.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	return openIn(t, url, schemaName), schemaName
 }
 
 // migrateTo applies the migrations up to version last, as Open would have.
@@ -146,50 +145,23 @@ func migrateTo(t *testing.T, conn *pgx.Conn, last int) {
 // migration 0010 opens with each user's and group's own-attribute version
 // and time taken from its version and modification time.
 func TestMigrateAttrsVersions(t *testing.T) {
-	url := testURL(t)
-	ctx := context.Background()
-	schemaName := freshSchema(t, url)
-	conn := connectIn(t, url, schemaName)
-	migrateTo(t, conn, 10)
-	for _, stmt := range storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}) {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	storetest.CheckMigratedAttrsVersions(t, openIn(t, url, schemaName))
+	s, _ := legacy(t, testURL(t), 10, storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "true", False: "false", EmptyList: "{}"}))
+	storetest.CheckMigratedAttrsVersions(t, s)
 }
 
 // TestMigrateEventReceivers: an event received before migration 0024 is
 // its poster's: posted again by it, a duplicate; by another application,
 // new.
 func TestMigrateEventReceivers(t *testing.T) {
-	url := testURL(t)
-	ctx := context.Background()
-	schemaName := freshSchema(t, url)
-	conn := connectIn(t, url, schemaName)
-	migrateTo(t, conn, 23)
-	for _, stmt := range storetest.LegacyEventReceivers() {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	storetest.CheckMigratedEventReceivers(t, openIn(t, url, schemaName))
+	s, _ := legacy(t, testURL(t), 23, storetest.LegacyEventReceivers())
+	storetest.CheckMigratedEventReceivers(t, s)
 }
 
 // TestMigratePolicyBindings: the policy bindings recorded as one record
 // before migration 0020 are one row per reference after it.
 func TestMigratePolicyBindings(t *testing.T) {
-	url := testURL(t)
-	ctx := context.Background()
-	schemaName := freshSchema(t, url)
-	conn := connectIn(t, url, schemaName)
-	migrateTo(t, conn, 19)
-	for _, stmt := range storetest.LegacyPolicyBindings() {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	storetest.CheckMigratedPolicyBindings(t, openIn(t, url, schemaName))
+	s, _ := legacy(t, testURL(t), 19, storetest.LegacyPolicyBindings())
+	storetest.CheckMigratedPolicyBindings(t, s)
 }
 
 // TestNewerDatabaseRefused: a database with a migration this build does

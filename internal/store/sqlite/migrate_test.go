@@ -21,24 +21,7 @@ import (
 func TestMigrateExternalIDs(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(fmt.Sprintf("single=%v", single), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "old.db")
-			registerLower()
-			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-			if err != nil {
-				t.Fatal(err)
-			}
-			migrateTo(t, db, 5)
-			for _, stmt := range storetest.LegacyExternalIDs(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}, single) {
-				if _, err := db.Exec(stmt); err != nil {
-					t.Fatalf("%v: %s", err, stmt)
-				}
-			}
-			db.Close()
-			s, err := Open(context.Background(), path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := legacy(t, 5, storetest.LegacyExternalIDs(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}, single))
 			storetest.CheckMigratedExternalIDs(t, s, single)
 			// The hub-wide columns are emptied (SQLite cannot drop them).
 			var n int
@@ -53,24 +36,7 @@ func TestMigrateExternalIDs(t *testing.T) {
 // replay reset the attempt count and rewrote the log) number their next
 // attempts after the log, which stays.
 func TestMigrateAttemptLogs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	registerLower()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	migrateTo(t, db, 9)
-	for _, stmt := range storetest.LegacyAttemptLogs() {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	db.Close()
-	s, err := Open(context.Background(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := legacy(t, 9, storetest.LegacyAttemptLogs())
 	storetest.CheckMigratedAttemptLogs(t, s)
 }
 
@@ -78,24 +44,7 @@ func TestMigrateAttemptLogs(t *testing.T) {
 // migration 0010 opens with each user's and group's own-attribute version
 // and time taken from its version and modification time.
 func TestMigrateAttrsVersions(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	registerLower()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	migrateTo(t, db, 10)
-	for _, stmt := range storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}) {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	db.Close()
-	s, err := Open(context.Background(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := legacy(t, 10, storetest.LegacyAttrsVersions(storetest.LegacySQL{True: "1", False: "0", EmptyList: "[]"}))
 	storetest.CheckMigratedAttrsVersions(t, s)
 }
 
@@ -103,48 +52,14 @@ func TestMigrateAttrsVersions(t *testing.T) {
 // its poster's: posted again by it, a duplicate; by another application,
 // new.
 func TestMigrateEventReceivers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	registerLower()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	migrateTo(t, db, 23)
-	for _, stmt := range storetest.LegacyEventReceivers() {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	db.Close()
-	s, err := Open(context.Background(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := legacy(t, 23, storetest.LegacyEventReceivers())
 	storetest.CheckMigratedEventReceivers(t, s)
 }
 
 // TestMigratePolicyBindings: the policy bindings recorded as one record
 // before migration 0020 are one row per reference after it.
 func TestMigratePolicyBindings(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "old.db")
-	registerLower()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	migrateTo(t, db, 19)
-	for _, stmt := range storetest.LegacyPolicyBindings() {
-		if _, err := db.Exec(stmt); err != nil {
-			t.Fatalf("%v: %s", err, stmt)
-		}
-	}
-	db.Close()
-	s, err := Open(context.Background(), path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := legacy(t, 19, storetest.LegacyPolicyBindings())
 	storetest.CheckMigratedPolicyBindings(t, s)
 }
 
@@ -175,6 +90,32 @@ func migrateTo(t *testing.T, db *sql.DB, last int) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// legacy writes stmts into a new database file migrated up to version
+// last, as an older build left it, and opens it with this build (which
+// migrates the rest).
+func legacy(t *testing.T, last int, stmts []string) *Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "old.db")
+	registerLower()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migrateTo(t, db, last)
+	for _, stmt := range stmts {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%v: %s", err, stmt)
+		}
+	}
+	db.Close()
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // TestAppliedMigrations: the migrations a database has are read without
