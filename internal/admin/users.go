@@ -201,6 +201,13 @@ func (a *API) directoryRoutes() {
 
 func listQueryOf(r *http.Request) (ListQuery, error) {
 	v := r.URL.Query()
+	// Each given once: which of two would count is not for a proxy and
+	// Gatehouse to read differently.
+	for _, name := range []string{"filter", "after", "limit"} {
+		if len(v[name]) > 1 {
+			return ListQuery{}, &problem{Status: http.StatusBadRequest, Title: "Invalid value", Detail: name + " is given more than once", Field: name}
+		}
+	}
 	q := ListQuery{Filter: v.Get("filter"), After: v.Get("after")}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)

@@ -3,6 +3,7 @@ package app_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -246,5 +247,31 @@ rules:
 		if data, _ := req.doc["detail"].(map[string]any); data["userName"] != "new-hire" {
 			t.Errorf("delivered: %s", req.body)
 		}
+	}
+}
+
+// TestQueryStringsReadWhole: a query string that net/url would read only
+// in part (a pair holding ";" or a malformed "%" escape, which url.Values
+// drops without a word), or one naming a one-value parameter twice, is
+// 400 on the SCIM endpoint and in the admin API, over HTTP — not a list
+// that ignores the filter (red-team finding).
+func TestQueryStringsReadWhole(t *testing.T) {
+	r := start(t, nil)
+	createUser(t, r, `{"userName":"ada@example.com"}`)
+	createUser(t, r, `{"userName":"bob@example.com"}`)
+	ada := url.QueryEscape(`userName eq "ada@example.com"`)
+	for _, q := range []string{"filter=" + ada + ";", "filter=" + ada + "%zz", "filter=" + ada + "&filter=" + url.QueryEscape(`userName eq "bob@example.com"`)} {
+		if res := call(t, "GET", r.url+"/scim/v2/Users?"+q, "", bearer(r.token)...); res.status != 400 {
+			t.Errorf("SCIM ?%s: %d %s", q, res.status, res.raw)
+		}
+		if res := adminCall(t, r, "GET", "/users?"+q, ""); res.status != 400 {
+			t.Errorf("admin ?%s: %d %s", q, res.status, res.raw)
+		}
+	}
+	if res := call(t, "GET", r.url+"/scim/v2/Users?filter="+ada, "", bearer(r.token)...); res.status != 200 || res.body["totalResults"] != float64(1) {
+		t.Errorf("SCIM, one filter: %d %s", res.status, res.raw)
+	}
+	if res := adminCall(t, r, "GET", "/users?filter="+ada, ""); res.status != 200 || strings.Count(string(res.raw), `"userName"`) != 1 {
+		t.Errorf("admin, one filter: %d %s", res.status, res.raw)
 	}
 }

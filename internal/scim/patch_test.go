@@ -2,6 +2,7 @@ package scim_test
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"testing"
@@ -241,5 +242,74 @@ func TestPatchNeverEnables(t *testing.T) {
 	r = h.must(h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"replace","path":"active","value":true}`)), http.StatusOK)
 	if r.Body["active"] != true {
 		t.Errorf("replace with true: active = %v", r.Body["active"])
+	}
+}
+
+// TestPatchPathlessBadFilter: a path-less key that is a value filter on a
+// known attribute but does not parse (an unpaired surrogate's escape,
+// unbalanced brackets, an unknown operator) is refused as the same path
+// would be, and the operation changes nothing; a key naming no attribute
+// is still ignored (red-team finding: such keys were ignored and the rest
+// applied, 200).
+func TestPatchPathlessBadFilter(t *testing.T) {
+	h := newHarness(t, withProfile(rfcProfile()))
+	uid := h.createUser(map[string]any{"userName": "keys@example.com", "displayName": "Keys",
+		"emails": []map[string]any{{"value": "k@example.com", "type": "work"}}})
+	for _, tc := range []struct{ key, scimType string }{
+		{`emails[value eq \"\\ud800\"].display`, "invalidFilter"},
+		{`emails[value eq \"\\udc00\"]`, "invalidFilter"},
+		{`emails[value eq \"k@example.com\"`, "invalidPath"},
+		{`emails[value like \"k@example.com\"].display`, "invalidFilter"},
+		{`EMAILS[value eq \"\\ud800\"].display`, "invalidFilter"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			h := h.with(t)
+			for _, op := range []string{"replace", "add"} {
+				r := h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"`+op+`","value":{"`+tc.key+`":"D","displayName":"changed"}}`))
+				checkError(t, r, http.StatusBadRequest, tc.scimType)
+			}
+			if g := h.must(h.do("GET", "/Users/"+uid, nil), http.StatusOK); g.str("displayName") != "Keys" {
+				t.Errorf("the operation changed the user: %s", g.Raw)
+			}
+		})
+	}
+	r := h.must(h.do("PATCH", "/Users/"+uid, patchBody(`{"op":"replace","value":{"shoes[size eq 3]":"x","displayName":"changed"}}`)), http.StatusOK)
+	if r.str("displayName") != "changed" {
+		t.Errorf("an unknown attribute's key: %s", r.Raw)
+	}
+}
+
+// TestMalformedQuery: a query string net/url would read only in part (a
+// pair holding ";", a malformed "%" escape, which url.Values drops without
+// a word) is 400 on every SCIM endpoint, instead of a list without the
+// filter (red-team finding).
+func TestMalformedQuery(t *testing.T) {
+	h := newHarness(t)
+	h.createUser(map[string]any{"userName": "ada@example.com"})
+	h.createUser(map[string]any{"userName": "bob@example.com"})
+	ada := url.QueryEscape(`userName eq "ada@example.com"`)
+	for _, q := range []string{
+		"filter=" + ada + ";",
+		"filter=" + ada + "&filter=" + url.QueryEscape(`userName eq "bob@example.com"`) + ";",
+		"filter=userName%20eq%20%22a;b%22",
+		"count=1&count=2;",
+		"filter=" + ada + "%zz",
+		"attributes=userName;",
+	} {
+		t.Run(q, func(t *testing.T) {
+			h := h.with(t)
+			for _, path := range []string{"/Users", "/Groups"} {
+				r := h.do("GET", path+"?"+q, nil)
+				checkError(t, r, http.StatusBadRequest, "invalidValue")
+				if !strings.Contains(r.str("detail"), "malformed") {
+					t.Errorf("detail: %q", r.str("detail"))
+				}
+			}
+		})
+	}
+	// Encoded, the same characters are values like any other.
+	r := h.must(h.do("GET", "/Users?filter="+url.QueryEscape(`userName eq "a;b%zz"`), nil), http.StatusOK)
+	if r.Body["totalResults"] != jsonInt(0) {
+		t.Errorf("an encoded ; and %%: %s", r.Raw)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -220,6 +221,10 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
+		if err := checkQuery(r.URL.RawQuery); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -238,6 +243,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeError(w, r, errorf(http.StatusNotFound, "", "no such SCIM endpoint: "+r.URL.Path))
 	}
+}
+
+// checkQuery refuses a query string that net/url would read only in part:
+// url.ParseQuery drops, without a word, a pair holding a ";" (no longer a
+// separator since Go 1.17) or a malformed "%" escape, so
+// "filter=…;" would list every user, and "filter=a&filter=b;" would read
+// as one filter to Gatehouse and as two to a proxy.
+func checkQuery(raw string) error {
+	if !strings.ContainsAny(raw, ";%") {
+		return nil
+	}
+	if _, err := url.ParseQuery(raw); err != nil {
+		return errorf(http.StatusBadRequest, "invalidValue", "the query string is malformed: "+err.Error())
+	}
+	return nil
 }
 
 // headerRecorder captures what the router's own 404/405 handler would send.

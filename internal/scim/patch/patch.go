@@ -193,7 +193,16 @@ func applyOne(doc map[string]any, rt *schema.ResourceType, op Op) error {
 			}
 			p, err := ParsePath(k, rt)
 			if err != nil {
-				continue // unknown attributes are ignored, as in POST and PUT
+				// Unknown attributes are ignored, as in POST and PUT; a
+				// value filter on a known one that does not parse is
+				// refused, as it is in a path: ignoring it would answer
+				// 200 for a change not made.
+				if i := strings.IndexByte(k, '['); i >= 0 {
+					if _, rerr := rt.ResolveLoose(k[:i]); rerr == nil {
+						return err
+					}
+				}
+				continue
 			}
 			if p.Ref.Attr != nil && p.Ref.Attr.Mutability == schema.ReadOnly {
 				continue // read-only attributes in values (Okta's "id") are ignored
