@@ -228,6 +228,12 @@ func TestQueryInvalidFilters(t *testing.T) {
 		`"userName" eq "x"`,
 		`userName eq "x" or or userName eq "y"`,
 		`userName eq "unterminated`,
+		// No stored value holds NUL: refused on SQLite as PostgreSQL
+		// refuses it (red-team finding: SQLite answered 200).
+		`title eq "\u0000"`,
+		`title ne "a\u0000"`,
+		`emails[value eq "\u0000"]`,
+		`not (userName sw "\u0000")`,
 	} {
 		t.Run(filter, func(t *testing.T) {
 			h := h.with(t)

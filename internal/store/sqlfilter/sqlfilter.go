@@ -180,8 +180,20 @@ type Error struct{ Msg string }
 
 func (e *Error) Error() string { return e.Msg }
 
-// Where compiles a resolved filter into a boolean SQL expression.
+// Where compiles a resolved filter into a boolean SQL expression. A string
+// value holding NUL is refused, on both databases alike: PostgreSQL cannot
+// take it as a parameter, and no stored value holds it (bodies may not).
 func (b *Builder) Where(l *Layout, e filter.Expr) (string, error) {
+	var nul bool
+	filter.Walk(e, func(x filter.Expr) bool {
+		if c, ok := x.(*filter.Compare); ok && c.Value.Kind == filter.KindString && strings.IndexByte(c.Value.Str, 0) >= 0 {
+			nul = true
+		}
+		return !nul
+	})
+	if nul {
+		return "", &Error{Msg: "filter values must be valid UTF-8 without NUL characters"}
+	}
 	return b.expr(l, e)
 }
 
