@@ -371,6 +371,15 @@ func idaasEvent(m map[string]any, now time.Time) (*External, error) {
 	if !ok {
 		typ = urn
 	}
+	// Each of the two spellings, but not both: which one named the event
+	// (and so which repeat is a duplicate) would be left to this code.
+	for _, pair := range [][2]string{{"eventId", "id"}, {"eventData", "data"}} {
+		if _, ok := m[pair[0]]; ok {
+			if _, ok := m[pair[1]]; ok {
+				return nil, bad(`an IDaaS callback has %q or %q, not both`, pair[0], pair[1])
+			}
+		}
+	}
 	id := str(m, "eventId")
 	if id == "" {
 		id = str(m, "id")

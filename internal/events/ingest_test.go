@@ -462,6 +462,26 @@ var ingestTests = []ingestTest{
 		body:       `{"eventId": "ev-1", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "EventData": {"userId": "user_1"}}`,
 		wantStatus: 400, wantMsg: `the member "EventData" of an IDaaS callback is not "eventData": names are case-sensitive`,
 	},
+	// Two spellings of one member: which named the event would be left
+	// to the code (red-team finding: eventId won, id was dropped).
+	{
+		name:       "IDaaS, eventId and id",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "z5", "id": "z6", "eventType": "urn:alibaba:idaas:app:event:ud:user:create"}`,
+		wantStatus: 400, wantMsg: `has "eventId" or "id", not both`,
+	},
+	{
+		name:       "IDaaS, eventId and id alike",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "z5", "id": "z5", "eventType": "urn:alibaba:idaas:app:event:ud:user:create"}`,
+		wantStatus: 400, wantMsg: `has "eventId" or "id", not both`,
+	},
+	{
+		name:       "IDaaS, eventData and data",
+		header:     map[string]string{"Content-Type": "application/json"},
+		body:       `{"eventId": "z5", "eventType": "urn:alibaba:idaas:app:event:ud:user:create", "eventData": {"a": 1}, "data": {"a": 2}}`,
+		wantStatus: 400, wantMsg: `has "eventData" or "data", not both`,
+	},
 	{
 		name:       "IDaaS without an id",
 		header:     map[string]string{"Content-Type": "application/json"},
