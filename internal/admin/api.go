@@ -12,7 +12,6 @@ import (
 	"maps"
 	"math"
 	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/httpbody"
+	"github.com/gatehouse-id/gatehouse/internal/httpquery"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -115,13 +115,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, &problem{Status: http.StatusNotFound, Title: "Not found", Detail: "no such admin endpoint: " + r.URL.Path})
 		return
 	}
-	// url.Values drops, without a word, a pair holding ";" or a malformed
-	// "%" escape: "filter=…;" would list every user.
-	if strings.ContainsAny(r.URL.RawQuery, ";%") {
-		if _, err := url.ParseQuery(r.URL.RawQuery); err != nil {
-			writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the query string is malformed: " + err.Error()})
-			return
-		}
+	if err := httpquery.Check(r.URL.RawQuery); err != nil {
+		writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "the query string is malformed: " + err.Error()})
+		return
 	}
 	a.mux.ServeHTTP(w, r)
 }

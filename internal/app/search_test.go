@@ -157,6 +157,8 @@ func TestSearchEndToEnd(t *testing.T) {
 		{"GET", q + "&k=0", token, alice, http.StatusBadRequest, "invalid_request"},
 		{"GET", q + "&k=99", token, alice, http.StatusBadRequest, "invalid_request"},
 		{"GET", q + "&q=again", token, alice, http.StatusBadRequest, "invalid_request"},
+		{"GET", q + "&mode=keyword;", token, alice, http.StatusBadRequest, "invalid_request"}, // net/url would drop the pair
+		{"GET", q + "&k=3%zz", token, alice, http.StatusBadRequest, "invalid_request"},
 		{"GET", q + "&groups=finance-readers", token, alice, http.StatusBadRequest, "invalid_request"},
 		{"GET", q + "&answer=true", token, alice, http.StatusBadRequest, "invalid_request"}, // no chat endpoint
 		{"POST", q, token, alice, http.StatusMethodNotAllowed, "invalid_request"},

@@ -11,7 +11,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpquery"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -221,8 +221,8 @@ func (s *Server) routes() {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
-		if err := checkQuery(r.URL.RawQuery); err != nil {
-			s.writeError(w, r, err)
+		if err := httpquery.Check(r.URL.RawQuery); err != nil {
+			s.writeError(w, r, errorf(http.StatusBadRequest, "invalidValue", "the query string is malformed: "+err.Error()))
 			return
 		}
 		s.mux.ServeHTTP(w, r)
@@ -243,21 +243,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.writeError(w, r, errorf(http.StatusNotFound, "", "no such SCIM endpoint: "+r.URL.Path))
 	}
-}
-
-// checkQuery refuses a query string that net/url would read only in part:
-// url.ParseQuery drops, without a word, a pair holding a ";" (no longer a
-// separator since Go 1.17) or a malformed "%" escape, so
-// "filter=…;" would list every user, and "filter=a&filter=b;" would read
-// as one filter to Gatehouse and as two to a proxy.
-func checkQuery(raw string) error {
-	if !strings.ContainsAny(raw, ";%") {
-		return nil
-	}
-	if _, err := url.ParseQuery(raw); err != nil {
-		return errorf(http.StatusBadRequest, "invalidValue", "the query string is malformed: "+err.Error())
-	}
-	return nil
 }
 
 // headerRecorder captures what the router's own 404/405 handler would send.

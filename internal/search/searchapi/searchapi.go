@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpquery"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
@@ -172,7 +173,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	q := r.URL.Query()
+	q, err := httpquery.Parse(r.URL.RawQuery)
+	if err != nil {
+		a.fail(w, r, &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: "the query string is malformed: " + err.Error()})
+		return
+	}
 	req := search.Request{UserID: who.UserID, Query: q.Get("q"), Mode: search.Mode(q.Get("mode"))}
 	for key, vals := range q {
 		switch key {
