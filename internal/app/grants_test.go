@@ -158,3 +158,50 @@ func TestGrantsRevoked(t *testing.T) {
 		t.Errorf("no login.grants.revoke audit record: %v", r.auditActions(t, id))
 	}
 }
+
+// TestSSOSecretsIssueNoAPITokens: a relying party's or service provider's
+// client secret signs people in; client_credentials with it is 400
+// unauthorized_client, and nothing is issued — before, it got an access
+// token for Gatehouse's own audience (empty scope today; outside review).
+// A server application's secret still gets one.
+func TestSSOSecretsIssueNoAPITokens(t *testing.T) {
+	r := start(t, nil)
+	ctx := context.Background()
+	op := directory.Actor{Kind: "cli"}
+	for _, kind := range []auth.Kind{auth.KindOIDCClient, auth.KindServerApp} {
+		spec := auth.AppSpec{Name: "app-" + string(kind), Kind: kind}
+		if kind == auth.KindOIDCClient {
+			spec.SSO = json.RawMessage(`{"redirectUris":["https://wiki.example/cb"]}`)
+		} else {
+			spec.Scopes = auth.Scopes{auth.ScopeUsersRead}
+		}
+		app, err := r.app.Auth.CreateApp(ctx, op, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, secret, err := r.app.Auth.CreateSecret(ctx, op, app.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", r.url+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(app.ID), url.QueryEscape(secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		switch kind {
+		case auth.KindOIDCClient:
+			if resp.StatusCode != 400 || body["error"] != "unauthorized_client" || body["access_token"] != nil {
+				t.Errorf("%s: %d %v, want 400 unauthorized_client", kind, resp.StatusCode, body)
+			}
+		default:
+			if resp.StatusCode != 200 || body["access_token"] == nil {
+				t.Errorf("%s: %d %v, want a token", kind, resp.StatusCode, body)
+			}
+		}
+	}
+}

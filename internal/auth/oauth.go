@@ -44,6 +44,10 @@ import (
 var (
 	ErrInvalidClient = errors.New("invalid_client")
 	ErrInvalidScope  = errors.New("invalid_scope")
+	// ErrUnauthorizedClient: the client authenticated, but its kind may
+	// not use the grant (a single sign-on application asking for
+	// client_credentials).
+	ErrUnauthorizedClient = errors.New("unauthorized_client")
 )
 
 // audience is the "aud" of access tokens: Gatehouse's APIs.
@@ -104,6 +108,14 @@ func (s *Service) Issue(ctx context.Context, clientID, secret, client string, re
 	app, sec, err := s.CheckSecret(ctx, clientID, secret, client)
 	if err != nil {
 		return nil, err
+	}
+	// A relying party's or service provider's secret signs people in
+	// (authorization_code, refresh_token); it does not buy a token for
+	// Gatehouse's own APIs, whatever scopes the application may one day
+	// hold (RFC 6749 §4.4: client_credentials is for clients acting for
+	// themselves).
+	if app.Kind.SSO() {
+		return nil, fmt.Errorf("%w: a %s application signs people in and may not use the client_credentials grant", ErrUnauthorizedClient, app.Kind)
 	}
 	scopes := app.Scopes
 	if len(requested) > 0 {

@@ -11,10 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -262,8 +264,11 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 			Basic: r.Header.Get("Authorization") != "", ClientAddr: h.clientAddr(r)}, requestID)
 		return
 	case gt != "client_credentials":
-		h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type",
-			desc: "only the client_credentials grant is supported"}, requestID)
+		desc := "only the client_credentials grant is supported here"
+		if !ram && len(h.cfg.Grants) > 0 {
+			desc = "supported grants: " + strings.Join(append([]string{"client_credentials"}, slices.Sorted(maps.Keys(h.cfg.Grants))...), ", ")
+		}
+		h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "unsupported_grant_type", desc: desc}, requestID)
 		return
 	}
 	if clientID == "" || secret == "" {
@@ -291,6 +296,9 @@ func (h *Handler) token(w http.ResponseWriter, r *http.Request, ram bool) {
 				header: http.Header{"Retry-After": {strconv.Itoa(max(secs, 1))}}}, requestID)
 		case errors.Is(err, auth.ErrInvalidClient):
 			h.writeError(w, r, errClient("client authentication failed"), requestID)
+		case errors.Is(err, auth.ErrUnauthorizedClient):
+			h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "unauthorized_client",
+				desc: "this application signs people in (authorization_code); it may not use the client_credentials grant"}, requestID)
 		case errors.Is(err, auth.ErrInvalidScope):
 			h.writeError(w, r, &tokenError{status: http.StatusBadRequest, code: "invalid_scope",
 				desc: "the requested scope exceeds the application's scopes"}, requestID)

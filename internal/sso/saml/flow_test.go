@@ -134,6 +134,14 @@ func TestIdPInitiated(t *testing.T) {
 	if a := b.get(e.srv.URL + "/saml/idp-init/GitBook?RelayState=" + strings.Repeat("x", 81)); a.status != http.StatusBadRequest {
 		t.Errorf("long RelayState: %d", a.status)
 	}
+	// Two RelayStates, or one a URL parser would drop, are refused, as on
+	// /saml/sso: which one the service provider gets is not picked here
+	// (outside review: the first went).
+	for _, q := range []string{"RelayState=a&RelayState=b", "RelayState=a&relay=1;", "RelayState=a%zz"} {
+		if a := b.get(e.srv.URL + "/saml/idp-init/" + app.ID + "?" + q); a.status != http.StatusBadRequest {
+			t.Errorf("?%s: %d", q, a.status)
+		}
+	}
 }
 
 // TestDTD: XML with a DTD or entities is refused before it is parsed.

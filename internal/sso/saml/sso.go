@@ -15,6 +15,7 @@ import (
 	crewsaml "github.com/crewjam/saml"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/httpquery"
 	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/login"
 )
@@ -302,7 +303,14 @@ func (p *IdP) serveIdPInit(w http.ResponseWriter, r *http.Request) {
 		p.refuse(w, r, errTooLarge)
 		return
 	}
-	relay := r.URL.Query().Get("RelayState")
+	// One RelayState, read whole, as on /saml/sso: which of two would go
+	// to the service provider is not for this code to pick.
+	q, err := httpquery.Parse(r.URL.RawQuery)
+	if err != nil || len(q["RelayState"]) > 1 {
+		p.refuse(w, r, errUnreadable)
+		return
+	}
+	relay := q.Get("RelayState")
 	if len(relay) > maxRelayState {
 		p.refuse(w, r, errRelayState)
 		return
