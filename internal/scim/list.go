@@ -36,7 +36,8 @@ type listRequest struct {
 
 func badValue(msg string) *Error { return errorf(http.StatusBadRequest, "invalidValue", msg) }
 
-// canonicalParam spells the list parameters as RFC 7644 and RFC 9865 do.
+// canonicalParam spells the list parameters that take one value as RFC
+// 7644 and RFC 9865 do, by their lower-cased names.
 var canonicalParam = map[string]string{"filter": "filter", "sortby": "sortBy", "sortorder": "sortOrder",
 	"startindex": "startIndex", "count": "count", "cursor": "cursor"}
 
@@ -52,10 +53,9 @@ func listRequestFromQuery(q url.Values) (listRequest, error) {
 	var seen []string
 	for k, vs := range q {
 		name := strings.ToLower(k)
-		switch name {
-		case "filter", "sortby", "sortorder", "startindex", "count", "cursor":
+		if canon, one := canonicalParam[name]; one {
 			if len(vs) > 1 || slices.Contains(seen, name) {
-				e := badValue(canonicalParam[name] + " is given more than once")
+				e := badValue(canon + " is given more than once")
 				if name == "filter" {
 					e.ScimType = "invalidFilter"
 				}
