@@ -699,6 +699,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)
+		// Every answer comes over TLS here, so browsers may be told to use
+		// nothing else for a year (RFC 6797): a later plain-HTTP link to
+		// the login page is then never followed in the clear. Behind a
+		// proxy that terminates TLS, the proxy sends this header.
+		h := srv.Handler
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+			h.ServeHTTP(w, r)
+		})
 	}
 	usageCtx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
 	usageDone := make(chan struct{})

@@ -242,6 +242,21 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.C
 	return certFile, keyFile, pool
 }
 
+// TestNoHSTSOverPlainHTTP: a server without TLS sends no
+// Strict-Transport-Security (RFC 6797 §7.2: a host must not send it over
+// an insecure transport; a TLS-terminating proxy sends its own).
+func TestNoHSTSOverPlainHTTP(t *testing.T) {
+	r := start(t, nil)
+	resp, err := http.Get(r.url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("Strict-Transport-Security"); got != "" {
+		t.Errorf("plain HTTP: Strict-Transport-Security %q", got)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := writeCert(t, t.TempDir())
 	r := start(t, func(c *config.Config) { c.TLS.CertFile, c.TLS.KeyFile = certFile, keyFile })
@@ -252,6 +267,18 @@ func TestTLS(t *testing.T) {
 	code, body := get(t, c, r.url+"/scim/v2/Users", r.token)
 	if code != 200 || !strings.Contains(body, "ListResponse") {
 		t.Errorf("over TLS: %d %s", code, body)
+	}
+	// Served over TLS, every answer tells browsers to keep to HTTPS
+	// (RFC 6797), the API's and the pages', errors included.
+	for _, path := range []string{"/healthz", "/scim/v2/Users", "/login", "/no-such-page"} {
+		resp, err := c.Get(r.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Strict-Transport-Security"); got != "max-age=31536000" {
+			t.Errorf("%s (%d): Strict-Transport-Security %q", path, resp.StatusCode, got)
+		}
 	}
 	// Plain HTTP to the TLS port does not get an answer from the API.
 	plain := strings.Replace(r.url, "https://", "http://", 1)
