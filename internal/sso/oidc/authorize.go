@@ -30,6 +30,13 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a, perr := ParseAuthorize(q)
+	if perr != nil && a.ClientID == "" && a.RedirectURI == "" && (len(q["client_id"]) > 1 || len(q["redirect_uri"]) > 1) {
+		// client_id or redirect_uri given twice: the request names no one
+		// application and no one address, and is shown as what it is.
+		p.refuse(w, r, http.StatusBadRequest, "Bad sign-in request",
+			"The application's sign-in request gives its client_id or redirect_uri more than once. Tell its administrator.")
+		return
+	}
 	ctx := r.Context()
 	c, err := p.client(ctx, a.ClientID)
 	if err != nil {

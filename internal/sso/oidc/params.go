@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"errors"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -184,6 +186,11 @@ func ParseAuthorize(q url.Values) (*Authorize, *Error) {
 	}
 	if v := get("max_age"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
+		if errors.Is(err, strconv.ErrRange) && v[0] != '-' && v[0] != '+' {
+			// A non-negative integer too large for 64 bits is still one
+			// (OIDC Core §3.1.2.1): no practical limit, as the cap below.
+			n, err = math.MaxInt64, nil
+		}
 		if err != nil || n < 0 || v[0] == '+' {
 			return a, errorf(errInvalidRequest, "max_age must be a non-negative number of seconds")
 		}

@@ -346,6 +346,12 @@ func TestAuthorizeRefused(t *testing.T) {
 			if res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" {
 				t.Errorf("got %d Location %q: %s", res.StatusCode, res.Header.Get("Location"), body)
 			}
+			// The client is registered: the page does not call it unknown
+			// (outside review: a repeated redirect_uri was "Unknown
+			// application").
+			if tc.name != "unknown client" && strings.Contains(string(body), "Unknown application") {
+				t.Errorf("a registered client's bad request is shown as an unknown application: %s", body)
+			}
 		})
 	}
 
@@ -420,6 +426,9 @@ func TestPromptAndMaxAge(t *testing.T) {
 		{"session reused", func(url.Values) {}, 0, ""},
 		{"prompt none", func(q url.Values) { q.Set("prompt", "none") }, 0, ""},
 		{"max_age long", func(q url.Values) { q.Set("max_age", "3600") }, 0, ""},
+		// Past 64 bits it is still a non-negative integer (outside review:
+		// refused as "must be a non-negative number").
+		{"max_age past 64 bits", func(q url.Values) { q.Set("max_age", "99999999999999999999999") }, 0, ""},
 		{"prompt login", func(q url.Values) { q.Set("prompt", "login") }, 1, ""},
 		{"max_age 0", func(q url.Values) { q.Set("max_age", "0") }, 1, ""},
 		{"prompt none, max_age 0", func(q url.Values) { q.Set("prompt", "none"); q.Set("max_age", "0") }, 0, "login_required"},

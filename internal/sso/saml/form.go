@@ -51,6 +51,9 @@ func formHeaders(h http.Header) {
 	h.Set("Pragma", "no-cache")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// frame-ancestors above, for browsers that know only this header (as
+	// Gatehouse's other pages send it).
+	h.Set("X-Frame-Options", "DENY")
 }
 
 // writePostForm sends a response to the service provider.

@@ -80,6 +80,11 @@ func TestSPInitiatedRedirect(t *testing.T) {
 		strings.Contains(csp, "form-action") || !strings.Contains(csp, "frame-ancestors 'none'") {
 		t.Errorf("CSP %q", csp)
 	}
+	// And X-Frame-Options, for browsers without frame-ancestors (outside
+	// review: only the CSP said it).
+	if xfo := a2.header.Get("X-Frame-Options"); xfo != "DENY" {
+		t.Errorf("X-Frame-Options %q", xfo)
+	}
 }
 
 func mustRedirect(t *testing.T, sp *testSP, relay string) string {
