@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -456,10 +457,18 @@ func TestThrottling(t *testing.T) {
 	}
 }
 
-// TestMetrics: /metrics needs the metrics scope.
+// TestMetrics: /metrics needs the metrics scope; requests are counted by
+// route, method and code, a method the client makes up as "other" (a
+// label per made-up name would grow the series without bound).
 func TestMetrics(t *testing.T) {
 	r := start(t, nil)
 	call(t, "GET", r.url+"/scim/v2/Users", "", bearer(r.token)...)
+	call(t, "GET", r.url+"/scim/v2/Users", "", bearer(r.token)...)
+	for _, m := range []string{"FOO", "BAR123", "get"} {
+		if res := call(t, m, r.url+"/scim/v2/Users", "", bearer(r.token)...); res.status < 400 {
+			t.Errorf("%s: %d", m, res.status)
+		}
+	}
 	if res := call(t, "GET", r.url+"/metrics", ""); res.status != 401 {
 		t.Errorf("anonymous: %d", res.status)
 	}
@@ -467,9 +476,14 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("SCIM token: %d", res.status)
 	}
 	res := call(t, "GET", r.url+"/metrics", "", bearer(r.admin)...)
-	if res.status != 200 || !strings.Contains(string(res.raw), `gatehouse_http_requests_total{code="200",method="GET",route="GET /scim/v2/Users"}`) ||
+	if res.status != 200 || !strings.Contains(string(res.raw), `gatehouse_http_requests_total{code="200",method="GET",route="GET /scim/v2/Users"} 2`+"\n") ||
+		!strings.Contains(string(res.raw), `gatehouse_http_request_duration_seconds_count{method="GET",route="GET /scim/v2/Users"} 2`+"\n") ||
 		!strings.Contains(string(res.raw), "gatehouse_app_requests_total") {
 		t.Errorf("metrics: %d %.2000s", res.status, res.raw)
+	}
+	other := regexp.MustCompile(`gatehouse_http_requests_total\{code="[0-9]+",method="other",route="[^"]*"\} 3\n`)
+	if !other.Match(res.raw) || regexp.MustCompile(`method="(FOO|BAR123|get)"`).Match(res.raw) {
+		t.Errorf("made-up methods: %s", regexp.MustCompile(`(?m)^gatehouse_http_requests_total.*$`).FindAll(res.raw, -1))
 	}
 	pub := start(t, func(c *config.Config) { c.Metrics.Public = true })
 	if res := call(t, "GET", pub.url+"/metrics", ""); res.status != 200 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,6 +35,8 @@ type Metrics struct {
 	attempts         *prometheus.CounterVec
 	attemptDuration  *prometheus.HistogramVec
 	endToEnd         *prometheus.HistogramVec
+
+	routes sync.Map // routeKey → *routeMetrics
 }
 
 // New registers the collectors in a registry of their own.
@@ -88,10 +91,47 @@ func New() *Metrics {
 	return m
 }
 
+// routeKey names the series of one kind of request. Its parts are
+// bounded: route patterns are the server's own, methods are named by
+// methodLabel, statuses are those Gatehouse answers.
+type routeKey struct {
+	route, method string
+	status        int
+}
+
+// routeMetrics are a routeKey's series, looked up once: finding a child by
+// its label values hashes them, at every request.
+type routeMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// methodLabel is the method label of a request: a method of RFC 9110 or
+// PATCH as is, anything else "other". A client names the method, and
+// net/http accepts any token, so a label of the method as sent would make
+// a series for each name a client makes up (it is answered 404 or 405).
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
 // Observe records a finished request (a logging.Observer).
 func (m *Metrics) Observe(_ context.Context, rec *logging.Record) {
-	m.requests.WithLabelValues(rec.Route, rec.Method, strconv.Itoa(rec.Status)).Inc()
-	m.duration.WithLabelValues(rec.Route, rec.Method).Observe(rec.Duration.Seconds())
+	k := routeKey{route: rec.Route, method: methodLabel(rec.Method), status: rec.Status}
+	ro, ok := m.routes.Load(k)
+	if !ok {
+		ro, _ = m.routes.LoadOrStore(k, &routeMetrics{
+			requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+			duration: m.duration.WithLabelValues(k.route, k.method),
+		})
+	}
+	r := ro.(*routeMetrics)
+	r.requests.Inc()
+	r.duration.Observe(rec.Duration.Seconds())
 	if rec.AppID != "" {
 		outcome := "ok"
 		if rec.Failure != "" {
