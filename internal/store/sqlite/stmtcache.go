@@ -96,7 +96,28 @@ type cachedTx struct {
 	c  *stmtCache
 }
 
+// stmtContext is the context a statement of the group commit's
+// transaction runs with: the write's own, without its cancellation, once
+// checked. The transaction holds other clients' writes too, each behind its
+// savepoint, and the driver stops a statement whose context ends with
+// sqlite3_interrupt, which rolls back the whole transaction when it stops
+// an INSERT, UPDATE or DELETE: one client that hung up would fail the
+// writes batched with its own ("no such savepoint"). A write whose context
+// has ended fails at its next statement instead, rolled back to its
+// savepoint alone; one statement that has begun runs to its end (the
+// writer's statements touch a few rows each).
+func stmtContext(ctx context.Context) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return context.WithoutCancel(ctx), nil
+}
+
 func (t cachedTx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx, err := stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := t.c.get(ctx, q)
 	if err != nil {
 		return nil, err
@@ -107,7 +128,10 @@ func (t cachedTx) QueryContext(ctx context.Context, q string, args ...any) (*sql
 	return t.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 }
 
+// QueryRowContext runs the query even if ctx has ended (a Row carries no
+// error of its own before Scan); the next Exec or Query of the write fails.
 func (t cachedTx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
 	st, err := t.c.get(ctx, q)
 	if err != nil || st == nil {
 		return t.tx.QueryRowContext(ctx, q, args...)
@@ -116,6 +140,10 @@ func (t cachedTx) QueryRowContext(ctx context.Context, q string, args ...any) *s
 }
 
 func (t cachedTx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx, err := stmtContext(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st, err := t.c.get(ctx, q)
 	if err != nil {
 		return nil, err
