@@ -205,6 +205,16 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 	}
 	seen := make([]string, len(checkpoints)) // the hash found at each checkpoint's seq
 	found := make([]bool, len(checkpoints))
+	// On a live server records are appended while the walk reads (in
+	// pages, each as of its own moment), and the head moves with them. So
+	// the head is read before the walk and again after it: the walk must
+	// reach at least the first and at most the second, and hold the hash
+	// that each of them names at its record, if it reached it.
+	headSeq0, headHash0, err := r.AuditHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	atHead0 := ""
 	var prevSeq int64
 	prevHash := ""
 	first := true
@@ -235,6 +245,9 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 		if got := AuditHash(e.PrevHash, e); got != e.Hash {
 			problem(e.Seq, "was changed after it was written (its hash does not match its contents)")
 		}
+		if e.Seq == headSeq0 {
+			atHead0 = e.Hash
+		}
 		first = false
 		prevSeq, prevHash = e.Seq, e.Hash
 		rep.LastSeq = e.Seq
@@ -247,13 +260,14 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 	if err != nil {
 		return nil, err
 	}
-	rep.HeadHash = headHash
-	if headSeq != rep.LastSeq || headHash != prevHash {
-		if headSeq > rep.LastSeq {
-			problem(headSeq, "records %d to %d were removed from the end", rep.LastSeq+1, headSeq)
-		} else {
-			problem(rep.LastSeq, "the chain's head (record %d) does not match its last record", headSeq)
-		}
+	rep.HeadHash = prevHash // the hash of the last record walked: the head as of the walk
+	switch {
+	case rep.LastSeq < headSeq0:
+		problem(headSeq0, "records %d to %d were removed from the end", rep.LastSeq+1, headSeq0)
+	case rep.LastSeq > headSeq:
+		problem(rep.LastSeq, "the chain's head (record %d) does not match its last record", headSeq)
+	case headSeq0 > 0 && atHead0 != headHash0, rep.LastSeq == headSeq && prevHash != headHash:
+		problem(rep.LastSeq, "the chain's head does not match the record it names")
 	}
 	if u, ok := r.(AuditUnsealedReader); ok {
 		if rep.Unsealed, rep.UnsealedSince, err = u.AuditUnsealed(ctx); err != nil {

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -117,3 +118,62 @@ func TestEarlyPrunes(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// liveChain is a chain a server writes to while it is verified: records are
+// appended after each walk and after each read of the head.
+type liveChain struct{ memChain }
+
+func (l *liveChain) write(n int) {
+	for range n {
+		l.append(&AuditEntry{Action: "user.update", Time: time.Now()})
+	}
+}
+
+func (l *liveChain) AuditChain(ctx context.Context, fn func(*AuditEntry) error) error {
+	err := l.memChain.AuditChain(ctx, fn)
+	l.write(3)
+	return err
+}
+
+func (l *liveChain) AuditHead(ctx context.Context) (int64, string, error) {
+	seq, hash, err := l.memChain.AuditHead(ctx)
+	l.write(1)
+	return seq, hash, err
+}
+
+// TestVerifyLiveChain: records appended while verification walks the chain
+// are not records removed from the end (the head read after the walk is
+// ahead of it), and a chain that ends before the head read before the walk
+// still is.
+func TestVerifyLiveChain(t *testing.T) {
+	ctx := context.Background()
+	l := &liveChain{}
+	l.write(5)
+	rep, err := VerifyAudit(ctx, l, VerifyOptions{Now: time.Now()})
+	if err != nil || !rep.OK || rep.LastSeq != 9 || rep.HeadHash != l.recs[8].Hash {
+		t.Fatalf("live chain: %+v, %v", rep, err)
+	}
+	// A server that stopped writing: the chain must end at the head.
+	for _, tc := range []struct {
+		name   string
+		tamper func(m *memChain)
+		want   string
+	}{
+		{"the last two records removed", func(m *memChain) { m.recs = m.recs[:len(m.recs)-2] }, "records 12 to 13 were removed from the end"},
+		{"a record added past the head", func(m *memChain) {
+			seq, hash := m.headSeq, m.headHash
+			m.append(&AuditEntry{Action: "user.delete", Time: time.Now()})
+			m.headSeq, m.headHash = seq, hash
+		}, "the chain's head (record 13) does not match its last record"},
+		{"the head's hash changed", func(m *memChain) { m.headHash = AuditHash("forged", m.recs[0]) }, "the chain's head does not match the record it names"},
+	} {
+		m := &memChain{recs: slices.Clone(l.recs), headSeq: l.headSeq, headHash: l.headHash}
+		if rep, err := VerifyAudit(ctx, m, VerifyOptions{Now: time.Now()}); err != nil || !rep.OK {
+			t.Fatalf("%s: untouched: %+v, %v", tc.name, rep, err)
+		}
+		tc.tamper(m)
+		if rep, err := VerifyAudit(ctx, m, VerifyOptions{Now: time.Now()}); err != nil || rep.OK || !slices.ContainsFunc(rep.Problems, func(p AuditProblem) bool { return p.Reason == tc.want }) {
+			t.Errorf("%s: %+v, %v; want %q", tc.name, rep, err, tc.want)
+		}
+	}
+}
