@@ -165,6 +165,11 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
+		if err != nil && logging.ClientGone(r, err) {
+			logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
+			w.WriteHeader(logging.StatusClientClosed)
+			return
+		}
 		if err != nil {
 			pr := asProblem(a.classify(err))
 			if logging.ServerFault(pr.Status) {

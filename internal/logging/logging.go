@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -245,6 +246,18 @@ func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http
 			_ = h.Handle(ctx, rec)
 		}
 	})
+}
+
+// StatusClientClosed is the status logged and counted for a request whose
+// client went away before its answer was ready (nginx's 499): nothing is
+// sent, and it is not a server fault.
+const StatusClientClosed = 499
+
+// ClientGone reports whether err stopped r because its client went away
+// (hung up, or gave up waiting): r's context is canceled and err says so.
+// A deadline of the server's own (a query's time budget) is not that.
+func ClientGone(r *http.Request, err error) bool {
+	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
 }
 
 // ServerFault reports whether an answer's status says the server failed

@@ -118,6 +118,12 @@ func (s *Server) classify(err error) error {
 
 // writeError sends err as a SCIM error response and logs server faults.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if logging.ClientGone(r, err) {
+		// No one to answer; not a server fault, not logged as one.
+		logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
+		w.WriteHeader(logging.StatusClientClosed)
+		return
+	}
 	err = s.classify(err)
 	se := asError(err)
 	// Server faults are logged; refusals for load (a 503 without a cause)

@@ -1,0 +1,72 @@
+package app_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse-id/gatehouse/internal/app"
+	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/config"
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
+)
+
+// TestClientGoneIsNotAServerFault: a request whose client went away (its
+// context canceled) before the answer was ready is logged and counted as
+// 499, at INFO, not as a 500 at ERROR: any client could otherwise raise the
+// server-error rate and its alerts at will.
+func TestClientGoneIsNotAServerFault(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	var logs lockedBuffer
+	log, err := logging.New(&logs, logging.Options{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	op := directory.Actor{Kind: "cli"}
+	appl, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "okta", Profile: directory.IDaaSProfile()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := a.Auth.CreateToken(ctx, op, appl.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := a.Handler()
+	serve := func(ctx context.Context, method, path, body string) int {
+		req := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/scim+json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	if code := serve(ctx, http.MethodPost, "/scim/v2/Users", `{"userName":"ann@example.com"}`); code != http.StatusCreated {
+		t.Fatalf("create: %d", code)
+	}
+	// Authentication is answered from what the server remembers; the
+	// store then sees the canceled context.
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for _, c := range []struct{ method, path, body string }{
+		{http.MethodGet, "/scim/v2/Users?filter=userName%20eq%20%22ann@example.com%22", ""},
+		{http.MethodPost, "/scim/v2/Users", `{"userName":"bob@example.com"}`},
+	} {
+		if code := serve(gone, c.method, c.path, c.body); code != logging.StatusClientClosed {
+			t.Errorf("%s %s with the client gone: %d, want %d", c.method, c.path, code, logging.StatusClientClosed)
+		}
+	}
+	out := logs.String()
+	if strings.Contains(out, `"level":"ERROR"`) || strings.Contains(out, `"status":500`) || strings.Count(out, `"status":499`) != 2 {
+		t.Errorf("log:\n%s", out)
+	}
+}
