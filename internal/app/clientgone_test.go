@@ -41,11 +41,23 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	bus, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "bus", Kind: auth.KindServerApp, Scopes: auth.Scopes{"events:write"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, busToken, err := a.Auth.CreateToken(ctx, op, bus.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := a.Handler()
 	serve := func(ctx context.Context, method, path, body string) int {
 		req := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/scim+json")
+		if path == "/events" {
+			req.Header.Set("Authorization", "Bearer "+busToken)
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		return w.Code
@@ -60,13 +72,14 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{http.MethodGet, "/scim/v2/Users?filter=userName%20eq%20%22ann@example.com%22", ""},
 		{http.MethodPost, "/scim/v2/Users", `{"userName":"bob@example.com"}`},
+		{http.MethodPost, "/events", `{"specversion":"1.0","id":"e1","source":"/hr","type":"hr.hire","data":{}}`},
 	} {
 		if code := serve(gone, c.method, c.path, c.body); code != logging.StatusClientClosed {
 			t.Errorf("%s %s with the client gone: %d, want %d", c.method, c.path, code, logging.StatusClientClosed)
 		}
 	}
 	out := logs.String()
-	if strings.Contains(out, `"level":"ERROR"`) || strings.Contains(out, `"status":500`) || strings.Count(out, `"status":499`) != 2 {
+	if strings.Contains(out, `"level":"ERROR"`) || strings.Contains(out, `"status":500`) || strings.Count(out, `"status":499`) != 3 {
 		t.Errorf("log:\n%s", out)
 	}
 }

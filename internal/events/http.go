@@ -51,6 +51,12 @@ const UnavailableRetryAfter = "5"
 // serverFault answers an error that is not the caller's: 503 with
 // Retry-After when the database cannot be used for now, else 500.
 func (rc *Receiver) serverFault(w http.ResponseWriter, r *http.Request, log *slog.Logger, what string, err error) {
+	if logging.ClientGone(r, err) {
+		// The client went away: not a server fault (docs/operations.md).
+		logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
+		w.WriteHeader(logging.StatusClientClosed)
+		return
+	}
 	log.ErrorContext(r.Context(), what, "err", err)
 	if rc.Unavailable != nil && rc.Unavailable(err) {
 		w.Header().Set("Retry-After", UnavailableRetryAfter)
