@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-id/gatehouse/internal/auth"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
 
@@ -320,7 +321,16 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		return errEntry(op, base, errorf(http.StatusBadRequest, "invalidSyntax", "method "+op.method+" is not valid for path "+path))
 	}
 	if err != nil {
-		return errEntry(op, base, s.classify(err))
+		if logging.ClientGone(r, err) {
+			return &bulkEntry{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(logging.StatusClientClosed)}
+		}
+		err = s.classify(err)
+		// A server fault in one operation is logged as a request's would
+		// be: the Bulk request itself is answered 200.
+		if se := asError(err); logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
+			s.log.ErrorContext(r.Context(), "scim bulk operation failed", "method", op.method, "status", se.Status, "err", err)
+		}
+		return errEntry(op, base, err)
 	}
 	e := &bulkEntry{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(res.status), Location: res.location}
 	if res.version > 0 {

@@ -48,6 +48,7 @@ type options struct {
 	cfg        scim.Config
 	authOpt    auth.Options
 	storeOpt   sqlite.Options
+	logTo      io.Writer // the server's log (text); nil: discarded
 }
 
 func newHarness(t *testing.T, opts ...func(*options)) *harness {
@@ -77,7 +78,11 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 		ao.Extensions = append(ao.Extensions, e.URN)
 	}
 	au := auth.NewService(st, ao)
-	log, _ := logging.New(io.Discard, logging.Options{Format: "text"})
+	logTo := o.logTo
+	if logTo == nil {
+		logTo = io.Discard
+	}
+	log, _ := logging.New(logTo, logging.Options{Format: "text"})
 	o.cfg.Prefix = "/scim/v2"
 	if o.cfg.Unavailable == nil {
 		o.cfg.Unavailable = st.Unavailable

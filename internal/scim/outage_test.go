@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +15,8 @@ import (
 // While another process holds SQLite's write lock past the busy timeout,
 // writes are answered 503 with Retry-After, change nothing, and reads go on.
 func TestDatabaseLockedIsUnavailable(t *testing.T) {
-	h := newHarness(t, withStore(sqlite.Options{BusyTimeout: 50 * time.Millisecond}))
+	var logs lockedLog
+	h := newHarness(t, withStore(sqlite.Options{BusyTimeout: 50 * time.Millisecond}), func(o *options) { o.logTo = &logs })
 	kept := h.must(h.do("POST", "/Users", map[string]any{"userName": "kept@example.com"}), http.StatusCreated).str("id")
 
 	// Another process (here: another connection) takes the write lock.
@@ -47,6 +50,14 @@ func TestDatabaseLockedIsUnavailable(t *testing.T) {
 				req.method, req.path, res.Status, res.Header.Get("Retry-After"), res.Raw)
 		}
 	}
+	// A Bulk is answered 200 with each operation's 503, and each is logged
+	// as the server fault it is, as a request would be.
+	bulk := h.must(h.do("POST", "/Bulk", map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"},
+		"Operations": []any{map[string]any{"method": "POST", "path": "/Users", "bulkId": "b", "data": map[string]any{"userName": "bulk@example.com"}}}}),
+		http.StatusOK)
+	if !strings.Contains(string(bulk.Raw), `"status":"503"`) || !strings.Contains(logs.String(), "scim bulk operation failed") {
+		t.Errorf("Bulk while the database is locked: %s\nlog:\n%s", bulk.Raw, logs.String())
+	}
 	// Reads do not need the write lock.
 	h.must(h.do("GET", "/Users/"+kept, nil), http.StatusOK)
 
@@ -59,4 +70,22 @@ func TestDatabaseLockedIsUnavailable(t *testing.T) {
 	if got := h.must(h.do("GET", "/Users/"+kept, nil), http.StatusOK).str("displayName"); got != "" {
 		t.Errorf("displayName = %q after a refused PATCH", got)
 	}
+}
+
+// lockedLog is a log destination the server and the test share.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
