@@ -141,6 +141,10 @@ func (a *API) handle(pattern string, h handlerFunc) {
 	a.mux.HandleFunc(method+" "+Prefix+path, func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.authn.Authenticate(r.Context(), auth.Authorization(r), a.clientAddr(r))
 		if err != nil {
+			if logging.ClientGone(r, err) {
+				logging.AnswerClientGone(w, r)
+				return
+			}
 			writeProblem(w, r, authProblem(a.classify(err), r.Header.Get("Authorization") != ""))
 			return
 		}
@@ -166,8 +170,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 		r.Body = io.NopCloser(bytes.NewReader(raw))
 		status, body, err := h(r, p.Actor(logging.RequestID(r.Context())))
 		if err != nil && logging.ClientGone(r, err) {
-			logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
-			w.WriteHeader(logging.StatusClientClosed)
+			logging.AnswerClientGone(w, r)
 			return
 		}
 		if err != nil {

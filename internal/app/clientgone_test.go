@@ -49,11 +49,32 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adm, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "ops", Kind: auth.KindServerApp, Scopes: auth.Scopes{auth.ScopeAdmin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, admToken, err := a.Auth.CreateToken(ctx, op, adm.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A SCIM credential used first by a request whose client is gone:
+	// authentication itself reads the store.
+	_, fresh, err := a.Auth.CreateToken(ctx, op, appl.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := a.Handler()
 	serve := func(ctx context.Context, method, path, body string) int {
 		req := httptest.NewRequestWithContext(ctx, method, path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/scim+json")
+		if strings.HasPrefix(path, "/admin/") {
+			req.Header.Set("Authorization", "Bearer "+admToken)
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if strings.HasSuffix(path, "?fresh") {
+			req.Header.Set("Authorization", "Bearer "+fresh)
+		}
 		if path == "/events" {
 			req.Header.Set("Authorization", "Bearer "+busToken)
 			req.Header.Set("Content-Type", "application/cloudevents+json")
@@ -72,6 +93,8 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 	for _, c := range []struct{ method, path, body string }{
 		{http.MethodGet, "/scim/v2/Users?filter=userName%20eq%20%22ann@example.com%22", ""},
 		{http.MethodPost, "/scim/v2/Users", `{"userName":"bob@example.com"}`},
+		{http.MethodPost, "/admin/v1/orgs", `{"name":"Sales"}`},
+		{http.MethodGet, "/scim/v2/Users?fresh", ""},
 		{http.MethodPost, "/events", `{"specversion":"1.0","id":"e1","source":"/hr","type":"hr.hire","data":{}}`},
 	} {
 		if code := serve(gone, c.method, c.path, c.body); code != logging.StatusClientClosed {
@@ -92,7 +115,7 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 		t.Errorf("Bulk with the client gone: %d %s", w.Code, w.Body)
 	}
 	out := logs.String()
-	if strings.Contains(out, `"level":"ERROR"`) || strings.Contains(out, `"status":500`) || strings.Count(out, `"status":499`) != 4 {
+	if strings.Contains(out, `"level":"ERROR"`) || strings.Contains(out, `"status":500`) || strings.Count(out, `"status":499`) != 6 {
 		t.Errorf("log:\n%s", out)
 	}
 }

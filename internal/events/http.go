@@ -53,8 +53,7 @@ const UnavailableRetryAfter = "5"
 func (rc *Receiver) serverFault(w http.ResponseWriter, r *http.Request, log *slog.Logger, what string, err error) {
 	if logging.ClientGone(r, err) {
 		// The client went away: not a server fault (docs/operations.md).
-		logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
-		w.WriteHeader(logging.StatusClientClosed)
+		logging.AnswerClientGone(w, r)
 		return
 	}
 	log.ErrorContext(r.Context(), what, "err", err)

@@ -260,6 +260,14 @@ func ClientGone(r *http.Request, err error) bool {
 	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
 }
 
+// AnswerClientGone answers a request whose client went away (ClientGone)
+// with StatusClientClosed, and records it as the failure for the access
+// log and the application's statistics.
+func AnswerClientGone(w http.ResponseWriter, r *http.Request) {
+	SetFailure(r.Context(), strconv.Itoa(StatusClientClosed))
+	w.WriteHeader(StatusClientClosed)
+}
+
 // ServerFault reports whether an answer's status says the server failed
 // (logged at ERROR): a 5xx other than 501 Not Implemented, which answers a
 // client that asked for what is not offered (SCIM's /Me, RFC 7644 §3.11;

@@ -120,8 +120,7 @@ func (s *Server) classify(err error) error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if logging.ClientGone(r, err) {
 		// No one to answer; not a server fault, not logged as one.
-		logging.SetFailure(r.Context(), strconv.Itoa(logging.StatusClientClosed))
-		w.WriteHeader(logging.StatusClientClosed)
+		logging.AnswerClientGone(w, r)
 		return
 	}
 	err = s.classify(err)
