@@ -33,33 +33,25 @@ func TestClientGoneIsNotAServerFault(t *testing.T) {
 	}
 	defer a.Close()
 	op := directory.Actor{Kind: "cli"}
-	appl, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "okta", Profile: directory.IDaaSProfile()})
-	if err != nil {
-		t.Fatal(err)
+	// newToken makes an application of spec and a token of it.
+	newToken := func(spec auth.AppSpec) (string, string) {
+		t.Helper()
+		appl, err := a.Auth.CreateApp(ctx, op, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, token, err := a.Auth.CreateToken(ctx, op, appl.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return appl.ID, token
 	}
-	_, token, err := a.Auth.CreateToken(ctx, op, appl.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "bus", Kind: auth.KindServerApp, Scopes: auth.Scopes{"events:write"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, busToken, err := a.Auth.CreateToken(ctx, op, bus.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm, err := a.Auth.CreateApp(ctx, op, auth.AppSpec{Name: "ops", Kind: auth.KindServerApp, Scopes: auth.Scopes{auth.ScopeAdmin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, admToken, err := a.Auth.CreateToken(ctx, op, adm.ID, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oktaID, token := newToken(auth.AppSpec{Name: "okta", Profile: directory.IDaaSProfile()})
+	_, busToken := newToken(auth.AppSpec{Name: "bus", Kind: auth.KindServerApp, Scopes: auth.Scopes{auth.ScopeEventsWrite}})
+	_, admToken := newToken(auth.AppSpec{Name: "ops", Kind: auth.KindServerApp, Scopes: auth.Scopes{auth.ScopeAdmin}})
 	// A SCIM credential used first by a request whose client is gone:
 	// authentication itself reads the store.
-	_, fresh, err := a.Auth.CreateToken(ctx, op, appl.ID, 0)
+	_, fresh, err := a.Auth.CreateToken(ctx, op, oktaID, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

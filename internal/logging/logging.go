@@ -249,8 +249,8 @@ func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http
 }
 
 // StatusClientClosed is the status logged and counted for a request whose
-// client went away before its answer was ready (nginx's 499): nothing is
-// sent, and it is not a server fault.
+// client went away before its answer was ready (nginx's 499). It is not a
+// server fault; only a client that closed just its sending half reads it.
 const StatusClientClosed = 499
 
 // ClientGone reports whether err stopped r because its client went away

@@ -327,7 +327,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		err = s.classify(err)
 		// A server fault in one operation is logged as a request's would
 		// be: the Bulk request itself is answered 200.
-		if se := asError(err); logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
+		if se := asError(err); logged(se) {
 			s.log.ErrorContext(r.Context(), "scim bulk operation failed", "method", op.method, "status", se.Status, "err", err)
 		}
 		return errEntry(op, base, err)

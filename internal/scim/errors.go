@@ -116,6 +116,13 @@ func (s *Server) classify(err error) error {
 	return &directory.Error{Kind: directory.ErrUnavailable, Op: "database", Msg: "the database is unavailable; retry later", Err: err}
 }
 
+// logged reports whether an error answer is logged at ERROR: server
+// faults are; refusals for load (a 503 without a cause) are only counted,
+// or a flood of them would flood the log.
+func logged(se *Error) bool {
+	return logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil)
+}
+
 // writeError sends err as a SCIM error response and logs server faults.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if logging.ClientGone(r, err) {
@@ -125,9 +132,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	err = s.classify(err)
 	se := asError(err)
-	// Server faults are logged; refusals for load (a 503 without a cause)
-	// are only counted, or a flood of them would flood the log.
-	if logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil) {
+	if logged(se) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
 	}
 	for k, v := range se.Header {
