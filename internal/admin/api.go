@@ -145,7 +145,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 				logging.AnswerClientGone(w, r)
 				return
 			}
-			writeProblem(w, r, authProblem(a.classify(err), r.Header.Get("Authorization") != ""))
+			writeProblem(w, r, authProblem(a.classify(logging.Stopped(r, err)), r.Header.Get("Authorization") != ""))
 			return
 		}
 		logging.SetCaller(r.Context(), p.App.ID)
@@ -174,7 +174,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			return
 		}
 		if err != nil {
-			pr := asProblem(a.classify(err))
+			pr := asProblem(a.classify(logging.Stopped(r, err)))
 			if logging.ServerFault(pr.Status) {
 				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
 			}
@@ -192,6 +192,9 @@ func (a *API) handle(pattern string, h handlerFunc) {
 // classify makes an error that means the database is unavailable a
 // directory.ErrUnavailable.
 func (a *API) classify(err error) error {
+	if errors.Is(err, logging.ErrStopping) && !errors.Is(err, directory.ErrUnavailable) {
+		return &directory.Error{Kind: directory.ErrUnavailable, Op: "serve", Msg: "the server is stopping; retry later", Err: err}
+	}
 	if a.Unavailable == nil || errors.Is(err, directory.ErrUnavailable) || !a.Unavailable(err) {
 		return err
 	}

@@ -682,6 +682,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			a.Log.Error("login policy: bind the groups", "error", err.Error())
 		}
 	}
+	// Requests outlive ctx (the signal) by up to shutdown_timeout; then
+	// those still running are stopped with logging.ErrStopping.
+	reqCtx, stopRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stopRequests(nil)
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -690,7 +694,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
 	if a.Config.TLS.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(a.Config.TLS.CertFile, a.Config.TLS.KeyFile)
@@ -826,6 +830,19 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
+		// Requests still running are stopped, and waited for: a write
+		// queued behind a lock another process holds would otherwise
+		// commit after the last checkpoint (deferred, run after this
+		// return) has signed the head. A stopped write that has not begun
+		// is not applied, and its client is answered 503.
+		a.Log.Warn("requests still running after shutdown_timeout are stopped")
+		stopRequests(logging.ErrStopping)
+		dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer dcancel()
+		if derr := srv.Shutdown(dctx); derr != nil {
+			a.Log.Error("requests did not stop: the last audit checkpoint may not cover what they write", "err", derr)
+			_ = srv.Close()
+		}
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -833,6 +850,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	return nil
 }
+
+// drainTimeout bounds the wait for the requests stopped after
+// shutdown_timeout to return. A stopped request returns at once, except a
+// write the SQLite store has queued: it waits for the database lock for up
+// to the store's busy timeout (10 s) before it is refused.
+const drainTimeout = 15 * time.Second
 
 // Lock takes the serve lock of an SQLite database (PostgreSQL needs
 // none): one server at a time runs on it. Serve takes it if it has not been

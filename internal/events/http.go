@@ -56,7 +56,13 @@ func (rc *Receiver) serverFault(w http.ResponseWriter, r *http.Request, log *slo
 		logging.AnswerClientGone(w, r)
 		return
 	}
+	err = logging.Stopped(r, err)
 	log.ErrorContext(r.Context(), what, "err", err)
+	if errors.Is(err, logging.ErrStopping) {
+		w.Header().Set("Retry-After", UnavailableRetryAfter)
+		writeError(w, r, http.StatusServiceUnavailable, "the server is stopping; retry later")
+		return
+	}
 	if rc.Unavailable != nil && rc.Unavailable(err) {
 		w.Header().Set("Retry-After", UnavailableRetryAfter)
 		writeError(w, r, http.StatusServiceUnavailable, "the database is unavailable; retry later")

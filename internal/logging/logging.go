@@ -255,9 +255,25 @@ const StatusClientClosed = 499
 
 // ClientGone reports whether err stopped r because its client went away
 // (hung up, or gave up waiting): r's context is canceled and err says so.
-// A deadline of the server's own (a query's time budget) is not that.
+// A deadline of the server's own (a query's time budget) is not that, nor
+// is a server that stops its requests (Stopped).
 func ClientGone(r *http.Request, err error) bool {
-	return errors.Is(r.Context().Err(), context.Canceled) && errors.Is(err, context.Canceled)
+	return errors.Is(err, context.Canceled) && context.Cause(r.Context()) == context.Canceled
+}
+
+// ErrStopping is the cause with which a stopping server cancels the
+// requests still running when its shutdown_timeout ends.
+var ErrStopping = errors.New("the server is stopping")
+
+// Stopped marks err with ErrStopping when it stopped r because the server
+// is stopping (r's context canceled with that cause), so that it is
+// answered as the server's refusal (503, retry later) and not as a client
+// that went away; any other err is returned as it is.
+func Stopped(r *http.Request, err error) error {
+	if errors.Is(err, context.Canceled) && !errors.Is(err, ErrStopping) && errors.Is(context.Cause(r.Context()), ErrStopping) {
+		return fmt.Errorf("%w: %w", ErrStopping, err)
+	}
+	return err
 }
 
 // AnswerClientGone answers a request whose client went away (ClientGone)

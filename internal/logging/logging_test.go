@@ -2,7 +2,10 @@ package logging
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -121,6 +124,51 @@ func TestAccessLogLevel(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/Me", nil))
 		if !strings.Contains(buf.String(), `"level":"`+want+`"`) {
 			t.Errorf("%d: %s, want level %s", status, buf.String(), want)
+		}
+	}
+}
+
+// TestClientGoneOrStopped: a request canceled because its client went away
+// is ClientGone; one the stopping server canceled (cause ErrStopping) is
+// not, and Stopped marks its error so that it is answered as the server's
+// refusal. A deadline of the server's own is neither.
+func TestClientGoneOrStopped(t *testing.T) {
+	req := func(cancel func(context.Context) context.Context) *http.Request {
+		return httptest.NewRequest("GET", "/", nil).WithContext(cancel(context.Background()))
+	}
+	gone := req(func(ctx context.Context) context.Context {
+		ctx, cancel := context.WithCancel(ctx)
+		cancel()
+		return ctx
+	})
+	stopping := req(func(ctx context.Context) context.Context {
+		ctx, cancel := context.WithCancelCause(ctx)
+		cancel(ErrStopping)
+		return ctx
+	})
+	late := req(func(ctx context.Context) context.Context {
+		ctx, cancel := context.WithTimeout(ctx, 0)
+		cancel()
+		return ctx
+	})
+	canceled := fmt.Errorf("query: %w", context.Canceled)
+	for _, c := range []struct {
+		name            string
+		r               *http.Request
+		err             error
+		gone, isStopped bool
+	}{
+		{"client gone", gone, canceled, true, false},
+		{"server stopping", stopping, canceled, false, true},
+		{"server stopping, another error", stopping, errors.New("constraint"), false, false},
+		{"deadline", late, context.DeadlineExceeded, false, false},
+	} {
+		if got := ClientGone(c.r, c.err); got != c.gone {
+			t.Errorf("%s: ClientGone = %v", c.name, got)
+		}
+		err := Stopped(c.r, c.err)
+		if got := errors.Is(err, ErrStopping); got != c.isStopped || !errors.Is(err, c.err) {
+			t.Errorf("%s: Stopped = %v", c.name, err)
 		}
 	}
 }

@@ -324,7 +324,7 @@ func (s *Server) runBulkOp(r *http.Request, p *auth.Principal, base string, op b
 		if logging.ClientGone(r, err) {
 			return &bulkEntry{Method: op.method, BulkID: op.bulkID, Status: strconv.Itoa(logging.StatusClientClosed)}
 		}
-		err = s.classify(err)
+		err = s.classify(logging.Stopped(r, err))
 		// A server fault in one operation is logged as a request's would
 		// be: the Bulk request itself is answered 200.
 		if se := asError(err); logged(se) {

@@ -110,6 +110,9 @@ const UnavailableRetryAfter = "5"
 // classify makes an error that means the database is unavailable (as the
 // store tells: Config.Unavailable) a directory.ErrUnavailable.
 func (s *Server) classify(err error) error {
+	if errors.Is(err, logging.ErrStopping) && !errors.Is(err, directory.ErrUnavailable) {
+		return &directory.Error{Kind: directory.ErrUnavailable, Op: "serve", Msg: "the server is stopping; retry later", Err: err}
+	}
 	if err == nil || s.cfg.Unavailable == nil || errors.Is(err, directory.ErrUnavailable) || !s.cfg.Unavailable(err) {
 		return err
 	}
@@ -130,7 +133,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		logging.AnswerClientGone(w, r)
 		return
 	}
-	err = s.classify(err)
+	err = s.classify(logging.Stopped(r, err))
 	se := asError(err)
 	if logged(se) {
 		s.log.ErrorContext(r.Context(), "scim request failed", "status", se.Status, "err", err)
