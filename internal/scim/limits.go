@@ -29,7 +29,10 @@ import (
 //     deadline the stores honour in the database (SQLite interrupts the
 //     statement, PostgreSQL is sent a cancel request). An expensive list
 //     that runs out of time is 400 tooMany: it would again; an indexed one
-//     that does is 503, since then the database is struggling.
+//     that does is 503, since then the database is struggling. A cheap
+//     list is marked pinned (directory.Query.Pinned): SQLite, whose
+//     readers wait for no lock, runs it as a point read, without the
+//     budget.
 //
 // Point reads (GET /Users/{id}) and writes are neither limited nor budgeted
 // here; the stores keep long lists off the connections point reads use.

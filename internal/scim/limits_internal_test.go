@@ -61,6 +61,11 @@ func TestExpensive(t *testing.T) {
 		if got := expensive(tt.rt, e); got != tt.want {
 			t.Errorf("%s %q: expensive = %v, want %v", tt.rt.Name, tt.filter, got, tt.want)
 		}
+		// A cheap list is pinned for the store (directory.Query.Pinned).
+		s := &Server{reg: reg, cfg: Config{DefaultPageSize: 100, MaxPageSize: 1000}}
+		if pl, err := s.plan(tt.rt, listRequest{filter: tt.filter, count: -1}, nil); err != nil || pl.query.Pinned == tt.want {
+			t.Errorf("%s %q: planned %v, want Pinned %v", tt.rt.Name, tt.filter, err, !tt.want)
+		}
 	}
 }
 

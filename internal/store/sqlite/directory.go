@@ -416,8 +416,27 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page, _, err := listPage(ctx, s.l, lq, q, "users", scan)
+	ctx, db, err := s.listDB(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	page, _, err := listPage(ctx, db, lq, q, "users", scan)
 	return page, err
+}
+
+// listDB returns where a list runs, and with what context. A pinned one
+// (directory.Query.Pinned) runs as a point read: on the point reads'
+// connections, its context checked once and not watched (pointRead). It
+// reads a few rows through an index, and SQLite's readers wait for no
+// lock, so neither a client that goes away nor the time budget has
+// anything to stop; watching them cost a fifth of such a list. Any other
+// list runs on connections of its own, its context watched.
+func (s *Store) listDB(ctx context.Context, q directory.Query) (context.Context, querier, error) {
+	if !q.Pinned {
+		return ctx, s.l, nil
+	}
+	ctx, err := pointRead(ctx)
+	return ctx, s.r, err
 }
 
 // groupCols are the columns scanGroup reads, with the externalId of domain.
@@ -526,12 +545,16 @@ func (s *Store) Groups(ctx context.Context, q directory.Query) (*directory.Page[
 	if err != nil {
 		return nil, filterErr(err)
 	}
-	page, seqs, err := listPage(ctx, s.l, lq, q, "groups", scanGroup)
+	ctx, db, err := s.listDB(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	page, seqs, err := listPage(ctx, db, lq, q, "groups", scanGroup)
 	if err != nil {
 		return nil, err
 	}
 	if q.Read.Members {
-		m, err := groupMembers(ctx, s.l, seqs, q.Read.Scope)
+		m, err := groupMembers(ctx, db, seqs, q.Read.Scope)
 		if err != nil {
 			return nil, err
 		}

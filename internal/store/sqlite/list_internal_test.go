@@ -1,0 +1,80 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+)
+
+// TestPinnedListRunsAsAPointRead: a pinned list (an indexed equality,
+// directory.Query.Pinned) runs on the point reads' connections with its
+// context checked once, so it is answered while expensive lists hold every
+// list connection; an unpinned one waits for them. A pinned list whose
+// caller has already gone is not run.
+func TestPinnedListRunsAsAPointRead(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{ListConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	if err := s.Write(ctx, func(tx directory.Tx) error {
+		return tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "ana@example.com", Active: true, OrgID: directory.RootOrgID,
+			Created: now, Modified: now, Version: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := schema.NewRegistry(nil)
+	query := func(pinned bool) directory.Query {
+		e, err := filter.Parse(`userName eq "ana@example.com"`)
+		if err == nil {
+			err = filter.Resolve(e, reg.User)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return directory.Query{Filter: e, Limit: 10, Count: true, Pinned: pinned}
+	}
+
+	// An expensive list holds the only list connection.
+	held, err := s.ldb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() {
+		page, err := s.Users(ctx, query(true))
+		if err == nil && (len(page.Items) != 1 || page.Total != 1) {
+			err = fmt.Errorf("%d users, total %d, want 1", len(page.Items), page.Total)
+		}
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("pinned list while the list connections are taken: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a pinned list waited for a list connection")
+	}
+	wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Users(wait, query(false)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("an unpinned list did not wait for a list connection: %v", err)
+	}
+	held.Close()
+
+	gone, stop := context.WithCancel(ctx)
+	stop()
+	if _, err := s.Users(gone, query(true)); !errors.Is(err, context.Canceled) {
+		t.Errorf("a pinned list whose caller has gone: %v", err)
+	}
+}
