@@ -686,8 +686,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// those still running are stopped with logging.ErrStopping.
 	reqCtx, stopRequests := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopRequests(nil)
+	var running handlers
 	srv := &http.Server{
-		Handler:           a.Handler(),
+		Handler:           running.track(a.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      120 * time.Second,
@@ -830,19 +831,29 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(a.Config.ShutdownTimeout))
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		// Requests still running are stopped, and waited for: a write
-		// queued behind a lock another process holds would otherwise
-		// commit after the last checkpoint (deferred, run after this
-		// return) has signed the head. A stopped write that has not begun
-		// is not applied, and its client is answered 503.
-		a.Log.Warn("requests still running after shutdown_timeout are stopped")
-		stopRequests(logging.ErrStopping)
-		dctx, dcancel := context.WithTimeout(context.Background(), drainTimeout)
-		defer dcancel()
-		if derr := srv.Shutdown(dctx); derr != nil {
-			a.Log.Error("requests did not stop: the last audit checkpoint may not cover what they write", "err", derr)
-			_ = srv.Close()
+		// What is left past shutdown_timeout: connections still sending a
+		// request body or reading an answer, and handlers still running.
+		// The connections are closed. The handlers are stopped and waited
+		// for: a write queued behind a lock another process holds would
+		// otherwise commit after the last checkpoint (deferred, run after
+		// this return) has signed the head. A stopped write that has not
+		// begun is not applied, and its client is answered 503.
+		defer srv.Close()
+		n := running.count()
+		if n == 0 {
+			a.Log.Info("connections still open after shutdown_timeout are closed; no request was running")
+			return nil
 		}
+		a.Log.Warn("requests still running after shutdown_timeout are stopped", "requests", n)
+		stopRequests(logging.ErrStopping)
+		if !running.wait(drainTimeout) {
+			a.Log.Error("requests did not stop: the last audit checkpoint may not cover what they write", "requests", running.count())
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		// Their answers are written before the connections close.
+		gctx, gcancel := context.WithTimeout(context.Background(), time.Second)
+		defer gcancel()
+		_ = srv.Shutdown(gctx)
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -856,6 +867,33 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // write the SQLite store has queued: it waits for the database lock for up
 // to the store's busy timeout (10 s) before it is refused.
 const drainTimeout = 15 * time.Second
+
+// handlers counts the requests being handled, for the stop: connections
+// that are only sending a body or reading an answer do not count.
+type handlers struct{ n atomic.Int64 }
+
+func (h *handlers) track(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.n.Add(1)
+		defer h.n.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handlers) count() int64 { return h.n.Load() }
+
+// wait waits until no request is being handled, for at most d, and reports
+// whether none is.
+func (h *handlers) wait(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for h.n.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
 
 // Lock takes the serve lock of an SQLite database (PostgreSQL needs
 // none): one server at a time runs on it. Serve takes it if it has not been

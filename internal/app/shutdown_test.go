@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -142,4 +143,31 @@ func logged(r *running, msg string) bool {
 		}
 	}
 	return false
+}
+
+// TestShutdownWithNoRequestRunning: a connection still sending a request
+// body after its handler has answered (here a 401, at once) keeps
+// net/http's shutdown waiting, but runs no handler: when shutdown_timeout ends it is
+// closed, nothing is stopped, and the stop is clean (no error, exit 0).
+func TestShutdownWithNoRequestRunning(t *testing.T) {
+	r := start(t, func(c *config.Config) { c.ShutdownTimeout = config.Duration(300 * time.Millisecond) })
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte("POST /scim/v2/Users HTTP/1.1\r\nHost: x\r\nContent-Type: application/scim+json\r\nContent-Length: 1000\r\n\r\n{")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the 401", func() bool { return logged(r, "http request") })
+	r.cancel()
+	err = <-r.done
+	r.done <- err // for the cleanup
+	if err != nil {
+		t.Errorf("serve returned %v, want a clean stop", err)
+	}
+	if logged(r, "requests still running after shutdown_timeout are stopped") ||
+		!logged(r, "connections still open after shutdown_timeout are closed; no request was running") {
+		t.Errorf("log:\n%v", r.log.lines())
+	}
 }

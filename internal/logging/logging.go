@@ -258,7 +258,20 @@ const StatusClientClosed = 499
 // A deadline of the server's own (a query's time budget) is not that, nor
 // is a server that stops its requests (Stopped).
 func ClientGone(r *http.Request, err error) bool {
-	return errors.Is(err, context.Canceled) && context.Cause(r.Context()) == context.Canceled
+	return context.Cause(r.Context()) == context.Canceled && canceled(err)
+}
+
+// canceled reports whether err says that its work was cancelled:
+// context.Canceled, or PostgreSQL's query_canceled (SQLSTATE 57014), which
+// the driver returns for a statement it had the server cancel when the
+// context ended. (A statement_timeout is 57014 too; the callers ask only
+// when the request's context was canceled.)
+func canceled(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	var pe interface{ SQLState() string }
+	return errors.As(err, &pe) && pe.SQLState() == "57014"
 }
 
 // ErrStopping is the cause with which a stopping server cancels the
@@ -270,7 +283,7 @@ var ErrStopping = errors.New("the server is stopping")
 // answered as the server's refusal (503, retry later) and not as a client
 // that went away; any other err is returned as it is.
 func Stopped(r *http.Request, err error) error {
-	if errors.Is(err, context.Canceled) && !errors.Is(err, ErrStopping) && errors.Is(context.Cause(r.Context()), ErrStopping) {
+	if canceled(err) && !errors.Is(err, ErrStopping) && errors.Is(context.Cause(r.Context()), ErrStopping) {
 		return fmt.Errorf("%w: %w", ErrStopping, err)
 	}
 	return err

@@ -162,6 +162,11 @@ func TestClientGoneOrStopped(t *testing.T) {
 		{"server stopping", stopping, canceled, false, true},
 		{"server stopping, another error", stopping, errors.New("constraint"), false, false},
 		{"deadline", late, context.DeadlineExceeded, false, false},
+		// PostgreSQL's statement cancelled on the context's behalf.
+		{"client gone, statement cancelled", gone, fmt.Errorf("get user: %w", sqlState("57014")), true, false},
+		{"server stopping, statement cancelled", stopping, sqlState("57014"), false, true},
+		{"statement timeout", late, sqlState("57014"), false, false},
+		{"client gone, another database error", gone, sqlState("23505"), false, false},
 	} {
 		if got := ClientGone(c.r, c.err); got != c.gone {
 			t.Errorf("%s: ClientGone = %v", c.name, got)
@@ -172,3 +177,9 @@ func TestClientGoneOrStopped(t *testing.T) {
 		}
 	}
 }
+
+// sqlState is a database error with an SQLSTATE, as pgconn.PgError is.
+type sqlState string
+
+func (s sqlState) Error() string    { return "database error " + string(s) }
+func (s sqlState) SQLState() string { return string(s) }

@@ -40,8 +40,10 @@ func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 		appended, err := s.writeOnce(ctx, fn)
 		if err == nil && appended {
 			// Committed: its audit record and events go into the chain
-			// and the outbox before the change is acknowledged.
-			s.sealer.wait(ctx)
+			// and the outbox before the change is acknowledged, even to
+			// a caller whose context ends meanwhile (a server stopping
+			// its requests still answers this one).
+			s.sealer.wait(context.WithoutCancel(ctx))
 		}
 		if err == nil || !isRetryable(err) {
 			return err

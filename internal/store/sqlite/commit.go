@@ -56,6 +56,9 @@ func (s *Store) startCommitter() {
 // failed. Once queued, a write is waited for even if ctx ends, so that a
 // caller never reports as failed a change that was committed.
 func (s *Store) submit(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // not queued: a select below may pick either case
+	}
 	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1), deadline: s.now().Add(s.busyTimeout)}
 	s.cm.mu.RLock()
 	if s.cm.closed {

@@ -73,3 +73,34 @@ func TestAbandonedWriteSparesItsBatch(t *testing.T) {
 		t.Errorf("abandoned write answered %v, %d rows of it stored", aerr, slowRows)
 	}
 }
+
+// TestSubmitAfterItsCallerHasGone: a write whose context has already ended
+// is refused before it is queued, every time. Queued, it would wait for a
+// lock another process holds up to the busy timeout and fail as busy (a
+// stopped Bulk's remaining operations each waited so).
+func TestSubmitAfterItsCallerHasGone(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{BusyTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Another connection holds the write lock.
+	other, err := s.cdb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer other.ExecContext(ctx, "ROLLBACK")
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	for range 30 {
+		ran := false
+		if err := s.submit(gone, func(*tx) error { ran = true; return nil }); !errors.Is(err, context.Canceled) || ran {
+			t.Fatalf("a write whose caller had gone: %v, ran %v", err, ran)
+		}
+	}
+}
