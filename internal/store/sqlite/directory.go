@@ -140,19 +140,48 @@ func userGroupsCol(b *sqlfilter.Builder, scope *directory.SyncScope) string {
 	FROM group_members gm JOIN groups g ON g.seq = gm.group_seq WHERE gm.user_seq = t.seq` + cond + `) ELSE '[]' END`
 }
 
-// userByIDSQL is getUser's statement for a reader without a scope, by
-// [with a domain][with groups], and its arguments are the domain (if any)
-// and the id: the same four texts at every read, built once instead of at
-// each (a GET by id is the most frequent request).
-var userByIDSQL = func() (q [2][2]string) {
+// userColsSQL are the columns of a user (userCols) and, [with groups], its
+// groups (userGroupsCol) for a reader without a scope, by [with a domain]:
+// the domain, if any, is the statement's first argument. Some 700 bytes
+// of SQL, built once instead of at each read.
+var userColsSQL = func() (c [2][2]string) {
 	for d, domain := range []string{"", "domain"} {
 		for g := range 2 {
 			b := &sqlfilter.Builder{D: dialect{}}
-			cols := userCols(b, domain)
+			c[d][g] = userCols(b, domain)
 			if g == 1 {
-				cols += ", " + userGroupsCol(b, nil)
+				c[d][g] += ", " + userGroupsCol(b, nil)
 			}
-			q[d][g] = `SELECT ` + cols + ` FROM users t WHERE t.id = ` + b.Arg(nil)
+		}
+	}
+	return c
+}()
+
+// userColsFor returns userColsSQL's text for opt and adds its argument to
+// b, when it applies: no scope, and no argument in b yet.
+func userColsFor(b *sqlfilter.Builder, opt directory.ReadOptions) (string, bool) {
+	if opt.Scope != nil || len(b.Args) > 0 {
+		return "", false
+	}
+	d, g := 0, 0
+	if opt.Domain != "" {
+		d = 1
+		b.Args = append(b.Args, opt.Domain)
+	}
+	if opt.Groups {
+		g = 1
+	}
+	return userColsSQL[d][g], true
+}
+
+// userByIDSQL is getUser's statement for a reader without a scope, by
+// [with a domain][with groups], and its arguments are the domain (if any)
+// and the id: the same four texts at every read (a GET by id is the most
+// frequent request).
+var userByIDSQL = func() (q [2][2]string) {
+	for d := range 2 {
+		for g := range 2 {
+			q[d][g] = `SELECT ` + userColsSQL[d][g] + ` FROM users t WHERE t.id = ` + dialect{}.Param(d+1)
 		}
 	}
 	return q
@@ -395,13 +424,19 @@ func listPage[T any](ctx context.Context, db querier, lq *listQuery, q directory
 
 // Users lists users.
 func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*directory.User], error) {
-	cols := func(b *sqlfilter.Builder) string { return userCols(b, q.Read.Domain) }
+	cols := func(b *sqlfilter.Builder) string {
+		if c, ok := userColsFor(b, q.Read); ok {
+			return c
+		}
+		c := userCols(b, q.Read.Domain)
+		if q.Read.Groups {
+			// Each row brings its groups: one statement for the page.
+			c += ", " + userGroupsCol(b, q.Read.Scope)
+		}
+		return c
+	}
 	scan := scanUser
 	if q.Read.Groups {
-		// Each row brings its groups: one statement for the page.
-		cols = func(b *sqlfilter.Builder) string {
-			return userCols(b, q.Read.Domain) + ", " + userGroupsCol(b, q.Read.Scope)
-		}
 		scan = func(sc scanner, extra ...any) (*directory.User, int64, error) {
 			var groups sql.NullString
 			u, seq, err := scanUser(sc, append([]any{&groups}, extra...)...)

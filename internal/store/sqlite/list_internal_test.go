@@ -11,6 +11,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
+	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
 // TestPinnedListRunsAsAPointRead: a pinned list (an indexed equality,
@@ -76,5 +77,28 @@ func TestPinnedListRunsAsAPointRead(t *testing.T) {
 	stop()
 	if _, err := s.Users(gone, query(true)); !errors.Is(err, context.Canceled) {
 		t.Errorf("a pinned list whose caller has gone: %v", err)
+	}
+}
+
+// TestUserColsFor: the prebuilt columns are the text and the arguments
+// that building them gives, and are not used where they would not be.
+func TestUserColsFor(t *testing.T) {
+	for _, opt := range []directory.ReadOptions{{}, {Groups: true}, {Domain: "d1"}, {Domain: "d1", Groups: true}} {
+		want := &sqlfilter.Builder{D: dialect{}}
+		text := userCols(want, opt.Domain)
+		if opt.Groups {
+			text += ", " + userGroupsCol(want, nil)
+		}
+		b := &sqlfilter.Builder{D: dialect{}}
+		got, ok := userColsFor(b, opt)
+		if !ok || got != text || fmt.Sprint(b.Args) != fmt.Sprint(want.Args) {
+			t.Errorf("%+v: %v %q %v, want %q %v", opt, ok, got, b.Args, text, want.Args)
+		}
+	}
+	if _, ok := userColsFor(&sqlfilter.Builder{D: dialect{}}, directory.ReadOptions{Scope: &directory.SyncScope{}}); ok {
+		t.Error("used with a scope")
+	}
+	if _, ok := userColsFor(&sqlfilter.Builder{D: dialect{}, Args: []any{1}}, directory.ReadOptions{Domain: "d1"}); ok {
+		t.Error("used after another argument")
 	}
 }
