@@ -418,7 +418,7 @@ func (s *Store) migrate(ctx context.Context, schema string) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if !current {
-		return errors.New("this database was created by a development build of Gatehouse older than its schema (no audit_head table); create a new database")
+		return errors.New("this database has no audit_head table: it was altered outside Gatehouse, or created by a development build older than its schema; restore it from a backup, or create a new database")
 	}
 	return nil
 }

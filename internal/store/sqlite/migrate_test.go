@@ -219,3 +219,31 @@ func TestNewerDatabaseRefused(t *testing.T) {
 		t.Errorf("the pending migration %d was applied to the newer database: %d %v", last, n, err)
 	}
 }
+
+// TestChainTriggerDropped: a database whose audit chain trigger was dropped
+// is refused, saying that it was altered (or is a development build's), not
+// opened to write audit records outside the chain.
+func TestChainTriggerDropped(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`DROP TRIGGER audit_log_head`); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path, Options{})
+	if err == nil {
+		s.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "no audit chain trigger (audit_log_head): it was altered outside Gatehouse") {
+		t.Errorf("opening a database without its chain trigger: %v", err)
+	}
+}

@@ -385,14 +385,15 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	// Databases made by development builds before 0.1.0 have an older
-	// version of migration 1 (without the audit chain): refuse them
-	// plainly rather than fail on the first write.
+	// version of migration 1 (without the audit chain), and one whose
+	// chain trigger was dropped has been altered outside Gatehouse: refuse
+	// them plainly rather than fail on the first write.
 	var n int
 	if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_log_head'`).Scan(&n); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%s was created by a development build of Gatehouse older than its schema (no audit chain); move it away and start again", s.path)
+		return fmt.Errorf("%s has no audit chain trigger (audit_log_head): it was altered outside Gatehouse, or created by a development build older than its schema; restore it from a backup, or move it away and start again", s.path)
 	}
 	return nil
 }
