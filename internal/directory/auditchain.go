@@ -175,23 +175,11 @@ type VerifyOptions struct {
 // reports at most 100 problems.
 func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditReport, error) {
 	checkpoints := opt.Checkpoints
-	// Retention pruning records where the chain starts afterwards.
+	// Retention pruning records where the chain starts afterwards: the
+	// first record is checked against them once the walk has read them
+	// all (a pruning during the walk included).
 	anchors := map[int64]string{} // first remaining seq → expected prev hash
 	var prunes []pruneInfo
-	err := r.AuditChain(ctx, func(e *AuditEntry) error {
-		if e.Action == PruneAction {
-			var pi pruneInfo
-			if json.Unmarshal(e.After, &pi) == nil {
-				pi.Seq, pi.Time = e.Seq, e.Time
-				anchors[pi.ThroughSeq+1] = pi.Anchor
-				prunes = append(prunes, pi)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	rep := &AuditReport{OK: true}
 	problem := func(seq int64, format string, args ...any) {
 		rep.OK = false
@@ -216,24 +204,23 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 	}
 	atHead0 := ""
 	var prevSeq int64
-	prevHash := ""
+	prevHash, firstPrev := "", ""
 	first := true
 	err = r.AuditChain(ctx, func(e *AuditEntry) error {
 		rep.Records++
 		for _, i := range bySeq[e.Seq] {
 			seen[i], found[i] = e.Hash, true
 		}
-		if first {
-			rep.FirstSeq = e.Seq
-			want, pruned := anchors[e.Seq]
-			switch {
-			case e.Seq == 1 && e.PrevHash != "":
-				problem(e.Seq, "the first record does not start the chain")
-			case e.Seq > 1 && !pruned:
-				problem(e.Seq, "records 1 to %d are missing and no retention pruning removed them", e.Seq-1)
-			case e.Seq > 1 && e.PrevHash != want:
-				problem(e.Seq, "the chain does not start where retention pruning left it")
+		if e.Action == PruneAction {
+			var pi pruneInfo
+			if json.Unmarshal(e.After, &pi) == nil {
+				pi.Seq, pi.Time = e.Seq, e.Time
+				anchors[pi.ThroughSeq+1] = pi.Anchor
+				prunes = append(prunes, pi)
 			}
+		}
+		if first {
+			rep.FirstSeq, firstPrev = e.Seq, e.PrevHash
 		} else {
 			if e.Seq != prevSeq+1 {
 				problem(e.Seq, "records %d to %d are missing", prevSeq+1, e.Seq-1)
@@ -255,6 +242,23 @@ func VerifyAudit(ctx context.Context, r AuditReader, opt VerifyOptions) (*AuditR
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !first {
+		// Where the chain starts, reported first.
+		want, pruned := anchors[rep.FirstSeq]
+		reason := ""
+		switch {
+		case rep.FirstSeq == 1 && firstPrev != "":
+			reason = "the first record does not start the chain"
+		case rep.FirstSeq > 1 && !pruned:
+			reason = fmt.Sprintf("records 1 to %d are missing and no retention pruning removed them", rep.FirstSeq-1)
+		case rep.FirstSeq > 1 && firstPrev != want:
+			reason = "the chain does not start where retention pruning left it"
+		}
+		if reason != "" {
+			rep.OK = false
+			rep.Problems = append([]AuditProblem{{Seq: rep.FirstSeq, Reason: reason}}, rep.Problems...)[:min(len(rep.Problems)+1, 100)]
+		}
 	}
 	headSeq, headHash, err := r.AuditHead(ctx)
 	if err != nil {
