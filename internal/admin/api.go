@@ -164,6 +164,15 @@ func (a *API) handle(pattern string, h handlerFunc) {
 					Detail: "the request body exceeds " + strconv.Itoa(MaxBody) + " bytes"})
 				return
 			}
+			if cerr := r.Context().Err(); cerr != nil {
+				// The client went away, or the server stopped the request.
+				if logging.ClientGone(r, cerr) {
+					logging.AnswerClientGone(w, r)
+					return
+				}
+				writeProblem(w, r, asProblem(a.classify(logging.Stopped(r, cerr))))
+				return
+			}
 			writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "could not read the request body"})
 			return
 		}
@@ -174,8 +183,9 @@ func (a *API) handle(pattern string, h handlerFunc) {
 			return
 		}
 		if err != nil {
-			pr := asProblem(a.classify(logging.Stopped(r, err)))
-			if logging.ServerFault(pr.Status) {
+			err = logging.Stopped(r, err)
+			pr := asProblem(a.classify(err))
+			if logging.ServerFault(pr.Status) && !errors.Is(err, logging.ErrStopping) {
 				a.log.ErrorContext(r.Context(), "admin request failed", "err", err)
 			}
 			writeProblem(w, r, pr)

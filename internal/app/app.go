@@ -872,10 +872,18 @@ const drainTimeout = 15 * time.Second
 // that are only sending a body or reading an answer do not count.
 type handlers struct{ n atomic.Int64 }
 
+// track counts the requests next handles. A request with a body stops
+// reading it when the request is stopped (its context ends): a client
+// sending it slowly cannot hold the stop for the server's read timeout,
+// and the handler can still answer.
 func (h *handlers) track(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.n.Add(1)
 		defer h.n.Add(-1)
+		if r.Body != nil && r.Body != http.NoBody {
+			rc := http.NewResponseController(w)
+			defer context.AfterFunc(r.Context(), func() { _ = rc.SetReadDeadline(time.Now()) })()
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -178,9 +178,10 @@ func BenchmarkReadFilterEmail(b *testing.B) {
 // allocate per request, everything from the access log to the SQL
 // included (the heap is what the garbage collector then works through).
 // Issue 16 took GET /Users/{id} from 269 allocations to about 142, the
-// filtered lists from 336–342 to about 196–202; the bounds leave some room
-// for a Go or driver release. Counts, not times: the test holds on a loaded
-// machine.
+// filtered lists from 336–342 to about 191 and 208 (an email filter has
+// its context watched: it may match many rows); the bounds leave some
+// room for a Go or driver release. Counts, not times: the test holds on a
+// loaded machine.
 func TestReadAllocations(t *testing.T) {
 	if os.Getenv("GATEHOUSE_BENCH_POSTGRES_URL") != "" {
 		t.Skip("the bounds are SQLite's")
@@ -193,7 +194,7 @@ func TestReadAllocations(t *testing.T) {
 	}{
 		{"GET /Users/{id}", rb.byID, 160},
 		{"userName eq", rb.byUserName, 215},
-		{"emails[value eq]", rb.byEmail, 220},
+		{"emails[value eq]", rb.byEmail, 230},
 	} {
 		get := rb.getter(t, tc.path)
 		get() // statements prepared, caches filled

@@ -75,10 +75,10 @@ type Query struct {
 	Scope *SyncScope
 	// Read says what to load with each item.
 	Read ReadOptions
-	// Pinned reports that the filter pins the list to a few rows through
-	// an index (SCIM's cheap lists, scim/limits.go). A store whose reads
-	// cannot be held up (SQLite's take no locks) may run it as it runs a
-	// point read: the context checked once, not watched.
+	// Pinned reports that the filter matches at most one row, through a
+	// unique index (scim/limits.go, bounded). A store whose reads cannot be
+	// held up (SQLite's take no locks) may run it as it runs a point read:
+	// the context checked once, not watched.
 	Pinned bool
 }
 

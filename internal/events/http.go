@@ -57,12 +57,13 @@ func (rc *Receiver) serverFault(w http.ResponseWriter, r *http.Request, log *slo
 		return
 	}
 	err = logging.Stopped(r, err)
-	log.ErrorContext(r.Context(), what, "err", err)
 	if errors.Is(err, logging.ErrStopping) {
+		// Not a fault: the stopping server logs the requests it stops.
 		w.Header().Set("Retry-After", UnavailableRetryAfter)
 		writeError(w, r, http.StatusServiceUnavailable, "the server is stopping; retry later")
 		return
 	}
+	log.ErrorContext(r.Context(), what, "err", err)
 	if rc.Unavailable != nil && rc.Unavailable(err) {
 		w.Header().Set("Retry-After", UnavailableRetryAfter)
 		writeError(w, r, http.StatusServiceUnavailable, "the database is unavailable; retry later")
@@ -125,6 +126,9 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "the body is larger than 2 MiB")
+		} else if cerr := r.Context().Err(); cerr != nil {
+			// The client went away, or the server stopped the request.
+			rc.serverFault(w, r, log, "read events", cerr)
 		} else {
 			writeError(w, r, http.StatusBadRequest, "the body could not be read")
 		}

@@ -67,6 +67,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]a
 		if errors.As(err, &tl) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body exceeds the maxPayloadSize (%d bytes)", limit))
 		}
+		if cerr := r.Context().Err(); cerr != nil {
+			return nil, cerr // the client went away, or the server stopped the request
+		}
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "could not read the request body")
 	}
 	return decodeObject(body)

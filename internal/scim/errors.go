@@ -121,9 +121,11 @@ func (s *Server) classify(err error) error {
 
 // logged reports whether an error answer is logged at ERROR: server
 // faults are; refusals for load (a 503 without a cause) are only counted,
-// or a flood of them would flood the log.
+// or a flood of them would flood the log, and so are requests a stopping
+// server stopped (it logs their number once).
 func logged(se *Error) bool {
-	return logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil)
+	return logging.ServerFault(se.Status) && (se.Status != http.StatusServiceUnavailable || se.Err != nil) &&
+		!errors.Is(se.Err, logging.ErrStopping)
 }
 
 // writeError sends err as a SCIM error response and logs server faults.
