@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -70,6 +71,9 @@ func (e *env) serve(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// The first signal starts the graceful stop; a second one ends the
+	// process at once, as the default action does (docs/operations.md).
+	context.AfterFunc(ctx, stop)
 	if pct, ok := serveGCPercent(e.getenv); ok {
 		debug.SetGCPercent(pct)
 	}
