@@ -164,13 +164,8 @@ func (a *API) handle(pattern string, h handlerFunc) {
 					Detail: "the request body exceeds " + strconv.Itoa(MaxBody) + " bytes"})
 				return
 			}
-			if cerr := r.Context().Err(); cerr != nil {
-				// The client went away, or the server stopped the request.
-				if logging.ClientGone(r, cerr) {
-					logging.AnswerClientGone(w, r)
-					return
-				}
-				writeProblem(w, r, asProblem(a.classify(logging.Stopped(r, cerr))))
+			if serr := logging.Stopped(r, r.Context().Err()); errors.Is(serr, logging.ErrStopping) {
+				writeProblem(w, r, asProblem(a.classify(serr))) // the server stopped the request: 503
 				return
 			}
 			writeProblem(w, r, &problem{Status: http.StatusBadRequest, Title: "Invalid request", Detail: "could not read the request body"})

@@ -204,4 +204,10 @@ func TestShutdownStopsASlowBody(t *testing.T) {
 		logged(r, "requests did not stop: the last audit checkpoint may not cover what they write") {
 		t.Errorf("serve returned %v; log:\n%v", err, r.log.lines())
 	}
+	// Not logged as a fault: the stop logs the number it stopped.
+	for _, l := range r.log.lines() {
+		if l["level"] == "ERROR" || l["msg"] == "http request" && l["status"] == float64(http.StatusServiceUnavailable) && l["level"] != "WARN" {
+			t.Errorf("the stopped request logged: %v", l)
+		}
+	}
 }

@@ -75,7 +75,7 @@ type Query struct {
 	Scope *SyncScope
 	// Read says what to load with each item.
 	Read ReadOptions
-	// Pinned reports that the filter matches at most one row, through a
+	// Pinned reports that the list reads one user at most, through a
 	// unique index (scim/limits.go, bounded). A store whose reads cannot be
 	// held up (SQLite's take no locks) may run it as it runs a point read:
 	// the context checked once, not watched.

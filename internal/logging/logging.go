@@ -226,6 +226,11 @@ func Middleware(log *slog.Logger, next http.Handler, observers ...Observer) http
 		level := slog.LevelInfo
 		if ServerFault(sw.status) {
 			level = slog.LevelError
+			if errors.Is(context.Cause(r.Context()), ErrStopping) {
+				// Stopped by the server's stop, which logs their number:
+				// not a fault each.
+				level = slog.LevelWarn
+			}
 		}
 		// What log.LogAttrs does, without looking up the caller's program
 		// counter on every request: the line names its route, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"io"
 	"net/http"
 	"slices"
@@ -67,8 +68,8 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]a
 		if errors.As(err, &tl) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body exceeds the maxPayloadSize (%d bytes)", limit))
 		}
-		if cerr := r.Context().Err(); cerr != nil {
-			return nil, cerr // the client went away, or the server stopped the request
+		if serr := logging.Stopped(r, r.Context().Err()); errors.Is(serr, logging.ErrStopping) {
+			return nil, serr // the server stopped the request: 503
 		}
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "could not read the request body")
 	}

@@ -29,10 +29,10 @@ import (
 //     deadline the stores honour in the database (SQLite interrupts the
 //     statement, PostgreSQL is sent a cancel request). An expensive list
 //     that runs out of time is 400 tooMany: it would again; an indexed one
-//     that does is 503, since then the database is struggling. A list
-//     that matches at most one row through a unique index (bounded) is
-//     marked pinned (directory.Query.Pinned): SQLite, whose readers wait
-//     for no lock, runs it as a point read, without the budget.
+//     that does is 503, since then the database is struggling. A list of
+//     users that reads one user at most, through a unique index (bounded),
+//     is marked pinned (directory.Query.Pinned): SQLite, whose readers
+//     wait for no lock, runs it as a point read, without the budget.
 //
 // Point reads (GET /Users/{id}) and writes are neither limited nor budgeted
 // here; the stores keep long lists off the connections point reads use.
@@ -97,22 +97,21 @@ func pinned(idx map[string]bool, e filter.Expr) bool {
 
 // unique lists the attributes a UNIQUE index keys in both stores, by
 // resource type: an eq comparison on one matches at most one row (an
-// externalId: one in the caller's domain).
+// externalId: one in the caller's domain). Users only: a group's row
+// brings all its members, which may be many.
 var unique = map[string]map[string]bool{
 	schema.UserURN: {
 		schema.UserURN + ":id": true, schema.UserURN + ":userName": true, schema.UserURN + ":externalId": true,
 	},
-	schema.GroupURN: {
-		schema.GroupURN + ":id": true, schema.GroupURN + ":displayName": true, schema.GroupURN + ":externalId": true,
-	},
 }
 
-// bounded reports whether a list with filter e on resource type rt matches
-// at most one row, found through a unique index: e is one eq comparison on
-// a unique attribute, with nothing and-ed or or-ed to it. (A cheap list may
-// still read many rows: an email many users share, or a condition beside
-// the equality that SQL evaluates over a whole table, as `emails.value co`
-// does.) Such a list is pinned for the store (directory.Query.Pinned).
+// bounded reports whether a list with filter e on resource type rt reads
+// one user at most, found through a unique index: e is one eq comparison
+// on a unique attribute, with nothing and-ed or or-ed to it. (A cheap list
+// may still read many rows: an email many users share, a group and its
+// members, or a condition beside the equality that SQL evaluates over a
+// whole table, as `emails.value co` does.) Such a list is pinned for the
+// store (directory.Query.Pinned).
 func bounded(rt *schema.ResourceType, e filter.Expr) bool {
 	x, ok := e.(*filter.Compare)
 	return ok && x.Op == filter.Eq && x.Value.Kind == filter.KindString && x.Path.Resolved() && unique[rt.Schema.ID][x.Path.Ref.String()]

@@ -462,7 +462,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 // listDB returns where a list runs, and with what context. A pinned one
 // (directory.Query.Pinned) runs as a point read: on the point reads'
 // connections, its context checked once and not watched (pointRead). It
-// reads one row through a unique index, and SQLite's readers wait for no
+// reads one user through a unique index, and SQLite's readers wait for no
 // lock, so neither a client that goes away nor the time budget has
 // anything to stop; watching them cost a fifth of such a list. Any other
 // list runs on connections of its own, its context watched.

@@ -197,38 +197,55 @@ userPassword: %[4]s
 	if out, err := exec.Command(slapaddBin, "-q", "-f", confFile, "-l", ldifFile).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("slapadd: %v\n%s", err, out)
 	}
+	// The free ports may be taken by another process before slapd binds
+	// them (tests run in parallel): slapd then exits at once, and is
+	// started again on other ports.
+	for attempt := 1; ; attempt++ {
+		err := s.listen(slapdBin, confFile)
+		if err == nil || !errors.Is(err, errExited) || attempt == 3 {
+			return s, err
+		}
+		s.log.Reset()
+	}
+}
+
+var errExited = errors.New("slapd exited")
+
+// listen starts slapd on two free ports and waits until it listens.
+func (s *Server) listen(slapdBin, confFile string) error {
 	plain, err := freePort()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	secure, err := freePort()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.LDAPURL, s.LDAPSURL = "ldap://"+plain, "ldaps://"+secure
 	// -d 0 keeps slapd in the foreground, a child that ends with the test.
 	s.cmd = exec.Command(slapdBin, "-f", confFile, "-h", s.LDAPURL+"/ "+s.LDAPSURL+"/", "-d", "0")
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		return nil, err
+		return err
 	}
+	s.exited = make(chan error, 1)
 	go func() { s.exited <- s.cmd.Wait() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", plain, time.Second)
 		if err == nil {
 			c.Close()
-			return s, nil
+			return nil
 		}
 		select {
 		case err := <-s.exited:
 			s.exited <- err
-			return nil, fmt.Errorf("slapd exited: %v\n%s", err, s.log)
+			return fmt.Errorf("%w: %v\n%s", errExited, err, s.log)
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return nil, fmt.Errorf("slapd did not start listening: %v\n%s", err, s.log)
+			return fmt.Errorf("slapd did not start listening: %v\n%s", err, s.log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
