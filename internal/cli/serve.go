@@ -72,8 +72,22 @@ func (e *env) serve(args []string) error {
 	ctx, stop := signal.NotifyContext(e.ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	// The first signal starts the graceful stop; a second one ends the
-	// process at once, as the default action does (docs/operations.md).
-	context.AfterFunc(ctx, stop)
+	// process at once (docs/operations.md). Not by restoring the signals'
+	// default action: a server started in the background by a shell
+	// inherits SIGINT ignored, and would ignore it again.
+	again := make(chan os.Signal, 1)
+	defer context.AfterFunc(ctx, func() { signal.Notify(again, syscall.SIGINT, syscall.SIGTERM) })()
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		select {
+		case sig := <-again:
+			fmt.Fprintf(e.stderr, "gatehouse: %v again during the stop: exiting at once\n", sig)
+			os.Exit(128 + int(sig.(syscall.Signal)))
+		case <-served:
+			signal.Stop(again)
+		}
+	}()
 	if pct, ok := serveGCPercent(e.getenv); ok {
 		debug.SetGCPercent(pct)
 	}
