@@ -164,7 +164,7 @@ func (a *API) handle(pattern string, h handlerFunc) {
 					Detail: "the request body exceeds " + strconv.Itoa(MaxBody) + " bytes"})
 				return
 			}
-			if serr := logging.Stopped(r, r.Context().Err()); errors.Is(serr, logging.ErrStopping) {
+			if serr := logging.Stopping(r); serr != nil {
 				writeProblem(w, r, asProblem(a.classify(serr))) // the server stopped the request: 503
 				return
 			}

@@ -122,13 +122,8 @@ func TestAuditCheckpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(cpFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if !strings.HasPrefix(lines[len(lines)-1], checkpoint.Prefix+"seq="+strconv.FormatInt(last, 10)+" ") {
-		t.Fatalf("the last checkpoint is not of the final head %d: %s", last, lines[len(lines)-1])
+	if cp := lastCheckpoint(t, cpFile); !strings.HasPrefix(cp, checkpoint.Prefix+"seq="+strconv.FormatInt(last, 10)+" ") {
+		t.Fatalf("the last checkpoint is not of the final head %d: %s", last, cp)
 	}
 
 	// Someone with the database file removes the last records and moves
@@ -157,6 +152,17 @@ func TestAuditCheckpoints(t *testing.T) {
 	if got.OK || got.Checkpoints.Latest.Seq != last {
 		t.Errorf("truncation below the checkpoints not detected: %+v %+v", got, got.Checkpoints)
 	}
+}
+
+// lastCheckpoint returns the last line of the checkpoint file at path.
+func lastCheckpoint(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
 }
 
 // TestCheckpointKeyUnusable: a checkpoint key that is there but cannot be

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,13 +126,8 @@ func TestShutdownStopsRequestsBeforeTheLastCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(cpFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if want := checkpoint.Prefix + "seq=" + strconv.FormatInt(seq, 10) + " hash=" + hash + " "; !strings.HasPrefix(lines[len(lines)-1], want) {
-		t.Errorf("the last checkpoint does not anchor the final head %d: %s", seq, lines[len(lines)-1])
+	if cp, want := lastCheckpoint(t, cpFile), checkpoint.Prefix+"seq="+strconv.FormatInt(seq, 10)+" hash="+hash+" "; !strings.HasPrefix(cp, want) {
+		t.Errorf("the last checkpoint does not anchor the final head %d: %s", seq, cp)
 	}
 }
 

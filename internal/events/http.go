@@ -126,7 +126,7 @@ func (rc *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "the body is larger than 2 MiB")
-		} else if serr := logging.Stopped(r, r.Context().Err()); errors.Is(serr, logging.ErrStopping) {
+		} else if serr := logging.Stopping(r); serr != nil {
 			rc.serverFault(w, r, log, "read events", serr) // the server stopped the request: 503
 		} else {
 			writeError(w, r, http.StatusBadRequest, "the body could not be read")

@@ -294,6 +294,16 @@ func Stopped(r *http.Request, err error) error {
 	return err
 }
 
+// Stopping returns r's context's error marked with ErrStopping when the
+// server has stopped r (Stopped), and nil otherwise: for work that fails
+// without saying why, such as a body read cut short.
+func Stopping(r *http.Request) error {
+	if err := Stopped(r, r.Context().Err()); errors.Is(err, ErrStopping) {
+		return err
+	}
+	return nil
+}
+
 // AnswerClientGone answers a request whose client went away (ClientGone)
 // with StatusClientClosed, and records it as the failure for the access
 // log and the application's statistics.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"io"
 	"net/http"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/httpbody"
 	"github.com/gatehouse-id/gatehouse/internal/jsonvalue"
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/strictjson"
 )
@@ -68,7 +68,7 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) (map[string]a
 		if errors.As(err, &tl) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the request body exceeds the maxPayloadSize (%d bytes)", limit))
 		}
-		if serr := logging.Stopped(r, r.Context().Err()); errors.Is(serr, logging.ErrStopping) {
+		if serr := logging.Stopping(r); serr != nil {
 			return nil, serr // the server stopped the request: 503
 		}
 		return nil, errorf(http.StatusBadRequest, "invalidSyntax", "could not read the request body")

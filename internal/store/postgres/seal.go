@@ -118,9 +118,11 @@ func (z *sealer) run(ctx context.Context) {
 
 // wait returns once a sealing round that started after the call has
 // ended, successful or not (a failed round leaves the rows pending for
-// the next one: the writer's change is committed either way), or when ctx
-// ends or the sealer stops.
-func (z *sealer) wait(ctx context.Context) {
+// the next one: the writer's change is committed either way), or when the
+// sealer stops. A caller whose context ends waits all the same: a
+// committed change is acknowledged only once sealed, even to a request
+// the server is stopping.
+func (z *sealer) wait() {
 	ch := make(chan struct{})
 	z.mu.Lock()
 	z.waiting = append(z.waiting, ch)
@@ -131,7 +133,6 @@ func (z *sealer) wait(ctx context.Context) {
 	}
 	select {
 	case <-ch:
-	case <-ctx.Done():
 	case <-z.done:
 	}
 }

@@ -40,10 +40,8 @@ func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 		appended, err := s.writeOnce(ctx, fn)
 		if err == nil && appended {
 			// Committed: its audit record and events go into the chain
-			// and the outbox before the change is acknowledged, even to
-			// a caller whose context ends meanwhile (a server stopping
-			// its requests still answers this one).
-			s.sealer.wait(context.WithoutCancel(ctx))
+			// and the outbox before the change is acknowledged.
+			s.sealer.wait()
 		}
 		if err == nil || !isRetryable(err) {
 			return err

@@ -157,20 +157,26 @@ var userColsSQL = func() (c [2][2]string) {
 	return c
 }()
 
+// userColsKey indexes userColsSQL and userByIDSQL for a reader without a
+// scope; args are the statement's first arguments (the domain, if any).
+func userColsKey(opt directory.ReadOptions, args []any) (d, g int, _ []any) {
+	if opt.Domain != "" {
+		d, args = 1, append(args, opt.Domain)
+	}
+	if opt.Groups {
+		g = 1
+	}
+	return d, g, args
+}
+
 // userColsFor returns userColsSQL's text for opt and adds its argument to
 // b, when it applies: no scope, and no argument in b yet.
 func userColsFor(b *sqlfilter.Builder, opt directory.ReadOptions) (string, bool) {
 	if opt.Scope != nil || len(b.Args) > 0 {
 		return "", false
 	}
-	d, g := 0, 0
-	if opt.Domain != "" {
-		d = 1
-		b.Args = append(b.Args, opt.Domain)
-	}
-	if opt.Groups {
-		g = 1
-	}
+	var d, g int
+	d, g, b.Args = userColsKey(opt, b.Args)
 	return userColsSQL[d][g], true
 }
 
@@ -196,13 +202,8 @@ func getUser(ctx context.Context, q querier, id string, opt directory.ReadOption
 	var query string
 	var args []any
 	if opt.Scope == nil {
-		d, g := 0, 0
-		if opt.Domain != "" {
-			d, args = 1, append(args, opt.Domain)
-		}
-		if opt.Groups {
-			g = 1
-		}
+		var d, g int
+		d, g, args = userColsKey(opt, nil)
 		query, args = userByIDSQL[d][g], append(args, id)
 	} else {
 		b := &sqlfilter.Builder{D: dialect{}}
