@@ -120,6 +120,14 @@ func (o orgNames) path(id string) (ids, names []string) {
 	return ids, names
 }
 
+// readError says that a document could not be built because the
+// directory could not be read: the database's failure, not the record's,
+// which another attempt may get past.
+type readError struct{ Err error }
+
+func (e readError) Error() string { return "read the directory: " + e.Err.Error() }
+func (e readError) Unwrap() error { return e.Err }
+
 // Build returns the document of rec. Received events keep the document
 // they came with, marked as received (ReceivedField) by the application
 // that posted them.
@@ -210,7 +218,7 @@ func (b *Builder) userDetail(ctx context.Context, rec *directory.EventRecord, da
 			case err == nil:
 				u.Groups = cur.Groups
 			case !errors.Is(err, directory.ErrNotFound):
-				return nil, err
+				return nil, readError{err}
 			}
 		}
 	}
@@ -413,7 +421,7 @@ func (b *Builder) groupDetail(ctx context.Context, rec *directory.EventRecord, d
 			member = flatUser(u, orgs)
 			delete(member, "groups")
 		case !errors.Is(err, directory.ErrNotFound):
-			return nil, err
+			return nil, readError{err}
 		}
 		d["member"] = member
 	}

@@ -231,6 +231,14 @@ type Pipeline struct {
 	// The failures of the loops, logged once per outage rather than at
 	// every attempt (logging.Repeated).
 	dispatchErrs, recoverErrs *logging.Repeated
+
+	// readFail is the record whose document the directory's failures
+	// kept from being built, and since when (readFailing).
+	readFail struct {
+		sync.Mutex
+		seq   int64
+		since time.Time
+	}
 }
 
 // New returns a pipeline; Run starts it.
@@ -481,6 +489,25 @@ func (p *Pipeline) dispatchLoop(ctx context.Context) {
 
 const dispatchBatch = 500
 
+// readRetry is how long the dispatcher tries a batch again while the
+// directory cannot be read to build one of its documents. Past it, the
+// record is dispatched with a document that says why (a read that fails
+// that long is taken for the record's own failure, which would otherwise
+// block every event after it).
+const readRetry = time.Minute
+
+// readFailing records that reading the directory failed while building
+// the document of the record at seq, and reports whether the batch is to
+// be tried again: for readRetry from the first failure at seq.
+func (p *Pipeline) readFailing(seq int64, now time.Time) bool {
+	p.readFail.Lock()
+	defer p.readFail.Unlock()
+	if p.readFail.seq != seq {
+		p.readFail.seq, p.readFail.since = seq, now
+	}
+	return now.Sub(p.readFail.since) < readRetry
+}
+
 // DispatchOnce dispatches the next batch of events and returns how many
 // it took.
 func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
@@ -514,6 +541,17 @@ func (p *Pipeline) DispatchOnce(ctx context.Context) (int, error) {
 	for _, rec := range recs {
 		doc, err := p.builder.Build(ctx, rec, bt)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Stopped (the server's stop): nothing of the batch is
+				// dispatched, and the next start dispatches it.
+				return 0, ctx.Err()
+			}
+			if errors.As(err, new(readError)) && p.readFailing(rec.Seq, now) {
+				// The database failed, not the record: the whole batch is
+				// tried again, as when reading the records fails, for up
+				// to readRetry.
+				return 0, err
+			}
 			// A record that cannot be built is kept (the document says
 			// why) rather than blocking the events after it.
 			p.log.Error("build event document", "event_id", rec.ID, "err", err)

@@ -6,11 +6,14 @@ package events_test
 // Times below are read from that clock (deterministic), not measured.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -1095,4 +1098,158 @@ func TestBackfillAuditStamp(t *testing.T) {
 			t.Errorf("the backfill's audit record is stamped %s, want %s (when it was appended)", got[0].Time, want)
 		}
 	})
+}
+
+// failingDir is the directory as the document builder reads it, whose
+// user reads fail while err is set, and which cancels the dispatch (as the
+// server's stop does) at its next user read while stop is set.
+type failingDir struct {
+	*sqlite.Store
+	err  atomic.Pointer[error]
+	stop atomic.Pointer[context.CancelFunc]
+}
+
+func (d *failingDir) User(ctx context.Context, id string, opt directory.ReadOptions) (*directory.User, error) {
+	if stop := d.stop.Load(); stop != nil {
+		(*stop)()
+		return nil, ctx.Err()
+	}
+	if err := d.err.Load(); err != nil {
+		return nil, *err
+	}
+	return d.Store.User(ctx, id, opt)
+}
+
+// TestDocumentReadFailure: an event whose document cannot be built because
+// the directory cannot be read (a group's new member, read for the
+// document) is not dispatched with an error in place of its document. The
+// batch is tried again, nothing of it dispatched, until the directory
+// answers, for up to a minute; past it, the record is dispatched with a
+// document that says why. Stopped while a document is built, the
+// dispatcher dispatches nothing and logs no error.
+func TestDocumentReadFailure(t *testing.T) {
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	var logs bytes.Buffer
+	h := newHarness(t, configOf(map[string]*events.Target{"hook": {Sender: &sender{}, Policy: fastPolicy()}}),
+		events.Options{Now: func() time.Time { return *clock.Load() }, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	defer h.stop()
+	if err := h.p.Activate(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := &failingDir{Store: h.st}
+	h.b.Dir = dir
+	svc := directory.NewService(h.st, directory.Options{NewID: newID})
+	actor := directory.Actor{Kind: "app", AppID: "a1"}
+	profile := directory.Profile{TargetOrgID: directory.RootOrgID}
+	var users []string
+	for _, name := range []string{"ada", "bo", "cy"} {
+		u, _, err := svc.CreateUser(h.ctx, actor, profile, &directory.User{UserName: name + "@example.com", Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, u.ID)
+	}
+	g, _, err := svc.CreateGroup(h.ctx, actor, profile, &directory.Group{DisplayName: "ops"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(user string) {
+		t.Helper()
+		if _, err := svc.UpdateGroup(h.ctx, actor, profile, g.ID, nil, nil,
+			[]directory.MemberOp{{Kind: directory.AddMembers, IDs: []string{user}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// payloads is the document of each event dispatched so far, by id.
+	payloads := func() map[string]string {
+		t.Helper()
+		ds, err := h.st.Deliveries(h.ctx, events.DeliveryQuery{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, d := range ds {
+			out[d.EventID] = string(d.Payload)
+		}
+		return out
+	}
+	down := errors.New("connection refused")
+
+	// The directory fails: nothing is dispatched, however often tried.
+	add(users[0])
+	dir.err.Store(&down)
+	for range 3 {
+		if n, err := h.p.DispatchOnce(h.ctx); err == nil || n != 0 {
+			t.Fatalf("dispatched %d events while the directory failed (%v)", n, err)
+		}
+	}
+	if p := payloads(); len(p) != 0 {
+		t.Fatalf("%d events dispatched while the directory failed", len(p))
+	}
+	// It answers again: every document is whole.
+	dir.err.Store(nil)
+	if n, err := h.p.DispatchOnce(h.ctx); err != nil || n != 5 {
+		t.Fatalf("dispatched %d events, want 5 (%v)", n, err)
+	}
+	var member string
+	for id, doc := range payloads() {
+		if strings.Contains(doc, `"error"`) {
+			t.Errorf("event %s dispatched with an error: %s", id, doc)
+		}
+		if strings.Contains(doc, `"member"`) {
+			member = doc
+		}
+	}
+	if !strings.Contains(member, `"userName":"ada@example.com"`) {
+		t.Errorf("the new member's document: %s", member)
+	}
+
+	// Past a minute of failures the record is dispatched, with why.
+	add(users[1])
+	dir.err.Store(&down)
+	if n, err := h.p.DispatchOnce(h.ctx); err == nil || n != 0 {
+		t.Fatalf("dispatched %d events while the directory failed (%v)", n, err)
+	}
+	later := now.Add(61 * time.Second)
+	clock.Store(&later)
+	if n, err := h.p.DispatchOnce(h.ctx); err != nil || n != 1 {
+		t.Fatalf("after a minute: dispatched %d events, want 1 (%v)", n, err)
+	}
+	failed := 0
+	for _, doc := range payloads() {
+		if strings.Contains(doc, "read the directory: connection refused") {
+			failed++
+		}
+	}
+	if failed != 1 || strings.Count(logs.String(), "build event document") != 1 {
+		t.Errorf("%d documents say the directory failed, want 1; log:\n%s", failed, logs.String())
+	}
+
+	// Stopped while it builds a document: nothing dispatched, no error,
+	// even past a minute of failures.
+	add(users[2])
+	if n, err := h.p.DispatchOnce(h.ctx); err == nil || n != 0 {
+		t.Fatalf("dispatched %d events while the directory failed (%v)", n, err)
+	}
+	later = later.Add(61 * time.Second)
+	clock.Store(&later)
+	dir.err.Store(nil)
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	dir.stop.Store(&cancel)
+	if n, err := h.p.DispatchOnce(ctx); !errors.Is(err, context.Canceled) || n != 0 {
+		t.Fatalf("stopped: dispatched %d events (%v)", n, err)
+	}
+	dir.stop.Store(nil)
+	if len(payloads()) != 6 || strings.Count(logs.String(), "level=ERROR") != 1 {
+		t.Errorf("the stop dispatched or logged: %d events; log:\n%s", len(payloads()), logs.String())
+	}
+	if n, err := h.p.DispatchOnce(h.ctx); err != nil || n != 1 {
+		t.Fatalf("after the stop: dispatched %d events, want 1 (%v)", n, err)
+	}
+	if p := payloads(); strings.Count(fmt.Sprint(p), `"error"`) != 1 {
+		t.Errorf("documents after the stop: %v", p)
+	}
 }
