@@ -78,7 +78,8 @@ type Query struct {
 	// Pinned reports that the list reads one user at most, through a
 	// unique index (scim/limits.go, bounded). A store whose reads cannot be
 	// held up (SQLite's take no locks) may run it as it runs a point read:
-	// the context checked once, not watched.
+	// the context checked once, not watched. Its scope is tested on that
+	// user alone (sqlfilter.UserListScope).
 	Pinned bool
 }
 

@@ -98,3 +98,7 @@ func jsonPath(keys []string) string {
 
 // Layouts: where each attribute lives. They name the same columns as the
 // SQLite store's.
+
+// SemiJoins: PostgreSQL plans an `x IN (subquery)` that is not inside an
+// OR as a semi-join, testing each row or reading the set as costs say.
+func (dialect) SemiJoins() bool { return true }

@@ -373,7 +373,7 @@ func (s *Store) Users(ctx context.Context, q directory.Query) (*directory.Page[*
 			return u, seq, err
 		}
 	}
-	lq, err := buildList(s.userLayout, "users", cols, func(b *sqlfilter.Builder) string { return b.ScopeUsers("t", q.Scope) }, q)
+	lq, err := buildList(s.userLayout, "users", cols, sqlfilter.UserListScope(q), q)
 	if err != nil {
 		return nil, filterErr(err)
 	}

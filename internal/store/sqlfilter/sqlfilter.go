@@ -131,6 +131,10 @@ type Dialect interface {
 	// JSONEach returns a FROM item iterating the elements of the array at
 	// path under the given alias, and the expression for one element.
 	JSONEach(doc string, keys []string, alias string) (from, elem string)
+	// SemiJoins reports that the database plans `x IN (subquery)`, alone
+	// in a condition, as a join that either tests each row or reads the
+	// set, whichever costs less (PostgreSQL); SQLite reads the set whole.
+	SemiJoins() bool
 }
 
 // keyRE is what a JSON path key from the schema may look like.
