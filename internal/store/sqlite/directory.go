@@ -510,16 +510,37 @@ func scanGroup(sc scanner, extra ...any) (*directory.Group, int64, error) {
 	return &g, seq, nil
 }
 
-// Group returns a group.
+// Group returns a group. The group's row is a point read; its members,
+// which may be 100,000 (a user's row read for each), are read as a list
+// is: on the lists' connections, with ctx's cancellation and deadline, so
+// that reads of large groups do not hold the connections GETs of users
+// wait for, and stop when their client goes.
 func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions) (*directory.Group, error) {
-	ctx, err := pointRead(ctx)
+	pctx, err := pointRead(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("get group: %w", err)
 	}
-	return getGroup(ctx, s.r, id, opt)
+	members := opt.Members
+	opt.Members = false
+	g, seq, err := getGroupRow(pctx, s.r, id, opt)
+	if err != nil || !members {
+		return g, err
+	}
+	m, err := groupMembers(ctx, s.l, []int64{seq}, opt.Scope)
+	if err != nil {
+		return nil, err
+	}
+	g.Members = m[seq]
+	return g, nil
 }
 
 func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, error) {
+	g, _, err := getGroupRow(ctx, q, id, opt)
+	return g, err
+}
+
+// getGroupRow is getGroup, which also returns the group's seq.
+func getGroupRow(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, int64, error) {
 	b := &sqlfilter.Builder{D: dialect{}}
 	where := "t.id = " + b.Arg(id)
 	if opt.Scope != nil {
@@ -527,19 +548,19 @@ func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptio
 	}
 	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols(b, opt.Domain)+` FROM groups t WHERE `+where, b.Args...))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("Group", id)
+		return nil, 0, notFound("Group", id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get group: %w", err)
+		return nil, 0, fmt.Errorf("get group: %w", err)
 	}
 	if opt.Members {
 		m, err := groupMembers(ctx, q, []int64{seq}, opt.Scope)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		g.Members = m[seq]
 	}
-	return g, nil
+	return g, seq, nil
 }
 
 // groupMembers lists the members (inside scope) of the groups seqs.

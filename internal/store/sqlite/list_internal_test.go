@@ -102,3 +102,45 @@ func TestUserColsFor(t *testing.T) {
 		t.Error("used after another argument")
 	}
 }
+
+// TestGroupMembersReadAsAList: a group's members are read on the lists'
+// connections, with the caller's context, and its row alone as a point
+// read: GETs of large groups do not hold the connections GETs of users
+// wait for.
+func TestGroupMembersReadAsAList(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{ListConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Now().UTC()
+	if err := s.Write(ctx, func(tx directory.Tx) error {
+		if err := tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "ana@example.com", Active: true, OrgID: directory.RootOrgID,
+			Created: now, Modified: now, Version: 1}); err != nil {
+			return err
+		}
+		return tx.InsertGroup(ctx, &directory.Group{ID: "g", DisplayName: "g", OrgID: directory.RootOrgID,
+			Members: []directory.Member{{ID: "u1"}}, Created: now, Modified: now, Version: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// An expensive list holds the only list connection.
+	held, err := s.ldb.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := s.Group(ctx, "g", directory.ReadOptions{}); err != nil || g.ID != "g" {
+		t.Fatalf("a group without its members while the list connections are taken: %+v, %v", g, err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Group(wait, "g", directory.ReadOptions{Members: true}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a group's members did not wait for a list connection: %v", err)
+	}
+	held.Close()
+	if g, err := s.Group(ctx, "g", directory.ReadOptions{Members: true}); err != nil || len(g.Members) != 1 || g.Members[0].ID != "u1" {
+		t.Errorf("a group with its members: %+v, %v", g, err)
+	}
+}
