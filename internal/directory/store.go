@@ -78,9 +78,12 @@ type Query struct {
 	// Pinned reports that the list reads one user at most, through a
 	// unique index (scim/limits.go, bounded). A store whose reads cannot be
 	// held up (SQLite's take no locks) may run it as it runs a point read:
-	// the context checked once, not watched. Its scope is tested on that
-	// user alone (sqlfilter.UserListScope).
+	// the context checked once, not watched.
 	Pinned bool
+	// Indexed reports that the filter finds its rows through an index (an
+	// indexed equality every match must satisfy: scim/limits.go): the
+	// scope is then tested on each row found (sqlfilter.UserListScope).
+	Indexed bool
 }
 
 // Key is the position of a row in a sorted walk: the value it sorts by and

@@ -270,6 +270,7 @@ func (s *Server) plan(rt *schema.ResourceType, lr listRequest, p *auth.Principal
 	pl.proj = parseProjection(rt, lr.attributes, lr.excluded)
 	pl.query.Limit = pl.count
 	pl.expensive = expensive(rt, pl.query.Filter)
+	pl.query.Indexed = !pl.expensive
 	pl.query.Pinned = bounded(rt, pl.query.Filter)
 
 	if lr.cursor != nil {

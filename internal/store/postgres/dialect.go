@@ -99,6 +99,6 @@ func jsonPath(keys []string) string {
 // Layouts: where each attribute lives. They name the same columns as the
 // SQLite store's.
 
-// SemiJoins: PostgreSQL plans an `x IN (subquery)` that is not inside an
-// OR as a semi-join, testing each row or reading the set as costs say.
-func (dialect) SemiJoins() bool { return true }
+// RowByRow: OFFSET 0 keeps PostgreSQL from pulling the subquery up into
+// a semi-join (or hashing it whole); it runs it for each row.
+func (dialect) RowByRow() string { return " OFFSET 0" }

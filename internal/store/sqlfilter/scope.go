@@ -29,20 +29,22 @@ func (b *Builder) orgSubtree(ids []string) string {
 // groups. A nil scope is everything.
 //
 // It is the condition for users another condition finds — one by id or by
-// a unique key, a group's members, the ids a write names — and tests each
-// of them through the index of the groups a user is in. The set of a scope
-// group's members (ScopeUserSet) would be read whole for one user: 5 ms of
-// CPU for a group of 20,000 at every GET on SQLite, and 23 ms on
-// PostgreSQL when the scope has organizations too (docs/benchmarks.md).
-// PostgreSQL chooses for itself when the groups are the whole scope
-// (Dialect.SemiJoins), and is left to.
+// an indexed value, a group's members, the ids a write names — and tests
+// each of them through the index of the groups a user is in, in a
+// subquery the database keeps as one (Dialect.RowByRow). The set of a
+// scope group's members (ScopeUserSet) would be read whole for each
+// statement: 5 ms of CPU for a group of 20,000 at every GET on SQLite,
+// 23 ms on PostgreSQL when the scope has organizations too (it cannot join
+// through an OR), and a PostgreSQL that misjudged the group's size joined
+// through all of it to list one email (docs/benchmarks.md).
 func (b *Builder) ScopeUsers(alias string, scope *directory.SyncScope) string {
-	return b.scopeUsers(alias, scope, scope != nil && len(scope.OrgIDs) == 0 && b.D.SemiJoins())
+	return b.scopeUsers(alias, scope, false)
 }
 
-// ScopeUserSet is ScopeUsers for a list of users, which the scope may have
-// to find: its groups' members as one set, which the database reads once
-// and may read the users from, instead of testing every user it has.
+// ScopeUserSet is ScopeUsers for a list of users that no index finds,
+// which the scope may have to find: its groups' members as one set, which
+// the database reads once and may read the users from, instead of testing
+// every user it has.
 func (b *Builder) ScopeUserSet(alias string, scope *directory.SyncScope) string {
 	return b.scopeUsers(alias, scope, true)
 }
@@ -60,7 +62,7 @@ func (b *Builder) scopeUsers(alias string, scope *directory.SyncScope, set bool)
 		if set {
 			parts = append(parts, alias+".seq IN (SELECT sgm.user_seq FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE "+groups+")")
 		} else {
-			parts = append(parts, "EXISTS (SELECT 1 FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE sgm.user_seq = "+alias+".seq AND "+groups+")")
+			parts = append(parts, "EXISTS (SELECT 1 FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE sgm.user_seq = "+alias+".seq AND "+groups+b.D.RowByRow()+")")
 		}
 	}
 	if len(parts) == 0 {
@@ -100,13 +102,13 @@ func (b *Builder) ScopeOrg(org string, scope *directory.SyncScope) string {
 	return "(" + org + " IN " + b.orgSubtree(scope.OrgIDs) + ")"
 }
 
-// UserListScope is the scope condition of the list of users q. A pinned
-// list (directory.Query.Pinned) finds at most one user through a unique
-// key, and tests it alone (ScopeUsers); any other list takes the scope's
+// UserListScope is the scope condition of the list of users q: a list
+// whose filter finds its rows through an index (directory.Query.Indexed,
+// Pinned) tests each row found (ScopeUsers); any other takes the scope's
 // set (ScopeUserSet).
 func UserListScope(q directory.Query) func(*Builder) string {
 	return func(b *Builder) string {
-		if q.Pinned {
+		if q.Pinned || q.Indexed {
 			return b.ScopeUsers("t", q.Scope)
 		}
 		return b.ScopeUserSet("t", q.Scope)

@@ -78,6 +78,5 @@ func jsonPath(keys []string) string {
 	return b.String()
 }
 
-// SemiJoins: SQLite reads the set of an `x IN (subquery)` whole, once per
-// statement, unless it reads the rows from it.
-func (dialect) SemiJoins() bool { return false }
+// RowByRow: SQLite runs a correlated EXISTS for each row.
+func (dialect) RowByRow() string { return "" }
