@@ -2,9 +2,15 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	neturl "net/url"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/store/pgfault"
@@ -184,5 +190,57 @@ func TestCommitOutcomeWithFullPool(t *testing.T) {
 		case cut.name != "answer lost" && !errors.Is(err, directory.ErrUnavailable):
 			t.Errorf("%s: %v, want ErrUnavailable", cut.name, err)
 		}
+	}
+}
+
+// A database that refuses connections (ALLOW_CONNECTIONS false, as during
+// maintenance; the server answers SQLSTATE 55000 to the connection) is an
+// outage, answered 503, like one that cannot be reached.
+func TestRefusedConnectionsAreUnavailable(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "gatehouse_test_refuse_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // after the store's Close, before admin's
+		_, _ = admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	}()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	s, err := Open(ctx, u.String(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustWrite(t, s, insert("u1", "one@example.com"))
+
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	// The pool finds its connections gone, then cannot make new ones.
+	var last error
+	for range 5 {
+		_, last = s.User(ctx, "u1", directory.ReadOptions{})
+	}
+	var pe *pgconn.PgError
+	if last == nil || !errors.As(last, &pe) || pe.Code != "55000" || !s.Unavailable(last) {
+		t.Errorf("User while the database refuses connections: %v, want an Unavailable error with SQLSTATE 55000", last)
 	}
 }

@@ -444,6 +444,12 @@ func unavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	// A connection that could not be made, whatever the server said
+	// (among others 55000: the database does not accept connections now).
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
 	if pe, ok := pgError(err); ok {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
@@ -455,9 +461,8 @@ func unavailable(err error) bool {
 		}
 		return false
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
-	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
+	return errors.As(err, &ne) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
