@@ -159,6 +159,13 @@ func (s *Service) requirePlacement(ctx context.Context, tx Tx, p Profile, id str
 	if sc == nil {
 		return s.requireOrg(ctx, tx, id)
 	}
+	if len(sc.OrgIDs) == 0 {
+		// The same answer for every organization: it tells nothing of
+		// which exist.
+		return Errorf(ErrInvalid, "organizationId", "the application's synchronization scope holds groups only, which place nothing "+
+			"in an organization: it changes the accounts and groups of its scope but creates or moves none (give the application "+
+			"organizations too, gatehouse app update --sync-orgs)")
+	}
 	ok, err := tx.OrgExists(ctx, id)
 	if err == nil && ok {
 		ok, err = tx.OrgInScope(ctx, id, sc)

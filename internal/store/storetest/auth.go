@@ -720,6 +720,17 @@ func testSyncScope(t *testing.T, ns NewStore) {
 	if err != nil || page.Total != 1 || page.Items[0].ID != salesGroup.ID {
 		t.Errorf("group scope groups: %v %+v", err, page)
 	}
+	// It places nothing: a create is refused, saying why, whatever the
+	// organization (the answer tells nothing of which exist).
+	for _, org := range []string{directory.RootOrgID, sales.ID, "no-such-org"} {
+		cp := gp
+		cp.TargetOrgID = org
+		_, _, err := e.svc.CreateUser(e.ctx, e.actor, cp, &directory.User{UserName: "erin", Active: true})
+		wantKind(t, err, directory.ErrInvalid)
+		if err == nil || !strings.Contains(err.Error(), "holds groups only") {
+			t.Errorf("a create through a scope of groups in %s: %v", org, err)
+		}
+	}
 	// A filter cannot reach outside the scope either.
 	if got := users(directory.Profile{Scope: directory.SyncScope{OrgIDs: []string{sales.ID}}}); !slices.Equal(got, []string{"carol", "dave"}) {
 		t.Errorf("sales scope sees %v", got)
