@@ -98,7 +98,3 @@ func jsonPath(keys []string) string {
 
 // Layouts: where each attribute lives. They name the same columns as the
 // SQLite store's.
-
-// RowByRow: OFFSET 0 keeps PostgreSQL from pulling the subquery up into
-// a semi-join (or hashing it whole); it runs it for each row.
-func (dialect) RowByRow() string { return " OFFSET 0" }

@@ -122,6 +122,8 @@ type Store struct {
 	connConfig *pgx.ConnConfig
 	schema     string
 	log        *slog.Logger
+	// lists holds a token for each read that may read many rows (listGate).
+	lists chan struct{}
 }
 
 // Options tunes the store.
@@ -181,7 +183,7 @@ func Open(ctx context.Context, url string, opt Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{pool: pool, userLayout: sqlfilter.UserLayout(), groupLayout: sqlfilter.GroupLayout(),
-		connConfig: cfg.ConnConfig, schema: opt.Schema, log: log}
+		connConfig: cfg.ConnConfig, schema: opt.Schema, log: log, lists: make(chan struct{}, max(1, cfg.MaxConns/2))}
 	if err := s.checkServer(ctx); err != nil {
 		pool.Close()
 		return nil, err

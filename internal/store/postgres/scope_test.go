@@ -2,11 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-id/gatehouse/internal/directory"
+	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
+	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 	"github.com/gatehouse-id/gatehouse/internal/store/sqlfilter"
 )
 
@@ -71,5 +74,71 @@ func TestScopeWithOrganizationsTestsEachUser(t *testing.T) {
 	}
 	if p := strings.Join(plan, "\n"); !strings.Contains(p, "user_seq = t.seq") {
 		t.Errorf("the scope's groups are not tested for the one user:\n%s", p)
+	}
+}
+
+// TestListsLeaveHalfThePool: reads that may read many rows (lists other
+// than of one user, a group's members) take at most half the pool's
+// connections; GETs, a list pinned to one user and a group without its
+// members do not wait for them.
+func TestListsLeaveHalfThePool(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	s, err := Open(ctx, url, Options{Schema: freshSchema(t, url), MaxConns: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustWrite(t, s, insert("u1", "one@example.com"))
+	now := time.Now().UTC()
+	mustWrite(t, s, func(ctx context.Context, tx directory.Tx) error {
+		return tx.InsertGroup(ctx, &directory.Group{ID: "g", DisplayName: "g", OrgID: directory.RootOrgID,
+			Members: []directory.Member{{ID: "u1"}}, Created: now, Modified: now, Version: 1})
+	})
+	reg, err := schema.NewRegistry(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := func(pinned bool) directory.Query {
+		e, err := filter.Parse(`userName eq "one@example.com"`)
+		if err == nil {
+			err = filter.Resolve(e, reg.User)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return directory.Query{Filter: e, Limit: 10, Pinned: pinned, Indexed: true}
+	}
+
+	// Lists hold both turns: half of 4.
+	for range 2 {
+		done, err := s.listGate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer done()
+	}
+	if _, err := s.User(ctx, "u1", directory.ReadOptions{Groups: true}); err != nil {
+		t.Errorf("GET while lists hold their half: %v", err)
+	}
+	if p, err := s.Users(ctx, byName(true)); err != nil || len(p.Items) != 1 {
+		t.Errorf("a pinned list while lists hold their half: %v", err)
+	}
+	if _, err := s.Group(ctx, "g", directory.ReadOptions{}); err != nil {
+		t.Errorf("a group without its members while lists hold their half: %v", err)
+	}
+	wait := func() context.Context {
+		c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		t.Cleanup(cancel)
+		return c
+	}
+	if _, err := s.Users(wait(), byName(false)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a list did not wait for its turn: %v", err)
+	}
+	if _, err := s.Groups(wait(), directory.Query{Limit: 10}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a list of groups did not wait for its turn: %v", err)
+	}
+	if _, err := s.Group(wait(), "g", directory.ReadOptions{Members: true}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a group's members did not wait for their turn: %v", err)
 	}
 }

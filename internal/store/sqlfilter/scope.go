@@ -30,13 +30,13 @@ func (b *Builder) orgSubtree(ids []string) string {
 //
 // It is the condition for users another condition finds — one by id or by
 // an indexed value, a group's members, the ids a write names — and tests
-// each of them through the index of the groups a user is in, in a
-// subquery the database keeps as one (Dialect.RowByRow). The set of a
+// each of them through the index of the groups a user is in. The set of a
 // scope group's members (ScopeUserSet) would be read whole for each
 // statement: 5 ms of CPU for a group of 20,000 at every GET on SQLite,
-// 23 ms on PostgreSQL when the scope has organizations too (it cannot join
-// through an OR), and a PostgreSQL that misjudged the group's size joined
-// through all of it to list one email (docs/benchmarks.md).
+// 23 ms on PostgreSQL when the scope has organizations too (an IN beside an
+// OR is hashed whole; this EXISTS is tested row by row or hashed, as
+// PostgreSQL judges cheaper). Where it can, PostgreSQL plans it as a join,
+// as it would the set (docs/benchmarks.md).
 func (b *Builder) ScopeUsers(alias string, scope *directory.SyncScope) string {
 	return b.scopeUsers(alias, scope, false)
 }
@@ -62,7 +62,7 @@ func (b *Builder) scopeUsers(alias string, scope *directory.SyncScope, set bool)
 		if set {
 			parts = append(parts, alias+".seq IN (SELECT sgm.user_seq FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE "+groups+")")
 		} else {
-			parts = append(parts, "EXISTS (SELECT 1 FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE sgm.user_seq = "+alias+".seq AND "+groups+b.D.RowByRow()+")")
+			parts = append(parts, "EXISTS (SELECT 1 FROM group_members sgm JOIN groups sg ON sg.seq = sgm.group_seq WHERE sgm.user_seq = "+alias+".seq AND "+groups+")")
 		}
 	}
 	if len(parts) == 0 {

@@ -131,11 +131,6 @@ type Dialect interface {
 	// JSONEach returns a FROM item iterating the elements of the array at
 	// path under the given alias, and the expression for one element.
 	JSONEach(doc string, keys []string, alias string) (from, elem string)
-	// RowByRow is the clause that ends a correlated EXISTS subquery so
-	// that the database runs it for each row, as written, rather than
-	// planning it as a join, which PostgreSQL may do through the whole
-	// subquery when it misjudges its size ("" where it runs that way).
-	RowByRow() string
 }
 
 // keyRE is what a JSON path key from the schema may look like.

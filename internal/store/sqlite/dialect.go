@@ -77,6 +77,3 @@ func jsonPath(keys []string) string {
 	}
 	return b.String()
 }
-
-// RowByRow: SQLite runs a correlated EXISTS for each row.
-func (dialect) RowByRow() string { return "" }
