@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+
+	"github.com/gatehouse-id/gatehouse/internal/logging"
 )
 
 // Leadership: among the servers of one database, one at a time runs what
@@ -65,13 +67,16 @@ func (s *Store) Lead(ctx context.Context, fn func(context.Context), onChange fun
 		onChange = func(bool) {}
 	}
 	key := leaderLock(s.schema)
+	// Logged once an outage, then once a minute, as the other background
+	// work's failures are: it retries every LeaderRetry.
+	errs := &logging.Repeated{Log: log, Msg: "postgres: leader election: connection lost; trying again"}
 	for ctx.Err() == nil {
-		err := s.leadOnce(ctx, cfg, key, fn, onChange)
+		err := s.leadOnce(ctx, cfg, key, fn, onChange, func() { errs.OK(ctx) })
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			log.Warn("postgres: leader election: connection lost; trying again", "err", err, "retry_in", LeaderRetry)
+			errs.Fail(ctx, err)
 		}
 		pause(ctx, LeaderRetry)
 	}
@@ -79,7 +84,7 @@ func (s *Store) Lead(ctx context.Context, fn func(context.Context), onChange fun
 
 // leadOnce connects, tries to take the lock every LeaderRetry and, once it
 // holds it, runs fn until the connection fails or ctx ends.
-func (s *Store) leadOnce(ctx context.Context, cfg *pgx.ConnConfig, key int64, fn func(context.Context), onChange func(bool)) error {
+func (s *Store) leadOnce(ctx context.Context, cfg *pgx.ConnConfig, key int64, fn func(context.Context), onChange func(bool), connected func()) error {
 	cctx, cancel := context.WithTimeout(ctx, 2*LeaderRetry+5*time.Second)
 	conn, err := pgx.ConnectConfig(cctx, cfg)
 	cancel()
@@ -99,6 +104,7 @@ func (s *Store) leadOnce(ctx context.Context, cfg *pgx.ConnConfig, key int64, fn
 		if err != nil {
 			return err
 		}
+		connected()
 		if got {
 			break
 		}

@@ -1,13 +1,17 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	neturl "net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -242,5 +246,89 @@ func TestRefusedConnectionsAreUnavailable(t *testing.T) {
 	var pe *pgconn.PgError
 	if last == nil || !errors.As(last, &pe) || pe.Code != "55000" || !s.Unavailable(last) {
 		t.Errorf("User while the database refuses connections: %v, want an Unavailable error with SQLSTATE 55000", last)
+	}
+}
+
+// syncBuffer is a log destination several goroutines write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// The leader election's connection failures during an outage are logged
+// once, then at most once a minute, as the other background work's are,
+// and its return is logged: it tries again every LeaderRetry, and logged
+// every attempt.
+func TestLeaderOutageLoggedOnce(t *testing.T) {
+	url := testURL(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "gatehouse_test_leader_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { // after the store's Close, before admin's
+		_, _ = admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	}()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	var logs syncBuffer
+	s, err := Open(ctx, u.String(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lctx, cancel := context.WithCancel(ctx)
+	leading := make(chan struct{}, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Lead(lctx, func(c context.Context) { leading <- struct{}{}; <-c.Done() }, nil)
+	}()
+	defer func() { cancel(); <-done }()
+	<-leading
+
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, name); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * LeaderRetry) // five attempts
+	lost := strings.Count(logs.String(), "leader election: connection lost")
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-leading:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the election did not lead again after the outage")
+	}
+	if lost != 1 || !strings.Contains(logs.String(), "leader election: connection lost; trying again: working again") {
+		t.Errorf("the outage logged %d times, want once, then its end; log:\n%s", lost, logs.String())
 	}
 }
