@@ -245,8 +245,8 @@ func (s *Server) startList(r *http.Request, app string, plans ...*listPlan) (*li
 // list that ran out of its time budget (the client's own cancellation and
 // other errors pass through).
 func (s *Server) check(r *http.Request, lc *listCall, err error) error {
-	if err == nil || r.Context().Err() != nil || !errors.Is(lc.ctx.Err(), context.DeadlineExceeded) {
-		return err
+	if err == nil || r.Context().Err() != nil || !errors.Is(lc.ctx.Err(), context.DeadlineExceeded) || errors.Is(err, directory.ErrBusy) {
+		return err // ErrBusy: the budget went waiting for a connection (503)
 	}
 	s.onLimit(LimitBudget)
 	budget := s.cfg.QueryTimeout.String()

@@ -3,11 +3,14 @@ package scim
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gatehouse-id/gatehouse/internal/directory"
 	"github.com/gatehouse-id/gatehouse/internal/scim/filter"
 	"github.com/gatehouse-id/gatehouse/internal/scim/schema"
 )
@@ -153,5 +156,28 @@ func TestLimiter(t *testing.T) {
 	rel()
 	if len(l.apps) != 0 {
 		t.Errorf("applications left: %d", len(l.apps))
+	}
+}
+
+// TestCheckBusy: a list whose time budget ran out is 400 tooMany when it
+// is expensive and 503 otherwise, but one whose budget went waiting for a
+// connection (the store's ErrBusy) is 503 with Retry-After either way: to
+// narrow its filter would not help it.
+func TestCheckBusy(t *testing.T) {
+	s := &Server{cfg: Config{QueryTimeout: time.Millisecond}}
+	r := httptest.NewRequest("GET", "/scim/v2/Users", nil)
+	for _, expensive := range []bool{true, false} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
+		<-ctx.Done()
+		lc := &listCall{ctx: ctx, expensive: expensive}
+		busy := &directory.Error{Kind: directory.ErrBusy, Op: "list", Msg: "taken", Err: ctx.Err()}
+		if got := asError(s.check(r, lc, busy)); got.Status != http.StatusServiceUnavailable || got.Header.Get("Retry-After") == "" {
+			t.Errorf("busy, expensive %v: %+v", expensive, got)
+		}
+		ran := asError(s.check(r, lc, ctx.Err()))
+		if want := map[bool]int{true: http.StatusBadRequest, false: http.StatusServiceUnavailable}[expensive]; ran.Status != want {
+			t.Errorf("out of time, expensive %v: %d, want %d", expensive, ran.Status, want)
+		}
+		cancel()
 	}
 }

@@ -48,6 +48,12 @@ func (s *Store) listGate(ctx context.Context) (func(), error) {
 	case s.lists <- struct{}{}:
 		return func() { <-s.lists }, nil
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Its time budget went waiting, not reading: 503, not the
+			// "narrow the filter" of a list that ran out of time.
+			return nil, &directory.Error{Kind: directory.ErrBusy, Op: "list",
+				Msg: "the connections for lists were all taken for the query's whole time budget; retry later", Err: ctx.Err()}
+		}
 		return nil, ctx.Err()
 	}
 }
