@@ -34,6 +34,9 @@ func TestShutdownStopsRequestsBeforeTheLastCheckpoint(t *testing.T) {
 		c.Audit.CheckpointFile = cpFile
 		c.Audit.CheckpointInterval = config.Duration(time.Hour)
 	})
+	// The start's checkpoint first: signed after the create below, it
+	// would anchor the final head already, and the stop sign none.
+	waitFor(t, "the start's checkpoint", func() bool { return logged(r, "audit checkpoint") })
 	createUser(t, r, `{"userName":"before@example.com"}`)
 
 	// Another process (here: another connection) takes the write lock.
