@@ -201,31 +201,9 @@ func TestCommitOutcomeWithFullPool(t *testing.T) {
 // maintenance; the server answers SQLSTATE 55000 to the connection) is an
 // outage, answered 503, like one that cannot be reached.
 func TestRefusedConnectionsAreUnavailable(t *testing.T) {
-	url := testURL(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "gatehouse_test_refuse_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { // after the store's Close, before admin's
-		_, _ = admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
-		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	}()
-	u, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	s, err := Open(ctx, u.String(), Options{})
+	admin, name, url := scratchDatabase(t)
+	s, err := Open(ctx, url, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,32 +250,10 @@ func (b *syncBuffer) String() string {
 // and its return is logged: it tries again every LeaderRetry, and logged
 // every attempt.
 func TestLeaderOutageLoggedOnce(t *testing.T) {
-	url := testURL(t)
 	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "gatehouse_test_leader_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { // after the store's Close, before admin's
-		_, _ = admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
-		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	}()
-	u, err := neturl.Parse(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
+	admin, name, url := scratchDatabase(t)
 	var logs syncBuffer
-	s, err := Open(ctx, u.String(), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, err := Open(ctx, url, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,4 +287,37 @@ func TestLeaderOutageLoggedOnce(t *testing.T) {
 	if lost != 1 || !strings.Contains(logs.String(), "leader election: connection lost; trying again: working again") {
 		t.Errorf("the outage logged %d times, want once, then its end; log:\n%s", lost, logs.String())
 	}
+}
+
+// scratchDatabase creates a database of its own, for a test that changes
+// the database itself (ALTER DATABASE), and drops it when the test ends
+// (its stores closed by then). It returns a connection to the test
+// database to change it with, its name and its URL.
+func scratchDatabase(t *testing.T) (admin *pgx.Conn, name, url string) {
+	t.Helper()
+	base := testURL(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name = "gatehouse_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer admin.Close(ctx)
+		_, _ = admin.Exec(ctx, `ALTER DATABASE `+name+` ALLOW_CONNECTIONS true`)
+		if _, err := admin.Exec(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := neturl.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return admin, name, u.String()
 }
