@@ -3,6 +3,7 @@ package scim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -142,6 +143,7 @@ const (
 	LimitApp    = "app"    // the application has its share of expensive lists running
 	LimitGlobal = "global" // every slot for expensive lists is taken
 	LimitBudget = "budget" // a list ran out of its time budget
+	LimitBusy   = "busy"   // a list waited for a database connection until too little of its budget was left
 )
 
 // acquire waits (up to l.wait) for a slot for an expensive list of app. It
@@ -245,8 +247,23 @@ func (s *Server) startList(r *http.Request, app string, plans ...*listPlan) (*li
 // list that ran out of its time budget (the client's own cancellation and
 // other errors pass through).
 func (s *Server) check(r *http.Request, lc *listCall, err error) error {
-	if err == nil || r.Context().Err() != nil || !errors.Is(lc.ctx.Err(), context.DeadlineExceeded) || errors.Is(err, directory.ErrBusy) {
-		return err // ErrBusy: the budget went waiting for a connection (503)
+	if err == nil {
+		return nil
+	}
+	if r.Context().Err() != nil {
+		// The client went (or the server stops) while the list waited or
+		// ran: that decides the answer (499, or the stop's 503), whatever
+		// ended the statement — its budget's end too, never a 500.
+		return fmt.Errorf("%w: %w", r.Context().Err(), err)
+	}
+	if errors.Is(err, directory.ErrBusy) {
+		// Its budget went waiting for a database connection: a refusal for
+		// load, counted and not logged as a fault, as a refused slot is.
+		s.onLimit(LimitBusy)
+		return &Error{Status: http.StatusServiceUnavailable, Header: http.Header{"Retry-After": {"1"}}, Detail: directory.Message(err)}
+	}
+	if !errors.Is(lc.ctx.Err(), context.DeadlineExceeded) {
+		return err
 	}
 	s.onLimit(LimitBudget)
 	budget := s.cfg.QueryTimeout.String()

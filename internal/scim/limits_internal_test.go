@@ -170,13 +170,19 @@ func TestCheckBusy(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Nanosecond)
 		<-ctx.Done()
 		lc := &listCall{ctx: ctx, expensive: expensive}
-		busy := &directory.Error{Kind: directory.ErrBusy, Op: "list", Msg: "taken", Err: ctx.Err()}
-		if got := asError(s.check(r, lc, busy)); got.Status != http.StatusServiceUnavailable || got.Header.Get("Retry-After") == "" {
-			t.Errorf("busy, expensive %v: %+v", expensive, got)
+		busy := &directory.Error{Kind: directory.ErrBusy, Op: "list", Msg: "taken"}
+		if got := asError(s.check(r, lc, busy)); got.Status != http.StatusServiceUnavailable || got.Header.Get("Retry-After") == "" || logged(got) {
+			t.Errorf("busy, expensive %v: %+v (logged as a fault %v)", expensive, got, logged(got))
 		}
 		ran := asError(s.check(r, lc, ctx.Err()))
 		if want := map[bool]int{true: http.StatusBadRequest, false: http.StatusServiceUnavailable}[expensive]; ran.Status != want {
 			t.Errorf("out of time, expensive %v: %d, want %d", expensive, ran.Status, want)
+		}
+		// Its client gone as well: the client's going decides (499).
+		rctx, rcancel := context.WithCancel(context.Background())
+		rcancel()
+		if err := s.check(r.WithContext(rctx), lc, ctx.Err()); !errors.Is(err, context.Canceled) {
+			t.Errorf("out of time and the client gone, expensive %v: %v", expensive, err)
 		}
 		cancel()
 	}

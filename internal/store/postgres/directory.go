@@ -38,24 +38,35 @@ type scanner interface{ Scan(dest ...any) error }
 // and on one pool 32 clients listing 50,000 users each (an email they
 // share, an indexed equality, so no limit of expensive queries applied)
 // held every connection, and GETs of users waited seconds.
+//
+// A read with a deadline (a list's time budget) waits at most half of what
+// is left of it, and then gives up with directory.ErrBusy (503, retry):
+// it would run with too little of its budget to finish, take a turn from
+// one that could, and be answered as if it ran out of time ("narrow the
+// filter"). Under a flood of lists, turns go to lists that can finish.
 func (s *Store) listGate(ctx context.Context) (func(), error) {
 	select {
 	case s.lists <- struct{}{}:
 		return func() { <-s.lists }, nil
 	default:
 	}
+	var expire <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(deadline) / 2)
+		defer t.Stop()
+		expire = t.C
+	}
 	select {
 	case s.lists <- struct{}{}:
 		return func() { <-s.lists }, nil
+	case <-expire:
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			// Its time budget went waiting, not reading: 503, not the
-			// "narrow the filter" of a list that ran out of time.
-			return nil, &directory.Error{Kind: directory.ErrBusy, Op: "list",
-				Msg: "the connections for lists were all taken for the query's whole time budget; retry later", Err: ctx.Err()}
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, ctx.Err()
 		}
-		return nil, ctx.Err()
 	}
+	return nil, &directory.Error{Kind: directory.ErrBusy, Op: "list",
+		Msg: "the database connections for lists were all taken for half the query's time budget; retry later"}
 }
 
 // read runs fn on the pool or, when fn runs several statements, in a
