@@ -520,10 +520,8 @@ func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions)
 	if err != nil {
 		return nil, fmt.Errorf("get group: %w", err)
 	}
-	members := opt.Members
-	opt.Members = false
-	g, seq, err := getGroupRow(pctx, s.r, id, opt)
-	if err != nil || !members {
+	g, seq, err := getGroup(pctx, s.r, id, opt.Scope, opt.Domain)
+	if err != nil || !opt.Members {
 		return g, err
 	}
 	m, err := groupMembers(ctx, s.l, []int64{seq}, opt.Scope)
@@ -534,31 +532,20 @@ func (s *Store) Group(ctx context.Context, id string, opt directory.ReadOptions)
 	return g, nil
 }
 
-func getGroup(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, error) {
-	g, _, err := getGroupRow(ctx, q, id, opt)
-	return g, err
-}
-
-// getGroupRow is getGroup, which also returns the group's seq.
-func getGroupRow(ctx context.Context, q querier, id string, opt directory.ReadOptions) (*directory.Group, int64, error) {
+// getGroup reads group id's row (inside scope, nil: any), with its
+// externalId in domain, and returns it with its seq; not its members.
+func getGroup(ctx context.Context, q querier, id string, scope *directory.SyncScope, domain string) (*directory.Group, int64, error) {
 	b := &sqlfilter.Builder{D: dialect{}}
 	where := "t.id = " + b.Arg(id)
-	if opt.Scope != nil {
-		where += " AND " + b.ScopeGroups("t", opt.Scope)
+	if scope != nil {
+		where += " AND " + b.ScopeGroups("t", scope)
 	}
-	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols(b, opt.Domain)+` FROM groups t WHERE `+where, b.Args...))
+	g, seq, err := scanGroup(q.QueryRowContext(ctx, `SELECT `+groupCols(b, domain)+` FROM groups t WHERE `+where, b.Args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, 0, notFound("Group", id)
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get group: %w", err)
-	}
-	if opt.Members {
-		m, err := groupMembers(ctx, q, []int64{seq}, opt.Scope)
-		if err != nil {
-			return nil, 0, err
-		}
-		g.Members = m[seq]
 	}
 	return g, seq, nil
 }

@@ -21,18 +21,7 @@ import (
 // caller has already gone is not run.
 func TestPinnedListRunsAsAPointRead(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{ListConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	now := time.Now().UTC()
-	if err := s.Write(ctx, func(tx directory.Tx) error {
-		return tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "ana@example.com", Active: true, OrgID: directory.RootOrgID,
-			Created: now, Modified: now, Version: 1})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithOneListConn(t, nil)
 	reg, _ := schema.NewRegistry(nil)
 	query := func(pinned bool) directory.Query {
 		e, err := filter.Parse(`userName eq "ana@example.com"`)
@@ -109,22 +98,10 @@ func TestUserColsFor(t *testing.T) {
 // wait for.
 func TestGroupMembersReadAsAList(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{ListConns: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	now := time.Now().UTC()
-	if err := s.Write(ctx, func(tx directory.Tx) error {
-		if err := tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "ana@example.com", Active: true, OrgID: directory.RootOrgID,
-			Created: now, Modified: now, Version: 1}); err != nil {
-			return err
-		}
+	s := openWithOneListConn(t, func(tx directory.Tx, now time.Time) error {
 		return tx.InsertGroup(ctx, &directory.Group{ID: "g", DisplayName: "g", OrgID: directory.RootOrgID,
 			Members: []directory.Member{{ID: "u1"}}, Created: now, Modified: now, Version: 1})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	// An expensive list holds the only list connection.
 	held, err := s.ldb.Conn(ctx)
@@ -143,4 +120,28 @@ func TestGroupMembersReadAsAList(t *testing.T) {
 	if g, err := s.Group(ctx, "g", directory.ReadOptions{Members: true}); err != nil || len(g.Members) != 1 || g.Members[0].ID != "u1" {
 		t.Errorf("a group with its members: %+v, %v", g, err)
 	}
+}
+
+// openWithOneListConn opens a store with one list connection, holding the
+// user u1 (ana@example.com) and what more writes, in the same
+// transaction; the store is closed when the test ends.
+func openWithOneListConn(t *testing.T, more func(tx directory.Tx, now time.Time) error) *Store {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "gatehouse.db"), Options{ListConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	now := time.Now().UTC()
+	if err := s.Write(ctx, func(tx directory.Tx) error {
+		if err := tx.InsertUser(ctx, &directory.User{ID: "u1", UserName: "ana@example.com", Active: true, OrgID: directory.RootOrgID,
+			Created: now, Modified: now, Version: 1}); err != nil || more == nil {
+			return err
+		}
+		return more(tx, now)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -182,17 +182,7 @@ func TestNewerDatabaseRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
-	s, err := Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	path, db := createdDatabase(t)
 	refused := func(what, want string) {
 		t.Helper()
 		for _, opt := range []Options{{}, {MustExist: true}} {
@@ -225,8 +215,26 @@ func TestNewerDatabaseRefused(t *testing.T) {
 // opened to write audit records outside the chain.
 func TestChainTriggerDropped(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	path, db := createdDatabase(t)
+	if _, err := db.Exec(`DROP TRIGGER audit_log_head`); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Open(ctx, path, Options{})
+	if err == nil {
+		s.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "no audit chain trigger (audit_log_head): it was altered outside Gatehouse") {
+		t.Errorf("opening a database without its chain trigger: %v", err)
+	}
+}
+
+// createdDatabase creates a Gatehouse database, closes the store, and
+// returns its path and a plain connection to it, to change it as anyone
+// with the file could; the connection is closed when the test ends.
+func createdDatabase(t *testing.T) (string, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,15 +243,6 @@ func TestChainTriggerDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if _, err := db.Exec(`DROP TRIGGER audit_log_head`); err != nil {
-		t.Fatal(err)
-	}
-	s, err = Open(ctx, path, Options{})
-	if err == nil {
-		s.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "no audit chain trigger (audit_log_head): it was altered outside Gatehouse") {
-		t.Errorf("opening a database without its chain trigger: %v", err)
-	}
+	t.Cleanup(func() { db.Close() })
+	return path, db
 }

@@ -386,7 +386,8 @@ func (t *tx) TouchGroups(ctx context.Context, ids []string, at time.Time) error 
 }
 
 func (t *tx) GroupForUpdate(ctx context.Context, id, domain string) (*directory.Group, error) {
-	return getGroup(ctx, t.tx, id, directory.ReadOptions{Domain: domain})
+	g, _, err := getGroup(ctx, t.tx, id, nil, domain)
+	return g, err
 }
 
 func (t *tx) GroupIDByExternalID(ctx context.Context, domain, externalID string) (string, error) {
